@@ -1,0 +1,46 @@
+// The small set of ops the model code calls. Activations are Float32Arrays that the backend
+// allocates (a WebAssembly backend hands out views on its own memory), weights are opaque
+// blocks of stored bytes in their file type. Shapes are [rows, cols], row-major.
+import type { DType } from '../formats/dtype.js';
+
+/** A stored weight matrix [rows, cols] (or vector [n]), kept in its file type. */
+export interface Weight {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** raw bytes, filled by the loader straight from the file */
+  readonly bytes: Uint8Array;
+}
+
+/** One sequence's key/value rows for one attention call: slots 0..len-1 are attended. */
+export interface AttnSpan {
+  k: Float32Array; // [capacity, kvHeads*headDim]
+  v: Float32Array; // [capacity, kvHeads*headDim]
+  len: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** zeroed activation buffer of n floats */
+  alloc(n: number): Float32Array;
+  /** storage for a weight, to be filled through `.bytes` */
+  weight(dtype: DType, shape: readonly number[]): Weight;
+
+  /** out[t,:] = table[tokens[t], :] (dequantised); out [T, D] */
+  embed(out: Float32Array, table: Weight, tokens: Int32Array): void;
+  /** out[t,n] = sum_k x[t,k] * w[n,k]; out [T, N], x [T, K], w [N, K] */
+  matmul(out: Float32Array, x: Float32Array, w: Weight, T: number): void;
+  /** x[t,:] += bias; x [T, N] */
+  addBias(x: Float32Array, bias: Float32Array, T: number): void;
+  /** out[r,:] = x[r,:] / rms(x[r,:]) * w; x, out [R, D] (may alias) */
+  rmsNorm(out: Float32Array, x: Float32Array, w: Float32Array, R: number, D: number, eps: number): void;
+  /** NEOX-style rotary embedding in place: x [T, H*Dh], the two halves of each head rotated together */
+  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number): void;
+  /** out[t] = softmax(q[t] k^T * scale) v over spans[t] with grouped-query heads; q, out [T, Hq*Dh] */
+  attention(out: Float32Array, q: Float32Array, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void;
+  /** out = silu(gate) * up, elementwise over n */
+  siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+  /** out = a + b, elementwise over n (may alias) */
+  add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+  /** dst[dstOff .. dstOff+n) = src[srcOff .. srcOff+n) */
+  copy(dst: Float32Array, dstOff: number, src: Float32Array, srcOff: number, n: number): void;
+}

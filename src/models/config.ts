@@ -1,0 +1,188 @@
+// Model configuration, typed with Hugging Face's own config.json field names. Read from config.json
+// or from GGUF metadata (qwen2.* / qwen3.* keys), validated at load: a field asking for something
+// the engine does not implement is refused, naming the field, never silently ignored.
+import { fail } from '../errors.js';
+import type { GgufValue } from '../formats/gguf.js';
+
+export type ModelType = 'qwen2' | 'qwen3';
+export const MODEL_TYPES: readonly ModelType[] = ['qwen2', 'qwen3'];
+
+/** The fields the engine reads, with HF names; `head_dim` and `rope_theta` are resolved. */
+export interface QwenConfig {
+  model_type: ModelType;
+  architectures?: string[];
+  vocab_size: number;
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  head_dim: number;
+  max_position_embeddings: number;
+  rms_norm_eps: number;
+  rope_theta: number;
+  hidden_act: 'silu';
+  tie_word_embeddings: boolean;
+  bos_token_id?: number | null;
+  eos_token_id?: number | number[] | null;
+  /** stored dtype named by the file (`torch_dtype`, or the newer `dtype`), informational */
+  torch_dtype?: string;
+}
+
+// Fields that describe training, tooling or features we check explicitly below: accepted.
+const KNOWN = new Set([
+  'model_type', 'architectures', 'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers',
+  'num_attention_heads', 'num_key_value_heads', 'head_dim', 'max_position_embeddings', 'rms_norm_eps',
+  'rope_theta', 'rope_scaling', 'rope_parameters', 'hidden_act', 'tie_word_embeddings', 'bos_token_id',
+  'eos_token_id', 'pad_token_id', 'torch_dtype', 'dtype', 'use_cache', 'attention_dropout', 'attention_bias',
+  'use_sliding_window', 'sliding_window', 'max_window_layers', 'layer_types', 'initializer_range',
+  'transformers_version', 'use_mrope', 'output_attentions', 'output_hidden_states', 'return_dict',
+  'is_encoder_decoder', 'tokenizer_class', 'unsloth_version', 'name_or_path', 'keys_to_ignore_at_inference',
+  'vision_config', 'quantization_config', 'moe_intermediate_size', 'num_experts', 'num_experts_per_tok',
+  'decoder_sparse_step', 'mlp_only_layers', 'norm_topk_prob', 'output_router_logits', 'router_aux_loss_coef',
+  'shared_expert_intermediate_size', 'pretraining_tp', 'task_specific_params', 'problem_type', 'id2label',
+  'label2id', 'finetuning_task', 'torchscript', 'chunk_size_feed_forward', 'prefix', 'bad_words_ids',
+  'add_cross_attention', 'tie_encoder_decoder', 'cross_attention_hidden_size',
+]);
+
+function where(src: string, field: string) {
+  return `${src}: field '${field}'`;
+}
+
+function posInt(src: string, o: Record<string, unknown>, field: string, dflt?: number): number {
+  const v = o[field] ?? dflt;
+  if (v === undefined) fail(`${where(src, field)} is missing`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(`${where(src, field)} must be a positive integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function posNum(src: string, o: Record<string, unknown>, field: string, dflt?: number): number {
+  const v = o[field] ?? dflt;
+  if (v === undefined) fail(`${where(src, field)} is missing`);
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) fail(`${where(src, field)} must be a positive number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Validate a parsed config.json object. `src` names the file in messages. */
+export function parseHfConfig(raw: unknown, src: string): QwenConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(`${src}: not a JSON object`);
+  const o = raw as Record<string, unknown>;
+  const mt = o.model_type;
+  if (mt === undefined) fail(`${where(src, 'model_type')} is missing`);
+  if (!MODEL_TYPES.includes(mt as ModelType)) {
+    fail(`${where(src, 'model_type')} is '${String(mt)}', which qwen.ts does not implement (supported: ${MODEL_TYPES.join(', ')})`);
+  }
+  for (const k of Object.keys(o)) {
+    if (!KNOWN.has(k) && !k.startsWith('_')) fail(`${where(src, k)} is not a ${String(mt)} config field qwen.ts knows; refusing rather than ignoring it`);
+  }
+  if (o.vision_config != null) fail(`${where(src, 'vision_config')}: vision towers are not implemented`);
+  if (o.quantization_config != null) fail(`${where(src, 'quantization_config')}: pre-quantised HF checkpoints are not supported; use the full-precision model or a GGUF file`);
+  for (const f of ['num_experts', 'moe_intermediate_size']) {
+    if (o[f] != null && o[f] !== 0) fail(`${where(src, f)}: mixture-of-experts layers are not implemented`);
+  }
+  if (o.use_sliding_window === true) fail(`${where(src, 'use_sliding_window')} is true: sliding-window attention is not implemented`);
+  if (o.layer_types !== undefined) {
+    if (!Array.isArray(o.layer_types) || o.layer_types.some((t) => t !== 'full_attention')) {
+      fail(`${where(src, 'layer_types')}: only 'full_attention' layers are implemented, got ${JSON.stringify(o.layer_types)}`);
+    }
+  }
+  if (o.hidden_act !== undefined && o.hidden_act !== 'silu') fail(`${where(src, 'hidden_act')} is '${String(o.hidden_act)}'; only 'silu' is implemented`);
+  if (o.use_mrope === true) fail(`${where(src, 'use_mrope')} is true: multimodal RoPE is not implemented`);
+  if (mt === 'qwen3' && o.attention_bias === true) fail(`${where(src, 'attention_bias')} is true: qwen3 with q/k/v bias is not implemented`);
+  if (mt === 'qwen2' && o.attention_bias === false) fail(`${where(src, 'attention_bias')} is false: qwen2 without q/k/v bias is not implemented`);
+
+  // rope: `rope_theta` + `rope_scaling` (transformers 4.x) or `rope_parameters` (5.x)
+  let ropeTheta = o.rope_theta;
+  for (const field of ['rope_scaling', 'rope_parameters'] as const) {
+    const r = o[field];
+    if (r == null) continue;
+    if (typeof r !== 'object' || Array.isArray(r)) fail(`${where(src, field)} must be an object or null`);
+    const rr = r as Record<string, unknown>;
+    const type = rr.rope_type ?? rr.type ?? 'default';
+    if (type !== 'default') fail(`${where(src, field)} asks for rope type '${String(type)}', which is not implemented (only 'default')`);
+    if (rr.rope_theta !== undefined) {
+      if (ropeTheta !== undefined && ropeTheta !== rr.rope_theta) fail(`${where(src, field)}: rope_theta ${String(rr.rope_theta)} contradicts top-level rope_theta ${String(ropeTheta)}`);
+      ropeTheta = rr.rope_theta;
+    }
+  }
+  const hidden = posInt(src, o, 'hidden_size');
+  const heads = posInt(src, o, 'num_attention_heads');
+  const kvHeads = posInt(src, o, 'num_key_value_heads', heads);
+  if (heads % kvHeads !== 0) fail(`${where(src, 'num_key_value_heads')} = ${kvHeads} does not divide num_attention_heads = ${heads}`);
+  const headDimDefault = hidden % heads === 0 ? hidden / heads : undefined;
+  const headDim = posInt(src, o, 'head_dim', headDimDefault);
+  if (headDim % 2 !== 0) fail(`${where(src, 'head_dim')} = ${headDim} must be even for RoPE`);
+  const tie = o.tie_word_embeddings ?? false;
+  if (typeof tie !== 'boolean') fail(`${where(src, 'tie_word_embeddings')} must be true or false`);
+  const dtype = o.torch_dtype ?? o.dtype;
+  return {
+    model_type: mt as ModelType,
+    architectures: Array.isArray(o.architectures) ? (o.architectures as string[]) : undefined,
+    vocab_size: posInt(src, o, 'vocab_size'),
+    hidden_size: hidden,
+    intermediate_size: posInt(src, o, 'intermediate_size'),
+    num_hidden_layers: posInt(src, o, 'num_hidden_layers'),
+    num_attention_heads: heads,
+    num_key_value_heads: kvHeads,
+    head_dim: headDim,
+    max_position_embeddings: posInt(src, o, 'max_position_embeddings', 32768),
+    rms_norm_eps: posNum(src, o, 'rms_norm_eps', 1e-6),
+    rope_theta: posNum(src, { rope_theta: ropeTheta }, 'rope_theta', 10000),
+    hidden_act: 'silu',
+    tie_word_embeddings: tie,
+    bos_token_id: (o.bos_token_id as number | null | undefined) ?? undefined,
+    eos_token_id: (o.eos_token_id as number | number[] | null | undefined) ?? undefined,
+    torch_dtype: typeof dtype === 'string' ? dtype : undefined,
+  };
+}
+
+/**
+ * Config from GGUF metadata, using llama.cpp's keys for arch qwen2 / qwen3.
+ * `vocabRows` and `hasOutput` come from the tensor table (token_embd rows; an `output.weight`).
+ */
+export function configFromGguf(meta: Map<string, GgufValue>, src: string, vocabRows: number, hasOutput: boolean): QwenConfig {
+  const arch = meta.get('general.architecture');
+  if (arch === undefined) fail(`${src}: metadata 'general.architecture' is missing`);
+  if (!MODEL_TYPES.includes(arch as ModelType)) {
+    fail(`${src}: metadata 'general.architecture' is '${String(arch)}', which qwen.ts does not implement (supported: ${MODEL_TYPES.join(', ')})`);
+  }
+  const key = (k: string) => `${String(arch)}.${k}`;
+  const get = (k: string) => meta.get(key(k));
+  const num = (k: string, dflt?: number): number => {
+    const v = get(k) ?? dflt;
+    if (v === undefined) fail(`${src}: metadata '${key(k)}' is missing`);
+    if (typeof v !== 'number' || !(v > 0)) fail(`${src}: metadata '${key(k)}' must be a positive number, got ${String(v)}`);
+    return v;
+  };
+  const scaling = get('rope.scaling.type');
+  if (scaling !== undefined && scaling !== 'none') fail(`${src}: metadata '${key('rope.scaling.type')}' is '${String(scaling)}': rope scaling is not implemented`);
+  const sw = get('attention.sliding_window');
+  if (sw !== undefined && sw !== 0) fail(`${src}: metadata '${key('attention.sliding_window')}' = ${String(sw)}: sliding-window attention is not implemented`);
+  if (meta.has(key('expert_count'))) fail(`${src}: metadata '${key('expert_count')}': mixture-of-experts layers are not implemented`);
+  const hidden = num('embedding_length');
+  const heads = num('attention.head_count');
+  const kvHeads = num('attention.head_count_kv', heads);
+  if (heads % kvHeads !== 0) fail(`${src}: metadata '${key('attention.head_count_kv')}' = ${kvHeads} does not divide head_count = ${heads}`);
+  const headDim = num('attention.key_length', hidden / heads);
+  const valueLen = num('attention.value_length', headDim);
+  if (valueLen !== headDim) fail(`${src}: metadata '${key('attention.value_length')}' = ${valueLen} differs from key_length ${headDim}; not implemented`);
+  const eos = meta.get('tokenizer.ggml.eos_token_id');
+  const bos = meta.get('tokenizer.ggml.bos_token_id');
+  return {
+    model_type: arch as ModelType,
+    vocab_size: vocabRows,
+    hidden_size: hidden,
+    intermediate_size: num('feed_forward_length'),
+    num_hidden_layers: num('block_count'),
+    num_attention_heads: heads,
+    num_key_value_heads: kvHeads,
+    head_dim: headDim,
+    max_position_embeddings: num('context_length', 32768),
+    rms_norm_eps: num('attention.layer_norm_rms_epsilon', 1e-6),
+    rope_theta: num('rope.freq_base', 10000),
+    hidden_act: 'silu',
+    tie_word_embeddings: !hasOutput,
+    bos_token_id: typeof bos === 'number' ? bos : undefined,
+    eos_token_id: typeof eos === 'number' ? eos : undefined,
+  };
+}

@@ -1,0 +1,81 @@
+// Load a model from an HF folder (config.json + safetensors) or a GGUF file.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fail } from '../errors.js';
+import { openGguf } from '../formats/gguf.js';
+import { openSafetensors } from '../formats/safetensors.js';
+import type { TensorSource } from '../formats/file.js';
+import type { Backend } from '../backend/backend.js';
+import { ReferenceBackend } from '../backend/reference.js';
+import { configFromGguf, parseHfConfig, type QwenConfig } from './config.js';
+import { ARCHITECTURES } from './registry.js';
+import type { CausalLM } from './model.js';
+import { WeightLoader } from './weights.js';
+
+export interface LoadOptions {
+  backend?: Backend;
+}
+
+export type ModelFormat = 'hf' | 'gguf';
+
+export function detectFormat(p: string): ModelFormat {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    fail(`${p}: no such file or folder`);
+  }
+  if (st.isDirectory()) {
+    if (!fs.existsSync(path.join(p, 'config.json'))) fail(`${p}: not a model folder (no config.json)`);
+    return 'hf';
+  }
+  const head = Buffer.alloc(4);
+  const fd = fs.openSync(p, 'r');
+  try {
+    fs.readSync(fd, head, 0, 4, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (head.toString('latin1') === 'GGUF') return 'gguf';
+  fail(`${p}: neither a GGUF file nor a Hugging Face model folder`);
+}
+
+export function readHfConfig(dir: string): QwenConfig {
+  const file = path.join(dir, 'config.json');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    fail(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  return parseHfConfig(raw, file);
+}
+
+/** Open the tensors and config of a model, without reading any weights yet. */
+export function openModelFiles(p: string): { format: ModelFormat; config: QwenConfig; source: TensorSource } {
+  const format = detectFormat(p);
+  if (format === 'hf') {
+    const config = readHfConfig(p);
+    return { format, config, source: openSafetensors(p) };
+  }
+  const g = openGguf(p);
+  try {
+    const embd = g.tensors.get('token_embd.weight');
+    if (!embd) fail(`${p}: tensor 'token_embd.weight' is missing`);
+    const config = configFromGguf(g.metadata, p, embd.shape[0]!, g.tensors.has('output.weight'));
+    return { format, config, source: g };
+  } catch (e) {
+    g.close();
+    throw e;
+  }
+}
+
+export function loadModel(p: string, opts: LoadOptions = {}): CausalLM {
+  const backend = opts.backend ?? new ReferenceBackend();
+  const { format, config, source } = openModelFiles(p);
+  try {
+    return ARCHITECTURES[config.model_type].load(config, new WeightLoader(source, format, backend), backend);
+  } finally {
+    source.close(); // every weight has been read into backend storage
+  }
+}

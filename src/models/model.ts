@@ -1,0 +1,23 @@
+// What every architecture module provides, and what callers (CLI, generation, server) use.
+import type { Backend } from '../backend/backend.js';
+import type { QwenConfig } from './config.js';
+import type { BatchEntry, KvCache } from './kv_cache.js';
+import type { WeightLoader } from './weights.js';
+
+/** Called with every named intermediate (llama.cpp's names: attn_norm, Qcur, ffn_out, ...). */
+export type TraceHook = (name: string, layer: number, data: Float32Array, shape: readonly number[]) => void;
+
+export interface CausalLM {
+  readonly config: QwenConfig;
+  readonly backend: Backend;
+  trace?: TraceHook;
+  /** Evaluate a batch; returns logits [R, vocab_size] for the R entries that asked for them, in order. */
+  forward(batch: readonly BatchEntry[], caches: readonly KvCache[]): Float32Array;
+  /** A fresh KV cache for one sequence (default capacity: max_position_embeddings). */
+  newCache(capacity?: number): KvCache;
+}
+
+/** An architecture module (one file per HF model_type). */
+export interface Architecture {
+  load(config: QwenConfig, weights: WeightLoader, backend: Backend): CausalLM;
+}
