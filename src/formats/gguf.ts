@@ -9,6 +9,8 @@ import { FileReader, readTensorInto, type TensorInfo, type TensorSource } from '
 export type GgufScalarType = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'bool' | 'str' | 'u64' | 'i64' | 'f64';
 export type GgufType = GgufScalarType | { array: GgufScalarType };
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
+/** One metadata entry with its GGUF type, as the writer takes it. */
+export interface GgufKV { key: string; type: GgufType; value: GgufValue }
 
 /** GGUF value type ids, in the file's numbering. */
 export const GGUF_TYPE_IDS: Record<GgufScalarType | 'array', number> = {

@@ -2,9 +2,9 @@
 // file appears atomically (written to a temp name, then renamed).
 import * as fs from 'node:fs';
 import { DTYPES, tensorBytes, type DType } from './dtype.js';
-import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_TYPE_IDS, type GgufScalarType, type GgufType, type GgufValue } from './gguf.js';
+import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_TYPE_IDS, type GgufKV, type GgufScalarType, type GgufValue } from './gguf.js';
 
-export interface GgufKV { key: string; type: GgufType; value: GgufValue }
+export type { GgufKV } from './gguf.js';
 export interface GgufTensorOut {
   name: string;
   dtype: DType;

@@ -1,0 +1,84 @@
+// Convert a model's tensors (HF safetensors or GGUF) into a GGUF file of a chosen type, with the
+// metadata keys llama.cpp's convert_hf_to_gguf.py writes for qwen2 / qwen3. One tensor is in
+// memory at a time.
+import { fail } from '../errors.js';
+import type { QwenConfig } from '../models/config.js';
+import { hfToGguf } from '../models/weights.js';
+import { DTYPES, numel, type DType } from './dtype.js';
+import type { TensorSource } from './file.js';
+import type { GgufKV } from './gguf.js';
+import { writeGguf, type GgufTensorOut } from './gguf_writer.js';
+import { dequantize, quantize } from './quant/index.js';
+
+export type OutType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+export const OUT_TYPES: Record<OutType, { dtype: DType; fileType: number }> = {
+  // general.file_type values are llama.cpp's llama_ftype
+  f32: { dtype: 'F32', fileType: 0 },
+  f16: { dtype: 'F16', fileType: 1 },
+  q4_0: { dtype: 'Q4_0', fileType: 2 },
+  q8_0: { dtype: 'Q8_0', fileType: 7 },
+};
+
+/** The model hyper-parameters as GGUF metadata (llama.cpp key names). */
+export function ggufModelMetadata(c: QwenConfig, name: string, type: OutType): GgufKV[] {
+  const a = c.model_type;
+  const kv: GgufKV[] = [
+    { key: 'general.architecture', type: 'str', value: a },
+    { key: 'general.type', type: 'str', value: 'model' },
+    { key: 'general.name', type: 'str', value: name },
+    { key: 'general.file_type', type: 'u32', value: OUT_TYPES[type].fileType },
+    { key: 'general.quantization_version', type: 'u32', value: 2 },
+    { key: `${a}.block_count`, type: 'u32', value: c.num_hidden_layers },
+    { key: `${a}.context_length`, type: 'u32', value: c.max_position_embeddings },
+    { key: `${a}.embedding_length`, type: 'u32', value: c.hidden_size },
+    { key: `${a}.feed_forward_length`, type: 'u32', value: c.intermediate_size },
+    { key: `${a}.attention.head_count`, type: 'u32', value: c.num_attention_heads },
+    { key: `${a}.attention.head_count_kv`, type: 'u32', value: c.num_key_value_heads },
+    { key: `${a}.rope.freq_base`, type: 'f32', value: c.rope_theta },
+    { key: `${a}.attention.layer_norm_rms_epsilon`, type: 'f32', value: c.rms_norm_eps },
+  ];
+  if (c.head_dim * c.num_attention_heads !== c.hidden_size || a === 'qwen3') {
+    kv.push({ key: `${a}.attention.key_length`, type: 'u32', value: c.head_dim });
+    kv.push({ key: `${a}.attention.value_length`, type: 'u32', value: c.head_dim });
+  }
+  return kv;
+}
+
+/** Which stored type a tensor gets: vectors stay F32 (as llama.cpp does), matrices take the target. */
+function targetType(shape: readonly number[], want: DType): DType {
+  if (shape.length < 2) return 'F32';
+  const inner = shape[shape.length - 1]!;
+  if (inner % DTYPES[want].blockSize !== 0) return 'F16'; // a row that does not fill whole blocks
+  return want;
+}
+
+/**
+ * Write `out` from `source`. `naming` says whether source names are HF (mapped to GGUF) or GGUF.
+ * `tokenizerKv` carries the vocabulary keys llama.cpp needs to load the file.
+ */
+export function convertToGguf(source: TensorSource, naming: 'hf' | 'gguf', config: QwenConfig, out: string, type: OutType, name: string, tokenizerKv: GgufKV[]): void {
+  const want = OUT_TYPES[type].dtype;
+  const tensors: GgufTensorOut[] = [];
+  for (const info of source.tensors.values()) {
+    if (/\.rotary_emb\.inv_freq$/.test(info.name)) continue;
+    if (config.tie_word_embeddings && (info.name === 'lm_head.weight' || info.name === 'output.weight')) continue;
+    const gname = naming === 'hf' ? hfToGguf(info.name) : info.name;
+    if (!gname) fail(`${source.path}: tensor '${info.name}' has no GGUF name; it is not part of a ${config.model_type} model`);
+    const dtype = targetType(info.shape, want);
+    tensors.push({
+      name: gname,
+      dtype,
+      shape: info.shape,
+      data: () => {
+        const raw = new Uint8Array(info.byteLength);
+        source.readInto(info.name, raw);
+        if (info.dtype === dtype) return raw;
+        const n = numel(info.shape);
+        const f = new Float32Array(n);
+        dequantize(info.dtype, raw, 0, f, 0, n);
+        return quantize(dtype, f, n);
+      },
+    });
+  }
+  writeGguf(out, { metadata: [...ggufModelMetadata(config, name, type), ...tokenizerKv], tensors });
+}

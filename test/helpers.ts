@@ -1,0 +1,56 @@
+// Test helpers: fixture paths (gzip'd fixtures unpacked once into a temp folder), float comparisons.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run from dist/test/, sources live in test/). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+
+/** A fixture folder with every `*.gz` file unpacked next to the rest (in a temp copy if needed). */
+export function fixtureDir(rel: string): string {
+  const src = path.join(FIXTURES, rel);
+  const entries = fs.readdirSync(src);
+  if (!entries.some((e) => e.endsWith('.gz'))) return src;
+  const dst = path.join(os.tmpdir(), `qwen-ts-fixtures-${process.getuid?.() ?? 0}`, rel);
+  fs.mkdirSync(dst, { recursive: true });
+  for (const e of entries) {
+    const to = path.join(dst, e.replace(/\.gz$/, ''));
+    const from = path.join(src, e);
+    if (fs.existsSync(to) && fs.statSync(to).mtimeMs >= fs.statSync(from).mtimeMs) continue;
+    const data = e.endsWith('.gz') ? zlib.gunzipSync(fs.readFileSync(from)) : fs.readFileSync(from);
+    const tmp = `${to}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, to); // atomic: parallel test files may unpack the same fixture
+  }
+  return dst;
+}
+
+export function readF32(file: string): Float32Array {
+  const b = fs.readFileSync(file);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
+}
+
+/** Largest |a-b| - (atol + rtol*|b|) excess, and the max abs difference. */
+export function compare(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol = 0): { maxAbs: number; ok: boolean; worst: number } {
+  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
+  let maxAbs = 0, ok = true, worst = -1;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (!(d <= atol + rtol * Math.abs(b[i]!))) { if (ok) worst = i; ok = false; }
+    if (d > maxAbs || Number.isNaN(d)) maxAbs = Number.isNaN(d) ? Infinity : d;
+  }
+  return { maxAbs, ok, worst };
+}
+
+export function argmax(a: ArrayLike<number>, off = 0, n = a.length): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (a[off + i]! > a[off + best]!) best = i;
+  return best;
+}
+
+export function tmpDir(prefix = 'qwen-ts-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
