@@ -92,8 +92,8 @@ export function openSafetensors(p: string): SafetensorsSource {
     const names = [...new Set(Object.values(weightMap))];
     for (const n of names) {
       if (typeof n !== 'string' || n.includes('/') || n.includes('\\') || n.startsWith('.')) fail(`${indexPath}: shard name ${JSON.stringify(n)} is not a plain file name`);
-      if (!fs.existsSync(path.join(dir, n))) fail(`${indexPath}: shard '${n}' is missing from ${dir}`);
     }
+    for (const n of names) if (!fs.existsSync(path.join(dir, n))) fail(`${indexPath}: shard '${n}' is missing from ${dir}`);
     files = names.map((n) => path.join(dir, n));
   }
   const readers = new Map<string, FileReader>();
