@@ -2,14 +2,14 @@
 import { DTYPES, type DType } from '../dtype.js';
 import { bf16ToF32, f16Table, f32ToBf16, f32ToF16 } from './half.js';
 import { dequantizeQ4_0, quantizeQ4_0 } from './q4_0.js';
-import { dequantizeQ4_K } from './q4_k.js';
-import { dequantizeQ6_K } from './q6_k.js';
+import { dequantizeQ4_K, quantizeQ4_K } from './q4_k.js';
+import { dequantizeQ6_K, quantizeQ6_K } from './q6_k.js';
 import { dequantizeQ8_0, quantizeQ8_0 } from './q8_0.js';
 
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
 export { dequantizeQ4_0, quantizeQ4_0 } from './q4_0.js';
-export { dequantizeQ4_K } from './q4_k.js';
-export { dequantizeQ6_K } from './q6_k.js';
+export { dequantizeQ4_K, quantizeQ4_K } from './q4_k.js';
+export { dequantizeQ6_K, quantizeQ6_K } from './q6_k.js';
 export { dequantizeQ8_0, quantizeQ8_0 } from './q8_0.js';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -70,7 +70,10 @@ export function dequantize(
   }
 }
 
-/** Encode `src[0..n)` as `dtype`, bit-exact with ggml's reference quantisers. */
+/**
+ * Encode `src[0..n)` as `dtype`, bit-exact with ggml's reference quantisers
+ * (quantize_row_*_ref, i.e. llama-quantize without an importance matrix).
+ */
 export function quantize(dtype: DType, src: Float32Array, n: number): Uint8Array {
   const nBlocks = checkCount(dtype, n);
   if (n > src.length) throw new Error(`${dtype}: source has ${src.length} elements, need ${n}`);
@@ -97,7 +100,13 @@ export function quantize(dtype: DType, src: Float32Array, n: number): Uint8Array
     case 'Q4_0':
       quantizeQ4_0(src, 0, out, 0, nBlocks);
       return out;
+    case 'Q4_K':
+      quantizeQ4_K(src, 0, out, 0, nBlocks);
+      return out;
+    case 'Q6_K':
+      quantizeQ6_K(src, 0, out, 0, nBlocks);
+      return out;
     default:
-      throw new Error(`quantize: ${dtype} is not supported (only F32, F16, BF16, Q8_0, Q4_0)`);
+      throw new Error(`quantize: unsupported dtype ${String(dtype)}`);
   }
 }

@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+// Does llama.cpp load the GGUF files `qwen-ts quantize` writes, and agree with qwen.ts on them?
+// Installs node-llama-cpp (llama.cpp's prebuilt CPU binary, from npm) into .peer/ on first use,
+// converts the tiny fixture models (HF folders) to GGUF in each type, and compares llama.cpp's
+// logits with qwen.ts's on the same file: argmax at every prompt position, and for F32 every logit.
+// usage: npm run check:llama            (needs the npm registry the first time, ~85 MB)
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PEER = path.join(ROOT, '.peer');
+const VERSION = '3.22.1';
+
+function installPeer() {
+  const pkg = path.join(PEER, 'node_modules', 'node-llama-cpp', 'package.json');
+  if (fs.existsSync(pkg)) return pkg;
+  fs.mkdirSync(PEER, { recursive: true });
+  fs.writeFileSync(path.join(PEER, 'package.json'), JSON.stringify({
+    name: 'qwen-ts-peer', private: true, type: 'module',
+    dependencies: { 'node-llama-cpp': VERSION, '@node-llama-cpp/linux-x64': VERSION },
+  }, null, 2));
+  // omit=optional: skip the CUDA/Vulkan/other-platform binaries (725 MB -> 85 MB)
+  fs.writeFileSync(path.join(PEER, '.npmrc'), 'omit=optional\n');
+  process.stderr.write(`installing node-llama-cpp ${VERSION} into ${PEER} ...\n`);
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: PEER, stdio: 'inherit', env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
+  });
+  return pkg;
+}
+
+const pkgPath = installPeer();
+const pkg = JSON.parse(fs.readFileSync(pkgPath, 'utf8'));
+const entry = pkg.exports?.['.']?.import ?? pkg.exports?.['.']?.default ?? pkg.main;
+const { getLlama, LlamaLogLevel } = await import(pathToFileURL(path.join(path.dirname(pkgPath), typeof entry === 'string' ? entry : entry.default)).href);
+const { main } = await import(pathToFileURL(path.join(ROOT, 'dist/src/cli/main.js')).href);
+const { loadModel } = await import(pathToFileURL(path.join(ROOT, 'dist/src/models/load.js')).href);
+
+const llama = await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true, progressLogs: false, maxThreads: 0, logLevel: LlamaLogLevel.error });
+
+async function llamaLogits(file, tokens) {
+  const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
+  const ctx = await model.createContext({ contextSize: 256, batchSize: 256, sequences: 1, threads: 1, flashAttention: false,
+    experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32', ignoreMemorySafetyChecks: true });
+  const want = { logits: true, token: true, options: { temperature: 0 } };
+  const res = await ctx.getSequence().controlledEvaluate(tokens.map((t) => [t, { generateNext: want }]));
+  const rows = res.map((r) => { const d = new Float32Array(r.next.logits.size); for (const [id, v] of r.next.logits) d[id] = v; return d; });
+  await ctx.dispose();
+  await model.dispose();
+  return rows;
+}
+
+const argmax = (a) => a.reduce((b, v, i) => (v > a[b] ? i : b), 0);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qwen-ts-llama-'));
+let passed = 0, failed = 0;
+for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
+  const dir = path.join(ROOT, 'test/fixtures/models', name);
+  const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'));
+  for (const type of ['f32', 'f16', 'q8_0', 'q4_0']) {
+    const out = path.join(tmp, `${name}-${type}.gguf`);
+    if ((await main(['quantize', dir, out, '--type', type])) !== 0) { failed++; continue; }
+    const ours = loadModel(out);
+    const V = ours.config.vocab_size;
+    for (const c of ref.cases) {
+      const ids = c.prompt_ids;
+      const mine = ours.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [ours.newCache(256)]);
+      const theirs = await llamaLogits(out, ids);
+      let same = 0, maxAbs = 0;
+      theirs.forEach((row, p) => {
+        const m = mine.subarray(p * V, (p + 1) * V);
+        if (argmax(row) === argmax(m)) same++;
+        for (let i = 0; i < V; i++) maxAbs = Math.max(maxAbs, Math.abs(row[i] - m[i]));
+      });
+      // F32: same weights as the reference, so every logit must agree; quantised types: llama.cpp also
+      // rounds activations (to f16 / q8_0 blocks), so compare the argmax, allowing near-ties.
+      const ok = type === 'f32' ? maxAbs <= 1e-3 && same === ids.length : same >= Math.ceil(ids.length * 0.9);
+      console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} ${type.padEnd(4)} case ${c.name}: argmax agrees at ${same}/${ids.length} positions, max |logit diff| ${maxAbs.toFixed(5)}`);
+      ok ? passed++ : failed++;
+    }
+  }
+}
+fs.rmSync(tmp, { recursive: true, force: true });
+await llama.dispose();
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = failed ? 1 : 0;
