@@ -1,0 +1,111 @@
+// The CLI as a user runs it: JSON on stdout, one-line errors on stderr, exit codes; and
+// `quantize` output checked against the GGUF file llama.cpp's own converter wrote.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { openGguf } from '../../src/formats/gguf.js';
+import { loadModel } from '../../src/models/load.js';
+import { argmax, compare, fixtureDir, readF32, ROOT, tmpDir } from '../helpers.js';
+
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const TINY = fixtureDir('models/qwen2-tiny-tied');
+const REF = JSON.parse(fs.readFileSync(path.join(TINY, 'reference.json'), 'utf8'));
+const work = tmpDir();
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function assertUserError(r: ReturnType<typeof cli>, re: RegExp) {
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err.split('\n')[0]!, re); // the first line says what is wrong (usage may follow)
+  assert.doesNotMatch(r.err, /^\s+at /m, 'no stack trace for the user');
+}
+
+test('logits prints the last position (and with --all every position) as llama.cpp computes them', () => {
+  const c = REF.cases[0];
+  const expected = readF32(path.join(TINY, c.prefill_logits_file.path));
+  const V = 320, T = c.prompt_ids.length;
+  const r = cli('logits', '--model', TINY, '--tokens', c.prompt_ids.join(','));
+  assert.equal(r.code, 0, r.err);
+  const last = JSON.parse(r.out).logits as number[];
+  assert.equal(last.length, V);
+  assert.ok(compare(last, expected.subarray((T - 1) * V), 1e-3, 1e-4).ok);
+  const all = cli('logits', '--model', path.join(TINY, 'model-f32.gguf'), '--tokens', c.prompt_ids.join(','), '--all');
+  const rows = JSON.parse(all.out).logits as number[][];
+  assert.equal(rows.length, T);
+  assert.ok(compare(rows.flat(), expected, 1e-3, 1e-4).ok);
+});
+
+test('logits: user errors are one line, exit 1, no stack', () => {
+  assertUserError(cli('logits', '--tokens', '1'), /--model is required/);
+  assertUserError(cli('logits', '--model', TINY, '--tokens', '1,x'), /--tokens must be a comma-separated list/);
+  assertUserError(cli('logits', '--model', TINY, '--tokens', '1,320'), /token id 320 .* out of range/);
+  assertUserError(cli('logits', '--model', path.join(work, 'nothing'), '--tokens', '1'), /no such file or folder/);
+  assertUserError(cli('logits', '--model', TINY, '--tokens', '1', '--bogus'), /bogus/);
+  const cut = path.join(work, 'cut.gguf');
+  fs.writeFileSync(cut, fs.readFileSync(path.join(TINY, 'model-f32.gguf')).subarray(0, 200_000));
+  assertUserError(cli('logits', '--model', cut, '--tokens', '1'), new RegExp(`${cut}: tensor '[^']+' .* past the end of the file`));
+  const r = cli('frobnicate');
+  assert.equal(r.code, 2);
+  assert.match(r.err, /unknown command 'frobnicate'/);
+});
+
+test('quantize --type f32 of the HF folder reproduces llama.cpp\'s conversion: metadata, vocabulary, tensors, logits', () => {
+  const out = path.join(work, 'f32.gguf');
+  const r = cli('quantize', TINY, out, '--type', 'f32');
+  assert.equal(r.code, 0, r.err);
+  const ours = openGguf(out), theirs = openGguf(path.join(TINY, 'model-f32.gguf'));
+  try {
+    for (const [k, v] of theirs.metadata) {
+      if (k === 'general.name') continue;
+      assert.deepEqual(ours.metadata.get(k), v, `metadata ${k}`);
+      assert.deepEqual(ours.metadataTypes.get(k), theirs.metadataTypes.get(k), `type of ${k}`);
+    }
+    assert.deepEqual([...ours.tensors.keys()].sort(), [...theirs.tensors.keys()].sort());
+    for (const t of theirs.tensorList) {
+      const a = new Uint8Array(t.byteLength), b = new Uint8Array(t.byteLength);
+      theirs.readInto(t.name, a);
+      ours.readInto(t.name, b);
+      assert.deepEqual(b, a, t.name);
+    }
+  } finally {
+    ours.close();
+    theirs.close();
+  }
+});
+
+test('quantize q8_0 / q4_0 / f16: matrices in the chosen type, vectors F32; logits within the stated tolerance of F32', () => {
+  const f32 = loadModel(TINY);
+  const ids = REF.cases[1].prompt_ids as number[];
+  const V = 320, T = ids.length;
+  const batch = ids.map((token, pos) => ({ token, pos, seq: 0, logits: true }));
+  const base = f32.forward(batch, [f32.newCache(T)]);
+  // Tolerances on this 2-layer random model (logits up to |37|): relative RMS of the logit error
+  // and the share of positions whose argmax is unchanged. Measured: q8_0 0.039 / 98%, f16 ~0 / 100%.
+  const limits = { f16: { rel: 1e-3, agree: 1 }, q8_0: { rel: 0.06, agree: 0.95 }, q4_0: { rel: 0.7, agree: 0.4 } };
+  for (const [type, lim] of Object.entries(limits)) {
+    const out = path.join(work, `${type}.gguf`);
+    assert.equal(cli('quantize', TINY, out, '--type', type).code, 0);
+    const g = openGguf(out);
+    const want = type.toUpperCase();
+    for (const t of g.tensorList) assert.equal(t.dtype, t.shape.length === 1 ? 'F32' : want, t.name);
+    g.close();
+    const m = loadModel(out);
+    const l = m.forward(batch, [m.newCache(T)]);
+    let num = 0, den = 0, agree = 0;
+    for (let i = 0; i < l.length; i++) { num += (l[i]! - base[i]!) ** 2; den += base[i]! ** 2; }
+    for (let p = 0; p < T; p++) if (argmax(l, p * V, V) === argmax(base, p * V, V)) agree++;
+    const rel = Math.sqrt(num / den);
+    assert.ok(rel <= lim.rel, `${type}: relative RMS error ${rel}`);
+    assert.ok(agree / T >= lim.agree, `${type}: argmax agrees at ${agree}/${T}`);
+  }
+});
+
+test('quantize: bad arguments are user errors', () => {
+  assertUserError(cli('quantize', TINY, path.join(work, 'x.gguf'), '--type', 'q3_k'), /--type 'q3_k' is not one of/);
+  assertUserError(cli('quantize', TINY), /expected an input model and an output file/);
+});
