@@ -1,0 +1,111 @@
+// Continuous batching: every active request contributes its next tokens to one forward pass (a
+// decode token each, plus prompt chunks within a token budget, shared round-robin), so
+// concurrent requests advance together. Rows are independent, so a request's output does not
+// depend on what else is in the batch.
+import type { CausalLM } from '../models/model.js';
+import type { BatchEntry } from '../models/kv_cache.js';
+import { yieldToEventLoop } from './generate.js';
+import { Sequence, type FinishReason, type GenerateOptions, type Step } from './sequence.js';
+
+interface Active {
+  seq: Sequence;
+  push(s: Step): void;
+  close(f: FinishReason): void;
+}
+
+export class Scheduler {
+  private active: Active[] = [];
+  private running = false;
+  private turn = 0;
+
+  constructor(private readonly model: CausalLM, private readonly tokenBudget = 256) {}
+
+  get load(): number {
+    return this.active.length;
+  }
+
+  /**
+   * Queue a generation. Throws at once on bad parameters; the returned iterator yields steps and
+   * returns the finish reason. Leaving the iteration early (a client gone) cancels the request.
+   */
+  submit(prompt: readonly number[], o: GenerateOptions): AsyncGenerator<Step, FinishReason> {
+    const cancel = new AbortController();
+    const signal = o.signal ? AbortSignal.any([o.signal, cancel.signal]) : cancel.signal;
+    const seq = new Sequence(this.model, prompt, { ...o, signal });
+    const queue: Step[] = [];
+    let finished: FinishReason | undefined;
+    let wake: (() => void) | undefined;
+    const notify = () => { wake?.(); wake = undefined; };
+    this.active.push({
+      seq,
+      push: (s) => { queue.push(s); notify(); },
+      close: (f) => { finished = f; notify(); },
+    });
+    this.kick();
+    return (async function* (): AsyncGenerator<Step, FinishReason> {
+      try {
+        for (;;) {
+          if (queue.length) { yield queue.shift()!; continue; }
+          if (finished) return finished;
+          await new Promise<void>((r) => (wake = r));
+        }
+      } finally {
+        if (!finished) cancel.abort();
+      }
+    })();
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.loop().finally(() => { this.running = false; });
+  }
+
+  private async loop(): Promise<void> {
+    const V = this.model.config.vocab_size;
+    while (this.active.length) {
+      const act = this.active;
+      const batch: BatchEntry[] = [];
+      const wantsRow: (Active | undefined)[] = [];
+      const add = (a: Active, i: number, entries: ReturnType<Sequence['next']>) => {
+        for (const e of entries) {
+          batch.push({ ...e, seq: i });
+          if (e.logits) wantsRow.push(a);
+        }
+      };
+      // decode steps first, then prompt chunks sharing what is left of the budget
+      act.forEach((a, i) => { if (!a.seq.prefilling) add(a, i, a.seq.next(1)); });
+      const pre = act.map((a, i) => [a, i] as const).filter(([a]) => a.seq.prefilling && !a.seq.finish);
+      let budget = Math.max(this.tokenBudget - batch.length, pre.length);
+      for (let k = 0; k < pre.length; k++) {
+        const [a, i] = pre[(k + this.turn) % pre.length]!;
+        const entries = a.seq.next(Math.max(1, Math.floor(budget / (pre.length - k))));
+        budget -= entries.length;
+        add(a, i, entries);
+      }
+      this.turn++;
+      if (batch.length) {
+        let logits: Float32Array;
+        try {
+          logits = this.model.forward(batch, act.map((a) => a.seq.cache));
+        } catch (e) {
+          // an engine fault ends every request in this batch rather than hanging them
+          for (const a of act) { a.seq.finish = 'abort'; }
+          process.emitWarning(`forward pass failed: ${(e as Error).message}`);
+          logits = new Float32Array(0);
+        }
+        wantsRow.forEach((a, r) => {
+          if (!a || a.seq.finish) return;
+          const s = a.seq.step(logits.subarray(r * V, (r + 1) * V));
+          if (s) a.push(s);
+        });
+      }
+      this.active = this.active.filter((a) => {
+        if (!a.seq.finish) return true;
+        a.close(a.seq.finish);
+        return false;
+      });
+      await yieldToEventLoop();
+    }
+  }
+}

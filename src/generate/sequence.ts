@@ -1,0 +1,99 @@
+// One generation in progress: its KV cache, the prompt still to evaluate, the tokens sampled so
+// far. generate() drives one Sequence; the scheduler drives many in one batch.
+import { fail } from '../errors.js';
+import type { CausalLM } from '../models/model.js';
+import type { KvCache } from '../models/kv_cache.js';
+import { checkSamplerParams, logprobs, Rng, sample, type SamplerParams } from './sampler.js';
+
+/** Restricts which tokens may come next (JSON schema, forced tool call); advanced on each token. */
+export interface Constraint {
+  allowed(id: number): boolean;
+  accept(id: number): void;
+  /** true once the constrained text is complete: generation stops there */
+  done(): boolean;
+}
+
+export interface GenerateOptions extends SamplerParams {
+  max_tokens: number;
+  /** token ids that end generation (not yielded: finish 'stop') */
+  stop_tokens?: readonly number[];
+  logprobs?: boolean;
+  /** with logprobs: how many alternatives per step (0..20) */
+  top_logprobs?: number;
+  signal?: AbortSignal;
+  constraint?: Constraint;
+  /** prompt tokens per forward pass while prefilling (generate(); default 256) */
+  prefill_batch?: number;
+}
+
+export interface Step {
+  token: number;
+  logprob?: number;
+  top?: { id: number; logprob: number }[];
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export class Sequence {
+  readonly cache: KvCache;
+  readonly generated: number[] = [];
+  finish?: FinishReason;
+  private fed = 0; // tokens of prompt + generated already in the cache
+  private readonly maxNew: number;
+  private readonly rng: Rng;
+  private readonly stops: Set<number>;
+
+  constructor(model: CausalLM, readonly prompt: readonly number[], readonly o: GenerateOptions) {
+    const bad = checkSamplerParams(o);
+    if (bad) fail(bad);
+    if (prompt.length === 0) fail('the prompt is empty: nothing to continue from');
+    const ctx = model.config.max_position_embeddings;
+    if (!Number.isInteger(o.max_tokens) || o.max_tokens < 1) fail(`max_tokens must be a positive integer, got ${o.max_tokens}`);
+    if (prompt.length >= ctx) fail(`the prompt has ${prompt.length} tokens; the model's context holds ${ctx}`);
+    const vocab = model.config.vocab_size;
+    const badId = prompt.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+    if (badId !== undefined) fail(`prompt token id ${badId} is out of range (vocabulary: ${vocab})`);
+    this.maxNew = Math.min(o.max_tokens, ctx - prompt.length);
+    this.cache = model.newCache(prompt.length + this.maxNew);
+    this.rng = new Rng(o.seed ?? Math.floor(Math.random() * 2 ** 32));
+    this.stops = new Set(o.stop_tokens ?? []);
+  }
+
+  get prefilling(): boolean {
+    return this.fed < this.prompt.length;
+  }
+
+  /** The next tokens to evaluate: up to `budget` prompt tokens, or the last sampled token. */
+  next(budget: number): { token: number; pos: number; logits: boolean }[] {
+    if (this.finish) return [];
+    if (this.o.signal?.aborted) { this.finish = 'abort'; return []; }
+    const out = [];
+    if (this.prefilling) {
+      const end = Math.min(this.prompt.length, this.fed + Math.max(1, budget));
+      for (let p = this.fed; p < end; p++) out.push({ token: this.prompt[p]!, pos: p, logits: p === this.prompt.length - 1 });
+    } else {
+      out.push({ token: this.generated[this.generated.length - 1]!, pos: this.fed, logits: true });
+    }
+    this.fed += out.length;
+    return out;
+  }
+
+  /** Sample from the logits of the last evaluated position; undefined once finished. */
+  step(logits: Float32Array): Step | undefined {
+    if (this.o.signal?.aborted) { this.finish = 'abort'; return undefined; }
+    const c = this.o.constraint;
+    const token = sample(logits, this.o, { prompt: this.prompt, generated: this.generated }, this.rng, c && ((id) => c.allowed(id)));
+    if (this.stops.has(token) && !c) { this.finish = 'stop'; return undefined; }
+    c?.accept(token);
+    this.generated.push(token);
+    const s: Step = { token };
+    if (this.o.logprobs) {
+      const lp = logprobs(logits, token, this.o.top_logprobs ?? 0);
+      s.logprob = lp.logprob;
+      s.top = lp.top;
+    }
+    if (c?.done()) this.finish = 'stop';
+    else if (this.generated.length >= this.maxNew) this.finish = 'length';
+    return s;
+  }
+}

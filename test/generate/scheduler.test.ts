@@ -1,0 +1,65 @@
+// The scheduler: concurrent requests batched together give each one's own greedy output
+// (llama.cpp's greedy ids), and a consumer that leaves cancels its request.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Scheduler } from '../../src/generate/scheduler.js';
+import { loadModel } from '../../src/models/load.js';
+import { fixtureDir } from '../helpers.js';
+
+const dir = fixtureDir('models/qwen2-tiny-tied');
+const model = loadModel(dir);
+const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'));
+
+async function ids(it: AsyncGenerator<{ token: number }, string>): Promise<{ ids: number[]; finish: string }> {
+  const out: number[] = [];
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return { ids: out, finish: r.value };
+    out.push(r.value.token);
+  }
+}
+
+test('concurrent greedy requests each get llama.cpp\'s greedy ids (small budget forces chunked, interleaved prefill)', async () => {
+  const s = new Scheduler(model, 16);
+  const [a, b] = ref.cases;
+  const runs = await Promise.all([
+    ids(s.submit(a.prompt_ids, { temperature: 0, max_tokens: a.greedy_generated_ids.length })),
+    ids(s.submit(b.prompt_ids, { temperature: 0, max_tokens: b.greedy_generated_ids.length })),
+    ids(s.submit(a.prompt_ids, { temperature: 0, max_tokens: 5 })),
+    ids(s.submit(b.prompt_ids, { temperature: 1, seed: 3, max_tokens: 6 })),
+  ]);
+  assert.deepEqual(runs[0]!.ids, a.greedy_generated_ids);
+  assert.deepEqual(runs[1]!.ids, b.greedy_generated_ids);
+  assert.deepEqual(runs[2]!.ids, a.greedy_generated_ids.slice(0, 5));
+  assert.equal(runs[2]!.finish, 'length');
+  // a seeded sampled run is the same alone as in company
+  const alone = await ids(new Scheduler(model).submit(b.prompt_ids, { temperature: 1, seed: 3, max_tokens: 6 }));
+  assert.deepEqual(runs[3]!.ids, alone.ids);
+  assert.equal(s.load, 0);
+});
+
+test('leaving the iteration cancels the request; an abort signal ends it with "abort"', async () => {
+  const s = new Scheduler(model);
+  const p = ref.cases[1].prompt_ids;
+  const it = s.submit(p, { temperature: 0, max_tokens: 100 });
+  await it.next();
+  await it.return('abort');
+  const ac = new AbortController();
+  const it2 = s.submit(p, { temperature: 0, max_tokens: 100, signal: ac.signal });
+  await it2.next();
+  ac.abort();
+  const r = await ids(it2);
+  assert.equal(r.finish, 'abort');
+  assert.ok(r.ids.length < 100);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(s.load, 0);
+});
+
+test('bad parameters throw at submit, before anything is queued', () => {
+  const s = new Scheduler(model);
+  assert.throws(() => s.submit([], { max_tokens: 1 }), /prompt is empty/);
+  assert.throws(() => s.submit([1, 999], { max_tokens: 1 }), /prompt token id 999 is out of range/);
+  assert.equal(s.load, 0);
+});
