@@ -5,6 +5,10 @@ import { QwenError } from '../errors.js';
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<void> }> };
 
 const COMMANDS: Record<string, Command> = {
+  run: { summary: 'chat with a model in the terminal, or answer one prompt', load: () => import('./run.js') },
+  tokenize: { summary: 'print the token ids of a text as JSON', load: () => import('./tokenize.js') },
+  detokenize: { summary: 'print the text of token ids as JSON', load: () => import('./detokenize.js') },
+  template: { summary: "render messages with the model's chat template", load: () => import('./template.js') },
   logits: { summary: 'print the logits of a token sequence as JSON', load: () => import('./logits.js') },
   quantize: { summary: 'convert an HF folder (or GGUF) to a GGUF file: --type q8_0|q4_0|f16|f32', load: () => import('./quantize.js') },
 };

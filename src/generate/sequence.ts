@@ -22,6 +22,8 @@ export interface GenerateOptions extends SamplerParams {
   top_logprobs?: number;
   signal?: AbortSignal;
   constraint?: Constraint;
+  /** ids at or above this are never sampled (the model's padding rows past the tokenizer) */
+  vocab_limit?: number;
   /** prompt tokens per forward pass while prefilling (generate(); default 256) */
   prefill_batch?: number;
 }
@@ -82,6 +84,7 @@ export class Sequence {
   step(logits: Float32Array): Step | undefined {
     if (this.o.signal?.aborted) { this.finish = 'abort'; return undefined; }
     const c = this.o.constraint;
+    if (this.o.vocab_limit !== undefined) logits.fill(-Infinity, this.o.vocab_limit);
     const token = sample(logits, this.o, { prompt: this.prompt, generated: this.generated }, this.rng, c && ((id) => c.allowed(id)));
     if (this.stops.has(token) && !c) { this.finish = 'stop'; return undefined; }
     c?.accept(token);

@@ -14,6 +14,8 @@ import { WeightLoader } from './weights.js';
 
 export interface LoadOptions {
   backend?: Backend;
+  /** progress of reading the weights, in bytes */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export type ModelFormat = 'hf' | 'gguf';
@@ -74,7 +76,7 @@ export function loadModel(p: string, opts: LoadOptions = {}): CausalLM {
   const backend = opts.backend ?? new ReferenceBackend();
   const { format, config, source } = openModelFiles(p);
   try {
-    return ARCHITECTURES[config.model_type].load(config, new WeightLoader(source, format, backend), backend);
+    return ARCHITECTURES[config.model_type].load(config, new WeightLoader(source, format, backend, opts.onProgress), backend);
   } finally {
     source.close(); // every weight has been read into backend storage
   }

@@ -53,11 +53,23 @@ const IGNORABLE = [/\.rotary_emb\.inv_freq$/, /^rope_freqs\.weight$/];
 
 export class WeightLoader {
   private used = new Set<string>();
+  private bytesRead = 0;
+  private readonly totalBytes: number;
   constructor(
     readonly source: TensorSource,
     readonly naming: 'hf' | 'gguf',
     readonly backend: Backend,
-  ) {}
+    /** called after each tensor with the bytes read so far and the total */
+    private readonly onProgress?: (done: number, total: number) => void,
+  ) {
+    this.totalBytes = [...source.tensors.values()].reduce((a, t) => a + t.byteLength, 0);
+  }
+
+  private read(name: string, dst: Uint8Array): void {
+    this.source.readInto(name, dst);
+    this.bytesRead += dst.length;
+    this.onProgress?.(this.bytesRead, this.totalBytes);
+  }
 
   private stored(hfName: string): string {
     return this.naming === 'hf' ? hfName : hfToGguf(hfName) ?? hfName;
@@ -82,7 +94,7 @@ export class WeightLoader {
   matrix(hfName: string, shape: [number, number], why: string): Weight {
     const info = this.info(hfName, shape, why);
     const w = this.backend.weight(info.dtype, info.shape);
-    this.source.readInto(info.name, w.bytes);
+    this.read(info.name, w.bytes);
     return w;
   }
 
@@ -90,7 +102,7 @@ export class WeightLoader {
   vector(hfName: string, n: number, why: string): Float32Array {
     const info = this.info(hfName, [n], why);
     const bytes = new Uint8Array(info.byteLength);
-    this.source.readInto(info.name, bytes);
+    this.read(info.name, bytes);
     const out = this.backend.alloc(n);
     dequantize(info.dtype, bytes, 0, out, 0, n);
     return out;

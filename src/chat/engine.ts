@@ -1,0 +1,109 @@
+// A loaded chat model (weights, tokenizer, scheduler) and chat / completion generation as async
+// iterators of events: messages -> template -> ids -> scheduler -> text pieces -> Qwen parser.
+// The CLI and the server only consume these.
+import { fail } from '../errors.js';
+import { Scheduler } from '../generate/scheduler.js';
+import type { Constraint, FinishReason, GenerateOptions } from '../generate/sequence.js';
+import { StopStrings } from '../generate/stop.js';
+import { loadModel, detectFormat, type LoadOptions } from '../models/load.js';
+import type { CausalLM } from '../models/model.js';
+import { applyChatTemplate, chatTemplateFor } from '../tokenizer/chat_template.js';
+import { loadTokenizer } from '../tokenizer/load.js';
+import { StreamDecoder, type Tokenizer } from '../tokenizer/tokenizer.js';
+import { QwenOutputParser, type OutputEvent } from './qwen_output.js';
+
+export interface ChatModel {
+  name: string;
+  path: string;
+  model: CausalLM;
+  tokenizer: Tokenizer;
+  scheduler: Scheduler;
+  /** the model has no chat template: plain ChatML is used */
+  templateFallback: boolean;
+}
+
+export function openChatModel(path: string, name: string, opts: LoadOptions = {}): ChatModel {
+  detectFormat(path);
+  const tokenizer = loadTokenizer(path);
+  const model = loadModel(path, opts);
+  if (tokenizer.vocabSize > model.config.vocab_size) {
+    fail(`${path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocab_size} embedding rows`);
+  }
+  return { name, path, model, tokenizer, scheduler: new Scheduler(model), templateFallback: chatTemplateFor(tokenizer).fallback };
+}
+
+export type SamplingRequest = Omit<GenerateOptions, 'stop_tokens' | 'constraint'> & {
+  /** stop strings: generation ends before them */
+  stop?: string[];
+};
+
+export interface ChatRequest extends SamplingRequest {
+  messages: unknown;
+  tools?: unknown;
+  enable_thinking?: boolean;
+  /** builds the constraint once the prompt is known (JSON output, forced tool call) */
+  constraint?: (tok: Tokenizer) => Constraint;
+}
+
+export type ChatEvent =
+  | OutputEvent
+  | { kind: 'logprobs'; token: string; bytes: number[]; logprob: number; top: { token: string; bytes: number[]; logprob: number }[] };
+
+export interface ChatResult { finish: FinishReason; promptTokens: number; completionTokens: number }
+
+export function renderPrompt(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 'tools' | 'enable_thinking'>): string {
+  return applyChatTemplate(cm.tokenizer, { messages: req.messages, tools: req.tools, addGenerationPrompt: true, enableThinking: req.enable_thinking });
+}
+
+/** Text generation from a token prompt: decoded pieces, stop strings applied. */
+async function* pieces(cm: ChatModel, ids: number[], req: SamplingRequest, constraint?: Constraint): AsyncGenerator<{ text: string } | ChatEvent, ChatResult> {
+  const tok = cm.tokenizer;
+  const steps = cm.scheduler.submit(ids, { ...req, stop_tokens: tok.eosTokenIds, constraint, vocab_limit: tok.vocabSize });
+  const dec = new StreamDecoder(tok);
+  const stops = new StopStrings(req.stop ?? []);
+  let n = 0;
+  let finish: FinishReason = 'stop';
+  try {
+    for (;;) {
+      const r = await steps.next();
+      if (r.done) { finish = r.value; break; }
+      n++;
+      const s = r.value;
+      if (req.logprobs && s.logprob !== undefined) {
+        const t = (id: number) => ({ token: tok.decode([id]), bytes: Array.from(tok.tokenBytes(id)) });
+        yield { kind: 'logprobs', ...t(s.token), logprob: s.logprob, top: (s.top ?? []).map((x) => ({ ...t(x.id), logprob: x.logprob })) };
+      }
+      const out = stops.push(dec.push(s.token));
+      if (out.text) yield { text: out.text };
+      if (out.stopped) { finish = 'stop'; return { finish, promptTokens: ids.length, completionTokens: n }; }
+    }
+    const tail = stops.push(dec.flush()).text + stops.flush();
+    if (tail) yield { text: tail };
+    return { finish, promptTokens: ids.length, completionTokens: n };
+  } finally {
+    await steps.return('abort'); // stops the request if our consumer left early
+  }
+}
+
+/** A chat turn: reasoning / content / tool-call events, then the result. */
+export async function* chat(cm: ChatModel, req: ChatRequest): AsyncGenerator<ChatEvent, ChatResult> {
+  const prompt = renderPrompt(cm, req);
+  const ids = cm.tokenizer.encode(prompt);
+  const parser = new QwenOutputParser(/<think>\s*$/.test(prompt));
+  const it = pieces(cm, ids, req, req.constraint?.(cm.tokenizer));
+  for (;;) {
+    const r = await it.next();
+    if (r.done) {
+      yield* parser.finish();
+      return r.value;
+    }
+    if ('text' in r.value && !('kind' in r.value)) yield* parser.push(r.value.text);
+    else yield r.value as ChatEvent;
+  }
+}
+
+/** Plain completion of a text prompt (no template): text pieces, then the result. */
+export async function* complete(cm: ChatModel, prompt: string, req: SamplingRequest): AsyncGenerator<{ text: string } | ChatEvent, ChatResult> {
+  const ids = cm.tokenizer.encode(prompt);
+  return yield* pieces(cm, ids, req);
+}

@@ -1,0 +1,143 @@
+// qwen-ts run <model> [prompt]: one streamed answer, or an interactive chat when no prompt is given.
+import * as readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import { chat, openChatModel, type ChatModel, type ChatRequest } from '../chat/engine.js';
+import { fail } from '../errors.js';
+import { ProgressBar } from './progress.js';
+import { resolveModelArg } from './resolve.js';
+
+const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt] [options]
+  --system TEXT         system message
+  --temperature T       sampling temperature (default 0.7; 0 = greedy)
+  --top-p P, --top-k K  nucleus / top-k sampling (defaults 0.8 / 20)
+  --max-tokens N        longest answer (default 2048)
+  --seed N              reproducible sampling
+  --no-think            ask Qwen3 not to think first
+  --json                print the final message as JSON instead of streaming text
+Interactive commands: /clear, /system TEXT, /think on|off, /bye. Ctrl-C stops an answer.`;
+
+type Msg = { role: string; content: string };
+
+export async function run(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      system: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' },
+      'max-tokens': { type: 'string' }, seed: { type: 'string' }, 'no-think': { type: 'boolean' }, json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return void process.stdout.write(HELP + '\n');
+  if (positionals.length < 1) fail('a model is required\n' + HELP);
+  const num = (name: string, v: string | undefined, dflt: number, int = false) => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || (int && !Number.isInteger(n))) fail(`--${name} must be a${int ? 'n integer' : ' number'}, got '${v}'`);
+    return n;
+  };
+  const params = {
+    temperature: num('temperature', values.temperature, 0.7),
+    top_p: num('top-p', values['top-p'], 0.8),
+    top_k: num('top-k', values['top-k'], 20, true),
+    max_tokens: num('max-tokens', values['max-tokens'], 2048, true),
+    seed: values.seed === undefined ? undefined : num('seed', values.seed, 0, true),
+  };
+  const path = await resolveModelArg(positionals[0]!);
+  const bar = new ProgressBar('loading');
+  const cm = openChatModel(path, positionals[0]!, { onProgress: (d, t) => bar.update(d, t) });
+  bar.done();
+  if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
+  const state = { system: values.system, think: !values['no-think'], history: [] as Msg[] };
+  const prompt = positionals.slice(1).join(' ');
+  if (prompt) {
+    const r = await answer(cm, state, prompt, params, values.json ?? false, new AbortController().signal);
+    if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+    return;
+  }
+  await interactive(cm, state, params);
+}
+
+interface State { system?: string; think: boolean; history: Msg[] }
+
+async function answer(cm: ChatModel, st: State, text: string, params: Partial<ChatRequest>, quiet: boolean, signal: AbortSignal) {
+  const messages: Msg[] = [...(st.system ? [{ role: 'system', content: st.system }] : []), ...st.history, { role: 'user', content: text }];
+  const it = chat(cm, { ...params, max_tokens: params.max_tokens!, messages, enable_thinking: st.think, signal });
+  let content = '', reasoning = '';
+  const dim = process.stdout.isTTY ? ['\x1b[2m', '\x1b[0m'] : ['', ''];
+  let inReasoning = false;
+  for (;;) {
+    const r = await it.next();
+    if (r.done) {
+      if (!quiet) process.stdout.write(inReasoning ? `${dim[1]}\n` : '\n');
+      if (r.value.finish === 'abort' && !quiet) process.stdout.write('[stopped]\n');
+      st.history.push({ role: 'user', content: text }, { role: 'assistant', content });
+      return { role: 'assistant', content, reasoning_content: reasoning || undefined, finish_reason: r.value.finish,
+        usage: { prompt_tokens: r.value.promptTokens, completion_tokens: r.value.completionTokens } };
+    }
+    const e = r.value;
+    if (e.kind === 'reasoning') {
+      reasoning += e.text;
+      if (!quiet) { process.stdout.write(inReasoning ? e.text : `${dim[0]}${e.text}`); inReasoning = true; }
+    } else if (e.kind === 'content') {
+      content += e.text;
+      if (!quiet) { process.stdout.write(inReasoning ? `${dim[1]}\n\n${e.text}` : e.text); inReasoning = false; }
+    }
+  }
+}
+
+async function interactive(cm: ChatModel, st: State, params: Partial<ChatRequest>): Promise<void> {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: '>>> ', terminal: Boolean(process.stdin.isTTY) });
+  let current: AbortController | undefined;
+  const onSigint = () => {
+    if (current) current.abort();
+    else process.stdout.write('\nUse Ctrl-D or /bye to exit.\n>>> ');
+  };
+  rl.on('SIGINT', onSigint);
+  process.on('SIGINT', onSigint); // when stdin is not a terminal, the signal reaches the process
+  process.stdout.write(`Chatting with ${cm.name}. /? for help.\n`);
+  rl.prompt();
+  try {
+    for await (const line of rl) {
+      const text = line.trim();
+      if (!text) { rl.prompt(); continue; }
+      if (text === '/bye' || text === '/exit') break;
+      if (text.startsWith('/')) {
+        process.stdout.write(command(st, text) + '\n');
+        rl.prompt();
+        continue;
+      }
+      current = new AbortController();
+      rl.pause();
+      await answer(cm, st, text, params, false, current.signal);
+      current = undefined;
+      rl.resume();
+      rl.prompt();
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    rl.close();
+  }
+}
+
+function command(st: State, text: string): string {
+  const [cmd, ...rest] = text.split(/\s+/);
+  const arg = text.slice(cmd!.length).trim();
+  switch (cmd) {
+    case '/clear':
+      st.history = [];
+      return 'Cleared the conversation.';
+    case '/system':
+      st.system = arg || undefined;
+      return arg ? 'System message set.' : 'System message cleared.';
+    case '/think':
+      if (rest[0] !== 'on' && rest[0] !== 'off') return 'Usage: /think on|off';
+      st.think = rest[0] === 'on';
+      return `Thinking ${rest[0]}.`;
+    case '/?':
+    case '/help':
+      return '/clear  forget the conversation\n/system TEXT  set the system message\n/think on|off  Qwen3 thinking\n/bye  exit';
+    default:
+      return `Unknown command ${cmd}; /? for help.`;
+  }
+}
