@@ -54,3 +54,25 @@ export function argmax(a: ArrayLike<number>, off = 0, n = a.length): number {
 export function tmpDir(prefix = 'qwen-ts-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
+
+/**
+ * A chat-ready model folder: the qwen3-tiny-realvocab weights (random, real 151,936-row vocabulary)
+ * with the official Qwen3 tokenizer and chat template, assembled in a temp folder.
+ */
+export function chatModelDir(): string {
+  const weights = fixtureDir('models/qwen3-tiny-realvocab');
+  const dst = path.join(os.tmpdir(), `qwen-ts-fixtures-${process.getuid?.() ?? 0}`, 'qwen3-tiny-chat');
+  fs.mkdirSync(dst, { recursive: true });
+  const put = (name: string, data: () => Buffer) => {
+    const to = path.join(dst, name);
+    if (fs.existsSync(to)) return;
+    const tmp = `${to}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, data());
+    fs.renameSync(tmp, to);
+  };
+  put('config.json', () => fs.readFileSync(path.join(weights, 'config.json')));
+  put('model.safetensors', () => fs.readFileSync(path.join(weights, 'model.safetensors')));
+  put('tokenizer.json', () => zlib.gunzipSync(fs.readFileSync(path.join(FIXTURES, 'tokenizer', 'qwen3', 'tokenizer.json.gz'))));
+  put('tokenizer_config.json', () => fs.readFileSync(path.join(FIXTURES, 'tokenizer', 'qwen3', 'tokenizer_config.json')));
+  return dst;
+}

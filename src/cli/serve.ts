@@ -1,0 +1,44 @@
+// qwen-ts serve <model> [--host 127.0.0.1] [--port 8080] [--api-key KEY]
+import { parseArgs } from 'node:util';
+import { openChatModel } from '../chat/engine.js';
+import { fail } from '../errors.js';
+import { createServer } from '../server/app.js';
+import { ProgressBar } from './progress.js';
+import { resolveModelArg } from './resolve.js';
+
+const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
+OpenAI-compatible API at http://HOST:PORT/v1 (chat/completions, completions, models), a chat page at /.
+Listens on 127.0.0.1 unless --host says otherwise. QWEN_TS_API_KEY sets the key too.`;
+
+export async function run(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '8080' },
+      'api-key': { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return void process.stdout.write(HELP + '\n');
+  if (positionals.length !== 1) fail('expected one model\n' + HELP);
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0..65535, got '${values.port}'`);
+  const arg = positionals[0]!;
+  const path = await resolveModelArg(arg);
+  const bar = new ProgressBar('loading');
+  const cm = openChatModel(path, values.name ?? arg, { onProgress: (d, t) => bar.update(d, t) });
+  bar.done();
+  if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
+  const server = createServer(cm, { apiKey: values['api-key'] ?? process.env.QWEN_TS_API_KEY });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new Error(`port ${port} on ${values.host} is already in use`) : e));
+    server.listen(port, values.host, resolve);
+  }).catch((e: Error) => fail(e.message));
+  const addr = server.address();
+  const where = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
+  process.stderr.write(`serving ${cm.name} at ${where}/v1 (chat page: ${where}/)\n`);
+  const stop = () => server.close(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await new Promise<void>((r) => server.on('close', r));
+}

@@ -1,0 +1,128 @@
+// Request validation for the OpenAI-compatible endpoints: every field checked for type and range,
+// each mistake answered with a 400 naming the parameter.
+import type { SamplingRequest } from '../chat/engine.js';
+import { badParam } from './errors.js';
+
+type Obj = Record<string, unknown>;
+export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function num(body: Obj, name: string, min: number, max: number, int = false): number | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (int && !Number.isInteger(v))) throw badParam(name, `'${name}' must be ${int ? 'an integer' : 'a number'}`, 'invalid_type');
+  if (v < min || v > max) throw badParam(name, `'${name}' must be between ${min} and ${max}, got ${v}`);
+  return v;
+}
+
+function bool(body: Obj, name: string): boolean | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw badParam(name, `'${name}' must be true or false`, 'invalid_type');
+  return v;
+}
+
+/** Sampling fields shared by chat and completions (OpenAI's, plus top_k / min_p / repetition_penalty as vLLM accepts them). */
+export function samplingParams(body: Obj, maxContext: number): SamplingRequest & { stream: boolean; includeUsage: boolean } {
+  const n = num(body, 'n', 1, 128, true);
+  if (n !== undefined && n !== 1) throw badParam('n', `only n = 1 is supported, got ${n}`, 'unsupported_value');
+  const maxTokens = num(body, 'max_completion_tokens', 1, maxContext, true) ?? num(body, 'max_tokens', 1, maxContext, true);
+  let stop = body.stop;
+  if (stop === null || stop === undefined) stop = [];
+  if (typeof stop === 'string') stop = [stop];
+  if (!Array.isArray(stop) || stop.length > 4 || stop.some((s) => typeof s !== 'string' || s === '')) throw badParam('stop', "'stop' must be a non-empty string or an array of at most 4 of them");
+  const logprobs = bool(body, 'logprobs');
+  const top = num(body, 'top_logprobs', 0, 20, true);
+  if (top !== undefined && !logprobs) throw badParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
+  const so = body.stream_options;
+  if (so !== undefined && so !== null && !isObj(so)) throw badParam('stream_options', "'stream_options' must be an object");
+  return {
+    max_tokens: maxTokens ?? maxContext,
+    temperature: num(body, 'temperature', 0, 2),
+    top_p: num(body, 'top_p', 0, 1),
+    top_k: num(body, 'top_k', 0, 1e6, true),
+    min_p: num(body, 'min_p', 0, 1),
+    presence_penalty: num(body, 'presence_penalty', -2, 2),
+    frequency_penalty: num(body, 'frequency_penalty', -2, 2),
+    repetition_penalty: num(body, 'repetition_penalty', 0.01, 10),
+    seed: num(body, 'seed', -(2 ** 53), 2 ** 53, true),
+    stop: stop as string[],
+    logprobs: logprobs ?? false,
+    top_logprobs: top,
+    stream: bool(body, 'stream') ?? false,
+    includeUsage: isObj(so) && so.include_usage === true,
+  };
+}
+
+export interface ToolChoice { mode: 'none' | 'auto' | 'required'; name?: string }
+
+/** tools + tool_choice: the tools are checked here, the named function must exist. */
+export function toolChoice(body: Obj): { tools?: Obj[]; choice: ToolChoice } {
+  const tools = body.tools;
+  if (tools !== undefined && tools !== null) {
+    if (!Array.isArray(tools)) throw badParam('tools', "'tools' must be an array");
+    tools.forEach((t, i) => {
+      if (!isObj(t) || t.type !== 'function' || !isObj(t.function) || typeof t.function.name !== 'string' || !t.function.name) {
+        throw badParam(`tools[${i}]`, `tools[${i}] must be {"type": "function", "function": {"name": ..., "parameters": {...}}}`);
+      }
+      const p = t.function.parameters;
+      if (p !== undefined && !isObj(p)) throw badParam(`tools[${i}].function.parameters`, 'parameters must be a JSON Schema object');
+    });
+  }
+  const list = (tools as Obj[] | undefined)?.length ? (tools as Obj[]) : undefined;
+  const c = body.tool_choice;
+  let choice: ToolChoice;
+  if (c === undefined || c === null || c === 'auto') choice = { mode: 'auto' };
+  else if (c === 'none' || c === 'required') choice = { mode: c };
+  else if (isObj(c) && c.type === 'function' && isObj(c.function) && typeof c.function.name === 'string') choice = { mode: 'required', name: c.function.name };
+  else throw badParam('tool_choice', "'tool_choice' must be 'none', 'auto', 'required' or {\"type\": \"function\", \"function\": {\"name\": ...}}");
+  if (choice.mode === 'required' && !list) throw badParam('tool_choice', `tool_choice '${choice.name ?? 'required'}' needs 'tools'`);
+  if (choice.name && !list!.some((t) => (t.function as Obj).name === choice.name)) throw badParam('tool_choice', `tool_choice names '${choice.name}', which is not among the tools`);
+  return { tools: choice.mode === 'none' ? undefined : list, choice };
+}
+
+export type ResponseFormat = { type: 'text' } | { type: 'json_object' } | { type: 'json_schema'; schema: Obj; name: string };
+
+export function responseFormat(body: Obj): ResponseFormat {
+  const f = body.response_format;
+  if (f === undefined || f === null) return { type: 'text' };
+  if (!isObj(f) || typeof f.type !== 'string') throw badParam('response_format', "'response_format' must be {\"type\": \"text\" | \"json_object\" | \"json_schema\", ...}");
+  if (f.type === 'text' || f.type === 'json_object') return { type: f.type };
+  if (f.type !== 'json_schema') throw badParam('response_format.type', `response_format type '${f.type}' is not supported`);
+  const js = f.json_schema;
+  if (!isObj(js) || !isObj(js.schema)) throw badParam('response_format.json_schema', "'json_schema' must be {\"name\": ..., \"schema\": {...}}");
+  return { type: 'json_schema', schema: js.schema, name: typeof js.name === 'string' ? js.name : 'response' };
+}
+
+/** Messages: a non-empty array of {role, content}; content as a string or text parts. */
+export function messages(body: Obj): Obj[] {
+  const m = body.messages;
+  if (!Array.isArray(m) || m.length === 0) throw badParam('messages', "'messages' must be a non-empty array", 'invalid_type');
+  return m.map((msg, i) => {
+    if (!isObj(msg) || typeof msg.role !== 'string') throw badParam(`messages[${i}]`, `messages[${i}] must be an object with a 'role'`);
+    if (!['system', 'developer', 'user', 'assistant', 'tool'].includes(msg.role)) throw badParam(`messages[${i}].role`, `messages[${i}].role '${msg.role}' is not one of system, user, assistant, tool`);
+    let content = msg.content;
+    if (Array.isArray(content)) {
+      // text parts are joined; other parts (images) need a vision model
+      content = content.map((p, j) => {
+        if (!isObj(p) || p.type !== 'text' || typeof p.text !== 'string') throw badParam(`messages[${i}].content[${j}]`, `messages[${i}].content[${j}]: only text parts are supported`);
+        return p.text;
+      }).join('');
+    }
+    if (content !== null && content !== undefined && typeof content !== 'string') throw badParam(`messages[${i}].content`, `messages[${i}].content must be a string`);
+    if ((content === null || content === undefined) && !(msg.role === 'assistant' && Array.isArray(msg.tool_calls))) throw badParam(`messages[${i}].content`, `messages[${i}] has no content`);
+    const out: Obj = { ...msg, role: msg.role === 'developer' ? 'system' : msg.role, content: content ?? null };
+    if (Array.isArray(msg.tool_calls)) {
+      // Qwen's templates read arguments as an object; OpenAI sends them as JSON text
+      out.tool_calls = msg.tool_calls.map((tc, j) => {
+        const f = isObj(tc) && isObj(tc.function) ? tc.function : undefined;
+        if (!f || typeof f.name !== 'string') throw badParam(`messages[${i}].tool_calls[${j}]`, `messages[${i}].tool_calls[${j}] must have function.name`);
+        let args: unknown = f.arguments ?? {};
+        if (typeof args === 'string') {
+          try { args = JSON.parse(args || '{}'); } catch { throw badParam(`messages[${i}].tool_calls[${j}].function.arguments`, 'tool call arguments are not valid JSON'); }
+        }
+        return { ...tc, function: { name: f.name, arguments: args } };
+      });
+    }
+    return out;
+  });
+}

@@ -1,0 +1,120 @@
+// The chat page's browser script, kept as plain JavaScript text (it runs in the page, not in Node).
+export const PAGE_SCRIPT = String.raw`
+const $ = (id) => document.getElementById(id);
+const log = $('log'), input = $('input'), send = $('send'), stop = $('stop');
+let history = [], controller = null, model = '';
+$('key').value = localStorage.getItem('qwen-ts-key') || '';
+$('key').onchange = () => localStorage.setItem('qwen-ts-key', $('key').value);
+const headers = () => ({ 'Content-Type': 'application/json', ...($('key').value ? { Authorization: 'Bearer ' + $('key').value } : {}) });
+
+fetch('/v1/models', { headers: headers() }).then((r) => r.json()).then((j) => { model = j.data[0].id; $('model').textContent = model; })
+  .catch(() => { $('model').textContent = '(model list unavailable: API key?)'; });
+
+function esc(s) { return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c])); }
+function inline(s) {
+  return esc(s)
+    .replace(/\x60([^\x60]+)\x60/g, '<code>$1</code>')
+    .replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>')
+    .replace(/(^|[^*])\*([^*\s][^*]*)\*/g, '$1<em>$2</em>')
+    .replace(/\[([^\]]+)\]\((https?:[^)\s]+)\)/g, '<a href="$2" target="_blank" rel="noopener">$1</a>');
+}
+// A small markdown renderer: fenced code, headings, lists, paragraphs, inline code/bold/italic/links.
+function markdown(src) {
+  const out = [], lines = src.split('\n');
+  let list = null, para = [];
+  const flush = () => { if (para.length) { out.push('<p>' + para.map(inline).join('<br>') + '</p>'); para = []; } if (list) { out.push('</' + list + '>'); list = null; } };
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i];
+    const fence = /^\x60\x60\x60(\S*)/.exec(l);
+    if (fence) {
+      flush();
+      const code = [];
+      while (++i < lines.length && !/^\x60\x60\x60/.test(lines[i])) code.push(lines[i]);
+      out.push('<pre><code>' + esc(code.join('\n')) + '</code></pre>');
+      continue;
+    }
+    const h = /^(#{1,6})\s+(.*)/.exec(l);
+    const li = /^\s*(?:[-*+]|(\d+)[.)])\s+(.*)/.exec(l);
+    if (h) { flush(); out.push('<h' + h[1].length + '>' + inline(h[2]) + '</h' + h[1].length + '>'); }
+    else if (li) {
+      if (para.length) { const l2 = list; list = null; flush(); list = l2; }
+      const kind = li[1] ? 'ol' : 'ul';
+      if (list !== kind) { if (list) out.push('</' + list + '>'); out.push('<' + kind + '>'); list = kind; }
+      out.push('<li>' + inline(li[2]) + '</li>');
+    } else if (!l.trim()) flush();
+    else { if (list) { out.push('</' + list + '>'); list = null; } para.push(l); }
+  }
+  flush();
+  return out.join('');
+}
+
+function bubble(role) {
+  const d = document.createElement('div');
+  d.className = 'msg ' + role;
+  d.dataset.role = role;
+  log.appendChild(d);
+  log.scrollTop = log.scrollHeight;
+  return d;
+}
+
+function render(el, m) {
+  let html = '';
+  if (m.reasoning) html += '<details class="think"' + (m.content ? '' : ' open') + '><summary>Thinking</summary>' + esc(m.reasoning) + '</details>';
+  for (const t of m.tools) html += '<div class="tool">🔧 ' + esc(t.function.name) + '(' + esc(t.function.arguments) + ')</div>';
+  html += '<div class="content">' + markdown(m.content) + '</div>';
+  el.innerHTML = html;
+  log.scrollTop = log.scrollHeight;
+}
+
+async function ask(text) {
+  history.push({ role: 'user', content: text });
+  bubble('user').textContent = text;
+  const el = bubble('assistant');
+  const m = { content: '', reasoning: '', tools: [] };
+  controller = new AbortController();
+  send.disabled = true; stop.hidden = false;
+  try {
+    const r = await fetch('/v1/chat/completions', {
+      method: 'POST', headers: headers(), signal: controller.signal,
+      body: JSON.stringify({ model, messages: history, stream: true, temperature: Number($('temperature').value),
+        max_tokens: Number($('max_tokens').value), chat_template_kwargs: { enable_thinking: $('think').checked } }),
+    });
+    if (!r.ok) throw new Error((await r.json()).error.message);
+    const reader = r.body.getReader(), dec = new TextDecoder();
+    let buf = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buf += dec.decode(value, { stream: true });
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const ev = buf.slice(0, i); buf = buf.slice(i + 2);
+        if (!ev.startsWith('data: ')) continue;
+        const data = ev.slice(6);
+        if (data === '[DONE]') continue;
+        const j = JSON.parse(data);
+        if (j.error) throw new Error(j.error.message);
+        const d = j.choices[0] && j.choices[0].delta;
+        if (!d) continue;
+        if (d.content) m.content += d.content;
+        if (d.reasoning_content) m.reasoning += d.reasoning_content;
+        if (d.tool_calls) m.tools.push(...d.tool_calls);
+        render(el, m);
+      }
+    }
+    el.dataset.done = 'true';
+  } catch (e) {
+    if (e.name === 'AbortError') { el.dataset.done = 'stopped'; }
+    else { el.classList.add('error'); el.textContent = String(e.message || e); el.dataset.done = 'error'; }
+  } finally {
+    history.push({ role: 'assistant', content: m.content });
+    render(el, m);
+    controller = null; send.disabled = false; stop.hidden = true;
+  }
+}
+
+$('form').onsubmit = (e) => { e.preventDefault(); const t = input.value.trim(); if (t && !controller) { input.value = ''; ask(t); } };
+input.onkeydown = (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); $('form').requestSubmit(); } };
+stop.onclick = () => controller && controller.abort();
+$('clear').onclick = () => { history = []; log.innerHTML = ''; };
+`;
