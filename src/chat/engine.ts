@@ -85,10 +85,15 @@ async function* pieces(cm: ChatModel, ids: number[], req: SamplingRequest, const
   }
 }
 
-/** A chat turn: reasoning / content / tool-call events, then the result. */
-export async function* chat(cm: ChatModel, req: ChatRequest): AsyncGenerator<ChatEvent, ChatResult> {
+/** The prompt text and ids of a chat request (template errors and bad messages throw here). */
+export function prepareChat(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 'tools' | 'enable_thinking'>): { prompt: string; ids: number[] } {
   const prompt = renderPrompt(cm, req);
-  const ids = cm.tokenizer.encode(prompt);
+  return { prompt, ids: cm.tokenizer.encode(prompt) };
+}
+
+/** A chat turn: reasoning / content / tool-call events, then the result. */
+export async function* chat(cm: ChatModel, req: ChatRequest, prepared = prepareChat(cm, req)): AsyncGenerator<ChatEvent, ChatResult> {
+  const { prompt, ids } = prepared;
   const parser = new QwenOutputParser(/<think>\s*$/.test(prompt));
   const it = pieces(cm, ids, req, req.constraint?.(cm.tokenizer));
   for (;;) {
