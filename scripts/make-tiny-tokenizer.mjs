@@ -32,7 +32,7 @@ const tok = {
 fs.writeFileSync(path.join(out, 'tokenizer.json'), JSON.stringify(tok, null, 2));
 const eos = tokens[g.metadata.get('tokenizer.ggml.eos_token_id')];
 fs.writeFileSync(path.join(out, 'tokenizer_config.json'), JSON.stringify({
-  add_prefix_space: false, bos_token: null, eos_token: eos, pad_token: eos, model_max_length: 256,
+  add_bos_token: false, add_prefix_space: false, bos_token: null, eos_token: eos, pad_token: eos, model_max_length: 256,
   tokenizer_class: 'Qwen2Tokenizer', errors: 'replace', clean_up_tokenization_spaces: false, split_special_tokens: false,
   added_tokens_decoder: Object.fromEntries(added.map((a) => [String(a.id), { ...a, id: undefined }])),
 }, null, 2));

@@ -88,7 +88,7 @@ class Cursor {
   }
   remaining(): number { return this.r.size - this.pos; }
 }
-const decoder = new TextDecoder('utf-8', { fatal: false });
+const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }); // keep a leading U+FEFF in strings
 
 function valueType(c: Cursor, path: string, what: string): GgufScalarType | 'array' {
   const id = c.u32(`type of ${what}`);
