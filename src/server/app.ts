@@ -92,13 +92,13 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
     if (think !== undefined && typeof think !== 'boolean') throw badParam('chat_template_kwargs.enable_thinking', "'enable_thinking' must be true or false");
     let constraint: Constraint | undefined;
     if (choice.mode === 'required') {
-      constraint = toolCallConstraint(cm.tokenizer, tools as never, choice.name);
+      constraint = toolCallConstraint(cm.tokenizer, tools as never, choice.name, { maxTokens: sp.max_tokens });
     } else if (fmt.type !== 'text') {
       if (fmt.type === 'json_schema') {
         const bad = validateSchema(fmt.schema);
         if (bad) throw badParam('response_format.json_schema.schema', `invalid or unsupported schema: ${bad}`);
       }
-      constraint = jsonConstraint(cm.tokenizer, fmt.type === 'json_schema' ? { type: 'json_schema', schema: fmt.schema } : { type: 'json_object' });
+      constraint = jsonConstraint(cm.tokenizer, fmt.type === 'json_schema' ? { type: 'json_schema', schema: fmt.schema } : { type: 'json_object' }, { maxTokens: sp.max_tokens });
     }
     const request = { ...sp, messages: msgs, tools, enable_thinking: think as boolean | undefined };
     const prepared = prepareChat(cm, request);

@@ -67,7 +67,8 @@ test('seeded sampling is reproducible; stop strings end the answer before them',
   assert.equal(a.choices[0]!.message.content, b.choices[0]!.message.content);
   const greedy = cm.tokenizer.decode(ref.greedy_generated_ids);
   const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: USER }], temperature: 0, max_tokens: 16, stop: ['attack'] });
-  assert.equal(r.choices[0]!.message.content, greedy.slice(0, greedy.indexOf('attack')));
+  // the text before the stop string (trailing whitespace is trimmed from answers)
+  assert.equal(r.choices[0]!.message.content, greedy.slice(0, greedy.indexOf('attack')).trimEnd());
   assert.equal(r.choices[0]!.finish_reason, 'stop');
 });
 
@@ -80,9 +81,15 @@ test('logprobs: the chosen token and top alternatives, sorted, as log-probabilit
     assert.equal(e.top_logprobs[0]!.token, e.token, 'greedy: the chosen token is the most likely');
     assert.ok(e.logprob <= 0 && e.top_logprobs[0]!.logprob >= e.top_logprobs[1]!.logprob);
     assert.equal(e.token, cm.tokenizer.decode([ref.greedy_generated_ids[i]]));
-    // llama.cpp's top-10 logits at this step give the same log-probability (logit - logsumexp)
+    // against llama.cpp's top-10 logits at this step: differences of log-probabilities are
+    // differences of logits; absolute values differ only by the padding rows past the tokenizer,
+    // which are masked (never sampled) and so left out of the normaliser (a shift < 5e-3 here)
     const step = ref.incremental_top10_per_step[ref.prompt_ids.length - 1 + i];
-    assert.ok(Math.abs(e.logprob - (step.logits[0] - step.logsumexp)) < 1e-3);
+    e.top_logprobs.forEach((t, j) => {
+      assert.equal(t.token, cm.tokenizer.decode([step.ids[j]]));
+      assert.ok(Math.abs((t.logprob - e.top_logprobs[0]!.logprob) - (step.logits[j] - step.logits[0])) < 1e-3);
+    });
+    assert.ok(Math.abs(e.logprob - (step.logits[0] - step.logsumexp)) < 5e-3);
   });
 });
 
@@ -105,7 +112,9 @@ test('a cancelled stream stops its generation; the server goes on serving', asyn
   const ac = new AbortController();
   const s = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: USER }], temperature: 0, max_tokens: 200, stream: true }, { signal: ac.signal });
   let n = 0;
-  await assert.rejects((async () => { for await (const _ of s) if (++n === 3) ac.abort(); })());
+  // the client either ends the iteration or throws an abort error, depending on its version
+  await (async () => { for await (const _ of s) if (++n === 3) ac.abort(); })().catch((e: Error) => assert.match(e.name + e.message, /abort/i));
+  assert.ok(n < 50, `the stream ended after ${n} chunks`);
   for (let i = 0; i < 100 && cm.scheduler.load > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(cm.scheduler.load, 0, 'the generation stopped');
   const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
@@ -157,4 +166,78 @@ test('Qwen3 thinking switch: chat_template_kwargs enable_thinking=false adds the
   const on = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 });
   const off = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, chat_template_kwargs: { enable_thinking: false } } as never);
   assert.equal(off.usage!.prompt_tokens - on.usage!.prompt_tokens, cm.tokenizer.encode('<think>\n\n</think>\n\n').length);
+});
+
+const WEATHER = {
+  type: 'function' as const,
+  function: {
+    name: 'get_weather', description: 'Current weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 20 }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['city', 'unit'], additionalProperties: false },
+  },
+};
+const TIME = { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string', maxLength: 10 } }, required: ['zone'] } } };
+
+test('tool-call round trip: a named tool_choice yields a valid call; the tool result comes back into the conversation', async () => {
+  const { Ajv } = await import('ajv');
+  const validate = new Ajv().compile(WEATHER.function.parameters);
+  const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }];
+  const r = await client.chat.completions.create({ model: MODEL, messages, tools: [WEATHER, TIME], tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 80, seed: 1 });
+  const choice = r.choices[0]!;
+  assert.equal(choice.finish_reason, 'tool_calls');
+  const call = choice.message.tool_calls![0]! as { id: string; function: { name: string; arguments: string } };
+  assert.equal(call.function.name, 'get_weather');
+  const args = JSON.parse(call.function.arguments);
+  assert.ok(validate(args), JSON.stringify(validate.errors));
+  messages.push(choice.message as OpenAI.ChatCompletionMessageParam, { role: 'tool', tool_call_id: call.id, content: '{"temperature": 21}' });
+  const prompt = prepareChat(cm, { messages: messages as never, tools: [WEATHER, TIME] }).prompt;
+  assert.match(prompt, /<tool_call>\n\{"name": "get_weather", "arguments": /);
+  assert.match(prompt, /<tool_response>\n\{"temperature": 21\}\n<\/tool_response>/);
+  const r2 = await client.chat.completions.create({ model: MODEL, messages, tools: [WEATHER, TIME], max_tokens: 8, temperature: 0 });
+  assert.equal(typeof r2.choices[0]!.message.content, 'string');
+  assert.ok(r2.usage!.prompt_tokens > r.usage!.prompt_tokens);
+});
+
+test('tool_choice "required" picks one of the tools; streamed tool calls arrive as deltas', async () => {
+  for (const seed of [1, 2, 3]) {
+    const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'time or weather?' }], tools: [WEATHER, TIME], tool_choice: 'required', max_tokens: 80, seed });
+    const fn = (r.choices[0]!.message.tool_calls![0]! as { function: { name: string; arguments: string } }).function;
+    assert.ok(['get_weather', 'get_time'].includes(fn.name));
+    JSON.parse(fn.arguments);
+  }
+  const s = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'weather?' }], tools: [WEATHER], tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 80, stream: true });
+  const calls: { name?: string; arguments?: string }[] = [];
+  let finish;
+  for await (const c of s) {
+    for (const tc of c.choices[0]?.delta.tool_calls ?? []) calls.push(tc.function!);
+    finish = c.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(finish, 'tool_calls');
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0]!.name, 'get_weather');
+  JSON.parse(calls[0]!.arguments!);
+});
+
+test('response_format json_schema and json_object: the answer parses and validates, whatever the weights', async () => {
+  const { Ajv } = await import('ajv');
+  const schema = {
+    type: 'object',
+    properties: {
+      name: { type: 'string', maxLength: 12 },
+      age: { type: 'integer', minimum: 0, maximum: 150 },
+      tags: { type: 'array', items: { type: 'string', enum: ['a', 'b', 'c'] }, maxItems: 3 },
+      address: { type: 'object', properties: { city: { type: 'string', maxLength: 10 } }, required: ['city'], additionalProperties: false },
+    },
+    required: ['name', 'age', 'address'],
+    additionalProperties: false,
+  };
+  const validate = new Ajv().compile(schema);
+  for (const seed of [1, 2]) {
+    const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'A person, as JSON' }], max_tokens: 120, seed, response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } } });
+    const v = JSON.parse(r.choices[0]!.message.content!);
+    assert.ok(validate(v), JSON.stringify(validate.errors));
+  }
+  const o = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'JSON please' }], max_tokens: 60, seed: 4, response_format: { type: 'json_object' } });
+  const v = JSON.parse(o.choices[0]!.message.content!);
+  assert.equal(typeof v, 'object');
+  assert.ok(v !== null && !Array.isArray(v));
 });
