@@ -11,7 +11,7 @@ body { margin: 0; font: 15px/1.5 system-ui, sans-serif; background: var(--bg); c
 header { padding: 10px 16px; border-bottom: 1px solid var(--border); display: flex; gap: 12px; align-items: center; flex-wrap: wrap; }
 header h1 { font-size: 16px; margin: 0 8px 0 0; }
 header label { color: var(--muted); font-size: 13px; display: flex; gap: 4px; align-items: center; }
-header input { width: 70px; }
+header input[type=number] { width: 70px; }
 #log { flex: 1; overflow-y: auto; padding: 16px; display: flex; flex-direction: column; gap: 12px; }
 .msg { max-width: 820px; width: 100%; margin: 0 auto; padding: 10px 14px; border-radius: 10px; border: 1px solid var(--border); background: var(--bot); white-space: normal; overflow-wrap: anywhere; }
 .msg.user { background: var(--user); white-space: pre-wrap; }
