@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { fail } from '../errors.js';
 import { loadModel } from '../models/load.js';
+import { resolveModelArg } from './resolve.js';
 
 const HELP = `usage: qwen-ts logits --model <dir|file.gguf> --tokens 1,2,3 [--all]
 Evaluates the tokens in one batched pass and prints {"logits": [...]} for the last position,
@@ -22,7 +23,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!values.model) fail('--model is required\n' + HELP);
   if (values.tokens === undefined) fail('--tokens is required\n' + HELP);
   const ids = parseIds(values.tokens, '--tokens');
-  const model = loadModel(values.model);
+  const model = loadModel(await resolveModelArg(values.model));
   const ctx = model.config.max_position_embeddings;
   if (ids.length > ctx) fail(`--tokens has ${ids.length} tokens, more than the model's context of ${ctx}`);
   const cache = model.newCache(ids.length);

@@ -7,6 +7,9 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 const COMMANDS: Record<string, Command> = {
   run: { summary: 'chat with a model in the terminal, or answer one prompt', load: () => import('./run.js') },
   serve: { summary: 'OpenAI-compatible HTTP API and chat page', load: () => import('./serve.js') },
+  pull: { summary: 'download a model from Hugging Face or ModelScope into the cache', load: () => import('./pull.js') },
+  list: { summary: 'list the models in the cache', load: () => import('./list.js') },
+  rm: { summary: 'remove a model (or model@revision) from the cache', load: () => import('./rm.js') },
   tokenize: { summary: 'print the token ids of a text as JSON', load: () => import('./tokenize.js') },
   detokenize: { summary: 'print the text of token ids as JSON', load: () => import('./detokenize.js') },
   template: { summary: "render messages with the model's chat template", load: () => import('./template.js') },

@@ -1,4 +1,5 @@
-// qwen-ts pull <owner/name>[@revision] [--hub hf|modelscope] [--file NAME.gguf]
+// qwen-ts pull <owner/name>[@revision] [--hub hf|modelscope] [--file NAME.gguf]: download into the shared cache,
+// progress on stderr, the local path (what --model takes) on stdout.
 import { parseArgs } from 'node:util';
 import { fail } from '../errors.js';
 import { parseHub } from '../hub/ids.js';
@@ -6,7 +7,7 @@ import { streamProgress, SILENT } from '../hub/progress.js';
 import { pullModel } from '../hub/pull.js';
 import { fmtBytes } from '../hub/download.js';
 
-const HELP = `usage: qwen-ts pull <owner/name>[@revision] [--hub hf|modelscope] [--file NAME.gguf] [--quiet]
+const HELP = `usage: qwen-ts pull <owner/name>[@revision] [--hub hf|modelscope] [--file NAME.gguf] [--revision REV] [--quiet]
 Downloads a model (config, tokenizer, safetensors weights, or one GGUF file) into the cache
 ($HF_HOME/hub, or $MODELSCOPE_CACHE for --hub modelscope), verifying every file's size and hash,
 resuming interrupted downloads. Prints the local path to give to --model.

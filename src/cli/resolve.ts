@@ -1,8 +1,11 @@
-// A model argument is a local folder or file; hub ids (owner/name) are resolved by the hub module.
+// A model argument is a local folder or file, or a hub id (owner/name[@revision], hf:/ms: prefix,
+// owner/name/FILE.gguf) pulled into the cache on first use.
 import * as fs from 'node:fs';
 import { fail } from '../errors.js';
+import { resolveModel } from '../hub/resolve.js';
 
 export async function resolveModelArg(arg: string): Promise<string> {
-  if (fs.existsSync(arg)) return arg;
-  fail(`${arg}: no such model folder or file`);
+  const p = await resolveModel(arg);
+  if (fs.existsSync(p)) return p;
+  fail(`${arg}: no such model folder or file, and not a hub id (owner/name)`);
 }
