@@ -60,3 +60,25 @@ test('`qwen-ts run` answers with a model pulled from the hub', async () => {
   assert.equal(msg.role, 'assistant');
   assert.ok(msg.usage.completion_tokens > 0);
 });
+
+test('as a user types it: `qwen-ts run owner/name "prompt"` pulls from the hub (HF_ENDPOINT) and answers', async () => {
+  const { spawn } = await import('node:child_process');
+  const { ROOT } = await import('../helpers.js');
+  const home = freshCache();
+  const env = { ...process.env, HF_ENDPOINT: hub.url, HF_HOME: home, HF_HUB_CACHE: '', HF_HUB_OFFLINE: '' };
+  const runCli = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const p = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), ...args], { env });
+    let out = '', err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('close', (code) => resolve({ code, out, err }));
+  });
+  const r = await runCli(['run', 'Qwen/tiny-qwen2', 'hello', '--temperature', '0', '--max-tokens', '4', '--json']);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(JSON.parse(r.out).role, 'assistant');
+  assert.ok(fs.existsSync(path.join(home, 'hub', 'models--Qwen--tiny-qwen2', 'refs', 'main')), 'pulled into $HF_HOME/hub');
+  // second time: the complete snapshot in the cache is used as it is
+  const again = await runCli(['run', 'Qwen/tiny-qwen2', 'hello', '--temperature', '0', '--max-tokens', '4', '--json']);
+  assert.equal(again.code, 0, again.err);
+  assert.equal(JSON.parse(again.out).content, JSON.parse(r.out).content);
+});
