@@ -14,17 +14,35 @@ export interface BatchEntry {
 }
 
 export class KvCache {
-  readonly k: Float32Array[] = []; // per layer [capacity, kvHeads*headDim]
+  readonly k: Float32Array[] = []; // per layer [allocated, kvHeads*headDim]
   readonly v: Float32Array[] = [];
   /** positions 0..length-1 hold valid keys and values */
   length = 0;
-  constructor(backend: Backend, cfg: QwenConfig, readonly capacity: number) {
-    const kvDim = cfg.num_key_value_heads * cfg.head_dim;
+  /** positions storage exists for; grows by doubling up to `capacity` */
+  allocated = 0;
+  private readonly kvDim: number;
+  constructor(private readonly backend: Backend, cfg: QwenConfig, readonly capacity: number) {
+    this.kvDim = cfg.num_key_value_heads * cfg.head_dim;
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
-      this.k.push(backend.alloc(capacity * kvDim));
-      this.v.push(backend.alloc(capacity * kvDim));
+      this.k.push(backend.alloc(0));
+      this.v.push(backend.alloc(0));
     }
   }
+
+  /** Make room for positions 0..n-1 (a long context costs memory only when it is used). */
+  reserve(n: number): void {
+    if (n <= this.allocated) return;
+    const size = Math.min(this.capacity, Math.max(n, this.allocated * 2, 64));
+    for (let l = 0; l < this.k.length; l++) {
+      for (const kv of [this.k, this.v]) {
+        const grown = this.backend.alloc(size * this.kvDim);
+        this.backend.copy(grown, 0, kv[l]!, 0, this.length * this.kvDim);
+        kv[l] = grown;
+      }
+    }
+    this.allocated = size;
+  }
+
   /** forget everything from position `pos` on */
   truncate(pos: number): void {
     this.length = Math.min(this.length, Math.max(0, pos));
@@ -47,6 +65,7 @@ export function checkBatch(batch: readonly BatchEntry[], caches: readonly KvCach
     if (e.pos >= c.capacity) fail(`batch entry ${i}: position ${e.pos} is past the context size ${c.capacity}`);
     next[e.seq] = e.pos + 1;
   });
+  caches.forEach((c, s) => c.reserve(next[s]!));
 }
 
 /** After checkBatch: write this layer's k, v rows [T, kvDim] into the caches; return spans. */

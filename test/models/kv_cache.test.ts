@@ -1,0 +1,21 @@
+// The KV cache grows with use (by doubling, up to its capacity) and keeps what it holds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadModel } from '../../src/models/load.js';
+import { fixtureDir } from '../helpers.js';
+
+test('a cache grows as positions are used, keeps its contents, and stops at its capacity', () => {
+  const m = loadModel(fixtureDir('models/qwen2-tiny-tied'));
+  const big = m.newCache(); // capacity: max_position_embeddings (256)
+  assert.equal(big.capacity, 256);
+  assert.equal(big.allocated, 0);
+  const ids = Array.from({ length: 100 }, (_, i) => (i * 7) % 256);
+  const oneShot = m.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: pos === 99 })), [m.newCache(100)]);
+  // the same tokens fed 10 at a time through a growing cache give the same last logits
+  let last = new Float32Array(0);
+  for (let s = 0; s < 100; s += 10) last = m.forward(ids.slice(s, s + 10).map((token, i) => ({ token, pos: s + i, seq: 0, logits: s + i === 99 })), [big]);
+  assert.ok(big.allocated >= 100 && big.allocated < 256, `allocated ${big.allocated}`);
+  assert.deepEqual(last, oneShot);
+  big.reserve(10_000);
+  assert.equal(big.allocated, 256);
+});
