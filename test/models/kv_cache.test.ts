@@ -12,7 +12,7 @@ test('a cache grows as positions are used, keeps its contents, and stops at its 
   const ids = Array.from({ length: 100 }, (_, i) => (i * 7) % 256);
   const oneShot = m.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: pos === 99 })), [m.newCache(100)]);
   // the same tokens fed 10 at a time through a growing cache give the same last logits
-  let last = new Float32Array(0);
+  let last: Float32Array = new Float32Array(0);
   for (let s = 0; s < 100; s += 10) last = m.forward(ids.slice(s, s + 10).map((token, i) => ({ token, pos: s + i, seq: 0, logits: s + i === 99 })), [big]);
   assert.ok(big.allocated >= 100 && big.allocated < 256, `allocated ${big.allocated}`);
   assert.deepEqual(last, oneShot);
