@@ -61,7 +61,7 @@ export function tmpDir(prefix = 'qwen-ts-test-'): string {
  */
 export function chatModelDir(): string {
   const weights = fixtureDir('models/qwen3-tiny-realvocab');
-  const dst = path.join(os.tmpdir(), `qwen-ts-fixtures-${process.getuid?.() ?? 0}`, 'qwen3-tiny-chat');
+  const dst = path.join(os.tmpdir(), `qwen-ts-fixtures-${process.getuid?.() ?? 0}`, 'qwen3-tiny-chat-4k');
   fs.mkdirSync(dst, { recursive: true });
   const put = (name: string, data: () => Buffer) => {
     const to = path.join(dst, name);
@@ -70,7 +70,9 @@ export function chatModelDir(): string {
     fs.writeFileSync(tmp, data());
     fs.renameSync(tmp, to);
   };
-  put('config.json', () => fs.readFileSync(path.join(weights, 'config.json')));
+  // a longer context than the fixture's 256 positions, so tool definitions fit in a prompt
+  // (max_position_embeddings only bounds the cache; the reference logits do not depend on it)
+  put('config.json', () => Buffer.from(JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(weights, 'config.json'), 'utf8')), max_position_embeddings: 4096 })));
   put('model.safetensors', () => fs.readFileSync(path.join(weights, 'model.safetensors')));
   put('tokenizer.json', () => zlib.gunzipSync(fs.readFileSync(path.join(FIXTURES, 'tokenizer', 'qwen3', 'tokenizer.json.gz'))));
   put('tokenizer_config.json', () => fs.readFileSync(path.join(FIXTURES, 'tokenizer', 'qwen3', 'tokenizer_config.json')));

@@ -86,7 +86,7 @@ export class Sequence {
     const c = this.o.constraint;
     if (this.o.vocab_limit !== undefined) logits.fill(-Infinity, this.o.vocab_limit);
     const token = sample(logits, this.o, { prompt: this.prompt, generated: this.generated }, this.rng, c && ((id) => c.allowed(id)));
-    if (this.stops.has(token) && !c) { this.finish = 'stop'; return undefined; }
+    if (this.stops.has(token)) { this.finish = 'stop'; return undefined; } // a constraint allows a stop token only once its text is complete
     c?.accept(token);
     this.generated.push(token);
     const s: Step = { token };

@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { chat, complete, prepareChat, type ChatEvent, type ChatModel, type ChatResult } from '../chat/engine.js';
 import type { Constraint } from '../generate/sequence.js';
-import { jsonConstraint, toolCallConstraint, validateSchema } from '../generate/constrain/index.js';
+import { jsonConstraint, toolCallConstraint, validateSchema, validateTools } from '../generate/constrain/index.js';
 import { QwenError } from '../errors.js';
 import { ApiError, badParam } from './errors.js';
 import { isObj, messages, responseFormat, samplingParams, toolChoice } from './openai.js';
@@ -90,19 +90,24 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
     if (kw !== undefined && !isObj(kw)) throw badParam('chat_template_kwargs', "'chat_template_kwargs' must be an object");
     const think = (kw as Obj | undefined)?.enable_thinking ?? body.enable_thinking;
     if (think !== undefined && typeof think !== 'boolean') throw badParam('chat_template_kwargs.enable_thinking', "'enable_thinking' must be true or false");
+    const request = { ...sp, messages: msgs, tools, enable_thinking: think as boolean | undefined };
+    const prepared = prepareChat(cm, request);
+    if (prepared.ids.length >= ctx) throw new ApiError(400, `the prompt has ${prepared.ids.length} tokens; this model's context holds ${ctx}`, 'messages', 'context_length_exceeded');
+    const budget = { maxTokens: Math.min(sp.max_tokens, ctx - prepared.ids.length) }; // what the constraint may spend
     let constraint: Constraint | undefined;
+    if (tools) {
+      const bad = validateTools(tools, choice.name);
+      if (bad) throw badParam('tools', bad);
+    }
     if (choice.mode === 'required') {
-      constraint = toolCallConstraint(cm.tokenizer, tools as never, choice.name, { maxTokens: sp.max_tokens });
+      constraint = toolCallConstraint(cm.tokenizer, tools as never, choice.name, budget);
     } else if (fmt.type !== 'text') {
       if (fmt.type === 'json_schema') {
         const bad = validateSchema(fmt.schema);
         if (bad) throw badParam('response_format.json_schema.schema', `invalid or unsupported schema: ${bad}`);
       }
-      constraint = jsonConstraint(cm.tokenizer, fmt.type === 'json_schema' ? { type: 'json_schema', schema: fmt.schema } : { type: 'json_object' }, { maxTokens: sp.max_tokens });
+      constraint = jsonConstraint(cm.tokenizer, fmt.type === 'json_schema' ? { type: 'json_schema', schema: fmt.schema } : { type: 'json_object' }, budget);
     }
-    const request = { ...sp, messages: msgs, tools, enable_thinking: think as boolean | undefined };
-    const prepared = prepareChat(cm, request);
-    if (prepared.ids.length >= ctx) throw new ApiError(400, `the prompt has ${prepared.ids.length} tokens; this model's context holds ${ctx}`, 'messages', 'context_length_exceeded');
     const signal = abortOnClose(req, res);
     const events = chat(cm, { ...request, signal, constraint: constraint && (() => constraint!) }, prepared);
     const id = `chatcmpl-${randomUUID().replace(/-/g, '')}`;

@@ -140,9 +140,10 @@ test('bad requests get OpenAI-style errors with the right status, and the server
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 1e9 })), 400, 'max_tokens');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], n: 5 })), 400, 'n');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], n: 1e6 })), 400, 'n');
-  await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'word '.repeat(400) }] })), 400, 'messages');
+  await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'word '.repeat(5000) }] })), 400, 'messages');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'function', function: { name: 'nope' } } })), 400, 'tool_choice');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'wat' } } } })), 400);
+  await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', not: {} } } }] })), 400, 'tools');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(2 << 20) }] })), 413);
   const wrongModel = await expectError(post(JSON.stringify({ model: 'gpt-4', messages: [{ role: 'user', content: 'x' }] })), 404, 'model');
   assert.equal(wrongModel.code, 'model_not_found');

@@ -61,8 +61,14 @@ class Parser {
   }
   parseCat(): Ast {
     const a: Ast[] = [];
-    while (this.i < this.s.length && this.s[this.i] !== '|' && this.s[this.i] !== ')') a.push(this.parseRep());
+    while (this.i < this.s.length && this.s[this.i] !== '|' && this.s[this.i] !== ')' && !this.endAnchor()) a.push(this.parseRep());
     return { t: 'cat', a };
+  }
+  /** a '$' that ends a top-level alternative (anywhere else it is refused) */
+  endAnchor(): boolean {
+    if (this.s[this.i] !== '$') return false;
+    const n = this.s[this.i + 1];
+    return n === undefined || n === '|';
   }
   parseRep(): Ast {
     let atom = this.parseAtom();
@@ -97,7 +103,7 @@ class Parser {
     }
     if (c === '[') return this.set(this.parseClass());
     if (c === '.') { this.i++; return this.set(ANY_BUT_NL); }
-    if (c === '^' || c === '$') this.err(`anchor '${c}' is only supported at the start / end of the pattern`);
+    if (c === '^' || c === '$') this.err(`anchor '${c}' is only supported at the start / end of a top-level alternative`);
     if (c === '*' || c === '+' || c === '?' || c === '{' && /^\{\d/.test(this.s.slice(this.i))) this.err('nothing to repeat');
     if (c === '\\') { this.i++; return this.set(this.parseEscape(false)); }
     const cp = this.s.codePointAt(this.i)!;
@@ -179,14 +185,22 @@ const MAX_STATES = 4000;
 
 /** Compile `src`. JSON Schema patterns are unanchored: ^ and $ anchor, otherwise .* is implied. */
 export function compileRegex(src: string, flags = ''): Nfa {
-  let s = src, pre = true, post = true;
-  if (s.startsWith('^')) { s = s.slice(1); pre = false; }
-  if (s.endsWith('$') && !s.endsWith('\\$')) { s = s.slice(0, -1); post = false; }
-  const p = new Parser(s, flags.includes('i'));
-  const ast = p.parseAlt();
-  if (p.i !== s.length) p.err('unbalanced parenthesis');
+  const p = new Parser(src, flags.includes('i'));
+  // top-level alternatives, each with its own anchors: /^a|b$/ is (^a)|(b$)
   const anyStar: Ast = { t: 'rep', a: { t: 'set', r: [0, MAX_CP] }, min: 0, max: Infinity };
-  const full: Ast = { t: 'cat', a: [...(pre ? [anyStar] : []), ast, ...(post ? [anyStar] : [])] };
+  const alts: Ast[] = [];
+  for (;;) {
+    const pre = p.s[p.i] !== '^';
+    if (!pre) p.i++;
+    const a = p.parseCat();
+    let post = true;
+    if (p.s[p.i] === '$') { p.i++; post = false; }
+    alts.push({ t: 'cat', a: [...(pre ? [anyStar] : []), a, ...(post ? [anyStar] : [])] });
+    if (p.s[p.i] !== '|') break;
+    p.i++;
+  }
+  if (p.i !== src.length) p.err(p.s[p.i] === ')' ? 'unbalanced parenthesis' : `anchor '${p.s[p.i]}' is only supported at the start / end of a top-level alternative`);
+  const full: Ast = alts.length === 1 ? alts[0]! : { t: 'alt', a: alts };
   const ranges: (Ranges | null)[] = [], next: number[] = [], eps: number[][] = [];
   const add = () => {
     if (ranges.length >= MAX_STATES) throw new RegexError(`/${src}/ is too large (over ${MAX_STATES} states)`);
@@ -250,18 +264,67 @@ function inRanges(r: Ranges, cp: number): boolean {
   return false;
 }
 
-/** Advance a state set by one code point; null when no path survives. */
-export function nfaStep(n: Nfa, set: readonly number[], cp: number): number[] | null {
+function nfaStep(n: Nfa, set: readonly number[], cp: number): number[] | null {
   const to: number[] = [];
   for (const s of set) { const r = n.ranges[s]; if (r && inRanges(r, cp)) to.push(n.next[s]!); }
   return to.length ? closure(n, to) : null;
 }
-export const nfaAccepts = (n: Nfa, set: readonly number[]) => set.includes(n.accept);
-export function nfaDist(n: Nfa, set: readonly number[]): number {
-  let d = Infinity;
-  for (const s of set) d = Math.min(d, n.dist[s]!);
-  return d;
+
+/**
+ * The NFA determinised lazily: a DFA state is a set of NFA states, numbered on first sight, with
+ * memoised transitions, so the string automaton advances a regex with one array lookup per
+ * character (the mask walk does this for every viable token prefix).
+ */
+export class Regex {
+  private sets: number[][] = [];
+  private ids = new Map<string, number>();
+  private ascii: Int32Array[] = []; // per state: 128 transitions, -2 = not computed yet, -1 = dead
+  private other: Map<number, number>[] = [];
+  readonly acc: boolean[] = [];
+  readonly dist: number[] = [];
+  readonly start: number;
+  constructor(readonly nfa: Nfa) { this.start = this.id(nfa.start); }
+  private id(set: number[]): number {
+    const k = set.join(',');
+    let i = this.ids.get(k);
+    if (i === undefined) {
+      i = this.sets.length;
+      this.ids.set(k, i);
+      this.sets.push(set);
+      this.ascii.push(new Int32Array(128).fill(-2));
+      this.other.push(new Map());
+      this.acc.push(set.includes(this.nfa.accept));
+      let d = Infinity;
+      for (const s of set) d = Math.min(d, this.nfa.dist[s]!);
+      this.dist.push(d);
+    }
+    return i;
+  }
+  /** whether some code point in [lo, hi] can be consumed (UTF-8 lead bytes, before the whole character is known) */
+  canStepRange(state: number, lo: number, hi: number): boolean {
+    for (const s of this.sets[state]!) {
+      const r = this.nfa.ranges[s];
+      if (r) for (let i = 0; i < r.length; i += 2) if (r[i]! <= hi && r[i + 1]! >= lo) return true;
+    }
+    return false;
+  }
+  /** next state, or -1 when the character kills every path */
+  step(state: number, cp: number): number {
+    if (cp < 128) {
+      const row = this.ascii[state]!;
+      let r = row[cp]!;
+      if (r === -2) { const n = nfaStep(this.nfa, this.sets[state]!, cp); r = n ? this.id(n) : -1; row[cp] = r; }
+      return r;
+    }
+    const m = this.other[state]!;
+    let r = m.get(cp);
+    if (r === undefined) { const n = nfaStep(this.nfa, this.sets[state]!, cp); r = n ? this.id(n) : -1; if (m.size < 4096) m.set(cp, r); }
+    return r;
+  }
 }
+
+/** Compile `src` (JSON Schema semantics: unanchored unless ^ / $). Throws RegexError. */
+export function regex(src: string): Regex { return new Regex(compileRegex(src)); }
 
 // Formats: regexes whose every match passes the usual validators (ajv-formats, RFC 3339). Dates
 // use month-aware day ranges (Feb stops at 28 so leap years never matter); times carry a zone.
