@@ -78,3 +78,40 @@ export function chatModelDir(): string {
   put('tokenizer_config.json', () => fs.readFileSync(path.join(FIXTURES, 'tokenizer', 'qwen3', 'tokenizer_config.json')));
   return dst;
 }
+
+/** Deterministic PRNG (mulberry32), so a failing random case can be reproduced from its seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Run a command in this process, returning the text it wrote to stdout and stderr. Binary writes
+ * pass through: under `node --test` they are the runner's own reports to its parent.
+ */
+export async function capture(f: () => Promise<void>): Promise<{ out: string; err: string }> {
+  const out: string[] = [], err: string[] = [];
+  const ow = process.stdout.write, ew = process.stderr.write;
+  const hook = (orig: typeof ow, into: string[]) => function (this: unknown, s: string | Uint8Array, ...rest: unknown[]) {
+    if (typeof s === 'string') {
+      into.push(s);
+      return true;
+    }
+    return (orig as (...a: unknown[]) => boolean).call(this, s, ...rest);
+  } as typeof ow;
+  process.stdout.write = hook(ow, out);
+  process.stderr.write = hook(ew, err);
+  try {
+    await f();
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
+  return { out: out.join(''), err: err.join('') };
+}

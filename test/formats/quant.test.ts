@@ -6,6 +6,7 @@ import {
   bf16ToF32, dequantize, f16ToF32, f32ToBf16, f32ToF16, quantize,
 } from '../../src/formats/quant/index.js';
 import type { DType } from '../../src/formats/dtype.js';
+import { rng } from '../helpers.js';
 
 const fr = Math.fround;
 
@@ -19,17 +20,6 @@ function h16(h: number): number {
   return s * Math.pow(2, e - 15) * (1 + m / 1024);
 }
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function deq(dtype: DType, bytes: Uint8Array, n: number, srcOffset = 0, dstOffset = 0): Float32Array {
   const out = new Float32Array(dstOffset + n).fill(-999);

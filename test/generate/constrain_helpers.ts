@@ -2,6 +2,7 @@
 // automaton's regexes, a seeded PRNG, and a random walk over the byte automaton.
 import { Ajv } from 'ajv';
 import { ByteMatcher } from '../../src/generate/constrain/index.js';
+export { rng } from '../helpers.js';
 
 export function makeAjv(): Ajv {
   const ajv = new Ajv({ strict: false, allErrors: true });
@@ -30,17 +31,6 @@ export function makeAjv(): Ajv {
   return ajv;
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A random document from the automaton: random accepted bytes (ASCII-heavy, some UTF-8), and

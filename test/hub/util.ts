@@ -6,6 +6,7 @@ import { loadModel } from '../../src/models/load.js';
 import type { PullOptions } from '../../src/hub/pull.js';
 import type { FixtureHub } from './fixture_hub.js';
 import { tmpDir } from '../helpers.js';
+export { capture } from '../helpers.js';
 
 // A test that forgot its endpoint must fail here, not reach the internet.
 process.env.HF_ENDPOINT = 'http://127.0.0.1:1';
@@ -46,27 +47,3 @@ export function tree(dir: string): string[] {
   return out.sort();
 }
 
-/**
- * Run a command in this process, returning the text it wrote to stdout and stderr. Binary writes
- * pass through: under `node --test` they are the runner's own reports to its parent.
- */
-export async function capture(f: () => Promise<void>): Promise<{ out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const ow = process.stdout.write, ew = process.stderr.write;
-  const hook = (orig: typeof ow, into: string[]) => function (this: unknown, s: string | Uint8Array, ...rest: unknown[]) {
-    if (typeof s === 'string') {
-      into.push(s);
-      return true;
-    }
-    return (orig as (...a: unknown[]) => boolean).call(this, s, ...rest);
-  } as typeof ow;
-  process.stdout.write = hook(ow, out);
-  process.stderr.write = hook(ew, err);
-  try {
-    await f();
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  return { out: out.join(''), err: err.join('') };
-}

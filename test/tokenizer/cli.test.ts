@@ -11,23 +11,9 @@ import { run as detokenize, parseIds } from '../../src/cli/detokenize.js';
 import { run as template } from '../../src/cli/template.js';
 import { run as tokenize } from '../../src/cli/tokenize.js';
 import { fixtureModelDir, fixtureTokenizer, modelDirWith, readFixtureJson, tempDir } from './helpers.js';
+import { capture } from '../helpers.js';
 
 const model = fixtureModelDir('qwen3');
-
-/** Run a command in this process, returning what it wrote to stdout and stderr. */
-async function capture(f: () => Promise<void>): Promise<{ out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const ow = process.stdout.write, ew = process.stderr.write;
-  process.stdout.write = ((s: string) => { out.push(s); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => { err.push(s); return true; }) as typeof process.stderr.write;
-  try {
-    await f();
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  return { out: out.join(''), err: err.join('') };
-}
 
 /** Run a command in a child process with `input` on stdin (for the stdin paths). */
 function spawnCommand(name: string, args: string[], input: Buffer) {

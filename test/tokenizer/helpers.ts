@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { loadTokenizer, type Tokenizer } from '../../src/tokenizer/index.js';
+export { rng } from '../helpers.js';
 
 function findRoot(): string {
   // tests run from dist/test/tokenizer (compiled) or test/tokenizer (tsx)
@@ -99,14 +100,3 @@ export function readFixtureJson<T>(rel: string): T {
   return JSON.parse(fs.readFileSync(path.join(FIX, rel), 'utf8')) as T;
 }
 
-/** Deterministic PRNG (mulberry32), so a failing property case can be reproduced. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
