@@ -43,4 +43,14 @@ export interface Backend {
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
   /** dst[dstOff .. dstOff+n) = src[srcOff .. srcOff+n) */
   copy(dst: Float32Array, dstOff: number, src: Float32Array, srcOff: number, n: number): void;
+
+  // Optional memory management, for backends with their own heap (WebAssembly memory):
+  /** Bracket one forward pass: buffers allocated inside it and not freed are released when the
+   * next pass begins (so a pass's logits stay valid until then). */
+  beginPass?(): void;
+  endPass?(): void;
+  /** Release a buffer from alloc() early; it must not be used afterwards. */
+  free?(a: Float32Array): void;
+  /** Release worker threads and memory; the backend is unusable afterwards. */
+  dispose?(): void;
 }

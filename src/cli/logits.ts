@@ -1,6 +1,7 @@
 // qwen-ts logits --model <dir|file.gguf> --tokens 1,2,3 [--all]
 import { parseArgs } from 'node:util';
 import { fail } from '../errors.js';
+import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { loadModel } from '../models/load.js';
 import { resolveModelArg } from './resolve.js';
 
@@ -17,13 +18,14 @@ export function parseIds(s: string, what: string): number[] {
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { model: { type: 'string' }, tokens: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      ...BACKEND_OPTIONS, model: { type: 'string' }, tokens: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');
   if (!values.model) fail('--model is required\n' + HELP);
   if (values.tokens === undefined) fail('--tokens is required\n' + HELP);
   const ids = parseIds(values.tokens, '--tokens');
-  const model = loadModel(await resolveModelArg(values.model));
+  const model = loadModel(await resolveModelArg(values.model), { backend: backendFromArgs(values) });
   const ctx = model.config.max_position_embeddings;
   if (ids.length > ctx) fail(`--tokens has ${ids.length} tokens, more than the model's context of ${ctx}`);
   const cache = model.newCache(ids.length);

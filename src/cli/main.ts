@@ -7,6 +7,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 const COMMANDS: Record<string, Command> = {
   run: { summary: 'chat with a model in the terminal, or answer one prompt', load: () => import('./run.js') },
   serve: { summary: 'OpenAI-compatible HTTP API and chat page', load: () => import('./serve.js') },
+  bench: { summary: 'prefill/decode tokens per second, load time and peak RSS (--json)', load: () => import('./bench.js') },
   pull: { summary: 'download a model from Hugging Face or ModelScope into the cache', load: () => import('./pull.js') },
   list: { summary: 'list the models in the cache', load: () => import('./list.js') },
   rm: { summary: 'remove a model (or model@revision) from the cache', load: () => import('./rm.js') },

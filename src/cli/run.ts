@@ -3,6 +3,7 @@ import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { chat, openChatModel, type ChatModel, type ChatRequest } from '../chat/engine.js';
 import { fail } from '../errors.js';
+import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { ProgressBar } from './progress.js';
 import { resolveModelArg } from './resolve.js';
 
@@ -23,6 +24,7 @@ export async function run(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     options: {
+      ...BACKEND_OPTIONS,
       system: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' },
       'max-tokens': { type: 'string' }, seed: { type: 'string' }, 'no-think': { type: 'boolean' }, json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -45,7 +47,7 @@ export async function run(argv: string[]): Promise<void> {
   };
   const path = await resolveModelArg(positionals[0]!);
   const bar = new ProgressBar('loading');
-  const cm = openChatModel(path, positionals[0]!, { onProgress: (d, t) => bar.update(d, t) });
+  const cm = openChatModel(path, positionals[0]!, { backend: backendFromArgs(values), onProgress: (d, t) => bar.update(d, t) });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
   const state = { system: values.system, think: !values['no-think'], history: [] as Msg[] };

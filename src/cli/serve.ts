@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { openChatModel } from '../chat/engine.js';
 import { fail } from '../errors.js';
+import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { createServer } from '../server/app.js';
 import { ProgressBar } from './progress.js';
 import { resolveModelArg } from './resolve.js';
@@ -15,6 +16,7 @@ export async function run(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     options: {
+      ...BACKEND_OPTIONS,
       host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '8080' },
       'api-key': { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
@@ -26,7 +28,7 @@ export async function run(argv: string[]): Promise<void> {
   const arg = positionals[0]!;
   const path = await resolveModelArg(arg);
   const bar = new ProgressBar('loading');
-  const cm = openChatModel(path, values.name ?? arg, { onProgress: (d, t) => bar.update(d, t) });
+  const cm = openChatModel(path, values.name ?? arg, { backend: backendFromArgs(values), onProgress: (d, t) => bar.update(d, t) });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
   const server = createServer(cm, { apiKey: values['api-key'] ?? process.env.QWEN_TS_API_KEY });

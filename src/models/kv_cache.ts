@@ -37,6 +37,7 @@ export class KvCache {
       for (const kv of [this.k, this.v]) {
         const grown = this.backend.alloc(size * this.kvDim);
         this.backend.copy(grown, 0, kv[l]!, 0, this.length * this.kvDim);
+        this.backend.free?.(kv[l]!);
         kv[l] = grown;
       }
     }

@@ -66,67 +66,75 @@ class Qwen2 implements CausalLM {
     const tokens = Int32Array.from(batch, (e) => e.token);
     const positions = Int32Array.from(batch, (e) => e.pos);
 
-    let x = be.alloc(T * D); // [T, D]
-    be.embed(x, w.tokenEmbd, tokens);
-    cb('inp_embd', -1, x, [T, D]);
-    for (let il = 0; il < w.layers.length; il++) {
-      const L = w.layers[il]!;
-      // attention block
-      const h = be.alloc(T * D); // [T, D]
-      be.rmsNorm(h, x, L.attnNorm, T, D, eps);
-      cb('attn_norm', il, h, [T, D]);
-      const q = be.alloc(T * Hq * Dh); // [T, Hq*Dh]
-      be.matmul(q, h, L.wq, T);
-      be.addBias(q, L.bq, T);
-      const k = be.alloc(T * Hkv * Dh); // [T, Hkv*Dh]
-      be.matmul(k, h, L.wk, T);
-      be.addBias(k, L.bk, T);
-      const v = be.alloc(T * Hkv * Dh); // [T, Hkv*Dh]
-      be.matmul(v, h, L.wv, T);
-      be.addBias(v, L.bv, T);
-      be.rope(q, positions, T, Hq, Dh, c.rope_theta);
-      be.rope(k, positions, T, Hkv, Dh, c.rope_theta);
-      cb('Qcur', il, q, [T, Hq * Dh]);
-      cb('Kcur', il, k, [T, Hkv * Dh]);
-      cb('Vcur', il, v, [T, Hkv * Dh]);
-      const spans = storeKv(batch, caches, il, k, v, Hkv * Dh, be);
-      const attn = be.alloc(T * Hq * Dh); // [T, Hq*Dh]
-      be.attention(attn, q, spans, Hq, Hkv, Dh, 1 / Math.sqrt(Dh));
-      cb('kqv_out', il, attn, [T, Hq * Dh]);
-      const o = be.alloc(T * D); // [T, D]
-      be.matmul(o, attn, L.wo, T);
-      const ffnInp = be.alloc(T * D); // [T, D]: residual
-      be.add(ffnInp, x, o, T * D);
-      cb('ffn_inp', il, ffnInp, [T, D]);
-      // MLP block
-      be.rmsNorm(h, ffnInp, L.ffnNorm, T, D, eps);
-      cb('ffn_norm', il, h, [T, D]);
-      const gate = be.alloc(T * F); // [T, F]
-      be.matmul(gate, h, L.ffnGate, T);
-      const up = be.alloc(T * F); // [T, F]
-      be.matmul(up, h, L.ffnUp, T);
-      be.siluMul(gate, gate, up, T * F);
-      const down = be.alloc(T * D); // [T, D]
-      be.matmul(down, gate, L.ffnDown, T);
-      cb('ffn_out', il, down, [T, D]);
-      x = be.alloc(T * D); // [T, D]: residual
-      be.add(x, ffnInp, down, T * D);
-      cb('l_out', il, x, [T, D]);
-    }
-    commitBatch(batch, caches);
+    be.beginPass?.(); // activations of this pass stay valid until the next pass begins
+    try {
+      let x = be.alloc(T * D); // [T, D]
+      be.embed(x, w.tokenEmbd, tokens);
+      cb('inp_embd', -1, x, [T, D]);
+      for (let il = 0; il < w.layers.length; il++) {
+        const L = w.layers[il]!;
+        // attention block
+        const h = be.alloc(T * D); // [T, D]
+        be.rmsNorm(h, x, L.attnNorm, T, D, eps);
+        cb('attn_norm', il, h, [T, D]);
+        const q = be.alloc(T * Hq * Dh); // [T, Hq*Dh]
+        be.matmul(q, h, L.wq, T);
+        be.addBias(q, L.bq, T);
+        const k = be.alloc(T * Hkv * Dh); // [T, Hkv*Dh]
+        be.matmul(k, h, L.wk, T);
+        be.addBias(k, L.bk, T);
+        const v = be.alloc(T * Hkv * Dh); // [T, Hkv*Dh]
+        be.matmul(v, h, L.wv, T);
+        be.addBias(v, L.bv, T);
+        be.rope(q, positions, T, Hq, Dh, c.rope_theta);
+        be.rope(k, positions, T, Hkv, Dh, c.rope_theta);
+        cb('Qcur', il, q, [T, Hq * Dh]);
+        cb('Kcur', il, k, [T, Hkv * Dh]);
+        cb('Vcur', il, v, [T, Hkv * Dh]);
+        const spans = storeKv(batch, caches, il, k, v, Hkv * Dh, be);
+        const attn = be.alloc(T * Hq * Dh); // [T, Hq*Dh]
+        be.attention(attn, q, spans, Hq, Hkv, Dh, 1 / Math.sqrt(Dh));
+        cb('kqv_out', il, attn, [T, Hq * Dh]);
+        const o = be.alloc(T * D); // [T, D]
+        be.matmul(o, attn, L.wo, T);
+        const ffnInp = be.alloc(T * D); // [T, D]: residual
+        be.add(ffnInp, x, o, T * D);
+        be.free?.(x); // the previous residual is dead
+        cb('ffn_inp', il, ffnInp, [T, D]);
+        // MLP block
+        be.rmsNorm(h, ffnInp, L.ffnNorm, T, D, eps);
+        cb('ffn_norm', il, h, [T, D]);
+        const gate = be.alloc(T * F); // [T, F]
+        be.matmul(gate, h, L.ffnGate, T);
+        const up = be.alloc(T * F); // [T, F]
+        be.matmul(up, h, L.ffnUp, T);
+        be.siluMul(gate, gate, up, T * F);
+        const down = be.alloc(T * D); // [T, D]
+        be.matmul(down, gate, L.ffnDown, T);
+        cb('ffn_out', il, down, [T, D]);
+        x = be.alloc(T * D); // [T, D]: residual
+        be.add(x, ffnInp, down, T * D);
+        cb('l_out', il, x, [T, D]);
+        // this layer's temporaries are dead: the backend may reuse them for the next layer
+        for (const a of [h, q, k, v, attn, o, ffnInp, gate, up, down]) be.free?.(a);
+      }
+      commitBatch(batch, caches);
 
-    // output head, only for the rows that asked for logits
-    const rows = batch.flatMap((e, t) => (e.logits ? [t] : []));
-    const R = rows.length;
-    if (R === 0) return be.alloc(0);
-    const sel = be.alloc(R * D); // [R, D]
-    rows.forEach((t, r) => be.copy(sel, r * D, x, t * D, D));
-    be.rmsNorm(sel, sel, w.outputNorm, R, D, eps);
-    cb('result_norm', -1, sel, [R, D]);
-    const logits = be.alloc(R * V); // [R, V]
-    be.matmul(logits, sel, w.output, R);
-    cb('result_output', -1, logits, [R, V]);
-    return logits;
+      // output head, only for the rows that asked for logits
+      const rows = batch.flatMap((e, t) => (e.logits ? [t] : []));
+      const R = rows.length;
+      if (R === 0) return be.alloc(0);
+      const sel = be.alloc(R * D); // [R, D]
+      rows.forEach((t, r) => be.copy(sel, r * D, x, t * D, D));
+      be.rmsNorm(sel, sel, w.outputNorm, R, D, eps);
+      cb('result_norm', -1, sel, [R, D]);
+      const logits = be.alloc(R * V); // [R, V]
+      be.matmul(logits, sel, w.output, R);
+      cb('result_output', -1, logits, [R, V]);
+      return logits;
+    } finally {
+      be.endPass?.();
+    }
   }
 }
 

@@ -1,15 +1,19 @@
 // The scheduler: concurrent requests batched together give each one's own greedy output
 // (llama.cpp's greedy ids), and a consumer that leaves cancels its request.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Scheduler } from '../../src/generate/scheduler.js';
 import { loadModel } from '../../src/models/load.js';
+import { WasmBackend } from '../../src/backend/wasm.js';
 import { fixtureDir } from '../helpers.js';
 
 const dir = fixtureDir('models/qwen2-tiny-tied');
 const model = loadModel(dir);
+const wasm = new WasmBackend({ threads: 2 });
+after(() => wasm.dispose());
+const fastModel = loadModel(dir, { backend: wasm });
 const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'));
 
 async function ids(it: AsyncGenerator<{ token: number }, string>): Promise<{ ids: number[]; finish: string }> {
@@ -21,8 +25,9 @@ async function ids(it: AsyncGenerator<{ token: number }, string>): Promise<{ ids
   }
 }
 
-test('concurrent greedy requests each get llama.cpp\'s greedy ids (small budget forces chunked, interleaved prefill)', async () => {
-  const s = new Scheduler(model, 16);
+for (const [label, model] of [['reference', () => loadModel(dir)], ['wasm', () => fastModel]] as const)
+test(`${label} backend: concurrent greedy requests each get llama.cpp's greedy ids (small budget forces chunked, interleaved prefill)`, async () => {
+  const s = new Scheduler(model(), 16);
   const [a, b] = ref.cases;
   const runs = await Promise.all([
     ids(s.submit(a.prompt_ids, { temperature: 0, max_tokens: a.greedy_generated_ids.length })),
@@ -35,7 +40,7 @@ test('concurrent greedy requests each get llama.cpp\'s greedy ids (small budget 
   assert.deepEqual(runs[2]!.ids, a.greedy_generated_ids.slice(0, 5));
   assert.equal(runs[2]!.finish, 'length');
   // a seeded sampled run is the same alone as in company
-  const alone = await ids(new Scheduler(model).submit(b.prompt_ids, { temperature: 1, seed: 3, max_tokens: 6 }));
+  const alone = await ids(new Scheduler(model()).submit(b.prompt_ids, { temperature: 1, seed: 3, max_tokens: 6 }));
   assert.deepEqual(runs[3]!.ids, alone.ids);
   assert.equal(s.load, 0);
 });

@@ -1,0 +1,330 @@
+// The fast backend: AssemblyScript kernels compiled to WebAssembly SIMD (relaxed SIMD where the
+// engine has it), run by a pool of worker threads on one shared WebAssembly.Memory. Weights are
+// read by the loader straight into that memory (no copy in the JS heap); activations are views
+// on it. See src/kernels/ for the kernels and the accuracy notes of each.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as v8 from 'node:v8';
+import { fail } from '../errors.js';
+import type { DType } from '../formats/dtype.js';
+import { tensorBytes } from '../formats/dtype.js';
+import type { AttnSpan, Backend, Weight } from './backend.js';
+import { Pool, type Kernel } from './pool.js';
+
+const DT_ID: Record<DType, number> = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_K: 5, Q6_K: 6 };
+const PAGE = 65536;
+const MAX_PAGES = 65536; // wasm32: 4 GiB
+const HEAP_BASE = 1 << 20; // below: the f16 table and AssemblyScript statics (src/kernels/common.ts)
+const ALIGN = 64;
+// parallel kernels, by index (the worker looks them up by the same list)
+const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add'] as const;
+const K_MM_Q8 = 0, K_MM_ROWS = 1, K_MV_F16 = 2, K_ATTN = 3, K_SILU = 4, K_ADD = 5;
+
+interface Exports {
+  init_tables(): void;
+  quant_q8(x: number, T: number, K: number, xq: number, xd: number): void;
+  embed_rows(dtype: number, table: number, tokens: number, T: number, K: number, out: number): void;
+  scale_f32(dst: number, src: number, n: number, s: number): void;
+  rms_norm(out: number, x: number, w: number, R: number, D: number, eps: number): void;
+  rope(x: number, pos: number, T: number, H: number, Dh: number, theta: number, scratch: number): void;
+  add_bias(x: number, bias: number, T: number, N: number): void;
+  f16_special(p: number, n: number): number;
+  relaxed(): number;
+}
+
+let modules: { simd?: WebAssembly.Module; relaxed?: WebAssembly.Module | null } = {};
+
+function wasmBytes(variant: string): Uint8Array<ArrayBuffer> {
+  const name = `kernels-${variant}.wasm`;
+  const candidates = [new URL(`../kernels/${name}`, import.meta.url), new URL(`../../dist/src/kernels/${name}`, import.meta.url)];
+  const dir = process.env.QWEN_TS_KERNELS_DIR; // development: A/B-test another kernel build
+  if (dir) candidates.unshift(new URL(`file://${dir}/${name}`));
+  for (const u of candidates) {
+    if (!fs.existsSync(u)) continue;
+    const b = fs.readFileSync(u);
+    return new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.length);
+  }
+  throw new Error(`WasmBackend: ${name} not found (run \`npm run build\` to compile src/kernels)`);
+}
+
+/** The relaxed-SIMD module if this engine can run it (Node 20 needs a V8 flag, set here), else null. */
+// The kernels are few and hot: compile them with the optimising tier straight away. With dynamic
+// tiering, long-running calls in worker threads stayed in the baseline tier (3-10x slower).
+let tieringSet = false;
+function optimiseUpFront(): void {
+  if (tieringSet) return;
+  tieringSet = true;
+  v8.setFlagsFromString('--no-liftoff');
+}
+
+function relaxedModule(): WebAssembly.Module | null {
+  optimiseUpFront();
+  if (modules.relaxed !== undefined) return modules.relaxed;
+  const bytes = wasmBytes('relaxed');
+  if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  modules.relaxed = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  return modules.relaxed;
+}
+
+function simdModule(): WebAssembly.Module {
+  optimiseUpFront();
+  return (modules.simd ??= new WebAssembly.Module(wasmBytes('simd')));
+}
+
+export interface WasmBackendOptions {
+  /** threads including the main one; default: the number of cores */
+  threads?: number;
+  /** use relaxed SIMD when available (default true) */
+  relaxed?: boolean;
+  /** how long idle workers (and the main thread waiting for them) spin before sleeping, ms
+   * (default 2: a sleeping hand-off costs 10-60 µs, and a token makes a few hundred) */
+  spinMs?: number;
+  /** scale of the least work worth a thread (default 1; tests use tiny values to split tiny ops) */
+  grain?: number;
+}
+
+/** Q8_0 products of up to this many tokens use int8 activations (ggml's way); more use f32. */
+export const Q8_INT8_MAX_TOKENS = 3;
+
+const align = (n: number) => Math.ceil(Math.max(n, 1) / ALIGN) * ALIGN;
+
+export class WasmBackend implements Backend {
+  readonly name: string;
+  readonly threads: number;
+  readonly relaxed: boolean;
+  readonly memory: WebAssembly.Memory;
+  private readonly ex: Exports;
+  private readonly par: Kernel[];
+  private readonly pool: Pool;
+  private buffers = new Set<ArrayBufferLike>();
+  private buf: ArrayBufferLike;
+  // heap: bump pointer, exact-size free lists, live sizes by offset
+  private top = HEAP_BASE;
+  private freeLists = new Map<number, number[]>();
+  private live = new Map<number, number>();
+  private pass: Set<number> | null = null;
+  private lastPass = new Set<number>();
+  private scratch = new Map<string, { off: number; size: number }>();
+  private f16Checked = new WeakMap<Uint8Array, boolean>();
+  private readonly grain: number;
+
+  constructor(opts: WasmBackendOptions = {}) {
+    this.threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
+    this.grain = opts.grain ?? 1;
+    const rm = opts.relaxed === false ? null : relaxedModule();
+    const module = rm ?? simdModule();
+    this.relaxed = rm !== null;
+    this.name = `wasm-${this.relaxed ? 'relaxed-simd' : 'simd'}-x${this.threads}`;
+    this.memory = new WebAssembly.Memory({ initial: (2 * HEAP_BASE) / PAGE, maximum: MAX_PAGES, shared: true });
+    this.buf = this.memory.buffer;
+    this.buffers.add(this.buf);
+    const inst = new WebAssembly.Instance(module, { env: { memory: this.memory, abort() { throw new Error('wasm abort'); } } });
+    this.ex = inst.exports as unknown as Exports;
+    this.par = PAR.map((n) => inst.exports[n] as unknown as Kernel);
+    this.ex.init_tables();
+    this.pool = new Pool(module, this.memory, this.threads, PAR, opts.spinMs ?? 2, opts.spinMs ?? 2);
+  }
+
+  // ---- memory ----
+
+  private ensure(end: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    if (end > MAX_PAGES * PAGE) {
+      fail(`the WebAssembly backend needs ${(end / 2 ** 30).toFixed(2)} GiB, more than one 4 GiB WebAssembly memory holds (models that large are not supported yet; --backend reference has no such limit)`);
+    }
+    const want = Math.min(MAX_PAGES, Math.max(Math.ceil(end / PAGE), Math.ceil((have * 1.25) / PAGE)));
+    this.memory.grow(want - have / PAGE);
+    this.buf = this.memory.buffer; // shared memory: older views stay valid, only longer ones are new
+    this.buffers.add(this.buf);
+  }
+
+  /** A zeroed block of `bytes` bytes; its offset. */
+  private allocBytes(bytes: number): number {
+    const size = align(bytes);
+    const list = this.freeLists.get(size);
+    let off: number;
+    if (list && list.length) {
+      off = list.pop()!;
+      new Uint8Array(this.buf, off, size).fill(0);
+    } else {
+      off = this.top;
+      this.ensure(off + size);
+      this.top += size;
+    }
+    this.live.set(off, size);
+    this.pass?.add(off);
+    return off;
+  }
+
+  private freeBytes(off: number): void {
+    const size = this.live.get(off);
+    if (size === undefined) return;
+    this.live.delete(off);
+    this.pass?.delete(off);
+    this.lastPass.delete(off);
+    let list = this.freeLists.get(size);
+    if (!list) this.freeLists.set(size, (list = []));
+    list.push(off);
+  }
+
+  /** A scratch block reused across calls (not zeroed), grown on demand. */
+  private scratchBlock(key: string, bytes: number): number {
+    const s = this.scratch.get(key);
+    if (s && s.size >= bytes) return s.off;
+    const saved = this.pass;
+    this.pass = null; // scratch outlives passes
+    if (s) this.freeBytes(s.off);
+    const size = align(Math.max(bytes, (s?.size ?? 0) * 1.5));
+    const off = this.allocBytes(size);
+    this.pass = saved;
+    this.scratch.set(key, { off, size });
+    return off;
+  }
+
+  private p(a: Float32Array | Uint8Array): number {
+    if (!this.buffers.has(a.buffer)) throw new Error('WasmBackend: array not allocated by this backend (use backend.alloc)');
+    return a.byteOffset;
+  }
+
+  alloc(n: number): Float32Array {
+    const off = this.allocBytes(n * 4); // may grow the memory (and replace this.buf)
+    return new Float32Array(this.buf, off, n);
+  }
+
+  /** Give back a buffer from alloc() (optional; buffers of a pass are also freed by the next beginPass). */
+  free(a: Float32Array): void {
+    if (this.buffers.has(a.buffer)) this.freeBytes(a.byteOffset);
+  }
+
+  /**
+   * Start a forward pass: every buffer allocated during the previous pass (between beginPass and
+   * endPass, and not freed) is released now, so the previous pass's logits stay valid until here.
+   */
+  beginPass(): void {
+    for (const off of this.lastPass) this.freeBytes(off);
+    this.lastPass = new Set();
+    this.pass = new Set();
+  }
+
+  endPass(): void {
+    if (this.pass) this.lastPass = this.pass;
+    this.pass = null;
+  }
+
+  weight(dtype: DType, shape: readonly number[]): Weight {
+    const n = tensorBytes(dtype, shape);
+    const saved = this.pass;
+    this.pass = null;
+    const off = this.allocBytes(n);
+    this.pass = saved;
+    return { dtype, shape: [...shape], bytes: new Uint8Array(this.buf, off, n) };
+  }
+
+  /** Bytes of wasm memory in use (weights, caches, activations, scratch). */
+  memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  dispose(): void {
+    this.pool.dispose();
+  }
+
+  // ---- ops ----
+
+  private w(w: Weight): number {
+    if (!this.buffers.has(w.bytes.buffer)) {
+      // a weight made elsewhere (e.g. by another backend): copy it in once
+      const cached = (w as { __wasm?: Weight }).__wasm;
+      if (cached) return cached.bytes.byteOffset;
+      const c = this.weight(w.dtype, w.shape);
+      c.bytes.set(w.bytes);
+      (w as { __wasm?: Weight }).__wasm = c;
+      return c.bytes.byteOffset;
+    }
+    return w.bytes.byteOffset;
+  }
+
+  private i32(key: string, v: Int32Array): number {
+    const off = this.scratchBlock(key, v.length * 4);
+    new Int32Array(this.buf, off, v.length).set(v);
+    return off;
+  }
+
+  private parts(work: number, grain: number): number {
+    return Math.max(1, Math.min(this.threads, Math.floor(work / Math.max(1e-9, grain * this.grain))));
+  }
+
+  embed(out: Float32Array, table: Weight, tokens: Int32Array): void {
+    const D = table.shape[1]!;
+    this.ex.embed_rows(DT_ID[table.dtype], this.w(table), this.i32('tokens', tokens), tokens.length, D, this.p(out));
+  }
+
+  matmul(out: Float32Array, x: Float32Array, w: Weight, T: number): void {
+    const [N, K] = w.shape as [number, number];
+    const po = this.p(out), px = this.p(x), pw = this.w(w);
+    const parts = this.parts(N * K * T, 1 << 16);
+    // Q8_0 with few tokens: int8 products on quantised activations (decode is bound by reading
+    // the weights, and these read them as stored). With more tokens the weights are reused and
+    // compute decides: f32 tiles of decoded rows do more multiply-adds per instruction.
+    if (w.dtype === 'Q8_0' && T <= Q8_INT8_MAX_TOKENS) {
+      const xq = this.scratchBlock('xq', 2 * T * K), xd = this.scratchBlock('xd', T * (K / 32) * 4);
+      this.ex.quant_q8(px, T, K, xq, xd);
+      this.pool.run(K_MM_Q8, this.par[K_MM_Q8]!, parts, [po, pw, xq, xd, T, N, K]);
+      return;
+    }
+    if (w.dtype === 'F16' && T === 1 && !this.hasF16Specials(w, pw)) {
+      const xs = this.scratchBlock('xs', K * 4);
+      this.ex.scale_f32(xs, px, K, 2 ** 96);
+      this.pool.run(K_MV_F16, this.par[K_MV_F16]!, parts, [po, pw, xs, N, K]);
+      return;
+    }
+    const stride = align(4 * K * 4);
+    const sc = this.scratchBlock('rows', stride * this.threads);
+    this.pool.run(K_MM_ROWS, this.par[K_MM_ROWS]!, parts, [po, pw, px, T, N, K, DT_ID[w.dtype], sc, stride]);
+  }
+
+  private hasF16Specials(w: Weight, pw: number): boolean {
+    let r = this.f16Checked.get(w.bytes);
+    if (r === undefined) this.f16Checked.set(w.bytes, (r = this.ex.f16_special(pw, w.bytes.length / 2) !== 0));
+    return r;
+  }
+
+  addBias(x: Float32Array, bias: Float32Array, T: number): void {
+    this.ex.add_bias(this.p(x), this.p(bias), T, bias.length);
+  }
+
+  rmsNorm(out: Float32Array, x: Float32Array, w: Float32Array, R: number, D: number, eps: number): void {
+    this.ex.rms_norm(this.p(out), this.p(x), this.p(w), R, D, eps);
+  }
+
+  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number): void {
+    this.ex.rope(this.p(x), this.i32('pos', positions.subarray(0, T)), T, H, Dh, theta, this.scratchBlock('rope', Dh * 4));
+  }
+
+  attention(out: Float32Array, q: Float32Array, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void {
+    const T = spans.length;
+    const desc = new Int32Array(T * 3);
+    spans.forEach((s, t) => {
+      desc[3 * t] = this.p(s.k);
+      desc[3 * t + 1] = this.p(s.v);
+      desc[3 * t + 2] = s.len;
+    });
+    const stride = align((Dh + 64) * 4);
+    const sc = this.scratchBlock('attn', stride * this.threads);
+    const parts = this.parts(T * Hq * Math.max(1, spans[T - 1]?.len ?? 1) * Dh, 1 << 13);
+    this.pool.run(K_ATTN, this.par[K_ATTN]!, Math.min(parts, T * Hq), [this.p(out), this.p(q), this.i32('desc', desc), T, Hq, Hkv, Dh, scale, sc, stride]);
+  }
+
+  siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void {
+    this.pool.run(K_SILU, this.par[K_SILU]!, this.parts(n, 1 << 14), [this.p(out), this.p(gate), this.p(up), n]);
+  }
+
+  add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
+    this.pool.run(K_ADD, this.par[K_ADD]!, this.parts(n, 1 << 16), [this.p(out), this.p(a), this.p(b), n]);
+  }
+
+  copy(dst: Float32Array, dstOff: number, src: Float32Array, srcOff: number, n: number): void {
+    dst.set(src.subarray(srcOff, srcOff + n), dstOff);
+  }
+}

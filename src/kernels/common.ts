@@ -1,0 +1,64 @@
+// Shared helpers for the kernels. Every pointer is a byte offset into the one shared memory;
+// the JS side (src/backend/wasm.ts) owns allocation, the kernels never allocate.
+
+/** f16 -> f32 lookup table (65536 floats), filled once by init_tables(); below the JS heap. */
+export const F16_TAB: usize = 65536;
+/** First byte the JS allocator may hand out (tables and AssemblyScript statics live below). */
+export const HEAP_BASE: usize = 1 << 20;
+
+export function init_tables(): void {
+  for (let h: u32 = 0; h < 65536; h++) store<f32>(F16_TAB + (<usize>h << 2), f16_to_f32(h));
+}
+
+/** Exact half -> float, subnormals, infinities and NaN included. */
+export function f16_to_f32(h: u32): f32 {
+  const sign = (h & 0x8000) << 16;
+  const e = h & 0x7c00;
+  if (e == 0x7c00) return reinterpret<f32>(sign | 0x7f800000 | ((h & 0x3ff) << 13));
+  // (h & 0x7fff) << 13 is the half's bit pattern with the exponent 112 too small; 2^112 fixes it,
+  // and the product is exact for normal and subnormal halves alike.
+  const mag = reinterpret<f32>((h & 0x7fff) << 13) * reinterpret<f32>(0x77800000);
+  return reinterpret<f32>(reinterpret<u32>(mag) | sign);
+}
+
+@inline export function f16(p: usize): f32 {
+  return load<f32>(F16_TAB + (<usize>load<u16>(p) << 2));
+}
+
+@inline export function hsum(v: v128): f32 {
+  const s = f32x4.add(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
+}
+
+@inline export function hsum_i32(v: v128): i32 {
+  const s = i32x4.add(v, v128.shuffle<i32>(v, v, 2, 3, 0, 1));
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1);
+}
+
+/** a*b + c, fused where relaxed SIMD allows (results may differ in the last bit). */
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/** Start of part `part` of `n` items split `parts` ways in chunks rounded up to `align`. */
+@inline export function split(n: i32, part: i32, parts: i32, align: i32): i32 {
+  let c = (n + parts - 1) / parts;
+  c = ((c + align - 1) / align) * align;
+  const s = part * c;
+  return s < n ? s : n;
+}
+
+/** sum_k a[k]*b[k] over n floats (any n). */
+export function dot_f32(a: usize, b: usize, n: i32): f32 {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const o = <usize>k << 2;
+    acc0 = madd(v128.load(a + o), v128.load(b + o), acc0);
+    acc1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), acc1);
+  }
+  let s = hsum(f32x4.add(acc0, acc1));
+  for (; k < n; k++) s += load<f32>(a + (<usize>k << 2)) * load<f32>(b + (<usize>k << 2));
+  return s;
+}

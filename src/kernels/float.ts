@@ -1,0 +1,166 @@
+// Products with float weights (F32, F16, BF16) and, through a row-decoding step, every other
+// stored format: rows are decoded to f32 four at a time into this thread's scratch and then
+// dotted with all T tokens, so the decode cost is shared by the tokens.
+import { dot_f32, f16_to_f32, hsum, madd, split } from './common';
+import { DT_F16, DT_F32, dequant_row, f16x8_hi, f16x8_lo, row_bytes } from './dequant';
+
+/** out[t, n..n+3] for four f32 rows at w0..w3 and one activation row x (any K). */
+@inline function dot4(out: usize, x: usize, w0: usize, w1: usize, w2: usize, w3: usize, K: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const o = <usize>k << 2, xv = v128.load(x + o);
+    a0 = madd(v128.load(w0 + o), xv, a0);
+    a1 = madd(v128.load(w1 + o), xv, a1);
+    a2 = madd(v128.load(w2 + o), xv, a2);
+    a3 = madd(v128.load(w3 + o), xv, a3);
+  }
+  let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+  for (; k < K; k++) {
+    const o = <usize>k << 2, xs = load<f32>(x + o);
+    s0 += load<f32>(w0 + o) * xs;
+    s1 += load<f32>(w1 + o) * xs;
+    s2 += load<f32>(w2 + o) * xs;
+    s3 += load<f32>(w3 + o) * xs;
+  }
+  store<f32>(out, s0);
+  store<f32>(out, s1, 4);
+  store<f32>(out, s2, 8);
+  store<f32>(out, s3, 12);
+}
+
+/** out0[0..3], out1[0..3]: four f32 rows (r, r+stride, ...) times two activation rows x0, x1. */
+@inline function dot4x2(o0: usize, o1: usize, x0: usize, x1: usize, r: usize, stride: usize, K: i32): void {
+  const r1 = r + stride, r2 = r1 + stride, r3 = r2 + stride;
+  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a02 = f32x4.splat(0), a03 = f32x4.splat(0);
+  let a10 = f32x4.splat(0), a11 = f32x4.splat(0), a12 = f32x4.splat(0), a13 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const o = <usize>k << 2;
+    const u = v128.load(x0 + o), v = v128.load(x1 + o);
+    const w0 = v128.load(r + o), w1 = v128.load(r1 + o), w2 = v128.load(r2 + o), w3 = v128.load(r3 + o);
+    a00 = madd(w0, u, a00); a01 = madd(w1, u, a01); a02 = madd(w2, u, a02); a03 = madd(w3, u, a03);
+    a10 = madd(w0, v, a10); a11 = madd(w1, v, a11); a12 = madd(w2, v, a12); a13 = madd(w3, v, a13);
+  }
+  let s00 = hsum(a00), s01 = hsum(a01), s02 = hsum(a02), s03 = hsum(a03);
+  let s10 = hsum(a10), s11 = hsum(a11), s12 = hsum(a12), s13 = hsum(a13);
+  for (; k < K; k++) {
+    const o = <usize>k << 2, u = load<f32>(x0 + o), v = load<f32>(x1 + o);
+    const w0 = load<f32>(r + o), w1 = load<f32>(r1 + o), w2 = load<f32>(r2 + o), w3 = load<f32>(r3 + o);
+    s00 += w0 * u; s01 += w1 * u; s02 += w2 * u; s03 += w3 * u;
+    s10 += w0 * v; s11 += w1 * v; s12 += w2 * v; s13 += w3 * v;
+  }
+  store<f32>(o0, s00); store<f32>(o0, s01, 4); store<f32>(o0, s02, 8); store<f32>(o0, s03, 12);
+  store<f32>(o1, s10); store<f32>(o1, s11, 4); store<f32>(o1, s12, 8); store<f32>(o1, s13, 12);
+}
+
+/**
+ * out [T, N] = x [T, K] w^T for rows of this part, w [N, K] of any stored type, in f32.
+ * Rows are decoded four at a time into this part's scratch (scratch + part*sstride, 4*K floats;
+ * unused for F32 weights) and stay in cache while every token passes them: the decode is shared
+ * by the T tokens, and a 4-row x 2-token tile needs 6 loads per 8 fused multiply-adds.
+ */
+export function mm_rows(part: i32, parts: i32, out: usize, w: usize, x: usize, T: i32, N: i32, K: i32, dtype: i32, scratch: usize, sstride: i32): void {
+  scratch += <usize>part * sstride;
+  const rb = row_bytes(dtype, K), fb = <usize>K << 2, ns = <usize>N << 2;
+  const n0 = split(N, part, parts, 4), n1 = split(N, part + 1, parts, 4);
+  for (let n = n0; n < n1; n += 4) {
+    const cnt = min(4, n1 - n);
+    let r: usize = scratch;
+    if (dtype == DT_F32) r = w + <usize>n * rb;
+    else for (let i = 0; i < cnt; i++) dequant_row(dtype, w + <usize>(n + i) * rb, scratch + <usize>i * fb, K);
+    let t = 0;
+    if (cnt == 4) {
+      for (; t + 2 <= T; t += 2) {
+        const o = out + ((<usize>t * N + n) << 2), xr = x + <usize>t * fb;
+        dot4x2(o, o + ns, xr, xr + fb, r, fb, K);
+      }
+    }
+    for (; t < T; t++) {
+      const xr = x + <usize>t * fb, o = out + ((<usize>t * N + n) << 2);
+      if (cnt == 4) dot4(o, xr, r, r + fb, r + 2 * fb, r + 3 * fb, K);
+      else for (let i = 0; i < cnt; i++) store<f32>(o + (<usize>i << 2), dot_f32(xr, r + <usize>i * fb, K));
+    }
+  }
+}
+
+/**
+ * One token times F16 rows, converting in registers (no decode pass). xs is x * 2^96, so that the
+ * weights' bit patterns (values times 2^-112, see f16x8_lo) give products times 2^-16.
+ * Infinite / NaN weights are not supported here (wasm.ts routes such files to mm_rows).
+ */
+export function mv_f16(part: i32, parts: i32, out: usize, w: usize, xs: usize, N: i32, K: i32): void {
+  const rb = <usize>K << 1;
+  const n0 = split(N, part, parts, 2), n1 = split(N, part + 1, parts, 2);
+  const K8 = K & ~7;
+  const up: f32 = 65536, down: f32 = reinterpret<f32>(0x0f800000); // 2^16, 2^-96
+  // eight separate row streams q apart, as in mm_q8_0 (decode waits on memory)
+  const q = (n1 - n0) / 8;
+  let n = n0;
+  for (; n < n0 + q; n++) {
+    const w0 = w + <usize>n * rb;
+    const w1 = w0 + <usize>q * rb;
+    const w2 = w1 + <usize>q * rb;
+    const w3 = w2 + <usize>q * rb;
+    const w4 = w3 + <usize>q * rb;
+    const w5 = w4 + <usize>q * rb;
+    const w6 = w5 + <usize>q * rb;
+    const w7 = w6 + <usize>q * rb;
+    let a0 = f32x4.splat(0); let a1 = f32x4.splat(0); let a2 = f32x4.splat(0); let a3 = f32x4.splat(0); let a4 = f32x4.splat(0); let a5 = f32x4.splat(0); let a6 = f32x4.splat(0); let a7 = f32x4.splat(0);
+    for (let k = 0; k < K8; k += 8) {
+      const xo = xs + (<usize>k << 2), xa = v128.load(xo), xb = v128.load(xo, 16), ko = <usize>k << 1;
+      const h0 = v128.load(w0 + ko);
+      a0 = madd(f16x8_hi(h0), xb, madd(f16x8_lo(h0), xa, a0));
+      const h1 = v128.load(w1 + ko);
+      a1 = madd(f16x8_hi(h1), xb, madd(f16x8_lo(h1), xa, a1));
+      const h2 = v128.load(w2 + ko);
+      a2 = madd(f16x8_hi(h2), xb, madd(f16x8_lo(h2), xa, a2));
+      const h3 = v128.load(w3 + ko);
+      a3 = madd(f16x8_hi(h3), xb, madd(f16x8_lo(h3), xa, a3));
+      const h4 = v128.load(w4 + ko);
+      a4 = madd(f16x8_hi(h4), xb, madd(f16x8_lo(h4), xa, a4));
+      const h5 = v128.load(w5 + ko);
+      a5 = madd(f16x8_hi(h5), xb, madd(f16x8_lo(h5), xa, a5));
+      const h6 = v128.load(w6 + ko);
+      a6 = madd(f16x8_hi(h6), xb, madd(f16x8_lo(h6), xa, a6));
+      const h7 = v128.load(w7 + ko);
+      a7 = madd(f16x8_hi(h7), xb, madd(f16x8_lo(h7), xa, a7));
+    }
+    store<f32>(out + (<usize>(n + 0 * q) << 2), hsum(a0) * up + f16_tail(w0, xs, K8, K, down));
+    store<f32>(out + (<usize>(n + 1 * q) << 2), hsum(a1) * up + f16_tail(w1, xs, K8, K, down));
+    store<f32>(out + (<usize>(n + 2 * q) << 2), hsum(a2) * up + f16_tail(w2, xs, K8, K, down));
+    store<f32>(out + (<usize>(n + 3 * q) << 2), hsum(a3) * up + f16_tail(w3, xs, K8, K, down));
+    store<f32>(out + (<usize>(n + 4 * q) << 2), hsum(a4) * up + f16_tail(w4, xs, K8, K, down));
+    store<f32>(out + (<usize>(n + 5 * q) << 2), hsum(a5) * up + f16_tail(w5, xs, K8, K, down));
+    store<f32>(out + (<usize>(n + 6 * q) << 2), hsum(a6) * up + f16_tail(w6, xs, K8, K, down));
+    store<f32>(out + (<usize>(n + 7 * q) << 2), hsum(a7) * up + f16_tail(w7, xs, K8, K, down));
+  }
+  n += 7 * q;
+  for (; n < n1; n++) {
+    const w0 = w + <usize>n * rb;
+    let a0 = f32x4.splat(0), b0 = f32x4.splat(0);
+    for (let k = 0; k < K8; k += 8) {
+      const h0 = v128.load(w0 + (<usize>k << 1)), xo = xs + (<usize>k << 2);
+      a0 = madd(f16x8_lo(h0), v128.load(xo), a0);
+      b0 = madd(f16x8_hi(h0), v128.load(xo, 16), b0);
+    }
+    store<f32>(out + (<usize>n << 2), hsum(f32x4.add(a0, b0)) * up + f16_tail(w0, xs, K8, K, down));
+  }
+}
+
+/** The last K - K8 (< 8) products of an F16 row with the prescaled activations. */
+@inline function f16_tail(wr: usize, xs: usize, K8: i32, K: i32, down: f32): f32 {
+  let s: f32 = 0;
+  for (let k = K8; k < K; k++) s += f16_to_f32(load<u16>(wr + (<usize>k << 1))) * load<f32>(xs + (<usize>k << 2)) * down;
+  return s;
+}
+
+/** dst = src * s over n floats (the x * 2^96 prescale of mv_f16). */
+export function scale_f32(dst: usize, src: usize, n: i32, s: f32): void {
+  const v = f32x4.splat(s);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), f32x4.mul(v128.load(src + (<usize>i << 2)), v));
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)) * s);
+}
+
+export { DT_F16 };

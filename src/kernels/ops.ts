@@ -1,0 +1,220 @@
+// Row-wise and elementwise ops: RMSNorm, RoPE, SiLU-gate, adds, and attention over the KV cache
+// with an online softmax (blocks of scores, running max and sum), so no T x T buffer is needed.
+import { dot_f32, hsum, madd, split } from './common';
+
+/** e^x for four lanes: range reduction to |r| <= ln2/2, degree-6 polynomial, ~2 ulp. */
+@inline export function exp4(x: v128): v128 {
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.7));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504089)));
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.0 / 720);
+  p = madd(p, r, f32x4.splat(1.0 / 120));
+  p = madd(p, r, f32x4.splat(1.0 / 24));
+  p = madd(p, r, f32x4.splat(1.0 / 6));
+  p = madd(p, r, f32x4.splat(0.5));
+  p = madd(p, r, f32x4.splat(1));
+  p = madd(p, r, f32x4.splat(1));
+  const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, e);
+}
+
+export function rms_norm(out: usize, x: usize, w: usize, R: i32, D: i32, eps: f32): void {
+  for (let r = 0; r < R; r++) {
+    const xr = x + ((<usize>r * D) << 2), o = out + ((<usize>r * D) << 2);
+    const ss = <f64>dot_f32(xr, xr, D);
+    const inv = <f32>(1 / Math.sqrt(ss / D + eps));
+    const vi = f32x4.splat(inv);
+    let i = 0;
+    for (; i + 4 <= D; i += 4) {
+      const k = <usize>i << 2;
+      v128.store(o + k, f32x4.mul(f32x4.mul(v128.load(xr + k), vi), v128.load(w + k)));
+    }
+    for (; i < D; i++) store<f32>(o + (<usize>i << 2), load<f32>(xr + (<usize>i << 2)) * inv * load<f32>(w + (<usize>i << 2)));
+  }
+}
+
+/** NEOX rotary embedding in place; scratch holds Dh floats (cos, sin tables for one position). */
+export function rope(x: usize, positions: usize, T: i32, H: i32, Dh: i32, theta: f64, scratch: usize): void {
+  const half = Dh >> 1;
+  const cs = scratch, sn = scratch + (<usize>half << 2);
+  for (let t = 0; t < T; t++) {
+    const p = <f64>load<i32>(positions + (<usize>t << 2));
+    for (let i = 0; i < half; i++) {
+      const a = p * Math.pow(theta, (-2.0 * i) / Dh);
+      store<f32>(cs + (<usize>i << 2), <f32>Math.cos(a));
+      store<f32>(sn + (<usize>i << 2), <f32>Math.sin(a));
+    }
+    for (let h = 0; h < H; h++) {
+      const b = x + ((<usize>(t * H + h) * Dh) << 2), b2 = b + (<usize>half << 2);
+      let i = 0;
+      for (; i + 4 <= half; i += 4) {
+        const k = <usize>i << 2;
+        const u = v128.load(b + k), v = v128.load(b2 + k), c = v128.load(cs + k), s = v128.load(sn + k);
+        v128.store(b + k, f32x4.sub(f32x4.mul(u, c), f32x4.mul(v, s)));
+        v128.store(b2 + k, f32x4.add(f32x4.mul(v, c), f32x4.mul(u, s)));
+      }
+      for (; i < half; i++) {
+        const k = <usize>i << 2;
+        const u = load<f32>(b + k), v = load<f32>(b2 + k), c = load<f32>(cs + k), s = load<f32>(sn + k);
+        store<f32>(b + k, u * c - v * s);
+        store<f32>(b2 + k, v * c + u * s);
+      }
+    }
+  }
+}
+
+/** out = silu(gate) * up over this part of n floats. */
+export function silu_mul(part: i32, parts: i32, out: usize, gate: usize, up: usize, n: i32): void {
+  const i0 = split(n, part, parts, 16), i1 = split(n, part + 1, parts, 16);
+  const one = f32x4.splat(1);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const k = <usize>i << 2, g = v128.load(gate + k);
+    const s = f32x4.div(g, f32x4.add(one, exp4(f32x4.neg(g))));
+    v128.store(out + k, f32x4.mul(s, v128.load(up + k)));
+  }
+  for (; i < i1; i++) {
+    const k = <usize>i << 2, g = load<f32>(gate + k);
+    store<f32>(out + k, g / (1 + Mathf.exp(-g)) * load<f32>(up + k));
+  }
+}
+
+export function add(part: i32, parts: i32, out: usize, a: usize, b: usize, n: i32): void {
+  const i0 = split(n, part, parts, 16), i1 = split(n, part + 1, parts, 16);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const k = <usize>i << 2;
+    v128.store(out + k, f32x4.add(v128.load(a + k), v128.load(b + k)));
+  }
+  for (; i < i1; i++) store<f32>(out + (<usize>i << 2), load<f32>(a + (<usize>i << 2)) + load<f32>(b + (<usize>i << 2)));
+}
+
+export function add_bias(x: usize, bias: usize, T: i32, N: i32): void {
+  for (let t = 0; t < T; t++) add(0, 1, x + ((<usize>t * N) << 2), x + ((<usize>t * N) << 2), bias, N);
+}
+
+const BLK = 64;
+
+/** out[0..3] = q . k_i for the four key rows k, k + stride, ... (n floats each). */
+@inline function dots4(out: usize, q: usize, k: usize, stride: usize, n: i32): void {
+  const k1 = k + stride, k2 = k1 + stride, k3 = k2 + stride;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2, qv = v128.load(q + o);
+    a0 = madd(v128.load(k + o), qv, a0);
+    a1 = madd(v128.load(k1 + o), qv, a1);
+    a2 = madd(v128.load(k2 + o), qv, a2);
+    a3 = madd(v128.load(k3 + o), qv, a3);
+  }
+  let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+  for (; i < n; i++) {
+    const o = <usize>i << 2, qs = load<f32>(q + o);
+    s0 += load<f32>(k + o) * qs;
+    s1 += load<f32>(k1 + o) * qs;
+    s2 += load<f32>(k2 + o) * qs;
+    s3 += load<f32>(k3 + o) * qs;
+  }
+  store<f32>(out, s0);
+  store<f32>(out, s1, 4);
+  store<f32>(out, s2, 8);
+  store<f32>(out, s3, 12);
+}
+
+/**
+ * Grouped-query attention. desc holds, per query row t, three i32: k pointer, v pointer, length.
+ * Work items are (t, head) pairs dealt round-robin to the parts (rows have unequal lengths).
+ * scratch + part*sstride: this part's Dh + BLK floats.
+ */
+export function attention(part: i32, parts: i32, out: usize, q: usize, desc: usize, T: i32, Hq: i32, Hkv: i32, Dh: i32, scale: f32, scratch: usize, sstride: i32): void {
+  scratch += <usize>part * sstride;
+  const group = Hq / Hkv, kvDim = Hkv * Dh;
+  const acc = scratch, sc = scratch + (<usize>Dh << 2);
+  const rowB = <usize>kvDim << 2;
+  for (let item = part; item < T * Hq; item += parts) {
+    const t = item / Hq, h = item % Hq, kh = h / group;
+    const d = desc + <usize>t * 12;
+    const kb = <usize>load<i32>(d) + ((<usize>kh * Dh) << 2), vb = <usize>load<i32>(d, 4) + ((<usize>kh * Dh) << 2);
+    const len = load<i32>(d, 8);
+    const qv = q + ((<usize>(t * Hq + h) * Dh) << 2);
+    memory.fill(acc, 0, <usize>Dh << 2);
+    let m: f32 = -Infinity, l: f32 = 0;
+    for (let j0 = 0; j0 < len; j0 += BLK) {
+      const nb = min(BLK, len - j0);
+      let bmax: f32 = -Infinity;
+      let j = 0;
+      for (; j + 4 <= nb; j += 4) dots4(sc + (<usize>j << 2), qv, kb + <usize>(j0 + j) * rowB, rowB, Dh);
+      for (; j < nb; j++) store<f32>(sc + (<usize>j << 2), dot_f32(qv, kb + <usize>(j0 + j) * rowB, Dh));
+      for (j = 0; j < nb; j++) {
+        const s = load<f32>(sc + (<usize>j << 2)) * scale;
+        store<f32>(sc + (<usize>j << 2), s);
+        if (s > bmax) bmax = s;
+      }
+      const mn = max(m, bmax);
+      const corr = Mathf.exp(m - mn); // 0 on the first block (m = -inf)
+      const vm = f32x4.splat(mn);
+      let psum = f32x4.splat(0);
+      j = 0;
+      for (; j + 4 <= nb; j += 4) {
+        const k = <usize>j << 2;
+        const p = exp4(f32x4.sub(v128.load(sc + k), vm));
+        v128.store(sc + k, p);
+        psum = f32x4.add(psum, p);
+      }
+      let ps = hsum(psum);
+      for (; j < nb; j++) {
+        const p = Mathf.exp(load<f32>(sc + (<usize>j << 2)) - mn);
+        store<f32>(sc + (<usize>j << 2), p);
+        ps += p;
+      }
+      l = l * corr + ps;
+      m = mn;
+      // acc = acc * corr + sum_j p_j v_j, four value rows per pass over acc
+      let jj = 0;
+      for (; jj + 4 <= nb; jj += 4) {
+        const v0 = vb + <usize>(j0 + jj) * rowB, v1 = v0 + rowB, v2 = v1 + rowB, v3 = v2 + rowB;
+        const pp = sc + (<usize>jj << 2);
+        const p0 = f32x4.splat(load<f32>(pp)), p1 = f32x4.splat(load<f32>(pp, 4)), p2 = f32x4.splat(load<f32>(pp, 8)), p3 = f32x4.splat(load<f32>(pp, 12));
+        const c = f32x4.splat(jj == 0 ? corr : 1);
+        let i = 0;
+        for (; i + 4 <= Dh; i += 4) {
+          const k = <usize>i << 2;
+          let a = f32x4.mul(v128.load(acc + k), c);
+          a = madd(v128.load(v0 + k), p0, a);
+          a = madd(v128.load(v1 + k), p1, a);
+          a = madd(v128.load(v2 + k), p2, a);
+          v128.store(acc + k, madd(v128.load(v3 + k), p3, a));
+        }
+        const cs: f32 = jj == 0 ? corr : 1;
+        for (; i < Dh; i++) {
+          const k = <usize>i << 2;
+          store<f32>(acc + k, load<f32>(acc + k) * cs + load<f32>(pp) * load<f32>(v0 + k) + load<f32>(pp, 4) * load<f32>(v1 + k) + load<f32>(pp, 8) * load<f32>(v2 + k) + load<f32>(pp, 12) * load<f32>(v3 + k));
+        }
+      }
+      if (jj == 0) for (let i = 0; i < Dh; i++) store<f32>(acc + (<usize>i << 2), load<f32>(acc + (<usize>i << 2)) * corr);
+      for (; jj < nb; jj++) {
+        const p = load<f32>(sc + (<usize>jj << 2)), vp = f32x4.splat(p);
+        const vr = vb + <usize>(j0 + jj) * rowB;
+        let i = 0;
+        for (; i + 4 <= Dh; i += 4) {
+          const k = <usize>i << 2;
+          v128.store(acc + k, madd(v128.load(vr + k), vp, v128.load(acc + k)));
+        }
+        for (; i < Dh; i++) store<f32>(acc + (<usize>i << 2), load<f32>(acc + (<usize>i << 2)) + p * load<f32>(vr + (<usize>i << 2)));
+      }
+    }
+    const o = out + ((<usize>(t * Hq + h) * Dh) << 2), inv: f32 = 1 / l;
+    for (let i = 0; i < Dh; i++) store<f32>(o + (<usize>i << 2), load<f32>(acc + (<usize>i << 2)) * inv);
+  }
+}
+
+/** 1 if any of the n halves at p is an infinity or NaN (mv_f16 does not handle those). */
+export function f16_special(p: usize, n: i32): i32 {
+  const e = i16x8.splat(<i16>0x7c00);
+  let any = i16x8.splat(0), i = 0;
+  for (; i + 8 <= n; i += 8) any = v128.or(any, i16x8.eq(v128.and(v128.load(p + (<usize>i << 1)), e), e));
+  if (v128.any_true(any)) return 1;
+  for (; i < n; i++) if ((load<u16>(p + (<usize>i << 1)) & 0x7c00) == 0x7c00) return 1;
+  return 0;
+}
