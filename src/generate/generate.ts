@@ -8,17 +8,21 @@ export type { Constraint, FinishReason, GenerateOptions, Step } from './sequence
 /** Yields each generated token; the return value says why it stopped. */
 export async function* generate(model: CausalLM, prompt: readonly number[], o: GenerateOptions): AsyncGenerator<Step, FinishReason> {
   const seq = new Sequence(model, prompt, o);
-  while (!seq.finish) {
-    const entries = seq.next(o.prefill_batch ?? 256);
-    if (!entries.length) break;
-    const logits = model.forward(entries.map((e) => ({ ...e, seq: 0 })), [seq.cache]);
-    if (entries[entries.length - 1]!.logits) {
-      const step = seq.step(logits);
-      if (step) yield step;
+  try {
+    while (!seq.finish) {
+      const entries = seq.next(o.prefill_batch ?? 256);
+      if (!entries.length) break;
+      const logits = model.forward(entries.map((e) => ({ ...e, seq: 0 })), [seq.cache]);
+      if (entries[entries.length - 1]!.logits) {
+        const step = seq.step(logits);
+        if (step) yield step;
+      }
+      await yieldToEventLoop();
     }
-    await yieldToEventLoop();
+    return seq.finish ?? 'abort';
+  } finally {
+    seq.cache.release();
   }
-  return seq.finish ?? 'abort';
 }
 
 // Let timers, sockets and abort signals run between tokens.

@@ -102,6 +102,7 @@ export class Scheduler {
       }
       this.active = this.active.filter((a) => {
         if (!a.seq.finish) return true;
+        a.seq.cache.release();
         a.close(a.seq.finish);
         return false;
       });

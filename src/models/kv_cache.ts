@@ -24,8 +24,8 @@ export class KvCache {
   constructor(private readonly backend: Backend, cfg: QwenConfig, readonly capacity: number) {
     this.kvDim = cfg.num_key_value_heads * cfg.head_dim;
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
-      this.k.push(backend.alloc(0));
-      this.v.push(backend.alloc(0));
+      this.k.push(new Float32Array(0)); // storage comes with reserve()
+      this.v.push(new Float32Array(0));
     }
   }
 
@@ -36,12 +36,21 @@ export class KvCache {
     for (let l = 0; l < this.k.length; l++) {
       for (const kv of [this.k, this.v]) {
         const grown = this.backend.alloc(size * this.kvDim);
-        this.backend.copy(grown, 0, kv[l]!, 0, this.length * this.kvDim);
-        this.backend.free?.(kv[l]!);
+        if (this.allocated > 0) {
+          this.backend.copy(grown, 0, kv[l]!, 0, this.length * this.kvDim);
+          this.backend.free?.(kv[l]!);
+        }
         kv[l] = grown;
       }
     }
     this.allocated = size;
+  }
+
+  /** Give the storage back to the backend (a WebAssembly heap does not collect garbage). */
+  release(): void {
+    if (this.allocated > 0) for (const kv of [this.k, this.v]) kv.forEach((a, l) => { this.backend.free?.(a); kv[l] = new Float32Array(0); });
+    this.allocated = 0;
+    this.length = 0;
   }
 
   /** forget everything from position `pos` on */

@@ -68,3 +68,13 @@ test('bad parameters throw at submit, before anything is queued', () => {
   assert.throws(() => s.submit([1, 999], { max_tokens: 1 }), /prompt token id 999 is out of range/);
   assert.equal(s.load, 0);
 });
+
+test('finished requests give their KV cache back: the WebAssembly heap does not grow request after request', async () => {
+  const s = new Scheduler(fastModel);
+  const prompt = ref.cases[0].prompt_ids;
+  const runOne = () => ids(s.submit(prompt, { temperature: 1, seed: 1, max_tokens: 200 }));
+  for (let i = 0; i < 3; i++) await runOne(); // warm up: the heap reaches its working size
+  const before = wasm.memoryBytes();
+  for (let i = 0; i < 20; i++) await runOne();
+  assert.equal(wasm.memoryBytes(), before);
+});
