@@ -22,14 +22,14 @@ export interface ChatModel {
   templateFallback: boolean;
 }
 
-export function openChatModel(path: string, name: string, opts: LoadOptions = {}): ChatModel {
+export function openChatModel(path: string, name: string, opts: LoadOptions & { parallel?: number } = {}): ChatModel {
   detectFormat(path);
   const tokenizer = loadTokenizer(path);
   const model = loadModel(path, opts);
   if (tokenizer.vocabSize > model.config.vocab_size) {
     fail(`${path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocab_size} embedding rows`);
   }
-  return { name, path, model, tokenizer, scheduler: new Scheduler(model), templateFallback: chatTemplateFor(tokenizer).fallback };
+  return { name, path, model, tokenizer, scheduler: new Scheduler(model, undefined, opts.parallel), templateFallback: chatTemplateFor(tokenizer).fallback };
 }
 
 export type SamplingRequest = Omit<GenerateOptions, 'stop_tokens' | 'constraint'> & {

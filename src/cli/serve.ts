@@ -8,6 +8,8 @@ import { ProgressBar } from './progress.js';
 import { resolveModelArg } from './resolve.js';
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
+       [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference]
+--parallel: requests generating at once (batched together); more wait their turn.
 OpenAI-compatible API at http://HOST:PORT/v1 (chat/completions, completions, models), a chat page at /.
 Listens on 127.0.0.1 unless --host says otherwise. QWEN_TS_API_KEY sets the key too.`;
 
@@ -18,17 +20,19 @@ export async function run(argv: string[]): Promise<void> {
     options: {
       ...BACKEND_OPTIONS,
       host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '8080' },
-      'api-key': { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'api-key': { type: 'string' }, name: { type: 'string' }, parallel: { type: 'string', default: '8' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');
   if (positionals.length !== 1) fail('expected one model\n' + HELP);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0..65535, got '${values.port}'`);
+  const parallel = Number(values.parallel);
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 256) fail(`--parallel must be an integer from 1 to 256, got '${values.parallel}'`);
   const arg = positionals[0]!;
   const path = await resolveModelArg(arg);
   const bar = new ProgressBar('loading');
-  const cm = openChatModel(path, values.name ?? arg, { backend: backendFromArgs(values), onProgress: (d, t) => bar.update(d, t) });
+  const cm = openChatModel(path, values.name ?? arg, { backend: backendFromArgs(values), parallel, onProgress: (d, t) => bar.update(d, t) });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
   const server = createServer(cm, { apiKey: values['api-key'] ?? process.env.QWEN_TS_API_KEY });

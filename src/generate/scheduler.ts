@@ -15,12 +15,23 @@ interface Active {
 
 export class Scheduler {
   private active: Active[] = [];
+  private waiting: Active[] = []; // beyond maxActive: admitted first come, first served
   private running = false;
   private turn = 0;
 
-  constructor(private readonly model: CausalLM, private readonly tokenBudget = 256) {}
+  /**
+   * @param tokenBudget tokens per forward pass (decode steps plus prompt chunks)
+   * @param maxActive sequences generating at once (each holds a KV cache); more wait their turn
+   */
+  constructor(private readonly model: CausalLM, private readonly tokenBudget = 256, readonly maxActive = 8) {}
 
+  /** requests generating or waiting */
   get load(): number {
+    return this.active.length + this.waiting.length;
+  }
+
+  /** requests generating now */
+  get activeCount(): number {
     return this.active.length;
   }
 
@@ -36,7 +47,7 @@ export class Scheduler {
     let finished: FinishReason | undefined;
     let wake: (() => void) | undefined;
     const notify = () => { wake?.(); wake = undefined; };
-    this.active.push({
+    this.waiting.push({
       seq,
       push: (s) => { queue.push(s); notify(); },
       close: (f) => { finished = f; notify(); },
@@ -63,7 +74,15 @@ export class Scheduler {
 
   private async loop(): Promise<void> {
     const V = this.model.config.vocab_size;
-    while (this.active.length) {
+    for (;;) {
+      // admit waiting requests (dropping those cancelled while they waited)
+      this.waiting = this.waiting.filter((a) => {
+        if (!a.seq.o.signal?.aborted) return true;
+        a.close('abort');
+        return false;
+      });
+      while (this.active.length < this.maxActive && this.waiting.length) this.active.push(this.waiting.shift()!);
+      if (!this.active.length) break;
       const act = this.active;
       const batch: BatchEntry[] = [];
       const wantsRow: (Active | undefined)[] = [];

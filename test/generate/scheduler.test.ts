@@ -78,3 +78,28 @@ test('finished requests give their KV cache back: the WebAssembly heap does not 
   for (let i = 0; i < 20; i++) await runOne();
   assert.equal(wasm.memoryBytes(), before);
 });
+
+test('beyond maxActive, requests wait their turn (first come, first served) and still get their own output', async () => {
+  const s = new Scheduler(model, 64, 2);
+  const [a, b] = ref.cases;
+  let peak = 0;
+  const watch = async (it: AsyncGenerator<{ token: number }, string>) => {
+    const out: number[] = [];
+    for (;;) {
+      peak = Math.max(peak, s.activeCount);
+      const r = await it.next();
+      if (r.done) return out;
+      out.push(r.value.token);
+    }
+  };
+  const waitingCancelled = new AbortController();
+  const runs = [a, b, a, b].map((c) => watch(s.submit(c.prompt_ids, { temperature: 0, max_tokens: 4 })));
+  const cancelled = s.submit(a.prompt_ids, { temperature: 0, max_tokens: 4, signal: waitingCancelled.signal });
+  assert.equal(s.load, 5);
+  waitingCancelled.abort();
+  const results = await Promise.all(runs);
+  results.forEach((r, i) => assert.deepEqual(r, [a, b][i % 2]!.greedy_generated_ids.slice(0, 4)));
+  assert.ok(peak <= 2, `at most 2 generating at once, saw ${peak}`);
+  assert.deepEqual(await ids(cancelled), { ids: [], finish: 'abort' });
+  assert.equal(s.load, 0);
+});
