@@ -1,6 +1,8 @@
-// npm run bench:peer -- --model <file.gguf> [--prompt-tokens 128] [--gen-tokens 64] [--threads 2] [--reps 3]
+// npm run bench:peer -- --model <file.gguf> [--prompt-tokens 128] [--gen-tokens 64] [--threads 2] [--reps 3] [--base DIR]
 // qwen.ts and llama.cpp (node-llama-cpp from npm) on the same GGUF file, alternating, each run in
 // a fresh process; prints both sides' medians and the ratios qwen.ts / llama.cpp as a table and JSON.
+// --base DIR: also run an earlier build of qwen.ts (DIR holds its dist/, e.g. a copy made before a
+// change) in the same alternation, for before/after figures measured side by side.
 // node-llama-cpp is installed on demand into .peer/ (gitignored), outside the test path, with its
 // prebuilt CPU binary only (no CUDA/Vulkan packages, no download or build of llama.cpp).
 import { spawnSync } from 'node:child_process';
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       model: { type: 'string' }, 'prompt-tokens': { type: 'string', default: '128' }, 'gen-tokens': { type: 'string', default: '64' },
-      threads: { type: 'string', default: '2' }, reps: { type: 'string', default: '3' }, json: { type: 'boolean' },
+      threads: { type: 'string', default: '2' }, reps: { type: 'string', default: '3' }, json: { type: 'boolean' }, base: { type: 'string' },
     },
   });
   if (!values.model) throw new Error('usage: npm run bench:peer -- --model <file.gguf> [--prompt-tokens 128] [--gen-tokens 64] [--threads 2] [--reps 3]');
@@ -85,12 +87,17 @@ async function main(): Promise<void> {
   const [P, G, threads, reps] = [values['prompt-tokens'], values['gen-tokens'], values.threads, values.reps].map(Number) as [number, number, number, number];
   ensurePeer();
   fs.writeFileSync(path.join(PEER, 'run.mjs'), RUNNER);
-  const qwenCli = path.join(ROOT, 'dist', 'src', 'cli', 'bench.js');
-  const qwenScript = `import { run } from ${JSON.stringify(qwenCli)}; await run(process.argv.slice(1));`;
-  const rows: { qwen: Row[]; llama: Row[] } = { qwen: [], llama: [] };
+  const qwenScript = (root: string) => `import { run } from ${JSON.stringify(path.join(root, 'dist', 'src', 'cli', 'bench.js'))}; await run(process.argv.slice(1));`;
+  const qwenArgs = (root: string) => ['--input-type=module', '-e', qwenScript(root), '--', '--model', model, '--prompt-tokens', String(P),
+    '--gen-tokens', String(G), '--threads', String(threads), '--warmup', '1', '--json'];
+  const base = values.base ? path.resolve(values.base) : undefined;
+  const rows: { qwen: Row[]; llama: Row[]; base: Row[] } = { qwen: [], llama: [], base: [] };
   for (let i = 0; i < reps; i++) {
-    rows.qwen.push(runJson(process.execPath, ['--input-type=module', '-e', qwenScript, '--', '--model', model, '--prompt-tokens', String(P),
-      '--gen-tokens', String(G), '--threads', String(threads), '--warmup', '1', '--json'], ROOT));
+    if (base) {
+      rows.base.push(runJson(process.execPath, qwenArgs(base), base));
+      process.stderr.write(`rep ${i + 1}/${reps}: base    ${JSON.stringify(rows.base[i])}\n`);
+    }
+    rows.qwen.push(runJson(process.execPath, qwenArgs(ROOT), ROOT));
     rows.llama.push(runJson(process.execPath, [path.join(PEER, 'run.mjs'), model, String(P), String(G), String(threads)], PEER));
     process.stderr.write(`rep ${i + 1}/${reps}: qwen.ts ${JSON.stringify(rows.qwen[i])}\n           llama.cpp ${JSON.stringify(rows.llama[i])}\n`);
   }
@@ -99,7 +106,7 @@ async function main(): Promise<void> {
   const q = med(rows.qwen), l = med(rows.llama);
   const ratio = Object.fromEntries(keys.map((k) => [k, q[k] / l[k]]));
   const result = {
-    model, prompt_tokens: P, gen_tokens: G, threads, reps, qwen_ts: q, llama_cpp: l, ratio,
+    model, prompt_tokens: P, gen_tokens: G, threads, reps, qwen_ts: q, llama_cpp: l, ratio, base_ts: base ? med(rows.base) : undefined,
     machine: `${os.cpus()[0]?.model ?? '?'}, ${os.availableParallelism()} cpus, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
     node: process.version, date: new Date().toISOString(), runs: rows,
   };
@@ -110,6 +117,11 @@ async function main(): Promise<void> {
   process.stdout.write(`${'qwen.ts'.padEnd(12)}${keys.map((k) => f(q[k])).join('')}\n`);
   process.stdout.write(`${'llama.cpp'.padEnd(12)}${keys.map((k) => f(l[k])).join('')}\n`);
   process.stdout.write(`${'ratio'.padEnd(12)}${keys.map((k) => f(ratio[k]!)).join('')}\n`);
+  if (base) {
+    const b = med(rows.base);
+    process.stdout.write(`${'base'.padEnd(12)}${keys.map((k) => f(b[k])).join('')}\n`);
+    process.stdout.write(`${'base ratio'.padEnd(12)}${keys.map((k) => f(b[k] / l[k])).join('')}\n`);
+  }
 }
 
 main().catch((e) => {

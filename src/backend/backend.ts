@@ -29,6 +29,9 @@ export interface Backend {
   embed(out: Float32Array, table: Weight, tokens: Int32Array): void;
   /** out[t,n] = sum_k x[t,k] * w[n,k]; out [T, N], x [T, K], w [N, K] */
   matmul(out: Float32Array, x: Float32Array, w: Weight, T: number): void;
+  /** outs[i] = x ws[i]^T for every i, as matmul: several products of one x (e.g. the q/k/v
+   * projections), which a backend may run as one (one pass over x, one dispatch) */
+  matmulMany(outs: Float32Array[], x: Float32Array, ws: Weight[], T: number): void;
   /** x[t,:] += bias; x [T, N] */
   addBias(x: Float32Array, bias: Float32Array, T: number): void;
   /** out[r,:] = x[r,:] / rms(x[r,:]) * w; x, out [R, D] (may alias) */

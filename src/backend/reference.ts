@@ -41,6 +41,10 @@ export class ReferenceBackend implements Backend {
     }
   }
 
+  matmulMany(outs: Float32Array[], x: Float32Array, ws: Weight[], T: number): void {
+    ws.forEach((w, i) => this.matmul(outs[i]!, x, w, T));
+  }
+
   addBias(x: Float32Array, bias: Float32Array, T: number): void {
     const N = bias.length;
     for (let t = 0; t < T; t++) for (let n = 0; n < N; n++) x[t * N + n]! += bias[n]!;

@@ -1,8 +1,12 @@
 // Products with float weights (F32, F16, BF16) and, through a row-decoding step, every other
 // stored format: rows are decoded to f32 four at a time into this thread's scratch and then
 // dotted with all T tokens, so the decode cost is shared by the tokens.
-import { dot_f32, f16_to_f32, hsum, madd, split } from './common';
+import { hsum, madd, split } from './common';
 import { DT_F16, DT_F32, dequant_row, f16x8_hi, f16x8_lo, row_bytes } from './dequant';
+
+// Every (token, row) of mm_rows is summed the same way, whatever the tile: lanes over K & ~3 in
+// order, hsum, the scalar tail in order. So a row's result does not depend on how many tokens
+// share the call (nor on the thread count); mv_f16 sums F16 rows the same way.
 
 /** out[t, n..n+3] for four f32 rows at w0..w3 and one activation row x (any K). */
 @inline function dot4(out: usize, x: usize, w0: usize, w1: usize, w2: usize, w3: usize, K: i32): void {
@@ -27,6 +31,16 @@ import { DT_F16, DT_F32, dequant_row, f16x8_hi, f16x8_lo, row_bytes } from './de
   store<f32>(out, s1, 4);
   store<f32>(out, s2, 8);
   store<f32>(out, s3, 12);
+}
+
+/** out[t, n] for one f32 row (the last rows of a matrix whose N is not a multiple of 4). */
+@inline function dot1(x: usize, w0: usize, K: i32): f32 {
+  let a0 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 4 <= K; k += 4) a0 = madd(v128.load(w0 + (<usize>k << 2)), v128.load(x + (<usize>k << 2)), a0);
+  let s0 = hsum(a0);
+  for (; k < K; k++) s0 += load<f32>(w0 + (<usize>k << 2)) * load<f32>(x + (<usize>k << 2));
+  return s0;
 }
 
 /** out0[0..3], out1[0..3]: four f32 rows (r, r+stride, ...) times two activation rows x0, x1. */
@@ -79,22 +93,38 @@ export function mm_rows(part: i32, parts: i32, out: usize, w: usize, x: usize, T
     for (; t < T; t++) {
       const xr = x + <usize>t * fb, o = out + ((<usize>t * N + n) << 2);
       if (cnt == 4) dot4(o, xr, r, r + fb, r + 2 * fb, r + 3 * fb, K);
-      else for (let i = 0; i < cnt; i++) store<f32>(o + (<usize>i << 2), dot_f32(xr, r + <usize>i * fb, K));
+      else for (let i = 0; i < cnt; i++) store<f32>(o + (<usize>i << 2), dot1(xr, r + <usize>i * fb, K));
     }
   }
 }
 
 /**
  * One token times F16 rows, converting in registers (no decode pass). xs is x * 2^96, so that the
- * weights' bit patterns (values times 2^-112, see f16x8_lo) give products times 2^-16.
- * Infinite / NaN weights are not supported here (wasm.ts routes such files to mm_rows).
+ * weights' bit patterns (values times 2^-112, see f16x8_lo) give products times 2^-16; the sum is
+ * scaled back by 2^16. Scaling by a power of two commutes with rounding, so these are mm_rows's
+ * sums on the exact weights (same order: lanes over K & ~3, hsum, scalar tail) and a row's result
+ * does not depend on the batch size, unless values fall below 2^-110, where the scaled form is
+ * denormal and rounds differently (activations and partial sums that small do not occur in a
+ * working model; the batch-invariance test uses ordinary values). mm_rows decodes F16 exactly
+ * instead: there each weight is used by every token, and f16 subnormals held as f32 denormals
+ * cost a microcode assist per use (tiles 3x slower on weights of std 0.02); here each weight is
+ * used once and decode waits on memory. Infinite / NaN weights are not supported here (wasm.ts
+ * routes such files to mm_rows). desc: per matrix three i32 (out, w, N), as mm_q8_0.
  */
-export function mv_f16(part: i32, parts: i32, out: usize, w: usize, xs: usize, N: i32, K: i32): void {
+export function mv_f16(part: i32, parts: i32, desc: usize, count: i32, xs: usize, K: i32): void {
+  for (let m = 0; m < count; m++) {
+    const d = desc + <usize>m * 12;
+    const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8);
+    const n0 = split(N, part, parts, 2), n1 = split(N, part + 1, parts, 2);
+    if (n0 < n1) mv_f16_rows(out, w, xs, N, K, n0, n1);
+  }
+}
+
+function mv_f16_rows(out: usize, w: usize, xs: usize, N: i32, K: i32, n0: i32, n1: i32): void {
   const rb = <usize>K << 1;
-  const n0 = split(N, part, parts, 2), n1 = split(N, part + 1, parts, 2);
   const K8 = K & ~7;
-  const up: f32 = 65536, down: f32 = reinterpret<f32>(0x0f800000); // 2^16, 2^-96
-  // eight separate row streams q apart, as in mm_q8_0 (decode waits on memory)
+  // eight separate row streams q apart, as in mm_q8_0 (decode waits on memory; sixteen, as Q8_0
+  // uses, spill the sixteen accumulators here: 5% slower)
   const q = (n1 - n0) / 8;
   let n = n0;
   for (; n < n0 + q; n++) {
@@ -126,33 +156,40 @@ export function mv_f16(part: i32, parts: i32, out: usize, w: usize, xs: usize, N
       const h7 = v128.load(w7 + ko);
       a7 = madd(f16x8_hi(h7), xb, madd(f16x8_lo(h7), xa, a7));
     }
-    store<f32>(out + (<usize>(n + 0 * q) << 2), hsum(a0) * up + f16_tail(w0, xs, K8, K, down));
-    store<f32>(out + (<usize>(n + 1 * q) << 2), hsum(a1) * up + f16_tail(w1, xs, K8, K, down));
-    store<f32>(out + (<usize>(n + 2 * q) << 2), hsum(a2) * up + f16_tail(w2, xs, K8, K, down));
-    store<f32>(out + (<usize>(n + 3 * q) << 2), hsum(a3) * up + f16_tail(w3, xs, K8, K, down));
-    store<f32>(out + (<usize>(n + 4 * q) << 2), hsum(a4) * up + f16_tail(w4, xs, K8, K, down));
-    store<f32>(out + (<usize>(n + 5 * q) << 2), hsum(a5) * up + f16_tail(w5, xs, K8, K, down));
-    store<f32>(out + (<usize>(n + 6 * q) << 2), hsum(a6) * up + f16_tail(w6, xs, K8, K, down));
-    store<f32>(out + (<usize>(n + 7 * q) << 2), hsum(a7) * up + f16_tail(w7, xs, K8, K, down));
+    store<f32>(out + (<usize>(n + 0 * q) << 2), f16_row_end(a0, w0, xs, K8, K));
+    store<f32>(out + (<usize>(n + 1 * q) << 2), f16_row_end(a1, w1, xs, K8, K));
+    store<f32>(out + (<usize>(n + 2 * q) << 2), f16_row_end(a2, w2, xs, K8, K));
+    store<f32>(out + (<usize>(n + 3 * q) << 2), f16_row_end(a3, w3, xs, K8, K));
+    store<f32>(out + (<usize>(n + 4 * q) << 2), f16_row_end(a4, w4, xs, K8, K));
+    store<f32>(out + (<usize>(n + 5 * q) << 2), f16_row_end(a5, w5, xs, K8, K));
+    store<f32>(out + (<usize>(n + 6 * q) << 2), f16_row_end(a6, w6, xs, K8, K));
+    store<f32>(out + (<usize>(n + 7 * q) << 2), f16_row_end(a7, w7, xs, K8, K));
   }
   n += 7 * q;
   for (; n < n1; n++) {
     const w0 = w + <usize>n * rb;
-    let a0 = f32x4.splat(0), b0 = f32x4.splat(0);
+    let a0 = f32x4.splat(0);
     for (let k = 0; k < K8; k += 8) {
       const h0 = v128.load(w0 + (<usize>k << 1)), xo = xs + (<usize>k << 2);
-      a0 = madd(f16x8_lo(h0), v128.load(xo), a0);
-      b0 = madd(f16x8_hi(h0), v128.load(xo, 16), b0);
+      a0 = madd(f16x8_hi(h0), v128.load(xo, 16), madd(f16x8_lo(h0), v128.load(xo), a0));
     }
-    store<f32>(out + (<usize>n << 2), hsum(f32x4.add(a0, b0)) * up + f16_tail(w0, xs, K8, K, down));
+    store<f32>(out + (<usize>n << 2), f16_row_end(a0, w0, xs, K8, K));
   }
 }
 
-/** The last K - K8 (< 8) products of an F16 row with the prescaled activations. */
-@inline function f16_tail(wr: usize, xs: usize, K8: i32, K: i32, down: f32): f32 {
-  let s: f32 = 0;
-  for (let k = K8; k < K; k++) s += f16_to_f32(load<u16>(wr + (<usize>k << 1))) * load<f32>(xs + (<usize>k << 2)) * down;
-  return s;
+/** A row's end: one more 4-column step if K & 7 >= 4, hsum, the scalar tail, the 2^16 scale back. */
+@inline function f16_row_end(a: v128, wr: usize, xs: usize, K8: i32, K: i32): f32 {
+  let k = K8;
+  if (k + 4 <= K) {
+    a = madd(f16x8_lo(v128.load64_zero(wr + (<usize>k << 1))), v128.load(xs + (<usize>k << 2)), a);
+    k += 4;
+  }
+  let s = hsum(a);
+  for (; k < K; k++) {
+    const h = <u32>load<u16>(wr + (<usize>k << 1));
+    s += reinterpret<f32>(((h & 0x8000) << 16) | ((h & 0x7fff) << 13)) * load<f32>(xs + (<usize>k << 2));
+  }
+  return s * <f32>65536;
 }
 
 /** dst = src * s over n floats (the x * 2^96 prescale of mv_f16). */

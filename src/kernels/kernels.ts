@@ -1,7 +1,7 @@
 // Entry point of the kernel module (compiled twice: plain SIMD and relaxed SIMD, see package.json).
 // Parallel kernels take (part, parts, ...) and do their share; src/backend/wasm.ts dispatches them.
 export { init_tables } from './common';
-export { quant_q8, mm_q8_0 } from './q8';
+export { quant_q8, mm_q8_0, q8_scratch_bytes } from './q8';
 export { dequant_row, embed_rows } from './dequant';
 export { mm_rows, mv_f16, scale_f32 } from './float';
 export { rms_norm, rope, silu_mul, add, add_bias, attention, f16_special } from './ops';

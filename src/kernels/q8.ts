@@ -1,17 +1,28 @@
-// Q8_0 weights times activations quantised to 8-bit blocks, as ggml does on the CPU: every 32
-// activations share one f32 scale d = amax/127 and are rounded to nearest-even integers.
-// The int8 dot products use relaxed SIMD where the engine has it (one VNNI-class instruction
-// per 16 products); the plain-SIMD build widens to i16 and uses i32x4.dot_i16x8_s.
+// Q8_0 weights times activations quantised to 8-bit blocks, as ggml does on the CPU for every
+// batch size: every 32 activations share one f32 scale d = amax/127 and are rounded to
+// nearest-even integers.
 //
-// Quantised activation row layout (2*K bytes per token):
-//   relaxed: K bytes |q| (0..127, the i7 operand), then K bytes sign masks (0xff where q < 0)
-//   plain:   K int16 q
-// The relaxed dot needs one operand in 0..127, so the sign of x moves onto the weights:
-// w*x = (w * sign(x)) * |x|, and w * sign(x) = (w ^ m) - m with m the sign mask.
-import { f16, hsum, split } from './common';
+// Batch invariance: a row's result must not depend on how many tokens share the call (the server
+// batches concurrent requests). Every kernel here computes each (token, row) the same way:
+//   acc = 0;  for each block b in order:  acc = acc + f32(isum_b) * (dw_b * dx_b)
+// with isum_b the exact integer dot of the block (|isum| <= 32*127*127 < 2^24, so its f32 is
+// exact too) and plain f32 multiplies and adds (never fused). How isum_b is computed (which
+// instruction, which lane order) cannot change it, so the one-token kernel (which reads weights
+// as stored, memory-bound) and the many-token tile (pre-decoded weights, compute-bound) agree
+// to the bit.
+//
+// Quantised activation row layouts (2*K bytes per token), chosen by wasm.ts:
+//   Q8_I16:  K int16 q (the tile, and the plain-SIMD one-token kernel)
+//   Q8_SIGN: K bytes |q| (0..127, the i7 operand of relaxed dot), then K bytes sign masks
+//            (0xff where q < 0): relaxed one-token kernel. The sign of x moves onto the weights:
+//            w*x = (w * sign(x)) * |x|, and w * sign(x) = (w ^ m) - m with m the sign mask.
+//            (A weight of -128, which ggml's quantiser never writes, would wrap there.)
+import { f16, hsum_i32, split } from './common';
 
-/** x [T, K] f32 -> xq [T, 2K] bytes, xd [T, K/32] f32 scales. K % 32 == 0. */
-export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize): void {
+export const Q8_I16 = 0, Q8_SIGN = 1;
+
+/** x [T, K] f32 -> xq [T, 2K] bytes (layout `mode`), xd [T, K/32] f32 scales. K % 32 == 0. */
+export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i32): void {
   const nb = K >> 5;
   const zero = i32x4.splat(0);
   for (let t = 0; t < T; t++) {
@@ -35,7 +46,7 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize): void {
         const i3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(ph, 48), vid)));
         const s0 = i16x8.narrow_i32x4_s(i0, i1), s1 = i16x8.narrow_i32x4_s(i2, i3);
         const o = (<usize>b << 5) + (<usize>h << 4);
-        if (ASC_FEATURE_RELAXED_SIMD) {
+        if (mode == Q8_SIGN) {
           const q = i8x16.narrow_i16x8_s(s0, s1);
           v128.store(qr + o, i8x16.abs(q));
           v128.store(qr + <usize>K + o, i8x16.lt_s(q, zero));
@@ -48,114 +59,300 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize): void {
   }
 }
 
-/** Integer dot of one 32-weight block at `w` with activation block `a` (offset o in the row). */
-@inline function bdot(w: usize, a: usize, K: i32): v128 {
+/**
+ * Lane partials (i32x4) of the integer dot of one 32-weight block at `w` with one activation
+ * block, loaded once for the eight rows of a step (V8 does not merge repeated loads): relaxed:
+ * a0, a1 = |q|, m0, m1 = sign masks; plain: a0..a3 = q as int16.
+ */
+@inline function bdot(w: usize, a0: v128, a1: v128, m0: v128, m1: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    const m0 = v128.load(a + <usize>K), m1 = v128.load(a + <usize>K, 16);
     const s0 = i8x16.sub(v128.xor(v128.load(w), m0), m0);
     const s1 = i8x16.sub(v128.xor(v128.load(w, 16), m1), m1);
     // i16x8.relaxed_dot (pmaddubsw) then a pairwise widening add: V8 11.3 (Node 20) computes
     // i32x4.relaxed_dot_i8x16_i7x16_add_s wrongly (doubles the dot, drops the addend).
-    const p0 = i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s0, v128.load(a)));
-    return i32x4.add(p0, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s1, v128.load(a, 16))));
+    const p0 = i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s0, a0));
+    return i32x4.add(p0, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s1, a1)));
   } else {
     const w0 = v128.load(w), w1 = v128.load(w, 16);
-    let acc = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), v128.load(a));
-    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), v128.load(a, 16)));
-    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), v128.load(a, 32)));
-    return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), v128.load(a, 48)));
+    let acc = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), a0);
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), a1));
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), m0));
+    return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), m1));
   }
 }
 
-/** A block's f16 scale (table lookup; exact, subnormals included). */
-@inline function wscale(p: usize): f32 {
-  return f16(p);
+/** The activation block at a (one-token layout) as bdot's four operands. */
+@inline function act0(a: usize): v128 { return v128.load(a); }
+@inline function act1(a: usize): v128 { return v128.load(a, 16); }
+@inline function act2(a: usize, K: i32): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.load(a + <usize>K);
+  return v128.load(a, 32);
+}
+@inline function act3(a: usize, K: i32): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.load(a + <usize>K, 16);
+  return v128.load(a, 48);
 }
 
-
-/** Byte offset of activation block b within a quantised row. */
+/** Byte offset of activation block b within a quantised row of the one-token layout. */
 @inline function aoff(b: i32): usize {
   if (ASC_FEATURE_RELAXED_SIMD) return <usize>b << 5;
   return <usize>b << 6;
 }
 
-@inline function fma_block(acc: v128, idot: v128, scale: f32): v128 {
-  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(idot), f32x4.splat(scale)));
+/** [sum a, sum b, sum c, sum d] of four i32x4 (exact). */
+@inline function hadd4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 1, 4, 5), v128.shuffle<i32>(a, b, 2, 3, 6, 7));
+  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 1, 4, 5), v128.shuffle<i32>(c, d, 2, 3, 6, 7));
+  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 2, 4, 6), v128.shuffle<i32>(ab, cd, 1, 3, 5, 7));
+}
+
+/** The f16 block scales at p0..p3 as one f32x4. */
+@inline function scales4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
+  let s = f32x4.splat(f16(p0));
+  s = f32x4.replace_lane(s, 1, f16(p1));
+  s = f32x4.replace_lane(s, 2, f16(p2));
+  return f32x4.replace_lane(s, 3, f16(p3));
+}
+
+/** One step of the canonical sum, four (token, row) pairs per lane: acc + f32(isum) * (dw * dx). */
+@inline function step(acc: v128, isum: v128, dw: v128, dx: v128): v128 {
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.mul(dw, dx)));
+}
+
+/** Store lane i of v at out + i*stride floats (i < cnt). */
+@inline function scatter4(out: usize, stride: usize, v: v128, cnt: i32): void {
+  if (cnt > 0) store<f32>(out, f32x4.extract_lane(v, 0));
+  if (cnt > 1) store<f32>(out + (stride << 2), f32x4.extract_lane(v, 1));
+  if (cnt > 2) store<f32>(out + (stride << 3), f32x4.extract_lane(v, 2));
+  if (cnt > 3) store<f32>(out + stride * 12, f32x4.extract_lane(v, 3));
+}
+
+/** [isum of rows w0..w3] for block offset bo, from the activation operands a0..a3 (see bdot). */
+@inline function isum4(w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  return hadd4(bdot(w0 + bo + 2, a0, a1, a2, a3), bdot(w1 + bo + 2, a0, a1, a2, a3), bdot(w2 + bo + 2, a0, a1, a2, a3), bdot(w3 + bo + 2, a0, a1, a2, a3));
 }
 
 /**
- * out[t, n] = sum_k x[t, k] w[n, k] for rows n of this part; w Q8_0 [N, K], x quantised by quant_q8.
- * One token: eight rows at a time share the activation loads (see below). A few tokens: each
- * row stays in L1 while the tokens pass it.
+ * Sixteen streams q apart, for parts of 256 rows or more (see mv_q8): with two accumulators per
+ * eight rows (the canonical sum reduces each block's integer dot across lanes) sixteen streams
+ * fit the registers, and the 0.5B model decodes 7% faster than with eight (Q8_0, 2 threads,
+ * 4 alternating runs: 40.3-42.2 tok/s vs 37.5-39.0); 32 streams gained nothing more.
  */
-export function mm_q8_0(part: i32, parts: i32, out: usize, w: usize, xq: usize, xd: usize, T: i32, N: i32, K: i32): void {
-  const nb = K >> 5;
-  const rowBytes = <usize>nb * 34;
-  const n0 = split(N, part, parts, 4), n1 = split(N, part + 1, parts, 4);
-  const xstride = <usize>2 * K;
-  if (T == 1) {
-    let n = n0;
-    // Decode is bound by how fast the weights arrive. Eight rows q apart are read together:
-    // eight separate sequential streams keep the hardware prefetchers busy (measured on the
-    // 0.5B model, 2 threads: 2 adjacent rows 49 ms/token, 2 streams 47, 4 streams 34, 8 streams
-    // 29; 12 or 16 spill registers; touching lines ahead by loads no longer helps at 8; handing
-    // out 64-row chunks through an atomic counter, to balance the threads, was slower: 30.5).
-    const q = (n1 - n0) / 8;
-    for (; n < n0 + q; n++) {
-      const w0 = w + <usize>n * rowBytes;
-      const w1 = w0 + <usize>q * rowBytes;
-      const w2 = w1 + <usize>q * rowBytes;
-      const w3 = w2 + <usize>q * rowBytes;
-      const w4 = w3 + <usize>q * rowBytes;
-      const w5 = w4 + <usize>q * rowBytes;
-      const w6 = w5 + <usize>q * rowBytes;
-      const w7 = w6 + <usize>q * rowBytes;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
-      for (let b = 0; b < nb; b++) {
-        const a = xq + aoff(b), bo = <usize>b * 34;
-        const dx = load<f32>(xd + (<usize>b << 2));
-        a0 = fma_block(a0, bdot(w0 + bo + 2, a, K), wscale(w0 + bo) * dx);
-        a1 = fma_block(a1, bdot(w1 + bo + 2, a, K), wscale(w1 + bo) * dx);
-        a2 = fma_block(a2, bdot(w2 + bo + 2, a, K), wscale(w2 + bo) * dx);
-        a3 = fma_block(a3, bdot(w3 + bo + 2, a, K), wscale(w3 + bo) * dx);
-        a4 = fma_block(a4, bdot(w4 + bo + 2, a, K), wscale(w4 + bo) * dx);
-        a5 = fma_block(a5, bdot(w5 + bo + 2, a, K), wscale(w5 + bo) * dx);
-        a6 = fma_block(a6, bdot(w6 + bo + 2, a, K), wscale(w6 + bo) * dx);
-        a7 = fma_block(a7, bdot(w7 + bo + 2, a, K), wscale(w7 + bo) * dx);
-      }
-      store<f32>(out + (<usize>(n + 0 * q) << 2), hsum(a0));
-      store<f32>(out + (<usize>(n + 1 * q) << 2), hsum(a1));
-      store<f32>(out + (<usize>(n + 2 * q) << 2), hsum(a2));
-      store<f32>(out + (<usize>(n + 3 * q) << 2), hsum(a3));
-      store<f32>(out + (<usize>(n + 4 * q) << 2), hsum(a4));
-      store<f32>(out + (<usize>(n + 5 * q) << 2), hsum(a5));
-      store<f32>(out + (<usize>(n + 6 * q) << 2), hsum(a6));
-      store<f32>(out + (<usize>(n + 7 * q) << 2), hsum(a7));
+function mv_q8_16(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, q: i32): void {
+  const nb = K >> 5, rowBytes = <usize>nb * 34, qb = <usize>q * rowBytes;
+  for (let n = n0; n < n0 + q; n++) {
+    const w0 = w + <usize>n * rowBytes;
+    const w1 = w0 + qb, w2 = w1 + qb, w3 = w2 + qb, w4 = w3 + qb, w5 = w4 + qb, w6 = w5 + qb, w7 = w6 + qb;
+    const w8 = w7 + qb, w9 = w8 + qb, w10 = w9 + qb, w11 = w10 + qb, w12 = w11 + qb, w13 = w12 + qb, w14 = w13 + qb, w15 = w14 + qb;
+    let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const a = xq + aoff(b), bo = <usize>b * 34;
+      const a0 = act0(a), a1 = act1(a), a2 = act2(a, K), a3 = act3(a, K);
+      const dx = v128.load32_splat(xd + (<usize>b << 2));
+      c0 = step(c0, isum4(w0, w1, w2, w3, bo, a0, a1, a2, a3), scales4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), dx);
+      c1 = step(c1, isum4(w4, w5, w6, w7, bo, a0, a1, a2, a3), scales4(w4 + bo, w5 + bo, w6 + bo, w7 + bo), dx);
+      c2 = step(c2, isum4(w8, w9, w10, w11, bo, a0, a1, a2, a3), scales4(w8 + bo, w9 + bo, w10 + bo, w11 + bo), dx);
+      c3 = step(c3, isum4(w12, w13, w14, w15, bo, a0, a1, a2, a3), scales4(w12 + bo, w13 + bo, w14 + bo, w15 + bo), dx);
     }
-    n += 7 * q;
-    for (; n < n1; n++) {
-      const w0 = w + <usize>n * rowBytes;
-      let a0 = f32x4.splat(0);
-      for (let b = 0; b < nb; b++) {
-        const bo = <usize>b * 34;
-        a0 = fma_block(a0, bdot(w0 + bo + 2, xq + aoff(b), K), wscale(w0 + bo) * load<f32>(xd + (<usize>b << 2)));
-      }
-      store<f32>(out + (<usize>n << 2), hsum(a0));
-    }
-    return;
+    scatter4(out + (<usize>n << 2), q, c0, 4);
+    scatter4(out + (<usize>(n + 4 * q) << 2), q, c1, 4);
+    scatter4(out + (<usize>(n + 8 * q) << 2), q, c2, 4);
+    scatter4(out + (<usize>(n + 12 * q) << 2), q, c3, 4);
   }
-  // a few tokens (more take the f32 path in wasm.ts): one row at a time, every token
-  for (let n = n0; n < n1; n++) {
-    const wr = w + <usize>n * rowBytes;
-    for (let t = 0; t < T; t++) {
-      const x0 = xq + <usize>t * xstride, d0 = xd + ((<usize>t * nb) << 2);
-      let a0 = f32x4.splat(0);
-      for (let b = 0; b < nb; b++) {
-        const bo = <usize>b * 34;
-        a0 = fma_block(a0, bdot(wr + bo + 2, x0 + aoff(b), K), wscale(wr + bo) * load<f32>(d0 + (<usize>b << 2)));
-      }
-      store<f32>(out + ((<usize>t * N + n) << 2), hsum(a0));
+}
+
+/**
+ * One token: rows n0..n1 of one matrix. Decode is bound by how fast the weights arrive. Eight
+ * rows q apart are read together: eight separate sequential streams keep the hardware
+ * prefetchers busy (0.5B model, 2 threads: 2 adjacent rows 49 ms/token, 2 streams 47, 4 streams
+ * 34, 8 streams 29; touching lines ahead by loads no longer helps at 8; handing out 64-row
+ * chunks through an atomic counter, to balance the threads, was slower: 30.5; running the q, k
+ * and v rows as one run of streams, so that k and v make no short streams, was slower too).
+ * Large parts take sixteen streams first (mv_q8_16); the rest, eight; the last n % 8 one by one.
+ */
+function mv_q8(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n1: i32): void {
+  const nb = K >> 5, rowBytes = <usize>nb * 34;
+  if (n1 - n0 >= 256) {
+    const q16 = (n1 - n0) >> 4;
+    mv_q8_16(out, w, xq, xd, K, n0, q16);
+    n0 += 16 * q16;
+  }
+  const q = (n1 - n0) >> 3;
+  let n = n0;
+  for (; n < n0 + q; n++) {
+    const w0 = w + <usize>n * rowBytes, qb = <usize>q * rowBytes;
+    const w1 = w0 + qb, w2 = w1 + qb, w3 = w2 + qb, w4 = w3 + qb, w5 = w4 + qb, w6 = w5 + qb, w7 = w6 + qb;
+    let lo = f32x4.splat(0), hi = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const a = xq + aoff(b), bo = <usize>b * 34;
+      const a0 = act0(a), a1 = act1(a), a2 = act2(a, K), a3 = act3(a, K);
+      const dx = v128.load32_splat(xd + (<usize>b << 2));
+      const il = hadd4(bdot(w0 + bo + 2, a0, a1, a2, a3), bdot(w1 + bo + 2, a0, a1, a2, a3), bdot(w2 + bo + 2, a0, a1, a2, a3), bdot(w3 + bo + 2, a0, a1, a2, a3));
+      lo = step(lo, il, scales4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), dx);
+      const ih = hadd4(bdot(w4 + bo + 2, a0, a1, a2, a3), bdot(w5 + bo + 2, a0, a1, a2, a3), bdot(w6 + bo + 2, a0, a1, a2, a3), bdot(w7 + bo + 2, a0, a1, a2, a3));
+      hi = step(hi, ih, scales4(w4 + bo, w5 + bo, w6 + bo, w7 + bo), dx);
     }
+    scatter4(out + (<usize>n << 2), q, lo, 4);
+    scatter4(out + (<usize>(n + 4 * q) << 2), q, hi, 4);
+  }
+  n += 7 * q;
+  for (; n < n1; n++) {
+    const w0 = w + <usize>n * rowBytes;
+    let acc: f32 = 0;
+    for (let b = 0; b < nb; b++) {
+      const bo = <usize>b * 34;
+      const a = xq + aoff(b);
+      const isum = hsum_i32(bdot(w0 + bo + 2, act0(a), act1(a), act2(a, K), act3(a, K)));
+      acc += <f32>isum * (f16(w0 + bo) * load<f32>(xd + (<usize>b << 2)));
+    }
+    store<f32>(out + (<usize>n << 2), acc);
+  }
+}
+
+/**
+ * Decode eight Q8_0 rows (row i at w + i*rstride bytes; rows >= cnt read as zero) into the tile
+ * layout: per block b and pair p of columns (2p, 2p+1), two i16x8 vectors [rows 0-3], [rows 4-7]
+ * with each i32 lane holding one row's pair: dec + ((b*16 + p)*2 + half)*16. Scales as f32:
+ * sc + b*32 (rows 0-3), sc + b*32 + 16 (rows 4-7).
+ */
+function decode8(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: usize): void {
+  const z = i32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const bo = <usize>b * 34;
+    for (let half = 0; half < 2; half++) {
+      const r = half * 4;
+      const p0 = w + <usize>r * rstride + bo, p1 = p0 + rstride, p2 = p1 + rstride, p3 = p2 + rstride;
+      const ok0 = r < cnt, ok1 = r + 1 < cnt, ok2 = r + 2 < cnt, ok3 = r + 3 < cnt;
+      let s = f32x4.splat(ok0 ? f16(p0) : 0);
+      s = f32x4.replace_lane(s, 1, ok1 ? f16(p1) : 0);
+      s = f32x4.replace_lane(s, 2, ok2 ? f16(p2) : 0);
+      s = f32x4.replace_lane(s, 3, ok3 ? f16(p3) : 0);
+      v128.store(sc + (<usize>b << 5) + (<usize>half << 4), s);
+      for (let c = 0; c < 4; c++) {
+        // 8 weights (4 column pairs) of each of the four rows, widened to i16
+        const co: usize = 2 + (<usize>(c >> 1) << 4);
+        const lo = (c & 1) == 0;
+        const v0 = ok0 ? (lo ? i16x8.extend_low_i8x16_s(v128.load(p0 + co)) : i16x8.extend_high_i8x16_s(v128.load(p0 + co))) : z;
+        const v1 = ok1 ? (lo ? i16x8.extend_low_i8x16_s(v128.load(p1 + co)) : i16x8.extend_high_i8x16_s(v128.load(p1 + co))) : z;
+        const v2 = ok2 ? (lo ? i16x8.extend_low_i8x16_s(v128.load(p2 + co)) : i16x8.extend_high_i8x16_s(v128.load(p2 + co))) : z;
+        const v3 = ok3 ? (lo ? i16x8.extend_low_i8x16_s(v128.load(p3 + co)) : i16x8.extend_high_i8x16_s(v128.load(p3 + co))) : z;
+        // 4x4 transpose of i32 lanes: row-major pairs -> pair-major rows
+        const t0 = v128.shuffle<i32>(v0, v1, 0, 4, 1, 5), t1 = v128.shuffle<i32>(v0, v1, 2, 6, 3, 7);
+        const t2 = v128.shuffle<i32>(v2, v3, 0, 4, 1, 5), t3 = v128.shuffle<i32>(v2, v3, 2, 6, 3, 7);
+        const d = dec + ((<usize>(b * 16 + c * 4) * 2 + half) << 4);
+        v128.store(d, v128.shuffle<i32>(t0, t2, 0, 1, 4, 5));
+        v128.store(d + 32, v128.shuffle<i32>(t0, t2, 2, 3, 6, 7));
+        v128.store(d + 64, v128.shuffle<i32>(t1, t3, 0, 1, 4, 5));
+        v128.store(d + 96, v128.shuffle<i32>(t1, t3, 2, 3, 6, 7));
+      }
+    }
+  }
+}
+
+/**
+ * Several tokens (Q8_I16 activations): eight rows decoded once into this part's scratch, then
+ * every token passes them, two at a time. The weights are packed so that one pmaddwd of the
+ * rows' column pair with the token's pair broadcast gives four rows' partial sums in four lanes:
+ * no horizontal sums, 8 multiply-adds per instruction (an f32 FMA does 4).
+ */
+function mm_tile(out: usize, w: usize, xq: usize, xd: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
+  const nb = K >> 5, rowBytes = <usize>nb * 34, xs = <usize>K << 1, sc = dec + (<usize>nb << 9);
+  const G = (n1 - n0) >> 3; // full groups: rows n0+g, n0+g+G, ... (eight streams, as in mv_q8)
+  const groups = G + ((n1 - n0) & 7 ? 1 : 0);
+  for (let g = 0; g < groups; g++) {
+    const first = g < G ? n0 + g : n0 + 8 * G;
+    const stride = g < G ? G : 1, cnt = g < G ? 8 : (n1 - n0) & 7;
+    decode8(w + <usize>first * rowBytes, <usize>stride * rowBytes, cnt, nb, dec, sc);
+    let t = 0;
+    for (; t + 2 <= T; t += 2) {
+      const x0 = xq + <usize>t * xs, x1 = x0 + xs, d0 = xd + ((<usize>t * nb) << 2), d1 = d0 + (<usize>nb << 2);
+      let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
+        const wb = dec + (<usize>b << 9), xb = <usize>b << 6;
+        // two column pairs per pass, pointers stepped: V8 keeps loop state in registers then
+        // (a counter-indexed loop reloaded five spilled values per pass: 23 GMAC/s on one core);
+        // unrolling further makes it load everything first and spill the vectors
+        let pw = dec + (<usize>b << 9), pa = x0 + (<usize>b << 6), pc = x1 + (<usize>b << 6);
+        const pe = pw + 512;
+        do {
+          const wl = v128.load(pw), wh = v128.load(pw, 16);
+          const a = v128.load32_splat(pa), c = v128.load32_splat(pc);
+          i0 = i32x4.add(i0, i32x4.dot_i16x8_s(wl, a));
+          i1 = i32x4.add(i1, i32x4.dot_i16x8_s(wh, a));
+          i2 = i32x4.add(i2, i32x4.dot_i16x8_s(wl, c));
+          i3 = i32x4.add(i3, i32x4.dot_i16x8_s(wh, c));
+          const wl2 = v128.load(pw, 32), wh2 = v128.load(pw, 48);
+          const a2 = v128.load32_splat(pa, 4), c2 = v128.load32_splat(pc, 4);
+          i0 = i32x4.add(i0, i32x4.dot_i16x8_s(wl2, a2));
+          i1 = i32x4.add(i1, i32x4.dot_i16x8_s(wh2, a2));
+          i2 = i32x4.add(i2, i32x4.dot_i16x8_s(wl2, c2));
+          i3 = i32x4.add(i3, i32x4.dot_i16x8_s(wh2, c2));
+          pw += 64; pa += 8; pc += 8;
+        } while (pw < pe);
+        const sl = v128.load(sc + (<usize>b << 5)), sh = v128.load(sc + (<usize>b << 5), 16);
+        const da = v128.load32_splat(d0 + (<usize>b << 2)), dc = v128.load32_splat(d1 + (<usize>b << 2));
+        f0 = step(f0, i0, sl, da);
+        f1 = step(f1, i1, sh, da);
+        f2 = step(f2, i2, sl, dc);
+        f3 = step(f3, i3, sh, dc);
+      }
+      const o0 = out + ((<usize>t * N + first) << 2), o1 = o0 + (<usize>N << 2);
+      scatter4(o0, stride, f0, cnt);
+      scatter4(o0 + (<usize>stride << 4), stride, f1, cnt - 4);
+      scatter4(o1, stride, f2, cnt);
+      scatter4(o1 + (<usize>stride << 4), stride, f3, cnt - 4);
+    }
+    if (t < T) {
+      const x0 = xq + <usize>t * xs, d0 = xd + ((<usize>t * nb) << 2);
+      let f0 = f32x4.splat(0), f1 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        let i0 = i32x4.splat(0), i1 = i32x4.splat(0);
+        const wb = dec + (<usize>b << 9), xb = <usize>b << 6;
+        for (let p = 0; p < 16; p += 4) {
+          const pw = wb + (<usize>p << 5), pa = x0 + xb + (<usize>p << 2);
+          const a0 = v128.load32_splat(pa, 0);
+          i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load(pw, 0), a0));
+          i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load(pw, 16), a0));
+          const a1 = v128.load32_splat(pa, 4);
+          i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load(pw, 32), a1));
+          i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load(pw, 48), a1));
+          const a2 = v128.load32_splat(pa, 8);
+          i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load(pw, 64), a2));
+          i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load(pw, 80), a2));
+          const a3 = v128.load32_splat(pa, 12);
+          i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load(pw, 96), a3));
+          i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load(pw, 112), a3));
+        }
+        const da = v128.load32_splat(d0 + (<usize>b << 2));
+        f0 = step(f0, i0, v128.load(sc + (<usize>b << 5)), da);
+        f1 = step(f1, i1, v128.load(sc + (<usize>b << 5), 16), da);
+      }
+      const o0 = out + ((<usize>t * N + first) << 2);
+      scatter4(o0, stride, f0, cnt);
+      scatter4(o0 + (<usize>stride << 4), stride, f1, cnt - 4);
+    }
+  }
+}
+
+/** Scratch bytes one part of mm_q8_0 needs for K columns (the tile's decoded rows and scales). */
+export function q8_scratch_bytes(K: i32): i32 {
+  return (K >> 5) * (512 + 32);
+}
+
+/**
+ * out_m [T, N_m] = x [T, K] w_m^T for `count` Q8_0 matrices sharing one quantised x (xq, xd by
+ * quant_q8: Q8_SIGN layout in the relaxed build when T == 1, else Q8_I16). desc: per matrix three
+ * i32 (out, w, N). Each matrix's rows are split over the parts; scratch + part*sstride is this
+ * part's tile scratch (q8_scratch_bytes).
+ */
+export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, T: i32, K: i32, scratch: usize, sstride: i32): void {
+  for (let m = 0; m < count; m++) {
+    const d = desc + <usize>m * 12;
+    const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8);
+    const n0 = split(N, part, parts, 8), n1 = split(N, part + 1, parts, 8);
+    if (n0 >= n1) continue;
+    if (T == 1) mv_q8(out, w, xq, xd, K, n0, n1);
+    else mm_tile(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
   }
 }

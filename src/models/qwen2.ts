@@ -78,13 +78,11 @@ class Qwen2 implements CausalLM {
         be.rmsNorm(h, x, L.attnNorm, T, D, eps);
         cb('attn_norm', il, h, [T, D]);
         const q = be.alloc(T * Hq * Dh); // [T, Hq*Dh]
-        be.matmul(q, h, L.wq, T);
-        be.addBias(q, L.bq, T);
         const k = be.alloc(T * Hkv * Dh); // [T, Hkv*Dh]
-        be.matmul(k, h, L.wk, T);
-        be.addBias(k, L.bk, T);
         const v = be.alloc(T * Hkv * Dh); // [T, Hkv*Dh]
-        be.matmul(v, h, L.wv, T);
+        be.matmulMany([q, k, v], h, [L.wq, L.wk, L.wv], T); // the three projections of h at once
+        be.addBias(q, L.bq, T);
+        be.addBias(k, L.bk, T);
         be.addBias(v, L.bv, T);
         be.rope(q, positions, T, Hq, Dh, c.rope_theta);
         be.rope(k, positions, T, Hkv, Dh, c.rope_theta);
@@ -105,9 +103,8 @@ class Qwen2 implements CausalLM {
         be.rmsNorm(h, ffnInp, L.ffnNorm, T, D, eps);
         cb('ffn_norm', il, h, [T, D]);
         const gate = be.alloc(T * F); // [T, F]
-        be.matmul(gate, h, L.ffnGate, T);
         const up = be.alloc(T * F); // [T, F]
-        be.matmul(up, h, L.ffnUp, T);
+        be.matmulMany([gate, up], h, [L.ffnGate, L.ffnUp], T);
         be.siluMul(gate, gate, up, T * F);
         const down = be.alloc(T * D); // [T, D]
         be.matmul(down, gate, L.ffnDown, T);

@@ -78,11 +78,9 @@ class Qwen3 implements CausalLM {
         be.rmsNorm(h, x, L.attnNorm, T, D, eps);
         cb('attn_norm', il, h, [T, D]);
         const q = be.alloc(T * Hq * Dh); // [T, Hq*Dh]
-        be.matmul(q, h, L.wq, T);
         const k = be.alloc(T * Hkv * Dh); // [T, Hkv*Dh]
-        be.matmul(k, h, L.wk, T);
         const v = be.alloc(T * Hkv * Dh); // [T, Hkv*Dh]
-        be.matmul(v, h, L.wv, T);
+        be.matmulMany([q, k, v], h, [L.wq, L.wk, L.wv], T); // the three projections of h at once
         be.rmsNorm(q, q, L.qNorm, T * Hq, Dh, eps); // per head
         be.rmsNorm(k, k, L.kNorm, T * Hkv, Dh, eps);
         cb('Qcur_normed', il, q, [T, Hq * Dh]);
@@ -106,9 +104,8 @@ class Qwen3 implements CausalLM {
         be.rmsNorm(h, ffnInp, L.ffnNorm, T, D, eps);
         cb('ffn_norm', il, h, [T, D]);
         const gate = be.alloc(T * F); // [T, F]
-        be.matmul(gate, h, L.ffnGate, T);
         const up = be.alloc(T * F); // [T, F]
-        be.matmul(up, h, L.ffnUp, T);
+        be.matmulMany([gate, up], h, [L.ffnGate, L.ffnUp], T);
         be.siluMul(gate, gate, up, T * F);
         const down = be.alloc(T * D); // [T, D]
         be.matmul(down, gate, L.ffnDown, T);
