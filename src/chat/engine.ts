@@ -41,6 +41,8 @@ export interface ChatRequest extends SamplingRequest {
   messages: unknown;
   tools?: unknown;
   enable_thinking?: boolean;
+  /** further chat-template variables (the server's chat_template_kwargs) */
+  template_kwargs?: Record<string, unknown>;
   /** builds the constraint once the prompt is known (JSON output, forced tool call) */
   constraint?: (tok: Tokenizer) => Constraint;
 }
@@ -51,8 +53,8 @@ export type ChatEvent =
 
 export interface ChatResult { finish: FinishReason; promptTokens: number; completionTokens: number }
 
-export function renderPrompt(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 'tools' | 'enable_thinking'>): string {
-  return applyChatTemplate(cm.tokenizer, { messages: req.messages, tools: req.tools, addGenerationPrompt: true, enableThinking: req.enable_thinking });
+export function renderPrompt(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 'tools' | 'enable_thinking' | 'template_kwargs'>): string {
+  return applyChatTemplate(cm.tokenizer, { messages: req.messages, tools: req.tools, addGenerationPrompt: true, enableThinking: req.enable_thinking, extra: req.template_kwargs });
 }
 
 /** Text generation from a token prompt: decoded pieces, stop strings applied. */
@@ -86,7 +88,7 @@ async function* pieces(cm: ChatModel, ids: number[], req: SamplingRequest, const
 }
 
 /** The prompt text and ids of a chat request (template errors and bad messages throw here). */
-export function prepareChat(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 'tools' | 'enable_thinking'>): { prompt: string; ids: number[] } {
+export function prepareChat(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 'tools' | 'enable_thinking' | 'template_kwargs'>): { prompt: string; ids: number[] } {
   const prompt = renderPrompt(cm, req);
   return { prompt, ids: cm.tokenizer.encode(prompt) };
 }

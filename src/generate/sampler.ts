@@ -47,7 +47,7 @@ export function checkSamplerParams(p: SamplerParams): string | undefined {
   const t = p.temperature ?? 1;
   if (!(t >= 0) || t > 100) return `temperature must be between 0 and 100, got ${t}`;
   if (p.top_k !== undefined && (!Number.isInteger(p.top_k) || p.top_k < 0)) return `top_k must be a non-negative integer, got ${p.top_k}`;
-  if (p.top_p !== undefined && !(p.top_p > 0 && p.top_p <= 1)) return `top_p must be in (0, 1], got ${p.top_p}`;
+  if (p.top_p !== undefined && !(p.top_p >= 0 && p.top_p <= 1)) return `top_p must be between 0 and 1, got ${p.top_p}`;
   if (p.min_p !== undefined && !(p.min_p >= 0 && p.min_p <= 1)) return `min_p must be in [0, 1], got ${p.min_p}`;
   if (p.repetition_penalty !== undefined && !(p.repetition_penalty > 0 && p.repetition_penalty <= 10)) return `repetition_penalty must be in (0, 10], got ${p.repetition_penalty}`;
   for (const k of ['presence_penalty', 'frequency_penalty'] as const) {
@@ -93,6 +93,7 @@ export function sample(logits: Float32Array, p: SamplerParams, h: History, rng: 
   const floor = best - 30 * Math.max(temp, 1);
   let ids: number[] = [];
   for (let i = 0; i < l.length; i++) if (l[i]! >= floor) ids.push(i);
+  if (!ids.length) return argmax(l); // NaN logits: nothing compares; take a valid id all the same
   ids.sort((a, b) => l[b]! - l[a]! || a - b);
   if (p.top_k && p.top_k < ids.length) ids = ids.slice(0, p.top_k);
   const max = l[ids[0]!]!;

@@ -10,7 +10,7 @@ import { Sequence, type FinishReason, type GenerateOptions, type Step } from './
 interface Active {
   seq: Sequence;
   push(s: Step): void;
-  close(f: FinishReason): void;
+  close(f: FinishReason, error?: Error): void;
 }
 
 export class Scheduler {
@@ -45,18 +45,20 @@ export class Scheduler {
     const seq = new Sequence(this.model, prompt, { ...o, signal });
     const queue: Step[] = [];
     let finished: FinishReason | undefined;
+    let error: Error | undefined;
     let wake: (() => void) | undefined;
     const notify = () => { wake?.(); wake = undefined; };
     this.waiting.push({
       seq,
       push: (s) => { queue.push(s); notify(); },
-      close: (f) => { finished = f; notify(); },
+      close: (f, e) => { finished = f; error = e; notify(); },
     });
     this.kick();
     return (async function* (): AsyncGenerator<Step, FinishReason> {
       try {
         for (;;) {
           if (queue.length) { yield queue.shift()!; continue; }
+          if (finished === 'error') throw error ?? new Error('generation failed');
           if (finished) return finished;
           await new Promise<void>((r) => (wake = r));
         }
@@ -69,7 +71,14 @@ export class Scheduler {
   private kick(): void {
     if (this.running) return;
     this.running = true;
-    void this.loop().finally(() => { this.running = false; });
+    void this.loop()
+      .catch((e: unknown) => {
+        // a fault outside any one request: end them all with the error rather than hang them
+        for (const a of [...this.active, ...this.waiting]) { a.seq.cache.release(); a.close('error', e instanceof Error ? e : new Error(String(e))); }
+        this.active = [];
+        this.waiting = [];
+      })
+      .finally(() => { this.running = false; });
   }
 
   private async loop(): Promise<void> {
@@ -108,21 +117,24 @@ export class Scheduler {
         try {
           logits = this.model.forward(batch, act.map((a) => a.seq.cache));
         } catch (e) {
-          // an engine fault ends every request in this batch rather than hanging them
-          for (const a of act) { a.seq.finish = 'abort'; }
-          process.emitWarning(`forward pass failed: ${(e as Error).message}`);
+          // an engine fault ends every request in this batch (with the error) rather than hang them
+          for (const a of act) a.seq.fail(e);
           logits = new Float32Array(0);
         }
         wantsRow.forEach((a, r) => {
           if (!a || a.seq.finish) return;
-          const s = a.seq.step(logits.subarray(r * V, (r + 1) * V));
-          if (s) a.push(s);
+          try {
+            const s = a.seq.step(logits.subarray(r * V, (r + 1) * V));
+            if (s) a.push(s);
+          } catch (e) {
+            a.seq.fail(e); // e.g. a constraint that allows nothing: this request only
+          }
         });
       }
       this.active = this.active.filter((a) => {
         if (!a.seq.finish) return true;
         a.seq.cache.release();
-        a.close(a.seq.finish);
+        a.close(a.seq.finish, a.seq.error);
         return false;
       });
       await yieldToEventLoop();

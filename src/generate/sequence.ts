@@ -34,12 +34,15 @@ export interface Step {
   top?: { id: number; logprob: number }[];
 }
 
-export type FinishReason = 'stop' | 'length' | 'abort';
+/** 'error': the engine failed (the consumer sees the error thrown, not this value) */
+export type FinishReason = 'stop' | 'length' | 'abort' | 'error';
 
 export class Sequence {
   readonly cache: KvCache;
   readonly generated: number[] = [];
   finish?: FinishReason;
+  /** why the engine failed, when finish is 'error' */
+  error?: Error;
   private fed = 0; // tokens of prompt + generated already in the cache
   private readonly maxNew: number;
   private readonly rng: Rng;
@@ -59,6 +62,12 @@ export class Sequence {
     this.cache = model.newCache(prompt.length + this.maxNew);
     this.rng = new Rng(o.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.stops = new Set(o.stop_tokens ?? []);
+  }
+
+  /** End this sequence because the engine failed on it. */
+  fail(e: unknown): void {
+    this.finish = 'error';
+    this.error = e instanceof Error ? e : new Error(String(e));
   }
 
   get prefilling(): boolean {

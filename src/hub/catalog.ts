@@ -209,7 +209,7 @@ export function removeCached(spec: string, opts: { env?: Env; hub?: HubName; cac
     for (const s of before.snapshots) if (s.commit !== commit) collectLinks(s.dir, used);
     for (const b of fs.readdirSync(path.join(rc.dir, 'blobs'))) {
       const p = path.join(rc.dir, 'blobs', b);
-      if (used.has(p) || b.endsWith('.incomplete')) continue;
+      if (used.has(fs.realpathSync(p)) || b.endsWith('.incomplete')) continue; // links are compared resolved (the cache may sit behind a symlink)
       freed += fs.statSync(p).size;
       fs.rmSync(p, { force: true });
     }

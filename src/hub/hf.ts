@@ -57,7 +57,7 @@ export class HfClient implements HubClient {
     let files: RemoteFile[] = (info.siblings as Sibling[]).map((s) => ({
       path: safeRepoPath(s.rfilename, "the hub's file list"),
       size: num(s.lfs?.size) ?? num(s.size),
-      oid: str(s.lfs?.sha256) ?? str(s.blobId),
+      oid: hashOrUndefined(str(s.lfs?.sha256) ?? str(s.blobId)),
     }));
     if (files.some((f) => f.size === undefined || f.oid === undefined)) files = await this.tree(repo, revision, commit);
     return { revision, commit, files };
@@ -72,10 +72,12 @@ export class HfClient implements HubClient {
       if (!Array.isArray(json)) fail(`${repo}@${revision}: the tree API did not answer with a list`);
       for (const e of json as TreeEntry[]) {
         if (e.type !== 'file') continue;
-        out.push({ path: safeRepoPath(e.path, "the hub's file list"), size: num(e.lfs?.size) ?? num(e.size), oid: str(e.lfs?.oid) ?? str(e.oid) });
+        out.push({ path: safeRepoPath(e.path, "the hub's file list"), size: num(e.lfs?.size) ?? num(e.size), oid: hashOrUndefined(str(e.lfs?.oid) ?? str(e.oid)) });
       }
       const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(headers.get('link') ?? '');
       url = next ? new URL(next[1]!, this.base).href : undefined;
+      // the token goes with every page: never follow a listing onto another host
+      if (url && new URL(url).origin !== new URL(this.base).origin) fail(`${repo}@${revision}: the hub's file list continues on another host (${new URL(url).origin}); refusing to send the token there`);
     }
     return out;
   }
@@ -129,4 +131,10 @@ export class HfClient implements HubClient {
     }
     return new QwenError(`Hugging Face answered ${e.url} with HTTP ${e.status}${detail ? `: ${detail}` : ''}`);
   }
+}
+
+/** A blob id is only used (as a file name in the cache) when it is a sha256 or git sha1 in hex. */
+function hashOrUndefined(oid: string | undefined): string | undefined {
+  const o = oid?.toLowerCase();
+  return o && hashKind(o) ? o : undefined;
 }

@@ -30,7 +30,12 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
   });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      throw new ApiError(400, `invalid request target '${req.url}'`, null, 'invalid_url');
+    }
     const route = `${req.method} ${url.pathname.replace(/\/+$/, '') || '/'}`;
     if (req.method === 'OPTIONS') return void res.writeHead(204, { 'Access-Control-Allow-Methods': 'GET, POST, OPTIONS' }).end();
     if (route === 'GET /') return void res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(PAGE_HTML);
@@ -90,7 +95,9 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
     if (kw !== undefined && !isObj(kw)) throw badParam('chat_template_kwargs', "'chat_template_kwargs' must be an object");
     const think = (kw as Obj | undefined)?.enable_thinking ?? body.enable_thinking;
     if (think !== undefined && typeof think !== 'boolean') throw badParam('chat_template_kwargs.enable_thinking', "'enable_thinking' must be true or false");
-    const request = { ...sp, messages: msgs, tools, enable_thinking: think as boolean | undefined };
+    // other chat_template_kwargs reach the template as variables, as in vLLM / llama.cpp's server
+    const { enable_thinking: _, ...templateKwargs } = (kw ?? {}) as Obj;
+    const request = { ...sp, messages: msgs, tools, enable_thinking: think as boolean | undefined, template_kwargs: templateKwargs };
     const prepared = prepareChat(cm, request);
     if (prepared.ids.length >= ctx) throw new ApiError(400, `the prompt has ${prepared.ids.length} tokens; this model's context holds ${ctx}`, 'messages', 'context_length_exceeded');
     const budget = { maxTokens: Math.min(sp.max_tokens, ctx - prepared.ids.length) }; // what the constraint may spend
@@ -160,7 +167,7 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
     let prompt = body.prompt;
     if (Array.isArray(prompt) && prompt.length === 1) prompt = prompt[0];
     if (typeof prompt !== 'string' || prompt === '') throw badParam('prompt', "'prompt' must be a non-empty string");
-    const sp = samplingParams(body, ctx);
+    const sp = samplingParams(body, ctx, true);
     const n = cm.tokenizer.encode(prompt).length;
     if (n >= ctx) throw new ApiError(400, `the prompt has ${n} tokens; this model's context holds ${ctx}`, 'prompt', 'context_length_exceeded');
     const events = complete(cm, prompt, { ...sp, signal: abortOnClose(req, res) });

@@ -1,6 +1,7 @@
 // Request validation for the OpenAI-compatible endpoints: every field checked for type and range,
 // each mistake answered with a 400 naming the parameter.
 import type { SamplingRequest } from '../chat/engine.js';
+import { checkSamplerParams } from '../generate/sampler.js';
 import { badParam } from './errors.js';
 
 type Obj = Record<string, unknown>;
@@ -22,7 +23,7 @@ function bool(body: Obj, name: string): boolean | undefined {
 }
 
 /** Sampling fields shared by chat and completions (OpenAI's, plus top_k / min_p / repetition_penalty as vLLM accepts them). */
-export function samplingParams(body: Obj, maxContext: number): SamplingRequest & { stream: boolean; includeUsage: boolean } {
+export function samplingParams(body: Obj, maxContext: number, legacyLogprobs = false): SamplingRequest & { stream: boolean; includeUsage: boolean } {
   const n = num(body, 'n', 1, 128, true);
   if (n !== undefined && n !== 1) throw badParam('n', `only n = 1 is supported, got ${n}`, 'unsupported_value');
   const maxTokens = num(body, 'max_completion_tokens', 1, maxContext, true) ?? num(body, 'max_tokens', 1, maxContext, true);
@@ -30,12 +31,14 @@ export function samplingParams(body: Obj, maxContext: number): SamplingRequest &
   if (stop === null || stop === undefined) stop = [];
   if (typeof stop === 'string') stop = [stop];
   if (!Array.isArray(stop) || stop.length > 4 || stop.some((s) => typeof s !== 'string' || s === '')) throw badParam('stop', "'stop' must be a non-empty string or an array of at most 4 of them");
-  const logprobs = bool(body, 'logprobs');
-  const top = num(body, 'top_logprobs', 0, 20, true);
+  // chat: logprobs (bool) + top_logprobs (0..20); legacy completions: logprobs is the count (0..5)
+  const legacy = legacyLogprobs ? num(body, 'logprobs', 0, 5, true) : undefined;
+  const logprobs = legacyLogprobs ? legacy !== undefined : bool(body, 'logprobs');
+  const top = legacyLogprobs ? legacy : num(body, 'top_logprobs', 0, 20, true);
   if (top !== undefined && !logprobs) throw badParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
   const so = body.stream_options;
   if (so !== undefined && so !== null && !isObj(so)) throw badParam('stream_options', "'stream_options' must be an object");
-  return {
+  const out = {
     max_tokens: maxTokens ?? maxContext,
     temperature: num(body, 'temperature', 0, 2),
     top_p: num(body, 'top_p', 0, 1),
@@ -51,6 +54,9 @@ export function samplingParams(body: Obj, maxContext: number): SamplingRequest &
     stream: bool(body, 'stream') ?? false,
     includeUsage: isObj(so) && so.include_usage === true,
   };
+  const bad = checkSamplerParams(out); // the sampler's own rules, checked before any stream starts
+  if (bad) throw badParam(bad.split(' ')[0]!, bad);
+  return out;
 }
 
 export interface ToolChoice { mode: 'none' | 'auto' | 'required'; name?: string }

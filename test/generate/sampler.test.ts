@@ -74,7 +74,8 @@ test('logprobs: log-softmax of the logits; top entries sorted; topN agrees with 
 
 test('invalid parameters are named', () => {
   assert.match(checkSamplerParams({ temperature: -1 })!, /temperature/);
-  assert.match(checkSamplerParams({ top_p: 0 })!, /top_p/);
+  assert.match(checkSamplerParams({ top_p: 1.5 })!, /top_p/);
+  for (let seed = 0; seed < 10; seed++) assert.equal(sample(L, { top_p: 0 }, H, new Rng(seed)), 1, 'top_p 0 keeps the best token only');
   assert.match(checkSamplerParams({ top_k: 1.5 })!, /top_k/);
   assert.match(checkSamplerParams({ presence_penalty: 3 })!, /presence_penalty/);
   assert.equal(checkSamplerParams({ temperature: 0.7, top_p: 0.9, top_k: 40 }), undefined);

@@ -70,8 +70,11 @@ test('rm @revision drops one snapshot and only the blobs no other snapshot uses;
   fs.symlinkSync(`../../blobs/${'c'.repeat(40)}`, path.join(dir, 'snapshots', old, 'config.json'));
   fs.symlinkSync(`../../blobs/${tiny.files.find((f) => f.path === 'model.safetensors')!.sha256}`, path.join(dir, 'snapshots', old, 'model.safetensors'));
   fs.writeFileSync(path.join(dir, 'refs', 'v1'), old);
-  const r = removeCached(`Qwen/tiny-qwen2@v1`, { env, hub: 'hf' });
-  assert.deepEqual(r, { removed: [path.join(dir, 'snapshots', old)], freed: cfg.length });
+  // through a symlinked HF_HOME (blobs are compared by resolved path): only the config blob goes
+  const linked = `${env.HF_HOME}-link`;
+  fs.symlinkSync(env.HF_HOME, linked);
+  const r = removeCached(`Qwen/tiny-qwen2@v1`, { env: { ...env, HF_HOME: linked }, hub: 'hf' });
+  assert.deepEqual(r, { removed: [path.join(linked, 'hub', 'models--Qwen--tiny-qwen2', 'snapshots', old)], freed: cfg.length });
   assert.ok(!fs.existsSync(path.join(dir, 'refs', 'v1')));
   assert.equal(listCached({ env, hubs: ['hf'] })[0]!.snapshots[0]!.path, path.join(dir, 'snapshots', tiny.commit), 'the main snapshot still loads');
 

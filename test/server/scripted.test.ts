@@ -18,6 +18,7 @@ import { chatModelDir } from '../helpers.js';
 
 const tok = loadTokenizer(chatModelDir());
 const IM_START = tok.tokenToId('<|im_start|>')!;
+const FAIL = tok.encode(' Kaboom')[0]!; // a prompt token that makes the model double's forward pass throw
 
 /** Writes `script(prompt text)` token by token after the last `<|im_start|>assistant\n`, then <|im_end|>. */
 function scriptedModel(script: (prompt: string) => string): CausalLM {
@@ -32,6 +33,7 @@ function scriptedModel(script: (prompt: string) => string): CausalLM {
       const out = new Float32Array(rows * config.vocab_size);
       let r = 0;
       for (const e of batch) {
+        if (e.token === FAIL) throw new Error('engine fault (test)');
         const c = caches[e.seq]!;
         const h = seen.get(c) ?? [];
         h.length = e.pos;
@@ -103,4 +105,13 @@ test('a tool call the model writes by itself (tool_choice auto) is returned as t
   const none = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'Weather?' }], tools: TOOLS, tool_choice: 'none', max_tokens: 100 });
   assert.equal(none.choices[0]!.message.tool_calls, undefined);
   assert.equal(none.choices[0]!.message.content, 'The answer is **4**.');
+});
+
+test('an engine fault answers 500 (or an error event mid-stream), and the server keeps serving', async () => {
+  await assert.rejects(client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'say Kaboom' }], max_tokens: 5 }),
+    (e: Error) => e instanceof OpenAI.InternalServerError && /engine fault/.test(e.message));
+  const s = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'say Kaboom' }], max_tokens: 5, stream: true });
+  await assert.rejects((async () => { for await (const _ of s); })(), /engine fault/);
+  const ok = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: '2+2?' }], max_tokens: 100 });
+  assert.equal(ok.choices[0]!.message.content, 'The answer is **4**.');
 });

@@ -144,6 +144,10 @@ test('bad requests get OpenAI-style errors with the right status, and the server
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'function', function: { name: 'nope' } } })), 400, 'tool_choice');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'wat' } } } })), 400);
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', not: {} } } }] })), 400, 'tools');
+  await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], top_p: 2, stream: true })), 400, 'top_p');
+  let deep: object = { type: 'string' };
+  for (let i = 0; i < 3000; i++) deep = { type: 'array', items: deep };
+  await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'deep', schema: deep } } })), 400);
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(2 << 20) }] })), 413);
   const wrongModel = await expectError(post(JSON.stringify({ model: 'gpt-4', messages: [{ role: 'user', content: 'x' }] })), 404, 'model');
   assert.equal(wrongModel.code, 'model_not_found');
@@ -154,6 +158,19 @@ test('bad requests get OpenAI-style errors with the right status, and the server
   assert.equal(ok.choices.length, 1);
 });
 
+test('top_p 0 is greedy; a bad request target is a 400', async () => {
+  const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: USER }], top_p: 0, temperature: 1, max_tokens: 4 });
+  assert.equal(r.choices[0]!.message.content, cm.tokenizer.decode(ref.greedy_generated_ids.slice(0, 4)));
+  const net = await import('node:net');
+  const reply = await new Promise<string>((resolve) => {
+    const sock = net.connect(Number(new URL(base).port), '127.0.0.1', () => sock.write('GET http://[x/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'));
+    let data = '';
+    sock.on('data', (d) => (data += d));
+    sock.on('end', () => resolve(data));
+  });
+  assert.match(reply, /^HTTP\/1\.1 400/);
+});
+
 test('/v1/completions: raw text continuation, streaming and not', async () => {
   const r = await client.completions.create({ model: MODEL, prompt: ref.prompt_text, temperature: 0, max_tokens: 6 });
   assert.equal(r.choices[0]!.text, cm.tokenizer.decode(ref.greedy_generated_ids.slice(0, 6)));
@@ -161,6 +178,12 @@ test('/v1/completions: raw text continuation, streaming and not', async () => {
   let t = '';
   for await (const c of s) t += c.choices[0]?.text ?? '';
   assert.equal(t, r.choices[0]!.text);
+  // the legacy API's logprobs is a count of alternatives
+  const lp = await client.completions.create({ model: MODEL, prompt: ref.prompt_text, temperature: 0, max_tokens: 3, logprobs: 2 });
+  const l = lp.choices[0]!.logprobs!;
+  assert.equal(l.tokens!.length, 3);
+  assert.ok(l.token_logprobs!.every((x) => x! <= 0));
+  assert.ok(l.top_logprobs!.every((o) => Object.keys(o!).length <= 2));
 });
 
 test('Qwen3 thinking switch: chat_template_kwargs enable_thinking=false adds the empty think block to the prompt', async () => {

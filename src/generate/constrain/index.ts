@@ -43,6 +43,7 @@ export interface JsonConstraint extends Constraint { minRemaining(): number }
 export function validateSchema(schema: unknown): string | undefined {
   try { compileSchema(schema); return undefined; } catch (e) {
     if (e instanceof SchemaError) return `unsupported or invalid JSON schema: ${e.message}`;
+    if (e instanceof RangeError) return 'unsupported JSON schema: nested too deeply'; // the call stack ran out
     throw e;
   }
 }
