@@ -1,11 +1,15 @@
 // Logits parity with llama.cpp's reference logits (test/fixtures/models, see PROVENANCE.md):
 // batched prefill, one-token decode through the KV cache, chunked prefill, several sequences in one
-// batch, from both the safetensors and the GGUF file of each model.
-import { test } from 'node:test';
+// batch, from both the safetensors and the GGUF file of each model; the same tests, unchanged, on
+// the reference backend and on the WebAssembly backend with one and three worker threads.
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadModel } from '../../src/models/load.js';
+import type { Backend } from '../../src/backend/backend.js';
+import { ReferenceBackend } from '../../src/backend/reference.js';
+import { WasmBackend } from '../../src/backend/wasm.js';
 import type { CausalLM } from '../../src/models/model.js';
 import type { BatchEntry } from '../../src/models/kv_cache.js';
 import { argmax, compare, fixtureDir, readF32 } from '../helpers.js';
@@ -18,20 +22,35 @@ function reference(dir: string): { cases: Case[] } {
   return JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'));
 }
 
+// short spins: three threads on fewer cores must not wait out long spin phases
+const BACKENDS: [string, () => Backend][] = [
+  ['reference', () => new ReferenceBackend()],
+  ['wasm x1', () => new WasmBackend({ threads: 1, spinMs: 0.05 })],
+  ['wasm x3', () => new WasmBackend({ threads: 3, grain: 1e-9, spinMs: 0.05 })],
+];
+const made: Backend[] = [];
+after(() => made.forEach((b) => b.dispose?.()));
+function load(src: string, backend: () => Backend): CausalLM {
+  const b = backend();
+  made.push(b);
+  return loadModel(src, { backend: b });
+}
+
 function prefill(m: CausalLM, ids: number[], allLogits = true): Float32Array {
   const cache = m.newCache(256);
   return m.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: allLogits || pos === ids.length - 1 })), [cache]);
 }
 
+for (const [backendName, backend] of BACKENDS)
 for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
   const dir = fixtureDir(`models/${name}`);
   const ref = reference(dir);
   for (const file of ['model.safetensors', 'model-f32.gguf']) {
     const src = file.endsWith('.gguf') ? path.join(dir, file) : dir;
-    const model = loadModel(src);
+    const model = load(src, backend);
     const V = model.config.vocab_size;
     for (const c of ref.cases) {
-      const label = `${name} ${file} case ${c.name}`;
+      const label = `${backendName}: ${name} ${file} case ${c.name}`;
       test(`${label}: batched prefill logits match llama.cpp at every position`, () => {
         const expected = readF32(path.join(dir, c.prefill_logits_file!.path));
         const r = compare(prefill(model, c.prompt_ids), expected, ATOL, RTOL);
@@ -63,7 +82,7 @@ for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
         }
       });
     }
-    test(`${name} ${file}: two sequences decoded in one batch give each one's own logits`, () => {
+    test(`${backendName}: ${name} ${file}: two sequences decoded in one batch give each one's own logits`, () => {
       const [a, b] = ref.cases as [Case, Case];
       const ea = readF32(path.join(dir, a.incremental_logits_file!.path));
       const eb = readF32(path.join(dir, b.incremental_logits_file!.path));
@@ -97,13 +116,14 @@ for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
   }
 }
 
-test('qwen3-tiny-realvocab: full-vocabulary logits and per-position top-10 match llama.cpp from safetensors and GGUF', () => {
+for (const [backendName, backend] of BACKENDS)
+test(`${backendName}: qwen3-tiny-realvocab: full-vocabulary logits and per-position top-10 match llama.cpp from safetensors and GGUF`, () => {
   const dir = fixtureDir('models/qwen3-tiny-realvocab');
   const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'));
   const c = ref.cases[0];
   const last = readF32(path.join(dir, c.last_prompt_position_logits_file.path));
   for (const src of [dir, path.join(dir, 'model-f32.gguf')]) {
-    const m = loadModel(src);
+    const m = load(src, backend);
     const V = m.config.vocab_size;
     assert.equal(V, 151936);
     const l = prefill(m, c.prompt_ids);
