@@ -62,3 +62,28 @@ export function dot_f32(a: usize, b: usize, n: i32): f32 {
   for (; k < n; k++) s += load<f32>(a + (<usize>k << 2)) * load<f32>(b + (<usize>k << 2));
   return s;
 }
+
+/** out[0..3] = x . w_i for four f32 rows w0..w3 (any K): weight rows in a matmul, key rows in attention. */
+@inline export function dot4(out: usize, x: usize, w0: usize, w1: usize, w2: usize, w3: usize, K: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const o = <usize>k << 2, xv = v128.load(x + o);
+    a0 = madd(v128.load(w0 + o), xv, a0);
+    a1 = madd(v128.load(w1 + o), xv, a1);
+    a2 = madd(v128.load(w2 + o), xv, a2);
+    a3 = madd(v128.load(w3 + o), xv, a3);
+  }
+  let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+  for (; k < K; k++) {
+    const o = <usize>k << 2, xs = load<f32>(x + o);
+    s0 += load<f32>(w0 + o) * xs;
+    s1 += load<f32>(w1 + o) * xs;
+    s2 += load<f32>(w2 + o) * xs;
+    s3 += load<f32>(w3 + o) * xs;
+  }
+  store<f32>(out, s0);
+  store<f32>(out, s1, 4);
+  store<f32>(out, s2, 8);
+  store<f32>(out, s3, 12);
+}

@@ -1,37 +1,12 @@
 // Products with float weights (F32, F16, BF16) and, through a row-decoding step, every other
 // stored format: rows are decoded to f32 four at a time into this thread's scratch and then
 // dotted with all T tokens, so the decode cost is shared by the tokens.
-import { hsum, madd, split } from './common';
+import { dot4, hsum, madd, split } from './common';
 import { DT_F16, DT_F32, dequant_row, f16x8_hi, f16x8_lo, row_bytes } from './dequant';
 
 // Every (token, row) of mm_rows is summed the same way, whatever the tile: lanes over K & ~3 in
 // order, hsum, the scalar tail in order. So a row's result does not depend on how many tokens
 // share the call (nor on the thread count); mv_f16 sums F16 rows the same way.
-
-/** out[t, n..n+3] for four f32 rows at w0..w3 and one activation row x (any K). */
-@inline function dot4(out: usize, x: usize, w0: usize, w1: usize, w2: usize, w3: usize, K: i32): void {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let k = 0;
-  for (; k + 4 <= K; k += 4) {
-    const o = <usize>k << 2, xv = v128.load(x + o);
-    a0 = madd(v128.load(w0 + o), xv, a0);
-    a1 = madd(v128.load(w1 + o), xv, a1);
-    a2 = madd(v128.load(w2 + o), xv, a2);
-    a3 = madd(v128.load(w3 + o), xv, a3);
-  }
-  let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
-  for (; k < K; k++) {
-    const o = <usize>k << 2, xs = load<f32>(x + o);
-    s0 += load<f32>(w0 + o) * xs;
-    s1 += load<f32>(w1 + o) * xs;
-    s2 += load<f32>(w2 + o) * xs;
-    s3 += load<f32>(w3 + o) * xs;
-  }
-  store<f32>(out, s0);
-  store<f32>(out, s1, 4);
-  store<f32>(out, s2, 8);
-  store<f32>(out, s3, 12);
-}
 
 /** out[t, n] for one f32 row (the last rows of a matrix whose N is not a multiple of 4). */
 @inline function dot1(x: usize, w0: usize, K: i32): f32 {

@@ -1,6 +1,6 @@
 // Row-wise and elementwise ops: RMSNorm, RoPE, SiLU-gate, adds, and attention over the KV cache
 // with an online softmax (blocks of scores, running max and sum), so no T x T buffer is needed.
-import { dot_f32, hsum, madd, split } from './common';
+import { dot4, dot_f32, hsum, madd, split } from './common';
 
 /** e^x for four lanes: range reduction to |r| <= ln2/2, degree-6 polynomial, ~2 ulp. */
 @inline export function exp4(x: v128): v128 {
@@ -98,32 +98,6 @@ export function add_bias(x: usize, bias: usize, T: i32, N: i32): void {
 
 const BLK = 64;
 
-/** out[0..3] = q . k_i for the four key rows k, k + stride, ... (n floats each). */
-@inline function dots4(out: usize, q: usize, k: usize, stride: usize, n: i32): void {
-  const k1 = k + stride, k2 = k1 + stride, k3 = k2 + stride;
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2, qv = v128.load(q + o);
-    a0 = madd(v128.load(k + o), qv, a0);
-    a1 = madd(v128.load(k1 + o), qv, a1);
-    a2 = madd(v128.load(k2 + o), qv, a2);
-    a3 = madd(v128.load(k3 + o), qv, a3);
-  }
-  let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
-  for (; i < n; i++) {
-    const o = <usize>i << 2, qs = load<f32>(q + o);
-    s0 += load<f32>(k + o) * qs;
-    s1 += load<f32>(k1 + o) * qs;
-    s2 += load<f32>(k2 + o) * qs;
-    s3 += load<f32>(k3 + o) * qs;
-  }
-  store<f32>(out, s0);
-  store<f32>(out, s1, 4);
-  store<f32>(out, s2, 8);
-  store<f32>(out, s3, 12);
-}
-
 /**
  * Grouped-query attention. desc holds, per query row t, three i32: k pointer, v pointer, length.
  * Work items are (t, head) pairs, each computed the same way whichever part runs it.
@@ -152,7 +126,10 @@ export function attention(part: i32, parts: i32, out: usize, q: usize, desc: usi
       const nb = min(BLK, len - j0);
       let bmax: f32 = -Infinity;
       let j = 0;
-      for (; j + 4 <= nb; j += 4) dots4(sc + (<usize>j << 2), qv, kb + <usize>(j0 + j) * rowB, rowB, Dh);
+      for (; j + 4 <= nb; j += 4) {
+        const k0 = kb + <usize>(j0 + j) * rowB;
+        dot4(sc + (<usize>j << 2), qv, k0, k0 + rowB, k0 + 2 * rowB, k0 + 3 * rowB, Dh);
+      }
       for (; j < nb; j++) store<f32>(sc + (<usize>j << 2), dot_f32(qv, kb + <usize>(j0 + j) * rowB, Dh));
       for (j = 0; j < nb; j++) {
         const s = load<f32>(sc + (<usize>j << 2)) * scale;
