@@ -1,0 +1,27 @@
+// The library API: what `import ... from 'qwen-ts'` gives. The CLI and server are built on it.
+export { QwenError } from './errors.js';
+// models and backends
+export { loadModel, openModelFiles, type LoadOptions } from './models/load.js';
+export type { CausalLM, TraceHook } from './models/model.js';
+export { KvCache, type BatchEntry } from './models/kv_cache.js';
+export { parseHfConfig, configFromGguf, type QwenConfig } from './models/config.js';
+export type { Backend, Weight } from './backend/backend.js';
+export { createBackend, BACKENDS, type BackendName } from './backend/index.js';
+export { ReferenceBackend } from './backend/reference.js';
+export { WasmBackend } from './backend/wasm.js';
+// generation and chat
+export { generate, type GenerateOptions, type Step, type FinishReason, type Constraint } from './generate/generate.js';
+export { Scheduler } from './generate/scheduler.js';
+export { sample, logprobs, Rng, type SamplerParams } from './generate/sampler.js';
+export { jsonConstraint, toolCallConstraint, validateSchema } from './generate/constrain/index.js';
+export { openChatModel, chat, complete, prepareChat, type ChatModel, type ChatRequest, type ChatEvent, type ChatResult } from './chat/engine.js';
+export { QwenOutputParser, type OutputEvent, type ToolCall } from './chat/qwen_output.js';
+export { createServer, type ServerOptions } from './server/app.js';
+// tokenizer, formats, hub
+export * from './tokenizer/index.js';
+export { openGguf, type GgufFile, type GgufKV, type GgufValue } from './formats/gguf.js';
+export { writeGguf } from './formats/gguf_writer.js';
+export { openSafetensors } from './formats/safetensors.js';
+export { writeSafetensors, writeShardedSafetensors } from './formats/safetensors_writer.js';
+export { dequantize, quantize } from './formats/quant/index.js';
+export { resolveModel, pullModel, listCached, removeCached, type PullOptions } from './hub/index.js';
