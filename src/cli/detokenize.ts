@@ -1,5 +1,6 @@
 // qwen-ts detokenize --model <dir|file.gguf> --ids 1,2,3: prints {"text": "..."}.
 import { parseArgs } from 'node:util';
+import { resolveModelArg } from './resolve.js';
 import { fail } from '../errors.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { requireModel } from '../tokenizer/cli_util.js';
@@ -29,7 +30,7 @@ export async function run(argv: string[]): Promise<void> {
     strict: true,
   });
   if (values.help) { process.stdout.write(USAGE + '\n'); return; }
-  const model = requireModel(values.model, USAGE);
+  const model = await resolveModelArg(requireModel(values.model, USAGE));
   if (values.ids === undefined) fail(`--ids is required\n${USAGE}`);
   const ids = parseIds(values.ids);
   const tok = loadTokenizer(model);

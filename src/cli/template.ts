@@ -1,6 +1,7 @@
 // qwen-ts template --model <dir|file.gguf> --messages msgs.json [--tools tools.json]
 //   [--no-thinking] [--no-generation-prompt]: prints the rendered prompt exactly (no newline added).
 import { parseArgs } from 'node:util';
+import { resolveModelArg } from './resolve.js';
 import { fail } from '../errors.js';
 import { chatTemplateFor, renderChat } from '../tokenizer/chat_template.js';
 import { readJsonArg, requireModel } from '../tokenizer/cli_util.js';
@@ -26,7 +27,7 @@ export async function run(argv: string[]): Promise<void> {
     strict: true,
   });
   if (values.help) { process.stdout.write(USAGE + '\n'); return; }
-  const model = requireModel(values.model, USAGE);
+  const model = await resolveModelArg(requireModel(values.model, USAGE));
   if (values.messages === undefined) fail(`--messages is required\n${USAGE}`);
   const messages = await readJsonArg(values.messages, '--messages');
   const tools = values.tools === undefined ? undefined : await readJsonArg(values.tools, '--tools');

@@ -2,6 +2,7 @@
 // Without --text the text is all of stdin, byte for byte. Added tokens written in the text
 // (<|im_start|> ...) become their ids, as Hugging Face does by default.
 import { parseArgs } from 'node:util';
+import { resolveModelArg } from './resolve.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { readStdinText, requireModel } from '../tokenizer/cli_util.js';
 
@@ -21,7 +22,7 @@ export async function run(argv: string[]): Promise<void> {
     strict: true,
   });
   if (values.help) { process.stdout.write(USAGE + '\n'); return; }
-  const tok = loadTokenizer(requireModel(values.model, USAGE));
+  const tok = loadTokenizer(await resolveModelArg(requireModel(values.model, USAGE)));
   const text = values.text ?? (await readStdinText());
   const ids = tok.encode(text, { parseSpecial: !values['split-special-tokens'] });
   process.stdout.write(JSON.stringify({ ids }) + '\n');

@@ -40,6 +40,6 @@ export async function readJsonArg(file: string, option: string): Promise<unknown
 }
 
 export function requireModel(model: string | undefined, usage: string): string {
-  if (!model) fail(`--model is required (a model folder with tokenizer.json, or a .gguf file)\n${usage}`);
+  if (!model) fail(`--model is required (a model folder with tokenizer.json, a .gguf file, or a hub id owner/name)\n${usage}`);
   return model;
 }

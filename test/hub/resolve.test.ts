@@ -5,6 +5,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { ROOT } from '../helpers.js';
 import { resolveModel } from '../../src/hub/resolve.js';
 import { SILENT } from '../../src/hub/progress.js';
 import { run as logits } from '../../src/cli/logits.js';
@@ -62,17 +64,8 @@ test('`qwen-ts run` answers with a model pulled from the hub', async () => {
 });
 
 test('as a user types it: `qwen-ts run owner/name "prompt"` pulls from the hub (HF_ENDPOINT) and answers', async () => {
-  const { spawn } = await import('node:child_process');
-  const { ROOT } = await import('../helpers.js');
   const home = freshCache();
-  const env = { ...process.env, HF_ENDPOINT: hub.url, HF_HOME: home, HF_HUB_CACHE: '', HF_HUB_OFFLINE: '' };
-  const runCli = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const p = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), ...args], { env });
-    let out = '', err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
+  const runCli = cliWithHub(home);
   const r = await runCli(['run', 'Qwen/tiny-qwen2', 'hello', '--temperature', '0', '--max-tokens', '4', '--json']);
   assert.equal(r.code, 0, r.err);
   assert.equal(JSON.parse(r.out).role, 'assistant');
@@ -82,3 +75,24 @@ test('as a user types it: `qwen-ts run owner/name "prompt"` pulls from the hub (
   assert.equal(again.code, 0, again.err);
   assert.equal(JSON.parse(again.out).content, JSON.parse(r.out).content);
 });
+
+test('the tokenizer commands take a hub id too', async () => {
+  const runCli = cliWithHub(freshCache());
+  const r = await runCli(['tokenize', '--model', 'Qwen/tiny-qwen2', '--text', 'hello']);
+  assert.equal(r.code, 0, r.err);
+  const local = await runCli(['tokenize', '--model', TINY_MODEL, '--text', 'hello']);
+  assert.equal(r.out, local.out);
+  assert.ok(JSON.parse(r.out).ids.length > 0);
+});
+
+/** Run the CLI as a user would, with HF_ENDPOINT pointing at the fixture hub and a fresh HF_HOME. */
+function cliWithHub(home: string) {
+  const env = { ...process.env, HF_ENDPOINT: hub.url, HF_HOME: home, HF_HUB_CACHE: '', HF_HUB_OFFLINE: '' };
+  return (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const p = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), ...args], { env });
+    let out = '', err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('close', (code) => resolve({ code, out, err }));
+  });
+}
