@@ -5,25 +5,38 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
-/** The repository root (tests run from dist/test/, sources live in test/). */
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository root, found upward from this file (compiled tests run from dist/test/, tsx from test/). */
+export const ROOT = (() => {
+  let d = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(d, 'package.json'))) {
+    if (path.dirname(d) === d) throw new Error('repository root not found');
+    d = path.dirname(d);
+  }
+  return d;
+})();
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 
-/** A fixture folder with every `*.gz` file unpacked next to the rest (in a temp copy if needed). */
+/**
+ * A fixture folder with every `*.gz` file unpacked next to the rest, in a temp folder named by
+ * the files' names and sizes (a changed fixture gets a fresh copy). Files appear by atomic
+ * rename, so parallel test processes can share the copy.
+ */
 export function fixtureDir(rel: string): string {
   const src = path.join(FIXTURES, rel);
   const entries = fs.readdirSync(src);
   if (!entries.some((e) => e.endsWith('.gz'))) return src;
-  const dst = path.join(os.tmpdir(), `qwen-ts-fixtures-${process.getuid?.() ?? 0}`, rel);
+  const stamp = entries.map((e) => `${e}:${fs.statSync(path.join(src, e)).size}`).join(',');
+  let h = 0;
+  for (let i = 0; i < stamp.length; i++) h = (Math.imul(h, 31) + stamp.charCodeAt(i)) | 0;
+  const dst = path.join(os.tmpdir(), `qwen-ts-fixtures-${process.getuid?.() ?? 0}`, `${rel}-${(h >>> 0).toString(16)}`);
   fs.mkdirSync(dst, { recursive: true });
   for (const e of entries) {
     const to = path.join(dst, e.replace(/\.gz$/, ''));
-    const from = path.join(src, e);
-    if (fs.existsSync(to) && fs.statSync(to).mtimeMs >= fs.statSync(from).mtimeMs) continue;
-    const data = e.endsWith('.gz') ? zlib.gunzipSync(fs.readFileSync(from)) : fs.readFileSync(from);
+    if (fs.existsSync(to)) continue;
+    const raw = fs.readFileSync(path.join(src, e));
     const tmp = `${to}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, to); // atomic: parallel test files may unpack the same fixture
+    fs.writeFileSync(tmp, e.endsWith('.gz') ? zlib.gunzipSync(raw) : raw);
+    fs.renameSync(tmp, to);
   }
   return dst;
 }
@@ -74,8 +87,9 @@ export function chatModelDir(): string {
   // (max_position_embeddings only bounds the cache; the reference logits do not depend on it)
   put('config.json', () => Buffer.from(JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(weights, 'config.json'), 'utf8')), max_position_embeddings: 4096 })));
   put('model.safetensors', () => fs.readFileSync(path.join(weights, 'model.safetensors')));
-  put('tokenizer.json', () => zlib.gunzipSync(fs.readFileSync(path.join(FIXTURES, 'tokenizer', 'qwen3', 'tokenizer.json.gz'))));
-  put('tokenizer_config.json', () => fs.readFileSync(path.join(FIXTURES, 'tokenizer', 'qwen3', 'tokenizer_config.json')));
+  const tokenizer = fixtureDir('tokenizer/qwen3');
+  put('tokenizer.json', () => fs.readFileSync(path.join(tokenizer, 'tokenizer.json')));
+  put('tokenizer_config.json', () => fs.readFileSync(path.join(tokenizer, 'tokenizer_config.json')));
   return dst;
 }
 

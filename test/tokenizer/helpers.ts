@@ -3,23 +3,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
-import { fileURLToPath } from 'node:url';
 import { loadTokenizer, type Tokenizer } from '../../src/tokenizer/index.js';
 export { rng } from '../helpers.js';
+import { FIXTURES, fixtureDir } from '../helpers.js';
 
-function findRoot(): string {
-  // tests run from dist/test/tokenizer (compiled) or test/tokenizer (tsx)
-  let d = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(d, 'package.json'))) {
-    const up = path.dirname(d);
-    if (up === d) throw new Error('repository root not found');
-    d = up;
-  }
-  return d;
-}
-export const ROOT = findRoot();
-export const FIX = path.join(ROOT, 'test', 'fixtures', 'tokenizer');
+export { ROOT } from '../helpers.js';
+export const FIX = path.join(FIXTURES, 'tokenizer');
 
 export type Family = 'qwen3' | 'qwen2.5';
 
@@ -33,26 +22,9 @@ export function tempDir(tag = 'tok'): string {
   return d;
 }
 
-/**
- * The unpacked model folder of a fixture tokenizer (every *.gz gunzipped). Unpacked once per
- * machine into os.tmpdir(); files appear by atomic rename, so parallel test files can share it.
- */
+/** The unpacked model folder of a fixture tokenizer (every *.gz gunzipped, shared temp copy). */
 export function fixtureModelDir(family: Family): string {
-  const src = path.join(FIX, family);
-  const stamp = fs.readdirSync(src).map((e) => `${e}:${fs.statSync(path.join(src, e)).size}`).join(',');
-  let h = 0;
-  for (let i = 0; i < stamp.length; i++) h = (Math.imul(h, 31) + stamp.charCodeAt(i)) | 0;
-  const dst = path.join(os.tmpdir(), `qwen-ts-tokenizer-fixtures-${process.getuid?.() ?? 0}`, `${family}-${(h >>> 0).toString(16)}`);
-  fs.mkdirSync(dst, { recursive: true });
-  for (const e of fs.readdirSync(src)) {
-    const to = path.join(dst, e.replace(/\.gz$/, ''));
-    if (fs.existsSync(to)) continue;
-    const raw = fs.readFileSync(path.join(src, e));
-    const tmp = `${to}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, e.endsWith('.gz') ? zlib.gunzipSync(raw) : raw);
-    fs.renameSync(tmp, to);
-  }
-  return dst;
+  return fixtureDir(`tokenizer/${family}`);
 }
 
 /**
