@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import { WasmBackend } from '../src/backend/wasm.js';
 
 /** The repository root, found upward from this file (compiled tests run from dist/test/, tsx from test/). */
 export const ROOT = (() => {
@@ -128,4 +129,17 @@ export async function capture(f: () => Promise<void>): Promise<{ out: string; er
     process.stderr.write = ew;
   }
   return { out: out.join(''), err: err.join('') };
+}
+
+/**
+ * WebAssembly backends for kernel tests, for each thread count: relaxed SIMD, plain SIMD, and,
+ * where the engine has the exact vpdpbusd form (Node 24+ on x86 with AVX-VNNI), relaxed SIMD
+ * without it too, so both Q8_0 tiles run. grain 1e-9 splits even one-row ops over every thread.
+ */
+export function wasmVariants(threadCounts: number[]): WasmBackend[] {
+  const probe = new WasmBackend({ threads: 1 });
+  const u8dot = probe.u8dot;
+  probe.dispose();
+  const configs = [{ relaxed: true }, { relaxed: false }, ...(u8dot ? [{ relaxed: true, u8dot: false }] : [])];
+  return threadCounts.flatMap((threads) => configs.map((c) => new WasmBackend({ threads, ...c, grain: 1e-9, spinMs: 0.05 })));
 }

@@ -31,6 +31,7 @@ interface Exports {
   add_bias(x: number, bias: number, T: number, N: number): void;
   f16_special(p: number, n: number): number;
   relaxed(): number;
+  u8_dot_probe(a: number, b: number, c: number, out: number): void;
 }
 
 let modules: { simd?: WebAssembly.Module; relaxed?: WebAssembly.Module | null } = {};
@@ -80,12 +81,15 @@ export interface WasmBackendOptions {
   /** how long idle workers (and the main thread waiting for them) spin before sleeping, ms
    * (default 2: a sleeping hand-off costs 10-60 µs, and a token makes a few hundred) */
   spinMs?: number;
+  /** use the vpdpbusd tile for many-token Q8_0 products where the engine computes it exactly
+   * (default true; see u8DotExact) */
+  u8dot?: boolean;
   /** scale of the least work worth a thread (default 1; tests use tiny values to split tiny ops) */
   grain?: number;
 }
 
 // quant_q8 layouts (src/kernels/q8.ts)
-const Q8_I16 = 0, Q8_SIGN = 1;
+const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
 
 const align = (n: number) => Math.ceil(Math.max(n, 1) / ALIGN) * ALIGN;
 
@@ -93,6 +97,8 @@ export class WasmBackend implements Backend {
   readonly name: string;
   readonly threads: number;
   readonly relaxed: boolean;
+  /** many-token Q8_0 products run on vpdpbusd (src/kernels/q8_u8.ts) */
+  readonly u8dot: boolean;
   readonly memory: WebAssembly.Memory;
   private readonly ex: Exports;
   private readonly par: Kernel[];
@@ -116,7 +122,6 @@ export class WasmBackend implements Backend {
     const rm = opts.relaxed === false ? null : relaxedModule();
     const module = rm ?? simdModule();
     this.relaxed = rm !== null;
-    this.name = `wasm-${this.relaxed ? 'relaxed-simd' : 'simd'}-x${this.threads}`;
     this.memory = new WebAssembly.Memory({ initial: (2 * HEAP_BASE) / PAGE, maximum: MAX_PAGES, shared: true });
     this.buf = this.memory.buffer;
     this.buffers.add(this.buf);
@@ -124,6 +129,8 @@ export class WasmBackend implements Backend {
     this.ex = inst.exports as unknown as Exports;
     this.par = PAR.map((n) => inst.exports[n] as unknown as Kernel);
     this.ex.init_tables();
+    this.u8dot = this.relaxed && opts.u8dot !== false && this.u8DotExact();
+    this.name = `wasm-${this.relaxed ? 'relaxed-simd' : 'simd'}${this.u8dot ? '-u8dot' : ''}-x${this.threads}`;
     this.pool = new Pool(module, this.memory, this.threads, PAR, opts.spinMs ?? 2, opts.spinMs ?? 2);
   }
 
@@ -168,6 +175,35 @@ export class WasmBackend implements Backend {
     let list = this.freeLists.get(size);
     if (!list) this.freeLists.set(size, (list = []));
     list.push(off);
+  }
+
+  /**
+   * Whether relaxed_dot_i8x16_i7x16_add_s computes sum(a_i8 * b_u8) + c exactly for second
+   * operands 128..255, as x86's vpdpbusd does (V8 12.x+ with AVX-VNNI). The spec leaves such
+   * operands implementation-defined: pmaddubsw lowerings saturate pairs (Node 20, 22), ARM's
+   * sdot reads them as signed. The engine's lowering is fixed for the process, so the extreme
+   * and random cases here tell which one it is.
+   */
+  private u8DotExact(): boolean {
+    const off = this.scratchBlock('probe', 64);
+    const mem = new DataView(this.memory.buffer);
+    let seed = 12345;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16) & 0xff;
+    for (let trial = 0; trial < 64; trial++) {
+      const a = Array.from({ length: 16 }, () => (trial === 0 ? 127 : trial === 1 ? -128 : rnd() - 128));
+      const b = Array.from({ length: 16 }, () => (trial < 2 ? 255 : rnd()));
+      const c = Array.from({ length: 4 }, (_, i) => (trial * 7919 + i * 104729) % 200000 - 100000);
+      a.forEach((v, i) => mem.setInt8(off + i, v));
+      b.forEach((v, i) => mem.setUint8(off + 16 + i, v));
+      c.forEach((v, i) => mem.setInt32(off + 32 + 4 * i, v, true));
+      this.ex.u8_dot_probe(off, off + 16, off + 32, off + 48);
+      for (let l = 0; l < 4; l++) {
+        let want = c[l]!;
+        for (let j = 0; j < 4; j++) want += a[4 * l + j]! * b[4 * l + j]!;
+        if (mem.getInt32(off + 48 + 4 * l, true) !== want) return false;
+      }
+    }
+    return true;
   }
 
   /** A scratch block reused across calls (not zeroed), grown on demand. */
@@ -285,13 +321,14 @@ export class WasmBackend implements Backend {
     const parts = this.parts(work, 1 << 16);
     if (all((w) => w.dtype === 'Q8_0')) {
       // ggml's way for every batch size: int8 activations. One token: the weights are read as
-      // stored (memory-bound); more: int16 tiles of decoded rows (compute-bound).
-      const mode = this.relaxed && T === 1 ? Q8_SIGN : Q8_I16;
+      // stored (memory-bound); more: tiles of decoded rows (compute-bound), on vpdpbusd where the
+      // engine has it exactly, else on int16 pmaddwd.
+      const mode = T === 1 ? (this.relaxed ? Q8_SIGN : Q8_I16) : this.u8dot ? Q8_U8 : Q8_I16;
       const xq = this.scratchBlock('xq', 2 * T * K), xd = this.scratchBlock('xd', T * (K / 32) * 4);
       this.ex.quant_q8(px, T, K, xq, xd, mode);
       const sstride = align(this.ex.q8_scratch_bytes(K));
       const sc = T > 1 ? this.scratchBlock('q8tile', sstride * this.threads) : 0;
-      this.pool.run(K_MM_Q8, this.par[K_MM_Q8]!, parts, [this.desc(outs, ws), ws.length, xq, xd, T, K, sc, sstride]);
+      this.pool.run(K_MM_Q8, this.par[K_MM_Q8]!, parts, [this.desc(outs, ws), ws.length, xq, xd, T, K, sc, sstride, mode]);
       return;
     }
     if (T === 1 && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w, this.w(w)))) {

@@ -2,6 +2,7 @@
 // Parallel kernels take (part, parts, ...) and do their share; src/backend/wasm.ts dispatches them.
 export { init_tables } from './common';
 export { quant_q8, mm_q8_0, q8_scratch_bytes } from './q8';
+export { u8_dot_probe } from './q8_u8';
 export { dequant_row, embed_rows } from './dequant';
 export { mm_rows, mv_f16, scale_f32 } from './float';
 export { rms_norm, rope, silu_mul, add, add_bias, attention, f16_special } from './ops';

@@ -17,9 +17,11 @@
 //            (0xff where q < 0): relaxed one-token kernel. The sign of x moves onto the weights:
 //            w*x = (w * sign(x)) * |x|, and w * sign(x) = (w ^ m) - m with m the sign mask.
 //            (A weight of -128, which ggml's quantiser never writes, would wrap there.)
+//   Q8_U8:   K bytes q + 128: the vpdpbusd tile (q8_u8.ts), where the engine has it.
 import { f16, hsum_i32, split } from './common';
+import { mm_tile_u8 } from './q8_u8';
 
-export const Q8_I16 = 0, Q8_SIGN = 1;
+export const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
 
 /** x [T, K] f32 -> xq [T, 2K] bytes (layout `mode`), xd [T, K/32] f32 scales. K % 32 == 0. */
 export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i32): void {
@@ -46,7 +48,9 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
         const i3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(ph, 48), vid)));
         const s0 = i16x8.narrow_i32x4_s(i0, i1), s1 = i16x8.narrow_i32x4_s(i2, i3);
         const o = (<usize>b << 5) + (<usize>h << 4);
-        if (mode == Q8_SIGN) {
+        if (mode == Q8_U8) {
+          v128.store(qr + o, v128.xor(i8x16.narrow_i16x8_s(s0, s1), i8x16.splat(-128))); // q + 128
+        } else if (mode == Q8_SIGN) {
           const q = i8x16.narrow_i16x8_s(s0, s1);
           v128.store(qr + o, i8x16.abs(q));
           v128.store(qr + <usize>K + o, i8x16.lt_s(q, zero));
@@ -115,12 +119,12 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
 }
 
 /** One step of the canonical sum, four (token, row) pairs per lane: acc + f32(isum) * (dw * dx). */
-@inline function step(acc: v128, isum: v128, dw: v128, dx: v128): v128 {
+@inline export function step(acc: v128, isum: v128, dw: v128, dx: v128): v128 {
   return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.mul(dw, dx)));
 }
 
 /** Store lane i of v at out + i*stride floats (i < cnt). */
-@inline function scatter4(out: usize, stride: usize, v: v128, cnt: i32): void {
+@inline export function scatter4(out: usize, stride: usize, v: v128, cnt: i32): void {
   if (cnt > 0) store<f32>(out, f32x4.extract_lane(v, 0));
   if (cnt > 1) store<f32>(out + (stride << 2), f32x4.extract_lane(v, 1));
   if (cnt > 2) store<f32>(out + (stride << 3), f32x4.extract_lane(v, 2));
@@ -335,24 +339,25 @@ function mm_tile(out: usize, w: usize, xq: usize, xd: usize, T: i32, N: i32, K: 
   }
 }
 
-/** Scratch bytes one part of mm_q8_0 needs for K columns (the tile's decoded rows and scales). */
+/** Scratch bytes one part of mm_q8_0 needs for K columns (either tile's decoded rows and scales). */
 export function q8_scratch_bytes(K: i32): i32 {
-  return (K >> 5) * (512 + 32);
+  return (K >> 5) * (512 + 32); // mm_tile_u8 needs (K >> 5) * 320
 }
 
 /**
  * out_m [T, N_m] = x [T, K] w_m^T for `count` Q8_0 matrices sharing one quantised x (xq, xd by
- * quant_q8: Q8_SIGN layout in the relaxed build when T == 1, else Q8_I16). desc: per matrix three
- * i32 (out, w, N). Each matrix's rows are split over the parts; scratch + part*sstride is this
- * part's tile scratch (q8_scratch_bytes).
+ * quant_q8 in layout `mode`: Q8_SIGN in the relaxed build when T == 1, Q8_U8 for the vpdpbusd
+ * tile, else Q8_I16). desc: per matrix three i32 (out, w, N). Each matrix's rows are split over
+ * the parts; scratch + part*sstride is this part's tile scratch (q8_scratch_bytes).
  */
-export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, T: i32, K: i32, scratch: usize, sstride: i32): void {
+export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32): void {
   for (let m = 0; m < count; m++) {
     const d = desc + <usize>m * 12;
     const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8);
     const n0 = split(N, part, parts, 8), n1 = split(N, part + 1, parts, 8);
     if (n0 >= n1) continue;
     if (T == 1) mv_q8(out, w, xq, xd, K, n0, n1);
+    else if (mode == Q8_U8) mm_tile_u8(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
     else mm_tile(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
   }
 }

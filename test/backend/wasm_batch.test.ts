@@ -8,13 +8,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { WasmBackend } from '../../src/backend/wasm.js';
+import { wasmVariants } from '../helpers.js';
 import type { Weight } from '../../src/backend/backend.js';
 import type { DType } from '../../src/formats/dtype.js';
 import { quantize } from '../../src/formats/quant/index.js';
 
 let seed = 777;
 const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-const backends = [1, 3].flatMap((threads) => [true, false].map((relaxed) => new WasmBackend({ threads, relaxed, grain: 1e-9, spinMs: 0.05 })));
+const backends = wasmVariants([1, 3]);
 after(() => backends.forEach((b) => b.dispose()));
 
 const TS = [1, 2, 3, 4, 5, 8, 17];
@@ -92,6 +93,31 @@ test('rows are also bit-identical across thread counts', () => {
           return Float32Array.from(out);
         });
         sameBits(res[0]!, res[1]!, `${dtype} T=${T} x${a.threads} vs x${b.threads}`);
+      }
+    }
+  }
+});
+
+// The vpdpbusd tile (Node 24+ on x86 with AVX-VNNI) and the int16 tile both compute each
+// block's integer dot exactly, so they must agree to the bit; elsewhere the tile never runs.
+const u8 = backends.filter((be) => be.u8dot);
+test('Q8_0: the vpdpbusd tile and the int16 tile give the same bits', { skip: u8.length ? false : `this engine's relaxed dot is not the exact vpdpbusd form (${process.version}, ${process.arch}); CI also runs these tests on Node 24` }, () => {
+  for (const a of u8) {
+    const b = backends.find((o) => o.relaxed && !o.u8dot && o.threads === a.threads)!;
+    for (const [N, K] of [[75, 160], [9, 4864], [130, 896]] as const) {
+      const src = Float32Array.from({ length: N * K }, () => rnd() * 0.5);
+      const bytes = quantize('Q8_0', src, N * K);
+      for (const T of [2, 3, 17]) {
+        const xs = Float32Array.from({ length: T * K }, () => rnd() * (1 + 10 * Math.abs(rnd())));
+        const [ra, rb] = [a, b].map((be) => {
+          const w = be.weight('Q8_0', [N, K]);
+          w.bytes.set(bytes);
+          const x = be.alloc(T * K), out = be.alloc(T * N);
+          x.set(xs);
+          be.matmul(out, x, w, T);
+          return Float32Array.from(out);
+        });
+        sameBits(ra!, rb!, `Q8_0 ${N}x${K} T=${T}: ${a.name} vs ${b.name}`);
       }
     }
   }

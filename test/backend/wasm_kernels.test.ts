@@ -10,6 +10,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { WasmBackend } from '../../src/backend/wasm.js';
+import { wasmVariants } from '../helpers.js';
 import { ReferenceBackend } from '../../src/backend/reference.js';
 import type { Weight } from '../../src/backend/backend.js';
 import { DTYPES, type DType } from '../../src/formats/dtype.js';
@@ -18,8 +19,7 @@ import { dequantize, quantize } from '../../src/formats/quant/index.js';
 let seed = 12345;
 const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
 const ref = new ReferenceBackend();
-// one backend per thread count; grain 1e-9 splits even one-row ops over every thread
-const backends = [1, 3].flatMap((threads) => [true, false].map((relaxed) => new WasmBackend({ threads, relaxed, grain: 1e-9, spinMs: 0.05 })));
+const backends = wasmVariants([1, 3]);
 after(() => backends.forEach((b) => b.dispose()));
 
 function fill(a: Float32Array, scale = 1): Float32Array {
