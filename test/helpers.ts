@@ -134,12 +134,13 @@ export async function capture(f: () => Promise<void>): Promise<{ out: string; er
 /**
  * WebAssembly backends for kernel tests, for each thread count: relaxed SIMD, plain SIMD, and,
  * where the engine has the exact vpdpbusd form (Node 24+ on x86 with AVX-VNNI), relaxed SIMD
- * without it too, so both Q8_0 tiles run. grain 1e-9 splits even one-row ops over every thread.
+ * without it too, so both Q8_0 tiles run. grain 1e-9 splits even one-row ops over every thread;
+ * poison makes unwritten output read NaN.
  */
 export function wasmVariants(threadCounts: number[]): WasmBackend[] {
   const probe = new WasmBackend({ threads: 1 });
   const u8dot = probe.u8dot;
   probe.dispose();
   const configs = [{ relaxed: true }, { relaxed: false }, ...(u8dot ? [{ relaxed: true, u8dot: false }] : [])];
-  return threadCounts.flatMap((threads) => configs.map((c) => new WasmBackend({ threads, ...c, grain: 1e-9, spinMs: 0.05 })));
+  return threadCounts.flatMap((threads) => configs.map((c) => new WasmBackend({ threads, ...c, grain: 1e-9, spinMs: 0.05, poison: true })));
 }

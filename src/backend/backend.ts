@@ -20,7 +20,8 @@ export interface AttnSpan {
 
 export interface Backend {
   readonly name: string;
-  /** zeroed activation buffer of n floats */
+  /** activation buffer of n floats, contents unspecified: every op writes all of its output (the
+   * WebAssembly backend hands out reused blocks without clearing them) */
   alloc(n: number): Float32Array;
   /** storage for a weight, to be filled through `.bytes` */
   weight(dtype: DType, shape: readonly number[]): Weight;

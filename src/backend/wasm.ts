@@ -84,6 +84,8 @@ export interface WasmBackendOptions {
   /** use the vpdpbusd tile for many-token Q8_0 products where the engine computes it exactly
    * (default true; see u8DotExact) */
   u8dot?: boolean;
+  /** fill every alloc() with NaN (tests: shows that no op reads a buffer before writing it) */
+  poison?: boolean;
   /** scale of the least work worth a thread (default 1; tests use tiny values to split tiny ops) */
   grain?: number;
 }
@@ -115,10 +117,12 @@ export class WasmBackend implements Backend {
   private views = new Map<number, Float32Array>(); // alloc()'s views by offset, for reuse
   private f16Checked = new WeakMap<Uint8Array, boolean>();
   private readonly grain: number;
+  private readonly poison: boolean;
 
   constructor(opts: WasmBackendOptions = {}) {
     this.threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
     this.grain = opts.grain ?? 1;
+    this.poison = opts.poison ?? false;
     const rm = opts.relaxed === false ? null : relaxedModule();
     const module = rm ?? simdModule();
     this.relaxed = rm !== null;
@@ -229,10 +233,11 @@ export class WasmBackend implements Backend {
     const off = this.allocBytes(n * 4, false); // may grow the memory (and replace this.buf)
     // A decode step allocates a few hundred activations, mostly blocks freed by the previous
     // step: reuse their views (alloc + free took 1.9 µs with a new view each time, 0.8 µs so:
-    // ~0.3 ms of a 26 ms token).
+    // ~0.3 ms of a 26 ms token). Not cleared: every op overwrites its output, and clearing took
+    // 3-4% of a prefill.
     let v = this.views.get(off);
     if (v === undefined || v.length !== n) this.views.set(off, (v = new Float32Array(this.buf, off, n)));
-    return v.fill(0);
+    return this.poison ? v.fill(NaN) : v;
   }
 
   /** Give back a buffer from alloc() (optional; buffers of a pass are also freed by the next beginPass). */

@@ -6,7 +6,8 @@
 // batches concurrent requests). Every kernel here computes each (token, row) the same way:
 //   acc = 0;  for each block b in order:  acc = acc + f32(isum_b) * (dw_b * dx_b)
 // with isum_b the exact integer dot of the block (|isum| <= 32*127*127 < 2^24, so its f32 is
-// exact too) and plain f32 multiplies and adds (never fused). How isum_b is computed (which
+// exact too), dw_b * dx_b one f32 multiply, and the multiply-add fused in the relaxed build
+// (plain in the other; see step). How isum_b is computed (which
 // instruction, which lane order) cannot change it, so the one-token kernel (which reads weights
 // as stored, memory-bound) and the many-token tile (pre-decoded weights, compute-bound) agree
 // to the bit.
@@ -18,7 +19,7 @@
 //            w*x = (w * sign(x)) * |x|, and w * sign(x) = (w ^ m) - m with m the sign mask.
 //            (A weight of -128, which ggml's quantiser never writes, would wrap there.)
 //   Q8_U8:   K bytes q + 128: the vpdpbusd tile (q8_u8.ts), where the engine has it.
-import { f16, hsum_i32, split } from './common';
+import { f16, hsum_i32, madd, split } from './common';
 import { mm_tile_u8 } from './q8_u8';
 
 export const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
@@ -118,9 +119,13 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
   return f32x4.replace_lane(s, 3, f16(p3));
 }
 
-/** One step of the canonical sum, four (token, row) pairs per lane: acc + f32(isum) * (dw * dx). */
+/**
+ * One step of the canonical sum, four (token, row) pairs per lane: acc + f32(isum) * (dw * dx),
+ * fused where the build has relaxed SIMD (the engine's choice is fixed for the process, so every
+ * kernel of one build still sums alike; fused saves an instruction per step of the tiles).
+ */
 @inline export function step(acc: v128, isum: v128, dw: v128, dx: v128): v128 {
-  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.mul(dw, dx)));
+  return madd(f32x4.convert_i32x4_s(isum), f32x4.mul(dw, dx), acc);
 }
 
 /** Store lane i of v at out + i*stride floats (i < cnt). */
@@ -207,7 +212,7 @@ function mv_q8(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n1: 
       const bo = <usize>b * 34;
       const a = xq + aoff(b);
       const isum = hsum_i32(bdot(w0 + bo + 2, act0(a), act1(a), act2(a, K), act3(a, K)));
-      acc += <f32>isum * (f16(w0 + bo) * load<f32>(xd + (<usize>b << 2)));
+      acc = f32x4.extract_lane(step(f32x4.splat(acc), i32x4.splat(isum), f32x4.splat(f16(w0 + bo)), f32x4.splat(load<f32>(xd + (<usize>b << 2)))), 0);
     }
     store<f32>(out + (<usize>n << 2), acc);
   }

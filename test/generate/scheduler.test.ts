@@ -11,7 +11,7 @@ import { fixtureDir } from '../helpers.js';
 
 const dir = fixtureDir('models/qwen2-tiny-tied');
 const model = loadModel(dir);
-const wasm = new WasmBackend({ threads: 2 });
+const wasm = new WasmBackend({ threads: 2, poison: true });
 after(() => wasm.dispose());
 const fastModel = loadModel(dir, { backend: wasm });
 const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'));

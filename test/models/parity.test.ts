@@ -26,7 +26,8 @@ function reference(dir: string): { cases: Case[] } {
 const BACKENDS: [string, () => Backend][] = [
   ['reference', () => new ReferenceBackend()],
   ['wasm x1', () => new WasmBackend({ threads: 1, spinMs: 0.05 })],
-  ['wasm x3', () => new WasmBackend({ threads: 3, grain: 1e-9, spinMs: 0.05 })],
+  // poison: allocations read NaN until written, so an op reading a buffer first would fail here
+  ['wasm x3', () => new WasmBackend({ threads: 3, grain: 1e-9, spinMs: 0.05, poison: true })],
 ];
 const made: Backend[] = [];
 after(() => made.forEach((b) => b.dispose?.()));
