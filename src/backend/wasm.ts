@@ -27,7 +27,8 @@ interface Exports {
   scale_f32(dst: number, src: number, n: number, s: number): void;
   embed_rows(dtype: number, table: number, tokens: number, T: number, K: number, out: number): void;
   rms_norm(out: number, x: number, w: number, R: number, D: number, eps: number): void;
-  rope(x: number, pos: number, T: number, H: number, Dh: number, theta: number, scratch: number): void;
+  rope_table(pos: number, T: number, Dh: number, theta: number, tab: number): void;
+  rope(x: number, T: number, H: number, Dh: number, tab: number): void;
   add_bias(x: number, bias: number, T: number, N: number): void;
   f16_special(p: number, n: number): number;
   relaxed(): number;
@@ -118,6 +119,7 @@ export class WasmBackend implements Backend {
   private f16Checked = new WeakMap<Uint8Array, boolean>();
   private readonly grain: number;
   private readonly poison: boolean;
+  private ropeKey: { pos: Int32Array; Dh: number; theta: number; tab: number } | null = null;
 
   constructor(opts: WasmBackendOptions = {}) {
     this.threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
@@ -378,7 +380,14 @@ export class WasmBackend implements Backend {
   }
 
   rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number): void {
-    this.ex.rope(this.p(x), this.i32('pos', positions.subarray(0, T)), T, H, Dh, theta, this.scratchBlock('rope', Dh * 4));
+    // the angles' cos and sin are computed once for the q and k of every layer of a pass
+    const key = this.ropeKey, pos = positions.subarray(0, T);
+    if (!(key && key.Dh === Dh && key.theta === theta && key.pos.length === T && key.pos.every((p, i) => p === pos[i]))) {
+      const tab = this.scratchBlock('ropetab', T * Dh * 4); // grows only here, with a new key
+      this.ex.rope_table(this.i32('pos', pos), T, Dh, theta, tab);
+      this.ropeKey = { pos: Int32Array.from(pos), Dh, theta, tab };
+    }
+    this.ex.rope(this.p(x), T, H, Dh, this.ropeKey!.tab);
   }
 
   attention(out: Float32Array, q: Float32Array, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void {

@@ -5,7 +5,7 @@ export { quant_q8, mm_q8_0, q8_scratch_bytes } from './q8';
 export { u8_dot_probe } from './q8_u8';
 export { dequant_row, embed_rows } from './dequant';
 export { mm_rows, mv_f16, scale_f32 } from './float';
-export { rms_norm, rope, silu_mul, add, add_bias, attention, f16_special } from './ops';
+export { rms_norm, rope, rope_table, silu_mul, add, add_bias, attention, f16_special } from './ops';
 
 /** 1 in the relaxed-SIMD build. */
 export function relaxed(): i32 {
