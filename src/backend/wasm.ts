@@ -326,8 +326,9 @@ export class WasmBackend implements Backend {
     const all = (f: (w: Weight) => boolean) => ws.every((w) => w.shape[1] === K && f(w));
     const work = ws.reduce((s, w) => s + w.shape[0]! * K * T, 0);
     const parts = this.parts(work, 1 << 16);
-    if (all((w) => w.dtype === 'Q8_0')) {
-      // ggml's way for every batch size: int8 activations. One token: the weights are read as
+    const q4 = all((w) => w.dtype === 'Q4_0');
+    if (q4 || all((w) => w.dtype === 'Q8_0')) {
+      // ggml's way for every batch size: int8 activations (Q4_0's nibbles become int8 as loaded). One token: the weights are read as
       // stored (memory-bound); more: tiles of decoded rows (compute-bound), on vpdpbusd where the
       // engine has it exactly, else on int16 pmaddwd.
       const mode = T === 1 ? (this.relaxed ? Q8_SIGN : Q8_I16) : this.u8dot ? Q8_U8 : Q8_I16;
@@ -335,7 +336,7 @@ export class WasmBackend implements Backend {
       this.ex.quant_q8(px, T, K, xq, xd, mode);
       const sstride = align(this.ex.q8_scratch_bytes(K));
       const sc = T > 1 ? this.scratchBlock('q8tile', sstride * this.threads) : 0;
-      this.pool.run(K_MM_Q8, this.par[K_MM_Q8]!, parts, [this.desc(outs, ws), ws.length, xq, xd, T, K, sc, sstride, mode]);
+      this.pool.run(K_MM_Q8, this.par[K_MM_Q8]!, parts, [this.desc(outs, ws), ws.length, xq, xd, T, K, sc, sstride, mode, q4 ? 1 : 0]);
       return;
     }
     if (T === 1 && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w, this.w(w)))) {

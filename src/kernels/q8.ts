@@ -1,6 +1,8 @@
-// Q8_0 weights times activations quantised to 8-bit blocks, as ggml does on the CPU for every
-// batch size: every 32 activations share one f32 scale d = amax/127 and are rounded to
-// nearest-even integers.
+// Q8_0 and Q4_0 weights times activations quantised to 8-bit blocks, as ggml does on the CPU for
+// every batch size: every 32 activations share one f32 scale d = amax/127 and are rounded to
+// nearest-even integers. Both weight formats are blocks of 32 integers with one f16 scale (Q8_0:
+// 34 bytes, int8; Q4_0: 18 bytes, nibbles q with weight q - 8); the kernels are generic over the
+// format (W = i8: Q8_0, W = u8: Q4_0), which only changes how a block's 32 integers are loaded.
 //
 // Batch invariance: a row's result must not depend on how many tokens share the call (the server
 // batches concurrent requests). Every kernel here computes each (token, row) the same way:
@@ -23,6 +25,19 @@ import { f16, hsum_i32, madd, split } from './common';
 import { mm_tile_u8 } from './q8_u8';
 
 export const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
+
+/** Bytes per block of 32 weights: Q8_0 (W = i8) or Q4_0 (W = u8). */
+@inline export function bsz<W>(): usize {
+  return isSigned<W>() ? 34 : 18;
+}
+
+/** Weights 16*h .. 16*h+15 of the block at p, as int8 (Q4_0: low nibbles first, minus 8). */
+@inline export function wvec<W>(p: usize, h: i32): v128 {
+  if (isSigned<W>()) return v128.load(p + 2 + (<usize>h << 4));
+  const q = v128.load(p + 2);
+  const n = h == 0 ? v128.and(q, i8x16.splat(0x0f)) : i8x16.shr_u(q, 4);
+  return i8x16.sub(n, i8x16.splat(8));
+}
 
 /** x [T, K] f32 -> xq [T, 2K] bytes (layout `mode`), xd [T, K/32] f32 scales. K % 32 == 0. */
 export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i32): void {
@@ -65,20 +80,20 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
 }
 
 /**
- * Lane partials (i32x4) of the integer dot of one 32-weight block at `w` with one activation
+ * Lane partials (i32x4) of the integer dot of the 32-weight block at `p` with one activation
  * block, loaded once for the eight rows of a step (V8 does not merge repeated loads): relaxed:
  * a0, a1 = |q|, m0, m1 = sign masks; plain: a0..a3 = q as int16.
  */
-@inline function bdot(w: usize, a0: v128, a1: v128, m0: v128, m1: v128): v128 {
+@inline function bdot<W>(p: usize, a0: v128, a1: v128, m0: v128, m1: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    const s0 = i8x16.sub(v128.xor(v128.load(w), m0), m0);
-    const s1 = i8x16.sub(v128.xor(v128.load(w, 16), m1), m1);
+    const s0 = i8x16.sub(v128.xor(wvec<W>(p, 0), m0), m0);
+    const s1 = i8x16.sub(v128.xor(wvec<W>(p, 1), m1), m1);
     // i16x8.relaxed_dot (pmaddubsw) then a pairwise widening add: V8 11.3 (Node 20) computes
     // i32x4.relaxed_dot_i8x16_i7x16_add_s wrongly (doubles the dot, drops the addend).
     const p0 = i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s0, a0));
     return i32x4.add(p0, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s1, a1)));
   } else {
-    const w0 = v128.load(w), w1 = v128.load(w, 16);
+    const w0 = wvec<W>(p, 0), w1 = wvec<W>(p, 1);
     let acc = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), a0);
     acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), a1));
     acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), m0));
@@ -137,8 +152,8 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
 }
 
 /** [isum of rows w0..w3] for block offset bo, from the activation operands a0..a3 (see bdot). */
-@inline function isum4(w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, a0: v128, a1: v128, a2: v128, a3: v128): v128 {
-  return hadd4(bdot(w0 + bo + 2, a0, a1, a2, a3), bdot(w1 + bo + 2, a0, a1, a2, a3), bdot(w2 + bo + 2, a0, a1, a2, a3), bdot(w3 + bo + 2, a0, a1, a2, a3));
+@inline function isum4<W>(w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  return hadd4(bdot<W>(w0 + bo, a0, a1, a2, a3), bdot<W>(w1 + bo, a0, a1, a2, a3), bdot<W>(w2 + bo, a0, a1, a2, a3), bdot<W>(w3 + bo, a0, a1, a2, a3));
 }
 
 /**
@@ -147,21 +162,21 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
  * fit the registers, and the 0.5B model decodes 7% faster than with eight (Q8_0, 2 threads,
  * 4 alternating runs: 40.3-42.2 tok/s vs 37.5-39.0); 32 streams gained nothing more.
  */
-function mv_q8_16(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, q: i32): void {
-  const nb = K >> 5, rowBytes = <usize>nb * 34, qb = <usize>q * rowBytes;
+function mv_q8_16<W>(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, q: i32): void {
+  const nb = K >> 5, rowBytes = <usize>nb * bsz<W>(), qb = <usize>q * rowBytes;
   for (let n = n0; n < n0 + q; n++) {
     const w0 = w + <usize>n * rowBytes;
     const w1 = w0 + qb, w2 = w1 + qb, w3 = w2 + qb, w4 = w3 + qb, w5 = w4 + qb, w6 = w5 + qb, w7 = w6 + qb;
     const w8 = w7 + qb, w9 = w8 + qb, w10 = w9 + qb, w11 = w10 + qb, w12 = w11 + qb, w13 = w12 + qb, w14 = w13 + qb, w15 = w14 + qb;
     let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
-      const a = xq + aoff(b), bo = <usize>b * 34;
+      const a = xq + aoff(b), bo = <usize>b * bsz<W>();
       const a0 = act0(a), a1 = act1(a), a2 = act2(a, K), a3 = act3(a, K);
       const dx = v128.load32_splat(xd + (<usize>b << 2));
-      c0 = step(c0, isum4(w0, w1, w2, w3, bo, a0, a1, a2, a3), scales4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), dx);
-      c1 = step(c1, isum4(w4, w5, w6, w7, bo, a0, a1, a2, a3), scales4(w4 + bo, w5 + bo, w6 + bo, w7 + bo), dx);
-      c2 = step(c2, isum4(w8, w9, w10, w11, bo, a0, a1, a2, a3), scales4(w8 + bo, w9 + bo, w10 + bo, w11 + bo), dx);
-      c3 = step(c3, isum4(w12, w13, w14, w15, bo, a0, a1, a2, a3), scales4(w12 + bo, w13 + bo, w14 + bo, w15 + bo), dx);
+      c0 = step(c0, isum4<W>(w0, w1, w2, w3, bo, a0, a1, a2, a3), scales4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), dx);
+      c1 = step(c1, isum4<W>(w4, w5, w6, w7, bo, a0, a1, a2, a3), scales4(w4 + bo, w5 + bo, w6 + bo, w7 + bo), dx);
+      c2 = step(c2, isum4<W>(w8, w9, w10, w11, bo, a0, a1, a2, a3), scales4(w8 + bo, w9 + bo, w10 + bo, w11 + bo), dx);
+      c3 = step(c3, isum4<W>(w12, w13, w14, w15, bo, a0, a1, a2, a3), scales4(w12 + bo, w13 + bo, w14 + bo, w15 + bo), dx);
     }
     scatter4(out + (<usize>n << 2), q, c0, 4);
     scatter4(out + (<usize>(n + 4 * q) << 2), q, c1, 4);
@@ -179,11 +194,11 @@ function mv_q8_16(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, q
  * and v rows as one run of streams, so that k and v make no short streams, was slower too).
  * Large parts take sixteen streams first (mv_q8_16); the rest, eight; the last n % 8 one by one.
  */
-function mv_q8(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n1: i32): void {
-  const nb = K >> 5, rowBytes = <usize>nb * 34;
+function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n1: i32): void {
+  const nb = K >> 5, rowBytes = <usize>nb * bsz<W>();
   if (n1 - n0 >= 256) {
     const q16 = (n1 - n0) >> 4;
-    mv_q8_16(out, w, xq, xd, K, n0, q16);
+    mv_q8_16<W>(out, w, xq, xd, K, n0, q16);
     n0 += 16 * q16;
   }
   const q = (n1 - n0) >> 3;
@@ -193,12 +208,12 @@ function mv_q8(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n1: 
     const w1 = w0 + qb, w2 = w1 + qb, w3 = w2 + qb, w4 = w3 + qb, w5 = w4 + qb, w6 = w5 + qb, w7 = w6 + qb;
     let lo = f32x4.splat(0), hi = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
-      const a = xq + aoff(b), bo = <usize>b * 34;
+      const a = xq + aoff(b), bo = <usize>b * bsz<W>();
       const a0 = act0(a), a1 = act1(a), a2 = act2(a, K), a3 = act3(a, K);
       const dx = v128.load32_splat(xd + (<usize>b << 2));
-      const il = hadd4(bdot(w0 + bo + 2, a0, a1, a2, a3), bdot(w1 + bo + 2, a0, a1, a2, a3), bdot(w2 + bo + 2, a0, a1, a2, a3), bdot(w3 + bo + 2, a0, a1, a2, a3));
+      const il = isum4<W>(w0, w1, w2, w3, bo, a0, a1, a2, a3);
       lo = step(lo, il, scales4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), dx);
-      const ih = hadd4(bdot(w4 + bo + 2, a0, a1, a2, a3), bdot(w5 + bo + 2, a0, a1, a2, a3), bdot(w6 + bo + 2, a0, a1, a2, a3), bdot(w7 + bo + 2, a0, a1, a2, a3));
+      const ih = isum4<W>(w4, w5, w6, w7, bo, a0, a1, a2, a3);
       hi = step(hi, ih, scales4(w4 + bo, w5 + bo, w6 + bo, w7 + bo), dx);
     }
     scatter4(out + (<usize>n << 2), q, lo, 4);
@@ -209,9 +224,9 @@ function mv_q8(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n1: 
     const w0 = w + <usize>n * rowBytes;
     let acc: f32 = 0;
     for (let b = 0; b < nb; b++) {
-      const bo = <usize>b * 34;
+      const bo = <usize>b * bsz<W>();
       const a = xq + aoff(b);
-      const isum = hsum_i32(bdot(w0 + bo + 2, act0(a), act1(a), act2(a, K), act3(a, K)));
+      const isum = hsum_i32(bdot<W>(w0 + bo, act0(a), act1(a), act2(a, K), act3(a, K)));
       acc = f32x4.extract_lane(step(f32x4.splat(acc), i32x4.splat(isum), f32x4.splat(f16(w0 + bo)), f32x4.splat(load<f32>(xd + (<usize>b << 2)))), 0);
     }
     store<f32>(out + (<usize>n << 2), acc);
@@ -219,15 +234,15 @@ function mv_q8(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n1: 
 }
 
 /**
- * Decode eight Q8_0 rows (row i at w + i*rstride bytes; rows >= cnt read as zero) into the tile
+ * Decode eight Q8_0 / Q4_0 rows (row i at w + i*rstride bytes; rows >= cnt read as zero) into the tile
  * layout: per block b and pair p of columns (2p, 2p+1), two i16x8 vectors [rows 0-3], [rows 4-7]
  * with each i32 lane holding one row's pair: dec + ((b*16 + p)*2 + half)*16. Scales as f32:
  * sc + b*32 (rows 0-3), sc + b*32 + 16 (rows 4-7).
  */
-function decode8(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: usize): void {
+function decode8<W>(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: usize): void {
   const z = i32x4.splat(0);
   for (let b = 0; b < nb; b++) {
-    const bo = <usize>b * 34;
+    const bo = <usize>b * bsz<W>();
     for (let half = 0; half < 2; half++) {
       const r = half * 4;
       const p0 = w + <usize>r * rstride + bo, p1 = p0 + rstride, p2 = p1 + rstride, p3 = p2 + rstride;
@@ -239,12 +254,12 @@ function decode8(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: us
       v128.store(sc + (<usize>b << 5) + (<usize>half << 4), s);
       for (let c = 0; c < 4; c++) {
         // 8 weights (4 column pairs) of each of the four rows, widened to i16
-        const co: usize = 2 + (<usize>(c >> 1) << 4);
+        const h = c >> 1;
         const lo = (c & 1) == 0;
-        const v0 = ok0 ? (lo ? i16x8.extend_low_i8x16_s(v128.load(p0 + co)) : i16x8.extend_high_i8x16_s(v128.load(p0 + co))) : z;
-        const v1 = ok1 ? (lo ? i16x8.extend_low_i8x16_s(v128.load(p1 + co)) : i16x8.extend_high_i8x16_s(v128.load(p1 + co))) : z;
-        const v2 = ok2 ? (lo ? i16x8.extend_low_i8x16_s(v128.load(p2 + co)) : i16x8.extend_high_i8x16_s(v128.load(p2 + co))) : z;
-        const v3 = ok3 ? (lo ? i16x8.extend_low_i8x16_s(v128.load(p3 + co)) : i16x8.extend_high_i8x16_s(v128.load(p3 + co))) : z;
+        const v0 = ok0 ? (lo ? i16x8.extend_low_i8x16_s(wvec<W>(p0, h)) : i16x8.extend_high_i8x16_s(wvec<W>(p0, h))) : z;
+        const v1 = ok1 ? (lo ? i16x8.extend_low_i8x16_s(wvec<W>(p1, h)) : i16x8.extend_high_i8x16_s(wvec<W>(p1, h))) : z;
+        const v2 = ok2 ? (lo ? i16x8.extend_low_i8x16_s(wvec<W>(p2, h)) : i16x8.extend_high_i8x16_s(wvec<W>(p2, h))) : z;
+        const v3 = ok3 ? (lo ? i16x8.extend_low_i8x16_s(wvec<W>(p3, h)) : i16x8.extend_high_i8x16_s(wvec<W>(p3, h))) : z;
         // 4x4 transpose of i32 lanes: row-major pairs -> pair-major rows
         const t0 = v128.shuffle<i32>(v0, v1, 0, 4, 1, 5), t1 = v128.shuffle<i32>(v0, v1, 2, 6, 3, 7);
         const t2 = v128.shuffle<i32>(v2, v3, 0, 4, 1, 5), t3 = v128.shuffle<i32>(v2, v3, 2, 6, 3, 7);
@@ -264,14 +279,14 @@ function decode8(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: us
  * rows' column pair with the token's pair broadcast gives four rows' partial sums in four lanes:
  * no horizontal sums, 8 multiply-adds per instruction (an f32 FMA does 4).
  */
-function mm_tile(out: usize, w: usize, xq: usize, xd: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
-  const nb = K >> 5, rowBytes = <usize>nb * 34, xs = <usize>K << 1, sc = dec + (<usize>nb << 9);
+function mm_tile<W>(out: usize, w: usize, xq: usize, xd: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
+  const nb = K >> 5, rowBytes = <usize>nb * bsz<W>(), xs = <usize>K << 1, sc = dec + (<usize>nb << 9);
   const G = (n1 - n0) >> 3; // full groups: rows n0+g, n0+g+G, ... (eight streams, as in mv_q8)
   const groups = G + ((n1 - n0) & 7 ? 1 : 0);
   for (let g = 0; g < groups; g++) {
     const first = g < G ? n0 + g : n0 + 8 * G;
     const stride = g < G ? G : 1, cnt = g < G ? 8 : (n1 - n0) & 7;
-    decode8(w + <usize>first * rowBytes, <usize>stride * rowBytes, cnt, nb, dec, sc);
+    decode8<W>(w + <usize>first * rowBytes, <usize>stride * rowBytes, cnt, nb, dec, sc);
     let t = 0;
     for (; t + 2 <= T; t += 2) {
       const x0 = xq + <usize>t * xs, x1 = x0 + xs, d0 = xd + ((<usize>t * nb) << 2), d1 = d0 + (<usize>nb << 2);
@@ -350,19 +365,24 @@ export function q8_scratch_bytes(K: i32): i32 {
 }
 
 /**
- * out_m [T, N_m] = x [T, K] w_m^T for `count` Q8_0 matrices sharing one quantised x (xq, xd by
+ * out_m [T, N_m] = x [T, K] w_m^T for `count` Q8_0 matrices (Q4_0 when q4 is 1) sharing one quantised x (xq, xd by
  * quant_q8 in layout `mode`: Q8_SIGN in the relaxed build when T == 1, Q8_U8 for the vpdpbusd
  * tile, else Q8_I16). desc: per matrix three i32 (out, w, N). Each matrix's rows are split over
  * the parts; scratch + part*sstride is this part's tile scratch (q8_scratch_bytes).
  */
-export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32): void {
+export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32, q4: i32): void {
+  if (q4) mm_int8<u8>(part, parts, desc, count, xq, xd, T, K, scratch, sstride, mode);
+  else mm_int8<i8>(part, parts, desc, count, xq, xd, T, K, scratch, sstride, mode);
+}
+
+function mm_int8<W>(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32): void {
   for (let m = 0; m < count; m++) {
     const d = desc + <usize>m * 12;
     const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8);
     const n0 = split(N, part, parts, 8), n1 = split(N, part + 1, parts, 8);
     if (n0 >= n1) continue;
-    if (T == 1) mv_q8(out, w, xq, xd, K, n0, n1);
-    else if (mode == Q8_U8) mm_tile_u8(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
-    else mm_tile(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
+    if (T == 1) mv_q8<W>(out, w, xq, xd, K, n0, n1);
+    else if (mode == Q8_U8) mm_tile_u8<W>(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
+    else mm_tile<W>(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
   }
 }

@@ -12,7 +12,7 @@
 // dot comes out exact, and the canonical sum of q8.ts (acc + f32(isum) * (dw * dx)) gives the
 // same bits as the one-token kernel.
 import { f16 } from './common';
-import { scatter4, step } from './q8';
+import { bsz, scatter4, step, wvec } from './q8';
 
 /** vpdpbusd where the engine lowers it so (the plain-SIMD build never calls the tile). */
 @inline function dp(w: v128, u: v128, acc: v128): v128 {
@@ -22,15 +22,15 @@ import { scatter4, step } from './q8';
 }
 
 /**
- * Decode eight Q8_0 rows (row i at w + i*rstride; rows >= cnt read as zero) for the tile: per
+ * Decode eight Q8_0 / Q4_0 rows (row i at w + i*rstride; rows >= cnt read as zero) for the tile: per
  * block b and column quad j (columns 4j..4j+3), two vectors [rows 0-3], [rows 4-7] whose i32
  * lanes hold one row's four bytes: dec + b*256 + j*32 + half*16. Scales (f32) at
  * sc + b*32 + half*16; the accumulators' starting values (-128 * block sum, i32) at cp + b*32 + half*16.
  */
-function decode8u(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: usize, cp: usize): void {
+function decode8u<W>(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: usize, cp: usize): void {
   const z = i32x4.splat(0);
   for (let b = 0; b < nb; b++) {
-    const bo = <usize>b * 34;
+    const bo = <usize>b * bsz<W>();
     for (let half = 0; half < 2; half++) {
       const r = half * 4;
       const p0 = w + <usize>r * rstride + bo, p1 = p0 + rstride, p2 = p1 + rstride, p3 = p2 + rstride;
@@ -44,9 +44,8 @@ function decode8u(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: u
       let sum = i32x4.splat(0);
       for (let c = 0; c < 2; c++) {
         // 16 weights (4 quads) of each of the four rows, then a 4x4 transpose of the i32 lanes
-        const co: usize = 2 + (<usize>c << 4);
-        const v0 = ok0 ? v128.load(p0 + co) : z, v1 = ok1 ? v128.load(p1 + co) : z;
-        const v2 = ok2 ? v128.load(p2 + co) : z, v3 = ok3 ? v128.load(p3 + co) : z;
+        const v0 = ok0 ? wvec<W>(p0, c) : z, v1 = ok1 ? wvec<W>(p1, c) : z;
+        const v2 = ok2 ? wvec<W>(p2, c) : z, v3 = ok3 ? wvec<W>(p3, c) : z;
         const t0 = v128.shuffle<i32>(v0, v1, 0, 4, 1, 5), t1 = v128.shuffle<i32>(v0, v1, 2, 6, 3, 7);
         const t2 = v128.shuffle<i32>(v2, v3, 0, 4, 1, 5), t3 = v128.shuffle<i32>(v2, v3, 2, 6, 3, 7);
         const q0 = v128.shuffle<i32>(t0, t2, 0, 1, 4, 5), q1 = v128.shuffle<i32>(t0, t2, 2, 3, 6, 7);
@@ -75,15 +74,15 @@ export function u8_scratch_bytes(K: i32): i32 {
  * Several tokens (Q8_U8 activations, 2K bytes apart): eight rows decoded once, then every token
  * passes them, two at a time; one vpdpbusd per column quad of four rows and one token.
  */
-export function mm_tile_u8(out: usize, w: usize, xq: usize, xd: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
-  const nb = K >> 5, rowBytes = <usize>nb * 34, xs = <usize>K << 1;
+export function mm_tile_u8<W>(out: usize, w: usize, xq: usize, xd: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
+  const nb = K >> 5, rowBytes = <usize>nb * bsz<W>(), xs = <usize>K << 1;
   const sc = dec + (<usize>nb << 8), cp = sc + (<usize>nb << 5);
   const G = (n1 - n0) >> 3; // full groups: rows n0+g, n0+g+G, ... (eight streams, as in mv_q8)
   const groups = G + ((n1 - n0) & 7 ? 1 : 0);
   for (let g = 0; g < groups; g++) {
     const first = g < G ? n0 + g : n0 + 8 * G;
     const stride = g < G ? G : 1, cnt = g < G ? 8 : (n1 - n0) & 7;
-    decode8u(w + <usize>first * rowBytes, <usize>stride * rowBytes, cnt, nb, dec, sc, cp);
+    decode8u<W>(w + <usize>first * rowBytes, <usize>stride * rowBytes, cnt, nb, dec, sc, cp);
     let t = 0;
     for (; t + 2 <= T; t += 2) {
       const x0 = xq + <usize>t * xs, d0 = xd + ((<usize>t * nb) << 2), d1 = d0 + (<usize>nb << 2);

@@ -1,7 +1,7 @@
 // Batch invariance: the server batches concurrent requests, and a request's greedy output must be
 // the same alone or among others. So every row of a WebAssembly matmul must be bit-identical
 // whatever the number of rows T in the call (and the thread count, and whether the product ran
-// alone or inside matmulMany): Q8_0 runs int8 activations for every T (the one-token kernel and
+// alone or inside matmulMany): Q8_0 and Q4_0 run int8 activations for every T (the one-token kernel and
 // the many-token tile make the same sums), F16 makes the same sums in mv_f16 (T = 1) and mm_rows
 // (mv_f16 works on values scaled by 2^-16, which changes no rounding unless values fall below
 // 2^-110, f32's denormal range there; these inputs are ordinary, as a working model's are).
@@ -54,9 +54,9 @@ for (const be of backends) {
     });
   }
 
-  test(`${be.name} matmulMany: each product equals its own matmul, for Q8_0, F16 and mixed types`, () => {
-    for (const types of [['Q8_0', 'Q8_0', 'Q8_0'], ['F16', 'F16'], ['F16', 'Q8_0', 'F32']] as DType[][]) {
-      const K = 96, Ns = [40, 16, 9];
+  test(`${be.name} matmulMany: each product equals its own matmul, for Q8_0, Q4_0, F16 and mixed types`, () => {
+    for (const types of [['Q8_0', 'Q8_0', 'Q8_0'], ['Q4_0', 'Q4_0'], ['F16', 'F16'], ['F16', 'Q8_0', 'F32', 'Q4_0']] as DType[][]) {
+      const K = 96, Ns = [40, 16, 9, 21];
       const ws = types.map((dt, i) => makeWeight(be, dt, Ns[i]!, K));
       for (const T of [1, 5]) {
         const x = be.alloc(T * K);
@@ -78,7 +78,7 @@ test('rows are also bit-identical across thread counts', () => {
     const same = backends.filter((be) => be.relaxed === relaxed);
     const a = same[0], b = same[same.length - 1];
     if (!a || !b || a.threads === b.threads) continue;
-    for (const dtype of ['Q8_0', 'F16'] as DType[]) {
+    for (const dtype of ['Q8_0', 'Q4_0', 'F16'] as DType[]) {
       const [N, K] = SHAPES[dtype];
       const src = Float32Array.from({ length: N * K }, () => rnd() * 0.5);
       const bytes = quantize(dtype, src, N * K);
@@ -101,23 +101,23 @@ test('rows are also bit-identical across thread counts', () => {
 // The vpdpbusd tile (Node 24+ on x86 with AVX-VNNI) and the int16 tile both compute each
 // block's integer dot exactly, so they must agree to the bit; elsewhere the tile never runs.
 const u8 = backends.filter((be) => be.u8dot);
-test('Q8_0: the vpdpbusd tile and the int16 tile give the same bits', { skip: u8.length ? false : `this engine's relaxed dot is not the exact vpdpbusd form (${process.version}, ${process.arch}); CI also runs these tests on Node 24` }, () => {
+test('Q8_0, Q4_0: the vpdpbusd tile and the int16 tile give the same bits', { skip: u8.length ? false : `this engine's relaxed dot is not the exact vpdpbusd form (${process.version}, ${process.arch}); CI also runs these tests on Node 24` }, () => {
   for (const a of u8) {
     const b = backends.find((o) => o.relaxed && !o.u8dot && o.threads === a.threads)!;
-    for (const [N, K] of [[75, 160], [9, 4864], [130, 896]] as const) {
+    for (const [dtype, N, K] of [['Q8_0', 75, 160], ['Q8_0', 9, 4864], ['Q8_0', 130, 896], ['Q4_0', 75, 160], ['Q4_0', 130, 896]] as const) {
       const src = Float32Array.from({ length: N * K }, () => rnd() * 0.5);
-      const bytes = quantize('Q8_0', src, N * K);
+      const bytes = quantize(dtype, src, N * K);
       for (const T of [2, 3, 17]) {
         const xs = Float32Array.from({ length: T * K }, () => rnd() * (1 + 10 * Math.abs(rnd())));
         const [ra, rb] = [a, b].map((be) => {
-          const w = be.weight('Q8_0', [N, K]);
+          const w = be.weight(dtype, [N, K]);
           w.bytes.set(bytes);
           const x = be.alloc(T * K), out = be.alloc(T * N);
           x.set(xs);
           be.matmul(out, x, w, T);
           return Float32Array.from(out);
         });
-        sameBits(ra!, rb!, `Q8_0 ${N}x${K} T=${T}: ${a.name} vs ${b.name}`);
+        sameBits(ra!, rb!, `${dtype} ${N}x${K} T=${T}: ${a.name} vs ${b.name}`);
       }
     }
   }

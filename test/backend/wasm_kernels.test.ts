@@ -1,8 +1,8 @@
 // Every WebAssembly kernel against the reference backend, on random inputs of odd sizes (ragged
 // tails, one row, more threads than rows). Tolerances, per op (the reference accumulates in f64,
 // the kernels in f32; S = sum over k of |x[k] * w[k]|, the scale of a dot product's rounding):
-//   F32/F16/BF16/Q4_0/Q4_K/Q6_K matmul: |d| <= 1e-5 * S + 1e-6 (weights are decoded exactly)
-//   Q8_0 matmul, every T: activations are quantised to 8-bit blocks, as ggml does; against the reference
+//   F32/F16/BF16/Q4_K/Q6_K matmul: |d| <= 1e-5 * S + 1e-6 (weights are decoded exactly)
+//   Q8_0 and Q4_0 matmul, every T: activations are quantised to 8-bit blocks, as ggml does; against the reference
 //     run on the same quantised activations |d| <= 1e-5 * S + 1e-6, and against the f32 reference
 //     |d| <= sum over blocks of amax_b/254 * sum|w_b| (half a quantisation step per activation)
 //   embed: exact; rmsNorm, rope, siluMul, add, addBias: 1e-5 relative (+1e-6);
@@ -61,8 +61,9 @@ const SHAPES: Record<DType, [number, number][]> = {
   F32: [[1, 1], [7, 77], [37, 9], [13, 130]],
   F16: [[1, 3], [9, 77], [37, 8], [5, 1031]],
   BF16: [[1, 5], [9, 77], [37, 16]],
-  Q8_0: [[1, 32], [7, 96], [37, 64], [11, 1024]],
-  Q4_0: [[1, 32], [7, 96], [13, 64]],
+  // 300 rows: one part of 256+ rows takes the sixteen-stream one-token kernel, then 8-row groups, then singles
+  Q8_0: [[1, 32], [7, 96], [37, 64], [11, 1024], [300, 64]],
+  Q4_0: [[1, 32], [7, 96], [13, 64], [300, 96]],
   Q4_K: [[1, 256], [7, 512], [9, 256]],
   Q6_K: [[1, 256], [7, 512], [9, 256]],
 };
@@ -80,7 +81,7 @@ for (const be of backends) {
           const exact = new Float32Array(T * N);
           ref.matmul(exact, xr, r, T);
           let xq: Float32Array = xr, amax: Float32Array = new Float32Array(0);
-          const q8 = dtype === 'Q8_0'; // int8 activations for every T, as ggml
+          const q8 = dtype === 'Q8_0' || dtype === 'Q4_0'; // int8 activations for every T, as ggml
           if (q8) ({ q: xq, amax } = quantizeActs(xr));
           const expected = new Float32Array(T * N);
           ref.matmul(expected, xq, r, T);
@@ -95,7 +96,7 @@ for (const be of backends) {
               }
               const i = t * N + n, got = out[i]!;
               assert.ok(Math.abs(got - expected[i]!) <= 1e-5 * S + 1e-6, `${dtype} [${N}x${K}] T=${T} t=${t} n=${n}: ${got} vs ${expected[i]}`);
-              if (q8) assert.ok(Math.abs(got - exact[i]!) <= qerr * 1.0001 + 1e-5 * S + 1e-6, `Q8_0 vs f32 reference at ${t},${n}`);
+              if (q8) assert.ok(Math.abs(got - exact[i]!) <= qerr * 1.0001 + 1e-5 * S + 1e-6, `${dtype} vs f32 reference at ${t},${n}`);
             }
           }
         }
