@@ -42,7 +42,10 @@ function main(): void {
   const T = Number(values.tokens);
   const rows: Record<string, string | number>[] = [];
   for (const dtype of values.types!.split(',') as DType[]) {
-    for (const [name, N, K] of SHAPES) {
+    for (const [shape, N, K0] of SHAPES) {
+      // K-quants need K % 256 == 0: 896 becomes 1024 (the 0.5B model stores such tensors otherwise)
+      const K = dtype.endsWith('_K') ? Math.ceil(K0 / 256) * 256 : K0;
+      const name = `${shape.split(' ')[0]} ${N}x${K}`;
       const w = randomWeight(be, dtype, N, K);
       for (const t of [1, T]) {
         const x = be.alloc(t * K), out = be.alloc(t * N);

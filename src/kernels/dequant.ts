@@ -98,12 +98,13 @@ export function dequant_row(dtype: i32, src: usize, dst: usize, K: i32): void {
       let q = p + 16;
       for (let g = 0; g < 4; g++) {
         const j = 2 * g;
-        const d1 = d * <f32>scale_k4(j, sc), m1 = dmin * <f32>min_k4(j, sc);
-        const d2 = d * <f32>scale_k4(j + 1, sc), m2 = dmin * <f32>min_k4(j + 1, sc);
-        for (let l = 0; l < 32; l++) {
-          const v = <i32>load<u8>(q + l);
-          store<f32>(o + (<usize>l << 2), d1 * <f32>(v & 15) - m1);
-          store<f32>(o + (<usize>(l + 32) << 2), d2 * <f32>(v >> 4) - m2);
+        const d1 = f32x4.splat(d * <f32>scale_k4(j, sc)), m1 = f32x4.splat(dmin * <f32>min_k4(j, sc));
+        const d2 = f32x4.splat(d * <f32>scale_k4(j + 1, sc)), m2 = f32x4.splat(dmin * <f32>min_k4(j + 1, sc));
+        for (let h = 0; h < 2; h++) {
+          const v = v128.load(q + (<usize>h << 4));
+          // weight l: d1 * (low nibble) - m1; weight l + 32: d2 * (high nibble) - m2 (not fused)
+          store16(o + (<usize>h << 6), v128.and(v, i8x16.splat(15)), d1, m1);
+          store16(o + 128 + (<usize>h << 6), i8x16.shr_u(v, 4), d2, m2);
         }
         q += 32;
         o += 256;
@@ -112,23 +113,27 @@ export function dequant_row(dtype: i32, src: usize, dst: usize, K: i32): void {
     return;
   }
   if (dtype == DT_Q6_K) {
+    const z = f32x4.splat(0);
     for (let b = 0; b < (K >> 8); b++) {
       const p = src + <usize>b * 210;
       let o = dst + (<usize>b << 10);
       const d = f16(p + 208);
       let ql = p, qh = p + 128, sc = p + 192;
       for (let half = 0; half < 2; half++) {
-        for (let l = 0; l < 32; l++) {
-          const is = l >> 4;
-          const h = <i32>load<u8>(qh + l), a = <i32>load<u8>(ql + l), c = <i32>load<u8>(ql + l + 32);
-          const q1 = ((a & 15) | ((h & 3) << 4)) - 32;
-          const q2 = ((c & 15) | (((h >> 2) & 3) << 4)) - 32;
-          const q3 = ((a >> 4) | (((h >> 4) & 3) << 4)) - 32;
-          const q4 = ((c >> 4) | (((h >> 6) & 3) << 4)) - 32;
-          store<f32>(o + (<usize>l << 2), d * <f32>load<i8>(sc + is) * <f32>q1);
-          store<f32>(o + (<usize>(l + 32) << 2), d * <f32>load<i8>(sc + is + 2) * <f32>q2);
-          store<f32>(o + (<usize>(l + 64) << 2), d * <f32>load<i8>(sc + is + 4) * <f32>q3);
-          store<f32>(o + (<usize>(l + 96) << 2), d * <f32>load<i8>(sc + is + 6) * <f32>q4);
+        for (let is = 0; is < 2; is++) {
+          // sixteen weights per vector share one scale: (d * scale) * (q - 32), as the scalar form
+          const l = <usize>is << 4;
+          const h = v128.load(qh + l), a = v128.load(ql + l), c = v128.load(ql + l + 32);
+          const m15 = i8x16.splat(15), m3 = i8x16.splat(3), o32 = i8x16.splat(32);
+          const q1 = i8x16.sub(v128.or(v128.and(a, m15), i8x16.shl(v128.and(h, m3), 4)), o32);
+          const q2 = i8x16.sub(v128.or(v128.and(c, m15), i8x16.shl(v128.and(i8x16.shr_u(h, 2), m3), 4)), o32);
+          const q3 = i8x16.sub(v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(h, 4), m3), 4)), o32);
+          const q4 = i8x16.sub(v128.or(i8x16.shr_u(c, 4), i8x16.shl(i8x16.shr_u(h, 6), 4)), o32);
+          const s = sc + <usize>is;
+          store16(o + (l << 2), q1, f32x4.splat(d * <f32>load<i8>(s)), z);
+          store16(o + ((l + 32) << 2), q2, f32x4.splat(d * <f32>load<i8>(s, 2)), z);
+          store16(o + ((l + 64) << 2), q3, f32x4.splat(d * <f32>load<i8>(s, 4)), z);
+          store16(o + ((l + 96) << 2), q4, f32x4.splat(d * <f32>load<i8>(s, 6)), z);
         }
         o += 512;
         ql += 64;
@@ -137,6 +142,15 @@ export function dequant_row(dtype: i32, src: usize, dst: usize, K: i32): void {
       }
     }
   }
+}
+
+/** 16 floats at o: scale * f32(q_i) - sub for the sixteen signed bytes of q (a multiply, then a subtract). */
+@inline function store16(o: usize, q: v128, scale: v128, sub: v128): void {
+  const l = i16x8.extend_low_i8x16_s(q), h = i16x8.extend_high_i8x16_s(q);
+  v128.store(o, f32x4.sub(f32x4.mul(scale, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l))), sub));
+  v128.store(o, f32x4.sub(f32x4.mul(scale, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l))), sub), 16);
+  v128.store(o, f32x4.sub(f32x4.mul(scale, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h))), sub), 32);
+  v128.store(o, f32x4.sub(f32x4.mul(scale, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h))), sub), 48);
 }
 
 // get_scale_min_k4 (see src/formats/quant/q4_k.ts)
