@@ -88,8 +88,9 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
   if (ASC_FEATURE_RELAXED_SIMD) {
     const s0 = i8x16.sub(v128.xor(wvec<W>(p, 0), m0), m0);
     const s1 = i8x16.sub(v128.xor(wvec<W>(p, 1), m1), m1);
-    // i16x8.relaxed_dot (pmaddubsw) then a pairwise widening add: V8 11.3 (Node 20) computes
-    // i32x4.relaxed_dot_i8x16_i7x16_add_s wrongly (doubles the dot, drops the addend).
+    // i16x8.relaxed_dot (pmaddubsw) then a pairwise widening add: in this kernel V8 11.3 (Node
+    // 20) once computed i32x4.relaxed_dot_i8x16_i7x16_add_s wrongly (double the dot, no addend;
+    // exact on plain vectors, so it depends on the code around it), and it is no faster there.
     const p0 = i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s0, a0));
     return i32x4.add(p0, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s1, a1)));
   } else {
