@@ -1,8 +1,8 @@
 // Entry point of the kernel module (compiled twice: plain SIMD and relaxed SIMD, see package.json).
 // Parallel kernels take (part, parts, ...) and do their share; src/backend/wasm.ts dispatches them.
 export { init_tables } from './common';
-export { quant_q8, mm_q8_0, q8_scratch_bytes } from './q8';
-export { u8_dot_probe } from './q8_u8';
+export { quant_q8, mm_q8_0 } from './q8';
+export { q8_scratch_bytes, u8_dot_probe } from './q8_tile';
 export { dequant_row, embed_rows } from './dequant';
 export { mm_rows, mv_f16, scale_f32 } from './float';
 export { rms_norm, rope, rope_table, silu_mul, add, add_bias, attention, f16_special } from './ops';

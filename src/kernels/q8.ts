@@ -20,24 +20,11 @@
 //            (0xff where q < 0): relaxed one-token kernel. The sign of x moves onto the weights:
 //            w*x = (w * sign(x)) * |x|, and w * sign(x) = (w ^ m) - m with m the sign mask.
 //            (A weight of -128, which ggml's quantiser never writes, would wrap there.)
-//   Q8_U8:   K bytes q + 128: the vpdpbusd tile (q8_u8.ts), where the engine has it.
-import { f16, hsum_i32, madd, split } from './common';
-import { mm_tile_u8 } from './q8_u8';
+//   Q8_U8:   K bytes q + 128: the vpdpbusd tile (q8_tile.ts), where the engine has it.
+import { f16, hsum_i32, split } from './common';
+import { bsz, mm_tile, scatter4, step, wvec } from './q8_tile';
 
 export const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
-
-/** Bytes per block of 32 weights: Q8_0 (W = i8) or Q4_0 (W = u8). */
-@inline export function bsz<W>(): usize {
-  return isSigned<W>() ? 34 : 18;
-}
-
-/** Weights 16*h .. 16*h+15 of the block at p, as int8 (Q4_0: low nibbles first, minus 8). */
-@inline export function wvec<W>(p: usize, h: i32): v128 {
-  if (isSigned<W>()) return v128.load(p + 2 + (<usize>h << 4));
-  const q = v128.load(p + 2);
-  const n = h == 0 ? v128.and(q, i8x16.splat(0x0f)) : i8x16.shr_u(q, 4);
-  return i8x16.sub(n, i8x16.splat(8));
-}
 
 /** x [T, K] f32 -> xq [T, 2K] bytes (layout `mode`), xd [T, K/32] f32 scales. K % 32 == 0. */
 export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i32): void {
@@ -135,23 +122,6 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
   return f32x4.replace_lane(s, 3, f16(p3));
 }
 
-/**
- * One step of the canonical sum, four (token, row) pairs per lane: acc + f32(isum) * (dw * dx),
- * fused where the build has relaxed SIMD (the engine's choice is fixed for the process, so every
- * kernel of one build still sums alike; fused saves an instruction per step of the tiles).
- */
-@inline export function step(acc: v128, isum: v128, dw: v128, dx: v128): v128 {
-  return madd(f32x4.convert_i32x4_s(isum), f32x4.mul(dw, dx), acc);
-}
-
-/** Store lane i of v at out + i*stride floats (i < cnt). */
-@inline export function scatter4(out: usize, stride: usize, v: v128, cnt: i32): void {
-  if (cnt > 0) store<f32>(out, f32x4.extract_lane(v, 0));
-  if (cnt > 1) store<f32>(out + (stride << 2), f32x4.extract_lane(v, 1));
-  if (cnt > 2) store<f32>(out + (stride << 3), f32x4.extract_lane(v, 2));
-  if (cnt > 3) store<f32>(out + stride * 12, f32x4.extract_lane(v, 3));
-}
-
 /** [isum of rows w0..w3] for block offset bo, from the activation operands a0..a3 (see bdot). */
 @inline function isum4<W>(w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, a0: v128, a1: v128, a2: v128, a3: v128): v128 {
   return hadd4(bdot<W>(w0 + bo, a0, a1, a2, a3), bdot<W>(w1 + bo, a0, a1, a2, a3), bdot<W>(w2 + bo, a0, a1, a2, a3), bdot<W>(w3 + bo, a0, a1, a2, a3));
@@ -235,137 +205,6 @@ function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n
 }
 
 /**
- * Decode eight Q8_0 / Q4_0 rows (row i at w + i*rstride bytes; rows >= cnt read as zero) into the tile
- * layout: per block b and pair p of columns (2p, 2p+1), two i16x8 vectors [rows 0-3], [rows 4-7]
- * with each i32 lane holding one row's pair: dec + ((b*16 + p)*2 + half)*16. Scales as f32:
- * sc + b*32 (rows 0-3), sc + b*32 + 16 (rows 4-7).
- */
-function decode8<W>(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: usize): void {
-  const z = i32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const bo = <usize>b * bsz<W>();
-    for (let half = 0; half < 2; half++) {
-      const r = half * 4;
-      const p0 = w + <usize>r * rstride + bo, p1 = p0 + rstride, p2 = p1 + rstride, p3 = p2 + rstride;
-      const ok0 = r < cnt, ok1 = r + 1 < cnt, ok2 = r + 2 < cnt, ok3 = r + 3 < cnt;
-      let s = f32x4.splat(ok0 ? f16(p0) : 0);
-      s = f32x4.replace_lane(s, 1, ok1 ? f16(p1) : 0);
-      s = f32x4.replace_lane(s, 2, ok2 ? f16(p2) : 0);
-      s = f32x4.replace_lane(s, 3, ok3 ? f16(p3) : 0);
-      v128.store(sc + (<usize>b << 5) + (<usize>half << 4), s);
-      for (let c = 0; c < 4; c++) {
-        // 8 weights (4 column pairs) of each of the four rows, widened to i16
-        const h = c >> 1;
-        const lo = (c & 1) == 0;
-        const v0 = ok0 ? (lo ? i16x8.extend_low_i8x16_s(wvec<W>(p0, h)) : i16x8.extend_high_i8x16_s(wvec<W>(p0, h))) : z;
-        const v1 = ok1 ? (lo ? i16x8.extend_low_i8x16_s(wvec<W>(p1, h)) : i16x8.extend_high_i8x16_s(wvec<W>(p1, h))) : z;
-        const v2 = ok2 ? (lo ? i16x8.extend_low_i8x16_s(wvec<W>(p2, h)) : i16x8.extend_high_i8x16_s(wvec<W>(p2, h))) : z;
-        const v3 = ok3 ? (lo ? i16x8.extend_low_i8x16_s(wvec<W>(p3, h)) : i16x8.extend_high_i8x16_s(wvec<W>(p3, h))) : z;
-        // 4x4 transpose of i32 lanes: row-major pairs -> pair-major rows
-        const t0 = v128.shuffle<i32>(v0, v1, 0, 4, 1, 5), t1 = v128.shuffle<i32>(v0, v1, 2, 6, 3, 7);
-        const t2 = v128.shuffle<i32>(v2, v3, 0, 4, 1, 5), t3 = v128.shuffle<i32>(v2, v3, 2, 6, 3, 7);
-        const d = dec + ((<usize>(b * 16 + c * 4) * 2 + half) << 4);
-        v128.store(d, v128.shuffle<i32>(t0, t2, 0, 1, 4, 5));
-        v128.store(d + 32, v128.shuffle<i32>(t0, t2, 2, 3, 6, 7));
-        v128.store(d + 64, v128.shuffle<i32>(t1, t3, 0, 1, 4, 5));
-        v128.store(d + 96, v128.shuffle<i32>(t1, t3, 2, 3, 6, 7));
-      }
-    }
-  }
-}
-
-/**
- * Several tokens (Q8_I16 activations): eight rows decoded once into this part's scratch, then
- * every token passes them, two at a time. The weights are packed so that one pmaddwd of the
- * rows' column pair with the token's pair broadcast gives four rows' partial sums in four lanes:
- * no horizontal sums, 8 multiply-adds per instruction (an f32 FMA does 4).
- */
-function mm_tile<W>(out: usize, w: usize, xq: usize, xd: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
-  const nb = K >> 5, rowBytes = <usize>nb * bsz<W>(), xs = <usize>K << 1, sc = dec + (<usize>nb << 9);
-  const G = (n1 - n0) >> 3; // full groups: rows n0+g, n0+g+G, ... (eight streams, as in mv_q8)
-  const groups = G + ((n1 - n0) & 7 ? 1 : 0);
-  for (let g = 0; g < groups; g++) {
-    const first = g < G ? n0 + g : n0 + 8 * G;
-    const stride = g < G ? G : 1, cnt = g < G ? 8 : (n1 - n0) & 7;
-    decode8<W>(w + <usize>first * rowBytes, <usize>stride * rowBytes, cnt, nb, dec, sc);
-    let t = 0;
-    for (; t + 2 <= T; t += 2) {
-      const x0 = xq + <usize>t * xs, x1 = x0 + xs, d0 = xd + ((<usize>t * nb) << 2), d1 = d0 + (<usize>nb << 2);
-      let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
-      for (let b = 0; b < nb; b++) {
-        let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
-        const wb = dec + (<usize>b << 9), xb = <usize>b << 6;
-        // two column pairs per pass, pointers stepped: V8 keeps loop state in registers then
-        // (a counter-indexed loop reloaded five spilled values per pass: 23 GMAC/s on one core);
-        // unrolling further makes it load everything first and spill the vectors
-        let pw = dec + (<usize>b << 9), pa = x0 + (<usize>b << 6), pc = x1 + (<usize>b << 6);
-        const pe = pw + 512;
-        do {
-          const wl = v128.load(pw), wh = v128.load(pw, 16);
-          const a = v128.load32_splat(pa), c = v128.load32_splat(pc);
-          i0 = i32x4.add(i0, i32x4.dot_i16x8_s(wl, a));
-          i1 = i32x4.add(i1, i32x4.dot_i16x8_s(wh, a));
-          i2 = i32x4.add(i2, i32x4.dot_i16x8_s(wl, c));
-          i3 = i32x4.add(i3, i32x4.dot_i16x8_s(wh, c));
-          const wl2 = v128.load(pw, 32), wh2 = v128.load(pw, 48);
-          const a2 = v128.load32_splat(pa, 4), c2 = v128.load32_splat(pc, 4);
-          i0 = i32x4.add(i0, i32x4.dot_i16x8_s(wl2, a2));
-          i1 = i32x4.add(i1, i32x4.dot_i16x8_s(wh2, a2));
-          i2 = i32x4.add(i2, i32x4.dot_i16x8_s(wl2, c2));
-          i3 = i32x4.add(i3, i32x4.dot_i16x8_s(wh2, c2));
-          pw += 64; pa += 8; pc += 8;
-        } while (pw < pe);
-        const sl = v128.load(sc + (<usize>b << 5)), sh = v128.load(sc + (<usize>b << 5), 16);
-        const da = v128.load32_splat(d0 + (<usize>b << 2)), dc = v128.load32_splat(d1 + (<usize>b << 2));
-        f0 = step(f0, i0, sl, da);
-        f1 = step(f1, i1, sh, da);
-        f2 = step(f2, i2, sl, dc);
-        f3 = step(f3, i3, sh, dc);
-      }
-      const o0 = out + ((<usize>t * N + first) << 2), o1 = o0 + (<usize>N << 2);
-      scatter4(o0, stride, f0, cnt);
-      scatter4(o0 + (<usize>stride << 4), stride, f1, cnt - 4);
-      scatter4(o1, stride, f2, cnt);
-      scatter4(o1 + (<usize>stride << 4), stride, f3, cnt - 4);
-    }
-    if (t < T) {
-      const x0 = xq + <usize>t * xs, d0 = xd + ((<usize>t * nb) << 2);
-      let f0 = f32x4.splat(0), f1 = f32x4.splat(0);
-      for (let b = 0; b < nb; b++) {
-        let i0 = i32x4.splat(0), i1 = i32x4.splat(0);
-        const wb = dec + (<usize>b << 9), xb = <usize>b << 6;
-        for (let p = 0; p < 16; p += 4) {
-          const pw = wb + (<usize>p << 5), pa = x0 + xb + (<usize>p << 2);
-          const a0 = v128.load32_splat(pa, 0);
-          i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load(pw, 0), a0));
-          i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load(pw, 16), a0));
-          const a1 = v128.load32_splat(pa, 4);
-          i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load(pw, 32), a1));
-          i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load(pw, 48), a1));
-          const a2 = v128.load32_splat(pa, 8);
-          i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load(pw, 64), a2));
-          i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load(pw, 80), a2));
-          const a3 = v128.load32_splat(pa, 12);
-          i0 = i32x4.add(i0, i32x4.dot_i16x8_s(v128.load(pw, 96), a3));
-          i1 = i32x4.add(i1, i32x4.dot_i16x8_s(v128.load(pw, 112), a3));
-        }
-        const da = v128.load32_splat(d0 + (<usize>b << 2));
-        f0 = step(f0, i0, v128.load(sc + (<usize>b << 5)), da);
-        f1 = step(f1, i1, v128.load(sc + (<usize>b << 5), 16), da);
-      }
-      const o0 = out + ((<usize>t * N + first) << 2);
-      scatter4(o0, stride, f0, cnt);
-      scatter4(o0 + (<usize>stride << 4), stride, f1, cnt - 4);
-    }
-  }
-}
-
-/** Scratch bytes one part of mm_q8_0 needs for K columns (either tile's decoded rows and scales). */
-export function q8_scratch_bytes(K: i32): i32 {
-  return (K >> 5) * (512 + 32); // mm_tile_u8 needs (K >> 5) * 320
-}
-
-/**
  * out_m [T, N_m] = x [T, K] w_m^T for `count` Q8_0 matrices (Q4_0 when q4 is 1) sharing one quantised x (xq, xd by
  * quant_q8 in layout `mode`: Q8_SIGN in the relaxed build when T == 1, Q8_U8 for the vpdpbusd
  * tile, else Q8_I16). desc: per matrix three i32 (out, w, N). Each matrix's rows are split over
@@ -383,7 +222,7 @@ function mm_int8<W>(part: i32, parts: i32, desc: usize, count: i32, xq: usize, x
     const n0 = split(N, part, parts, 8), n1 = split(N, part + 1, parts, 8);
     if (n0 >= n1) continue;
     if (T == 1) mv_q8<W>(out, w, xq, xd, K, n0, n1);
-    else if (mode == Q8_U8) mm_tile_u8<W>(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
-    else mm_tile<W>(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
+    else if (mode == Q8_U8) mm_tile<W, u8>(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
+    else mm_tile<W, i16>(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
   }
 }
