@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { WasmBackend } from '../src/backend/wasm.js';
 import type { Weight } from '../src/backend/backend.js';
-import { tensorBytes, type DType } from '../src/formats/dtype.js';
+import { DTYPES, tensorBytes, type DType } from '../src/formats/dtype.js';
 import { quantize } from '../src/formats/quant/index.js';
 
 const SHAPES: [string, number, number][] = [['q/o 896x896', 896, 896], ['gate/up 4864x896', 4864, 896], ['down 896x4864', 896, 4864]];
@@ -41,7 +41,10 @@ function main(): void {
   const be = new WasmBackend({ threads: Number(values.threads) });
   const T = Number(values.tokens);
   const rows: Record<string, string | number>[] = [];
-  for (const dtype of values.types!.split(',') as DType[]) {
+  const types = values.types!.split(',') as DType[];
+  const unknown = types.filter((t) => !Object.hasOwn(DTYPES, t));
+  if (unknown.length) throw new Error(`--types: unknown type ${unknown.join(', ')} (known: ${Object.keys(DTYPES).join(', ')})`);
+  for (const dtype of types) {
     for (const [shape, N, K0] of SHAPES) {
       // K-quants need K % 256 == 0: 896 becomes 1024 (the 0.5B model stores such tensors otherwise)
       const K = dtype.endsWith('_K') ? Math.ceil(K0 / 256) * 256 : K0;
@@ -68,4 +71,9 @@ function main(): void {
   be.dispose?.();
 }
 
-main();
+try {
+  main();
+} catch (e) {
+  process.stderr.write(`bench: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+}

@@ -36,6 +36,7 @@ interface Exports {
 }
 
 let modules: { simd?: WebAssembly.Module; relaxed?: WebAssembly.Module | null } = {};
+let u8DotExact: boolean | undefined; // see WasmBackend.u8DotExact
 
 function wasmBytes(variant: string): Uint8Array<ArrayBuffer> {
   const name = `kernels-${variant}.wasm`;
@@ -135,7 +136,7 @@ export class WasmBackend implements Backend {
     this.ex = inst.exports as unknown as Exports;
     this.par = PAR.map((n) => inst.exports[n] as unknown as Kernel);
     this.ex.init_tables();
-    this.u8dot = this.relaxed && opts.u8dot !== false && this.u8DotExact();
+    this.u8dot = this.relaxed && opts.u8dot !== false && (u8DotExact ??= this.u8DotExact()); // the engine's, once per process
     this.name = `wasm-${this.relaxed ? 'relaxed-simd' : 'simd'}${this.u8dot ? '-u8dot' : ''}-x${this.threads}`;
     this.pool = new Pool(module, this.memory, this.threads, PAR, opts.spinMs ?? 2, opts.spinMs ?? 2);
   }

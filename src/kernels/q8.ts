@@ -198,6 +198,7 @@ function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n
       const bo = <usize>b * bsz<W>();
       const a = xq + aoff(b);
       const isum = hsum_i32(bdot<W>(w0 + bo, act0(a), act1(a), act2(a, K), act3(a, K)));
+      // the vector step on lane 0: fused exactly when the tiles' steps are (wasm has no scalar fma)
       acc = f32x4.extract_lane(step(f32x4.splat(acc), i32x4.splat(isum), f32x4.splat(f16(w0 + bo)), f32x4.splat(load<f32>(xd + (<usize>b << 2)))), 0);
     }
     store<f32>(out + (<usize>n << 2), acc);

@@ -73,6 +73,16 @@ for (const be of backends) {
   });
 }
 
+/** x [T, K] (values xs) times a fresh [N, K] weight of the given stored bytes on backend be. */
+function product(be: WasmBackend, dtype: DType, bytes: Uint8Array, N: number, K: number, xs: Float32Array, T: number): Float32Array {
+  const w = be.weight(dtype, [N, K]);
+  w.bytes.set(bytes);
+  const x = be.alloc(T * K), out = be.alloc(T * N);
+  x.set(xs);
+  be.matmul(out, x, w, T);
+  return Float32Array.from(out);
+}
+
 test('rows are also bit-identical across thread counts', () => {
   for (const relaxed of [true, false]) {
     const same = backends.filter((be) => be.relaxed === relaxed);
@@ -84,15 +94,7 @@ test('rows are also bit-identical across thread counts', () => {
       const bytes = quantize(dtype, src, N * K);
       for (const T of [1, 5]) {
         const xs = Float32Array.from({ length: T * K }, () => rnd());
-        const res = [a, b].map((be) => {
-          const w = be.weight(dtype, [N, K]);
-          w.bytes.set(bytes);
-          const x = be.alloc(T * K), out = be.alloc(T * N);
-          x.set(xs);
-          be.matmul(out, x, w, T);
-          return Float32Array.from(out);
-        });
-        sameBits(res[0]!, res[1]!, `${dtype} T=${T} x${a.threads} vs x${b.threads}`);
+        sameBits(product(a, dtype, bytes, N, K, xs, T), product(b, dtype, bytes, N, K, xs, T), `${dtype} T=${T} x${a.threads} vs x${b.threads}`);
       }
     }
   }
@@ -109,15 +111,7 @@ test('Q8_0, Q4_0: the vpdpbusd tile and the int16 tile give the same bits', { sk
       const bytes = quantize(dtype, src, N * K);
       for (const T of [2, 3, 17]) {
         const xs = Float32Array.from({ length: T * K }, () => rnd() * (1 + 10 * Math.abs(rnd())));
-        const [ra, rb] = [a, b].map((be) => {
-          const w = be.weight(dtype, [N, K]);
-          w.bytes.set(bytes);
-          const x = be.alloc(T * K), out = be.alloc(T * N);
-          x.set(xs);
-          be.matmul(out, x, w, T);
-          return Float32Array.from(out);
-        });
-        sameBits(ra!, rb!, `${dtype} ${N}x${K} T=${T}: ${a.name} vs ${b.name}`);
+        sameBits(product(a, dtype, bytes, N, K, xs, T), product(b, dtype, bytes, N, K, xs, T), `${dtype} ${N}x${K} T=${T}: ${a.name} vs ${b.name}`);
       }
     }
   }
