@@ -18,6 +18,30 @@ export interface AttnSpan {
   len: number;
 }
 
+/**
+ * One sequence's share of a batch for a recurrent (Gated DeltaNet) layer: its rows, in position
+ * order, and its state for that layer, which the op reads and updates in place.
+ */
+export interface RecurrentSpan {
+  /** batch rows of this sequence, in increasing position order */
+  rows: Int32Array;
+  /** [K-1, C]: the last K-1 inputs of the causal conv (zeros at sequence start) */
+  conv: Float32Array;
+  /** [nv, dk, dv]: one delta-rule state matrix S_j per value head, S_j[i][c] (row-major) */
+  state: Float32Array;
+}
+
+/** Shape of a Gated DeltaNet layer (HF linear_* fields). */
+export interface DeltaNetDims {
+  nk: number; // key heads (q and k)
+  nv: number; // value heads (states), a multiple of nk
+  dk: number; // key head size
+  dv: number; // value head size
+  /** value head j reads key head j % nk (llama.cpp's "tiled" GGUF order) rather than j / (nv/nk)
+   * (transformers' repeat_interleave, "grouped"); see formats' head-order note */
+  tiled: boolean;
+}
+
 export interface Backend {
   readonly name: string;
   /** activation buffer of n floats, contents unspecified: every op writes all of its output (the
@@ -37,12 +61,31 @@ export interface Backend {
   addBias(x: Float32Array, bias: Float32Array, T: number): void;
   /** out[r,:] = x[r,:] / rms(x[r,:]) * w; x, out [R, D] (may alias) */
   rmsNorm(out: Float32Array, x: Float32Array, w: Float32Array, R: number, D: number, eps: number): void;
-  /** NEOX-style rotary embedding in place: x [T, H*Dh], the two halves of each head rotated together */
-  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number): void;
+  /** NEOX-style rotary embedding in place: x [T, H*Dh]; the first `nRot` dims of each head (default
+   * all) are rotated, dim j with j + nRot/2 at angle pos * theta^(-2j/nRot); the rest pass through */
+  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number, nRot?: number): void;
   /** out[t] = softmax(q[t] k^T * scale) v over spans[t] with grouped-query heads; q, out [T, Hq*Dh] */
   attention(out: Float32Array, q: Float32Array, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void;
   /** out = silu(gate) * up, elementwise over n */
   siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+  /** out = x * sigmoid(gate), elementwise over n (may alias) */
+  sigmoidMul(out: Float32Array, gate: Float32Array, x: Float32Array, n: number): void;
+  /**
+   * Causal depthwise conv then SiLU, per sequence: for row t of a sequence,
+   * out[t,c] = silu(sum_i w[c,i] * xpad[t+i, c]), xpad = [span.conv; that sequence's x rows], i < K
+   * (w[c,K-1] weighs the current row). Afterwards span.conv holds the last K-1 inputs.
+   * x, out [T, C] (distinct); w [C, K].
+   */
+  ssmConv(out: Float32Array, x: Float32Array, w: Float32Array, spans: RecurrentSpan[], C: number, K: number): void;
+  /**
+   * The gated delta rule over each sequence's rows, in order, updating span.state. Row t of
+   * qkv [T, 2*nk*dk + nv*dv] is [q | k | v]; q and k are L2-normalised per head
+   * (x / sqrt(sum x^2 + eps)) and q scaled by 1/sqrt(dk). Per value head j, with key head
+   * k(j) (dims.tiled): beta = sigmoid(b[t,j]), g = A[j] * softplus(a[t,j] + dtBias[j]) (A < 0),
+   * S = exp(g) S; S += k (beta (v - S^T k))^T; out[t, j] = S^T q.  out [T, nv*dv]; a, b [T, nv].
+   * Any evaluation order with the same result up to rounding is allowed (chunked prefill).
+   */
+  deltaNet(out: Float32Array, qkv: Float32Array, a: Float32Array, b: Float32Array, A: Float32Array, dtBias: Float32Array, spans: RecurrentSpan[], dims: DeltaNetDims, eps: number): void;
   /** out = a + b, elementwise over n (may alias) */
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
   /** dst[dstOff .. dstOff+n) = src[srcOff .. srcOff+n) */

@@ -2,7 +2,7 @@
 // every fast kernel is tested against, so it stays simple rather than fast.
 import { dequantize } from '../formats/quant/index.js';
 import { DTYPES, tensorBytes, type DType } from '../formats/dtype.js';
-import type { AttnSpan, Backend, Weight } from './backend.js';
+import type { AttnSpan, Backend, DeltaNetDims, RecurrentSpan, Weight } from './backend.js';
 
 function rowOf(w: Weight, r: number, dst: Float32Array): Float32Array {
   const cols = w.shape[w.shape.length - 1]!;
@@ -59,14 +59,14 @@ export class ReferenceBackend implements Backend {
     }
   }
 
-  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number): void {
-    const half = Dh / 2;
+  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number, nRot = Dh): void {
+    const half = nRot / 2;
     for (let t = 0; t < T; t++) {
       const p = positions[t]!;
       for (let h = 0; h < H; h++) {
         const base = (t * H + h) * Dh;
         for (let i = 0; i < half; i++) {
-          const angle = p * Math.pow(theta, (-2 * i) / Dh);
+          const angle = p * Math.pow(theta, (-2 * i) / nRot);
           const c = Math.cos(angle), s = Math.sin(angle);
           const a = x[base + i]!, b = x[base + i + half]!;
           x[base + i] = a * c - b * s;
@@ -106,6 +106,63 @@ export class ReferenceBackend implements Backend {
     for (let i = 0; i < n; i++) {
       const g = gate[i]!;
       out[i] = (g / (1 + Math.exp(-g))) * up[i]!;
+    }
+  }
+
+  sigmoidMul(out: Float32Array, gate: Float32Array, x: Float32Array, n: number): void {
+    for (let i = 0; i < n; i++) out[i] = x[i]! / (1 + Math.exp(-gate[i]!));
+  }
+
+  ssmConv(out: Float32Array, x: Float32Array, w: Float32Array, spans: RecurrentSpan[], C: number, K: number): void {
+    for (const span of spans) {
+      // xpad: the K-1 remembered inputs, then this sequence's rows
+      const xpad = (r: number, c: number) => (r < K - 1 ? span.conv[r * C + c]! : x[span.rows[r - (K - 1)]! * C + c]!);
+      const n = span.rows.length;
+      span.rows.forEach((t, r) => {
+        for (let c = 0; c < C; c++) {
+          let s = 0;
+          for (let i = 0; i < K; i++) s += w[c * K + i]! * xpad(r + i, c);
+          out[t * C + c] = s / (1 + Math.exp(-s));
+        }
+      });
+      const keep = Float32Array.from({ length: (K - 1) * C }, (_, j) => xpad(n + Math.floor(j / C), j % C));
+      span.conv.set(keep);
+    }
+  }
+
+  deltaNet(out: Float32Array, qkv: Float32Array, a: Float32Array, b: Float32Array, A: Float32Array, dtBias: Float32Array, spans: RecurrentSpan[], d: DeltaNetDims, eps: number): void {
+    const { nk, nv, dk, dv } = d;
+    const C = 2 * nk * dk + nv * dv, r = nv / nk;
+    const q = new Float64Array(dk), k = new Float64Array(dk), v = new Float64Array(dv), sk = new Float64Array(dv);
+    const l2 = (dst: Float64Array, off: number, scale: number) => {
+      let ss = 0;
+      for (let i = 0; i < dk; i++) ss += qkv[off + i]! ** 2;
+      const inv = scale / Math.sqrt(ss + eps);
+      for (let i = 0; i < dk; i++) dst[i] = qkv[off + i]! * inv;
+    };
+    for (const span of spans) {
+      for (const t of span.rows) {
+        for (let j = 0; j < nv; j++) {
+          const kh = d.tiled ? j % nk : Math.floor(j / r);
+          l2(q, t * C + kh * dk, 1 / Math.sqrt(dk));
+          l2(k, t * C + nk * dk + kh * dk, 1);
+          for (let c = 0; c < dv; c++) v[c] = qkv[t * C + 2 * nk * dk + j * dv + c]!;
+          const beta = 1 / (1 + Math.exp(-b[t * nv + j]!));
+          const z = a[t * nv + j]! + dtBias[j]!;
+          const softplus = z > 20 ? z : Math.log1p(Math.exp(z));
+          const decay = Math.exp(A[j]! * softplus);
+          const S = span.state.subarray(j * dk * dv, (j + 1) * dk * dv); // S[i][c]
+          sk.fill(0);
+          for (let i = 0; i < dk; i++) for (let c = 0; c < dv; c++) sk[c]! += (S[i * dv + c]! * decay) * k[i]!;
+          for (let c = 0; c < dv; c++) sk[c] = beta * (v[c]! - sk[c]!); // delta
+          for (let i = 0; i < dk; i++) for (let c = 0; c < dv; c++) S[i * dv + c] = S[i * dv + c]! * decay + k[i]! * sk[c]!;
+          for (let c = 0; c < dv; c++) {
+            let o = 0;
+            for (let i = 0; i < dk; i++) o += S[i * dv + c]! * q[i]!;
+            out[t * nv * dv + j * dv + c] = o;
+          }
+        }
+      }
     }
   }
 

@@ -3,9 +3,16 @@
 // the engine does not implement is refused, naming the field, never silently ignored.
 import { fail } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
+import { parseQwen35Hf, qwen35FromGguf } from './config_qwen35.js';
 
-export type ModelType = 'qwen2' | 'qwen3';
-export const MODEL_TYPES: readonly ModelType[] = ['qwen2', 'qwen3'];
+/** The architecture a config selects (one model file each); HF `qwen3_5` is read as its text model. */
+export type ModelType = 'qwen2' | 'qwen3' | 'qwen3_5_text';
+export const MODEL_TYPES: readonly ModelType[] = ['qwen2', 'qwen3', 'qwen3_5_text'];
+/** model_type values of config.json, and GGUF general.architecture values, that we read */
+const HF_TYPES = ['qwen2', 'qwen3', 'qwen3_5', 'qwen3_5_text'];
+const GGUF_ARCHS = ['qwen2', 'qwen3', 'qwen35'];
+
+export type LayerType = 'linear_attention' | 'full_attention';
 
 /** The fields the engine reads, with HF names; `head_dim` and `rope_theta` are resolved. */
 export interface QwenConfig {
@@ -27,6 +34,18 @@ export interface QwenConfig {
   eos_token_id?: number | number[] | null;
   /** stored dtype named by the file (`torch_dtype`, or the newer `dtype`), informational */
   torch_dtype?: string;
+
+  // Qwen3.5 hybrid models only (config_qwen35.ts): Gated DeltaNet ("linear_attention") layers
+  layer_types?: LayerType[];
+  linear_num_key_heads?: number;
+  linear_num_value_heads?: number;
+  linear_key_head_dim?: number;
+  linear_value_head_dim?: number;
+  linear_conv_kernel_dim?: number;
+  /** share of head_dim that RoPE rotates */
+  partial_rotary_factor?: number;
+  /** multi-token-prediction blocks stored with the model (not used for plain decoding) */
+  mtp_num_hidden_layers?: number;
 }
 
 // Fields that describe training, tooling or features we check explicitly below: accepted.
@@ -69,9 +88,10 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
   const o = raw as Record<string, unknown>;
   const mt = o.model_type;
   if (mt === undefined) fail(`${where(src, 'model_type')} is missing`);
-  if (!MODEL_TYPES.includes(mt as ModelType)) {
-    fail(`${where(src, 'model_type')} is '${String(mt)}', which qwen.ts does not implement (supported: ${MODEL_TYPES.join(', ')})`);
+  if (!HF_TYPES.includes(mt as string)) {
+    fail(`${where(src, 'model_type')} is '${String(mt)}', which qwen.ts does not implement (supported: ${HF_TYPES.join(', ')})`);
   }
+  if (mt === 'qwen3_5' || mt === 'qwen3_5_text') return parseQwen35Hf(o, src);
   for (const k of Object.keys(o)) {
     if (!KNOWN.has(k) && !k.startsWith('_')) fail(`${where(src, k)} is not a ${String(mt)} config field qwen.ts knows; refusing rather than ignoring it`);
   }
@@ -143,9 +163,10 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
 export function configFromGguf(meta: Map<string, GgufValue>, src: string, vocabRows: number, hasOutput: boolean): QwenConfig {
   const arch = meta.get('general.architecture');
   if (arch === undefined) fail(`${src}: metadata 'general.architecture' is missing`);
-  if (!MODEL_TYPES.includes(arch as ModelType)) {
-    fail(`${src}: metadata 'general.architecture' is '${String(arch)}', which qwen.ts does not implement (supported: ${MODEL_TYPES.join(', ')})`);
+  if (!GGUF_ARCHS.includes(arch as string)) {
+    fail(`${src}: metadata 'general.architecture' is '${String(arch)}', which qwen.ts does not implement (supported: ${GGUF_ARCHS.join(', ')})`);
   }
+  if (arch === 'qwen35') return qwen35FromGguf(meta, src, vocabRows, hasOutput);
   const key = (k: string) => `${String(arch)}.${k}`;
   const get = (k: string) => meta.get(key(k));
   const num = (k: string, dflt?: number): number => {

@@ -1,7 +1,9 @@
-// Per-sequence key/value cache, and the batch of (token, position, sequence) entries a forward
-// pass consumes, in the manner of llama.cpp's llama_batch: cache slot = position.
+// Per-sequence memory, and the batch of (token, position, sequence) entries a forward pass
+// consumes, in the manner of llama.cpp's llama_batch. Attention layers keep keys and values (cache
+// slot = position); Gated DeltaNet layers (Qwen3.5) keep a conv state and a recurrent state, which
+// summarise every position seen and so cannot be rewound.
 import { fail } from '../errors.js';
-import type { AttnSpan, Backend } from '../backend/backend.js';
+import type { AttnSpan, Backend, RecurrentSpan } from '../backend/backend.js';
 import type { QwenConfig } from './config.js';
 
 export interface BatchEntry {
@@ -14,26 +16,50 @@ export interface BatchEntry {
 }
 
 export class KvCache {
-  readonly k: Float32Array[] = []; // per layer [allocated, kvHeads*headDim]
+  readonly k: Float32Array[] = []; // per attention layer [allocated, kvHeads*headDim] (empty elsewhere)
   readonly v: Float32Array[] = [];
+  /** per DeltaNet layer: conv state [K-1, C] and delta-rule state [nv, dk, dv] (empty elsewhere) */
+  readonly conv: Float32Array[] = [];
+  readonly state: Float32Array[] = [];
+  /** the sequence has recurrent layers: positions can only be appended, or restarted from 0 */
+  readonly recurrent: boolean;
+  /** a pass updating the recurrent states is under way or failed half-way (see checkBatch) */
+  dirty = false;
   /** positions 0..length-1 hold valid keys and values */
   length = 0;
   /** positions storage exists for; grows by doubling up to `capacity` */
   allocated = 0;
   private readonly kvDim: number;
+  private readonly attnLayers: number[] = [];
   constructor(private readonly backend: Backend, cfg: QwenConfig, readonly capacity: number) {
     this.kvDim = cfg.num_key_value_heads * cfg.head_dim;
+    const types = cfg.layer_types ?? [];
+    this.recurrent = types.includes('linear_attention');
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       this.k.push(new Float32Array(0)); // storage comes with reserve()
       this.v.push(new Float32Array(0));
+      const linear = types[l] === 'linear_attention';
+      if (!linear) this.attnLayers.push(l);
+      const nk = cfg.linear_num_key_heads ?? 0, nv = cfg.linear_num_value_heads ?? 0;
+      const dk = cfg.linear_key_head_dim ?? 0, dv = cfg.linear_value_head_dim ?? 0;
+      const convLen = linear ? ((cfg.linear_conv_kernel_dim ?? 1) - 1) * (2 * nk * dk + nv * dv) : 0;
+      this.conv.push(linear ? backend.alloc(convLen) : new Float32Array(0));
+      this.state.push(linear ? backend.alloc(nv * dk * dv) : new Float32Array(0));
     }
+    this.resetRecurrent();
+  }
+
+  /** Zero the recurrent states: the sequence starts over. */
+  private resetRecurrent(): void {
+    for (const a of [...this.conv, ...this.state]) a.fill(0);
+    this.dirty = false;
   }
 
   /** Make room for positions 0..n-1 (a long context costs memory only when it is used). */
   reserve(n: number): void {
     if (n <= this.allocated) return;
     const size = Math.min(this.capacity, Math.max(n, this.allocated * 2, 64));
-    for (let l = 0; l < this.k.length; l++) {
+    for (const l of this.attnLayers) {
       for (const kv of [this.k, this.v]) {
         const grown = this.backend.alloc(size * this.kvDim);
         if (this.allocated > 0) {
@@ -48,14 +74,21 @@ export class KvCache {
 
   /** Give the storage back to the backend (a WebAssembly heap does not collect garbage). */
   release(): void {
-    if (this.allocated > 0) for (const kv of [this.k, this.v]) kv.forEach((a, l) => { this.backend.free?.(a); kv[l] = new Float32Array(0); });
+    for (const list of [this.k, this.v, this.conv, this.state]) {
+      list.forEach((a, l) => { if (a.length) this.backend.free?.(a); list[l] = new Float32Array(0); });
+    }
     this.allocated = 0;
     this.length = 0;
   }
 
-  /** forget everything from position `pos` on */
+  /** Forget everything from position `pos` on. A recurrent state can only go back to 0. */
   truncate(pos: number): void {
-    this.length = Math.min(this.length, Math.max(0, pos));
+    const to = Math.min(this.length, Math.max(0, pos));
+    if (this.recurrent && to !== this.length) {
+      if (to !== 0) fail(`cannot rewind a sequence with Gated DeltaNet layers to position ${to} (it holds ${this.length}): a recurrent state keeps no history; start again from position 0`);
+      this.resetRecurrent();
+    }
+    this.length = to;
   }
 }
 
@@ -67,15 +100,34 @@ export class KvCache {
 export function checkBatch(batch: readonly BatchEntry[], caches: readonly KvCache[], vocab: number): void {
   if (batch.length === 0) fail('empty batch: nothing to evaluate');
   const next = caches.map((c) => c.length);
+  const restart = new Set<number>();
   batch.forEach((e, i) => {
     if (!Number.isInteger(e.token) || e.token < 0 || e.token >= vocab) fail(`token id ${e.token} (batch entry ${i}) is out of range: the vocabulary has ${vocab} entries (0..${vocab - 1})`);
     const c = caches[e.seq];
     if (!c) fail(`batch entry ${i}: sequence ${e.seq} has no KV cache`);
     if (!Number.isInteger(e.pos) || e.pos < 0 || e.pos > next[e.seq]!) fail(`batch entry ${i}: position ${e.pos} of sequence ${e.seq} would leave a gap (the sequence holds ${next[e.seq]} positions)`);
     if (e.pos >= c.capacity) fail(`batch entry ${i}: position ${e.pos} is past the context size ${c.capacity}`);
+    if (c.recurrent) {
+      // Rewinding is refused here: a recurrent state cannot return to an earlier position
+      // (only to 0, by starting over), and one a failed pass left half-updated is unusable.
+      if (c.dirty) fail(`batch entry ${i}: sequence ${e.seq}'s recurrent state was left half-updated by a failed pass; start the sequence again`);
+      if (e.pos < next[e.seq]!) {
+        if (e.pos !== 0 || next[e.seq] !== c.length) fail(`batch entry ${i}: position ${e.pos} would rewind sequence ${e.seq} (it holds ${next[e.seq]} positions), but Gated DeltaNet states cannot be rewound; start again from position 0`);
+        restart.add(e.seq);
+      }
+    }
     next[e.seq] = e.pos + 1;
   });
   caches.forEach((c, s) => c.reserve(next[s]!));
+  for (const s of restart) caches[s]!.truncate(0);
+  for (const e of batch) if (caches[e.seq]!.recurrent) caches[e.seq]!.dirty = true; // until commitBatch
+}
+
+/** After checkBatch: each sequence's rows and its state for DeltaNet layer `layer`. */
+export function recurrentSpans(batch: readonly BatchEntry[], caches: readonly KvCache[], layer: number): RecurrentSpan[] {
+  const rows = new Map<number, number[]>();
+  batch.forEach((e, t) => { let r = rows.get(e.seq); if (!r) rows.set(e.seq, (r = [])); r.push(t); });
+  return [...rows].map(([s, r]) => ({ rows: Int32Array.from(r), conv: caches[s]!.conv[layer]!, state: caches[s]!.state[layer]! }));
 }
 
 /** After checkBatch: write this layer's k, v rows [T, kvDim] into the caches; return spans. */
@@ -92,5 +144,6 @@ export function storeKv(batch: readonly BatchEntry[], caches: readonly KvCache[]
 export function commitBatch(batch: readonly BatchEntry[], caches: readonly KvCache[]): void {
   for (const e of batch) {
     caches[e.seq]!.length = e.pos + 1; // entries of one sequence come in increasing order
+    caches[e.seq]!.dirty = false;
   }
 }

@@ -16,6 +16,8 @@ export interface LoadOptions {
   backend?: Backend;
   /** progress of reading the weights, in bytes */
   onProgress?: (done: number, total: number) => void;
+  /** one-line remarks about the model (default: written to stderr) */
+  onNote?: (note: string) => void;
 }
 
 export type ModelFormat = 'hf' | 'gguf';
@@ -76,7 +78,10 @@ export function loadModel(p: string, opts: LoadOptions = {}): CausalLM {
   const backend = opts.backend ?? new ReferenceBackend();
   const { format, config, source } = openModelFiles(p);
   try {
-    return ARCHITECTURES[config.model_type].load(config, new WeightLoader(source, format, backend, opts.onProgress), backend);
+    const weights = new WeightLoader(source, format, backend, opts.onProgress, config.model_type);
+    const model = ARCHITECTURES[config.model_type].load(config, weights, backend);
+    for (const n of weights.notes) (opts.onNote ?? ((m) => process.stderr.write(`note: ${m}\n`)))(n);
+    return model;
   } finally {
     source.close(); // every weight has been read into backend storage
   }

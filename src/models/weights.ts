@@ -4,6 +4,8 @@ import { fail } from '../errors.js';
 import { dequantize } from '../formats/quant/index.js';
 import type { TensorSource } from '../formats/file.js';
 import type { Backend, Weight } from '../backend/backend.js';
+import { tensorBytes } from '../formats/dtype.js';
+import type { ModelType } from './config.js';
 
 const LAYER_NAMES: [hf: string, gguf: string][] = [
   ['input_layernorm', 'attn_norm'],
@@ -18,17 +20,41 @@ const LAYER_NAMES: [hf: string, gguf: string][] = [
   ['mlp.up_proj', 'ffn_up'],
   ['mlp.down_proj', 'ffn_down'],
 ];
+// Qwen3.5 (GGUF arch qwen35): the post-attention norm keeps its HF name, and the DeltaNet tensors
+const QWEN35_LAYER_NAMES: [hf: string, gguf: string][] = [
+  ...LAYER_NAMES.filter(([hf]) => hf !== 'post_attention_layernorm'),
+  ['post_attention_layernorm', 'post_attention_norm'],
+  ['linear_attn.in_proj_qkv', 'attn_qkv'],
+  ['linear_attn.in_proj_z', 'attn_gate'],
+  ['linear_attn.in_proj_b', 'ssm_beta'],
+  ['linear_attn.in_proj_a', 'ssm_alpha'],
+  ['linear_attn.conv1d', 'ssm_conv1d'],
+  ['linear_attn.norm', 'ssm_norm'],
+  ['linear_attn.out_proj', 'ssm_out'],
+];
+// HF parameters without a .weight suffix
+const QWEN35_BARE: [hf: string, gguf: string][] = [
+  ['linear_attn.dt_bias', 'ssm_dt.bias'],
+  ['linear_attn.A_log', 'ssm_a'],
+];
 const GLOBAL_NAMES: [string, string][] = [
   ['model.embed_tokens', 'token_embd'],
   ['model.norm', 'output_norm'],
   ['lm_head', 'output'],
 ];
 
+function layerNames(arch: ModelType) {
+  return arch === 'qwen3_5_text' ? QWEN35_LAYER_NAMES : LAYER_NAMES;
+}
+
 /** GGUF name for an HF tensor name (`model.layers.3.mlp.up_proj.weight` -> `blk.3.ffn_up.weight`). */
-export function hfToGguf(name: string): string | undefined {
+export function hfToGguf(name: string, arch: ModelType = 'qwen2'): string | undefined {
+  const bare = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
+  const b = bare && arch === 'qwen3_5_text' && QWEN35_BARE.find(([hf]) => hf === bare[2]);
+  if (b) return `blk.${bare![1]}.${b[1]}`;
   const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(name);
   if (m) {
-    const e = LAYER_NAMES.find(([hf]) => hf === m[2]);
+    const e = layerNames(arch).find(([hf]) => hf === m[2]);
     return e ? `blk.${m[1]}.${e[1]}.${m[3]}` : undefined;
   }
   const g = /^(.+)\.(weight|bias)$/.exec(name);
@@ -37,16 +63,25 @@ export function hfToGguf(name: string): string | undefined {
 }
 
 /** HF name for a GGUF tensor name. */
-export function ggufToHf(name: string): string | undefined {
+export function ggufToHf(name: string, arch: ModelType = 'qwen2'): string | undefined {
+  const bare = /^blk\.(\d+)\.(.+)$/.exec(name);
+  const b = bare && arch === 'qwen3_5_text' && QWEN35_BARE.find(([, g]) => g === bare[2]);
+  if (b) return `model.layers.${bare![1]}.${b[0]}`;
   const m = /^blk\.(\d+)\.(.+)\.(weight|bias)$/.exec(name);
   if (m) {
-    const e = LAYER_NAMES.find(([, g]) => g === m[2]);
+    const e = layerNames(arch).find(([, g]) => g === m[2]);
     return e ? `model.layers.${m[1]}.${e[0]}.${m[3]}` : undefined;
   }
   const g = /^(.+)\.(weight|bias)$/.exec(name);
   const e = g && GLOBAL_NAMES.find(([, gg]) => gg === g[1]);
   return e ? `${e[0]}.${g![2]}` : undefined;
 }
+
+// Qwen3.5's HF checkpoints store values the GGUF converter rewrites (spec §3, §9): RMSNorm weights
+// are zero-centred (y = x̂·(1 + w); GGUF stores 1 + w), except the DeltaNet's gated norm, and the
+// decay rate as A_log (GGUF: A = −exp(A_log)). The model reads GGUF's convention from either file.
+const HF_ZERO_CENTRED = /(^model\.norm|layernorm|\.q_norm|\.k_norm)\.weight$/;
+const HF_A_LOG = /\.linear_attn\.A_log$/;
 
 // Tensors some checkpoints carry that the forward pass derives itself.
 const IGNORABLE = [/\.rotary_emb\.inv_freq$/, /^rope_freqs\.weight$/];
@@ -55,14 +90,30 @@ export class WeightLoader {
   private used = new Set<string>();
   private bytesRead = 0;
   private readonly totalBytes: number;
+  /** HF prefix of the language model: `model.language_model.` in multimodal checkpoints */
+  private readonly hfPrefix: string;
+  /** one-line remarks for the user (e.g. a part of the checkpoint that is not loaded) */
+  readonly notes: string[] = [];
   constructor(
     readonly source: TensorSource,
     readonly naming: 'hf' | 'gguf',
     readonly backend: Backend,
     /** called after each tensor with the bytes read so far and the total */
     private readonly onProgress?: (done: number, total: number) => void,
+    readonly arch: ModelType = 'qwen2',
   ) {
     this.totalBytes = [...source.tensors.values()].reduce((a, t) => a + t.byteLength, 0);
+    const vl = naming === 'hf' && [...source.tensors.keys()].some((n) => n.startsWith('model.language_model.'));
+    this.hfPrefix = vl ? 'model.language_model.' : 'model.';
+  }
+
+  /**
+   * Whether value head j of a Gated DeltaNet reads key head j % nk ("tiled") rather than
+   * j / (nv/nk) ("grouped"): llama.cpp's converter reorders every V-head-indexed qwen35 tensor
+   * to tiled order; HF checkpoints keep transformers' grouped order (spec §5).
+   */
+  get linearHeadsTiled(): boolean {
+    return this.naming === 'gguf';
   }
 
   private read(name: string, dst: Uint8Array): void {
@@ -72,7 +123,8 @@ export class WeightLoader {
   }
 
   private stored(hfName: string): string {
-    return this.naming === 'hf' ? hfName : hfToGguf(hfName) ?? hfName;
+    if (this.naming === 'hf') return hfName.startsWith('model.') ? this.hfPrefix + hfName.slice(6) : hfName;
+    return hfToGguf(hfName, this.arch) ?? hfName;
   }
 
   has(hfName: string): boolean {
@@ -105,7 +157,60 @@ export class WeightLoader {
     this.read(info.name, bytes);
     const out = this.backend.alloc(n);
     dequantize(info.dtype, bytes, 0, out, 0, n);
+    if (this.naming === 'hf' && this.arch === 'qwen3_5_text') {
+      if (HF_ZERO_CENTRED.test(hfName)) for (let i = 0; i < n; i++) out[i]! += 1;
+      if (HF_A_LOG.test(hfName)) for (let i = 0; i < n; i++) out[i] = -Math.exp(out[i]!);
+    }
     return out;
+  }
+
+  /** A small tensor widened to float32 [rows, cols]; size-1 dims of the file's shape are dropped
+   * (HF stores a depthwise conv weight as [C, 1, K], GGUF as [C, K]). */
+  floats(hfName: string, shape: [number, number], why: string): Float32Array {
+    const name = this.stored(hfName);
+    const info = this.source.tensors.get(name);
+    if (!info) fail(`${this.source.path}: tensor '${name}' is missing (the config asks for it: ${why})`);
+    const squeezed = info.shape.filter((d) => d !== 1);
+    if (squeezed.length !== 2 || squeezed[0] !== shape[0] || squeezed[1] !== shape[1]) {
+      fail(`${this.source.path}: tensor '${name}' has shape [${info.shape.join(', ')}], but the config implies [${shape.join(', ')}] (${why})`);
+    }
+    this.used.add(name);
+    const bytes = new Uint8Array(info.byteLength);
+    this.read(name, bytes);
+    const out = this.backend.alloc(shape[0] * shape[1]);
+    dequantize(info.dtype, bytes, 0, out, 0, shape[0] * shape[1]);
+    return out;
+  }
+
+  /**
+   * A matrix whose rows interleave several matrices in repeating groups (`groups` rows of each,
+   * in turn), returned as one weight per group: Qwen3.5's q_proj stores, per head, the query rows
+   * then the output-gate rows. Rows are whole blocks in every stored type, so this is a copy.
+   */
+  splitRows(hfName: string, shape: [number, number], groups: number[], why: string): Weight[] {
+    const info = this.info(hfName, shape, why);
+    const cycle = groups.reduce((a, b) => a + b, 0);
+    if (shape[0] % cycle !== 0) fail(`${this.source.path}: tensor '${info.name}' has ${shape[0]} rows, not a multiple of ${cycle} (${why})`);
+    const all = new Uint8Array(info.byteLength);
+    this.read(info.name, all);
+    const rowBytes = tensorBytes(info.dtype, [1, shape[1]]);
+    const reps = shape[0] / cycle;
+    return groups.map((g, gi) => {
+      const w = this.backend.weight(info.dtype, [g * reps, shape[1]]);
+      const first = groups.slice(0, gi).reduce((a, b) => a + b, 0);
+      for (let r = 0; r < reps; r++) {
+        const src = (r * cycle + first) * rowBytes;
+        w.bytes.set(all.subarray(src, src + g * rowBytes), r * g * rowBytes);
+      }
+      return w;
+    });
+  }
+
+  /** Mark every tensor whose stored name matches as deliberately unused; returns how many. */
+  skipMatching(re: RegExp): number {
+    let n = 0;
+    for (const name of this.source.tensors.keys()) if (re.test(name)) { this.used.add(name); n++; }
+    return n;
   }
 
   /** Mark a tensor as deliberately unused (e.g. a tied lm_head copy). */

@@ -1,0 +1,38 @@
+// Blocks every Qwen decoder shares (llama.cpp's build_ffn / the output head): written once,
+// called from each model file's forward pass.
+import type { Backend, Weight } from '../backend/backend.js';
+import type { BatchEntry } from './kv_cache.js';
+import type { TraceHook } from './model.js';
+
+export interface FfnWeights {
+  ffnGate: Weight; ffnUp: Weight; // [F, D]
+  ffnDown: Weight; // [D, F]
+}
+
+/** SwiGLU: down(silu(gate h) * up h); h [T, D] -> [T, D] (a new buffer) */
+export function swiglu(be: Backend, h: Float32Array, L: FfnWeights, T: number, D: number, F: number): Float32Array {
+  const gate = be.alloc(T * F); // [T, F]
+  const up = be.alloc(T * F); // [T, F]
+  be.matmulMany([gate, up], h, [L.ffnGate, L.ffnUp], T);
+  be.siluMul(gate, gate, up, T * F);
+  const down = be.alloc(T * D); // [T, D]
+  be.matmul(down, gate, L.ffnDown, T);
+  be.free?.(gate);
+  be.free?.(up);
+  return down;
+}
+
+/** Final norm and lm head, only for the rows that asked for logits: [R, V] */
+export function outputHead(be: Backend, batch: readonly BatchEntry[], x: Float32Array, norm: Float32Array, output: Weight, D: number, V: number, eps: number, trace?: TraceHook): Float32Array {
+  const rows = batch.flatMap((e, t) => (e.logits ? [t] : []));
+  const R = rows.length;
+  if (R === 0) return be.alloc(0);
+  const sel = be.alloc(R * D); // [R, D]
+  rows.forEach((t, r) => be.copy(sel, r * D, x, t * D, D));
+  be.rmsNorm(sel, sel, norm, R, D, eps);
+  trace?.('result_norm', -1, sel, [R, D]);
+  const logits = be.alloc(R * V); // [R, V]
+  be.matmul(logits, sel, output, R);
+  trace?.('result_output', -1, logits, [R, V]);
+  return logits;
+}

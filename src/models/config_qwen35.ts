@@ -1,0 +1,191 @@
+// Qwen3.5 dense text config (HF `qwen3_5` with a `text_config`, `qwen3_5_text`, GGUF arch `qwen35`):
+// the hybrid fields (layer_types, linear_*, partial rotary), validated like config.ts does for
+// Qwen2/3. The spec is ../shared/design/QWEN35.md §1 and §10.
+import { fail } from '../errors.js';
+import type { GgufValue } from '../formats/gguf.js';
+import type { LayerType, QwenConfig } from './config.js';
+
+// text_config fields read here or knowingly ignored (training, dtype, vision and MTP settings)
+const KNOWN_TEXT = new Set([
+  'model_type', 'architectures', 'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers',
+  'num_attention_heads', 'num_key_value_heads', 'head_dim', 'max_position_embeddings', 'rms_norm_eps',
+  'rope_theta', 'rope_scaling', 'rope_parameters', 'partial_rotary_factor', 'mrope_section', 'mrope_interleaved',
+  'hidden_act', 'tie_word_embeddings', 'bos_token_id', 'eos_token_id', 'pad_token_id', 'torch_dtype', 'dtype',
+  'use_cache', 'attention_dropout', 'attention_bias', 'attn_output_gate', 'layer_types', 'full_attention_interval',
+  'linear_num_key_heads', 'linear_num_value_heads', 'linear_key_head_dim', 'linear_value_head_dim',
+  'linear_conv_kernel_dim', 'mamba_ssm_dtype', 'initializer_range', 'mlp_only_layers', 'decoder_sparse_step',
+  'mtp_num_hidden_layers', 'mtp_use_dedicated_embeddings', 'transformers_version', 'output_router_logits',
+  'num_experts', 'num_experts_per_tok', 'moe_intermediate_size', 'shared_expert_intermediate_size',
+  'router_aux_loss_coef', 'norm_topk_prob',
+]);
+// fields of the multimodal wrapper (Qwen3_5ForConditionalGeneration) around text_config
+const KNOWN_OUTER = new Set([
+  'model_type', 'architectures', 'text_config', 'vision_config', 'tie_word_embeddings', 'dtype', 'torch_dtype',
+  'image_token_id', 'video_token_id', 'vision_start_token_id', 'vision_end_token_id', 'transformers_version',
+  'bos_token_id', 'eos_token_id', 'pad_token_id', 'use_cache',
+]);
+
+type Obj = Record<string, unknown>;
+const at = (src: string, f: string) => `${src}: field '${f}'`;
+
+function int(src: string, o: Obj, f: string, dflt?: number): number {
+  const v = o[f] ?? dflt;
+  if (v === undefined) fail(`${at(src, f)} is missing`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(`${at(src, f)} must be a positive integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function num(src: string, o: Obj, f: string, dflt?: number): number {
+  const v = o[f] ?? dflt;
+  if (v === undefined) fail(`${at(src, f)} is missing`);
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) fail(`${at(src, f)} must be a positive number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** The checks shared by both sources, on the resolved values. */
+function checkHybrid(c: QwenConfig, src: string, field: (hf: string) => string): QwenConfig {
+  const nk = c.linear_num_key_heads!, nv = c.linear_num_value_heads!;
+  if (nv % nk !== 0) fail(`${src}: ${field('linear_num_value_heads')} = ${nv} is not a multiple of ${field('linear_num_key_heads')} = ${nk}`);
+  if (c.layer_types!.length !== c.num_hidden_layers) fail(`${src}: ${field('layer_types')} has ${c.layer_types!.length} entries for ${c.num_hidden_layers} layers`);
+  if (c.num_attention_heads % c.num_key_value_heads !== 0) fail(`${src}: ${field('num_key_value_heads')} = ${c.num_key_value_heads} does not divide num_attention_heads = ${c.num_attention_heads}`);
+  const rot = c.head_dim * c.partial_rotary_factor!;
+  if (!Number.isInteger(rot) || rot % 2 !== 0 || rot <= 0 || rot > c.head_dim) fail(`${src}: ${field('partial_rotary_factor')} = ${c.partial_rotary_factor} gives ${rot} rotary dims of head_dim ${c.head_dim}; it must be a positive even integer`);
+  return c;
+}
+
+export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
+  let o = outer;
+  if (outer.model_type === 'qwen3_5') {
+    for (const k of Object.keys(outer)) if (!KNOWN_OUTER.has(k) && !k.startsWith('_')) fail(`${at(src, k)} is not a qwen3_5 config field qwen.ts knows; refusing rather than ignoring it`);
+    const t = outer.text_config;
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) fail(`${at(src, 'text_config')} must be an object (model_type qwen3_5 keeps the language model's settings there)`);
+    o = t as Obj;
+    src = `${src} text_config`;
+    if (o.model_type !== undefined && o.model_type !== 'qwen3_5_text') fail(`${at(src, 'model_type')} is '${String(o.model_type)}', expected 'qwen3_5_text'`);
+  }
+  for (const k of Object.keys(o)) if (!KNOWN_TEXT.has(k) && !k.startsWith('_')) fail(`${at(src, k)} is not a qwen3_5_text config field qwen.ts knows; refusing rather than ignoring it`);
+  for (const f of ['num_experts', 'moe_intermediate_size']) if (o[f] != null && o[f] !== 0) fail(`${at(src, f)}: mixture-of-experts Qwen3.5 is not implemented yet`);
+  if (o.hidden_act !== undefined && o.hidden_act !== 'silu') fail(`${at(src, 'hidden_act')} is '${String(o.hidden_act)}'; only 'silu' is implemented`);
+  if (o.attention_bias === true) fail(`${at(src, 'attention_bias')} is true: Qwen3.5 with q/k/v bias is not implemented`);
+  if (o.attn_output_gate === false) fail(`${at(src, 'attn_output_gate')} is false: Qwen3.5 attention without the output gate is not implemented`);
+  if (o.mamba_ssm_dtype !== undefined && o.mamba_ssm_dtype !== 'float32') fail(`${at(src, 'mamba_ssm_dtype')} is '${String(o.mamba_ssm_dtype)}'; the recurrent state is kept in float32`);
+  if (o.linear_key_head_dim !== undefined && o.linear_value_head_dim !== undefined && o.linear_key_head_dim !== o.linear_value_head_dim) {
+    fail(`${at(src, 'linear_value_head_dim')} = ${String(o.linear_value_head_dim)} differs from linear_key_head_dim = ${String(o.linear_key_head_dim)}; not implemented (llama.cpp requires them equal too)`);
+  }
+
+  // rope: rope_parameters (transformers 5) or top-level fields; M-RoPE sections are only used for
+  // images: text positions are equal on all three axes, which makes it plain partial NEOX RoPE
+  const rp = (o.rope_parameters ?? o.rope_scaling ?? {}) as Obj;
+  if (typeof rp !== 'object' || Array.isArray(rp)) fail(`${at(src, 'rope_parameters')} must be an object`);
+  const ropeType = rp.rope_type ?? rp.type ?? 'default';
+  if (ropeType !== 'default') fail(`${at(src, 'rope_parameters')} asks for rope type '${String(ropeType)}', which is not implemented (only 'default')`);
+  const theta = num(src, { t: rp.rope_theta ?? o.rope_theta }, 't', 10000);
+  const prf = num(src, { partial_rotary_factor: rp.partial_rotary_factor ?? o.partial_rotary_factor }, 'partial_rotary_factor', 0.25);
+
+  const layers = int(src, o, 'num_hidden_layers');
+  const interval = int(src, o, 'full_attention_interval', 4);
+  let types: LayerType[];
+  if (o.layer_types === undefined) types = Array.from({ length: layers }, (_, i) => ((i + 1) % interval === 0 ? 'full_attention' : 'linear_attention'));
+  else {
+    if (!Array.isArray(o.layer_types) || o.layer_types.some((t) => t !== 'full_attention' && t !== 'linear_attention')) {
+      fail(`${at(src, 'layer_types')} must list 'linear_attention' / 'full_attention' per layer, got ${JSON.stringify(o.layer_types)}`);
+    }
+    types = o.layer_types as LayerType[];
+  }
+  const heads = int(src, o, 'num_attention_heads');
+  const tie = outer.tie_word_embeddings ?? o.tie_word_embeddings ?? false;
+  if (typeof tie !== 'boolean') fail(`${at(src, 'tie_word_embeddings')} must be true or false`);
+  const dtype = o.dtype ?? o.torch_dtype ?? outer.dtype ?? outer.torch_dtype;
+  const c: QwenConfig = {
+    model_type: 'qwen3_5_text',
+    architectures: Array.isArray(outer.architectures) ? (outer.architectures as string[]) : undefined,
+    vocab_size: int(src, o, 'vocab_size'),
+    hidden_size: int(src, o, 'hidden_size'),
+    intermediate_size: int(src, o, 'intermediate_size'),
+    num_hidden_layers: layers,
+    num_attention_heads: heads,
+    num_key_value_heads: int(src, o, 'num_key_value_heads', heads),
+    head_dim: int(src, o, 'head_dim'),
+    max_position_embeddings: int(src, o, 'max_position_embeddings', 32768),
+    rms_norm_eps: num(src, o, 'rms_norm_eps', 1e-6),
+    rope_theta: theta,
+    hidden_act: 'silu',
+    tie_word_embeddings: tie,
+    bos_token_id: (o.bos_token_id as number | null | undefined) ?? undefined,
+    eos_token_id: (o.eos_token_id as number | number[] | null | undefined) ?? undefined,
+    torch_dtype: typeof dtype === 'string' ? dtype : undefined,
+    layer_types: types,
+    linear_num_key_heads: int(src, o, 'linear_num_key_heads'),
+    linear_num_value_heads: int(src, o, 'linear_num_value_heads'),
+    linear_key_head_dim: int(src, o, 'linear_key_head_dim'),
+    linear_value_head_dim: int(src, o, 'linear_value_head_dim'),
+    linear_conv_kernel_dim: int(src, o, 'linear_conv_kernel_dim', 4),
+    partial_rotary_factor: prf,
+    mtp_num_hidden_layers: o.mtp_num_hidden_layers === undefined || o.mtp_num_hidden_layers === 0 ? 0 : int(src, o, 'mtp_num_hidden_layers'),
+  };
+  return checkHybrid(c, src, (f) => `field '${f}'`);
+}
+
+/** Config from the metadata of a GGUF file of arch `qwen35` (llama.cpp's keys, §10 of the spec). */
+export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabRows: number, hasOutput: boolean): QwenConfig {
+  const key = (k: string) => `qwen35.${k}`;
+  const name = (hf: string) => `metadata '${key(HF_TO_GGUF[hf] ?? hf)}'`;
+  const n = (k: string, dflt?: number): number => {
+    const v = meta.get(key(k)) ?? dflt;
+    if (v === undefined) fail(`${src}: metadata '${key(k)}' is missing`);
+    if (typeof v !== 'number' || !(v > 0)) fail(`${src}: metadata '${key(k)}' must be a positive number, got ${String(v)}`);
+    return v;
+  };
+  const mtp = meta.has(key('nextn_predict_layers')) ? (meta.get(key('nextn_predict_layers')) as number) : 0;
+  const blocks = n('block_count');
+  const layers = blocks - mtp; // the MTP blocks are numbered after the decoder's (spec §8)
+  if (!(layers > 0)) fail(`${src}: metadata '${key('nextn_predict_layers')}' = ${mtp} leaves no decoder layers of block_count ${blocks}`);
+  const interval = n('full_attention_interval', 4);
+  const rec = meta.get(key('attention.recurrent_layers'));
+  if (rec !== undefined && (!Array.isArray(rec) || rec.length < layers)) fail(`${src}: metadata '${key('attention.recurrent_layers')}' must be a bool array of block_count entries`);
+  const types: LayerType[] = Array.from({ length: layers }, (_, i) =>
+    (rec ? Boolean((rec as unknown[])[i]) : (i + 1) % interval !== 0) ? 'linear_attention' : 'full_attention');
+  const headDim = n('attention.key_length');
+  if (n('attention.value_length', headDim) !== headDim) fail(`${src}: metadata '${key('attention.value_length')}' differs from key_length; not implemented`);
+  const dk = n('ssm.state_size'), nk = n('ssm.group_count'), nv = n('ssm.time_step_rank');
+  const inner = n('ssm.inner_size');
+  if (inner !== nv * dk) fail(`${src}: metadata '${key('ssm.inner_size')}' = ${inner} is not time_step_rank x state_size = ${nv * dk}`);
+  const rot = n('rope.dimension_count', headDim / 4);
+  const eos = meta.get('tokenizer.ggml.eos_token_id');
+  const bos = meta.get('tokenizer.ggml.bos_token_id');
+  if (meta.has(key('expert_count'))) fail(`${src}: metadata '${key('expert_count')}': mixture-of-experts layers are not implemented for qwen35`);
+  const heads = n('attention.head_count');
+  const c: QwenConfig = {
+    model_type: 'qwen3_5_text',
+    vocab_size: vocabRows,
+    hidden_size: n('embedding_length'),
+    intermediate_size: n('feed_forward_length'),
+    num_hidden_layers: layers,
+    num_attention_heads: heads,
+    num_key_value_heads: n('attention.head_count_kv', heads),
+    head_dim: headDim,
+    max_position_embeddings: n('context_length', 32768),
+    rms_norm_eps: n('attention.layer_norm_rms_epsilon', 1e-6),
+    rope_theta: n('rope.freq_base', 10000),
+    hidden_act: 'silu',
+    tie_word_embeddings: !hasOutput,
+    bos_token_id: typeof bos === 'number' ? bos : undefined,
+    eos_token_id: typeof eos === 'number' ? eos : undefined,
+    layer_types: types,
+    linear_num_key_heads: nk,
+    linear_num_value_heads: nv,
+    linear_key_head_dim: dk,
+    linear_value_head_dim: dk, // llama.cpp: head_v = head_k = state_size
+    linear_conv_kernel_dim: n('ssm.conv_kernel'),
+    partial_rotary_factor: rot / headDim,
+    mtp_num_hidden_layers: mtp,
+  };
+  return checkHybrid(c, src, name);
+}
+
+// GGUF keys of the fields checkHybrid names
+const HF_TO_GGUF: Record<string, string> = {
+  linear_num_value_heads: 'ssm.time_step_rank', linear_num_key_heads: 'ssm.group_count',
+  layer_types: 'attention.recurrent_layers', num_key_value_heads: 'attention.head_count_kv',
+  partial_rotary_factor: 'rope.dimension_count',
+};
