@@ -1,6 +1,6 @@
 // Logits parity with llama.cpp's reference logits (test/fixtures/models, see PROVENANCE.md):
 // batched prefill, one-token decode through the KV cache, chunked prefill, several sequences in one
-// batch, from both the safetensors and the GGUF file of each model; the same tests, unchanged, on
+// batch, from both the safetensors and the GGUF file of each model (Qwen2, Qwen3, Qwen3.5 hybrid); the same tests, unchanged, on
 // the reference backend and on the WebAssembly backend with one and three worker threads.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,7 +43,7 @@ function prefill(m: CausalLM, ids: number[], allLogits = true): Float32Array {
 }
 
 for (const [backendName, backend] of BACKENDS)
-for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
+for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied', 'qwen35-tiny', 'qwen35-tiny-tied']) {
   const dir = fixtureDir(`models/${name}`);
   const ref = reference(dir);
   for (const file of ['model.safetensors', 'model-f32.gguf']) {

@@ -1,0 +1,143 @@
+// Qwen3.5 beyond the shared parity tests (parity.test.ts runs prefill / decode / chunks / two
+// sequences on these fixtures too): four sequences of different lengths decoded in one batch,
+// F16 and Q8_0 files against llama.cpp's logits on those files, and the rules of a recurrent
+// state (no rewinding, restart from 0, a failed pass leaves the sequence unusable).
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadModel } from '../../src/models/load.js';
+import type { Backend } from '../../src/backend/backend.js';
+import { ReferenceBackend } from '../../src/backend/reference.js';
+import { WasmBackend } from '../../src/backend/wasm.js';
+import type { CausalLM } from '../../src/models/model.js';
+import type { BatchEntry } from '../../src/models/kv_cache.js';
+import { argmax, compare, fixtureDir, readF32 } from '../helpers.js';
+
+const ATOL = 1e-3, RTOL = 1e-4; // as parity.test.ts (llama.cpp f32 vs float64 numpy: ~1e-6 here)
+
+interface Case {
+  name: string; prompt_ids: number[]; greedy_generated_ids: number[];
+  prefill_logits_file: { path: string }; incremental_logits_file: { path: string };
+  prefill_logits_f16_file?: { path: string }; prefill_logits_q8_0_file?: { path: string };
+}
+const cases = (dir: string): Case[] => JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')).cases;
+
+const BACKENDS: [string, () => Backend][] = [
+  ['reference', () => new ReferenceBackend()],
+  ['wasm x3', () => new WasmBackend({ threads: 3, grain: 1e-9, spinMs: 0.05, poison: true })],
+];
+const made: Backend[] = [];
+after(() => made.forEach((b) => b.dispose?.()));
+function load(src: string, backend: () => Backend): CausalLM {
+  const b = backend();
+  made.push(b);
+  return loadModel(src, { backend: b, onNote: () => {} });
+}
+
+for (const [bn, backend] of BACKENDS)
+for (const name of ['qwen35-tiny', 'qwen35-tiny-tied']) {
+  const dir = fixtureDir(`models/${name}`);
+  for (const src of [dir, path.join(dir, 'model-f32.gguf')]) {
+    const label = `${bn}: ${name} ${path.basename(src)}`;
+    test(`${label}: four sequences of different lengths prefill and decode together in one batch`, () => {
+      const m = load(src, backend);
+      const V = m.config.vocab_size;
+      const cs = cases(dir);
+      assert.equal(cs.length, 4);
+      const want = cs.map((c) => readF32(path.join(dir, c.incremental_logits_file.path)));
+      const ids = cs.map((c) => [...c.prompt_ids, ...c.greedy_generated_ids]);
+      const caches = cs.map(() => m.newCache(128));
+      const fed = cs.map(() => 0);
+      // each step: every sequence adds up to 3 + s tokens (so lengths and phases differ), rows
+      // interleaved across sequences
+      for (let step = 0; fed.some((f, s) => f < ids[s]!.length); step++) {
+        const batch: BatchEntry[] = [];
+        for (let k = 0; k < 6; k++) cs.forEach((_, s) => {
+          if (k < (step === 0 ? 3 + 2 * s : 1) && fed[s]! < ids[s]!.length) batch.push({ token: ids[s]![fed[s]!]!, pos: fed[s]!++, seq: s, logits: true });
+        });
+        const l = m.forward(batch, caches);
+        batch.forEach((e, r) => {
+          const res = compare(l.subarray(r * V, (r + 1) * V), want[e.seq]!.subarray(e.pos * V, (e.pos + 1) * V), ATOL, RTOL);
+          assert.ok(res.ok, `seq ${e.seq} pos ${e.pos}: max abs diff ${res.maxAbs}`);
+        });
+      }
+    });
+  }
+}
+
+// F16 / Q8_0: llama.cpp also rounds the activations inside its products (to f16; to q8_0 blocks),
+// so logits differ more than for F32. Measured on these files (logits of size ~1): F16 max abs diff
+// 1.1e-3 on both backends (the fixture's float64 check of the same weights: 6.4e-4); Q8_0 relative
+// RMS 0.021-0.033 (reference backend, f32 activations, as the fixture's float64 check) and
+// 0.020-0.026 (wasm, int8 activations rounded at other points than ggml's), max abs 0.046. Bounds:
+// F16 atol 3e-3; Q8_0 relative RMS 0.06 as for the other Q8_0 tests (test/cli/cli.test.ts) and
+// max abs 0.1. The greedy choice must agree wherever llama.cpp's top two are further apart.
+const rms = (a: Float32Array, b: Float32Array) => {
+  let d = 0, n = 0;
+  for (let i = 0; i < a.length; i++) { d += (a[i]! - b[i]!) ** 2; n += b[i]! ** 2; }
+  return Math.sqrt(d / n);
+};
+for (const [bn, backend] of BACKENDS)
+for (const [type, key, atol, relRms] of [['f16', 'prefill_logits_f16_file', 3e-3, 0.01], ['q8_0', 'prefill_logits_q8_0_file', 0.1, 0.06]] as const) {
+  test(`${bn}: qwen35-tiny ${type.toUpperCase()} GGUF: prefill logits at every position agree with llama.cpp on the same file`, () => {
+    const dir = fixtureDir('models/qwen35-tiny');
+    const m = load(path.join(dir, `model-${type}.gguf`), backend);
+    const V = m.config.vocab_size;
+    for (const c of cases(dir)) {
+      const want = readF32(path.join(dir, c[key]!.path));
+      const l = m.forward(c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]);
+      const r = compare(l, want, atol, 0);
+      assert.ok(r.ok, `case ${c.name}: max abs diff ${r.maxAbs}`);
+      assert.ok(rms(l, want) <= relRms, `case ${c.name}: relative RMS ${rms(l, want)}`);
+      for (let p = 0; p < c.prompt_ids.length; p++) {
+        const row = want.subarray(p * V, (p + 1) * V);
+        const sorted = Float32Array.from(row).sort().reverse();
+        if (sorted[0]! - sorted[1]! > atol) assert.equal(argmax(l, p * V, V), argmax(row), `case ${c.name} position ${p}`);
+      }
+    }
+  });
+}
+
+test('a recurrent sequence cannot be rewound, but can start again from position 0', () => {
+  const dir = fixtureDir('models/qwen35-tiny');
+  const m = load(path.join(dir, 'model-f32.gguf'), () => new ReferenceBackend());
+  const V = m.config.vocab_size;
+  const [a, b] = cases(dir) as [Case, Case];
+  const cache = m.newCache(64);
+  m.forward(a.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: false })), [cache]);
+  assert.throws(() => m.forward([{ token: 1, pos: 2, seq: 0, logits: true }], [cache]), /cannot be rewound/);
+  assert.throws(() => cache.truncate(2), /cannot rewind/);
+  // starting over at 0 resets the states: the same logits as a fresh sequence
+  const l = m.forward(b.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [cache]);
+  assert.ok(compare(l, readF32(path.join(dir, b.prefill_logits_file.path)), ATOL, RTOL).ok);
+  assert.equal(cache.length, b.prompt_ids.length);
+  assert.equal(l.length, b.prompt_ids.length * V);
+});
+
+test('a pass that fails half-way leaves its recurrent sequences unusable, with a clear error', () => {
+  const dir = fixtureDir('models/qwen35-tiny');
+  const m = load(path.join(dir, 'model-f32.gguf'), () => new ReferenceBackend());
+  const [a] = cases(dir) as [Case];
+  const cache = m.newCache(64);
+  m.forward(a.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: false })), [cache]);
+  const n = a.prompt_ids.length;
+  m.trace = (name, layer) => { if (name === 'l_out' && layer === 1) throw new Error('injected fault'); };
+  assert.throws(() => m.forward([{ token: 3, pos: n, seq: 0, logits: true }], [cache]), /injected fault/);
+  m.trace = undefined;
+  assert.equal(cache.length, n, 'the failed position is not committed');
+  assert.throws(() => m.forward([{ token: 3, pos: n, seq: 0, logits: true }], [cache]), /half-updated/);
+});
+
+test('Qwen3.5 HF folder: the vision tower is skipped with one note; MTP tensors are not unknown tensors', () => {
+  const notes: string[] = [];
+  const b = new ReferenceBackend();
+  const m = loadModel(fixtureDir('models/qwen35-tiny'), { backend: b, onNote: (n) => notes.push(n) });
+  assert.equal(notes.length, 1);
+  assert.match(notes[0]!, /images are not supported yet/);
+  assert.equal(m.config.mtp_num_hidden_layers, 1);
+  assert.equal(m.config.num_hidden_layers, 4);
+  const g = loadModel(path.join(fixtureDir('models/qwen35-tiny'), 'model-f32.gguf'), { backend: b, onNote: (n) => notes.push(n) });
+  assert.equal(g.config.num_hidden_layers, 4, 'GGUF block_count 5 includes the MTP block');
+  assert.deepEqual(g.config.layer_types, ['linear_attention', 'linear_attention', 'linear_attention', 'full_attention']);
+});
