@@ -10,7 +10,10 @@
 // (Python prints 1.0); integer-like object keys ("1") come first in JS objects.
 import { Template } from '@huggingface/jinja';
 import { fail } from '../errors.js';
+import { installPythonSemantics } from './jinja_python.js';
 import type { Tokenizer } from './tokenizer.js';
+
+installPythonSemantics();
 
 export interface RenderOptions {
   /** [{role, content, ...}], OpenAI / Hugging Face style */

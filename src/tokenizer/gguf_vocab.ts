@@ -1,7 +1,7 @@
 // The tokenizer in a GGUF file (tokenizer.ggml.* metadata), both ways:
 //  - tokenizerFromGgufMetadata: build our Tokenizer from a file llama.cpp (or we) wrote;
 //  - ggufTokenizerMetadata: the KV entries for an HF folder's tokenizer, written exactly as
-//    llama.cpp's convert_hf_to_gguf.py does for Qwen2/Qwen3 (get_vocab_base + _set_vocab_gpt2 +
+//    llama.cpp's convert_hf_to_gguf.py does for Qwen2/Qwen3/Qwen3.5 (get_vocab_base + _set_vocab_gpt2 +
 //    gguf-py SpecialVocab), so that llama.cpp loads our GGUF files with the right vocabulary.
 import * as path from 'node:path';
 import { fail } from '../errors.js';
@@ -10,14 +10,17 @@ import type { GgufKV } from '../formats/gguf_writer.js';
 import type { AddedToken } from './added_tokens.js';
 import { mergeParts } from './bpe.js';
 import { loadHfTokenizerSpec, readJson } from './hf_loader.js';
-import { QWEN2_PATTERN } from './pretokenize.js';
+import { QWEN2_PATTERN, QWEN35_PATTERN } from './pretokenize.js';
 import { Tokenizer } from './tokenizer.js';
 
 /** llama.cpp token types (gguf-py TokenType). */
 export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 
-/** tokenizer.ggml.pre values we implement, with their split regex. */
-const PRE_PATTERNS: Record<string, string> = { qwen2: QWEN2_PATTERN };
+/**
+ * tokenizer.ggml.pre values we implement, with their split regex (llama.cpp's llama-vocab.cpp:
+ * LLAMA_VOCAB_PRE_TYPE_QWEN2 and _QWEN35, which spells the (?i:...) contractions as classes).
+ */
+const PRE_PATTERNS: Record<string, string> = { qwen2: QWEN2_PATTERN, qwen35: QWEN35_PATTERN };
 
 /**
  * Texts llama.cpp treats as end-of-generation whatever the eos id says (llama-vocab.cpp), so a
@@ -105,7 +108,9 @@ function looksSpecial(t: string): boolean {
  */
 export function ggufTokenizerMetadata(dir: string, vocabSize?: number): GgufKV[] {
   const spec = loadHfTokenizerSpec(dir);
-  if (spec.pattern !== QWEN2_PATTERN || !spec.nfc) fail(`${dir}: only Qwen's pre-tokenizer (GGUF "qwen2") can be written to GGUF`);
+  // convert_hf_to_gguf.py recognises the pre-tokenizer by hashing its output; we compare the regex
+  const pre = Object.keys(PRE_PATTERNS).find((k) => PRE_PATTERNS[k] === spec.pattern);
+  if (pre === undefined || !spec.nfc) fail(`${dir}: only Qwen's pre-tokenizers (GGUF "qwen2", "qwen35") can be written to GGUF`);
   const conf = readJson(path.join(dir, 'config.json'));
   const cfg = readJson(path.join(dir, 'tokenizer_config.json'));
   const added = new Map(spec.addedTokens.map((t) => [t.id, t]));
@@ -158,7 +163,7 @@ export function ggufTokenizerMetadata(dir: string, vocabSize?: number): GgufKV[]
 
   const kv: GgufKV[] = [
     { key: 'tokenizer.ggml.model', type: 'str', value: 'gpt2' },
-    { key: 'tokenizer.ggml.pre', type: 'str', value: 'qwen2' },
+    { key: 'tokenizer.ggml.pre', type: 'str', value: pre },
     { key: 'tokenizer.ggml.tokens', type: { array: 'str' }, value: tokens },
     { key: 'tokenizer.ggml.token_type', type: { array: 'i32' }, value: types },
     { key: 'tokenizer.ggml.merges', type: { array: 'str' }, value: merges },

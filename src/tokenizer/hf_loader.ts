@@ -130,9 +130,12 @@ function loadSlow(dir: string, cfg: Json | undefined): Omit<TokenizerSpec, 'eosT
     }
   }
   addedTokens.sort((a, b) => a.id - b.id);
-  // The slow GPT2Tokenizer uses GPT-2's regex and no normalizer; Qwen2Tokenizer uses Qwen's and NFC.
+  // The slow GPT2Tokenizer uses GPT-2's regex and no normalizer; Qwen2Tokenizer uses Qwen's and NFC,
+  // or the config's "pretokenize_regex" (Qwen3.5 writes its [\p{L}\p{M}]+ regex there).
   const gpt2 = cfg?.tokenizer_class === 'GPT2Tokenizer';
-  return { vocab, merges, addedTokens, pattern: gpt2 ? GPT2_PATTERN : QWEN2_PATTERN, nfc: !gpt2 };
+  const custom = cfg?.pretokenize_regex;
+  if (custom !== undefined && typeof custom !== 'string') fail(`${cfile}: "pretokenize_regex" must be a string`);
+  return { vocab, merges, addedTokens, pattern: gpt2 ? GPT2_PATTERN : custom ?? QWEN2_PATTERN, nfc: !gpt2 };
 }
 
 /** The chat template of an HF folder: chat_template.jinja, tokenizer_config.json, or chat_template.json. */
@@ -161,6 +164,37 @@ function ids(v: unknown): number[] {
   return [];
 }
 
+/**
+ * tokenizer_config.json's added_tokens_decoder, as transformers applies it over tokenizer.json:
+ * its "special" flag wins, and tokens it lists that tokenizer.json lacks are added (in id order).
+ * Qwen3.5's tokenizer.json has 26 added tokens, its config 33: the 7 audio/TTS tokens
+ * 248070..248076 exist only in the config, and transformers gives them exactly those ids (the
+ * next free ones). A listed id that another token already holds cannot be reproduced: an error.
+ */
+function mergeConfigAddedTokens(base: { vocab: Map<string, number>; addedTokens: AddedToken[] }, cfg: Json | undefined, cfile: string): void {
+  const dec = cfg?.added_tokens_decoder;
+  if (dec == null) return;
+  if (!isObj(dec)) fail(`${cfile}: "added_tokens_decoder" must be an object of id -> token`);
+  const byId = new Map(base.addedTokens.map((t) => [t.id, t]));
+  const entries = Object.entries(dec).map(([id, t]) => parseAdded({ ...(isObj(t) ? t : {}), id: /^\d+$/.test(id) ? Number(id) : id }, cfile, `added_tokens_decoder["${id}"]`));
+  let vocabIds: Map<number, string> | undefined;
+  for (const t of entries.sort((a, b) => a.id - b.id)) {
+    const have = byId.get(t.id);
+    if (have) {
+      if (have.content !== t.content) fail(`${cfile}: added_tokens_decoder["${t.id}"] is ${JSON.stringify(t.content)} but tokenizer.json's added token ${t.id} is ${JSON.stringify(have.content)}`);
+      const raw = (dec as Json)[String(t.id)];
+      if (isObj(raw) && typeof raw.special === 'boolean') have.special = raw.special;
+      continue;
+    }
+    vocabIds ??= new Map([...base.vocab].map(([k, v]) => [v, k]));
+    const clash = vocabIds.get(t.id) ?? base.addedTokens.find((a) => a.content === t.content)?.content;
+    if (clash !== undefined) fail(`${cfile}: added_tokens_decoder["${t.id}"] ${JSON.stringify(t.content)} collides with ${JSON.stringify(clash)} already in tokenizer.json`);
+    base.addedTokens.push(t);
+    byId.set(t.id, t);
+  }
+  base.addedTokens.sort((a, b) => a.id - b.id);
+}
+
 export function loadHfTokenizerSpec(dir: string): TokenizerSpec {
   const tfile = path.join(dir, 'tokenizer.json');
   const cfg = readJson(path.join(dir, 'tokenizer_config.json'));
@@ -169,17 +203,13 @@ export function loadHfTokenizerSpec(dir: string): TokenizerSpec {
   else if (fs.existsSync(path.join(dir, 'vocab.json'))) base = loadSlow(dir, cfg);
   else fail(`${dir}: no tokenizer.json (or vocab.json + merges.txt) in this folder`);
 
-  // tokenizer_config.json's added_tokens_decoder can mark tokens special that tokenizer.json does not
+  mergeConfigAddedTokens(base, cfg, path.join(dir, 'tokenizer_config.json'));
   const byContent = new Map(base.addedTokens.map((t) => [t.content, t]));
-  if (isObj(cfg?.added_tokens_decoder)) {
-    for (const [id, t] of Object.entries(cfg.added_tokens_decoder)) {
-      const have = base.addedTokens.find((a) => a.id === Number(id));
-      if (have && isObj(t) && typeof t.special === 'boolean') have.special = t.special;
-    }
-  }
   const idOf = (content: string | undefined) => (content === undefined ? undefined : byContent.get(content)?.id ?? base.vocab.get(content));
   const gen = readJson(path.join(dir, 'generation_config.json'));
-  const conf = readJson(path.join(dir, 'config.json'));
+  const confFile = readJson(path.join(dir, 'config.json'));
+  // Qwen3.5 (Qwen3_5ForConditionalGeneration) keeps the text model's ids under text_config
+  const conf = confFile && isObj(confFile.text_config) ? { ...confFile.text_config, ...confFile } : confFile;
   // Generation stops on generation_config's eos_token_id (Qwen lists <|im_end|> and <|endoftext|>);
   // without it, on tokenizer_config's eos_token and config.json's eos_token_id.
   let eos = ids(gen?.eos_token_id);

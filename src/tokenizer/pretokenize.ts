@@ -6,6 +6,14 @@ import { fail } from '../errors.js';
 export const QWEN2_PATTERN =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+/**
+ * Qwen3.5 / Qwen3.6 split regex (their tokenizer.json; llama.cpp's tokenizer.ggml.pre "qwen35"):
+ * Qwen2's with combining marks kept inside words ([\p{L}\p{M}]+) and out of punctuation runs, so
+ * Devanagari, Thai or Arabic with harakat stay whole words instead of breaking at every mark.
+ */
+export const QWEN35_PATTERN =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 /** GPT-2's pattern (ByteLevel pre-tokenizer with use_regex: true). */
 export const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 

@@ -10,7 +10,7 @@ import { FIXTURES, fixtureDir } from '../helpers.js';
 export { ROOT } from '../helpers.js';
 export const FIX = path.join(FIXTURES, 'tokenizer');
 
-export type Family = 'qwen3' | 'qwen2.5';
+export type Family = 'qwen3' | 'qwen2.5' | 'qwen3.5';
 
 const created: string[] = [];
 process.on('exit', () => { for (const d of created) fs.rmSync(d, { recursive: true, force: true }); });
