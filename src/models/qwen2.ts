@@ -1,20 +1,19 @@
 // Qwen2 / Qwen2.5 (HF model_type "qwen2"): pre-norm decoder, RMSNorm, NEOX RoPE, grouped-query
 // attention with q/k/v bias, SwiGLU MLP, tied or untied output head.
 import type { Backend, Weight } from '../backend/backend.js';
+import { outputHead, swiglu, type FfnWeights } from './blocks.js';
 import type { QwenConfig } from './config.js';
 import { checkBatch, commitBatch, KvCache, storeKv, type BatchEntry } from './kv_cache.js';
 import type { Architecture, CausalLM, TraceHook } from './model.js';
 import type { WeightLoader } from './weights.js';
 
-interface Layer {
+interface Layer extends FfnWeights {
   attnNorm: Float32Array; // [D]
   wq: Weight; bq: Float32Array; // [Hq*Dh, D], [Hq*Dh]
   wk: Weight; bk: Float32Array; // [Hkv*Dh, D], [Hkv*Dh]
   wv: Weight; bv: Float32Array; // [Hkv*Dh, D], [Hkv*Dh]
   wo: Weight; // [D, Hq*Dh]
   ffnNorm: Float32Array; // [D]
-  ffnGate: Weight; ffnUp: Weight; // [F, D]
-  ffnDown: Weight; // [D, F]
 }
 
 interface Weights { tokenEmbd: Weight; layers: Layer[]; outputNorm: Float32Array; output: Weight }
@@ -102,33 +101,17 @@ class Qwen2 implements CausalLM {
         // MLP block
         be.rmsNorm(h, ffnInp, L.ffnNorm, T, D, eps);
         cb('ffn_norm', il, h, [T, D]);
-        const gate = be.alloc(T * F); // [T, F]
-        const up = be.alloc(T * F); // [T, F]
-        be.matmulMany([gate, up], h, [L.ffnGate, L.ffnUp], T);
-        be.siluMul(gate, gate, up, T * F);
-        const down = be.alloc(T * D); // [T, D]
-        be.matmul(down, gate, L.ffnDown, T);
+        const down = swiglu(be, h, L, T, D, F); // [T, D]
         cb('ffn_out', il, down, [T, D]);
         x = be.alloc(T * D); // [T, D]: residual
         be.add(x, ffnInp, down, T * D);
         cb('l_out', il, x, [T, D]);
         // this layer's temporaries are dead: the backend may reuse them for the next layer
-        for (const a of [h, q, k, v, attn, o, ffnInp, gate, up, down]) be.free?.(a);
+        for (const a of [h, q, k, v, attn, o, ffnInp, down]) be.free?.(a);
       }
       commitBatch(batch, caches);
 
-      // output head, only for the rows that asked for logits
-      const rows = batch.flatMap((e, t) => (e.logits ? [t] : []));
-      const R = rows.length;
-      if (R === 0) return be.alloc(0);
-      const sel = be.alloc(R * D); // [R, D]
-      rows.forEach((t, r) => be.copy(sel, r * D, x, t * D, D));
-      be.rmsNorm(sel, sel, w.outputNorm, R, D, eps);
-      cb('result_norm', -1, sel, [R, D]);
-      const logits = be.alloc(R * V); // [R, V]
-      be.matmul(logits, sel, w.output, R);
-      cb('result_output', -1, logits, [R, V]);
-      return logits;
+      return outputHead(be, batch, x, w.outputNorm, w.output, D, V, eps, this.trace);
     } finally {
       be.endPass?.();
     }
