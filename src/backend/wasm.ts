@@ -8,7 +8,7 @@ import * as v8 from 'node:v8';
 import { fail } from '../errors.js';
 import type { DType } from '../formats/dtype.js';
 import { tensorBytes } from '../formats/dtype.js';
-import type { AttnSpan, Backend, Weight } from './backend.js';
+import type { AttnSpan, Backend, DeltaNetDims, RecurrentSpan, Weight } from './backend.js';
 import { Pool, type Kernel } from './pool.js';
 
 const DT_ID: Record<DType, number> = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_K: 5, Q6_K: 6 };
@@ -17,8 +17,10 @@ const MAX_PAGES = 65536; // wasm32: 4 GiB
 const HEAP_BASE = 1 << 20; // below: the f16 table and AssemblyScript statics (src/kernels/common.ts)
 const ALIGN = 64;
 // parallel kernels, by index (the worker looks them up by the same list)
-const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add'] as const;
-const K_MM_Q8 = 0, K_MM_ROWS = 1, K_MV_F16 = 2, K_ATTN = 3, K_SILU = 4, K_ADD = 5;
+const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add', 'sigmoid_mul', 'ssm_conv', 'delta_net'] as const;
+const K_MM_Q8 = 0, K_MM_ROWS = 1, K_MV_F16 = 2, K_ATTN = 3, K_SILU = 4, K_ADD = 5, K_SIGMOID = 6, K_CONV = 7, K_DELTA = 8;
+// deltaNet: a sequence with at least this many rows in a call runs the chunked form (src/kernels/deltanet_chunk.ts)
+export const DELTA_CHUNK_MIN = 1 << 30;
 
 interface Exports {
   init_tables(): void;
@@ -27,8 +29,9 @@ interface Exports {
   scale_f32(dst: number, src: number, n: number, s: number): void;
   embed_rows(dtype: number, table: number, tokens: number, T: number, K: number, out: number): void;
   rms_norm(out: number, x: number, w: number, R: number, D: number, eps: number): void;
-  rope_table(pos: number, T: number, Dh: number, theta: number, tab: number): void;
-  rope(x: number, T: number, H: number, Dh: number, tab: number): void;
+  rope_table(pos: number, T: number, nRot: number, theta: number, tab: number): void;
+  rope(x: number, T: number, H: number, Dh: number, nRot: number, tab: number): void;
+  delta_scratch_floats(dk: number, dv: number): number;
   add_bias(x: number, bias: number, T: number, N: number): void;
   f16_special(p: number, n: number): number;
   relaxed(): number;
@@ -119,8 +122,10 @@ export class WasmBackend implements Backend {
   private views = new Map<number, Float32Array>(); // alloc()'s views by offset, for reuse
   private f16Checked = new WeakMap<Uint8Array, boolean>();
   private readonly grain: number;
+  /** deltaNet: rows of one sequence from which it runs the chunked form (benchmarks change it) */
+  deltaChunkMin = DELTA_CHUNK_MIN;
   private readonly poison: boolean;
-  private ropeKey: { pos: Int32Array; Dh: number; theta: number; tab: number } | null = null;
+  private ropeKey: { pos: Int32Array; nRot: number; theta: number; tab: number } | null = null;
 
   constructor(opts: WasmBackendOptions = {}) {
     this.threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
@@ -381,15 +386,15 @@ export class WasmBackend implements Backend {
     this.ex.rms_norm(this.p(out), this.p(x), this.p(w), R, D, eps);
   }
 
-  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number): void {
+  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number, nRot = Dh): void {
     // the angles' cos and sin are computed once for the q and k of every layer of a pass
     const key = this.ropeKey, pos = positions.subarray(0, T);
-    if (!(key && key.Dh === Dh && key.theta === theta && key.pos.length === T && key.pos.every((p, i) => p === pos[i]))) {
-      const tab = this.scratchBlock('ropetab', T * Dh * 4); // grows only here, with a new key
-      this.ex.rope_table(this.i32('pos', pos), T, Dh, theta, tab);
-      this.ropeKey = { pos: Int32Array.from(pos), Dh, theta, tab };
+    if (!(key && key.nRot === nRot && key.theta === theta && key.pos.length === T && key.pos.every((p, i) => p === pos[i]))) {
+      const tab = this.scratchBlock('ropetab', T * nRot * 4); // grows only here, with a new key
+      this.ex.rope_table(this.i32('pos', pos), T, nRot, theta, tab);
+      this.ropeKey = { pos: Int32Array.from(pos), nRot, theta, tab };
     }
-    this.ex.rope(this.p(x), T, H, Dh, this.ropeKey!.tab);
+    this.ex.rope(this.p(x), T, H, Dh, nRot, this.ropeKey!.tab);
   }
 
   attention(out: Float32Array, q: Float32Array, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void {
@@ -408,6 +413,47 @@ export class WasmBackend implements Backend {
 
   siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void {
     this.pool.run(K_SILU, this.par[K_SILU]!, this.parts(n, 1 << 14), [this.p(out), this.p(gate), this.p(up), n]);
+  }
+
+  sigmoidMul(out: Float32Array, gate: Float32Array, x: Float32Array, n: number): void {
+    this.pool.run(K_SIGMOID, this.par[K_SIGMOID]!, this.parts(n, 1 << 14), [this.p(out), this.p(gate), this.p(x), n]);
+  }
+
+  /** Per sequence three i32 (its rows' offset in one i32 block, row count, a state pointer), for ssm_conv and delta_net. */
+  private spanDesc(spans: RecurrentSpan[], state: (s: RecurrentSpan) => Float32Array): { desc: number; rows: number } {
+    const all = new Int32Array(spans.reduce((n, s) => n + s.rows.length, 0));
+    let at = 0;
+    for (const s of spans) {
+      all.set(s.rows, at);
+      at += s.rows.length;
+    }
+    const rowsOff = this.i32('spanrows', all);
+    const d = new Int32Array(spans.length * 3);
+    at = 0;
+    spans.forEach((s, i) => {
+      d[3 * i] = rowsOff + 4 * at;
+      d[3 * i + 1] = s.rows.length;
+      d[3 * i + 2] = this.p(state(s));
+      at += s.rows.length;
+    });
+    return { desc: this.i32('spandesc', d), rows: all.length };
+  }
+
+  ssmConv(out: Float32Array, x: Float32Array, w: Float32Array, spans: RecurrentSpan[], C: number, K: number): void {
+    const { desc, rows } = this.spanDesc(spans, (s) => s.conv);
+    const parts = Math.min(this.parts(C * rows * K, 1 << 15), Math.ceil(C / 4));
+    this.pool.run(K_CONV, this.par[K_CONV]!, parts, [this.p(out), this.p(x), this.p(w), C, K, desc, spans.length]);
+  }
+
+  deltaNet(out: Float32Array, qkv: Float32Array, a: Float32Array, b: Float32Array, A: Float32Array, dtBias: Float32Array, spans: RecurrentSpan[], dims: DeltaNetDims, eps: number): void {
+    const { nk, nv, dk, dv } = dims;
+    const { desc, rows } = this.spanDesc(spans, (s) => s.state);
+    if (rows === 0) return;
+    const sstride = align(this.ex.delta_scratch_floats(dk, dv) * 4);
+    const sc = this.scratchBlock('delta', sstride * this.threads);
+    const params = this.i32('deltaparams', Int32Array.of(nk, nv, dk, dv, dims.tiled ? 1 : 0, spans.length, sstride, this.deltaChunkMin));
+    const parts = Math.min(this.parts(rows * nv * dk * dv, 1 << 15), spans.length * nv);
+    this.pool.run(K_DELTA, this.par[K_DELTA]!, parts, [this.p(out), this.p(qkv), this.p(a), this.p(b), this.p(A), this.p(dtBias), desc, params, eps, sc]);
   }
 
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {

@@ -34,25 +34,27 @@ export function rms_norm(out: usize, x: usize, w: usize, R: i32, D: i32, eps: f3
   }
 }
 
-/** cos and sin of every rotary angle of T positions: tab + t*Dh floats: half cos, then half sin. */
-export function rope_table(positions: usize, T: i32, Dh: i32, theta: f64, tab: usize): void {
-  const half = Dh >> 1;
+/** cos and sin of every rotary angle of T positions for nRot rotated dims: tab + t*nRot floats, half
+ *  cos, then half sin (the angles depend only on nRot, not on the head size). */
+export function rope_table(positions: usize, T: i32, nRot: i32, theta: f64, tab: usize): void {
+  const half = nRot >> 1;
   for (let t = 0; t < T; t++) {
     const p = <f64>load<i32>(positions + (<usize>t << 2));
-    const cs = tab + ((<usize>t * Dh) << 2), sn = cs + (<usize>half << 2);
+    const cs = tab + ((<usize>t * nRot) << 2), sn = cs + (<usize>half << 2);
     for (let i = 0; i < half; i++) {
-      const a = p * Math.pow(theta, (-2.0 * i) / Dh);
+      const a = p * Math.pow(theta, (-2.0 * i) / nRot);
       store<f32>(cs + (<usize>i << 2), <f32>Math.cos(a));
       store<f32>(sn + (<usize>i << 2), <f32>Math.sin(a));
     }
   }
 }
 
-/** NEOX rotary embedding in place, x [T, H*Dh], with rope_table's angles for the T positions. */
-export function rope(x: usize, T: i32, H: i32, Dh: i32, tab: usize): void {
-  const half = Dh >> 1;
+/** NEOX rotary embedding in place, x [T, H*Dh], with rope_table's angles for the T positions: the
+ *  first nRot dims of each head rotate (dim i with i + nRot/2), the rest are left as they are. */
+export function rope(x: usize, T: i32, H: i32, Dh: i32, nRot: i32, tab: usize): void {
+  const half = nRot >> 1;
   for (let t = 0; t < T; t++) {
-    const cs = tab + ((<usize>t * Dh) << 2), sn = cs + (<usize>half << 2);
+    const cs = tab + ((<usize>t * nRot) << 2), sn = cs + (<usize>half << 2);
     for (let h = 0; h < H; h++) {
       const b = x + ((<usize>(t * H + h) * Dh) << 2), b2 = b + (<usize>half << 2);
       let i = 0;
