@@ -1,0 +1,98 @@
+// Bad Qwen3.5 folders and files: one-line errors naming the field or tensor.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadModel } from '../../src/models/load.js';
+import { openSafetensors } from '../../src/formats/safetensors.js';
+import { writeSafetensors, type StTensorOut } from '../../src/formats/safetensors_writer.js';
+import { openGguf, type GgufKV } from '../../src/formats/gguf.js';
+import { writeGguf, type GgufTensorOut } from '../../src/formats/gguf_writer.js';
+import { fixtureDir, tmpDir } from '../helpers.js';
+
+const SRC = fixtureDir('models/qwen35-tiny-tied'); // plain text layout, nk = nv = 2
+const work = tmpDir();
+
+function folder(name: string, edit: { config?: (c: any) => void; tensors?: (t: StTensorOut[]) => StTensorOut[] }): string {
+  const d = path.join(work, name);
+  fs.mkdirSync(d, { recursive: true });
+  const c = JSON.parse(fs.readFileSync(path.join(SRC, 'config.json'), 'utf8'));
+  edit.config?.(c);
+  fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify(c));
+  const s = openSafetensors(SRC);
+  const ts = [...s.tensors.values()].map((t) => {
+    const data = new Uint8Array(t.byteLength);
+    s.readInto(t.name, data);
+    return { name: t.name, dtype: t.dtype, shape: t.shape, data };
+  });
+  s.close();
+  writeSafetensors(path.join(d, 'model.safetensors'), (edit.tensors ?? ((t) => t))(ts));
+  return d;
+}
+
+function gguf(name: string, edit: (m: GgufKV[], t: GgufTensorOut[]) => void): string {
+  const g = openGguf(path.join(SRC, 'model-f32.gguf'));
+  const meta: GgufKV[] = [...g.metadata].map(([key, value]) => ({ key, value, type: g.metadataTypes.get(key)! }));
+  const ts: GgufTensorOut[] = [...g.tensors.values()].map((t) => {
+    const data = new Uint8Array(t.byteLength);
+    g.readInto(t.name, data);
+    return { name: t.name, dtype: t.dtype, shape: t.shape, data };
+  });
+  g.close();
+  edit(meta, ts);
+  const f = path.join(work, name);
+  writeGguf(f, { metadata: meta, tensors: ts });
+  return f;
+}
+
+function expectError(fn: () => unknown, re: RegExp) {
+  assert.throws(fn, (e: Error) => {
+    assert.equal(e.name, 'QwenError', e.stack);
+    assert.match(e.message, re);
+    assert.ok(!e.message.includes('\n'), `one line: ${e.message}`);
+    return true;
+  });
+}
+
+const load = (p: string) => loadModel(p, { onNote: () => {} });
+
+test('layer_types that contradict the tensors present name the tensor and the layer type', () => {
+  const d = folder('types', { config: (c) => { c.layer_types[0] = 'full_attention'; } });
+  expectError(() => load(d), /tensor 'model.layers.0.self_attn.q_proj.weight' is missing .*layer_types\[0\] is full_attention/);
+  const e = folder('count', { config: (c) => { c.layer_types.pop(); } });
+  expectError(() => load(e), /field 'layer_types' has 3 entries for 4 layers/);
+});
+
+test('linear_num_value_heads not a multiple of linear_num_key_heads is refused, naming both fields', () => {
+  const d = folder('heads', { config: (c) => { c.linear_num_value_heads = 3; } });
+  expectError(() => load(d), /'linear_num_value_heads' = 3 is not a multiple of field 'linear_num_key_heads' = 2/);
+  const f = gguf('heads.gguf', (m) => { m.find((k) => k.key === 'qwen35.ssm.time_step_rank')!.value = 3; m.find((k) => k.key === 'qwen35.ssm.inner_size')!.value = 96; });
+  expectError(() => load(f), /metadata 'qwen35.ssm.time_step_rank' = 3 is not a multiple of metadata 'qwen35.ssm.group_count' = 2/);
+});
+
+test('a missing DeltaNet tensor is named, in HF and GGUF files', () => {
+  const d = folder('nob', { tensors: (t) => t.filter((x) => x.name !== 'model.layers.1.linear_attn.in_proj_b.weight') });
+  expectError(() => load(d), /tensor 'model.layers.1.linear_attn.in_proj_b.weight' is missing/);
+  const n = folder('noalog', { tensors: (t) => t.filter((x) => x.name !== 'model.layers.2.linear_attn.A_log') });
+  expectError(() => load(n), /tensor 'model.layers.2.linear_attn.A_log' is missing/);
+  const f = gguf('noa.gguf', (_, t) => { t.splice(t.findIndex((x) => x.name === 'blk.0.ssm_a'), 1); });
+  expectError(() => load(f), /tensor 'blk.0.ssm_a' is missing/);
+});
+
+test('a conv weight of the wrong shape names the tensor and both shapes', () => {
+  const d = folder('conv', {
+    tensors: (t) => t.map((x) => {
+      if (x.name !== 'model.layers.0.linear_attn.conv1d.weight') return x;
+      const [C, , K] = x.shape as [number, number, number];
+      return { ...x, shape: [C, 1, K + 1], data: new Uint8Array(C * (K + 1) * 4) };
+    }),
+  });
+  expectError(() => load(d), /tensor 'model.layers.0.linear_attn.conv1d.weight' has shape \[192, 1, 5\], but the config implies \[192, 4\]/);
+});
+
+test('config.json: an unknown text_config field, MoE, and unequal DeltaNet head sizes are refused', () => {
+  expectError(() => load(folder('unknown', { config: (c) => { c.linear_chunk_mode = 'x'; } })), /field 'linear_chunk_mode' is not a qwen3_5_text config field/);
+  expectError(() => load(folder('moe', { config: (c) => { c.num_experts = 8; } })), /field 'num_experts': mixture-of-experts Qwen3.5 is not implemented yet/);
+  expectError(() => load(folder('dv', { config: (c) => { c.linear_value_head_dim = 64; } })), /'linear_value_head_dim' = 64 differs from linear_key_head_dim = 32/);
+  expectError(() => load(folder('rot', { config: (c) => { c.rope_parameters.partial_rotary_factor = 0.3; } })), /partial_rotary_factor' = 0.3 gives 19.2 rotary dims/);
+});
