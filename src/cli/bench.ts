@@ -9,11 +9,13 @@ import { loadModel } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { resolveModelArg } from './resolve.js';
+import { ProfiledBackend } from '../backend/profile.js';
 
 const HELP = `usage: qwen-ts bench --model <file.gguf|dir> [--prompt-tokens 128] [--gen-tokens 64]
-                     [--threads N] [--reps 1] [--warmup 0] [--backend wasm|wasm-simd|reference] [--json]
+                     [--threads N] [--reps 1] [--warmup 0] [--backend wasm|wasm-simd|reference] [--json] [--profile]
 Prefills --prompt-tokens tokens in one batch, then decodes --gen-tokens tokens greedily (EOS
-ignored). Prints prefill and decode tokens/s, load time and peak RSS (median over --reps).`;
+ignored). Prints prefill and decode tokens/s, load time and peak RSS (median over --reps).
+--profile: one more run that times every backend op, printed per phase (to stderr).`;
 
 export interface BenchResult {
   prefill_tps: number; decode_tps: number; load_s: number; peak_rss_mb: number;
@@ -34,18 +36,21 @@ function argmax(a: Float32Array): number {
   return b;
 }
 
-export function runBench(model: CausalLM, P: number, G: number): { prefill_tps: number; decode_tps: number } {
+export function runBench(model: CausalLM, P: number, G: number, phase?: (name: string) => void): { prefill_tps: number; decode_tps: number } {
   const prompt = benchPrompt(P, model.config.vocab_size);
   const cache = model.newCache(P + G + 1);
+  phase?.(`prefill ${P} tokens (one batch)`);
   const t0 = performance.now();
   let logits = model.forward(prompt.map((token, pos) => ({ token, pos, seq: 0, logits: pos === P - 1 })), [cache]);
   const t1 = performance.now();
+  phase?.(`decode ${G} tokens`);
   let tok = argmax(logits);
   for (let i = 0; i < G; i++) {
     logits = model.forward([{ token: tok, pos: P + i, seq: 0, logits: true }], [cache]);
     tok = argmax(logits);
   }
   const t2 = performance.now();
+  cache.release();
   return { prefill_tps: P / ((t1 - t0) / 1000), decode_tps: G / ((t2 - t1) / 1000) };
 }
 
@@ -57,7 +62,7 @@ export async function run(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' }, 'prompt-tokens': { type: 'string', default: '128' }, 'gen-tokens': { type: 'string', default: '64' },
       ...BACKEND_OPTIONS, reps: { type: 'string', default: '1' }, warmup: { type: 'string', default: '0' },
-      json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' }, profile: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');
@@ -84,6 +89,11 @@ export async function run(argv: string[]): Promise<void> {
     backend: backend.name, threads, prompt_tokens: P, gen_tokens: G,
   };
   if (reps > 1) res.reps = runs;
+  if (values.profile) {
+    const prof = new ProfiledBackend(backend);
+    runBench(loadModel(path, { backend: prof.backend, onNote: () => {} }), P, G, (p) => (prof.phase = p));
+    process.stderr.write(prof.report() + '\n');
+  }
   backend.dispose?.();
   if (values.json) process.stdout.write(JSON.stringify(res) + '\n');
   else {
