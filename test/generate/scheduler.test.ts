@@ -103,3 +103,20 @@ test('beyond maxActive, requests wait their turn (first come, first served) and 
   assert.deepEqual(await ids(cancelled), { ids: [], finish: 'abort' });
   assert.equal(s.load, 0);
 });
+
+// Qwen3.5: DeltaNet layers carry a recurrent state per sequence instead of a KV cache
+const q35dir = fixtureDir('models/qwen35-tiny');
+const q35ref = JSON.parse(fs.readFileSync(path.join(q35dir, 'reference.json'), 'utf8'));
+const q35 = loadModel(path.join(q35dir, 'model-f32.gguf'), { backend: wasm });
+
+test('Qwen3.5 (hybrid DeltaNet): four concurrent requests of different lengths each get llama.cpp\'s greedy ids', async () => {
+  const s = new Scheduler(q35, 7); // small budget: prompts prefill in interleaved chunks while others decode
+  const cs = q35ref.cases as { prompt_ids: number[]; greedy_generated_ids: number[] }[];
+  const runs = await Promise.all(cs.map((c) => ids(s.submit(c.prompt_ids, { temperature: 0, max_tokens: c.greedy_generated_ids.length }))));
+  runs.forEach((r, i) => assert.deepEqual(r.ids, cs[i]!.greedy_generated_ids, `case ${i}`));
+  // finished sequences give their recurrent states back too
+  const before = wasm.memoryBytes();
+  for (let i = 0; i < 5; i++) await Promise.all(cs.map((c) => ids(s.submit(c.prompt_ids, { temperature: 1, seed: i, max_tokens: 12 }))));
+  assert.equal(wasm.memoryBytes(), before);
+  assert.equal(s.load, 0);
+});
