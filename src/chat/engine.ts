@@ -10,7 +10,19 @@ import type { CausalLM } from '../models/model.js';
 import { applyChatTemplate, chatTemplateFor } from '../tokenizer/chat_template.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { StreamDecoder, type Tokenizer } from '../tokenizer/tokenizer.js';
-import { QwenOutputParser, type OutputEvent } from './qwen_output.js';
+import { QwenOutputParser, type OutputEvent, type ToolCallFormat } from './qwen_output.js';
+
+export type { ToolCallFormat } from './qwen_output.js';
+
+/**
+ * How a chat template has the model write tool calls, read from the template text (a fine-tune
+ * may keep an architecture and change its template, or the reverse): XML (Qwen3.5, Qwen3-Coder)
+ * when it writes `<function=` and `<parameter=` tags inside `<tool_call>` (llama.cpp's test for
+ * its qwen3_coder handler), else JSON (Qwen2.5, Qwen3).
+ */
+export function toolCallFormat(template: string): ToolCallFormat {
+  return template.includes('<tool_call>') && template.includes('<function=') && template.includes('<parameter=') ? 'xml' : 'json';
+}
 
 export interface ChatModel {
   name: string;
@@ -20,6 +32,8 @@ export interface ChatModel {
   scheduler: Scheduler;
   /** the model has no chat template: plain ChatML is used */
   templateFallback: boolean;
+  /** how the chat template writes tool calls (toolCallFormat); the parser and forced tool calls follow it */
+  toolFormat: ToolCallFormat;
 }
 
 export function openChatModel(path: string, name: string, opts: LoadOptions & { parallel?: number } = {}): ChatModel {
@@ -29,7 +43,8 @@ export function openChatModel(path: string, name: string, opts: LoadOptions & { 
   if (tokenizer.vocabSize > model.config.vocab_size) {
     fail(`${path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocab_size} embedding rows`);
   }
-  return { name, path, model, tokenizer, scheduler: new Scheduler(model, undefined, opts.parallel), templateFallback: chatTemplateFor(tokenizer).fallback };
+  const tmpl = chatTemplateFor(tokenizer);
+  return { name, path, model, tokenizer, scheduler: new Scheduler(model, undefined, opts.parallel), templateFallback: tmpl.fallback, toolFormat: toolCallFormat(tmpl.template) };
 }
 
 export type SamplingRequest = Omit<GenerateOptions, 'stop_tokens' | 'constraint'> & {
@@ -96,7 +111,7 @@ export function prepareChat(cm: ChatModel, req: Pick<ChatRequest, 'messages' | '
 /** A chat turn: reasoning / content / tool-call events, then the result. */
 export async function* chat(cm: ChatModel, req: ChatRequest, prepared = prepareChat(cm, req)): AsyncGenerator<ChatEvent, ChatResult> {
   const { prompt, ids } = prepared;
-  const parser = new QwenOutputParser(/<think>\s*$/.test(prompt));
+  const parser = new QwenOutputParser({ thinking: /<think>\s*$/.test(prompt), format: cm.toolFormat, tools: req.tools });
   const it = pieces(cm, ids, req, req.constraint?.(cm.tokenizer));
   for (;;) {
     const r = await it.next();

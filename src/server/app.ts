@@ -103,11 +103,12 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
     const budget = { maxTokens: Math.min(sp.max_tokens, ctx - prepared.ids.length) }; // what the constraint may spend
     let constraint: Constraint | undefined;
     if (tools) {
-      const bad = validateTools(tools, choice.name);
+      // a forced call is written in the template's format (XML for Qwen3.5): its limits apply then
+      const bad = validateTools(tools, choice.name, choice.mode === 'required' ? cm.toolFormat : 'json');
       if (bad) throw badParam('tools', bad);
     }
     if (choice.mode === 'required') {
-      constraint = toolCallConstraint(cm.tokenizer, tools as never, choice.name, budget);
+      constraint = toolCallConstraint(cm.tokenizer, tools as never, choice.name, { ...budget, format: cm.toolFormat });
     } else if (fmt.type !== 'text') {
       if (fmt.type === 'json_schema') {
         const bad = validateSchema(fmt.schema);

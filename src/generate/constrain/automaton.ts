@@ -461,3 +461,23 @@ export class NumberNode extends Node {
     return String(v).length;
   }
 }
+
+/** Min lengths of a hand-built, non-recursive graph around already-finished parts. */
+export function finishGraph(root: RootNode, extra: Node[]): RootNode {
+  const seen = new Set<Node>(), order: Node[] = [];
+  const walk = (n: Node) => {
+    if (seen.has(n)) return;
+    seen.add(n);
+    if (n instanceof UnionNode) n.alts.forEach(walk);
+    if (n instanceof SeqNode) n.parts.forEach(walk);
+    if (n instanceof RootNode) walk(n.child);
+    if (n instanceof ObjectNode && n.free) { walk(n.free.key); walk(n.free.value); }
+    if (n instanceof ArrayNode && n.items) walk(n.items);
+    order.push(n);
+  };
+  extra.forEach(walk);
+  walk(root);
+  for (let k = 0; k < 50; k++) for (const n of order) n.minLen = Math.min(n.minLen, n.computeMin());
+  for (const n of order) n.computeMin();
+  return root;
+}

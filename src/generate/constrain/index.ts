@@ -5,13 +5,18 @@
 //       spec: { type: 'json_object' }                 any JSON object
 //           | { type: 'json_schema', schema: object } a value valid against the schema
 //   toolCallConstraint(tok, tools, name?, opts?): Constraint
-//       Qwen's format: <tool_call>\n{"name": "<fn>", "arguments": <args>}\n</tool_call>, args valid
-//       against that function's `parameters`. `name` given: that function (tool_choice names it);
-//       omitted: any of `tools` (tool_choice 'required'). One call, then done().
-//       <tool_call> / </tool_call> are the tokenizer's added tokens when it has them, else text.
+//       opts.format 'json' (default; Qwen2.5 / Qwen3):
+//         <tool_call>\n{"name": "<fn>", "arguments": <args>}\n</tool_call>, args valid against
+//         that function's `parameters`;
+//       opts.format 'xml' (Qwen3.5 / Qwen3-Coder templates; xml_tool.ts has the value rules):
+//         <tool_call>\n<function=<fn>>\n<parameter=P>\nVALUE\n</parameter>\n...</function>\n</tool_call>
+//       `name` given: that function (tool_choice names it); omitted: any of `tools` (tool_choice
+//       'required'). One call, then done(). <tool_call> / </tool_call> are the tokenizer's added
+//       tokens when it has them, else text.
 //   validateSchema(schema): string | undefined     why a schema is refused (HTTP 400), else undefined
-//   validateTools(tools, name?): string | undefined the same for tool_choice requests
-//   jsonMatcher(spec) / ByteMatcher                 the byte automaton alone (tests, tooling)
+//   validateTools(tools, name?, format?): string | undefined the same for tool_choice requests
+//   jsonMatcher(spec) / toolCallMatcher(tools, name?, format?) / ByteMatcher
+//                                                   the byte automaton alone (tests, tooling)
 //   opts.maxTokens: the request's max_tokens. When the tokens left get close to the fewest bytes
 //       that can still close the JSON, only tokens that keep a completion within budget are
 //       allowed, so even a model that never wants to stop yields complete JSON (finish 'stop').
@@ -29,15 +34,19 @@ import { fail } from '../../errors.js';
 import type { Tokenizer } from '../../tokenizer/index.js';
 import type { Constraint } from '../generate.js';
 import {
-  advance, Frame, isComplete, LiteralNode, minRemaining, Node, RootNode, SeqNode, stackSig, UnionNode,
+  advance, finishGraph, Frame, isComplete, LiteralNode, minRemaining, RootNode, SeqNode, stackSig, UnionNode,
 } from './automaton.js';
 import { anyValue, Compiler, compileSchema, SchemaError } from './schema.js';
-import { ArrayNode, ObjectNode } from './automaton.js';
 import { tokenTries, walkMask, type MaskResult, type TokenTries } from './trie.js';
+import type { ToolCallFormat } from './tool_params.js';
+import { xmlToolProblem, xmlToolRoot } from './xml_tool.js';
+
+export type { ToolCallFormat } from './tool_params.js';
 
 export type JsonSpec = { type: 'json_object' } | { type: 'json_schema'; schema: object };
 export interface ToolSpec { type: 'function'; function: { name: string; description?: string; parameters?: object } }
 export interface ConstraintOptions { maxTokens?: number }
+export interface ToolConstraintOptions extends ConstraintOptions { format?: ToolCallFormat }
 export interface JsonConstraint extends Constraint { minRemaining(): number }
 
 export function validateSchema(schema: unknown): string | undefined {
@@ -48,7 +57,7 @@ export function validateSchema(schema: unknown): string | undefined {
   }
 }
 
-export function validateTools(tools: unknown, name?: string): string | undefined {
+export function validateTools(tools: unknown, name?: string, format: ToolCallFormat = 'json'): string | undefined {
   if (!Array.isArray(tools) || tools.length === 0) return 'tools must be a non-empty array';
   for (const [i, t] of tools.entries()) {
     const f = (t as ToolSpec)?.function;
@@ -57,6 +66,8 @@ export function validateTools(tools: unknown, name?: string): string | undefined
       const bad = validateSchema(f.parameters);
       if (bad) return `tools[${i}] (${f.name}) parameters: ${bad}`;
     }
+    const xmlBad = format === 'xml' && (name === undefined || name === f.name) ? xmlToolProblem(t as ToolSpec) : undefined;
+    if (xmlBad) return `tools[${i}] ${xmlBad}`;
   }
   if (name !== undefined && !tools.some((t) => (t as ToolSpec).function.name === name)) return `tool_choice names '${name}', which is not among the tools`;
   return undefined;
@@ -76,30 +87,11 @@ function jsonRoot(spec: JsonSpec): RootNode {
   return compileSchema(spec.schema);
 }
 
-/** Min lengths of a hand-built, non-recursive graph around already-finished parts. */
-function finishGraph(root: RootNode, extra: Node[]): RootNode {
-  const seen = new Set<Node>(), order: Node[] = [];
-  const walk = (n: Node) => {
-    if (seen.has(n)) return;
-    seen.add(n);
-    if (n instanceof UnionNode) n.alts.forEach(walk);
-    if (n instanceof SeqNode) n.parts.forEach(walk);
-    if (n instanceof RootNode) walk(n.child);
-    if (n instanceof ObjectNode && n.free) { walk(n.free.key); walk(n.free.value); }
-    if (n instanceof ArrayNode && n.items) walk(n.items);
-    order.push(n);
-  };
-  extra.forEach(walk);
-  walk(root);
-  for (let k = 0; k < 50; k++) for (const n of order) n.minLen = Math.min(n.minLen, n.computeMin());
-  for (const n of order) n.computeMin();
-  return root;
-}
-
-function toolRoot(tok: Tokenizer, tools: ToolSpec[], name: string | undefined, textTags: boolean): RootNode {
-  const bad = validateTools(tools, name);
+function toolRoot(tools: ToolSpec[], name: string | undefined, textTags: boolean, format: ToolCallFormat): RootNode {
+  const bad = validateTools(tools, name, format);
   if (bad) fail(bad);
   const chosen = name === undefined ? tools : tools.filter((t) => t.function.name === name);
+  if (format === 'xml') return xmlToolRoot(chosen, textTags);
   const seqs = chosen.map((t) => {
     const c = new Compiler(t.function.parameters ?? { type: 'object', properties: {} });
     const args = c.finish(c.compile(t.function.parameters ?? { type: 'object', properties: {}, additionalProperties: false }, '#')).child;
@@ -145,6 +137,8 @@ function dedupe(states: Frame[]): Frame[] {
 }
 
 export function jsonMatcher(spec: JsonSpec): ByteMatcher { return new ByteMatcher(jsonRoot(spec)); }
+/** The byte automaton of a forced tool call with the tags as text (tests, tooling). */
+export function toolCallMatcher(tools: ToolSpec[], name?: string, format: ToolCallFormat = 'json'): ByteMatcher { return new ByteMatcher(toolRoot(tools, name, true, format)); }
 
 interface Compiled { root: RootNode; masks: Map<string, MaskResult> }
 const compiledCache = new WeakMap<Tokenizer, Map<string, Compiled>>();
@@ -250,11 +244,12 @@ export function jsonConstraint(tok: Tokenizer, spec: JsonSpec, opts: ConstraintO
   return new TokenConstraint(tok, compiled(tok, key, () => jsonRoot(spec)), opts);
 }
 
-export function toolCallConstraint(tok: Tokenizer, tools: ToolSpec[], name?: string, opts: ConstraintOptions = {}): JsonConstraint {
+export function toolCallConstraint(tok: Tokenizer, tools: ToolSpec[], name?: string, opts: ToolConstraintOptions = {}): JsonConstraint {
   const open = addedId(tok, '<tool_call>'), close = addedId(tok, '</tool_call>');
   const asTokens = open !== undefined && close !== undefined;
-  const key = `tool:${asTokens}:${name ?? ''}:${JSON.stringify(tools)}`;
-  const c = compiled(tok, key, () => toolRoot(tok, tools, name, !asTokens));
+  const format = opts.format ?? 'json';
+  const key = `tool:${format}:${asTokens}:${name ?? ''}:${JSON.stringify(tools)}`;
+  const c = compiled(tok, key, () => toolRoot(tools, name, !asTokens, format));
   return asTokens ? new TokenConstraint(tok, c, opts, open, close) : new TokenConstraint(tok, c, opts);
 }
 
