@@ -118,15 +118,16 @@ for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied', 'qwen35-tiny', 'qwen35
 }
 
 for (const [backendName, backend] of BACKENDS)
-test(`${backendName}: qwen3-tiny-realvocab: full-vocabulary logits and per-position top-10 match llama.cpp from safetensors and GGUF`, () => {
-  const dir = fixtureDir('models/qwen3-tiny-realvocab');
+for (const [name, vocab] of [['qwen3-tiny-realvocab', 151936], ['qwen35-tiny-realvocab', 248320]] as const)
+test(`${backendName}: ${name}: full-vocabulary logits and per-position top-10 match llama.cpp from safetensors and GGUF`, () => {
+  const dir = fixtureDir(`models/${name}`);
   const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'));
-  const c = ref.cases[0];
-  const last = readF32(path.join(dir, c.last_prompt_position_logits_file.path));
+  for (const c of ref.cases)
   for (const src of [dir, path.join(dir, 'model-f32.gguf')]) {
+    const last = readF32(path.join(dir, c.last_prompt_position_logits_file.path));
     const m = load(src, backend);
     const V = m.config.vocab_size;
-    assert.equal(V, 151936);
+    assert.equal(V, vocab);
     const l = prefill(m, c.prompt_ids);
     const r = compare(l.subarray((c.prompt_ids.length - 1) * V), last, ATOL, RTOL);
     assert.ok(r.ok, `${src}: last position max abs diff ${r.maxAbs}`);
