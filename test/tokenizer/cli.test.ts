@@ -93,3 +93,23 @@ test('template: fallback note, bad files and bad messages', async () => {
   await rejects(['--messages', msgs, '--tools', path.join(d, 'tools.json')], /tools must be a JSON array/);
   await rejects([], /--messages is required/);
 });
+
+test('tokenize and template on a Qwen3.5 folder (tokenizer.json, tokenizer_config.json, chat_template.jinja)', async () => {
+  const dir = modelDirWith('qwen3.5', ['tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja']);
+  const vec = readFixtureJson<{ cases: { source: string; text: string; ids: number[] }[] }>('qwen3.5/tokenizer-vectors.json').cases;
+  for (const name of ['added_tokens', 'devanagari']) {
+    const v = vec.find((c) => c.source === name)!;
+    assert.equal((await capture(() => tokenize(['--model', dir, '--text', v.text]))).out, JSON.stringify({ ids: v.ids }) + '\n', name);
+  }
+  const golden = readFixtureJson<{ cases: { name: string; messages: unknown; tools: unknown; expected: string }[] }>('qwen3.5/golden-renders-jinja2.json');
+  const d = tempDir('cli35');
+  const write = (name: string, v: unknown) => { const f = path.join(d, name); fs.writeFileSync(f, JSON.stringify(v)); return f; };
+  const tools = golden.cases.find((c) => c.name === 'tools_with_system_genprompt')!;
+  const r = await capture(() => template(['--model', dir, '--messages', write('m.json', tools.messages), '--tools', write('t.json', tools.tools)]));
+  assert.equal(r.out, tools.expected);
+  assert.equal(r.err, '', 'the folder has a template: no fallback note');
+  const off = golden.cases.find((c) => c.name === 'genprompt_enable_thinking_false')!;
+  assert.equal((await capture(() => template(['--model', dir, '--messages', write('n.json', off.messages), '--no-thinking']))).out, off.expected);
+  const calls = golden.cases.find((c) => c.name === 'two_consecutive_tool_results')!;
+  assert.equal((await capture(() => template(['--model', dir, '--messages', write('c.json', calls.messages), '--tools', write('ct.json', calls.tools), '--no-generation-prompt']))).out, calls.expected);
+});
