@@ -6,8 +6,14 @@
 //   chatTemplateFor(tok) -> { template, fallback }   the model's template, or plain ChatML
 //   applyChatTemplate(tok, opts)                      renderChat with the tokenizer's template and tokens
 //
-// Known limit: numbers are JS numbers, so a float written 1.0 in a tool schema renders as 1
-// (Python prints 1.0); integer-like object keys ("1") come first in JS objects.
+// jinja_python.ts gives the library Python's str() / strip / trim semantics where it differs
+// (Qwen3.5's template writes tool-call arguments with `|string` and strips with `.lstrip('\n')`).
+// Tool-call arguments must be objects, as in transformers: Qwen3.5's template applies `|items`
+// to them and raises on a JSON string, as Jinja2 does.
+//
+// Known limits: numbers are JS numbers, so a float written 1.0 in a tool schema renders as 1
+// (Python prints 1.0); integer-like object keys ("1") come first in JS objects; `{{ none }}`
+// prints nothing (Jinja2: None) and `'a' ~ true` gives "atrue" (Jinja2: aTrue).
 import { Template } from '@huggingface/jinja';
 import { fail } from '../errors.js';
 import { installPythonSemantics } from './jinja_python.js';
