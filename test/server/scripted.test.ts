@@ -8,54 +8,19 @@ import type { Server } from 'node:http';
 import OpenAI from 'openai';
 import type { ChatModel } from '../../src/chat/engine.js';
 import { Scheduler } from '../../src/generate/scheduler.js';
-import { KvCache, type BatchEntry } from '../../src/models/kv_cache.js';
-import type { CausalLM } from '../../src/models/model.js';
-import { ReferenceBackend } from '../../src/backend/reference.js';
-import { parseHfConfig } from '../../src/models/config.js';
 import { loadTokenizer } from '../../src/tokenizer/load.js';
 import { createServer } from '../../src/server/app.js';
 import { chatModelDir } from '../helpers.js';
+import { scriptedModel } from './scripted_model.js';
 
 const tok = loadTokenizer(chatModelDir());
-const IM_START = tok.tokenToId('<|im_start|>')!;
 const FAIL = tok.encode(' Kaboom')[0]!; // a prompt token that makes the model double's forward pass throw
-
-/** Writes `script(prompt text)` token by token after the last `<|im_start|>assistant\n`, then <|im_end|>. */
-function scriptedModel(script: (prompt: string) => string): CausalLM {
-  const config = parseHfConfig({ model_type: 'qwen3', vocab_size: 151936, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 1, num_key_value_heads: 1, head_dim: 8, max_position_embeddings: 4096 }, 'scripted');
-  const backend = new ReferenceBackend();
-  const seen = new Map<KvCache, number[]>();
-  return {
-    config, backend,
-    newCache: (capacity = 4096) => new KvCache(backend, config, capacity),
-    forward(batch: readonly BatchEntry[], caches: readonly KvCache[]) {
-      const rows = batch.filter((e) => e.logits).length;
-      const out = new Float32Array(rows * config.vocab_size);
-      let r = 0;
-      for (const e of batch) {
-        if (e.token === FAIL) throw new Error('engine fault (test)');
-        const c = caches[e.seq]!;
-        const h = seen.get(c) ?? [];
-        h.length = e.pos;
-        h.push(e.token);
-        seen.set(c, h);
-        c.length = e.pos + 1;
-        if (!e.logits) continue;
-        const start = h.lastIndexOf(IM_START) + 3; // <|im_start|> assistant \n
-        const prompt = tok.decode(h.slice(0, start));
-        const want = [...tok.encode(script(prompt)), tok.tokenToId('<|im_end|>')!];
-        out[r++ * config.vocab_size + want[Math.min(h.length - start, want.length - 1)]!] = 100;
-      }
-      return out;
-    },
-  };
-}
 
 let server: Server, client: OpenAI;
 before(async () => {
-  const model = scriptedModel((prompt) => prompt.includes('<tools>')
+  const model = scriptedModel(tok, (prompt) => prompt.includes('<tools>')
     ? '<think>\nThe user wants the weather.\n</think>\n\nLet me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
-    : '<think>\n2 and 2 make 4.\n</think>\n\nThe answer is **4**.');
+    : '<think>\n2 and 2 make 4.\n</think>\n\nThe answer is **4**.', FAIL);
   const cm: ChatModel = { name: 'scripted', path: '', model, tokenizer: tok, scheduler: new Scheduler(model), templateFallback: false, toolFormat: 'json' };
   server = createServer(cm);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
