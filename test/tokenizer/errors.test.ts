@@ -81,6 +81,34 @@ test('malformed tokenizer.json files', () => {
   expectError(mutate((t) => { t.decoder = { type: 'WordPiece' }; }), /decoder "WordPiece" is not supported/);
 });
 
+test('tokenizer_config.json added_tokens_decoder: tokens it alone lists are added; contradictions are named', () => {
+  const withConfig = (cfg: unknown) => {
+    const d = dirWith(tinyTokenizerJson());
+    fs.writeFileSync(path.join(d, 'tokenizer_config.json'), JSON.stringify(cfg));
+    return d;
+  };
+  // as transformers does for Qwen3.5's audio tokens: a token only the config lists gets its id
+  const tok = loadTokenizer(withConfig({ added_tokens_decoder: { 96: { content: '<|end|>', special: false }, 97: { content: '<|extra|>', special: true } } }));
+  assert.deepEqual(tok.encode('ab<|extra|><|end|>'), [95, 97, 96]);
+  assert.ok(tok.isSpecial(97) && !tok.isSpecial(96), 'the config\'s special flag wins');
+  const cases: [unknown, RegExp][] = [
+    [{ 96: { content: '<|other|>' } }, /tokenizer_config\.json: added_tokens_decoder\["96"\] is "<\|other\|>" but tokenizer\.json's added token 96 is "<\|end\|>"/],
+    [{ 95: { content: '<|new|>' } }, /tokenizer_config\.json: added_tokens_decoder\["95"\] "<\|new\|>" collides with "ab" already in tokenizer\.json/],
+    [{ 100: { content: '<|end|>' } }, /added_tokens_decoder\["100"\] "<\|end\|>" collides with "<\|end\|>"/],
+    [{ x: { content: 'y' } }, /tokenizer_config\.json: added_tokens_decoder\["x"\] must be an object with an integer "id"/],
+    [[1, 2], /tokenizer_config\.json: "added_tokens_decoder" must be an object/],
+  ];
+  for (const [dec, re] of cases) expectError(withConfig({ added_tokens_decoder: dec }), re);
+  // the two-file layout: the config's pretokenize_regex (Qwen3.5) must be a string
+  const slow = tempDir('slow');
+  fs.writeFileSync(path.join(slow, 'vocab.json'), JSON.stringify((tinyTokenizerJson().model as { vocab: object }).vocab));
+  fs.writeFileSync(path.join(slow, 'merges.txt'), 'a b\n');
+  fs.writeFileSync(path.join(slow, 'tokenizer_config.json'), '{"pretokenize_regex": 5}');
+  expectError(slow, /tokenizer_config\.json: "pretokenize_regex" must be a string/);
+  fs.writeFileSync(path.join(slow, 'tokenizer_config.json'), '{"pretokenize_regex": "[a-z]+|\\\\s+"}');
+  assert.deepEqual(loadTokenizer(slow).encode('ab ab'), [95, 94, 95]);
+});
+
 test('missing files and folders', () => {
   expectError(path.join(tempDir('none'), 'nope'), /no such file or folder/);
   expectError(tempDir('empty'), /no tokenizer\.json \(or vocab\.json \+ merges\.txt\)/);
