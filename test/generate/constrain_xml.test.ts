@@ -106,6 +106,8 @@ test('tools that XML calls cannot express are refused with a reason (HTTP 400 up
   assert.match(validateTools([fn('f', { anyOf: [{ type: 'object' }, { type: 'null' }] })], 'f', 'xml')!, /object schema/);
   assert.match(validateTools([fn('f', { type: 'object', properties: { 'a>b': { type: 'string' } } })], undefined, 'xml')!, /parameter name "a>b"/);
   assert.equal(validateTools([fn('f', { anyOf: [{ type: 'object' }, { type: 'null' }] })], 'f', 'json'), undefined);
+  assert.match(validateTools([fn('f', { type: 'object', properties: { s: { type: 'string', minLength: XML_STRING_MAX + 1 } } })], 'f', 'xml')!, /minLength/);
+  assert.match(validateTools([fn('f', { type: 'object', properties: { s: { enum: ['a</parameter>'] } } })], 'f', 'xml')!, /no value/);
   // only the forced tool matters when one is named
   assert.equal(validateTools([fn('f', { type: 'object' }), fn('g', { type: 'array' })], 'f', 'xml'), undefined);
   assert.throws(() => toolCallConstraint(fixtureTokenizer('qwen3'), [fn('g', { type: 'array' })], 'g', { format: 'xml' }), /object schema/);

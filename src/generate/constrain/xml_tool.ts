@@ -12,7 +12,7 @@
 //   string + other types  the raw text (not starting like a number / object / array / with
 //                         whitespace, so it cannot be read back as one), or JSON of the others
 //   no string             JSON valid for the schema (the JSON constraint's compiler)
-import { fail } from '../../errors.js';
+import { fail, QwenError } from '../../errors.js';
 import {
   finishGraph, Frame, LiteralNode, Node, ObjectNode, RootNode, SeqNode, SIG_HORIZON, UnionNode,
 } from './automaton.js';
@@ -175,5 +175,10 @@ export function xmlToolProblem(t: ToolLike): string | undefined {
   const params = toolParams(t.function.parameters);
   if (!params) return `${name}: XML tool calls need parameters to be an object schema with properties`;
   const bad = params.find((p) => /[\n<>]/.test(p.name) || p.name.trim() !== p.name || p.name === '');
-  return bad ? `${name}: parameter name ${JSON.stringify(bad.name)} cannot be written in an XML tool call` : undefined;
+  if (bad) return `${name}: parameter name ${JSON.stringify(bad.name)} cannot be written in an XML tool call`;
+  try { toolSeq(name, t.function.parameters, true); } catch (e) {
+    if (e instanceof QwenError) return `${name}: ${e.message}`; // e.g. no value of a parameter fits the format
+    throw e;
+  }
+  return undefined;
 }
