@@ -30,14 +30,19 @@ export function sigmoid_mul(part: i32, parts: i32, out: usize, gate: usize, x: u
  * [K-1, C] (the K-1 inputs before its first row; left holding the last K-1). Channels are split
  * in blocks of 4, so a channel takes the same path (vector or scalar tail) whatever the split.
  */
-export function ssm_conv(part: i32, parts: i32, out: usize, x: usize, w: usize, C: i32, K: i32, desc: usize, nspans: i32): void {
+export function ssm_conv(part: i32, parts: i32, out: usize, x: usize, w: usize, C: i32, K: i32, desc: usize, nspans: i32, wt: usize): void {
   const c0 = split(C, part, parts, 4), c1 = split(C, part + 1, parts, 4);
   const rowB = <usize>C << 2;
+  let transposed = false;
   for (let s = 0; s < nspans; s++) {
     const d = desc + <usize>s * 12;
     const rows = <usize>load<i32>(d), n = load<i32>(d, 4), conv = <usize>load<i32>(d, 8);
     let c = c0;
-    if (K == 4) {
+    if (K == 4 && n >= ROWS_OUTER) {
+      if (!transposed) transpose_taps(wt, w, C, c0, c1 & ~3);
+      transposed = true;
+      c = conv_rows(out, x, wt, C, rows, n, conv, c0, c1 & ~3);
+    } else if (K == 4) {
       // the sliding window of each 4-channel block lives in registers: three past inputs, four taps
       for (; c + 4 <= c1; c += 4) {
         const wc = w + ((<usize>c * 4) << 2);
@@ -68,6 +73,44 @@ export function ssm_conv(part: i32, parts: i32, out: usize, x: usize, w: usize, 
     }
     for (; c < c1; c++) conv_channel(out, x, w, C, K, rows, n, conv, c);
   }
+}
+
+// From this many rows a sequence is run row by row over this part's channels (contiguous memory;
+// channel blocks over all rows touch a page per row), with the taps transposed once per call.
+// Both loops sum a channel's taps in the same order: the results are the same bits.
+const ROWS_OUTER = 8;
+
+/** wt[i][c] = w[c][i] (K = 4) for channels c0 .. c1 (this part's; parts write disjoint columns). */
+function transpose_taps(wt: usize, w: usize, C: i32, c0: i32, c1: i32): void {
+  const rowB = <usize>C << 2;
+  for (let c = c0; c < c1; c++) {
+    for (let i = 0; i < 4; i++) store<f32>(wt + <usize>i * rowB + (<usize>c << 2), load<f32>(w + ((<usize>c * 4 + i) << 2)));
+  }
+}
+
+/** Rows in order, channel blocks c0 .. c1 (K = 4, n >= 3), then the new conv state; returns c1. */
+function conv_rows(out: usize, x: usize, wt: usize, C: i32, rows: usize, n: i32, conv: usize, c0: i32, c1: i32): i32 {
+  const rowB = <usize>C << 2;
+  for (let r = 0; r < n; r++) {
+    // the rows of xpad that row r reads: r, r+1, r+2 (the state's rows first), then its own
+    const p0 = r < 3 ? conv + <usize>r * rowB : x + <usize>load<i32>(rows + (<usize>(r - 3) << 2)) * rowB;
+    const p1 = r + 1 < 3 ? conv + <usize>(r + 1) * rowB : x + <usize>load<i32>(rows + (<usize>(r - 2) << 2)) * rowB;
+    const p2 = r + 2 < 3 ? conv + <usize>(r + 2) * rowB : x + <usize>load<i32>(rows + (<usize>(r - 1) << 2)) * rowB;
+    const o = <usize>load<i32>(rows + (<usize>r << 2)) * rowB;
+    for (let c = c0; c < c1; c += 4) {
+      const k = <usize>c << 2;
+      let acc = f32x4.mul(v128.load(wt + k), v128.load(p0 + k));
+      acc = madd(v128.load(wt + rowB + k), v128.load(p1 + k), acc);
+      acc = madd(v128.load(wt + 2 * rowB + k), v128.load(p2 + k), acc);
+      acc = madd(v128.load(wt + 3 * rowB + k), v128.load(x + o + k), acc);
+      v128.store(out + o + k, silu4(acc));
+    }
+  }
+  for (let j = 0; j < 3; j++) {
+    const src = x + <usize>load<i32>(rows + (<usize>(n - 3 + j) << 2)) * rowB + (<usize>c0 << 2);
+    memory.copy(conv + <usize>j * rowB + (<usize>c0 << 2), src, <usize>(c1 - c0) << 2);
+  }
+  return c1;
 }
 
 /** One channel of ssm_conv, any K (the tail channels, and kernel sizes other than 4). */

@@ -5,12 +5,13 @@
 //     dims rope leaves alone are compared exactly.
 //   ssmConv: |d| <= 1e-5 * sum_i |w_i x_i| + 1e-6 (four f32 products and a SiLU), the conv state
 //     exactly (it is a copy of inputs).
-//   deltaNet: |d| <= 2e-4 * (max |v| + max |S0|) for outputs and states. Per row, the kernel's
-//     S^T k, S^T q and the l2 norms are f32 dot products of dk terms (relative error ~ sqrt(dk) *
-//     6e-8 ~ 1e-6 of the state's scale); the delta rule contracts (beta <= 1, |k| = 1, decay <= 1),
-//     so errors do not grow with the row count, measured at <= 2e-5 of that scale over 300 rows.
-//     The chunked form computes the same quantities in another order (cumulative log-decays,
-//     a triangular solve of 64 rows), within the same bound.
+//   deltaNet: |d| <= 4e-6 * (max |v| + max |S0|) for outputs and states (S0: the states before the
+//     call; outputs run at 0.08-0.4 of that scale). Per row, the kernel's S^T k, S^T q and l2 norms
+//     are f32 sums of dk terms (relative error ~ sqrt(dk) * 6e-8); the delta rule contracts
+//     (beta <= 1, |k| = 1, decay <= 1), so errors do not grow with the row count. The chunked form
+//     (cumulative log decays, a 64-row triangular solve) gives the same quantities in another
+//     order. Measured at most 2.5e-7 of that scale over 300 rows, nearly parallel keys included
+//     (the worst-conditioned solve): the bound leaves 16x.
 // Beyond agreement: a sequence's outputs and state are bit-identical whether it runs alone or
 // batched with others, and for 1 or 3 threads.
 import { test, after } from 'node:test';
@@ -118,7 +119,7 @@ for (const be of backends) {
     { nk: 1, nv: 3, dk: 8, dv: 12, tiled: false }, // dv: four-column tiles only
     { nk: 2, nv: 6, dk: 5, dv: 7, tiled: true }, // odd sizes: scalar tails
   ];
-  const CM = Math.min(DELTA_CHUNK_MIN, 40);
+  const CM = DELTA_CHUNK_MIN;
   for (const d of SHAPES) {
     test(`${be.name} deltaNet nk=${d.nk} nv=${d.nv} dk=${d.dk} dv=${d.dv} ${d.tiled ? 'tiled' : 'grouped'}: interleaved sequences, states carried, decode after prefill`, () => {
       const layer = dnLayer(be, d);
@@ -128,6 +129,8 @@ for (const be of backends) {
       for (const lens of [[1, 1, 1], [3, 0, 2], [1, 1, 1], ...big, [1, 1, 1], [2, 1, 1]]) {
         dnCheck(be, d, layer, states, statesR, lens, `lens ${lens}`);
       }
+      const slow: Layer = { ...layer, A: be.alloc(d.nv).fill(-0.02), Ar: new Float32Array(d.nv).fill(-0.02) };
+      for (const lens of [[200, 1, CM + 5], [1, 1, 1]]) dnCheck(be, d, slow, states, statesR, lens, `hard lens ${lens}`, true);
     });
   }
 
@@ -185,10 +188,12 @@ function dnLayer(be: WasmBackend, d: DeltaNetDims): Layer {
 }
 
 /** One deltaNet call on both backends, sequences of the given lengths interleaved; checks outputs and states. */
-function dnCheck(be: WasmBackend, d: DeltaNetDims, L: Layer, states: Float32Array[], statesR: Float32Array[], lens: number[], what: string): void {
+function dnCheck(be: WasmBackend, d: DeltaNetDims, L: Layer, states: Float32Array[], statesR: Float32Array[], lens: number[], what: string, hard = false): void {
   const { T, rows } = interleave(lens);
   const C = 2 * d.nk * d.dk + d.nv * d.dv;
-  const qkv = fill(be.alloc(T * C), 1.5, 0.3), a = fill(be.alloc(T * d.nv), 2), b = fill(be.alloc(T * d.nv), 3);
+  // hard: keys nearly parallel (|cos| ~ 0.9) and beta near 1, the worst conditioning of (I + L)
+  const qkv = hard ? fill(be.alloc(T * C), 0.5, 1) : fill(be.alloc(T * C), 1.5, 0.3);
+  const a = fill(be.alloc(T * d.nv), 2), b = hard ? fill(be.alloc(T * d.nv), 1, 4) : fill(be.alloc(T * d.nv), 3);
   const out = be.alloc(T * d.nv * d.dv), e = new Float32Array(T * d.nv * d.dv);
   let vmax = 0;
   for (let t = 0; t < T; t++) vmax = Math.max(vmax, maxAbs(qkv.subarray(t * C + 2 * d.nk * d.dk, (t + 1) * C)));
@@ -196,11 +201,11 @@ function dnCheck(be: WasmBackend, d: DeltaNetDims, L: Layer, states: Float32Arra
   const spans = (st: Float32Array[]): RecurrentSpan[] => rows.map((r, s) => ({ rows: r, conv: st[s]!, state: st[s]! }));
   be.deltaNet(out, qkv, a, b, L.A, L.dtBias, spans(states), d, 1e-6);
   ref.deltaNet(e, Float32Array.from(qkv), Float32Array.from(a), Float32Array.from(b), L.Ar, L.dtR, spans(statesR), d, 1e-6);
-  const tol = 2e-4 * scale;
+  const tol = 4e-6 * scale;
   let worst = 0;
   for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(out[i]! - e[i]!) / scale);
   states.forEach((st, s) => { for (let i = 0; i < st.length; i++) worst = Math.max(worst, Math.abs(st[i]! - statesR[s]![i]!) / scale); });
-  if (process.env.DN_ERR) console.log(`${be.name} ${JSON.stringify(d)} ${what}: max err / scale ${worst.toExponential(2)}`);
+  if (process.env.DN_ERR) console.log(`${be.name} ${JSON.stringify(d)} ${what}: max |out| / scale ${(maxAbs(e) / scale).toFixed(3)}, max err / scale ${worst.toExponential(2)}`);
   close(out, e, () => tol, `deltaNet out ${what}`);
   states.forEach((st, s) => close(st, statesR[s]!, () => tol, `deltaNet state ${s} ${what}`));
   // keep the two sides' states identical, so that each call's error is measured on its own
