@@ -70,12 +70,12 @@ export function tmpDir(prefix = 'qwen-ts-test-'): string {
 }
 
 /**
- * A chat-ready model folder: the qwen3-tiny-realvocab weights (random, real 151,936-row vocabulary)
- * with the official Qwen3 tokenizer and chat template, assembled in a temp folder.
+ * A chat-ready model folder: the tiny real-vocabulary weights (random; Qwen3: 151,936 rows, Qwen3.5:
+ * 248,320) with the official tokenizer and chat template of that family, assembled in a temp folder.
  */
-export function chatModelDir(): string {
-  const weights = fixtureDir('models/qwen3-tiny-realvocab');
-  const dst = path.join(os.tmpdir(), `qwen-ts-fixtures-${process.getuid?.() ?? 0}`, 'qwen3-tiny-chat-4k');
+export function chatModelDir(family: 'qwen3' | 'qwen3.5' = 'qwen3'): string {
+  const weights = fixtureDir(family === 'qwen3' ? 'models/qwen3-tiny-realvocab' : 'models/qwen35-tiny-realvocab');
+  const dst = path.join(os.tmpdir(), `qwen-ts-fixtures-${process.getuid?.() ?? 0}`, `${family}-tiny-chat-4k`);
   fs.mkdirSync(dst, { recursive: true });
   const put = (name: string, data: () => Buffer) => {
     const to = path.join(dst, name);
@@ -88,7 +88,7 @@ export function chatModelDir(): string {
   // (max_position_embeddings only bounds the cache; the reference logits do not depend on it)
   put('config.json', () => Buffer.from(JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(weights, 'config.json'), 'utf8')), max_position_embeddings: 4096 })));
   put('model.safetensors', () => fs.readFileSync(path.join(weights, 'model.safetensors')));
-  const tokenizer = fixtureDir('tokenizer/qwen3');
+  const tokenizer = fixtureDir(`tokenizer/${family}`);
   put('tokenizer.json', () => fs.readFileSync(path.join(tokenizer, 'tokenizer.json')));
   put('tokenizer_config.json', () => fs.readFileSync(path.join(tokenizer, 'tokenizer_config.json')));
   return dst;
