@@ -13,7 +13,7 @@ const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt
   --top-p P, --top-k K  nucleus / top-k sampling (defaults 0.8 / 20)
   --max-tokens N        longest answer (default 2048)
   --seed N              reproducible sampling
-  --no-think            ask Qwen3 not to think first
+  --no-think            ask Qwen3 / Qwen3.5 not to think first
   --json                print the final message as JSON instead of streaming text
 Interactive commands: /clear, /system TEXT, /think on|off, /bye. Ctrl-C stops an answer.`;
 
@@ -138,7 +138,7 @@ function command(st: State, text: string): string {
       return `Thinking ${rest[0]}.`;
     case '/?':
     case '/help':
-      return '/clear  forget the conversation\n/system TEXT  set the system message\n/think on|off  Qwen3 thinking\n/bye  exit';
+      return '/clear  forget the conversation\n/system TEXT  set the system message\n/think on|off  Qwen3 / Qwen3.5 thinking\n/bye  exit';
     default:
       return `Unknown command ${cmd}; /? for help.`;
   }

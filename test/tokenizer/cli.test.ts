@@ -110,6 +110,8 @@ test('tokenize and template on a Qwen3.5 folder (tokenizer.json, tokenizer_confi
   assert.equal(r.err, '', 'the folder has a template: no fallback note');
   const off = golden.cases.find((c) => c.name === 'genprompt_enable_thinking_false')!;
   assert.equal((await capture(() => template(['--model', dir, '--messages', write('n.json', off.messages), '--no-thinking']))).out, off.expected);
+  const on = golden.cases.find((c) => c.name === 'genprompt_enable_thinking_true')!;
+  assert.equal((await capture(() => template(['--model', dir, '--messages', write('o.json', on.messages), '--thinking']))).out, on.expected);
   const calls = golden.cases.find((c) => c.name === 'two_consecutive_tool_results')!;
   assert.equal((await capture(() => template(['--model', dir, '--messages', write('c.json', calls.messages), '--tools', write('ct.json', calls.tools), '--no-generation-prompt']))).out, calls.expected);
 });
