@@ -49,3 +49,21 @@ test('interactive: commands work, Ctrl-C stops the answer and the chat goes on',
   const code = await new Promise((r) => p.on('close', r));
   assert.equal(code, 0, 'the program ended normally after Ctrl-C and /bye');
 });
+
+test('Qwen3.5 folder (hybrid model, official tokenizer and template) and GGUF: one-shot answers, thinking on and off', () => {
+  const dir = chatModelDir('qwen3.5');
+  const gguf = path.join(fixtureDir('models/qwen35-tiny-realvocab'), 'model-f32.gguf');
+  for (const model of [dir, gguf]) {
+    const on = spawnSync(process.execPath, [CLI, 'run', model, 'Hello', '--max-tokens', '6', '--seed', '1', '--json'], { encoding: 'utf8' });
+    assert.equal(on.status, 0, on.stderr);
+    const m = JSON.parse(on.stdout);
+    assert.equal(m.usage.completion_tokens, 6);
+    assert.ok(m.reasoning_content.length > 0, `${model}: thinking on by default in run: the answer starts as reasoning`);
+    const off = spawnSync(process.execPath, [CLI, 'run', model, 'Hello', '--max-tokens', '6', '--seed', '1', '--json', '--no-think'], { encoding: 'utf8' });
+    assert.equal(off.status, 0, off.stderr);
+    const mo = JSON.parse(off.stdout);
+    assert.ok(!mo.reasoning_content, `${model}: --no-think: no reasoning`);
+    assert.ok(mo.content.length > 0);
+    assert.doesNotMatch(off.stderr, /no chat template/);
+  }
+});
