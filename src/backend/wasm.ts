@@ -19,7 +19,10 @@ const ALIGN = 64;
 // parallel kernels, by index (the worker looks them up by the same list)
 const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add', 'sigmoid_mul', 'ssm_conv', 'delta_net'] as const;
 const K_MM_Q8 = 0, K_MM_ROWS = 1, K_MV_F16 = 2, K_ATTN = 3, K_SILU = 4, K_ADD = 5, K_SIGMOID = 6, K_CONV = 7, K_DELTA = 8;
-// deltaNet: a sequence with at least this many rows in a call runs the chunked form (src/kernels/deltanet_chunk.ts)
+// deltaNet: a sequence with at least this many rows in a call runs the chunked form (src/kernels/deltanet_chunk.ts).
+// At Qwen3.5-0.8B's heads (dk = dv = 128; bench/deltanet.ts --sweep) the chunked form is slower per
+// row below ~4 rows and 1.1-1.5x faster from ~8; 16 leaves a margin. Both forms do ~3 dk dv
+// multiply-adds per row and head: the chunked one wins by running them as tiled products.
 export const DELTA_CHUNK_MIN = 16;
 
 interface Exports {
@@ -441,7 +444,7 @@ export class WasmBackend implements Backend {
 
   ssmConv(out: Float32Array, x: Float32Array, w: Float32Array, spans: RecurrentSpan[], C: number, K: number): void {
     const { desc, rows } = this.spanDesc(spans, (s) => s.conv);
-    const parts = Math.min(this.parts(C * rows * K, 1 << 15), Math.ceil(C / 4));
+    const parts = Math.min(this.parts(C * rows * K, 1 << 13), Math.ceil(C / 4));
     const wt = this.scratchBlock('convtaps', C * K * 4); // the taps transposed, for long sequences
     this.pool.run(K_CONV, this.par[K_CONV]!, parts, [this.p(out), this.p(x), this.p(w), C, K, desc, spans.length, wt]);
   }
