@@ -1,6 +1,6 @@
 // Gated DeltaNet kernels at Qwen3.5-0.8B's shapes (nk = nv = 16, dk = dv = 128, conv channels
 // C = 6144, K = 4): ms per layer for deltaNet and ssmConv, decode (one row) and prefill.
-//   node dist/bench/deltanet.js [--threads 1,2] [--rows 512,4096] [--sweep]
+//   node dist/bench/deltanet.js [--threads 1,2] [--rows 512,4096] [--sweep] [--simd (plain SIMD build)]
 // Decode is timed twice: "hot" reuses one state (it stays in cache), "cold" cycles through 18
 // layers' states (18 MiB), as a decode token does. --sweep times the recurrent and chunked forms
 // for 1..256 rows of one sequence (to place the threshold between them).
@@ -45,9 +45,9 @@ function setup(be: WasmBackend, T: number) {
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { threads: { type: 'string', default: '1,2' }, rows: { type: 'string', default: '512,4096' }, sweep: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { threads: { type: 'string', default: '1,2' }, rows: { type: 'string', default: '512,4096' }, sweep: { type: 'boolean' }, simd: { type: 'boolean' } } });
   for (const threads of values.threads!.split(',').map(Number)) {
-    const be = new WasmBackend({ threads });
+    const be = new WasmBackend({ threads, relaxed: !values.simd });
     const f = (t: { med: number; min: number }, per = 1, unit = 'ms') => `${(t.med / per).toFixed(3)} ${unit} (min ${(t.min / per).toFixed(3)})`;
     const one = setup(be, 1);
     // warm-up: the workers compile the module with the optimising tier as they start
