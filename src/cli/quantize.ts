@@ -27,9 +27,12 @@ export async function run(argv: string[]): Promise<void> {
   const { format, config, source } = openModelFiles(input);
   try {
     let tokenizerKv: GgufKV[];
+    let modelKv: GgufKV[] | undefined;
     if (format === 'gguf') {
       const g = source as GgufFile;
-      tokenizerKv = [...g.metadata].filter(([k]) => k.startsWith('tokenizer.')).map(([key, value]) => ({ key, value, type: g.metadataTypes.get(key)! }));
+      const kv = (keep: (k: string) => boolean) => [...g.metadata].filter(([k]) => keep(k)).map(([key, value]) => ({ key, value, type: g.metadataTypes.get(key)! }));
+      tokenizerKv = kv((k) => k.startsWith('tokenizer.'));
+      modelKv = kv((k) => !k.startsWith('tokenizer.') && !k.startsWith('general.'));
     } else if (fs.existsSync(path.join(input, 'tokenizer.json')) || fs.existsSync(path.join(input, 'vocab.json'))) {
       tokenizerKv = ggufTokenizerMetadata(input, config.vocab_size);
     } else {
@@ -37,7 +40,7 @@ export async function run(argv: string[]): Promise<void> {
       process.stderr.write(`note: ${input} has no tokenizer.json; the GGUF file will load in qwen.ts but not in llama.cpp\n`);
     }
     const name = path.basename(path.resolve(input)).replace(/\.gguf$/, '');
-    convertToGguf(source, format, config, out, type, name, tokenizerKv);
+    convertToGguf(source, format, config, out, type, name, tokenizerKv, modelKv);
   } finally {
     source.close();
   }

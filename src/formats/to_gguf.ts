@@ -21,7 +21,7 @@ export const OUT_TYPES: Record<OutType, { dtype: DType; fileType: number }> = {
 
 /** The model hyper-parameters as GGUF metadata (llama.cpp key names). */
 export function ggufModelMetadata(c: QwenConfig, name: string, type: OutType): GgufKV[] {
-  const a = c.model_type;
+  const a = c.model_type === 'qwen3_5_text' ? 'qwen35' : c.model_type; // llama.cpp's arch name
   const kv: GgufKV[] = [
     { key: 'general.architecture', type: 'str', value: a },
     { key: 'general.type', type: 'str', value: 'model' },
@@ -45,8 +45,8 @@ export function ggufModelMetadata(c: QwenConfig, name: string, type: OutType): G
 }
 
 /** Which stored type a tensor gets: vectors stay F32 (as llama.cpp does), matrices take the target. */
-function targetType(shape: readonly number[], want: DType): DType {
-  if (shape.length < 2) return 'F32';
+function targetType(name: string, shape: readonly number[], want: DType): DType {
+  if (shape.length < 2 || /ssm_conv1d/.test(name)) return 'F32'; // llama.cpp keeps the DeltaNet conv F32 too
   const inner = shape[shape.length - 1]!;
   if (inner % DTYPES[want].blockSize !== 0) return 'F16'; // a row that does not fill whole blocks
   return want;
@@ -54,11 +54,12 @@ function targetType(shape: readonly number[], want: DType): DType {
 
 /**
  * Write `out` from `source`. `naming` says whether source names are HF (mapped to GGUF) or GGUF.
- * `tokenizerKv` carries the vocabulary keys llama.cpp needs to load the file.
+ * `tokenizerKv` carries the vocabulary keys llama.cpp needs to load the file; `modelKv`, when the
+ * source is a GGUF file, its own hyper-parameter keys (copied, rather than rebuilt from the config).
  */
-export function convertToGguf(source: TensorSource, naming: 'hf' | 'gguf', config: QwenConfig, out: string, type: OutType, name: string, tokenizerKv: GgufKV[]): void {
-  // Qwen3.5's converter also rewrites values (norms +1, A_log -> -exp, V-head order): not done here yet
-  if (config.model_type === 'qwen3_5_text') fail(`${source.path}: writing Qwen3.5 models as GGUF is not implemented yet (llama.cpp's own converter does it)`);
+export function convertToGguf(source: TensorSource, naming: 'hf' | 'gguf', config: QwenConfig, out: string, type: OutType, name: string, tokenizerKv: GgufKV[], modelKv?: GgufKV[]): void {
+  // Qwen3.5's converter also rewrites values (norms +1, A_log -> -exp, V-head order): from HF not done here yet
+  if (config.model_type === 'qwen3_5_text' && naming === 'hf') fail(`${source.path}: writing a Qwen3.5 HF folder as GGUF is not implemented yet (a Qwen3.5 GGUF file can be requantised; llama.cpp's converter does the folder)`);
   const want = OUT_TYPES[type].dtype;
   const tensors: GgufTensorOut[] = [];
   for (const info of source.tensors.values()) {
@@ -66,7 +67,7 @@ export function convertToGguf(source: TensorSource, naming: 'hf' | 'gguf', confi
     if (config.tie_word_embeddings && (info.name === 'lm_head.weight' || info.name === 'output.weight')) continue;
     const gname = naming === 'hf' ? hfToGguf(info.name) : info.name;
     if (!gname) fail(`${source.path}: tensor '${info.name}' has no GGUF name; it is not part of a ${config.model_type} model`);
-    const dtype = targetType(info.shape, want);
+    const dtype = targetType(gname, info.shape, want);
     tensors.push({
       name: gname,
       dtype,
@@ -82,5 +83,6 @@ export function convertToGguf(source: TensorSource, naming: 'hf' | 'gguf', confi
       },
     });
   }
-  writeGguf(out, { metadata: [...ggufModelMetadata(config, name, type), ...tokenizerKv], tensors });
+  const meta = modelKv ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...modelKv] : ggufModelMetadata(config, name, type);
+  writeGguf(out, { metadata: [...meta, ...tokenizerKv], tensors });
 }

@@ -109,3 +109,58 @@ test('quantize: bad arguments are user errors', () => {
   assertUserError(cli('quantize', TINY, path.join(work, 'x.gguf'), '--type', 'q3_k'), /--type 'q3_k' is not one of/);
   assertUserError(cli('quantize', TINY), /expected an input model and an output file/);
 });
+
+test('Qwen3.5: logits (HF folder and GGUF) as llama.cpp computes them; bench runs', () => {
+  const dir = fixtureDir('models/qwen35-tiny');
+  const c = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')).cases[1];
+  const expected = readF32(path.join(dir, c.prefill_logits_file.path));
+  const V = expected.length / c.prompt_ids.length;
+  for (const model of [dir, path.join(dir, 'model-f32.gguf')]) {
+    const r = cli('logits', '--model', model, '--tokens', c.prompt_ids.join(','), '--all');
+    assert.equal(r.code, 0, r.err);
+    const rows = JSON.parse(r.out).logits as number[][];
+    assert.equal(rows.length, c.prompt_ids.length);
+    assert.ok(compare(rows.flat(), expected, 1e-3, 1e-4).ok, model);
+    assert.equal(rows[0]!.length, V);
+  }
+  const b = cli('bench', '--model', path.join(dir, 'model-q8_0.gguf'), '--prompt-tokens', '40', '--gen-tokens', '4', '--threads', '1', '--json');
+  assert.equal(b.code, 0, b.err);
+  const res = JSON.parse(b.out);
+  assert.ok(res.prefill_tps > 0 && res.decode_tps > 0, b.out);
+});
+
+test('quantize a Qwen3.5 GGUF: F32 -> Q8_0 keeps its qwen35 metadata and the conv in F32; logits as llama.cpp on its own Q8_0 file', () => {
+  const dir = fixtureDir('models/qwen35-tiny');
+  const out = path.join(work, 'q35-q8_0.gguf');
+  const r = cli('quantize', path.join(dir, 'model-f32.gguf'), out, '--type', 'q8_0');
+  assert.equal(r.code, 0, r.err);
+  const g = openGguf(out), src = openGguf(path.join(dir, 'model-f32.gguf'));
+  try {
+    assert.equal(g.metadata.get('general.architecture'), 'qwen35');
+    for (const [k, v] of src.metadata) if (k.startsWith('qwen35.')) assert.deepEqual(g.metadata.get(k), v, k);
+    assert.equal(g.tensors.get('blk.0.ssm_conv1d.weight')!.dtype, 'F32');
+    assert.equal(g.tensors.get('blk.0.ssm_a')!.dtype, 'F32');
+    assert.equal(g.tensors.get('blk.0.attn_qkv.weight')!.dtype, 'Q8_0');
+    assert.equal(g.tensors.size, src.tensors.size, 'the MTP block is kept');
+    // the fixture's Q8_0 file (the one llama.cpp's reference logits come from) has the same bytes
+    const ref = openGguf(path.join(dir, 'model-q8_0.gguf'));
+    for (const t of g.tensors.values()) {
+      const u = ref.tensors.get(t.name)!;
+      const a = new Uint8Array(t.byteLength), b = new Uint8Array(u.byteLength);
+      g.readInto(t.name, a);
+      ref.readInto(t.name, b);
+      assert.equal(t.dtype, u.dtype, t.name);
+      assert.ok(Buffer.from(a).equals(Buffer.from(b)), t.name);
+    }
+    ref.close();
+  } finally { g.close(); src.close(); }
+  const m = loadModel(out, { onNote: () => {} });
+  const c = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')).cases[2];
+  const want = readF32(path.join(dir, c.prefill_logits_q8_0_file.path));
+  const l = m.forward(c.prompt_ids.map((token: number, pos: number) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]);
+  // tolerance as test/models/qwen35.test.ts (llama.cpp rounds the activations too): max abs 0.1
+  assert.ok(compare(l, want, 0.1).ok, `max abs diff ${compare(l, want, 0.1).maxAbs}`);
+  const hf = cli('quantize', dir, path.join(work, 'q35-hf.gguf'), '--type', 'q8_0');
+  assert.equal(hf.code, 1);
+  assert.match(hf.err, /Qwen3.5 HF folder as GGUF is not implemented yet/);
+});
