@@ -7,9 +7,8 @@ import { loadModel } from '../../src/models/load.js';
 import { parseHfConfig } from '../../src/models/config.js';
 import { openSafetensors } from '../../src/formats/safetensors.js';
 import { writeSafetensors, type StTensorOut } from '../../src/formats/safetensors_writer.js';
-import { openGguf, type GgufKV } from '../../src/formats/gguf.js';
-import { writeGguf, type GgufTensorOut } from '../../src/formats/gguf_writer.js';
 import { fixtureDir, tmpDir } from '../helpers.js';
+import { ggufVariant as ggufFileVariant } from './variants.js';
 
 const SRC = fixtureDir('models/qwen2-tiny-tied');
 const CONFIG = JSON.parse(fs.readFileSync(path.join(SRC, 'config.json'), 'utf8'));
@@ -121,20 +120,7 @@ test('a folder without config.json, and a file that is neither GGUF nor a folder
   expectError(() => loadModel(path.join(work, 'nope')), 'nope', /no such file/);
 });
 
-function ggufVariant(name: string, edit: (m: GgufKV[], t: GgufTensorOut[]) => void): string {
-  const g = openGguf(path.join(SRC, 'model-f32.gguf'));
-  const meta: GgufKV[] = [...g.metadata].map(([key, value]) => ({ key, value, type: g.metadataTypes.get(key)! }));
-  const ts: GgufTensorOut[] = g.tensorList.map((t) => {
-    const data = new Uint8Array(t.byteLength);
-    g.readInto(t.name, data);
-    return { name: t.name, dtype: t.dtype, shape: t.shape, data };
-  });
-  g.close();
-  edit(meta, ts);
-  const f = path.join(work, name);
-  writeGguf(f, { metadata: meta, tensors: ts });
-  return f;
-}
+const ggufVariant = (name: string, edit: Parameters<typeof ggufFileVariant>[2]) => ggufFileVariant(path.join(SRC, 'model-f32.gguf'), path.join(work, name), edit);
 
 test('GGUF: unknown architecture, missing hyper-parameter, missing and mis-shaped tensors are named', () => {
   let f = ggufVariant('llama.gguf', (m) => { m.find((k) => k.key === 'general.architecture')!.value = 'llama'; });

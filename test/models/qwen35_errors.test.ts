@@ -1,49 +1,16 @@
 // Bad Qwen3.5 folders and files: one-line errors naming the field or tensor.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadModel } from '../../src/models/load.js';
-import { openSafetensors } from '../../src/formats/safetensors.js';
-import { writeSafetensors, type StTensorOut } from '../../src/formats/safetensors_writer.js';
-import { openGguf, type GgufKV } from '../../src/formats/gguf.js';
-import { writeGguf, type GgufTensorOut } from '../../src/formats/gguf_writer.js';
 import { fixtureDir, tmpDir } from '../helpers.js';
+import { folderVariant, ggufVariant } from './variants.js';
 
 const SRC = fixtureDir('models/qwen35-tiny-tied'); // plain text layout, nk = nv = 2
 const work = tmpDir();
 
-function folder(name: string, edit: { config?: (c: any) => void; tensors?: (t: StTensorOut[]) => StTensorOut[] }): string {
-  const d = path.join(work, name);
-  fs.mkdirSync(d, { recursive: true });
-  const c = JSON.parse(fs.readFileSync(path.join(SRC, 'config.json'), 'utf8'));
-  edit.config?.(c);
-  fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify(c));
-  const s = openSafetensors(SRC);
-  const ts = [...s.tensors.values()].map((t) => {
-    const data = new Uint8Array(t.byteLength);
-    s.readInto(t.name, data);
-    return { name: t.name, dtype: t.dtype, shape: t.shape, data };
-  });
-  s.close();
-  writeSafetensors(path.join(d, 'model.safetensors'), (edit.tensors ?? ((t) => t))(ts));
-  return d;
-}
-
-function gguf(name: string, edit: (m: GgufKV[], t: GgufTensorOut[]) => void): string {
-  const g = openGguf(path.join(SRC, 'model-f32.gguf'));
-  const meta: GgufKV[] = [...g.metadata].map(([key, value]) => ({ key, value, type: g.metadataTypes.get(key)! }));
-  const ts: GgufTensorOut[] = [...g.tensors.values()].map((t) => {
-    const data = new Uint8Array(t.byteLength);
-    g.readInto(t.name, data);
-    return { name: t.name, dtype: t.dtype, shape: t.shape, data };
-  });
-  g.close();
-  edit(meta, ts);
-  const f = path.join(work, name);
-  writeGguf(f, { metadata: meta, tensors: ts });
-  return f;
-}
+const folder = (name: string, edit: Parameters<typeof folderVariant>[2]) => folderVariant(SRC, path.join(work, name), edit);
+const gguf = (name: string, edit: Parameters<typeof ggufVariant>[2]) => ggufVariant(path.join(SRC, 'model-f32.gguf'), path.join(work, name), edit);
 
 function expectError(fn: () => unknown, re: RegExp) {
   assert.throws(fn, (e: Error) => {
