@@ -37,6 +37,7 @@ interface Exports {
   delta_scratch_floats(dk: number, dv: number): number;
   add_bias(x: number, bias: number, T: number, N: number): void;
   f16_special(p: number, n: number): number;
+  attention_scratch_floats(group: number, Dh: number): number;
   relaxed(): number;
   u8_dot_probe(a: number, b: number, c: number, out: number): void;
 }
@@ -408,7 +409,7 @@ export class WasmBackend implements Backend {
       desc[3 * t + 1] = this.p(s.v);
       desc[3 * t + 2] = s.len;
     });
-    const stride = align((Dh + 64) * 4);
+    const stride = align(this.ex.attention_scratch_floats(Hq / Hkv, Dh) * 4);
     const sc = this.scratchBlock('attn', stride * this.threads);
     const parts = this.parts(T * Hq * Math.max(1, spans[T - 1]?.len ?? 1) * Dh, 1 << 13);
     this.pool.run(K_ATTN, this.par[K_ATTN]!, Math.min(parts, T * Hq), [this.p(out), this.p(q), this.i32('desc', desc), T, Hq, Hkv, Dh, scale, sc, stride]);

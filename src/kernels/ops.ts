@@ -108,99 +108,127 @@ export function add_bias(x: usize, bias: usize, T: i32, N: i32): void {
 
 const BLK = 64;
 
+/** Floats of attention scratch one part needs: per query head of a group its output
+ * accumulator (Dh), running max and sum, and one block of scores. */
+export function attention_scratch_floats(group: i32, Dh: i32): i32 {
+  return group * (Dh + 2) + BLK;
+}
+
 /**
  * Grouped-query attention. desc holds, per query row t, three i32: k pointer, v pointer, length.
- * Work items are (t, head) pairs, each computed the same way whichever part runs it.
- * scratch + part*sstride: this part's Dh + BLK floats.
+ * Work items are (t, key/value head, run of that head's query heads): for each block of BLK cache
+ * rows every query head of the run takes its turn while the block is in cache, so a key/value
+ * row comes from memory once per run rather than once per query head (Qwen3.5-0.8B at context
+ * 4096: 4 query heads per key/value head read 4x the cache). Each head's arithmetic is the same
+ * whichever run or part computes it. scratch + part*sstride: attention_scratch_floats floats.
  */
 export function attention(part: i32, parts: i32, out: usize, q: usize, desc: usize, T: i32, Hq: i32, Hkv: i32, Dh: i32, scale: f32, scratch: usize, sstride: i32): void {
   scratch += <usize>part * sstride;
   const group = Hq / Hkv, kvDim = Hkv * Dh;
-  const acc = scratch, sc = scratch + (<usize>Dh << 2);
   const rowB = <usize>kvDim << 2;
+  // few rows (decode): split each group into runs so that every part has work
+  const runs = T * Hkv >= parts ? 1 : min(group, (parts + T * Hkv - 1) / (T * Hkv));
+  const per = (group + runs - 1) / runs;
+  const accs = scratch, ms = accs + (<usize>(group * Dh) << 2), ls = ms + (<usize>group << 2), sc = ls + (<usize>group << 2);
   // Many rows (prefill): items dealt round-robin, as rows have unequal lengths. Few rows
-  // (decode): contiguous runs of heads, so that the heads sharing a key/value head run on one
-  // thread and its cache rows come from memory once (round-robin had every thread read every
-  // key/value head; the gain is within the noise of the decode figures).
-  const items = T * Hq, few = T < 4 * parts;
+  // (decode): contiguous runs of items.
+  const items = T * Hkv * runs, few = T < 4 * parts;
   const i0 = few ? split(items, part, parts, 1) : part, i1 = few ? split(items, part + 1, parts, 1) : items;
   for (let item = i0; item < i1; item += few ? 1 : parts) {
-    const t = item / Hq, h = item % Hq, kh = h / group;
+    const t = item / (Hkv * runs), kh = (item / runs) % Hkv, r = item % runs;
+    const h0 = kh * group + r * per, h1 = min(h0 + per, (kh + 1) * group);
+    if (h0 >= h1) continue;
     const d = desc + <usize>t * 12;
     const kb = <usize>load<i32>(d) + ((<usize>kh * Dh) << 2), vb = <usize>load<i32>(d, 4) + ((<usize>kh * Dh) << 2);
     const len = load<i32>(d, 8);
-    const qv = q + ((<usize>(t * Hq + h) * Dh) << 2);
-    memory.fill(acc, 0, <usize>Dh << 2);
-    let m: f32 = -Infinity, l: f32 = 0;
+    memory.fill(accs, 0, <usize>((h1 - h0) * Dh) << 2);
+    for (let h = h0; h < h1; h++) {
+      store<f32>(ms + (<usize>(h - h0) << 2), -Infinity);
+      store<f32>(ls + (<usize>(h - h0) << 2), 0);
+    }
     for (let j0 = 0; j0 < len; j0 += BLK) {
       const nb = min(BLK, len - j0);
-      let bmax: f32 = -Infinity;
-      let j = 0;
-      for (; j + 4 <= nb; j += 4) {
-        const k0 = kb + <usize>(j0 + j) * rowB;
-        dot4(sc + (<usize>j << 2), qv, k0, k0 + rowB, k0 + 2 * rowB, k0 + 3 * rowB, Dh);
-      }
-      for (; j < nb; j++) store<f32>(sc + (<usize>j << 2), dot_f32(qv, kb + <usize>(j0 + j) * rowB, Dh));
-      for (j = 0; j < nb; j++) {
-        const s = load<f32>(sc + (<usize>j << 2)) * scale;
-        store<f32>(sc + (<usize>j << 2), s);
-        if (s > bmax) bmax = s;
-      }
-      const mn = max(m, bmax);
-      const corr = Mathf.exp(m - mn); // 0 on the first block (m = -inf)
-      const vm = f32x4.splat(mn);
-      let psum = f32x4.splat(0);
-      j = 0;
-      for (; j + 4 <= nb; j += 4) {
-        const k = <usize>j << 2;
-        const p = exp4(f32x4.sub(v128.load(sc + k), vm));
-        v128.store(sc + k, p);
-        psum = f32x4.add(psum, p);
-      }
-      let ps = hsum(psum);
-      for (; j < nb; j++) {
-        const p = Mathf.exp(load<f32>(sc + (<usize>j << 2)) - mn);
-        store<f32>(sc + (<usize>j << 2), p);
-        ps += p;
-      }
-      l = l * corr + ps;
-      m = mn;
-      // acc = acc * corr + sum_j p_j v_j, four value rows per pass over acc
-      let jj = 0;
-      for (; jj + 4 <= nb; jj += 4) {
-        const v0 = vb + <usize>(j0 + jj) * rowB, v1 = v0 + rowB, v2 = v1 + rowB, v3 = v2 + rowB;
-        const pp = sc + (<usize>jj << 2);
-        const p0 = f32x4.splat(load<f32>(pp)), p1 = f32x4.splat(load<f32>(pp, 4)), p2 = f32x4.splat(load<f32>(pp, 8)), p3 = f32x4.splat(load<f32>(pp, 12));
-        const c = f32x4.splat(jj == 0 ? corr : 1);
-        let i = 0;
-        for (; i + 4 <= Dh; i += 4) {
-          const k = <usize>i << 2;
-          let a = f32x4.mul(v128.load(acc + k), c);
-          a = madd(v128.load(v0 + k), p0, a);
-          a = madd(v128.load(v1 + k), p1, a);
-          a = madd(v128.load(v2 + k), p2, a);
-          v128.store(acc + k, madd(v128.load(v3 + k), p3, a));
-        }
-        const cs: f32 = jj == 0 ? corr : 1;
-        for (; i < Dh; i++) {
-          const k = <usize>i << 2;
-          store<f32>(acc + k, load<f32>(acc + k) * cs + load<f32>(pp) * load<f32>(v0 + k) + load<f32>(pp, 4) * load<f32>(v1 + k) + load<f32>(pp, 8) * load<f32>(v2 + k) + load<f32>(pp, 12) * load<f32>(v3 + k));
-        }
-      }
-      if (jj == 0) for (let i = 0; i < Dh; i++) store<f32>(acc + (<usize>i << 2), load<f32>(acc + (<usize>i << 2)) * corr);
-      for (; jj < nb; jj++) {
-        const p = load<f32>(sc + (<usize>jj << 2)), vp = f32x4.splat(p);
-        const vr = vb + <usize>(j0 + jj) * rowB;
-        let i = 0;
-        for (; i + 4 <= Dh; i += 4) {
-          const k = <usize>i << 2;
-          v128.store(acc + k, madd(v128.load(vr + k), vp, v128.load(acc + k)));
-        }
-        for (; i < Dh; i++) store<f32>(acc + (<usize>i << 2), load<f32>(acc + (<usize>i << 2)) + p * load<f32>(vr + (<usize>i << 2)));
+      for (let h = h0; h < h1; h++) {
+        const qv = q + ((<usize>(t * Hq + h) * Dh) << 2);
+        const acc = accs + (<usize>((h - h0) * Dh) << 2);
+        attend_block(acc, ms + (<usize>(h - h0) << 2), ls + (<usize>(h - h0) << 2), sc, qv, kb + <usize>j0 * rowB, vb + <usize>j0 * rowB, rowB, nb, Dh, scale);
       }
     }
-    const o = out + ((<usize>(t * Hq + h) * Dh) << 2), inv: f32 = 1 / l;
-    for (let i = 0; i < Dh; i++) store<f32>(o + (<usize>i << 2), load<f32>(acc + (<usize>i << 2)) * inv);
+    for (let h = h0; h < h1; h++) {
+      const acc = accs + (<usize>((h - h0) * Dh) << 2);
+      const o = out + ((<usize>(t * Hq + h) * Dh) << 2), inv: f32 = 1 / load<f32>(ls + (<usize>(h - h0) << 2));
+      for (let i = 0; i < Dh; i++) store<f32>(o + (<usize>i << 2), load<f32>(acc + (<usize>i << 2)) * inv);
+    }
+  }
+}
+
+/** One head, one block of nb cache rows (k0, v0 the block's first rows): the online-softmax step
+ * on its running max *pm, sum *pl and output accumulator acc. */
+@inline function attend_block(acc: usize, pm: usize, pl: usize, sc: usize, qv: usize, kb: usize, vb: usize, rowB: usize, nb: i32, Dh: i32, scale: f32): void {
+  let bmax: f32 = -Infinity;
+  let j = 0;
+  for (; j + 4 <= nb; j += 4) {
+    const k0 = kb + <usize>j * rowB;
+    dot4(sc + (<usize>j << 2), qv, k0, k0 + rowB, k0 + 2 * rowB, k0 + 3 * rowB, Dh);
+  }
+  for (; j < nb; j++) store<f32>(sc + (<usize>j << 2), dot_f32(qv, kb + <usize>j * rowB, Dh));
+  for (j = 0; j < nb; j++) {
+    const s = load<f32>(sc + (<usize>j << 2)) * scale;
+    store<f32>(sc + (<usize>j << 2), s);
+    if (s > bmax) bmax = s;
+  }
+  const m = load<f32>(pm);
+  const mn = max(m, bmax);
+  const corr = Mathf.exp(m - mn); // 0 on the first block (m = -inf)
+  const vm = f32x4.splat(mn);
+  let psum = f32x4.splat(0);
+  j = 0;
+  for (; j + 4 <= nb; j += 4) {
+    const k = <usize>j << 2;
+    const p = exp4(f32x4.sub(v128.load(sc + k), vm));
+    v128.store(sc + k, p);
+    psum = f32x4.add(psum, p);
+  }
+  let ps = hsum(psum);
+  for (; j < nb; j++) {
+    const p = Mathf.exp(load<f32>(sc + (<usize>j << 2)) - mn);
+    store<f32>(sc + (<usize>j << 2), p);
+    ps += p;
+  }
+  store<f32>(pl, load<f32>(pl) * corr + ps);
+  store<f32>(pm, mn);
+  // acc = acc * corr + sum_j p_j v_j, four value rows per pass over acc
+  let jj = 0;
+  for (; jj + 4 <= nb; jj += 4) {
+    const v0 = vb + <usize>jj * rowB, v1 = v0 + rowB, v2 = v1 + rowB, v3 = v2 + rowB;
+    const pp = sc + (<usize>jj << 2);
+    const p0 = f32x4.splat(load<f32>(pp)), p1 = f32x4.splat(load<f32>(pp, 4)), p2 = f32x4.splat(load<f32>(pp, 8)), p3 = f32x4.splat(load<f32>(pp, 12));
+    const c = f32x4.splat(jj == 0 ? corr : 1);
+    let i = 0;
+    for (; i + 4 <= Dh; i += 4) {
+      const k = <usize>i << 2;
+      let a = f32x4.mul(v128.load(acc + k), c);
+      a = madd(v128.load(v0 + k), p0, a);
+      a = madd(v128.load(v1 + k), p1, a);
+      a = madd(v128.load(v2 + k), p2, a);
+      v128.store(acc + k, madd(v128.load(v3 + k), p3, a));
+    }
+    const cs: f32 = jj == 0 ? corr : 1;
+    for (; i < Dh; i++) {
+      const k = <usize>i << 2;
+      store<f32>(acc + k, load<f32>(acc + k) * cs + load<f32>(pp) * load<f32>(v0 + k) + load<f32>(pp, 4) * load<f32>(v1 + k) + load<f32>(pp, 8) * load<f32>(v2 + k) + load<f32>(pp, 12) * load<f32>(v3 + k));
+    }
+  }
+  if (jj == 0) for (let i = 0; i < Dh; i++) store<f32>(acc + (<usize>i << 2), load<f32>(acc + (<usize>i << 2)) * corr);
+  for (; jj < nb; jj++) {
+    const p = load<f32>(sc + (<usize>jj << 2)), vp = f32x4.splat(p);
+    const vr = vb + <usize>jj * rowB;
+    let i = 0;
+    for (; i + 4 <= Dh; i += 4) {
+      const k = <usize>i << 2;
+      v128.store(acc + k, madd(v128.load(vr + k), vp, v128.load(acc + k)));
+    }
+    for (; i < Dh; i++) store<f32>(acc + (<usize>i << 2), load<f32>(acc + (<usize>i << 2)) + p * load<f32>(vr + (<usize>i << 2)));
   }
 }
 
