@@ -346,7 +346,12 @@ export class WasmBackend implements Backend {
       this.ex.quant_q8(px, T, K, xq, xd, mode);
       const sstride = align(this.ex.q8_scratch_bytes(K));
       const sc = T > 1 ? this.scratchBlock('q8tile', sstride * this.threads) : 0;
-      this.pool.run(K_MM_Q8, this.par[K_MM_Q8]!, parts, [this.desc(outs, ws), ws.length, xq, xd, T, K, sc, sstride, mode, q4 ? 1 : 0]);
+      let counter = 0; // one token, several parts: rows handed out in chunks (mv_shared in q8.ts)
+      if (T === 1 && parts > 1) {
+        counter = this.scratchBlock('mvcounter', 4);
+        new Int32Array(this.buf, counter, 1)[0] = 0;
+      }
+      this.pool.run(K_MM_Q8, this.par[K_MM_Q8]!, parts, [this.desc(outs, ws), ws.length, xq, xd, T, K, sc, sstride, mode, q4 ? 1 : 0, counter]);
       return;
     }
     if (T === 1 && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w, this.w(w)))) {

@@ -221,9 +221,40 @@ function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n
  * tile, else Q8_I16). desc: per matrix three i32 (out, w, N). Each matrix's rows are split over
  * the parts; scratch + part*sstride is this part's tile scratch (q8_scratch_bytes).
  */
-export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32, q4: i32): void {
-  if (q4) mm_int8<u8>(part, parts, desc, count, xq, xd, T, K, scratch, sstride, mode);
+export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32, q4: i32, counter: usize): void {
+  if (T == 1 && counter != 0) {
+    if (q4) mv_shared<u8>(desc, count, xq, xd, K, parts, counter);
+    else mv_shared<i8>(desc, count, xq, xd, K, parts, counter);
+  } else if (q4) mm_int8<u8>(part, parts, desc, count, xq, xd, T, K, scratch, sstride, mode);
   else mm_int8<i8>(part, parts, desc, count, xq, xd, T, K, scratch, sstride, mode);
+}
+
+/** Rows of one chunk of a one-token product: at least 256 (sixteen streams), about 1/(8 parts) of the matrix. */
+@inline function chunkRows(N: i32, parts: i32): i32 {
+  const want = (N + 8 * parts - 1) / (8 * parts);
+  return max(256, (want + 255) & ~255);
+}
+
+/**
+ * One token, the rows handed out in chunks through a shared counter (`counter`, zeroed by the
+ * caller): a thread that finishes early takes more, so the op ends when the work does rather
+ * than when the slower half does. On a 2-vCPU guest the worker's static half ran ~20% slower
+ * than the main thread's and the main thread waited. Each row is summed as in the static split.
+ */
+function mv_shared<W>(desc: usize, count: i32, xq: usize, xd: usize, K: i32, parts: i32, counter: usize): void {
+  for (;;) {
+    let c = atomic.add<i32>(counter, 1);
+    let m = 0;
+    for (; m < count; m++) {
+      const N = load<i32>(desc + <usize>m * 12, 8), ch = chunkRows(N, parts), n = (N + ch - 1) / ch;
+      if (c < n) break;
+      c -= n;
+    }
+    if (m == count) return;
+    const d = desc + <usize>m * 12;
+    const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8), ch = chunkRows(N, parts);
+    mv_q8<W>(out, w, xq, xd, K, c * ch, min(N, (c + 1) * ch));
+  }
 }
 
 function mm_int8<W>(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32): void {

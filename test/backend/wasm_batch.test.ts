@@ -100,6 +100,24 @@ test('rows are also bit-identical across thread counts', () => {
   }
 });
 
+// One-token products over many rows hand the rows out in chunks through a shared counter (the
+// threads take what is left): the rows must not depend on which thread took them, or on T.
+test('one-token Q8_0 / Q4_0 products chunked over threads give the bits of one thread and of the tile', () => {
+  for (const relaxed of [true, false]) {
+    const same = backends.filter((be) => be.relaxed === relaxed);
+    const a = same[0], b = same[same.length - 1];
+    if (!a || !b || a.threads === b.threads) continue;
+    for (const dtype of ['Q8_0', 'Q4_0'] as DType[]) {
+      const N = 2600, K = 64; // ten chunks of 256 rows and a ragged one at three threads
+      const bytes = quantize(dtype, Float32Array.from({ length: N * K }, () => rnd() * 0.5), N * K);
+      const xs = Float32Array.from({ length: 2 * K }, () => rnd());
+      const one = product(b, dtype, bytes, N, K, xs.subarray(0, K), 1);
+      sameBits(one, product(a, dtype, bytes, N, K, xs.subarray(0, K), 1), `${dtype} T=1 x${b.threads} vs x${a.threads}`);
+      sameBits(one, product(b, dtype, bytes, N, K, xs, 2).subarray(0, N), `${dtype} T=1 vs the first row of T=2`);
+    }
+  }
+});
+
 // The vpdpbusd tile (Node 24+ on x86 with AVX-VNNI) and the int16 tile both compute each
 // block's integer dot exactly, so they must agree to the bit; elsewhere the tile never runs.
 const u8 = backends.filter((be) => be.u8dot);
