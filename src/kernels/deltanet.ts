@@ -1,5 +1,5 @@
 // The gated delta rule of Qwen3.5's linear-attention layers (see src/backend/backend.ts deltaNet and
-// /work/shared/design/QWEN35.md §5-6). Work items are (sequence, value head) pairs; each item runs
+// ../shared/design/QWEN35.md §5-6). Work items are (sequence, value head) pairs; each item runs
 // its sequence's rows in order on its own state matrix S [dk][dv], so items are independent and a
 // sequence's result does not depend on the batch around it. Few rows: the recurrent form, one row
 // at a time (deltanet_rec.ts); many rows: the chunked form, 64 rows at a time (deltanet_chunk.ts).
