@@ -34,7 +34,7 @@ after(() => made.forEach((b) => b.dispose?.()));
 function load(src: string, backend: () => Backend): CausalLM {
   const b = backend();
   made.push(b);
-  return loadModel(src, { backend: b });
+  return loadModel(src, { backend: b, onNote: () => {} });
 }
 
 function prefill(m: CausalLM, ids: number[], allLogits = true): Float32Array {
