@@ -38,6 +38,7 @@ interface Exports {
   add_bias(x: number, bias: number, T: number, N: number): void;
   f16_special(p: number, n: number): number;
   attention_scratch_floats(group: number, Dh: number): number;
+  copy_f32(dst: number, src: number, n: number): void;
   relaxed(): number;
   u8_dot_probe(a: number, b: number, c: number, out: number): void;
 }
@@ -471,6 +472,8 @@ export class WasmBackend implements Backend {
   }
 
   copy(dst: Float32Array, dstOff: number, src: Float32Array, srcOff: number, n: number): void {
-    dst.set(src.subarray(srcOff, srcOff + n), dstOff);
+    if (n <= 0) return;
+    if (dstOff < 0 || srcOff < 0 || dstOff + n > dst.length || srcOff + n > src.length) throw new RangeError(`WasmBackend.copy: ${n} floats at ${srcOff} -> ${dstOff} out of bounds`);
+    this.ex.copy_f32(this.p(dst) + 4 * dstOff, this.p(src) + 4 * srcOff, n);
   }
 }
