@@ -31,22 +31,26 @@ export class KvCache {
   allocated = 0;
   private readonly kvDim: number;
   private readonly attnLayers: number[] = [];
+  /** floats of conv and delta-rule state per DeltaNet layer (0 for attention layers) */
+  private readonly convLen: number[] = [];
+  private readonly stateLen: number[] = [];
+  private statesReady = false;
   constructor(private readonly backend: Backend, cfg: QwenConfig, readonly capacity: number) {
     this.kvDim = cfg.num_key_value_heads * cfg.head_dim;
     const types = cfg.layer_types ?? [];
     this.recurrent = types.includes('linear_attention');
+    const nk = cfg.linear_num_key_heads ?? 0, nv = cfg.linear_num_value_heads ?? 0;
+    const dk = cfg.linear_key_head_dim ?? 0, dv = cfg.linear_value_head_dim ?? 0;
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       this.k.push(new Float32Array(0)); // storage comes with reserve()
       this.v.push(new Float32Array(0));
       const linear = types[l] === 'linear_attention';
       if (!linear) this.attnLayers.push(l);
-      const nk = cfg.linear_num_key_heads ?? 0, nv = cfg.linear_num_value_heads ?? 0;
-      const dk = cfg.linear_key_head_dim ?? 0, dv = cfg.linear_value_head_dim ?? 0;
-      const convLen = linear ? ((cfg.linear_conv_kernel_dim ?? 1) - 1) * (2 * nk * dk + nv * dv) : 0;
-      this.conv.push(linear ? backend.alloc(convLen) : new Float32Array(0));
-      this.state.push(linear ? backend.alloc(nv * dk * dv) : new Float32Array(0));
+      this.convLen.push(linear ? ((cfg.linear_conv_kernel_dim ?? 1) - 1) * (2 * nk * dk + nv * dv) : 0);
+      this.stateLen.push(linear ? nv * dk * dv : 0);
+      this.conv.push(new Float32Array(0)); // also allocated by reserve(): a request waiting its
+      this.state.push(new Float32Array(0)); // turn holds no memory (Qwen3.5-0.8B: 19 MiB a sequence)
     }
-    this.resetRecurrent();
   }
 
   /** Zero the recurrent states: the sequence starts over. */
@@ -57,6 +61,12 @@ export class KvCache {
 
   /** Make room for positions 0..n-1 (a long context costs memory only when it is used). */
   reserve(n: number): void {
+    if (this.recurrent && !this.statesReady) {
+      // first use: the recurrent states, zeroed
+      this.conv.forEach((_, l) => { if (this.convLen[l]) { this.conv[l] = this.backend.alloc(this.convLen[l]!); this.state[l] = this.backend.alloc(this.stateLen[l]!); } });
+      this.resetRecurrent();
+      this.statesReady = true;
+    }
     if (n <= this.allocated) return;
     const size = Math.min(this.capacity, Math.max(n, this.allocated * 2, 64));
     for (const l of this.attnLayers) {
@@ -79,6 +89,7 @@ export class KvCache {
     }
     this.allocated = 0;
     this.length = 0;
+    this.statesReady = false;
   }
 
   /** Forget everything from position `pos` on. A recurrent state can only go back to 0. */

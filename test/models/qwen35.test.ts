@@ -115,6 +115,21 @@ test('a recurrent sequence cannot be rewound, but can start again from position 
   assert.equal(l.length, b.prompt_ids.length * V);
 });
 
+test('a sequence holds recurrent-state memory only once it is evaluated, and gives it back', () => {
+  const dir = fixtureDir('models/qwen35-tiny');
+  const m = load(path.join(dir, 'model-f32.gguf'), () => new ReferenceBackend());
+  const cache = m.newCache(64); // e.g. a request waiting its turn in the scheduler
+  assert.equal(cache.state[0]!.length + cache.conv[0]!.length, 0);
+  const first = Float32Array.from(m.forward([{ token: 1, pos: 0, seq: 0, logits: true }], [cache]));
+  assert.equal(cache.state[0]!.length, 4 * 32 * 32); // nv x dk x dv
+  assert.equal(cache.conv[0]!.length, 3 * (2 * 2 * 32 + 4 * 32)); // (K-1) x C
+  assert.equal(cache.state[3]!.length, 0, 'the attention layer keeps keys and values instead');
+  cache.release();
+  assert.equal(cache.state[0]!.length, 0);
+  const again = m.forward([{ token: 1, pos: 0, seq: 0, logits: true }], [cache]);
+  assert.deepEqual(Array.from(again), Array.from(first), 'a released sequence starts again from zeroed states');
+});
+
 test('a pass that fails half-way leaves its recurrent sequences unusable, with a clear error', () => {
   const dir = fixtureDir('models/qwen35-tiny');
   const m = load(path.join(dir, 'model-f32.gguf'), () => new ReferenceBackend());
