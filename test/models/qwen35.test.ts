@@ -80,7 +80,7 @@ const rms = (a: Float32Array, b: Float32Array) => {
 };
 for (const [bn, backend] of BACKENDS)
 for (const [type, key, atol, relRms] of [['f16', 'prefill_logits_f16_file', 3e-3, 0.01], ['q8_0', 'prefill_logits_q8_0_file', 0.1, 0.06]] as const) {
-  test(`${bn}: qwen35-tiny ${type.toUpperCase()} GGUF: prefill logits at every position agree with llama.cpp on the same file`, () => {
+  test(`${bn}: qwen35-tiny ${type.toUpperCase()} GGUF: logits at every position agree with llama.cpp on the same file (one batch, token by token, chunks of 5)`, () => {
     const dir = fixtureDir('models/qwen35-tiny');
     const m = load(path.join(dir, `model-${type}.gguf`), backend);
     const V = m.config.vocab_size;
@@ -94,6 +94,18 @@ for (const [type, key, atol, relRms] of [['f16', 'prefill_logits_f16_file', 3e-3
         const row = want.subarray(p * V, (p + 1) * V);
         const sorted = Float32Array.from(row).sort().reverse();
         if (sorted[0]! - sorted[1]! > atol) assert.equal(argmax(l, p * V, V), argmax(row), `case ${c.name} position ${p}`);
+      }
+      // token by token through the caches, and in chunks of 5, against the same llama.cpp rows
+      const one = m.newCache(64), five = m.newCache(64);
+      c.prompt_ids.forEach((token, pos) => {
+        const r = m.forward([{ token, pos, seq: 0, logits: true }], [one]);
+        assert.ok(compare(r, want.subarray(pos * V, (pos + 1) * V), atol, 0).ok, `case ${c.name} token ${pos}`);
+      });
+      for (let s0 = 0; s0 < c.prompt_ids.length; s0 += 5) {
+        const chunk = c.prompt_ids.slice(s0, s0 + 5).map((token, i) => ({ token, pos: s0 + i, seq: 0, logits: true }));
+        const r = m.forward(chunk, [five]);
+        assert.ok(compare(r, want.subarray(s0 * V, (s0 + chunk.length) * V), atol, 0).ok, `case ${c.name} chunk at ${s0}`);
+        assert.ok(rms(r, want.subarray(s0 * V, (s0 + chunk.length) * V)) <= relRms, `case ${c.name} chunk at ${s0}: relative RMS`);
       }
     }
   });
