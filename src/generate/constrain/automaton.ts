@@ -9,6 +9,17 @@
 // uses to force closure when max_tokens runs short.
 import type { Regex } from './regex.js';
 
+
+/** A UTF-8 lead byte: how many continuation bytes follow and the range of the first (RFC 3629:
+ * E0 and F0 exclude overlong forms, ED surrogates, F4 code points past U+10FFFF); undefined if b
+ * cannot start a character. */
+export function utf8Lead(b: number): { n: number; lo: number; hi: number } | undefined {
+  if (b >= 0xc2 && b <= 0xdf) return { n: 1, lo: 0x80, hi: 0xbf };
+  if (b >= 0xe0 && b <= 0xef) return { n: 2, lo: b === 0xe0 ? 0xa0 : 0x80, hi: b === 0xed ? 0x9f : 0xbf };
+  if (b >= 0xf0 && b <= 0xf4) return { n: 3, lo: b === 0xf0 ? 0x90 : 0x80, hi: b === 0xf4 ? 0x8f : 0xbf };
+  return undefined;
+}
+
 export class Frame {
   readonly depth: number;
   constructor(
@@ -304,12 +315,9 @@ export class StringNode extends Node {
         if (b < 0x80) { this.char(f, b, out); return; }
         if (f.a >= this.maxLength) return;
         {
-          // lead byte: the number of continuation bytes and the range of the first one (RFC 3629)
-          let n: number, lo = 0x80, hi = 0xbf;
-          if (b >= 0xc2 && b <= 0xdf) n = 1;
-          else if (b >= 0xe0 && b <= 0xef) { n = 2; if (b === 0xe0) lo = 0xa0; if (b === 0xed) hi = 0x9f; }
-          else if (b >= 0xf0 && b <= 0xf4) { n = 3; if (b === 0xf0) lo = 0x90; if (b === 0xf4) hi = 0x8f; }
-          else return;
+          const u = utf8Lead(b);
+          if (!u) return;
+          const { n, lo, hi } = u;
           const cp = this.nfa ? b & (0x3f >> n) : 0; // the code point only matters to a regex
           // a regex must be able to take some character that starts with these bits
           // (the next byte's range matters: E0 and F0 exclude overlong, i.e. small, code points)

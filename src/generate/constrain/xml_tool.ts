@@ -14,7 +14,7 @@
 //   no string             JSON valid for the schema (the JSON constraint's compiler)
 import { fail, QwenError } from '../../errors.js';
 import {
-  finishGraph, Frame, LiteralNode, Node, ObjectNode, RootNode, SeqNode, SIG_HORIZON, UnionNode,
+  finishGraph, Frame, LiteralNode, Node, ObjectNode, RootNode, SeqNode, SIG_HORIZON, UnionNode, utf8Lead,
 } from './automaton.js';
 import { FORMATS, regex, type Regex } from './regex.js';
 import { Compiler } from './schema.js';
@@ -57,12 +57,9 @@ export class RawTextNode extends Node {
       if (b < 0x20 && b !== 9 && b !== 10 && b !== 13) return;
       if (b < 0x80) { this.char(f, k, b, out); return; }
       if (f.a >= this.maxLength) return;
-      // lead byte: continuation count and the range of the first continuation (RFC 3629)
-      let n: number, lo = 0x80, hi = 0xbf;
-      if (b >= 0xc2 && b <= 0xdf) n = 1;
-      else if (b >= 0xe0 && b <= 0xef) { n = 2; if (b === 0xe0) lo = 0xa0; if (b === 0xed) hi = 0x9f; }
-      else if (b >= 0xf0 && b <= 0xf4) { n = 3; if (b === 0xf0) lo = 0x90; if (b === 0xf4) hi = 0x8f; }
-      else return;
+      const u = utf8Lead(b);
+      if (!u) return;
+      const { n, lo, hi } = u;
       const cp = this.nfa ? b & (0x3f >> n) : 0;
       const m = 64 ** (n - 1);
       if (this.nfa && !this.nfa.canStepRange(f.x, (cp * 64 + (lo & 0x3f)) * m, (cp * 64 + (hi & 0x3f) + 1) * m - 1)) return;
