@@ -81,6 +81,35 @@ for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
     }
   }
 }
+// Qwen3.5 (hybrid DeltaNet): our HF -> GGUF conversion of the real-vocabulary tiny model with the
+// official tokenizer (its values rewritten as llama.cpp's converter does) must load in llama.cpp
+// and give our logits on the prompts of its reference cases.
+{
+  const { chatModelDir } = await import(pathToFileURL(path.join(ROOT, 'dist/test/helpers.js')).href);
+  const dir = chatModelDir('qwen3.5');
+  const ref = JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/models/qwen35-tiny-realvocab/reference.json'), 'utf8'));
+  for (const type of ['f32', 'q8_0']) {
+    const out = path.join(tmp, `qwen35-tiny-realvocab-${type}.gguf`);
+    if ((await main(['quantize', dir, out, '--type', type])) !== 0) { failed++; continue; }
+    const ours = loadModel(out);
+    const V = ours.config.vocab_size;
+    for (const c of ref.cases) {
+      const ids = c.prompt_ids;
+      const mine = ours.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [ours.newCache(256)]);
+      const theirs = await llamaLogits(out, ids);
+      let maxAbs = 0, worst = 0;
+      theirs.forEach((row, p) => {
+        for (let i = 0; i < V; i++) maxAbs = Math.max(maxAbs, Math.abs(row[i] - mine[p * V + i]));
+        for (const v of row) worst = Math.max(worst, Math.abs(v));
+      });
+      // logits of this random model are ~0.3 in size: near-ties everywhere, so compare values
+      // (F32: as the reference; Q8_0: llama.cpp rounds activations to q8_0 too, ~3% of the scale)
+      const ok = maxAbs <= (type === 'f32' ? 1e-3 : 0.1 * worst);
+      console.log(`${ok ? 'ok  ' : 'FAIL'} qwen35-tiny-realvocab (from HF) ${type.padEnd(4)} case ${c.name}: max |logit diff| ${maxAbs.toFixed(5)} (logits up to ${worst.toFixed(3)})`);
+      ok ? passed++ : failed++;
+    }
+  }
+}
 fs.rmSync(tmp, { recursive: true, force: true });
 await llama.dispose();
 console.log(`${passed} passed, ${failed} failed`);

@@ -8,6 +8,7 @@ import { DTYPES, numel, type DType } from './dtype.js';
 import type { TensorSource } from './file.js';
 import type { GgufKV } from './gguf.js';
 import { writeGguf, type GgufTensorOut } from './gguf_writer.js';
+import { QWEN35_NOT_WRITTEN, qwen35GgufMetadata, qwen35GgufName, qwen35GgufShape, qwen35GgufTensor } from './qwen35_to_gguf.js';
 import { dequantize, quantize } from './quant/index.js';
 
 export type OutType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
@@ -58,31 +59,43 @@ function targetType(name: string, shape: readonly number[], want: DType): DType 
  * source is a GGUF file, its own hyper-parameter keys (copied, rather than rebuilt from the config).
  */
 export function convertToGguf(source: TensorSource, naming: 'hf' | 'gguf', config: QwenConfig, out: string, type: OutType, name: string, tokenizerKv: GgufKV[], modelKv?: GgufKV[]): void {
-  // Qwen3.5's converter also rewrites values (norms +1, A_log -> -exp, V-head order): from HF not done here yet
-  if (config.model_type === 'qwen3_5_text' && naming === 'hf') fail(`${source.path}: writing a Qwen3.5 HF folder as GGUF is not implemented yet (a Qwen3.5 GGUF file can be requantised; llama.cpp's converter does the folder)`);
+  // Qwen3.5's HF checkpoints also need their values rewritten (qwen35_to_gguf.ts)
+  const q35 = config.model_type === 'qwen3_5_text' && naming === 'hf';
   const want = OUT_TYPES[type].dtype;
   const tensors: GgufTensorOut[] = [];
   for (const info of source.tensors.values()) {
     if (/\.rotary_emb\.inv_freq$/.test(info.name)) continue;
+    if (q35 && QWEN35_NOT_WRITTEN.test(info.name)) continue;
     if (config.tie_word_embeddings && (info.name === 'lm_head.weight' || info.name === 'output.weight')) continue;
-    const gname = naming === 'hf' ? hfToGguf(info.name) : info.name;
+    const gname = naming === 'hf' ? (q35 ? qwen35GgufName(info.name) : hfToGguf(info.name)) : info.name;
     if (!gname) fail(`${source.path}: tensor '${info.name}' has no GGUF name; it is not part of a ${config.model_type} model`);
-    const dtype = targetType(gname, info.shape, want);
+    const floats = () => {
+      const raw = new Uint8Array(info.byteLength);
+      source.readInto(info.name, raw);
+      const f = new Float32Array(numel(info.shape));
+      dequantize(info.dtype, raw, 0, f, 0, f.length);
+      return f;
+    };
+    const conv = q35 ? (f: Float32Array) => qwen35GgufTensor(info.name, info.shape, f, config) : undefined;
+    const shape = q35 ? qwen35GgufShape(info.name, info.shape) : [...info.shape];
+    const dtype = targetType(gname, shape, want);
     tensors.push({
       name: gname,
       dtype,
-      shape: info.shape,
+      shape,
       data: () => {
-        const raw = new Uint8Array(info.byteLength);
-        source.readInto(info.name, raw);
-        if (info.dtype === dtype) return raw;
-        const n = numel(info.shape);
-        const f = new Float32Array(n);
-        dequantize(info.dtype, raw, 0, f, 0, n);
-        return quantize(dtype, f, n);
+        if (!conv && info.dtype === dtype) {
+          const raw = new Uint8Array(info.byteLength);
+          source.readInto(info.name, raw);
+          return raw;
+        }
+        const f = conv ? conv(floats()).data : floats();
+        return quantize(dtype, f, f.length);
       },
     });
   }
-  const meta = modelKv ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...modelKv] : ggufModelMetadata(config, name, type);
+  const meta = modelKv ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...modelKv]
+    : q35 ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...qwen35GgufMetadata(config, source.path)]
+      : ggufModelMetadata(config, name, type);
   writeGguf(out, { metadata: [...meta, ...tokenizerKv], tensors });
 }

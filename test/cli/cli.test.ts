@@ -160,7 +160,34 @@ test('quantize a Qwen3.5 GGUF: F32 -> Q8_0 keeps its qwen35 metadata and the con
   const l = m.forward(c.prompt_ids.map((token: number, pos: number) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]);
   // tolerance as test/models/qwen35.test.ts (llama.cpp rounds the activations too): max abs 0.1
   assert.ok(compare(l, want, 0.1).ok, `max abs diff ${compare(l, want, 0.1).maxAbs}`);
-  const hf = cli('quantize', dir, path.join(work, 'q35-hf.gguf'), '--type', 'q8_0');
-  assert.equal(hf.code, 1);
-  assert.match(hf.err, /Qwen3.5 HF folder as GGUF is not implemented yet/);
+});
+
+test('quantize a Qwen3.5 HF folder: the tensors of llama.cpp\'s conversion (norms 1 + w, A = -exp(A_log), tiled value heads, conv [C, K]), its metadata, no vision or MTP', () => {
+  const dir = fixtureDir('models/qwen35-tiny'); // HF multimodal layout, 2 key / 4 value heads; its GGUF is the original
+  const out = path.join(work, 'q35-from-hf.gguf');
+  const r = cli('quantize', dir, out, '--type', 'f32');
+  assert.equal(r.code, 0, r.err);
+  const g = openGguf(out), ref = openGguf(path.join(dir, 'model-f32.gguf'));
+  try {
+    const mtp = [...ref.tensors.keys()].filter((n) => n.startsWith('blk.4.')); // the MTP block is not written
+    assert.equal(g.tensors.size, ref.tensors.size - mtp.length);
+    for (const t of g.tensors.values()) {
+      const u = ref.tensors.get(t.name);
+      assert.ok(u, `${t.name} is a tensor of llama.cpp's file`);
+      assert.deepEqual(t.shape, u.shape, t.name);
+      const a = new Float32Array(t.byteLength / 4), b = new Float32Array(u.byteLength / 4);
+      g.readInto(t.name, new Uint8Array(a.buffer));
+      ref.readInto(t.name, new Uint8Array(b.buffer));
+      assert.ok(compare(a, b, 2e-6).ok, `${t.name}: max diff ${compare(a, b, 2e-6).maxAbs}`); // 1 + (w - 1) and -exp(log(-a)) round
+    }
+    for (const [k, v] of ref.metadata) {
+      if (!k.startsWith('qwen35.') || k === 'qwen35.nextn_predict_layers') continue;
+      const want = k === 'qwen35.block_count' ? 4 : k === 'qwen35.attention.recurrent_layers' ? (v as boolean[]).slice(0, 4) : v;
+      assert.deepEqual(g.metadata.get(k), want, k);
+    }
+  } finally { g.close(); ref.close(); }
+  const m = loadModel(out, { onNote: () => {} });
+  const c = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')).cases[3];
+  const l = m.forward(c.prompt_ids.map((token: number, pos: number) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]);
+  assert.ok(compare(l, readF32(path.join(dir, c.prefill_logits_file.path)), 1e-3, 1e-4).ok, 'llama.cpp\'s logits');
 });
