@@ -48,8 +48,8 @@ function checkHybrid(c: QwenConfig, src: string, field: (hf: string) => string):
   if (nv % nk !== 0) fail(`${src}: ${field('linear_num_value_heads')} = ${nv} is not a multiple of ${field('linear_num_key_heads')} = ${nk}`);
   if (c.layer_types!.length !== c.num_hidden_layers) fail(`${src}: ${field('layer_types')} has ${c.layer_types!.length} entries for ${c.num_hidden_layers} layers`);
   if (c.num_attention_heads % c.num_key_value_heads !== 0) fail(`${src}: ${field('num_key_value_heads')} = ${c.num_key_value_heads} does not divide num_attention_heads = ${c.num_attention_heads}`);
-  const rot = c.head_dim * c.partial_rotary_factor!;
-  if (!Number.isInteger(rot) || rot % 2 !== 0 || rot <= 0 || rot > c.head_dim) fail(`${src}: ${field('partial_rotary_factor')} = ${c.partial_rotary_factor} gives ${rot} rotary dims of head_dim ${c.head_dim}; it must be a positive even integer`);
+  const exact = c.head_dim * c.partial_rotary_factor!, rot = Math.round(exact); // a ratio of two integers may not multiply back exactly
+  if (Math.abs(rot - exact) > 1e-6 || rot % 2 !== 0 || rot <= 0 || rot > c.head_dim) fail(`${src}: ${field('partial_rotary_factor')} = ${c.partial_rotary_factor} gives ${+exact.toFixed(6)} rotary dims of head_dim ${c.head_dim}; it must be a positive even integer`);
   return c;
 }
 
@@ -136,7 +136,9 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
     if (typeof v !== 'number' || !(v > 0)) fail(`${src}: metadata '${key(k)}' must be a positive number, got ${String(v)}`);
     return v;
   };
-  const mtp = meta.has(key('nextn_predict_layers')) ? (meta.get(key('nextn_predict_layers')) as number) : 0;
+  const mtpRaw = meta.get(key('nextn_predict_layers')) ?? 0;
+  if (typeof mtpRaw !== 'number' || !Number.isInteger(mtpRaw) || mtpRaw < 0) fail(`${src}: metadata '${key('nextn_predict_layers')}' must be a non-negative integer, got ${String(mtpRaw)}`);
+  const mtp = mtpRaw;
   const blocks = n('block_count');
   const layers = blocks - mtp; // the MTP blocks are numbered after the decoder's (spec §8)
   if (!(layers > 0)) fail(`${src}: metadata '${key('nextn_predict_layers')}' = ${mtp} leaves no decoder layers of block_count ${blocks}`);

@@ -27,7 +27,7 @@ export class KvCache {
   dirty = false;
   /** positions 0..length-1 hold valid keys and values */
   length = 0;
-  /** positions storage exists for; grows by doubling up to `capacity` */
+  /** positions storage exists for; grows by doubling, in powers of two, up to `capacity` rounded up */
   allocated = 0;
   private readonly kvDim: number;
   private readonly attnLayers: number[] = [];
@@ -68,7 +68,10 @@ export class KvCache {
       this.statesReady = true;
     }
     if (n <= this.allocated) return;
-    const size = Math.min(this.capacity, Math.max(n, this.allocated * 2, 64));
+    // Powers of two (the capacity rounded up too): a backend heap reuses freed blocks of equal
+    // size, and requests of every (prompt + max_tokens) would otherwise strand blocks of their own.
+    const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(x));
+    const size = Math.min(pow2(this.capacity), pow2(Math.max(n, this.allocated * 2, 64)));
     for (const l of this.attnLayers) {
       for (const kv of [this.k, this.v]) {
         const grown = this.backend.alloc(size * this.kvDim);
@@ -90,12 +93,13 @@ export class KvCache {
     this.allocated = 0;
     this.length = 0;
     this.statesReady = false;
+    this.dirty = false;
   }
 
   /** Forget everything from position `pos` on. A recurrent state can only go back to 0. */
   truncate(pos: number): void {
     const to = Math.min(this.length, Math.max(0, pos));
-    if (this.recurrent && to !== this.length) {
+    if (this.recurrent && (to !== this.length || this.dirty)) {
       if (to !== 0) fail(`cannot rewind a sequence with Gated DeltaNet layers to position ${to} (it holds ${this.length}): a recurrent state keeps no history; start again from position 0`);
       this.resetRecurrent();
     }
@@ -123,7 +127,7 @@ export function checkBatch(batch: readonly BatchEntry[], caches: readonly KvCach
       // (only to 0, by starting over), and one a failed pass left half-updated is unusable.
       if (c.dirty) fail(`batch entry ${i}: sequence ${e.seq}'s recurrent state was left half-updated by a failed pass; start the sequence again`);
       if (e.pos < next[e.seq]!) {
-        if (e.pos !== 0 || next[e.seq] !== c.length) fail(`batch entry ${i}: position ${e.pos} would rewind sequence ${e.seq} (it holds ${next[e.seq]} positions), but Gated DeltaNet states cannot be rewound; start again from position 0`);
+        if (e.pos !== 0 || next[e.seq] !== c.length || restart.has(e.seq)) fail(`batch entry ${i}: position ${e.pos} would rewind sequence ${e.seq} (it holds ${next[e.seq]} positions), but Gated DeltaNet states cannot be rewound; start again from position 0`);
         restart.add(e.seq);
       }
     }

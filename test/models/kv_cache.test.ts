@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModel } from '../../src/models/load.js';
 import { fixtureDir } from '../helpers.js';
+import { WasmBackend } from '../../src/backend/wasm.js';
 
 test('a cache grows as positions are used, keeps its contents, and stops at its capacity', () => {
   const m = loadModel(fixtureDir('models/qwen2-tiny-tied'));
@@ -18,4 +19,24 @@ test('a cache grows as positions are used, keeps its contents, and stops at its 
   assert.deepEqual(last, oneShot);
   big.reserve(10_000);
   assert.equal(big.allocated, 256);
+});
+
+test('requests of every length reuse the heap: caches come in a few sizes, so freed blocks fit the next request', () => {
+  const wasm = new WasmBackend({ threads: 1 });
+  try {
+    const m = loadModel(fixtureDir('models/qwen2-tiny-tied'), { backend: wasm });
+    // a 60-token prompt, then decoding to 100 tokens: the cache grows past 64 rows, towards its capacity
+    const run = (cap: number) => {
+      const c = m.newCache(cap);
+      m.forward(Array.from({ length: 60 }, (_, pos) => ({ token: pos % 200, pos, seq: 0, logits: pos === 59 })), [c]);
+      for (let pos = 60; pos < 100; pos++) m.forward([{ token: pos, pos, seq: 0, logits: true }], [c]);
+      c.release();
+    };
+    run(100); // warm up
+    const before = wasm.memoryBytes();
+    for (let cap = 101; cap < 200; cap += 3) run(cap); // each capacity (prompt + max_tokens) different
+    assert.equal(wasm.memoryBytes(), before);
+  } finally {
+    wasm.dispose();
+  }
 });

@@ -168,3 +168,20 @@ test('Qwen3.5 HF folder: the vision tower is skipped with one note; MTP tensors 
   assert.equal(g.config.num_hidden_layers, 4, 'GGUF block_count 5 includes the MTP block');
   assert.deepEqual(g.config.layer_types, ['linear_attention', 'linear_attention', 'linear_attention', 'full_attention']);
 });
+
+test('a failed first pass, then release() or truncate(0), lets the sequence start again; a batch cannot restart a sequence twice', () => {
+  const dir = fixtureDir('models/qwen35-tiny');
+  const m = load(path.join(dir, 'model-f32.gguf'), () => new ReferenceBackend());
+  const fresh = Array.from(m.forward([{ token: 5, pos: 0, seq: 0, logits: true }], [m.newCache(64)]));
+  for (const recover of ['release', 'truncate'] as const) {
+    const cache = m.newCache(64);
+    m.trace = () => { throw new Error('injected fault'); };
+    assert.throws(() => m.forward([{ token: 5, pos: 0, seq: 0, logits: true }], [cache]), /injected fault/);
+    m.trace = undefined;
+    if (recover === 'release') cache.release(); else cache.truncate(0);
+    assert.deepEqual(Array.from(m.forward([{ token: 5, pos: 0, seq: 0, logits: true }], [cache])), fresh, recover);
+  }
+  const cache = m.newCache(64);
+  m.forward([{ token: 5, pos: 0, seq: 0, logits: false }], [cache]);
+  assert.throws(() => m.forward([{ token: 5, pos: 0, seq: 0, logits: false }, { token: 6, pos: 0, seq: 0, logits: true }], [cache]), /cannot be rewound/);
+});
