@@ -55,7 +55,11 @@ function checkHybrid(c: QwenConfig, src: string, field: (hf: string) => string):
 
 export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
   let o = outer;
-  if (outer.model_type === 'qwen3_5') {
+  if (outer.model_type === 'qwen3_5' && outer.text_config === undefined) {
+    // some exporters flatten the text model's fields into the top level
+    const { vision_config: _v, image_token_id: _i, video_token_id: _vi, vision_start_token_id: _s, vision_end_token_id: _e, ...rest } = outer;
+    o = { ...rest, model_type: 'qwen3_5_text' };
+  } else if (outer.model_type === 'qwen3_5') {
     for (const k of Object.keys(outer)) if (!KNOWN_OUTER.has(k) && !k.startsWith('_')) fail(`${at(src, k)} is not a qwen3_5 config field qwen.ts knows; refusing rather than ignoring it`);
     const t = outer.text_config;
     if (typeof t !== 'object' || t === null || Array.isArray(t)) fail(`${at(src, 'text_config')} must be an object (model_type qwen3_5 keeps the language model's settings there)`);

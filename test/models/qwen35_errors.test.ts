@@ -63,3 +63,10 @@ test('config.json: an unknown text_config field, MoE, and unequal DeltaNet head 
   expectError(() => load(folder('dv', { config: (c) => { c.linear_value_head_dim = 64; } })), /'linear_value_head_dim' = 64 differs from linear_key_head_dim = 32/);
   expectError(() => load(folder('rot', { config: (c) => { c.rope_parameters.partial_rotary_factor = 0.3; } })), /partial_rotary_factor' = 0.3 gives 19.2 rotary dims/);
 });
+
+test('config.json: a qwen3_5 config with the text fields flattened to the top level (no text_config) is read', () => {
+  const d = folder('flat', { config: (c) => { c.model_type = 'qwen3_5'; c.architectures = ['Qwen3_5ForConditionalGeneration']; c.image_token_id = 284; c.vision_config = { depth: 1 }; } });
+  const m = load(d);
+  assert.equal(m.config.model_type, 'qwen3_5_text');
+  assert.equal(m.config.linear_num_value_heads, 2);
+});
