@@ -3,7 +3,7 @@
 // padding to general.alignment, tensor data. Every length is checked against the file size
 // before anything is allocated, so a corrupt header gives an error, never a huge allocation.
 import { fail } from '../errors.js';
-import { DTYPES, dtypeFromGgml, tensorBytes } from './dtype.js';
+import { DTYPES, GGML_TYPE_NAMES, dtypeFromGgml, tensorBytes } from './dtype.js';
 import { FileReader, readTensorInto, type TensorInfo, type TensorSource } from './file.js';
 
 export type GgufScalarType = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'bool' | 'str' | 'u64' | 'i64' | 'f64';
@@ -170,7 +170,10 @@ function parse(r: FileReader): GgufFile {
   const tensorList: TensorInfo[] = [];
   for (const t of raw) {
     const dtype = dtypeFromGgml(t.type);
-    if (!dtype) fail(`${path}: tensor '${t.name}' has ggml type ${t.type}, which qwen.ts does not read (supported: ${Object.keys(DTYPES).join(', ')})`);
+    if (!dtype) {
+      const name = GGML_TYPE_NAMES[t.type];
+      fail(`${path}: tensor '${t.name}' has ggml type ${t.type} (${name ?? 'unknown'}), which qwen.ts does not read (supported: ${Object.keys(DTYPES).join(', ')})`);
+    }
     const shape = [...t.dims].reverse(); // ggml ne is innermost-first
     let byteLength: number;
     try {

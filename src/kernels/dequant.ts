@@ -1,8 +1,9 @@
 // Stored formats -> f32 rows, bit-exact with src/formats/quant (and so with ggml's dequantisers).
-// dtype ids (shared with wasm.ts): 0 F32, 1 F16, 2 BF16, 3 Q8_0, 4 Q4_0, 5 Q4_K, 6 Q6_K.
+// dtype ids (shared with wasm.ts): 0 F32, 1 F16, 2 BF16, 3 Q8_0, 4 Q4_0, 5 Q4_K, 6 Q6_K, 7 Q4_1, 8 Q5_0, 9 Q5_1.
 import { f16, f16_to_f32 } from './common';
 
 export const DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2, DT_Q8_0 = 3, DT_Q4_0 = 4, DT_Q4_K = 5, DT_Q6_K = 6;
+export const DT_Q4_1 = 7, DT_Q5_0 = 8, DT_Q5_1 = 9;
 
 /** Bytes of one row of K values. */
 export function row_bytes(dtype: i32, K: i32): usize {
@@ -11,6 +12,9 @@ export function row_bytes(dtype: i32, K: i32): usize {
     case DT_F16: case DT_BF16: return <usize>K << 1;
     case DT_Q8_0: return <usize>(K >> 5) * 34;
     case DT_Q4_0: return <usize>(K >> 5) * 18;
+    case DT_Q4_1: return <usize>(K >> 5) * 20;
+    case DT_Q5_0: return <usize>(K >> 5) * 22;
+    case DT_Q5_1: return <usize>(K >> 5) * 24;
     case DT_Q4_K: return <usize>(K >> 8) * 144;
     case DT_Q6_K: return <usize>(K >> 8) * 210;
   }
@@ -85,6 +89,42 @@ export function dequant_row(dtype: i32, src: usize, dst: usize, K: i32): void {
         const q = <i32>load<u8>(p + 2 + j);
         store<f32>(o + (<usize>j << 2), <f32>((q & 15) - 8) * d);
         store<f32>(o + (<usize>(j + 16) << 2), <f32>((q >> 4) - 8) * d);
+      }
+    }
+    return;
+  }
+  if (dtype == DT_Q4_1) {
+    // q * d + m: a multiply, then an add (not fused), as dequantize_row_q4_1
+    for (let b = 0; b < (K >> 5); b++) {
+      const p = src + <usize>b * 20, o = dst + (<usize>b << 7);
+      const d = f16(p), m = f16(p + 2);
+      for (let j = 0; j < 16; j++) {
+        const q = <i32>load<u8>(p + 4 + j);
+        store<f32>(o + (<usize>j << 2), <f32>(q & 15) * d + m);
+        store<f32>(o + (<usize>(j + 16) << 2), <f32>(q >> 4) * d + m);
+      }
+    }
+    return;
+  }
+  if (dtype == DT_Q5_0 || dtype == DT_Q5_1) {
+    // Q5_0: (q - 16) * d; Q5_1: q * d + m. Bit j of qh is the fifth bit of element j.
+    const one = dtype == DT_Q5_1;
+    const bb: usize = one ? 24 : 22, hoff: usize = one ? 4 : 2;
+    for (let b = 0; b < (K >> 5); b++) {
+      const p = src + <usize>b * bb, o = dst + (<usize>b << 7);
+      const d = f16(p), m = one ? f16(p + 2) : <f32>0;
+      const qh = load<u32>(p + hoff);
+      const qs = p + hoff + 4;
+      for (let j = 0; j < 16; j++) {
+        const q = <i32>load<u8>(qs + j);
+        const q0 = (q & 15) | <i32>(((qh >> j) & 1) << 4), q1 = (q >> 4) | <i32>(((qh >> (j + 16)) & 1) << 4);
+        if (one) {
+          store<f32>(o + (<usize>j << 2), <f32>q0 * d + m);
+          store<f32>(o + (<usize>(j + 16) << 2), <f32>q1 * d + m);
+        } else {
+          store<f32>(o + (<usize>j << 2), <f32>(q0 - 16) * d);
+          store<f32>(o + (<usize>(j + 16) << 2), <f32>(q1 - 16) * d);
+        }
       }
     }
     return;

@@ -64,6 +64,10 @@ const SHAPES: Record<DType, [number, number][]> = {
   // 300 rows: one part of 256+ rows takes the sixteen-stream one-token kernel, then 8-row groups, then singles
   Q8_0: [[1, 32], [7, 96], [37, 64], [11, 1024], [300, 64]],
   Q4_0: [[1, 32], [7, 96], [13, 64], [300, 96]],
+  // no kernel of their own: rows decoded to f32 (mm_rows), 64-wide rows as in llama.cpp's fallbacks
+  Q4_1: [[1, 32], [7, 96], [13, 64], [300, 64]],
+  Q5_0: [[1, 32], [7, 96], [13, 64], [300, 64]],
+  Q5_1: [[1, 32], [7, 96], [13, 64], [300, 64]],
   Q4_K: [[1, 256], [7, 512], [9, 256]],
   Q6_K: [[1, 256], [7, 512], [9, 256]],
 };

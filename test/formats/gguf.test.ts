@@ -103,6 +103,12 @@ const CASES: [string, (b: Buffer) => Buffer, RegExp][] = [
   }, /tokenizer.ggml.tokens' claims \d+ elements/],
   ['bad-ndims.gguf', (b) => { b.writeUInt32LE(7, headerEnd(b) + 8 + 'token_embd.weight'.length); return b; }, /tensor 'token_embd.weight' has 7 dimensions/],
   ['bad-ggml-type.gguf', (b) => { b.writeUInt32LE(77, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16); return b; }, /tensor 'token_embd.weight' has ggml type 77/],
+  // ggml types that exist but qwen.ts does not read are refused by name, in one line
+  ...([[13, 'Q5_K'], [10, 'Q2_K'], [11, 'Q3_K'], [15, 'Q8_K'], [9, 'Q8_1'], [16, 'IQ2_XXS'], [19, 'IQ1_S'], [23, 'IQ4_XS'], [20, 'IQ4_NL'], [34, 'TQ1_0'], [39, 'MXFP4']] as const).map(
+    ([id, tname]): [string, (b: Buffer) => Buffer, RegExp] => [`type-${tname}.gguf`, (b) => {
+      b.writeUInt32LE(id, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16);
+      return b;
+    }, new RegExp(`^[^\\n]*tensor 'token_embd.weight' has ggml type ${id} \\(${tname}\\), which qwen.ts does not read[^\\n]*$`)]),
   ['bad-offset.gguf', (b) => { b.writeBigUInt64LE(1n << 32n, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16 + 4); return b; }, /tensor 'token_embd.weight'.*past the end of the file/],
   ['misaligned-offset.gguf', (b) => { b.writeBigUInt64LE(4n, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16 + 4); return b; }, /tensor 'token_embd.weight' offset 4 is not aligned/],
   ['q8-bad-shape.gguf', (b) => {

@@ -496,3 +496,105 @@ test('element counts that are not a multiple of the block size throw, naming the
   assert.throws(() => dequantize('Q6_K', new Uint8Array(209), 0, dst, 0, 256), /Q6_K/); // source too short
   dequantize('Q8_0', src, 0, dst, 0, 0); // zero elements is fine
 });
+
+// ---------------------------------------------------------------- Q4_1 / Q5_0 / Q5_1 (legacy)
+
+function putF16(b: Uint8Array, at: number, h: number): void {
+  b[at] = h & 0xff;
+  b[at + 1] = h >> 8;
+}
+function putU32(b: Uint8Array, at: number, v: number): void {
+  for (let i = 0; i < 4; i++) b[at + i] = (v >>> (8 * i)) & 0xff;
+}
+
+test('Q4_1: hand-built blocks, value = q*d + m, low nibble = element j, high = element j+16', () => {
+  const b = new Uint8Array(40);
+  putF16(b, 0, 0x3800); // d = 0.5
+  putF16(b, 2, 0xc200); // m = -3
+  for (let j = 0; j < 16; j++) b[4 + j] = j | ((15 - j) << 4);
+  putF16(b, 20, 0xbc00); // d = -1
+  putF16(b, 22, 0x3555); // m = f16(1/3)
+  for (let j = 0; j < 16; j++) b[24 + j] = 0xf0 | (j & 3);
+  const want: number[] = [];
+  for (let j = 0; j < 32; j++) want.push(fr((j < 16 ? j : 31 - j) * 0.5) - 3);
+  for (let j = 0; j < 32; j++) want.push(fr((j < 16 ? j & 3 : 15) * -1 + h16(0x3555)));
+  assertSame(deq('Q4_1', b, 64), want, 'Q4_1');
+  assertSame(deq('Q4_1', Uint8Array.of(7, ...b), 64, 1, 3), want, 'Q4_1 at offsets');
+});
+
+test('Q5_0: hand-built block, qh bit j = fifth bit of element j, value = (q - 16)*d (negative too)', () => {
+  const b = new Uint8Array(22);
+  putF16(b, 0, 0x3400); // d = 0.25
+  const qh = 0b10100101_00001111_11110000_01100110; // distinct bits in every byte (little-endian u32)
+  putU32(b, 2, qh);
+  for (let j = 0; j < 16; j++) b[6 + j] = ((j * 7) & 15) | (((j * 5 + 3) & 15) << 4);
+  const want: number[] = [];
+  for (let e = 0; e < 32; e++) {
+    const j = e & 15;
+    const lo = e < 16 ? (j * 7) & 15 : (j * 5 + 3) & 15;
+    const q = lo + 16 * ((qh >>> e) & 1);
+    want.push((q - 16) * 0.25);
+  }
+  assert.ok(want.some((v) => v < 0) && want.some((v) => v > 0));
+  assert.equal(want[0], -4); // q = 0 -> -16 d
+  assertSame(deq('Q5_0', b, 32), want, 'Q5_0');
+  assertSame(deq('Q5_0', Uint8Array.of(1, 2, 3, ...b), 32, 3, 1), want, 'Q5_0 at offsets');
+});
+
+test('Q5_1: hand-built block, qh bit order, value = q*d + m', () => {
+  const b = new Uint8Array(24);
+  putF16(b, 0, 0x3a00); // d = 0.75
+  putF16(b, 2, 0xc900); // m = -10
+  const qh = 0x80c3_5a01;
+  putU32(b, 4, qh);
+  for (let j = 0; j < 16; j++) b[8 + j] = (15 - j) | (j << 4);
+  const want: number[] = [];
+  for (let e = 0; e < 32; e++) {
+    const j = e & 15;
+    const q = (e < 16 ? 15 - j : j) + 16 * ((qh >>> e) & 1);
+    want.push(fr(q * 0.75) - 10);
+  }
+  assertSame(deq('Q5_1', b, 32), want, 'Q5_1');
+});
+
+// Bytes produced for kBlockInput() by ggml's quantize_row_q4_1_ref / _q5_0_ref / _q5_1_ref
+// (ggml-quants.c of node-llama-cpp 3.22.1's llama.cpp, gcc -O2 -ffp-contract=off).
+const GOLDEN_LEGACY: [DType, string][] = [
+  ['Q4_1', '00000000000000000000000000000000000000002238003480809191a2a2b3b3c4c4d5d5e6e6f7f76a3601c257ad0368ce248ae0469bf157bd1379cf7d362cc20368ce248ad0369bf157bd1379ce258a8036e6c1be1479df359be157ac0368ce248ad036803611c279df359be157ac1368ce248ad0369bf17d363bc2359be157ac1368ce248ae0469cf257bd9336f6c1e146ac0268bd2479df359be157ac1368'],
+  ['Q5_0', '0080ffffffff0000000000000000000000000000000000b801000000807f7f6e6e5d5d4c4c3b3b2a2a19190805b2a52d2d6961a5fa3e72c7fb3f84c70d5194ea2d612c3296b4b4a515d19d4905c07c38f3bf7b27e2ae5a164ab2d2d2969683c70c5094d91d61a5ea3e62b7fb3f8320b2b4b4a52d0c4095d91e61a5fa3e72c70b4f84c80d3b32d29296b66b27e2ae6a16d29d4905c08c38f3bf6b5fb24b5adad22e62b6fa3f83c70c4094d92d61a6ea2e'],
+  ['Q5_1', '000000000000000000000000000000000000000000000000003400340000ffff00112233445566778899aabbccddeeff353201c25ad2d296ae5a15d19d4804c07c38f3af7b26e2ae47322cc296b4b4a515d19d4904c07c37f3bf6b26e29e59154b32e6c12d2d69697c38f3af6b26e29e5a15c19d4804c07c4b3211c24b4b5adaf3bf6b27e29e5a15d19d4904c07c37f347323bc2d29296b66b27e2ae6a16d19d4904c08c38f3bf6b5d32f6c1b4a5252dd19d4905c07c37f3af6b26d29e5915d1'],
+];
+
+test('Q4_1 / Q5_0 / Q5_1 quantize: bytes identical to ggml reference output', () => {
+  const x = kBlockInput();
+  for (const [dt, golden] of GOLDEN_LEGACY) assert.equal(hex(quantize(dt, x, 256)), golden, dt);
+});
+
+test('Q4_1 / Q5_0 / Q5_1 round trip: error within half a step (+ f16 rounding of d and m)', () => {
+  const r = rng(77);
+  for (const dt of ['Q4_1', 'Q5_0', 'Q5_1'] as const) {
+    for (let trial = 0; trial < 50; trial++) {
+      const scale = 10 ** (r() * 4 - 2);
+      const shift = dt === 'Q5_0' ? 0 : (r() - 0.3) * scale;
+      const x = Float32Array.from({ length: 32 * 8 }, () => (r() * 2 - 1) * scale + shift);
+      const y = deq(dt, quantize(dt, x, x.length), x.length);
+      let se = 0, sx = 0;
+      for (let b = 0; b < 8; b++) {
+        const blk = x.subarray(32 * b, 32 * b + 32);
+        let lo = Infinity, hi = -Infinity, amax = 0;
+        for (const v of blk) { lo = Math.min(lo, v); hi = Math.max(hi, v); amax = Math.max(amax, Math.abs(v)); }
+        // step: (hi - lo)/15 or /31 for the offset types, amax/16 for Q5_0 (whose top level 15/16 clips)
+        const step = dt === 'Q4_1' ? (hi - lo) / 15 : dt === 'Q5_1' ? (hi - lo) / 31 : amax / 16;
+        // f16 keeps 11 bits: d's rounding moves the top level by up to 31 * |d| * 2^-11; m's by |m| * 2^-11
+        const bound = (dt === 'Q5_0' ? step : step / 2) + 32 * step * 2 ** -11 + Math.abs(lo) * 2 ** -11 + 1e-6 * amax;
+        for (let j = 0; j < 32; j++) {
+          const e = Math.abs(y[32 * b + j]! - blk[j]!);
+          if (e > bound) assert.fail(`${dt} trial ${trial} block ${b} el ${j}: |err| ${e} > ${bound}`);
+          se += e * e;
+          sx += blk[j]! * blk[j]!;
+        }
+      }
+      assert.ok(Math.sqrt(se / sx) < (dt === 'Q4_1' ? 0.12 : 0.06), `${dt}: relative RMS ${Math.sqrt(se / sx)}`);
+    }
+  }
+});

@@ -2,12 +2,18 @@
 import { DTYPES, type DType } from '../dtype.js';
 import { bf16ToF32, f16Table, f32ToBf16, f32ToF16 } from './half.js';
 import { dequantizeQ4_0, quantizeQ4_0 } from './q4_0.js';
+import { dequantizeQ4_1, quantizeQ4_1 } from './q4_1.js';
+import { dequantizeQ5_0, quantizeQ5_0 } from './q5_0.js';
+import { dequantizeQ5_1, quantizeQ5_1 } from './q5_1.js';
 import { dequantizeQ4_K, quantizeQ4_K } from './q4_k.js';
 import { dequantizeQ6_K, quantizeQ6_K } from './q6_k.js';
 import { dequantizeQ8_0, quantizeQ8_0 } from './q8_0.js';
 
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
 export { dequantizeQ4_0, quantizeQ4_0 } from './q4_0.js';
+export { dequantizeQ4_1, quantizeQ4_1 } from './q4_1.js';
+export { dequantizeQ5_0, quantizeQ5_0 } from './q5_0.js';
+export { dequantizeQ5_1, quantizeQ5_1 } from './q5_1.js';
 export { dequantizeQ4_K, quantizeQ4_K } from './q4_k.js';
 export { dequantizeQ6_K, quantizeQ6_K } from './q6_k.js';
 export { dequantizeQ8_0, quantizeQ8_0 } from './q8_0.js';
@@ -61,6 +67,12 @@ export function dequantize(
       return dequantizeQ8_0(src, srcOffset, dst, dstOffset, nBlocks);
     case 'Q4_0':
       return dequantizeQ4_0(src, srcOffset, dst, dstOffset, nBlocks);
+    case 'Q4_1':
+      return dequantizeQ4_1(src, srcOffset, dst, dstOffset, nBlocks);
+    case 'Q5_0':
+      return dequantizeQ5_0(src, srcOffset, dst, dstOffset, nBlocks);
+    case 'Q5_1':
+      return dequantizeQ5_1(src, srcOffset, dst, dstOffset, nBlocks);
     case 'Q4_K':
       return dequantizeQ4_K(src, srcOffset, dst, dstOffset, nBlocks);
     case 'Q6_K':
@@ -99,6 +111,15 @@ export function quantize(dtype: DType, src: Float32Array, n: number): Uint8Array
       return out;
     case 'Q4_0':
       quantizeQ4_0(src, 0, out, 0, nBlocks);
+      return out;
+    case 'Q4_1':
+      quantizeQ4_1(src, 0, out, 0, nBlocks);
+      return out;
+    case 'Q5_0':
+      quantizeQ5_0(src, 0, out, 0, nBlocks);
+      return out;
+    case 'Q5_1':
+      quantizeQ5_1(src, 0, out, 0, nBlocks);
       return out;
     case 'Q4_K':
       quantizeQ4_K(src, 0, out, 0, nBlocks);
