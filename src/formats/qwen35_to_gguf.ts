@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { QwenConfig } from '../models/config.js';
 import { hfToGguf } from '../models/weights.js';
 import type { GgufKV } from './gguf.js';
+import { qwen35HfToGgufValues } from './qwen35_values.js';
 
 /** Tensors of an HF Qwen3.5 checkpoint that a text GGUF leaves out. */
 export const QWEN35_NOT_WRITTEN = /^(model\.visual\.|mtp\.)/;
@@ -26,16 +27,15 @@ export function qwen35GgufShape(hf: string, shape: readonly number[]): number[] 
 }
 
 /**
- * The GGUF shape and values of one HF tensor (float data in HF layout): the conversions above.
- * `shape` is the HF shape, PyTorch order.
+ * The GGUF shape and values of one HF tensor (float data in HF layout, rewritten in place where
+ * the order does not change): the conversions above. `shape` is the HF shape, PyTorch order.
  */
 export function qwen35GgufTensor(hf: string, shape: readonly number[], data: Float32Array, c: QwenConfig): { shape: number[]; data: Float32Array } {
   const name = textName(hf);
   const nk = c.linear_num_key_heads!, nv = c.linear_num_value_heads!, dk = c.linear_key_head_dim!, dv = c.linear_value_head_dim!;
   let out = data;
   const outShape = qwen35GgufShape(name, shape);
-  if (/(^model\.norm|layernorm|\.q_norm|\.k_norm)\.weight$/.test(name)) out = data.map((w) => w + 1);
-  if (/\.linear_attn\.A_log$/.test(name)) out = data.map((a) => -Math.exp(a));
+  qwen35HfToGgufValues(name, out);
   if (nv === nk || !/\.linear_attn\./.test(name)) return { shape: outShape, data: out };
   // value-head order: grouped (HF) -> tiled (GGUF)
   const r = nv / nk, V0 = 2 * nk * dk; // the V rows / channels start after q and k

@@ -138,11 +138,16 @@ export function checkBatch(batch: readonly BatchEntry[], caches: readonly KvCach
   for (const e of batch) if (caches[e.seq]!.recurrent) caches[e.seq]!.dirty = true; // until commitBatch
 }
 
-/** After checkBatch: each sequence's rows and its state for DeltaNet layer `layer`. */
-export function recurrentSpans(batch: readonly BatchEntry[], caches: readonly KvCache[], layer: number): RecurrentSpan[] {
+/** Each sequence's batch rows, in order (the same for every layer of a pass). */
+export function sequenceRows(batch: readonly BatchEntry[]): [seq: number, rows: Int32Array][] {
   const rows = new Map<number, number[]>();
   batch.forEach((e, t) => { let r = rows.get(e.seq); if (!r) rows.set(e.seq, (r = [])); r.push(t); });
-  return [...rows].map(([s, r]) => ({ rows: Int32Array.from(r), conv: caches[s]!.conv[layer]!, state: caches[s]!.state[layer]! }));
+  return [...rows].map(([s, r]) => [s, Int32Array.from(r)]);
+}
+
+/** After checkBatch: each sequence's rows (sequenceRows) and its state for DeltaNet layer `layer`. */
+export function recurrentSpans(rows: readonly [number, Int32Array][], caches: readonly KvCache[], layer: number): RecurrentSpan[] {
+  return rows.map(([s, r]) => ({ rows: r, conv: caches[s]!.conv[layer]!, state: caches[s]!.state[layer]! }));
 }
 
 /** After checkBatch: write this layer's k, v rows [T, kvDim] into the caches; return spans. */

@@ -7,7 +7,7 @@
 import type { Backend, DeltaNetDims, Weight } from '../backend/backend.js';
 import { outputHead, swiglu, type FfnWeights } from './blocks.js';
 import type { QwenConfig } from './config.js';
-import { checkBatch, commitBatch, KvCache, recurrentSpans, storeKv, type BatchEntry } from './kv_cache.js';
+import { checkBatch, commitBatch, KvCache, recurrentSpans, sequenceRows, storeKv, type BatchEntry } from './kv_cache.js';
 import type { Architecture, CausalLM, TraceHook } from './model.js';
 import type { WeightLoader } from './weights.js';
 
@@ -119,6 +119,7 @@ class Qwen35 implements CausalLM {
     const cb = (name: string, il: number, t: Float32Array, shape: number[]) => this.trace?.(name, il, t, shape);
     checkBatch(batch, caches, V); // marks recurrent states dirty until commitBatch
     const positions = Int32Array.from(batch, (e) => e.pos);
+    const seqRows = sequenceRows(batch); // each sequence's rows, for the DeltaNet layers
 
     be.beginPass?.(); // activations of this pass stay valid until the next pass begins
     try {
@@ -140,7 +141,7 @@ class Qwen35 implements CausalLM {
           const b = tmp(T * nv), a = tmp(T * nv); // [T, nv]
           be.matmulMany([qkv, z, b, a], h, [L.wqkv, L.wz, L.wb, L.wa], T);
           cb('linear_attn_qkv_mixed', il, qkv, [T, C]);
-          const spans = recurrentSpans(batch, caches, il);
+          const spans = recurrentSpans(seqRows, caches, il);
           const conv = tmp(T * C); // [T, C]: silu(causal conv), then split q | k | v
           be.ssmConv(conv, qkv, L.conv, spans, C, K);
           cb('conv_output_silu', il, conv, [T, C]);

@@ -5,6 +5,7 @@ import { dequantize } from '../formats/quant/index.js';
 import type { TensorSource } from '../formats/file.js';
 import type { Backend, Weight } from '../backend/backend.js';
 import { tensorBytes } from '../formats/dtype.js';
+import { qwen35HfToGgufValues } from '../formats/qwen35_values.js';
 import type { ModelType } from './config.js';
 
 const LAYER_NAMES: [hf: string, gguf: string][] = [
@@ -77,11 +78,6 @@ export function ggufToHf(name: string, arch: ModelType = 'qwen2'): string | unde
   return e ? `${e[0]}.${g![2]}` : undefined;
 }
 
-// Qwen3.5's HF checkpoints store values the GGUF converter rewrites (spec §3, §9): RMSNorm weights
-// are zero-centred (y = x̂·(1 + w); GGUF stores 1 + w), except the DeltaNet's gated norm, and the
-// decay rate as A_log (GGUF: A = −exp(A_log)). The model reads GGUF's convention from either file.
-const HF_ZERO_CENTRED = /(^model\.norm|layernorm|\.q_norm|\.k_norm)\.weight$/;
-const HF_A_LOG = /\.linear_attn\.A_log$/;
 
 // Tensors some checkpoints carry that the forward pass derives itself.
 const IGNORABLE = [/\.rotary_emb\.inv_freq$/, /^rope_freqs\.weight$/];
@@ -157,10 +153,7 @@ export class WeightLoader {
     this.read(info.name, bytes);
     const out = this.backend.alloc(n);
     dequantize(info.dtype, bytes, 0, out, 0, n);
-    if (this.naming === 'hf' && this.arch === 'qwen3_5_text') {
-      if (HF_ZERO_CENTRED.test(hfName)) for (let i = 0; i < n; i++) out[i]! += 1;
-      if (HF_A_LOG.test(hfName)) for (let i = 0; i < n; i++) out[i] = -Math.exp(out[i]!);
-    }
+    if (this.naming === 'hf' && this.arch === 'qwen3_5_text') qwen35HfToGgufValues(hfName, out); // the model reads GGUF's convention
     return out;
   }
 
