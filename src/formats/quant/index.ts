@@ -18,6 +18,15 @@ export { dequantizeQ4_K, quantizeQ4_K } from './q4_k.js';
 export { dequantizeQ6_K, quantizeQ6_K } from './q6_k.js';
 export { dequantizeQ8_0, quantizeQ8_0 } from './q8_0.js';
 
+type BlockDecode = (src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number) => void;
+type BlockEncode = (src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number) => void;
+/** The block formats: decoder and ggml's reference encoder of each. */
+const BLOCK_CODECS: Partial<Record<DType, [BlockDecode, BlockEncode]>> = {
+  Q8_0: [dequantizeQ8_0, quantizeQ8_0], Q4_0: [dequantizeQ4_0, quantizeQ4_0], Q4_1: [dequantizeQ4_1, quantizeQ4_1],
+  Q5_0: [dequantizeQ5_0, quantizeQ5_0], Q5_1: [dequantizeQ5_1, quantizeQ5_1], Q4_K: [dequantizeQ4_K, quantizeQ4_K],
+  Q6_K: [dequantizeQ6_K, quantizeQ6_K],
+};
+
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function checkCount(dtype: DType, n: number): number {
@@ -63,22 +72,11 @@ export function dequantize(
     case 'BF16':
       for (let i = 0, p = srcOffset; i < n; i++, p += 2) dst[dstOffset + i] = bf16ToF32(src[p]! | (src[p + 1]! << 8));
       return;
-    case 'Q8_0':
-      return dequantizeQ8_0(src, srcOffset, dst, dstOffset, nBlocks);
-    case 'Q4_0':
-      return dequantizeQ4_0(src, srcOffset, dst, dstOffset, nBlocks);
-    case 'Q4_1':
-      return dequantizeQ4_1(src, srcOffset, dst, dstOffset, nBlocks);
-    case 'Q5_0':
-      return dequantizeQ5_0(src, srcOffset, dst, dstOffset, nBlocks);
-    case 'Q5_1':
-      return dequantizeQ5_1(src, srcOffset, dst, dstOffset, nBlocks);
-    case 'Q4_K':
-      return dequantizeQ4_K(src, srcOffset, dst, dstOffset, nBlocks);
-    case 'Q6_K':
-      return dequantizeQ6_K(src, srcOffset, dst, dstOffset, nBlocks);
-    default:
-      throw new Error(`dequantize: unsupported dtype ${String(dtype)}`);
+    default: {
+      const codec = BLOCK_CODECS[dtype];
+      if (!codec) throw new Error(`dequantize: unsupported dtype ${String(dtype)}`);
+      return codec[0](src, srcOffset, dst, dstOffset, nBlocks);
+    }
   }
 }
 
@@ -106,28 +104,11 @@ export function quantize(dtype: DType, src: Float32Array, n: number): Uint8Array
       }
       return out;
     }
-    case 'Q8_0':
-      quantizeQ8_0(src, 0, out, 0, nBlocks);
+    default: {
+      const codec = BLOCK_CODECS[dtype];
+      if (!codec) throw new Error(`quantize: unsupported dtype ${String(dtype)}`);
+      codec[1](src, 0, out, 0, nBlocks);
       return out;
-    case 'Q4_0':
-      quantizeQ4_0(src, 0, out, 0, nBlocks);
-      return out;
-    case 'Q4_1':
-      quantizeQ4_1(src, 0, out, 0, nBlocks);
-      return out;
-    case 'Q5_0':
-      quantizeQ5_0(src, 0, out, 0, nBlocks);
-      return out;
-    case 'Q5_1':
-      quantizeQ5_1(src, 0, out, 0, nBlocks);
-      return out;
-    case 'Q4_K':
-      quantizeQ4_K(src, 0, out, 0, nBlocks);
-      return out;
-    case 'Q6_K':
-      quantizeQ6_K(src, 0, out, 0, nBlocks);
-      return out;
-    default:
-      throw new Error(`quantize: unsupported dtype ${String(dtype)}`);
+    }
   }
 }

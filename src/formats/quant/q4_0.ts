@@ -1,6 +1,7 @@
 // block_q4_0 (ggml-common.h): f16 d, then 16 bytes qs. Byte j holds element j in its low
 // nibble and element j+16 in its high nibble; value = (q - 8) * d. 18 bytes per 32 values.
-import { f16Table, f32ToF16 } from './half.js';
+import { putF16, signedAbsMax } from './block.js';
+import { f16Table } from './half.js';
 
 export const QK4_0 = 32;
 export const BLOCK_Q4_0_BYTES = 18;
@@ -32,21 +33,9 @@ export function quantizeQ4_0(
   let s = srcOffset;
   let p = dstOffset;
   for (let b = 0; b < nBlocks; b++) {
-    // the signed value of largest magnitude; the first one wins a tie (strict <)
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < QK4_0; j++) {
-      const v = src[s + j]!;
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
-    const d = fr(max / -8);
+    const d = fr(signedAbsMax(src, s) / -8);
     const id = d ? fr(1 / d) : 0;
-    const h = f32ToF16(d);
-    dst[p] = h & 0xff;
-    dst[p + 1] = h >>> 8;
+    putF16(dst, p, d);
     p += 2;
     for (let j = 0; j < 16; j++) {
       // (int8_t)(x*id + 8.5f) truncates toward zero; the operand lies in [0.5, 16.5]

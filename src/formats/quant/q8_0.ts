@@ -1,5 +1,6 @@
 // block_q8_0 (ggml-common.h): f16 d, then 32 int8 qs; value = qs[j] * d. 34 bytes per 32 values.
-import { f16Table, f32ToF16 } from './half.js';
+import { putF16 } from './block.js';
+import { f16Table } from './half.js';
 
 export const QK8_0 = 32;
 export const BLOCK_Q8_0_BYTES = 34;
@@ -42,9 +43,7 @@ export function quantizeQ8_0(
     }
     const d = fr(amax / 127);
     const id = d ? fr(1 / d) : 0;
-    const h = f32ToF16(d);
-    dst[p] = h & 0xff;
-    dst[p + 1] = h >>> 8;
+    putF16(dst, p, d);
     p += 2;
     for (let j = 0; j < QK8_0; j++) dst[p + j] = roundf(fr(src[s + j]! * id)) & 0xff;
     p += QK8_0;
