@@ -53,6 +53,20 @@ async function llamaLogits(file, tokens) {
 }
 
 const argmax = (a) => a.reduce((b, v, i) => (v > a[b] ? i : b), 0);
+
+/** Our logits and llama.cpp's on GGUF file `out` for a prompt: argmax agreement, largest difference, largest logit. */
+async function compareOn(ours, out, ids) {
+  const V = ours.config.vocab_size;
+  const mine = ours.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [ours.newCache(256)]);
+  const theirs = await llamaLogits(out, ids);
+  let same = 0, maxAbs = 0, largest = 0;
+  theirs.forEach((row, p) => {
+    const m = mine.subarray(p * V, (p + 1) * V);
+    if (argmax(row) === argmax(m)) same++;
+    for (let i = 0; i < V; i++) { maxAbs = Math.max(maxAbs, Math.abs(row[i] - m[i])); largest = Math.max(largest, Math.abs(row[i])); }
+  });
+  return { same, maxAbs, largest };
+}
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qwen-ts-llama-'));
 let passed = 0, failed = 0;
 for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
@@ -62,17 +76,9 @@ for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
     const out = path.join(tmp, `${name}-${type}.gguf`);
     if ((await main(['quantize', dir, out, '--type', type])) !== 0) { failed++; continue; }
     const ours = loadModel(out);
-    const V = ours.config.vocab_size;
     for (const c of ref.cases) {
       const ids = c.prompt_ids;
-      const mine = ours.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [ours.newCache(256)]);
-      const theirs = await llamaLogits(out, ids);
-      let same = 0, maxAbs = 0;
-      theirs.forEach((row, p) => {
-        const m = mine.subarray(p * V, (p + 1) * V);
-        if (argmax(row) === argmax(m)) same++;
-        for (let i = 0; i < V; i++) maxAbs = Math.max(maxAbs, Math.abs(row[i] - m[i]));
-      });
+      const { same, maxAbs } = await compareOn(ours, out, ids);
       // F32: same weights as the reference, so every logit must agree; quantised types: llama.cpp also
       // rounds activations (to f16 / q8_0 blocks), so compare the argmax, allowing near-ties.
       const ok = type === 'f32' ? maxAbs <= 1e-3 && same === ids.length : same >= Math.ceil(ids.length * 0.9);
@@ -92,16 +98,8 @@ for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
     const out = path.join(tmp, `qwen35-tiny-realvocab-${type}.gguf`);
     if ((await main(['quantize', dir, out, '--type', type])) !== 0) { failed++; continue; }
     const ours = loadModel(out);
-    const V = ours.config.vocab_size;
     for (const c of ref.cases) {
-      const ids = c.prompt_ids;
-      const mine = ours.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [ours.newCache(256)]);
-      const theirs = await llamaLogits(out, ids);
-      let maxAbs = 0, worst = 0;
-      theirs.forEach((row, p) => {
-        for (let i = 0; i < V; i++) maxAbs = Math.max(maxAbs, Math.abs(row[i] - mine[p * V + i]));
-        for (const v of row) worst = Math.max(worst, Math.abs(v));
-      });
+      const { maxAbs, largest: worst } = await compareOn(ours, out, c.prompt_ids);
       // logits of this random model are ~0.3 in size: near-ties everywhere, so compare values
       // (F32: as the reference; Q8_0: llama.cpp rounds activations to q8_0 too, ~3% of the scale)
       const ok = maxAbs <= (type === 'f32' ? 1e-3 : 0.1 * worst);
