@@ -2,17 +2,14 @@
 // batched prefill, one-token decode through the KV cache, chunked prefill, several sequences in one
 // batch, from both the safetensors and the GGUF file of each model (Qwen2, Qwen3, Qwen3.5 hybrid); the same tests, unchanged, on
 // the reference backend and on the WebAssembly backend with one and three worker threads.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadModel } from '../../src/models/load.js';
-import type { Backend } from '../../src/backend/backend.js';
-import { ReferenceBackend } from '../../src/backend/reference.js';
-import { WasmBackend } from '../../src/backend/wasm.js';
 import type { CausalLM } from '../../src/models/model.js';
 import type { BatchEntry } from '../../src/models/kv_cache.js';
 import { argmax, compare, fixtureDir, readF32 } from '../helpers.js';
+import { REFERENCE, WASM_X1, WASM_X3, loadOn } from './parity_backends.js';
 
 const ATOL = 1e-3, RTOL = 1e-4; // llama.cpp f32 vs float64 numpy differ by < 1e-4 (reference.json)
 
@@ -22,20 +19,8 @@ function reference(dir: string): { cases: Case[] } {
   return JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'));
 }
 
-// short spins: three threads on fewer cores must not wait out long spin phases
-const BACKENDS: [string, () => Backend][] = [
-  ['reference', () => new ReferenceBackend()],
-  ['wasm x1', () => new WasmBackend({ threads: 1, spinMs: 0.05 })],
-  // poison: allocations read NaN until written, so an op reading a buffer first would fail here
-  ['wasm x3', () => new WasmBackend({ threads: 3, grain: 1e-9, spinMs: 0.05, poison: true })],
-];
-const made: Backend[] = [];
-after(() => made.forEach((b) => b.dispose?.()));
-function load(src: string, backend: () => Backend): CausalLM {
-  const b = backend();
-  made.push(b);
-  return loadModel(src, { backend: b, onNote: () => {} });
-}
+const BACKENDS = [REFERENCE, WASM_X1, WASM_X3];
+const load = loadOn;
 
 function prefill(m: CausalLM, ids: number[], allLogits = true): Float32Array {
   const cache = m.newCache(256);

@@ -2,17 +2,15 @@
 // sequences on these fixtures too): four sequences of different lengths decoded in one batch,
 // F16 and Q8_0 files against llama.cpp's logits on those files, and the rules of a recurrent
 // state (no rewinding, restart from 0, a failed pass leaves the sequence unusable).
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadModel } from '../../src/models/load.js';
-import type { Backend } from '../../src/backend/backend.js';
 import { ReferenceBackend } from '../../src/backend/reference.js';
-import { WasmBackend } from '../../src/backend/wasm.js';
-import type { CausalLM } from '../../src/models/model.js';
 import type { BatchEntry } from '../../src/models/kv_cache.js';
 import { argmax, compare, fixtureDir, readF32 } from '../helpers.js';
+import { REFERENCE, WASM_X3, loadOn } from './parity_backends.js';
 
 const ATOL = 1e-3, RTOL = 1e-4; // as parity.test.ts (llama.cpp f32 vs float64 numpy: ~1e-6 here)
 
@@ -23,17 +21,8 @@ interface Case {
 }
 const cases = (dir: string): Case[] => JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')).cases;
 
-const BACKENDS: [string, () => Backend][] = [
-  ['reference', () => new ReferenceBackend()],
-  ['wasm x3', () => new WasmBackend({ threads: 3, grain: 1e-9, spinMs: 0.05, poison: true })],
-];
-const made: Backend[] = [];
-after(() => made.forEach((b) => b.dispose?.()));
-function load(src: string, backend: () => Backend): CausalLM {
-  const b = backend();
-  made.push(b);
-  return loadModel(src, { backend: b, onNote: () => {} });
-}
+const BACKENDS = [REFERENCE, WASM_X3];
+const load = loadOn;
 
 for (const [bn, backend] of BACKENDS)
 for (const name of ['qwen35-tiny', 'qwen35-tiny-tied']) {
