@@ -123,10 +123,21 @@ test('Qwen3.5: logits (HF folder and GGUF) as llama.cpp computes them; bench run
     assert.ok(compare(rows.flat(), expected, 1e-3, 1e-4).ok, model);
     assert.equal(rows[0]!.length, V);
   }
-  const b = cli('bench', '--model', path.join(dir, 'model-q8_0.gguf'), '--prompt-tokens', '40', '--gen-tokens', '4', '--threads', '1', '--json');
+  const b = cli('bench', '--model', path.join(dir, 'model-q8_0.gguf'), '--prompt-tokens', '40', '--gen-tokens', '4', '--threads', '1', '--json', '--profile');
   assert.equal(b.code, 0, b.err);
   const res = JSON.parse(b.out);
   assert.ok(res.prefill_tps > 0 && res.decode_tps > 0, b.out);
+  // --profile: per phase, the time in each backend op (3 DeltaNet layers: 3 deltaNet calls a pass)
+  assert.match(b.err, /prefill 40 tokens \(one batch\): [\d.]+ ms in backend ops/);
+  assert.match(b.err, /decode 4 tokens: [\d.]+ ms in backend ops/);
+  assert.match(b.err, /deltaNet +[\d.]+ ms +[\d.]+% +3 calls/);
+  assert.match(b.err, /deltaNet +[\d.]+ ms +[\d.]+% +12 calls/);
+});
+
+test('template: --thinking and --no-thinking together are a user error', () => {
+  const msgs = path.join(work, 'hi.json');
+  fs.writeFileSync(msgs, JSON.stringify([{ role: 'user', content: 'Hi' }]));
+  assertUserError(cli('template', '--model', TINY, '--messages', msgs, '--thinking', '--no-thinking'), /--thinking and --no-thinking contradict each other/);
 });
 
 test('quantize a Qwen3.5 GGUF: F32 -> Q8_0 keeps its qwen35 metadata and the conv in F32; logits as llama.cpp on its own Q8_0 file', () => {
