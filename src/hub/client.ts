@@ -2,7 +2,7 @@
 // file, and a readable message for each HTTP refusal.
 import type { HubName } from './ids.js';
 import type { RemoteFile } from './select.js';
-import type { HttpStatusError, Opened } from './http.js';
+import { printable, type HttpStatusError, type Opened } from './http.js';
 import type { HashKind } from './download.js';
 
 export interface Listing {
@@ -36,9 +36,9 @@ export function bodyMessage(body: string): string | undefined {
   try {
     const j = JSON.parse(body) as { error?: unknown; Message?: unknown; message?: unknown };
     const m = j.error ?? j.Message ?? j.message;
-    return typeof m === 'string' && m ? m : undefined;
+    return typeof m === 'string' && m ? printable(m, 500) : undefined;
   } catch {
-    return body.trim() ? body.trim().slice(0, 200) : undefined;
+    return body.trim() ? printable(body.trim(), 200) : undefined;
   }
 }
 

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { fail, QwenError } from '../errors.js';
-import { backoffMs, open, pump, sleep, TransientError, type NetOptions, type Opened } from './http.js';
+import { backoffMs, open, printable, pump, sleep, TransientError, type NetOptions, type Opened } from './http.js';
 
 export type HashKind = 'sha256' | 'git-sha1';
 
@@ -96,6 +96,8 @@ async function attempt(job: BlobJob, part: string, kind: HashKind, net: NetOptio
     const st = o.res.status;
     if (st === 416) {
       o.abort();
+      // without a Range header there is nothing to start over from: asking again gets the same answer
+      if (have === 0) fail(`${job.label}: the server answered a plain download with HTTP 416 (range not satisfiable); the server is wrong`);
       fs.rmSync(part, { force: true });
       throw new TransientError(`the server refused to resume ${job.label} at byte ${have}; starting it over`);
     }
@@ -107,14 +109,14 @@ async function attempt(job: BlobJob, part: string, kind: HashKind, net: NetOptio
       if (!m || Number(m[1]) !== have) {
         o.abort();
         fs.rmSync(part, { force: true });
-        throw new TransientError(`the server answered the resume of ${job.label} with the wrong range (${o.res.headers.get('content-range')}); starting it over`);
+        throw new TransientError(`the server answered the resume of ${job.label} with the wrong range (${printable(o.res.headers.get('content-range') ?? 'none', 80)}); starting it over`);
       }
       if (m[3] !== '*' && Number(m[3]) !== job.size) fail(`${job.label}: the server has ${m[3]} bytes, but the hub lists ${job.size}; the repository changed or the server is wrong`);
     }
     const len = o.res.headers.get('content-length');
     if (st === 200 && len !== null && Number(len) !== job.size) {
       o.abort();
-      fail(`${job.label}: the server sends ${len} bytes, but the hub lists ${job.size}; the repository changed or the server is wrong`);
+      fail(`${job.label}: the server sends ${printable(len, 40)} bytes, but the hub lists ${job.size}; the repository changed or the server is wrong`);
     }
     job.onProgress?.(have);
     let fh: fs.promises.FileHandle;

@@ -8,11 +8,14 @@ import * as path from 'node:path';
 import { fail, QwenError } from '../errors.js';
 import { type Env } from './cache.js';
 import { bodyMessage, encodePath, type FilePlan, type HubClient, type Listing } from './client.js';
-import { getJson, HttpStatusError, open, withRetry, type NetOptions, type Opened } from './http.js';
+import { getJson, HttpStatusError, open, printable, withRetry, type NetOptions, type Opened } from './http.js';
 import { checkCommit, hashKind, normalizeEtag, safeRepoPath } from './ids.js';
 import type { RemoteFile } from './select.js';
 
 export const HF_DEFAULT_ENDPOINT = 'https://huggingface.co';
+
+/** Even at 50 entries a page, 10,000 pages of the tree is half a million files, far past any model. */
+const MAX_TREE_PAGES = 10_000;
 
 /** HF_TOKEN, the legacy HUGGING_FACE_HUB_TOKEN, or the file `huggingface-cli login` writes. */
 export function hfToken(env: Env): string | undefined {
@@ -63,21 +66,38 @@ export class HfClient implements HubClient {
     return { revision, commit, files };
   }
 
-  /** The recursive tree listing, following its `Link: <...>; rel="next"` pages. */
+  /** The recursive tree listing, following its `Link: <...>; rel="next"` pages. A hostile or broken hub
+   * can page forever: a page asked before, or a file listed before (ever-new cursors over the same
+   * entries), is a loop, and past MAX_TREE_PAGES the listing fails rather than end silently short. */
   private async tree(repo: string, revision: string, commit: string): Promise<RemoteFile[]> {
     const out: RemoteFile[] = [];
-    let url: string | undefined = `${this.base}/api/models/${repo}/tree/${commit}?recursive=true`;
-    for (let page = 0; url && page < 10_000; page++) {
+    const listed = new Set<string>();
+    const visited = new Set<string>();
+    const origin = new URL(this.base).origin;
+    let url: string | undefined = new URL(`${this.base}/api/models/${repo}/tree/${commit}?recursive=true`).href;
+    for (let page = 1; url; page++) {
+      if (page > MAX_TREE_PAGES) fail(`${repo}@${revision}: the hub's file list goes on past ${MAX_TREE_PAGES} pages (next: ${printable(url)}); giving up`);
+      visited.add(url);
       const { json, headers } = await this.json(url, { repo, revision });
       if (!Array.isArray(json)) fail(`${repo}@${revision}: the tree API did not answer with a list`);
       for (const e of json as TreeEntry[]) {
         if (e.type !== 'file') continue;
-        out.push({ path: safeRepoPath(e.path, "the hub's file list"), size: num(e.lfs?.size) ?? num(e.size), oid: hashOrUndefined(str(e.lfs?.oid) ?? str(e.oid)) });
+        const p = safeRepoPath(e.path, "the hub's file list");
+        if (listed.has(p)) fail(`${repo}@${revision}: the hub's file list lists ${p} again on page ${page} (${printable(url)}): a pagination loop`);
+        listed.add(p);
+        out.push({ path: p, size: num(e.lfs?.size) ?? num(e.size), oid: hashOrUndefined(str(e.lfs?.oid) ?? str(e.oid)) });
       }
       const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(headers.get('link') ?? '');
-      url = next ? new URL(next[1]!, this.base).href : undefined;
+      let nextUrl: URL | undefined;
+      try {
+        nextUrl = next ? new URL(next[1]!, url) : undefined;
+      } catch {
+        fail(`${repo}@${revision}: the hub's file list names ${printable(next![1]!)} as its next page, which is not a URL`);
+      }
+      url = nextUrl?.href;
       // the token goes with every page: never follow a listing onto another host
-      if (url && new URL(url).origin !== new URL(this.base).origin) fail(`${repo}@${revision}: the hub's file list continues on another host (${new URL(url).origin}); refusing to send the token there`);
+      if (nextUrl && nextUrl.origin !== origin) fail(`${repo}@${revision}: the hub's file list continues on another host (${printable(nextUrl.origin)}); refusing to send the token there`);
+      if (url && visited.has(url)) fail(`${repo}@${revision}: the hub's file list is a pagination loop: page ${page} links back to ${printable(url)}`);
     }
     return out;
   }
@@ -101,7 +121,7 @@ export class HfClient implements HubClient {
       for (const hop of o.hops) {
         if (new URL(hop.url).origin !== origin) continue; // a CDN's ETag is its own (often an MD5)
         const commit = hop.headers.get('x-repo-commit');
-        if (commit && commit !== listing.commit) fail(`${repo}: ${f.path} came from commit ${commit}, not ${listing.commit} as listed`);
+        if (commit && commit !== listing.commit) fail(`${repo}: ${f.path} came from commit ${printable(commit, 80)}, not ${listing.commit} as listed`);
         const etag = normalizeEtag(hop.headers.get('x-linked-etag') ?? hop.headers.get('etag'))?.toLowerCase();
         if (etag && hashKind(etag) && etag !== oid) {
           fail(`${repo}: the hub's ETag for ${f.path} is ${etag}, but its file list says ${oid}; the repository is inconsistent, try again later`);
@@ -113,7 +133,8 @@ export class HfClient implements HubClient {
 
   explain(e: HttpStatusError, ctx: { repo: string; revision: string; file?: string }): Error {
     const code = e.headers.get('x-error-code') ?? '';
-    const detail = e.headers.get('x-error-message') ?? bodyMessage(e.body);
+    const header = e.headers.get('x-error-message');
+    const detail = header ? printable(header, 500) : bodyMessage(e.body);
     const page = `${this.base}/${ctx.repo}`;
     const st = `(HTTP ${e.status}${detail ? `: ${detail}` : ''})`;
     if (code === 'GatedRepo' || (e.status === 403 && code !== 'RepoNotFound')) {
@@ -129,7 +150,7 @@ export class HfClient implements HubClient {
     if (e.status === 401 || e.status === 404) {
       return new QwenError(`model '${ctx.repo}' was not found on Hugging Face (${this.base})${this.token ? '' : '; if it is private, set HF_TOKEN'} ${st}`);
     }
-    return new QwenError(`Hugging Face answered ${e.url} with HTTP ${e.status}${detail ? `: ${detail}` : ''}`);
+    return new QwenError(`Hugging Face answered ${printable(e.url)} with HTTP ${e.status}${detail ? `: ${detail}` : ''}`);
   }
 }
 

@@ -72,16 +72,74 @@ function retryAfter(h: Headers): number | undefined {
   return Number.isFinite(t) ? Math.max(0, Math.min(t - Date.now(), 60_000)) : undefined;
 }
 
+const MAX_REDIRECTS = 10;
+
+/** Server-chosen text (a URL, a header, an error body) for a message: control and bidi characters
+ * escaped (they could rewrite the user's terminal), and cut, since a Location header can be any length. */
+export function printable(u: string, max = 200): string {
+  const cut = u.length > max ? u.slice(0, max) : u;
+  const esc = cut.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => (c.charCodeAt(0) < 0x100 ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : `\\u${c.charCodeAt(0).toString(16)}`));
+  return cut === u ? esc : `${esc}... (${u.length} characters)`;
+}
+
+/** Whether the hub's credentials go with a request to `cur`: only to the origin the request began at.
+ * The origin includes scheme and port, so neither a downgrade to http nor another port gets them. */
+export function sendsCredentials(start: string, cur: string): boolean {
+  return new URL(cur).origin === new URL(start).origin;
+}
+
+function httpUrl(u: string): URL {
+  let p: URL;
+  try {
+    p = new URL(u);
+  } catch {
+    fail(`${printable(u)} is not a valid URL`);
+  }
+  // anything else (file:, data:, ...) would either fail in fetch, retried as if transient, or read something that is not the hub
+  if (p.protocol !== 'http:' && p.protocol !== 'https:') fail(`${printable(u)} is not an http or https URL`);
+  return p;
+}
+
+// TLS failures that no retry will fix: the certificate is what it is until someone changes it.
+const TLS_FINAL = /^(CERT_|ERR_TLS_CERT|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(GET_ISSUER_CERT|VERIFY_LEAF_SIGNATURE))/;
+
+/** The first `max` bytes of an error answer's body, waiting at most `ms`: a body that never ends must not hang us. */
+async function readPrefix(res: Response, max: number, ms: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), ms); });
+  try {
+    while (n < max) {
+      const r = await Promise.race([reader.read(), late]);
+      if (!r || r.done) break;
+      chunks.push(r.value);
+      n += r.value.length;
+    }
+  } catch {
+    // a cut error body still leaves its status to report
+  } finally {
+    clearTimeout(timer);
+    reader.cancel().catch(() => {});
+  }
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
+}
+
 /** One request, redirects included; transient failures throw TransientError, other non-2xx HttpStatusError. */
 export async function open(url: string, init: OpenInit, net: NetOptions): Promise<Opened> {
-  const origin = new URL(url).origin;
+  const origin = httpUrl(url).origin;
   const hops: Hop[] = [];
+  const seen = new Set<string>();
   let cur = url;
-  for (let hop = 0; hop < 10; hop++) {
+  for (;;) {
+    seen.add(new URL(cur).href);
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new Error(`no response in ${net.timeoutMs} ms`)), net.timeoutMs);
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, 'accept-encoding': 'identity', ...init.headers };
-    if (new URL(cur).origin === origin) Object.assign(headers, init.authHeaders);
+    if (sendsCredentials(url, cur)) Object.assign(headers, init.authHeaders);
     let res: Response;
     try {
       res = await fetch(cur, { method: init.method ?? 'GET', headers, redirect: 'manual', signal: ac.signal });
@@ -89,23 +147,43 @@ export async function open(url: string, init: OpenInit, net: NetOptions): Promis
       clearTimeout(timer);
       const why = ac.signal.aborted ? `no response in ${net.timeoutMs} ms` : causeText(e);
       if (/ENOTFOUND/.test(why)) fail(`cannot resolve the host of ${new URL(cur).origin} (${why}): check the address and your network`);
+      // a server that does not speak HTTP will not learn to on the next try
+      if (/^HPE_/.test(why)) fail(`${new URL(cur).host} sent a malformed HTTP answer (${why})`);
+      if (TLS_FINAL.test(why)) fail(`${new URL(cur).host}: its TLS certificate does not verify (${why}); if a proxy re-signs traffic, give its CA to Node in NODE_EXTRA_CA_CERTS`);
       throw new TransientError(`${new URL(cur).host}: ${why}`);
     }
     clearTimeout(timer);
     hops.push({ url: cur, status: res.status, headers: res.headers });
-    if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
-      const next = new URL(res.headers.get('location')!, cur).href;
+    const location = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
+    if (location) {
+      let target: URL | undefined;
+      try {
+        target = new URL(location, cur);
+      } catch {
+        // refused just below, by name
+      }
+      const next = target?.href ?? location;
+      if (target?.protocol !== 'http:' && target?.protocol !== 'https:') {
+        await res.body?.cancel().catch(() => {});
+        fail(`${new URL(cur).host} redirects ${printable(cur)} to ${printable(next)}: ${target ? 'only http and https are followed' : 'not a valid URL'}`);
+      }
       if (init.stopAtCrossOrigin && new URL(next).origin !== origin) return { res, url: cur, hops, abort: () => ac.abort() };
       await res.body?.cancel().catch(() => {});
+      // A redirect back to a URL already asked would be answered the same way again: it is a loop, not a detour.
+      if (seen.has(next)) fail(`redirect loop: ${printable(cur)} redirects to ${printable(next)}, which was already asked${hops.length > 1 ? ` (starting from ${printable(url)})` : ''}`);
+      if (hops.length > MAX_REDIRECTS) fail(`more than ${MAX_REDIRECTS} redirects from ${printable(url)} (the last to ${printable(next)})`);
       cur = next;
       continue;
     }
     if (res.ok || res.status === 416) return { res, url: cur, hops, abort: () => ac.abort(new Error(`no data for ${net.idleMs} ms`)) };
-    const body = await res.text().catch(() => '');
-    if (res.status === 429 || res.status >= 500) throw new TransientError(`HTTP ${res.status} from ${new URL(cur).host}`, retryAfter(res.headers));
-    throw new HttpStatusError(cur, res.status, res.headers, body.slice(0, 2000));
+    if (res.status === 429 || res.status >= 500) {
+      await res.body?.cancel().catch(() => {});
+      throw new TransientError(`HTTP ${res.status} from ${new URL(cur).host}`, retryAfter(res.headers));
+    }
+    const body = await readPrefix(res, 2000, Math.min(net.idleMs, 10_000));
+    ac.abort();
+    throw new HttpStatusError(cur, res.status, res.headers, body);
   }
-  fail(`${url}: more than 10 redirects`);
 }
 
 /** Read a body chunk by chunk; a stalled or cut connection throws TransientError, `onChunk`'s errors pass through. */
@@ -156,17 +234,42 @@ export async function withRetry<T>(what: string, net: NetOptions, fn: (attempt: 
   }
 }
 
-/** GET a JSON document with retries. */
+/** The largest JSON answer read: a hub's listing of a big repository is a few MB; a bigger one is an attack or a bug. */
+export const MAX_JSON_BYTES = 64 << 20;
+
+/** GET a JSON document with retries. A body over MAX_JSON_BYTES, or one still arriving after 10 header
+ * timeouts (a server trickling a byte per idle period would otherwise never end), is a final failure. */
 export async function getJson(url: string, init: OpenInit, net: NetOptions, what: string): Promise<{ json: unknown; headers: Headers }> {
   return withRetry(what, net, async () => {
     const o = await open(url, init, net);
+    const where = printable(o.url);
+    const len = Number(o.res.headers.get('content-length') ?? NaN);
+    if (len > MAX_JSON_BYTES) {
+      o.abort();
+      fail(`${what}: ${where} announces ${len} bytes of JSON, more than the ${MAX_JSON_BYTES >> 20} MB a listing may take`);
+    }
     const chunks: Uint8Array[] = [];
-    await pump(o, net.idleMs, (c) => void chunks.push(c));
+    let n = 0;
+    const deadlineMs = net.timeoutMs * 10;
+    let late = false;
+    const deadline = setTimeout(() => { late = true; o.abort(); }, deadlineMs);
+    try {
+      await pump(o, net.idleMs, (c) => {
+        n += c.length;
+        if (n > MAX_JSON_BYTES) fail(`${what}: ${where} sent more than ${MAX_JSON_BYTES >> 20} MB of JSON; refusing to read more`);
+        chunks.push(c);
+      });
+    } catch (e) {
+      if (late) fail(`${what}: ${where} did not finish sending its answer in ${deadlineMs / 1000} s (${n} bytes so far)`);
+      throw e;
+    } finally {
+      clearTimeout(deadline);
+    }
     const text = Buffer.concat(chunks).toString('utf8');
     try {
       return { json: JSON.parse(text), headers: o.res.headers };
     } catch {
-      fail(`${what}: ${url} did not answer with JSON (got ${JSON.stringify(text.slice(0, 80))})`);
+      fail(`${what}: ${where} did not answer with JSON (got ${JSON.stringify(text.slice(0, 80))})`);
     }
   });
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { fail, QwenError } from '../errors.js';
 import { type Env } from './cache.js';
 import { bodyMessage, type FilePlan, type HubClient, type Listing } from './client.js';
-import { getJson, HttpStatusError, type NetOptions } from './http.js';
+import { getJson, HttpStatusError, printable, type NetOptions } from './http.js';
 import { isCommitHash, safeRepoPath } from './ids.js';
 import type { RemoteFile } from './select.js';
 
@@ -40,7 +40,7 @@ export class ModelScopeClient implements HubClient {
     }
     const d = json as { Code?: unknown; Success?: unknown; Message?: unknown; Data?: { Files?: unknown } };
     if ((d.Code !== undefined && d.Code !== 200) || d.Success === false) {
-      const msg = typeof d.Message === 'string' ? d.Message : JSON.stringify(d).slice(0, 200);
+      const msg = printable(typeof d.Message === 'string' ? d.Message : JSON.stringify(d), 300);
       if (/not (exist|found)|不存在/i.test(msg)) fail(`model '${repo}' (revision ${revision}) was not found on ModelScope (${this.base}): ${msg}`);
       fail(`ModelScope refused the file list of '${repo}'@${revision}: ${msg}`);
     }
@@ -78,6 +78,6 @@ export class ModelScopeClient implements HubClient {
     if (e.status === 404) {
       return new QwenError(ctx.file ? `'${ctx.repo}'@${ctx.revision} on ModelScope has no file '${ctx.file}' ${st}` : `model '${ctx.repo}' was not found on ModelScope (${this.base}) ${st}`);
     }
-    return new QwenError(`ModelScope answered ${e.url} with HTTP ${e.status}${detail ? `: ${detail}` : ''}`);
+    return new QwenError(`ModelScope answered ${printable(e.url)} with HTTP ${e.status}${detail ? `: ${detail}` : ''}`);
   }
 }
