@@ -68,7 +68,25 @@ export type ChatEvent =
 
 export interface ChatResult { finish: FinishReason; promptTokens: number; completionTokens: number }
 
+/**
+ * Template variables the engine sets itself, and the template language's globals: extra template
+ * variables may not replace them (`{"messages": [...]}` would swap the conversation the request
+ * was checked for, `{"tools": [...]}` offer tools it never declared, `{"true": false}` invert the
+ * template's logic). enable_thinking has its own field.
+ */
+export const RESERVED_TEMPLATE_VARS: ReadonlySet<string> = new Set([
+  'messages', 'tools', 'add_generation_prompt', 'bos_token', 'eos_token', 'enable_thinking',
+  'raise_exception', 'range', 'strftime_now', 'namespace', 'true', 'false', 'none', 'True', 'False', 'None',
+]);
+
+/** The first of `kwargs`' keys that may not be set as a template variable. */
+export function reservedTemplateVar(kwargs: Record<string, unknown> | undefined): string | undefined {
+  return kwargs ? Object.keys(kwargs).find((k) => RESERVED_TEMPLATE_VARS.has(k)) : undefined;
+}
+
 export function renderPrompt(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 'tools' | 'enable_thinking' | 'template_kwargs'>): string {
+  const reserved = reservedTemplateVar(req.template_kwargs);
+  if (reserved !== undefined) fail(`template_kwargs may not set '${reserved}': the engine sets that template variable itself${reserved === 'enable_thinking' ? ' (use the enable_thinking option)' : ''}`);
   return applyChatTemplate(cm.tokenizer, { messages: req.messages, tools: req.tools, addGenerationPrompt: true, enableThinking: req.enable_thinking, extra: req.template_kwargs });
 }
 

@@ -1,5 +1,6 @@
 // A pure, seeded sampler: (logits, history, rng) -> token. The chain follows llama.cpp's default
-// order: penalties, top-k, top-p, min-p, temperature, then a draw. temperature 0 is greedy.
+// order: penalties and logit bias, top-k, top-p, min-p, temperature, then a draw. temperature 0
+// is greedy.
 
 export interface SamplerParams {
   temperature?: number; // 0 = greedy (default 1)
@@ -9,8 +10,13 @@ export interface SamplerParams {
   repetition_penalty?: number; // 1 = off; divides positive logits of seen tokens (CTRL / HF style)
   presence_penalty?: number; // OpenAI: subtracted once from every token generated so far
   frequency_penalty?: number; // OpenAI: subtracted per occurrence in the generated tokens
+  /** OpenAI: token id (a decimal key, as JSON writes it) -> -100..100, added to that token's logit */
+  logit_bias?: Readonly<Record<number, number>>;
   seed?: number;
 }
+
+/** logit_bias values: OpenAI's range; -100 bans a token in practice, +100 forces it. */
+export const LOGIT_BIAS_MAX = 100;
 
 /** Deterministic PRNG (xoshiro128**), so `seed` reproduces a sample exactly. */
 export class Rng {
@@ -43,7 +49,11 @@ const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
 /** Token counts seen so far: `prompt` for the repetition penalty, `generated` for OpenAI's penalties. */
 export interface History { prompt: readonly number[]; generated: readonly number[] }
 
-export function checkSamplerParams(p: SamplerParams): string | undefined {
+/**
+ * Every rule on the parameters, as one message that starts with the parameter's name (the
+ * server turns it into a 400 naming it). `vocab`: how many token ids exist, for logit_bias.
+ */
+export function checkSamplerParams(p: SamplerParams, vocab?: number): string | undefined {
   const t = p.temperature ?? 1;
   if (!(t >= 0) || t > 100) return `temperature must be between 0 and 100, got ${t}`;
   if (p.top_k !== undefined && (!Number.isInteger(p.top_k) || p.top_k < 0)) return `top_k must be a non-negative integer, got ${p.top_k}`;
@@ -54,7 +64,28 @@ export function checkSamplerParams(p: SamplerParams): string | undefined {
     const v = p[k];
     if (v !== undefined && !(v >= -2 && v <= 2)) return `${k} must be between -2 and 2, got ${v}`;
   }
+  return p.logit_bias === undefined ? undefined : checkLogitBias(p.logit_bias, vocab);
+}
+
+function checkLogitBias(bias: unknown, vocab: number | undefined): string | undefined {
+  if (typeof bias !== 'object' || bias === null || Array.isArray(bias)) return 'logit_bias must be an object mapping token ids to numbers from -100 to 100';
+  for (const [k, v] of Object.entries(bias)) {
+    // decimal integers only: '1e3', ' 5', '05' and '-1' are not token ids
+    if (!/^(0|[1-9][0-9]{0,9})$/.test(k)) return `logit_bias key '${k.slice(0, 40)}' is not a token id (a non-negative integer)`;
+    if (vocab !== undefined && Number(k) >= vocab) return `logit_bias key ${k} is out of range: the vocabulary has ids 0..${vocab - 1}`;
+    if (typeof v !== 'number' || !Number.isFinite(v)) return `logit_bias[${k}] must be a finite number, got ${typeof v === 'number' ? v : JSON.stringify(v) ?? typeof v}`;
+    if (v < -LOGIT_BIAS_MAX || v > LOGIT_BIAS_MAX) return `logit_bias[${k}] must be between -${LOGIT_BIAS_MAX} and ${LOGIT_BIAS_MAX}, got ${v}`;
+  }
   return undefined;
+}
+
+/** Add the logit_bias entries to the logits, in place (out-of-range ids were refused by checkSamplerParams). */
+export function biasLogits(logits: Float32Array, bias: Readonly<Record<number, number>> | undefined): Float32Array {
+  if (bias) for (const [k, v] of Object.entries(bias)) {
+    const id = Number(k);
+    if (id < logits.length) logits[id] = logits[id]! + v;
+  }
+  return logits;
 }
 
 /** Apply the penalties to a copy of the logits. */
@@ -81,7 +112,9 @@ export function argmax(a: ArrayLike<number>): number {
 
 /** Choose the next token. `allowed`, when given, masks every other token (constrained decoding). */
 export function sample(logits: Float32Array, p: SamplerParams, h: History, rng: Rng, allowed?: (id: number) => boolean): number {
-  const l = penalize(logits, p, h);
+  // the one place logits are adjusted before the choice: penalties, then the request's bias (on a
+  // copy: logprobs report the model's own distribution, as vLLM's do), then the constraint's mask
+  const l = biasLogits(penalize(logits, p, h), p.logit_bias);
   if (allowed) for (let i = 0; i < l.length; i++) if (!allowed(i)) l[i] = -Infinity;
   const temp = p.temperature ?? 1;
   if (temp === 0) return argmax(l);

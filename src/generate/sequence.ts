@@ -49,7 +49,7 @@ export class Sequence {
   private readonly stops: Set<number>;
 
   constructor(model: CausalLM, readonly prompt: readonly number[], readonly o: GenerateOptions) {
-    const bad = checkSamplerParams(o);
+    const bad = checkSamplerParams(o, Math.min(o.vocab_limit ?? Infinity, model.config.vocab_size)); // logit_bias ids must exist
     if (bad) fail(bad);
     if (prompt.length === 0) fail('the prompt is empty: nothing to continue from');
     const ctx = model.config.max_position_embeddings;

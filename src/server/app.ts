@@ -1,14 +1,18 @@
 // The OpenAI-compatible HTTP server (node:http): /v1/models, /v1/chat/completions (SSE or not,
 // tools, response_format, logprobs, reasoning_content), /v1/completions, /health, and the chat
 // page at /. Every request runs through the model's scheduler, so concurrent requests are
-// batched; a client that disconnects stops its generation.
+// batched; a client that disconnects stops its generation. Browser pages from other origins are
+// refused unless allowed (cors.ts); prompts that cannot fit are refused before the costly
+// template rendering and tokenisation (limits.ts).
 import * as http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { chat, complete, prepareChat, type ChatEvent, type ChatModel, type ChatResult } from '../chat/engine.js';
+import { chat, complete, prepareChat, RESERVED_TEMPLATE_VARS, type ChatEvent, type ChatModel, type ChatResult } from '../chat/engine.js';
 import type { Constraint } from '../generate/sequence.js';
 import { jsonConstraint, toolCallConstraint, validateSchema, validateTools } from '../generate/constrain/index.js';
 import { QwenError } from '../errors.js';
+import { originPolicy, requireJson } from './cors.js';
 import { ApiError, badParam } from './errors.js';
+import { checkMessagesBound, checkPromptBound, maxTokenBytes } from './limits.js';
 import { isObj, messages, responseFormat, samplingParams, toolChoice } from './openai.js';
 import { PAGE_HTML } from './page/page.js';
 
@@ -16,6 +20,12 @@ export interface ServerOptions {
   apiKey?: string;
   /** largest request body accepted (default 8 MiB) */
   maxBodyBytes?: number;
+  /**
+   * Browser origins allowed besides loopback ones (http(s)://localhost, 127.0.0.1, [::1], any
+   * port), e.g. 'https://app.example.com'; '*' allows every origin. Requests from other origins
+   * get a 403; requests without an Origin header (not from a web page) are unaffected.
+   */
+  cors?: readonly string[];
 }
 
 type Obj = Record<string, unknown>;
@@ -23,9 +33,9 @@ type Obj = Record<string, unknown>;
 export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Server {
   const created = Math.floor(Date.now() / 1000);
   const limit = opts.maxBodyBytes ?? 8 << 20;
+  const origins = originPolicy(opts.cors); // throws on a malformed origin, before listening
+  const tokenBytes = maxTokenBytes(cm.tokenizer);
   return http.createServer((req, res) => {
-    res.setHeader('Access-Control-Allow-Origin', '*');
-    res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
     handle(req, res).catch((e: unknown) => sendError(res, e));
   });
 
@@ -37,7 +47,9 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
       throw new ApiError(400, `invalid request target '${req.url}'`, null, 'invalid_url');
     }
     const route = `${req.method} ${url.pathname.replace(/\/+$/, '') || '/'}`;
-    if (req.method === 'OPTIONS') return void res.writeHead(204, { 'Access-Control-Allow-Methods': 'GET, POST, OPTIONS' }).end();
+    // before anything runs: a page from a foreign origin gets a 403 (preflight included) and no CORS headers
+    if (req.method === 'OPTIONS') return void res.writeHead(204, origins.preflight(req)).end();
+    for (const [k, v] of Object.entries(origins.check(req))) res.setHeader(k, v);
     if (route === 'GET /') return void res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(PAGE_HTML);
     if (route === 'GET /health') return json(res, 200, { status: 'ok', model: cm.name, active_requests: cm.scheduler.load });
     if (url.pathname.startsWith('/v1/') && opts.apiKey !== undefined) {
@@ -48,8 +60,10 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
       case 'GET /v1/models':
         return json(res, 200, { object: 'list', data: [{ id: cm.name, object: 'model', created, owned_by: 'qwen-ts' }] });
       case 'POST /v1/chat/completions':
+        requireJson(req);
         return chatCompletions(await readBody(req), req, res);
       case 'POST /v1/completions':
+        requireJson(req);
         return completions(await readBody(req), req, res);
     }
     if (['/v1/models', '/v1/chat/completions', '/v1/completions', '/health', '/'].includes(url.pathname.replace(/\/+$/, '') || '/')) {
@@ -87,12 +101,15 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
 
   async function chatCompletions(body: Obj, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const ctx = cm.model.config.max_position_embeddings;
+    checkMessagesBound(body.messages, ctx, tokenBytes);
     const msgs = messages(body);
     const { tools, choice } = toolChoice(body);
     const fmt = responseFormat(body);
-    const sp = samplingParams(body, ctx);
+    const sp = samplingParams(body, ctx, cm.tokenizer.vocabSize);
     const kw = body.chat_template_kwargs;
     if (kw !== undefined && !isObj(kw)) throw badParam('chat_template_kwargs', "'chat_template_kwargs' must be an object");
+    const reserved = Object.keys(kw ?? {}).find((k) => k !== 'enable_thinking' && RESERVED_TEMPLATE_VARS.has(k));
+    if (reserved !== undefined) throw badParam(`chat_template_kwargs.${reserved}`, `chat_template_kwargs may not set '${reserved}': the server sets that template variable itself`);
     const think = (kw as Obj | undefined)?.enable_thinking ?? body.enable_thinking;
     if (think !== undefined && typeof think !== 'boolean') throw badParam('chat_template_kwargs.enable_thinking', "'enable_thinking' must be true or false");
     // other chat_template_kwargs reach the template as variables, as in vLLM / llama.cpp's server
@@ -168,7 +185,8 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
     let prompt = body.prompt;
     if (Array.isArray(prompt) && prompt.length === 1) prompt = prompt[0];
     if (typeof prompt !== 'string' || prompt === '') throw badParam('prompt', "'prompt' must be a non-empty string");
-    const sp = samplingParams(body, ctx, true);
+    const sp = samplingParams(body, ctx, cm.tokenizer.vocabSize, true);
+    checkPromptBound(prompt, ctx, tokenBytes);
     const n = cm.tokenizer.encode(prompt).length;
     if (n >= ctx) throw new ApiError(400, `the prompt has ${n} tokens; this model's context holds ${ctx}`, 'prompt', 'context_length_exceeded');
     const events = complete(cm, prompt, { ...sp, signal: abortOnClose(req, res) });

@@ -22,8 +22,11 @@ function bool(body: Obj, name: string): boolean | undefined {
   return v;
 }
 
-/** Sampling fields shared by chat and completions (OpenAI's, plus top_k / min_p / repetition_penalty as vLLM accepts them). */
-export function samplingParams(body: Obj, maxContext: number, legacyLogprobs = false): SamplingRequest & { stream: boolean; includeUsage: boolean } {
+/**
+ * Sampling fields shared by chat and completions (OpenAI's, plus top_k / min_p / repetition_penalty
+ * as vLLM accepts them). `vocab`: the tokenizer's id count, which logit_bias keys must be below.
+ */
+export function samplingParams(body: Obj, maxContext: number, vocab: number, legacyLogprobs = false): SamplingRequest & { stream: boolean; includeUsage: boolean } {
   const n = num(body, 'n', 1, 128, true);
   if (n !== undefined && n !== 1) throw badParam('n', `only n = 1 is supported, got ${n}`, 'unsupported_value');
   const maxTokens = num(body, 'max_completion_tokens', 1, maxContext, true) ?? num(body, 'max_tokens', 1, maxContext, true);
@@ -36,6 +39,8 @@ export function samplingParams(body: Obj, maxContext: number, legacyLogprobs = f
   const logprobs = legacyLogprobs ? legacy !== undefined : bool(body, 'logprobs');
   const top = legacyLogprobs ? legacy : num(body, 'top_logprobs', 0, 20, true);
   if (top !== undefined && !logprobs) throw badParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
+  const bias = body.logit_bias;
+  if (bias !== undefined && bias !== null && !isObj(bias)) throw badParam('logit_bias', "'logit_bias' must be an object mapping token ids (as strings) to numbers from -100 to 100", 'invalid_type');
   const so = body.stream_options;
   if (so !== undefined && so !== null && !isObj(so)) throw badParam('stream_options', "'stream_options' must be an object");
   const out = {
@@ -48,14 +53,15 @@ export function samplingParams(body: Obj, maxContext: number, legacyLogprobs = f
     frequency_penalty: num(body, 'frequency_penalty', -2, 2),
     repetition_penalty: num(body, 'repetition_penalty', 0.01, 10),
     seed: num(body, 'seed', -(2 ** 53), 2 ** 53, true),
+    logit_bias: isObj(bias) && Object.keys(bias).length ? (bias as Record<number, number>) : undefined,
     stop: stop as string[],
     logprobs: logprobs ?? false,
     top_logprobs: top,
     stream: bool(body, 'stream') ?? false,
     includeUsage: isObj(so) && so.include_usage === true,
   };
-  const bad = checkSamplerParams(out); // the sampler's own rules, checked before any stream starts
-  if (bad) throw badParam(bad.split(' ')[0]!, bad);
+  const bad = checkSamplerParams(out, vocab); // the sampler's own rules, checked before any stream starts
+  if (bad) throw badParam(bad.split(' ')[0]!.replace(/\[.*$/, ''), bad); // 'logit_bias[5] must ...' names logit_bias
   return out;
 }
 
