@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // qwen-ts command line: dispatches to one module per command, prints user errors without a stack.
-import { QwenError } from '../errors.js';
+import { QwenError, sanitize } from '../errors.js';
 
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<void> }> };
 
@@ -43,14 +43,14 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof QwenError || (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
         (e as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
         (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      process.stderr.write(`qwen-ts ${name}: ${(e as Error).message}\n`);
+      process.stderr.write(`qwen-ts ${name}: ${sanitize((e as Error).message)}\n`);
       return 1;
     }
     if ((e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'EISDIR' || (e as { code?: string }).code === 'EACCES') {
-      process.stderr.write(`qwen-ts ${name}: ${(e as Error).message}\n`);
+      process.stderr.write(`qwen-ts ${name}: ${sanitize((e as Error).message)}\n`);
       return 1;
     }
-    process.stderr.write(`qwen-ts ${name}: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    process.stderr.write(`qwen-ts ${name}: internal error: ${sanitize((e as Error).stack ?? String(e))}\n`);
     return 70;
   }
 }

@@ -1,7 +1,7 @@
 // Lazy, bounds-checked access to a model file: headers are read on open, tensor bytes only
 // when asked for, straight into the caller's buffer (so weights are copied once, file -> memory).
 import * as fs from 'node:fs';
-import { fail } from '../errors.js';
+import { fail, quote } from '../errors.js';
 import type { DType } from './dtype.js';
 
 /** One stored tensor: where its bytes are and what they mean. Shape in [rows, cols] order. */
@@ -54,5 +54,5 @@ export function readTensorInto(reader: FileReader, info: TensorInfo, dst: Uint8A
   if (dst.length !== info.byteLength) {
     throw new Error(`readTensorInto ${info.name}: destination has ${dst.length} bytes, tensor has ${info.byteLength}`);
   }
-  reader.readAt(info.offset, dst, `tensor '${info.name}'`);
+  reader.readAt(info.offset, dst, `tensor ${quote(info.name)}`);
 }

@@ -2,7 +2,7 @@
 // Layout: magic "GGUF", u32 version, u64 n_tensors, u64 n_kv, KV pairs, tensor infos,
 // padding to general.alignment, tensor data. Every length is checked against the file size
 // before anything is allocated, so a corrupt header gives an error, never a huge allocation.
-import { fail } from '../errors.js';
+import { fail, quote } from '../errors.js';
 import { DTYPES, GGML_TYPE_NAMES, dtypeFromGgml, tensorBytes } from './dtype.js';
 import { FileReader, readTensorInto, type TensorInfo, type TensorSource } from './file.js';
 
@@ -20,6 +20,10 @@ const TYPE_BY_ID = new Map(Object.entries(GGUF_TYPE_IDS).map(([k, v]) => [v, k a
 const SCALAR_BYTES: Record<GgufScalarType, number> = {
   u8: 1, i8: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, bool: 1, str: 8, u64: 8, i64: 8, f64: 8,
 };
+// Keys llama.cpp reads as integers (it checks each key's stored type too): a float or string there
+// is a corrupt or hand-edited file, not a value to round.
+const INTEGER_KEY = /^general\.(alignment|file_type|quantization_version)$|_token_id$|\.(context_length|embedding_length|block_count|feed_forward_length|expert_count|expert_used_count|expert_feed_forward_length|expert_shared_feed_forward_length|head_count|head_count_kv|key_length|value_length|dimension_count|conv_kernel|state_size|group_count|time_step_rank|inner_size|full_attention_interval|nextn_predict_layers|sliding_window)$/;
+const INTEGER_TYPES = new Set<GgufScalarType>(['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'u64', 'i64']);
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 export const GGUF_DEFAULT_ALIGNMENT = 32;
 
@@ -98,16 +102,16 @@ function valueType(c: Cursor, path: string, what: string): GgufScalarType | 'arr
 }
 
 function readValue(c: Cursor, path: string, key: string): [GgufType, GgufValue] {
-  const t = valueType(c, path, `metadata '${key}'`);
-  if (t !== 'array') return [t, c.scalar(t, `metadata '${key}'`)];
-  const et = valueType(c, path, `elements of metadata '${key}'`);
-  if (et === 'array') fail(`${path}: metadata '${key}' is a nested array, which qwen.ts does not read`);
-  const n = c.u64(`element count of metadata '${key}'`);
+  const t = valueType(c, path, `metadata ${quote(key)}`);
+  if (t !== 'array') return [t, c.scalar(t, `metadata ${quote(key)}`)];
+  const et = valueType(c, path, `elements of metadata ${quote(key)}`);
+  if (et === 'array') fail(`${path}: metadata ${quote(key)} is a nested array, which qwen.ts does not read`);
+  const n = c.u64(`element count of metadata ${quote(key)}`);
   if (n * (et === 'str' ? 8 : SCALAR_BYTES[et]) > c.remaining()) {
-    fail(`${path}: metadata '${key}' claims ${n} elements, more than the file can hold; the file is truncated or corrupt`);
+    fail(`${path}: metadata ${quote(key)} claims ${n} elements, more than the file can hold; the file is truncated or corrupt`);
   }
   const out: GgufValue[] = new Array(n);
-  for (let i = 0; i < n; i++) out[i] = c.scalar(et, `metadata '${key}'[${i}]`);
+  for (let i = 0; i < n; i++) out[i] = c.scalar(et, `metadata ${quote(key)}[${i}]`);
   return [{ array: et }, out];
 }
 
@@ -138,30 +142,36 @@ function parse(r: FileReader): GgufFile {
   const metadataTypes = new Map<string, GgufType>();
   for (let i = 0; i < nKv; i++) {
     const key = c.str(`metadata key #${i}`);
+    if (metadata.has(key)) fail(`${path}: metadata key ${quote(key)} appears twice; the file is corrupt`);
     const [t, v] = readValue(c, path, key);
     metadata.set(key, v);
     metadataTypes.set(key, t);
   }
+  for (const [key, t] of metadataTypes) {
+    if (INTEGER_KEY.test(key) && !INTEGER_TYPES.has(typeof t === 'string' ? t : t.array)) {
+      fail(`${path}: metadata ${quote(key)} must be an integer, but the file stores it as ${typeof t === 'string' ? t : `an array of ${t.array}`}; the file is corrupt`);
+    }
+  }
   let alignment = GGUF_DEFAULT_ALIGNMENT;
   if (metadata.has('general.alignment')) {
     const a = metadata.get('general.alignment');
-    if (typeof a !== 'number' || a <= 0 || (a & (a - 1)) !== 0) fail(`${path}: general.alignment = ${String(a)} is not a power of two`);
+    if (typeof a !== 'number' || a <= 0 || (a & (a - 1)) !== 0) fail(`${path}: general.alignment = ${quote(a)} is not a power of two`);
     alignment = a;
   }
 
   const raw: { name: string; dims: number[]; type: number; rel: number }[] = [];
   for (let i = 0; i < nTensors; i++) {
     const name = c.str(`name of tensor #${i}`);
-    const nd = c.u32(`dimension count of tensor '${name}'`);
-    if (nd < 1 || nd > 4) fail(`${path}: tensor '${name}' has ${nd} dimensions (1..4 allowed); the file is corrupt`);
+    const nd = c.u32(`dimension count of tensor ${quote(name)}`);
+    if (nd < 1 || nd > 4) fail(`${path}: tensor ${quote(name)} has ${nd} dimensions (1..4 allowed); the file is corrupt`);
     const dims: number[] = [];
     for (let d = 0; d < nd; d++) {
-      const n = c.u64(`dimension ${d} of tensor '${name}'`);
-      if (n < 1) fail(`${path}: tensor '${name}' has dimension ${d} = ${n}`);
+      const n = c.u64(`dimension ${d} of tensor ${quote(name)}`);
+      if (n < 1) fail(`${path}: tensor ${quote(name)} has dimension ${d} = ${n}`);
       dims.push(n);
     }
-    const type = c.u32(`type of tensor '${name}'`);
-    const rel = c.u64(`offset of tensor '${name}'`);
+    const type = c.u32(`type of tensor ${quote(name)}`);
+    const rel = c.u64(`offset of tensor ${quote(name)}`);
     raw.push({ name, dims, type, rel });
   }
   const dataOffset = Math.ceil(c.pos / alignment) * alignment;
@@ -172,32 +182,48 @@ function parse(r: FileReader): GgufFile {
     const dtype = dtypeFromGgml(t.type);
     if (!dtype) {
       const name = GGML_TYPE_NAMES[t.type];
-      fail(`${path}: tensor '${t.name}' has ggml type ${t.type} (${name ?? 'unknown'}), which qwen.ts does not read (supported: ${Object.keys(DTYPES).join(', ')})`);
+      fail(`${path}: tensor ${quote(t.name)} has ggml type ${t.type} (${name ?? 'unknown'}), which qwen.ts does not read (supported: ${Object.keys(DTYPES).join(', ')})`);
     }
     const shape = [...t.dims].reverse(); // ggml ne is innermost-first
     let byteLength: number;
     try {
       byteLength = tensorBytes(dtype, shape);
     } catch (e) {
-      fail(`${path}: tensor '${t.name}' ${dtype} [${shape.join(', ')}]: ${(e as Error).message}`);
+      fail(`${path}: tensor ${quote(t.name)} ${dtype} [${shape.join(', ')}]: ${(e as Error).message}`);
     }
-    if (t.rel % alignment !== 0) fail(`${path}: tensor '${t.name}' offset ${t.rel} is not aligned to ${alignment}; the file is corrupt`);
+    if (t.rel % alignment !== 0) fail(`${path}: tensor ${quote(t.name)} offset ${t.rel} is not aligned to ${alignment}; the file is corrupt`);
     const offset = dataOffset + t.rel;
     if (offset + byteLength > r.size) {
-      fail(`${path}: tensor '${t.name}' (${dtype} [${shape.join(', ')}], ${byteLength} bytes at offset ${offset}) lies past the end of the file (${r.size} bytes); the file is truncated or corrupt`);
+      fail(`${path}: tensor ${quote(t.name)} (${dtype} [${shape.join(', ')}], ${byteLength} bytes at offset ${offset}) lies past the end of the file (${r.size} bytes); the file is truncated or corrupt`);
     }
-    if (tensors.has(t.name)) fail(`${path}: tensor '${t.name}' appears twice`);
+    if (tensors.has(t.name)) fail(`${path}: tensor ${quote(t.name)} appears twice`);
     const info: TensorInfo = { name: t.name, dtype, shape, offset, byteLength, file: path };
     tensors.set(t.name, info);
     tensorList.push(info);
   }
+  checkDisjoint(path, tensorList);
   return {
     path, version, metadata, metadataTypes, alignment, dataOffset, tensors, tensorList,
     readInto(name: string, dst: Uint8Array) {
       const info = tensors.get(name);
-      if (!info) fail(`${path}: no tensor named '${name}'`);
+      if (!info) fail(`${path}: no tensor named ${quote(name)}`);
       readTensorInto(r, info, dst);
     },
     close: () => r.close(),
   };
+}
+
+/**
+ * Tensors may not share bytes: an offset moved onto another tensor (one flipped bit) would
+ * otherwise load as silently different weights. (llama.cpp goes further and requires the exact
+ * packed order; any writer's disjoint layout is accepted here.)
+ */
+function checkDisjoint(path: string, list: readonly TensorInfo[]): void {
+  const sorted = [...list].sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1]!, cur = sorted[i]!;
+    if (cur.offset < prev.offset + prev.byteLength) {
+      fail(`${path}: tensor ${quote(cur.name)} (bytes ${cur.offset}..${cur.offset + cur.byteLength}) overlaps tensor ${quote(prev.name)} (bytes ${prev.offset}..${prev.offset + prev.byteLength}); the file is corrupt`);
+    }
+  }
 }

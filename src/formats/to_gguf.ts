@@ -1,7 +1,7 @@
 // Convert a model's tensors (HF safetensors or GGUF) into a GGUF file of a chosen type, with the
 // metadata keys llama.cpp's convert_hf_to_gguf.py writes for qwen2 / qwen3. One tensor is in
 // memory at a time.
-import { fail } from '../errors.js';
+import { fail, quote } from '../errors.js';
 import type { QwenConfig } from '../models/config.js';
 import { hfToGguf } from '../models/weights.js';
 import { DTYPES, numel, type DType } from './dtype.js';
@@ -68,7 +68,7 @@ export function convertToGguf(source: TensorSource, naming: 'hf' | 'gguf', confi
     if (q35 && QWEN35_NOT_WRITTEN.test(info.name)) continue;
     if (config.tie_word_embeddings && (info.name === 'lm_head.weight' || info.name === 'output.weight')) continue;
     const gname = naming === 'hf' ? (q35 ? qwen35GgufName(info.name) : hfToGguf(info.name)) : info.name;
-    if (!gname) fail(`${source.path}: tensor '${info.name}' has no GGUF name; it is not part of a ${config.model_type} model`);
+    if (!gname) fail(`${source.path}: tensor ${quote(info.name)} has no GGUF name; it is not part of a ${config.model_type} model`);
     const floats = () => {
       const raw = new Uint8Array(info.byteLength);
       source.readInto(info.name, raw);

@@ -1,6 +1,7 @@
 // Blocks every Qwen decoder shares (llama.cpp's build_ffn / the output head): written once,
 // called from each model file's forward pass.
 import type { Backend, Weight } from '../backend/backend.js';
+import { fail } from '../errors.js';
 import type { BatchEntry } from './kv_cache.js';
 import type { TraceHook } from './model.js';
 
@@ -34,5 +35,18 @@ export function outputHead(be: Backend, batch: readonly BatchEntry[], x: Float32
   const logits = be.alloc(R * V); // [R, V]
   be.matmul(logits, sel, output, R);
   trace?.('result_output', -1, logits, [R, V]);
+  checkFinite(logits, V);
   return logits;
+}
+
+/**
+ * A NaN or infinite logit comes from corrupt weights (a flipped exponent bit) or an overflow:
+ * an error naming it, never a sampled token or a printed NaN. One multiply-add per logit.
+ */
+function checkFinite(logits: Float32Array, V: number): void {
+  let s = 0;
+  for (let i = 0; i < logits.length; i++) s += logits[i]! * 0; // NaN when any value is NaN or ±Inf
+  if (s === 0) return;
+  const i = logits.findIndex((v) => !Number.isFinite(v));
+  fail(`the model computed a non-finite logit (${logits[i]}) for token id ${i % V} at output row ${Math.floor(i / V)}: its weights hold NaN/Inf values or overflow; the model file is likely corrupt`);
 }

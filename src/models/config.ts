@@ -1,7 +1,7 @@
 // Model configuration, typed with Hugging Face's own config.json field names. Read from config.json
 // or from GGUF metadata (qwen2.* / qwen3.* keys), validated at load: a field asking for something
 // the engine does not implement is refused, naming the field, never silently ignored.
-import { fail } from '../errors.js';
+import { fail, quote } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
 import { parseQwen35Hf, qwen35FromGguf } from './config_qwen35.js';
 
@@ -64,8 +64,20 @@ const KNOWN = new Set([
   'add_cross_attention', 'tie_encoder_decoder', 'cross_attention_hidden_size',
 ]);
 
+/**
+ * Longest context a config may claim: far above any Qwen model (Qwen2.5-1M: 1,010,000), low enough
+ * that a corrupt value (0xFFFFFFFF) is an error at load rather than a cache size later.
+ */
+export const MAX_CONTEXT = 1 << 24;
+
+/** `v` as a context length, or an error naming `what` (the field or metadata key). */
+export function contextLength(v: number, what: string): number {
+  if (!Number.isSafeInteger(v) || v > MAX_CONTEXT) fail(`${what} = ${v} is not a plausible context length (at most ${MAX_CONTEXT}); the file is corrupt`);
+  return v;
+}
+
 function where(src: string, field: string) {
-  return `${src}: field '${field}'`;
+  return `${src}: field ${quote(field)}`;
 }
 
 function posInt(src: string, o: Record<string, unknown>, field: string, dflt?: number): number {
@@ -89,7 +101,7 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
   const mt = o.model_type;
   if (mt === undefined) fail(`${where(src, 'model_type')} is missing`);
   if (!HF_TYPES.includes(mt as string)) {
-    fail(`${where(src, 'model_type')} is '${String(mt)}', which qwen.ts does not implement (supported: ${HF_TYPES.join(', ')})`);
+    fail(`${where(src, 'model_type')} is ${quote(mt)}, which qwen.ts does not implement (supported: ${HF_TYPES.join(', ')})`);
   }
   if (mt === 'qwen3_5' || mt === 'qwen3_5_text') return parseQwen35Hf(o, src);
   for (const k of Object.keys(o)) {
@@ -106,7 +118,7 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
       fail(`${where(src, 'layer_types')}: only 'full_attention' layers are implemented, got ${JSON.stringify(o.layer_types)}`);
     }
   }
-  if (o.hidden_act !== undefined && o.hidden_act !== 'silu') fail(`${where(src, 'hidden_act')} is '${String(o.hidden_act)}'; only 'silu' is implemented`);
+  if (o.hidden_act !== undefined && o.hidden_act !== 'silu') fail(`${where(src, 'hidden_act')} is ${quote(o.hidden_act)}; only 'silu' is implemented`);
   if (o.use_mrope === true) fail(`${where(src, 'use_mrope')} is true: multimodal RoPE is not implemented`);
   if (mt === 'qwen3' && o.attention_bias === true) fail(`${where(src, 'attention_bias')} is true: qwen3 with q/k/v bias is not implemented`);
   if (mt === 'qwen2' && o.attention_bias === false) fail(`${where(src, 'attention_bias')} is false: qwen2 without q/k/v bias is not implemented`);
@@ -119,7 +131,7 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
     if (typeof r !== 'object' || Array.isArray(r)) fail(`${where(src, field)} must be an object or null`);
     const rr = r as Record<string, unknown>;
     const type = rr.rope_type ?? rr.type ?? 'default';
-    if (type !== 'default') fail(`${where(src, field)} asks for rope type '${String(type)}', which is not implemented (only 'default')`);
+    if (type !== 'default') fail(`${where(src, field)} asks for rope type ${quote(type)}, which is not implemented (only 'default')`);
     if (rr.rope_theta !== undefined) {
       if (ropeTheta !== undefined && ropeTheta !== rr.rope_theta) fail(`${where(src, field)}: rope_theta ${String(rr.rope_theta)} contradicts top-level rope_theta ${String(ropeTheta)}`);
       ropeTheta = rr.rope_theta;
@@ -145,7 +157,7 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
     num_attention_heads: heads,
     num_key_value_heads: kvHeads,
     head_dim: headDim,
-    max_position_embeddings: posInt(src, o, 'max_position_embeddings', 32768),
+    max_position_embeddings: contextLength(posInt(src, o, 'max_position_embeddings', 32768), where(src, 'max_position_embeddings')),
     rms_norm_eps: posNum(src, o, 'rms_norm_eps', 1e-6),
     rope_theta: posNum(src, { rope_theta: ropeTheta }, 'rope_theta', 10000),
     hidden_act: 'silu',
@@ -164,21 +176,21 @@ export function configFromGguf(meta: Map<string, GgufValue>, src: string, vocabR
   const arch = meta.get('general.architecture');
   if (arch === undefined) fail(`${src}: metadata 'general.architecture' is missing`);
   if (!GGUF_ARCHS.includes(arch as string)) {
-    fail(`${src}: metadata 'general.architecture' is '${String(arch)}', which qwen.ts does not implement (supported: ${GGUF_ARCHS.join(', ')})`);
+    fail(`${src}: metadata 'general.architecture' is ${quote(arch)}, which qwen.ts does not implement (supported: ${GGUF_ARCHS.join(', ')})`);
   }
   if (arch === 'qwen35') return qwen35FromGguf(meta, src, vocabRows, hasOutput);
   const key = (k: string) => `${String(arch)}.${k}`;
   const get = (k: string) => meta.get(key(k));
   const num = (k: string, dflt?: number): number => {
     const v = get(k) ?? dflt;
-    if (v === undefined) fail(`${src}: metadata '${key(k)}' is missing`);
-    if (typeof v !== 'number' || !(v > 0)) fail(`${src}: metadata '${key(k)}' must be a positive number, got ${String(v)}`);
+    if (v === undefined) fail(`${src}: metadata ${quote(key(k))} is missing`);
+    if (typeof v !== 'number' || !(v > 0)) fail(`${src}: metadata ${quote(key(k))} must be a positive number, got ${quote(v)}`);
     return v;
   };
   const scaling = get('rope.scaling.type');
-  if (scaling !== undefined && scaling !== 'none') fail(`${src}: metadata '${key('rope.scaling.type')}' is '${String(scaling)}': rope scaling is not implemented`);
+  if (scaling !== undefined && scaling !== 'none') fail(`${src}: metadata '${key('rope.scaling.type')}' is ${quote(scaling)}: rope scaling is not implemented`);
   const sw = get('attention.sliding_window');
-  if (sw !== undefined && sw !== 0) fail(`${src}: metadata '${key('attention.sliding_window')}' = ${String(sw)}: sliding-window attention is not implemented`);
+  if (sw !== undefined && sw !== 0) fail(`${src}: metadata '${key('attention.sliding_window')}' = ${quote(sw)}: sliding-window attention is not implemented`);
   if (meta.has(key('expert_count'))) fail(`${src}: metadata '${key('expert_count')}': mixture-of-experts layers are not implemented`);
   const hidden = num('embedding_length');
   const heads = num('attention.head_count');
@@ -198,7 +210,7 @@ export function configFromGguf(meta: Map<string, GgufValue>, src: string, vocabR
     num_attention_heads: heads,
     num_key_value_heads: kvHeads,
     head_dim: headDim,
-    max_position_embeddings: num('context_length', 32768),
+    max_position_embeddings: contextLength(num('context_length', 32768), `${src}: metadata ${quote(key('context_length'))}`),
     rms_norm_eps: num('attention.layer_norm_rms_epsilon', 1e-6),
     rope_theta: num('rope.freq_base', 10000),
     hidden_act: 'silu',

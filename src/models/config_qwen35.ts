@@ -1,9 +1,9 @@
 // Qwen3.5 dense text config (HF `qwen3_5` with a `text_config`, `qwen3_5_text`, GGUF arch `qwen35`):
 // the hybrid fields (layer_types, linear_*, partial rotary), validated like config.ts does for
 // Qwen2/3. The spec is ../shared/design/QWEN35.md §1 and §10.
-import { fail } from '../errors.js';
+import { fail, quote } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
-import type { LayerType, QwenConfig } from './config.js';
+import { contextLength, type LayerType, type QwenConfig } from './config.js';
 
 // text_config fields read here or knowingly ignored (training, dtype, vision and MTP settings)
 const KNOWN_TEXT = new Set([
@@ -26,7 +26,7 @@ const KNOWN_OUTER = new Set([
 ]);
 
 type Obj = Record<string, unknown>;
-const at = (src: string, f: string) => `${src}: field '${f}'`;
+const at = (src: string, f: string) => `${src}: field ${quote(f)}`;
 
 function int(src: string, o: Obj, f: string, dflt?: number): number {
   const v = o[f] ?? dflt;
@@ -65,14 +65,14 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
     if (typeof t !== 'object' || t === null || Array.isArray(t)) fail(`${at(src, 'text_config')} must be an object (model_type qwen3_5 keeps the language model's settings there)`);
     o = t as Obj;
     src = `${src} text_config`;
-    if (o.model_type !== undefined && o.model_type !== 'qwen3_5_text') fail(`${at(src, 'model_type')} is '${String(o.model_type)}', expected 'qwen3_5_text'`);
+    if (o.model_type !== undefined && o.model_type !== 'qwen3_5_text') fail(`${at(src, 'model_type')} is ${quote(o.model_type)}, expected 'qwen3_5_text'`);
   }
   for (const k of Object.keys(o)) if (!KNOWN_TEXT.has(k) && !k.startsWith('_')) fail(`${at(src, k)} is not a qwen3_5_text config field qwen.ts knows; refusing rather than ignoring it`);
   for (const f of ['num_experts', 'moe_intermediate_size']) if (o[f] != null && o[f] !== 0) fail(`${at(src, f)}: mixture-of-experts Qwen3.5 is not implemented yet`);
-  if (o.hidden_act !== undefined && o.hidden_act !== 'silu') fail(`${at(src, 'hidden_act')} is '${String(o.hidden_act)}'; only 'silu' is implemented`);
+  if (o.hidden_act !== undefined && o.hidden_act !== 'silu') fail(`${at(src, 'hidden_act')} is ${quote(o.hidden_act)}; only 'silu' is implemented`);
   if (o.attention_bias === true) fail(`${at(src, 'attention_bias')} is true: Qwen3.5 with q/k/v bias is not implemented`);
   if (o.attn_output_gate === false) fail(`${at(src, 'attn_output_gate')} is false: Qwen3.5 attention without the output gate is not implemented`);
-  if (o.mamba_ssm_dtype !== undefined && o.mamba_ssm_dtype !== 'float32') fail(`${at(src, 'mamba_ssm_dtype')} is '${String(o.mamba_ssm_dtype)}'; the recurrent state is kept in float32`);
+  if (o.mamba_ssm_dtype !== undefined && o.mamba_ssm_dtype !== 'float32') fail(`${at(src, 'mamba_ssm_dtype')} is ${quote(o.mamba_ssm_dtype)}; the recurrent state is kept in float32`);
   if (o.linear_key_head_dim !== undefined && o.linear_value_head_dim !== undefined && o.linear_key_head_dim !== o.linear_value_head_dim) {
     fail(`${at(src, 'linear_value_head_dim')} = ${String(o.linear_value_head_dim)} differs from linear_key_head_dim = ${String(o.linear_key_head_dim)}; not implemented (llama.cpp requires them equal too)`);
   }
@@ -82,7 +82,7 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
   const rp = (o.rope_parameters ?? o.rope_scaling ?? {}) as Obj;
   if (typeof rp !== 'object' || Array.isArray(rp)) fail(`${at(src, 'rope_parameters')} must be an object`);
   const ropeType = rp.rope_type ?? rp.type ?? 'default';
-  if (ropeType !== 'default') fail(`${at(src, 'rope_parameters')} asks for rope type '${String(ropeType)}', which is not implemented (only 'default')`);
+  if (ropeType !== 'default') fail(`${at(src, 'rope_parameters')} asks for rope type ${quote(ropeType)}, which is not implemented (only 'default')`);
   const theta = num(src, { t: rp.rope_theta ?? o.rope_theta }, 't', 10000);
   const prf = num(src, { partial_rotary_factor: rp.partial_rotary_factor ?? o.partial_rotary_factor }, 'partial_rotary_factor', 0.25);
 
@@ -110,7 +110,7 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
     num_attention_heads: heads,
     num_key_value_heads: int(src, o, 'num_key_value_heads', heads),
     head_dim: int(src, o, 'head_dim'),
-    max_position_embeddings: int(src, o, 'max_position_embeddings', 32768),
+    max_position_embeddings: contextLength(int(src, o, 'max_position_embeddings', 32768), `${src}: field 'max_position_embeddings'`),
     rms_norm_eps: num(src, o, 'rms_norm_eps', 1e-6),
     rope_theta: theta,
     hidden_act: 'silu',
@@ -127,7 +127,7 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
     partial_rotary_factor: prf,
     mtp_num_hidden_layers: o.mtp_num_hidden_layers === undefined || o.mtp_num_hidden_layers === 0 ? 0 : int(src, o, 'mtp_num_hidden_layers'),
   };
-  return checkHybrid(c, src, (f) => `field '${f}'`);
+  return checkHybrid(c, src, (f) => `field ${quote(f)}`);
 }
 
 /** Config from the metadata of a GGUF file of arch `qwen35` (llama.cpp's keys, §10 of the spec). */
@@ -136,12 +136,12 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
   const name = (hf: string) => `metadata '${key(HF_TO_GGUF[hf] ?? hf)}'`;
   const n = (k: string, dflt?: number): number => {
     const v = meta.get(key(k)) ?? dflt;
-    if (v === undefined) fail(`${src}: metadata '${key(k)}' is missing`);
-    if (typeof v !== 'number' || !(v > 0)) fail(`${src}: metadata '${key(k)}' must be a positive number, got ${String(v)}`);
+    if (v === undefined) fail(`${src}: metadata ${quote(key(k))} is missing`);
+    if (typeof v !== 'number' || !(v > 0)) fail(`${src}: metadata ${quote(key(k))} must be a positive number, got ${quote(v)}`);
     return v;
   };
   const mtpRaw = meta.get(key('nextn_predict_layers')) ?? 0;
-  if (typeof mtpRaw !== 'number' || !Number.isInteger(mtpRaw) || mtpRaw < 0) fail(`${src}: metadata '${key('nextn_predict_layers')}' must be a non-negative integer, got ${String(mtpRaw)}`);
+  if (typeof mtpRaw !== 'number' || !Number.isInteger(mtpRaw) || mtpRaw < 0) fail(`${src}: metadata '${key('nextn_predict_layers')}' must be a non-negative integer, got ${quote(mtpRaw)}`);
   const mtp = mtpRaw;
   const blocks = n('block_count');
   const layers = blocks - mtp; // the MTP blocks are numbered after the decoder's (spec §8)
@@ -170,7 +170,7 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
     num_attention_heads: heads,
     num_key_value_heads: n('attention.head_count_kv', heads),
     head_dim: headDim,
-    max_position_embeddings: n('context_length', 32768),
+    max_position_embeddings: contextLength(n('context_length', 32768), `${src}: metadata ${quote(key('context_length'))}`),
     rms_norm_eps: n('attention.layer_norm_rms_epsilon', 1e-6),
     rope_theta: n('rope.freq_base', 10000),
     hidden_act: 'silu',

@@ -1,6 +1,6 @@
 // The one map between Hugging Face and GGUF (llama.cpp) tensor names, and a loader that checks
 // each tensor against the shape the config implies before reading it into backend storage.
-import { fail } from '../errors.js';
+import { fail, quote } from '../errors.js';
 import { dequantize } from '../formats/quant/index.js';
 import type { TensorSource } from '../formats/file.js';
 import type { Backend, Weight } from '../backend/backend.js';
@@ -130,9 +130,9 @@ export class WeightLoader {
   private info(hfName: string, shape: readonly number[], why: string) {
     const name = this.stored(hfName);
     const info = this.source.tensors.get(name);
-    if (!info) fail(`${this.source.path}: tensor '${name}' is missing (the config asks for it: ${why})`);
+    if (!info) fail(`${this.source.path}: tensor ${quote(name)} is missing (the config asks for it: ${why})`);
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      fail(`${this.source.path}: tensor '${name}' has shape [${info.shape.join(', ')}], but the config implies [${shape.join(', ')}] (${why})`);
+      fail(`${this.source.path}: tensor ${quote(name)} has shape [${info.shape.join(', ')}], but the config implies [${shape.join(', ')}] (${why})`);
     }
     this.used.add(name);
     return info;
@@ -162,10 +162,10 @@ export class WeightLoader {
   floats(hfName: string, shape: [number, number], why: string): Float32Array {
     const name = this.stored(hfName);
     const info = this.source.tensors.get(name);
-    if (!info) fail(`${this.source.path}: tensor '${name}' is missing (the config asks for it: ${why})`);
+    if (!info) fail(`${this.source.path}: tensor ${quote(name)} is missing (the config asks for it: ${why})`);
     const squeezed = info.shape.filter((d) => d !== 1);
     if (squeezed.length !== 2 || squeezed[0] !== shape[0] || squeezed[1] !== shape[1]) {
-      fail(`${this.source.path}: tensor '${name}' has shape [${info.shape.join(', ')}], but the config implies [${shape.join(', ')}] (${why})`);
+      fail(`${this.source.path}: tensor ${quote(name)} has shape [${info.shape.join(', ')}], but the config implies [${shape.join(', ')}] (${why})`);
     }
     this.used.add(name);
     const bytes = new Uint8Array(info.byteLength);
@@ -183,7 +183,7 @@ export class WeightLoader {
   splitRows(hfName: string, shape: [number, number], groups: number[], why: string): Weight[] {
     const info = this.info(hfName, shape, why);
     const cycle = groups.reduce((a, b) => a + b, 0);
-    if (shape[0] % cycle !== 0) fail(`${this.source.path}: tensor '${info.name}' has ${shape[0]} rows, not a multiple of ${cycle} (${why})`);
+    if (shape[0] % cycle !== 0) fail(`${this.source.path}: tensor ${quote(info.name)} has ${shape[0]} rows, not a multiple of ${cycle} (${why})`);
     const all = new Uint8Array(info.byteLength);
     this.read(info.name, all);
     const rowBytes = tensorBytes(info.dtype, [1, shape[1]]);
@@ -215,7 +215,7 @@ export class WeightLoader {
   finish(): void {
     for (const name of this.source.tensors.keys()) {
       if (this.used.has(name) || IGNORABLE.some((r) => r.test(name))) continue;
-      fail(`${this.source.path}: tensor '${name}' is not part of this model architecture; refusing to run a model we do not understand`);
+      fail(`${this.source.path}: tensor ${quote(name)} is not part of this model architecture; refusing to run a model we do not understand`);
     }
   }
 }

@@ -3,7 +3,7 @@
 // the order Hugging Face's priority queue produces (ranks, then positions) and llama.cpp's too.
 // Symbols are token ids throughout, so no strings are built on the hot path; results are cached
 // per word because natural text repeats words constantly.
-import { fail } from '../errors.js';
+import { fail, quote } from '../errors.js';
 import { BYTE_TO_CHAR, bytesToByteChars, encodeUtf8 } from './bytes.js';
 
 export interface BpeOptions {
@@ -113,8 +113,8 @@ export class BpeModel {
       if (!p) fail(`${src}: merge #${r} ${JSON.stringify(merges[r])} is not two tokens ("a b" or ["a", "b"])`);
       const [l, rt] = p;
       const a = vocab.get(l), b = vocab.get(rt), m = vocab.get(l + rt);
-      if (a === undefined || b === undefined) fail(`${src}: merge #${r} '${l} ${rt}' uses a token that is not in the vocabulary`);
-      if (m === undefined) fail(`${src}: merge #${r} '${l} ${rt}' makes '${l + rt}', which is not in the vocabulary`);
+      if (a === undefined || b === undefined) fail(`${src}: merge #${r} ${quote(`${l} ${rt}`)} uses a token that is not in the vocabulary`);
+      if (m === undefined) fail(`${src}: merge #${r} ${quote(`${l} ${rt}`)} makes ${quote(l + rt)}, which is not in the vocabulary`);
       this.merges.add(a, b, r * ID_SPACE + m);
     }
   }

@@ -4,7 +4,7 @@
 //    llama.cpp's convert_hf_to_gguf.py does for Qwen2/Qwen3/Qwen3.5 (get_vocab_base + _set_vocab_gpt2 +
 //    gguf-py SpecialVocab), so that llama.cpp loads our GGUF files with the right vocabulary.
 import * as path from 'node:path';
-import { fail } from '../errors.js';
+import { fail, quote } from '../errors.js';
 import { openGguf, type GgufValue } from '../formats/gguf.js';
 import type { GgufKV } from '../formats/gguf_writer.js';
 import type { AddedToken } from './added_tokens.js';
@@ -68,7 +68,7 @@ export function tokenizerFromGgufMetadata(md: ReadonlyMap<string, GgufValue>, so
     const v = get(k);
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n >= tokens.length) fail(`${source}: ${k} = ${String(v)} is not a token id (the vocabulary has ${tokens.length})`);
+    if (!Number.isInteger(n) || n < 0 || n >= tokens.length) fail(`${source}: ${k} = ${quote(v)} is not a token id (the vocabulary has ${tokens.length})`);
     return n;
   };
   const eos: number[] = [];

@@ -15,7 +15,7 @@
 //   tok.eosTokenIds (every id that ends generation), tok.bosTokenId, tok.padTokenId,
 //   tok.specialIds, tok.addedTokens, tok.chatTemplate, tok.bosToken / tok.eosToken (texts for templates)
 // Chat templates: see chat_template.ts (renderChat, applyChatTemplate).
-import { fail } from '../errors.js';
+import { fail, quote } from '../errors.js';
 import { AddedTokenMatcher, type AddedToken, type Segment } from './added_tokens.js';
 import { BpeModel, type Merge } from './bpe.js';
 import { byteCharsToBytes } from './bytes.js';
@@ -90,7 +90,7 @@ export class Tokenizer {
     for (const [id] of spec.unusedIds ?? []) this.kind[id] = UNUSED;
     const special = new Set<number>();
     for (const t of spec.addedTokens) {
-      if (!Number.isInteger(t.id) || t.id < 0) fail(`${spec.source}: added token '${t.content}' has invalid id ${t.id}`);
+      if (!Number.isInteger(t.id) || t.id < 0) fail(`${spec.source}: added token ${quote(t.content)} has invalid id ${t.id}`);
       this.kind[t.id] = t.special ? SPECIAL : ADDED;
       if (t.special) special.add(t.id);
       this.addedById.set(t.id, t);

@@ -84,7 +84,7 @@ const CASES: [string, (b: Buffer) => Buffer, RegExp][] = [
   ['header-not-json.safetensors', (b) => { b.write('{{{{', 8); return b; }, /header is not valid JSON/],
   ['truncated.safetensors', (b) => b.subarray(0, b.length - 10), /tensor '[^']+' data .* lies past the end of the file/],
   ['size-mismatch.safetensors', (b) => editHeader(b, (h) => { h['model.norm.weight'].shape = [65]; }), /tensor 'model.norm.weight' is BF16 \[65\] \(130 bytes\) but its data_offsets span 128 bytes/],
-  ['bad-dtype.safetensors', (b) => editHeader(b, (h) => { h['model.norm.weight'].dtype = 'I8'; }), /tensor 'model.norm.weight' has dtype I8/],
+  ['bad-dtype.safetensors', (b) => editHeader(b, (h) => { h['model.norm.weight'].dtype = 'I8'; }), /tensor 'model.norm.weight' has dtype 'I8'/],
   ['bad-offsets.safetensors', (b) => editHeader(b, (h) => { h['model.norm.weight'].data_offsets = [10, 5]; }), /tensor 'model.norm.weight' has invalid data_offsets/],
   ['bad-shape.safetensors', (b) => editHeader(b, (h) => { h['model.norm.weight'].shape = [-64]; }), /tensor 'model.norm.weight' has an invalid shape/],
 ];
