@@ -2,7 +2,8 @@
 // file, and a readable message for each HTTP refusal.
 import type { HubName } from './ids.js';
 import type { RemoteFile } from './select.js';
-import { printable, type HttpStatusError, type Opened } from './http.js';
+import { printable } from '../errors.js';
+import type { HttpStatusError, Opened } from './http.js';
 import type { HashKind } from './download.js';
 
 export interface Listing {

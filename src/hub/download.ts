@@ -4,8 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
-import { fail, QwenError } from '../errors.js';
-import { backoffMs, open, printable, pump, sleep, TransientError, type NetOptions, type Opened } from './http.js';
+import { fail, printable, QwenError } from '../errors.js';
+import { backoffMs, open, pump, sleep, TransientError, type NetOptions, type Opened } from './http.js';
 
 export type HashKind = 'sha256' | 'git-sha1';
 

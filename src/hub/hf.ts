@@ -5,10 +5,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fail, QwenError } from '../errors.js';
+import { fail, printable, QwenError } from '../errors.js';
 import { type Env } from './cache.js';
 import { bodyMessage, encodePath, type FilePlan, type HubClient, type Listing } from './client.js';
-import { getJson, HttpStatusError, open, printable, withRetry, type NetOptions, type Opened } from './http.js';
+import { getJson, HttpStatusError, open, withRetry, type NetOptions, type Opened } from './http.js';
 import { checkCommit, hashKind, normalizeEtag, safeRepoPath } from './ids.js';
 import type { RemoteFile } from './select.js';
 

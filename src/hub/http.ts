@@ -1,7 +1,7 @@
 // HTTP for the hubs on Node's built-in fetch: redirects followed by hand (so credentials never go to
 // another host, and the hub's own headers on a redirect to a CDN can be read), timeouts on headers and
 // on an idle body, and a split between transient failures (retried with backoff) and final answers.
-import { fail, QwenError } from '../errors.js';
+import { fail, printable, QwenError } from '../errors.js';
 
 export interface NetOptions {
   /** retries after the first attempt, for transient failures */
@@ -73,15 +73,6 @@ function retryAfter(h: Headers): number | undefined {
 }
 
 const MAX_REDIRECTS = 10;
-
-/** Server-chosen text (a URL, a header, an error body) for a message: control and bidi characters
- * escaped (they could rewrite the user's terminal), and cut, since a Location header can be any length. */
-export function printable(u: string, max = 200): string {
-  const cut = u.length > max ? u.slice(0, max) : u;
-  const esc = cut.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
-    (c) => (c.charCodeAt(0) < 0x100 ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : `\\u${c.charCodeAt(0).toString(16)}`));
-  return cut === u ? esc : `${esc}... (${u.length} characters)`;
-}
 
 /** Whether the hub's credentials go with a request to `cur`: only to the origin the request began at.
  * The origin includes scheme and port, so neither a downgrade to http nor another port gets them. */

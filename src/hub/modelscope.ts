@@ -5,10 +5,10 @@
 // a branch's snapshot is named by a hash of the list itself (paths, sizes, hashes): the same files
 // give the same snapshot, any change gives a new one.
 import { createHash } from 'node:crypto';
-import { fail, QwenError } from '../errors.js';
+import { fail, printable, QwenError } from '../errors.js';
 import { type Env } from './cache.js';
 import { bodyMessage, type FilePlan, type HubClient, type Listing } from './client.js';
-import { getJson, HttpStatusError, printable, type NetOptions } from './http.js';
+import { getJson, HttpStatusError, type NetOptions } from './http.js';
 import { isCommitHash, safeRepoPath } from './ids.js';
 import type { RemoteFile } from './select.js';
 

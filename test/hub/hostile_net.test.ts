@@ -10,7 +10,8 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { pullModel } from '../../src/hub/pull.js';
 import { SILENT } from '../../src/hub/progress.js';
-import { sendsCredentials, printable } from '../../src/hub/http.js';
+import { sendsCredentials } from '../../src/hub/http.js';
+import { printable } from '../../src/errors.js';
 import { QwenError } from '../../src/errors.js';
 import { FAST_NET, freshCache } from './util.js';
 
@@ -106,7 +107,7 @@ async function rawServer(head: string): Promise<{ base: string; count: () => num
 
 test('a redirect target of 5,000 characters, or one with terminal escapes, is cut and escaped in the message', async () => {
   const long = await rawServer(`HTTP/1.1 302 Found\r\nlocation: gopher://x/${'A'.repeat(5000)}`);
-  let msg = await failsFast(pullModel('o/m', opts(long.base)), /redirects .* to gopher:\/\/x\/AAAA.*\.\.\. \(5011 characters\): only http and https/);
+  let msg = await failsFast(pullModel('o/m', opts(long.base)), /redirects .* to gopher:\/\/x\/AAAA.*… \(5011 characters\): only http and https/);
   assert.ok(msg.length < 1000, `message of ${msg.length} characters`);
   assert.equal(long.count(), 1);
   // not a URL at all, with a C1 escape (CSI, byte 0x9b) that some terminals obey
