@@ -6,7 +6,7 @@
 // reached by IP address. Requests without an Origin header (curl, SDKs, servers) are not from a
 // browser page, or are same-origin GETs, and are served as before.
 import type * as http from 'node:http';
-import { QwenError } from '../errors.js';
+import { QwenError, quote } from '../errors.js';
 import { ApiError } from './errors.js';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -43,7 +43,7 @@ export function originPolicy(cors: readonly string[] = []): OriginPolicy {
     const origin = req.headers.origin;
     if (origin === undefined) return {};
     if (!allowed(origin, req.headers.host)) {
-      throw new ApiError(403, `cross-origin requests from '${origin.slice(0, 200)}' are not allowed; only loopback origins are, unless the server is started with --cors ORIGIN (or the cors option)`, null, 'origin_not_allowed');
+      throw new ApiError(403, `cross-origin requests from ${quote(origin, 200)} are not allowed; only loopback origins are, unless the server is started with --cors ORIGIN (or the cors option)`, null, 'origin_not_allowed');
     }
     return { 'Access-Control-Allow-Origin': any ? '*' : origin, Vary: 'Origin' };
   }
@@ -66,7 +66,7 @@ function normalizeOrigin(o: string): string {
   } catch { /* below */ }
   // scheme://host[:port][/] and nothing more (a browser's Origin header never has a path)
   if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || /[?#@]|:\/\/.*\/./.test(o)) {
-    throw new QwenError(`--cors: '${o}' is not an origin like https://app.example.com or http://localhost:3000 (scheme, host and port only), or '*'`);
+    throw new QwenError(`--cors: ${quote(o)} is not an origin like https://app.example.com or http://localhost:3000 (scheme, host and port only), or '*'`);
   }
   return u.origin;
 }
@@ -77,6 +77,6 @@ const isIpHost = (h: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || h.startsWit
 export function requireJson(req: http.IncomingMessage): void {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') {
-    throw new ApiError(415, `the Content-Type header must be application/json, got '${(req.headers['content-type'] ?? '(none)').slice(0, 100)}'`, null, 'unsupported_media_type');
+    throw new ApiError(415, `the Content-Type header must be application/json, got ${quote(req.headers['content-type'] ?? '(none)', 100)}`, null, 'unsupported_media_type');
   }
 }
