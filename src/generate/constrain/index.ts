@@ -29,7 +29,10 @@
 // are listed); strings are valid UTF-8; numbers have <= 15 integer digits, <= 12 fraction digits,
 // <= 2 exponent digits. Refused with a clear message: multipleOf, min/maxProperties,
 // patternProperties, if/then/else, not, tuples, uniqueItems, allOf with several parts, remote $refs,
-// regex features beyond classes / groups / alternation / quantifiers / ^ $.
+// regex features beyond classes / groups / alternation / quantifiers / ^ $, and patterns whose
+// automaton is over the size budgets of dfa.ts (e.g. unanchored (a{50}){50}), so no pattern makes a
+// decoding step slow. A mask that would still take too much work (anyOf over dozens of open
+// strings) fails that request with a message (MAX_MASK_WORK in trie.ts) rather than hold a core.
 import { fail } from '../../errors.js';
 import type { Tokenizer } from '../../tokenizer/index.js';
 import type { Constraint } from '../generate.js';

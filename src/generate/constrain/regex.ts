@@ -1,9 +1,13 @@
 // A small regular-expression engine for JSON Schema `pattern` and the string `format`s we enforce.
-// Compiled to a Thompson NFA over Unicode code points so the string automaton can advance it one
-// character at a time; a state is a sorted array of NFA positions (cheap to copy and to key).
+// Parsed to a Thompson NFA over Unicode code points, then determinised in full (dfa.ts, under
+// size budgets) so the string automaton advances it one character at a time by table lookup.
 // Supported: literals, escapes (\d \w \s \D \W \S \. \n \t \uXXXX ...), classes [a-z] [^...], `.`,
 // groups ( ) (?: ), alternation, quantifiers ? * + {n} {n,} {n,m} (lazy forms behave the same),
 // ^ at the very start and $ at the very end. No backreferences, lookaround or \b: those are refused.
+
+import { determinize, Regex } from './dfa.js';
+
+export { Regex } from './dfa.js';
 
 /** Inclusive code-point ranges, sorted. */
 type Ranges = number[];
@@ -232,16 +236,17 @@ export function compileRegex(src: string, flags = ''): Nfa {
   const accept = build(full, s0);
   const nfa: Nfa = { ranges, next, eps, accept, start: [], dist: [] };
   nfa.start = closure(nfa, [s0]);
-  // dist: reverse shortest path (Bellman-Ford style relaxation; graphs are small)
+  // dist: reverse shortest path (Bellman-Ford style relaxation). Edges mostly point to higher
+  // states, so a descending sweep settles a chain in one pass (ascending took one pass per state).
   const dist = new Array<number>(ranges.length).fill(Infinity);
   dist[accept] = 0;
   for (let changed = true; changed;) {
     changed = false;
-    for (let i = 0; i < ranges.length; i++) {
+    for (let i = ranges.length - 1; i >= 0; i--) {
       let d = dist[i]!;
       for (const e of eps[i]!) d = Math.min(d, dist[e]!);
       const r = ranges[i];
-      if (r) d = Math.min(d, utf8Len(r[0]!) + dist[next[i]!]!);
+      if (r && r.length) d = Math.min(d, utf8Len(r[0]!) + dist[next[i]!]!); // an empty class ([^\s\S]) leads nowhere
       if (d < dist[i]!) { dist[i] = d; changed = true; }
     }
   }
@@ -259,72 +264,39 @@ function closure(n: Nfa, set: number[]): number[] {
   return [...seen].filter((s) => n.ranges[s] || s === n.accept).sort((a, b) => a - b);
 }
 
-function inRanges(r: Ranges, cp: number): boolean {
-  for (let i = 0; i < r.length; i += 2) { if (cp < r[i]!) return false; if (cp <= r[i + 1]!) return true; }
-  return false;
-}
-
-function nfaStep(n: Nfa, set: readonly number[], cp: number): number[] | null {
-  const to: number[] = [];
-  for (const s of set) { const r = n.ranges[s]; if (r && inRanges(r, cp)) to.push(n.next[s]!); }
-  return to.length ? closure(n, to) : null;
-}
+const compiledRegexes = new Map<string, Regex | RegexError>();
+const MAX_CACHED = 64, MAX_CACHED_CELLS = 4_000_000; // ~16 MB of tables at most
+let cachedCells = 0;
+const cellsOf = (r: Regex | RegexError) => (r instanceof RegexError ? 0 : r.cells);
 
 /**
- * The NFA determinised lazily: a DFA state is a set of NFA states, numbered on first sight, with
- * memoised transitions, so the string automaton advances a regex with one array lookup per
- * character (the mask walk does this for every viable token prefix).
+ * Compile `src` (JSON Schema semantics: unanchored unless ^ / $) to a complete DFA. Throws
+ * RegexError, also when the automaton is over the DFA_LIMITS budgets. Results (refusals too) are
+ * cached: the server validates a schema and then compiles it, and a client repeating a costly
+ * pattern pays for it once.
  */
-export class Regex {
-  private sets: number[][] = [];
-  private ids = new Map<string, number>();
-  private ascii: Int32Array[] = []; // per state: 128 transitions, -2 = not computed yet, -1 = dead
-  private other: Map<number, number>[] = [];
-  readonly acc: boolean[] = [];
-  readonly dist: number[] = [];
-  readonly start: number;
-  constructor(readonly nfa: Nfa) { this.start = this.id(nfa.start); }
-  private id(set: number[]): number {
-    const k = set.join(',');
-    let i = this.ids.get(k);
-    if (i === undefined) {
-      i = this.sets.length;
-      this.ids.set(k, i);
-      this.sets.push(set);
-      this.ascii.push(new Int32Array(128).fill(-2));
-      this.other.push(new Map());
-      this.acc.push(set.includes(this.nfa.accept));
-      let d = Infinity;
-      for (const s of set) d = Math.min(d, this.nfa.dist[s]!);
-      this.dist.push(d);
+export function regex(src: string): Regex {
+  let r = compiledRegexes.get(src);
+  if (r === undefined) {
+    try {
+      r = determinize(compileRegex(src), (why) => {
+        throw new RegexError(`/${src}/ is too complex to enforce (${why}); use smaller {n,m} counts or anchor it with ^...$`);
+      });
+    } catch (e) {
+      if (!(e instanceof RegexError)) throw e;
+      r = e;
     }
-    return i;
+    cachedCells += cellsOf(r);
+  } else compiledRegexes.delete(src); // LRU order
+  compiledRegexes.set(src, r);
+  while (compiledRegexes.size > 1 && (compiledRegexes.size > MAX_CACHED || cachedCells > MAX_CACHED_CELLS)) {
+    const [k, old] = compiledRegexes.entries().next().value!;
+    compiledRegexes.delete(k);
+    cachedCells -= cellsOf(old);
   }
-  /** whether some code point in [lo, hi] can be consumed (UTF-8 lead bytes, before the whole character is known) */
-  canStepRange(state: number, lo: number, hi: number): boolean {
-    for (const s of this.sets[state]!) {
-      const r = this.nfa.ranges[s];
-      if (r) for (let i = 0; i < r.length; i += 2) if (r[i]! <= hi && r[i + 1]! >= lo) return true;
-    }
-    return false;
-  }
-  /** next state, or -1 when the character kills every path */
-  step(state: number, cp: number): number {
-    if (cp < 128) {
-      const row = this.ascii[state]!;
-      let r = row[cp]!;
-      if (r === -2) { const n = nfaStep(this.nfa, this.sets[state]!, cp); r = n ? this.id(n) : -1; row[cp] = r; }
-      return r;
-    }
-    const m = this.other[state]!;
-    let r = m.get(cp);
-    if (r === undefined) { const n = nfaStep(this.nfa, this.sets[state]!, cp); r = n ? this.id(n) : -1; if (m.size < 4096) m.set(cp, r); }
-    return r;
-  }
+  if (r instanceof RegexError) throw r;
+  return r;
 }
-
-/** Compile `src` (JSON Schema semantics: unanchored unless ^ / $). Throws RegexError. */
-export function regex(src: string): Regex { return new Regex(compileRegex(src)); }
 
 // Formats: regexes whose every match passes the usual validators (ajv-formats, RFC 3339). Dates
 // use month-aware day ranges (Feb stops at 28 so leap years never matter); times carry a zone.
