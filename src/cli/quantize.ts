@@ -1,4 +1,4 @@
-// qwen-ts quantize <in: HF folder | file.gguf> <out.gguf> --type q8_0|q4_0|f16|f32
+// qwen-ts quantize <in: HF folder | file.gguf> <out.gguf> --type q8_0|q4_0|q4_k|f16|f32
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -8,7 +8,7 @@ import { convertToGguf, OUT_TYPES, type OutType } from '../formats/to_gguf.js';
 import { openModelFiles } from '../models/load.js';
 import { ggufTokenizerMetadata } from '../tokenizer/gguf_vocab.js';
 
-const HELP = `usage: qwen-ts quantize <model folder | file.gguf> <out.gguf> --type q8_0|q4_0|f16|f32
+const HELP = `usage: qwen-ts quantize <model folder | file.gguf> <out.gguf> --type q8_0|q4_0|q4_k|f16|f32
 Writes a GGUF file llama.cpp can load: matrices in the chosen type, norms and biases in F32,
 the tokenizer (tokenizer.json in the folder) as tokenizer.ggml.* metadata.`;
 

@@ -1,11 +1,29 @@
 // A model argument is a local folder or file, or a hub id (owner/name[@revision], hf:/ms: prefix,
-// owner/name/FILE.gguf) pulled into the cache on first use.
+// owner/name/FILE.gguf) pulled into the cache on first use. Also the load options the commands
+// that run a model share (--quantize).
 import * as fs from 'node:fs';
-import { fail } from '../errors.js';
+import { fail, quote } from '../errors.js';
 import { resolveModel } from '../hub/resolve.js';
+import { LOAD_QUANT_TYPES, type LoadQuantType } from '../models/weights.js';
 
 export async function resolveModelArg(arg: string): Promise<string> {
   const p = await resolveModel(arg);
   if (fs.existsSync(p)) return p;
   fail(`${arg}: no such model folder or file, and not a hub id (owner/name)`);
+}
+
+/** The options of run, serve, bench and logits that change how the weights load (node:util parseArgs). */
+export const LOAD_OPTIONS = {
+  quantize: { type: 'string' },
+} as const;
+
+export const LOAD_HELP = `  --quantize q8_0|q4_0|q4_k  quantise F32/F16/BF16 matrices as they load (nothing written to disk;
+                        the same bytes as qwen-ts quantize --type; norms and biases stay F32). A
+                        model already stored quantised loads as stored, with a note.`;
+
+export function quantizeFromArgs(values: { quantize?: string }): LoadQuantType | undefined {
+  const q = values.quantize?.toLowerCase();
+  if (q === undefined) return undefined;
+  if (!(LOAD_QUANT_TYPES as readonly string[]).includes(q)) fail(`--quantize must be one of ${LOAD_QUANT_TYPES.join(', ')}, got ${quote(values.quantize)}`);
+  return q as LoadQuantType;
 }

@@ -6,24 +6,25 @@ import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { createServer } from '../server/app.js';
 import { originPolicy } from '../server/cors.js';
 import { ProgressBar } from './progress.js';
-import { resolveModelArg } from './resolve.js';
+import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
-       [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference]
+       [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE]
 --parallel: requests generating at once (batched together); more wait their turn.
 --cors: web pages from these origins (e.g. https://app.example.com,http://192.168.1.5:3000) may use
         the server from a browser; '*' allows any site. By default only loopback pages may
         (http(s)://localhost, 127.0.0.1, [::1], any port); others get a 403.
 OpenAI-compatible API at http://HOST:PORT/v1 (chat/completions, completions, models), a chat page at /.
 Listens on 127.0.0.1 unless --host says otherwise. QWEN_TS_API_KEY sets the key too.
-POST bodies must be sent as Content-Type: application/json.`;
+POST bodies must be sent as Content-Type: application/json.
+${LOAD_HELP}`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
-      ...BACKEND_OPTIONS,
+      ...BACKEND_OPTIONS, ...LOAD_OPTIONS,
       host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '8080' },
       'api-key': { type: 'string' }, cors: { type: 'string' }, name: { type: 'string' }, parallel: { type: 'string', default: '8' }, help: { type: 'boolean', short: 'h' },
     },
@@ -37,10 +38,11 @@ export async function run(argv: string[]): Promise<void> {
   const cors = values.cors?.split(',').map((o) => o.trim()).filter(Boolean);
   if (cors?.length === 0) fail("--cors needs origins separated by commas, or '*'");
   originPolicy(cors); // a malformed origin fails now, not after the model has loaded
+  const quantize = quantizeFromArgs(values);
   const arg = positionals[0]!;
   const path = await resolveModelArg(arg);
   const bar = new ProgressBar('loading');
-  const cm = openChatModel(path, values.name ?? arg, { backend: backendFromArgs(values), parallel, onProgress: (d, t) => bar.update(d, t) });
+  const cm = openChatModel(path, values.name ?? arg, { backend: backendFromArgs(values), quantize, parallel, onProgress: (d, t) => bar.update(d, t) });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
   const server = createServer(cm, { apiKey: values['api-key'] ?? process.env.QWEN_TS_API_KEY, cors });

@@ -21,6 +21,8 @@ export interface TensorSource {
   readonly tensors: ReadonlyMap<string, TensorInfo>;
   /** Read a tensor's raw bytes into `dst` (length must equal byteLength). */
   readInto(name: string, dst: Uint8Array): void;
+  /** Read dst.length bytes of a tensor from byte `start` of it (so a big tensor can be converted in pieces). */
+  readRange?(name: string, start: number, dst: Uint8Array): void;
   close(): void;
 }
 
@@ -55,4 +57,11 @@ export function readTensorInto(reader: FileReader, info: TensorInfo, dst: Uint8A
     throw new Error(`readTensorInto ${info.name}: destination has ${dst.length} bytes, tensor has ${info.byteLength}`);
   }
   reader.readAt(info.offset, dst, `tensor ${quote(info.name)}`);
+}
+
+export function readTensorRange(reader: FileReader, info: TensorInfo, start: number, dst: Uint8Array): void {
+  if (start < 0 || start + dst.length > info.byteLength) {
+    throw new Error(`readTensorRange ${info.name}: bytes ${start}..${start + dst.length} are outside the tensor's ${info.byteLength}`);
+  }
+  reader.readAt(info.offset + start, dst, `tensor ${quote(info.name)}`);
 }

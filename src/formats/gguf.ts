@@ -4,7 +4,7 @@
 // before anything is allocated, so a corrupt header gives an error, never a huge allocation.
 import { fail, quote } from '../errors.js';
 import { DTYPES, GGML_TYPE_NAMES, dtypeFromGgml, tensorBytes } from './dtype.js';
-import { FileReader, readTensorInto, type TensorInfo, type TensorSource } from './file.js';
+import { FileReader, readTensorInto, readTensorRange, type TensorInfo, type TensorSource } from './file.js';
 
 export type GgufScalarType = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'bool' | 'str' | 'u64' | 'i64' | 'f64';
 export type GgufType = GgufScalarType | { array: GgufScalarType };
@@ -22,7 +22,7 @@ const SCALAR_BYTES: Record<GgufScalarType, number> = {
 };
 // Keys llama.cpp reads as integers (it checks each key's stored type too): a float or string there
 // is a corrupt or hand-edited file, not a value to round.
-const INTEGER_KEY = /^general\.(alignment|file_type|quantization_version)$|_token_id$|\.(context_length|embedding_length|block_count|feed_forward_length|expert_count|expert_used_count|expert_feed_forward_length|expert_shared_feed_forward_length|head_count|head_count_kv|key_length|value_length|dimension_count|conv_kernel|state_size|group_count|time_step_rank|inner_size|full_attention_interval|nextn_predict_layers|sliding_window)$/;
+const INTEGER_KEY = /^general\.(alignment|file_type|quantization_version)$|_token_id$|\.(context_length|embedding_length|block_count|feed_forward_length|expert_count|expert_used_count|expert_feed_forward_length|expert_shared_feed_forward_length|head_count|head_count_kv|key_length|value_length|dimension_count|conv_kernel|state_size|group_count|time_step_rank|inner_size|full_attention_interval|nextn_predict_layers|sliding_window)$|^split\.(no|count|tensors\.count)$/;
 const INTEGER_TYPES = new Set<GgufScalarType>(['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'u64', 'i64']);
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -208,6 +208,11 @@ function parse(r: FileReader): GgufFile {
       const info = tensors.get(name);
       if (!info) fail(`${path}: no tensor named ${quote(name)}`);
       readTensorInto(r, info, dst);
+    },
+    readRange(name: string, start: number, dst: Uint8Array) {
+      const info = tensors.get(name);
+      if (!info) fail(`${path}: no tensor named ${quote(name)}`);
+      readTensorRange(r, info, start, dst);
     },
     close: () => r.close(),
   };

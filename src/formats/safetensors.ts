@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fail, quote } from '../errors.js';
 import { tensorBytes, type DType } from './dtype.js';
-import { FileReader, readTensorInto, type TensorInfo, type TensorSource } from './file.js';
+import { FileReader, readTensorInto, readTensorRange, type TensorInfo, type TensorSource } from './file.js';
 
 const ST_DTYPES: Record<string, DType> = { F32: 'F32', F16: 'F16', BF16: 'BF16' };
 // A header larger than this is not a model header (the format's own readers cap it at 100 MB).
@@ -141,6 +141,11 @@ export function openSafetensors(p: string): SafetensorsSource {
       const info = tensors.get(name);
       if (!info) fail(`${p}: no tensor named ${quote(name)}`);
       readTensorInto(readers.get(info.file)!, info, dst);
+    },
+    readRange(name, start, dst) {
+      const info = tensors.get(name);
+      if (!info) fail(`${p}: no tensor named ${quote(name)}`);
+      readTensorRange(readers.get(info.file)!, info, start, dst);
     },
     close() {
       for (const r of readers.values()) r.close();

@@ -11,13 +11,14 @@ import { writeGguf, type GgufTensorOut } from './gguf_writer.js';
 import { QWEN35_NOT_WRITTEN, qwen35GgufMetadata, qwen35GgufName, qwen35GgufShape, qwen35GgufTensor } from './qwen35_to_gguf.js';
 import { dequantize, quantize } from './quant/index.js';
 
-export type OutType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+export type OutType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k';
 export const OUT_TYPES: Record<OutType, { dtype: DType; fileType: number }> = {
-  // general.file_type values are llama.cpp's llama_ftype
+  // general.file_type values are llama.cpp's llama_ftype (14: MOSTLY_Q4_K_S, what `llama-quantize --pure` names a Q4_K file)
   f32: { dtype: 'F32', fileType: 0 },
   f16: { dtype: 'F16', fileType: 1 },
   q4_0: { dtype: 'Q4_0', fileType: 2 },
   q8_0: { dtype: 'Q8_0', fileType: 7 },
+  q4_k: { dtype: 'Q4_K', fileType: 14 },
 };
 
 /** The model hyper-parameters as GGUF metadata (llama.cpp key names). */
@@ -45,12 +46,21 @@ export function ggufModelMetadata(c: QwenConfig, name: string, type: OutType): G
   return kv;
 }
 
-/** Which stored type a tensor gets: vectors stay F32 (as llama.cpp does), matrices take the target. */
-function targetType(name: string, shape: readonly number[], want: DType): DType {
+// llama-quantize's tensor_type_fallback: a 256-block type whose rows do not fill whole blocks
+// takes a 32-block type instead; a row that fits neither is stored F16.
+const FALLBACK: Partial<Record<DType, DType>> = { Q4_K: 'Q5_0', Q6_K: 'Q8_0' };
+
+/**
+ * Which stored type a tensor gets (by its GGUF name and shape): vectors stay F32 (as llama.cpp
+ * does), matrices take the target. `qwen-ts quantize` and load-time quantisation
+ * (LoadOptions.quantize) both ask here, so they store every tensor alike.
+ */
+export function targetType(name: string, shape: readonly number[], want: DType): DType {
   if (shape.length < 2 || /ssm_conv1d/.test(name)) return 'F32'; // llama.cpp keeps the DeltaNet conv F32 too
   const inner = shape[shape.length - 1]!;
-  if (inner % DTYPES[want].blockSize !== 0) return 'F16'; // a row that does not fill whole blocks
-  return want;
+  if (inner % DTYPES[want].blockSize === 0) return want;
+  const fb = FALLBACK[want];
+  return fb && inner % DTYPES[fb].blockSize === 0 ? fb : 'F16';
 }
 
 /**

@@ -1,8 +1,9 @@
-// Load a model from an HF folder (config.json + safetensors) or a GGUF file.
+// Load a model from an HF folder (config.json + safetensors), a GGUF file or split GGUF set (any
+// shard, or a folder holding one set), optionally quantising its float matrices as they load.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fail } from '../errors.js';
-import { openGguf } from '../formats/gguf.js';
+import { ggufInFolder, openGgufModel } from '../formats/gguf_split.js';
 import { openSafetensors } from '../formats/safetensors.js';
 import type { TensorSource } from '../formats/file.js';
 import type { Backend } from '../backend/backend.js';
@@ -10,7 +11,7 @@ import { ReferenceBackend } from '../backend/reference.js';
 import { configFromGguf, parseHfConfig, type QwenConfig } from './config.js';
 import { ARCHITECTURES } from './registry.js';
 import type { CausalLM } from './model.js';
-import { WeightLoader } from './weights.js';
+import { WeightLoader, type LoadQuantType } from './weights.js';
 
 export interface LoadOptions {
   backend?: Backend;
@@ -18,6 +19,12 @@ export interface LoadOptions {
   onProgress?: (done: number, total: number) => void;
   /** one-line remarks about the model (default: written to stderr) */
   onNote?: (note: string) => void;
+  /**
+   * Quantise F32 / F16 / BF16 matrices to this type as they load (nothing is written to disk), with
+   * the per-tensor choices of `qwen-ts quantize` (norms and biases stay F32). Matrices already
+   * stored quantised load as stored, with a note.
+   */
+  quantize?: LoadQuantType;
 }
 
 export type ModelFormat = 'hf' | 'gguf';
@@ -30,8 +37,9 @@ export function detectFormat(p: string): ModelFormat {
     fail(`${p}: no such file or folder`);
   }
   if (st.isDirectory()) {
-    if (!fs.existsSync(path.join(p, 'config.json'))) fail(`${p}: not a model folder (no config.json)`);
-    return 'hf';
+    if (fs.existsSync(path.join(p, 'config.json'))) return 'hf';
+    if (ggufInFolder(p)) return 'gguf';
+    fail(`${p}: not a model folder (no config.json, and no GGUF file)`);
   }
   const head = Buffer.alloc(4);
   const fd = fs.openSync(p, 'r');
@@ -62,11 +70,11 @@ export function openModelFiles(p: string): { format: ModelFormat; config: QwenCo
     const config = readHfConfig(p);
     return { format, config, source: openSafetensors(p) };
   }
-  const g = openGguf(p);
+  const g = openGgufModel(fs.statSync(p).isDirectory() ? ggufInFolder(p)! : p);
   try {
     const embd = g.tensors.get('token_embd.weight');
-    if (!embd) fail(`${p}: tensor 'token_embd.weight' is missing`);
-    const config = configFromGguf(g.metadata, p, embd.shape[0]!, g.tensors.has('output.weight'));
+    if (!embd) fail(`${g.path}: tensor 'token_embd.weight' is missing`);
+    const config = configFromGguf(g.metadata, g.path, embd.shape[0]!, g.tensors.has('output.weight'));
     return { format, config, source: g };
   } catch (e) {
     g.close();
@@ -78,7 +86,7 @@ export function loadModel(p: string, opts: LoadOptions = {}): CausalLM {
   const backend = opts.backend ?? new ReferenceBackend();
   const { format, config, source } = openModelFiles(p);
   try {
-    const weights = new WeightLoader(source, format, backend, opts.onProgress, config.model_type);
+    const weights = new WeightLoader(source, format, backend, opts.onProgress, config.model_type, opts.quantize);
     const model = ARCHITECTURES[config.model_type].load(config, weights, backend);
     for (const n of weights.notes) (opts.onNote ?? ((m) => process.stderr.write(`note: ${m}\n`)))(n);
     return model;

@@ -1,10 +1,11 @@
 // The one map between Hugging Face and GGUF (llama.cpp) tensor names, and a loader that checks
 // each tensor against the shape the config implies before reading it into backend storage.
 import { fail, quote } from '../errors.js';
-import { dequantize } from '../formats/quant/index.js';
-import type { TensorSource } from '../formats/file.js';
+import { dequantize, quantize } from '../formats/quant/index.js';
+import type { TensorInfo, TensorSource } from '../formats/file.js';
 import type { Backend, Weight } from '../backend/backend.js';
-import { tensorBytes } from '../formats/dtype.js';
+import { tensorBytes, type DType } from '../formats/dtype.js';
+import { OUT_TYPES, targetType } from '../formats/to_gguf.js';
 import { qwen35HfToGgufValues } from '../formats/qwen35_values.js';
 import type { ModelType } from './config.js';
 
@@ -82,6 +83,14 @@ export function ggufToHf(name: string, arch: ModelType = 'qwen2'): string | unde
 // Tensors some checkpoints carry that the forward pass derives itself.
 const IGNORABLE = [/\.rotary_emb\.inv_freq$/, /^rope_freqs\.weight$/];
 
+/** Types a model can be quantised to as it loads (LoadOptions.quantize, the CLI's --quantize). */
+export const LOAD_QUANT_TYPES = ['q8_0', 'q4_0', 'q4_k'] as const;
+export type LoadQuantType = (typeof LOAD_QUANT_TYPES)[number];
+const FLOAT_TYPES: ReadonlySet<DType> = new Set(['F32', 'F16', 'BF16']);
+// Source bytes converted per piece: a float matrix is never held whole in F32 (a 151936 x 1024
+// embedding would be 620 MB), so peak memory stays near the quantised model's size.
+const CONVERT_PIECE = 8 << 20;
+
 export class WeightLoader {
   private used = new Set<string>();
   private bytesRead = 0;
@@ -97,7 +106,12 @@ export class WeightLoader {
     /** called after each tensor with the bytes read so far and the total */
     private readonly onProgress?: (done: number, total: number) => void,
     readonly arch: ModelType = 'qwen2',
+    /** quantise float matrices to this type as they load */
+    readonly quantize?: LoadQuantType,
   ) {
+    if (quantize !== undefined && !(LOAD_QUANT_TYPES as readonly string[]).includes(quantize)) {
+      fail(`quantize must be one of ${LOAD_QUANT_TYPES.join(', ')}, got ${quote(quantize)}`);
+    }
     this.totalBytes = [...source.tensors.values()].reduce((a, t) => a + t.byteLength, 0);
     const vl = naming === 'hf' && [...source.tensors.keys()].some((n) => n.startsWith('model.language_model.'));
     this.hfPrefix = vl ? 'model.language_model.' : 'model.';
@@ -138,11 +152,49 @@ export class WeightLoader {
     return info;
   }
 
-  /** A weight matrix kept in its stored type. */
+  /** The type a matrix is held in: as stored, or the quantize target's choice for a float matrix. */
+  private heldAs(hfName: string, info: TensorInfo): DType {
+    if (!this.quantize) return info.dtype;
+    if (!FLOAT_TYPES.has(info.dtype)) {
+      this.storedQuantised.set(info.dtype, (this.storedQuantised.get(info.dtype) ?? 0) + 1);
+      return info.dtype;
+    }
+    const gguf = this.naming === 'gguf' ? info.name : hfToGguf(hfName, this.arch) ?? info.name;
+    return targetType(gguf, info.shape, OUT_TYPES[this.quantize].dtype);
+  }
+  private readonly storedQuantised = new Map<DType, number>();
+
+  /** Read a tensor into `dst` as `dtype`: its bytes, or converted a piece of rows at a time
+   * (blocks never cross rows, so the bytes are those of converting it whole). */
+  private readAs(info: TensorInfo, dtype: DType, dst: Uint8Array): void {
+    if (dtype === info.dtype) return this.read(info.name, dst);
+    const cols = info.shape[info.shape.length - 1]!;
+    const rows = info.byteLength / tensorBytes(info.dtype, [1, cols]);
+    const srcRow = info.byteLength / rows, dstRow = tensorBytes(dtype, [1, cols]);
+    const per = Math.max(1, Math.floor(CONVERT_PIECE / (cols * 4)));
+    const readRange = this.source.readRange?.bind(this.source);
+    const whole = readRange ? undefined : new Uint8Array(info.byteLength);
+    if (whole) this.source.readInto(info.name, whole);
+    const raw = readRange ? new Uint8Array(Math.min(rows, per) * srcRow) : undefined;
+    const f = new Float32Array(Math.min(rows, per) * cols);
+    for (let r = 0; r < rows; r += per) {
+      const n = Math.min(per, rows - r);
+      let part: Uint8Array;
+      if (readRange) readRange(info.name, r * srcRow, (part = raw!.subarray(0, n * srcRow)));
+      else part = whole!.subarray(r * srcRow, (r + n) * srcRow);
+      dequantize(info.dtype, part, 0, f, 0, n * cols);
+      dst.set(quantize(dtype, f, n * cols), r * dstRow);
+      this.bytesRead += part.length;
+      this.onProgress?.(this.bytesRead, this.totalBytes);
+    }
+  }
+
+  /** A weight matrix kept in its stored type (or quantised, with `quantize`). */
   matrix(hfName: string, shape: [number, number], why: string): Weight {
     const info = this.info(hfName, shape, why);
-    const w = this.backend.weight(info.dtype, info.shape);
-    this.read(info.name, w.bytes);
+    const dtype = this.heldAs(hfName, info);
+    const w = this.backend.weight(dtype, info.shape);
+    this.readAs(info, dtype, w.bytes);
     return w;
   }
 
@@ -184,12 +236,13 @@ export class WeightLoader {
     const info = this.info(hfName, shape, why);
     const cycle = groups.reduce((a, b) => a + b, 0);
     if (shape[0] % cycle !== 0) fail(`${this.source.path}: tensor ${quote(info.name)} has ${shape[0]} rows, not a multiple of ${cycle} (${why})`);
-    const all = new Uint8Array(info.byteLength);
-    this.read(info.name, all);
-    const rowBytes = tensorBytes(info.dtype, [1, shape[1]]);
+    const dtype = this.heldAs(hfName, info);
+    const all = new Uint8Array(tensorBytes(dtype, info.shape));
+    this.readAs(info, dtype, all);
+    const rowBytes = tensorBytes(dtype, [1, shape[1]]);
     const reps = shape[0] / cycle;
     return groups.map((g, gi) => {
-      const w = this.backend.weight(info.dtype, [g * reps, shape[1]]);
+      const w = this.backend.weight(dtype, [g * reps, shape[1]]);
       const first = groups.slice(0, gi).reduce((a, b) => a + b, 0);
       for (let r = 0; r < reps; r++) {
         const src = (r * cycle + first) * rowBytes;
@@ -216,6 +269,12 @@ export class WeightLoader {
     for (const name of this.source.tensors.keys()) {
       if (this.used.has(name) || IGNORABLE.some((r) => r.test(name))) continue;
       fail(`${this.source.path}: tensor ${quote(name)} is not part of this model architecture; refusing to run a model we do not understand`);
+    }
+    if (this.storedQuantised.size) {
+      // llama-quantize refuses to requantise without --allow-requantize (quality loss); loading as
+      // stored keeps the file's own quality, and says so
+      const kinds = [...this.storedQuantised].map(([t, n]) => `${n} ${t}`).join(', ');
+      this.notes.push(`${this.source.path}: --quantize ${this.quantize} converts only F32/F16/BF16 matrices; ${kinds} matrices are already quantised and load as stored`);
     }
   }
 }

@@ -5,7 +5,8 @@
 //    gguf-py SpecialVocab), so that llama.cpp loads our GGUF files with the right vocabulary.
 import * as path from 'node:path';
 import { fail, quote } from '../errors.js';
-import { openGguf, type GgufValue } from '../formats/gguf.js';
+import type { GgufValue } from '../formats/gguf.js';
+import { openGgufModel } from '../formats/gguf_split.js';
 import type { GgufKV } from '../formats/gguf_writer.js';
 import type { AddedToken } from './added_tokens.js';
 import { mergeParts } from './bpe.js';
@@ -29,7 +30,7 @@ const PRE_PATTERNS: Record<string, string> = { qwen2: QWEN2_PATTERN, qwen35: QWE
 const EOG_TEXTS = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<|return|>', '<|call|>', '<end_of_turn>', '<|endoftext|>', '<|eom_id|>', '<EOT>', '_<EOT>', '<|end_of_text|>', '<end_of_utterance>']);
 
 export function tokenizerFromGgufFile(file: string): Tokenizer {
-  const g = openGguf(file);
+  const g = openGgufModel(file); // a split set's metadata is in its first shard
   try {
     return tokenizerFromGgufMetadata(g.metadata, file);
   } finally {
