@@ -12,7 +12,7 @@ import type { AttnSpan, Backend, DeltaNetDims, RecurrentSpan, Weight } from './b
 import { Pool, type Kernel } from './pool.js';
 
 // the ids of src/kernels/dequant.ts; types without a kernel of their own (Q4_1, Q5_0, Q5_1) go through mm_rows
-const DT_ID: Record<DType, number> = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_K: 5, Q6_K: 6, Q4_1: 7, Q5_0: 8, Q5_1: 9 };
+const DT_ID: Record<DType, number> = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_K: 5, Q6_K: 6, Q4_1: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K: 11, Q5_K: 12, IQ4_NL: 13, IQ4_XS: 14 };
 const PAGE = 65536;
 const MAX_PAGES = 65536; // wasm32: 4 GiB
 const HEAP_BASE = 1 << 20; // below: the f16 table and AssemblyScript statics (src/kernels/common.ts)

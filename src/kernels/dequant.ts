@@ -1,6 +1,8 @@
 // Stored formats -> f32 rows, bit-exact with src/formats/quant (and so with ggml's dequantisers).
-// dtype ids (shared with wasm.ts): 0 F32, 1 F16, 2 BF16, 3 Q8_0, 4 Q4_0, 5 Q4_K, 6 Q6_K, 7 Q4_1, 8 Q5_0, 9 Q5_1.
+// dtype ids (shared with wasm.ts): 0 F32, 1 F16, 2 BF16, 3 Q8_0, 4 Q4_0, 5 Q4_K, 6 Q6_K, 7 Q4_1, 8 Q5_0, 9 Q5_1,
+// 10 Q2_K, 11 Q3_K, 12 Q5_K, 13 IQ4_NL, 14 IQ4_XS (the last five in dequant_k.ts).
 import { f16, f16_to_f32 } from './common';
+import { DT_Q2_K, dequant_row_k, min_k4, row_bytes_k, scale_k4, store16 } from './dequant_k';
 
 export const DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2, DT_Q8_0 = 3, DT_Q4_0 = 4, DT_Q4_K = 5, DT_Q6_K = 6;
 export const DT_Q4_1 = 7, DT_Q5_0 = 8, DT_Q5_1 = 9;
@@ -18,7 +20,7 @@ export function row_bytes(dtype: i32, K: i32): usize {
     case DT_Q4_K: return <usize>(K >> 8) * 144;
     case DT_Q6_K: return <usize>(K >> 8) * 210;
   }
-  return 0;
+  return row_bytes_k(dtype, K);
 }
 
 /**
@@ -37,6 +39,7 @@ export function row_bytes(dtype: i32, K: i32): usize {
 
 /** Decode `K` values of one row at `src` into f32 at `dst`. */
 export function dequant_row(dtype: i32, src: usize, dst: usize, K: i32): void {
+  if (dtype >= DT_Q2_K) { dequant_row_k(dtype, src, dst, K); return; }
   if (dtype == DT_F32) { memory.copy(dst, src, <usize>K << 2); return; }
   if (dtype == DT_F16) {
     const s = f32x4.splat(reinterpret<f32>(0x77800000)); // 2^112
@@ -182,25 +185,6 @@ export function dequant_row(dtype: i32, src: usize, dst: usize, K: i32): void {
       }
     }
   }
-}
-
-/** 16 floats at o: scale * f32(q_i) - sub for the sixteen signed bytes of q (a multiply, then a subtract). */
-@inline function store16(o: usize, q: v128, scale: v128, sub: v128): void {
-  const l = i16x8.extend_low_i8x16_s(q), h = i16x8.extend_high_i8x16_s(q);
-  v128.store(o, f32x4.sub(f32x4.mul(scale, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l))), sub));
-  v128.store(o, f32x4.sub(f32x4.mul(scale, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l))), sub), 16);
-  v128.store(o, f32x4.sub(f32x4.mul(scale, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h))), sub), 32);
-  v128.store(o, f32x4.sub(f32x4.mul(scale, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h))), sub), 48);
-}
-
-// get_scale_min_k4 (see src/formats/quant/q4_k.ts)
-@inline function scale_k4(j: i32, s: usize): i32 {
-  if (j < 4) return <i32>load<u8>(s + j) & 63;
-  return (<i32>load<u8>(s + j + 4) & 15) | ((<i32>load<u8>(s + j - 4) >> 6) << 4);
-}
-@inline function min_k4(j: i32, s: usize): i32 {
-  if (j < 4) return <i32>load<u8>(s + j + 4) & 63;
-  return (<i32>load<u8>(s + j + 4) >> 4) | ((<i32>load<u8>(s + j) >> 6) << 4);
 }
 
 /** out[t, :] = row tokens[t] of table [*, K] (embedding lookup). tokens: i32 [T]. */

@@ -22,6 +22,7 @@ const TS = [1, 2, 3, 4, 5, 8, 17];
 // N: more rows than one eight-row group per part, plus a ragged rest; K: ragged for float types
 const SHAPES: Record<DType, [number, number]> = {
   F32: [45, 83], F16: [45, 83], BF16: [37, 80], Q8_0: [75, 160], Q4_0: [21, 96], Q4_1: [21, 96], Q5_0: [21, 64], Q5_1: [21, 160], Q4_K: [13, 256], Q6_K: [13, 256],
+  Q2_K: [13, 256], Q3_K: [13, 256], Q5_K: [13, 512], IQ4_NL: [21, 96], IQ4_XS: [13, 256],
 };
 
 function makeWeight(be: WasmBackend, dtype: DType, N: number, K: number): Weight {

@@ -5,26 +5,40 @@ import { dequantizeQ4_0, quantizeQ4_0 } from './q4_0.js';
 import { dequantizeQ4_1, quantizeQ4_1 } from './q4_1.js';
 import { dequantizeQ5_0, quantizeQ5_0 } from './q5_0.js';
 import { dequantizeQ5_1, quantizeQ5_1 } from './q5_1.js';
+import { dequantizeQ2_K, quantizeQ2_K } from './q2_k.js';
+import { dequantizeQ3_K, quantizeQ3_K } from './q3_k.js';
 import { dequantizeQ4_K, quantizeQ4_K } from './q4_k.js';
+import { dequantizeQ5_K, quantizeQ5_K } from './q5_k.js';
 import { dequantizeQ6_K, quantizeQ6_K } from './q6_k.js';
 import { dequantizeQ8_0, quantizeQ8_0 } from './q8_0.js';
+import { dequantizeIQ4_NL, quantizeIQ4_NL } from './iq4_nl.js';
+import { dequantizeIQ4_XS, quantizeIQ4_XS } from './iq4_xs.js';
 
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
 export { dequantizeQ4_0, quantizeQ4_0 } from './q4_0.js';
 export { dequantizeQ4_1, quantizeQ4_1 } from './q4_1.js';
 export { dequantizeQ5_0, quantizeQ5_0 } from './q5_0.js';
 export { dequantizeQ5_1, quantizeQ5_1 } from './q5_1.js';
+export { dequantizeQ2_K, quantizeQ2_K } from './q2_k.js';
+export { dequantizeQ3_K, quantizeQ3_K } from './q3_k.js';
 export { dequantizeQ4_K, quantizeQ4_K } from './q4_k.js';
+export { dequantizeQ5_K, quantizeQ5_K } from './q5_k.js';
 export { dequantizeQ6_K, quantizeQ6_K } from './q6_k.js';
 export { dequantizeQ8_0, quantizeQ8_0 } from './q8_0.js';
+export { dequantizeIQ4_NL, quantizeIQ4_NL } from './iq4_nl.js';
+export { dequantizeIQ4_XS, quantizeIQ4_XS } from './iq4_xs.js';
 
 type BlockDecode = (src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number) => void;
 type BlockEncode = (src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number) => void;
-/** The block formats: decoder and ggml's reference encoder of each. */
+/**
+ * The block formats: decoder and ggml's encoder of each (the one llama-quantize runs without an
+ * importance matrix: quantize_row_*_ref, and for IQ4_NL / IQ4_XS quantize_iq4_nl / _xs).
+ */
 const BLOCK_CODECS: Partial<Record<DType, [BlockDecode, BlockEncode]>> = {
   Q8_0: [dequantizeQ8_0, quantizeQ8_0], Q4_0: [dequantizeQ4_0, quantizeQ4_0], Q4_1: [dequantizeQ4_1, quantizeQ4_1],
   Q5_0: [dequantizeQ5_0, quantizeQ5_0], Q5_1: [dequantizeQ5_1, quantizeQ5_1], Q4_K: [dequantizeQ4_K, quantizeQ4_K],
-  Q6_K: [dequantizeQ6_K, quantizeQ6_K],
+  Q6_K: [dequantizeQ6_K, quantizeQ6_K], Q2_K: [dequantizeQ2_K, quantizeQ2_K], Q3_K: [dequantizeQ3_K, quantizeQ3_K],
+  Q5_K: [dequantizeQ5_K, quantizeQ5_K], IQ4_NL: [dequantizeIQ4_NL, quantizeIQ4_NL], IQ4_XS: [dequantizeIQ4_XS, quantizeIQ4_XS],
 };
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -81,8 +95,8 @@ export function dequantize(
 }
 
 /**
- * Encode `src[0..n)` as `dtype`, bit-exact with ggml's reference quantisers
- * (quantize_row_*_ref, i.e. llama-quantize without an importance matrix).
+ * Encode `src[0..n)` as `dtype`, bit-exact with ggml's quantisers as llama-quantize runs them
+ * without an importance matrix (quantize_row_*_ref; quantize_iq4_nl / _xs for the IQ4 types).
  */
 export function quantize(dtype: DType, src: Float32Array, n: number): Uint8Array {
   const nBlocks = checkCount(dtype, n);

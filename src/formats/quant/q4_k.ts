@@ -3,26 +3,12 @@
 // Sub-block j: y = d*sc_j*q - dmin*m_j. Each 32-byte group of qs holds sub-block 2g in its
 // low nibbles and sub-block 2g+1 in its high nibbles (dequantize_row_q4_K).
 import { f16Table, f16ToF32, f32ToF16 } from './half.js';
+import { makeQkx2Quants, nearestInt, scaleMinK4 } from './kblock.js';
+
+export { QK_K, nearestInt, scaleMinK4 } from './kblock.js';
 
 const fr = Math.fround;
-
-export const QK_K = 256;
 export const BLOCK_Q4_K_BYTES = 144;
-
-/**
- * get_scale_min_k4: sub-blocks 0..3 keep scale and min in the low 6 bits of bytes j and j+4;
- * sub-blocks 4..7 take the low/high nibble of byte j+4 plus the top 2 bits of bytes j-4 / j.
- * `s` is the offset of the 12 scale bytes in `b`; writes [scale, min] into `out`.
- */
-export function scaleMinK4(j: number, b: Uint8Array, s: number, out: Uint8Array | number[]): void {
-  if (j < 4) {
-    out[0] = b[s + j]! & 63;
-    out[1] = b[s + j + 4]! & 63;
-  } else {
-    out[0] = (b[s + j + 4]! & 0x0f) | ((b[s + j - 4]! >>> 6) << 4);
-    out[1] = (b[s + j + 4]! >>> 4) | ((b[s + j]! >>> 6) << 4);
-  }
-}
 
 export function dequantizeQ4_K(
   src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
@@ -53,94 +39,18 @@ export function dequantizeQ4_K(
 }
 
 
-/** ggml's nearest_int: round half to even through the 1.5*2^23 trick (valid for |x| < 2^22). */
-export function nearestInt(x: number): number {
-  return fr(x + 12582912) - 12582912;
-}
-
-/**
- * make_qkx2_quants: fit x ~ scale*L - theMin with L in [0, nmax] and weights w, trying
- * nstep+1 candidate scales. Fills L[lo..lo+n) and returns [scale, theMin].
- */
-function makeQkx2Quants(
-  n: number, nmax: number, x: Float32Array, xo: number, w: Float32Array, L: Uint8Array, lo: number,
-  laux: Uint8Array, rmin: number, rdelta: number, nstep: number,
-): [number, number] {
-  let min = x[xo]!;
-  let max = x[xo]!;
-  let sumW = w[0]!;
-  let sumX = fr(sumW * x[xo]!);
-  for (let i = 1; i < n; i++) {
-    const v = x[xo + i]!;
-    if (v < min) min = v;
-    if (v > max) max = v;
-    sumW = fr(sumW + w[i]!);
-    sumX = fr(sumX + fr(w[i]! * v));
-  }
-  if (min > 0) min = 0;
-  if (max === min) {
-    L.fill(0, lo, lo + n);
-    return [0, -min];
-  }
-  let iscale = fr(nmax / fr(max - min));
-  let scale = fr(1 / iscale);
-  let bestError = 0;
-  for (let i = 0; i < n; i++) {
-    const l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(x[xo + i]! - min)))));
-    L[lo + i] = l;
-    const diff = fr(fr(fr(scale * l) + min) - x[xo + i]!);
-    bestError = fr(bestError + fr(w[i]! * fr(diff * diff)));
-  }
-  for (let is = 0; is <= nstep; is++) {
-    // `min` is the best fit so far (updated below), as in ggml, not the minimum of x
-    iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / fr(max - min));
-    let sumL = 0;
-    let sumL2 = 0;
-    let sumXL = 0;
-    for (let i = 0; i < n; i++) {
-      const l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(x[xo + i]! - min)))));
-      laux[i] = l;
-      const wl = fr(w[i]! * l);
-      sumL = fr(sumL + wl);
-      sumL2 = fr(sumL2 + fr(wl * l));
-      sumXL = fr(sumXL + fr(wl * x[xo + i]!));
-    }
-    const D = fr(fr(sumW * sumL2) - fr(sumL * sumL));
-    if (D > 0) {
-      let thisScale = fr(fr(fr(sumW * sumXL) - fr(sumX * sumL)) / D);
-      let thisMin = fr(fr(fr(sumL2 * sumX) - fr(sumL * sumXL)) / D);
-      if (thisMin > 0) {
-        thisMin = 0;
-        thisScale = fr(sumXL / sumL2);
-      }
-      let curError = 0;
-      for (let i = 0; i < n; i++) {
-        const diff = fr(fr(fr(thisScale * laux[i]!) + thisMin) - x[xo + i]!);
-        curError = fr(curError + fr(w[i]! * fr(diff * diff)));
-      }
-      if (curError < bestError) {
-        for (let i = 0; i < n; i++) L[lo + i] = laux[i]!;
-        bestError = curError;
-        scale = thisScale;
-        min = thisMin;
-      }
-    }
-  }
-  return [scale, -min];
-}
-
 /** quantize_row_q4_K_ref, every float operation rounded to binary32 as C (without FMA) does. */
 export function quantizeQ4_K(
   src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
 ): void {
-  const L = new Uint8Array(QK_K);
+  const L = new Uint8Array(256);
   const laux = new Uint8Array(32);
   const w = new Float32Array(32);
   const scales = new Float32Array(8);
   const mins = new Float32Array(8);
   const sm = [0, 0];
   for (let b = 0; b < nBlocks; b++) {
-    const xo = srcOffset + b * QK_K;
+    const xo = srcOffset + b * 256;
     const p = dstOffset + b * BLOCK_Q4_K_BYTES;
     let maxScale = 0;
     let maxMin = 0;

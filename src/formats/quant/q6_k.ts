@@ -7,7 +7,7 @@
 //   y[l+96] = high nibble of ql[l+32]| qh[l] bits 6-7 << 4
 // each minus 32, times d * scales[l/16 + 0, 2, 4, 6] (dequantize_row_q6_K).
 import { f16Table, f16ToF32, f32ToF16 } from './half.js';
-import { nearestInt } from './q4_k.js';
+import { nearestInt } from './kblock.js';
 
 const fr = Math.fround;
 const GROUP_MAX_EPS = fr(1e-15);
