@@ -104,7 +104,7 @@ const CASES: [string, (b: Buffer) => Buffer, RegExp][] = [
   ['bad-ndims.gguf', (b) => { b.writeUInt32LE(7, headerEnd(b) + 8 + 'token_embd.weight'.length); return b; }, /tensor 'token_embd.weight' has 7 dimensions/],
   ['bad-ggml-type.gguf', (b) => { b.writeUInt32LE(77, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16); return b; }, /tensor 'token_embd.weight' has ggml type 77/],
   // ggml types that exist but qwen.ts does not read are refused by name, in one line
-  ...([[13, 'Q5_K'], [10, 'Q2_K'], [11, 'Q3_K'], [15, 'Q8_K'], [9, 'Q8_1'], [16, 'IQ2_XXS'], [19, 'IQ1_S'], [23, 'IQ4_XS'], [20, 'IQ4_NL'], [34, 'TQ1_0'], [39, 'MXFP4']] as const).map(
+  ...([[15, 'Q8_K'], [9, 'Q8_1'], [16, 'IQ2_XXS'], [17, 'IQ2_XS'], [18, 'IQ3_XXS'], [19, 'IQ1_S'], [21, 'IQ3_S'], [22, 'IQ2_S'], [29, 'IQ1_M'], [34, 'TQ1_0'], [35, 'TQ2_0'], [39, 'MXFP4']] as const).map(
     ([id, tname]): [string, (b: Buffer) => Buffer, RegExp] => [`type-${tname}.gguf`, (b) => {
       b.writeUInt32LE(id, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16);
       return b;
