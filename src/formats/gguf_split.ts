@@ -135,22 +135,43 @@ function merge(shards: GgufFile[]): GgufFile {
   };
 }
 
+/** GGUF files grouped into models: a plain file alone, a split set's shards together. */
+export interface GgufSet {
+  /** `NAME.gguf`, or `NAME-*-of-0000N.gguf` for a split set */
+  label: string;
+  /** the name as a plain file would have it (`NAME.gguf`), for matching quantisation suffixes */
+  stem: string;
+  /** every file of the model, in order (for a split set: the names of all its shards) */
+  files: string[];
+  /** those of `files` not among the given paths */
+  missing: string[];
+}
+
+export function ggufSets(paths: readonly string[]): GgufSet[] {
+  const have = new Set(paths);
+  const sets = new Map<string, GgufSet>();
+  for (const p of [...paths].sort()) {
+    const s = parseSplitName(p);
+    const label = s ? `${s.prefix}-*-of-${pad(s.count)}.gguf` : p;
+    if (sets.has(label)) continue;
+    const files = splitSiblings(p);
+    sets.set(label, { label, stem: s ? `${s.prefix}.gguf` : p, files, missing: files.filter((f) => !have.has(f)) });
+  }
+  return [...sets.values()];
+}
+
 /**
  * The GGUF model in a folder that has no config.json: its only split set, or its only GGUF file
  * (multimodal projectors aside). Undefined when there is none; an error listing them when there
  * are several.
  */
 export function ggufInFolder(dir: string): string | undefined {
-  const names = fs.readdirSync(dir).filter((n) => n.endsWith('.gguf') && !/mmproj/i.test(n)).sort();
-  const sets = new Map<string, string>(); // set label -> path to open
-  for (const n of names) {
-    const s = parseSplitName(n);
-    const label = s ? `${s.prefix}-*-of-${pad(s.count)}.gguf` : n;
-    if (!sets.has(label)) sets.set(label, n); // a set opens from its lowest shard present (a missing one is reported)
-  }
-  if (sets.size === 0) return undefined;
-  if (sets.size > 1) fail(`${dir}: holds several GGUF models (${[...sets.keys()].join(', ')}); name the file to load`);
-  return path.join(dir, [...sets.values()][0]!);
+  const sets = ggufSets(fs.readdirSync(dir).filter((n) => n.endsWith('.gguf') && !/mmproj/i.test(n)));
+  if (sets.length === 0) return undefined;
+  if (sets.length > 1) fail(`${dir}: holds several GGUF models (${sets.map((s) => s.label).join(', ')}); name the file to load`);
+  // a set opens from a shard that is there, so that a missing one is reported as missing
+  const s = sets[0]!;
+  return path.join(dir, s.files.find((f) => !s.missing.includes(f))!);
 }
 
 /**
@@ -167,10 +188,11 @@ export function writeGgufSplit(prefix: string, opts: { metadata: GgufKV[]; tenso
   });
   if (groups.length === 0) groups.push([]);
   const n = groups.length;
+  // in gguf-split's order: it sets split.count last (ggml's gguf_set_* moves a replaced key to the end)
   const splitKv = (i: number): GgufKV[] => [
     { key: SPLIT_NO, type: 'u16', value: i },
-    { key: SPLIT_COUNT, type: 'u16', value: n },
     { key: SPLIT_TENSORS_COUNT, type: 'i32', value: opts.tensors.length },
+    { key: SPLIT_COUNT, type: 'u16', value: n },
   ];
   const model = opts.metadata.filter((kv) => !kv.key.startsWith('split.'));
   return groups.map((tensors, i) => {

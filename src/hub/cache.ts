@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { ggufSets } from '../formats/gguf_split.js';
 import { type HubName, isCommitHash, repoFolderName } from './ids.js';
 
 export type Env = Record<string, string | undefined>;
@@ -134,16 +135,22 @@ export function ggufFiles(dir: string): string[] {
   return out.sort();
 }
 
+/** The first file of the GGUF model `rel` belongs to (itself, or shard 1 of its split set) when every file of it is there. */
+function completeGguf(snapshot: string, rel: string): string | undefined {
+  const files = ggufSets([rel])[0]!.files.map((f) => path.join(snapshot, ...f.split('/')));
+  return files.every(exists) ? files[0] : undefined;
+}
+
 /**
  * The loadable path inside a snapshot: the folder when it holds config.json and every safetensors
- * shard, else its only GGUF file (or `file` when given); undefined when the snapshot is incomplete.
+ * shard, else its only GGUF model (or `file` when given): the file, or the first shard of a split
+ * set with every shard present; undefined when the snapshot is incomplete.
  */
 export function loadablePath(snapshot: string, file?: string): string | undefined {
   if (file) {
-    const p = path.join(snapshot, ...file.split('/'));
-    if (exists(p)) return p;
+    if (exists(path.join(snapshot, ...file.split('/')))) return completeGguf(snapshot, file);
     const same = ggufFiles(snapshot).filter((g) => g.split('/').pop() === file); // `--file` may give a base name
-    return same.length === 1 ? path.join(snapshot, ...same[0]!.split('/')) : undefined;
+    return same.length === 1 ? completeGguf(snapshot, same[0]!) : undefined;
   }
   if (exists(path.join(snapshot, 'config.json'))) {
     const idx = path.join(snapshot, 'model.safetensors.index.json');
@@ -155,8 +162,8 @@ export function loadablePath(snapshot: string, file?: string): string | undefine
       } catch { /* unreadable index: incomplete */ }
     } else if (exists(path.join(snapshot, 'model.safetensors'))) return snapshot;
   }
-  const g = ggufFiles(snapshot);
-  return g.length === 1 ? path.join(snapshot, ...g[0]!.split('/')) : undefined;
+  const g = ggufSets(ggufFiles(snapshot));
+  return g.length === 1 && g[0]!.missing.length === 0 ? path.join(snapshot, ...g[0]!.files[0]!.split('/')) : undefined;
 }
 
 /** A complete cached copy of repo@revision (no network), or undefined. */

@@ -1,7 +1,9 @@
 // Which files of a repository make a runnable model: config, generation config, tokenizer files, the
-// model card and the safetensors weights (with their index), or one GGUF file. Repos also hold
-// PyTorch .bin copies, ONNX exports, images...: those are never fetched.
+// model card and the safetensors weights (with their index), or one GGUF model: a file, or every
+// shard of a split set (NAME-00001-of-00003.gguf...). Repos also hold PyTorch .bin copies, ONNX
+// exports, images...: those are never fetched.
 import { fail } from '../errors.js';
+import { ggufSets, type GgufSet } from '../formats/gguf_split.js';
 
 export interface RemoteFile {
   path: string;
@@ -14,7 +16,7 @@ export interface Selection {
   files: RemoteFile[];
   /** the safetensors index, to be read before its shards are chosen */
   index?: RemoteFile;
-  /** the GGUF file the model is, when it is one */
+  /** the GGUF file the model is (a split set's first shard), when it is one */
   gguf?: string;
 }
 
@@ -26,8 +28,13 @@ const SIDE_FILES = [
 // Quantisations the engine runs, best size/quality trade-off first (what `ollama pull` defaults to).
 const GGUF_PREFERENCE = ['q4_k_m', 'q8_0', 'q6_k', 'q4_0', 'f16', 'bf16', 'f32'];
 
-function isSplitGguf(p: string): boolean {
-  return /-\d{5}-of-\d{5}\.gguf$/i.test(p);
+/** The files of a GGUF model (all shards of a split set), each of which the repo must list. */
+function ggufModelFiles(set: GgufSet, byPath: Map<string, RemoteFile>, repo: string): RemoteFile[] {
+  const missing = set.files.filter((f) => !byPath.has(f));
+  if (missing.length) {
+    fail(`'${repo}' has ${set.files.length - missing.length} of the ${set.files.length} shards of ${set.label}; missing: ${missing.join(', ')}`);
+  }
+  return set.files.map((f) => byPath.get(f)!);
 }
 
 export function selectFiles(all: RemoteFile[], repo: string, file?: string): Selection {
@@ -40,10 +47,13 @@ export function selectFiles(all: RemoteFile[], repo: string, file?: string): Sel
       if (base.length === 1) f = base[0];
     }
     if (!f) {
-      const gg = all.filter((x) => /\.gguf$/i.test(x.path)).map((x) => x.path);
+      const gg = ggufSets(all.filter((x) => /\.gguf$/i.test(x.path)).map((x) => x.path)).map((g) => g.label);
       fail(`'${repo}' has no file '${file}'${gg.length ? `; its GGUF files: ${gg.join(', ')}` : ''}`);
     }
-    return { files: readme && readme !== f ? [f, readme] : [f], gguf: /\.gguf$/i.test(f.path) ? f.path : undefined };
+    if (!/\.gguf$/i.test(f.path)) return { files: readme && readme !== f ? [f, readme] : [f] };
+    // one shard of a split set names the whole set
+    const files = ggufModelFiles(ggufSets([f.path])[0]!, byPath, repo);
+    return { files: readme && !files.includes(readme) ? [...files, readme] : files, gguf: files[0]!.path };
   }
   const top = all.filter((f) => !f.path.includes('/'));
   const shards = top.filter((f) => f.path.endsWith('.safetensors'));
@@ -56,15 +66,16 @@ export function selectFiles(all: RemoteFile[], repo: string, file?: string): Sel
     if (!single) fail(`'${repo}' has ${shards.map((s) => s.path).join(', ')} but neither model.safetensors nor model.safetensors.index.json`);
     return { files: [...side, single] };
   }
-  const ggufs = all.filter((f) => /\.gguf$/i.test(f.path) && !/mmproj/i.test(f.path) && !isSplitGguf(f.path));
+  const ggufs = ggufSets(all.filter((f) => /\.gguf$/i.test(f.path) && !/mmproj/i.test(f.path)).map((f) => f.path));
   if (ggufs.length > 0) {
     let pick = ggufs.length === 1 ? ggufs[0] : undefined;
     for (const q of GGUF_PREFERENCE) {
       if (pick) break;
-      pick = ggufs.find((f) => new RegExp(`[-_.]${q}\\.gguf$`, 'i').test(f.path));
+      pick = ggufs.find((g) => new RegExp(`[-_.]${q}\\.gguf$`, 'i').test(g.stem));
     }
-    if (!pick) fail(`'${repo}' has several GGUF files and none in a quantisation qwen-ts prefers; choose one with --file: ${ggufs.map((f) => f.path).join(', ')}`);
-    return { files: readme ? [pick, readme] : [pick], gguf: pick.path };
+    if (!pick) fail(`'${repo}' has several GGUF files and none in a quantisation qwen-ts prefers; choose one with --file: ${ggufs.map((g) => g.label).join(', ')}`);
+    const files = ggufModelFiles(pick, byPath, repo);
+    return { files: readme ? [...files, readme] : files, gguf: files[0]!.path };
   }
   fail(`'${repo}' has no model.safetensors, safetensors index or GGUF file that qwen-ts can load (files: ${all.slice(0, 20).map((f) => f.path).join(', ')}${all.length > 20 ? ', ...' : ''})`);
 }

@@ -3,7 +3,7 @@
 import { fail, quote } from '../errors.js';
 import { dequantize, quantize } from '../formats/quant/index.js';
 import type { TensorInfo, TensorSource } from '../formats/file.js';
-import type { Backend, Weight } from '../backend/backend.js';
+import { HEAD, type Backend, type Weight } from '../backend/backend.js';
 import { tensorBytes, type DType } from '../formats/dtype.js';
 import { OUT_TYPES, targetType } from '../formats/to_gguf.js';
 import { qwen35HfToGgufValues } from '../formats/qwen35_values.js';
@@ -82,16 +82,20 @@ export function ggufToHf(name: string, arch: ModelType = 'qwen2'): string | unde
 
 // Tensors some checkpoints carry that the forward pass derives itself.
 const IGNORABLE = [/\.rotary_emb\.inv_freq$/, /^rope_freqs\.weight$/];
+// a layer's tensors, by HF name (what the models ask for) and by stored name (HF or GGUF)
+const HF_LAYER = /^model\.layers\.(\d+)\./;
+const STORED_LAYER = /^(?:blk\.|model\.(?:language_model\.)?layers\.)(\d+)\./;
 
 /** Types a model can be quantised to as it loads (LoadOptions.quantize, the CLI's --quantize). */
 export const LOAD_QUANT_TYPES = ['q8_0', 'q4_0', 'q4_k'] as const;
 export type LoadQuantType = (typeof LOAD_QUANT_TYPES)[number];
 const FLOAT_TYPES: ReadonlySet<DType> = new Set(['F32', 'F16', 'BF16']);
-// Source bytes converted per piece: a float matrix is never held whole in F32 (a 151936 x 1024
-// embedding would be 620 MB), so peak memory stays near the quantised model's size.
-const CONVERT_PIECE = 8 << 20;
 
 export class WeightLoader {
+  /** F32 bytes converted per piece: a float matrix is never held whole in F32 (a 151936 x 1024
+   * embedding would be 620 MB), so peak memory stays near the quantised model's size. (Tests
+   * lower it to exercise the pieces.) */
+  static convertPiece = 8 << 20;
   private used = new Set<string>();
   private bytesRead = 0;
   private readonly totalBytes: number;
@@ -149,7 +153,26 @@ export class WeightLoader {
       fail(`${this.source.path}: tensor ${quote(name)} has shape [${info.shape.join(', ')}], but the config implies [${shape.join(', ')}] (${why})`);
     }
     this.used.add(name);
+    this.place(hfName);
     return info;
+  }
+
+  private placed: number | undefined;
+  private layerBytes: Map<number, number> | undefined;
+  /** Tell the backend which layer's tensors come next, with their stored size (a backend of
+   * several memories places layers by it: see Backend.place). */
+  private place(hfName: string): void {
+    const m = HF_LAYER.exec(hfName), layer = m ? Number(m[1]) : HEAD;
+    if (layer === this.placed || !this.backend.place) return;
+    if (!this.layerBytes) {
+      this.layerBytes = new Map();
+      for (const t of this.source.tensors.values()) {
+        const l = STORED_LAYER.exec(t.name), k = l ? Number(l[1]) : HEAD;
+        this.layerBytes.set(k, (this.layerBytes.get(k) ?? 0) + t.byteLength);
+      }
+    }
+    this.placed = layer;
+    this.backend.place(layer, this.layerBytes.get(layer) ?? 0);
   }
 
   /** The type a matrix is held in: as stored, or the quantize target's choice for a float matrix. */
@@ -171,7 +194,7 @@ export class WeightLoader {
     const cols = info.shape[info.shape.length - 1]!;
     const rows = info.byteLength / tensorBytes(info.dtype, [1, cols]);
     const srcRow = info.byteLength / rows, dstRow = tensorBytes(dtype, [1, cols]);
-    const per = Math.max(1, Math.floor(CONVERT_PIECE / (cols * 4)));
+    const per = Math.max(1, Math.floor(WeightLoader.convertPiece / (cols * 4)));
     const readRange = this.source.readRange?.bind(this.source);
     const whole = readRange ? undefined : new Uint8Array(info.byteLength);
     if (whole) this.source.readInto(info.name, whole);
@@ -220,6 +243,7 @@ export class WeightLoader {
       fail(`${this.source.path}: tensor ${quote(name)} has shape [${info.shape.join(', ')}], but the config implies [${shape.join(', ')}] (${why})`);
     }
     this.used.add(name);
+    this.place(hfName);
     const bytes = new Uint8Array(info.byteLength);
     this.read(name, bytes);
     const out = this.backend.alloc(shape[0] * shape[1]);
