@@ -42,6 +42,9 @@ export interface DeltaNetDims {
   tiled: boolean;
 }
 
+/** place()'s key for the tensors outside the layers: the embedding, the final norm, the output head. */
+export const HEAD = -1;
+
 export interface Backend {
   readonly name: string;
   /** activation buffer of n floats, contents unspecified: every op writes all of its output (the
@@ -96,6 +99,16 @@ export interface Backend {
    * next pass begins (so a pass's logits stay valid until then). */
   beginPass?(): void;
   endPass?(): void;
+  /**
+   * Placement, for backends that spread a model over several memories (WebAssembly: 4 GiB each):
+   * what is allocated next (weights, caches, activations) belongs to layer `layer` (HEAD: the
+   * tensors outside the layers). While loading, `bytes` is the layer's weight size: a layer not
+   * placed before goes where the last one went, or to a new memory when that would pass the
+   * budget. Without `bytes` it only returns to the layer's memory (the forward pass, each layer;
+   * the KV cache). Ops accept arrays from any memory (they copy across), so this is a hint for
+   * speed and room, never needed for correctness.
+   */
+  place?(layer: number, bytes?: number): void;
   /** Release a buffer from alloc() early; it must not be used afterwards. */
   free?(a: Float32Array): void;
   /** Release worker threads and memory; the backend is unusable afterwards. */

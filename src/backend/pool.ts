@@ -1,8 +1,12 @@
-// A pool of persistent worker threads sharing one WebAssembly.Memory with the main thread.
-// A job is one parallel kernel call: the main thread publishes the kernel index and arguments,
+// A pool of persistent worker threads sharing the backend's WebAssembly memories with the main
+// thread: each worker holds one kernel instance per memory (shard), made when the memory is added
+// (the memory travels on a MessagePort the worker reads synchronously: its loop never yields to
+// the event loop). One pool serves every shard, so a model spread over several memories still runs
+// on `threads` threads, with no idle pool spinning against the busy one.
+// A job is one parallel kernel call: the main thread publishes the shard, kernel index and arguments,
 // bumps the job counter (waking sleepers only if there are any), runs part 0 itself, and spins
 // until every worker has acknowledged. Workers are unref'd, so they never keep a process alive.
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { WORKER_SOURCE } from './wasm_worker.js';
 
 const MAX_ARGS = 12;
@@ -13,6 +17,7 @@ export class Pool {
   private readonly ctrl: Int32Array;
   private readonly args: Float64Array;
   private readonly workers: Worker[] = [];
+  private readonly ports: MessagePort[] = [];
   private disposed = false;
 
   /** threads counts the main thread: threads - 1 workers are started. */
@@ -20,14 +25,18 @@ export class Pool {
     module: WebAssembly.Module, memory: WebAssembly.Memory, readonly threads: number,
     private readonly names: readonly string[], spinMs = 2, private readonly waitAfterMs = 2,
   ) {
-    const ctrlBuf = new SharedArrayBuffer(8 * 4), argsBuf = new SharedArrayBuffer((2 + MAX_ARGS) * 8);
+    const ctrlBuf = new SharedArrayBuffer(8 * 4), argsBuf = new SharedArrayBuffer((3 + MAX_ARGS) * 8);
     this.ctrl = new Int32Array(ctrlBuf);
     this.args = new Float64Array(argsBuf);
     for (let i = 1; i < threads; i++) {
+      const { port1, port2 } = new MessageChannel();
+      port1.unref();
+      this.ports.push(port1);
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
         execArgv: [], // not the parent's (--input-type=module would make the source ESM, --import tsx is not needed)
-        workerData: { module, memory, ctrlBuf, argsBuf, index: i, names, spinMs },
+        workerData: { module, memory, ctrlBuf, argsBuf, index: i, names, spinMs, port: port2 },
+        transferList: [port2],
       });
       w.unref();
       w.on('error', () => Atomics.store(this.ctrl, 3, 2));
@@ -35,11 +44,17 @@ export class Pool {
     }
   }
 
+  /** Another memory (shard `index` = the number added before it + 1): workers instantiate the
+   * kernels on it before their first job there. */
+  addMemory(memory: WebAssembly.Memory): void {
+    for (const p of this.ports) p.postMessage(memory);
+  }
+
   /**
-   * Run kernel `name` split into `parts` (<= threads) parts; `local` is the main thread's own
-   * instance of the same kernel (part 0). Arguments are numbers (pointers, sizes, floats).
+   * Run kernel `name` of shard `shard` split into `parts` (<= threads) parts; `local` is the main
+   * thread's own instance of the same kernel (part 0). Arguments are numbers (pointers, sizes, floats).
    */
-  run(name: number, local: Kernel, parts: number, args: number[]): void {
+  run(shard: number, name: number, local: Kernel, parts: number, args: number[]): void {
     if (this.disposed) throw new Error('WasmBackend: used after dispose()');
     if (parts <= 1 || this.workers.length === 0) {
       local(0, 1, ...args);
@@ -48,7 +63,8 @@ export class Pool {
     const a = this.args, c = this.ctrl;
     a[0] = name;
     a[1] = parts;
-    for (let i = 0; i < args.length; i++) a[2 + i] = args[i]!;
+    a[2] = shard;
+    for (let i = 0; i < args.length; i++) a[3 + i] = args[i]!;
     Atomics.store(c, 1, 0);
     Atomics.add(c, 0, 1);
     if (Atomics.load(c, 4) > 0) Atomics.notify(c, 0);
@@ -85,5 +101,6 @@ export class Pool {
     Atomics.add(this.ctrl, 0, 1);
     Atomics.notify(this.ctrl, 0);
     for (const w of this.workers) void w.terminate();
+    for (const p of this.ports) p.close();
   }
 }

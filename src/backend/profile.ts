@@ -14,7 +14,7 @@ export class ProfiledBackend {
     this.backend = new Proxy(inner, {
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver);
-        if (typeof v !== 'function' || typeof prop !== 'string' || ['alloc', 'free', 'weight', 'beginPass', 'endPass', 'dispose'].includes(prop)) {
+        if (typeof v !== 'function' || typeof prop !== 'string' || ['alloc', 'free', 'weight', 'place', 'beginPass', 'endPass', 'dispose'].includes(prop)) {
           return typeof v === 'function' ? v.bind(target) : v;
         }
         return (...args: unknown[]) => {

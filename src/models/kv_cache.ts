@@ -30,6 +30,8 @@ export class KvCache {
   /** positions storage exists for; grows by doubling, in powers of two, up to `capacity` rounded up */
   allocated = 0;
   private readonly kvDim: number;
+  /** per attention layer, the block holding its k then its v rows */
+  private readonly kvBlock: Float32Array[] = [];
   private readonly attnLayers: number[] = [];
   /** floats of conv and delta-rule state per DeltaNet layer (0 for attention layers) */
   private readonly convLen: number[] = [];
@@ -43,6 +45,7 @@ export class KvCache {
     const dk = cfg.linear_key_head_dim ?? 0, dv = cfg.linear_value_head_dim ?? 0;
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       this.k.push(new Float32Array(0)); // storage comes with reserve()
+      this.kvBlock.push(new Float32Array(0));
       this.v.push(new Float32Array(0));
       const linear = types[l] === 'linear_attention';
       if (!linear) this.attnLayers.push(l);
@@ -63,7 +66,8 @@ export class KvCache {
   reserve(n: number): void {
     if (this.recurrent && !this.statesReady) {
       // first use: the recurrent states, zeroed
-      this.conv.forEach((_, l) => { if (this.convLen[l]) { this.conv[l] = this.backend.alloc(this.convLen[l]!); this.state[l] = this.backend.alloc(this.stateLen[l]!); } });
+      // each layer's state in its layer's memory (a backend of several memories: see Backend.place)
+      this.conv.forEach((_, l) => { if (this.convLen[l]) { this.backend.place?.(l); this.conv[l] = this.backend.alloc(this.convLen[l]!); this.state[l] = this.backend.alloc(this.stateLen[l]!); } });
       this.resetRecurrent();
       this.statesReady = true;
     }
@@ -73,23 +77,27 @@ export class KvCache {
     const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(x));
     const size = Math.min(pow2(this.capacity), pow2(Math.max(n, this.allocated * 2, 64)));
     for (const l of this.attnLayers) {
-      for (const kv of [this.k, this.v]) {
-        const grown = this.backend.alloc(size * this.kvDim);
-        if (this.allocated > 0) {
-          this.backend.copy(grown, 0, kv[l]!, 0, this.length * this.kvDim);
-          this.backend.free?.(kv[l]!);
-        }
-        kv[l] = grown;
+      this.backend.place?.(l); // next to the layer's weights: attention runs there
+      // k and v in one block: a backend of several memories then keeps them in one (attention reads both)
+      const block = this.backend.alloc(2 * size * this.kvDim);
+      const k = block.subarray(0, size * this.kvDim), v = block.subarray(size * this.kvDim);
+      if (this.allocated > 0) {
+        this.backend.copy(k, 0, this.k[l]!, 0, this.length * this.kvDim);
+        this.backend.copy(v, 0, this.v[l]!, 0, this.length * this.kvDim);
+        this.backend.free?.(this.kvBlock[l]!);
       }
+      [this.kvBlock[l], this.k[l], this.v[l]] = [block, k, v];
     }
     this.allocated = size;
   }
 
   /** Give the storage back to the backend (a WebAssembly heap does not collect garbage). */
   release(): void {
-    for (const list of [this.k, this.v, this.conv, this.state]) {
+    for (const list of [this.kvBlock, this.conv, this.state]) {
       list.forEach((a, l) => { if (a.length) this.backend.free?.(a); list[l] = new Float32Array(0); });
     }
+    this.k.fill(new Float32Array(0));
+    this.v.fill(new Float32Array(0));
     this.allocated = 0;
     this.length = 0;
     this.statesReady = false;

@@ -1,6 +1,6 @@
 // Qwen2 / Qwen2.5 (HF model_type "qwen2"): pre-norm decoder, RMSNorm, NEOX RoPE, grouped-query
 // attention with q/k/v bias, SwiGLU MLP, tied or untied output head.
-import type { Backend, Weight } from '../backend/backend.js';
+import { HEAD, type Backend, type Weight } from '../backend/backend.js';
 import { outputHead, swiglu, type FfnWeights } from './blocks.js';
 import type { QwenConfig } from './config.js';
 import { checkBatch, commitBatch, KvCache, storeKv, type BatchEntry } from './kv_cache.js';
@@ -67,11 +67,13 @@ class Qwen2 implements CausalLM {
 
     be.beginPass?.(); // activations of this pass stay valid until the next pass begins
     try {
+      be.place?.(HEAD); // the memory holding the embedding and output head (backends of several memories)
       let x = be.alloc(T * D); // [T, D]
       be.embed(x, w.tokenEmbd, tokens);
       cb('inp_embd', -1, x, [T, D]);
       for (let il = 0; il < w.layers.length; il++) {
         const L = w.layers[il]!;
+        be.place?.(il); // this layer's memory: its activations go there, next to its weights
         // attention block
         const h = be.alloc(T * D); // [T, D]
         be.rmsNorm(h, x, L.attnNorm, T, D, eps);
@@ -110,6 +112,7 @@ class Qwen2 implements CausalLM {
         for (const a of [h, q, k, v, attn, o, ffnInp, down]) be.free?.(a);
       }
       commitBatch(batch, caches);
+      be.place?.(HEAD);
 
       return outputHead(be, batch, x, w.outputNorm, w.output, D, V, eps, this.trace);
     } finally {

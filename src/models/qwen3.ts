@@ -1,6 +1,6 @@
 // Qwen3 (HF model_type "qwen3"): as qwen2, but no q/k/v bias, a per-head RMSNorm on q and k before
 // RoPE (q_norm, k_norm), and head_dim set explicitly rather than hidden_size / heads.
-import type { Backend, Weight } from '../backend/backend.js';
+import { HEAD, type Backend, type Weight } from '../backend/backend.js';
 import { outputHead, swiglu, type FfnWeights } from './blocks.js';
 import type { QwenConfig } from './config.js';
 import { checkBatch, commitBatch, KvCache, storeKv, type BatchEntry } from './kv_cache.js';
@@ -67,11 +67,13 @@ class Qwen3 implements CausalLM {
 
     be.beginPass?.(); // activations of this pass stay valid until the next pass begins
     try {
+      be.place?.(HEAD); // the memory holding the embedding and output head (backends of several memories)
       let x = be.alloc(T * D); // [T, D]
       be.embed(x, w.tokenEmbd, tokens);
       cb('inp_embd', -1, x, [T, D]);
       for (let il = 0; il < w.layers.length; il++) {
         const L = w.layers[il]!;
+        be.place?.(il); // this layer's memory: its activations go there, next to its weights
         // attention block
         const h = be.alloc(T * D); // [T, D]
         be.rmsNorm(h, x, L.attnNorm, T, D, eps);
@@ -111,6 +113,7 @@ class Qwen3 implements CausalLM {
         for (const a of [h, q, k, v, attn, o, ffnInp, down]) be.free?.(a);
       }
       commitBatch(batch, caches);
+      be.place?.(HEAD);
 
       return outputHead(be, batch, x, w.outputNorm, w.output, D, V, eps, this.trace);
     } finally {

@@ -4,7 +4,7 @@
 // full attention with q/k norms, partial NEOX RoPE and a sigmoid output gate. The MLP is SwiGLU.
 // Spec: ../shared/design/QWEN35.md. Norm weights follow GGUF's convention (1 + w; weights.ts
 // converts HF's zero-centred ones), as does A = -exp(A_log).
-import type { Backend, DeltaNetDims, Weight } from '../backend/backend.js';
+import { HEAD, type Backend, type DeltaNetDims, type Weight } from '../backend/backend.js';
 import { outputHead, swiglu, type FfnWeights } from './blocks.js';
 import type { QwenConfig } from './config.js';
 import { checkBatch, commitBatch, KvCache, recurrentSpans, sequenceRows, storeKv, type BatchEntry } from './kv_cache.js';
@@ -123,11 +123,13 @@ class Qwen35 implements CausalLM {
 
     be.beginPass?.(); // activations of this pass stay valid until the next pass begins
     try {
+      be.place?.(HEAD); // the memory holding the embedding and output head (backends of several memories)
       let x = be.alloc(T * D); // [T, D]
       be.embed(x, w.tokenEmbd, Int32Array.from(batch, (e) => e.token));
       cb('inp_embd', -1, x, [T, D]);
       for (let il = 0; il < w.layers.length; il++) {
         const L = w.layers[il]!;
+        be.place?.(il); // this layer's memory: its activations go there, next to its weights
         const h = be.alloc(T * D); // [T, D]
         be.rmsNorm(h, x, L.attnNorm, T, D, eps);
         cb('attn_norm', il, h, [T, D]);
@@ -188,6 +190,7 @@ class Qwen35 implements CausalLM {
         for (const t of [h, mix, ffnInp, down, ...temps]) be.free?.(t); // reusable by the next layer
       }
       commitBatch(batch, caches);
+      be.place?.(HEAD);
       return outputHead(be, batch, x, w.outputNorm, w.output, D, V, eps, this.trace);
     } finally {
       be.endPass?.();

@@ -1,0 +1,65 @@
+// The compiled kernel module (AssemblyScript, src/kernels/) and what the backend calls in it: the
+// serial exports, and the parallel kernels the worker threads look up by index.
+import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
+
+// parallel kernels, by index (the worker looks them up by the same list)
+export const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add', 'sigmoid_mul', 'ssm_conv', 'delta_net'] as const;
+export const K_MM_Q8 = 0, K_MM_ROWS = 1, K_MV_F16 = 2, K_ATTN = 3, K_SILU = 4, K_ADD = 5, K_SIGMOID = 6, K_CONV = 7, K_DELTA = 8;
+
+export interface Exports {
+  init_tables(): void;
+  quant_q8(x: number, T: number, K: number, xq: number, xd: number, mode: number): void;
+  q8_scratch_bytes(K: number): number;
+  scale_f32(dst: number, src: number, n: number, s: number): void;
+  embed_rows(dtype: number, table: number, tokens: number, T: number, K: number, out: number): void;
+  rms_norm(out: number, x: number, w: number, R: number, D: number, eps: number): void;
+  rope_table(pos: number, T: number, nRot: number, theta: number, tab: number): void;
+  rope(x: number, T: number, H: number, Dh: number, nRot: number, tab: number): void;
+  delta_scratch_floats(dk: number, dv: number): number;
+  add_bias(x: number, bias: number, T: number, N: number): void;
+  f16_special(p: number, n: number): number;
+  attention_scratch_floats(group: number, Dh: number): number;
+  copy_f32(dst: number, src: number, n: number): void;
+  relaxed(): number;
+  u8_dot_probe(a: number, b: number, c: number, out: number): void;
+}
+
+const modules: { simd?: WebAssembly.Module; relaxed?: WebAssembly.Module | null } = {};
+
+function wasmBytes(variant: string): Uint8Array<ArrayBuffer> {
+  const name = `kernels-${variant}.wasm`;
+  const candidates = [new URL(`../kernels/${name}`, import.meta.url), new URL(`../../dist/src/kernels/${name}`, import.meta.url)];
+  const dir = process.env.QWEN_TS_KERNELS_DIR; // development: A/B-test another kernel build
+  if (dir) candidates.unshift(new URL(`file://${dir}/${name}`));
+  for (const u of candidates) {
+    if (!fs.existsSync(u)) continue;
+    const b = fs.readFileSync(u);
+    return new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.length);
+  }
+  throw new Error(`WasmBackend: ${name} not found (run \`npm run build\` to compile src/kernels)`);
+}
+
+// The kernels are few and hot: compile them with the optimising tier straight away. With dynamic
+// tiering, long-running calls in worker threads stayed in the baseline tier (3-10x slower).
+let tieringSet = false;
+function optimiseUpFront(): void {
+  if (tieringSet) return;
+  tieringSet = true;
+  v8.setFlagsFromString('--no-liftoff');
+}
+
+/** The relaxed-SIMD module if this engine can run it (Node 20 needs a V8 flag, set here), else null. */
+export function relaxedModule(): WebAssembly.Module | null {
+  optimiseUpFront();
+  if (modules.relaxed !== undefined) return modules.relaxed;
+  const bytes = wasmBytes('relaxed');
+  if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  modules.relaxed = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  return modules.relaxed;
+}
+
+export function simdModule(): WebAssembly.Module {
+  optimiseUpFront();
+  return (modules.simd ??= new WebAssembly.Module(wasmBytes('simd')));
+}

@@ -1,0 +1,144 @@
+// A model spread over several WebAssembly memories (shards) computes bit-for-bit what it computes in
+// one: tiny shard budgets put each layer (or each pair of layers) of the fixture models in a memory
+// of its own, and prefill, decode through the KV cache, chunked prefill and batched sequences
+// (Qwen3.5's recurrent layers too) are compared with the one-memory run and with llama.cpp's
+// logits. Then memories too small for the caches: KV storage spills into other memories.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { WasmBackend, type WasmBackendOptions } from '../../src/backend/wasm.js';
+import { HEAD } from '../../src/backend/backend.js';
+import { loadModel, openModelFiles } from '../../src/models/load.js';
+import type { BatchEntry, KvCache } from '../../src/models/kv_cache.js';
+import type { CausalLM } from '../../src/models/model.js';
+import { compare, fixtureDir, readF32, rng } from '../helpers.js';
+
+const ATOL = 1e-3, RTOL = 1e-4; // as parity.test.ts
+interface Case { name: string; prompt_ids: number[]; greedy_generated_ids: number[]; prefill_logits_file: { path: string }; incremental_logits_file: { path: string } }
+
+/** Stored bytes of layer `l`'s tensors. */
+function storedBytes(src: string, l: number): number {
+  const { source } = openModelFiles(src);
+  try {
+    return [...source.tensors.values()].filter((t) => new RegExp(`^(blk|model\\.layers)\\.${l}\\.`).test(t.name)).reduce((n, t) => n + t.byteLength, 0);
+  } finally {
+    source.close();
+  }
+}
+
+const made: WasmBackend[] = [];
+after(() => made.forEach((b) => b.dispose()));
+function load(src: string, opts: WasmBackendOptions): { m: CausalLM; be: WasmBackend } {
+  const be = new WasmBackend({ threads: 3, grain: 1e-9, spinMs: 0.05, ...opts });
+  made.push(be);
+  return { m: loadModel(src, { backend: be, onNote: () => {} }), be };
+}
+
+function sameBits(a: Float32Array, b: Float32Array, what: string): void {
+  assert.equal(a.length, b.length, `${what}: lengths`);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < a.length; i++) if (ua[i] !== ub[i]) assert.fail(`${what}: element ${i}: ${a[i]} vs ${b[i]}`);
+}
+
+/** Every logits row of a script of passes (copied out: a pass's logits live until the next). */
+type Script = (m: CausalLM) => Float32Array[];
+const run = (m: CausalLM, passes: (caches: KvCache[]) => [BatchEntry[], KvCache[]][], nSeq: number): Float32Array[] => {
+  const caches = Array.from({ length: nSeq }, () => m.newCache(256));
+  return passes(caches).map(([b, c]) => m.forward(b, c).slice());
+};
+
+function scripts(cases: Case[]): [string, Script][] {
+  const ids = cases.map((c) => [...c.prompt_ids, ...c.greedy_generated_ids]);
+  const all = (c: number, from: number, to: number, seq = c): BatchEntry[] => ids[c]!.slice(from, to).map((token, i) => ({ token, pos: from + i, seq, logits: true }));
+  return [
+    ['prefill', (m) => run(m, (c) => [[all(0, 0, ids[0]!.length), c]], 1)],
+    ['decode token by token', (m) => run(m, (c) => ids[0]!.map((_, p) => [all(0, p, p + 1), c]), 1)],
+    ['prefill in chunks of 5', (m) => run(m, (c) => Array.from({ length: Math.ceil(ids[1]!.length / 5) }, (_, i) => [all(1, 5 * i, 5 * i + 5, 0), c]), 1)],
+    ['two sequences, interleaved prefill then batched decode', (m) => run(m, (c) => {
+      const [a, b] = [cases[0]!.prompt_ids.length, cases[1]!.prompt_ids.length];
+      const first: BatchEntry[] = [];
+      for (let i = 0; i < Math.max(a, b); i++) first.push(...(i < a ? all(0, i, i + 1) : []), ...(i < b ? all(1, i, i + 1) : []));
+      const passes: [BatchEntry[], KvCache[]][] = [[first, c]];
+      for (let i = 0; i < 6; i++) passes.push([[...all(0, a + i, a + i + 1), ...all(1, b + i, b + i + 1)], c]);
+      return passes;
+    }, 2)],
+  ];
+}
+
+const MODELS: [string, string][] = [
+  ['qwen2-tiny-tied', 'model-f32.gguf'], ['qwen2-tiny-tied', 'model.safetensors'],
+  ['qwen35-tiny', 'model-f32.gguf'], ['qwen35-tiny', 'model-q8_0.gguf'],
+];
+
+for (const [name, file] of MODELS) {
+  const dir = fixtureDir(`models/${name}`);
+  const src = file.endsWith('.gguf') ? path.join(dir, file) : dir;
+  const cases: Case[] = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')).cases;
+  const one = load(src, {});
+  const L = one.m.config.num_hidden_layers;
+  // shardBytes 1: every layer (and the head) starts a memory; layers 0 and 1's size: pairs of layers
+  const perLayer = load(src, { shardBytes: 1, poison: true });
+  const pairs = load(src, { shardBytes: storedBytes(src, 0) + storedBytes(src, 1) });
+
+  test(`${name} ${file}: placement puts each layer, or each pair of layers, in a memory of its own`, () => {
+    assert.equal(one.be.shards, 1);
+    assert.equal(perLayer.be.shards, L + 1);
+    assert.deepEqual(Array.from({ length: L }, (_, l) => perLayer.be.shardOfLayer(l)), Array.from({ length: L }, (_, l) => l));
+    assert.equal(perLayer.be.shardOfLayer(HEAD), L);
+    assert.ok(pairs.be.shards >= 2 && pairs.be.shards <= L, `${pairs.be.shards} shards`);
+    assert.equal(pairs.be.shardOfLayer(0), pairs.be.shardOfLayer(1));
+    assert.notEqual(pairs.be.shardOfLayer(1), pairs.be.shardOfLayer(L > 2 ? 2 : HEAD));
+  });
+
+  for (const [what, script] of scripts(cases)) {
+    test(`${name} ${file}: ${what}: logits over several memories are bit-identical to one memory's`, () => {
+      const want = script(one.m);
+      for (const [label, x] of [['one layer a memory', perLayer], ['two layers a memory', pairs]] as const) {
+        script(x.m).forEach((l, i) => sameBits(l, want[i]!, `${label}, pass ${i}`));
+      }
+    });
+  }
+
+  // (the Q8_0 file's logits against llama.cpp's: qwen35.test.ts, on one memory, which these equal)
+  if (!file.includes('q8_0')) test(`${name} ${file}: over several memories, prefill and decode still match llama.cpp`, () => {
+    const V = one.m.config.vocab_size;
+    for (const c of cases.slice(0, 2)) {
+      const pre = perLayer.m.forward(c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [perLayer.m.newCache(256)]);
+      const r = compare(pre, readF32(path.join(dir, c.prefill_logits_file.path)), ATOL, RTOL);
+      assert.ok(r.ok, `case ${c.name} prefill: max abs diff ${r.maxAbs}`);
+      const want = readF32(path.join(dir, c.incremental_logits_file.path));
+      const cache = perLayer.m.newCache(256);
+      [...c.prompt_ids, ...c.greedy_generated_ids].forEach((token, pos) => {
+        const r2 = compare(perLayer.m.forward([{ token, pos, seq: 0, logits: true }], [cache]), want.subarray(pos * V, (pos + 1) * V), ATOL, RTOL);
+        assert.ok(r2.ok, `case ${c.name} position ${pos}: max abs diff ${r2.maxAbs}`);
+      });
+    }
+  });
+}
+
+test('memories too small for the KV cache: it spills into other memories, logits unchanged', () => {
+  const src = path.join(fixtureDir('models/qwen2-tiny-tied'), 'model-f32.gguf');
+  const one = load(src, {});
+  // 3 MiB memories (1 MiB of it below the heap), a layer each: 2 sequences of 1500 positions
+  // need ~1.5 MiB of keys and values per layer
+  const small = load(src, { shardBytes: 1, memoryBytes: 3 * 2 ** 20 });
+  const shardsAfterLoad = small.be.shards;
+  const r = rng(7);
+  const ids = [0, 1].map(() => Array.from({ length: 1500 }, () => Math.floor(r() * 320)));
+  const go = (m: CausalLM) => {
+    const caches = [m.newCache(2048), m.newCache(2048)];
+    const out: Float32Array[] = [];
+    for (let p = 0; p < 1500; p += 100) {
+      const batch = [0, 1].flatMap((seq) => ids[seq]!.slice(p, p + 100).map((token, i) => ({ token, pos: p + i, seq, logits: i % 50 === 49 })));
+      out.push(m.forward(batch, caches).slice());
+    }
+    return { out, caches };
+  };
+  const want = go(one.m).out;
+  const got = go(small.m);
+  got.out.forEach((l, i) => sameBits(l, want[i]!, `pass ${i}`));
+  assert.ok(small.be.shards > shardsAfterLoad, `no memory was added for the caches (${small.be.shards})`);
+  const moved = [0, 1].some((l) => got.caches.some((c) => small.be.shardOf(c.k[l]!) !== small.be.shardOfLayer(l) || small.be.shardOf(c.v[l]!) !== small.be.shardOfLayer(l)));
+  assert.ok(moved, 'every cache stayed in its layer\'s memory');
+});
