@@ -2,6 +2,7 @@
 export { QwenError } from './errors.js';
 // models and backends
 export { loadModel, openModelFiles, type LoadOptions } from './models/load.js';
+export { LOAD_QUANT_TYPES, type LoadQuantType } from './models/weights.js';
 export type { CausalLM, TraceHook } from './models/model.js';
 export { KvCache, type BatchEntry } from './models/kv_cache.js';
 export { parseHfConfig, configFromGguf, type QwenConfig } from './models/config.js';
@@ -21,6 +22,7 @@ export { createServer, type ServerOptions } from './server/app.js';
 export * from './tokenizer/index.js';
 export { openGguf, type GgufFile, type GgufKV, type GgufValue } from './formats/gguf.js';
 export { writeGguf } from './formats/gguf_writer.js';
+export { openGgufModel, writeGgufSplit } from './formats/gguf_split.js';
 export { openSafetensors } from './formats/safetensors.js';
 export { writeSafetensors, writeShardedSafetensors } from './formats/safetensors_writer.js';
 export { dequantize, quantize } from './formats/quant/index.js';
