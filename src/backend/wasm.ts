@@ -3,23 +3,18 @@
 // read by the loader straight into that memory (no copy in the JS heap); activations are views
 // on it. See src/kernels/ for the kernels and the accuracy notes of each.
 //
-// One wasm32 memory holds 4 GiB, so a larger model (Qwen2.5-7B Q8_0: 8 GB) is spread over several
-// memories, "shards" (shard.ts), each with its own kernel instance (and one per worker thread),
-// placed by layer as llama.cpp places layers on buffers: the loader and the forward pass say which
-// layer comes next (place()), and a layer that would pass `shardBytes` of weights starts a new
-// shard. An op runs in the shard that holds its weight (weightless ops: where their output lives);
-// an activation from another shard is copied in for the op (D floats a token at a layer boundary)
-// and an output living elsewhere copied back. A model that fits one memory (every model below
-// ~3.5 GB) runs in one shard with no copies, exactly as before. memory64 is not an option:
-// AssemblyScript cannot target it and Node 20 lacks it.
+// A model larger than one 4 GiB memory is spread over several (shard_router.ts: placement by
+// layer, each op run in the memory of its weight, operands copied across); a model that fits one
+// runs in one memory with no copies. memory64 is not an option: AssemblyScript cannot target it
+// and Node 20 lacks it.
 import * as os from 'node:os';
-import { fail } from '../errors.js';
 import type { DType } from '../formats/dtype.js';
-import { tensorBytes } from '../formats/dtype.js';
 import type { AttnSpan, Backend, DeltaNetDims, RecurrentSpan, Weight } from './backend.js';
-import { Pool } from './pool.js';
-import { align, MEMORY_BYTES, Shard } from './shard.js';
-import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_Q8, K_MM_ROWS, K_MV_F16, K_SIGMOID, K_SILU, PAR, relaxedModule, simdModule } from './wasm_module.js';
+import { align, type Shard } from './shard.js';
+import { ShardRouter } from './shard_router.js';
+import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_Q8, K_MM_ROWS, K_MV_F16, K_SIGMOID, K_SILU, relaxedModule, simdModule } from './wasm_module.js';
+
+export { SHARD_BYTES } from './shard_router.js';
 
 // the ids of src/kernels/dequant.ts; types without a kernel of their own (Q4_1, Q5_0, Q5_1) go through mm_rows
 const DT_ID: Record<DType, number> = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_K: 5, Q6_K: 6, Q4_1: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K: 11, Q5_K: 12, IQ4_NL: 13, IQ4_XS: 14 };
@@ -28,9 +23,6 @@ const DT_ID: Record<DType, number> = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4
 // row below ~4 rows and 1.1-1.5x faster from ~8; 16 leaves a margin. Both forms do ~3 dk dv
 // multiply-adds per row and head: the chunked one wins by running them as tiled products.
 export const DELTA_CHUNK_MIN = 16;
-/** Default weight budget of one memory: the rest of its 4 GiB holds activations, scratch and the
- * KV cache / recurrent states of its layers (past that, new caches spill to another memory). */
-export const SHARD_BYTES = 3.5 * 2 ** 30;
 
 let u8DotExact: boolean | undefined; // see Shard.u8DotExact
 
@@ -60,190 +52,26 @@ export interface WasmBackendOptions {
 // quant_q8 layouts (src/kernels/q8.ts)
 const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
 
-/** An array copied into another shard for one op; written back afterwards when `write`. */
-interface Staged { a: Float32Array; s: Shard; off: number; write: boolean }
-
-export class WasmBackend implements Backend {
+export class WasmBackend extends ShardRouter implements Backend {
   readonly name: string;
   readonly threads: number;
   readonly relaxed: boolean;
   /** many-token Q8_0 products run on vpdpbusd (src/kernels/q8_u8.ts) */
   readonly u8dot: boolean;
-  private readonly module: WebAssembly.Module;
-  private readonly shardList: Shard[] = [];
-  /** every buffer of every shard's memory -> its shard (the routing table) */
-  private readonly owner = new Map<ArrayBufferLike, Shard>();
-  private readonly layers = new Map<number, Shard>();
-  /** where alloc() and weight() go: the placed layer's shard */
-  private cur: Shard;
-  private curLayer: number | undefined;
-  private inPass = false;
-  private staged: Staged[] = [];
-  private readonly pool: Pool;
   private f16Checked = new WeakMap<Uint8Array, boolean>();
   private readonly grain: number;
-  private readonly shardBytes: number;
-  private readonly memLimit: number;
   /** deltaNet: rows of one sequence from which it runs the chunked form (benchmarks change it) */
   deltaChunkMin = DELTA_CHUNK_MIN;
-  private readonly poison: boolean;
 
   constructor(opts: WasmBackendOptions = {}) {
-    this.threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
-    this.grain = opts.grain ?? 1;
-    this.poison = opts.poison ?? false;
-    this.shardBytes = opts.shardBytes ?? SHARD_BYTES;
-    this.memLimit = Math.min(MEMORY_BYTES, opts.memoryBytes ?? MEMORY_BYTES);
+    const threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
     const rm = opts.relaxed === false ? null : relaxedModule();
-    this.module = rm ?? simdModule();
+    super(rm ?? simdModule(), { threads, spinMs: opts.spinMs ?? 2, poison: opts.poison ?? false, shardBytes: opts.shardBytes, memoryBytes: opts.memoryBytes });
+    this.threads = threads;
+    this.grain = opts.grain ?? 1;
     this.relaxed = rm !== null;
-    this.cur = this.addShard();
     this.u8dot = this.relaxed && opts.u8dot !== false && (u8DotExact ??= this.cur.u8DotExact()); // the engine's, once per process
     this.name = `wasm-${this.relaxed ? 'relaxed-simd' : 'simd'}${this.u8dot ? '-u8dot' : ''}-x${this.threads}`;
-    this.pool = new Pool(this.module, this.cur.memory, this.threads, PAR, opts.spinMs ?? 2, opts.spinMs ?? 2);
-  }
-
-  // ---- memories and placement ----
-
-  private addShard(): Shard {
-    const s = new Shard(this.shardList.length, this.module, this.owner, this.memLimit);
-    this.shardList.push(s);
-    if (s.index > 0) this.pool.addMemory(s.memory);
-    if (this.inPass) s.beginPass();
-    return s;
-  }
-
-  /** How many WebAssembly memories the backend uses. */
-  get shards(): number {
-    return this.shardList.length;
-  }
-
-  /** The memory (shard index) layer `layer` was placed in, if any. */
-  shardOfLayer(layer: number): number | undefined {
-    return this.layers.get(layer)?.index;
-  }
-
-  /** The shard index of an array from alloc() or a weight's bytes. */
-  shardOf(a: Float32Array | Uint8Array): number | undefined {
-    return this.owner.get(a.buffer)?.index;
-  }
-
-  place(layer: number, bytes?: number): void {
-    let s = bytes === undefined ? this.layers.get(layer) : undefined;
-    if (s === undefined) {
-      s = this.cur;
-      if (bytes !== undefined) {
-        // a new layer: with the last one unless its weights would pass the budget
-        if (s.weightBytes > 0 && s.weightBytes + bytes > this.shardBytes) s = this.addShard();
-        this.layers.set(layer, s);
-      }
-    }
-    this.cur = s;
-    this.curLayer = layer;
-  }
-
-  /** Bytes of wasm memory in use (weights, caches, activations, scratch), all memories. */
-  memoryBytes(): number {
-    return this.shardList.reduce((n, s) => n + s.memory.buffer.byteLength, 0);
-  }
-
-  alloc(n: number): Float32Array {
-    const v = this.cur.alloc(n, this.poison);
-    if (v) return v;
-    // This memory is full (a long context's KV cache): another one takes it, and the ops reading
-    // it copy across. Slower, but a model that loads does not fail when its caches grow.
-    for (const s of this.shardList) if (s !== this.cur) { const w = s.alloc(n, this.poison); if (w) return w; }
-    const w = this.addShard().alloc(n, this.poison);
-    if (!w) fail(`the WebAssembly backend cannot allocate ${((n * 4) / 2 ** 30).toFixed(2)} GiB in one 4 GiB WebAssembly memory`);
-    return w;
-  }
-
-  /** Give back a buffer from alloc() (optional; buffers of a pass are also freed by the next beginPass). */
-  free(a: Float32Array): void {
-    this.owner.get(a.buffer)?.freeBytes(a.byteOffset);
-  }
-
-  /**
-   * Start a forward pass: every buffer allocated during the previous pass (between beginPass and
-   * endPass, and not freed) is released now, so the previous pass's logits stay valid until here.
-   */
-  beginPass(): void {
-    this.inPass = true;
-    for (const s of this.shardList) s.beginPass();
-  }
-
-  endPass(): void {
-    this.inPass = false;
-    for (const s of this.shardList) s.endPass();
-  }
-
-  weight(dtype: DType, shape: readonly number[]): Weight {
-    const n = tensorBytes(dtype, shape);
-    let s = this.cur, off = s.allocBytes(n, true, false);
-    if (off < 0) {
-      // the placement's estimate fell short: this layer goes on in a new memory
-      s = this.addShard();
-      off = s.allocBytes(n, true, false);
-      if (off < 0) fail(`a tensor of ${(n / 2 ** 30).toFixed(2)} GiB does not fit in one 4 GiB WebAssembly memory (--backend reference has no such limit)`);
-      this.cur = s;
-      if (this.curLayer !== undefined) this.layers.set(this.curLayer, s);
-    }
-    s.weightBytes += n;
-    return { dtype, shape: [...shape], bytes: new Uint8Array(s.buf, off, n) };
-  }
-
-  dispose(): void {
-    this.pool.dispose();
-  }
-
-  // ---- routing ----
-
-  private home(a: Float32Array): Shard {
-    const s = this.owner.get(a.buffer);
-    if (!s) throw new Error('WasmBackend: array not allocated by this backend (use backend.alloc)');
-    return s;
-  }
-
-  /** The offset of `a` in shard s: its own when it lives there, else a copy's, written back after
-   * the op (unstage) when `write`. */
-  private at(s: Shard, a: Float32Array, write = false): number {
-    if (this.owner.get(a.buffer) === s) return a.byteOffset;
-    for (const e of this.staged) if (e.a === a && e.s === s) { e.write ||= write; return e.off; }
-    this.home(a);
-    const off = s.allocBytes(a.byteLength, false, false, true);
-    if (off < 0) throw new Error(`WasmBackend: no room in WebAssembly memory ${s.index} for a ${a.length}-float operand`);
-    new Float32Array(s.buf, off, a.length).set(a); // every op writes all of its output, but copy it anyway: one op may write a part
-    this.staged.push({ a, s, off, write });
-    return off;
-  }
-
-  private unstage(): void {
-    if (this.staged.length === 0) return;
-    for (const e of this.staged) {
-      if (e.write) e.a.set(new Float32Array(e.s.memory.buffer, e.off, e.a.length));
-      e.s.freeBytes(e.off);
-    }
-    this.staged.length = 0;
-  }
-
-  /** A weight's storage in this backend: its own, or (a weight made elsewhere, e.g. by another backend) a copy made once. */
-  private own(w: Weight): Weight {
-    if (this.owner.has(w.bytes.buffer)) return w;
-    const x = w as { __wasm?: Weight };
-    if (!x.__wasm || !this.owner.has(x.__wasm.bytes.buffer)) {
-      const c = this.weight(w.dtype, w.shape);
-      c.bytes.set(w.bytes);
-      x.__wasm = c;
-    }
-    return x.__wasm;
-  }
-
-  private wshard(w: Weight): Shard {
-    return this.owner.get(this.own(w).bytes.buffer)!;
-  }
-
-  private run(s: Shard, k: number, parts: number, args: number[]): void {
-    this.pool.run(s.index, k, s.par[k]!, parts, args);
   }
 
   private parts(work: number, grain: number): number {
