@@ -87,15 +87,39 @@ export function mm_rows(part: i32, parts: i32, out: usize, w: usize, x: usize, T
  * routes such files to mm_rows). desc: per matrix three i32 (out, w, N), as mm_q8_0.
  */
 export function mv_f16(part: i32, parts: i32, desc: usize, count: i32, xs: usize, K: i32): void {
+  mv16<i16>(part, parts, desc, count, xs, K);
+}
+
+/**
+ * One token times BF16 rows, converted in registers: a bf16 is the top half of an f32, so the
+ * conversion is one byte shuffle, exact, with no prescale (x is passed as is). Same sums as
+ * mm_rows on the decoded rows, so a row's result does not depend on the batch size.
+ */
+export function mv_bf16(part: i32, parts: i32, desc: usize, count: i32, x: usize, K: i32): void {
+  mv16<u16>(part, parts, desc, count, x, K);
+}
+
+// H = i16: F16 rows (x prescaled by 2^96, see mv_f16); H = u16: BF16 rows (x as is)
+@inline function mv16<H>(part: i32, parts: i32, desc: usize, count: i32, xs: usize, K: i32): void {
   for (let m = 0; m < count; m++) {
     const d = desc + <usize>m * 12;
     const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8);
     const n0 = split(N, part, parts, 2), n1 = split(N, part + 1, parts, 2);
-    if (n0 < n1) mv_f16_rows(out, w, xs, N, K, n0, n1);
+    if (n0 < n1) mv16_rows<H>(out, w, xs, N, K, n0, n1);
   }
 }
 
-function mv_f16_rows(out: usize, w: usize, xs: usize, N: i32, K: i32, n0: i32, n1: i32): void {
+/** Eight 16-bit weights -> f32x4 of the first (lo) or last four, as the row's format reads them. */
+@inline function lo16<H>(h: v128): v128 {
+  if (isSigned<H>()) return f16x8_lo(h);
+  return i8x16.shuffle(i8x16.splat(0), h, 0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23);
+}
+@inline function hi16<H>(h: v128): v128 {
+  if (isSigned<H>()) return f16x8_hi(h);
+  return i8x16.shuffle(i8x16.splat(0), h, 0, 0, 24, 25, 0, 0, 26, 27, 0, 0, 28, 29, 0, 0, 30, 31);
+}
+
+function mv16_rows<H>(out: usize, w: usize, xs: usize, N: i32, K: i32, n0: i32, n1: i32): void {
   const rb = <usize>K << 1;
   const K8 = K & ~7;
   // eight separate row streams q apart, as in mm_q8_0 (decode waits on memory; sixteen, as Q8_0
@@ -115,30 +139,30 @@ function mv_f16_rows(out: usize, w: usize, xs: usize, N: i32, K: i32, n0: i32, n
     for (let k = 0; k < K8; k += 8) {
       const xo = xs + (<usize>k << 2), xa = v128.load(xo), xb = v128.load(xo, 16), ko = <usize>k << 1;
       const h0 = v128.load(w0 + ko);
-      a0 = madd(f16x8_hi(h0), xb, madd(f16x8_lo(h0), xa, a0));
+      a0 = madd(hi16<H>(h0), xb, madd(lo16<H>(h0), xa, a0));
       const h1 = v128.load(w1 + ko);
-      a1 = madd(f16x8_hi(h1), xb, madd(f16x8_lo(h1), xa, a1));
+      a1 = madd(hi16<H>(h1), xb, madd(lo16<H>(h1), xa, a1));
       const h2 = v128.load(w2 + ko);
-      a2 = madd(f16x8_hi(h2), xb, madd(f16x8_lo(h2), xa, a2));
+      a2 = madd(hi16<H>(h2), xb, madd(lo16<H>(h2), xa, a2));
       const h3 = v128.load(w3 + ko);
-      a3 = madd(f16x8_hi(h3), xb, madd(f16x8_lo(h3), xa, a3));
+      a3 = madd(hi16<H>(h3), xb, madd(lo16<H>(h3), xa, a3));
       const h4 = v128.load(w4 + ko);
-      a4 = madd(f16x8_hi(h4), xb, madd(f16x8_lo(h4), xa, a4));
+      a4 = madd(hi16<H>(h4), xb, madd(lo16<H>(h4), xa, a4));
       const h5 = v128.load(w5 + ko);
-      a5 = madd(f16x8_hi(h5), xb, madd(f16x8_lo(h5), xa, a5));
+      a5 = madd(hi16<H>(h5), xb, madd(lo16<H>(h5), xa, a5));
       const h6 = v128.load(w6 + ko);
-      a6 = madd(f16x8_hi(h6), xb, madd(f16x8_lo(h6), xa, a6));
+      a6 = madd(hi16<H>(h6), xb, madd(lo16<H>(h6), xa, a6));
       const h7 = v128.load(w7 + ko);
-      a7 = madd(f16x8_hi(h7), xb, madd(f16x8_lo(h7), xa, a7));
+      a7 = madd(hi16<H>(h7), xb, madd(lo16<H>(h7), xa, a7));
     }
-    store<f32>(out + (<usize>(n + 0 * q) << 2), f16_row_end(a0, w0, xs, K8, K));
-    store<f32>(out + (<usize>(n + 1 * q) << 2), f16_row_end(a1, w1, xs, K8, K));
-    store<f32>(out + (<usize>(n + 2 * q) << 2), f16_row_end(a2, w2, xs, K8, K));
-    store<f32>(out + (<usize>(n + 3 * q) << 2), f16_row_end(a3, w3, xs, K8, K));
-    store<f32>(out + (<usize>(n + 4 * q) << 2), f16_row_end(a4, w4, xs, K8, K));
-    store<f32>(out + (<usize>(n + 5 * q) << 2), f16_row_end(a5, w5, xs, K8, K));
-    store<f32>(out + (<usize>(n + 6 * q) << 2), f16_row_end(a6, w6, xs, K8, K));
-    store<f32>(out + (<usize>(n + 7 * q) << 2), f16_row_end(a7, w7, xs, K8, K));
+    store<f32>(out + (<usize>(n + 0 * q) << 2), row_end16<H>(a0, w0, xs, K8, K));
+    store<f32>(out + (<usize>(n + 1 * q) << 2), row_end16<H>(a1, w1, xs, K8, K));
+    store<f32>(out + (<usize>(n + 2 * q) << 2), row_end16<H>(a2, w2, xs, K8, K));
+    store<f32>(out + (<usize>(n + 3 * q) << 2), row_end16<H>(a3, w3, xs, K8, K));
+    store<f32>(out + (<usize>(n + 4 * q) << 2), row_end16<H>(a4, w4, xs, K8, K));
+    store<f32>(out + (<usize>(n + 5 * q) << 2), row_end16<H>(a5, w5, xs, K8, K));
+    store<f32>(out + (<usize>(n + 6 * q) << 2), row_end16<H>(a6, w6, xs, K8, K));
+    store<f32>(out + (<usize>(n + 7 * q) << 2), row_end16<H>(a7, w7, xs, K8, K));
   }
   n += 7 * q;
   for (; n < n1; n++) {
@@ -146,25 +170,26 @@ function mv_f16_rows(out: usize, w: usize, xs: usize, N: i32, K: i32, n0: i32, n
     let a0 = f32x4.splat(0);
     for (let k = 0; k < K8; k += 8) {
       const h0 = v128.load(w0 + (<usize>k << 1)), xo = xs + (<usize>k << 2);
-      a0 = madd(f16x8_hi(h0), v128.load(xo, 16), madd(f16x8_lo(h0), v128.load(xo), a0));
+      a0 = madd(hi16<H>(h0), v128.load(xo, 16), madd(lo16<H>(h0), v128.load(xo), a0));
     }
-    store<f32>(out + (<usize>n << 2), f16_row_end(a0, w0, xs, K8, K));
+    store<f32>(out + (<usize>n << 2), row_end16<H>(a0, w0, xs, K8, K));
   }
 }
 
-/** A row's end: one more 4-column step if K & 7 >= 4, hsum, the scalar tail, the 2^16 scale back. */
-@inline function f16_row_end(a: v128, wr: usize, xs: usize, K8: i32, K: i32): f32 {
+/** A row's end: one more 4-column step if K & 7 >= 4, hsum, the scalar tail (F16: the 2^16 scale back). */
+@inline function row_end16<H>(a: v128, wr: usize, xs: usize, K8: i32, K: i32): f32 {
   let k = K8;
   if (k + 4 <= K) {
-    a = madd(f16x8_lo(v128.load64_zero(wr + (<usize>k << 1))), v128.load(xs + (<usize>k << 2)), a);
+    a = madd(lo16<H>(v128.load64_zero(wr + (<usize>k << 1))), v128.load(xs + (<usize>k << 2)), a);
     k += 4;
   }
   let s = hsum(a);
   for (; k < K; k++) {
     const h = <u32>load<u16>(wr + (<usize>k << 1));
-    s += reinterpret<f32>(((h & 0x8000) << 16) | ((h & 0x7fff) << 13)) * load<f32>(xs + (<usize>k << 2));
+    const v = isSigned<H>() ? reinterpret<f32>(((h & 0x8000) << 16) | ((h & 0x7fff) << 13)) : reinterpret<f32>(h << 16);
+    s += v * load<f32>(xs + (<usize>k << 2));
   }
-  return s * <f32>65536;
+  return isSigned<H>() ? s * <f32>65536 : s;
 }
 
 /** dst = src * s over n floats (the x * 2^96 prescale of mv_f16). */

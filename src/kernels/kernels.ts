@@ -4,7 +4,7 @@ export { init_tables } from './common';
 export { quant_q8, mm_q8_0 } from './q8';
 export { q8_scratch_bytes, u8_dot_probe } from './q8_tile';
 export { dequant_row, embed_rows } from './dequant';
-export { mm_rows, mv_f16, scale_f32 } from './float';
+export { mm_rows, mv_bf16, mv_f16, scale_f32 } from './float';
 export { rms_norm, rope, rope_table, silu_mul, add, add_bias, attention, attention_scratch_floats, copy_f32, f16_special } from './ops';
 export { sigmoid_mul, ssm_conv } from './ssm';
 export { delta_net, delta_scratch_floats } from './deltanet';
@@ -15,3 +15,4 @@ export { kq_scratch_bytes } from './kq_tile';
 export function relaxed(): i32 {
   return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 }
+export { quant_weights } from './quant_w';
