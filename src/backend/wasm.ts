@@ -12,12 +12,14 @@ import type { DType } from '../formats/dtype.js';
 import type { AttnSpan, Backend, DeltaNetDims, RecurrentSpan, Weight } from './backend.js';
 import { align, type Shard } from './shard.js';
 import { ShardRouter } from './shard_router.js';
-import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_Q8, K_MM_ROWS, K_MV_F16, K_SIGMOID, K_SILU, relaxedModule, simdModule } from './wasm_module.js';
+import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_KQ, K_MM_Q8, K_MM_ROWS, K_MV_F16, K_SIGMOID, K_SILU, relaxedModule, simdModule } from './wasm_module.js';
 
 export { SHARD_BYTES } from './shard_router.js';
 
 // the ids of src/kernels/dequant.ts; types without a kernel of their own (Q4_1, Q5_0, Q5_1) go through mm_rows
 const DT_ID: Record<DType, number> = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_K: 5, Q6_K: 6, Q4_1: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K: 11, Q5_K: 12, IQ4_NL: 13, IQ4_XS: 14 };
+// the K-quants with int8 kernels (src/kernels/kq.ts); Q2_K, Q3_K, IQ4_* still decode to f32 (mm_rows)
+const KQ_TYPES = new Set<DType>(['Q4_K', 'Q5_K', 'Q6_K']);
 // deltaNet: a sequence with at least this many rows in a call runs the chunked form (src/kernels/deltanet_chunk.ts).
 // At Qwen3.5-0.8B's heads (dk = dv = 128; bench/deltanet.ts --sweep) the chunked form is slower per
 // row below ~4 rows and 1.1-1.5x faster from ~8; 16 leaves a margin. Both forms do ~3 dk dv
@@ -37,6 +39,9 @@ export interface WasmBackendOptions {
   /** use the vpdpbusd tile for many-token Q8_0 products where the engine computes it exactly
    * (default true; see u8DotExact) */
   u8dot?: boolean;
+  /** Q4_K, Q5_K and Q6_K products on int8 (Q8_K) activations, src/kernels/kq.ts (default true);
+   * false: rows decoded to f32 (mm_rows), the way before, kept as the tests' and bench's reference */
+  kquant?: boolean;
   /** fill every alloc() with NaN (tests: shows that no op reads a buffer before writing it) */
   poison?: boolean;
   /** scale of the least work worth a thread (default 1; tests use tiny values to split tiny ops) */
@@ -58,6 +63,8 @@ export class WasmBackend extends ShardRouter implements Backend {
   readonly relaxed: boolean;
   /** many-token Q8_0 products run on vpdpbusd (src/kernels/q8_u8.ts) */
   readonly u8dot: boolean;
+  /** K-quant products run on the int8 kernels (kq.ts) */
+  readonly kquant: boolean;
   private f16Checked = new WeakMap<Uint8Array, boolean>();
   private readonly grain: number;
   /** deltaNet: rows of one sequence from which it runs the chunked form (benchmarks change it) */
@@ -71,7 +78,8 @@ export class WasmBackend extends ShardRouter implements Backend {
     this.grain = opts.grain ?? 1;
     this.relaxed = rm !== null;
     this.u8dot = this.relaxed && opts.u8dot !== false && (u8DotExact ??= this.cur.u8DotExact()); // the engine's, once per process
-    this.name = `wasm-${this.relaxed ? 'relaxed-simd' : 'simd'}${this.u8dot ? '-u8dot' : ''}-x${this.threads}`;
+    this.kquant = opts.kquant !== false;
+    this.name = `wasm-${this.relaxed ? 'relaxed-simd' : 'simd'}${this.u8dot ? '-u8dot' : ''}${this.kquant ? '' : '-f32kquant'}-x${this.threads}`;
   }
 
   private parts(work: number, grain: number): number {
@@ -95,9 +103,10 @@ export class WasmBackend extends ShardRouter implements Backend {
 
   /**
    * Several products of one x (e.g. the q/k/v projections): Q8_0 weights share one activation
-   * quantisation and one dispatch, F16 weights for one token one prescale and one dispatch.
-   * Every kernel sums a (token, row) the same way whatever T is (see src/kernels/q8.ts and
-   * float.ts), so a request's logits do not depend on the batch it shares.
+   * quantisation and one dispatch, K-quant weights (any mix of Q4_K, Q5_K, Q6_K) another, F16
+   * weights for one token one prescale and one dispatch. Every kernel sums a (token, row) the
+   * same way whatever T is (see src/kernels/q8.ts, kq.ts and float.ts), so a request's logits do
+   * not depend on the batch it shares.
    */
   matmulMany(outs: Float32Array[], x: Float32Array, ws: Weight[], T: number): void {
     const K = ws[0]!.shape[1]!, s = this.wshard(ws[0]!);
@@ -105,7 +114,8 @@ export class WasmBackend extends ShardRouter implements Backend {
     const q4 = all((w) => w.dtype === 'Q4_0');
     const q8 = q4 || all((w) => w.dtype === 'Q8_0');
     const f16 = !q8 && T === 1 && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w));
-    if (ws.length > 1 && (!(q8 || f16) || ws.some((w) => this.wshard(w) !== s))) {
+    const kq = this.kquant && all((w) => KQ_TYPES.has(w.dtype)); // mixed K-quant types share one call
+    if (ws.length > 1 && (!(q8 || f16 || kq) || ws.some((w) => this.wshard(w) !== s))) {
       ws.forEach((w, i) => this.matmulMany([outs[i]!], x, [w], T)); // one by one (also: weights in different memories)
       return;
     }
@@ -128,6 +138,22 @@ export class WasmBackend extends ShardRouter implements Backend {
           new Int32Array(s.buf, counter, 1)[0] = 0;
         }
         this.run(s, K_MM_Q8, parts, [this.desc(s, outs, ws), ws.length, xq, xd, T, K, sc, sstride, mode, q4 ? 1 : 0, counter]);
+      } else if (kq) {
+        // ggml's way: Q8_K activations (per 256 one f32 scale, int8 values, sums of 16 and 32),
+        // one canonical sum per (token, row) for every T (src/kernels/kq.ts). One token: the
+        // weights read as stored; more: the int16 tile of decoded rows (kq_tile.ts).
+        const nb = K / 256;
+        const xq = s.scratchBlock('kxq', T * K), xd = s.scratchBlock('kxd', T * nb * 4), xb = s.scratchBlock('kxb', T * nb * 48);
+        const xw = T > 1 ? s.scratchBlock('kxw', 2 * T * K) : 0;
+        s.ex.quant_q8k(px, T, K, xq, xd, xb, xw);
+        const sstride = align(s.ex.kq_scratch_bytes(K));
+        const sc = T > 1 ? s.scratchBlock('kqtile', sstride * this.threads) : 0;
+        let counter = 0; // one token, several parts: rows handed out in chunks, as for Q8_0
+        if (T === 1 && parts > 1) {
+          counter = s.scratchBlock('mvcounter', 4);
+          new Int32Array(s.buf, counter, 1)[0] = 0;
+        }
+        this.run(s, K_MM_KQ, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xb, xw, T, K, sc, sstride, counter]);
       } else if (f16) {
         const xs = s.scratchBlock('xs', K * 4);
         s.ex.scale_f32(xs, px, K, 2 ** 96); // see mv_f16
@@ -143,13 +169,15 @@ export class WasmBackend extends ShardRouter implements Backend {
     }
   }
 
-  /** Per matrix (out, w, N) as i32, for the kernels that take several matrices. */
-  private desc(s: Shard, outs: Float32Array[], ws: Weight[]): number {
-    const d = new Int32Array(ws.length * 3);
+  /** Per matrix (out, w, N) as i32, for the kernels that take several matrices; with `dt`, a
+   * fourth: the dtype id (mm_kq). */
+  private desc(s: Shard, outs: Float32Array[], ws: Weight[], dt = false): number {
+    const n = dt ? 4 : 3, d = new Int32Array(ws.length * n);
     ws.forEach((w, i) => {
-      d[3 * i] = this.at(s, outs[i]!, true);
-      d[3 * i + 1] = this.own(w).bytes.byteOffset;
-      d[3 * i + 2] = w.shape[0]!;
+      d[n * i] = this.at(s, outs[i]!, true);
+      d[n * i + 1] = this.own(w).bytes.byteOffset;
+      d[n * i + 2] = w.shape[0]!;
+      if (dt) d[n * i + 3] = DT_ID[w.dtype];
     });
     return s.i32('mmdesc', d);
   }

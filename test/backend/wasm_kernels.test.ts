@@ -1,10 +1,11 @@
 // Every WebAssembly kernel against the reference backend, on random inputs of odd sizes (ragged
 // tails, one row, more threads than rows). Tolerances, per op (the reference accumulates in f64,
 // the kernels in f32; S = sum over k of |x[k] * w[k]|, the scale of a dot product's rounding):
-//   F32/F16/BF16/Q4_K/Q6_K matmul: |d| <= 1e-5 * S + 1e-6 (weights are decoded exactly)
+//   F32/F16/BF16 and the other decoded types' matmul: |d| <= 1e-5 * S + 1e-6 (weights are decoded exactly)
 //   Q8_0 and Q4_0 matmul, every T: activations are quantised to 8-bit blocks, as ggml does; against the reference
 //     run on the same quantised activations |d| <= 1e-5 * S + 1e-6, and against the f32 reference
 //     |d| <= sum over blocks of amax_b/254 * sum|w_b| (half a quantisation step per activation)
+//   Q4_K, Q5_K, Q6_K matmul, every T: the same, with ggml's Q8_K activations (blocks of 256)
 //   embed: exact; rmsNorm, rope, siluMul, add, addBias: 1e-5 relative (+1e-6);
 //   attention: 1e-5 relative to max |v| (+1e-6).
 import { test, after } from 'node:test';
@@ -39,6 +40,26 @@ function makeWeight(be: WasmBackend, dtype: DType, N: number, K: number): { w: W
   return { w, r, f };
 }
 
+const nearestEven = (v: number) => {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+
+/** ggml's Q8_K activations (quantize_row_q8_K_ref): iscale = -127 / (the value of largest |x|),
+ * q = min(127, nearest(iscale * x)), d = 1 / iscale; per 256. */
+function quantizeActsK(x: Float32Array): { q: Float32Array; amax: Float32Array } {
+  const q = new Float32Array(x.length), amax = new Float32Array(x.length / 256);
+  for (let b = 0; b < x.length / 256; b++) {
+    let m = 0, mx = 0;
+    for (let j = 0; j < 256; j++) if (Math.abs(x[b * 256 + j]!) > m) { m = Math.abs(x[b * 256 + j]!); mx = x[b * 256 + j]!; }
+    amax[b] = m;
+    if (!m) continue;
+    const is = Math.fround(-127 / mx), d = Math.fround(1 / is);
+    for (let j = 0; j < 256; j++) q[b * 256 + j] = Math.min(127, nearestEven(Math.fround(is * x[b * 256 + j]!))) * d;
+  }
+  return { q, amax };
+}
+
 /** ggml-style q8 activations as the kernel makes them: d = amax/127 (f32), q = nearest-even(x / d). */
 function quantizeActs(x: Float32Array): { q: Float32Array; amax: Float32Array } {
   const q = new Float32Array(x.length), amax = new Float32Array(x.length / 32);
@@ -68,11 +89,11 @@ const SHAPES: Record<DType, [number, number][]> = {
   Q4_1: [[1, 32], [7, 96], [13, 64], [300, 64]],
   Q5_0: [[1, 32], [7, 96], [13, 64], [300, 64]],
   Q5_1: [[1, 32], [7, 96], [13, 64], [300, 64]],
-  Q4_K: [[1, 256], [7, 512], [9, 256]],
-  Q6_K: [[1, 256], [7, 512], [9, 256]],
+  Q4_K: [[1, 256], [7, 512], [9, 256], [300, 256]],
+  Q6_K: [[1, 256], [7, 512], [9, 256], [300, 256]],
   Q2_K: [[1, 256], [7, 512], [9, 256]],
   Q3_K: [[1, 256], [7, 512], [9, 256]],
-  Q5_K: [[1, 256], [7, 512], [9, 256]],
+  Q5_K: [[1, 256], [7, 512], [9, 256], [300, 256]],
   IQ4_NL: [[1, 32], [7, 96], [13, 64], [300, 64]],
   IQ4_XS: [[1, 256], [7, 512], [9, 256]],
 };
@@ -91,7 +112,10 @@ for (const be of backends) {
           ref.matmul(exact, xr, r, T);
           let xq: Float32Array = xr, amax: Float32Array = new Float32Array(0);
           const q8 = dtype === 'Q8_0' || dtype === 'Q4_0'; // int8 activations for every T, as ggml
+          const kq = be.kquant && (dtype === 'Q4_K' || dtype === 'Q5_K' || dtype === 'Q6_K'); // Q8_K ones
+          const B = kq ? 256 : 32; // activations per scale
           if (q8) ({ q: xq, amax } = quantizeActs(xr));
+          if (kq) ({ q: xq, amax } = quantizeActsK(xr));
           const expected = new Float32Array(T * N);
           ref.matmul(expected, xq, r, T);
           for (let t = 0; t < T; t++) {
@@ -100,12 +124,12 @@ for (const be of backends) {
               for (let k = 0; k < K; k++) S += Math.abs(xq[t * K + k]! * f[n * K + k]!);
               for (let b = 0; b < amax.length / T; b++) {
                 let sw = 0;
-                for (let j = 0; j < 32; j++) sw += Math.abs(f[n * K + b * 32 + j]!);
-                qerr += (amax[t * (K / 32) + b]! / 254) * sw;
+                for (let j = 0; j < B; j++) sw += Math.abs(f[n * K + b * B + j]!);
+                qerr += (amax[t * (K / B) + b]! / 254) * sw;
               }
               const i = t * N + n, got = out[i]!;
               assert.ok(Math.abs(got - expected[i]!) <= 1e-5 * S + 1e-6, `${dtype} [${N}x${K}] T=${T} t=${t} n=${n}: ${got} vs ${expected[i]}`);
-              if (q8) assert.ok(Math.abs(got - exact[i]!) <= qerr * 1.0001 + 1e-5 * S + 1e-6, `${dtype} vs f32 reference at ${t},${n}`);
+              if (q8 || kq) assert.ok(Math.abs(got - exact[i]!) <= qerr * 1.0001 + 1e-5 * S + 1e-6, `${dtype} vs f32 reference at ${t},${n}`);
             }
           }
         }
