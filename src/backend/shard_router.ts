@@ -26,7 +26,7 @@ export interface RouterOptions {
   poison: boolean;
   /** see WasmBackendOptions */
   shardBytes?: number;
-  memoryBytes?: number;
+  memoryLimit?: number;
 }
 
 /** An array copied into another shard for one op; written back afterwards when `write`. */
@@ -50,7 +50,7 @@ export class ShardRouter {
   constructor(private readonly module: WebAssembly.Module, o: RouterOptions) {
     this.poison = o.poison;
     this.shardBytes = o.shardBytes ?? SHARD_BYTES;
-    this.memLimit = Math.min(MEMORY_BYTES, o.memoryBytes ?? MEMORY_BYTES);
+    this.memLimit = Math.min(MEMORY_BYTES, o.memoryLimit ?? MEMORY_BYTES);
     this.cur = this.addShard();
     this.pool = new Pool(module, this.cur.memory, o.threads, PAR, o.spinMs, o.spinMs);
   }

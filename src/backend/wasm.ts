@@ -20,6 +20,7 @@ export { SHARD_BYTES } from './shard_router.js';
 const DT_ID: Record<DType, number> = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_K: 5, Q6_K: 6, Q4_1: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K: 11, Q5_K: 12, IQ4_NL: 13, IQ4_XS: 14 };
 // the K-quants with int8 kernels (src/kernels/kq.ts); Q2_K, Q3_K, IQ4_* still decode to f32 (mm_rows)
 const KQ_TYPES = new Set<DType>(['Q4_K', 'Q5_K', 'Q6_K']);
+
 // deltaNet: a sequence with at least this many rows in a call runs the chunked form (src/kernels/deltanet_chunk.ts).
 // At Qwen3.5-0.8B's heads (dk = dv = 128; bench/deltanet.ts --sweep) the chunked form is slower per
 // row below ~4 rows and 1.1-1.5x faster from ~8; 16 leaves a margin. Both forms do ~3 dk dv
@@ -51,7 +52,7 @@ export interface WasmBackendOptions {
   shardBytes?: number;
   /** bytes one memory may grow to (default and most 4 GiB; tests use small values to make caches
    * spill into other memories) */
-  memoryBytes?: number;
+  memoryLimit?: number;
 }
 
 // quant_q8 layouts (src/kernels/q8.ts)
@@ -73,7 +74,7 @@ export class WasmBackend extends ShardRouter implements Backend {
   constructor(opts: WasmBackendOptions = {}) {
     const threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
     const rm = opts.relaxed === false ? null : relaxedModule();
-    super(rm ?? simdModule(), { threads, spinMs: opts.spinMs ?? 2, poison: opts.poison ?? false, shardBytes: opts.shardBytes, memoryBytes: opts.memoryBytes });
+    super(rm ?? simdModule(), { threads, spinMs: opts.spinMs ?? 2, poison: opts.poison ?? false, shardBytes: opts.shardBytes, memoryLimit: opts.memoryLimit });
     this.threads = threads;
     this.grain = opts.grain ?? 1;
     this.relaxed = rm !== null;

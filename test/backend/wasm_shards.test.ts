@@ -122,7 +122,7 @@ test('memories too small for the KV cache: it spills into other memories, logits
   const one = load(src, {});
   // 3 MiB memories (1 MiB of it below the heap), a layer each: 2 sequences of 1500 positions
   // need ~1.5 MiB of keys and values per layer
-  const small = load(src, { shardBytes: 1, memoryBytes: 3 * 2 ** 20 });
+  const small = load(src, { shardBytes: 1, memoryLimit: 3 * 2 ** 20 });
   const shardsAfterLoad = small.be.shards;
   const r = rng(7);
   const ids = [0, 1].map(() => Array.from({ length: 1500 }, () => Math.floor(r() * 320)));
@@ -141,4 +141,53 @@ test('memories too small for the KV cache: it spills into other memories, logits
   assert.ok(small.be.shards > shardsAfterLoad, `no memory was added for the caches (${small.be.shards})`);
   const moved = [0, 1].some((l) => got.caches.some((c) => small.be.shardOf(c.k[l]!) !== small.be.shardOfLayer(l) || small.be.shardOf(c.v[l]!) !== small.be.shardOfLayer(l)));
   assert.ok(moved, 'every cache stayed in its layer\'s memory');
+});
+
+// The ops themselves with operands in different memories, against one memory, bit for bit:
+// products (one weight, several weights in two memories), attention over caches in two memories,
+// elementwise ops and copies across; and a weight that does not fit its memory going to a new one.
+test('ops with operands in different memories give one memory\'s results, bit for bit', () => {
+  let seed = 99;
+  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const data = (n: number) => Float32Array.from({ length: n }, () => rnd());
+  const N = 40, K = 64, T = 3, Hq = 4, Hkv = 2, Dh = 16, S = 7;
+  const w1 = data(N * K), w2 = data(N * K), x = data(T * K), q = data(T * Hq * Dh);
+  const kv = [0, 1, 2].map(() => [data(S * Hkv * Dh), data(S * Hkv * Dh)]);
+  const results = (be: WasmBackend, spread: boolean): Float32Array[] => {
+    const put = (a: Float32Array) => { const b = be.alloc(a.length); b.set(a); return b; };
+    const weight = (src: Float32Array) => { const w = be.weight('F32', [N, K]); w.bytes.set(new Uint8Array(src.buffer)); return w; };
+    be.place(0, spread ? 1 : 0);
+    const W1 = weight(w1), kv0 = kv.slice(0, 2).map(([k, v]) => [put(k!), put(v!)]);
+    be.place(1, spread ? 1 : 0);
+    const W2 = weight(w2), kv1 = kv.slice(2).map(([k, v]) => [put(k!), put(v!)]);
+    const X = put(x), Q = put(q);
+    if (spread) {
+      assert.equal(be.shards, 2);
+      assert.deepEqual([be.shardOf(W1.bytes), be.shardOf(kv0[0]![0]!), be.shardOf(W2.bytes), be.shardOf(X)], [0, 0, 1, 1]);
+    }
+    const o1 = be.alloc(T * N), o2 = be.alloc(T * N), o3 = be.alloc(T * N), o4 = be.alloc(T * N);
+    be.matmul(o1, X, W1, T); // x from memory 1 into memory 0, the output back
+    be.matmulMany([o2, o3], X, [W1, W2], T); // weights in two memories: one product each
+    be.place(0);
+    const sum = be.alloc(T * N);
+    be.add(sum, o1, o2, T * N); // in memory 0, from memory 1
+    be.siluMul(o4, sum, o3, T * N);
+    const att = be.alloc(T * Hq * Dh);
+    const spans = [...kv0, ...kv1].map(([k, v], t) => ({ k: k!, v: v!, len: 5 + t }));
+    be.attention(att, Q, spans, Hq, Hkv, Dh, 0.25); // rows 0, 1 in memory 0, row 2 in memory 1
+    const cp = be.alloc(10);
+    be.copy(cp, 2, att, 7, 8);
+    return [o1, o2, o3, sum, o4, att, cp.subarray(2)].map((a) => a.slice());
+  };
+  const one = new WasmBackend({ threads: 3, grain: 1e-9, spinMs: 0.05 });
+  const two = new WasmBackend({ threads: 3, grain: 1e-9, spinMs: 0.05, shardBytes: 1, poison: true });
+  made.push(one, two);
+  const want = results(one, false);
+  results(two, true).forEach((a, i) => sameBits(a, want[i]!, `result ${i}`));
+
+  // a weight larger than what is left of its memory (3 MiB, 1 MiB of it below the heap) starts another
+  const small = new WasmBackend({ threads: 1, memoryLimit: 3 * 2 ** 20 });
+  made.push(small);
+  const a = small.weight('F32', [256, 1024]), b = small.weight('F32', [256, 1024]);
+  assert.deepEqual([small.shardOf(a.bytes), small.shardOf(b.bytes), small.shards], [0, 1, 2]);
 });
