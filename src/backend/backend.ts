@@ -111,6 +111,12 @@ export interface Backend {
   place?(layer: number, bytes?: number): void;
   /** Release a buffer from alloc() early; it must not be used afterwards. */
   free?(a: Float32Array): void;
+  /**
+   * Quantise n values of `src` (stored as `srcType`: F32, F16 or BF16) into `dst`'s bytes from
+   * byte `dstOffset`, in dst.dtype, rounding as ggml's reference quantisers do (the loader's
+   * --quantize). false: no fast path for these types here; the loader uses src/formats/quant.
+   */
+  quantizeInto?(dst: Weight, dstOffset: number, src: Uint8Array, srcType: DType, n: number): boolean;
   /** Release worker threads and memory; the backend is unusable afterwards. */
   dispose?(): void;
 }

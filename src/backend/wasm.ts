@@ -8,17 +8,18 @@
 // runs in one memory with no copies. memory64 is not an option: AssemblyScript cannot target it
 // and Node 20 lacks it.
 import * as os from 'node:os';
-import type { DType } from '../formats/dtype.js';
+import { tensorBytes, type DType } from '../formats/dtype.js';
 import type { AttnSpan, Backend, DeltaNetDims, RecurrentSpan, Weight } from './backend.js';
 import { align, type Shard } from './shard.js';
 import { ShardRouter } from './shard_router.js';
-import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_KQ, K_MM_Q8, K_MM_ROWS, K_MV_F16, K_SIGMOID, K_SILU, relaxedModule, simdModule } from './wasm_module.js';
+import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_KQ, K_MM_Q8, K_MM_ROWS, K_MV_BF16, K_MV_F16, K_SIGMOID, K_SILU, relaxedModule, simdModule } from './wasm_module.js';
 
 export { SHARD_BYTES } from './shard_router.js';
 
 // the ids of src/kernels/dequant.ts; types without a kernel of their own (Q4_1, Q5_0, Q5_1) go through mm_rows
 const DT_ID: Record<DType, number> = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_K: 5, Q6_K: 6, Q4_1: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K: 11, Q5_K: 12, IQ4_NL: 13, IQ4_XS: 14 };
 // the K-quants with int8 kernels (src/kernels/kq.ts); Q2_K, Q3_K, IQ4_* still decode to f32 (mm_rows)
+const QUANT_IN = new Set<DType>(['F32', 'F16', 'BF16']);
 const KQ_TYPES = new Set<DType>(['Q4_K', 'Q5_K', 'Q6_K']);
 
 // deltaNet: a sequence with at least this many rows in a call runs the chunked form (src/kernels/deltanet_chunk.ts).
@@ -105,7 +106,7 @@ export class WasmBackend extends ShardRouter implements Backend {
   /**
    * Several products of one x (e.g. the q/k/v projections): Q8_0 weights share one activation
    * quantisation and one dispatch, K-quant weights (any mix of Q4_K, Q5_K, Q6_K) another, F16
-   * weights for one token one prescale and one dispatch. Every kernel sums a (token, row) the
+   * weights for one token one prescale and one dispatch, BF16 weights for one token one dispatch. Every kernel sums a (token, row) the
    * same way whatever T is (see src/kernels/q8.ts, kq.ts and float.ts), so a request's logits do
    * not depend on the batch it shares.
    */
@@ -116,7 +117,8 @@ export class WasmBackend extends ShardRouter implements Backend {
     const q8 = q4 || all((w) => w.dtype === 'Q8_0');
     const f16 = !q8 && T === 1 && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w));
     const kq = this.kquant && all((w) => KQ_TYPES.has(w.dtype)); // mixed K-quant types share one call
-    if (ws.length > 1 && (!(q8 || f16 || kq) || ws.some((w) => this.wshard(w) !== s))) {
+    const bf16 = T === 1 && all((w) => w.dtype === 'BF16');
+    if (ws.length > 1 && (!(q8 || f16 || kq || bf16) || ws.some((w) => this.wshard(w) !== s))) {
       ws.forEach((w, i) => this.matmulMany([outs[i]!], x, [w], T)); // one by one (also: weights in different memories)
       return;
     }
@@ -159,6 +161,9 @@ export class WasmBackend extends ShardRouter implements Backend {
         const xs = s.scratchBlock('xs', K * 4);
         s.ex.scale_f32(xs, px, K, 2 ** 96); // see mv_f16
         this.run(s, K_MV_F16, parts, [this.desc(s, outs, ws), ws.length, xs, K]);
+      } else if (bf16) {
+        // a bf16 is the top half of an f32: converted in registers, no prescale (mv_bf16)
+        this.run(s, K_MV_BF16, parts, [this.desc(s, outs, ws), ws.length, px, K]);
       } else {
         const w = ws[0]!, N = w.shape[0]!, pw = this.own(w).bytes.byteOffset;
         const stride = align(4 * K * 4);
@@ -181,6 +186,16 @@ export class WasmBackend extends ShardRouter implements Backend {
       if (dt) d[n * i + 3] = DT_ID[w.dtype];
     });
     return s.i32('mmdesc', d);
+  }
+
+  quantizeInto(dst: Weight, dstOffset: number, src: Uint8Array, srcType: DType, n: number): boolean {
+    if (!QUANT_IN.has(srcType) || (dst.dtype !== 'Q8_0' && dst.dtype !== 'Q4_0') || n % 32 !== 0) return false;
+    const s = this.wshard(dst), d = this.own(dst).bytes;
+    if (dstOffset + tensorBytes(dst.dtype, [n]) > d.length) throw new RangeError(`quantizeInto: ${n} values at byte ${dstOffset} pass the end of the weight`);
+    const at = s.scratchBlock('qsrc', src.length), blk = s.scratchBlock('qblk', 128);
+    new Uint8Array(s.buf, at, src.length).set(src);
+    // non-zero: a block holds a NaN or infinity, whose rounding ggml leaves to its comparison order
+    return s.ex.quant_weights(DT_ID[srcType], at, n, DT_ID[dst.dtype], d.byteOffset + dstOffset, blk) === 0;
   }
 
   private hasF16Specials(w: Weight): boolean {

@@ -4,14 +4,15 @@ import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 
 // parallel kernels, by index (the worker looks them up by the same list)
-export const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add', 'sigmoid_mul', 'ssm_conv', 'delta_net', 'mm_kq'] as const;
-export const K_MM_Q8 = 0, K_MM_ROWS = 1, K_MV_F16 = 2, K_ATTN = 3, K_SILU = 4, K_ADD = 5, K_SIGMOID = 6, K_CONV = 7, K_DELTA = 8, K_MM_KQ = 9;
+export const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add', 'sigmoid_mul', 'ssm_conv', 'delta_net', 'mm_kq', 'mv_bf16'] as const;
+export const K_MM_Q8 = 0, K_MM_ROWS = 1, K_MV_F16 = 2, K_ATTN = 3, K_SILU = 4, K_ADD = 5, K_SIGMOID = 6, K_CONV = 7, K_DELTA = 8, K_MM_KQ = 9, K_MV_BF16 = 10;
 
 export interface Exports {
   init_tables(): void;
   quant_q8(x: number, T: number, K: number, xq: number, xd: number, mode: number): void;
   q8_scratch_bytes(K: number): number;
   quant_q8k(x: number, T: number, K: number, xq: number, xd: number, xb: number, xw: number): void;
+  quant_weights(dtIn: number, src: number, n: number, dtOut: number, dst: number, scratch: number): number;
   kq_scratch_bytes(K: number): number;
   scale_f32(dst: number, src: number, n: number, s: number): void;
   embed_rows(dtype: number, table: number, tokens: number, T: number, K: number, out: number): void;

@@ -188,8 +188,10 @@ export class WeightLoader {
   private readonly storedQuantised = new Map<DType, number>();
 
   /** Read a tensor into `dst` as `dtype`: its bytes, or converted a piece of rows at a time
-   * (blocks never cross rows, so the bytes are those of converting it whole). */
-  private readAs(info: TensorInfo, dtype: DType, dst: Uint8Array): void {
+   * (blocks never cross rows, so the bytes are those of converting it whole), by the backend's
+   * quantiser when `dst` is weight `w`'s storage and the backend has one, else by
+   * src/formats/quant (the same bytes). */
+  private readAs(info: TensorInfo, dtype: DType, dst: Uint8Array, w?: Weight): void {
     if (dtype === info.dtype) return this.read(info.name, dst);
     const cols = info.shape[info.shape.length - 1]!;
     const rows = info.byteLength / tensorBytes(info.dtype, [1, cols]);
@@ -199,14 +201,17 @@ export class WeightLoader {
     const whole = readRange ? undefined : new Uint8Array(info.byteLength);
     if (whole) this.source.readInto(info.name, whole);
     const raw = readRange ? new Uint8Array(Math.min(rows, per) * srcRow) : undefined;
-    const f = new Float32Array(Math.min(rows, per) * cols);
+    let f: Float32Array | undefined;
     for (let r = 0; r < rows; r += per) {
       const n = Math.min(per, rows - r);
       let part: Uint8Array;
       if (readRange) readRange(info.name, r * srcRow, (part = raw!.subarray(0, n * srcRow)));
       else part = whole!.subarray(r * srcRow, (r + n) * srcRow);
-      dequantize(info.dtype, part, 0, f, 0, n * cols);
-      dst.set(quantize(dtype, f, n * cols), r * dstRow);
+      if (!(w && this.backend.quantizeInto?.(w, r * dstRow, part, info.dtype, n * cols))) {
+        f ??= new Float32Array(Math.min(rows, per) * cols);
+        dequantize(info.dtype, part, 0, f, 0, n * cols);
+        dst.set(quantize(dtype, f, n * cols), r * dstRow);
+      }
       this.bytesRead += part.length;
       this.onProgress?.(this.bytesRead, this.totalBytes);
     }
@@ -217,7 +222,7 @@ export class WeightLoader {
     const info = this.info(hfName, shape, why);
     const dtype = this.heldAs(hfName, info);
     const w = this.backend.weight(dtype, info.shape);
-    this.readAs(info, dtype, w.bytes);
+    this.readAs(info, dtype, w.bytes, w);
     return w;
   }
 
