@@ -19,7 +19,8 @@ import type { Backend } from '../../src/backend/backend.js';
 import { ReferenceBackend } from '../../src/backend/reference.js';
 import { WasmBackend } from '../../src/backend/wasm.js';
 import { quantize } from '../../src/formats/quant/index.js';
-import { argmax, fixtureDir, readF32 } from '../helpers.js';
+import { fixtureDir, readF32 } from '../helpers.js';
+import { agreement } from './parity_backends.js';
 
 const dir = fixtureDir('models/qwen3-tiny-tied');
 const cases: { name: string; prompt_ids: number[] }[] = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')).cases;
@@ -78,16 +79,7 @@ for (const [type, types] of FILES) {
       const b = backend();
       made.push(b);
       const m = loadModel(file, { backend: b, onNote: () => {} });
-      const V = m.config.vocab_size;
-      let same = 0, n = 0, d2 = 0, w2 = 0;
-      for (const c of cases) {
-        const want = readF32(path.join(dir, `${c.name}.prefill_logits.${type}.f32`));
-        const l = m.forward(c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(256)]);
-        assert.equal(l.length, want.length);
-        for (let p = 0; p < c.prompt_ids.length; p++, n++) if (argmax(l, p * V, V) === argmax(want, p * V, V)) same++;
-        for (let i = 0; i < want.length; i++) { d2 += (l[i]! - want[i]!) ** 2; w2 += want[i]! ** 2; }
-      }
-      const rel = Math.sqrt(d2 / w2);
+      const { same, n, rel } = agreement(m, cases, (name) => readF32(path.join(dir, `${name}.prefill_logits.${type}.f32`)));
       if (process.env.QWEN_TS_PRINT) console.log(`${bn} ${type}: argmax ${same}/${n}, relative RMS ${rel.toFixed(4)}`);
       assert.ok(same >= 0.9 * n, `argmax equal at ${same} of ${n} positions`);
       assert.ok(rel <= 0.1, `relative RMS ${rel}`);

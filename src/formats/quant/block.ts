@@ -31,10 +31,10 @@ export function nibble(src: Uint8Array, q: number, j: number, qh = 0): number {
   return lo | (((qh >>> j) & 1) << 4);
 }
 
-/** The signed value of largest magnitude in src[s..s+32); the first one wins a tie (strict <). */
-export function signedAbsMax(src: Float32Array, s: number): number {
+/** The signed value of largest magnitude in src[s..s+n); the first one wins a tie (strict <). */
+export function signedAbsMax(src: Float32Array, s: number, n = 32): number {
   let amax = 0, max = 0;
-  for (let j = 0; j < 32; j++) {
+  for (let j = 0; j < n; j++) {
     const v = src[s + j]!;
     if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
   }

@@ -132,3 +132,28 @@ export function pack2Bit(L: Uint8Array, dst: Uint8Array, q: number): void {
     }
   }
 }
+
+/**
+ * The first loop of quantize_row_q4_K_ref / _q5_K_ref: per 32-value sub-block of the block at
+ * src[xo..], weights w = rms + |x| and makeQkx2Quants (levels 0..nmax into L) give a scale and a
+ * min, stored in scales / mins; returns their maxima.
+ */
+export function subBlockScalesMins(
+  src: Float32Array, xo: number, nmax: number, rmin: number, nstep: number,
+  w: Float32Array, L: Uint8Array, laux: Uint8Array, scales: Float32Array, mins: Float32Array,
+): [number, number] {
+  let maxScale = 0;
+  let maxMin = 0;
+  for (let j = 0; j < 8; j++) {
+    let sumX2 = 0;
+    for (let l = 0; l < 32; l++) sumX2 = fr(sumX2 + fr(src[xo + 32 * j + l]! * src[xo + 32 * j + l]!));
+    const avX = fr(Math.sqrt(fr(sumX2 / 32)));
+    for (let l = 0; l < 32; l++) w[l] = avX + Math.abs(src[xo + 32 * j + l]!);
+    const [s, m] = makeQkx2Quants(32, nmax, src, xo + 32 * j, w, L, 32 * j, laux, rmin, fr(0.1), nstep);
+    scales[j] = s;
+    mins[j] = m;
+    if (scales[j]! > maxScale) maxScale = scales[j]!; // the stored (binary32) values, as C compares them
+    if (mins[j]! > maxMin) maxMin = mins[j]!;
+  }
+  return [maxScale, maxMin];
+}

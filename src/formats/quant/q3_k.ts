@@ -3,7 +3,7 @@
 //   sixteen 6-bit signed scales, f16 d. y = (d*(sc_s - 32)) * (q - (high bit set ? 0 : 4)).
 //   The high bit of value v of a 128-value half h, run j (of 4), lies in hmask[v % 32],
 //   bit 4h + j (dequantize_row_q3_K).
-import { f16At, putF16 } from './block.js';
+import { f16At, putF16, signedAbsMax } from './block.js';
 import { QK_K, nearestInt, pack2Bit } from './kblock.js';
 
 const fr = Math.fround;
@@ -48,16 +48,8 @@ export function dequantizeQ3_K(
  * (or 0 for an all-zero group) and returns the scale.
  */
 function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i]!;
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xo, n); // the first value of the largest magnitude
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lo, lo + n);
     return 0;
   }

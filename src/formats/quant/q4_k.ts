@@ -3,7 +3,7 @@
 // Sub-block j: y = d*sc_j*q - dmin*m_j. Each 32-byte group of qs holds sub-block 2g in its
 // low nibbles and sub-block 2g+1 in its high nibbles (dequantize_row_q4_K).
 import { f16Table, f16ToF32, f32ToF16 } from './half.js';
-import { makeQkx2Quants, nearestInt, scaleMinK4 } from './kblock.js';
+import { subBlockScalesMins, nearestInt, scaleMinK4 } from './kblock.js';
 
 export { QK_K, nearestInt, scaleMinK4 } from './kblock.js';
 
@@ -52,19 +52,7 @@ export function quantizeQ4_K(
   for (let b = 0; b < nBlocks; b++) {
     const xo = srcOffset + b * 256;
     const p = dstOffset + b * BLOCK_Q4_K_BYTES;
-    let maxScale = 0;
-    let maxMin = 0;
-    for (let j = 0; j < 8; j++) {
-      let sumX2 = 0;
-      for (let l = 0; l < 32; l++) sumX2 = fr(sumX2 + fr(src[xo + 32 * j + l]! * src[xo + 32 * j + l]!));
-      const avX = fr(Math.sqrt(fr(sumX2 / 32)));
-      for (let l = 0; l < 32; l++) w[l] = avX + Math.abs(src[xo + 32 * j + l]!);
-      const [s, m] = makeQkx2Quants(32, 15, src, xo + 32 * j, w, L, 32 * j, laux, -1, fr(0.1), 20);
-      scales[j] = s;
-      mins[j] = m;
-      if (scales[j]! > maxScale) maxScale = scales[j]!;
-      if (mins[j]! > maxMin) maxMin = mins[j]!;
-    }
+    const [maxScale, maxMin] = subBlockScalesMins(src, xo, 15, -1, 20, w, L, laux, scales, mins);
     const invScale = maxScale > 0 ? fr(63 / maxScale) : 0;
     const invMin = maxMin > 0 ? fr(63 / maxMin) : 0;
     const sc = p + 4;

@@ -4,7 +4,7 @@
 //   and 2g+1 in its high nibbles; the fifth bit of value l of sub-block s is bit s of qh[l].
 //   y = (d*sc_s)*q - dmin*m_s (dequantize_row_q5_K).
 import { f16At, putF16 } from './block.js';
-import { QK_K, makeQkx2Quants, nearestInt, packScaleMinK4, scaleMinK4 } from './kblock.js';
+import { QK_K, subBlockScalesMins, nearestInt, packScaleMinK4, scaleMinK4 } from './kblock.js';
 
 const fr = Math.fround;
 
@@ -46,19 +46,7 @@ export function quantizeQ5_K(
   for (let b = 0; b < nBlocks; b++) {
     const xo = srcOffset + b * QK_K;
     const p = dstOffset + b * BLOCK_Q5_K_BYTES;
-    let maxScale = 0;
-    let maxMin = 0;
-    for (let j = 0; j < 8; j++) {
-      let sumX2 = 0;
-      for (let l = 0; l < 32; l++) sumX2 = fr(sumX2 + fr(src[xo + 32 * j + l]! * src[xo + 32 * j + l]!));
-      const avX = fr(Math.sqrt(fr(sumX2 / 32)));
-      for (let l = 0; l < 32; l++) w[l] = avX + Math.abs(src[xo + 32 * j + l]!);
-      const [s, m] = makeQkx2Quants(32, 31, src, xo + 32 * j, w, L, 32 * j, laux, -0.5, fr(0.1), 15);
-      scales[j] = s;
-      mins[j] = m;
-      if (scales[j]! > maxScale) maxScale = scales[j]!;
-      if (mins[j]! > maxMin) maxMin = mins[j]!;
-    }
+    const [maxScale, maxMin] = subBlockScalesMins(src, xo, 31, -0.5, 15, w, L, laux, scales, mins);
     const invScale = maxScale > 0 ? fr(63 / maxScale) : 0;
     const invMin = maxMin > 0 ? fr(63 / maxMin) : 0;
     for (let j = 0; j < 8; j++) {

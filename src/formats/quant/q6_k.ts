@@ -7,6 +7,7 @@
 //   y[l+96] = high nibble of ql[l+32]| qh[l] bits 6-7 << 4
 // each minus 32, times d * scales[l/16 + 0, 2, 4, 6] (dequantize_row_q6_K).
 import { f16Table, f16ToF32, f32ToF16 } from './half.js';
+import { signedAbsMax } from './block.js';
 import { nearestInt } from './kblock.js';
 
 const fr = Math.fround;
@@ -55,16 +56,8 @@ export function dequantizeQ6_K(
  * [-nmax, nmax-1] for x[xo..xo+n), weights x^2, 19 candidate scales. Writes L = level + nmax.
  */
 function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i]!;
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xo, n); // the first value of the largest magnitude
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lo, lo + n);
     return 0;
   }
