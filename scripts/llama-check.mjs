@@ -72,7 +72,8 @@ let passed = 0, failed = 0;
 for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
   const dir = path.join(ROOT, 'test/fixtures/models', name);
   const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'));
-  for (const type of ['f32', 'f16', 'q8_0', 'q4_0']) {
+  // q4_k_m / iq4_xs: llama.cpp's mixes; rows of 64 / 128 take their fallbacks (Q5_0, Q8_0, IQ4_NL)
+  for (const type of ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k_m', 'iq4_xs']) {
     const out = path.join(tmp, `${name}-${type}.gguf`);
     if ((await main(['quantize', dir, out, '--type', type])) !== 0) { failed++; continue; }
     const ours = loadModel(out);
@@ -82,7 +83,26 @@ for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
       // F32: same weights as the reference, so every logit must agree; quantised types: llama.cpp also
       // rounds activations (to f16 / q8_0 blocks), so compare the argmax, allowing near-ties.
       const ok = type === 'f32' ? maxAbs <= 1e-3 && same === ids.length : same >= Math.ceil(ids.length * 0.9);
-      console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} ${type.padEnd(4)} case ${c.name}: argmax agrees at ${same}/${ids.length} positions, max |logit diff| ${maxAbs.toFixed(5)}`);
+      console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} ${type.padEnd(6)} case ${c.name}: argmax agrees at ${same}/${ids.length} positions, max |logit diff| ${maxAbs.toFixed(5)}`);
+      ok ? passed++ : failed++;
+    }
+  }
+}
+// The mixes' own K-quant and IQ4 types need rows of 256: qwen3-tiny-k256 (its Q5_K file, requantised
+// by qwen.ts as llama.cpp would quantise the float model) written as q4_k_m (Q4_K + Q6_K), q3_k_m
+// (Q3_K, Q4_K, Q5_K, Q6_K) and iq4_xs (IQ4_XS + Q6_K) must load in llama.cpp and give our argmax.
+{
+  const ref = JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/models/qwen3-tiny-tied/reference.json'), 'utf8'));
+  const src = path.join(ROOT, 'test/fixtures/models/qwen3-tiny-k256/model-q5_k_s-pure.gguf');
+  for (const type of ['q4_k_m', 'q3_k_m', 'iq4_xs']) {
+    const out = path.join(tmp, `qwen3-tiny-k256-${type}.gguf`);
+    if ((await main(['quantize', src, out, '--type', type])) !== 0) { failed++; continue; }
+    const ours = loadModel(out);
+    for (const c of ref.cases) {
+      const ids = c.prompt_ids;
+      const { same, maxAbs } = await compareOn(ours, out, ids);
+      const ok = same >= Math.ceil(ids.length * 0.9);
+      console.log(`${ok ? 'ok  ' : 'FAIL'} qwen3-tiny-k256 ${type.padEnd(6)} case ${c.name}: argmax agrees at ${same}/${ids.length} positions, max |logit diff| ${maxAbs.toFixed(5)}`);
       ok ? passed++ : failed++;
     }
   }

@@ -1,4 +1,5 @@
-// qwen-ts quantize <in: HF folder | file.gguf> <out.gguf> --type q8_0|q4_0|q4_k|f16|f32
+// qwen-ts quantize <in: HF folder | file.gguf> <out.gguf> --type TYPE: llama.cpp's file types, each
+// tensor in the type llama-quantize picks for it (src/formats/quant_mix.ts)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -8,21 +9,27 @@ import { convertToGguf, OUT_TYPES, type OutType } from '../formats/to_gguf.js';
 import { openModelFiles } from '../models/load.js';
 import { ggufTokenizerMetadata } from '../tokenizer/gguf_vocab.js';
 
-const HELP = `usage: qwen-ts quantize <model folder | file.gguf> <out.gguf> --type q8_0|q4_0|q4_k|f16|f32
-Writes a GGUF file llama.cpp can load: matrices in the chosen type, norms and biases in F32,
-the tokenizer (tokenizer.json in the folder) as tokenizer.ggml.* metadata.`;
+const HELP = `usage: qwen-ts quantize <model folder | file.gguf> <out.gguf> --type TYPE [--pure] [--dry-run]
+TYPE: ${Object.keys(OUT_TYPES).join(', ')}
+Writes a GGUF file llama.cpp can load, each tensor in the type llama-quantize (no importance matrix)
+chooses for that file type (q4_k_m: most matrices Q4_K, some attn_v / ffn_down Q6_K, the output
+Q6_K; rows that do not fill 256-value blocks fall back to Q5_0 / Q5_1 / Q8_0 / IQ4_NL; q4_k: every
+matrix Q4_K, as llama-quantize --pure), norms and biases as stored (F32 from a folder), the tokenizer
+(tokenizer.json in the folder) as tokenizer.ggml.* metadata.
+--pure: every matrix in the type itself, but for the row fallbacks (llama-quantize --pure; what
+run/serve --quantize hold). --dry-run: print each tensor's type, write nothing.`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { type: { type: 'string', default: 'q8_0' }, help: { type: 'boolean', short: 'h' } },
+    options: { type: { type: 'string', default: 'q8_0' }, 'dry-run': { type: 'boolean' }, pure: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');
   if (positionals.length !== 2) fail('expected an input model and an output file\n' + HELP);
   const [input, out] = positionals as [string, string];
   const type = values.type as OutType;
-  if (!(type in OUT_TYPES)) fail(`--type '${values.type}' is not one of ${Object.keys(OUT_TYPES).join(', ')}`);
+  if (!Object.hasOwn(OUT_TYPES, type)) fail(`--type '${values.type}' is not one of ${Object.keys(OUT_TYPES).join(', ')}`);
   if (path.resolve(input) === path.resolve(out)) fail('the output file must differ from the input');
   const { format, config, source } = openModelFiles(input);
   try {
@@ -40,7 +47,12 @@ export async function run(argv: string[]): Promise<void> {
       process.stderr.write(`note: ${input} has no tokenizer.json; the GGUF file will load in qwen.ts but not in llama.cpp\n`);
     }
     const name = path.basename(path.resolve(input)).replace(/\.gguf$/, '');
-    convertToGguf(source, format, config, out, type, name, tokenizerKv, modelKv);
+    const plan = convertToGguf(source, format, config, values['dry-run'] ? null : out, type, name, tokenizerKv, modelKv, values.pure);
+    if (values['dry-run']) {
+      // one line per tensor, in file order: name, type, shape (numpy order)
+      process.stdout.write(plan.map((t) => `${t.name} ${t.dtype} ${t.shape.join('x')}\n`).join(''));
+      return;
+    }
   } finally {
     source.close();
   }

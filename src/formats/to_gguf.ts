@@ -4,22 +4,18 @@
 import { fail, quote } from '../errors.js';
 import type { QwenConfig } from '../models/config.js';
 import { hfToGguf } from '../models/weights.js';
-import { DTYPES, numel, type DType } from './dtype.js';
-import type { TensorSource } from './file.js';
+import { numel, type DType } from './dtype.js';
+import type { TensorInfo, TensorSource } from './file.js';
 import type { GgufKV } from './gguf.js';
 import { writeGguf, type GgufTensorOut } from './gguf_writer.js';
 import { QWEN35_NOT_WRITTEN, qwen35GgufMetadata, qwen35GgufName, qwen35GgufShape, qwen35GgufTensor } from './qwen35_to_gguf.js';
 import { dequantize, quantize } from './quant/index.js';
+import { mixModel, planMix, pureType, QUANT_MIXES, type MixTensor, type QuantMixName } from './quant_mix.js';
 
-export type OutType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k';
-export const OUT_TYPES: Record<OutType, { dtype: DType; fileType: number }> = {
-  // general.file_type values are llama.cpp's llama_ftype (14: MOSTLY_Q4_K_S, what `llama-quantize --pure` names a Q4_K file)
-  f32: { dtype: 'F32', fileType: 0 },
-  f16: { dtype: 'F16', fileType: 1 },
-  q4_0: { dtype: 'Q4_0', fileType: 2 },
-  q8_0: { dtype: 'Q8_0', fileType: 7 },
-  q4_k: { dtype: 'Q4_K', fileType: 14 },
-};
+/** The file types `qwen-ts quantize --type` writes: llama.cpp's mixes (src/formats/quant_mix.ts). */
+export type OutType = QuantMixName;
+export const OUT_TYPES: Record<OutType, { dtype: DType; fileType: number }> = Object.fromEntries(
+  Object.entries(QUANT_MIXES).map(([k, v]) => [k, { dtype: v.base, fileType: v.fileType }])) as Record<OutType, { dtype: DType; fileType: number }>;
 
 /** The model hyper-parameters as GGUF metadata (llama.cpp key names). */
 export function ggufModelMetadata(c: QwenConfig, name: string, type: OutType): GgufKV[] {
@@ -46,39 +42,51 @@ export function ggufModelMetadata(c: QwenConfig, name: string, type: OutType): G
   return kv;
 }
 
-// llama-quantize's tensor_type_fallback: a 256-block type whose rows do not fill whole blocks
-// takes a 32-block type instead; a row that fits neither is stored F16.
-const FALLBACK: Partial<Record<DType, DType>> = { Q4_K: 'Q5_0', Q6_K: 'Q8_0' };
-
 /**
- * Which stored type a tensor gets (by its GGUF name and shape): vectors stay F32 (as llama.cpp
- * does), matrices take the target. `qwen-ts quantize` and load-time quantisation
- * (LoadOptions.quantize) both ask here, so they store every tensor alike.
+ * Which stored type a tensor gets (by its GGUF name and shape) when every matrix is to be `want`:
+ * llama-quantize --pure's choice (vectors and the DeltaNet conv F32, rows that do not fill whole
+ * blocks in a type of smaller blocks, else F16). The loader's --quantize asks here; `qwen-ts
+ * quantize` asks planMix, which runs the same decision with the mix's rules on.
  */
 export function targetType(name: string, shape: readonly number[], want: DType): DType {
-  if (shape.length < 2 || /ssm_conv1d/.test(name)) return 'F32'; // llama.cpp keeps the DeltaNet conv F32 too
-  const inner = shape[shape.length - 1]!;
-  if (inner % DTYPES[want].blockSize === 0) return want;
-  const fb = FALLBACK[want];
-  return fb && inner % DTYPES[fb].blockSize === 0 ? fb : 'F16';
+  return pureType(name, shape, want);
 }
 
+/** One tensor of the file to write: its GGUF name, shape and chosen type. */
+export interface PlannedTensor { name: string; shape: number[]; dtype: DType; source: string }
+
 /**
- * Write `out` from `source`. `naming` says whether source names are HF (mapped to GGUF) or GGUF.
- * `tokenizerKv` carries the vocabulary keys llama.cpp needs to load the file; `modelKv`, when the
- * source is a GGUF file, its own hyper-parameter keys (copied, rather than rebuilt from the config).
+ * Write `out` from `source` (or, with `out` null, only decide: the tensors and their types, as
+ * `qwen-ts quantize --dry-run` prints them). `naming` says whether source names are HF (mapped to
+ * GGUF) or GGUF. `tokenizerKv` carries the vocabulary keys llama.cpp needs to load the file;
+ * `modelKv`, when the source is a GGUF file, its own hyper-parameter keys (copied, rather than
+ * rebuilt from the config). `pure`: no per-tensor rules (llama-quantize --pure; what the loader's
+ * --quantize holds).
  */
-export function convertToGguf(source: TensorSource, naming: 'hf' | 'gguf', config: QwenConfig, out: string, type: OutType, name: string, tokenizerKv: GgufKV[], modelKv?: GgufKV[]): void {
+export function convertToGguf(source: TensorSource, naming: 'hf' | 'gguf', config: QwenConfig, out: string | null, type: OutType, name: string, tokenizerKv: GgufKV[], modelKv?: GgufKV[], pure = false): PlannedTensor[] {
   // Qwen3.5's HF checkpoints also need their values rewritten (qwen35_to_gguf.ts)
   const q35 = config.model_type === 'qwen3_5_text' && naming === 'hf';
-  const want = OUT_TYPES[type].dtype;
-  const tensors: GgufTensorOut[] = [];
+  const meta = modelKv ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...modelKv]
+    : q35 ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...qwen35GgufMetadata(config, source.path)]
+      : ggufModelMetadata(config, name, type);
+  const wanted: (MixTensor & { info: TensorInfo })[] = [];
   for (const info of source.tensors.values()) {
     if (/\.rotary_emb\.inv_freq$/.test(info.name)) continue;
     if (q35 && QWEN35_NOT_WRITTEN.test(info.name)) continue;
     if (config.tie_word_embeddings && (info.name === 'lm_head.weight' || info.name === 'output.weight')) continue;
     const gname = naming === 'hf' ? (q35 ? qwen35GgufName(info.name) : hfToGguf(info.name)) : info.name;
     if (!gname) fail(`${source.path}: tensor ${quote(info.name)} has no GGUF name; it is not part of a ${config.model_type} model`);
+    const shape = q35 ? qwen35GgufShape(info.name, info.shape) : [...info.shape];
+    // a GGUF source's tensors that llama.cpp does not quantise keep their stored type, as in
+    // llama-quantize; from HF they are F32, as llama.cpp's converter writes them
+    wanted.push({ name: gname, shape, stored: naming === 'gguf' ? info.dtype : undefined, info });
+  }
+  // the types depend on the whole model (layer counters, tied embeddings, heads): decide them at once
+  const types = planMix(wanted, mixModel(meta), type, pure);
+  const plan = wanted.map((w) => ({ name: w.name, shape: [...w.shape], dtype: types.get(w.name)!, source: w.info.name }));
+  if (out === null) return plan;
+  const tensors: GgufTensorOut[] = plan.map((p, k) => {
+    const info = wanted[k]!.info;
     const floats = () => {
       const raw = new Uint8Array(info.byteLength);
       source.readInto(info.name, raw);
@@ -87,25 +95,21 @@ export function convertToGguf(source: TensorSource, naming: 'hf' | 'gguf', confi
       return f;
     };
     const conv = q35 ? (f: Float32Array) => qwen35GgufTensor(info.name, info.shape, f, config) : undefined;
-    const shape = q35 ? qwen35GgufShape(info.name, info.shape) : [...info.shape];
-    const dtype = targetType(gname, shape, want);
-    tensors.push({
-      name: gname,
-      dtype,
-      shape,
+    return {
+      name: p.name,
+      dtype: p.dtype,
+      shape: p.shape,
       data: () => {
-        if (!conv && info.dtype === dtype) {
+        if (!conv && info.dtype === p.dtype) {
           const raw = new Uint8Array(info.byteLength);
           source.readInto(info.name, raw);
           return raw;
         }
         const f = conv ? conv(floats()).data : floats();
-        return quantize(dtype, f, f.length);
+        return quantize(p.dtype, f, f.length);
       },
-    });
-  }
-  const meta = modelKv ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...modelKv]
-    : q35 ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...qwen35GgufMetadata(config, source.path)]
-      : ggufModelMetadata(config, name, type);
+    };
+  });
   writeGguf(out, { metadata: [...meta, ...tokenizerKv], tensors });
+  return plan;
 }

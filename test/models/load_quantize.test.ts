@@ -1,5 +1,5 @@
 // Load-time quantisation (LoadOptions.quantize, the CLI's --quantize): float matrices become the
-// same bytes `qwen-ts quantize --type T` writes for them, so the logits are exactly those of the
+// same bytes `qwen-ts quantize --type T --pure` writes for them, so the logits are exactly those of the
 // quantised file; the conversion in pieces of rows changes nothing; an already-quantised model
 // loads as stored, with a note.
 import { test } from 'node:test';
@@ -25,13 +25,13 @@ function cli(...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-/** `qwen-ts quantize SRC OUT --type T`, once per source and type. */
+/** `qwen-ts quantize SRC OUT --type T --pure`, once per source and type. */
 const made = new Map<string, string>();
 function quantized(src: string, type: string): string {
   const key = `${src}|${type}`;
   if (!made.has(key)) {
     const out = path.join(work, `${made.size}-${type}.gguf`);
-    const r = cli('quantize', src, out, '--type', type);
+    const r = cli('quantize', src, out, '--type', type, '--pure'); // the loader holds llama-quantize --pure's types
     assert.equal(r.code, 0, r.err);
     made.set(key, out);
   }
