@@ -2,7 +2,8 @@
 // backend, per stored type, one token (decode: GB/s of weights read) and 128 tokens (prefill:
 // GMAC/s), plus the tokenizer's figures. Random weights; the end-to-end model figures against
 // llama.cpp come from `npm run bench:peer -- --model <file.gguf>`.
-//   node dist/bench/run.js [--threads 2] [--types Q8_0,F16] [--tokens 128] [--json]
+//   node dist/bench/run.js [--threads 2] [--types Q8_0,F16] [--tokens 128] [--json] [--f32-kquant]
+// --f32-kquant: K-quants decoded to f32 (mm_rows), the way before the int8 kernels, to compare.
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { WasmBackend } from '../src/backend/wasm.js';
@@ -36,9 +37,10 @@ function time(fn: () => void): number {
 function main(): void {
   const { values } = parseArgs({ options: {
     threads: { type: 'string', default: String(Math.min(2, os.availableParallelism())) },
-    types: { type: 'string', default: 'Q8_0,F16,Q4_0,Q4_K,Q6_K' }, tokens: { type: 'string', default: '128' }, json: { type: 'boolean' },
+    types: { type: 'string', default: 'Q8_0,F16,Q4_0,Q4_K,Q5_K,Q6_K' }, tokens: { type: 'string', default: '128' }, json: { type: 'boolean' },
+    'f32-kquant': { type: 'boolean' },
   } });
-  const be = new WasmBackend({ threads: Number(values.threads) });
+  const be = new WasmBackend({ threads: Number(values.threads), kquant: !values['f32-kquant'] });
   const T = Number(values.tokens);
   const rows: Record<string, string | number>[] = [];
   const types = values.types!.split(',') as DType[];
