@@ -1,8 +1,10 @@
-// K-quant weights (Q4_K, Q5_K, Q6_K) times activations quantised as ggml's Q8_K, as ggml does on
+// K-quant weights (Q4_K, Q5_K, Q6_K, and IQ4_XS) times activations quantised as ggml's Q8_K, as ggml does on
 // the CPU: per 256 activations one f32 scale d and int8 values, plus the sums of each 16 ("bsums").
 // The weights' integers are multiplied as stored (no f32 decode): Q4_K nibbles 0..15, Q5_K 0..31,
 // Q6_K's stored q + 32 in 0..63 (its -32 offset comes back through the bsums). All are valid i7
-// operands of relaxed dot, where every lowering (pmaddubsw, sdot, vpdpbusd) agrees.
+// operands of relaxed dot, where every lowering (pmaddubsw, sdot, vpdpbusd) agrees. IQ4_XS's
+// table values (-127..113) are not: their sign moves onto the activations, as ggml's AVX2 code
+// does (|kv| * (x * sign kv), both in range), and the table lookups are nibble swizzles.
 //
 // Batch invariance (see q8.ts): every (token, row) is summed the same way, whatever the tokens in
 // the call and the thread count. Per 256-block b, in order:
@@ -24,7 +26,7 @@ import { f16, madd, split } from './common';
 import { scatter4 } from './q8_tile';
 import { kq_tile } from './kq_tile';
 
-export const KQ_Q4_K = 5, KQ_Q6_K = 6, KQ_Q5_K = 12; // dtype ids of dequant.ts
+export const KQ_Q4_K = 5, KQ_Q6_K = 6, KQ_Q5_K = 12, KQ_IQ4_XS = 14; // dtype ids of dequant.ts
 
 /** x [T, K] f32 -> Q8_K (quantize_row_q8_K_ref: iscale = -127 / (the value of largest |x|),
  * q = min(127, nearest(iscale * x)), d = 1 / iscale), so our activations are llama.cpp's; the
@@ -90,9 +92,40 @@ const KC = memory.data<u8>([
 @inline export function k6464(): v128 { return v128.load(KC, 48); }
 @inline export function k3(): v128 { return v128.load(KC, 64); }
 
-// The block formats, as a type parameter (as q8.ts's W): u8 = Q4_K, u16 = Q5_K, i8 = Q6_K.
-@inline function bbytes<W>(): usize {
-  return isSigned<W>() ? 210 : sizeof<W>() == 1 ? 144 : 176;
+// The block formats, as a type parameter (as q8.ts's W): u8 = Q4_K, u16 = Q5_K, i8 = Q6_K,
+// i16 = IQ4_XS. The unsigned ones have mins (msum); the signed ones do not.
+@inline export function bbytes<W>(): usize {
+  return isSigned<W>() ? (sizeof<W>() == 1 ? 210 : 136) : sizeof<W>() == 1 ? 144 : 176;
+}
+/** Byte offset of the block's f16 d. */
+@inline export function dofs<W>(): usize {
+  return isSigned<W>() && sizeof<W>() == 1 ? 208 : 0;
+}
+
+// kvalues_iq4nl (ggml-common.h) by nibble: |value|, sign mask (0xff where negative), value;
+// then the multipliers that move bits 2j..2j+1 of a u16 to the top of lane j (scales_iq4)
+const KV = memory.data<u8>([
+  127, 104, 83, 65, 49, 35, 22, 10, 1, 13, 25, 38, 53, 69, 89, 113,
+  255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0,
+  0x81, 0x98, 0xad, 0xbf, 0xcf, 0xdd, 0xea, 0xf6, 1, 13, 25, 38, 53, 69, 89, 113,
+  0, 0x40, 0, 0x10, 0, 0x04, 0, 0x01, 0x40, 0, 0x10, 0, 0x04, 0, 0x01, 0,
+], 16);
+@inline export function kv_signed(): v128 { return v128.load(KV, 32); }
+
+/** 16 bytes of table t looked up by 16 indices < 16 (relaxed: one pshufb, every lowering agrees). */
+@inline export function tlook(t: v128, i: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(t, i);
+  return i8x16.swizzle(t, i);
+}
+
+/** IQ4_XS block p's eight sub-block scales ls - 32 as i16 lanes (ls: 4 low bits from scales_l,
+ * 2 high from scales_h, as dequantize_row_iq4_xs). */
+@inline export function scales_iq4(p: usize): v128 {
+  const l = i32x4.splat(load<u32>(p + 4)), m = k15();
+  const lo = v128.and(l, m), hi = v128.and(i16x8.shr_u(l, 4), m);
+  const n = i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 0, 0, 0, 0, 0, 0, 0, 0);
+  const h = i16x8.shr_u(i16x8.mul(i16x8.splat(<i16>load<u16>(p + 2)), v128.load(KV, 48)), 14);
+  return i16x8.sub(v128.or(i16x8.extend_low_i8x16_u(n), i16x8.shl(h, 4)), i16x8.splat(32));
 }
 
 /** i16 lanes of pair sums of x (int8) * w (0..63): the relaxed dot, or the same sums by extmul. */
@@ -174,11 +207,36 @@ let gm: v128 = i32x4(0, 0, 0, 0);
     scl(rdot(v128.load(xa, 64), q3), s2, rdot(v128.load(xa, 96), q4), s3));
 }
 
+/** IQ4_XS: sub-block of 32 at q (16 bytes: low nibbles, then high ones), activations xa, scale s. */
+@inline function iq4sub(q: usize, xa: usize, s: v128): v128 {
+  const m = k15(), ta = v128.load(KV), ts = v128.load(KV, 16);
+  const v = v128.load(q);
+  const lo = v128.and(v, m), hi = v128.and(i16x8.shr_u(v, 4), m);
+  const ml = tlook(ts, lo), mh = tlook(ts, hi);
+  const xl = v128.load(xa), xh = v128.load(xa, 16);
+  // pairs of |kv| * |x| <= 2 * 127 * 127: the two halves go to pmaddwd apart (their sum would not fit i16)
+  const pl = rdot(i8x16.sub(v128.xor(xl, ml), ml), tlook(ta, lo));
+  const ph = rdot(i8x16.sub(v128.xor(xh, mh), mh), tlook(ta, hi));
+  return scl(pl, s, ph, s);
+}
+
 /**
  * Lane partials (i32x4) of one row's block isum: weights at p, the token's block at xa (int8) and
  * xs (its 24 sums). Q4_K/Q5_K leave the mins' partials in gm.
  */
 @inline function kblk<W>(p: usize, xa: usize, xs: usize): v128 {
+  if (isSigned<W>() && sizeof<W>() == 2) {
+    // IQ4_XS: d, scales_h, scales_l, 128 B of nibbles (table indices)
+    const s = scales_iq4(p);
+    let acc = iq4sub(p + 8, xa, bc0(s));
+    acc = i32x4.add(acc, iq4sub(p + 24, xa + 32, bc1(s)));
+    acc = i32x4.add(acc, iq4sub(p + 40, xa + 64, bc2(s)));
+    acc = i32x4.add(acc, iq4sub(p + 56, xa + 96, bc3(s)));
+    acc = i32x4.add(acc, iq4sub(p + 72, xa + 128, bc4(s)));
+    acc = i32x4.add(acc, iq4sub(p + 88, xa + 160, bc5(s)));
+    acc = i32x4.add(acc, iq4sub(p + 104, xa + 192, bc6(s)));
+    return i32x4.add(acc, iq4sub(p + 120, xa + 224, bc7(s)));
+  }
   if (isSigned<W>()) {
     // Q6_K: ql 128 B, qh 64 B, 16 int8 scales (one per 16 values), d
     const sv = v128.load(p + 192);
@@ -236,7 +294,8 @@ let gm: v128 = i32x4(0, 0, 0, 0);
   store<i32>(sink, i32x4.extract_lane(i2, 0));
   const i3 = kblk<W>(p3, xa, xs); const m3 = gm;
   const ii = f32x4.convert_i32x4_s(hadd4(i0, i1, i2, i3));
-  if (isSigned<W>()) return madd(ii, f32x4.mul(f16x4(p0 + 208, p1 + 208, p2 + 208, p3 + 208), dx), acc);
+  const o = dofs<W>();
+  if (isSigned<W>()) return madd(ii, f32x4.mul(f16x4(p0 + o, p1 + o, p2 + o, p3 + o), dx), acc);
   acc = madd(ii, f32x4.mul(f16x4(p0, p1, p2, p3), dx), acc);
   const mm = f32x4.convert_i32x4_s(hadd4(m0, m1, m2, m3));
   return madd(mm, f32x4.mul(f16x4(p0 + 2, p1 + 2, p2 + 2, p3 + 2), f32x4.neg(dx)), acc);
@@ -279,10 +338,12 @@ function mv_kq<W>(out: usize, w: usize, xq: usize, xd: usize, xb: usize, K: i32,
 function kq_rows(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xb: usize, xw: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
   if (T == 1) {
     if (dt == KQ_Q6_K) mv_kq<i8>(out, w, xq, xd, xb, K, n0, n1);
+    else if (dt == KQ_IQ4_XS) mv_kq<i16>(out, w, xq, xd, xb, K, n0, n1);
     else if (dt == KQ_Q5_K) mv_kq<u16>(out, w, xq, xd, xb, K, n0, n1);
     else mv_kq<u8>(out, w, xq, xd, xb, K, n0, n1);
   } else {
     if (dt == KQ_Q6_K) kq_tile<i8>(out, w, xw, xd, xb, T, N, K, n0, n1, dec);
+    else if (dt == KQ_IQ4_XS) kq_tile<i16>(out, w, xw, xd, xb, T, N, K, n0, n1, dec);
     else if (dt == KQ_Q5_K) kq_tile<u16>(out, w, xw, xd, xb, T, N, K, n0, n1, dec);
     else kq_tile<u8>(out, w, xw, xd, xb, T, N, K, n0, n1, dec);
   }

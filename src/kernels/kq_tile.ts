@@ -1,6 +1,7 @@
 // The many-token tile of the K-quant products (see kq.ts for the canonical sum it must match).
 // Eight rows are decoded once per call into this part's scratch as int16 products of level and
-// sub-block scale, w' = sc_j * q (Q4_K, Q5_K: <= 63 * 31) or sc_j * (q - 32) (Q6_K: |w'| <= 4096),
+// sub-block scale, w' = sc_j * q (Q4_K, Q5_K: <= 63 * 31) or sc_j * (q - 32) (Q6_K: |w'| <= 4096;
+// IQ4_XS: (ls - 32) * kv, <= 32 * 127),
 // packed as q8_tile.ts's int16 tile packs Q8_0 (one i32 lane = one row's column pair, four rows
 // a vector), and every token passes them: one pmaddwd of a column pair of four rows with the
 // token's pair broadcast gives four rows' partial sums in four lanes, no horizontal sums.
@@ -10,7 +11,7 @@
 // of 32), accumulated apart, as msum. The same code in both builds (int16 SIMD only).
 import { f16, madd } from './common';
 import { scatter4 } from './q8_tile';
-import { k15, k16, k48, scales_k } from './kq';
+import { bbytes, dofs, k15, k16, k48, kv_signed, scales_iq4, scales_k, tlook } from './kq';
 
 // Per block in the scratch: 128 column pairs x 2 row halves x 16 B, then the mins' 4 pairs x 2
 // halves x 16 B, then f32 d and dmin of rows 0-3 and 4-7 (64 B).
@@ -34,6 +35,15 @@ export function kq_scratch_bytes(K: i32): i32 {
 /** One row's block at p -> 256 w' (i16) at t; Q4_K/Q5_K: its 8 mins (i16) at mn. */
 @inline function rowdec<W>(p: usize, t: usize, mn: usize): void {
   const m = k15();
+  if (isSigned<W>() && sizeof<W>() == 2) {
+    const s = scales_iq4(p), tk = kv_signed();
+    for (let ib = 0; ib < 8; ib++) {
+      const v = v128.load(p + 8 + (<usize>ib << 4)), sb = bc(s, ib), o = t + (<usize>ib << 6);
+      put16(o, tlook(tk, v128.and(v, m)), sb);
+      put16(o + 32, tlook(tk, v128.and(i16x8.shr_u(v, 4), m)), sb);
+    }
+    return;
+  }
   if (isSigned<W>()) {
     const sv = v128.load(p + 192);
     const sl = i16x8.extend_low_i8x16_s(sv), sh = i16x8.extend_high_i8x16_s(sv);
@@ -98,7 +108,7 @@ export function kq_scratch_bytes(K: i32): i32 {
 /** Decode eight rows (row i at w + i*rs; i >= cnt repeat the last) of nb blocks into dec. */
 function decode8<W>(w: usize, rs: usize, cnt: i32, nb: i32, dec: usize): void {
   const tmp = dec + <usize>nb * BLK, mt = tmp + 8 * 512;
-  const bb: usize = isSigned<W>() ? 210 : sizeof<W>() == 1 ? 144 : 176, dof: usize = isSigned<W>() ? 208 : 0;
+  const bb = bbytes<W>(), dof = dofs<W>();
   for (let b = 0; b < nb; b++) {
     const db = dec + <usize>b * BLK;
     for (let r = 0; r < 8; r++) {
@@ -133,7 +143,7 @@ function decode8<W>(w: usize, rs: usize, cnt: i32, nb: i32, dec: usize): void {
  * rows decoded at a time, then every token, two at a time, as q8_tile.ts's mm_tile.
  */
 export function kq_tile<W>(out: usize, w: usize, xw: usize, xd: usize, xb: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
-  const nb = K >> 8, bb: usize = isSigned<W>() ? 210 : sizeof<W>() == 1 ? 144 : 176, rb = <usize>nb * bb;
+  const nb = K >> 8, rb = <usize>nb * bbytes<W>();
   const xs = <usize>K << 1, bs = <usize>nb * 48;
   for (let n = n0; n < n1; n += 8) {
     const cnt = min(8, n1 - n);
