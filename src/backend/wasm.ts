@@ -16,11 +16,15 @@ import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_KQ, K_MM_Q8, K_MM_ROWS, K_MV_BF16,
 
 export { SHARD_BYTES } from './shard_router.js';
 
-// the ids of src/kernels/dequant.ts; types without a kernel of their own (Q4_1, Q5_0, Q5_1) go through mm_rows
+// the ids of src/kernels/dequant.ts
 const DT_ID: Record<DType, number> = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_K: 5, Q6_K: 6, Q4_1: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K: 11, Q5_K: 12, IQ4_NL: 13, IQ4_XS: 14 };
 // the K-quants with int8 kernels (src/kernels/kq.ts); Q2_K, Q3_K, IQ4_NL still decode to f32 (mm_rows)
 const QUANT_IN = new Set<DType>(['F32', 'F16', 'BF16']);
 const KQ_TYPES = new Set<DType>(['Q4_K', 'Q5_K', 'Q6_K', 'IQ4_XS']);
+// the legacy block types on the int8 kernels (src/kernels/q8.ts), any mix in one call; Q4_1 and
+// Q5_1 (a min per block) also need the activations' block sums
+const Q8_TYPES = new Set<DType>(['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1']);
+const MIN_TYPES = new Set<DType>(['Q4_1', 'Q5_1']);
 
 // deltaNet: a sequence with at least this many rows in a call runs the chunked form (src/kernels/deltanet_chunk.ts).
 // At Qwen3.5-0.8B's heads (dk = dv = 128; bench/deltanet.ts --sweep) the chunked form is slower per
@@ -44,6 +48,9 @@ export interface WasmBackendOptions {
   /** Q4_K, Q5_K, Q6_K and IQ4_XS products on int8 (Q8_K) activations, src/kernels/kq.ts (default true);
    * false: rows decoded to f32 (mm_rows), the way before, kept as the tests' and bench's reference */
   kquant?: boolean;
+  /** Q4_1, Q5_0 and Q5_1 products on int8 (Q8_0 / Q8_1-like) activations, src/kernels/q8.ts
+   * (default true); false: rows decoded to f32 (mm_rows), kept as the tests' and bench's reference */
+  legacyInt8?: boolean;
   /** fill every alloc() with NaN (tests: shows that no op reads a buffer before writing it) */
   poison?: boolean;
   /** scale of the least work worth a thread (default 1; tests use tiny values to split tiny ops) */
@@ -67,6 +74,8 @@ export class WasmBackend extends ShardRouter implements Backend {
   readonly u8dot: boolean;
   /** K-quant products run on the int8 kernels (kq.ts) */
   readonly kquant: boolean;
+  /** Q4_1, Q5_0, Q5_1 products run on the int8 kernels (q8.ts) */
+  readonly legacyInt8: boolean;
   private f16Checked = new WeakMap<Uint8Array, boolean>();
   private readonly grain: number;
   /** deltaNet: rows of one sequence from which it runs the chunked form (benchmarks change it) */
@@ -81,7 +90,8 @@ export class WasmBackend extends ShardRouter implements Backend {
     this.relaxed = rm !== null;
     this.u8dot = this.relaxed && opts.u8dot !== false && (u8DotExact ??= this.cur.u8DotExact()); // the engine's, once per process
     this.kquant = opts.kquant !== false;
-    this.name = `wasm-${this.relaxed ? 'relaxed-simd' : 'simd'}${this.u8dot ? '-u8dot' : ''}${this.kquant ? '' : '-f32kquant'}-x${this.threads}`;
+    this.legacyInt8 = opts.legacyInt8 !== false;
+    this.name = `wasm-${this.relaxed ? 'relaxed-simd' : 'simd'}${this.u8dot ? '-u8dot' : ''}${this.kquant ? '' : '-f32kquant'}${this.legacyInt8 ? '' : '-f32legacy'}-x${this.threads}`;
   }
 
   private parts(work: number, grain: number): number {
@@ -104,8 +114,9 @@ export class WasmBackend extends ShardRouter implements Backend {
   }
 
   /**
-   * Several products of one x (e.g. the q/k/v projections): Q8_0 weights share one activation
-   * quantisation and one dispatch, K-quant weights (any mix of Q4_K, Q5_K, Q6_K) another, F16
+   * Several products of one x (e.g. the q/k/v projections): legacy block weights (any mix of
+   * Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) share one activation quantisation and one dispatch, K-quant
+   * weights (any mix of Q4_K, Q5_K, Q6_K) another, F16
    * weights for one token one prescale and one dispatch, BF16 weights for one token one dispatch. Every kernel sums a (token, row) the
    * same way whatever T is (see src/kernels/q8.ts, kq.ts and float.ts), so a request's logits do
    * not depend on the batch it shares.
@@ -113,8 +124,7 @@ export class WasmBackend extends ShardRouter implements Backend {
   matmulMany(outs: Float32Array[], x: Float32Array, ws: Weight[], T: number): void {
     const K = ws[0]!.shape[1]!, s = this.wshard(ws[0]!);
     const all = (f: (w: Weight) => boolean) => ws.every((w) => w.shape[1] === K && f(w));
-    const q4 = all((w) => w.dtype === 'Q4_0');
-    const q8 = q4 || all((w) => w.dtype === 'Q8_0');
+    const q8 = all((w) => Q8_TYPES.has(w.dtype) && (this.legacyInt8 || w.dtype === 'Q8_0' || w.dtype === 'Q4_0')); // mixed legacy types share one call
     const f16 = !q8 && T === 1 && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w));
     const kq = this.kquant && all((w) => KQ_TYPES.has(w.dtype)); // mixed K-quant types share one call
     const bf16 = T === 1 && all((w) => w.dtype === 'BF16');
@@ -127,12 +137,14 @@ export class WasmBackend extends ShardRouter implements Backend {
     try {
       const px = this.at(s, x);
       if (q8) {
-        // ggml's way for every batch size: int8 activations (Q4_0's nibbles become int8 as loaded). One token: the weights are read as
-        // stored (memory-bound); more: tiles of decoded rows (compute-bound), on vpdpbusd where the
-        // engine has it exactly, else on int16 pmaddwd.
+        // ggml's way for every batch size: int8 activations (the nibble formats become int8 as
+        // loaded; Q4_1 / Q5_1 add min * the activation block's sum, ggml's Q8_1). One token: the
+        // weights are read as stored (memory-bound); more: tiles of decoded rows (compute-bound),
+        // on vpdpbusd where the engine has it exactly, else on int16 pmaddwd.
         const mode = T === 1 ? (this.relaxed ? Q8_SIGN : Q8_I16) : this.u8dot ? Q8_U8 : Q8_I16;
         const xq = s.scratchBlock('xq', 2 * T * K), xd = s.scratchBlock('xd', T * (K / 32) * 4);
-        s.ex.quant_q8(px, T, K, xq, xd, mode);
+        const xs = ws.some((w) => MIN_TYPES.has(w.dtype)) ? s.scratchBlock('xs8', T * (K / 32) * 4) : 0;
+        s.ex.quant_q8(px, T, K, xq, xd, mode, xs);
         const sstride = align(s.ex.q8_scratch_bytes(K));
         const sc = T > 1 ? s.scratchBlock('q8tile', sstride * this.threads) : 0;
         let counter = 0; // one token, several parts: rows handed out in chunks (mv_shared in q8.ts)
@@ -140,7 +152,7 @@ export class WasmBackend extends ShardRouter implements Backend {
           counter = s.scratchBlock('mvcounter', 4);
           new Int32Array(s.buf, counter, 1)[0] = 0;
         }
-        this.run(s, K_MM_Q8, parts, [this.desc(s, outs, ws), ws.length, xq, xd, T, K, sc, sstride, mode, q4 ? 1 : 0, counter]);
+        this.run(s, K_MM_Q8, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xs, T, K, sc, sstride, mode, counter]);
       } else if (kq) {
         // ggml's way: Q8_K activations (per 256 one f32 scale, int8 values, sums of 16 and 32),
         // one canonical sum per (token, row) for every T (src/kernels/kq.ts). One token: the
@@ -176,7 +188,7 @@ export class WasmBackend extends ShardRouter implements Backend {
   }
 
   /** Per matrix (out, w, N) as i32, for the kernels that take several matrices; with `dt`, a
-   * fourth: the dtype id (mm_kq). */
+   * fourth: the dtype id (mm_kq, mm_q8_0). */
   private desc(s: Shard, outs: Float32Array[], ws: Weight[], dt = false): number {
     const n = dt ? 4 : 3, d = new Int32Array(ws.length * n);
     ws.forEach((w, i) => {

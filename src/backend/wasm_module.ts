@@ -9,7 +9,7 @@ export const K_MM_Q8 = 0, K_MM_ROWS = 1, K_MV_F16 = 2, K_ATTN = 3, K_SILU = 4, K
 
 export interface Exports {
   init_tables(): void;
-  quant_q8(x: number, T: number, K: number, xq: number, xd: number, mode: number): void;
+  quant_q8(x: number, T: number, K: number, xq: number, xd: number, mode: number, xs: number): void;
   q8_scratch_bytes(K: number): number;
   quant_q8k(x: number, T: number, K: number, xq: number, xd: number, xb: number, xw: number): void;
   quant_weights(dtIn: number, src: number, n: number, dtOut: number, dst: number, scratch: number): number;

@@ -1,33 +1,42 @@
-// Q8_0 and Q4_0 weights times activations quantised to 8-bit blocks, as ggml does on the CPU for
-// every batch size: every 32 activations share one f32 scale d = amax/127 and are rounded to
-// nearest-even integers. Both weight formats are blocks of 32 integers with one f16 scale (Q8_0:
-// 34 bytes, int8; Q4_0: 18 bytes, nibbles q with weight q - 8); the kernels are generic over the
-// format (W = i8: Q8_0, W = u8: Q4_0), which only changes how a block's 32 integers are loaded.
+// Legacy block weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1: blocks of 32 integers, an f16 scale d and,
+// for Q4_1 / Q5_1, an f16 min m; see q8_fmt.ts) times activations quantised to 8-bit blocks, as
+// ggml does on the CPU for every batch size: every 32 activations share one f32 scale
+// d = amax/127 and are rounded to nearest-even integers. The kernels are generic over the weight
+// format (W, see q8_fmt.ts), which only changes how a block's 32 integers are loaded and whether
+// a min term is added.
 //
 // Batch invariance: a row's result must not depend on how many tokens share the call (the server
 // batches concurrent requests). Every kernel here computes each (token, row) the same way:
 //   acc = 0;  for each block b in order:  acc = acc + f32(isum_b) * (dw_b * dx_b)
+//                                  min types, then:  acc = acc + mw_b * sx_b
 // with isum_b the exact integer dot of the block (|isum| <= 32*127*127 < 2^24, so its f32 is
-// exact too), dw_b * dx_b one f32 multiply, and the multiply-add fused in the relaxed build
-// (plain in the other; see step). How isum_b is computed (which
-// instruction, which lane order) cannot change it, so the one-token kernel (which reads weights
-// as stored, memory-bound) and the many-token tile (pre-decoded weights, compute-bound) agree
-// to the bit.
+// exact too), dw_b * dx_b one f32 multiply, and the multiply-adds fused in the relaxed build
+// (plain in the other; see step). sx_b = f32(xsum_b) * dx_b is ggml's Q8_1 "s" (there rounded to
+// f16; here f32), with xsum_b the exact integer sum of the activation block, made once per token
+// by quant_q8: the min term of sum (dw*q + mw) * dx*qx is mw * dx * sum qx. How isum_b is computed
+// (which instruction, which lane order) cannot change it, so the one-token kernel (which reads
+// weights as stored, memory-bound) and the many-token tile (pre-decoded weights, compute-bound)
+// agree to the bit.
 //
 // Quantised activation row layouts (2*K bytes per token), chosen by wasm.ts:
 //   Q8_I16:  K int16 q (the tile, and the plain-SIMD one-token kernel)
 //   Q8_SIGN: K bytes |q| (0..127, the i7 operand of relaxed dot), then K bytes sign masks
 //            (0xff where q < 0): relaxed one-token kernel. The sign of x moves onto the weights:
 //            w*x = (w * sign(x)) * |x|, and w * sign(x) = (w ^ m) - m with m the sign mask.
-//            (A weight of -128, which ggml's quantiser never writes, would wrap there.)
+//            (A weight of -128, which no format here holds, would wrap there.)
 //   Q8_U8:   K bytes q + 128: the vpdpbusd tile (q8_tile.ts), where the engine has it.
-import { f16, hsum_i32, split } from './common';
-import { bsz, mm_tile, scatter4, step, wvec } from './q8_tile';
+import { hsum_i32, split } from './common';
+import { DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1 } from './dequant';
+import { bsz, dscale, hasMin, mscale, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, wvec } from './q8_fmt';
+import { mm_tile, mstep, scatter4, step } from './q8_tile';
 
 export const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
 
-/** x [T, K] f32 -> xq [T, 2K] bytes (layout `mode`), xd [T, K/32] f32 scales. K % 32 == 0. */
-export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i32): void {
+/**
+ * x [T, K] f32 -> xq [T, 2K] bytes (layout `mode`), xd [T, K/32] f32 scales and, unless xs is 0,
+ * xs [T, K/32] f32 block sums sx = f32(sum of the block's q) * d (the min types'). K % 32 == 0.
+ */
+export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i32, xs: usize): void {
   const nb = K >> 5;
   const zero = i32x4.splat(0);
   for (let t = 0; t < T; t++) {
@@ -43,6 +52,7 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
       const id: f32 = d != 0 ? <f32>1 / d : 0;
       store<f32>(xd + ((<usize>t * nb + b) << 2), d);
       const vid = f32x4.splat(id);
+      let qsum = i32x4.splat(0);
       for (let h = 0; h < 2; h++) {
         const ph = p + (<usize>h << 6);
         const i0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(ph), vid)));
@@ -50,6 +60,7 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
         const i2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(ph, 32), vid)));
         const i3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(ph, 48), vid)));
         const s0 = i16x8.narrow_i32x4_s(i0, i1), s1 = i16x8.narrow_i32x4_s(i2, i3);
+        qsum = i32x4.add(qsum, i32x4.extadd_pairwise_i16x8_s(i16x8.add(s0, s1))); // exact: |lane| <= 4 * 254
         const o = (<usize>b << 5) + (<usize>h << 4);
         if (mode == Q8_U8) {
           v128.store(qr + o, v128.xor(i8x16.narrow_i16x8_s(s0, s1), i8x16.splat(-128))); // q + 128
@@ -62,6 +73,7 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
           v128.store(qr + (o << 1), s1, 16);
         }
       }
+      if (xs) store<f32>(xs + ((<usize>t * nb + b) << 2), <f32>hsum_i32(qsum) * d);
     }
   }
 }
@@ -114,12 +126,27 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
   return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 2, 4, 6), v128.shuffle<i32>(ab, cd, 1, 3, 5, 7));
 }
 
-/** The f16 block scales at p0..p3 as one f32x4. */
+/** The block scales d of the blocks at p0..p3 as one f32x4. */
 @inline function scales4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
-  let s = f32x4.splat(f16(p0));
-  s = f32x4.replace_lane(s, 1, f16(p1));
-  s = f32x4.replace_lane(s, 2, f16(p2));
-  return f32x4.replace_lane(s, 3, f16(p3));
+  let s = f32x4.splat(dscale(p0));
+  s = f32x4.replace_lane(s, 1, dscale(p1));
+  s = f32x4.replace_lane(s, 2, dscale(p2));
+  return f32x4.replace_lane(s, 3, dscale(p3));
+}
+
+/** The block mins m of the blocks at p0..p3 (Q4_1, Q5_1) as one f32x4. */
+@inline function mins4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
+  let s = f32x4.splat(mscale(p0));
+  s = f32x4.replace_lane(s, 1, mscale(p1));
+  s = f32x4.replace_lane(s, 2, mscale(p2));
+  return f32x4.replace_lane(s, 3, mscale(p3));
+}
+
+/** One block of four rows w0..w3 (block offset bo) into acc: the canonical step, then the min's. */
+@inline function block4<W>(acc: v128, w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, a0: v128, a1: v128, a2: v128, a3: v128, dx: v128, sx: v128): v128 {
+  let c = step(acc, isum4<W>(w0, w1, w2, w3, bo, a0, a1, a2, a3), scales4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), dx);
+  if (hasMin<W>()) c = mstep(c, mins4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), sx);
+  return c;
 }
 
 /** [isum of rows w0..w3] for block offset bo, from the activation operands a0..a3 (see bdot). */
@@ -133,7 +160,7 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
  * fit the registers, and the 0.5B model decodes 7% faster than with eight (Q8_0, 2 threads,
  * 4 alternating runs: 40.3-42.2 tok/s vs 37.5-39.0); 32 streams gained nothing more.
  */
-function mv_q8_16<W>(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, q: i32): void {
+function mv_q8_16<W>(out: usize, w: usize, xq: usize, xd: usize, xs: usize, K: i32, n0: i32, q: i32): void {
   const nb = K >> 5, rowBytes = <usize>nb * bsz<W>(), qb = <usize>q * rowBytes;
   for (let n = n0; n < n0 + q; n++) {
     const w0 = w + <usize>n * rowBytes;
@@ -143,11 +170,11 @@ function mv_q8_16<W>(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32
     for (let b = 0; b < nb; b++) {
       const a = xq + aoff(b), bo = <usize>b * bsz<W>();
       const a0 = act0(a), a1 = act1(a), a2 = act2(a, K), a3 = act3(a, K);
-      const dx = v128.load32_splat(xd + (<usize>b << 2));
-      c0 = step(c0, isum4<W>(w0, w1, w2, w3, bo, a0, a1, a2, a3), scales4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), dx);
-      c1 = step(c1, isum4<W>(w4, w5, w6, w7, bo, a0, a1, a2, a3), scales4(w4 + bo, w5 + bo, w6 + bo, w7 + bo), dx);
-      c2 = step(c2, isum4<W>(w8, w9, w10, w11, bo, a0, a1, a2, a3), scales4(w8 + bo, w9 + bo, w10 + bo, w11 + bo), dx);
-      c3 = step(c3, isum4<W>(w12, w13, w14, w15, bo, a0, a1, a2, a3), scales4(w12 + bo, w13 + bo, w14 + bo, w15 + bo), dx);
+      const dx = v128.load32_splat(xd + (<usize>b << 2)), sx = hasMin<W>() ? v128.load32_splat(xs + (<usize>b << 2)) : dx;
+      c0 = block4<W>(c0, w0, w1, w2, w3, bo, a0, a1, a2, a3, dx, sx);
+      c1 = block4<W>(c1, w4, w5, w6, w7, bo, a0, a1, a2, a3, dx, sx);
+      c2 = block4<W>(c2, w8, w9, w10, w11, bo, a0, a1, a2, a3, dx, sx);
+      c3 = block4<W>(c3, w12, w13, w14, w15, bo, a0, a1, a2, a3, dx, sx);
     }
     scatter4(out + (<usize>n << 2), q, c0, 4);
     scatter4(out + (<usize>(n + 4 * q) << 2), q, c1, 4);
@@ -175,11 +202,11 @@ function mv_q8_16<W>(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32
  * and v rows as one run of streams, so that k and v make no short streams, was slower too).
  * Large parts take sixteen streams first (mv_q8_16); the rest, eight; the last n % 8 one by one.
  */
-function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n1: i32): void {
+function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, xs: usize, K: i32, n0: i32, n1: i32): void {
   const nb = K >> 5, rowBytes = <usize>nb * bsz<W>();
   if (n1 - n0 >= 256) {
     const q16 = unaliased((n1 - n0) >> 4, rowBytes);
-    mv_q8_16<W>(out, w, xq, xd, K, n0, q16);
+    mv_q8_16<W>(out, w, xq, xd, xs, K, n0, q16);
     n0 += 16 * q16;
   }
   const q = unaliased((n1 - n0) >> 3, rowBytes);
@@ -191,11 +218,9 @@ function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n
     for (let b = 0; b < nb; b++) {
       const a = xq + aoff(b), bo = <usize>b * bsz<W>();
       const a0 = act0(a), a1 = act1(a), a2 = act2(a, K), a3 = act3(a, K);
-      const dx = v128.load32_splat(xd + (<usize>b << 2));
-      const il = isum4<W>(w0, w1, w2, w3, bo, a0, a1, a2, a3);
-      lo = step(lo, il, scales4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), dx);
-      const ih = isum4<W>(w4, w5, w6, w7, bo, a0, a1, a2, a3);
-      hi = step(hi, ih, scales4(w4 + bo, w5 + bo, w6 + bo, w7 + bo), dx);
+      const dx = v128.load32_splat(xd + (<usize>b << 2)), sx = hasMin<W>() ? v128.load32_splat(xs + (<usize>b << 2)) : dx;
+      lo = block4<W>(lo, w0, w1, w2, w3, bo, a0, a1, a2, a3, dx, sx);
+      hi = block4<W>(hi, w4, w5, w6, w7, bo, a0, a1, a2, a3, dx, sx);
     }
     scatter4(out + (<usize>n << 2), q, lo, 4);
     scatter4(out + (<usize>(n + 4 * q) << 2), q, hi, 4);
@@ -208,25 +233,47 @@ function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, K: i32, n0: i32, n
       const bo = <usize>b * bsz<W>();
       const a = xq + aoff(b);
       const isum = hsum_i32(bdot<W>(w0 + bo, act0(a), act1(a), act2(a, K), act3(a, K)));
-      // the vector step on lane 0: fused exactly when the tiles' steps are (wasm has no scalar fma)
-      acc = f32x4.extract_lane(step(f32x4.splat(acc), i32x4.splat(isum), f32x4.splat(f16(w0 + bo)), f32x4.splat(load<f32>(xd + (<usize>b << 2)))), 0);
+      // the vector steps on lane 0: fused exactly when the tiles' steps are (wasm has no scalar fma)
+      let c = step(f32x4.splat(acc), i32x4.splat(isum), f32x4.splat(dscale(w0 + bo)), f32x4.splat(load<f32>(xd + (<usize>b << 2))));
+      if (hasMin<W>()) c = mstep(c, f32x4.splat(mscale(w0 + bo)), f32x4.splat(load<f32>(xs + (<usize>b << 2))));
+      acc = f32x4.extract_lane(c, 0);
     }
     store<f32>(out + (<usize>n << 2), acc);
   }
 }
 
 /**
- * out_m [T, N_m] = x [T, K] w_m^T for `count` Q8_0 matrices (Q4_0 when q4 is 1) sharing one quantised x (xq, xd by
- * quant_q8 in layout `mode`: Q8_SIGN in the relaxed build when T == 1, Q8_U8 for the vpdpbusd
- * tile, else Q8_I16). desc: per matrix three i32 (out, w, N). Each matrix's rows are split over
- * the parts; scratch + part*sstride is this part's tile scratch (q8_scratch_bytes).
+ * out_m [T, N_m] = x [T, K] w_m^T for `count` matrices of the legacy block types, any mix, sharing
+ * one quantised x (xq, xd, xs by quant_q8 in layout `mode`: Q8_SIGN in the relaxed build when
+ * T == 1, Q8_U8 for the vpdpbusd tile, else Q8_I16; xs only read for Q4_1 / Q5_1). desc: per
+ * matrix four i32 (out, w, N, dtype id of dequant.ts). Each matrix's rows are split over the
+ * parts; scratch + part*sstride is this part's tile scratch (q8_scratch_bytes).
  */
-export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32, q4: i32, counter: usize): void {
-  if (T == 1 && counter != 0) {
-    if (q4) mv_shared<u8>(desc, count, xq, xd, K, parts, counter);
-    else mv_shared<i8>(desc, count, xq, xd, K, parts, counter);
-  } else if (q4) mm_int8<u8>(part, parts, desc, count, xq, xd, T, K, scratch, sstride, mode);
-  else mm_int8<i8>(part, parts, desc, count, xq, xd, T, K, scratch, sstride, mode);
+export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xs: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32, counter: usize): void {
+  if (T == 1 && counter != 0) mv_shared(desc, count, xq, xd, xs, K, parts, counter);
+  else mm_int8(part, parts, desc, count, xq, xd, xs, T, K, scratch, sstride, mode);
+}
+
+/** mv_q8 on the format with dtype id dt. */
+function mv_any(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xs: usize, K: i32, n0: i32, n1: i32): void {
+  switch (dt) {
+    case DT_Q4_0: mv_q8<Q4_0>(out, w, xq, xd, xs, K, n0, n1); break;
+    case DT_Q4_1: mv_q8<Q4_1>(out, w, xq, xd, xs, K, n0, n1); break;
+    case DT_Q5_0: mv_q8<Q5_0>(out, w, xq, xd, xs, K, n0, n1); break;
+    case DT_Q5_1: mv_q8<Q5_1>(out, w, xq, xd, xs, K, n0, n1); break;
+    default: mv_q8<Q8_0>(out, w, xq, xd, xs, K, n0, n1);
+  }
+}
+
+/** mm_tile (activation layout M) on the format with dtype id dt. */
+function tile_any<M>(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xs: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
+  switch (dt) {
+    case DT_Q4_0: mm_tile<Q4_0, M>(out, w, xq, xd, xs, T, N, K, n0, n1, dec); break;
+    case DT_Q4_1: mm_tile<Q4_1, M>(out, w, xq, xd, xs, T, N, K, n0, n1, dec); break;
+    case DT_Q5_0: mm_tile<Q5_0, M>(out, w, xq, xd, xs, T, N, K, n0, n1, dec); break;
+    case DT_Q5_1: mm_tile<Q5_1, M>(out, w, xq, xd, xs, T, N, K, n0, n1, dec); break;
+    default: mm_tile<Q8_0, M>(out, w, xq, xd, xs, T, N, K, n0, n1, dec);
+  }
 }
 
 /** Rows of one chunk of a one-token product: at least 256 (sixteen streams), about 1/(8 parts) of the matrix. */
@@ -241,30 +288,30 @@ export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usiz
  * than when the slower half does. On a 2-vCPU guest the worker's static half ran ~20% slower
  * than the main thread's and the main thread waited. Each row is summed as in the static split.
  */
-function mv_shared<W>(desc: usize, count: i32, xq: usize, xd: usize, K: i32, parts: i32, counter: usize): void {
+function mv_shared(desc: usize, count: i32, xq: usize, xd: usize, xs: usize, K: i32, parts: i32, counter: usize): void {
   for (;;) {
     let c = atomic.add<i32>(counter, 1);
     let m = 0;
     for (; m < count; m++) {
-      const N = load<i32>(desc + <usize>m * 12, 8), ch = chunkRows(N, parts), n = (N + ch - 1) / ch;
+      const N = load<i32>(desc + <usize>m * 16, 8), ch = chunkRows(N, parts), n = (N + ch - 1) / ch;
       if (c < n) break;
       c -= n;
     }
     if (m == count) return;
-    const d = desc + <usize>m * 12;
+    const d = desc + <usize>m * 16;
     const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8), ch = chunkRows(N, parts);
-    mv_q8<W>(out, w, xq, xd, K, c * ch, min(N, (c + 1) * ch));
+    mv_any(load<i32>(d, 12), out, w, xq, xd, xs, K, c * ch, min(N, (c + 1) * ch));
   }
 }
 
-function mm_int8<W>(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32): void {
+function mm_int8(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xs: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32): void {
   for (let m = 0; m < count; m++) {
-    const d = desc + <usize>m * 12;
-    const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8);
+    const d = desc + <usize>m * 16;
+    const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8), dt = load<i32>(d, 12);
     const n0 = split(N, part, parts, 8), n1 = split(N, part + 1, parts, 8);
     if (n0 >= n1) continue;
-    if (T == 1) mv_q8<W>(out, w, xq, xd, K, n0, n1);
-    else if (mode == Q8_U8) mm_tile<W, u8>(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
-    else mm_tile<W, i16>(out, w, xq, xd, T, N, K, n0, n1, scratch + <usize>part * sstride);
+    if (T == 1) mv_any(dt, out, w, xq, xd, xs, K, n0, n1);
+    else if (mode == Q8_U8) tile_any<u8>(dt, out, w, xq, xd, xs, T, N, K, n0, n1, scratch + <usize>part * sstride);
+    else tile_any<i16>(dt, out, w, xq, xd, xs, T, N, K, n0, n1, scratch + <usize>part * sstride);
   }
 }

@@ -1,4 +1,4 @@
-// The many-token tiles of the Q8_0 / Q4_0 products (see q8.ts for the activation layouts and
+// The many-token tiles of the legacy block products (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1; see q8.ts for the activation layouts and
 // the canonical sum that keeps a row's result independent of the batch), and the helpers the
 // one-token kernels in q8.ts share with them.
 //
@@ -15,20 +15,8 @@
 // and each accumulator starts at -128 * (the row's block sum of weights): the block's integer
 // dot comes out exact, and the canonical sum (acc + f32(isum) * (dw * dx)) gives the same bits
 // as the int16 tile and the one-token kernel.
-import { f16, madd } from './common';
-
-/** Bytes per block of 32 weights: Q8_0 (W = i8) or Q4_0 (W = u8). */
-@inline export function bsz<W>(): usize {
-  return isSigned<W>() ? 34 : 18;
-}
-
-/** Weights 16*h .. 16*h+15 of the block at p, as int8 (Q4_0: low nibbles first, minus 8). */
-@inline export function wvec<W>(p: usize, h: i32): v128 {
-  if (isSigned<W>()) return v128.load(p + 2 + (<usize>h << 4));
-  const q = v128.load(p + 2);
-  const n = h == 0 ? v128.and(q, i8x16.splat(0x0f)) : i8x16.shr_u(q, 4);
-  return i8x16.sub(n, i8x16.splat(8));
-}
+import { madd } from './common';
+import { bsz, dscale, hasMin, mscale, wvec } from './q8_fmt';
 
 /**
  * One step of the canonical sum, four (token, row) pairs per lane: acc + f32(isum) * (dw * dx),
@@ -37,6 +25,19 @@ import { f16, madd } from './common';
  */
 @inline export function step(acc: v128, isum: v128, dw: v128, dx: v128): v128 {
   return madd(f32x4.convert_i32x4_s(isum), f32x4.mul(dw, dx), acc);
+}
+
+/** The min types' second step of a block: acc + mw * sx (sx = f32(xsum) * dx, see q8.ts), fused as step. */
+@inline export function mstep(acc: v128, mw: v128, sx: v128): v128 {
+  return madd(mw, sx, acc);
+}
+
+/** The scales d (or, with min, the mins m) of the blocks at p0..p3 as f32, rows not ok as 0. */
+@inline function scales4ok(p0: usize, p1: usize, p2: usize, p3: usize, ok0: bool, ok1: bool, ok2: bool, ok3: bool, min: bool): v128 {
+  let s = f32x4.splat(ok0 ? (min ? mscale(p0) : dscale(p0)) : 0);
+  s = f32x4.replace_lane(s, 1, ok1 ? (min ? mscale(p1) : dscale(p1)) : 0);
+  s = f32x4.replace_lane(s, 2, ok2 ? (min ? mscale(p2) : dscale(p2)) : 0);
+  return f32x4.replace_lane(s, 3, ok3 ? (min ? mscale(p3) : dscale(p3)) : 0);
 }
 
 /** Store lane i of v at out + i*stride floats (i < cnt). */
@@ -55,12 +56,12 @@ import { f16, madd } from './common';
 }
 
 /**
- * Decode eight Q8_0 / Q4_0 rows (row i at w + i*rstride bytes; rows >= cnt read as zero) into the tile
+ * Decode eight rows of format W (row i at w + i*rstride bytes; rows >= cnt read as zero) into the tile
  * layout: per block b and pair p of columns (2p, 2p+1), two i16x8 vectors [rows 0-3], [rows 4-7]
  * with each i32 lane holding one row's pair: dec + ((b*16 + p)*2 + half)*16. Scales as f32:
- * sc + b*32 (rows 0-3), sc + b*32 + 16 (rows 4-7).
+ * sc + b*32 (rows 0-3), sc + b*32 + 16 (rows 4-7); the min types' mins likewise at mn.
  */
-function decode8<W>(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: usize): void {
+function decode8<W>(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: usize, mn: usize): void {
   const z = i32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const bo = <usize>b * bsz<W>();
@@ -68,11 +69,8 @@ function decode8<W>(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc:
       const r = half * 4;
       const p0 = w + <usize>r * rstride + bo, p1 = p0 + rstride, p2 = p1 + rstride, p3 = p2 + rstride;
       const ok0 = r < cnt, ok1 = r + 1 < cnt, ok2 = r + 2 < cnt, ok3 = r + 3 < cnt;
-      let s = f32x4.splat(ok0 ? f16(p0) : 0);
-      s = f32x4.replace_lane(s, 1, ok1 ? f16(p1) : 0);
-      s = f32x4.replace_lane(s, 2, ok2 ? f16(p2) : 0);
-      s = f32x4.replace_lane(s, 3, ok3 ? f16(p3) : 0);
-      v128.store(sc + (<usize>b << 5) + (<usize>half << 4), s);
+      v128.store(sc + (<usize>b << 5) + (<usize>half << 4), scales4ok(p0, p1, p2, p3, ok0, ok1, ok2, ok3, false));
+      if (hasMin<W>()) v128.store(mn + (<usize>b << 5) + (<usize>half << 4), scales4ok(p0, p1, p2, p3, ok0, ok1, ok2, ok3, true));
       for (let c = 0; c < 4; c++) {
         // 8 weights (4 column pairs) of each of the four rows, widened to i16
         const h = c >> 1;
@@ -95,12 +93,13 @@ function decode8<W>(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc:
 }
 
 /**
- * Decode eight Q8_0 / Q4_0 rows (row i at w + i*rstride; rows >= cnt read as zero) for the tile: per
+ * Decode eight rows of format W (row i at w + i*rstride; rows >= cnt read as zero) for the tile: per
  * block b and column quad j (columns 4j..4j+3), two vectors [rows 0-3], [rows 4-7] whose i32
  * lanes hold one row's four bytes: dec + b*256 + j*32 + half*16. Scales (f32) at
- * sc + b*32 + half*16; the accumulators' starting values (-128 * block sum, i32) at cp + b*32 + half*16.
+ * sc + b*32 + half*16, the min types' mins at mn + b*32 + half*16; the accumulators' starting
+ * values (-128 * block sum, i32) at cp + b*32 + half*16.
  */
-function decode8u<W>(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: usize, cp: usize): void {
+function decode8u<W>(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc: usize, cp: usize, mn: usize): void {
   const z = i32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const bo = <usize>b * bsz<W>();
@@ -108,12 +107,9 @@ function decode8u<W>(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc
       const r = half * 4;
       const p0 = w + <usize>r * rstride + bo, p1 = p0 + rstride, p2 = p1 + rstride, p3 = p2 + rstride;
       const ok0 = r < cnt, ok1 = r + 1 < cnt, ok2 = r + 2 < cnt, ok3 = r + 3 < cnt;
-      let s = f32x4.splat(ok0 ? f16(p0) : 0);
-      s = f32x4.replace_lane(s, 1, ok1 ? f16(p1) : 0);
-      s = f32x4.replace_lane(s, 2, ok2 ? f16(p2) : 0);
-      s = f32x4.replace_lane(s, 3, ok3 ? f16(p3) : 0);
       const o = (<usize>b << 5) + (<usize>half << 4);
-      v128.store(sc + o, s);
+      v128.store(sc + o, scales4ok(p0, p1, p2, p3, ok0, ok1, ok2, ok3, false));
+      if (hasMin<W>()) v128.store(mn + o, scales4ok(p0, p1, p2, p3, ok0, ok1, ok2, ok3, true));
       let sum = i32x4.splat(0);
       for (let c = 0; c < 2; c++) {
         // 16 weights (4 quads) of each of the four rows, then a 4x4 transpose of the i32 lanes
@@ -152,9 +148,10 @@ function decode8u<W>(w: usize, rstride: usize, cnt: i32, nb: i32, dec: usize, sc
   return i32x4.add(acc, i32x4.dot_i16x8_s(w, a));
 }
 
-/** Scratch bytes one part of mm_q8_0 needs for K columns (the int16 tile's; the u8 tile needs less). */
+/** Scratch bytes one part of mm_q8_0 needs for K columns (the int16 tile's: decoded rows, scales,
+ * mins; the u8 tile needs less). */
 export function q8_scratch_bytes(K: i32): i32 {
-  return (K >> 5) * (512 + 32);
+  return (K >> 5) * (512 + 32 + 32);
 }
 
 /**
@@ -168,20 +165,21 @@ export function q8_scratch_bytes(K: i32): i32 {
  * Each 32-byte unit of a block's decoded scratch is one column pair (i16) or quad (u8) of the
  * eight rows, and each 4 bytes of activations the matching pair or quad of one token.
  */
-export function mm_tile<W, M>(out: usize, w: usize, xq: usize, xd: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
-  const nb = K >> 5, rowBytes = <usize>nb * bsz<W>(), xs = <usize>K << 1;
+export function mm_tile<W, M>(out: usize, w: usize, xq: usize, xd: usize, xs: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
+  const nb = K >> 5, rowBytes = <usize>nb * bsz<W>(), xstride = <usize>K << 1;
   const blk: usize = 256 * sizeof<M>(), ab: usize = 32 * sizeof<M>(); // scratch / activation bytes per block
-  const sc = dec + <usize>nb * blk, cp = sc + (<usize>nb << 5);
+  const sc = dec + <usize>nb * blk, mn = sc + (<usize>nb << 5), cp = mn + (<usize>nb << 5);
   const G = (n1 - n0) >> 3; // full groups: rows n0+g, n0+g+G, ... (eight streams, as in mv_q8)
   const groups = G + ((n1 - n0) & 7 ? 1 : 0);
   for (let g = 0; g < groups; g++) {
     const first = g < G ? n0 + g : n0 + 8 * G;
     const stride = g < G ? G : 1, cnt = g < G ? 8 : (n1 - n0) & 7;
-    if (sizeof<M>() == 1) decode8u<W>(w + <usize>first * rowBytes, <usize>stride * rowBytes, cnt, nb, dec, sc, cp);
-    else decode8<W>(w + <usize>first * rowBytes, <usize>stride * rowBytes, cnt, nb, dec, sc);
+    if (sizeof<M>() == 1) decode8u<W>(w + <usize>first * rowBytes, <usize>stride * rowBytes, cnt, nb, dec, sc, cp, mn);
+    else decode8<W>(w + <usize>first * rowBytes, <usize>stride * rowBytes, cnt, nb, dec, sc, mn);
     let t = 0;
     for (; t + 2 <= T; t += 2) {
-      const x0 = xq + <usize>t * xs, x1 = x0 + xs, d0 = xd + ((<usize>t * nb) << 2), d1 = d0 + (<usize>nb << 2);
+      const x0 = xq + <usize>t * xstride, x1 = x0 + xstride, d0 = xd + ((<usize>t * nb) << 2), d1 = d0 + (<usize>nb << 2);
+      const s0 = xs + ((<usize>t * nb) << 2), s1 = s0 + (<usize>nb << 2);
       let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
       for (let b = 0; b < nb; b++) {
         let i0 = acc0<M>(cp, b, 0), i1 = acc0<M>(cp, b, 1);
@@ -212,6 +210,14 @@ export function mm_tile<W, M>(out: usize, w: usize, xq: usize, xd: usize, T: i32
         f1 = step(f1, i1, sh, da);
         f2 = step(f2, i2, sl, dc);
         f3 = step(f3, i3, sh, dc);
+        if (hasMin<W>()) {
+          const ml = v128.load(mn + (<usize>b << 5)), mh = v128.load(mn + (<usize>b << 5), 16);
+          const sa = v128.load32_splat(s0 + (<usize>b << 2)), sc2 = v128.load32_splat(s1 + (<usize>b << 2));
+          f0 = mstep(f0, ml, sa);
+          f1 = mstep(f1, mh, sa);
+          f2 = mstep(f2, ml, sc2);
+          f3 = mstep(f3, mh, sc2);
+        }
       }
       const o0 = out + ((<usize>t * N + first) << 2), o1 = o0 + (<usize>N << 2);
       scatter4(o0, stride, f0, cnt);
@@ -220,7 +226,7 @@ export function mm_tile<W, M>(out: usize, w: usize, xq: usize, xd: usize, T: i32
       scatter4(o1 + (<usize>stride << 4), stride, f3, cnt - 4);
     }
     if (t < T) {
-      const x0 = xq + <usize>t * xs, d0 = xd + ((<usize>t * nb) << 2);
+      const x0 = xq + <usize>t * xstride, d0 = xd + ((<usize>t * nb) << 2), s0 = xs + ((<usize>t * nb) << 2);
       let f0 = f32x4.splat(0), f1 = f32x4.splat(0);
       for (let b = 0; b < nb; b++) {
         let i0 = acc0<M>(cp, b, 0), i1 = acc0<M>(cp, b, 1);
@@ -233,6 +239,11 @@ export function mm_tile<W, M>(out: usize, w: usize, xq: usize, xd: usize, T: i32
         const da = v128.load32_splat(d0 + (<usize>b << 2));
         f0 = step(f0, i0, v128.load(sc + (<usize>b << 5)), da);
         f1 = step(f1, i1, v128.load(sc + (<usize>b << 5), 16), da);
+        if (hasMin<W>()) {
+          const sa = v128.load32_splat(s0 + (<usize>b << 2));
+          f0 = mstep(f0, v128.load(mn + (<usize>b << 5)), sa);
+          f1 = mstep(f1, v128.load(mn + (<usize>b << 5), 16), sa);
+        }
       }
       const o0 = out + ((<usize>t * N + first) << 2);
       scatter4(o0, stride, f0, cnt);

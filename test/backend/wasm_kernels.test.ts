@@ -2,7 +2,7 @@
 // tails, one row, more threads than rows). Tolerances, per op (the reference accumulates in f64,
 // the kernels in f32; S = sum over k of |x[k] * w[k]|, the scale of a dot product's rounding):
 //   F32/F16/BF16 and the other decoded types' matmul: |d| <= 1e-5 * S + 1e-6 (weights are decoded exactly)
-//   Q8_0 and Q4_0 matmul, every T: activations are quantised to 8-bit blocks, as ggml does; against the reference
+//   Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 matmul, every T: activations are quantised to 8-bit blocks, as ggml does; against the reference
 //     run on the same quantised activations |d| <= 1e-5 * S + 1e-6, and against the f32 reference
 //     |d| <= sum over blocks of amax_b/254 * sum|w_b| (half a quantisation step per activation)
 //   Q4_K, Q5_K, Q6_K, IQ4_XS matmul, every T: the same, with ggml's Q8_K activations (blocks of 256)
@@ -85,7 +85,7 @@ const SHAPES: Record<DType, [number, number][]> = {
   // 300 rows: one part of 256+ rows takes the sixteen-stream one-token kernel, then 8-row groups, then singles
   Q8_0: [[1, 32], [7, 96], [37, 64], [11, 1024], [300, 64]],
   Q4_0: [[1, 32], [7, 96], [13, 64], [300, 96]],
-  // no kernel of their own: rows decoded to f32 (mm_rows), 64-wide rows as in llama.cpp's fallbacks
+  // 64-wide rows as in llama.cpp's fallbacks (test/backend/wasm_legacy.test.ts has more)
   Q4_1: [[1, 32], [7, 96], [13, 64], [300, 64]],
   Q5_0: [[1, 32], [7, 96], [13, 64], [300, 64]],
   Q5_1: [[1, 32], [7, 96], [13, 64], [300, 64]],
@@ -111,7 +111,7 @@ for (const be of backends) {
           const exact = new Float32Array(T * N);
           ref.matmul(exact, xr, r, T);
           let xq: Float32Array = xr, amax: Float32Array = new Float32Array(0);
-          const q8 = dtype === 'Q8_0' || dtype === 'Q4_0'; // int8 activations for every T, as ggml
+          const q8 = dtype === 'Q8_0' || dtype === 'Q4_0' || (be.legacyInt8 && ['Q4_1', 'Q5_0', 'Q5_1'].includes(dtype)); // int8 activations for every T, as ggml
           const kq = be.kquant && (dtype === 'Q4_K' || dtype === 'Q5_K' || dtype === 'Q6_K' || dtype === 'IQ4_XS'); // Q8_K ones
           const B = kq ? 256 : 32; // activations per scale
           if (q8) ({ q: xq, amax } = quantizeActs(xr));

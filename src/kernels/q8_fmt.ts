@@ -1,0 +1,72 @@
+// The legacy block formats that the int8 kernels (q8.ts, q8_tile.ts) take, as a type parameter
+// W of those kernels: every format is blocks of 32 integer weights with an f16 scale d, and
+// only how a block's integers are loaded (and whether it has a min) differs. AssemblyScript has
+// no value generics, so each format is named by a number type, used as a marker only:
+//
+//   W    format  bytes  layout                                  weight
+//   i8   Q8_0    34     d, 32 int8                               d * q
+//   u8   Q4_0    18     d, 16 bytes of nibbles                   d * (q4 - 8)
+//   u16  Q4_1    20     d, m, 16 bytes of nibbles                d * q4 + m
+//   i16  Q5_0    22     d, qh (u32), 16 bytes of nibbles         d * (q5 - 16)
+//   u32  Q5_1    24     d, m, qh (u32), 16 bytes of nibbles      d * q5 + m
+//
+// Nibbles: byte j holds weight j (low) and weight j + 16 (high); q5 = nibble | (bit j of qh) << 4
+// for weight j (ggml's layout). The integers as loaded (q, q4 - 8, q4, q5 - 16, q5) all fit int8,
+// so every kernel's integer dot is exact; the min types (Q4_1, Q5_1) add m times the sum of the
+// activations, ggml's Q8_1 term (see q8.ts).
+import { f16 } from './common';
+
+export type Q8_0 = i8;
+export type Q4_0 = u8;
+export type Q4_1 = u16;
+export type Q5_0 = i16;
+export type Q5_1 = u32;
+
+/** Bytes per block of 32 weights. */
+@inline export function bsz<W>(): usize {
+  if (sizeof<W>() == 1) return isSigned<W>() ? 34 : 18;
+  if (sizeof<W>() == 2) return isSigned<W>() ? 22 : 20;
+  return 24;
+}
+
+/** Whether the format has a min m (Q4_1, Q5_1): at byte 2 of the block. */
+@inline export function hasMin<W>(): bool {
+  return !isSigned<W>() && sizeof<W>() > 1;
+}
+
+/** Whether the format has the fifth bits qh (Q5_0, Q5_1). */
+@inline function hasHigh<W>(): bool {
+  return sizeof<W>() == 4 || (sizeof<W>() == 2 && isSigned<W>());
+}
+
+/** Byte offset of the integers (int8 or nibbles) in a block. */
+@inline function qoff<W>(): usize {
+  return bsz<W>() - (sizeof<W>() == 1 && isSigned<W>() ? 32 : 16);
+}
+
+/** The block scale d of the block at p. */
+@inline export function dscale(p: usize): f32 {
+  return f16(p);
+}
+
+/** The block min m of the block at p (min formats only). */
+@inline export function mscale(p: usize): f32 {
+  return f16(p + 2);
+}
+
+/** Weights 16*h .. 16*h+15 of the block at p, as the int8 integers above (h is a constant). */
+@inline export function wvec<W>(p: usize, h: i32): v128 {
+  if (sizeof<W>() == 1 && isSigned<W>()) return v128.load(p + 2 + (<usize>h << 4));
+  const q = v128.load(p + qoff<W>());
+  const n = h == 0 ? v128.and(q, i8x16.splat(0x0f)) : i8x16.shr_u(q, 4);
+  if (!hasHigh<W>()) return sizeof<W>() == 1 ? i8x16.sub(n, i8x16.splat(8)) : n;
+  // bits 16h..16h+15 of qh: byte 0 of the pair to lanes 0-7, byte 1 to lanes 8-15, then each
+  // lane keeps its own bit (lane j: bit j & 7) and turns it into a 0 / -1 mask
+  const hb = v128.load16_splat(p + qoff<W>() - 4 + (<usize>h << 1));
+  const sel = i8x16.shuffle(hb, hb, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const bit = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  const set = i8x16.eq(v128.and(sel, bit), bit);
+  // Q5_0: n + 16 * bit - 16 = n - (16 where the bit is clear); Q5_1: n | 16 where it is set
+  if (isSigned<W>()) return i8x16.sub(n, v128.andnot(i8x16.splat(16), set));
+  return v128.or(n, v128.and(set, i8x16.splat(16)));
+}
