@@ -27,7 +27,7 @@
 //   Q8_U8:   K bytes q + 128: the vpdpbusd tile (q8_tile.ts), where the engine has it.
 import { hsum_i32, split } from './common';
 import { DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1 } from './dequant';
-import { bsz, dscale, hasMin, mscale, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, wvec } from './q8_fmt';
+import { bsz, dscale, hasMin, mscale, nibbles, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, uvec, woff, wvec } from './q8_fmt';
 import { mm_tile, mstep, scatter4, step } from './q8_tile';
 
 export const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
@@ -79,12 +79,41 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
 }
 
 /**
+ * Whether the relaxed one-token kernel takes this format's weights unsigned, as stored (the
+ * nibble formats: 0..15 or 0..31, the i7 operand of relaxed dot) against the signed activations:
+ * no sign moves onto the weights (two instructions per 16 weights fewer than Q8_0's way), and
+ * the offset (Q4_0: 8, Q5_0: 16) comes off the block's integer dot as woff * (sum of the block's
+ * q), once per block for all rows: the same exact isum, so the same bits as every other kernel.
+ */
+@inline function unsignedW<W>(): bool {
+  return ASC_FEATURE_RELAXED_SIMD && nibbles<W>();
+}
+
+/** For unsignedW: the activation half at (|q| a, sign mask m) as signed q = (a ^ m) - m. */
+@inline function signed(a: v128, m: v128): v128 {
+  return i8x16.sub(v128.xor(a, m), m);
+}
+
+/** For unsignedW with an offset: woff * (the sum of the block's q, from its signed halves s0, s1), splat. */
+@inline function offset<W>(s0: v128, s1: v128): v128 {
+  if (!unsignedW<W>() || woff<W>() == 0) return i32x4.splat(0);
+  const p = i16x8.add(i16x8.extadd_pairwise_i8x16_s(s0), i16x8.extadd_pairwise_i8x16_s(s1));
+  return i32x4.splat(woff<W>() * hsum_i32(i32x4.extadd_pairwise_i16x8_s(p)));
+}
+
+/**
  * Lane partials (i32x4) of the integer dot of the 32-weight block at `p` with one activation
  * block, loaded once for the eight rows of a step (V8 does not merge repeated loads): relaxed:
- * a0, a1 = |q|, m0, m1 = sign masks; plain: a0..a3 = q as int16.
+ * a0, a1 = |q|, m0, m1 = sign masks, or, for unsignedW formats, a0, a1 = q (signed) and the dot
+ * is of the stored unsigned weights (woff not subtracted); plain: a0..a3 = q as int16.
  */
 @inline function bdot<W>(p: usize, a0: v128, a1: v128, m0: v128, m1: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
+  if (unsignedW<W>()) {
+    // pairs of products: |q| <= 127 times u <= 31, two of them, and two such i16 lanes summed:
+    // at most 4 * 127 * 31 = 15748, no saturation
+    const d0 = i16x8.relaxed_dot_i8x16_i7x16_s(a0, uvec<W>(p, 0));
+    return i32x4.extadd_pairwise_i16x8_s(i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(a1, uvec<W>(p, 1))));
+  } else if (ASC_FEATURE_RELAXED_SIMD) {
     const s0 = i8x16.sub(v128.xor(wvec<W>(p, 0), m0), m0);
     const s1 = i8x16.sub(v128.xor(wvec<W>(p, 1), m1), m1);
     // i16x8.relaxed_dot (pmaddubsw) then a pairwise widening add: in this kernel V8 11.3 (Node
@@ -142,16 +171,24 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
   return f32x4.replace_lane(s, 3, mscale(p3));
 }
 
+/** [isum of the row at p] in lane 0 (see isum4). */
+@inline function isum1<W>(p: usize, a0: v128, a1: v128, a2: v128, a3: v128, off: v128): v128 {
+  const s = i32x4.splat(hsum_i32(bdot<W>(p, a0, a1, a2, a3)));
+  return unsignedW<W>() && woff<W>() != 0 ? i32x4.sub(s, off) : s;
+}
+
 /** One block of four rows w0..w3 (block offset bo) into acc: the canonical step, then the min's. */
-@inline function block4<W>(acc: v128, w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, a0: v128, a1: v128, a2: v128, a3: v128, dx: v128, sx: v128): v128 {
-  let c = step(acc, isum4<W>(w0, w1, w2, w3, bo, a0, a1, a2, a3), scales4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), dx);
+@inline function block4<W>(acc: v128, w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, a0: v128, a1: v128, a2: v128, a3: v128, off: v128, dx: v128, sx: v128): v128 {
+  let c = step(acc, isum4<W>(w0, w1, w2, w3, bo, a0, a1, a2, a3, off), scales4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), dx);
   if (hasMin<W>()) c = mstep(c, mins4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), sx);
   return c;
 }
 
-/** [isum of rows w0..w3] for block offset bo, from the activation operands a0..a3 (see bdot). */
-@inline function isum4<W>(w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, a0: v128, a1: v128, a2: v128, a3: v128): v128 {
-  return hadd4(bdot<W>(w0 + bo, a0, a1, a2, a3), bdot<W>(w1 + bo, a0, a1, a2, a3), bdot<W>(w2 + bo, a0, a1, a2, a3), bdot<W>(w3 + bo, a0, a1, a2, a3));
+/** [isum of rows w0..w3] for block offset bo, from the activation operands a0..a3 (see bdot)
+ * and, for unsignedW, the block's offset (see offset). */
+@inline function isum4<W>(w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, a0: v128, a1: v128, a2: v128, a3: v128, off: v128): v128 {
+  const s = hadd4(bdot<W>(w0 + bo, a0, a1, a2, a3), bdot<W>(w1 + bo, a0, a1, a2, a3), bdot<W>(w2 + bo, a0, a1, a2, a3), bdot<W>(w3 + bo, a0, a1, a2, a3));
+  return unsignedW<W>() && woff<W>() != 0 ? i32x4.sub(s, off) : s;
 }
 
 /**
@@ -169,12 +206,15 @@ function mv_q8_16<W>(out: usize, w: usize, xq: usize, xd: usize, xs: usize, K: i
     let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
       const a = xq + aoff(b), bo = <usize>b * bsz<W>();
-      const a0 = act0(a), a1 = act1(a), a2 = act2(a, K), a3 = act3(a, K);
+      let a0 = act0(a), a1 = act1(a);
+      const a2 = act2(a, K), a3 = act3(a, K);
+      if (unsignedW<W>()) { a0 = signed(a0, a2); a1 = signed(a1, a3); }
+      const off = offset<W>(a0, a1);
       const dx = v128.load32_splat(xd + (<usize>b << 2)), sx = hasMin<W>() ? v128.load32_splat(xs + (<usize>b << 2)) : dx;
-      c0 = block4<W>(c0, w0, w1, w2, w3, bo, a0, a1, a2, a3, dx, sx);
-      c1 = block4<W>(c1, w4, w5, w6, w7, bo, a0, a1, a2, a3, dx, sx);
-      c2 = block4<W>(c2, w8, w9, w10, w11, bo, a0, a1, a2, a3, dx, sx);
-      c3 = block4<W>(c3, w12, w13, w14, w15, bo, a0, a1, a2, a3, dx, sx);
+      c0 = block4<W>(c0, w0, w1, w2, w3, bo, a0, a1, a2, a3, off, dx, sx);
+      c1 = block4<W>(c1, w4, w5, w6, w7, bo, a0, a1, a2, a3, off, dx, sx);
+      c2 = block4<W>(c2, w8, w9, w10, w11, bo, a0, a1, a2, a3, off, dx, sx);
+      c3 = block4<W>(c3, w12, w13, w14, w15, bo, a0, a1, a2, a3, off, dx, sx);
     }
     scatter4(out + (<usize>n << 2), q, c0, 4);
     scatter4(out + (<usize>(n + 4 * q) << 2), q, c1, 4);
@@ -217,10 +257,13 @@ function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, xs: usize, K: i32,
     let lo = f32x4.splat(0), hi = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
       const a = xq + aoff(b), bo = <usize>b * bsz<W>();
-      const a0 = act0(a), a1 = act1(a), a2 = act2(a, K), a3 = act3(a, K);
+      let a0 = act0(a), a1 = act1(a);
+      const a2 = act2(a, K), a3 = act3(a, K);
+      if (unsignedW<W>()) { a0 = signed(a0, a2); a1 = signed(a1, a3); }
+      const off = offset<W>(a0, a1);
       const dx = v128.load32_splat(xd + (<usize>b << 2)), sx = hasMin<W>() ? v128.load32_splat(xs + (<usize>b << 2)) : dx;
-      lo = block4<W>(lo, w0, w1, w2, w3, bo, a0, a1, a2, a3, dx, sx);
-      hi = block4<W>(hi, w4, w5, w6, w7, bo, a0, a1, a2, a3, dx, sx);
+      lo = block4<W>(lo, w0, w1, w2, w3, bo, a0, a1, a2, a3, off, dx, sx);
+      hi = block4<W>(hi, w4, w5, w6, w7, bo, a0, a1, a2, a3, off, dx, sx);
     }
     scatter4(out + (<usize>n << 2), q, lo, 4);
     scatter4(out + (<usize>(n + 4 * q) << 2), q, hi, 4);
@@ -232,7 +275,10 @@ function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, xs: usize, K: i32,
     for (let b = 0; b < nb; b++) {
       const bo = <usize>b * bsz<W>();
       const a = xq + aoff(b);
-      const isum = hsum_i32(bdot<W>(w0 + bo, act0(a), act1(a), act2(a, K), act3(a, K)));
+      let a0 = act0(a), a1 = act1(a);
+      const a2 = act2(a, K), a3 = act3(a, K);
+      if (unsignedW<W>()) { a0 = signed(a0, a2); a1 = signed(a1, a3); }
+      const isum = i32x4.extract_lane(isum1<W>(w0 + bo, a0, a1, a2, a3, offset<W>(a0, a1)), 0);
       // the vector steps on lane 0: fused exactly when the tiles' steps are (wasm has no scalar fma)
       let c = step(f32x4.splat(acc), i32x4.splat(isum), f32x4.splat(dscale(w0 + bo)), f32x4.splat(load<f32>(xd + (<usize>b << 2))));
       if (hasMin<W>()) c = mstep(c, f32x4.splat(mscale(w0 + bo)), f32x4.splat(load<f32>(xs + (<usize>b << 2))));

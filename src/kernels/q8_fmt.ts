@@ -54,19 +54,36 @@ export type Q5_1 = u32;
   return f16(p + 2);
 }
 
-/** Weights 16*h .. 16*h+15 of the block at p, as the int8 integers above (h is a constant). */
-@inline export function wvec<W>(p: usize, h: i32): v128 {
-  if (sizeof<W>() == 1 && isSigned<W>()) return v128.load(p + 2 + (<usize>h << 4));
+/** The nibble formats' offset: weight integer = uvec - woff (Q4_0: 8, Q5_0: 16, else 0). */
+@inline export function woff<W>(): i32 {
+  if (sizeof<W>() == 1) return isSigned<W>() ? 0 : 8;
+  return sizeof<W>() == 2 && isSigned<W>() ? 16 : 0;
+}
+
+/** Whether the format stores nibbles (everything but Q8_0). */
+@inline export function nibbles<W>(): bool {
+  return !(sizeof<W>() == 1 && isSigned<W>());
+}
+
+/**
+ * Nibble formats: weights 16*h .. 16*h+15 of the block at p as stored, unsigned (q4 0..15 or q5
+ * 0..31, before woff), h a constant: the unsigned operand of the relaxed one-token kernel.
+ */
+@inline export function uvec<W>(p: usize, h: i32): v128 {
   const q = v128.load(p + qoff<W>());
   const n = h == 0 ? v128.and(q, i8x16.splat(0x0f)) : i8x16.shr_u(q, 4);
-  if (!hasHigh<W>()) return sizeof<W>() == 1 ? i8x16.sub(n, i8x16.splat(8)) : n;
+  if (!hasHigh<W>()) return n;
   // bits 16h..16h+15 of qh: byte 0 of the pair to lanes 0-7, byte 1 to lanes 8-15, then each
-  // lane keeps its own bit (lane j: bit j & 7) and turns it into a 0 / -1 mask
+  // lane keeps its own bit (lane j: bit j & 7), as a 0 / -1 mask, and puts it at bit 4
   const hb = v128.load16_splat(p + qoff<W>() - 4 + (<usize>h << 1));
   const sel = i8x16.shuffle(hb, hb, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   const bit = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
-  const set = i8x16.eq(v128.and(sel, bit), bit);
-  // Q5_0: n + 16 * bit - 16 = n - (16 where the bit is clear); Q5_1: n | 16 where it is set
-  if (isSigned<W>()) return i8x16.sub(n, v128.andnot(i8x16.splat(16), set));
-  return v128.or(n, v128.and(set, i8x16.splat(16)));
+  return v128.or(n, v128.and(i8x16.eq(v128.and(sel, bit), bit), i8x16.splat(16)));
+}
+
+/** Weights 16*h .. 16*h+15 of the block at p, as the int8 integers above (h is a constant). */
+@inline export function wvec<W>(p: usize, h: i32): v128 {
+  if (!nibbles<W>()) return v128.load(p + 2 + (<usize>h << 4));
+  const u = uvec<W>(p, h);
+  return woff<W>() != 0 ? i8x16.sub(u, i8x16.splat(<i8>woff<W>())) : u;
 }
