@@ -18,9 +18,9 @@ export { SHARD_BYTES } from './shard_router.js';
 
 // the ids of src/kernels/dequant.ts
 const DT_ID: Record<DType, number> = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_K: 5, Q6_K: 6, Q4_1: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K: 11, Q5_K: 12, IQ4_NL: 13, IQ4_XS: 14 };
-// the K-quants with int8 kernels (src/kernels/kq.ts); Q2_K, Q3_K, IQ4_NL still decode to f32 (mm_rows)
+// the K-quants with int8 kernels (src/kernels/kq.ts); Q2_K and IQ4_NL still decode to f32 (mm_rows)
 const QUANT_IN = new Set<DType>(['F32', 'F16', 'BF16']);
-const KQ_TYPES = new Set<DType>(['Q4_K', 'Q5_K', 'Q6_K', 'IQ4_XS']);
+const KQ_TYPES = new Set<DType>(['Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_XS']);
 // the legacy block types on the int8 kernels (src/kernels/q8.ts), any mix in one call; Q4_1 and
 // Q5_1 (a min per block) also need the activations' block sums
 const Q8_TYPES = new Set<DType>(['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1']);
@@ -45,7 +45,7 @@ export interface WasmBackendOptions {
   /** use the vpdpbusd tile for many-token Q8_0 products where the engine computes it exactly
    * (default true; see u8DotExact) */
   u8dot?: boolean;
-  /** Q4_K, Q5_K, Q6_K and IQ4_XS products on int8 (Q8_K) activations, src/kernels/kq.ts (default true);
+  /** Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS products on int8 (Q8_K) activations, src/kernels/kq.ts (default true);
    * false: rows decoded to f32 (mm_rows), the way before, kept as the tests' and bench's reference */
   kquant?: boolean;
   /** Q4_1, Q5_0 and Q5_1 products on int8 (Q8_0 / Q8_1-like) activations, src/kernels/q8.ts

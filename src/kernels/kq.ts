@@ -1,7 +1,8 @@
-// K-quant weights (Q4_K, Q5_K, Q6_K, and IQ4_XS) times activations quantised as ggml's Q8_K, as ggml does on
+// K-quant weights (Q3_K, Q4_K, Q5_K, Q6_K, and IQ4_XS) times activations quantised as ggml's Q8_K, as ggml does on
 // the CPU: per 256 activations one f32 scale d and int8 values, plus the sums of each 16 ("bsums").
 // The weights' integers are multiplied as stored (no f32 decode): Q4_K nibbles 0..15, Q5_K 0..31,
-// Q6_K's stored q + 32 in 0..63 (its -32 offset comes back through the bsums). All are valid i7
+// Q6_K's stored q + 32 in 0..63, Q3_K's level + 4 in 0..7 (their -32 / -4 offsets come back
+// through the bsums). All are valid i7
 // operands of relaxed dot, where every lowering (pmaddubsw, sdot, vpdpbusd) agrees. IQ4_XS's
 // table values (-127..113) are not: their sign moves onto the activations, as ggml's AVX2 code
 // does (|kv| * (x * sign kv), both in range), and the table lookups are nibble swizzles.
@@ -26,7 +27,7 @@ import { f16, madd, split } from './common';
 import { scatter4 } from './q8_tile';
 import { kq_tile } from './kq_tile';
 
-export const KQ_Q4_K = 5, KQ_Q6_K = 6, KQ_Q5_K = 12, KQ_IQ4_XS = 14; // dtype ids of dequant.ts
+export const KQ_Q4_K = 5, KQ_Q6_K = 6, KQ_Q3_K = 11, KQ_Q5_K = 12, KQ_IQ4_XS = 14; // dtype ids of dequant.ts
 
 /** x [T, K] f32 -> Q8_K (quantize_row_q8_K_ref: iscale = -127 / (the value of largest |x|),
  * q = min(127, nearest(iscale * x)), d = 1 / iscale), so our activations are llama.cpp's; the
@@ -93,13 +94,31 @@ const KC = memory.data<u8>([
 @inline export function k3(): v128 { return v128.load(KC, 64); }
 
 // The block formats, as a type parameter (as q8.ts's W): u8 = Q4_K, u16 = Q5_K, i8 = Q6_K,
-// i16 = IQ4_XS. The unsigned ones have mins (msum); the signed ones do not.
+// i16 = IQ4_XS, i32 = Q3_K. The unsigned ones have mins (msum); the signed ones do not.
 @inline export function bbytes<W>(): usize {
-  return isSigned<W>() ? (sizeof<W>() == 1 ? 210 : 136) : sizeof<W>() == 1 ? 144 : 176;
+  if (isSigned<W>()) return sizeof<W>() == 1 ? 210 : sizeof<W>() == 2 ? 136 : 110;
+  return sizeof<W>() == 1 ? 144 : 176;
 }
 /** Byte offset of the block's f16 d. */
 @inline export function dofs<W>(): usize {
-  return isSigned<W>() && sizeof<W>() == 1 ? 208 : 0;
+  if (isSigned<W>()) return sizeof<W>() == 1 ? 208 : sizeof<W>() == 2 ? 0 : 108;
+  return 0;
+}
+
+/** Q3_K block p's sixteen 6-bit scales minus 32 as bytes (ggml's kmask form of its scale unpacking). */
+@inline export function scales_q3(p: usize): v128 {
+  const a0 = load<u32>(p + 96), a1 = load<u32>(p + 100), t = load<u32>(p + 104);
+  const m4 = 0x0f0f0f0f, m2 = 0x03030303;
+  let v = i32x4.splat((a0 & m4) | ((t & m2) << 4));
+  v = i32x4.replace_lane(v, 1, (a1 & m4) | (((t >> 2) & m2) << 4));
+  v = i32x4.replace_lane(v, 2, ((a0 >> 4) & m4) | (((t >> 4) & m2) << 4));
+  v = i32x4.replace_lane(v, 3, ((a1 >> 4) & m4) | (((t >> 6) & m2) << 4));
+  return i8x16.sub(v, i8x16.splat(32));
+}
+
+/** Q3_K levels + 4 (0..7) of 16 columns: bits 2j..2j+1 of q, and 4 where bit b of the hmask bytes h is set. */
+@inline export function lev3(q: v128, h: v128, j: i32, b: i32): v128 {
+  return v128.or(v128.and(sh16(q, -2 * j), k3()), v128.and(sh16(h, 2 - b), i8x16.splat(4)));
 }
 
 // kvalues_iq4nl (ggml-common.h) by nibble: |value|, sign mask (0xff where negative), value;
@@ -175,7 +194,7 @@ let gm: v128 = i32x4(0, 0, 0, 0);
 
 /** Bytes of v moved left (s > 0) or right (s < 0) by |s| bits, as 16-bit lanes: callers mask
  * to bits that stay within their byte (V8 has no byte shifts on x64 and emulates them). */
-@inline function sh16(v: v128, s: i32): v128 {
+@inline export function sh16(v: v128, s: i32): v128 {
   if (s > 0) return i16x8.shl(v, s);
   if (s < 0) return i16x8.shr_u(v, -s);
   return v;
@@ -207,6 +226,12 @@ let gm: v128 = i32x4(0, 0, 0, 0);
     scl(rdot(v128.load(xa, 64), q3), s2, rdot(v128.load(xa, 96), q4), s3));
 }
 
+/** Q3_K: 32 columns (two sub-blocks) of shift j from the 32 qs bytes at q, hmask bit b of h0, h1. */
+@inline function three(q: usize, h0: v128, h1: v128, xa: usize, j: i32, b: i32, s0: v128, s1: v128): v128 {
+  const u0 = lev3(v128.load(q), h0, j, b), u1 = lev3(v128.load(q, 16), h1, j, b);
+  return scl(rdot(v128.load(xa), u0), s0, rdot(v128.load(xa, 16), u1), s1);
+}
+
 /** IQ4_XS: sub-block of 32 at q (16 bytes: low nibbles, then high ones), activations xa, scale s. */
 @inline function iq4sub(q: usize, xa: usize, s: v128): v128 {
   const m = k15(), ta = v128.load(KV), ts = v128.load(KV, 16);
@@ -225,6 +250,22 @@ let gm: v128 = i32x4(0, 0, 0, 0);
  * xs (its 24 sums). Q4_K/Q5_K leave the mins' partials in gm.
  */
 @inline function kblk<W>(p: usize, xa: usize, xs: usize): v128 {
+  if (isSigned<W>() && sizeof<W>() == 4) {
+    // Q3_K: hmask 32 B, qs 64 B, 12 B of scales, d; sub-block (16 columns) 8 half + 2 j + i
+    const sv = scales_q3(p);
+    const sl = i16x8.extend_low_i8x16_s(sv), sh = i16x8.extend_high_i8x16_s(sv);
+    // the -4 offset: -4 * sum_j sc_j * bsum_j
+    let acc = i32x4.shl(scl(sl, v128.load(xs), sh, v128.load(xs, 16)), 2);
+    const h0 = v128.load(p), h1 = v128.load(p + 16);
+    acc = i32x4.sub(three(p + 32, h0, h1, xa, 0, 0, bc0(sl), bc1(sl)), acc);
+    acc = i32x4.add(acc, three(p + 32, h0, h1, xa + 32, 1, 1, bc2(sl), bc3(sl)));
+    acc = i32x4.add(acc, three(p + 32, h0, h1, xa + 64, 2, 2, bc4(sl), bc5(sl)));
+    acc = i32x4.add(acc, three(p + 32, h0, h1, xa + 96, 3, 3, bc6(sl), bc7(sl)));
+    acc = i32x4.add(acc, three(p + 64, h0, h1, xa + 128, 0, 4, bc0(sh), bc1(sh)));
+    acc = i32x4.add(acc, three(p + 64, h0, h1, xa + 160, 1, 5, bc2(sh), bc3(sh)));
+    acc = i32x4.add(acc, three(p + 64, h0, h1, xa + 192, 2, 6, bc4(sh), bc5(sh)));
+    return i32x4.add(acc, three(p + 64, h0, h1, xa + 224, 3, 7, bc6(sh), bc7(sh)));
+  }
   if (isSigned<W>() && sizeof<W>() == 2) {
     // IQ4_XS: d, scales_h, scales_l, 128 B of nibbles (table indices)
     const s = scales_iq4(p);
@@ -338,11 +379,13 @@ function mv_kq<W>(out: usize, w: usize, xq: usize, xd: usize, xb: usize, K: i32,
 function kq_rows(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xb: usize, xw: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
   if (T == 1) {
     if (dt == KQ_Q6_K) mv_kq<i8>(out, w, xq, xd, xb, K, n0, n1);
+    else if (dt == KQ_Q3_K) mv_kq<i32>(out, w, xq, xd, xb, K, n0, n1);
     else if (dt == KQ_IQ4_XS) mv_kq<i16>(out, w, xq, xd, xb, K, n0, n1);
     else if (dt == KQ_Q5_K) mv_kq<u16>(out, w, xq, xd, xb, K, n0, n1);
     else mv_kq<u8>(out, w, xq, xd, xb, K, n0, n1);
   } else {
     if (dt == KQ_Q6_K) kq_tile<i8>(out, w, xw, xd, xb, T, N, K, n0, n1, dec);
+    else if (dt == KQ_Q3_K) kq_tile<i32>(out, w, xw, xd, xb, T, N, K, n0, n1, dec);
     else if (dt == KQ_IQ4_XS) kq_tile<i16>(out, w, xw, xd, xb, T, N, K, n0, n1, dec);
     else if (dt == KQ_Q5_K) kq_tile<u16>(out, w, xw, xd, xb, T, N, K, n0, n1, dec);
     else kq_tile<u8>(out, w, xw, xd, xb, T, N, K, n0, n1, dec);

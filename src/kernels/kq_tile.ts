@@ -1,7 +1,7 @@
 // The many-token tile of the K-quant products (see kq.ts for the canonical sum it must match).
 // Eight rows are decoded once per call into this part's scratch as int16 products of level and
 // sub-block scale, w' = sc_j * q (Q4_K, Q5_K: <= 63 * 31) or sc_j * (q - 32) (Q6_K: |w'| <= 4096;
-// IQ4_XS: (ls - 32) * kv, <= 32 * 127),
+// IQ4_XS: (ls - 32) * kv, <= 32 * 127; Q3_K: sc_j * (level - 4), <= 32 * 4),
 // packed as q8_tile.ts's int16 tile packs Q8_0 (one i32 lane = one row's column pair, four rows
 // a vector), and every token passes them: one pmaddwd of a column pair of four rows with the
 // token's pair broadcast gives four rows' partial sums in four lanes, no horizontal sums.
@@ -11,7 +11,7 @@
 // of 32), accumulated apart, as msum. The same code in both builds (int16 SIMD only).
 import { f16, madd } from './common';
 import { scatter4 } from './q8_tile';
-import { bbytes, dofs, k15, k16, k48, kv_signed, scales_iq4, scales_k, tlook } from './kq';
+import { bbytes, dofs, k15, k16, k48, kv_signed, lev3, scales_iq4, scales_k, scales_q3, tlook } from './kq';
 
 // Per block in the scratch: 128 column pairs x 2 row halves x 16 B, then the mins' 4 pairs x 2
 // halves x 16 B, then f32 d and dmin of rows 0-3 and 4-7 (64 B).
@@ -35,6 +35,21 @@ export function kq_scratch_bytes(K: i32): i32 {
 /** One row's block at p -> 256 w' (i16) at t; Q4_K/Q5_K: its 8 mins (i16) at mn. */
 @inline function rowdec<W>(p: usize, t: usize, mn: usize): void {
   const m = k15();
+  if (isSigned<W>() && sizeof<W>() == 4) {
+    const sv = scales_q3(p), f4 = i8x16.splat(4);
+    const sl = i16x8.extend_low_i8x16_s(sv), sh = i16x8.extend_high_i8x16_s(sv);
+    const h0 = v128.load(p), h1 = v128.load(p + 16);
+    for (let half = 0; half < 2; half++) {
+      const q0 = v128.load(p + 32 + (<usize>half << 5)), q1 = v128.load(p + 48 + (<usize>half << 5));
+      const sc = half ? sh : sl;
+      for (let j = 0; j < 4; j++) {
+        const o = t + (<usize>half << 8) + (<usize>j << 6);
+        put16(o, i8x16.sub(lev3(q0, h0, j, 4 * half + j), f4), bc(sc, 2 * j));
+        put16(o + 32, i8x16.sub(lev3(q1, h1, j, 4 * half + j), f4), bc(sc, 2 * j + 1));
+      }
+    }
+    return;
+  }
   if (isSigned<W>() && sizeof<W>() == 2) {
     const s = scales_iq4(p), tk = kv_signed();
     for (let ib = 0; ib < 8; ib++) {

@@ -5,7 +5,7 @@
 //   Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 matmul, every T: activations are quantised to 8-bit blocks, as ggml does; against the reference
 //     run on the same quantised activations |d| <= 1e-5 * S + 1e-6, and against the f32 reference
 //     |d| <= sum over blocks of amax_b/254 * sum|w_b| (half a quantisation step per activation)
-//   Q4_K, Q5_K, Q6_K, IQ4_XS matmul, every T: the same, with ggml's Q8_K activations (blocks of 256)
+//   Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS matmul, every T: the same, with ggml's Q8_K activations (blocks of 256)
 //   embed: exact; rmsNorm, rope, siluMul, add, addBias: 1e-5 relative (+1e-6);
 //   attention: 1e-5 relative to max |v| (+1e-6).
 import { test, after } from 'node:test';
@@ -92,7 +92,7 @@ const SHAPES: Record<DType, [number, number][]> = {
   Q4_K: [[1, 256], [7, 512], [9, 256], [300, 256]],
   Q6_K: [[1, 256], [7, 512], [9, 256], [300, 256]],
   Q2_K: [[1, 256], [7, 512], [9, 256]],
-  Q3_K: [[1, 256], [7, 512], [9, 256]],
+  Q3_K: [[1, 256], [7, 512], [9, 256], [300, 256]],
   Q5_K: [[1, 256], [7, 512], [9, 256], [300, 256]],
   IQ4_NL: [[1, 32], [7, 96], [13, 64], [300, 64]],
   IQ4_XS: [[1, 256], [7, 512], [9, 256], [300, 256]],
@@ -112,7 +112,7 @@ for (const be of backends) {
           ref.matmul(exact, xr, r, T);
           let xq: Float32Array = xr, amax: Float32Array = new Float32Array(0);
           const q8 = dtype === 'Q8_0' || dtype === 'Q4_0' || (be.legacyInt8 && ['Q4_1', 'Q5_0', 'Q5_1'].includes(dtype)); // int8 activations for every T, as ggml
-          const kq = be.kquant && (dtype === 'Q4_K' || dtype === 'Q5_K' || dtype === 'Q6_K' || dtype === 'IQ4_XS'); // Q8_K ones
+          const kq = be.kquant && ['Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_XS'].includes(dtype); // Q8_K ones
           const B = kq ? 256 : 32; // activations per scale
           if (q8) ({ q: xq, amax } = quantizeActs(xr));
           if (kq) ({ q: xq, amax } = quantizeActsK(xr));

@@ -1,4 +1,4 @@
-// The K-quant int8 kernels (src/kernels/kq.ts; Q4_K, Q5_K, Q6_K, IQ4_XS) called directly on both builds: Q8_K activations
+// The K-quant int8 kernels (src/kernels/kq.ts; Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS) called directly on both builds: Q8_K activations
 // equal ggml's quantize_row_q8_K_ref; products agree with an f64 oracle on the same quantised
 // activations (float rounding only) and with the f32 decode path mm_rows (within the activation
 // rounding); every (token, row) is bit-identical whatever T (the one-token kernel and the
@@ -12,7 +12,7 @@ import { DTYPES } from '../../src/formats/dtype.js';
 import { dequantize, f32ToF16, quantize } from '../../src/formats/quant/index.js';
 
 type Fn = (...a: number[]) => number;
-const ID: Partial<Record<DType, number>> = { Q4_K: 5, Q6_K: 6, Q5_K: 12, IQ4_XS: 14 };
+const ID: Partial<Record<DType, number>> = { Q4_K: 5, Q6_K: 6, Q3_K: 11, Q5_K: 12, IQ4_XS: 14 };
 
 let seed = 4242;
 const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
@@ -80,6 +80,7 @@ function weights(dtype: DType, N: number, K: number, raw: boolean): Uint8Array {
     const o = i * blockBytes;
     if (dtype === 'Q6_K') dv.setUint16(o + 208, f32ToF16((rnd() + 1.1) * 1e-3), true);
     else if (dtype === 'IQ4_XS') dv.setUint16(o, f32ToF16((rnd() + 1.1) * 1e-3), true);
+    else if (dtype === 'Q3_K') dv.setUint16(o + 108, f32ToF16((rnd() + 1.1) * 1e-3), true);
     else { dv.setUint16(o, f32ToF16((rnd() + 1.1) * 1e-3), true); dv.setUint16(o + 2, f32ToF16((rnd() + 1.1) * 1e-3), true); }
   }
   if (dtype === 'Q6_K') b[192] = 0x80; // scale -128
@@ -124,7 +125,7 @@ for (const m of mods) {
     }
   });
 
-  for (const dtype of ['Q4_K', 'Q5_K', 'Q6_K', 'IQ4_XS'] as DType[]) {
+  for (const dtype of ['Q4_K', 'Q5_K', 'Q6_K', 'IQ4_XS', 'Q3_K'] as DType[]) {
     for (const raw of [false, true]) {
       test(`kq ${m.name} ${dtype}${raw ? ' (random bytes)' : ''}: matches the f64 oracle and mm_rows; T-, part- and counter-invariant`, () => {
         for (const [N, K] of [[13, 256], [37, 512], [70, 1024], [300, 256]] as [number, number][]) {
@@ -183,7 +184,7 @@ for (const m of mods) {
 
   test(`kq ${m.name}: several matrices of mixed K-quant types share one call, each as alone`, () => {
     const K = 512, T = 3, x = randomX(T, K);
-    const specs: [DType, number][] = [['Q4_K', 40], ['Q6_K', 17], ['Q5_K', 9], ['IQ4_XS', 11], ['Q4_K', 300]];
+    const specs: [DType, number][] = [['Q4_K', 40], ['Q6_K', 17], ['Q5_K', 9], ['IQ4_XS', 11], ['Q3_K', 19], ['Q4_K', 300]];
     const ws = specs.map(([dt, N]) => ({ dt, N, w: m.put(weights(dt, N, K, false)) }));
     for (const t of [1, T]) {
       for (const [parts, counter] of [[1, false], [3, false], [2, true]] as [number, boolean][]) {
