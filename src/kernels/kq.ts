@@ -19,7 +19,8 @@
 // then pmaddwd per token). |isum| can pass 2^24: its f32 rounds, deterministically, once a block.
 //
 // i16 bounds: a relaxed dot lane is x0*w0 + x1*w1 with |x| <= 127 (Q8_K never writes -128) and
-// w <= 63: <= 16002; Q4_K/Q5_K add two such lanes of one sub-block (<= 2*2*127*31 = 15748).
+// w <= 63: <= 16002; Q4_K/Q5_K add two such lanes of one sub-block (<= 2*2*127*31 = 15748);
+// IQ4_XS's |kv| <= 127 gives <= 32258, so its lanes go to pmaddwd one by one.
 // The plain-SIMD build forms the same i16 lanes (other pairs, same sums) by extmul.
 // Activations (quant_q8k): xq [T, K] int8, xd [T, K/256] f32, xb [T, K/256, 24] i16: sixteen sums
 // of 16 values, then eight sums of 32.
