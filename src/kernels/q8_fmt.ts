@@ -22,6 +22,18 @@ export type Q4_1 = u16;
 export type Q5_0 = i16;
 export type Q5_1 = u32;
 
+// Vector constants, loaded where used: V8 (11.3) builds a v128.const from immediates at every use
+// (three or four instructions), a load from this static block is one, often folded into the op
+// (as kq.ts found for the K-quants).
+const QC = memory.data<u8>([
+  15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+  16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
+  1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128,
+], 16);
+@inline function c15(): v128 { return v128.load(QC); }
+@inline function c16(): v128 { return v128.load(QC, 16); }
+@inline function cbits(): v128 { return v128.load(QC, 32); }
+
 /** Bytes per block of 32 weights. */
 @inline export function bsz<W>(): usize {
   if (sizeof<W>() == 1) return isSigned<W>() ? 34 : 18;
@@ -70,15 +82,16 @@ export type Q5_1 = u32;
  * 0..31, before woff), h a constant: the unsigned operand of the relaxed one-token kernel.
  */
 @inline export function uvec<W>(p: usize, h: i32): v128 {
+  // high nibbles by a 16-bit shift under the mask (x64 has no byte shift: V8 emulates it)
   const q = v128.load(p + qoff<W>());
-  const n = h == 0 ? v128.and(q, i8x16.splat(0x0f)) : i8x16.shr_u(q, 4);
+  const n = v128.and(h == 0 ? q : i16x8.shr_u(q, 4), c15());
   if (!hasHigh<W>()) return n;
   // bits 16h..16h+15 of qh: byte 0 of the pair to lanes 0-7, byte 1 to lanes 8-15, then each
   // lane keeps its own bit (lane j: bit j & 7), as a 0 / -1 mask, and puts it at bit 4
   const hb = v128.load16_splat(p + qoff<W>() - 4 + (<usize>h << 1));
   const sel = i8x16.shuffle(hb, hb, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const bit = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
-  return v128.or(n, v128.and(i8x16.eq(v128.and(sel, bit), bit), i8x16.splat(16)));
+  const bit = cbits();
+  return v128.or(n, v128.and(i8x16.eq(v128.and(sel, bit), bit), c16()));
 }
 
 /** Weights 16*h .. 16*h+15 of the block at p, as the int8 integers above (h is a constant). */
