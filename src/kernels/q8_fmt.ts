@@ -29,10 +29,13 @@ const QC = memory.data<u8>([
   15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
   16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
   1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128,
+  0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+  2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
 ], 16);
 @inline function c15(): v128 { return v128.load(QC); }
 @inline function c16(): v128 { return v128.load(QC, 16); }
 @inline function cbits(): v128 { return v128.load(QC, 32); }
+@inline function csel(h: i32): v128 { return h == 0 ? v128.load(QC, 48) : v128.load(QC, 64); }
 
 /** Bytes per block of 32 weights. */
 @inline export function bsz<W>(): usize {
@@ -86,10 +89,14 @@ const QC = memory.data<u8>([
   const q = v128.load(p + qoff<W>());
   const n = v128.and(h == 0 ? q : i16x8.shr_u(q, 4), c15());
   if (!hasHigh<W>()) return n;
-  // bits 16h..16h+15 of qh: byte 0 of the pair to lanes 0-7, byte 1 to lanes 8-15, then each
-  // lane keeps its own bit (lane j: bit j & 7), as a 0 / -1 mask, and puts it at bit 4
-  const hb = v128.load16_splat(p + qoff<W>() - 4 + (<usize>h << 1));
-  const sel = i8x16.shuffle(hb, hb, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  // bits 16h..16h+15 of qh: its byte 2h to lanes 0-7, byte 2h+1 to lanes 8-15 (relaxed: one
+  // pshufb by a loaded mask; V8 builds a shuffle's mask from immediates), then each lane keeps
+  // its own bit (lane j: bit j & 7), as a 0 / -1 mask, and puts it at bit 4
+  const hb = v128.load32_splat(p + qoff<W>() - 4);
+  let sel: v128;
+  if (ASC_FEATURE_RELAXED_SIMD) sel = i8x16.relaxed_swizzle(hb, csel(h)); // indices < 16: every lowering agrees
+  else if (h == 0) sel = i8x16.shuffle(hb, hb, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  else sel = i8x16.shuffle(hb, hb, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
   const bit = cbits();
   return v128.or(n, v128.and(i8x16.eq(v128.and(sel, bit), bit), c16()));
 }
