@@ -27,7 +27,7 @@
 //   Q8_U8:   K bytes q + 128: the vpdpbusd tile (q8_tile.ts), where the engine has it.
 import { hsum_i32, split } from './common';
 import { DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1 } from './dequant';
-import { bsz, dscale, hasMin, mscale, nibbles, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, uvec, woff, wvec } from './q8_fmt';
+import { bsz, dscale, hasMin, mscale, nibbles, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, udot2, woff, wvec } from './q8_fmt';
 import { mm_tile, mstep, scatter4, step } from './q8_tile';
 
 export const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
@@ -111,8 +111,7 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
   if (unsignedW<W>()) {
     // pairs of products: |q| <= 127 times u <= 31, two of them, and two such i16 lanes summed:
     // at most 4 * 127 * 31 = 15748, no saturation
-    const d0 = i16x8.relaxed_dot_i8x16_i7x16_s(a0, uvec<W>(p, 0));
-    return i32x4.extadd_pairwise_i16x8_s(i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(a1, uvec<W>(p, 1))));
+    return i32x4.extadd_pairwise_i16x8_s(udot2<W>(p, a0, a1));
   } else if (ASC_FEATURE_RELAXED_SIMD) {
     const s0 = i8x16.sub(v128.xor(wvec<W>(p, 0), m0), m0);
     const s1 = i8x16.sub(v128.xor(wvec<W>(p, 1), m1), m1);

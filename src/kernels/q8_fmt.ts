@@ -101,6 +101,25 @@ const QC = memory.data<u8>([
   return v128.or(n, v128.and(i8x16.eq(v128.and(sel, bit), bit), c16()));
 }
 
+/**
+ * Relaxed one-token kernel, nibble formats: i16x8 lanes of the dot of the block at p, unsigned as
+ * stored (uvec's values), with the signed activation halves a0, a1: two relaxed dots summed
+ * (lanes at most 4 * 127 * 31, no saturation; the caller widens). Both halves from one load of
+ * the nibbles and one of qh: V8 does not merge repeated loads (Q5_0 4864x896, one thread, T=1:
+ * 0.60 -> 0.45 ms against two uvec calls).
+ */
+@inline export function udot2<W>(p: usize, a0: v128, a1: v128): v128 {
+  const q = v128.load(p + qoff<W>());
+  let n0 = v128.and(q, c15()), n1 = v128.and(i16x8.shr_u(q, 4), c15());
+  if (hasHigh<W>()) {
+    const hb = v128.load32_splat(p + qoff<W>() - 4), bit = cbits(), c = c16();
+    const s0 = i8x16.relaxed_swizzle(hb, csel(0)), s1 = i8x16.relaxed_swizzle(hb, csel(1));
+    n0 = v128.or(n0, v128.and(i8x16.eq(v128.and(s0, bit), bit), c));
+    n1 = v128.or(n1, v128.and(i8x16.eq(v128.and(s1, bit), bit), c));
+  }
+  return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(a0, n0), i16x8.relaxed_dot_i8x16_i7x16_s(a1, n1));
+}
+
 /** Weights 16*h .. 16*h+15 of the block at p, as the int8 integers above (h is a constant). */
 @inline export function wvec<W>(p: usize, h: i32): v128 {
   if (!nibbles<W>()) return v128.load(p + 2 + (<usize>h << 4));
