@@ -87,3 +87,18 @@ export function dot_f32(a: usize, b: usize, n: i32): f32 {
   store<f32>(out, s2, 8);
   store<f32>(out, s3, 12);
 }
+
+/** [sum a, sum b, sum c, sum d] of four i32x4 (exact): four rows' integer dots at once. */
+@inline export function hadd4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 1, 4, 5), v128.shuffle<i32>(a, b, 2, 3, 6, 7));
+  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 1, 4, 5), v128.shuffle<i32>(c, d, 2, 3, 6, 7));
+  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 2, 4, 6), v128.shuffle<i32>(ab, cd, 1, 3, 5, 7));
+}
+
+/** The f16 values at p0..p3 as one f32x4 (four rows' block scales, or their mins). */
+@inline export function f16x4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
+  let s = f32x4.splat(f16(p0));
+  s = f32x4.replace_lane(s, 1, f16(p1));
+  s = f32x4.replace_lane(s, 2, f16(p2));
+  return f32x4.replace_lane(s, 3, f16(p3));
+}

@@ -24,7 +24,7 @@
 // The plain-SIMD build forms the same i16 lanes (other pairs, same sums) by extmul.
 // Activations (quant_q8k): xq [T, K] int8, xd [T, K/256] f32, xb [T, K/256, 24] i16: sixteen sums
 // of 16 values, then eight sums of 32.
-import { f16, madd, split } from './common';
+import { f16, f16x4, hadd4, madd, split } from './common';
 import { scatter4 } from './q8_tile';
 import { kq_tile } from './kq_tile';
 
@@ -306,21 +306,6 @@ let gm: v128 = i32x4(0, 0, 0, 0);
   acc = i32x4.add(acc, nib5(p + 80, xa + 64, h0, h1, 1, bc2(sc), bc3(sc)));
   acc = i32x4.add(acc, nib5(p + 112, xa + 128, h0, h1, 2, bc4(sc), bc5(sc)));
   return i32x4.add(acc, nib5(p + 144, xa + 192, h0, h1, 3, bc6(sc), bc7(sc)));
-}
-
-/** [sum a, sum b, sum c, sum d] of four i32x4 (exact). */
-@inline function hadd4(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 1, 4, 5), v128.shuffle<i32>(a, b, 2, 3, 6, 7));
-  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 1, 4, 5), v128.shuffle<i32>(c, d, 2, 3, 6, 7));
-  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 2, 4, 6), v128.shuffle<i32>(ab, cd, 1, 3, 5, 7));
-}
-
-/** The f16 values at p0..p3 as one f32x4. */
-@inline function f16x4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
-  let s = f32x4.splat(f16(p0));
-  s = f32x4.replace_lane(s, 1, f16(p1));
-  s = f32x4.replace_lane(s, 2, f16(p2));
-  return f32x4.replace_lane(s, 3, f16(p3));
 }
 
 /** One block of four rows (block bo of rows w0..w3) for one token: the canonical steps on acc. */

@@ -25,7 +25,7 @@
 //            w*x = (w * sign(x)) * |x|, and w * sign(x) = (w ^ m) - m with m the sign mask.
 //            (A weight of -128, which no format here holds, would wrap there.)
 //   Q8_U8:   K bytes q + 128: the vpdpbusd tile (q8_tile.ts), where the engine has it.
-import { hsum_i32, split } from './common';
+import { f16x4, hadd4, hsum_i32, split } from './common';
 import { DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1 } from './dequant';
 import { bsz, dscale, hasMin, mscale, nibbles, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, udot2, woff, wvec } from './q8_fmt';
 import { mm_tile, mstep, scatter4, step } from './q8_tile';
@@ -147,29 +147,6 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
   return <usize>b << 6;
 }
 
-/** [sum a, sum b, sum c, sum d] of four i32x4 (exact). */
-@inline function hadd4(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 1, 4, 5), v128.shuffle<i32>(a, b, 2, 3, 6, 7));
-  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 1, 4, 5), v128.shuffle<i32>(c, d, 2, 3, 6, 7));
-  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 2, 4, 6), v128.shuffle<i32>(ab, cd, 1, 3, 5, 7));
-}
-
-/** The block scales d of the blocks at p0..p3 as one f32x4. */
-@inline function scales4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
-  let s = f32x4.splat(dscale(p0));
-  s = f32x4.replace_lane(s, 1, dscale(p1));
-  s = f32x4.replace_lane(s, 2, dscale(p2));
-  return f32x4.replace_lane(s, 3, dscale(p3));
-}
-
-/** The block mins m of the blocks at p0..p3 (Q4_1, Q5_1) as one f32x4. */
-@inline function mins4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
-  let s = f32x4.splat(mscale(p0));
-  s = f32x4.replace_lane(s, 1, mscale(p1));
-  s = f32x4.replace_lane(s, 2, mscale(p2));
-  return f32x4.replace_lane(s, 3, mscale(p3));
-}
-
 /** [isum of the row at p] in lane 0 (see isum4). */
 @inline function isum1<W>(p: usize, a0: v128, a1: v128, a2: v128, a3: v128, off: v128): v128 {
   const s = i32x4.splat(hsum_i32(bdot<W>(p, a0, a1, a2, a3)));
@@ -178,8 +155,9 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
 
 /** One block of four rows w0..w3 (block offset bo) into acc: the canonical step, then the min's. */
 @inline function block4<W>(acc: v128, w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, a0: v128, a1: v128, a2: v128, a3: v128, off: v128, dx: v128, sx: v128): v128 {
-  let c = step(acc, isum4<W>(w0, w1, w2, w3, bo, a0, a1, a2, a3, off), scales4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), dx);
-  if (hasMin<W>()) c = mstep(c, mins4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), sx);
+  // the f16 scale d opens every block; Q4_1 / Q5_1's min m follows it (dscale, mscale)
+  let c = step(acc, isum4<W>(w0, w1, w2, w3, bo, a0, a1, a2, a3, off), f16x4(w0 + bo, w1 + bo, w2 + bo, w3 + bo), dx);
+  if (hasMin<W>()) c = mstep(c, f16x4(w0 + bo + 2, w1 + bo + 2, w2 + bo + 2, w3 + bo + 2), sx);
   return c;
 }
 
