@@ -11,17 +11,13 @@
 // error costs: llama.cpp's logits of two of these files differ by 0.08 to 0.65), 0.005 where both
 // sides round the activations alike. argmax equal 137/137 everywhere (weak: with tied random
 // embeddings the argmax is mostly the current token). QWEN_TS_PRINT=1 prints the figures.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadModel } from '../../src/models/load.js';
 import { openGguf } from '../../src/formats/gguf.js';
-import type { Backend } from '../../src/backend/backend.js';
-import { ReferenceBackend } from '../../src/backend/reference.js';
-import { WasmBackend } from '../../src/backend/wasm.js';
 import { fixtureDir, readF32 } from '../helpers.js';
-import { agreement } from './parity_backends.js';
+import { agreement, loadOn, REFERENCE, WASM_X3 } from './parity_backends.js';
 
 const dir = fixtureDir('models/qwen3-tiny-k256');
 const cases: { name: string; prompt_ids: number[] }[] = JSON.parse(
@@ -40,12 +36,7 @@ const FILES: [string, Record<string, number>][] = [
 // files whose every matrix the wasm backend multiplies on Q8_K activations, as llama.cpp does
 const INT8_PATH = new Set(['q3_k_m', 'q5_k_s-pure', 'iq4_xs-pure']);
 
-const BACKENDS: [string, () => Backend][] = [
-  ['reference', () => new ReferenceBackend()],
-  ['wasm x3', () => new WasmBackend({ threads: 3, grain: 1e-9, spinMs: 0.05 })],
-];
-const made: Backend[] = [];
-after(() => made.forEach((b) => b.dispose?.()));
+const BACKENDS = [REFERENCE, WASM_X3];
 
 for (const [type, types] of FILES) {
   const file = path.join(dir, `model-${type}.gguf`);
@@ -61,9 +52,7 @@ for (const [type, types] of FILES) {
   });
   for (const [bn, backend] of BACKENDS) {
     test(`${bn}: qwen3-tiny-k256 ${type} logits agree with llama.cpp on the same file`, () => {
-      const b = backend();
-      made.push(b);
-      const m = loadModel(file, { backend: b, onNote: () => {} });
+      const m = loadOn(file, backend);
       const { same, n, rel } = agreement(m, cases, (name) => readF32(path.join(dir, `${name}.prefill_logits.${type}.f32`)));
       if (process.env.QWEN_TS_PRINT) console.log(`${bn} ${type}: argmax ${same}/${n}, relative RMS ${rel.toFixed(4)}`);
       assert.ok(same >= 0.9 * n, `argmax equal at ${same} of ${n} positions`);

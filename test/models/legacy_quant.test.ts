@@ -12,18 +12,14 @@
 // the int8 kernels, wasm measured 0.0205 .. 0.0213); the random tiny model's logits are flat, so
 // near-ties flip. Bounds: argmax >= 90%, relative RMS <= 0.1.
 // QWEN_TS_PRINT=1 prints the figures.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadModel } from '../../src/models/load.js';
 import { openGguf } from '../../src/formats/gguf.js';
-import type { Backend } from '../../src/backend/backend.js';
-import { ReferenceBackend } from '../../src/backend/reference.js';
-import { WasmBackend } from '../../src/backend/wasm.js';
 import { quantize } from '../../src/formats/quant/index.js';
 import { fixtureDir, readF32 } from '../helpers.js';
-import { agreement } from './parity_backends.js';
+import { agreement, loadOn, REFERENCE, WASM_X3 } from './parity_backends.js';
 
 const dir = fixtureDir('models/qwen3-tiny-tied');
 const cases: { name: string; prompt_ids: number[] }[] = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')).cases;
@@ -37,12 +33,7 @@ const FILES: [string, string[]][] = [
   ['q5_1', ['F32', 'Q5_1', 'Q8_0']],
 ];
 
-const BACKENDS: [string, () => Backend][] = [
-  ['reference', () => new ReferenceBackend()],
-  ['wasm x3', () => new WasmBackend({ threads: 3, grain: 1e-9, spinMs: 0.05 })],
-];
-const made: Backend[] = [];
-after(() => made.forEach((b) => b.dispose?.()));
+const BACKENDS = [REFERENCE, WASM_X3];
 
 for (const [type, types] of FILES) {
   const file = path.join(dir, `model-${type}.gguf`);
@@ -79,9 +70,7 @@ for (const [type, types] of FILES) {
   }
   for (const [bn, backend] of BACKENDS) {
     test(`${bn}: qwen3-tiny-tied ${type} logits agree with llama.cpp on the same file`, () => {
-      const b = backend();
-      made.push(b);
-      const m = loadModel(file, { backend: b, onNote: () => {} });
+      const m = loadOn(file, backend);
       const { same, n, rel } = agreement(m, cases, (name) => readF32(path.join(dir, `${name}.prefill_logits.${type}.f32`)));
       if (process.env.QWEN_TS_PRINT) console.log(`${bn} ${type}: argmax ${same}/${n}, relative RMS ${rel.toFixed(4)}`);
       assert.ok(same >= 0.9 * n, `argmax equal at ${same} of ${n} positions`);
