@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { WasmBackend } from '../src/backend/wasm.js';
+import type { DType } from '../src/formats/dtype.js';
 
 /** The repository root, found upward from this file (compiled tests run from dist/test/, tsx from test/). */
 export const ROOT = (() => {
@@ -143,4 +144,21 @@ export function wasmVariants(threadCounts: number[]): WasmBackend[] {
   probe.dispose();
   const configs = [{ relaxed: true }, { relaxed: false }, ...(u8dot ? [{ relaxed: true, u8dot: false }] : [])];
   return threadCounts.flatMap((threads) => configs.map((c) => new WasmBackend({ threads, ...c, grain: 1e-9, spinMs: 0.05, poison: true })));
+}
+
+/** Throws naming the first element whose float bits differ (batch / thread invariance checks). */
+export function sameBits(a: Float32Array, b: Float32Array, what: string): void {
+  if (a.length !== b.length) throw new Error(`${what}: lengths ${a.length} vs ${b.length}`);
+  const ia = new Int32Array(a.buffer, a.byteOffset, a.length), ib = new Int32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < a.length; i++) if (ia[i] !== ib[i]) throw new Error(`${what}: element ${i}: ${a[i]} vs ${b[i]}`);
+}
+
+/** x [T, K] (values xs) times a fresh [N, K] weight of the given stored bytes on backend be (copied out). */
+export function product(be: WasmBackend, dtype: DType, bytes: Uint8Array, N: number, K: number, xs: Float32Array, T: number): Float32Array {
+  const w = be.weight(dtype, [N, K]);
+  w.bytes.set(bytes);
+  const x = be.alloc(T * K), out = be.alloc(T * N);
+  x.set(xs);
+  be.matmul(out, x, w, T);
+  return Float32Array.from(out);
 }

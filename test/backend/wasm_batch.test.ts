@@ -8,7 +8,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { WasmBackend } from '../../src/backend/wasm.js';
-import { wasmVariants } from '../helpers.js';
+import { product, sameBits, wasmVariants } from '../helpers.js';
 import type { Weight } from '../../src/backend/backend.js';
 import type { DType } from '../../src/formats/dtype.js';
 import { quantize } from '../../src/formats/quant/index.js';
@@ -30,12 +30,6 @@ function makeWeight(be: WasmBackend, dtype: DType, N: number, K: number): Weight
   const w = be.weight(dtype, [N, K]);
   w.bytes.set(dtype === 'F32' ? new Uint8Array(src.buffer) : quantize(dtype, src, N * K));
   return w;
-}
-
-/** Exact equality of two float arrays, NaN-safe, with the first difference in the message. */
-function sameBits(a: Float32Array, b: Float32Array, what: string): void {
-  const ia = new Int32Array(a.buffer, a.byteOffset, a.length), ib = new Int32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < a.length; i++) if (ia[i] !== ib[i]) assert.fail(`${what}: element ${i}: ${a[i]} vs ${b[i]}`);
 }
 
 for (const be of backends) {
@@ -72,16 +66,6 @@ for (const be of backends) {
       }
     }
   });
-}
-
-/** x [T, K] (values xs) times a fresh [N, K] weight of the given stored bytes on backend be. */
-function product(be: WasmBackend, dtype: DType, bytes: Uint8Array, N: number, K: number, xs: Float32Array, T: number): Float32Array {
-  const w = be.weight(dtype, [N, K]);
-  w.bytes.set(bytes);
-  const x = be.alloc(T * K), out = be.alloc(T * N);
-  x.set(xs);
-  be.matmul(out, x, w, T);
-  return Float32Array.from(out);
 }
 
 test('rows are also bit-identical across thread counts', () => {

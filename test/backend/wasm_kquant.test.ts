@@ -6,6 +6,7 @@
 // scale, min and sign, Q6_K's scale -128 included) with sane f16 d / dmin.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { sameBits } from '../helpers.js';
 import { relaxedModule, simdModule } from '../../src/backend/wasm_module.js';
 import type { DType } from '../../src/formats/dtype.js';
 import { DTYPES } from '../../src/formats/dtype.js';
@@ -101,11 +102,6 @@ function runKq(m: Mod, prods: Prod[], x: Float32Array, T: number, K: number, par
   if (sc) new Uint8Array(m.mem.buffer, sc, stride * parts).fill(0xff); // the tile must not read what it did not write
   for (let part = 0; part < parts; part++) m.ex.mm_kq!(part, parts, desc, prods.length, xq, xd, xb, xw, T, K, sc, stride, c);
   return prods.map((p) => m.f32(p.out, T * p.N));
-}
-
-function sameBits(a: Float32Array, b: Float32Array, what: string): void {
-  const ia = new Int32Array(a.buffer, a.byteOffset, a.length), ib = new Int32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < a.length; i++) if (ia[i] !== ib[i]) assert.fail(`${what}: element ${i}: ${a[i]} vs ${b[i]}`);
 }
 
 for (const m of mods) {

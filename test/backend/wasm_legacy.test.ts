@@ -8,7 +8,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { WasmBackend } from '../../src/backend/wasm.js';
-import { wasmVariants } from '../helpers.js';
+import { product, sameBits, wasmVariants } from '../helpers.js';
 import type { DType } from '../../src/formats/dtype.js';
 import { dequantize, quantize } from '../../src/formats/quant/index.js';
 
@@ -19,21 +19,6 @@ const oracle = new WasmBackend({ threads: 1, legacyInt8: false });
 after(() => [...backends, oracle].forEach((b) => b.dispose()));
 
 const TYPES: DType[] = ['Q4_1', 'Q5_0', 'Q5_1'];
-
-/** x [T, K] times a fresh [N, K] weight of the given stored bytes on backend be. */
-function product(be: WasmBackend, dtype: DType, bytes: Uint8Array, N: number, K: number, xs: Float32Array, T: number): Float32Array {
-  const w = be.weight(dtype, [N, K]);
-  w.bytes.set(bytes);
-  const x = be.alloc(T * K), out = be.alloc(T * N);
-  x.set(xs);
-  be.matmul(out, x, w, T);
-  return Float32Array.from(out);
-}
-
-function sameBits(a: Float32Array, b: Float32Array, what: string): void {
-  const ia = new Int32Array(a.buffer, a.byteOffset, a.length), ib = new Int32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < a.length; i++) if (ia[i] !== ib[i]) assert.fail(`${what}: element ${i}: ${a[i]} vs ${b[i]}`);
-}
 
 /** Weights with what the formats' corners need: a block of zeros (d = 0), one of a single sign
  * (Q4_1 / Q5_1: min at an end), one of equal values, large and tiny scales, the rest random. */

@@ -12,7 +12,7 @@ import { HEAD } from '../../src/backend/backend.js';
 import { loadModel, openModelFiles } from '../../src/models/load.js';
 import type { BatchEntry, KvCache } from '../../src/models/kv_cache.js';
 import type { CausalLM } from '../../src/models/model.js';
-import { compare, fixtureDir, readF32, rng } from '../helpers.js';
+import { compare, fixtureDir, readF32, rng, sameBits } from '../helpers.js';
 
 const ATOL = 1e-3, RTOL = 1e-4; // as parity.test.ts
 interface Case { name: string; prompt_ids: number[]; greedy_generated_ids: number[]; prefill_logits_file: { path: string }; incremental_logits_file: { path: string } }
@@ -33,12 +33,6 @@ function load(src: string, opts: WasmBackendOptions): { m: CausalLM; be: WasmBac
   const be = new WasmBackend({ threads: 3, grain: 1e-9, spinMs: 0.05, ...opts });
   made.push(be);
   return { m: loadModel(src, { backend: be, onNote: () => {} }), be };
-}
-
-function sameBits(a: Float32Array, b: Float32Array, what: string): void {
-  assert.equal(a.length, b.length, `${what}: lengths`);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < a.length; i++) if (ua[i] !== ub[i]) assert.fail(`${what}: element ${i}: ${a[i]} vs ${b[i]}`);
 }
 
 /** Every logits row of a script of passes (copied out: a pass's logits live until the next). */
