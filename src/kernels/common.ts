@@ -102,3 +102,24 @@ export function dot_f32(a: usize, b: usize, n: i32): f32 {
   s = f32x4.replace_lane(s, 2, f16(p2));
   return f32x4.replace_lane(s, 3, f16(p3));
 }
+
+/** Rows of one chunk of a one-token product: about 1/(8 parts) of the matrix, a multiple of `unit` (a power of two). */
+@inline export function chunkRows(N: i32, parts: i32, unit: i32): i32 {
+  const want = (N + 8 * parts - 1) / (8 * parts);
+  return max(unit, (want + unit - 1) & ~(unit - 1));
+}
+
+/**
+ * The next chunk of a one-token product over `count` matrices (desc: 16 bytes each, N at +8),
+ * claimed through the shared counter so that a thread finishing early takes more: -1 when every
+ * chunk is taken, else (m << 32) | the chunk's index within matrix m.
+ */
+export function claimChunk(counter: usize, desc: usize, count: i32, parts: i32, unit: i32): i64 {
+  let c = atomic.add<i32>(counter, 1);
+  for (let m = 0; m < count; m++) {
+    const N = load<i32>(desc + <usize>m * 16, 8), ch = chunkRows(N, parts, unit), n = (N + ch - 1) / ch;
+    if (c < n) return (<i64>m << 32) | <i64>c;
+    c -= n;
+  }
+  return -1;
+}

@@ -24,7 +24,7 @@
 // The plain-SIMD build forms the same i16 lanes (other pairs, same sums) by extmul.
 // Activations (quant_q8k): xq [T, K] int8, xd [T, K/256] f32, xb [T, K/256, 24] i16: sixteen sums
 // of 16 values, then eight sums of 32.
-import { f16, f16x4, hadd4, madd, split } from './common';
+import { chunkRows, claimChunk, f16, f16x4, hadd4, madd, split } from './common';
 import { scatter4 } from './q8_tile';
 import { kq_tile } from './kq_tile';
 
@@ -388,15 +388,9 @@ function kq_rows(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xb: usize,
 export function mm_kq(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xb: usize, xw: usize, T: i32, K: i32, scratch: usize, sstride: i32, counter: usize): void {
   if (T == 1 && counter != 0) {
     for (;;) {
-      let c = atomic.add<i32>(counter, 1);
-      let m = 0;
-      for (; m < count; m++) {
-        const N = load<i32>(desc + <usize>m * 16, 8), ch = chunkRows(N, parts), n = (N + ch - 1) / ch;
-        if (c < n) break;
-        c -= n;
-      }
-      if (m == count) return;
-      const d = desc + <usize>m * 16, N = load<i32>(d, 8), ch = chunkRows(N, parts);
+      const k = claimChunk(counter, desc, count, parts, 128);
+      if (k < 0) return;
+      const m = <i32>(k >> 32), c = <i32>k, d = desc + <usize>m * 16, N = load<i32>(d, 8), ch = chunkRows(N, parts, 128);
       kq_rows(load<i32>(d, 12), <usize>load<i32>(d), <usize>load<i32>(d, 4), xq, xd, xb, 0, 1, N, K, c * ch, min(N, (c + 1) * ch), 0);
     }
   }
@@ -405,10 +399,4 @@ export function mm_kq(part: i32, parts: i32, desc: usize, count: i32, xq: usize,
     const n0 = split(N, part, parts, 8), n1 = split(N, part + 1, parts, 8);
     if (n0 < n1) kq_rows(load<i32>(d, 12), <usize>load<i32>(d), <usize>load<i32>(d, 4), xq, xd, xb, xw, T, N, K, n0, n1, scratch + <usize>part * sstride);
   }
-}
-
-/** Rows of one chunk of a one-token product: at least 128, about 1/(8 parts) of the matrix. */
-@inline function chunkRows(N: i32, parts: i32): i32 {
-  const want = (N + 8 * parts - 1) / (8 * parts);
-  return max(128, (want + 127) & ~127);
 }

@@ -25,7 +25,7 @@
 //            w*x = (w * sign(x)) * |x|, and w * sign(x) = (w ^ m) - m with m the sign mask.
 //            (A weight of -128, which no format here holds, would wrap there.)
 //   Q8_U8:   K bytes q + 128: the vpdpbusd tile (q8_tile.ts), where the engine has it.
-import { f16x4, hadd4, hsum_i32, split } from './common';
+import { chunkRows, claimChunk, f16x4, hadd4, hsum_i32, split } from './common';
 import { DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1 } from './dequant';
 import { bsz, dscale, hasMin, mscale, nibbles, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, udot2, woff, wvec } from './q8_fmt';
 import { mm_tile, mstep, scatter4, step } from './q8_tile';
@@ -299,12 +299,6 @@ function tile_any<M>(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xs: us
   }
 }
 
-/** Rows of one chunk of a one-token product: at least 256 (sixteen streams), about 1/(8 parts) of the matrix. */
-@inline function chunkRows(N: i32, parts: i32): i32 {
-  const want = (N + 8 * parts - 1) / (8 * parts);
-  return max(256, (want + 255) & ~255);
-}
-
 /**
  * One token, the rows handed out in chunks through a shared counter (`counter`, zeroed by the
  * caller): a thread that finishes early takes more, so the op ends when the work does rather
@@ -313,16 +307,10 @@ function tile_any<M>(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xs: us
  */
 function mv_shared(desc: usize, count: i32, xq: usize, xd: usize, xs: usize, K: i32, parts: i32, counter: usize): void {
   for (;;) {
-    let c = atomic.add<i32>(counter, 1);
-    let m = 0;
-    for (; m < count; m++) {
-      const N = load<i32>(desc + <usize>m * 16, 8), ch = chunkRows(N, parts), n = (N + ch - 1) / ch;
-      if (c < n) break;
-      c -= n;
-    }
-    if (m == count) return;
-    const d = desc + <usize>m * 16;
-    const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8), ch = chunkRows(N, parts);
+    const k = claimChunk(counter, desc, count, parts, 256); // at least 256 rows: sixteen streams
+    if (k < 0) return;
+    const m = <i32>(k >> 32), c = <i32>k, d = desc + <usize>m * 16;
+    const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8), ch = chunkRows(N, parts, 256);
     mv_any(load<i32>(d, 12), out, w, xq, xd, xs, K, c * ch, min(N, (c + 1) * ch));
   }
 }
