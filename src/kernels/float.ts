@@ -110,13 +110,15 @@ export function mv_bf16(part: i32, parts: i32, desc: usize, count: i32, x: usize
 }
 
 /** Eight 16-bit weights -> f32x4 of the first (lo) or last four, as the row's format reads them. */
+// BF16: interleave with zero (punpcklwd / punpckhwd). A shuffle reading zero bytes twice means the
+// same, but V8 then misses the interleave and emits two pshufb: 1.8x slower on Node 20.
 @inline function lo16<H>(h: v128): v128 {
   if (isSigned<H>()) return f16x8_lo(h);
-  return i8x16.shuffle(i8x16.splat(0), h, 0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23);
+  return i8x16.shuffle(i8x16.splat(0), h, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
 }
 @inline function hi16<H>(h: v128): v128 {
   if (isSigned<H>()) return f16x8_hi(h);
-  return i8x16.shuffle(i8x16.splat(0), h, 0, 0, 24, 25, 0, 0, 26, 27, 0, 0, 28, 29, 0, 0, 30, 31);
+  return i8x16.shuffle(i8x16.splat(0), h, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
 }
 
 function mv16_rows<H>(out: usize, w: usize, xs: usize, N: i32, K: i32, n0: i32, n1: i32): void {
