@@ -60,6 +60,18 @@ export interface Backend {
   /** outs[i] = x ws[i]^T for every i, as matmul: several products of one x (e.g. the q/k/v
    * projections), which a backend may run as one (one pass over x, one dispatch) */
   matmulMany(outs: Float32Array[], x: Float32Array, ws: Weight[], T: number): void;
+  /**
+   * Expert products (ggml's mul_mat_id), several weights of one input at once as matmulMany.
+   * ws[i] is a stack of E expert matrices [E, N_i, K] (one Weight, the E matrices back to back, as
+   * GGUF's `ffn_*_exps`); ids [T*k] the experts chosen for each token (slot j of token t:
+   * ids[t*k + j], each in 0..E-1). For every slot s = t*k + j, with e = ids[s]:
+   *   outs[i][s, n] = sum_c xrow(s)[c] * ws[i][e][n, c]      outs[i] [T*k, N_i]
+   * where xrow(s) is x[t, :] (x [T, K]: the k slots of a token share its input, e.g. the gate and
+   * up projections) or, with `perSlot`, x[s, :] (x [T*k, K]: e.g. the down projection).
+   * A row's values are those of matmul on that expert's matrix, whatever T, k and the other slots
+   * (batch-invariant); only the chosen experts' matrices need be read.
+   */
+  matmulExperts(outs: Float32Array[], x: Float32Array, ws: Weight[], ids: Int32Array, T: number, k: number, perSlot?: boolean): void;
   /** x[t,:] += bias; x [T, N] */
   addBias(x: Float32Array, bias: Float32Array, T: number): void;
   /** out[r,:] = x[r,:] / rms(x[r,:]) * w; x, out [R, D] (may alias) */

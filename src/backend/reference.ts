@@ -3,6 +3,7 @@
 import { dequantize } from '../formats/quant/index.js';
 import { DTYPES, tensorBytes, type DType } from '../formats/dtype.js';
 import type { AttnSpan, Backend, DeltaNetDims, RecurrentSpan, Weight } from './backend.js';
+import { checkExperts } from './experts.js';
 
 function rowOf(w: Weight, r: number, dst: Float32Array): Float32Array {
   const cols = w.shape[w.shape.length - 1]!;
@@ -43,6 +44,23 @@ export class ReferenceBackend implements Backend {
 
   matmulMany(outs: Float32Array[], x: Float32Array, ws: Weight[], T: number): void {
     ws.forEach((w, i) => this.matmul(outs[i]!, x, w, T));
+  }
+
+  matmulExperts(outs: Float32Array[], x: Float32Array, ws: Weight[], ids: Int32Array, T: number, k: number, perSlot = false): void {
+    checkExperts(outs, x, ws, ids, T, k, perSlot);
+    ws.forEach((w, i) => {
+      const [, N, K] = w.shape as [number, number, number];
+      const row = new Float32Array(K), out = outs[i]!;
+      for (let s = 0; s < T * k; s++) {
+        const e = ids[s]!, xo = (perSlot ? s : Math.floor(s / k)) * K;
+        for (let n = 0; n < N; n++) {
+          rowOf(w, e * N + n, row); // row n of expert e's matrix
+          let acc = 0;
+          for (let c = 0; c < K; c++) acc += x[xo + c]! * row[c]!;
+          out[s * N + n] = acc;
+        }
+      }
+    });
   }
 
   addBias(x: Float32Array, bias: Float32Array, T: number): void {

@@ -10,6 +10,7 @@
 import * as os from 'node:os';
 import { tensorBytes, type DType } from '../formats/dtype.js';
 import type { AttnSpan, Backend, DeltaNetDims, RecurrentSpan, Weight } from './backend.js';
+import { matmulExpertsGrouped } from './experts.js';
 import { align, type Shard } from './shard.js';
 import { ShardRouter } from './shard_router.js';
 import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_KQ, K_MM_Q8, K_MM_ROWS, K_MV_BF16, K_MV_F16, K_SIGMOID, K_SILU, relaxedModule, simdModule } from './wasm_module.js';
@@ -185,6 +186,11 @@ export class WasmBackend extends ShardRouter implements Backend {
     } finally {
       this.unstage();
     }
+  }
+
+  /** Grouped by expert onto matmulMany's kernels (src/backend/experts.ts). */
+  matmulExperts(outs: Float32Array[], x: Float32Array, ws: Weight[], ids: Int32Array, T: number, k: number, perSlot = false): void {
+    matmulExpertsGrouped(this, outs, x, ws, ids, T, k, perSlot);
   }
 
   /** Per matrix (out, w, N) as i32, for the kernels that take several matrices; with `dt`, a
