@@ -46,6 +46,14 @@ export interface QwenConfig {
   partial_rotary_factor?: number;
   /** multi-token-prediction blocks stored with the model (not used for plain decoding) */
   mtp_num_hidden_layers?: number;
+
+  // mixture-of-experts models only: routed experts (+ a shared expert)
+  num_experts?: number;
+  num_experts_per_tok?: number;
+  moe_intermediate_size?: number;
+  shared_expert_intermediate_size?: number;
+  /** renormalise the chosen experts' softmax weights to sum 1 */
+  norm_topk_prob?: boolean;
 }
 
 // Fields that describe training, tooling or features we check explicitly below: accepted.
