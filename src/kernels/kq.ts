@@ -250,7 +250,7 @@ let gm: v128 = i32x4(0, 0, 0, 0);
  * Lane partials (i32x4) of one row's block isum: weights at p, the token's block at xa (int8) and
  * xs (its 24 sums). Q4_K/Q5_K leave the mins' partials in gm.
  */
-@inline function kblk<W>(p: usize, xa: usize, xs: usize): v128 {
+@inline function kblk<W>(p: usize, xa: usize, xs: usize, sink: usize): v128 {
   if (isSigned<W>() && sizeof<W>() == 4) {
     // Q3_K: hmask 32 B, qs 64 B, 12 B of scales, d; sub-block (16 columns) 8 half + 2 j + i
     const sv = scales_q3(p);
@@ -259,24 +259,38 @@ let gm: v128 = i32x4(0, 0, 0, 0);
     let acc = i32x4.shl(scl(sl, v128.load(xs), sh, v128.load(xs, 16)), 2);
     const h0 = v128.load(p), h1 = v128.load(p + 16);
     acc = i32x4.sub(three(p + 32, h0, h1, xa, 0, 0, bc0(sl), bc1(sl)), acc);
+    pin(sink, acc);
     acc = i32x4.add(acc, three(p + 32, h0, h1, xa + 32, 1, 1, bc2(sl), bc3(sl)));
+    pin(sink, acc);
     acc = i32x4.add(acc, three(p + 32, h0, h1, xa + 64, 2, 2, bc4(sl), bc5(sl)));
+    pin(sink, acc);
     acc = i32x4.add(acc, three(p + 32, h0, h1, xa + 96, 3, 3, bc6(sl), bc7(sl)));
+    pin(sink, acc);
     acc = i32x4.add(acc, three(p + 64, h0, h1, xa + 128, 0, 4, bc0(sh), bc1(sh)));
+    pin(sink, acc);
     acc = i32x4.add(acc, three(p + 64, h0, h1, xa + 160, 1, 5, bc2(sh), bc3(sh)));
+    pin(sink, acc);
     acc = i32x4.add(acc, three(p + 64, h0, h1, xa + 192, 2, 6, bc4(sh), bc5(sh)));
+    pin(sink, acc);
     return i32x4.add(acc, three(p + 64, h0, h1, xa + 224, 3, 7, bc6(sh), bc7(sh)));
   }
   if (isSigned<W>() && sizeof<W>() == 2) {
     // IQ4_XS: d, scales_h, scales_l, 128 B of nibbles (table indices)
     const s = scales_iq4(p);
     let acc = iq4sub(p + 8, xa, bc0(s));
+    pin(sink, acc);
     acc = i32x4.add(acc, iq4sub(p + 24, xa + 32, bc1(s)));
+    pin(sink, acc);
     acc = i32x4.add(acc, iq4sub(p + 40, xa + 64, bc2(s)));
+    pin(sink, acc);
     acc = i32x4.add(acc, iq4sub(p + 56, xa + 96, bc3(s)));
+    pin(sink, acc);
     acc = i32x4.add(acc, iq4sub(p + 72, xa + 128, bc4(s)));
+    pin(sink, acc);
     acc = i32x4.add(acc, iq4sub(p + 88, xa + 160, bc5(s)));
+    pin(sink, acc);
     acc = i32x4.add(acc, iq4sub(p + 104, xa + 192, bc6(s)));
+    pin(sink, acc);
     return i32x4.add(acc, iq4sub(p + 120, xa + 224, bc7(s)));
   }
   if (isSigned<W>()) {
@@ -286,8 +300,11 @@ let gm: v128 = i32x4(0, 0, 0, 0);
     // the -32 offset: -32 * sum_j sc_j * bsum_j
     let acc = i32x4.shl(scl(sl, v128.load(xs), sh, v128.load(xs, 16)), 5);
     acc = i32x4.sub(six(p, p + 128, xa, bc0(sl), bc2(sl), bc4(sl), bc6(sl)), acc);
+    pin(sink, acc);
     acc = i32x4.add(acc, six(p + 16, p + 144, xa + 16, bc1(sl), bc3(sl), bc5(sl), bc7(sl)));
+    pin(sink, acc);
     acc = i32x4.add(acc, six(p + 64, p + 160, xa + 128, bc0(sh), bc2(sh), bc4(sh), bc6(sh)));
+    pin(sink, acc);
     return i32x4.add(acc, six(p + 80, p + 176, xa + 144, bc1(sh), bc3(sh), bc5(sh), bc7(sh)));
   }
   const sv = scales_k(p);
@@ -296,30 +313,41 @@ let gm: v128 = i32x4(0, 0, 0, 0);
   if (sizeof<W>() == 1) {
     // Q4_K: d, dmin, scales, 128 B of nibbles
     let acc = nib4(p + 16, xa, bc0(sc), bc1(sc));
+    pin(sink, acc);
     acc = i32x4.add(acc, nib4(p + 48, xa + 64, bc2(sc), bc3(sc)));
+    pin(sink, acc);
     acc = i32x4.add(acc, nib4(p + 80, xa + 128, bc4(sc), bc5(sc)));
+    pin(sink, acc);
     return i32x4.add(acc, nib4(p + 112, xa + 192, bc6(sc), bc7(sc)));
   }
   // Q5_K: d, dmin, scales, 32 B of fifth bits (bit 2g / 2g+1 of byte l: column l of sub-block 2g / 2g+1), 128 B of nibbles
   const h0 = v128.load(p + 16), h1 = v128.load(p + 32);
   let acc = nib5(p + 48, xa, h0, h1, 0, bc0(sc), bc1(sc));
+  pin(sink, acc);
   acc = i32x4.add(acc, nib5(p + 80, xa + 64, h0, h1, 1, bc2(sc), bc3(sc)));
+  pin(sink, acc);
   acc = i32x4.add(acc, nib5(p + 112, xa + 128, h0, h1, 2, bc4(sc), bc5(sc)));
+  pin(sink, acc);
   return i32x4.add(acc, nib5(p + 144, xa + 192, h0, h1, 3, bc6(sc), bc7(sc)));
 }
+
+/** A store of v's lane 0 to the row's own output slot (rewritten later): V8 11.3 (Node 20) schedules
+ * a function's loads as early as the effect chain allows, all of a block's at its top, and spills
+ * most of them; a store between the steps keeps each step's loads next to their use. */
+@inline function pin(sink: usize, v: v128): void { store<i32>(sink, i32x4.extract_lane(v, 0)); }
 
 /** One block of four rows (block bo of rows w0..w3) for one token: the canonical steps on acc. */
 @inline function blk4<W>(w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, xa: usize, xs: usize, dx: v128, acc: v128, sink: usize): v128 {
   const p0 = w0 + bo, p1 = w1 + bo, p2 = w2 + bo, p3 = w3 + bo;
   // a store between rows (to an output slot written again later) keeps Binaryen from merging
   // the rows' activation loads into sixteen vectors held across the block (V8 spills them)
-  const i0 = kblk<W>(p0, xa, xs); const m0 = gm;
+  const i0 = kblk<W>(p0, xa, xs, sink); const m0 = gm;
   store<i32>(sink, i32x4.extract_lane(i0, 0));
-  const i1 = kblk<W>(p1, xa, xs); const m1 = gm;
+  const i1 = kblk<W>(p1, xa, xs, sink); const m1 = gm;
   store<i32>(sink, i32x4.extract_lane(i1, 0));
-  const i2 = kblk<W>(p2, xa, xs); const m2 = gm;
+  const i2 = kblk<W>(p2, xa, xs, sink); const m2 = gm;
   store<i32>(sink, i32x4.extract_lane(i2, 0));
-  const i3 = kblk<W>(p3, xa, xs); const m3 = gm;
+  const i3 = kblk<W>(p3, xa, xs, sink); const m3 = gm;
   const ii = f32x4.convert_i32x4_s(hadd4(i0, i1, i2, i3));
   const o = dofs<W>();
   if (isSigned<W>()) return madd(ii, f32x4.mul(f16x4(p0 + o, p1 + o, p2 + o, p3 + o), dx), acc);
