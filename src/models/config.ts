@@ -3,14 +3,21 @@
 // the engine does not implement is refused, naming the field, never silently ignored.
 import { fail, quote } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
+import { moeFromGguf, moeFromHf } from './config_moe.js';
 import { parseQwen35Hf, qwen35FromGguf } from './config_qwen35.js';
 
 /** The architecture a config selects (one model file each); HF `qwen3_5` is read as its text model. */
-export type ModelType = 'qwen2' | 'qwen3' | 'qwen3_5_text';
-export const MODEL_TYPES: readonly ModelType[] = ['qwen2', 'qwen3', 'qwen3_5_text'];
+export type ModelType = 'qwen2' | 'qwen3' | 'qwen3_5_text' | 'qwen3_5_moe_text' | 'qwen3_next' | 'qwen2_moe' | 'qwen3_moe';
+export const MODEL_TYPES: readonly ModelType[] = ['qwen2', 'qwen3', 'qwen3_5_text', 'qwen3_5_moe_text', 'qwen3_next', 'qwen2_moe', 'qwen3_moe'];
 /** model_type values of config.json, and GGUF general.architecture values, that we read */
-const HF_TYPES = ['qwen2', 'qwen3', 'qwen3_5', 'qwen3_5_text'];
-const GGUF_ARCHS = ['qwen2', 'qwen3', 'qwen35'];
+const HF_TYPES = ['qwen2', 'qwen3', 'qwen3_5', 'qwen3_5_text', 'qwen3_5_moe', 'qwen3_5_moe_text', 'qwen3_next', 'qwen2_moe', 'qwen3_moe'];
+const GGUF_ARCHS = ['qwen2', 'qwen3', 'qwen35', 'qwen35moe', 'qwen3next', 'qwen2moe', 'qwen3moe'];
+/** Qwen2-MoE / Qwen3-MoE (config_moe.ts), and GGUF arch -> model_type where the names differ */
+const MOE_TYPES: readonly string[] = ['qwen2_moe', 'qwen3_moe'];
+const GGUF_TYPE: Record<string, ModelType> = { qwen2moe: 'qwen2_moe', qwen3moe: 'qwen3_moe' };
+/** the hybrid (Gated DeltaNet + gated attention) architectures: config_qwen35.ts */
+const HYBRID_HF = ['qwen3_5', 'qwen3_5_text', 'qwen3_5_moe', 'qwen3_5_moe_text', 'qwen3_next'];
+const HYBRID_GGUF = ['qwen35', 'qwen35moe', 'qwen3next'];
 
 export type LayerType = 'linear_attention' | 'full_attention';
 
@@ -54,6 +61,10 @@ export interface QwenConfig {
   shared_expert_intermediate_size?: number;
   /** renormalise the chosen experts' softmax weights to sum 1 */
   norm_topk_prob?: boolean;
+  /** qwen2_moe / qwen3_moe (config_moe.ts): layer i is MoE when (i + 1) % decoder_sparse_step == 0
+   * and i is not in mlp_only_layers; the others have a dense FFN of intermediate_size */
+  decoder_sparse_step?: number;
+  mlp_only_layers?: number[];
 }
 
 // Fields that describe training, tooling or features we check explicitly below: accepted.
@@ -69,7 +80,7 @@ const KNOWN = new Set([
   'decoder_sparse_step', 'mlp_only_layers', 'norm_topk_prob', 'output_router_logits', 'router_aux_loss_coef',
   'shared_expert_intermediate_size', 'pretraining_tp', 'task_specific_params', 'problem_type', 'id2label',
   'label2id', 'finetuning_task', 'torchscript', 'chunk_size_feed_forward', 'prefix', 'bad_words_ids',
-  'add_cross_attention', 'tie_encoder_decoder', 'cross_attention_hidden_size',
+  'add_cross_attention', 'tie_encoder_decoder', 'cross_attention_hidden_size', 'qkv_bias',
 ]);
 
 /**
@@ -111,15 +122,18 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
   if (!HF_TYPES.includes(mt as string)) {
     fail(`${where(src, 'model_type')} is ${quote(mt)}, which qwen.ts does not implement (supported: ${HF_TYPES.join(', ')})`);
   }
-  if (mt === 'qwen3_5' || mt === 'qwen3_5_text') return parseQwen35Hf(o, src);
+  if (HYBRID_HF.includes(mt as string)) return parseQwen35Hf(o, src);
   for (const k of Object.keys(o)) {
     if (!KNOWN.has(k) && !k.startsWith('_')) fail(`${where(src, k)} is not a ${String(mt)} config field qwen.ts knows; refusing rather than ignoring it`);
   }
   if (o.vision_config != null) fail(`${where(src, 'vision_config')}: vision towers are not implemented`);
   if (o.quantization_config != null) fail(`${where(src, 'quantization_config')}: pre-quantised HF checkpoints are not supported; use the full-precision model or a GGUF file`);
-  for (const f of ['num_experts', 'moe_intermediate_size']) {
-    if (o[f] != null && o[f] !== 0) fail(`${where(src, f)}: mixture-of-experts layers are not implemented`);
+  const moe = MOE_TYPES.includes(mt as string);
+  if (!moe) for (const f of ['num_experts', 'moe_intermediate_size']) {
+    if (o[f] != null && o[f] !== 0) fail(`${where(src, f)}: mixture-of-experts layers in a ${String(mt)} model are not implemented (model_type qwen2_moe / qwen3_moe are)`);
   }
+  if (o.qkv_bias !== undefined && mt !== 'qwen2_moe') fail(`${where(src, 'qkv_bias')} is not a ${String(mt)} config field`);
+  if (mt === 'qwen2_moe' && o.qkv_bias === false) fail(`${where(src, 'qkv_bias')} is false: qwen2_moe without q/k/v bias is not implemented`);
   if (o.use_sliding_window === true) fail(`${where(src, 'use_sliding_window')} is true: sliding-window attention is not implemented`);
   if (o.layer_types !== undefined) {
     if (!Array.isArray(o.layer_types) || o.layer_types.some((t) => t !== 'full_attention')) {
@@ -128,7 +142,7 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
   }
   if (o.hidden_act !== undefined && o.hidden_act !== 'silu') fail(`${where(src, 'hidden_act')} is ${quote(o.hidden_act)}; only 'silu' is implemented`);
   if (o.use_mrope === true) fail(`${where(src, 'use_mrope')} is true: multimodal RoPE is not implemented`);
-  if (mt === 'qwen3' && o.attention_bias === true) fail(`${where(src, 'attention_bias')} is true: qwen3 with q/k/v bias is not implemented`);
+  if ((mt === 'qwen3' || mt === 'qwen3_moe') && o.attention_bias === true) fail(`${where(src, 'attention_bias')} is true: qwen3 with q/k/v bias is not implemented`);
   if (mt === 'qwen2' && o.attention_bias === false) fail(`${where(src, 'attention_bias')} is false: qwen2 without q/k/v bias is not implemented`);
 
   // rope: `rope_theta` + `rope_scaling` (transformers 4.x) or `rope_parameters` (5.x)
@@ -155,12 +169,13 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
   const tie = o.tie_word_embeddings ?? false;
   if (typeof tie !== 'boolean') fail(`${where(src, 'tie_word_embeddings')} must be true or false`);
   const dtype = o.torch_dtype ?? o.dtype;
-  return {
+  const c: QwenConfig = {
     model_type: mt as ModelType,
     architectures: Array.isArray(o.architectures) ? (o.architectures as string[]) : undefined,
     vocab_size: posInt(src, o, 'vocab_size'),
     hidden_size: hidden,
-    intermediate_size: posInt(src, o, 'intermediate_size'),
+    // MoE configs need it only for dense layers (config_moe.ts checks)
+    intermediate_size: moe && o.intermediate_size == null ? 0 : posInt(src, o, 'intermediate_size'),
     num_hidden_layers: posInt(src, o, 'num_hidden_layers'),
     num_attention_heads: heads,
     num_key_value_heads: kvHeads,
@@ -174,6 +189,7 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
     eos_token_id: (o.eos_token_id as number | number[] | null | undefined) ?? undefined,
     torch_dtype: typeof dtype === 'string' ? dtype : undefined,
   };
+  return moe ? { ...c, ...moeFromHf(o, src, c) } : c;
 }
 
 /**
@@ -186,7 +202,7 @@ export function configFromGguf(meta: Map<string, GgufValue>, src: string, vocabR
   if (!GGUF_ARCHS.includes(arch as string)) {
     fail(`${src}: metadata 'general.architecture' is ${quote(arch)}, which qwen.ts does not implement (supported: ${GGUF_ARCHS.join(', ')})`);
   }
-  if (arch === 'qwen35') return qwen35FromGguf(meta, src, vocabRows, hasOutput);
+  if (HYBRID_GGUF.includes(arch as string)) return qwen35FromGguf(meta, src, vocabRows, hasOutput);
   const key = (k: string) => `${String(arch)}.${k}`;
   const get = (k: string) => meta.get(key(k));
   const num = (k: string, dflt?: number): number => {
@@ -199,7 +215,8 @@ export function configFromGguf(meta: Map<string, GgufValue>, src: string, vocabR
   if (scaling !== undefined && scaling !== 'none') fail(`${src}: metadata '${key('rope.scaling.type')}' is ${quote(scaling)}: rope scaling is not implemented`);
   const sw = get('attention.sliding_window');
   if (sw !== undefined && sw !== 0) fail(`${src}: metadata '${key('attention.sliding_window')}' = ${quote(sw)}: sliding-window attention is not implemented`);
-  if (meta.has(key('expert_count'))) fail(`${src}: metadata '${key('expert_count')}': mixture-of-experts layers are not implemented`);
+  const moe = arch === 'qwen2moe' || arch === 'qwen3moe';
+  if (!moe && meta.has(key('expert_count'))) fail(`${src}: metadata '${key('expert_count')}': mixture-of-experts layers in a ${String(arch)} model are not implemented (archs qwen2moe / qwen3moe are)`);
   const hidden = num('embedding_length');
   const heads = num('attention.head_count');
   const kvHeads = num('attention.head_count_kv', heads);
@@ -209,11 +226,12 @@ export function configFromGguf(meta: Map<string, GgufValue>, src: string, vocabR
   if (valueLen !== headDim) fail(`${src}: metadata '${key('attention.value_length')}' = ${valueLen} differs from key_length ${headDim}; not implemented`);
   const eos = meta.get('tokenizer.ggml.eos_token_id');
   const bos = meta.get('tokenizer.ggml.bos_token_id');
-  return {
-    model_type: arch as ModelType,
+  const ff = get('feed_forward_length');
+  const c: QwenConfig = {
+    model_type: GGUF_TYPE[arch as string] ?? (arch as ModelType),
     vocab_size: vocabRows,
     hidden_size: hidden,
-    intermediate_size: num('feed_forward_length'),
+    intermediate_size: moe && ff === undefined ? 0 : num('feed_forward_length'),
     num_hidden_layers: num('block_count'),
     num_attention_heads: heads,
     num_key_value_heads: kvHeads,
@@ -226,4 +244,5 @@ export function configFromGguf(meta: Map<string, GgufValue>, src: string, vocabR
     bos_token_id: typeof bos === 'number' ? bos : undefined,
     eos_token_id: typeof eos === 'number' ? eos : undefined,
   };
+  return moe ? { ...c, ...moeFromGguf(meta, src, arch as 'qwen2moe' | 'qwen3moe', typeof ff === 'number' ? ff : undefined) } : c;
 }

@@ -1,9 +1,11 @@
-// Qwen3.5 dense text config (HF `qwen3_5` with a `text_config`, `qwen3_5_text`, GGUF arch `qwen35`):
-// the hybrid fields (layer_types, linear_*, partial rotary), validated like config.ts does for
-// Qwen2/3. The spec is ../shared/design/QWEN35.md §1 and §10.
+// The hybrid (Gated DeltaNet + gated attention) text configs, validated like config.ts does for
+// Qwen2/3: Qwen3.5 dense (HF `qwen3_5` with a `text_config`, `qwen3_5_text`, GGUF arch `qwen35`),
+// Qwen3.5-MoE (HF `qwen3_5_moe` / `qwen3_5_moe_text`, GGUF `qwen35moe`) and Qwen3-Next (HF
+// `qwen3_next`, GGUF `qwen3next`): the hybrid fields (layer_types, linear_*, partial rotary) and
+// the experts (num_experts, ...). The spec is ../shared/design/QWEN35.md §1, §7 and §10.
 import { fail, quote } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
-import { contextLength, type LayerType, type QwenConfig } from './config.js';
+import { contextLength, type LayerType, type ModelType, type QwenConfig } from './config.js';
 
 // text_config fields read here or knowingly ignored (training, dtype, vision and MTP settings)
 const KNOWN_TEXT = new Set([
@@ -16,7 +18,7 @@ const KNOWN_TEXT = new Set([
   'linear_conv_kernel_dim', 'mamba_ssm_dtype', 'initializer_range', 'mlp_only_layers', 'decoder_sparse_step',
   'mtp_num_hidden_layers', 'mtp_use_dedicated_embeddings', 'transformers_version', 'output_router_logits',
   'num_experts', 'num_experts_per_tok', 'moe_intermediate_size', 'shared_expert_intermediate_size',
-  'router_aux_loss_coef', 'norm_topk_prob',
+  'router_aux_loss_coef', 'norm_topk_prob', 'use_sliding_window', 'sliding_window', 'max_window_layers',
 ]);
 // fields of the multimodal wrapper (Qwen3_5ForConditionalGeneration) around text_config
 const KNOWN_OUTER = new Set([
@@ -50,25 +52,35 @@ function checkHybrid(c: QwenConfig, src: string, field: (hf: string) => string):
   if (c.num_attention_heads % c.num_key_value_heads !== 0) fail(`${src}: ${field('num_key_value_heads')} = ${c.num_key_value_heads} does not divide num_attention_heads = ${c.num_attention_heads}`);
   const exact = c.head_dim * c.partial_rotary_factor!, rot = Math.round(exact); // a ratio of two integers may not multiply back exactly
   if (Math.abs(rot - exact) > 1e-6 || rot % 2 !== 0 || rot <= 0 || rot > c.head_dim) fail(`${src}: ${field('partial_rotary_factor')} = ${c.partial_rotary_factor} gives ${+exact.toFixed(6)} rotary dims of head_dim ${c.head_dim}; it must be a positive even integer`);
+  if (c.num_experts !== undefined && c.num_experts_per_tok! > c.num_experts) fail(`${src}: ${field('num_experts_per_tok')} = ${c.num_experts_per_tok} is more than ${field('num_experts')} = ${c.num_experts}`);
   return c;
 }
 
+/** config.json model_type -> the text model's type, and the multimodal wrapper of each */
+const TEXT_TYPE: Record<string, ModelType> = {
+  qwen3_5: 'qwen3_5_text', qwen3_5_text: 'qwen3_5_text', qwen3_5_moe: 'qwen3_5_moe_text', qwen3_5_moe_text: 'qwen3_5_moe_text', qwen3_next: 'qwen3_next',
+};
+const WRAPPERS = new Set(['qwen3_5', 'qwen3_5_moe']);
+
 export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
   let o = outer;
-  if (outer.model_type === 'qwen3_5' && outer.text_config === undefined) {
+  const mt = String(outer.model_type), text = TEXT_TYPE[mt]!;
+  if (WRAPPERS.has(mt) && outer.text_config === undefined) {
     // some exporters flatten the text model's fields into the top level
     const { vision_config: _v, image_token_id: _i, video_token_id: _vi, vision_start_token_id: _s, vision_end_token_id: _e, ...rest } = outer;
-    o = { ...rest, model_type: 'qwen3_5_text' };
-  } else if (outer.model_type === 'qwen3_5') {
-    for (const k of Object.keys(outer)) if (!KNOWN_OUTER.has(k) && !k.startsWith('_')) fail(`${at(src, k)} is not a qwen3_5 config field qwen.ts knows; refusing rather than ignoring it`);
+    o = { ...rest, model_type: text };
+  } else if (WRAPPERS.has(mt)) {
+    for (const k of Object.keys(outer)) if (!KNOWN_OUTER.has(k) && !k.startsWith('_')) fail(`${at(src, k)} is not a ${mt} config field qwen.ts knows; refusing rather than ignoring it`);
     const t = outer.text_config;
-    if (typeof t !== 'object' || t === null || Array.isArray(t)) fail(`${at(src, 'text_config')} must be an object (model_type qwen3_5 keeps the language model's settings there)`);
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) fail(`${at(src, 'text_config')} must be an object (model_type ${mt} keeps the language model's settings there)`);
     o = t as Obj;
     src = `${src} text_config`;
-    if (o.model_type !== undefined && o.model_type !== 'qwen3_5_text') fail(`${at(src, 'model_type')} is ${quote(o.model_type)}, expected 'qwen3_5_text'`);
+    if (o.model_type !== undefined && o.model_type !== text) fail(`${at(src, 'model_type')} is ${quote(o.model_type)}, expected ${quote(text)}`);
   }
-  for (const k of Object.keys(o)) if (!KNOWN_TEXT.has(k) && !k.startsWith('_')) fail(`${at(src, k)} is not a qwen3_5_text config field qwen.ts knows; refusing rather than ignoring it`);
-  for (const f of ['num_experts', 'moe_intermediate_size']) if (o[f] != null && o[f] !== 0) fail(`${at(src, f)}: mixture-of-experts Qwen3.5 is not implemented yet`);
+  for (const k of Object.keys(o)) if (!KNOWN_TEXT.has(k) && !k.startsWith('_')) fail(`${at(src, k)} is not a ${text} config field qwen.ts knows; refusing rather than ignoring it`);
+  const moe = text !== 'qwen3_5_text';
+  if (!moe) for (const f of ['num_experts', 'moe_intermediate_size']) if (o[f] != null && o[f] !== 0) fail(`${at(src, f)}: mixture-of-experts Qwen3.5 is not implemented yet`);
+  if (o.use_sliding_window === true) fail(`${at(src, 'use_sliding_window')} is true: sliding-window attention is not implemented`);
   if (o.hidden_act !== undefined && o.hidden_act !== 'silu') fail(`${at(src, 'hidden_act')} is ${quote(o.hidden_act)}; only 'silu' is implemented`);
   if (o.attention_bias === true) fail(`${at(src, 'attention_bias')} is true: Qwen3.5 with q/k/v bias is not implemented`);
   if (o.attn_output_gate === false) fail(`${at(src, 'attn_output_gate')} is false: Qwen3.5 attention without the output gate is not implemented`);
@@ -97,15 +109,17 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
     types = o.layer_types as LayerType[];
   }
   const heads = int(src, o, 'num_attention_heads');
+  const experts = moe ? hfExperts(o, src, text) : {};
   const tie = outer.tie_word_embeddings ?? o.tie_word_embeddings ?? false;
   if (typeof tie !== 'boolean') fail(`${at(src, 'tie_word_embeddings')} must be true or false`);
   const dtype = o.dtype ?? o.torch_dtype ?? outer.dtype ?? outer.torch_dtype;
   const c: QwenConfig = {
-    model_type: 'qwen3_5_text',
+    model_type: text,
     architectures: Array.isArray(outer.architectures) ? (outer.architectures as string[]) : undefined,
     vocab_size: int(src, o, 'vocab_size'),
     hidden_size: int(src, o, 'hidden_size'),
-    intermediate_size: int(src, o, 'intermediate_size'),
+    // MoE models have no dense FFN (Qwen3.5-MoE dropped the field; Qwen3-Next's is unused)
+    intermediate_size: moe ? 0 : int(src, o, 'intermediate_size'),
     num_hidden_layers: layers,
     num_attention_heads: heads,
     num_key_value_heads: int(src, o, 'num_key_value_heads', heads),
@@ -126,13 +140,39 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
     linear_conv_kernel_dim: int(src, o, 'linear_conv_kernel_dim', 4),
     partial_rotary_factor: prf,
     mtp_num_hidden_layers: o.mtp_num_hidden_layers === undefined || o.mtp_num_hidden_layers === 0 ? 0 : int(src, o, 'mtp_num_hidden_layers'),
+    ...experts,
   };
   return checkHybrid(c, src, (f) => `field ${quote(f)}`);
 }
 
-/** Config from the metadata of a GGUF file of arch `qwen35` (llama.cpp's keys, §10 of the spec). */
+/** The expert fields of a qwen3_5_moe_text / qwen3_next config (spec §1, §7). */
+function hfExperts(o: Obj, src: string, text: ModelType): Partial<QwenConfig> {
+  // every layer is MoE: Qwen3.5-MoE removed the dense-layer fields, and llama.cpp's qwen3next
+  // requires a router in every layer
+  const dense = Array.isArray(o.mlp_only_layers) ? o.mlp_only_layers.length > 0 : o.mlp_only_layers != null;
+  if (dense) fail(`${at(src, 'mlp_only_layers')} is ${JSON.stringify(o.mlp_only_layers)}: dense layers in a ${text} model are not implemented (only [])`);
+  if (o.decoder_sparse_step !== undefined && o.decoder_sparse_step !== 1) fail(`${at(src, 'decoder_sparse_step')} is ${JSON.stringify(o.decoder_sparse_step)}: dense layers in a ${text} model are not implemented (only 1)`);
+  // Qwen3.5-MoE always renormalises the top-k weights (its config has no norm_topk_prob); Qwen3-Next
+  // follows the field
+  const norm = o.norm_topk_prob ?? true;
+  if (typeof norm !== 'boolean') fail(`${at(src, 'norm_topk_prob')} must be true or false`);
+  if (text === 'qwen3_5_moe_text' && !norm) fail(`${at(src, 'norm_topk_prob')} is false: Qwen3.5-MoE always renormalises the chosen experts' weights`);
+  return {
+    num_experts: int(src, o, 'num_experts'),
+    num_experts_per_tok: int(src, o, 'num_experts_per_tok'),
+    moe_intermediate_size: int(src, o, 'moe_intermediate_size'),
+    shared_expert_intermediate_size: int(src, o, 'shared_expert_intermediate_size'),
+    norm_topk_prob: norm,
+  };
+}
+
+const GGUF_TYPE: Record<string, ModelType> = { qwen35: 'qwen3_5_text', qwen35moe: 'qwen3_5_moe_text', qwen3next: 'qwen3_next' };
+
+/** Config from the metadata of a GGUF file of arch `qwen35`, `qwen35moe` or `qwen3next` (llama.cpp's
+ * keys, §10 of the spec). */
 export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabRows: number, hasOutput: boolean): QwenConfig {
-  const key = (k: string) => `qwen35.${k}`;
+  const arch = String(meta.get('general.architecture')), type = GGUF_TYPE[arch]!, moe = type !== 'qwen3_5_text';
+  const key = (k: string) => `${arch}.${k}`;
   const name = (hf: string) => `metadata '${key(HF_TO_GGUF[hf] ?? hf)}'`;
   const n = (k: string, dflt?: number): number => {
     const v = meta.get(key(k)) ?? dflt;
@@ -159,13 +199,30 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
   const rot = n('rope.dimension_count', headDim / 4);
   const eos = meta.get('tokenizer.ggml.eos_token_id');
   const bos = meta.get('tokenizer.ggml.bos_token_id');
-  if (meta.has(key('expert_count'))) fail(`${src}: metadata '${key('expert_count')}': mixture-of-experts layers are not implemented for qwen35`);
+  if (!moe && meta.has(key('expert_count'))) fail(`${src}: metadata '${key('expert_count')}': mixture-of-experts layers are not implemented for qwen35`);
   const heads = n('attention.head_count');
+  let experts: Partial<QwenConfig> = {};
+  if (moe) {
+    // llama.cpp's qwen35moe / qwen3next graphs: softmax gating, always renormalised, weights unscaled
+    const scale = meta.get(key('expert_weights_scale'));
+    if (scale !== undefined && scale !== 0 && scale !== 1) fail(`${src}: metadata '${key('expert_weights_scale')}' = ${quote(scale)}: scaled expert weights are not implemented`);
+    const gating = meta.get(key('expert_gating_func'));
+    if (gating !== undefined && gating !== 1) fail(`${src}: metadata '${key('expert_gating_func')}' = ${quote(gating)}: only softmax gating (1) is implemented`);
+    const ff = meta.get(key('feed_forward_length'));
+    experts = {
+      num_experts: n('expert_count'),
+      num_experts_per_tok: n('expert_used_count'),
+      moe_intermediate_size: n('expert_feed_forward_length'),
+      // llama.cpp: the shared expert's width defaults to the dense width
+      shared_expert_intermediate_size: n('expert_shared_feed_forward_length', typeof ff === 'number' && ff > 0 ? ff : undefined),
+      norm_topk_prob: true,
+    };
+  }
   const c: QwenConfig = {
-    model_type: 'qwen3_5_text',
+    model_type: type,
     vocab_size: vocabRows,
     hidden_size: n('embedding_length'),
-    intermediate_size: n('feed_forward_length'),
+    intermediate_size: moe ? 0 : n('feed_forward_length'),
     num_hidden_layers: layers,
     num_attention_heads: heads,
     num_key_value_heads: n('attention.head_count_kv', heads),
@@ -185,6 +242,7 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
     linear_conv_kernel_dim: n('ssm.conv_kernel'),
     partial_rotary_factor: rot / headDim,
     mtp_num_hidden_layers: mtp,
+    ...experts,
   };
   return checkHybrid(c, src, name);
 }
@@ -193,5 +251,5 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
 const HF_TO_GGUF: Record<string, string> = {
   linear_num_value_heads: 'ssm.time_step_rank', linear_num_key_heads: 'ssm.group_count',
   layer_types: 'attention.recurrent_layers', num_key_value_heads: 'attention.head_count_kv',
-  partial_rotary_factor: 'rope.dimension_count',
+  partial_rotary_factor: 'rope.dimension_count', num_experts: 'expert_count', num_experts_per_tok: 'expert_used_count',
 };

@@ -13,6 +13,8 @@
 // (a few hundred values a token): no row's result depends on the rest of the batch.
 import type { Backend, Weight } from '../backend/backend.js';
 import { swiglu, type FfnWeights } from './blocks.js';
+import type { QwenConfig } from './config.js';
+import type { WeightLoader } from './weights.js';
 
 /** One MoE layer's tensors. Stacks are [E, rows, cols] (expert e's matrix is rows e*rows..). */
 export interface MoeWeights {
@@ -113,4 +115,29 @@ export function moeFfn(be: Backend, h: Float32Array, L: MoeWeights, T: number, D
   be.free?.(sh);
   be.free?.(g);
   return out;
+}
+
+/** The MoE shape a validated config gives (config_moe.ts / config_qwen35.ts). */
+export function moeShape(c: QwenConfig): MoeShape {
+  return {
+    experts: c.num_experts!, topK: c.num_experts_per_tok!, expertFf: c.moe_intermediate_size!,
+    sharedFf: c.shared_expert_intermediate_size || undefined, normTopK: c.norm_topk_prob ?? false,
+  };
+}
+
+/** Layer i's MoE tensors: router, stacked experts, and the shared expert when the config has one. */
+export function loadMoe(c: QwenConfig, w: WeightLoader, i: number): MoeWeights {
+  const s = moeShape(c), D = c.hidden_size, p = `model.layers.${i}.mlp`;
+  const { gate, up, down } = w.experts(i, s.experts, s.expertFf, D, `layer ${i}`);
+  const L: MoeWeights = { router: w.f32Matrix(`${p}.gate.weight`, [s.experts, D], 'router: num_experts x hidden_size'), gateExps: gate, upExps: up, downExps: down };
+  if (s.sharedFf) {
+    const Fs = s.sharedFf, why = (t: string) => `shared expert: ${t}`;
+    L.shared = {
+      ffnGate: w.matrix(`${p}.shared_expert.gate_proj.weight`, [Fs, D], why('shared_expert_intermediate_size x hidden_size')),
+      ffnUp: w.matrix(`${p}.shared_expert.up_proj.weight`, [Fs, D], why('shared_expert_intermediate_size x hidden_size')),
+      ffnDown: w.matrix(`${p}.shared_expert.down_proj.weight`, [D, Fs], why('hidden_size x shared_expert_intermediate_size')),
+    };
+    L.sharedGate = w.f32Matrix(`${p}.shared_expert_gate.weight`, [1, D], why('its gate, 1 x hidden_size'));
+  }
+  return L;
 }

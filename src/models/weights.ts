@@ -45,14 +45,43 @@ const GLOBAL_NAMES: [string, string][] = [
   ['lm_head', 'output'],
 ];
 
+// Mixture-of-experts layers: the router, the shared expert and its gate; `mlp.experts.*_proj`
+// stand for GGUF's expert stacks (HF stores one tensor per expert, or fused stacks: experts())
+export const MOE_LAYER_NAMES: [hf: string, gguf: string][] = [
+  ['mlp.gate', 'ffn_gate_inp'],
+  ['mlp.experts.gate_proj', 'ffn_gate_exps'],
+  ['mlp.experts.up_proj', 'ffn_up_exps'],
+  ['mlp.experts.down_proj', 'ffn_down_exps'],
+  ['mlp.experts.gate_up_proj', 'ffn_gate_up_exps'],
+  ['mlp.shared_expert.gate_proj', 'ffn_gate_shexp'],
+  ['mlp.shared_expert.up_proj', 'ffn_up_shexp'],
+  ['mlp.shared_expert.down_proj', 'ffn_down_shexp'],
+  ['mlp.shared_expert_gate', 'ffn_gate_inp_shexp'],
+];
+// Qwen3.5-MoE: Qwen3.5's names + MoE's
+const QWEN35_MOE_LAYER_NAMES = [...QWEN35_LAYER_NAMES, ...MOE_LAYER_NAMES];
+// Qwen2-MoE / Qwen3-MoE: the dense names (attention, and dense FFN layers of HF configs) + MoE's
+const QWEN_MOE_LAYER_NAMES = [...LAYER_NAMES, ...MOE_LAYER_NAMES];
+// Qwen3-Next's fused DeltaNet projections, per key head [q, k, v, z] and [b, a] (llama.cpp's
+// older files: ssm_in; newer ones split it into attn_qkv + attn_gate, Qwen3.5's names)
+const QWEN3_NEXT_LAYER_NAMES: [hf: string, gguf: string][] = [
+  ...QWEN35_MOE_LAYER_NAMES,
+  ['linear_attn.in_proj_qkvz', 'ssm_in'],
+  ['linear_attn.in_proj_ba', 'ssm_ba'],
+];
+/** the hybrid architectures (Gated DeltaNet layers, zero-centred norms in HF files) */
+const HYBRID: ReadonlySet<ModelType> = new Set(['qwen3_5_text', 'qwen3_5_moe_text', 'qwen3_next']);
+
 function layerNames(arch: ModelType) {
-  return arch === 'qwen3_5_text' ? QWEN35_LAYER_NAMES : LAYER_NAMES;
+  if (arch === 'qwen3_next') return QWEN3_NEXT_LAYER_NAMES;
+  if (arch === 'qwen2_moe' || arch === 'qwen3_moe') return QWEN_MOE_LAYER_NAMES;
+  return arch === 'qwen3_5_moe_text' ? QWEN35_MOE_LAYER_NAMES : arch === 'qwen3_5_text' ? QWEN35_LAYER_NAMES : LAYER_NAMES;
 }
 
 /** GGUF name for an HF tensor name (`model.layers.3.mlp.up_proj.weight` -> `blk.3.ffn_up.weight`). */
 export function hfToGguf(name: string, arch: ModelType = 'qwen2'): string | undefined {
   const bare = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
-  const b = bare && arch === 'qwen3_5_text' && QWEN35_BARE.find(([hf]) => hf === bare[2]);
+  const b = bare && HYBRID.has(arch) && QWEN35_BARE.find(([hf]) => hf === bare[2]);
   if (b) return `blk.${bare![1]}.${b[1]}`;
   const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(name);
   if (m) {
@@ -67,7 +96,7 @@ export function hfToGguf(name: string, arch: ModelType = 'qwen2'): string | unde
 /** HF name for a GGUF tensor name. */
 export function ggufToHf(name: string, arch: ModelType = 'qwen2'): string | undefined {
   const bare = /^blk\.(\d+)\.(.+)$/.exec(name);
-  const b = bare && arch === 'qwen3_5_text' && QWEN35_BARE.find(([, g]) => g === bare[2]);
+  const b = bare && HYBRID.has(arch) && QWEN35_BARE.find(([, g]) => g === bare[2]);
   if (b) return `model.layers.${bare![1]}.${b[0]}`;
   const m = /^blk\.(\d+)\.(.+)\.(weight|bias)$/.exec(name);
   if (m) {
@@ -123,11 +152,12 @@ export class WeightLoader {
 
   /**
    * Whether value head j of a Gated DeltaNet reads key head j % nk ("tiled") rather than
-   * j / (nv/nk) ("grouped"): llama.cpp's converter reorders every V-head-indexed qwen35 tensor
-   * to tiled order; HF checkpoints keep transformers' grouped order (spec §5).
+   * j / (nv/nk) ("grouped"): llama.cpp's converter reorders every V-head-indexed qwen35 and
+   * qwen35moe tensor to tiled order; HF checkpoints and qwen3next files keep transformers'
+   * grouped order (spec §5).
    */
   get linearHeadsTiled(): boolean {
-    return this.naming === 'gguf';
+    return this.naming === 'gguf' && this.arch !== 'qwen3_next'; // llama.cpp's qwen3next keeps HF's order
   }
 
   private read(name: string, dst: Uint8Array): void {
@@ -191,7 +221,7 @@ export class WeightLoader {
    * (blocks never cross rows, so the bytes are those of converting it whole), by the backend's
    * quantiser when `dst` is weight `w`'s storage and the backend has one, else by
    * src/formats/quant (the same bytes). */
-  private readAs(info: TensorInfo, dtype: DType, dst: Uint8Array, w?: Weight): void {
+  private readAs(info: TensorInfo, dtype: DType, dst: Uint8Array, w?: Weight, base = 0): void {
     if (dtype === info.dtype) return this.read(info.name, dst);
     const cols = info.shape[info.shape.length - 1]!;
     const rows = info.byteLength / tensorBytes(info.dtype, [1, cols]);
@@ -207,7 +237,7 @@ export class WeightLoader {
       let part: Uint8Array;
       if (readRange) readRange(info.name, r * srcRow, (part = raw!.subarray(0, n * srcRow)));
       else part = whole!.subarray(r * srcRow, (r + n) * srcRow);
-      if (!(w && this.backend.quantizeInto?.(w, r * dstRow, part, info.dtype, n * cols))) {
+      if (!(w && this.backend.quantizeInto?.(w, base + r * dstRow, part, info.dtype, n * cols))) {
         f ??= new Float32Array(Math.min(rows, per) * cols);
         dequantize(info.dtype, part, 0, f, 0, n * cols);
         dst.set(quantize(dtype, f, n * cols), r * dstRow);
@@ -218,12 +248,82 @@ export class WeightLoader {
   }
 
   /** A weight matrix kept in its stored type (or quantised, with `quantize`). */
-  matrix(hfName: string, shape: [number, number], why: string): Weight {
+  matrix(hfName: string, shape: [number, number] | [number, number, number], why: string): Weight {
     const info = this.info(hfName, shape, why);
     const dtype = this.heldAs(hfName, info);
     const w = this.backend.weight(dtype, info.shape);
     this.readAs(info, dtype, w.bytes, w);
     return w;
+  }
+
+  /**
+   * A matrix widened to an F32 weight [rows, cols] whatever its stored type (a MoE router, a shared
+   * expert's gate: kept in f32 as llama.cpp's converter keeps them); size-1 dims of the file's
+   * shape are dropped (a shared expert gate is [1, D] in HF files, [D] in some GGUF files).
+   */
+  f32Matrix(hfName: string, shape: [number, number], why: string): Weight {
+    const name = this.stored(hfName), info = this.source.tensors.get(name);
+    if (!info) fail(`${this.source.path}: tensor ${quote(name)} is missing (the config asks for it: ${why})`);
+    const want = shape.filter((d) => d !== 1), got = info.shape.filter((d) => d !== 1);
+    if (got.length !== want.length || got.some((d, i) => d !== want[i])) {
+      fail(`${this.source.path}: tensor ${quote(name)} has shape [${info.shape.join(', ')}], but the config implies [${shape.join(', ')}] (${why})`);
+    }
+    this.used.add(name);
+    this.place(hfName);
+    const w = this.backend.weight('F32', shape);
+    this.readAs(info, 'F32', w.bytes);
+    return w;
+  }
+
+  /**
+   * One MoE layer's expert matrices, each projection stacked into one weight [E, rows, cols] (expert
+   * e's matrix from byte e * its size, as GGUF's `ffn_{gate,up,down}_exps` store them). From GGUF
+   * (or HF stacked names) read as stored; from HF's one tensor per expert
+   * (`mlp.experts.{e}.{gate,up,down}_proj.weight`) copied into the stack; from HF's fused
+   * `mlp.experts.gate_up_proj` [E, 2F, D] (each expert's gate rows, then its up rows) split, and
+   * `mlp.experts.down_proj` [E, D, F] read as stored.
+   */
+  experts(layer: number, E: number, F: number, D: number, why: string): { gate: Weight; up: Weight; down: Weight } {
+    const p = `model.layers.${layer}.mlp.experts`;
+    const shapes = { gate: [F, D], up: [F, D], down: [D, F] } as const;
+    const stackedWhy = (proj: string) => `num_experts x ${proj === 'down' ? 'hidden_size x moe_intermediate_size' : 'moe_intermediate_size x hidden_size'}; ${why}`;
+    if (this.naming === 'gguf' || this.has(`${p}.gate_proj.weight`)) {
+      const one = (proj: 'gate' | 'up' | 'down') => this.matrix(`${p}.${proj}_proj.weight`, [E, ...shapes[proj]], stackedWhy(proj));
+      return { gate: one('gate'), up: one('up'), down: one('down') };
+    }
+    const fused = [`${p}.gate_up_proj`, `${p}.gate_up_proj.weight`].find((n) => this.has(n));
+    if (fused) {
+      // gate and up rows of every expert in one tensor: read in the held type, then split by rows
+      const info = this.info(fused, [E, 2 * F, D], `num_experts x 2*moe_intermediate_size x hidden_size; ${why}`);
+      const dtype = this.heldAs(`${p}.gate_proj.weight`, info);
+      const all = new Uint8Array(tensorBytes(dtype, info.shape));
+      this.readAs(info, dtype, all);
+      const half = tensorBytes(dtype, [F, D]);
+      const gate = this.backend.weight(dtype, [E, F, D]), up = this.backend.weight(dtype, [E, F, D]);
+      for (let e = 0; e < E; e++) {
+        gate.bytes.set(all.subarray(2 * e * half, (2 * e + 1) * half), e * half);
+        up.bytes.set(all.subarray((2 * e + 1) * half, (2 * e + 2) * half), e * half);
+      }
+      const down = [`${p}.down_proj`, `${p}.down_proj.weight`].find((n) => this.has(n)) ?? `${p}.down_proj`;
+      return { gate, up, down: this.matrix(down, [E, D, F], stackedWhy('down')) };
+    }
+    // one tensor per expert
+    if (this.has(`${p}.${E}.gate_proj.weight`)) fail(`${this.source.path}: tensor ${quote(this.stored(`${p}.${E}.gate_proj.weight`))} is one expert more than the config's num_experts = ${E}`);
+    const stack = (proj: 'gate' | 'up' | 'down') => {
+      let w: Weight | undefined, size = 0, first: TensorInfo | undefined;
+      for (let e = 0; e < E; e++) {
+        const info = this.info(`${p}.${e}.${proj}_proj.weight`, shapes[proj], `expert ${e} of num_experts = ${E}: ${proj === 'down' ? 'hidden_size x moe_intermediate_size' : 'moe_intermediate_size x hidden_size'}; ${why}`);
+        if (first && info.dtype !== first.dtype) fail(`${this.source.path}: tensor ${quote(info.name)} is ${info.dtype}, but ${quote(first.name)} is ${first.dtype}; the experts of a layer must share one type`);
+        first ??= info;
+        if (!w) {
+          w = this.backend.weight(this.heldAs(`${p}.${proj}_proj.weight`, info), [E, ...shapes[proj]]);
+          size = tensorBytes(w.dtype, shapes[proj]);
+        }
+        this.readAs(info, w.dtype, w.bytes.subarray(e * size, (e + 1) * size), w, e * size);
+      }
+      return w!;
+    };
+    return { gate: stack('gate'), up: stack('up'), down: stack('down') };
   }
 
   /** A small vector (norm weight, bias), widened to float32. */
@@ -233,7 +333,7 @@ export class WeightLoader {
     this.read(info.name, bytes);
     const out = this.backend.alloc(n);
     dequantize(info.dtype, bytes, 0, out, 0, n);
-    if (this.naming === 'hf' && this.arch === 'qwen3_5_text') qwen35HfToGgufValues(hfName, out); // the model reads GGUF's convention
+    if (this.naming === 'hf' && HYBRID.has(this.arch)) qwen35HfToGgufValues(hfName, out); // the model reads GGUF's convention
     return out;
   }
 
@@ -259,9 +359,12 @@ export class WeightLoader {
   /**
    * A matrix whose rows interleave several matrices in repeating groups (`groups` rows of each,
    * in turn), returned as one weight per group: Qwen3.5's q_proj stores, per head, the query rows
-   * then the output-gate rows. Rows are whole blocks in every stored type, so this is a copy.
+   * then the output-gate rows. With `into`, group i goes to output into[i], the groups of one
+   * output one after the other (Qwen3-Next's in_proj_qkvz, per key head [q, k, v, z]: q, k and v
+   * into one [q all heads | k all heads | v all heads] weight, z into another). Rows are whole
+   * blocks in every stored type, so this is a copy.
    */
-  splitRows(hfName: string, shape: [number, number], groups: number[], why: string): Weight[] {
+  splitRows(hfName: string, shape: [number, number], groups: number[], why: string, into: number[] = groups.map((_, i) => i)): Weight[] {
     const info = this.info(hfName, shape, why);
     const cycle = groups.reduce((a, b) => a + b, 0);
     if (shape[0] % cycle !== 0) fail(`${this.source.path}: tensor ${quote(info.name)} has ${shape[0]} rows, not a multiple of ${cycle} (${why})`);
@@ -270,12 +373,17 @@ export class WeightLoader {
     this.readAs(info, dtype, all);
     const rowBytes = tensorBytes(dtype, [1, shape[1]]);
     const reps = shape[0] / cycle;
-    return groups.map((g, gi) => {
-      const w = this.backend.weight(dtype, [g * reps, shape[1]]);
-      const first = groups.slice(0, gi).reduce((a, b) => a + b, 0);
-      for (let r = 0; r < reps; r++) {
-        const src = (r * cycle + first) * rowBytes;
-        w.bytes.set(all.subarray(src, src + g * rowBytes), r * g * rowBytes);
+    const first = groups.map((_, gi) => groups.slice(0, gi).reduce((a, b) => a + b, 0));
+    return Array.from({ length: Math.max(...into) + 1 }, (_, o) => {
+      const mine = groups.flatMap((g, gi) => (into[gi] === o ? [gi] : []));
+      const w = this.backend.weight(dtype, [mine.reduce((a, gi) => a + groups[gi]!, 0) * reps, shape[1]]);
+      let dst = 0;
+      for (const gi of mine) {
+        const g = groups[gi]!;
+        for (let r = 0; r < reps; r++, dst += g * rowBytes) {
+          const src = (r * cycle + first[gi]!) * rowBytes;
+          w.bytes.set(all.subarray(src, src + g * rowBytes), dst);
+        }
       }
       return w;
     });
