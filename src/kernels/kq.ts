@@ -24,7 +24,7 @@
 // The plain-SIMD build forms the same i16 lanes (other pairs, same sums) by extmul.
 // Activations (quant_q8k): xq [T, K] int8, xd [T, K/256] f32, xb [T, K/256, 24] i16: sixteen sums
 // of 16 values, then eight sums of 32.
-import { chunkRows, claimChunk, f16, f16x4, hadd4, madd, split } from './common';
+import { chunkRows, claimChunk, f16, f16x4, hadd4, madd, pin, split } from './common';
 import { scatter4 } from './q8_tile';
 import { kq_tile } from './kq_tile';
 
@@ -330,11 +330,6 @@ let gm: v128 = i32x4(0, 0, 0, 0);
   pin(sink, acc);
   return i32x4.add(acc, nib5(p + 144, xa + 192, h0, h1, 3, bc6(sc), bc7(sc)));
 }
-
-/** A store of v's lane 0 to the row's own output slot (rewritten later): V8 11.3 (Node 20) schedules
- * a function's loads as early as the effect chain allows, all of a block's at its top, and spills
- * most of them; a store between the steps keeps each step's loads next to their use. */
-@inline function pin(sink: usize, v: v128): void { store<i32>(sink, i32x4.extract_lane(v, 0)); }
 
 /** One block of four rows (block bo of rows w0..w3) for one token: the canonical steps on acc. */
 @inline function blk4<W>(w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, xa: usize, xs: usize, dx: v128, acc: v128, sink: usize): v128 {
