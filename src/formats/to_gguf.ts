@@ -64,6 +64,8 @@ export interface PlannedTensor { name: string; shape: number[]; dtype: DType; so
  * --quantize holds).
  */
 export function convertToGguf(source: TensorSource, naming: 'hf' | 'gguf', config: QwenConfig, out: string | null, type: OutType, name: string, tokenizerKv: GgufKV[], modelKv?: GgufKV[], pure = false): PlannedTensor[] {
+  // MoE files need llama.cpp's expert keys and stacked expert tensors: not written yet
+  if (config.num_experts) fail(`${source.path}: writing a GGUF of a mixture-of-experts model (${config.model_type}) is not implemented yet`);
   // Qwen3.5's HF checkpoints also need their values rewritten (qwen35_to_gguf.ts)
   const q35 = config.model_type === 'qwen3_5_text' && naming === 'hf';
   const meta = modelKv ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...modelKv]

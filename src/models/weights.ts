@@ -304,8 +304,12 @@ export class WeightLoader {
         gate.bytes.set(all.subarray(2 * e * half, (2 * e + 1) * half), e * half);
         up.bytes.set(all.subarray((2 * e + 1) * half, (2 * e + 2) * half), e * half);
       }
-      const down = [`${p}.down_proj`, `${p}.down_proj.weight`].find((n) => this.has(n)) ?? `${p}.down_proj`;
-      return { gate, up, down: this.matrix(down, [E, D, F], stackedWhy('down')) };
+      // down_proj is already a stack (its type chosen as for GGUF's ffn_down_exps: the name may lack `.weight`)
+      const dn = [`${p}.down_proj`, `${p}.down_proj.weight`].find((n) => this.has(n)) ?? `${p}.down_proj`;
+      const dinfo = this.info(dn, [E, D, F], stackedWhy('down'));
+      const down = this.backend.weight(this.heldAs(`${p}.down_proj.weight`, dinfo), dinfo.shape);
+      this.readAs(dinfo, down.dtype, down.bytes, down);
+      return { gate, up, down };
     }
     // one tensor per expert
     if (this.has(`${p}.${E}.gate_proj.weight`)) fail(`${this.source.path}: tensor ${quote(this.stored(`${p}.${E}.gate_proj.weight`))} is one expert more than the config's num_experts = ${E}`);

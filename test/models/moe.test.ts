@@ -8,10 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { StTensorOut } from '../../src/formats/safetensors_writer.js';
 import type { BatchEntry } from '../../src/models/kv_cache.js';
+import { loadModel } from '../../src/models/load.js';
 import type { CausalLM } from '../../src/models/model.js';
-import { argmax, compare, fixtureDir, readF32, sameBits } from '../helpers.js';
+import { argmax, compare, fixtureDir, readF32, sameBits, tmpDir } from '../helpers.js';
 import { REFERENCE, WASM_X1, WASM_X3, loadOn } from './parity_backends.js';
+import { folderVariant } from './variants.js';
 
 interface Case {
   name: string; prompt_ids: number[]; greedy_generated_ids: number[]; greedy_generated_ids_q8_0: number[];
@@ -118,4 +121,47 @@ test('qwen3moe: the trace hook sees the MoE intermediates under llama.cpp\'s nam
   assert.deepEqual(seen.get('ffn_moe_weights'), [3, k]);
   assert.deepEqual(seen.get('ffn_moe_out'), [3, D]);
   assert.deepEqual(m.config.norm_topk_prob, true);
+});
+
+test('--quantize q8_0: the GGUF and both HF layouts load the same expert bytes (the same logits), near llama.cpp on its Q8_0 file', () => {
+  for (const name of ['qwen3moe-tiny', 'qwen2moe-tiny']) {
+    const dir = fixtureDir(`models/${name}`), c = cases(dir)[3]!;
+    const run = (src: string) => {
+      const b = WASM_X3[1]();
+      try {
+        const m = loadModel(src, { backend: b, onNote: () => {}, quantize: 'q8_0' });
+        return Float32Array.from(m.forward(c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]));
+      } finally {
+        b.dispose?.();
+      }
+    };
+    const gguf = run(path.join(dir, 'model-f32.gguf'));
+    sameBits(run(dir), gguf, `${name} per-expert HF vs GGUF`);
+    sameBits(run(path.join(dir, 'fused')), gguf, `${name} fused HF vs GGUF`);
+    near(gguf, readF32(path.join(dir, c.prefill_logits_q8_0_file.path)), Q8_TOL, `${name} --quantize q8_0 vs llama.cpp's Q8_0 file`);
+  }
+});
+
+test('qwen3_moe dense layers (mlp_only_layers) compute what qwen3 computes with the same tensors', () => {
+  const dir = fixtureDir('models/qwen3moe-tiny'), work = tmpDir();
+  // every layer dense: the experts and routers replaced by a SwiGLU of width 32 (expert 0's matrices)
+  const dense = (t: StTensorOut[]) => [
+    ...t.filter((x) => !/\.mlp\./.test(x.name)),
+    ...t.filter((x) => /\.mlp\.experts\.0\./.test(x.name)).map((x) => ({ ...x, name: x.name.replace('.experts.0.', '.') })),
+  ];
+  const moe = folderVariant(dir, path.join(work, 'moe'), { config: (c) => { c.mlp_only_layers = [0, 1]; c.intermediate_size = 32; }, tensors: dense });
+  const q3 = folderVariant(dir, path.join(work, 'q3'), {
+    config: (c) => {
+      for (const k of ['num_experts', 'num_experts_per_tok', 'moe_intermediate_size', 'norm_topk_prob', 'decoder_sparse_step', 'mlp_only_layers', 'output_router_logits', 'router_aux_loss_coef']) delete c[k];
+      Object.assign(c, { model_type: 'qwen3', architectures: ['Qwen3ForCausalLM'], intermediate_size: 32 });
+    },
+    tensors: dense,
+  });
+  const c = cases(dir)[2]!;
+  const run = (src: string) => {
+    const m = loadOn(src, WASM_X1[1]);
+    assert.equal(m.config.model_type, src === moe ? 'qwen3_moe' : 'qwen3');
+    return Float32Array.from(m.forward(c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]));
+  };
+  sameBits(run(moe), run(q3), 'all-dense qwen3_moe vs qwen3');
 });

@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { loadModel } from '../../src/models/load.js';
+import { convertToGguf } from '../../src/formats/to_gguf.js';
+import { loadModel, openModelFiles } from '../../src/models/load.js';
 import { fixtureDir, tmpDir } from '../helpers.js';
 import { folderVariant, ggufVariant } from './variants.js';
 
@@ -70,4 +71,13 @@ test('config.json: MoE fields checked (mlp_only_layers, shared expert sizes, qkv
   // layer 1 dense: its gate_proj / up_proj / down_proj are asked for (and the experts are then unknown)
   expectError(() => load(folder(Q3, 'dense1', { config: (c) => { c.mlp_only_layers = [1]; } })), /tensor 'model.layers.1.mlp.gate_proj.weight' is missing \(the config asks for it: intermediate_size x hidden_size \(layer 1 is dense\)\)/);
   expectError(() => load(folder(Q3, 'step', { config: (c) => { c.decoder_sparse_step = 2; delete c.intermediate_size; } })), /field 'intermediate_size' is missing, but layers 0 are dense/);
+});
+
+test('qwen-ts quantize refuses a MoE model rather than writing a file llama.cpp would misread', () => {
+  const { source, config } = openModelFiles(Q3);
+  try {
+    expectError(() => convertToGguf(source, 'hf', config, null, 'q8_0', 'x', []), /writing a GGUF of a mixture-of-experts model \(qwen3_moe\) is not implemented yet/);
+  } finally {
+    source.close();
+  }
 });
