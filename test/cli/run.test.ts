@@ -50,10 +50,11 @@ test('interactive: commands work, Ctrl-C stops the answer and the chat goes on',
   assert.equal(code, 0, 'the program ended normally after Ctrl-C and /bye');
 });
 
-test('Qwen3.5 folder (hybrid model, official tokenizer and template) and GGUF: one-shot answers, thinking on and off', () => {
+test('Qwen3.5 folder (hybrid model, official tokenizer and template), GGUF and Qwen3.5-MoE GGUF: one-shot answers, thinking on and off', () => {
   const dir = chatModelDir('qwen3.5');
   const gguf = path.join(fixtureDir('models/qwen35-tiny-realvocab'), 'model-f32.gguf');
-  for (const model of [dir, gguf]) {
+  const moe = path.join(fixtureDir('models/qwen35moe-tiny-realvocab'), 'model-f32.gguf'); // Qwen3.5-MoE: routed + shared experts
+  for (const model of [dir, gguf, moe]) {
     const on = spawnSync(process.execPath, [CLI, 'run', model, 'Hello', '--max-tokens', '6', '--seed', '1', '--json'], { encoding: 'utf8' });
     assert.equal(on.status, 0, on.stderr);
     const m = JSON.parse(on.stdout);

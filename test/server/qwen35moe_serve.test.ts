@@ -1,0 +1,96 @@
+// A Qwen3.5-MoE model served end to end: the tiny real-vocabulary qwen35moe GGUF (random weights;
+// hybrid layers with 4 routed experts top-2 + a shared expert; the official Qwen3.5 tokenizer and
+// chat template inside the file) through the OpenAI-compatible server and the official `openai`
+// client, as qwen35_serve.test.ts does for the dense model: thinking on and off, forced tool calls
+// (XML format, streamed and not) whose arguments validate, and response_format json_schema.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import OpenAI from 'openai';
+import { Ajv } from 'ajv';
+import { openChatModel, type ChatModel } from '../../src/chat/engine.js';
+import { createServer } from '../../src/server/app.js';
+import { WasmBackend } from '../../src/backend/wasm.js';
+import { fixtureDir } from '../helpers.js';
+
+const ajv = new Ajv({ strict: false });
+const MODEL = 'qwen35moe-tiny';
+const WEATHER = {
+  type: 'function' as const,
+  function: {
+    name: 'get_weather', description: 'Weather forecast',
+    parameters: {
+      type: 'object',
+      properties: { city: { type: 'string', maxLength: 16 }, days: { type: 'integer', minimum: 1, maximum: 7 }, metric: { type: 'boolean' } },
+      required: ['city', 'days'],
+    },
+  },
+};
+const TIME = { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { enum: ['UTC', 'CET'] } }, required: ['zone'] } } };
+
+let cm: ChatModel, server: Server, client: OpenAI;
+const backend = new WasmBackend({ threads: 2 });
+before(async () => {
+  cm = openChatModel(path.join(fixtureDir('models/qwen35moe-tiny-realvocab'), 'model-f32.gguf'), MODEL, { backend, onNote: () => {} });
+  server = createServer(cm);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  client = new OpenAI({ apiKey: 'x', baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, maxRetries: 0, timeout: 120_000 });
+});
+after(async () => {
+  await new Promise<void>((r) => server.close(() => r()));
+  backend.dispose();
+});
+
+test('the Qwen3.5-MoE GGUF is served with its own template: XML tool format, thinking off unless asked for', async () => {
+  assert.equal(cm.model.config.model_type, 'qwen3_5_moe_text');
+  assert.equal(cm.model.config.num_experts, 4);
+  assert.equal(cm.toolFormat, 'xml');
+  const off = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 6, temperature: 0 });
+  const mo = off.choices[0]!.message as { content: string | null; reasoning_content?: string };
+  assert.equal(off.usage!.completion_tokens, 6);
+  assert.ok(!mo.reasoning_content, 'thinking off: no reasoning');
+  assert.ok((mo.content ?? '').length > 0);
+  const on = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 6, temperature: 0, chat_template_kwargs: { enable_thinking: true } } as never);
+  const m = on.choices[0]!.message as { content: string | null; reasoning_content?: string };
+  assert.ok((m.reasoning_content ?? '').length > 0, 'the generation prompt opens <think>: the answer is reasoning');
+});
+
+test('forced tool calls on Qwen3.5-MoE: OpenAI tool_calls whose arguments validate, streamed and not', async () => {
+  const validate = ajv.compile(WEATHER.function.parameters);
+  const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Weather in Oslo?' }], tools: [WEATHER, TIME], tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 120, seed: 7, temperature: 1 });
+  const choice = r.choices[0]!;
+  assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(choice.message));
+  const calls = choice.message.tool_calls as { type: string; function: { name: string; arguments: string } }[];
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0]!.function.name, 'get_weather');
+  assert.ok(validate(JSON.parse(calls[0]!.function.arguments)), calls[0]!.function.arguments);
+
+  const s = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Time?' }], tools: [WEATHER, TIME], tool_choice: 'required', max_tokens: 120, seed: 3, stream: true, chat_template_kwargs: { enable_thinking: false } } as never) as unknown as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
+  const deltas: { index: number; function?: { name?: string; arguments?: string } }[] = [];
+  let finish;
+  for await (const c of s) {
+    deltas.push(...((c.choices[0]?.delta.tool_calls ?? []) as typeof deltas));
+    finish = c.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(finish, 'tool_calls');
+  assert.equal(deltas.length, 1);
+  const tool = [WEATHER, TIME].find((t) => t.function.name === deltas[0]!.function!.name)!;
+  assert.ok(tool, deltas[0]!.function!.name);
+  assert.ok(ajv.validate(tool.function.parameters, JSON.parse(deltas[0]!.function!.arguments!)), deltas[0]!.function!.arguments);
+});
+
+test('response_format json_schema on Qwen3.5-MoE: the answer parses and validates, whatever the weights', async () => {
+  const schema = {
+    type: 'object',
+    properties: { name: { type: 'string', maxLength: 12 }, age: { type: 'integer', minimum: 0, maximum: 150 }, tags: { type: 'array', items: { enum: ['a', 'b'] }, maxItems: 2 } },
+    required: ['name', 'age'],
+    additionalProperties: false,
+  };
+  const validate = ajv.compile(schema);
+  for (const seed of [1, 2]) {
+    const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'A person, as JSON' }], max_tokens: 100, seed, response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } } });
+    assert.ok(validate(JSON.parse(r.choices[0]!.message.content!)), JSON.stringify(validate.errors));
+  }
+});
