@@ -19,12 +19,12 @@ export { SHARD_BYTES } from './shard_router.js';
 
 // the ids of src/kernels/dequant.ts
 const DT_ID: Record<DType, number> = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, Q4_K: 5, Q6_K: 6, Q4_1: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K: 11, Q5_K: 12, IQ4_NL: 13, IQ4_XS: 14 };
-// the K-quants with int8 kernels (src/kernels/kq.ts); Q2_K and IQ4_NL still decode to f32 (mm_rows)
+// the K-quants with int8 kernels (src/kernels/kq.ts); Q2_K still decodes to f32 (mm_rows)
 const QUANT_IN = new Set<DType>(['F32', 'F16', 'BF16']);
 const KQ_TYPES = new Set<DType>(['Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_XS']);
-// the legacy block types on the int8 kernels (src/kernels/q8.ts), any mix in one call; Q4_1 and
-// Q5_1 (a min per block) also need the activations' block sums
-const Q8_TYPES = new Set<DType>(['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1']);
+// the legacy block types (and IQ4_NL, blocks of 32 too) on the int8 kernels (src/kernels/q8.ts),
+// any mix in one call; Q4_1 and Q5_1 (a min per block) also need the activations' block sums
+const Q8_TYPES = new Set<DType>(['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL']);
 const MIN_TYPES = new Set<DType>(['Q4_1', 'Q5_1']);
 
 // deltaNet: a sequence with at least this many rows in a call runs the chunked form (src/kernels/deltanet_chunk.ts).

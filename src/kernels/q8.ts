@@ -27,7 +27,8 @@
 //   Q8_U8:   K bytes q + 128: the vpdpbusd tile (q8_tile.ts), where the engine has it.
 import { chunkRows, claimChunk, f16x4, hadd4, hsum_i32, split } from './common';
 import { DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1 } from './dequant';
-import { bsz, dscale, hasMin, mscale, nibbles, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, udot2, woff, wvec } from './q8_fmt';
+import { bsz, dscale, hasMin, IQ4_NL, lut, mscale, nibbles, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, udot2, woff, wvec } from './q8_fmt';
+import { DT_IQ4_NL } from './dequant_k';
 import { mm_tile, mstep, scatter4, step } from './q8_tile';
 
 export const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
@@ -86,7 +87,7 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
  * q), once per block for all rows: the same exact isum, so the same bits as every other kernel.
  */
 @inline function unsignedW<W>(): bool {
-  return ASC_FEATURE_RELAXED_SIMD && nibbles<W>();
+  return ASC_FEATURE_RELAXED_SIMD && nibbles<W>() && !lut<W>();
 }
 
 /** For unsignedW: the activation half at (|q| a, sign mask m) as signed q = (a ^ m) - m. */
@@ -284,6 +285,7 @@ function mv_any(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xs: usize, 
     case DT_Q4_1: mv_q8<Q4_1>(out, w, xq, xd, xs, K, n0, n1); break;
     case DT_Q5_0: mv_q8<Q5_0>(out, w, xq, xd, xs, K, n0, n1); break;
     case DT_Q5_1: mv_q8<Q5_1>(out, w, xq, xd, xs, K, n0, n1); break;
+    case DT_IQ4_NL: mv_q8<IQ4_NL>(out, w, xq, xd, xs, K, n0, n1); break;
     default: mv_q8<Q8_0>(out, w, xq, xd, xs, K, n0, n1);
   }
 }
@@ -295,6 +297,7 @@ function tile_any<M>(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xs: us
     case DT_Q4_1: mm_tile<Q4_1, M>(out, w, xq, xd, xs, T, N, K, n0, n1, dec); break;
     case DT_Q5_0: mm_tile<Q5_0, M>(out, w, xq, xd, xs, T, N, K, n0, n1, dec); break;
     case DT_Q5_1: mm_tile<Q5_1, M>(out, w, xq, xd, xs, T, N, K, n0, n1, dec); break;
+    case DT_IQ4_NL: mm_tile<IQ4_NL, M>(out, w, xq, xd, xs, T, N, K, n0, n1, dec); break;
     default: mm_tile<Q8_0, M>(out, w, xq, xd, xs, T, N, K, n0, n1, dec);
   }
 }

@@ -9,9 +9,11 @@
 //   u16  Q4_1    20     d, m, 16 bytes of nibbles                d * q4 + m
 //   i16  Q5_0    22     d, qh (u32), 16 bytes of nibbles         d * (q5 - 16)
 //   u32  Q5_1    24     d, m, qh (u32), 16 bytes of nibbles      d * q5 + m
+//   i32  IQ4_NL  18     d, 16 bytes of nibbles                   d * kvalues_iq4nl[q4]
 //
 // Nibbles: byte j holds weight j (low) and weight j + 16 (high); q5 = nibble | (bit j of qh) << 4
-// for weight j (ggml's layout). The integers as loaded (q, q4 - 8, q4, q5 - 16, q5) all fit int8,
+// for weight j (ggml's layout). IQ4_NL's nibbles index ggml's table kvalues_iq4nl (-127..113),
+// looked up by a byte swizzle. The integers as loaded (q, q4 - 8, q4, q5 - 16, q5, kv) all fit int8,
 // so every kernel's integer dot is exact; the min types (Q4_1, Q5_1) add m times the sum of the
 // activations, ggml's Q8_1 term (see q8.ts).
 import { f16 } from './common';
@@ -21,6 +23,7 @@ export type Q4_0 = u8;
 export type Q4_1 = u16;
 export type Q5_0 = i16;
 export type Q5_1 = u32;
+export type IQ4_NL = i32;
 
 // Vector constants, loaded where used: V8 (11.3) builds a v128.const from immediates at every use
 // (three or four instructions), a load from this static block is one, often folded into the op
@@ -31,17 +34,19 @@ const QC = memory.data<u8>([
   1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128,
   0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
   2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+  0x81, 0x98, 0xad, 0xbf, 0xcf, 0xdd, 0xea, 0xf6, 1, 13, 25, 38, 53, 69, 89, 113, // kvalues_iq4nl
 ], 16);
 @inline function c15(): v128 { return v128.load(QC); }
 @inline function c16(): v128 { return v128.load(QC, 16); }
 @inline function cbits(): v128 { return v128.load(QC, 32); }
 @inline function csel(h: i32): v128 { return h == 0 ? v128.load(QC, 48) : v128.load(QC, 64); }
+@inline function ckv(): v128 { return v128.load(QC, 80); }
 
 /** Bytes per block of 32 weights. */
 @inline export function bsz<W>(): usize {
   if (sizeof<W>() == 1) return isSigned<W>() ? 34 : 18;
   if (sizeof<W>() == 2) return isSigned<W>() ? 22 : 20;
-  return 24;
+  return isSigned<W>() ? 18 : 24;
 }
 
 /** Whether the format has a min m (Q4_1, Q5_1): at byte 2 of the block. */
@@ -51,7 +56,7 @@ const QC = memory.data<u8>([
 
 /** Whether the format has the fifth bits qh (Q5_0, Q5_1). */
 @inline function hasHigh<W>(): bool {
-  return sizeof<W>() == 4 || (sizeof<W>() == 2 && isSigned<W>());
+  return (sizeof<W>() == 4 && !isSigned<W>()) || (sizeof<W>() == 2 && isSigned<W>());
 }
 
 /** Byte offset of the integers (int8 or nibbles) in a block. */
@@ -73,6 +78,11 @@ const QC = memory.data<u8>([
 @inline export function woff<W>(): i32 {
   if (sizeof<W>() == 1) return isSigned<W>() ? 0 : 8;
   return sizeof<W>() == 2 && isSigned<W>() ? 16 : 0;
+}
+
+/** Whether the nibbles index a table of signed values (IQ4_NL) rather than being the integers. */
+@inline export function lut<W>(): bool {
+  return sizeof<W>() == 4 && isSigned<W>();
 }
 
 /** Whether the format stores nibbles (everything but Q8_0). */
@@ -123,6 +133,12 @@ const QC = memory.data<u8>([
 /** Weights 16*h .. 16*h+15 of the block at p, as the int8 integers above (h is a constant). */
 @inline export function wvec<W>(p: usize, h: i32): v128 {
   if (!nibbles<W>()) return v128.load(p + 2 + (<usize>h << 4));
+  if (lut<W>()) {
+    // indices < 16: every lowering of the relaxed swizzle agrees (one pshufb)
+    const n = uvec<W>(p, h);
+    if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(ckv(), n);
+    return i8x16.swizzle(ckv(), n);
+  }
   const u = uvec<W>(p, h);
   return woff<W>() != 0 ? i8x16.sub(u, i8x16.splat(<i8>woff<W>())) : u;
 }

@@ -111,7 +111,7 @@ for (const be of backends) {
           const exact = new Float32Array(T * N);
           ref.matmul(exact, xr, r, T);
           let xq: Float32Array = xr, amax: Float32Array = new Float32Array(0);
-          const q8 = dtype === 'Q8_0' || dtype === 'Q4_0' || (be.legacyInt8 && ['Q4_1', 'Q5_0', 'Q5_1'].includes(dtype)); // int8 activations for every T, as ggml
+          const q8 = dtype === 'Q8_0' || dtype === 'Q4_0' || (be.legacyInt8 && ['Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL'].includes(dtype)); // int8 activations for every T, as ggml
           const kq = be.kquant && ['Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_XS'].includes(dtype); // Q8_K ones
           const B = kq ? 256 : 32; // activations per scale
           if (q8) ({ q: xq, amax } = quantizeActs(xr));

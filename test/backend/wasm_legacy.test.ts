@@ -1,6 +1,6 @@
-// Q4_1, Q5_0 and Q5_1 products on the int8 kernels (src/kernels/q8.ts, q8_fmt.ts): activations
+// Q4_1, Q5_0, Q5_1 and IQ4_NL products on the int8 kernels (src/kernels/q8.ts, q8_fmt.ts): activations
 // quantised per 32 as for Q8_0, the min types adding min * the activation block's sum (ggml's
-// Q8_1 term). The oracle is the f32 path these types took before (legacyInt8: false, rows
+// Q8_1 term; IQ4_NL: its nibbles looked up in ggml's table, then as Q8_0). The oracle is the f32 path these types took before (legacyInt8: false, rows
 // decoded to f32 by mm_rows): the int8 result may differ from it by the activation rounding only,
 // |d| <= sum over blocks of amax_b/254 * sum|w_b| (+ f32 rounding), the bound the Q8_0 tests use.
 // Then the batch-invariance properties that wasm_batch.test.ts checks for Q8_0 / Q4_0, for these
@@ -18,7 +18,7 @@ const backends = wasmVariants([1, 3]);
 const oracle = new WasmBackend({ threads: 1, legacyInt8: false });
 after(() => [...backends, oracle].forEach((b) => b.dispose()));
 
-const TYPES: DType[] = ['Q4_1', 'Q5_0', 'Q5_1'];
+const TYPES: DType[] = ['Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL'];
 
 /** Weights with what the formats' corners need: a block of zeros (d = 0), one of a single sign
  * (Q4_1 / Q5_1: min at an end), one of equal values, large and tiny scales, the rest random. */
@@ -46,7 +46,7 @@ function acts(n: number): Float32Array {
 }
 
 for (const be of backends) {
-  test(`${be.name}: Q4_1, Q5_0, Q5_1 products on int8 activations are within the activation rounding of the f32 path`, () => {
+  test(`${be.name}: Q4_1, Q5_0, Q5_1, IQ4_NL products on int8 activations are within the activation rounding of the f32 path`, () => {
     for (const dtype of TYPES) {
       for (const [N, K] of [[1, 32], [9, 96], [37, 896], [300, 64]] as const) {
         const f = weights(N, K), bytes = quantize(dtype, f, N * K);
@@ -78,7 +78,7 @@ for (const be of backends) {
   });
 }
 
-test('Q4_1, Q5_0, Q5_1: rows bit-identical across thread counts, and one-token rows handed out in chunks equal the tile', () => {
+test('Q4_1, Q5_0, Q5_1, IQ4_NL: rows bit-identical across thread counts, and one-token rows handed out in chunks equal the tile', () => {
   for (const relaxed of [true, false]) {
     const same = backends.filter((be) => be.relaxed === relaxed);
     const a = same[0]!, b = same[same.length - 1]!;
@@ -97,10 +97,10 @@ test('Q4_1, Q5_0, Q5_1: rows bit-identical across thread counts, and one-token r
 });
 
 for (const be of backends) {
-  test(`${be.name}: a mix of the five legacy types in one matmulMany equals each product alone, T = 1, 2, 7`, () => {
+  test(`${be.name}: a mix of the legacy types and IQ4_NL in one matmulMany equals each product alone, T = 1, 2, 7`, () => {
     // the Q4_K_M mix of a 0.5B model: q, k Q5_0, v Q8_0 (llama.cpp's fallback for 896-wide rows)
-    const types: DType[] = ['Q5_0', 'Q5_0', 'Q8_0', 'Q4_1', 'Q5_1', 'Q4_0'];
-    const K = 192, Ns = [40, 16, 9, 21, 300, 7];
+    const types: DType[] = ['Q5_0', 'Q5_0', 'Q8_0', 'Q4_1', 'Q5_1', 'Q4_0', 'IQ4_NL'];
+    const K = 192, Ns = [40, 16, 9, 21, 300, 7, 33];
     const ws = types.map((dt, i) => {
       const w = be.weight(dt, [Ns[i]!, K]);
       w.bytes.set(quantize(dt, weights(Ns[i]!, K), Ns[i]! * K));
@@ -123,7 +123,7 @@ for (const be of backends) {
 // The vpdpbusd tile (Node 24+ on x86 with AVX-VNNI) and the int16 tile compute each block's
 // integer dot exactly, so they must agree to the bit.
 const u8 = backends.filter((be) => be.u8dot);
-test('Q4_1, Q5_0, Q5_1: the vpdpbusd tile and the int16 tile give the same bits', { skip: u8.length ? false : `this engine's relaxed dot is not the exact vpdpbusd form (${process.version}, ${process.arch})` }, () => {
+test('Q4_1, Q5_0, Q5_1, IQ4_NL: the vpdpbusd tile and the int16 tile give the same bits', { skip: u8.length ? false : `this engine's relaxed dot is not the exact vpdpbusd form (${process.version}, ${process.arch})` }, () => {
   for (const a of u8) {
     const b = backends.find((o) => o.relaxed && !o.u8dot && o.threads === a.threads)!;
     for (const dtype of TYPES) {
