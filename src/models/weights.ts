@@ -287,7 +287,8 @@ export class WeightLoader {
     const p = `model.layers.${layer}.mlp.experts`;
     const shapes = { gate: [F, D], up: [F, D], down: [D, F] } as const;
     const stackedWhy = (proj: string) => `num_experts x ${proj === 'down' ? 'hidden_size x moe_intermediate_size' : 'moe_intermediate_size x hidden_size'}; ${why}`;
-    if (this.naming === 'gguf' || this.has(`${p}.gate_proj.weight`)) {
+    // (GGUF: llama.cpp's converter with --fuse-gate-up-exps writes ffn_gate_up_exps, laid out as HF's fused stack)
+    if (this.has(`${p}.gate_proj.weight`) || (this.naming === 'gguf' && !this.has(`${p}.gate_up_proj.weight`))) {
       const one = (proj: 'gate' | 'up' | 'down') => this.matrix(`${p}.${proj}_proj.weight`, [E, ...shapes[proj]], stackedWhy(proj));
       return { gate: one('gate'), up: one('up'), down: one('down') };
     }

@@ -7,9 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { argmax, fixtureDir } from '../helpers.js';
+import { argmax, fixtureDir, tmpDir } from '../helpers.js';
 import { F32, hybridMoeTests, type Bounds } from './hybrid_moe_cases.js';
 import { REFERENCE, WASM_X3, loadOn } from './parity_backends.js';
+import { ggufVariant } from './variants.js';
 
 // Q8_0: llama.cpp rounds the activations inside its products to q8_0 blocks; we do on wasm too, at
 // other points, and not at all on the reference backend. Measured on this file: max abs 0.020 (reference backend: f32 activations, as the
@@ -45,3 +46,23 @@ for (const [bn, backend] of [REFERENCE, WASM_X3]) {
     }
   });
 }
+
+// llama.cpp's converter with --fuse-gate-up-exps stores each layer's gate and up expert stacks as one
+// ffn_gate_up_exps [E, 2F, D] (per expert its gate rows, then its up rows): the same logits, bit for bit.
+test('a qwen35moe GGUF with fused ffn_gate_up_exps gives the logits of separate gate / up stacks, bit for bit', () => {
+  const src = path.join(fixtureDir('models/qwen35moe-tiny'), 'model-q8_0.gguf');
+  const fused = ggufVariant(src, path.join(tmpDir(), 'fused.gguf'), (_, ts) => {
+    for (let il = 0; il < 5; il++) {
+      const gi = ts.findIndex((t) => t.name === `blk.${il}.ffn_gate_exps.weight`), g = ts[gi]!;
+      const u = ts.find((t) => t.name === `blk.${il}.ffn_up_exps.weight`)!;
+      const [E, F, D] = g.shape as [number, number, number], gd = g.data as Uint8Array, ud = u.data as Uint8Array, half = gd.length / E;
+      const data = new Uint8Array(2 * gd.length);
+      for (let e = 0; e < E; e++) { data.set(gd.subarray(e * half, (e + 1) * half), 2 * e * half); data.set(ud.subarray(e * half, (e + 1) * half), (2 * e + 1) * half); }
+      ts[gi] = { ...g, name: `blk.${il}.ffn_gate_up_exps.weight`, shape: [E, 2 * F, D], data };
+      ts.splice(ts.indexOf(u), 1);
+    }
+  });
+  const ids = [3, 17, 250, 9, 101, 44];
+  const run = (p: string) => { const m = loadOn(p, REFERENCE[1]); return Array.from(m.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(16)])); };
+  assert.deepEqual(run(fused), run(src));
+});
