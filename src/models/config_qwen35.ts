@@ -175,7 +175,9 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
   const key = (k: string) => `${arch}.${k}`;
   const name = (hf: string) => `metadata '${key(HF_TO_GGUF[hf] ?? hf)}'`;
   const n = (k: string, dflt?: number): number => {
-    const v = meta.get(key(k)) ?? dflt;
+    let v = meta.get(key(k)) ?? dflt;
+    // llama.cpp reads some widths as a number or a per-layer array (get_key_or_arr): one value for all
+    if (Array.isArray(v) && v.length > 0 && v.every((x) => x === (v as unknown[])[0])) v = v[0] as GgufValue;
     if (v === undefined) fail(`${src}: metadata ${quote(key(k))} is missing`);
     if (typeof v !== 'number' || !(v > 0)) fail(`${src}: metadata ${quote(key(k))} must be a positive number, got ${quote(v)}`);
     return v;

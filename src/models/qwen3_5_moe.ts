@@ -4,11 +4,11 @@
 // renormalised, plus a shared expert scaled by sigmoid(shared_expert_gate . h)).
 // Spec: ../shared/design/QWEN35.md §1, §7, §9.
 import { HybridModel, loadHybrid, type HybridFfn } from './hybrid.js';
-import { loadMoe, moeFfn, moeShape, type MoeWeights } from './moe.js';
+import { loadMoe, moeFfn, moeShape, type MoeShape, type MoeWeights } from './moe.js';
 import type { Architecture } from './model.js';
 
 /** The MoE FFN of a hybrid layer, with llama.cpp's trace names (ffn_moe_*, ffn_shexp). */
-export function hybridMoeFfn(shape: ReturnType<typeof moeShape>, D: number): HybridFfn<MoeWeights> {
+export function hybridMoeFfn(shape: MoeShape, D: number): HybridFfn<MoeWeights> {
   return (be, h, moe, T, il, trace) => moeFfn(be, h, moe, T, D, shape, trace && ((name, t, s) => trace(name, il, t, s)));
 }
 

@@ -85,3 +85,12 @@ test('Qwen3-Next without norm_topk_prob renormalisation follows the field: weigh
   const run = (m: typeof on) => m.forward([{ token: 5, pos: 0, seq: 0, logits: true }], [m.newCache(8)]);
   assert.notDeepEqual(Array.from(run(on)), Array.from(run(off)));
 });
+
+test('a per-layer expert width array (llama.cpp get_key_or_arr) is read when its values agree, refused otherwise', () => {
+  const arr = (v: number[]) => (m: Parameters<Parameters<typeof ggufVariant>[2]>[0]) => {
+    const k = m.find((x) => x.key === 'qwen35moe.expert_feed_forward_length')!;
+    k.type = { array: 'u32' }; k.value = v;
+  };
+  assert.equal(load(gguf(MOE, 'arr.gguf', arr([32, 32, 32, 32, 32]))).config.moe_intermediate_size, 32);
+  expectError(() => load(gguf(MOE, 'arr2.gguf', arr([32, 32, 16, 32, 32]))), /metadata 'qwen35moe.expert_feed_forward_length' must be a positive number, got '\[32,32,16,32,32\]'/);
+});
