@@ -119,6 +119,13 @@ PRESETS = {
                            lin_k_heads=2, lin_v_heads=4, lin_head_dim=32, conv_kernel=4,
                            rot_factor=0.25, attn_interval=4,
                            experts=8, experts_used=2, expert_ff=64, shared_ff=64),
+    # real Qwen3-30B-A3B shape (config.json: hidden 2048, 48 layers, 32 q / 4 kv heads, head_dim
+    # 128, 128 experts top-8, moe_intermediate 768, norm_topk_prob, untied, theta 1e6; ~30.5B
+    # params, 3.3B active). Benchmark input: --layers N writes the first N layers only (Q8_0 at
+    # 48 layers is ~32 GB; each layer ~0.65 GB Q8_0, embeddings + head ~0.66 GB).
+    "qwen3-30b-a3b": dict(arch="qwen3moe", hidden=2048, layers=48, heads=32, kv_heads=4, head_dim=128,
+                          ff=6144, vocab=151936, ctx=40960, rope_theta=1e6, eps=1e-6, tied=False,
+                          experts=128, experts_used=8, expert_ff=768),
     # real Qwen3.5-0.8B text-decoder shape (config.json text_config; ~0.75B params w/o vision+MTP)
     "qwen35-0.8b": dict(arch="qwen35", hidden=1024, layers=24, heads=8, kv_heads=2, head_dim=256,
                         ff=3584, vocab=248320, ctx=262144, rope_theta=1e7, eps=1e-6, tied=True,

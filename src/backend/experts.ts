@@ -5,7 +5,9 @@
 // do not depend on T, k or which other rows share its expert.
 //
 //   one token (T = 1):  shared input: one matmulMany over the k experts' views (one dispatch);
-//                       per-slot input: one product per slot.
+//                       per-slot input: one dispatch too where the backend has a product of
+//                       one input row per matrix (rows: WasmBackend.matmulRows), else one
+//                       product per slot.
 //   more tokens:        rows gathered in expert order into one block, one matmulMany per expert
 //                       over its rows, results scattered back to slot order.
 import { DTYPES } from '../formats/dtype.js';
@@ -41,8 +43,11 @@ export function checkExperts(outs: Float32Array[], x: Float32Array, ws: Weight[]
   for (let s = 0; s < S; s++) if (!(ids[s]! >= 0 && ids[s]! < E)) throw new RangeError(`matmulExperts: expert id ${ids[s]} at slot ${s} is outside 0..${E - 1}`);
 }
 
-/** Backend.matmulExperts on `be`'s matmulMany, alloc and free. */
-export function matmulExpertsGrouped(be: Backend, outs: Float32Array[], x: Float32Array, ws: Weight[], ids: Int32Array, T: number, k: number, perSlot = false): void {
+export type RowsProduct = (outs: Float32Array[], x: Float32Array, ws: Weight[], group: number) => void;
+
+/** Backend.matmulExperts on `be`'s matmulMany, alloc and free; `rows`, if given, takes a decode
+ * token's per-slot products in one call (outs[i] = x row floor(i / group) times ws[i]^T). */
+export function matmulExpertsGrouped(be: Backend, outs: Float32Array[], x: Float32Array, ws: Weight[], ids: Int32Array, T: number, k: number, perSlot = false, rows?: RowsProduct): void {
   checkExperts(outs, x, ws, ids, T, k, perSlot);
   const K = ws[0]!.shape[2]!, Ns = ws.map((w) => w.shape[1]!), S = T * k;
   if (S === 0) return;
@@ -53,6 +58,10 @@ export function matmulExpertsGrouped(be: Backend, outs: Float32Array[], x: Float
       const o: Float32Array[] = [], w: Weight[] = [];
       for (let s = 0; s < k; s++) ws.forEach((wi, i) => { o.push(slice(outs[i]!, s, 1, Ns[i]!)); w.push(expertView(wi, ids[s]!)); });
       be.matmulMany(o, slice(x, 0, 1, K), w, 1);
+    } else if (rows) {
+      const o: Float32Array[] = [], w: Weight[] = [];
+      for (let s = 0; s < k; s++) ws.forEach((wi, i) => { o.push(slice(outs[i]!, s, 1, Ns[i]!)); w.push(expertView(wi, ids[s]!)); });
+      rows(o, slice(x, 0, k, K), w, ws.length);
     } else {
       for (let s = 0; s < k; s++) be.matmulMany(ws.map((_, i) => slice(outs[i]!, s, 1, Ns[i]!)), slice(x, s, 1, K), ws.map((w) => expertView(w, ids[s]!)), 1);
     }

@@ -123,29 +123,48 @@ export class WasmBackend extends ShardRouter implements Backend {
    * not depend on the batch it shares.
    */
   matmulMany(outs: Float32Array[], x: Float32Array, ws: Weight[], T: number): void {
+    this.products(outs, x, ws, T, 0);
+  }
+
+  /**
+   * One token, one input row per group of matrices: outs[i] [1, N_i] = x row floor(i / group) times
+   * ws[i]^T (x [ws.length / group, K]). The int8 kinds run as one dispatch, every row quantised
+   * once (a decode step's k expert down projections, each on its slot's row: one dispatch instead
+   * of k); the bits are each product's alone.
+   */
+  matmulRows(outs: Float32Array[], x: Float32Array, ws: Weight[], group = 1): void {
+    if (!(group >= 1 && ws.length % group === 0)) throw new RangeError(`matmulRows: ${ws.length} weights in groups of ${group}`);
+    this.products(outs, x, ws, 1, group);
+  }
+
+  /** matmulMany (xgroup 0) and matmulRows (xgroup > 0, T = 1). */
+  private products(outs: Float32Array[], x: Float32Array, ws: Weight[], T: number, xgroup: number): void {
     const K = ws[0]!.shape[1]!, s = this.wshard(ws[0]!);
     const all = (f: (w: Weight) => boolean) => ws.every((w) => w.shape[1] === K && f(w));
     const q8 = all((w) => Q8_TYPES.has(w.dtype) && (this.legacyInt8 || w.dtype === 'Q8_0' || w.dtype === 'Q4_0')); // mixed legacy types share one call
     const f16 = !q8 && T === 1 && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w));
     const kq = this.kquant && all((w) => KQ_TYPES.has(w.dtype)); // mixed K-quant types share one call
     const bf16 = T === 1 && all((w) => w.dtype === 'BF16');
-    if (ws.length > 1 && (!(q8 || f16 || kq || bf16) || ws.some((w) => this.wshard(w) !== s))) {
-      ws.forEach((w, i) => this.matmulMany([outs[i]!], x, [w], T)); // one by one (also: weights in different memories)
+    const rowsOf = (i: number) => (xgroup > 0 ? x.subarray(Math.floor(i / xgroup) * K, (Math.floor(i / xgroup) + 1) * K) : x);
+    if (ws.length > 1 && (!(q8 || f16 || kq || bf16) || ws.some((w) => this.wshard(w) !== s) || (xgroup > 0 && !(q8 || kq)))) {
+      ws.forEach((w, i) => this.products([outs[i]!], rowsOf(i), [w], T, 0)); // one by one (also: weights in different memories)
       return;
     }
+    if (xgroup > 0 && ws.length === 1) return this.products(outs, rowsOf(0), ws, T, 0);
+    const R = xgroup > 0 ? ws.length / xgroup : T; // activation rows to quantise
     const work = ws.reduce((n, w) => n + w.shape[0]! * K * T, 0);
     const parts = this.parts(work, 1 << 16);
     try {
-      const px = this.at(s, x);
+      const px = this.at(s, xgroup > 0 ? x.subarray(0, R * K) : x);
       if (q8) {
         // ggml's way for every batch size: int8 activations (the nibble formats become int8 as
         // loaded; Q4_1 / Q5_1 add min * the activation block's sum, ggml's Q8_1). One token: the
         // weights are read as stored (memory-bound); more: tiles of decoded rows (compute-bound),
         // on vpdpbusd where the engine has it exactly, else on int16 pmaddwd.
         const mode = T === 1 ? (this.relaxed ? Q8_SIGN : Q8_I16) : this.u8dot ? Q8_U8 : Q8_I16;
-        const xq = s.scratchBlock('xq', 2 * T * K), xd = s.scratchBlock('xd', T * (K / 32) * 4);
-        const xs = ws.some((w) => MIN_TYPES.has(w.dtype)) ? s.scratchBlock('xs8', T * (K / 32) * 4) : 0;
-        s.ex.quant_q8(px, T, K, xq, xd, mode, xs);
+        const xq = s.scratchBlock('xq', 2 * R * K), xd = s.scratchBlock('xd', R * (K / 32) * 4);
+        const xs = ws.some((w) => MIN_TYPES.has(w.dtype)) ? s.scratchBlock('xs8', R * (K / 32) * 4) : 0;
+        s.ex.quant_q8(px, R, K, xq, xd, mode, xs);
         const sstride = align(s.ex.q8_scratch_bytes(K));
         const sc = T > 1 ? s.scratchBlock('q8tile', sstride * this.threads) : 0;
         let counter = 0; // one token, several parts: rows handed out in chunks (mv_shared in q8.ts)
@@ -153,15 +172,15 @@ export class WasmBackend extends ShardRouter implements Backend {
           counter = s.scratchBlock('mvcounter', 4);
           new Int32Array(s.buf, counter, 1)[0] = 0;
         }
-        this.run(s, K_MM_Q8, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xs, T, K, sc, sstride, mode, counter]);
+        this.run(s, K_MM_Q8, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xs, T, K, sc, sstride, mode, counter, xgroup]);
       } else if (kq) {
         // ggml's way: Q8_K activations (per 256 one f32 scale, int8 values, sums of 16 and 32),
         // one canonical sum per (token, row) for every T (src/kernels/kq.ts). One token: the
         // weights read as stored; more: the int16 tile of decoded rows (kq_tile.ts).
         const nb = K / 256;
-        const xq = s.scratchBlock('kxq', T * K), xd = s.scratchBlock('kxd', T * nb * 4), xb = s.scratchBlock('kxb', T * nb * 48);
+        const xq = s.scratchBlock('kxq', R * K), xd = s.scratchBlock('kxd', R * nb * 4), xb = s.scratchBlock('kxb', R * nb * 48);
         const xw = T > 1 ? s.scratchBlock('kxw', 2 * T * K) : 0;
-        s.ex.quant_q8k(px, T, K, xq, xd, xb, xw);
+        s.ex.quant_q8k(px, R, K, xq, xd, xb, xw);
         const sstride = align(s.ex.kq_scratch_bytes(K));
         const sc = T > 1 ? s.scratchBlock('kqtile', sstride * this.threads) : 0;
         let counter = 0; // one token, several parts: rows handed out in chunks, as for Q8_0
@@ -169,7 +188,7 @@ export class WasmBackend extends ShardRouter implements Backend {
           counter = s.scratchBlock('mvcounter', 4);
           new Int32Array(s.buf, counter, 1)[0] = 0;
         }
-        this.run(s, K_MM_KQ, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xb, xw, T, K, sc, sstride, counter]);
+        this.run(s, K_MM_KQ, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xb, xw, T, K, sc, sstride, counter, xgroup]);
       } else if (f16) {
         const xs = s.scratchBlock('xs', K * 4);
         s.ex.scale_f32(xs, px, K, 2 ** 96); // see mv_f16
@@ -190,7 +209,7 @@ export class WasmBackend extends ShardRouter implements Backend {
 
   /** Grouped by expert onto matmulMany's kernels (src/backend/experts.ts). */
   matmulExperts(outs: Float32Array[], x: Float32Array, ws: Weight[], ids: Int32Array, T: number, k: number, perSlot = false): void {
-    matmulExpertsGrouped(this, outs, x, ws, ids, T, k, perSlot);
+    matmulExpertsGrouped(this, outs, x, ws, ids, T, k, perSlot, (o, xr, w, g) => this.matmulRows(o, xr, w, g));
   }
 
   /** Per matrix (out, w, N) as i32, for the kernels that take several matrices; with `dt`, a

@@ -406,20 +406,25 @@ function kq_rows(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xb: usize,
  * xw, the int16 copy, for T > 1). desc: per matrix four i32 (out, w, N, dtype id). T == 1 with a
  * counter (zeroed by the caller): rows handed out in chunks through it, as q8.ts's mv_shared;
  * else each matrix split over the parts. T > 1: the tile (kq_tile.ts) in this part's scratch,
- * scratch + part * sstride (kq_scratch_bytes).
+ * scratch + part * sstride (kq_scratch_bytes). xgroup (T == 1 only), as q8.ts's mm_q8_0: 0, one
+ * shared quantised row; g > 0, matrix m reads row m / g (K bytes xq, K/256 scales, K/256 * 48
+ * bytes of sums per row).
  */
-export function mm_kq(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xb: usize, xw: usize, T: i32, K: i32, scratch: usize, sstride: i32, counter: usize): void {
+export function mm_kq(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xb: usize, xw: usize, T: i32, K: i32, scratch: usize, sstride: i32, counter: usize, xgroup: i32): void {
+  const nb = <usize>(K >> 8);
   if (T == 1 && counter != 0) {
     for (;;) {
       const k = claimChunk(counter, desc, count, parts, 128);
       if (k < 0) return;
       const m = <i32>(k >> 32), c = <i32>k, d = desc + <usize>m * 16, N = load<i32>(d, 8), ch = chunkRows(N, parts, 128);
-      kq_rows(load<i32>(d, 12), <usize>load<i32>(d), <usize>load<i32>(d, 4), xq, xd, xb, 0, 1, N, K, c * ch, min(N, (c + 1) * ch), 0);
+      const r = xgroup > 0 ? <usize>(m / xgroup) : 0;
+      kq_rows(load<i32>(d, 12), <usize>load<i32>(d), <usize>load<i32>(d, 4), xq + r * <usize>K, xd + r * nb * 4, xb + r * nb * 48, 0, 1, N, K, c * ch, min(N, (c + 1) * ch), 0);
     }
   }
   for (let m = 0; m < count; m++) {
     const d = desc + <usize>m * 16, N = load<i32>(d, 8);
+    const r = T == 1 && xgroup > 0 ? <usize>(m / xgroup) : 0;
     const n0 = split(N, part, parts, 8), n1 = split(N, part + 1, parts, 8);
-    if (n0 < n1) kq_rows(load<i32>(d, 12), <usize>load<i32>(d), <usize>load<i32>(d, 4), xq, xd, xb, xw, T, N, K, n0, n1, scratch + <usize>part * sstride);
+    if (n0 < n1) kq_rows(load<i32>(d, 12), <usize>load<i32>(d), <usize>load<i32>(d, 4), xq + r * <usize>K, xd + r * nb * 4, xb + r * nb * 48, xw, T, N, K, n0, n1, scratch + <usize>part * sstride);
   }
 }

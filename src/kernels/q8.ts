@@ -272,10 +272,19 @@ function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, xs: usize, K: i32,
  * T == 1, Q8_U8 for the vpdpbusd tile, else Q8_I16; xs only read for Q4_1 / Q5_1). desc: per
  * matrix four i32 (out, w, N, dtype id of dequant.ts). Each matrix's rows are split over the
  * parts; scratch + part*sstride is this part's tile scratch (q8_scratch_bytes).
+ * xgroup (T == 1 only): 0, every matrix reads the one quantised row; g > 0, matrix m reads row
+ * m / g of several quantised rows (one token's products of different inputs in one dispatch: a
+ * decode step's expert down projections, one input per chosen expert). Each row is summed as
+ * for its own call, so the bits do not change.
  */
-export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xs: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32, counter: usize): void {
-  if (T == 1 && counter != 0) mv_shared(desc, count, xq, xd, xs, K, parts, counter);
-  else mm_int8(part, parts, desc, count, xq, xd, xs, T, K, scratch, sstride, mode);
+export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xs: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32, counter: usize, xgroup: i32): void {
+  if (T == 1 && counter != 0) mv_shared(desc, count, xq, xd, xs, K, parts, counter, xgroup);
+  else mm_int8(part, parts, desc, count, xq, xd, xs, T, K, scratch, sstride, mode, xgroup);
+}
+
+/** The quantised activation row matrix m reads (xgroup, see mm_q8_0): its index. */
+@inline function xrow(m: i32, xgroup: i32): usize {
+  return xgroup > 0 ? <usize>(m / xgroup) : 0;
 }
 
 /** mv_q8 on the format with dtype id dt. */
@@ -308,23 +317,25 @@ function tile_any<M>(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xs: us
  * than when the slower half does. On a 2-vCPU guest the worker's static half ran ~20% slower
  * than the main thread's and the main thread waited. Each row is summed as in the static split.
  */
-function mv_shared(desc: usize, count: i32, xq: usize, xd: usize, xs: usize, K: i32, parts: i32, counter: usize): void {
+function mv_shared(desc: usize, count: i32, xq: usize, xd: usize, xs: usize, K: i32, parts: i32, counter: usize, xgroup: i32): void {
+  const sb = <usize>(K >> 5) << 2; // one row's scales (xd) or sums (xs), bytes
   for (;;) {
     const k = claimChunk(counter, desc, count, parts, 256); // at least 256 rows: sixteen streams
     if (k < 0) return;
-    const m = <i32>(k >> 32), c = <i32>k, d = desc + <usize>m * 16;
+    const m = <i32>(k >> 32), c = <i32>k, d = desc + <usize>m * 16, r = xrow(m, xgroup);
     const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8), ch = chunkRows(N, parts, 256);
-    mv_any(load<i32>(d, 12), out, w, xq, xd, xs, K, c * ch, min(N, (c + 1) * ch));
+    mv_any(load<i32>(d, 12), out, w, xq + r * 2 * <usize>K, xd + r * sb, xs ? xs + r * sb : 0, K, c * ch, min(N, (c + 1) * ch));
   }
 }
 
-function mm_int8(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xs: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32): void {
+function mm_int8(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xs: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32, xgroup: i32): void {
+  const sb = <usize>(K >> 5) << 2;
   for (let m = 0; m < count; m++) {
-    const d = desc + <usize>m * 16;
+    const d = desc + <usize>m * 16, r = xrow(m, xgroup);
     const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8), dt = load<i32>(d, 12);
     const n0 = split(N, part, parts, 8), n1 = split(N, part + 1, parts, 8);
     if (n0 >= n1) continue;
-    if (T == 1) mv_any(dt, out, w, xq, xd, xs, K, n0, n1);
+    if (T == 1) mv_any(dt, out, w, xq + r * 2 * <usize>K, xd + r * sb, xs ? xs + r * sb : 0, K, n0, n1);
     else if (mode == Q8_U8) tile_any<u8>(dt, out, w, xq, xd, xs, T, N, K, n0, n1, scratch + <usize>part * sstride);
     else tile_any<i16>(dt, out, w, xq, xd, xs, T, N, K, n0, n1, scratch + <usize>part * sstride);
   }

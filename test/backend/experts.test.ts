@@ -122,3 +122,31 @@ test('matmulExperts: an expert id out of range, or operands of the wrong shape, 
     assert.throws(() => be.matmulExperts([out], x, [flat], Int32Array.of(0, 1, 1, 2), 2, 2), /weight 0 has shape \[24, 8\]/);
   }
 });
+
+// WasmBackend.matmulRows (a decode token's per-slot expert products in one dispatch): matrix i
+// reads input row floor(i / group); each output is bit-identical to that matrix's product alone,
+// for the int8 kinds (legacy with and without a min, K-quants) with rows handed out through the
+// shared counter (3 threads, N past a chunk) and for the kinds it runs one by one.
+for (const be of wasm)
+for (const [dtype, K] of [['Q8_0', 96], ['Q4_1', 64], ['Q5_0', 64], ['Q4_K', 256], ['Q6_K', 512], ['F16', 40], ['F32', 40]] as [DType, number][]) {
+  test(`${be.name} matmulRows ${dtype}: one input row per group of matrices, each output its product alone`, () => {
+    const Ns = [300, 7, 520, 33];
+    const ws = Ns.map((N, i) => {
+      const r = rng(70 + i), src = Float32Array.from({ length: N * K }, () => (r() * 2 - 1) * 0.5);
+      const w = be.weight(dtype, [N, K]);
+      w.bytes.set(dtype === 'F32' ? new Uint8Array(src.buffer) : quantize(dtype, src, N * K));
+      return w;
+    });
+    for (const group of [1, 2, 4]) {
+      const R = Ns.length / group, x = floats(be, R * K, () => rnd() * 2 - 1);
+      const outs = Ns.map((N) => be.alloc(N));
+      (be as WasmBackend).matmulRows(outs, x, ws, group);
+      ws.forEach((w, i) => {
+        const alone = be.alloc(Ns[i]!), r = Math.floor(i / group);
+        be.matmul(alone, x.subarray(r * K, (r + 1) * K), w, 1);
+        sameBits(outs[i]!, alone, `group ${group} matrix ${i}`);
+      });
+    }
+    assert.throws(() => (be as WasmBackend).matmulRows([be.alloc(300)], be.alloc(K), [ws[0]!, ws[1]!], 3), /groups of 3/);
+  });
+}
