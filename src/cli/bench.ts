@@ -12,7 +12,7 @@ import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './re
 import { ProfiledBackend } from '../backend/profile.js';
 
 const HELP = `usage: qwen-ts bench --model <file.gguf|dir> [--prompt-tokens 128] [--gen-tokens 64]
-                     [--threads N] [--reps 1] [--warmup 0] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--json] [--profile]
+                     [--threads N] [--reps 1] [--warmup 0] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors] [--json] [--profile]
 Prefills --prompt-tokens tokens in one batch, then decodes --gen-tokens tokens greedily (EOS
 ignored). Prints prefill and decode tokens/s, load time and peak RSS (median over --reps).
 --profile: one more run that times every backend op, printed per phase (to stderr).
@@ -82,7 +82,8 @@ export async function run(argv: string[]): Promise<void> {
   const backend = backendFromArgs(values);
   const path = await resolveModelArg(values.model);
   const tl = performance.now();
-  const model = loadModel(path, { backend, quantize });
+  const checkTensors = values['check-tensors'];
+  const model = loadModel(path, { backend, quantize, checkTensors });
   const load_s = (performance.now() - tl) / 1000;
   if (P + G + 1 > model.config.max_position_embeddings) fail(`--prompt-tokens + --gen-tokens exceeds the model's context (${model.config.max_position_embeddings})`);
   for (let i = 0; i < warmup; i++) runBench(model, P, Math.min(G, 4));
@@ -96,7 +97,7 @@ export async function run(argv: string[]): Promise<void> {
   if (reps > 1) res.reps = runs;
   if (values.profile) {
     const prof = new ProfiledBackend(backend);
-    runBench(loadModel(path, { backend: prof.backend, quantize, onNote: () => {} }), P, G, (p) => (prof.phase = p));
+    runBench(loadModel(path, { backend: prof.backend, quantize, checkTensors, onNote: () => {} }), P, G, (p) => (prof.phase = p));
     process.stderr.write(prof.report() + '\n');
   }
   backend.dispose?.();

@@ -27,7 +27,7 @@ export async function run(argv: string[]): Promise<void> {
   if (values.tokens === undefined) fail('--tokens is required\n' + HELP);
   const ids = parseIds(values.tokens, '--tokens');
   const quantize = quantizeFromArgs(values);
-  const model = loadModel(await resolveModelArg(values.model), { backend: backendFromArgs(values), quantize });
+  const model = loadModel(await resolveModelArg(values.model), { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'] });
   const ctx = model.config.max_position_embeddings;
   if (ids.length > ctx) fail(`--tokens has ${ids.length} tokens, more than the model's context of ${ctx}`);
   const cache = model.newCache(ids.length);

@@ -1,6 +1,6 @@
 // A model argument is a local folder or file, or a hub id (owner/name[@revision], hf:/ms: prefix,
 // owner/name/FILE.gguf) pulled into the cache on first use. Also the load options the commands
-// that run a model share (--quantize).
+// that run a model share (--quantize, --check-tensors).
 import * as fs from 'node:fs';
 import { fail, quote } from '../errors.js';
 import { resolveModel } from '../hub/resolve.js';
@@ -15,11 +15,17 @@ export async function resolveModelArg(arg: string): Promise<string> {
 /** The options of run, serve, bench and logits that change how the weights load (node:util parseArgs). */
 export const LOAD_OPTIONS = {
   quantize: { type: 'string' },
+  'check-tensors': { type: 'boolean' },
 } as const;
 
 export const LOAD_HELP = `  --quantize q8_0|q4_0|q4_k  quantise F32/F16/BF16 matrices as they load (nothing written to disk;
                         the same bytes as qwen-ts quantize --type; norms and biases stay F32). A
-                        model already stored quantised loads as stored, with a note.`;
+                        model already stored quantised loads as stored, with a note.
+  --check-tensors       check every value as it loads, as llama.cpp's --check-tensors: F32/F16/BF16
+                        elements and each quantised block's f16 scales (d, m / dmin) must be finite;
+                        the first NaN or Inf is an error naming tensor and block. Costs about 25 ms
+                        of CPU per 0.5 GB of Q8_0 (a few % of a 0.5B model's load), ~0.17 s per GB
+                        of F16/BF16.`;
 
 export function quantizeFromArgs(values: { quantize?: string }): LoadQuantType | undefined {
   const q = values.quantize?.toLowerCase();

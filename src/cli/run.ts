@@ -49,7 +49,7 @@ export async function run(argv: string[]): Promise<void> {
   const quantize = quantizeFromArgs(values);
   const path = await resolveModelArg(positionals[0]!);
   const bar = new ProgressBar('loading');
-  const cm = openChatModel(path, positionals[0]!, { backend: backendFromArgs(values), quantize, onProgress: (d, t) => bar.update(d, t) });
+  const cm = openChatModel(path, positionals[0]!, { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], onProgress: (d, t) => bar.update(d, t) });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
   const state = { system: values.system, think: !values['no-think'], history: [] as Msg[] };

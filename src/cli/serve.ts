@@ -9,7 +9,7 @@ import { ProgressBar } from './progress.js';
 import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
-       [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE]
+       [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors]
 --parallel: requests generating at once (batched together); more wait their turn.
 --cors: web pages from these origins (e.g. https://app.example.com,http://192.168.1.5:3000) may use
         the server from a browser; '*' allows any site. By default only loopback pages may
@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<void> {
   const arg = positionals[0]!;
   const path = await resolveModelArg(arg);
   const bar = new ProgressBar('loading');
-  const cm = openChatModel(path, values.name ?? arg, { backend: backendFromArgs(values), quantize, parallel, onProgress: (d, t) => bar.update(d, t) });
+  const cm = openChatModel(path, values.name ?? arg, { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], parallel, onProgress: (d, t) => bar.update(d, t) });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
   const server = createServer(cm, { apiKey: values['api-key'] ?? process.env.QWEN_TS_API_KEY, cors });

@@ -25,6 +25,12 @@ export interface LoadOptions {
    * stored quantised load as stored, with a note.
    */
   quantize?: LoadQuantType;
+  /**
+   * Check every tensor's values as it loads, as llama.cpp's --check-tensors: F32 / F16 / BF16
+   * elements and the f16 scales of every quantised block must be finite; the first NaN or infinity
+   * is an error naming the file, tensor, block and field.
+   */
+  checkTensors?: boolean;
 }
 
 export type ModelFormat = 'hf' | 'gguf';
@@ -86,7 +92,7 @@ export function loadModel(p: string, opts: LoadOptions = {}): CausalLM {
   const backend = opts.backend ?? new ReferenceBackend();
   const { format, config, source } = openModelFiles(p);
   try {
-    const weights = new WeightLoader(source, format, backend, opts.onProgress, config.model_type, opts.quantize);
+    const weights = new WeightLoader(source, format, backend, opts.onProgress, config.model_type, opts.quantize, opts.checkTensors);
     const model = ARCHITECTURES[config.model_type].load(config, weights, backend);
     for (const n of weights.notes) (opts.onNote ?? ((m) => process.stderr.write(`note: ${m}\n`)))(n);
     return model;

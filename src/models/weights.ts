@@ -5,6 +5,7 @@ import { dequantize, quantize } from '../formats/quant/index.js';
 import type { TensorInfo, TensorSource } from '../formats/file.js';
 import { HEAD, type Backend, type Weight } from '../backend/backend.js';
 import { tensorBytes, type DType } from '../formats/dtype.js';
+import { checkTensorData } from '../formats/check.js';
 import { OUT_TYPES, targetType } from '../formats/to_gguf.js';
 import { qwen35HfToGgufValues } from '../formats/qwen35_values.js';
 import type { ModelType } from './config.js';
@@ -141,6 +142,8 @@ export class WeightLoader {
     readonly arch: ModelType = 'qwen2',
     /** quantise float matrices to this type as they load */
     readonly quantize?: LoadQuantType,
+    /** fail on a NaN / infinite element or block scale as each tensor lands (--check-tensors) */
+    readonly checkTensors = false,
   ) {
     if (quantize !== undefined && !(LOAD_QUANT_TYPES as readonly string[]).includes(quantize)) {
       fail(`quantize must be one of ${LOAD_QUANT_TYPES.join(', ')}, got ${quote(quantize)}`);
@@ -162,6 +165,7 @@ export class WeightLoader {
 
   private read(name: string, dst: Uint8Array): void {
     this.source.readInto(name, dst);
+    if (this.checkTensors) checkTensorData(this.source.tensors.get(name)!, dst);
     this.bytesRead += dst.length;
     this.onProgress?.(this.bytesRead, this.totalBytes);
   }
@@ -237,6 +241,7 @@ export class WeightLoader {
       let part: Uint8Array;
       if (readRange) readRange(info.name, r * srcRow, (part = raw!.subarray(0, n * srcRow)));
       else part = whole!.subarray(r * srcRow, (r + n) * srcRow);
+      if (this.checkTensors) checkTensorData(info, part, r * srcRow);
       if (!(w && this.backend.quantizeInto?.(w, base + r * dstRow, part, info.dtype, n * cols))) {
         f ??= new Float32Array(Math.min(rows, per) * cols);
         dequantize(info.dtype, part, 0, f, 0, n * cols);
