@@ -43,8 +43,10 @@ export function quant_q8k(x: usize, T: i32, K: i32, xq: usize, xd: usize, xb: us
       for (let j = 0; j < 64; j++) m = f32x4.max(m, f32x4.abs(v128.load(p + (<usize>j << 4))));
       m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
       const amax = max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
-      if (amax == 0) {
-        store<f32>(xd + (i << 2), 0);
+      if (amax == 0 || amax != amax) {
+        // zeros; or a NaN among the values (no element equals amax below): d = NaN, so the
+        // products come out NaN (the model reports non-finite logits) as for the other types
+        store<f32>(xd + (i << 2), amax == 0 ? 0 : NaN);
         memory.fill(q, 0, 256);
         memory.fill(s, 0, 48);
         if (xw) memory.fill(xw + (i << 9), 0, 512);

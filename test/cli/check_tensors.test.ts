@@ -63,11 +63,8 @@ test('without --check-tensors the file loads as before: logits, or the non-finit
   finiteOrNanError(cli('logits', '--model', BAD, '--tokens', '1,2,3', '--backend', 'reference'));
 });
 
-// Known kernel bug, not this flag's: a NaN activation makes the wasm K-quant products (Q8_K activations,
-// src/kernels/kq.ts quant_q8k: `while (abs(x[j]) != amax) j++` never matches a NaN amax) read out of
-// bounds, so without --check-tensors this file ends in "internal error: RuntimeError: memory access out
-// of bounds" rather than the non-finite-logit error.
-test('without --check-tensors on the wasm backend: the non-finite-logit error', { todo: 'quant_q8k walks past the block on a NaN activation' }, () => {
+// A NaN activation once made the wasm K-quant products (quant_q8k) read past the block: now NaN logits.
+test('without --check-tensors on the wasm backend: the non-finite-logit error', () => {
   finiteOrNanError(cli('logits', '--model', BAD, '--tokens', '1,2,3'));
 });
 
