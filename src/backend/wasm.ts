@@ -167,8 +167,8 @@ export class WasmBackend extends ShardRouter implements Backend {
         s.ex.quant_q8(px, R, K, xq, xd, mode, xs);
         const sstride = align(s.ex.q8_scratch_bytes(K));
         const sc = T > 1 ? s.scratchBlock('q8tile', sstride * this.threads) : 0;
-        let counter = 0; // one token, several parts: rows handed out in chunks (mv_shared in q8.ts)
-        if (T === 1 && parts > 1) {
+        let counter = 0; // several parts: rows handed out in chunks (mv_shared, tile_shared in q8.ts)
+        if (parts > 1) {
           counter = s.scratchBlock('mvcounter', 4);
           new Int32Array(s.buf, counter, 1)[0] = 0;
         }
@@ -183,8 +183,8 @@ export class WasmBackend extends ShardRouter implements Backend {
         s.ex.quant_q8k(px, R, K, xq, xd, xb, xw);
         const sstride = align(s.ex.kq_scratch_bytes(K));
         const sc = T > 1 ? s.scratchBlock('kqtile', sstride * this.threads) : 0;
-        let counter = 0; // one token, several parts: rows handed out in chunks, as for Q8_0
-        if (T === 1 && parts > 1) {
+        let counter = 0; // several parts: rows handed out in chunks, as for Q8_0
+        if (parts > 1) {
           counter = s.scratchBlock('mvcounter', 4);
           new Int32Array(s.buf, counter, 1)[0] = 0;
         }

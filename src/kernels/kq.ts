@@ -28,6 +28,9 @@ import { chunkRows, claimChunk, f16, f16x4, hadd4, madd, pin, split } from './co
 import { scatter4 } from './q8_tile';
 import { kq_tile } from './kq_tile';
 
+/** Rows of one claimed chunk of a many-token product: a multiple of 64 (as q8.ts's tile_shared). */
+const TILE_UNIT = 64;
+
 export const KQ_Q4_K = 5, KQ_Q6_K = 6, KQ_Q3_K = 11, KQ_Q5_K = 12, KQ_IQ4_XS = 14; // dtype ids of dequant.ts
 
 /** x [T, K] f32 -> Q8_K (quantize_row_q8_K_ref: iscale = -127 / (the value of largest |x|),
@@ -421,6 +424,15 @@ export function mm_kq(part: i32, parts: i32, desc: usize, count: i32, xq: usize,
       const m = <i32>(k >> 32), c = <i32>k, d = desc + <usize>m * 16, N = load<i32>(d, 8), ch = chunkRows(N, parts, 128);
       const r = xgroup > 0 ? <usize>(m / xgroup) : 0;
       kq_rows(load<i32>(d, 12), <usize>load<i32>(d), <usize>load<i32>(d, 4), xq + r * <usize>K, xd + r * nb * 4, xb + r * nb * 48, 0, 1, N, K, c * ch, min(N, (c + 1) * ch), 0);
+    }
+  }
+  if (counter != 0) {
+    // more tokens: the tile's rows handed out in chunks too (q8.ts's tile_shared; same bits)
+    for (;;) {
+      const k = claimChunk(counter, desc, count, parts, TILE_UNIT);
+      if (k < 0) return;
+      const m = <i32>(k >> 32), c = <i32>k, d = desc + <usize>m * 16, N = load<i32>(d, 8), ch = chunkRows(N, parts, TILE_UNIT);
+      kq_rows(load<i32>(d, 12), <usize>load<i32>(d), <usize>load<i32>(d, 4), xq, xd, xb, xw, T, N, K, c * ch, min(N, (c + 1) * ch), scratch + <usize>part * sstride);
     }
   }
   for (let m = 0; m < count; m++) {

@@ -279,8 +279,30 @@ function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, xs: usize, K: i32,
  */
 export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xs: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32, counter: usize, xgroup: i32): void {
   if (T == 1 && counter != 0) mv_shared(desc, count, xq, xd, xs, K, parts, counter, xgroup);
+  else if (counter != 0) tile_shared(part, parts, desc, count, xq, xd, xs, T, K, scratch + <usize>part * sstride, mode, counter);
   else mm_int8(part, parts, desc, count, xq, xd, xs, T, K, scratch, sstride, mode, xgroup);
 }
+
+/**
+ * More tokens, the rows handed out in chunks of TILE_UNIT through the shared counter, as
+ * mv_shared: a thread the host deschedules (other processes on the cores) no longer holds the
+ * others up at the end of every product. The tile sums each (token, row) the same way whatever
+ * rows a call covers, so the bits are the static split's.
+ */
+function tile_shared(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xs: usize, T: i32, K: i32, dec: usize, mode: i32, counter: usize): void {
+  for (;;) {
+    const k = claimChunk(counter, desc, count, parts, TILE_UNIT);
+    if (k < 0) return;
+    const m = <i32>(k >> 32), c = <i32>k, d = desc + <usize>m * 16;
+    const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8), dt = load<i32>(d, 12), ch = chunkRows(N, parts, TILE_UNIT);
+    const n0 = c * ch, n1 = min(N, (c + 1) * ch);
+    if (mode == Q8_U8) tile_any<u8>(dt, out, w, xq, xd, xs, T, N, K, n0, n1, dec);
+    else tile_any<i16>(dt, out, w, xq, xd, xs, T, N, K, n0, n1, dec);
+  }
+}
+
+/** Rows of one claimed chunk of a many-token product (tile_shared; kq.ts has the same): a multiple of 64. */
+const TILE_UNIT = 64;
 
 /** The quantised activation row matrix m reads (xgroup, see mm_q8_0): its index. */
 @inline function xrow(m: i32, xgroup: i32): usize {
