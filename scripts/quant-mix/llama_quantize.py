@@ -2,7 +2,7 @@
 """llama.cpp's own quantiser (llama_model_quantize from the libllama node-llama-cpp 3.22.1 ships, via
 ctypes; no importance matrix), as shared/peer/quantize.py, plus --pure and --dry-run.
 
-  python3 llama_quantize.py IN.gguf OUT.gguf q4_k_m [--pure] [--dry-run] [--threads 2] [--peer DIR]
+  python3 llama_quantize.py IN.gguf OUT.gguf q4_k_m [--pure] [--dry-run] [--allow-requantize] [--threads 2] [--peer DIR]
 
 --dry-run sets llama_model_quantize_params.dry_run (llama-quantize --dry-run): nothing is written and
 llama.cpp logs each tensor's chosen type on stderr; this script then prints `name TYPE` lines (ggml type
@@ -34,6 +34,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pure", action="store_true")
     ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--allow-requantize", action="store_true",
+                    help="quantise from a quantised file (llama-quantize --allow-requantize; e.g. a random-weight Q8_0 benchmark file)")
     ap.add_argument("--peer", default=os.getcwd())
     a = ap.parse_args()
     lib = ctypes.CDLL(os.path.join(a.peer, "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libllama.v0.5.0.so"))
@@ -42,6 +44,7 @@ def main():
     lib.llama_model_quantize_default_params.restype = Params
     p = lib.llama_model_quantize_default_params()
     p.nthread, p.ftype, p.pure, p.dry_run = a.threads, FTYPES[a.type], a.pure, a.dry_run
+    p.allow_requantize = a.allow_requantize
     lib.llama_model_quantize.restype = ctypes.c_uint32
     lib.llama_model_quantize.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(Params)]
     if not a.dry_run:

@@ -8,8 +8,10 @@
 //                       per-slot input: one dispatch too where the backend has a product of
 //                       one input row per matrix (rows: WasmBackend.matmulRows), else one
 //                       product per slot.
-//   more tokens:        rows gathered in expert order into one block, one matmulMany per expert
-//                       over its rows, results scattered back to slot order.
+//   more tokens:        rows gathered in expert order into one block, one product per expert over
+//                       its rows (all experts in one dispatch where the backend has products of
+//                       row segments: WasmBackend.matmulSegments), results scattered back to
+//                       slot order.
 import { DTYPES } from '../formats/dtype.js';
 import type { Backend, Weight } from './backend.js';
 
@@ -43,11 +45,18 @@ export function checkExperts(outs: Float32Array[], x: Float32Array, ws: Weight[]
   for (let s = 0; s < S; s++) if (!(ids[s]! >= 0 && ids[s]! < E)) throw new RangeError(`matmulExperts: expert id ${ids[s]} at slot ${s} is outside 0..${E - 1}`);
 }
 
-export type RowsProduct = (outs: Float32Array[], x: Float32Array, ws: Weight[], group: number) => void;
+/** A backend's products of several inputs in one call (WasmBackend.matmulRows / matmulSegments). */
+export interface ExpertProducts {
+  /** one token: outs[i] = x row floor(i / group) times ws[i]^T */
+  rows?: (outs: Float32Array[], x: Float32Array, ws: Weight[], group: number) => void;
+  /** many: outs[i] [n, N_i] = x rows seg[2i] .. seg[2i] + n times ws[i]^T, n = seg[2i+1]; x [R, K] */
+  segments?: (outs: Float32Array[], x: Float32Array, ws: Weight[], seg: Int32Array, R: number) => void;
+}
 
-/** Backend.matmulExperts on `be`'s matmulMany, alloc and free; `rows`, if given, takes a decode
- * token's per-slot products in one call (outs[i] = x row floor(i / group) times ws[i]^T). */
-export function matmulExpertsGrouped(be: Backend, outs: Float32Array[], x: Float32Array, ws: Weight[], ids: Int32Array, T: number, k: number, perSlot = false, rows?: RowsProduct): void {
+/** Backend.matmulExperts on `be`'s matmulMany, alloc and free; `p`'s products, where given, take
+ * a decode token's per-slot products, or a batch's experts, in one call each. */
+export function matmulExpertsGrouped(be: Backend, outs: Float32Array[], x: Float32Array, ws: Weight[], ids: Int32Array, T: number, k: number, perSlot = false, p: ExpertProducts = {}): void {
+  const rows = p.rows;
   checkExperts(outs, x, ws, ids, T, k, perSlot);
   const K = ws[0]!.shape[2]!, Ns = ws.map((w) => w.shape[1]!), S = T * k;
   if (S === 0) return;
@@ -77,9 +86,19 @@ export function matmulExpertsGrouped(be: Backend, outs: Float32Array[], x: Float
   for (let r = 0; r < S; r++) xg.set(slice(x, perSlot ? order[r]! : Math.floor(order[r]! / k), 1, K), r * K);
   const og = Ns.map((N) => be.alloc(S * N)); // [S, N_i]: outputs in expert order
   try {
-    for (let e = 0; e < E; e++) {
-      const r0 = start[e]!, n = start[e + 1]! - r0;
-      if (n > 0) be.matmulMany(og.map((o, i) => slice(o, r0, n, Ns[i]!)), slice(xg, r0, n, K), ws.map((w) => expertView(w, e)), n);
+    if (p.segments) {
+      // every chosen expert's products on its rows in one call
+      const o: Float32Array[] = [], w: Weight[] = [], seg: number[] = [];
+      for (let e = 0; e < E; e++) {
+        const r0 = start[e]!, n = start[e + 1]! - r0;
+        if (n > 0) ws.forEach((wi, i) => { o.push(slice(og[i]!, r0, n, Ns[i]!)); w.push(expertView(wi, e)); seg.push(r0, n); });
+      }
+      p.segments(o, xg, w, Int32Array.from(seg), S);
+    } else {
+      for (let e = 0; e < E; e++) {
+        const r0 = start[e]!, n = start[e + 1]! - r0;
+        if (n > 0) be.matmulMany(og.map((o, i) => slice(o, r0, n, Ns[i]!)), slice(xg, r0, n, K), ws.map((w) => expertView(w, e)), n);
+      }
     }
     og.forEach((o, i) => { const N = Ns[i]!; for (let r = 0; r < S; r++) outs[i]!.set(slice(o, r, 1, N), order[r]! * N); });
   } finally {

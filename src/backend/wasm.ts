@@ -137,14 +137,33 @@ export class WasmBackend extends ShardRouter implements Backend {
     this.products(outs, x, ws, 1, group);
   }
 
-  /** matmulMany (xgroup 0) and matmulRows (xgroup > 0, T = 1). */
-  private products(outs: Float32Array[], x: Float32Array, ws: Weight[], T: number, xgroup: number): void {
+  /**
+   * Many tokens, each matrix on its own rows of x [R, K]: outs[i] [seg[2i+1], N_i] = x rows
+   * seg[2i] .. seg[2i] + seg[2i+1] times ws[i]^T. The int8 kinds run as one dispatch on one
+   * quantisation of x (a prefill's expert products, every expert on its tokens); the bits are
+   * each product's alone.
+   */
+  matmulSegments(outs: Float32Array[], x: Float32Array, ws: Weight[], seg: Int32Array, R: number): void {
+    if (seg.length < 2 * ws.length) throw new RangeError(`matmulSegments: ${seg.length / 2} segments for ${ws.length} weights`);
+    for (let i = 0; i < ws.length; i++) if (!(seg[2 * i]! >= 0 && seg[2 * i + 1]! >= 0 && seg[2 * i]! + seg[2 * i + 1]! <= R)) throw new RangeError(`matmulSegments: segment ${i} (${seg[2 * i]}, ${seg[2 * i + 1]}) outside ${R} rows`);
+    this.products(outs, x, ws, R, seg);
+  }
+
+  /** matmulMany (xsel 0), matmulRows (xsel = group > 0, T = 1), matmulSegments (xsel: segments, T = R). */
+  private products(outs: Float32Array[], x: Float32Array, ws: Weight[], T: number, xsel: number | Int32Array): void {
     const K = ws[0]!.shape[1]!, s = this.wshard(ws[0]!);
     const all = (f: (w: Weight) => boolean) => ws.every((w) => w.shape[1] === K && f(w));
     const q8 = all((w) => Q8_TYPES.has(w.dtype) && (this.legacyInt8 || w.dtype === 'Q8_0' || w.dtype === 'Q4_0')); // mixed legacy types share one call
     const f16 = !q8 && T === 1 && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w));
     const kq = this.kquant && all((w) => KQ_TYPES.has(w.dtype)); // mixed K-quant types share one call
     const bf16 = T === 1 && all((w) => w.dtype === 'BF16');
+    const seg = typeof xsel === 'number' ? null : xsel, xgroup = typeof xsel === 'number' ? xsel : 0;
+    if (seg) {
+      if (!(q8 || kq) || T === 1 || ws.some((w) => this.wshard(w) !== s)) {
+        ws.forEach((w, i) => { const r = seg[2 * i]!, n = seg[2 * i + 1]!; if (n > 0) this.products([outs[i]!], x.subarray(r * K, (r + n) * K), [w], n, 0); });
+        return;
+      }
+    }
     const rowsOf = (i: number) => (xgroup > 0 ? x.subarray(Math.floor(i / xgroup) * K, (Math.floor(i / xgroup) + 1) * K) : x);
     if (ws.length > 1 && (!(q8 || f16 || kq || bf16) || ws.some((w) => this.wshard(w) !== s) || (xgroup > 0 && !(q8 || kq)))) {
       ws.forEach((w, i) => this.products([outs[i]!], rowsOf(i), [w], T, 0)); // one by one (also: weights in different memories)
@@ -152,10 +171,11 @@ export class WasmBackend extends ShardRouter implements Backend {
     }
     if (xgroup > 0 && ws.length === 1) return this.products(outs, rowsOf(0), ws, T, 0);
     const R = xgroup > 0 ? ws.length / xgroup : T; // activation rows to quantise
-    const work = ws.reduce((n, w) => n + w.shape[0]! * K * T, 0);
+    const work = ws.reduce((n, w, i) => n + w.shape[0]! * K * (seg ? seg[2 * i + 1]! : T), 0);
     const parts = this.parts(work, 1 << 16);
     try {
-      const px = this.at(s, xgroup > 0 ? x.subarray(0, R * K) : x);
+      const px = this.at(s, xgroup > 0 || seg ? x.subarray(0, R * K) : x);
+      const sel = seg ? s.i32('mmseg', seg.subarray(0, 2 * ws.length)) : xgroup;
       if (q8) {
         // ggml's way for every batch size: int8 activations (the nibble formats become int8 as
         // loaded; Q4_1 / Q5_1 add min * the activation block's sum, ggml's Q8_1). One token: the
@@ -172,7 +192,7 @@ export class WasmBackend extends ShardRouter implements Backend {
           counter = s.scratchBlock('mvcounter', 4);
           new Int32Array(s.buf, counter, 1)[0] = 0;
         }
-        this.run(s, K_MM_Q8, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xs, T, K, sc, sstride, mode, counter, xgroup]);
+        this.run(s, K_MM_Q8, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xs, T, K, sc, sstride, mode, counter, sel]);
       } else if (kq) {
         // ggml's way: Q8_K activations (per 256 one f32 scale, int8 values, sums of 16 and 32),
         // one canonical sum per (token, row) for every T (src/kernels/kq.ts). One token: the
@@ -188,7 +208,7 @@ export class WasmBackend extends ShardRouter implements Backend {
           counter = s.scratchBlock('mvcounter', 4);
           new Int32Array(s.buf, counter, 1)[0] = 0;
         }
-        this.run(s, K_MM_KQ, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xb, xw, T, K, sc, sstride, counter, xgroup]);
+        this.run(s, K_MM_KQ, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xb, xw, T, K, sc, sstride, counter, sel]);
       } else if (f16) {
         const xs = s.scratchBlock('xs', K * 4);
         s.ex.scale_f32(xs, px, K, 2 ** 96); // see mv_f16
@@ -209,7 +229,10 @@ export class WasmBackend extends ShardRouter implements Backend {
 
   /** Grouped by expert onto matmulMany's kernels (src/backend/experts.ts). */
   matmulExperts(outs: Float32Array[], x: Float32Array, ws: Weight[], ids: Int32Array, T: number, k: number, perSlot = false): void {
-    matmulExpertsGrouped(this, outs, x, ws, ids, T, k, perSlot, (o, xr, w, g) => this.matmulRows(o, xr, w, g));
+    matmulExpertsGrouped(this, outs, x, ws, ids, T, k, perSlot, {
+      rows: (o, xr, w, g) => this.matmulRows(o, xr, w, g),
+      segments: (o, xr, w, seg, R) => this.matmulSegments(o, xr, w, seg, R),
+    });
   }
 
   /** Per matrix (out, w, N) as i32, for the kernels that take several matrices; with `dt`, a

@@ -411,9 +411,9 @@ function kq_rows(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xb: usize,
  * xw, the int16 copy, for T > 1). desc: per matrix four i32 (out, w, N, dtype id). T == 1 with a
  * counter (zeroed by the caller): rows handed out in chunks through it, as q8.ts's mv_shared;
  * else each matrix split over the parts. T > 1: the tile (kq_tile.ts) in this part's scratch,
- * scratch + part * sstride (kq_scratch_bytes). xgroup (T == 1 only), as q8.ts's mm_q8_0: 0, one
- * shared quantised row; g > 0, matrix m reads row m / g (K bytes xq, K/256 scales, K/256 * 48
- * bytes of sums per row).
+ * scratch + part * sstride (kq_scratch_bytes). xgroup as q8.ts's mm_q8_0: T == 1: 0, one shared
+ * quantised row; g > 0, matrix m reads row m / g (K bytes xq, K/256 scales, K/256 * 48 bytes of
+ * sums per row); T > 1: 0 or a pointer to per-matrix (first row, rows) pairs.
  */
 export function mm_kq(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xb: usize, xw: usize, T: i32, K: i32, scratch: usize, sstride: i32, counter: usize, xgroup: i32): void {
   const nb = <usize>(K >> 8);
@@ -424,6 +424,21 @@ export function mm_kq(part: i32, parts: i32, desc: usize, count: i32, xq: usize,
       const m = <i32>(k >> 32), c = <i32>k, d = desc + <usize>m * 16, N = load<i32>(d, 8), ch = chunkRows(N, parts, 128);
       const r = xgroup > 0 ? <usize>(m / xgroup) : 0;
       kq_rows(load<i32>(d, 12), <usize>load<i32>(d), <usize>load<i32>(d, 4), xq + r * <usize>K, xd + r * nb * 4, xb + r * nb * 48, 0, 1, N, K, c * ch, min(N, (c + 1) * ch), 0);
+    }
+  }
+  if (T > 1 && xgroup != 0) {
+    // more tokens, matrix m on rows (first, count) = xgroup's pair m (as q8.ts's tile_segments)
+    let m = 0, c = 0;
+    for (;;) {
+      if (counter != 0) {
+        const k = claimChunk(counter, desc, count, parts, TILE_UNIT);
+        if (k < 0) return;
+        m = <i32>(k >> 32); c = <i32>k;
+      } else if (m >= count) return;
+      const d = desc + <usize>m * 16, sg = <usize>xgroup + <usize>m * 8, r = <usize>load<i32>(sg), Tm = load<i32>(sg, 4), N = load<i32>(d, 8);
+      const ch = counter != 0 ? chunkRows(N, parts, TILE_UNIT) : N;
+      if (Tm > 0) kq_rows(load<i32>(d, 12), <usize>load<i32>(d), <usize>load<i32>(d, 4), xq + r * <usize>K, xd + r * nb * 4, xb + r * nb * 48, xw + r * 2 * <usize>K, Tm, N, K, c * ch, min(N, (c + 1) * ch), scratch + <usize>part * sstride);
+      if (counter == 0) m++;
     }
   }
   if (counter != 0) {

@@ -272,15 +272,42 @@ function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, xs: usize, K: i32,
  * T == 1, Q8_U8 for the vpdpbusd tile, else Q8_I16; xs only read for Q4_1 / Q5_1). desc: per
  * matrix four i32 (out, w, N, dtype id of dequant.ts). Each matrix's rows are split over the
  * parts; scratch + part*sstride is this part's tile scratch (q8_scratch_bytes).
- * xgroup (T == 1 only): 0, every matrix reads the one quantised row; g > 0, matrix m reads row
- * m / g of several quantised rows (one token's products of different inputs in one dispatch: a
- * decode step's expert down projections, one input per chosen expert). Each row is summed as
- * for its own call, so the bits do not change.
+ * xgroup, T == 1: 0, every matrix reads the one quantised row; g > 0, matrix m reads row m / g
+ * of several quantised rows (one token's products of different inputs in one dispatch: a decode
+ * step's expert down projections, one input per chosen expert). T > 1: 0, every matrix reads the
+ * T rows; else a pointer to per matrix two i32 (first row, rows): matrix m reads those rows of
+ * the quantised block and writes [rows, N_m] (a prefill's expert products, each expert on its
+ * tokens, in one dispatch). Each (row, token) is summed as for its own call: the same bits.
  */
 export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xs: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32, counter: usize, xgroup: i32): void {
   if (T == 1 && counter != 0) mv_shared(desc, count, xq, xd, xs, K, parts, counter, xgroup);
+  else if (T > 1 && xgroup != 0) tile_segments(part, parts, desc, count, xq, xd, xs, K, scratch + <usize>part * sstride, mode, counter, <usize>xgroup);
   else if (counter != 0) tile_shared(part, parts, desc, count, xq, xd, xs, T, K, scratch + <usize>part * sstride, mode, counter);
   else mm_int8(part, parts, desc, count, xq, xd, xs, T, K, scratch, sstride, mode, xgroup);
+}
+
+/** Many tokens, matrix m on rows seg[m] = (first, count) of the quantised block (see mm_q8_0):
+ * chunks through the counter, or (one part, counter 0) every matrix in order. */
+function tile_segments(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xs: usize, K: i32, dec: usize, mode: i32, counter: usize, seg: usize): void {
+  const sb = <usize>(K >> 5) << 2;
+  let m = 0, c = 0;
+  for (;;) {
+    if (counter != 0) {
+      const k = claimChunk(counter, desc, count, parts, TILE_UNIT);
+      if (k < 0) return;
+      m = <i32>(k >> 32); c = <i32>k;
+    } else if (m >= count) return;
+    const d = desc + <usize>m * 16, s = seg + <usize>m * 8, r = <usize>load<i32>(s), T = load<i32>(s, 4);
+    const out = <usize>load<i32>(d), w = <usize>load<i32>(d, 4), N = load<i32>(d, 8), dt = load<i32>(d, 12);
+    const ch = counter != 0 ? chunkRows(N, parts, TILE_UNIT) : N;
+    const n0 = c * ch, n1 = min(N, (c + 1) * ch);
+    const q = xq + r * 2 * <usize>K, qd = xd + r * sb, qs = xs ? xs + r * sb : 0;
+    if (T > 0) {
+      if (mode == Q8_U8) tile_any<u8>(dt, out, w, q, qd, qs, T, N, K, n0, n1, dec);
+      else tile_any<i16>(dt, out, w, q, qd, qs, T, N, K, n0, n1, dec);
+    }
+    if (counter == 0) m++;
+  }
 }
 
 /**

@@ -150,3 +150,34 @@ for (const [dtype, K] of [['Q8_0', 96], ['Q4_1', 64], ['Q5_0', 64], ['Q4_K', 256
     assert.throws(() => (be as WasmBackend).matmulRows([be.alloc(300)], be.alloc(K), [ws[0]!, ws[1]!], 3), /groups of 3/);
   });
 }
+
+// WasmBackend.matmulSegments (a prefill's expert products in one dispatch): matrix i on its own
+// rows of x; each output is bit-identical to that matrix's product on those rows alone, for
+// segments of 0, 1, 2 and more rows, overlapping or not; also on plain SIMD and on the int16 tile.
+const variants = [new WasmBackend({ threads: 3, grain: 1e-9, relaxed: false, spinMs: 0.05, poison: true }), new WasmBackend({ threads: 2, grain: 1e-9, u8dot: false, spinMs: 0.05, poison: true })];
+after(() => variants.forEach((b) => b.dispose()));
+for (const be of [...wasm, ...variants])
+for (const [dtype, K] of [['Q8_0', 96], ['Q4_1', 64], ['Q4_K', 256], ['Q6_K', 512], ['F32', 40]] as [DType, number][]) {
+  test(`${be.name} matmulSegments ${dtype}: each matrix on its rows, each output its product alone`, () => {
+    const Ns = [300, 7, 130, 33, 64];
+    const ws = Ns.map((N, i) => {
+      const r = rng(90 + i), src = Float32Array.from({ length: N * K }, () => (r() * 2 - 1) * 0.5);
+      const w = be.weight(dtype, [N, K]);
+      w.bytes.set(dtype === 'F32' ? new Uint8Array(src.buffer) : quantize(dtype, src, N * K));
+      return w;
+    });
+    const R = 9, x = floats(be, R * K, () => rnd() * 2 - 1);
+    for (const seg of [[0, 3, 3, 1, 4, 5, 0, 0, 4, 2], [0, 9, 8, 1, 2, 2, 2, 2, 0, 1]]) {
+      const outs = Ns.map((N, i) => be.alloc(Math.max(1, seg[2 * i + 1]!) * N));
+      (be as WasmBackend).matmulSegments(outs, x, ws, Int32Array.from(seg), R);
+      ws.forEach((w, i) => {
+        const r0 = seg[2 * i]!, n = seg[2 * i + 1]!;
+        if (n === 0) return;
+        const alone = be.alloc(n * Ns[i]!);
+        be.matmul(alone, x.subarray(r0 * K, (r0 + n) * K), w, n);
+        sameBits(outs[i]!.subarray(0, n * Ns[i]!), alone, `segments ${seg} matrix ${i}`);
+      });
+    }
+    assert.throws(() => (be as WasmBackend).matmulSegments([be.alloc(300)], x, [ws[0]!], Int32Array.of(8, 2), R), /outside 9 rows/);
+  });
+}
