@@ -4,10 +4,22 @@ import type { Backend, Weight } from '../backend/backend.js';
 import { fail } from '../errors.js';
 import type { BatchEntry } from './kv_cache.js';
 import type { TraceHook } from './model.js';
+import type { QwenConfig } from './config.js';
+import type { WeightLoader } from './weights.js';
 
 export interface FfnWeights {
   ffnGate: Weight; ffnUp: Weight; // [F, D]
   ffnDown: Weight; // [D, F]
+}
+
+/** Layer i's dense SwiGLU weights (`note`: added to the shape errors, e.g. why the layer is dense). */
+export function loadSwiglu(c: QwenConfig, w: WeightLoader, i: number, note = ''): FfnWeights {
+  const D = c.hidden_size, F = c.intermediate_size, p = `model.layers.${i}.mlp`;
+  return {
+    ffnGate: w.matrix(`${p}.gate_proj.weight`, [F, D], `intermediate_size x hidden_size${note}`),
+    ffnUp: w.matrix(`${p}.up_proj.weight`, [F, D], `intermediate_size x hidden_size${note}`),
+    ffnDown: w.matrix(`${p}.down_proj.weight`, [D, F], `hidden_size x intermediate_size${note}`),
+  };
 }
 
 /** SwiGLU: down(silu(gate h) * up h); h [T, D] -> [T, D] (a new buffer) */

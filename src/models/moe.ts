@@ -12,7 +12,8 @@
 // batch-invariant). Softmax, top-k and the weighted sums are per-token host loops in float64
 // (a few hundred values a token): no row's result depends on the rest of the batch.
 import type { Backend, Weight } from '../backend/backend.js';
-import { swiglu, type FfnWeights } from './blocks.js';
+import { loadSwiglu, swiglu, type FfnWeights } from './blocks.js';
+import { isMoeLayer } from './config_moe.js';
 import type { QwenConfig } from './config.js';
 import type { WeightLoader } from './weights.js';
 
@@ -140,4 +141,17 @@ export function loadMoe(c: QwenConfig, w: WeightLoader, i: number): MoeWeights {
     L.sharedGate = w.f32Matrix(`${p}.shared_expert_gate.weight`, [1, D], why('its gate, 1 x hidden_size'));
   }
   return L;
+}
+
+/** A layer's FFN in qwen2_moe / qwen3_moe: routed experts, or a dense SwiGLU where the HF config
+ * keeps one (mlp_only_layers, decoder_sparse_step). */
+export type MoeOrDense = { moe: MoeWeights } | { dense: FfnWeights };
+
+export function loadMoeOrDense(c: QwenConfig, w: WeightLoader, i: number): MoeOrDense {
+  return isMoeLayer(c, i) ? { moe: loadMoe(c, w, i) } : { dense: loadSwiglu(c, w, i, ` (layer ${i} is dense)`) };
+}
+
+/** h [T, D] -> the layer's FFN output [T, D] (a new buffer). */
+export function moeOrDense(be: Backend, h: Float32Array, f: MoeOrDense, T: number, c: QwenConfig, s: MoeShape, cb?: MoeTrace): Float32Array {
+  return 'moe' in f ? moeFfn(be, h, f.moe, T, c.hidden_size, s, cb) : swiglu(be, h, f.dense, T, c.hidden_size, c.intermediate_size);
 }
