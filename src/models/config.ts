@@ -3,6 +3,7 @@
 // the engine does not implement is refused, naming the field, never silently ignored.
 import { fail, quote } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
+import { at, posInt, posNum } from './config_fields.js';
 import { moeFromGguf, moeFromHf } from './config_moe.js';
 import { parseQwen35Hf, qwen35FromGguf } from './config_qwen35.js';
 
@@ -95,79 +96,61 @@ export function contextLength(v: number, what: string): number {
   return v;
 }
 
-function where(src: string, field: string) {
-  return `${src}: field ${quote(field)}`;
-}
-
-function posInt(src: string, o: Record<string, unknown>, field: string, dflt?: number): number {
-  const v = o[field] ?? dflt;
-  if (v === undefined) fail(`${where(src, field)} is missing`);
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(`${where(src, field)} must be a positive integer, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function posNum(src: string, o: Record<string, unknown>, field: string, dflt?: number): number {
-  const v = o[field] ?? dflt;
-  if (v === undefined) fail(`${where(src, field)} is missing`);
-  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) fail(`${where(src, field)} must be a positive number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
 /** Validate a parsed config.json object. `src` names the file in messages. */
 export function parseHfConfig(raw: unknown, src: string): QwenConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(`${src}: not a JSON object`);
   const o = raw as Record<string, unknown>;
   const mt = o.model_type;
-  if (mt === undefined) fail(`${where(src, 'model_type')} is missing`);
+  if (mt === undefined) fail(`${at(src, 'model_type')} is missing`);
   if (!HF_TYPES.includes(mt as string)) {
-    fail(`${where(src, 'model_type')} is ${quote(mt)}, which qwen.ts does not implement (supported: ${HF_TYPES.join(', ')})`);
+    fail(`${at(src, 'model_type')} is ${quote(mt)}, which qwen.ts does not implement (supported: ${HF_TYPES.join(', ')})`);
   }
   if (HYBRID_HF.includes(mt as string)) return parseQwen35Hf(o, src);
   for (const k of Object.keys(o)) {
-    if (!KNOWN.has(k) && !k.startsWith('_')) fail(`${where(src, k)} is not a ${String(mt)} config field qwen.ts knows; refusing rather than ignoring it`);
+    if (!KNOWN.has(k) && !k.startsWith('_')) fail(`${at(src, k)} is not a ${String(mt)} config field qwen.ts knows; refusing rather than ignoring it`);
   }
-  if (o.vision_config != null) fail(`${where(src, 'vision_config')}: vision towers are not implemented`);
-  if (o.quantization_config != null) fail(`${where(src, 'quantization_config')}: pre-quantised HF checkpoints are not supported; use the full-precision model or a GGUF file`);
+  if (o.vision_config != null) fail(`${at(src, 'vision_config')}: vision towers are not implemented`);
+  if (o.quantization_config != null) fail(`${at(src, 'quantization_config')}: pre-quantised HF checkpoints are not supported; use the full-precision model or a GGUF file`);
   const moe = MOE_TYPES.includes(mt as string);
   if (!moe) for (const f of ['num_experts', 'moe_intermediate_size']) {
-    if (o[f] != null && o[f] !== 0) fail(`${where(src, f)}: mixture-of-experts layers in a ${String(mt)} model are not implemented (model_type qwen2_moe / qwen3_moe are)`);
+    if (o[f] != null && o[f] !== 0) fail(`${at(src, f)}: mixture-of-experts layers in a ${String(mt)} model are not implemented (model_type qwen2_moe / qwen3_moe are)`);
   }
-  if (o.qkv_bias !== undefined && mt !== 'qwen2_moe') fail(`${where(src, 'qkv_bias')} is not a ${String(mt)} config field`);
-  if (mt === 'qwen2_moe' && o.qkv_bias === false) fail(`${where(src, 'qkv_bias')} is false: qwen2_moe without q/k/v bias is not implemented`);
-  if (o.use_sliding_window === true) fail(`${where(src, 'use_sliding_window')} is true: sliding-window attention is not implemented`);
+  if (o.qkv_bias !== undefined && mt !== 'qwen2_moe') fail(`${at(src, 'qkv_bias')} is not a ${String(mt)} config field`);
+  if (mt === 'qwen2_moe' && o.qkv_bias === false) fail(`${at(src, 'qkv_bias')} is false: qwen2_moe without q/k/v bias is not implemented`);
+  if (o.use_sliding_window === true) fail(`${at(src, 'use_sliding_window')} is true: sliding-window attention is not implemented`);
   if (o.layer_types !== undefined) {
     if (!Array.isArray(o.layer_types) || o.layer_types.some((t) => t !== 'full_attention')) {
-      fail(`${where(src, 'layer_types')}: only 'full_attention' layers are implemented, got ${JSON.stringify(o.layer_types)}`);
+      fail(`${at(src, 'layer_types')}: only 'full_attention' layers are implemented, got ${JSON.stringify(o.layer_types)}`);
     }
   }
-  if (o.hidden_act !== undefined && o.hidden_act !== 'silu') fail(`${where(src, 'hidden_act')} is ${quote(o.hidden_act)}; only 'silu' is implemented`);
-  if (o.use_mrope === true) fail(`${where(src, 'use_mrope')} is true: multimodal RoPE is not implemented`);
-  if ((mt === 'qwen3' || mt === 'qwen3_moe') && o.attention_bias === true) fail(`${where(src, 'attention_bias')} is true: qwen3 with q/k/v bias is not implemented`);
-  if (mt === 'qwen2' && o.attention_bias === false) fail(`${where(src, 'attention_bias')} is false: qwen2 without q/k/v bias is not implemented`);
+  if (o.hidden_act !== undefined && o.hidden_act !== 'silu') fail(`${at(src, 'hidden_act')} is ${quote(o.hidden_act)}; only 'silu' is implemented`);
+  if (o.use_mrope === true) fail(`${at(src, 'use_mrope')} is true: multimodal RoPE is not implemented`);
+  if ((mt === 'qwen3' || mt === 'qwen3_moe') && o.attention_bias === true) fail(`${at(src, 'attention_bias')} is true: qwen3 with q/k/v bias is not implemented`);
+  if (mt === 'qwen2' && o.attention_bias === false) fail(`${at(src, 'attention_bias')} is false: qwen2 without q/k/v bias is not implemented`);
 
   // rope: `rope_theta` + `rope_scaling` (transformers 4.x) or `rope_parameters` (5.x)
   let ropeTheta = o.rope_theta;
   for (const field of ['rope_scaling', 'rope_parameters'] as const) {
     const r = o[field];
     if (r == null) continue;
-    if (typeof r !== 'object' || Array.isArray(r)) fail(`${where(src, field)} must be an object or null`);
+    if (typeof r !== 'object' || Array.isArray(r)) fail(`${at(src, field)} must be an object or null`);
     const rr = r as Record<string, unknown>;
     const type = rr.rope_type ?? rr.type ?? 'default';
-    if (type !== 'default') fail(`${where(src, field)} asks for rope type ${quote(type)}, which is not implemented (only 'default')`);
+    if (type !== 'default') fail(`${at(src, field)} asks for rope type ${quote(type)}, which is not implemented (only 'default')`);
     if (rr.rope_theta !== undefined) {
-      if (ropeTheta !== undefined && ropeTheta !== rr.rope_theta) fail(`${where(src, field)}: rope_theta ${String(rr.rope_theta)} contradicts top-level rope_theta ${String(ropeTheta)}`);
+      if (ropeTheta !== undefined && ropeTheta !== rr.rope_theta) fail(`${at(src, field)}: rope_theta ${String(rr.rope_theta)} contradicts top-level rope_theta ${String(ropeTheta)}`);
       ropeTheta = rr.rope_theta;
     }
   }
   const hidden = posInt(src, o, 'hidden_size');
   const heads = posInt(src, o, 'num_attention_heads');
   const kvHeads = posInt(src, o, 'num_key_value_heads', heads);
-  if (heads % kvHeads !== 0) fail(`${where(src, 'num_key_value_heads')} = ${kvHeads} does not divide num_attention_heads = ${heads}`);
+  if (heads % kvHeads !== 0) fail(`${at(src, 'num_key_value_heads')} = ${kvHeads} does not divide num_attention_heads = ${heads}`);
   const headDimDefault = hidden % heads === 0 ? hidden / heads : undefined;
   const headDim = posInt(src, o, 'head_dim', headDimDefault);
-  if (headDim % 2 !== 0) fail(`${where(src, 'head_dim')} = ${headDim} must be even for RoPE`);
+  if (headDim % 2 !== 0) fail(`${at(src, 'head_dim')} = ${headDim} must be even for RoPE`);
   const tie = o.tie_word_embeddings ?? false;
-  if (typeof tie !== 'boolean') fail(`${where(src, 'tie_word_embeddings')} must be true or false`);
+  if (typeof tie !== 'boolean') fail(`${at(src, 'tie_word_embeddings')} must be true or false`);
   const dtype = o.torch_dtype ?? o.dtype;
   const c: QwenConfig = {
     model_type: mt as ModelType,
@@ -180,7 +163,7 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
     num_attention_heads: heads,
     num_key_value_heads: kvHeads,
     head_dim: headDim,
-    max_position_embeddings: contextLength(posInt(src, o, 'max_position_embeddings', 32768), where(src, 'max_position_embeddings')),
+    max_position_embeddings: contextLength(posInt(src, o, 'max_position_embeddings', 32768), at(src, 'max_position_embeddings')),
     rms_norm_eps: posNum(src, o, 'rms_norm_eps', 1e-6),
     rope_theta: posNum(src, { rope_theta: ropeTheta }, 'rope_theta', 10000),
     hidden_act: 'silu',

@@ -10,26 +10,17 @@
 import { fail, quote } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
 import type { QwenConfig } from './config.js';
-
-type Obj = Record<string, unknown>;
-const at = (src: string, f: string) => `${src}: field ${quote(f)}`;
-
-function int(src: string, o: Obj, f: string, dflt?: number): number {
-  const v = o[f] ?? dflt;
-  if (v === undefined) fail(`${at(src, f)} is missing`);
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(`${at(src, f)} must be a positive integer, got ${JSON.stringify(v)}`);
-  return v;
-}
+import { at, posInt, type Obj } from './config_fields.js';
 
 /** The MoE fields of a qwen2_moe / qwen3_moe config.json, checked against the rest of it (`base`). */
 export function moeFromHf(o: Obj, src: string, base: QwenConfig): Partial<QwenConfig> {
   const mt = base.model_type, L = base.num_hidden_layers;
-  const E = int(src, o, 'num_experts');
-  const k = int(src, o, 'num_experts_per_tok');
+  const E = posInt(src, o, 'num_experts');
+  const k = posInt(src, o, 'num_experts_per_tok');
   if (k > E) fail(`${at(src, 'num_experts_per_tok')} = ${k} is more than num_experts = ${E}`);
   const norm = o.norm_topk_prob ?? false;
   if (typeof norm !== 'boolean') fail(`${at(src, 'norm_topk_prob')} must be true or false, got ${JSON.stringify(norm)}`);
-  const step = int(src, o, 'decoder_sparse_step', 1);
+  const step = posInt(src, o, 'decoder_sparse_step', 1);
   const only = o.mlp_only_layers ?? [];
   if (!Array.isArray(only) || only.some((i) => !Number.isSafeInteger(i) || i < 0 || i >= L)) {
     fail(`${at(src, 'mlp_only_layers')} must list layer indices 0..${L - 1}, got ${JSON.stringify(o.mlp_only_layers)}`);
@@ -37,12 +28,12 @@ export function moeFromHf(o: Obj, src: string, base: QwenConfig): Partial<QwenCo
   const c: Partial<QwenConfig> = {
     num_experts: E,
     num_experts_per_tok: k,
-    moe_intermediate_size: int(src, o, 'moe_intermediate_size'),
+    moe_intermediate_size: posInt(src, o, 'moe_intermediate_size'),
     norm_topk_prob: norm,
     decoder_sparse_step: step,
     mlp_only_layers: [...(only as number[])],
   };
-  if (mt === 'qwen2_moe') c.shared_expert_intermediate_size = int(src, o, 'shared_expert_intermediate_size');
+  if (mt === 'qwen2_moe') c.shared_expert_intermediate_size = posInt(src, o, 'shared_expert_intermediate_size');
   else if (o.shared_expert_intermediate_size != null && o.shared_expert_intermediate_size !== 0) {
     fail(`${at(src, 'shared_expert_intermediate_size')}: ${mt} has no shared expert (that is qwen2_moe)`);
   }

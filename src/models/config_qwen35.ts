@@ -5,6 +5,7 @@
 // the experts (num_experts, ...). The spec is ../shared/design/QWEN35.md §1, §7 and §10.
 import { fail, quote } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
+import { at, posInt, posNum, type Obj } from './config_fields.js';
 import { contextLength, type LayerType, type ModelType, type QwenConfig } from './config.js';
 
 // text_config fields read here or knowingly ignored (training, dtype, vision and MTP settings)
@@ -26,23 +27,6 @@ const KNOWN_OUTER = new Set([
   'image_token_id', 'video_token_id', 'vision_start_token_id', 'vision_end_token_id', 'transformers_version',
   'bos_token_id', 'eos_token_id', 'pad_token_id', 'use_cache',
 ]);
-
-type Obj = Record<string, unknown>;
-const at = (src: string, f: string) => `${src}: field ${quote(f)}`;
-
-function int(src: string, o: Obj, f: string, dflt?: number): number {
-  const v = o[f] ?? dflt;
-  if (v === undefined) fail(`${at(src, f)} is missing`);
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(`${at(src, f)} must be a positive integer, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function num(src: string, o: Obj, f: string, dflt?: number): number {
-  const v = o[f] ?? dflt;
-  if (v === undefined) fail(`${at(src, f)} is missing`);
-  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) fail(`${at(src, f)} must be a positive number, got ${JSON.stringify(v)}`);
-  return v;
-}
 
 /** The checks shared by both sources, on the resolved values. */
 function checkHybrid(c: QwenConfig, src: string, field: (hf: string) => string): QwenConfig {
@@ -95,11 +79,11 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
   if (typeof rp !== 'object' || Array.isArray(rp)) fail(`${at(src, 'rope_parameters')} must be an object`);
   const ropeType = rp.rope_type ?? rp.type ?? 'default';
   if (ropeType !== 'default') fail(`${at(src, 'rope_parameters')} asks for rope type ${quote(ropeType)}, which is not implemented (only 'default')`);
-  const theta = num(src, { t: rp.rope_theta ?? o.rope_theta }, 't', 10000);
-  const prf = num(src, { partial_rotary_factor: rp.partial_rotary_factor ?? o.partial_rotary_factor }, 'partial_rotary_factor', 0.25);
+  const theta = posNum(src, { t: rp.rope_theta ?? o.rope_theta }, 't', 10000);
+  const prf = posNum(src, { partial_rotary_factor: rp.partial_rotary_factor ?? o.partial_rotary_factor }, 'partial_rotary_factor', 0.25);
 
-  const layers = int(src, o, 'num_hidden_layers');
-  const interval = int(src, o, 'full_attention_interval', 4);
+  const layers = posInt(src, o, 'num_hidden_layers');
+  const interval = posInt(src, o, 'full_attention_interval', 4);
   let types: LayerType[];
   if (o.layer_types === undefined) types = Array.from({ length: layers }, (_, i) => ((i + 1) % interval === 0 ? 'full_attention' : 'linear_attention'));
   else {
@@ -108,7 +92,7 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
     }
     types = o.layer_types as LayerType[];
   }
-  const heads = int(src, o, 'num_attention_heads');
+  const heads = posInt(src, o, 'num_attention_heads');
   const experts = moe ? hfExperts(o, src, text) : {};
   const tie = outer.tie_word_embeddings ?? o.tie_word_embeddings ?? false;
   if (typeof tie !== 'boolean') fail(`${at(src, 'tie_word_embeddings')} must be true or false`);
@@ -116,16 +100,16 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
   const c: QwenConfig = {
     model_type: text,
     architectures: Array.isArray(outer.architectures) ? (outer.architectures as string[]) : undefined,
-    vocab_size: int(src, o, 'vocab_size'),
-    hidden_size: int(src, o, 'hidden_size'),
+    vocab_size: posInt(src, o, 'vocab_size'),
+    hidden_size: posInt(src, o, 'hidden_size'),
     // MoE models have no dense FFN (Qwen3.5-MoE dropped the field; Qwen3-Next's is unused)
-    intermediate_size: moe ? 0 : int(src, o, 'intermediate_size'),
+    intermediate_size: moe ? 0 : posInt(src, o, 'intermediate_size'),
     num_hidden_layers: layers,
     num_attention_heads: heads,
-    num_key_value_heads: int(src, o, 'num_key_value_heads', heads),
-    head_dim: int(src, o, 'head_dim'),
-    max_position_embeddings: contextLength(int(src, o, 'max_position_embeddings', 32768), `${src}: field 'max_position_embeddings'`),
-    rms_norm_eps: num(src, o, 'rms_norm_eps', 1e-6),
+    num_key_value_heads: posInt(src, o, 'num_key_value_heads', heads),
+    head_dim: posInt(src, o, 'head_dim'),
+    max_position_embeddings: contextLength(posInt(src, o, 'max_position_embeddings', 32768), `${src}: field 'max_position_embeddings'`),
+    rms_norm_eps: posNum(src, o, 'rms_norm_eps', 1e-6),
     rope_theta: theta,
     hidden_act: 'silu',
     tie_word_embeddings: tie,
@@ -133,13 +117,13 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
     eos_token_id: (o.eos_token_id as number | number[] | null | undefined) ?? undefined,
     torch_dtype: typeof dtype === 'string' ? dtype : undefined,
     layer_types: types,
-    linear_num_key_heads: int(src, o, 'linear_num_key_heads'),
-    linear_num_value_heads: int(src, o, 'linear_num_value_heads'),
-    linear_key_head_dim: int(src, o, 'linear_key_head_dim'),
-    linear_value_head_dim: int(src, o, 'linear_value_head_dim'),
-    linear_conv_kernel_dim: int(src, o, 'linear_conv_kernel_dim', 4),
+    linear_num_key_heads: posInt(src, o, 'linear_num_key_heads'),
+    linear_num_value_heads: posInt(src, o, 'linear_num_value_heads'),
+    linear_key_head_dim: posInt(src, o, 'linear_key_head_dim'),
+    linear_value_head_dim: posInt(src, o, 'linear_value_head_dim'),
+    linear_conv_kernel_dim: posInt(src, o, 'linear_conv_kernel_dim', 4),
     partial_rotary_factor: prf,
-    mtp_num_hidden_layers: o.mtp_num_hidden_layers === undefined || o.mtp_num_hidden_layers === 0 ? 0 : int(src, o, 'mtp_num_hidden_layers'),
+    mtp_num_hidden_layers: o.mtp_num_hidden_layers === undefined || o.mtp_num_hidden_layers === 0 ? 0 : posInt(src, o, 'mtp_num_hidden_layers'),
     ...experts,
   };
   return checkHybrid(c, src, (f) => `field ${quote(f)}`);
@@ -158,10 +142,10 @@ function hfExperts(o: Obj, src: string, text: ModelType): Partial<QwenConfig> {
   if (typeof norm !== 'boolean') fail(`${at(src, 'norm_topk_prob')} must be true or false`);
   if (text === 'qwen3_5_moe_text' && !norm) fail(`${at(src, 'norm_topk_prob')} is false: Qwen3.5-MoE always renormalises the chosen experts' weights`);
   return {
-    num_experts: int(src, o, 'num_experts'),
-    num_experts_per_tok: int(src, o, 'num_experts_per_tok'),
-    moe_intermediate_size: int(src, o, 'moe_intermediate_size'),
-    shared_expert_intermediate_size: int(src, o, 'shared_expert_intermediate_size'),
+    num_experts: posInt(src, o, 'num_experts'),
+    num_experts_per_tok: posInt(src, o, 'num_experts_per_tok'),
+    moe_intermediate_size: posInt(src, o, 'moe_intermediate_size'),
+    shared_expert_intermediate_size: posInt(src, o, 'shared_expert_intermediate_size'),
     norm_topk_prob: norm,
   };
 }
