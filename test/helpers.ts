@@ -1,4 +1,5 @@
 // Test helpers: fixture paths (gzip'd fixtures unpacked once into a temp folder), float comparisons.
+import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -161,4 +162,14 @@ export function product(be: WasmBackend, dtype: DType, bytes: Uint8Array, N: num
   x.set(xs);
   be.matmul(out, x, w, T);
   return Float32Array.from(out);
+}
+
+/** fn throws a one-line QwenError whose message matches re (the bad-input tests' check). */
+export function expectError(fn: () => unknown, re: RegExp): void {
+  assert.throws(fn, (e: Error) => {
+    assert.equal(e.name, 'QwenError', e.stack);
+    assert.match(e.message, re);
+    assert.ok(!e.message.includes('\n'), `one line: ${e.message}`);
+    return true;
+  });
 }

@@ -2,11 +2,10 @@
 // expert tensors of the wrong count or shape, a router of the wrong width, dense layers without
 // their FFN size: one-line errors naming the field, metadata key or tensor.
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { convertToGguf } from '../../src/formats/to_gguf.js';
 import { loadModel, openModelFiles } from '../../src/models/load.js';
-import { fixtureDir, tmpDir } from '../helpers.js';
+import { expectError, fixtureDir, tmpDir } from '../helpers.js';
 import { folderVariant, ggufVariant } from './variants.js';
 
 const Q3 = fixtureDir('models/qwen3moe-tiny'), Q2 = fixtureDir('models/qwen2moe-tiny');
@@ -15,15 +14,6 @@ type Edit = Parameters<typeof folderVariant>[2];
 const folder = (src: string, name: string, edit: Edit) => folderVariant(src, path.join(work, name), edit);
 const gguf = (src: string, name: string, edit: Parameters<typeof ggufVariant>[2]) => ggufVariant(path.join(src, 'model-f32.gguf'), path.join(work, name), edit);
 const load = (p: string) => loadModel(p, { onNote: () => {} });
-
-function expectError(fn: () => unknown, re: RegExp) {
-  assert.throws(fn, (e: Error) => {
-    assert.equal(e.name, 'QwenError', e.stack);
-    assert.match(e.message, re);
-    assert.ok(!e.message.includes('\n'), `one line: ${e.message}`);
-    return true;
-  });
-}
 
 test('num_experts_per_tok above num_experts is refused, naming both (config.json and GGUF)', () => {
   expectError(() => load(folder(Q3, 'k', { config: (c) => { c.num_experts_per_tok = 9; } })), /field 'num_experts_per_tok' = 9 is more than num_experts = 8/);

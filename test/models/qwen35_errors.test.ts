@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { loadModel } from '../../src/models/load.js';
-import { fixtureDir, tmpDir } from '../helpers.js';
+import { expectError, fixtureDir, tmpDir } from '../helpers.js';
 import { folderVariant, ggufVariant } from './variants.js';
 
 const SRC = fixtureDir('models/qwen35-tiny-tied'); // plain text layout, nk = nv = 2
@@ -11,15 +11,6 @@ const work = tmpDir();
 
 const folder = (name: string, edit: Parameters<typeof folderVariant>[2]) => folderVariant(SRC, path.join(work, name), edit);
 const gguf = (name: string, edit: Parameters<typeof ggufVariant>[2]) => ggufVariant(path.join(SRC, 'model-f32.gguf'), path.join(work, name), edit);
-
-function expectError(fn: () => unknown, re: RegExp) {
-  assert.throws(fn, (e: Error) => {
-    assert.equal(e.name, 'QwenError', e.stack);
-    assert.match(e.message, re);
-    assert.ok(!e.message.includes('\n'), `one line: ${e.message}`);
-    return true;
-  });
-}
 
 const load = (p: string) => loadModel(p, { onNote: () => {} });
 

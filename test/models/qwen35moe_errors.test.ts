@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { loadModel } from '../../src/models/load.js';
-import { fixtureDir, tmpDir } from '../helpers.js';
+import { expectError, fixtureDir, tmpDir } from '../helpers.js';
 import { folderVariant, ggufVariant } from './variants.js';
 
 const MOE = fixtureDir('models/qwen35moe-tiny'), NEXT = fixtureDir('models/qwen3next-tiny');
@@ -13,15 +13,6 @@ const work = tmpDir();
 const folder = (src: string, name: string, edit: Parameters<typeof folderVariant>[2]) => folderVariant(src, path.join(work, name), edit);
 const gguf = (src: string, name: string, edit: Parameters<typeof ggufVariant>[2]) => ggufVariant(path.join(src, 'model-f32.gguf'), path.join(work, name), edit);
 const load = (p: string) => loadModel(p, { onNote: () => {} });
-
-function expectError(fn: () => unknown, re: RegExp) {
-  assert.throws(fn, (e: Error) => {
-    assert.equal(e.name, 'QwenError', e.stack);
-    assert.match(e.message, re);
-    assert.ok(!e.message.includes('\n'), `one line: ${e.message}`);
-    return true;
-  });
-}
 
 test('num_experts_per_tok above num_experts is refused, naming both fields or metadata keys', () => {
   expectError(() => load(folder(MOE, 'topk', { config: (c) => { c.text_config.num_experts_per_tok = 9; } })),
