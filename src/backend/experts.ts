@@ -12,7 +12,7 @@
 //                       its rows (all experts in one dispatch where the backend has products of
 //                       row segments: WasmBackend.matmulSegments), results scattered back to
 //                       slot order.
-import { DTYPES } from '../formats/dtype.js';
+import { tensorBytes } from '../formats/dtype.js';
 import type { Backend, Weight } from './backend.js';
 
 const views = new WeakMap<Weight, Weight[]>();
@@ -24,9 +24,8 @@ export function expertView(w: Weight, e: number): Weight {
   if (!vs) views.set(w, (vs = []));
   let v = vs[e];
   if (!v) {
-    const [, N, K] = w.shape as [number, number, number];
-    const bytes = N * (K / DTYPES[w.dtype].blockSize) * DTYPES[w.dtype].blockBytes;
-    vs[e] = v = { dtype: w.dtype, shape: [N, K], bytes: w.bytes.subarray(e * bytes, (e + 1) * bytes) };
+    const shape = w.shape.slice(1), bytes = tensorBytes(w.dtype, shape); // [N, K]
+    vs[e] = v = { dtype: w.dtype, shape, bytes: w.bytes.subarray(e * bytes, (e + 1) * bytes) };
   }
   return v;
 }
@@ -63,17 +62,14 @@ export function matmulExpertsGrouped(be: Backend, outs: Float32Array[], x: Float
   const slice = (a: Float32Array, r: number, n: number, w: number) => a.subarray(r * w, (r + n) * w);
   if (T === 1) {
     // decode: the k chosen experts' rows are all that is read
-    if (!perSlot) {
-      const o: Float32Array[] = [], w: Weight[] = [];
-      for (let s = 0; s < k; s++) ws.forEach((wi, i) => { o.push(slice(outs[i]!, s, 1, Ns[i]!)); w.push(expertView(wi, ids[s]!)); });
-      be.matmulMany(o, slice(x, 0, 1, K), w, 1);
-    } else if (rows) {
-      const o: Float32Array[] = [], w: Weight[] = [];
-      for (let s = 0; s < k; s++) ws.forEach((wi, i) => { o.push(slice(outs[i]!, s, 1, Ns[i]!)); w.push(expertView(wi, ids[s]!)); });
-      rows(o, slice(x, 0, k, K), w, ws.length);
-    } else {
+    if (perSlot && !rows) {
       for (let s = 0; s < k; s++) be.matmulMany(ws.map((_, i) => slice(outs[i]!, s, 1, Ns[i]!)), slice(x, s, 1, K), ws.map((w) => expertView(w, ids[s]!)), 1);
+      return;
     }
+    const o: Float32Array[] = [], w: Weight[] = [];
+    for (let s = 0; s < k; s++) ws.forEach((wi, i) => { o.push(slice(outs[i]!, s, 1, Ns[i]!)); w.push(expertView(wi, ids[s]!)); });
+    if (perSlot) rows!(o, slice(x, 0, k, K), w, ws.length); // slot s's products read input row s
+    else be.matmulMany(o, slice(x, 0, 1, K), w, 1);
     return;
   }
   // prefill: slots in expert order (counting sort; slot order within an expert)
