@@ -11,21 +11,10 @@ import { Ajv } from 'ajv';
 import { openChatModel, type ChatModel } from '../../src/chat/engine.js';
 import { createServer } from '../../src/server/app.js';
 import { WasmBackend } from '../../src/backend/wasm.js';
+import { TIME, WEATHER } from './tools.js';
 import { chatModelDir } from '../helpers.js';
 
 const ajv = new Ajv({ strict: false });
-const WEATHER = {
-  type: 'function' as const,
-  function: {
-    name: 'get_weather', description: 'Weather forecast',
-    parameters: {
-      type: 'object',
-      properties: { city: { type: 'string', maxLength: 16 }, days: { type: 'integer', minimum: 1, maximum: 7 }, metric: { type: 'boolean' } },
-      required: ['city', 'days'],
-    },
-  },
-};
-const TIME = { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { enum: ['UTC', 'CET'] } }, required: ['zone'] } } };
 
 let cm: ChatModel, server: Server, client: OpenAI;
 const backend = new WasmBackend({ threads: 2 });
