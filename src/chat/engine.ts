@@ -7,6 +7,7 @@ import type { Constraint, FinishReason, GenerateOptions } from '../generate/sequ
 import { StopStrings } from '../generate/stop.js';
 import { loadModel, detectFormat, type LoadOptions } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
+import type { QwenConfig } from '../models/config.js';
 import { applyChatTemplate, chatTemplateFor } from '../tokenizer/chat_template.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { StreamDecoder, type Tokenizer } from '../tokenizer/tokenizer.js';
@@ -28,6 +29,8 @@ export interface ChatModel {
   name: string;
   path: string;
   model: CausalLM;
+  /** the model's config (what the HTTP side needs: context length, vocabulary size) */
+  config: QwenConfig;
   tokenizer: Tokenizer;
   scheduler: Scheduler;
   /** the model has no chat template: plain ChatML is used */
@@ -44,7 +47,7 @@ export function openChatModel(path: string, name: string, opts: LoadOptions & { 
     fail(`${path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocab_size} embedding rows`);
   }
   const tmpl = chatTemplateFor(tokenizer);
-  return { name, path, model, tokenizer, scheduler: new Scheduler(model, undefined, opts.parallel), templateFallback: tmpl.fallback, toolFormat: toolCallFormat(tmpl.template) };
+  return { name, path, model, config: model.config, tokenizer, scheduler: new Scheduler(model, undefined, opts.parallel), templateFallback: tmpl.fallback, toolFormat: toolCallFormat(tmpl.template) };
 }
 
 export type SamplingRequest = Omit<GenerateOptions, 'stop_tokens' | 'constraint'> & {

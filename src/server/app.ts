@@ -100,7 +100,7 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
   }
 
   async function chatCompletions(body: Obj, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const ctx = cm.model.config.max_position_embeddings;
+    const ctx = cm.config.max_position_embeddings;
     checkMessagesBound(body.messages, ctx, tokenBytes);
     const msgs = messages(body);
     const { tools, choice } = toolChoice(body);
@@ -181,7 +181,7 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
   }
 
   async function completions(body: Obj, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const ctx = cm.model.config.max_position_embeddings;
+    const ctx = cm.config.max_position_embeddings;
     let prompt = body.prompt;
     if (Array.isArray(prompt) && prompt.length === 1) prompt = prompt[0];
     if (typeof prompt !== 'string' || prompt === '') throw badParam('prompt', "'prompt' must be a non-empty string");

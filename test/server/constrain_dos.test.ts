@@ -18,7 +18,7 @@ let server: Server, base: string;
 before(async () => {
   // the model "wants" to write long varied text; the constraint decides what it may write
   const model = scriptedModel(tok, () => `{"s": "${'The quick brown fox 日本語 café, naïve 🙂 jumps over the lazy dog. '.repeat(20)}"}`);
-  const cm: ChatModel = { name: 'scripted', path: '', model, tokenizer: tok, scheduler: new Scheduler(model), templateFallback: false, toolFormat: 'json' };
+  const cm: ChatModel = { name: 'scripted', path: '', model, config: model.config, tokenizer: tok, scheduler: new Scheduler(model), templateFallback: false, toolFormat: 'json' };
   server = createServer(cm);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -32,7 +32,7 @@ interface Running { server: http.Server; port: number; client: OpenAI }
 const running: http.Server[] = [];
 
 async function start(model: CausalLM, opts: ServerOptions = {}, name = 'scripted', tokenizer = tok): Promise<Running> {
-  const cm: ChatModel = { name, path: '', model, tokenizer, scheduler: new Scheduler(model), templateFallback: false, toolFormat: 'json' };
+  const cm: ChatModel = { name, path: '', model, config: model.config, tokenizer, scheduler: new Scheduler(model), templateFallback: false, toolFormat: 'json' };
   const server = createServer(cm, opts);
   running.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

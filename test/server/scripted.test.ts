@@ -21,7 +21,7 @@ before(async () => {
   const model = scriptedModel(tok, (prompt) => prompt.includes('<tools>')
     ? '<think>\nThe user wants the weather.\n</think>\n\nLet me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
     : '<think>\n2 and 2 make 4.\n</think>\n\nThe answer is **4**.', FAIL);
-  const cm: ChatModel = { name: 'scripted', path: '', model, tokenizer: tok, scheduler: new Scheduler(model), templateFallback: false, toolFormat: 'json' };
+  const cm: ChatModel = { name: 'scripted', path: '', model, config: model.config, tokenizer: tok, scheduler: new Scheduler(model), templateFallback: false, toolFormat: 'json' };
   server = createServer(cm);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   client = new OpenAI({ apiKey: 'x', baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, maxRetries: 0 });

@@ -71,7 +71,7 @@ before(async () => {
     if (prompt.includes('(think)')) return `<think>\nTwo tools are needed.\n</think>\n\n${CALLS}`;
     return `<think>\n\n</think>\n\nLet me check both.\n\n${CALLS}`;
   });
-  scripted = { name: 'scripted', path: '', model, tokenizer: tok, scheduler: new Scheduler(model), templateFallback: false, toolFormat: toolCallFormat(tok.chatTemplate!) };
+  scripted = { name: 'scripted', path: '', model, config: model.config, tokenizer: tok, scheduler: new Scheduler(model), templateFallback: false, toolFormat: toolCallFormat(tok.chatTemplate!) };
   sc = await serve(scripted);
   const dir = withQwen35Template(fixtureDir('models/qwen2-tiny-tied'), ['model.safetensors', 'tokenizer.json'], { max_position_embeddings: 4096 });
   tiny = openChatModel(dir, 'tiny35');
