@@ -69,7 +69,13 @@ export type ChatEvent =
   | OutputEvent
   | { kind: 'logprobs'; token: string; bytes: number[]; logprob: number; top: { token: string; bytes: number[]; logprob: number }[] };
 
-export interface ChatResult { finish: FinishReason; promptTokens: number; completionTokens: number }
+export interface ChatResult {
+  finish: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+  /** prompt tokens whose keys and values came from the prefix cache (not recomputed); 0 without one */
+  cachedTokens?: number;
+}
 
 /**
  * Template variables the engine sets itself, and the template language's globals: extra template
