@@ -35,8 +35,8 @@ export function swiglu(be: Backend, h: Float32Array, L: FfnWeights, T: number, D
   return down;
 }
 
-/** Final norm and lm head, only for the rows that asked for logits: [R, V] */
-export function outputHead(be: Backend, batch: readonly BatchEntry[], x: Float32Array, norm: Float32Array, output: Weight, D: number, V: number, eps: number, trace?: TraceHook): Float32Array {
+/** Final norm and lm head, only for the rows that asked for logits: [R, V] (hidden: the normed rows [R, D]) */
+export function outputHead(be: Backend, batch: readonly BatchEntry[], x: Float32Array, norm: Float32Array, output: Weight, D: number, V: number, eps: number, trace?: TraceHook, hidden = false): Float32Array {
   const rows = batch.flatMap((e, t) => (e.logits ? [t] : []));
   const R = rows.length;
   if (R === 0) return be.alloc(0);
@@ -44,6 +44,7 @@ export function outputHead(be: Backend, batch: readonly BatchEntry[], x: Float32
   rows.forEach((t, r) => be.copy(sel, r * D, x, t * D, D));
   be.rmsNorm(sel, sel, norm, R, D, eps);
   trace?.('result_norm', -1, sel, [R, D]);
+  if (hidden) return sel;
   const logits = be.alloc(R * V); // [R, V]
   be.matmul(logits, sel, output, R);
   trace?.('result_output', -1, logits, [R, V]);

@@ -7,7 +7,7 @@ import { attentionBlock, loadAttention, type AttnWeights } from './attention.js'
 import { outputHead } from './blocks.js';
 import type { QwenConfig } from './config.js';
 import { checkBatch, commitBatch, KvCache, type BatchEntry } from './kv_cache.js';
-import type { CausalLM, TraceHook } from './model.js';
+import type { CausalLM, ForwardOutput, TraceHook } from './model.js';
 import type { WeightLoader } from './weights.js';
 
 export interface DecoderLayer<F> extends AttnWeights {
@@ -49,7 +49,7 @@ export class Decoder<F> implements CausalLM {
     return new KvCache(this.backend, this.config, capacity);
   }
 
-  forward(batch: readonly BatchEntry[], caches: readonly KvCache[]): Float32Array {
+  forward(batch: readonly BatchEntry[], caches: readonly KvCache[], output: ForwardOutput = 'logits'): Float32Array {
     const c = this.config, be = this.backend, w = this.w;
     const D = c.hidden_size, V = c.vocab_size;
     const T = batch.length, eps = c.rms_norm_eps;
@@ -83,7 +83,7 @@ export class Decoder<F> implements CausalLM {
       commitBatch(batch, caches);
       be.place?.(HEAD);
 
-      return outputHead(be, batch, x, w.outputNorm, w.output, D, V, eps, this.trace);
+      return outputHead(be, batch, x, w.outputNorm, w.output, D, V, eps, this.trace, output === 'hidden');
     } finally {
       be.endPass?.();
     }

@@ -9,7 +9,7 @@ import { HEAD, type Backend, type DeltaNetDims, type Weight } from '../backend/b
 import { outputHead } from './blocks.js';
 import type { QwenConfig } from './config.js';
 import { checkBatch, commitBatch, KvCache, recurrentSpans, sequenceRows, storeKv, type BatchEntry } from './kv_cache.js';
-import type { CausalLM, TraceHook } from './model.js';
+import type { CausalLM, ForwardOutput, TraceHook } from './model.js';
 import type { WeightLoader } from './weights.js';
 
 /** A DeltaNet layer's input projections (one tensor each in Qwen3.5; Qwen3-Next fuses them). */
@@ -141,7 +141,7 @@ export class HybridModel<F> implements CausalLM {
     return new KvCache(this.backend, this.config, capacity);
   }
 
-  forward(batch: readonly BatchEntry[], caches: readonly KvCache[]): Float32Array {
+  forward(batch: readonly BatchEntry[], caches: readonly KvCache[], output: ForwardOutput = 'logits'): Float32Array {
     const c = this.config, be = this.backend, w = this.w, dn = this.dn;
     const D = c.hidden_size, V = c.vocab_size;
     const Hq = c.num_attention_heads, Hkv = c.num_key_value_heads, Dh = c.head_dim;
@@ -222,7 +222,7 @@ export class HybridModel<F> implements CausalLM {
       }
       commitBatch(batch, caches);
       be.place?.(HEAD);
-      return outputHead(be, batch, x, w.outputNorm, w.output, D, V, eps, this.trace);
+      return outputHead(be, batch, x, w.outputNorm, w.output, D, V, eps, this.trace, output === 'hidden');
     } finally {
       be.endPass?.();
     }

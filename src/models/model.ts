@@ -7,12 +7,19 @@ import type { WeightLoader } from './weights.js';
 /** Called with every named intermediate (llama.cpp's names: attn_norm, Qcur, ffn_out, ...). */
 export type TraceHook = (name: string, layer: number, data: Float32Array, shape: readonly number[]) => void;
 
+/** What a forward pass returns for the entries that ask (`logits: true`): the LM head's logits, or
+ *  the final-norm hidden state (what embedding models pool). */
+export type ForwardOutput = 'logits' | 'hidden';
+
 export interface CausalLM {
   readonly config: QwenConfig;
   readonly backend: Backend;
   trace?: TraceHook;
-  /** Evaluate a batch; returns logits [R, vocab_size] for the R entries that asked for them, in order. */
-  forward(batch: readonly BatchEntry[], caches: readonly KvCache[]): Float32Array;
+  /**
+   * Evaluate a batch; returns logits [R, vocab_size] for the R entries that asked for them, in order
+   * (output 'hidden': their final-norm hidden states [R, hidden_size] instead; no LM head).
+   */
+  forward(batch: readonly BatchEntry[], caches: readonly KvCache[], output?: ForwardOutput): Float32Array;
   /** A fresh KV cache for one sequence (default capacity: max_position_embeddings). */
   newCache(capacity?: number): KvCache;
 }
