@@ -202,7 +202,7 @@ test('two processes pulling one model at once: each blob is downloaded once, bot
   const cache = freshCache();
   const before = cdnGets(st.sha256).length;
   hub.faults.slowMs.set('model.safetensors', 800); // long enough for the other process to find the lock
-  let a, b;
+  let a: Awaited<ReturnType<typeof pullInChild>>, b: Awaited<ReturnType<typeof pullInChild>>;
   try {
     [a, b] = await Promise.all([pullInChild(cache), pullInChild(cache)]);
   } finally {

@@ -58,7 +58,7 @@ test('forced tool calls on Qwen3.5-MoE: OpenAI tool_calls whose arguments valida
 
   const s = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Time?' }], tools: [WEATHER, TIME], tool_choice: 'required', max_tokens: 120, seed: 3, stream: true, chat_template_kwargs: { enable_thinking: false } } as never) as unknown as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
   const deltas: { index: number; function?: { name?: string; arguments?: string } }[] = [];
-  let finish;
+  let finish: string | null | undefined;
   for await (const c of s) {
     deltas.push(...((c.choices[0]?.delta.tool_calls ?? []) as typeof deltas));
     finish = c.choices[0]?.finish_reason ?? finish;

@@ -59,7 +59,7 @@ test('a tool call the model writes by itself (tool_choice auto) is returned as t
   assert.deepEqual([call.function.name, JSON.parse(call.function.arguments)], ['get_weather', { city: 'Paris' }]);
   const s = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: TOOLS, max_tokens: 100, stream: true });
   const calls: { index: number; function?: { name?: string; arguments?: string } }[] = [];
-  let finish;
+  let finish: string | null | undefined;
   for await (const c of s) {
     calls.push(...((c.choices[0]?.delta.tool_calls ?? []) as typeof calls));
     finish = c.choices[0]?.finish_reason ?? finish;

@@ -46,7 +46,7 @@ test('plain chat, greedy: llama.cpp\'s greedy continuation through the whole sta
 
 test('streaming chat: the deltas concatenate to the non-streamed answer; usage on request', async () => {
   const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: USER }], temperature: 0, max_tokens: 16, stream: true, stream_options: { include_usage: true } });
-  let text = '', finish: string | null = null, chunks = 0, usage;
+  let text = '', finish: string | null = null, chunks = 0, usage: { completion_tokens: number } | undefined;
   for await (const c of stream) {
     chunks++;
     if (c.usage) usage = c.usage;
@@ -230,7 +230,7 @@ test('tool_choice "required" picks one of the tools; streamed tool calls arrive 
   }
   const s = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'weather?' }], tools: [WEATHER], tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 80, stream: true });
   const calls: { name?: string; arguments?: string }[] = [];
-  let finish;
+  let finish: string | null | undefined;
   for await (const c of s) {
     for (const tc of c.choices[0]?.delta.tool_calls ?? []) calls.push(tc.function!);
     finish = c.choices[0]?.finish_reason ?? finish;

@@ -107,7 +107,7 @@ test('streamed: one tool_calls delta per call, indexed; content and reasoning de
       ...(thinking ? { chat_template_kwargs: { enable_thinking: true } } : {}),
     } as OpenAI.ChatCompletionCreateParamsStreaming);
     const calls: { index: number; id?: string; function?: { name?: string; arguments?: string } }[] = [];
-    let content = '', reasoning = '', finish;
+    let content = '', reasoning = '', finish: string | null | undefined;
     for await (const c of s) {
       const d = c.choices[0]?.delta as { content?: string; reasoning_content?: string; tool_calls?: typeof calls } | undefined;
       content += d?.content ?? '';
@@ -153,7 +153,7 @@ test('forced call on a random-weight model: XML by constrained decoding, argumen
   for (const seed of [4, 5, 6]) {
     const s = await tc.chat.completions.create({ model: 'tiny35', messages: [{ role: 'user', content: 'Anything?' }], tools: [WEATHER, TIME], tool_choice: 'required', max_tokens: 220, seed, stream: true });
     const calls: { index: number; function?: { name?: string; arguments?: string } }[] = [];
-    let finish, content = '';
+    let finish: string | null | undefined, content = '';
     for await (const c of s) {
       calls.push(...((c.choices[0]?.delta.tool_calls ?? []) as typeof calls));
       content += c.choices[0]?.delta.content ?? '';
