@@ -19,8 +19,6 @@ const want = { logits: true, token: true, options: { temperature: 0 } };
 function dense(map, V) { const a = new Float32Array(V); if (map.size !== V) throw new Error(`vocab ${map.size} != ${V}`); for (const [t, v] of map) a[t] = v; return a; }
 function argmax(a) { let b = 0; for (let i = 1; i < a.length; i++) if (a[i] > a[b]) b = i; return b; }
 function margin(a) { let m1 = -Infinity, m2 = -Infinity; for (const x of a) { if (x > m1) { m2 = m1; m1 = x; } else if (x > m2) m2 = x; } return m1 - m2; }
-const V = model.tokens?.length ?? null;
-const nVocab = model.fileInsights?.tensorInfo ? null : null;
 const out = { model: path.resolve(modelPath), llama: binaryInfo(llama).llamaCppRelease, cases: [] };
 fs.mkdirSync(outDir, { recursive: true });
 for (const c of spec) {

@@ -65,9 +65,10 @@ export function qwen35GgufMetadata(c: QwenConfig, source: string): GgufKV[] {
   let sections = [11, 11, 10];
   try {
     const folder = fs.statSync(source).isDirectory() ? source : path.dirname(source); // the folder, or a file in it
+    // biome-ignore lint/suspicious/noExplicitAny: a config.json of any shape, read defensively below
     const raw = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as Record<string, any>;
     const t = raw.text_config ?? raw;
-    const s = (t.rope_parameters ?? t.rope_scaling ?? {}).mrope_section ?? t.mrope_section;
+    const s = (t.rope_parameters ?? t.rope_scaling)?.mrope_section ?? t.mrope_section;
     if (Array.isArray(s) && s.length === 3 && s.every((x) => Number.isInteger(x))) sections = s;
   } catch { /* config.json was read and validated before; keep the default */ }
   const types = c.layer_types!;

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fail, printable, QwenError } from '../errors.js';
-import { type Env } from './cache.js';
+import type { Env } from './cache.js';
 import { bodyMessage, encodePath, type FilePlan, type HubClient, type Listing } from './client.js';
 import { getJson, HttpStatusError, open, withRetry, type NetOptions, type Opened } from './http.js';
 import { checkCommit, hashKind, normalizeEtag, safeRepoPath } from './ids.js';

@@ -6,7 +6,7 @@
 // give the same snapshot, any change gives a new one.
 import { createHash } from 'node:crypto';
 import { fail, printable, QwenError } from '../errors.js';
-import { type Env } from './cache.js';
+import type { Env } from './cache.js';
 import { bodyMessage, type FilePlan, type HubClient, type Listing } from './client.js';
 import { getJson, HttpStatusError, type NetOptions } from './http.js';
 import { isCommitHash, safeRepoPath } from './ids.js';

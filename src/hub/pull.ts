@@ -94,7 +94,7 @@ export async function pullModel(spec: string | ModelRef, opts: PullOptions = {})
   }
 
   const plan = files.map((f) => ({ path: f.path, size: f.size ?? 0, cached: !!f.oid && rc.hasBlob(f.oid, f.size) }));
-  const need = files.filter((f, i) => !plan[i]!.cached).reduce((a, f) => a + (f.size ?? 0) - partialSize(rc, f), 0);
+  const need = files.filter((_f, i) => !plan[i]!.cached).reduce((a, f) => a + (f.size ?? 0) - partialSize(rc, f), 0);
   const free = await (opts.freeBytes ?? freeBytes)(rc.dir);
   if (free !== undefined && need > free) {
     fail(`${label} needs ${fmtBytes(need)} more in ${root}, but only ${fmtBytes(free)} is free on that disk; free some space or set ${hub === 'hf' ? 'HF_HOME' : 'MODELSCOPE_CACHE'} to a bigger disk`);

@@ -385,7 +385,7 @@ export class WeightLoader {
     const reps = shape[0] / cycle;
     const first = groups.map((_, gi) => groups.slice(0, gi).reduce((a, b) => a + b, 0));
     return Array.from({ length: Math.max(...into) + 1 }, (_, o) => {
-      const mine = groups.flatMap((g, gi) => (into[gi] === o ? [gi] : []));
+      const mine = groups.flatMap((_g, gi) => (into[gi] === o ? [gi] : []));
       const w = this.backend.weight(dtype, [mine.reduce((a, gi) => a + groups[gi]!, 0) * reps, shape[1]]);
       let dst = 0;
       for (const gi of mine) {

@@ -69,7 +69,7 @@ function textPipeline(tj: Json, file: string): { pattern: string; nfc: boolean }
   return { pattern: split.pattern.Regex, nfc };
 }
 
-function loadFast(dir: string, file: string): Omit<TokenizerSpec, 'eosTokenIds' | 'source'> {
+function loadFast(_dir: string, file: string): Omit<TokenizerSpec, 'eosTokenIds' | 'source'> {
   const tj = readJson(file, 'a tokenizer object')!;
   const model = tj.model;
   if (!isObj(model)) fail(`${file}: missing "model" object`);

@@ -6,8 +6,7 @@
 // (mv_f16 works on values scaled by 2^-16, which changes no rounding unless values fall below
 // 2^-110, f32's denormal range there; these inputs are ordinary, as a working model's are).
 import { test, after } from 'node:test';
-import assert from 'node:assert/strict';
-import { WasmBackend } from '../../src/backend/wasm.js';
+import type { WasmBackend } from '../../src/backend/wasm.js';
 import { product, sameBits, wasmVariants } from '../helpers.js';
 import type { Weight } from '../../src/backend/backend.js';
 import type { DType } from '../../src/formats/dtype.js';

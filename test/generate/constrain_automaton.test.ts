@@ -2,7 +2,7 @@
 // walks always parse and validate (ajv), the regex engine agrees with RegExp, bad schemas refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { jsonMatcher, validateSchema, ByteMatcher } from '../../src/generate/constrain/index.js';
+import { jsonMatcher, validateSchema, type ByteMatcher } from '../../src/generate/constrain/index.js';
 import { compileRegex, regex } from '../../src/generate/constrain/regex.js';
 import { makeAjv, randomWalk, rng, SCHEMAS } from './constrain_helpers.js';
 

@@ -1,7 +1,7 @@
 // Shared by the constrained-decoding tests: ajv with format checks written independently of the
 // automaton's regexes, a seeded PRNG, and a random walk over the byte automaton.
 import { Ajv } from 'ajv';
-import { ByteMatcher } from '../../src/generate/constrain/index.js';
+import type { ByteMatcher } from '../../src/generate/constrain/index.js';
 export { rng } from '../helpers.js';
 
 export function makeAjv(): Ajv {
@@ -37,7 +37,7 @@ export function makeAjv(): Ajv {
  * after `soft` bytes only bytes that bring the end closer. Returns the bytes.
  */
 export function randomWalk(m0: ByteMatcher, r: () => number, soft = 60): Uint8Array {
-  let m = m0.clone();
+  const m = m0.clone();
   const out: number[] = [];
   for (let guard = 0; guard < 5000; guard++) {
     if (m.complete() && (r() < 0.3 || out.length > soft || !m.canContinue())) break;

@@ -88,7 +88,7 @@ test('pages with ever-new cursors that repeat the same files are a loop as well'
 });
 
 test('a redirect to file:///etc/passwd is refused at once, not retried', async () => {
-  const s = await serve((req, res) => void res.writeHead(302, { location: 'file:///etc/passwd' }).end());
+  const s = await serve((_req, res) => void res.writeHead(302, { location: 'file:///etc/passwd' }).end());
   await failsFast(pullModel('o/m', opts(s.base)), /redirects .* to file:\/\/\/etc\/passwd: only http and https are followed/);
   assert.equal(s.urls.length, 1);
 });
@@ -127,7 +127,7 @@ test('printable escapes control and bidi characters and cuts long URLs', () => {
 });
 
 test('an error answer carrying terminal escapes is shown escaped', async () => {
-  const s = await serve((req, res) => void res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: '\x1b[2J\x1b]0;pwned\x07gone' })));
+  const s = await serve((_req, res) => void res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: '\x1b[2J\x1b]0;pwned\x07gone' })));
   const msg = await failsFast(pullModel('o/m', opts(s.base)), /answered .* with HTTP 400: \\x1b\[2J\\x1b\]0;pwned\\x07gone/);
   assert.doesNotMatch(msg, /[\x00-\x1f\x7f-\x9f]/);
 });
@@ -140,7 +140,7 @@ test('a redirect to itself ends at once as a redirect loop', async () => {
 
 test('endless distinct redirects end after 10, without retries', async () => {
   let n = 0;
-  const s = await serve((req, res) => void res.writeHead(302, { location: `/hop/${++n}` }).end());
+  const s = await serve((_req, res) => void res.writeHead(302, { location: `/hop/${++n}` }).end());
   await failsFast(pullModel('o/m', opts(s.base)), /more than 10 redirects/);
   assert.ok(s.urls.length <= 11, `${s.urls.length} requests`);
 });
@@ -153,7 +153,7 @@ test('credentials go only to the hub origin: not over a https -> http downgrade,
 });
 
 test('an error answer whose body never ends still gives its status, in bounded time', async () => {
-  const s = await serve((req, res) => {
+  const s = await serve((_req, res) => {
     res.writeHead(404, { 'content-type': 'application/json', 'x-error-code': 'RepoNotFound' });
     res.write('{"error":"Repository not found"'); // ... and then nothing, forever
   });
@@ -163,7 +163,7 @@ test('an error answer whose body never ends still gives its status, in bounded t
 
 test('an endless JSON listing is cut off at the size limit, not read into memory forever', async () => {
   let sent = 0;
-  const s = await serve((req, res) => {
+  const s = await serve((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     const chunk = Buffer.alloc(1 << 20, 0x20);
     const more = () => { while (!res.destroyed && res.write(chunk)) sent += chunk.length; };
@@ -176,7 +176,7 @@ test('an endless JSON listing is cut off at the size limit, not read into memory
 });
 
 test('a Content-Length over the JSON size limit is refused before reading', async () => {
-  const s = await serve((req, res) => {
+  const s = await serve((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(1e12) });
     res.write('[');
   });
@@ -185,7 +185,7 @@ test('a Content-Length over the JSON size limit is refused before reading', asyn
 });
 
 test('a JSON listing that trickles a byte at a time ends at its deadline', async () => {
-  const s = await serve((req, res) => {
+  const s = await serve((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write(' ')), 50);
     res.on('close', () => clearInterval(t));
@@ -221,7 +221,7 @@ test('a certificate that does not verify is a final answer, not retried', async 
   let connections = 0;
   const server = https.createServer({ key: KEY, cert: CERT });
   server.on('connection', () => connections++);
-  const s = await serve((req, res) => void res.writeHead(404).end(), server);
+  const s = await serve((_req, res) => void res.writeHead(404).end(), server);
   await failsFast(pullModel('o/m', opts(s.base)), /TLS certificate does not verify \((DEPTH_ZERO_SELF_SIGNED_CERT|CERT_\w+)\)/);
   assert.equal(connections, 1);
   assert.equal(s.urls.length, 0);

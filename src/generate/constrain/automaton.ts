@@ -24,6 +24,7 @@ export class Frame {
   readonly depth: number;
   constructor(
     readonly node: Node, readonly up: Frame | null, readonly ph: number,
+    // biome-ignore lint/suspicious/noExplicitAny: per-node scratch (a string, a set of keys, a sub-frame), typed where read
     readonly a = 0, readonly b = 0, readonly c = 0, readonly x: any = null,
   ) { this.depth = up ? up.depth + 1 : 0; }
 }

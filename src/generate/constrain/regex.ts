@@ -5,7 +5,7 @@
 // groups ( ) (?: ), alternation, quantifiers ? * + {n} {n,} {n,m} (lazy forms behave the same),
 // ^ at the very start and $ at the very end. No backreferences, lookaround or \b: those are refused.
 
-import { determinize, Regex } from './dfa.js';
+import { determinize, type Regex } from './dfa.js';
 
 export { Regex } from './dfa.js';
 
@@ -246,7 +246,7 @@ export function compileRegex(src: string, flags = ''): Nfa {
       let d = dist[i]!;
       for (const e of eps[i]!) d = Math.min(d, dist[e]!);
       const r = ranges[i];
-      if (r && r.length) d = Math.min(d, utf8Len(r[0]!) + dist[next[i]!]!); // an empty class ([^\s\S]) leads nowhere
+      if (r?.length) d = Math.min(d, utf8Len(r[0]!) + dist[next[i]!]!); // an empty class ([^\s\S]) leads nowhere
       if (d < dist[i]!) { dist[i] = d; changed = true; }
     }
   }

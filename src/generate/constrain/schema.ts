@@ -2,7 +2,7 @@
 // refused with a message naming it and its path (the server answers 400 with it); annotation
 // keywords are ignored, and so are keywords JSON Schema does not know (the spec ignores them too).
 import {
-  ArrayNode, LiteralNode, Node, NumberNode, ObjectNode, RefNode, RootNode, StringNode, UnionNode, type Prop,
+  ArrayNode, LiteralNode, type Node, NumberNode, ObjectNode, RefNode, RootNode, StringNode, UnionNode, type Prop,
 } from './automaton.js';
 import { FORMATS, regex, RegexError } from './regex.js';
 
@@ -91,7 +91,7 @@ export class Compiler {
       const rest = { ...s };
       delete rest[k];
       // sibling keywords apply to every alternative (e.g. a shared "type")
-      const merged = alts.map((a, i) => (isObj(a) && Object.keys(rest).some((x) => HANDLED.has(x)) ? { ...rest, ...a } : a) as unknown);
+      const merged = alts.map((a, _i) => (isObj(a) && Object.keys(rest).some((x) => HANDLED.has(x)) ? { ...rest, ...a } : a) as unknown);
       return this.add(new UnionNode(merged.map((a, i) => this.compile(a, `${path}/${k}/${i}`))));
     }
     let types: JsonType[];

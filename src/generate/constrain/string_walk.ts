@@ -4,7 +4,7 @@
 // Frame per trie edge. Every step is a table lookup (dfa.ts), so a pattern string costs about what
 // a plain string does. It mirrors StringNode.step / rest exactly; the brute-force mask tests in
 // constrain_tokens.test.ts hold it to that.
-import { minRemaining, S_IN, StringNode, utf8Lead, type Frame } from './automaton.js';
+import { minRemaining, S_IN, type StringNode, utf8Lead, type Frame } from './automaton.js';
 import type { MaskResult, TokenTrie, WorkBudget } from './trie.js';
 
 // utf8Lead as tables (no object per byte): continuation count (0 = not a lead byte) and the range
