@@ -25,16 +25,16 @@ const tooLong = (param: string, why: string, ctx: number) =>
  * characters of system, user and tool content than ctx tokens of the longest kind. (Assistant
  * content is not counted: Qwen3's template drops earlier turns' thinking from the prompt.)
  */
-export function checkMessagesBound(messages: unknown, ctx: number, tokenBytes: number): void {
+export function checkMessagesBound(messages: unknown, ctx: number, tokenBytes: number, param = 'messages'): void {
   if (!Array.isArray(messages)) return; // the validator names the mistake
-  if (messages.length * MIN_TOKENS_PER_MESSAGE > ctx) throw tooLong('messages', `${messages.length} messages need at least ${messages.length * MIN_TOKENS_PER_MESSAGE} tokens`, ctx);
+  if (messages.length * MIN_TOKENS_PER_MESSAGE > ctx) throw tooLong(param, `${messages.length} messages need at least ${messages.length * MIN_TOKENS_PER_MESSAGE} tokens`, ctx);
   let chars = 0;
   for (const m of messages as { role?: unknown; content?: unknown }[]) {
     if (typeof m !== 'object' || m === null || m.role === 'assistant') continue;
     if (typeof m.content === 'string') chars += m.content.length;
     else if (Array.isArray(m.content)) for (const p of m.content as { text?: unknown }[]) if (typeof p?.text === 'string') chars += p.text.length;
   }
-  if (chars > ctx * tokenBytes) throw tooLong('messages', `${chars} characters of message content need at least ${Math.ceil(chars / tokenBytes)} tokens`, ctx);
+  if (chars > ctx * tokenBytes) throw tooLong(param, `${chars} characters of message content need at least ${Math.ceil(chars / tokenBytes)} tokens`, ctx);
 }
 
 /** A completion prompt longer than ctx tokens of the longest kind cannot fit. */

@@ -1,6 +1,6 @@
 // Request validation for the OpenAI-compatible endpoints: every field checked for type and range,
 // each mistake answered with a 400 naming the parameter.
-import type { SamplingRequest } from '../chat/engine.js';
+import { RESERVED_TEMPLATE_VARS, type SamplingRequest } from '../chat/engine.js';
 import { checkSamplerParams } from '../generate/sampler.js';
 import { badParam } from './errors.js';
 
@@ -22,28 +22,40 @@ function bool(body: Obj, name: string): boolean | undefined {
   return v;
 }
 
+/** Which endpoint's field names apply: they differ in max tokens, logprobs and n. */
+export type Api = 'chat' | 'completions' | 'responses';
+
+export type Sampling = SamplingRequest & { stream: boolean; includeUsage: boolean; n: number };
+
 /**
- * Sampling fields shared by chat and completions (OpenAI's, plus top_k / min_p / repetition_penalty
- * as vLLM accepts them). `vocab`: the tokenizer's id count, which logit_bias keys must be below.
+ * Sampling fields shared by chat, completions and responses (OpenAI's, plus top_k / min_p /
+ * repetition_penalty as vLLM accepts them). `vocab`: the tokenizer's id count, which logit_bias
+ * keys must be below.
  */
-export function samplingParams(body: Obj, maxContext: number, vocab: number, legacyLogprobs = false): SamplingRequest & { stream: boolean; includeUsage: boolean } {
-  const n = num(body, 'n', 1, 128, true);
-  if (n !== undefined && n !== 1) throw badParam('n', `only n = 1 is supported, got ${n}`, 'unsupported_value');
-  const maxTokens = num(body, 'max_completion_tokens', 1, maxContext, true) ?? num(body, 'max_tokens', 1, maxContext, true);
+export function samplingParams(body: Obj, maxContext: number, vocab: number, api: Api = 'chat'): Sampling {
+  // each choice is its own sequence in the scheduler; more than --parallel of them wait their turn
+  const n = api === 'responses' ? 1 : num(body, 'n', 1, 128, true) ?? 1;
+  const maxTokens = api === 'responses' ? num(body, 'max_output_tokens', 1, maxContext, true)
+    : num(body, 'max_completion_tokens', 1, maxContext, true) ?? num(body, 'max_tokens', 1, maxContext, true);
   let stop = body.stop;
   if (stop === null || stop === undefined) stop = [];
   if (typeof stop === 'string') stop = [stop];
   if (!Array.isArray(stop) || stop.length > 4 || stop.some((s) => typeof s !== 'string' || s === '')) throw badParam('stop', "'stop' must be a non-empty string or an array of at most 4 of them");
-  // chat: logprobs (bool) + top_logprobs (0..20); legacy completions: logprobs is the count (0..5)
-  const legacy = legacyLogprobs ? num(body, 'logprobs', 0, 5, true) : undefined;
-  const logprobs = legacyLogprobs ? legacy !== undefined : bool(body, 'logprobs');
-  const top = legacyLogprobs ? legacy : num(body, 'top_logprobs', 0, 20, true);
-  if (top !== undefined && !logprobs) throw badParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
+  // chat: logprobs (bool) + top_logprobs (0..20); legacy completions: logprobs is the count (0..5);
+  // responses: include ["message.output_text.logprobs"] + top_logprobs
+  const legacy = api === 'completions' ? num(body, 'logprobs', 0, 5, true) : undefined;
+  const include = body.include;
+  if (api === 'responses' && include !== undefined && include !== null && (!Array.isArray(include) || include.some((x) => typeof x !== 'string'))) throw badParam('include', "'include' must be an array of strings");
+  const logprobs = api === 'completions' ? legacy !== undefined
+    : api === 'responses' ? Array.isArray(include) && include.includes('message.output_text.logprobs') : bool(body, 'logprobs');
+  const top = api === 'completions' ? legacy : num(body, 'top_logprobs', 0, 20, true);
+  if (top !== undefined && !logprobs && api === 'chat') throw badParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
   const bias = body.logit_bias;
   if (bias !== undefined && bias !== null && !isObj(bias)) throw badParam('logit_bias', "'logit_bias' must be an object mapping token ids (as strings) to numbers from -100 to 100", 'invalid_type');
   const so = body.stream_options;
   if (so !== undefined && so !== null && !isObj(so)) throw badParam('stream_options', "'stream_options' must be an object");
   const out = {
+    n,
     max_tokens: maxTokens ?? maxContext,
     temperature: num(body, 'temperature', 0, 2),
     top_p: num(body, 'top_p', 0, 1),
@@ -56,7 +68,7 @@ export function samplingParams(body: Obj, maxContext: number, vocab: number, leg
     logit_bias: isObj(bias) && Object.keys(bias).length ? (bias as Record<number, number>) : undefined,
     stop: stop as string[],
     logprobs: logprobs ?? false,
-    top_logprobs: top,
+    top_logprobs: logprobs ? top : undefined,
     stream: bool(body, 'stream') ?? false,
     includeUsage: isObj(so) && so.include_usage === true,
   };
@@ -137,4 +149,19 @@ export function messages(body: Obj): Obj[] {
     }
     return out;
   });
+}
+
+/**
+ * chat_template_kwargs (vLLM's and llama.cpp's extension): enable_thinking (also a top-level field)
+ * switches Qwen3's thinking; other keys reach the template as variables, except those it sets.
+ */
+export function templateOptions(body: Obj): { enable_thinking?: boolean; template_kwargs: Obj } {
+  const kw = body.chat_template_kwargs;
+  if (kw !== undefined && !isObj(kw)) throw badParam('chat_template_kwargs', "'chat_template_kwargs' must be an object");
+  const reserved = Object.keys(kw ?? {}).find((k) => k !== 'enable_thinking' && RESERVED_TEMPLATE_VARS.has(k));
+  if (reserved !== undefined) throw badParam(`chat_template_kwargs.${reserved}`, `chat_template_kwargs may not set '${reserved}': the server sets that template variable itself`);
+  const think = kw?.enable_thinking ?? body.enable_thinking;
+  if (think !== undefined && typeof think !== 'boolean') throw badParam('chat_template_kwargs.enable_thinking', "'enable_thinking' must be true or false");
+  const { enable_thinking: _, ...template_kwargs } = kw ?? {};
+  return { enable_thinking: think, template_kwargs };
 }

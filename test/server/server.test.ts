@@ -41,7 +41,7 @@ test('plain chat, greedy: llama.cpp\'s greedy continuation through the whole sta
   assert.equal(r.object, 'chat.completion');
   assert.equal(r.choices[0]!.finish_reason, 'length');
   assert.equal(r.choices[0]!.message.content, cm.tokenizer.decode(ref.greedy_generated_ids));
-  assert.deepEqual(r.usage, { prompt_tokens: ref.prompt_ids.length, completion_tokens: 16, total_tokens: ref.prompt_ids.length + 16 });
+  assert.deepEqual(r.usage, { prompt_tokens: ref.prompt_ids.length, completion_tokens: 16, total_tokens: ref.prompt_ids.length + 16, prompt_tokens_details: { cached_tokens: 0 } });
 });
 
 test('streaming chat: the deltas concatenate to the non-streamed answer; usage on request', async () => {
@@ -138,7 +138,7 @@ test('bad requests get OpenAI-style errors with the right status, and the server
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'wizard', content: 'x' }] })), 400, 'messages[0].role');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], temperature: 'hot' })), 400, 'temperature');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 1e9 })), 400, 'max_tokens');
-  await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], n: 5 })), 400, 'n');
+  await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], n: 0 })), 400, 'n');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], n: 1e6 })), 400, 'n');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'word '.repeat(5000) }] })), 400, 'messages');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'function', function: { name: 'nope' } } })), 400, 'tool_choice');
