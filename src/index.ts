@@ -18,6 +18,11 @@ export { jsonConstraint, toolCallConstraint, validateSchema } from './generate/c
 export { openChatModel, chat, complete, prepareChat, type ChatModel, type ChatRequest, type ChatEvent, type ChatResult } from './chat/engine.js';
 export { QwenOutputParser, type OutputEvent, type ToolCall } from './chat/qwen_output.js';
 export { createServer, type ServerOptions } from './server/app.js';
+// embeddings and reranking
+export { embed, embeddingIds, poolingOf, queryText, type EmbedModel, type EmbedInput, type EmbedOptions, type EmbedResult } from './embed/embed.js';
+export { rerank, rerankPrompt, RERANK_INSTRUCTION, type RerankOptions, type RerankResult } from './embed/rerank.js';
+export { readPooling, type Pooling, type VectorPooling, type PoolingInfo } from './embed/pooling.js';
+export type { ForwardOutput } from './models/model.js';
 // tokenizer, formats, hub
 export * from './tokenizer/index.js';
 export { openGguf, type GgufFile, type GgufKV, type GgufValue } from './formats/gguf.js';
