@@ -42,6 +42,22 @@ export interface DeltaNetDims {
   tiled: boolean;
 }
 
+/** Rotary frequencies other than theta^(-2j/nRot): pair j turns by inv[j] radians per position
+ * (nRot/2 of them), and its cos and sin are multiplied by mscale. */
+export interface RopeFreqs {
+  readonly inv: Float64Array;
+  readonly mscale: number;
+}
+
+/** The frequencies rope() applies for `theta` and nRot rotated dims. */
+export function ropeFreqs(theta: number | RopeFreqs, nRot: number): RopeFreqs {
+  if (typeof theta !== 'number') {
+    if (theta.inv.length !== nRot / 2) throw new Error(`rope: ${theta.inv.length} frequencies for ${nRot} rotated dims`);
+    return theta;
+  }
+  return { inv: Float64Array.from({ length: nRot / 2 }, (_, j) => Math.pow(theta, (-2 * j) / nRot)), mscale: 1 };
+}
+
 /** place()'s key for the tensors outside the layers: the embedding, the final norm, the output head. */
 export const HEAD = -1;
 
@@ -77,8 +93,10 @@ export interface Backend {
   /** out[r,:] = x[r,:] / rms(x[r,:]) * w; x, out [R, D] (may alias) */
   rmsNorm(out: Float32Array, x: Float32Array, w: Float32Array, R: number, D: number, eps: number): void;
   /** NEOX-style rotary embedding in place: x [T, H*Dh]; the first `nRot` dims of each head (default
-   * all) are rotated, dim j with j + nRot/2 at angle pos * theta^(-2j/nRot); the rest pass through */
-  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number, nRot?: number): void;
+   * all) are rotated, dim j with j + nRot/2 at angle pos * theta^(-2j/nRot); the rest pass through.
+   * `theta` may instead give each pair's frequency and a magnitude (YaRN: models/rope.ts); pass the
+   * same object every call, so that a backend can keep tables keyed by it */
+  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number | RopeFreqs, nRot?: number): void;
   /** out[t] = softmax(q[t] k^T * scale) v over spans[t] with grouped-query heads; q, out [T, Hq*Dh] */
   attention(out: Float32Array, q: Float32Array, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void;
   /** out = silu(gate) * up, elementwise over n */

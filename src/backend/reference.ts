@@ -2,7 +2,7 @@
 // every fast kernel is tested against, so it stays simple rather than fast.
 import { dequantize } from '../formats/quant/index.js';
 import { DTYPES, tensorBytes, type DType } from '../formats/dtype.js';
-import type { AttnSpan, Backend, DeltaNetDims, RecurrentSpan, Weight } from './backend.js';
+import { ropeFreqs, type AttnSpan, type Backend, type DeltaNetDims, type RecurrentSpan, type RopeFreqs, type Weight } from './backend.js';
 import { checkExperts } from './experts.js';
 
 function rowOf(w: Weight, r: number, dst: Float32Array): Float32Array {
@@ -77,15 +77,15 @@ export class ReferenceBackend implements Backend {
     }
   }
 
-  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number, nRot = Dh): void {
-    const half = nRot / 2;
+  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number | RopeFreqs, nRot = Dh): void {
+    const half = nRot / 2, { inv, mscale } = ropeFreqs(theta, nRot);
     for (let t = 0; t < T; t++) {
       const p = positions[t]!;
       for (let h = 0; h < H; h++) {
         const base = (t * H + h) * Dh;
         for (let i = 0; i < half; i++) {
-          const angle = p * Math.pow(theta, (-2 * i) / nRot);
-          const c = Math.cos(angle), s = Math.sin(angle);
+          const angle = p * inv[i]!;
+          const c = Math.cos(angle) * mscale, s = Math.sin(angle) * mscale;
           const a = x[base + i]!, b = x[base + i + half]!;
           x[base + i] = a * c - b * s;
           x[base + i + half] = b * c + a * s;

@@ -4,6 +4,7 @@
 // A model larger than one memory is spread over several shards, placed by layer (wasm.ts).
 // Why not one 64-bit memory (memory64) instead: AssemblyScript cannot compile the kernels for it,
 // and Node 20 (the default runtime) has no memory64; a wasm32 memory ends at 4 GiB.
+import type { RopeFreqs } from './backend.js';
 import type { Kernel } from './pool.js';
 import { PAR, type Exports } from './wasm_module.js';
 
@@ -35,7 +36,7 @@ export class Shard {
   private scratch = new Map<string, { off: number; size: number }>();
   private views = new Map<number, Float32Array>(); // alloc()'s views by offset, for reuse
   /** rope(): the cos/sin table of the last positions, in this memory */
-  ropeKey: { pos: Int32Array; nRot: number; theta: number; tab: number } | null = null;
+  ropeKey: { pos: Int32Array; nRot: number; theta: number | RopeFreqs; tab: number } | null = null;
 
   /** `owner` maps every buffer of every shard to its shard (the backend's routing table). */
   private readonly reserve: number;
@@ -78,7 +79,7 @@ export class Shard {
     const size = align(bytes);
     const list = this.freeLists.get(size);
     let off: number;
-    if (list && list.length) {
+    if (list?.length) {
       off = list.pop()!;
       if (zero) new Uint8Array(this.buf, off, size).fill(0);
     } else {

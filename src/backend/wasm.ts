@@ -9,7 +9,7 @@
 // and Node 20 lacks it.
 import * as os from 'node:os';
 import { tensorBytes, type DType } from '../formats/dtype.js';
-import type { AttnSpan, Backend, DeltaNetDims, RecurrentSpan, Weight } from './backend.js';
+import { ropeFreqs, type AttnSpan, type Backend, type DeltaNetDims, type RecurrentSpan, type RopeFreqs, type Weight } from './backend.js';
 import { matmulExpertsGrouped } from './experts.js';
 import { align, type Shard } from './shard.js';
 import { ShardRouter } from './shard_router.js';
@@ -285,13 +285,16 @@ export class WasmBackend extends ShardRouter implements Backend {
     }
   }
 
-  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number, nRot = Dh): void {
+  rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number | RopeFreqs, nRot = Dh): void {
     const s = this.home(x);
     // the angles' cos and sin are computed once for the q and k of every layer of a pass (per memory)
     const key = s.ropeKey, pos = positions.subarray(0, T);
     if (!(key && key.nRot === nRot && key.theta === theta && key.pos.length === T && key.pos.every((p, i) => p === pos[i]))) {
       const tab = s.scratchBlock('ropetab', T * nRot * 4); // grows only here, with a new key
-      s.ex.rope_table(s.i32('pos', pos), T, nRot, theta, tab);
+      const f = ropeFreqs(theta, nRot);
+      const inv = s.scratchBlock('ropeinv', f.inv.byteLength);
+      new Float64Array(s.buf, inv, f.inv.length).set(f.inv);
+      s.ex.rope_table(s.i32('pos', pos), T, nRot, inv, f.mscale, tab);
       s.ropeKey = { pos: Int32Array.from(pos), nRot, theta, tab };
     }
     s.ex.rope(x.byteOffset, T, H, Dh, nRot, s.ropeKey!.tab);

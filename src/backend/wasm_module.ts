@@ -17,7 +17,7 @@ export interface Exports {
   scale_f32(dst: number, src: number, n: number, s: number): void;
   embed_rows(dtype: number, table: number, tokens: number, T: number, K: number, out: number): void;
   rms_norm(out: number, x: number, w: number, R: number, D: number, eps: number): void;
-  rope_table(pos: number, T: number, nRot: number, theta: number, tab: number): void;
+  rope_table(pos: number, T: number, nRot: number, inv: number, mscale: number, tab: number): void;
   rope(x: number, T: number, H: number, Dh: number, nRot: number, tab: number): void;
   delta_scratch_floats(dk: number, dv: number): number;
   add_bias(x: number, bias: number, T: number, N: number): void;

@@ -8,15 +8,16 @@ import { fail } from '../errors.js';
 import { loadModel } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
-import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
+import { CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
 import { ProfiledBackend } from '../backend/profile.js';
 
 const HELP = `usage: qwen-ts bench --model <file.gguf|dir> [--prompt-tokens 128] [--gen-tokens 64]
-                     [--threads N] [--reps 1] [--warmup 0] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors] [--json] [--profile]
+                     [--threads N] [--reps 1] [--warmup 0] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors] [--ctx-size N] [--json] [--profile]
 Prefills --prompt-tokens tokens in one batch, then decodes --gen-tokens tokens greedily (EOS
 ignored). Prints prefill and decode tokens/s, load time and peak RSS (median over --reps).
 --profile: one more run that times every backend op, printed per phase (to stderr).
-${LOAD_HELP}`;
+${LOAD_HELP}
+${CTX_HELP}`;
 
 export interface BenchResult {
   prefill_tps: number; decode_tps: number; load_s: number; peak_rss_mb: number;
@@ -64,7 +65,7 @@ export async function run(argv: string[]): Promise<void> {
     args: argv,
     options: {
       model: { type: 'string' }, 'prompt-tokens': { type: 'string', default: '128' }, 'gen-tokens': { type: 'string', default: '64' },
-      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, reps: { type: 'string', default: '1' }, warmup: { type: 'string', default: '0' },
+      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, reps: { type: 'string', default: '1' }, warmup: { type: 'string', default: '0' },
       json: { type: 'boolean' }, profile: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -78,14 +79,14 @@ export async function run(argv: string[]): Promise<void> {
   const P = int('prompt-tokens', values['prompt-tokens'], 1), G = int('gen-tokens', values['gen-tokens'], 0);
   const threads = int('threads', values.threads ?? String(os.availableParallelism()), 1);
   const reps = int('reps', values.reps, 1), warmup = int('warmup', values.warmup, 0);
-  const quantize = quantizeFromArgs(values);
+  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values);
   const backend = backendFromArgs(values);
   const path = await resolveModelArg(values.model);
   const tl = performance.now();
   const checkTensors = values['check-tensors'];
-  const model = loadModel(path, { backend, quantize, checkTensors });
+  const model = loadModel(path, { backend, quantize, checkTensors, ctxSize });
   const load_s = (performance.now() - tl) / 1000;
-  if (P + G + 1 > model.config.max_position_embeddings) fail(`--prompt-tokens + --gen-tokens exceeds the model's context (${model.config.max_position_embeddings})`);
+  if (P + G + 1 > model.config.max_position_embeddings) fail(`--prompt-tokens + --gen-tokens + 1 exceeds the ${ctxSize ? '--ctx-size' : "model's"} context (${model.config.max_position_embeddings})`);
   for (let i = 0; i < warmup; i++) runBench(model, P, Math.min(G, 4));
   const runs = Array.from({ length: reps }, () => runBench(model, P, G));
   const res: BenchResult = {
@@ -97,7 +98,7 @@ export async function run(argv: string[]): Promise<void> {
   if (reps > 1) res.reps = runs;
   if (values.profile) {
     const prof = new ProfiledBackend(backend);
-    runBench(loadModel(path, { backend: prof.backend, quantize, checkTensors, onNote: () => {} }), P, G, (p) => (prof.phase = p));
+    runBench(loadModel(path, { backend: prof.backend, quantize, checkTensors, ctxSize, onNote: () => {} }), P, G, (p) => (prof.phase = p));
     process.stderr.write(prof.report() + '\n');
   }
   backend.dispose?.();

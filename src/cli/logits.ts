@@ -3,12 +3,13 @@ import { parseArgs } from 'node:util';
 import { fail } from '../errors.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { loadModel } from '../models/load.js';
-import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
+import { CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
 
 const HELP = `usage: qwen-ts logits --model <dir|file.gguf> --tokens 1,2,3 [--all]
 Evaluates the tokens in one batched pass and prints {"logits": [...]} for the last position,
 or with --all {"logits": [[...], ...]} for every position.
-${LOAD_HELP}`;
+${LOAD_HELP}
+${CTX_HELP}`;
 
 export function parseIds(s: string, what: string): number[] {
   const parts = s.split(',').map((p) => p.trim());
@@ -20,16 +21,16 @@ export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, model: { type: 'string' }, tokens: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, model: { type: 'string' }, tokens: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');
   if (!values.model) fail('--model is required\n' + HELP);
   if (values.tokens === undefined) fail('--tokens is required\n' + HELP);
   const ids = parseIds(values.tokens, '--tokens');
-  const quantize = quantizeFromArgs(values);
-  const model = loadModel(await resolveModelArg(values.model), { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'] });
+  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values);
+  const model = loadModel(await resolveModelArg(values.model), { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], ctxSize });
   const ctx = model.config.max_position_embeddings;
-  if (ids.length > ctx) fail(`--tokens has ${ids.length} tokens, more than the model's context of ${ctx}`);
+  if (ids.length > ctx) fail(`--tokens has ${ids.length} tokens, more than the ${ctxSize ? '--ctx-size' : "model's"} context of ${ctx}`);
   const cache = model.newCache(ids.length);
   const logits = model.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: values.all || pos === ids.length - 1 })), [cache]);
   const V = model.config.vocab_size;

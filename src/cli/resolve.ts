@@ -33,3 +33,18 @@ export function quantizeFromArgs(values: { quantize?: string }): LoadQuantType |
   if (!(LOAD_QUANT_TYPES as readonly string[]).includes(q)) fail(`--quantize must be one of ${LOAD_QUANT_TYPES.join(', ')}, got ${quote(values.quantize)}`);
   return q as LoadQuantType;
 }
+
+/** --ctx-size (run, logits, bench; LoadOptions.ctxSize), kept apart from LOAD_OPTIONS until every
+ * command that takes those passes it on (a parsed flag must never be ignored). */
+export const CTX_OPTIONS = { 'ctx-size': { type: 'string' } } as const;
+
+export const CTX_HELP = `  --ctx-size N          cap each sequence's context at N tokens (and so its KV-cache memory), as
+                        llama.cpp's --ctx-size; at most the model's context (with YaRN rope scaling:
+                        factor x original_max_position_embeddings). Default: the model's context.`;
+
+export function ctxSizeFromArgs(values: { 'ctx-size'?: string }): number | undefined {
+  const v = values['ctx-size'];
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v.trim()) || !(Number(v) >= 1) || !Number.isSafeInteger(Number(v))) fail(`--ctx-size must be a positive integer, got ${quote(v)}`);
+  return Number(v);
+}

@@ -34,17 +34,17 @@ export function rms_norm(out: usize, x: usize, w: usize, R: i32, D: i32, eps: f3
   }
 }
 
-/** cos and sin of every rotary angle of T positions for nRot rotated dims: tab + t*nRot floats, half
- *  cos, then half sin (the angles depend only on nRot, not on the head size). */
-export function rope_table(positions: usize, T: i32, nRot: i32, theta: f64, tab: usize): void {
+/** cos and sin of every rotary angle of T positions for nRot rotated dims, times mscale: tab +
+ *  t*nRot floats, half cos, then half sin; pair i turns by inv[i] (f64) radians per position. */
+export function rope_table(positions: usize, T: i32, nRot: i32, inv: usize, mscale: f64, tab: usize): void {
   const half = nRot >> 1;
   for (let t = 0; t < T; t++) {
     const p = <f64>load<i32>(positions + (<usize>t << 2));
     const cs = tab + ((<usize>t * nRot) << 2), sn = cs + (<usize>half << 2);
     for (let i = 0; i < half; i++) {
-      const a = p * Math.pow(theta, (-2.0 * i) / nRot);
-      store<f32>(cs + (<usize>i << 2), <f32>Math.cos(a));
-      store<f32>(sn + (<usize>i << 2), <f32>Math.sin(a));
+      const a = p * load<f64>(inv + (<usize>i << 3));
+      store<f32>(cs + (<usize>i << 2), <f32>(Math.cos(a) * mscale));
+      store<f32>(sn + (<usize>i << 2), <f32>(Math.sin(a) * mscale));
     }
   }
 }

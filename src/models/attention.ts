@@ -4,6 +4,7 @@
 import type { Backend, Weight } from '../backend/backend.js';
 import type { QwenConfig } from './config.js';
 import { storeKv, type BatchEntry, type KvCache } from './kv_cache.js';
+import { ropeBase } from './rope.js';
 import type { WeightLoader } from './weights.js';
 
 export interface AttnWeights {
@@ -64,8 +65,9 @@ export function attentionBlock(be: Backend, x: Float32Array, L: AttnWeights, bat
     cb('Qcur_normed', il, q, [T, Hq * Dh]);
     cb('Kcur_normed', il, k, [T, Hkv * Dh]);
   }
-  be.rope(q, positions, T, Hq, Dh, c.rope_theta);
-  be.rope(k, positions, T, Hkv, Dh, c.rope_theta);
+  const rope = ropeBase(c); // rope_theta, or YaRN's frequencies
+  be.rope(q, positions, T, Hq, Dh, rope);
+  be.rope(k, positions, T, Hkv, Dh, rope);
   cb('Qcur', il, q, [T, Hq * Dh]);
   cb('Kcur', il, k, [T, Hkv * Dh]);
   cb('Vcur', il, v, [T, Hkv * Dh]);

@@ -6,6 +6,7 @@ import type { GgufValue } from '../formats/gguf.js';
 import { at, posInt, posNum } from './config_fields.js';
 import { moeFromGguf, moeFromHf } from './config_moe.js';
 import { parseQwen35Hf, qwen35FromGguf } from './config_qwen35.js';
+import { yarnContext, yarnFromGguf, yarnFromHf, type YarnScaling } from './config_rope.js';
 
 /** The architecture a config selects (one model file each); HF `qwen3_5` is read as its text model. */
 export type ModelType = 'qwen2' | 'qwen3' | 'qwen3_5_text' | 'qwen3_5_moe_text' | 'qwen3_next' | 'qwen2_moe' | 'qwen3_moe';
@@ -22,7 +23,8 @@ const HYBRID_GGUF = ['qwen35', 'qwen35moe', 'qwen3next'];
 
 export type LayerType = 'linear_attention' | 'full_attention';
 
-/** The fields the engine reads, with HF names; `head_dim` and `rope_theta` are resolved. */
+/** The fields the engine reads, with HF names; `head_dim`, `rope_theta` and `max_position_embeddings`
+ * (with YaRN: factor x original, see config_rope.ts) are resolved. */
 export interface QwenConfig {
   model_type: ModelType;
   architectures?: string[];
@@ -36,6 +38,8 @@ export interface QwenConfig {
   max_position_embeddings: number;
   rms_norm_eps: number;
   rope_theta: number;
+  /** YaRN context extension (config_rope.ts); absent: plain RoPE */
+  rope_scaling?: YarnScaling;
   hidden_act: 'silu';
   tie_word_embeddings: boolean;
   bos_token_id?: number | null;
@@ -130,13 +134,17 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
 
   // rope: `rope_theta` + `rope_scaling` (transformers 4.x) or `rope_parameters` (5.x)
   let ropeTheta = o.rope_theta;
+  let yarn: YarnScaling | undefined;
   for (const field of ['rope_scaling', 'rope_parameters'] as const) {
     const r = o[field];
     if (r == null) continue;
     if (typeof r !== 'object' || Array.isArray(r)) fail(`${at(src, field)} must be an object or null`);
     const rr = r as Record<string, unknown>;
     const type = rr.rope_type ?? rr.type ?? 'default';
-    if (type !== 'default') fail(`${at(src, field)} asks for rope type ${quote(type)}, which is not implemented (only 'default')`);
+    if (type === 'yarn') {
+      if (yarn) fail(`${at(src, field)}: rope_scaling and rope_parameters both ask for yarn; give one`);
+      yarn = yarnFromHf(rr, src, field);
+    } else if (type !== 'default') fail(`${at(src, field)} asks for rope type ${quote(type)}, which is not implemented (only 'default' and 'yarn')`);
     if (rr.rope_theta !== undefined) {
       if (ropeTheta !== undefined && ropeTheta !== rr.rope_theta) fail(`${at(src, field)}: rope_theta ${String(rr.rope_theta)} contradicts top-level rope_theta ${String(ropeTheta)}`);
       ropeTheta = rr.rope_theta;
@@ -163,9 +171,12 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
     num_attention_heads: heads,
     num_key_value_heads: kvHeads,
     head_dim: headDim,
-    max_position_embeddings: contextLength(posInt(src, o, 'max_position_embeddings', 32768), at(src, 'max_position_embeddings')),
+    max_position_embeddings: yarn
+      ? contextLength(yarnContext(yarn), `${at(src, 'rope_scaling')}: factor x original_max_position_embeddings`)
+      : contextLength(posInt(src, o, 'max_position_embeddings', 32768), at(src, 'max_position_embeddings')),
     rms_norm_eps: posNum(src, o, 'rms_norm_eps', 1e-6),
     rope_theta: posNum(src, { rope_theta: ropeTheta }, 'rope_theta', 10000),
+    ...(yarn && { rope_scaling: yarn }),
     hidden_act: 'silu',
     tie_word_embeddings: tie,
     bos_token_id: (o.bos_token_id as number | null | undefined) ?? undefined,
@@ -194,8 +205,7 @@ export function configFromGguf(meta: Map<string, GgufValue>, src: string, vocabR
     if (typeof v !== 'number' || !(v > 0)) fail(`${src}: metadata ${quote(key(k))} must be a positive number, got ${quote(v)}`);
     return v;
   };
-  const scaling = get('rope.scaling.type');
-  if (scaling !== undefined && scaling !== 'none') fail(`${src}: metadata '${key('rope.scaling.type')}' is ${quote(scaling)}: rope scaling is not implemented`);
+  const yarn = yarnFromGguf(meta, src, arch as string);
   const sw = get('attention.sliding_window');
   if (sw !== undefined && sw !== 0) fail(`${src}: metadata '${key('attention.sliding_window')}' = ${quote(sw)}: sliding-window attention is not implemented`);
   const moe = arch === 'qwen2moe' || arch === 'qwen3moe';
@@ -219,9 +229,12 @@ export function configFromGguf(meta: Map<string, GgufValue>, src: string, vocabR
     num_attention_heads: heads,
     num_key_value_heads: kvHeads,
     head_dim: headDim,
-    max_position_embeddings: contextLength(num('context_length', 32768), `${src}: metadata ${quote(key('context_length'))}`),
+    max_position_embeddings: yarn
+      ? contextLength(yarnContext(yarn), `${src}: metadata ${quote(key('rope.scaling.factor'))} x original_context_length`)
+      : contextLength(num('context_length', 32768), `${src}: metadata ${quote(key('context_length'))}`),
     rms_norm_eps: num('attention.layer_norm_rms_epsilon', 1e-6),
     rope_theta: num('rope.freq_base', 10000),
+    ...(yarn && { rope_scaling: yarn }),
     hidden_act: 'silu',
     tie_word_embeddings: !hasOutput,
     bos_token_id: typeof bos === 'number' ? bos : undefined,

@@ -78,6 +78,7 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
   const rp = (o.rope_parameters ?? o.rope_scaling ?? {}) as Obj;
   if (typeof rp !== 'object' || Array.isArray(rp)) fail(`${at(src, 'rope_parameters')} must be an object`);
   const ropeType = rp.rope_type ?? rp.type ?? 'default';
+  if (ropeType === 'yarn') fail(`${at(src, 'rope_parameters')} asks for yarn rope scaling, which is not implemented for ${text} yet (qwen2, qwen3 and their MoE variants have it)`);
   if (ropeType !== 'default') fail(`${at(src, 'rope_parameters')} asks for rope type ${quote(ropeType)}, which is not implemented (only 'default')`);
   const theta = posNum(src, { t: rp.rope_theta ?? o.rope_theta }, 't', 10000);
   const prf = posNum(src, { partial_rotary_factor: rp.partial_rotary_factor ?? o.partial_rotary_factor }, 'partial_rotary_factor', 0.25);
@@ -166,6 +167,8 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
     if (typeof v !== 'number' || !(v > 0)) fail(`${src}: metadata ${quote(key(k))} must be a positive number, got ${quote(v)}`);
     return v;
   };
+  const scaling = meta.get(key('rope.scaling.type'));
+  if (scaling !== undefined && scaling !== 'none') fail(`${src}: metadata ${quote(key('rope.scaling.type'))} is ${quote(scaling)}: rope scaling is not implemented for ${arch} yet (qwen2, qwen3 and their MoE variants have yarn)`);
   const mtpRaw = meta.get(key('nextn_predict_layers')) ?? 0;
   if (typeof mtpRaw !== 'number' || !Number.isInteger(mtpRaw) || mtpRaw < 0) fail(`${src}: metadata '${key('nextn_predict_layers')}' must be a non-negative integer, got ${quote(mtpRaw)}`);
   const mtp = mtpRaw;

@@ -31,6 +31,12 @@ export interface LoadOptions {
    * is an error naming the file, tensor, block and field.
    */
   checkTensors?: boolean;
+  /**
+   * Cap each sequence's context (positions, and so KV-cache memory) at this many tokens, as
+   * llama.cpp's --ctx-size; the model's config then reports it as max_position_embeddings. It may
+   * not exceed the model's own context. RoPE (YaRN included) does not depend on it.
+   */
+  ctxSize?: number;
 }
 
 export type ModelFormat = 'hf' | 'gguf';
@@ -90,8 +96,9 @@ export function openModelFiles(p: string): { format: ModelFormat; config: QwenCo
 
 export function loadModel(p: string, opts: LoadOptions = {}): CausalLM {
   const backend = opts.backend ?? new ReferenceBackend();
-  const { format, config, source } = openModelFiles(p);
+  const { format, config: full, source } = openModelFiles(p);
   try {
+    const config = withContext(full, opts.ctxSize);
     const weights = new WeightLoader(source, format, backend, opts.onProgress, config.model_type, opts.quantize, opts.checkTensors);
     const model = ARCHITECTURES[config.model_type].load(config, weights, backend);
     for (const n of weights.notes) (opts.onNote ?? ((m) => process.stderr.write(`note: ${m}\n`)))(n);
@@ -99,4 +106,12 @@ export function loadModel(p: string, opts: LoadOptions = {}): CausalLM {
   } finally {
     source.close(); // every weight has been read into backend storage
   }
+}
+
+/** `c` with its context capped at ctxSize (LoadOptions.ctxSize); an error when that exceeds it. */
+export function withContext(c: QwenConfig, ctxSize: number | undefined): QwenConfig {
+  if (ctxSize === undefined) return c;
+  if (!Number.isSafeInteger(ctxSize) || ctxSize < 1) fail(`--ctx-size must be a positive integer, got ${ctxSize}`);
+  if (ctxSize > c.max_position_embeddings) fail(`--ctx-size ${ctxSize} is larger than the model's context of ${c.max_position_embeddings} tokens`);
+  return { ...c, max_position_embeddings: ctxSize };
 }

@@ -74,7 +74,7 @@ const CONFIG_CASES: [string, (c: any) => void, RegExp][] = [
   ['unknown model_type', (c) => { c.model_type = 'llama'; }, /field 'model_type' is 'llama', which qwen.ts does not implement/],
   ['missing model_type', (c) => { delete c.model_type; }, /field 'model_type' is missing/],
   ['sliding window on', (c) => { c.use_sliding_window = true; c.sliding_window = 4096; }, /field 'use_sliding_window' is true/],
-  ['yarn rope scaling', (c) => { c.rope_scaling = { type: 'yarn', factor: 4, original_max_position_embeddings: 32768 }; }, /field 'rope_scaling' asks for rope type 'yarn'/],
+  ['yarn rope scaling without its original context', (c) => { c.rope_scaling = { type: 'yarn', factor: 4 }; }, /field 'rope_scaling.original_max_position_embeddings' is missing/],
   ['rope_parameters spelling, non-default', (c) => { c.rope_parameters = { rope_type: 'linear', factor: 2 }; }, /field 'rope_parameters' asks for rope type 'linear'/],
   ['vision tower', (c) => { c.vision_config = { depth: 32 }; }, /field 'vision_config': vision towers are not implemented/],
   ['unknown field', (c) => { c.attn_logit_softcapping = 30; }, /field 'attn_logit_softcapping' is not a qwen2 config field/],
@@ -130,7 +130,7 @@ test('GGUF: unknown architecture, missing hyper-parameter, missing and mis-shape
   f = ggufVariant('notensor.gguf', (_, t) => { t.splice(t.findIndex((x) => x.name === 'blk.1.attn_v.bias'), 1); });
   expectError(() => loadModel(f), f, /tensor 'blk.1.attn_v.bias' is missing/);
   f = ggufVariant('yarn.gguf', (m) => { m.push({ key: 'qwen2.rope.scaling.type', type: 'str', value: 'yarn' }); });
-  expectError(() => loadModel(f), f, /rope.scaling.type' is 'yarn'/);
+  expectError(() => loadModel(f), f, /rope.scaling.factor' is missing/);
   f = ggufVariant('ffn.gguf', (m) => { m.find((k) => k.key === 'qwen2.feed_forward_length')!.value = 256; });
   expectError(() => loadModel(f), f, /tensor 'blk.0.ffn_gate.weight' has shape \[128, 64\], but the config implies \[256, 64\]/);
 });
