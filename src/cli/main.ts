@@ -15,6 +15,8 @@ const COMMANDS: Record<string, Command> = {
   detokenize: { summary: 'print the text of token ids as JSON', load: () => import('./detokenize.js') },
   template: { summary: "render messages with the model's chat template", load: () => import('./template.js') },
   logits: { summary: 'print the logits of a token sequence as JSON', load: () => import('./logits.js') },
+  embed: { summary: 'print the embedding of each input as JSON lines (embedding models)', load: () => import('./embed.js') },
+  rerank: { summary: 'score documents against a query with a reranker model, best first', load: () => import('./rerank.js') },
   quantize: { summary: 'convert an HF folder (or GGUF) to a GGUF file: --type q8_0|q4_0|f16|f32', load: () => import('./quantize.js') },
 };
 

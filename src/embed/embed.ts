@@ -57,7 +57,7 @@ export function vectorPooling(m: EmbedModel, override?: VectorPooling): VectorPo
   if (pooling === 'last' || pooling === 'mean' || pooling === 'cls') return pooling;
   if (pooling === 'rank') fail(`${label(m)} is a reranker (${source}): it scores query-document pairs (rerank), it does not embed`);
   if (pooling === 'none') fail(`${label(m)} declares pooling none (${source}): per-token embeddings, not one vector per input; they are not served`);
-  fail(`${label(m)} is a ${m.model.config.model_type} causal language model, not an embedding model: its files name no pooling rule (${source}; an embedding GGUF sets {arch}.pooling_type, a sentence-transformers folder has modules.json with a Pooling module)`);
+  fail(`${label(m)} is a ${m.model.config.model_type} causal language model, not an embedding model: ${source} (embedding models name their pooling: GGUF {arch}.pooling_type, or a sentence-transformers modules.json with a Pooling module; the pooling option / --pooling chooses one anyway)`);
 }
 
 /** Qwen3-Embedding's query format (its model card; documents go in as they are). */
@@ -69,7 +69,7 @@ export const queryText = (instruction: string, text: string) => `Instruct: ${ins
  */
 export function fitContext(ids: number[], limit: number, what: string, truncate: boolean | undefined, keep = 0): number[] {
   if (ids.length <= limit) return ids;
-  if (!truncate) fail(`${what} has ${ids.length} tokens; this model's context holds ${limit} (set truncate to cut longer inputs)`);
+  if (!truncate) fail(`${what} has ${ids.length} tokens; this model's context holds ${limit} (truncate: true / --truncate cuts longer inputs)`);
   return [...ids.slice(0, Math.max(0, limit - keep)), ...ids.slice(ids.length - keep)].slice(-limit);
 }
 

@@ -43,11 +43,11 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 /** sentence-transformers: modules.json -> the Pooling module's config.json -> its one mode. */
 function stPooling(dir: string): { pooling?: Pooling; source: string } {
   const modulesFile = path.join(dir, 'modules.json');
-  if (!fs.existsSync(modulesFile)) return { source: `${dir} (no modules.json)` };
+  if (!fs.existsSync(modulesFile)) return { source: `no modules.json in ${dir}` };
   const modules = readJson(modulesFile);
   if (!Array.isArray(modules)) fail(`${modulesFile}: expected a JSON array of modules`);
   const pool = modules.find((m) => isObj(m) && typeof m.type === 'string' && m.type.endsWith('.Pooling'));
-  if (!pool) return { source: `${modulesFile} (no Pooling module)` };
+  if (!pool) return { source: `no Pooling module in ${modulesFile}` };
   const cfgFile = path.join(dir, String(pool.path ?? ''), 'config.json');
   const cfg = readJson(cfgFile);
   if (!isObj(cfg)) fail(`${cfgFile}: expected a JSON object`);
@@ -104,7 +104,7 @@ export function readPooling(p: string): PoolingInfo {
       return [v];
     };
     return {
-      pooling, source: raw === undefined ? `${g.path} (no ${key})` : `${g.path} (${key} = ${raw})`,
+      pooling, source: raw === undefined ? `no ${key} in ${g.path}` : `${key} = ${raw} in ${g.path}`,
       prepend: wrap('tokenizer.ggml.add_bos_token', 'tokenizer.ggml.bos_token_id'),
       append: wrap('tokenizer.ggml.add_eos_token', 'tokenizer.ggml.eos_token_id'),
     };
