@@ -4,7 +4,7 @@
 // last position: the softmax of those two logits. Documents share forward passes (passes.ts).
 import { fail } from '../errors.js';
 import { runSequences, type PassOptions } from './passes.js';
-import { fitContext, type EmbedModel } from './embed.js';
+import { fitContext, poolingOf, type EmbedModel } from './embed.js';
 
 export const RERANK_INSTRUCTION = 'Given a web search query, retrieve relevant passages that answer the query';
 const PREFIX = '<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n';
@@ -37,11 +37,23 @@ function tokenId(m: EmbedModel, text: string): number {
   return id;
 }
 
+/**
+ * Qwen3-Reranker's HF folder is a plain causal LM (no pooling rule): its LM head gives the logits.
+ * Refused: embedding models, and llama.cpp's rank GGUF files, whose head is a two-row cls.output
+ * (an untied LM head is dropped; reading token_embd in its place would be silently wrong).
+ */
+function checkReranker(m: EmbedModel): void {
+  const { pooling, source } = poolingOf(m);
+  if (pooling === 'rank') fail(`${m.name ?? m.path} is a llama.cpp rank GGUF (${source}), whose cls.output head is not read yet: use the Hugging Face folder (Qwen/Qwen3-Reranker-*)`);
+  if (pooling !== undefined) fail(`${m.name ?? m.path} is an embedding model (${source}): it embeds, it does not rerank`);
+}
+
 /** Score every document against the query; results sorted by relevance, best first. */
 export async function rerank(m: EmbedModel, query: string, documents: readonly string[], opts: RerankOptions = {}): Promise<RerankResult> {
   if (typeof query !== 'string' || query === '') fail('query must be a non-empty string');
   if (!Array.isArray(documents) || documents.length === 0) fail('documents is empty: give at least one document');
   if (opts.topN !== undefined && (!Number.isInteger(opts.topN) || opts.topN < 1)) fail(`top_n must be a positive integer, got ${opts.topN}`);
+  checkReranker(m);
   const yes = tokenId(m, 'yes'), no = tokenId(m, 'no');
   const limit = m.model.config.max_position_embeddings;
   const suffix = m.tokenizer.encode(SUFFIX);

@@ -10,6 +10,7 @@ import { trackRequest } from './access_log.js';
 import { chatCompletions, completions } from './chat_completions.js';
 import type { Handler, ServerContext } from './context.js';
 import { originPolicy, requireJson } from './cors.js';
+import { embeddings, reranking } from './embeddings.js';
 import { ApiError } from './errors.js';
 import { json, readBody, sendError } from './http.js';
 import { maxTokenBytes } from './limits.js';
@@ -42,6 +43,8 @@ const POSTS = new Map<string, Handler>([
   ['/v1/chat/completions', chatCompletions],
   ['/v1/completions', completions],
   ['/v1/responses', createResponse],
+  ['/v1/embeddings', embeddings],
+  ['/v1/rerank', reranking],
 ]);
 const KNOWN = ['/', '/health', '/metrics', '/v1/models', ...POSTS.keys()];
 
