@@ -49,13 +49,18 @@ export interface RopeFreqs {
   readonly mscale: number;
 }
 
+const plainFreqs = new Map<string, RopeFreqs>(); // by theta and nRot: a model has one or two
+
 /** The frequencies rope() applies for `theta` and nRot rotated dims. */
 export function ropeFreqs(theta: number | RopeFreqs, nRot: number): RopeFreqs {
   if (typeof theta !== 'number') {
     if (theta.inv.length !== nRot / 2) throw new Error(`rope: ${theta.inv.length} frequencies for ${nRot} rotated dims`);
     return theta;
   }
-  return { inv: Float64Array.from({ length: nRot / 2 }, (_, j) => Math.pow(theta, (-2 * j) / nRot)), mscale: 1 };
+  const k = `${theta}/${nRot}`;
+  let f = plainFreqs.get(k);
+  if (!f) plainFreqs.set(k, (f = { inv: Float64Array.from({ length: nRot / 2 }, (_, j) => Math.pow(theta, (-2 * j) / nRot)), mscale: 1 }));
+  return f;
 }
 
 /** place()'s key for the tensors outside the layers: the embedding, the final norm, the output head. */
