@@ -150,7 +150,9 @@ export class WeightLoader {
     }
     this.totalBytes = [...source.tensors.values()].reduce((a, t) => a + t.byteLength, 0);
     const vl = naming === 'hf' && [...source.tensors.keys()].some((n) => n.startsWith('model.language_model.'));
-    this.hfPrefix = vl ? 'model.language_model.' : 'model.';
+    // Qwen3-Embedding's checkpoints are saved from the bare Qwen3Model: `layers.0...`, no `model.`
+    const flat = naming === 'hf' && ![...source.tensors.keys()].some((n) => n.startsWith('model.'));
+    this.hfPrefix = vl ? 'model.language_model.' : flat ? '' : 'model.';
   }
 
   /**

@@ -13,6 +13,7 @@ import { loadTokenizer } from '../../src/tokenizer/load.js';
 import { embed, embeddingIds, normalize, type EmbedModel } from '../../src/embed/embed.js';
 import { rerank, rerankPrompt } from '../../src/embed/rerank.js';
 import { chatModelDir, FIXTURES } from '../helpers.js';
+import { folderVariant } from '../models/variants.js';
 import { embeddingGguf, ENDOFTEXT, plainGguf, POOLING_TYPES } from './embed_model.js';
 
 const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'embed', 'reference.json'), 'utf8'));
@@ -69,11 +70,12 @@ test('the WebAssembly backend, Matryoshka dimensions and the query instruction',
   }
 });
 
-test('a sentence-transformers folder (modules.json, 1_Pooling lasttoken, TemplateProcessing EOS) gives the GGUF embeddings', async () => {
+test('a sentence-transformers folder as Qwen3-Embedding ships it (modules.json, 1_Pooling lasttoken, TemplateProcessing EOS, tensors without model.) gives the GGUF embeddings', async () => {
   const src = chatModelDir();
   const dir = fs.mkdtempSync(path.join(path.dirname(src), 'st-embed-'));
   try {
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer_config.json']) fs.copyFileSync(path.join(src, f), path.join(dir, f));
+    folderVariant(src, dir, { tensors: (ts) => ts.map((t) => ({ ...t, name: t.name.replace(/^model\./, '') })) });
+    fs.copyFileSync(path.join(src, 'tokenizer_config.json'), path.join(dir, 'tokenizer_config.json'));
     const tj = JSON.parse(fs.readFileSync(path.join(src, 'tokenizer.json'), 'utf8'));
     tj.post_processor = { type: 'TemplateProcessing', single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<|endoftext|>', type_id: 0 } }], pair: [], special_tokens: { '<|endoftext|>': { id: '<|endoftext|>', ids: [ENDOFTEXT], tokens: ['<|endoftext|>'] } } };
     fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tj));
