@@ -2,7 +2,8 @@
 // iterators of events: messages -> template -> ids -> scheduler -> text pieces -> Qwen parser.
 // The CLI and the server only consume these.
 import { fail } from '../errors.js';
-import { Scheduler } from '../generate/scheduler.js';
+import { Scheduler, type Engine } from '../generate/scheduler.js';
+import { EngineClient, type EngineClientOptions } from '../engine/client.js';
 import type { Constraint, FinishReason, GenerateOptions } from '../generate/sequence.js';
 import { StopStrings } from '../generate/stop.js';
 import { loadModel, detectFormat, type LoadOptions } from '../models/load.js';
@@ -28,26 +29,65 @@ export function toolCallFormat(template: string): ToolCallFormat {
 export interface ChatModel {
   name: string;
   path: string;
-  model: CausalLM;
+  /** the weights, when they are in this thread (openChatModel; not openChatModelThreaded) */
+  model?: CausalLM;
   /** the model's config (what the HTTP side needs: context length, vocabulary size) */
   config: QwenConfig;
   tokenizer: Tokenizer;
-  scheduler: Scheduler;
+  /** runs the generations: a Scheduler in this thread, or an engine thread's client */
+  scheduler: Engine;
   /** the model has no chat template: plain ChatML is used */
   templateFallback: boolean;
   /** how the chat template writes tool calls (toolCallFormat); the parser and forced tool calls follow it */
   toolFormat: ToolCallFormat;
+  /** stop the engine thread, if there is one */
+  close?(): Promise<void>;
 }
 
-export function openChatModel(path: string, name: string, opts: LoadOptions & { parallel?: number } = {}): ChatModel {
+/** A chat model whose weights and scheduler live in this thread. */
+export interface LocalChatModel extends ChatModel {
+  model: CausalLM;
+  scheduler: Scheduler;
+}
+
+/** A chat model whose weights and scheduler live on an engine thread (the HTTP thread never runs a forward pass). */
+export interface ThreadedChatModel extends ChatModel {
+  scheduler: EngineClient;
+  close(): Promise<void>;
+}
+
+/** The tokenizer and template half of a chat model (what the HTTP thread needs); `config` checks the vocabularies agree. */
+function chatSide(path: string, tokenizer: Tokenizer, config: QwenConfig) {
+  if (tokenizer.vocabSize > config.vocab_size) {
+    fail(`${path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocab_size} embedding rows`);
+  }
+  const tmpl = chatTemplateFor(tokenizer);
+  return { path, config, tokenizer, templateFallback: tmpl.fallback, toolFormat: toolCallFormat(tmpl.template) };
+}
+
+/** Load a chat model into this thread (the CLI's run, the library): forward passes run on the caller's thread. */
+export function openChatModel(path: string, name: string, opts: LoadOptions & { parallel?: number } = {}): LocalChatModel {
   detectFormat(path);
   const tokenizer = loadTokenizer(path);
   const model = loadModel(path, opts);
-  if (tokenizer.vocabSize > model.config.vocab_size) {
-    fail(`${path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocab_size} embedding rows`);
+  return { name, ...chatSide(path, tokenizer, model.config), model, scheduler: new Scheduler(model, undefined, opts.parallel) };
+}
+
+/**
+ * Load a chat model with its weights and scheduler on an engine thread (a worker that builds its
+ * own backend from `backend` / `threads`, as the CLI's flags): this thread keeps the tokenizer and
+ * template, and stays free while the engine computes. close() ends the engine thread.
+ */
+export async function openChatModelThreaded(path: string, name: string, opts: EngineClientOptions = {}): Promise<ThreadedChatModel> {
+  detectFormat(path);
+  const tokenizer = loadTokenizer(path);
+  const engine = await EngineClient.start(path, opts);
+  try {
+    return { name, ...chatSide(path, tokenizer, engine.config), scheduler: engine, close: () => engine.close() };
+  } catch (e) {
+    await engine.close();
+    throw e;
   }
-  const tmpl = chatTemplateFor(tokenizer);
-  return { name, path, model, config: model.config, tokenizer, scheduler: new Scheduler(model, undefined, opts.parallel), templateFallback: tmpl.fallback, toolFormat: toolCallFormat(tmpl.template) };
 }
 
 export type SamplingRequest = Omit<GenerateOptions, 'stop_tokens' | 'constraint'> & {

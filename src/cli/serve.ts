@@ -1,6 +1,6 @@
 // qwen-ts serve <model> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--cors ORIGIN,...]
 import { parseArgs } from 'node:util';
-import { openChatModel } from '../chat/engine.js';
+import { openChatModel, openChatModelThreaded, type ChatModel } from '../chat/engine.js';
 import { fail } from '../errors.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { createServer } from '../server/app.js';
@@ -10,7 +10,10 @@ import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './re
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
        [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors]
+       [--in-process]
 --parallel: requests generating at once (batched together); more wait their turn.
+--in-process: run the model on the HTTP thread (debugging): by default it runs on an engine thread
+        of its own, so /health and streams keep answering during a long prompt.
 --cors: web pages from these origins (e.g. https://app.example.com,http://192.168.1.5:3000) may use
         the server from a browser; '*' allows any site. By default only loopback pages may
         (http(s)://localhost, 127.0.0.1, [::1], any port); others get a 403.
@@ -26,7 +29,8 @@ export async function run(argv: string[]): Promise<void> {
     options: {
       ...BACKEND_OPTIONS, ...LOAD_OPTIONS,
       host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '8080' },
-      'api-key': { type: 'string' }, cors: { type: 'string' }, name: { type: 'string' }, parallel: { type: 'string', default: '8' }, help: { type: 'boolean', short: 'h' },
+      'api-key': { type: 'string' }, cors: { type: 'string' }, name: { type: 'string' }, parallel: { type: 'string', default: '8' },
+      'in-process': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');
@@ -42,7 +46,10 @@ export async function run(argv: string[]): Promise<void> {
   const arg = positionals[0]!;
   const path = await resolveModelArg(arg);
   const bar = new ProgressBar('loading');
-  const cm = openChatModel(path, values.name ?? arg, { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], parallel, onProgress: (d, t) => bar.update(d, t) });
+  const load = { quantize, checkTensors: values['check-tensors'], parallel, onProgress: (d: number, t: number) => bar.update(d, t) };
+  const cm: ChatModel = values['in-process']
+    ? openChatModel(path, values.name ?? arg, { ...load, backend: backendFromArgs(values) })
+    : await openChatModelThreaded(path, values.name ?? arg, { ...load, backend: values.backend, threads: values.threads });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
   const server = createServer(cm, { apiKey: values['api-key'] ?? process.env.QWEN_TS_API_KEY, cors });
@@ -53,7 +60,7 @@ export async function run(argv: string[]): Promise<void> {
   const addr = server.address();
   const where = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
   process.stderr.write(`serving ${cm.name} at ${where}/v1 (chat page: ${where}/)\n`);
-  const stop = () => server.close(() => process.exit(0));
+  const stop = () => server.close(() => void (cm.close?.() ?? Promise.resolve()).finally(() => process.exit(0)));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await new Promise<void>((r) => server.on('close', r));

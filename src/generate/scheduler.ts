@@ -7,13 +7,67 @@ import type { BatchEntry } from '../models/kv_cache.js';
 import { yieldToEventLoop } from './generate.js';
 import { Sequence, type FinishReason, type GenerateOptions, type Step } from './sequence.js';
 
-interface Active {
-  seq: Sequence;
-  push(s: Step): void;
-  close(f: FinishReason, error?: Error): void;
+/** A request's steps as they come, read as an async iterator (by the Scheduler's and the engine client's consumers). */
+export class StepQueue {
+  private readonly queue: Step[] = [];
+  private finished?: FinishReason;
+  private error?: Error;
+  private wake?: () => void;
+
+  push(s: Step): void { this.queue.push(s); this.notify(); }
+  /** the end: `f` 'error' makes the iterator throw `e` */
+  close(f: FinishReason, e?: Error): void { this.finished = f; this.error = e; this.notify(); }
+  get closed(): boolean { return this.finished !== undefined; }
+  private notify(): void { this.wake?.(); this.wake = undefined; }
+
+  /** `leave` runs when the consumer stops reading before the end (a client gone): it cancels the request. */
+  async *iterate(leave: () => void): AsyncGenerator<Step, FinishReason> {
+    try {
+      for (;;) {
+        if (this.queue.length) { yield this.queue.shift()!; continue; }
+        if (this.finished === 'error') throw this.error ?? new Error('generation failed');
+        if (this.finished) return this.finished;
+        await new Promise<void>((r) => (this.wake = r));
+      }
+    } finally {
+      if (!this.finished) leave();
+    }
+  }
 }
 
-export class Scheduler {
+interface Active {
+  seq: Sequence;
+  q: StepQueue;
+}
+
+/**
+ * What the chat layer drives: a Scheduler in this thread, or the client of one on an engine thread
+ * (src/engine/client.ts), so the HTTP thread never runs a forward pass.
+ */
+export interface Engine {
+  /** Queue a generation; throws at once on bad parameters. Leaving the iteration early cancels it. */
+  submit(prompt: readonly number[], o: GenerateOptions): AsyncGenerator<Step, FinishReason>;
+  /** requests generating or waiting */
+  readonly load: number;
+  /** requests generating now */
+  readonly activeCount: number;
+  readonly maxActive: number;
+  /** counters since start (an engine thread's as of its last finished request) */
+  readonly stats: SchedulerStats;
+}
+
+/** requests generating at once unless told otherwise (serve --parallel) */
+export const DEFAULT_PARALLEL = 8;
+
+/** Counters since start (the server's metrics read them). */
+export interface SchedulerStats {
+  /** requests submitted, and their prompt tokens */
+  requests: number;
+  promptTokens: number;
+}
+
+export class Scheduler implements Engine {
+  readonly stats: SchedulerStats = { requests: 0, promptTokens: 0 };
   private active: Active[] = [];
   private waiting: Active[] = []; // beyond maxActive: admitted first come, first served
   private running = false;
@@ -23,7 +77,7 @@ export class Scheduler {
    * @param tokenBudget tokens per forward pass (decode steps plus prompt chunks)
    * @param maxActive sequences generating at once (each holds a KV cache); more wait their turn
    */
-  constructor(private readonly model: CausalLM, private readonly tokenBudget = 256, readonly maxActive = 8) {}
+  constructor(private readonly model: CausalLM, private readonly tokenBudget = 256, readonly maxActive = DEFAULT_PARALLEL) {}
 
   /** requests generating or waiting */
   get load(): number {
@@ -43,29 +97,12 @@ export class Scheduler {
     const cancel = new AbortController();
     const signal = o.signal ? AbortSignal.any([o.signal, cancel.signal]) : cancel.signal;
     const seq = new Sequence(this.model, prompt, { ...o, signal });
-    const queue: Step[] = [];
-    let finished: FinishReason | undefined;
-    let error: Error | undefined;
-    let wake: (() => void) | undefined;
-    const notify = () => { wake?.(); wake = undefined; };
-    this.waiting.push({
-      seq,
-      push: (s) => { queue.push(s); notify(); },
-      close: (f, e) => { finished = f; error = e; notify(); },
-    });
+    this.stats.requests++;
+    this.stats.promptTokens += prompt.length;
+    const q = new StepQueue();
+    this.waiting.push({ seq, q });
     this.kick();
-    return (async function* (): AsyncGenerator<Step, FinishReason> {
-      try {
-        for (;;) {
-          if (queue.length) { yield queue.shift()!; continue; }
-          if (finished === 'error') throw error ?? new Error('generation failed');
-          if (finished) return finished;
-          await new Promise<void>((r) => (wake = r));
-        }
-      } finally {
-        if (!finished) cancel.abort();
-      }
-    })();
+    return q.iterate(() => cancel.abort());
   }
 
   private kick(): void {
@@ -74,7 +111,7 @@ export class Scheduler {
     void this.loop()
       .catch((e: unknown) => {
         // a fault outside any one request: end them all with the error rather than hang them
-        for (const a of [...this.active, ...this.waiting]) { a.seq.cache.release(); a.close('error', e instanceof Error ? e : new Error(String(e))); }
+        for (const a of [...this.active, ...this.waiting]) { a.seq.cache.release(); a.q.close('error', e instanceof Error ? e : new Error(String(e))); }
         this.active = [];
         this.waiting = [];
       })
@@ -87,7 +124,7 @@ export class Scheduler {
       // admit waiting requests (dropping those cancelled while they waited)
       this.waiting = this.waiting.filter((a) => {
         if (!a.seq.o.signal?.aborted) return true;
-        a.close('abort');
+        a.q.close('abort');
         return false;
       });
       while (this.active.length < this.maxActive && this.waiting.length) this.active.push(this.waiting.shift()!);
@@ -125,7 +162,7 @@ export class Scheduler {
           if (!a || a.seq.finish) return;
           try {
             const s = a.seq.step(logits.subarray(r * V, (r + 1) * V));
-            if (s) a.push(s);
+            if (s) a.q.push(s);
           } catch (e) {
             a.seq.fail(e); // e.g. a constraint that allows nothing: this request only
           }
@@ -134,7 +171,7 @@ export class Scheduler {
       this.active = this.active.filter((a) => {
         if (!a.seq.finish) return true;
         a.seq.cache.release();
-        a.close(a.seq.finish, a.seq.error);
+        a.q.close(a.seq.finish, a.seq.error);
         return false;
       });
       await yieldToEventLoop();

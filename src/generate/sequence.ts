@@ -3,6 +3,8 @@
 import { fail } from '../errors.js';
 import type { CausalLM } from '../models/model.js';
 import type { KvCache } from '../models/kv_cache.js';
+import type { QwenConfig } from '../models/config.js';
+import type { ConstraintSpec } from './constrain/index.js';
 import { checkSamplerParams, logprobs, Rng, sample, type SamplerParams } from './sampler.js';
 
 /** Restricts which tokens may come next (JSON schema, forced tool call); advanced on each token. */
@@ -11,6 +13,8 @@ export interface Constraint {
   accept(id: number): void;
   /** true once the constrained text is complete: generation stops there */
   done(): boolean;
+  /** how to build this constraint again from scratch (its builder and arguments): what crosses to an engine thread */
+  spec?: ConstraintSpec;
 }
 
 export interface GenerateOptions extends SamplerParams {
@@ -37,6 +41,24 @@ export interface Step {
 /** 'error': the engine failed (the consumer sees the error thrown, not this value) */
 export type FinishReason = 'stop' | 'length' | 'abort' | 'error';
 
+/**
+ * The rules a request must pass before it is queued (the Sequence constructor, and the threaded
+ * engine's client on the HTTP thread, so bad parameters throw there at once): returns the most
+ * tokens it may generate (max_tokens, cut to what the context has left).
+ */
+export function checkRequest(config: Pick<QwenConfig, 'vocab_size' | 'max_position_embeddings'>, prompt: readonly number[], o: GenerateOptions): number {
+  const bad = checkSamplerParams(o, Math.min(o.vocab_limit ?? Infinity, config.vocab_size)); // logit_bias ids must exist
+  if (bad) fail(bad);
+  if (prompt.length === 0) fail('the prompt is empty: nothing to continue from');
+  const ctx = config.max_position_embeddings;
+  if (!Number.isInteger(o.max_tokens) || o.max_tokens < 1) fail(`max_tokens must be a positive integer, got ${o.max_tokens}`);
+  if (prompt.length >= ctx) fail(`the prompt has ${prompt.length} tokens; the model's context holds ${ctx}`);
+  const vocab = config.vocab_size;
+  const badId = prompt.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+  if (badId !== undefined) fail(`prompt token id ${badId} is out of range (vocabulary: ${vocab})`);
+  return Math.min(o.max_tokens, ctx - prompt.length);
+}
+
 export class Sequence {
   readonly cache: KvCache;
   readonly generated: number[] = [];
@@ -49,16 +71,7 @@ export class Sequence {
   private readonly stops: Set<number>;
 
   constructor(model: CausalLM, readonly prompt: readonly number[], readonly o: GenerateOptions) {
-    const bad = checkSamplerParams(o, Math.min(o.vocab_limit ?? Infinity, model.config.vocab_size)); // logit_bias ids must exist
-    if (bad) fail(bad);
-    if (prompt.length === 0) fail('the prompt is empty: nothing to continue from');
-    const ctx = model.config.max_position_embeddings;
-    if (!Number.isInteger(o.max_tokens) || o.max_tokens < 1) fail(`max_tokens must be a positive integer, got ${o.max_tokens}`);
-    if (prompt.length >= ctx) fail(`the prompt has ${prompt.length} tokens; the model's context holds ${ctx}`);
-    const vocab = model.config.vocab_size;
-    const badId = prompt.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
-    if (badId !== undefined) fail(`prompt token id ${badId} is out of range (vocabulary: ${vocab})`);
-    this.maxNew = Math.min(o.max_tokens, ctx - prompt.length);
+    this.maxNew = checkRequest(model.config, prompt, o);
     this.cache = model.newCache(prompt.length + this.maxNew);
     this.rng = new Rng(o.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.stops = new Set(o.stop_tokens ?? []);

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
-import { chat, openChatModel, prepareChat, type ChatModel } from '../../src/chat/engine.js';
+import { chat, openChatModel, prepareChat, type ChatModel, type LocalChatModel } from '../../src/chat/engine.js';
 import { QwenError } from '../../src/errors.js';
 import { generate } from '../../src/generate/generate.js';
 import { Scheduler } from '../../src/generate/scheduler.js';
@@ -248,7 +248,7 @@ test('chat_template_kwargs may not set messages, tools, add_generation_prompt or
 
 // --- 8: logit_bias (a real model: its logits are small next to a bias of 100)
 
-let real: Running, cm: ChatModel;
+let real: Running, cm: LocalChatModel;
 const HELLO = tok.encode('Hello')[0]!;
 before(async () => {
   cm = openChatModel(chatModelDir(), 'qwen3-tiny');

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import OpenAI from 'openai';
 import { Ajv } from 'ajv';
-import { openChatModel, type ChatModel } from '../../src/chat/engine.js';
+import { openChatModel, type LocalChatModel } from '../../src/chat/engine.js';
 import { createServer } from '../../src/server/app.js';
 import { WasmBackend } from '../../src/backend/wasm.js';
 import { TIME, WEATHER } from './tools.js';
@@ -19,7 +19,7 @@ import { fixtureDir } from '../helpers.js';
 const ajv = new Ajv({ strict: false });
 const MODEL = 'qwen35moe-tiny';
 
-let cm: ChatModel, server: Server, client: OpenAI;
+let cm: LocalChatModel, server: Server, client: OpenAI;
 const backend = new WasmBackend({ threads: 2 });
 before(async () => {
   cm = openChatModel(path.join(fixtureDir('models/qwen35moe-tiny-realvocab'), 'model-f32.gguf'), MODEL, { backend, onNote: () => {} });

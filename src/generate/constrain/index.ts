@@ -51,6 +51,10 @@ export interface ToolSpec { type: 'function'; function: { name: string; descript
 export interface ConstraintOptions { maxTokens?: number }
 export interface ToolConstraintOptions extends ConstraintOptions { format?: ToolCallFormat }
 export interface JsonConstraint extends Constraint { minRemaining(): number }
+/** A constraint's builder and arguments, as data (it crosses to the engine thread, which rebuilds it on its own tokenizer). */
+export type ConstraintSpec =
+  | { kind: 'json'; spec: JsonSpec; opts: ConstraintOptions }
+  | { kind: 'tool'; tools: ToolSpec[]; name?: string; opts: ToolConstraintOptions };
 
 export function validateSchema(schema: unknown): string | undefined {
   try { compileSchema(schema); return undefined; } catch (e) {
@@ -244,7 +248,7 @@ class TokenConstraint implements JsonConstraint {
 
 export function jsonConstraint(tok: Tokenizer, spec: JsonSpec, opts: ConstraintOptions = {}): JsonConstraint {
   const key = `json:${JSON.stringify(spec)}`;
-  return new TokenConstraint(tok, compiled(tok, key, () => jsonRoot(spec)), opts);
+  return Object.assign(new TokenConstraint(tok, compiled(tok, key, () => jsonRoot(spec)), opts), { spec: { kind: 'json', spec, opts } as ConstraintSpec });
 }
 
 export function toolCallConstraint(tok: Tokenizer, tools: ToolSpec[], name?: string, opts: ToolConstraintOptions = {}): JsonConstraint {
@@ -253,7 +257,13 @@ export function toolCallConstraint(tok: Tokenizer, tools: ToolSpec[], name?: str
   const format = opts.format ?? 'json';
   const key = `tool:${format}:${asTokens}:${name ?? ''}:${JSON.stringify(tools)}`;
   const c = compiled(tok, key, () => toolRoot(tools, name, !asTokens, format));
-  return asTokens ? new TokenConstraint(tok, c, opts, open, close) : new TokenConstraint(tok, c, opts);
+  const spec: ConstraintSpec = { kind: 'tool', tools, name, opts };
+  return Object.assign(asTokens ? new TokenConstraint(tok, c, opts, open, close) : new TokenConstraint(tok, c, opts), { spec });
+}
+
+/** A fresh constraint from its spec (what jsonConstraint / toolCallConstraint attach as `spec`). */
+export function constraintFromSpec(tok: Tokenizer, s: ConstraintSpec): JsonConstraint {
+  return s.kind === 'json' ? jsonConstraint(tok, s.spec, s.opts) : toolCallConstraint(tok, s.tools, s.name, s.opts);
 }
 
 function addedId(tok: Tokenizer, content: string): number | undefined {

@@ -1,0 +1,42 @@
+// The messages between the HTTP thread (client.ts) and the engine thread (worker.ts). Everything
+// here is plain data (structured clone): a constraint travels as its spec, errors as name + message.
+import type { ConstraintSpec } from '../generate/constrain/index.js';
+import type { FinishReason, GenerateOptions, Step } from '../generate/sequence.js';
+import type { QwenConfig } from '../models/config.js';
+import type { LoadQuantType } from '../models/weights.js';
+import type { SchedulerStats } from '../generate/scheduler.js';
+
+/** What the engine thread is started with (workerData). */
+export interface EngineInit {
+  path: string;
+  /** --backend / --threads as the CLI got them (the engine thread builds its own backend) */
+  backend?: string;
+  threads?: string;
+  quantize?: LoadQuantType;
+  checkTensors?: boolean;
+  /** requests generating at once */
+  parallel?: number;
+  /** tokens per forward pass */
+  tokenBudget?: number;
+}
+
+/** GenerateOptions as data: no signal (cancel is a message), the constraint as its spec. */
+export type WireOptions = Omit<GenerateOptions, 'signal' | 'constraint'> & { constraint?: ConstraintSpec };
+
+export interface WireError { name: string; message: string }
+
+export type ToEngine =
+  | { type: 'submit'; id: number; prompt: number[]; opts: WireOptions }
+  | { type: 'cancel'; id: number };
+
+export type FromEngine =
+  | { type: 'progress'; done: number; total: number }
+  | { type: 'note'; note: string }
+  | { type: 'ready'; config: QwenConfig }
+  | { type: 'failed'; error: WireError }
+  | { type: 'step'; id: number; step: Step }
+  | { type: 'end'; id: number; finish: FinishReason; error?: WireError; stats: SchedulerStats };
+
+export function toWire(e: unknown): WireError {
+  return e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
+}

@@ -1,0 +1,64 @@
+// The engine thread: loads the weights, builds its backend (whose kernel pool it drives: thread 0
+// of a forward pass is this thread, not the HTTP one) and runs the Scheduler. It reads `submit` and
+// `cancel` messages between forward passes (the scheduler yields to the event loop after each) and
+// posts each step and each request's end. Its own tokenizer is loaded on the first constraint.
+import { parentPort, workerData } from 'node:worker_threads';
+import { backendFromArgs } from '../backend/index.js';
+import { constraintFromSpec } from '../generate/constrain/index.js';
+import { Scheduler } from '../generate/scheduler.js';
+import { loadModel } from '../models/load.js';
+import { loadTokenizer } from '../tokenizer/load.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { toWire, type EngineInit, type FromEngine, type ToEngine } from './protocol.js';
+
+const port = parentPort!;
+const init = workerData as EngineInit;
+const post = (m: FromEngine) => port.postMessage(m);
+
+function start(): Scheduler {
+  const backend = backendFromArgs({ backend: init.backend, threads: init.threads });
+  const model = loadModel(init.path, {
+    backend, quantize: init.quantize, checkTensors: init.checkTensors,
+    onProgress: (done, total) => post({ type: 'progress', done, total }),
+    onNote: (note) => post({ type: 'note', note }),
+  });
+  post({ type: 'ready', config: model.config });
+  return new Scheduler(model, init.tokenBudget, init.parallel);
+}
+
+let scheduler: Scheduler | undefined;
+try {
+  scheduler = start();
+} catch (e) {
+  post({ type: 'failed', error: toWire(e) }); // the client reports it and ends this thread
+}
+
+let tokenizer: Tokenizer | undefined;
+const cancels = new Map<number, AbortController>();
+
+async function run(scheduler: Scheduler, m: Extract<ToEngine, { type: 'submit' }>): Promise<void> {
+  const ac = new AbortController();
+  cancels.set(m.id, ac);
+  try {
+    const { constraint: spec, ...opts } = m.opts;
+    const constraint = spec && constraintFromSpec((tokenizer ??= loadTokenizer(init.path)), spec);
+    const it = scheduler.submit(m.prompt, { ...opts, constraint, signal: ac.signal });
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return post({ type: 'end', id: m.id, finish: r.value, stats: scheduler.stats });
+      post({ type: 'step', id: m.id, step: r.value });
+    }
+  } catch (e) {
+    post({ type: 'end', id: m.id, finish: 'error', error: toWire(e), stats: scheduler.stats });
+  } finally {
+    cancels.delete(m.id);
+  }
+}
+
+if (scheduler) {
+  const s = scheduler;
+  port.on('message', (m: ToEngine) => {
+    if (m.type === 'submit') void run(s, m);
+    else cancels.get(m.id)?.abort();
+  });
+}
