@@ -7,6 +7,7 @@ import { fail, quote } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
 import { at, posInt, posNum, type Obj } from './config_fields.js';
 import { contextLength, type LayerType, type ModelType, type QwenConfig } from './config.js';
+import { yarnContext, yarnFromGguf, yarnFromHf } from './config_rope.js';
 
 // text_config fields read here or knowingly ignored (training, dtype, vision and MTP settings)
 const KNOWN_TEXT = new Set([
@@ -75,11 +76,13 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
 
   // rope: rope_parameters (transformers 5) or top-level fields; M-RoPE sections are only used for
   // images: text positions are equal on all three axes, which makes it plain partial NEOX RoPE
-  const rp = (o.rope_parameters ?? o.rope_scaling ?? {}) as Obj;
-  if (typeof rp !== 'object' || Array.isArray(rp)) fail(`${at(src, 'rope_parameters')} must be an object`);
+  const ropeField = o.rope_parameters != null ? 'rope_parameters' : 'rope_scaling';
+  const rp = (o[ropeField] ?? {}) as Obj;
+  if (typeof rp !== 'object' || Array.isArray(rp)) fail(`${at(src, ropeField)} must be an object`);
   const ropeType = rp.rope_type ?? rp.type ?? 'default';
-  if (ropeType === 'yarn') fail(`${at(src, 'rope_parameters')} asks for yarn rope scaling, which is not implemented for ${text} yet (qwen2, qwen3 and their MoE variants have it)`);
-  if (ropeType !== 'default') fail(`${at(src, 'rope_parameters')} asks for rope type ${quote(ropeType)}, which is not implemented (only 'default')`);
+  // YaRN as for Qwen2/3 (llama.cpp's rope_multi applies the same to text positions), over the rotated dims
+  const yarn = ropeType === 'yarn' ? yarnFromHf(rp, src, ropeField, ['partial_rotary_factor', 'mrope_section', 'mrope_interleaved']) : undefined;
+  if (!yarn && ropeType !== 'default') fail(`${at(src, ropeField)} asks for rope type ${quote(ropeType)}, which is not implemented (only 'default' and 'yarn')`);
   const theta = posNum(src, { t: rp.rope_theta ?? o.rope_theta }, 't', 10000);
   const prf = posNum(src, { partial_rotary_factor: rp.partial_rotary_factor ?? o.partial_rotary_factor }, 'partial_rotary_factor', 0.25);
 
@@ -109,9 +112,12 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
     num_attention_heads: heads,
     num_key_value_heads: posInt(src, o, 'num_key_value_heads', heads),
     head_dim: posInt(src, o, 'head_dim'),
-    max_position_embeddings: contextLength(posInt(src, o, 'max_position_embeddings', 32768), `${src}: field 'max_position_embeddings'`),
+    max_position_embeddings: yarn
+      ? contextLength(yarnContext(yarn), `${at(src, ropeField)}: factor x original_max_position_embeddings`)
+      : contextLength(posInt(src, o, 'max_position_embeddings', 32768), `${src}: field 'max_position_embeddings'`),
     rms_norm_eps: posNum(src, o, 'rms_norm_eps', 1e-6),
     rope_theta: theta,
+    ...(yarn && { rope_scaling: yarn }),
     hidden_act: 'silu',
     tie_word_embeddings: tie,
     bos_token_id: (o.bos_token_id as number | null | undefined) ?? undefined,
@@ -167,8 +173,7 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
     if (typeof v !== 'number' || !(v > 0)) fail(`${src}: metadata ${quote(key(k))} must be a positive number, got ${quote(v)}`);
     return v;
   };
-  const scaling = meta.get(key('rope.scaling.type'));
-  if (scaling !== undefined && scaling !== 'none') fail(`${src}: metadata ${quote(key('rope.scaling.type'))} is ${quote(scaling)}: rope scaling is not implemented for ${arch} yet (qwen2, qwen3 and their MoE variants have yarn)`);
+  const yarn = yarnFromGguf(meta, src, arch);
   const mtpRaw = meta.get(key('nextn_predict_layers')) ?? 0;
   if (typeof mtpRaw !== 'number' || !Number.isInteger(mtpRaw) || mtpRaw < 0) fail(`${src}: metadata '${key('nextn_predict_layers')}' must be a non-negative integer, got ${quote(mtpRaw)}`);
   const mtp = mtpRaw;
@@ -216,9 +221,12 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
     num_attention_heads: heads,
     num_key_value_heads: n('attention.head_count_kv', heads),
     head_dim: headDim,
-    max_position_embeddings: contextLength(n('context_length', 32768), `${src}: metadata ${quote(key('context_length'))}`),
+    max_position_embeddings: yarn
+      ? contextLength(yarnContext(yarn), `${src}: metadata ${quote(key('rope.scaling.factor'))} x original_context_length`)
+      : contextLength(n('context_length', 32768), `${src}: metadata ${quote(key('context_length'))}`),
     rms_norm_eps: n('attention.layer_norm_rms_epsilon', 1e-6),
     rope_theta: n('rope.freq_base', 10000),
+    ...(yarn && { rope_scaling: yarn }),
     hidden_act: 'silu',
     tie_word_embeddings: !hasOutput,
     bos_token_id: typeof bos === 'number' ? bos : undefined,

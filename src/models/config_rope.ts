@@ -41,10 +41,11 @@ export function yarnContext(y: YarnScaling): number {
   return Math.floor(y.factor * y.original_max_position_embeddings);
 }
 
-/** A yarn dict from config.json (`field` is rope_scaling or rope_parameters), validated. */
-export function yarnFromHf(r: Obj, src: string, field: string): YarnScaling {
+/** A yarn dict from config.json (`field` is rope_scaling or rope_parameters), validated; `other`:
+ * further fields of that dict the caller reads (Qwen3.5's rotary share and M-RoPE sections). */
+export function yarnFromHf(r: Obj, src: string, field: string, other: readonly string[] = []): YarnScaling {
   const f = (k: string) => `${field}.${k}`;
-  for (const k of Object.keys(r)) if (!HF_YARN_FIELDS.has(k)) fail(`${at(src, f(k))} is not a yarn rope-scaling field qwen.ts knows (${[...HF_YARN_FIELDS].join(', ')}); refusing rather than ignoring it`);
+  for (const k of Object.keys(r)) if (!HF_YARN_FIELDS.has(k) && !other.includes(k)) fail(`${at(src, f(k))} is not a yarn rope-scaling field qwen.ts knows (${[...HF_YARN_FIELDS].join(', ')}); refusing rather than ignoring it`);
   const o: Obj = Object.fromEntries(Object.entries(r).map(([k, v]) => [f(k), v]));
   const factor = posNum(src, o, f('factor'));
   if (!(factor > 1)) fail(`${at(src, f('factor'))} = ${factor}: a yarn factor must be greater than 1`);

@@ -10,6 +10,7 @@ import { outputHead } from './blocks.js';
 import type { QwenConfig } from './config.js';
 import { checkBatch, commitBatch, KvCache, recurrentSpans, sequenceRows, storeKv, type BatchEntry } from './kv_cache.js';
 import type { CausalLM, ForwardOutput, TraceHook } from './model.js';
+import { ropeBase } from './rope.js';
 import type { WeightLoader } from './weights.js';
 
 /** A DeltaNet layer's input projections (one tensor each in Qwen3.5; Qwen3-Next fuses them). */
@@ -195,8 +196,8 @@ export class HybridModel<F> implements CausalLM {
           cb('Qcur_normed', il, q, [T, Hq * Dh]);
           cb('Kcur_normed', il, k, [T, Hkv * Dh]);
           // text positions are equal on M-RoPE's three axes: plain partial NEOX RoPE (spec §4)
-          be.rope(q, positions, T, Hq, Dh, c.rope_theta, nRot);
-          be.rope(k, positions, T, Hkv, Dh, c.rope_theta, nRot);
+          be.rope(q, positions, T, Hq, Dh, ropeBase(c, nRot), nRot); // rope_theta, or YaRN's frequencies
+          be.rope(k, positions, T, Hkv, Dh, ropeBase(c, nRot), nRot);
           cb('Qcur', il, q, [T, Hq * Dh]);
           cb('Kcur', il, k, [T, Hkv * Dh]);
           const spans = storeKv(batch, caches, il, k, v, Hkv * Dh, be);

@@ -1,7 +1,7 @@
-// YaRN rope scaling against llama.cpp (test/fixtures/models/qwen3-tiny-yarn, see PROVENANCE.md): a
-// tiny Qwen3 with factor 4 over an original context of 64, prompts of 9 and 120 tokens, from the
-// GGUF file and the HF copy, on the reference and WebAssembly backends. Then YaRN's config errors
-// and --ctx-size.
+// YaRN rope scaling against llama.cpp (test/fixtures/models/qwen3-tiny-yarn and qwen35-tiny-yarn, see
+// PROVENANCE.md): tiny models with factor 4 over an original context of 64, prompts of 9 and 120
+// tokens, from the GGUF files and the Qwen3 HF copy, on the reference and WebAssembly backends. Then
+// YaRN's config errors and --ctx-size.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,43 +12,46 @@ import { loadModel } from '../../src/models/load.js';
 import type { CausalLM } from '../../src/models/model.js';
 import { argmax, compare, expectError, fixtureDir, readF32, ROOT, tmpDir } from '../helpers.js';
 import { REFERENCE, WASM_X1, loadOn } from './parity_backends.js';
-import { folderVariant, ggufVariant } from './variants.js';
+import { ggufVariant } from './variants.js';
 
 const ATOL = 1e-3, RTOL = 1e-4; // as parity.test.ts
-const DIR = fixtureDir('models/qwen3-tiny-yarn');
-const GGUF = path.join(DIR, 'model-f32.gguf');
 interface Case { name: string; prompt_ids: number[]; greedy_generated_ids: number[]; prefill_logits_file: { path: string }; incremental_logits_file: { path: string } }
-const CASES = (JSON.parse(fs.readFileSync(path.join(DIR, 'reference.json'), 'utf8')) as { cases: Case[] }).cases;
+const cases = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')) as { cases: Case[] }).cases;
+const want = (dir: string, c: Case, kind: 'prefill' | 'incremental') => readF32(path.join(dir, (kind === 'prefill' ? c.prefill_logits_file : c.incremental_logits_file).path));
+const DIR = fixtureDir('models/qwen3-tiny-yarn'), DIR35 = fixtureDir('models/qwen35-tiny-yarn');
+const GGUF = path.join(DIR, 'model-f32.gguf'), GGUF35 = path.join(DIR35, 'model-f32.gguf');
+const CASES = cases(DIR);
 const LONG = CASES.find((c) => c.name === 'B')!; // 120 prompt tokens: past the original context of 64
-const want = (c: Case, kind: 'prefill' | 'incremental') => readF32(path.join(DIR, (kind === 'prefill' ? c.prefill_logits_file : c.incremental_logits_file).path));
+const YARN = { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64, beta_fast: 32, beta_slow: 1, attention_factor: 1 + 0.1 * Math.log(4), truncate: true };
 const work = tmpDir();
 
 function prefill(m: CausalLM, ids: number[]): Float32Array {
   return m.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(256)]);
 }
 
-test('the YaRN fixture asks for what the test needs: a prompt past the original context', () => {
-  assert.ok(LONG.prompt_ids.length > 64);
-  for (const src of [GGUF, DIR]) {
-    const c = loadModel(src, { onNote: () => {} }).config;
-    assert.deepEqual(c.rope_scaling, { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64, beta_fast: 32, beta_slow: 1, attention_factor: 1 + 0.1 * Math.log(4), truncate: true });
-    assert.equal(c.max_position_embeddings, 256, 'factor x original (vLLM), not the file\'s 64');
+test('the YaRN fixtures ask for what the tests need: prompts past the original context, the HF configs as the GGUF files', () => {
+  assert.ok(LONG.prompt_ids.length > 64 && cases(DIR35).some((c) => c.prompt_ids.length > 64));
+  for (const src of [GGUF, DIR, GGUF35, path.join(DIR35, 'config.json')]) {
+    const c = src.endsWith('config.json') ? parseHfConfig(JSON.parse(fs.readFileSync(src, 'utf8')), src) : loadModel(src, { onNote: () => {} }).config;
+    assert.deepEqual(c.rope_scaling, YARN, src);
+    assert.equal(c.max_position_embeddings, 256, 'factor x original (vLLM), not the files\' 64');
   }
 });
 
+const MODELS: [string, string, string][] = [['qwen3-tiny-yarn model-f32.gguf', DIR, GGUF], ['qwen3-tiny-yarn HF folder', DIR, DIR], ['qwen35-tiny-yarn model-f32.gguf', DIR35, GGUF35]];
 for (const [backendName, backend] of [REFERENCE, WASM_X1])
-for (const [file, src] of [['model-f32.gguf', GGUF], ['HF folder', DIR]] as const) {
+for (const [name, dir, src] of MODELS) {
   const model = loadOn(src, backend);
   const V = model.config.vocab_size;
-  const label = `${backendName}: qwen3-tiny-yarn ${file}`;
+  const label = `${backendName}: ${name}`;
   test(`${label}: batched prefill logits match llama.cpp at every position, past the original context too`, () => {
-    for (const c of CASES) {
-      const r = compare(prefill(model, c.prompt_ids), want(c, 'prefill'), ATOL, RTOL);
+    for (const c of cases(dir)) {
+      const r = compare(prefill(model, c.prompt_ids), want(dir, c, 'prefill'), ATOL, RTOL);
       assert.ok(r.ok, `case ${c.name}: max abs diff ${r.maxAbs} at position ${Math.floor(r.worst / V)}`);
     }
   });
   test(`${label}: prefill in chunks of 7, then greedy decode through the KV cache, match llama.cpp`, () => {
-    const c = LONG, expected = want(c, 'incremental');
+    const c = cases(dir).find((x) => x.name === 'B')!, expected = want(dir, c, 'incremental');
     const ids = [...c.prompt_ids, ...c.greedy_generated_ids];
     const P = c.prompt_ids.length, steps: [number, number][] = []; // [first position, tokens]
     for (let s = 0; s < P; s += 7) steps.push([s, Math.min(7, P - s)]);
@@ -70,7 +73,7 @@ test('without its rope scaling the same weights disagree with llama.cpp (the sca
   });
   const m = loadModel(plain, { onNote: () => {} });
   assert.equal(m.config.rope_scaling, undefined);
-  const r = compare(prefill(m, LONG.prompt_ids), want(LONG, 'prefill'), ATOL, RTOL);
+  const r = compare(prefill(m, LONG.prompt_ids), want(DIR, LONG, 'prefill'), ATOL, RTOL);
   assert.ok(!r.ok && r.maxAbs > 0.05, `max abs diff ${r.maxAbs}`);
 });
 
@@ -129,12 +132,15 @@ test('GGUF: yarn factor <= 1, a missing original context or factor, and llama.cp
   });
 });
 
-test('Qwen3.5 refuses yarn in config.json and GGUF with a clear error (not implemented there yet)', () => {
-  const d = fixtureDir('models/qwen35-tiny-tied');
-  const hf = folderVariant(d, path.join(work, 'q35'), { config: (c) => { c.rope_parameters = { ...c.rope_parameters, rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64 }; } });
-  expectError(() => loadModel(hf, { onNote: () => {} }), /field 'rope_parameters' asks for yarn rope scaling, which is not implemented for qwen3_5_text/);
-  const g = ggufVariant(path.join(d, 'model-f32.gguf'), path.join(work, 'q35.gguf'), (m) => { m.push({ key: 'qwen35.rope.scaling.type', type: 'str', value: 'yarn' }); });
-  expectError(() => loadModel(g, { onNote: () => {} }), /metadata 'qwen35.rope.scaling.type' is 'yarn': rope scaling is not implemented for qwen35/);
+test('Qwen3.5: yarn in rope_parameters next to its M-RoPE fields is read; factor <= 1 is refused there too', () => {
+  const c = JSON.parse(fs.readFileSync(path.join(DIR35, 'config.json'), 'utf8'));
+  c.rope_parameters.factor = 1;
+  expectError(() => parseHfConfig(c, 'config.json'), /field 'rope_parameters.factor' = 1: a yarn factor must be greater than 1/);
+  c.rope_parameters.factor = 4;
+  c.rope_parameters.extrapolation_factor = 1;
+  expectError(() => parseHfConfig(c, 'config.json'), /field 'rope_parameters.extrapolation_factor' is not a yarn rope-scaling field/);
+  const g = ggufVariant(GGUF35, path.join(work, 'q35.gguf'), (m) => { m.find((e) => e.key === 'qwen35.rope.scaling.factor')!.value = 0.5; });
+  expectError(() => loadModel(g, { onNote: () => {} }), /metadata 'qwen35.rope.scaling.factor' = 0.5: a yarn factor must be greater than 1/);
 });
 
 // --- --ctx-size ---
@@ -143,7 +149,7 @@ test('LoadOptions.ctxSize caps the context, leaves the logits alone, and may not
   const m = loadModel(GGUF, { ctxSize: 130, onNote: () => {} });
   assert.equal(m.config.max_position_embeddings, 130);
   assert.equal(m.newCache().capacity, 130);
-  const r = compare(prefill(m, LONG.prompt_ids), want(LONG, 'prefill'), ATOL, RTOL); // YaRN does not depend on it
+  const r = compare(prefill(m, LONG.prompt_ids), want(DIR, LONG, 'prefill'), ATOL, RTOL); // YaRN does not depend on it
   assert.ok(r.ok, `max abs diff ${r.maxAbs}`);
   expectError(() => loadModel(GGUF, { ctxSize: 257 }), /--ctx-size 257 is larger than the model's context of 256 tokens/);
   expectError(() => loadModel(DIR, { ctxSize: 0 }), /--ctx-size must be a positive integer/);
@@ -160,7 +166,7 @@ test('--ctx-size on logits, bench and run: applied, and a bad or too large value
   let r = cli('logits', '--model', GGUF, '--tokens', ids, '--ctx-size', '100');
   assert.equal(r.code, 0, r.err);
   const V = 275, got = (JSON.parse(r.out) as { logits: number[] }).logits;
-  const c = compare(got, want(LONG, 'prefill').subarray(69 * V, 70 * V), ATOL, RTOL);
+  const c = compare(got, want(DIR, LONG, 'prefill').subarray(69 * V, 70 * V), ATOL, RTOL);
   assert.ok(c.ok, `max abs diff ${c.maxAbs}`);
   r = cli('logits', '--model', GGUF, '--tokens', ids, '--ctx-size', '64');
   assert.equal(r.code, 1);
