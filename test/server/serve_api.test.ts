@@ -54,7 +54,7 @@ test('n = 2: two generations, choice i seeded with seed + i, streamed and not, c
   });
   const s = await client.chat.completions.create({ ...req, seed: 7, n: 2, stream: true, stream_options: { include_usage: true } });
   const streamed = ['', ''], finish: (string | null)[] = [null, null];
-  let usage;
+  let usage: OpenAI.CompletionUsage | undefined;
   for await (const c of s) {
     if (c.usage) usage = c.usage;
     for (const ch of c.choices) {
