@@ -106,7 +106,7 @@ test('config.json: transformers\' optional yarn fields are applied (attention_fa
   const base = { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64 };
   let c = parseHfConfig(yarnCfg({ ...base, attention_factor: 1.5, beta_fast: 16, beta_slow: 2, truncate: false }), 'config.json');
   assert.deepEqual(c.rope_scaling, { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64, beta_fast: 16, beta_slow: 2, attention_factor: 1.5, truncate: false });
-  c = parseHfConfig(yarnCfg({ ...base, mscale: 0.707, mscale_all_dim: 0.707 }, 'rope_parameters'), 'config.json');
+  c = parseHfConfig(yarnCfg({ ...base, mscale: 0.5, mscale_all_dim: 0.5 }, 'rope_parameters'), 'config.json');
   assert.equal(c.rope_scaling?.attention_factor, 1); // DeepSeek-style ratio of equal mscales
 });
 
