@@ -8,9 +8,11 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import OpenAI from 'openai';
-import { openChatModel, type ChatModel } from '../../src/chat/engine.js';
+import { openChatModel, openChatModelThreaded, type ChatModel } from '../../src/chat/engine.js';
 import { createServer } from '../../src/server/app.js';
-import { chatModelDir } from '../helpers.js';
+import { chatModelDir, fixtureDir } from '../helpers.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 type Family = { name: string; help: string; type: string; metrics: { value: string; labels?: Record<string, string> }[] };
 const parsePrometheus = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => Family[];
@@ -216,5 +218,28 @@ test('the access log: one line per request with method, path, status, prompt / c
     }
     if (accessLog === false) assert.deepEqual(written, []);
     else assert.match(written.join(''), /^\S+ GET \/health 200 prompt=0 cached=0 completion=0 \d+ms\n$/);
+  }
+});
+
+test('on the engine thread (what qwen-ts serve runs): /v1/responses greedy, n = 2 seeded, /metrics', async () => {
+  const ref = JSON.parse(fs.readFileSync(path.join(fixtureDir('models/qwen3-tiny-realvocab'), 'reference.json'), 'utf8')).cases[0];
+  const threaded = await openChatModelThreaded(chatModelDir(), MODEL, { threads: '1' });
+  const s = createServer(threaded, { accessLog: false });
+  try {
+    const base = await listen(s);
+    const c = new OpenAI({ apiKey: 'x', baseURL: `${base}/v1`, maxRetries: 0, timeout: 60_000 });
+    const r = await c.responses.create({ model: MODEL, input: 'Hello, world! 你好，世界。 Tell me a joke about llamas 🦙.', temperature: 0, max_output_tokens: 16 });
+    assert.equal(r.output_text, threaded.tokenizer.decode(ref.greedy_generated_ids));
+    const req = { model: MODEL, messages: [{ role: 'user' as const, content: 'Tell me a story' }], temperature: 1, max_tokens: 8 };
+    const alone = [await c.chat.completions.create({ ...req, seed: 7 }), await c.chat.completions.create({ ...req, seed: 8 })];
+    const both = await c.chat.completions.create({ ...req, seed: 7, n: 2 });
+    assert.deepEqual(both.choices.map((x) => x.message.content), alone.map((x) => x.choices[0]!.message.content));
+    const text = await (await fetch(`${base}/metrics`)).text();
+    checkGrammar(text);
+    assert.match(text, /^qwen_ts_requests_total\{endpoint="\/v1\/chat\/completions",status="200"\} 3$/m);
+    assert.match(text, /^qwen_ts_requests_running 0$/m);
+  } finally {
+    await new Promise<void>((res) => s.close(() => res()));
+    await threaded.close();
   }
 });
