@@ -11,19 +11,20 @@ export function noteUsage(res: http.ServerResponse, u: { promptTokens: number; c
   usages.set(res, { prompt: u.promptTokens, cached: u.cachedTokens ?? 0, completion: u.completionTokens });
 }
 
-// paths with an id collapse to one label, other paths to 'other': a client cannot grow the metrics
-const ENDPOINTS = new Set(['/', '/health', '/metrics', '/v1/models', '/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/embeddings']);
-
-export function endpointLabel(pathname: string): string {
+/**
+ * The metrics label of a path: a served path (`known`) as it is, paths with an id collapsed to one
+ * label, others 'other', so a client cannot grow the metrics.
+ */
+export function endpointLabel(pathname: string, known: readonly string[]): string {
   const p = pathname.replace(/\/+$/, '') || '/';
-  if (ENDPOINTS.has(p)) return p;
+  if (known.includes(p)) return p;
   if (p.startsWith('/v1/models/')) return '/v1/models/{id}';
   if (/^\/v1\/responses\/[^/]+$/.test(p)) return '/v1/responses/{id}';
   return 'other';
 }
 
-/** Watches a request to its end; `log` gets the line (none when undefined). */
-export function trackRequest(req: http.IncomingMessage, res: http.ServerResponse, metrics: Metrics, log?: (line: string) => void): void {
+/** Watches a request to its end; `log` gets the line (none when undefined); `known`: the served paths. */
+export function trackRequest(req: http.IncomingMessage, res: http.ServerResponse, metrics: Metrics, known: readonly string[], log?: (line: string) => void): void {
   const start = performance.now();
   res.once('close', () => {
     const end = performance.now();
@@ -32,7 +33,7 @@ export function trackRequest(req: http.IncomingMessage, res: http.ServerResponse
     let pathname = '';
     try { pathname = new URL(req.url ?? '/', 'http://localhost').pathname; } catch { pathname = (req.url ?? '').replace(/[^\x21-\x7e]/g, '?'); }
     const u = usages.get(res);
-    metrics.record(endpointLabel(pathname), status, u, start, end);
+    metrics.record(endpointLabel(pathname, known), status, u, start, end);
     if (!log) return;
     const path = pathname.length > 200 ? `${pathname.slice(0, 200)}...` : pathname;
     log(`${new Date().toISOString()} ${req.method} ${path} ${status} prompt=${u?.prompt ?? 0} cached=${u?.cached ?? 0} completion=${u?.completion ?? 0} ${Math.round(end - start)}ms`);

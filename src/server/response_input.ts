@@ -54,7 +54,7 @@ function inputItem(it: unknown, at: string, store: ResponseStore): Obj {
     }
     case 'item_reference': {
       const found = store.item(str('id'));
-      if (!found) throw badParam(`${at}.id`, `Item with id '${it.id}' not found (items of stored responses can be referenced; this server keeps the last ${store.capacity})`, 'item_not_found');
+      if (!found) throw badParam(`${at}.id`, `Item with id '${it.id}' not found (items of stored responses can be referenced; ${store.describe()})`, 'item_not_found');
       return found;
     }
     default:

@@ -22,10 +22,11 @@ export const createResponse: Handler = async ({ cm, tokenBytes, store }, body, r
   const instructions = optString(body, 'instructions');
   const prevId = optString(body, 'previous_response_id');
   const keep = optBool(body, 'store') ?? true;
+  const parallel = optBool(body, 'parallel_tool_calls') ?? true;
   const metadata = body.metadata ?? {};
   if (!isObj(metadata)) throw badParam('metadata', "'metadata' must be an object", 'invalid_type');
   const prev = prevId === undefined ? undefined : store.get(prevId);
-  if (prevId !== undefined && !prev) throw badParam('previous_response_id', `Previous response with id '${prevId}' not found (this server keeps the last ${store.capacity} stored responses, in memory)`, 'previous_response_not_found');
+  if (prevId !== undefined && !prev) throw badParam('previous_response_id', `Previous response with id '${prevId}' not found (${store.describe()})`, 'previous_response_not_found');
   if (body.input === undefined || body.input === null) throw badParam('input', "'input' is required", 'missing_required_parameter');
   const history = prev ? [...prev.input, ...(prev.response.output as Obj[])] : [];
   const items = [...history, ...inputItems(body.input, store)];
@@ -44,7 +45,7 @@ export const createResponse: Handler = async ({ cm, tokenBytes, store }, body, r
   const response: Obj = {
     id: newId('resp'), object: 'response', created_at: Math.floor(Date.now() / 1000), status: 'in_progress', background: false,
     error: null, incomplete_details: null, instructions: instructions ?? null, max_output_tokens: body.max_output_tokens ?? null,
-    model: cm.name, output: [], parallel_tool_calls: body.parallel_tool_calls ?? true, previous_response_id: prevId ?? null,
+    model: cm.name, output: [], parallel_tool_calls: parallel, previous_response_id: prevId ?? null,
     reasoning: { effort: effort ?? null, summary: null }, store: keep, temperature: sp.temperature ?? null, text: { format: format.echo },
     tool_choice: body.tool_choice ?? 'auto', tools: tools.echo, top_p: sp.top_p ?? null, truncation: 'disabled', usage: null, user: null, metadata,
   };
