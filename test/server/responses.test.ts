@@ -62,6 +62,19 @@ test('plain and streamed, greedy: llama.cpp\'s continuation, the same text both 
   assert.deepEqual(counts(response.usage), counts(r.usage));
 });
 
+test('include message.output_text.logprobs: each answer token with its top alternatives', async () => {
+  const r = await client.responses.create({ model: MODEL, input: USER, temperature: 0, max_output_tokens: 4, include: ['message.output_text.logprobs'], top_logprobs: 2 });
+  const lps = (r.output[0] as any).content[0].logprobs as { token: string; logprob: number; top_logprobs: { token: string; logprob: number }[] }[];
+  assert.deepEqual(lps.map((l) => l.token), ref.greedy_generated_ids.slice(0, 4).map((id: number) => cm.tokenizer.decode([id])));
+  for (const l of lps) {
+    assert.equal(l.top_logprobs.length, 2);
+    assert.equal(l.top_logprobs[0]!.token, l.token);
+    assert.ok(l.logprob <= 0 && l.top_logprobs[0]!.logprob >= l.top_logprobs[1]!.logprob);
+  }
+  const plain = await client.responses.create({ model: MODEL, input: USER, temperature: 0, max_output_tokens: 4 });
+  assert.deepEqual((plain.output[0] as any).content[0].logprobs, []);
+});
+
 test('a forced function call (tool_choice names it): valid arguments; the function_call_output follow-up, by previous_response_id or sent whole', async () => {
   const validate = new Ajv().compile(WEATHER);
   const r = await client.responses.create({ model: MODEL, input: 'What is the weather in Paris?', tools: TOOLS, tool_choice: { type: 'function', name: 'get_weather' }, max_output_tokens: 80, temperature: 0 });
