@@ -3,18 +3,11 @@
 // a fresh process; prints both sides' medians and the ratios qwen.ts / llama.cpp as a table and JSON.
 // --base DIR: also run an earlier build of qwen.ts (DIR holds its dist/, e.g. a copy made before a
 // change) in the same alternation, for before/after figures measured side by side.
-// node-llama-cpp is installed on demand into .peer/ (gitignored), outside the test path, with its
-// prebuilt CPU binary only (no CUDA/Vulkan packages, no download or build of llama.cpp).
-import { spawnSync } from 'node:child_process';
+// node-llama-cpp is installed on demand into .peer/ (peer_common.ts).
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PEER = path.join(ROOT, '.peer');
-const NLC = '3.22.1';
+import { ensurePeer, machine, median, PEER, ROOT, runJson } from './peer_common.js';
 
 // The llama.cpp side: same prompt generator and seed as src/cli/bench.ts, greedy, EOS ignored.
 const RUNNER = `
@@ -46,34 +39,7 @@ process.stdout.write(JSON.stringify({ ...r, load_s, peak_rss_mb: process.resourc
 process.exit(0);
 `;
 
-function ensurePeer(): void {
-  if (fs.existsSync(path.join(PEER, 'node_modules', 'node-llama-cpp', 'package.json'))) return;
-  fs.mkdirSync(PEER, { recursive: true });
-  fs.writeFileSync(path.join(PEER, 'package.json'), JSON.stringify({
-    name: 'qwen-ts-peer', private: true, type: 'module',
-    dependencies: { 'node-llama-cpp': NLC, '@node-llama-cpp/linux-x64': NLC },
-  }, null, 2));
-  fs.writeFileSync(path.join(PEER, '.npmrc'), 'omit=optional\n'); // skip 600+ MB of GPU builds
-  process.stderr.write(`installing node-llama-cpp ${NLC} into ${PEER} ...\n`);
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], {
-    cwd: PEER, stdio: 'inherit', env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
-  });
-  if (r.status !== 0) throw new Error('npm install of node-llama-cpp failed');
-}
-
 type Row = { prefill_tps: number; decode_tps: number; load_s: number; peak_rss_mb: number };
-
-function runJson(cmd: string, args: string[], cwd: string): Row {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 1 << 24 });
-  const line = r.stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(line) as Row;
-  } catch {
-    throw new Error(`${path.basename(args[0] ?? cmd)} failed (exit ${r.status}):\n${r.stderr}`);
-  }
-}
-
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -94,11 +60,11 @@ async function main(): Promise<void> {
   const rows: { qwen: Row[]; llama: Row[]; base: Row[] } = { qwen: [], llama: [], base: [] };
   for (let i = 0; i < reps; i++) {
     if (base) {
-      rows.base.push(runJson(process.execPath, qwenArgs(base), base));
+      rows.base.push(runJson<Row>(process.execPath, qwenArgs(base), base));
       process.stderr.write(`rep ${i + 1}/${reps}: base    ${JSON.stringify(rows.base[i])}\n`);
     }
-    rows.qwen.push(runJson(process.execPath, qwenArgs(ROOT), ROOT));
-    rows.llama.push(runJson(process.execPath, [path.join(PEER, 'run.mjs'), model, String(P), String(G), String(threads)], PEER));
+    rows.qwen.push(runJson<Row>(process.execPath, qwenArgs(ROOT), ROOT));
+    rows.llama.push(runJson<Row>(process.execPath, [path.join(PEER, 'run.mjs'), model, String(P), String(G), String(threads)], PEER));
     process.stderr.write(`rep ${i + 1}/${reps}: qwen.ts ${JSON.stringify(rows.qwen[i])}\n           llama.cpp ${JSON.stringify(rows.llama[i])}\n`);
   }
   const keys = ['prefill_tps', 'decode_tps', 'load_s', 'peak_rss_mb'] as const;
@@ -107,7 +73,7 @@ async function main(): Promise<void> {
   const ratio = Object.fromEntries(keys.map((k) => [k, q[k] / l[k]]));
   const result = {
     model, prompt_tokens: P, gen_tokens: G, threads, reps, qwen_ts: q, llama_cpp: l, ratio, base_ts: base ? med(rows.base) : undefined,
-    machine: `${os.cpus()[0]?.model ?? '?'}, ${os.availableParallelism()} cpus, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
+    machine: machine(),
     node: process.version, date: new Date().toISOString(), runs: rows,
   };
   if (values.json) return void process.stdout.write(JSON.stringify(result) + '\n');
