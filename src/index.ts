@@ -14,9 +14,10 @@ export { WasmBackend } from './backend/wasm.js';
 export { generate, type GenerateOptions, type Step, type FinishReason, type Constraint } from './generate/generate.js';
 export { Scheduler, type Engine, type SchedulerStats } from './generate/scheduler.js';
 export { EngineClient, type EngineClientOptions } from './engine/client.js';
+export { PrefixCache, DEFAULT_CACHE_BYTES, type PrefixCacheStats } from './generate/prefix_cache.js';
 export { sample, logprobs, Rng, type SamplerParams } from './generate/sampler.js';
 export { jsonConstraint, toolCallConstraint, constraintFromSpec, validateSchema, type ConstraintSpec } from './generate/constrain/index.js';
-export { openChatModel, openChatModelThreaded, type LocalChatModel, type ThreadedChatModel, chat, complete, prepareChat, type ChatModel, type ChatRequest, type ChatEvent, type ChatResult } from './chat/engine.js';
+export { openChatModel, openChatModelThreaded, type LocalChatModel, type ThreadedChatModel, type EngineOptions, chat, complete, prepareChat, type ChatModel, type ChatRequest, type ChatEvent, type ChatResult } from './chat/engine.js';
 export { QwenOutputParser, type OutputEvent, type ToolCall } from './chat/qwen_output.js';
 export { createServer, type ServerOptions } from './server/app.js';
 // embeddings and reranking

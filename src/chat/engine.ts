@@ -3,6 +3,7 @@
 // The CLI and the server only consume these.
 import { fail } from '../errors.js';
 import { Scheduler, type Engine } from '../generate/scheduler.js';
+import { DEFAULT_CACHE_BYTES } from '../generate/prefix_cache.js';
 import { EngineClient, type EngineClientOptions } from '../engine/client.js';
 import type { Constraint, FinishReason, GenerateOptions } from '../generate/sequence.js';
 import { StopStrings } from '../generate/stop.js';
@@ -65,12 +66,20 @@ function chatSide(path: string, tokenizer: Tokenizer, config: QwenConfig) {
   return { path, config, tokenizer, templateFallback: tmpl.fallback, toolFormat: toolCallFormat(tmpl.template) };
 }
 
+export interface EngineOptions {
+  /** requests generating at once (default 8) */
+  parallel?: number;
+  /** bytes for the prefix cache (default 1 GiB; 0: off): prompts that start as earlier ones did reuse their keys and values */
+  cacheMem?: number;
+}
+
 /** Load a chat model into this thread (the CLI's run, the library): forward passes run on the caller's thread. */
-export function openChatModel(path: string, name: string, opts: LoadOptions & { parallel?: number } = {}): LocalChatModel {
+export function openChatModel(path: string, name: string, opts: LoadOptions & EngineOptions = {}): LocalChatModel {
   detectFormat(path);
   const tokenizer = loadTokenizer(path);
   const model = loadModel(path, opts);
-  return { name, ...chatSide(path, tokenizer, model.config), model, scheduler: new Scheduler(model, undefined, opts.parallel) };
+  const scheduler = new Scheduler(model, undefined, opts.parallel, opts.cacheMem ?? DEFAULT_CACHE_BYTES);
+  return { name, ...chatSide(path, tokenizer, model.config), model, scheduler };
 }
 
 /**
@@ -81,7 +90,7 @@ export function openChatModel(path: string, name: string, opts: LoadOptions & { 
 export async function openChatModelThreaded(path: string, name: string, opts: EngineClientOptions = {}): Promise<ThreadedChatModel> {
   detectFormat(path);
   const tokenizer = loadTokenizer(path);
-  const engine = await EngineClient.start(path, opts);
+  const engine = await EngineClient.start(path, { ...opts, cacheMem: opts.cacheMem ?? DEFAULT_CACHE_BYTES });
   try {
     return { name, ...chatSide(path, tokenizer, engine.config), scheduler: engine, close: () => engine.close() };
   } catch (e) {
@@ -142,7 +151,9 @@ export function renderPrompt(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 
 /** Text generation from a token prompt: decoded pieces, stop strings applied. */
 async function* pieces(cm: ChatModel, ids: number[], req: SamplingRequest, constraint?: Constraint): AsyncGenerator<{ text: string } | ChatEvent, ChatResult> {
   const tok = cm.tokenizer;
-  const steps = cm.scheduler.submit(ids, { ...req, stop_tokens: tok.eosTokenIds, constraint, vocab_limit: tok.vocabSize });
+  let cachedTokens = 0;
+  const steps = cm.scheduler.submit(ids, { ...req, stop_tokens: tok.eosTokenIds, constraint, vocab_limit: tok.vocabSize, onCached: (n) => (cachedTokens = n) });
+  const result = (finish: FinishReason): ChatResult => ({ finish, promptTokens: ids.length, completionTokens: n, cachedTokens });
   const dec = new StreamDecoder(tok);
   const stops = new StopStrings(req.stop ?? []);
   let n = 0;
@@ -159,11 +170,11 @@ async function* pieces(cm: ChatModel, ids: number[], req: SamplingRequest, const
       }
       const out = stops.push(dec.push(s.token));
       if (out.text) yield { text: out.text };
-      if (out.stopped) { finish = 'stop'; return { finish, promptTokens: ids.length, completionTokens: n }; }
+      if (out.stopped) return result('stop');
     }
     const tail = stops.push(dec.flush()).text + stops.flush();
     if (tail) yield { text: tail };
-    return { finish, promptTokens: ids.length, completionTokens: n };
+    return result(finish);
   } finally {
     await steps.return('abort'); // stops the request if our consumer left early
   }

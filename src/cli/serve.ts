@@ -10,8 +10,11 @@ import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './re
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
        [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors]
-       [--in-process]
+       [--cache-mem 1G] [--no-prefix-cache] [--in-process]
 --parallel: requests generating at once (batched together); more wait their turn.
+--cache-mem: memory for the prefix cache (K, M, G suffixes; a bare number is MiB; default 1G): a
+        prompt that starts as an earlier one did (the same system prompt and tools, the previous
+        turns) reuses its keys and values instead of computing them again. --no-prefix-cache: off.
 --in-process: run the model on the HTTP thread (debugging): by default it runs on an engine thread
         of its own, so /health and streams keep answering during a long prompt.
 --cors: web pages from these origins (e.g. https://app.example.com,http://192.168.1.5:3000) may use
@@ -30,7 +33,7 @@ export async function run(argv: string[]): Promise<void> {
       ...BACKEND_OPTIONS, ...LOAD_OPTIONS,
       host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '8080' },
       'api-key': { type: 'string' }, cors: { type: 'string' }, name: { type: 'string' }, parallel: { type: 'string', default: '8' },
-      'in-process': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'cache-mem': { type: 'string' }, 'no-prefix-cache': { type: 'boolean' }, 'in-process': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');
@@ -43,10 +46,12 @@ export async function run(argv: string[]): Promise<void> {
   if (cors?.length === 0) fail("--cors needs origins separated by commas, or '*'");
   originPolicy(cors); // a malformed origin fails now, not after the model has loaded
   const quantize = quantizeFromArgs(values);
+  if (values['no-prefix-cache'] && values['cache-mem'] !== undefined) fail('--cache-mem and --no-prefix-cache contradict each other: give one');
+  const cacheMem = values['no-prefix-cache'] ? 0 : values['cache-mem'] === undefined ? undefined : parseSize(values['cache-mem'], '--cache-mem');
   const arg = positionals[0]!;
   const path = await resolveModelArg(arg);
   const bar = new ProgressBar('loading');
-  const load = { quantize, checkTensors: values['check-tensors'], parallel, onProgress: (d: number, t: number) => bar.update(d, t) };
+  const load = { quantize, checkTensors: values['check-tensors'], parallel, cacheMem, onProgress: (d: number, t: number) => bar.update(d, t) };
   const cm: ChatModel = values['in-process']
     ? openChatModel(path, values.name ?? arg, { ...load, backend: backendFromArgs(values) })
     : await openChatModelThreaded(path, values.name ?? arg, { ...load, backend: values.backend, threads: values.threads });
@@ -64,4 +69,13 @@ export async function run(argv: string[]): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await new Promise<void>((r) => server.on('close', r));
+}
+
+/** A size in bytes from '512M', '1.5G', '800K' (binary units) or a bare number of MiB (as llama.cpp's --cache-ram). */
+export function parseSize(s: string, flag: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?\s*$/i.exec(s);
+  const units: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, '': 2 ** 20 };
+  const bytes = m ? Math.floor(Number(m[1]) * units[m[2]!.toUpperCase()]!) : NaN;
+  if (!(bytes > 0)) fail(`${flag} must be a size such as 512M, 2G or 800K (a bare number is MiB), got '${s}'`);
+  return bytes;
 }

@@ -23,11 +23,11 @@ const fromWire = (e: WireError): Error => {
   return err;
 };
 
-interface Open { q: StepQueue; detach(): void }
+interface Open { q: StepQueue; detach(): void; onCached?: (tokens: number) => void }
 
 export class EngineClient implements Engine {
   readonly maxActive: number;
-  stats: SchedulerStats = { requests: 0, promptTokens: 0 };
+  stats: SchedulerStats = { requests: 0, promptTokens: 0, prefixHits: 0, prefixMisses: 0, cachedTokens: 0 };
   private readonly open = new Map<number, Open>();
   private nextId = 1;
   private dead?: Error;
@@ -75,14 +75,14 @@ export class EngineClient implements Engine {
 
   submit(prompt: readonly number[], o: GenerateOptions): AsyncGenerator<Step, FinishReason> {
     checkRequest(this.config, prompt, o);
-    const { signal, constraint, ...rest } = o;
+    const { signal, constraint, onCached, ...rest } = o;
     if (constraint && !constraint.spec) fail('this constraint cannot be sent to the engine thread: it has no spec (build it with jsonConstraint or toolCallConstraint)');
     if (this.dead) throw this.dead;
     const id = this.nextId++;
     const q = new StepQueue();
     const cancel = () => this.send({ type: 'cancel', id });
     signal?.addEventListener('abort', cancel, { once: true });
-    this.open.set(id, { q, detach: () => signal?.removeEventListener('abort', cancel) });
+    this.open.set(id, { q, detach: () => signal?.removeEventListener('abort', cancel), onCached });
     this.send({ type: 'submit', id, prompt: Array.from(prompt), opts: { ...rest, constraint: constraint?.spec } });
     if (signal?.aborted) cancel();
     this.worker.ref(); // an open request keeps the process alive, as an in-process one does
@@ -102,6 +102,7 @@ export class EngineClient implements Engine {
 
   private receive(m: FromEngine): void {
     if (m.type === 'step') this.open.get(m.id)?.q.push(m.step);
+    else if (m.type === 'cached') this.open.get(m.id)?.onCached?.(m.tokens);
     else if (m.type === 'end') {
       this.stats = m.stats;
       const r = this.open.get(m.id);

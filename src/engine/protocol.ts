@@ -18,10 +18,12 @@ export interface EngineInit {
   parallel?: number;
   /** tokens per forward pass */
   tokenBudget?: number;
+  /** bytes for the prefix cache (0 or absent: off) */
+  cacheMem?: number;
 }
 
 /** GenerateOptions as data: no signal (cancel is a message), the constraint as its spec. */
-export type WireOptions = Omit<GenerateOptions, 'signal' | 'constraint'> & { constraint?: ConstraintSpec };
+export type WireOptions = Omit<GenerateOptions, 'signal' | 'constraint' | 'onCached'> & { constraint?: ConstraintSpec };
 
 export interface WireError { name: string; message: string }
 
@@ -34,6 +36,7 @@ export type FromEngine =
   | { type: 'note'; note: string }
   | { type: 'ready'; config: QwenConfig }
   | { type: 'failed'; error: WireError }
+  | { type: 'cached'; id: number; tokens: number }
   | { type: 'step'; id: number; step: Step }
   | { type: 'end'; id: number; finish: FinishReason; error?: WireError; stats: SchedulerStats };
 

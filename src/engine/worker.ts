@@ -22,8 +22,9 @@ function start(): Scheduler {
     onProgress: (done, total) => post({ type: 'progress', done, total }),
     onNote: (note) => post({ type: 'note', note }),
   });
+  const scheduler = new Scheduler(model, init.tokenBudget, init.parallel, init.cacheMem); // a --cache-mem too small fails here
   post({ type: 'ready', config: model.config });
-  return new Scheduler(model, init.tokenBudget, init.parallel);
+  return scheduler;
 }
 
 let scheduler: Scheduler | undefined;
@@ -42,7 +43,7 @@ async function run(scheduler: Scheduler, m: Extract<ToEngine, { type: 'submit' }
   try {
     const { constraint: spec, ...opts } = m.opts;
     const constraint = spec && constraintFromSpec((tokenizer ??= loadTokenizer(init.path)), spec);
-    const it = scheduler.submit(m.prompt, { ...opts, constraint, signal: ac.signal });
+    const it = scheduler.submit(m.prompt, { ...opts, constraint, signal: ac.signal, onCached: (tokens) => post({ type: 'cached', id: m.id, tokens }) });
     for (;;) {
       const r = await it.next();
       if (r.done) return post({ type: 'end', id: m.id, finish: r.value, stats: scheduler.stats });

@@ -5,6 +5,7 @@
 import type { CausalLM } from '../models/model.js';
 import type { BatchEntry } from '../models/kv_cache.js';
 import { yieldToEventLoop } from './generate.js';
+import { BLOCK, PrefixCache, type PrefixCacheStats } from './prefix_cache.js';
 import { Sequence, type FinishReason, type GenerateOptions, type Step } from './sequence.js';
 
 /** A request's steps as they come, read as an async iterator (by the Scheduler's and the engine client's consumers). */
@@ -38,6 +39,9 @@ export class StepQueue {
 interface Active {
   seq: Sequence;
   q: StepQueue;
+  /** prefix cache: the latest recurrent-state checkpoint at a block boundary, and whether the prompt's blocks were kept */
+  snap?: { pos: number; data: Float32Array };
+  keptPrompt?: boolean;
 }
 
 /**
@@ -64,10 +68,18 @@ export interface SchedulerStats {
   /** requests submitted, and their prompt tokens */
   requests: number;
   promptTokens: number;
+  /** requests started with / without a cached prefix, and the prompt tokens restored from it */
+  prefixHits: number;
+  prefixMisses: number;
+  cachedTokens: number;
+  /** the prefix cache's memory and contents (absent when it is off) */
+  prefixCache?: PrefixCacheStats;
 }
 
 export class Scheduler implements Engine {
-  readonly stats: SchedulerStats = { requests: 0, promptTokens: 0 };
+  private readonly counters = { requests: 0, promptTokens: 0, prefixHits: 0, prefixMisses: 0, cachedTokens: 0 };
+  /** reuses the keys and values of earlier prompts' prefixes (prefix_cache.ts); absent when off */
+  readonly prefix?: PrefixCache;
   private active: Active[] = [];
   private waiting: Active[] = []; // beyond maxActive: admitted first come, first served
   private running = false;
@@ -76,8 +88,15 @@ export class Scheduler implements Engine {
   /**
    * @param tokenBudget tokens per forward pass (decode steps plus prompt chunks)
    * @param maxActive sequences generating at once (each holds a KV cache); more wait their turn
+   * @param prefixCacheBytes memory for the prefix cache (0: none); a budget too small for one block is an error
    */
-  constructor(private readonly model: CausalLM, private readonly tokenBudget = 256, readonly maxActive = DEFAULT_PARALLEL) {}
+  constructor(private readonly model: CausalLM, private readonly tokenBudget = 256, readonly maxActive = DEFAULT_PARALLEL, prefixCacheBytes = 0) {
+    if (prefixCacheBytes > 0) this.prefix = PrefixCache.for(model.newCache(1), prefixCacheBytes);
+  }
+
+  get stats(): SchedulerStats {
+    return { ...this.counters, ...(this.prefix && { prefixCache: this.prefix.stats() }) };
+  }
 
   /** requests generating or waiting */
   get load(): number {
@@ -97,8 +116,8 @@ export class Scheduler implements Engine {
     const cancel = new AbortController();
     const signal = o.signal ? AbortSignal.any([o.signal, cancel.signal]) : cancel.signal;
     const seq = new Sequence(this.model, prompt, { ...o, signal });
-    this.stats.requests++;
-    this.stats.promptTokens += prompt.length;
+    this.counters.requests++;
+    this.counters.promptTokens += prompt.length;
     const q = new StepQueue();
     this.waiting.push({ seq, q });
     this.kick();
@@ -127,7 +146,7 @@ export class Scheduler implements Engine {
         a.q.close('abort');
         return false;
       });
-      while (this.active.length < this.maxActive && this.waiting.length) this.active.push(this.waiting.shift()!);
+      while (this.active.length < this.maxActive && this.waiting.length) this.active.push(this.admit(this.waiting.shift()!));
       if (!this.active.length) break;
       const act = this.active;
       const batch: BatchEntry[] = [];
@@ -167,14 +186,53 @@ export class Scheduler implements Engine {
             a.seq.fail(e); // e.g. a constraint that allows nothing: this request only
           }
         });
+        if (this.prefix) for (const a of act) this.keep(this.prefix, a);
       }
       this.active = this.active.filter((a) => {
         if (!a.seq.finish) return true;
+        if (this.prefix && a.seq.finish !== 'error') this.prefix.insert(a.seq.evaluated(), a.seq.cache, a.snap);
         a.seq.cache.release();
         a.q.close(a.seq.finish, a.seq.error);
         return false;
       });
       await yieldToEventLoop();
     }
+  }
+
+  /** A request takes its slot: it starts from its prompt's longest cached prefix. */
+  private admit(a: Active): Active {
+    const seq = a.seq;
+    if (this.prefix) {
+      try {
+        seq.resume(this.prefix);
+      } catch (e) {
+        seq.fail(e);
+      }
+      if (seq.cached) this.counters.prefixHits++;
+      else this.counters.prefixMisses++;
+      this.counters.cachedTokens += seq.cached;
+      // A recurrent state exists only where a pass ends: passes end at the prompt's last block
+      // boundary short of its last token (where a request with this prompt resumes) and the one
+      // before it (where the next turn of a chat does: its template renders the previous answer
+      // without the generation prompt's last few tokens, e.g. Qwen3.5's empty think block).
+      const last = Math.floor((seq.prompt.length - 1) / BLOCK) * BLOCK;
+      if (seq.cache.recurrent) seq.stopAt = [last - BLOCK, last].filter((p) => p > seq.cached);
+    }
+    seq.o.onCached?.(seq.cached);
+    return a;
+  }
+
+  /** After a pass: keep a finished prompt's blocks, and a recurrent model's state at block boundaries. */
+  private keep(prefix: PrefixCache, a: Active): void {
+    const seq = a.seq, c = seq.cache;
+    if (seq.finish === 'error' || c.length === 0) return;
+    if (!c.recurrent) {
+      if (!seq.prefilling && !a.keptPrompt) prefix.insert(seq.evaluated(), c);
+      a.keptPrompt ||= !seq.prefilling;
+      return;
+    }
+    if (c.length % BLOCK !== 0 || c.length === a.snap?.pos) return;
+    if (seq.stopAt.includes(c.length)) prefix.insert(seq.evaluated(), c, { pos: c.length, data: c.exportRecurrent() });
+    else a.snap = { pos: c.length, data: c.exportRecurrent(a.snap?.data) }; // the latest one, kept when the sequence ends
   }
 }

@@ -6,6 +6,7 @@ import type { KvCache } from '../models/kv_cache.js';
 import type { QwenConfig } from '../models/config.js';
 import type { ConstraintSpec } from './constrain/index.js';
 import { checkSamplerParams, logprobs, Rng, sample, type SamplerParams } from './sampler.js';
+import type { PrefixCache } from './prefix_cache.js';
 
 /** Restricts which tokens may come next (JSON schema, forced tool call); advanced on each token. */
 export interface Constraint {
@@ -30,6 +31,8 @@ export interface GenerateOptions extends SamplerParams {
   vocab_limit?: number;
   /** prompt tokens per forward pass while prefilling (generate(); default 256) */
   prefill_batch?: number;
+  /** called once as the request starts: how many prompt tokens came from the prefix cache (0 without one) */
+  onCached?: (tokens: number) => void;
 }
 
 export interface Step {
@@ -65,6 +68,10 @@ export class Sequence {
   finish?: FinishReason;
   /** why the engine failed, when finish is 'error' */
   error?: Error;
+  /** prompt tokens restored from the prefix cache */
+  cached = 0;
+  /** prefill chunks end at these positions (a recurrent model's prompt checkpoints: see Scheduler) */
+  stopAt: readonly number[] = [];
   private fed = 0; // tokens of prompt + generated already in the cache
   private readonly maxNew: number;
   private readonly rng: Rng;
@@ -83,6 +90,17 @@ export class Sequence {
     this.error = e instanceof Error ? e : new Error(String(e));
   }
 
+  /** Start from the longest cached prefix of the prompt, if any (before the first next()). */
+  resume(prefix: PrefixCache): number {
+    this.cached = this.fed = prefix.restore(this.prompt, this.cache).tokens;
+    return this.cached;
+  }
+
+  /** The tokens whose keys and values the cache holds, in order. */
+  evaluated(): number[] {
+    return [...this.prompt, ...this.generated].slice(0, this.cache.length);
+  }
+
   get prefilling(): boolean {
     return this.fed < this.prompt.length;
   }
@@ -93,7 +111,8 @@ export class Sequence {
     if (this.o.signal?.aborted) { this.finish = 'abort'; return []; }
     const out = [];
     if (this.prefilling) {
-      const end = Math.min(this.prompt.length, this.fed + Math.max(1, budget));
+      let end = Math.min(this.prompt.length, this.fed + Math.max(1, budget));
+      for (const p of this.stopAt) if (this.fed < p && p < end) end = p;
       for (let p = this.fed; p < end; p++) out.push({ token: this.prompt[p]!, pos: p, logits: p === this.prompt.length - 1 });
     } else {
       out.push({ token: this.generated[this.generated.length - 1]!, pos: this.fed, logits: true });

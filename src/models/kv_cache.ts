@@ -104,6 +104,57 @@ export class KvCache {
     this.dirty = false;
   }
 
+  /** Floats one prefix-cache block of `n` positions takes (keys and values of every attention layer). */
+  rowsFloats(n: number): number {
+    return 2 * this.attnLayers.length * n * this.kvDim;
+  }
+
+  /** Floats of the recurrent state (every DeltaNet layer's conv and delta-rule state); 0 without such layers. */
+  get recurrentFloats(): number {
+    return this.convLen.reduce((a, b) => a + b, 0) + this.stateLen.reduce((a, b) => a + b, 0);
+  }
+
+  /** Positions [from, from + n) of every attention layer's keys and values, copied into one array (a prefix-cache block). */
+  exportRows(from: number, n: number): Float32Array {
+    if (from < 0 || from + n > this.length) fail(`exportRows: positions ${from}..${from + n - 1} are not all in the cache (it holds ${this.length})`);
+    const out = new Float32Array(this.rowsFloats(n)), w = n * this.kvDim;
+    this.attnLayers.forEach((l, i) => {
+      out.set(this.k[l]!.subarray(from * this.kvDim, from * this.kvDim + w), 2 * i * w);
+      out.set(this.v[l]!.subarray(from * this.kvDim, from * this.kvDim + w), (2 * i + 1) * w);
+    });
+    return out;
+  }
+
+  /** Write a block from exportRows at position `from` (= the cache's length: a prefix is appended in order). */
+  importRows(from: number, n: number, rows: Float32Array): void {
+    if (from !== this.length) fail(`importRows: position ${from} would leave a gap (the cache holds ${this.length})`);
+    if (rows.length !== this.rowsFloats(n)) fail(`importRows: ${rows.length} floats for ${n} positions (want ${this.rowsFloats(n)})`);
+    this.reserve(from + n);
+    const w = n * this.kvDim;
+    this.attnLayers.forEach((l, i) => {
+      this.k[l]!.set(rows.subarray(2 * i * w, (2 * i + 1) * w), from * this.kvDim);
+      this.v[l]!.set(rows.subarray((2 * i + 1) * w, (2 * i + 2) * w), from * this.kvDim);
+    });
+    this.length = from + n;
+  }
+
+  /** The recurrent state now (at position `length`), copied into `into` if given (a checkpoint). */
+  exportRecurrent(into?: Float32Array): Float32Array {
+    into ??= new Float32Array(this.recurrentFloats);
+    let o = 0;
+    for (const list of [this.conv, this.state]) for (const a of list) { into.set(a, o); o += a.length; }
+    return into;
+  }
+
+  /** Restore a checkpoint from exportRecurrent: the state at position `length` (the prefix restored with importRows). */
+  importRecurrent(data: Float32Array): void {
+    this.reserve(Math.max(this.length, 1)); // allocates the states on first use
+    if (data.length !== this.recurrentFloats) fail(`importRecurrent: ${data.length} floats (want ${this.recurrentFloats})`);
+    let o = 0;
+    for (const list of [this.conv, this.state]) for (const a of list) { a.set(data.subarray(o, o + a.length)); o += a.length; }
+    this.dirty = false;
+  }
+
   /** Forget everything from position `pos` on. A recurrent state can only go back to 0. */
   truncate(pos: number): void {
     const to = Math.min(this.length, Math.max(0, pos));
