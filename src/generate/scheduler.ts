@@ -146,7 +146,10 @@ export class Scheduler implements Engine {
         a.q.close('abort');
         return false;
       });
-      while (this.active.length < this.maxActive && this.waiting.length) this.active.push(this.admit(this.waiting.shift()!));
+      for (let i = 0; i < this.waiting.length && this.active.length < this.maxActive;) {
+        if (this.awaitsPrefix(this.waiting[i]!)) { i++; continue; }
+        this.active.push(this.admit(this.waiting.splice(i, 1)[0]!));
+      }
       if (!this.active.length) break;
       const act = this.active;
       const batch: BatchEntry[] = [];
@@ -197,6 +200,22 @@ export class Scheduler implements Engine {
       });
       await yieldToEventLoop();
     }
+  }
+
+  /**
+   * Whether a waiting request should let a prompt being prefilled now finish first: one that shares
+   * most of its prompt (n choices of one request, the same prompt sent twice) then restores it from
+   * the prefix cache instead of computing it alongside. Others are admitted past it meanwhile.
+   */
+  private awaitsPrefix(a: Active): boolean {
+    if (!this.prefix) return false;
+    const p = a.seq.prompt, need = Math.max(BLOCK, p.length / 2);
+    return this.active.some(({ seq: b }) => {
+      if (!b.prefilling || b.finish || b.prompt.length < need) return false;
+      let n = 0;
+      while (n < p.length && n < b.prompt.length && p[n] === b.prompt[n]) n++;
+      return n >= need;
+    });
   }
 
   /** A request takes its slot: it starts from its prompt's longest cached prefix. */

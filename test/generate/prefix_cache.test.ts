@@ -111,6 +111,15 @@ test('concurrent requests sharing a cached prefix: each restores it and gets its
     assert.deepEqual(g.out, want[i]!.out, `request ${i}`);
   });
   assert.equal(s.stats.prefixCache!.blocks, 6); // the shared prefix's blocks, stored once
+  // submitted together on an empty cache (as n choices are): one computes the prefix, the others wait for it
+  const fresh = new Scheduler(model, 64, 8, 64 << 20);
+  const together = await Promise.all(asks.map((p) => ids(fresh, p)));
+  assert.deepEqual(together.map((g) => g.cached), [0, 6 * BLOCK, 6 * BLOCK, 6 * BLOCK]);
+  together.forEach((g, i) => assert.deepEqual(g.out, want[i]!.out, `request ${i} (together)`));
+  // a prompt sharing less than half of itself does not wait
+  const other = new Scheduler(model, 64, 8, 64 << 20);
+  const mixed = await Promise.all([asks[0]!, [...shared.slice(0, BLOCK), ...prompt(9, 6 * BLOCK)]].map((p) => ids(other, p)));
+  assert.deepEqual(mixed.map((g) => g.cached), [0, 0]);
 });
 
 test('a prefix cache too small for one block: a one-line error naming --cache-mem', () => {
