@@ -1,7 +1,8 @@
 // Continuous batching: every active request contributes its next tokens to one forward pass (a
 // decode token each, plus prompt chunks within a token budget, shared round-robin), so
 // concurrent requests advance together. Rows are independent, so a request's output does not
-// depend on what else is in the batch.
+// depend on what else is in the batch. With a prefix cache (prefix_cache.ts), a request starts
+// from the longest cached prefix of its prompt, and finished prompts and sequences leave theirs.
 import type { CausalLM } from '../models/model.js';
 import type { BatchEntry } from '../models/kv_cache.js';
 import { yieldToEventLoop } from './generate.js';
