@@ -6,23 +6,26 @@ import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { createServer } from '../server/app.js';
 import { originPolicy } from '../server/cors.js';
 import { ProgressBar } from './progress.js';
-import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
+import { CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
        [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors]
-       [--cache-mem 1G] [--no-prefix-cache] [--in-process]
+       [--cache-mem 1G] [--no-prefix-cache] [--in-process] [--ctx-size N] [--response-store N] [--no-access-log]
 --parallel: requests generating at once (batched together); more wait their turn.
 --cache-mem: memory for the prefix cache (K, M, G suffixes; a bare number is MiB; default 1G): a
         prompt that starts as an earlier one did (the same system prompt and tools, the previous
         turns) reuses its keys and values instead of computing them again. --no-prefix-cache: off.
 --in-process: run the model on the HTTP thread (debugging): by default it runs on an engine thread
         of its own, so /health and streams keep answering during a long prompt.
+--response-store: /v1/responses kept for previous_response_id and GET (default 1000, least recently
+        used dropped first; 0: none kept). --no-access-log: no line per request on stderr.
 --cors: web pages from these origins (e.g. https://app.example.com,http://192.168.1.5:3000) may use
         the server from a browser; '*' allows any site. By default only loopback pages may
         (http(s)://localhost, 127.0.0.1, [::1], any port); others get a 403.
 OpenAI-compatible API at http://HOST:PORT/v1 (chat/completions, completions, models), a chat page at /.
 Listens on 127.0.0.1 unless --host says otherwise. QWEN_TS_API_KEY sets the key too.
 POST bodies must be sent as Content-Type: application/json.
+${CTX_HELP}
 ${LOAD_HELP}`;
 
 export async function run(argv: string[]): Promise<void> {
@@ -30,7 +33,8 @@ export async function run(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     options: {
-      ...BACKEND_OPTIONS, ...LOAD_OPTIONS,
+      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS,
+      'response-store': { type: 'string' }, 'no-access-log': { type: 'boolean' },
       host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '8080' },
       'api-key': { type: 'string' }, cors: { type: 'string' }, name: { type: 'string' }, parallel: { type: 'string', default: '8' },
       'cache-mem': { type: 'string' }, 'no-prefix-cache': { type: 'boolean' }, 'in-process': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
@@ -45,19 +49,21 @@ export async function run(argv: string[]): Promise<void> {
   const cors = values.cors?.split(',').map((o) => o.trim()).filter(Boolean);
   if (cors?.length === 0) fail("--cors needs origins separated by commas, or '*'");
   originPolicy(cors); // a malformed origin fails now, not after the model has loaded
-  const quantize = quantizeFromArgs(values);
+  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values);
+  const store = values['response-store'] === undefined ? undefined : Number(values['response-store']);
+  if (store !== undefined && !(Number.isInteger(store) && store >= 0)) fail(`--response-store must be a whole number >= 0, got '${values['response-store']}'`);
   if (values['no-prefix-cache'] && values['cache-mem'] !== undefined) fail('--cache-mem and --no-prefix-cache contradict each other: give one');
   const cacheMem = values['no-prefix-cache'] ? 0 : values['cache-mem'] === undefined ? undefined : parseSize(values['cache-mem'], '--cache-mem');
   const arg = positionals[0]!;
   const path = await resolveModelArg(arg);
   const bar = new ProgressBar('loading');
-  const load = { quantize, checkTensors: values['check-tensors'], parallel, cacheMem, onProgress: (d: number, t: number) => bar.update(d, t) };
+  const load = { quantize, ctxSize, checkTensors: values['check-tensors'], parallel, cacheMem, onProgress: (d: number, t: number) => bar.update(d, t) };
   const cm: ChatModel = values['in-process']
     ? openChatModel(path, values.name ?? arg, { ...load, backend: backendFromArgs(values) })
     : await openChatModelThreaded(path, values.name ?? arg, { ...load, backend: values.backend, threads: values.threads });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
-  const server = createServer(cm, { apiKey: values['api-key'] ?? process.env.QWEN_TS_API_KEY, cors });
+  const server = createServer(cm, { apiKey: values['api-key'] ?? process.env.QWEN_TS_API_KEY, cors, responseStoreSize: store, accessLog: !values['no-access-log'] });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new Error(`port ${port} on ${values.host} is already in use`) : e));
     server.listen(port, values.host, resolve);

@@ -14,6 +14,8 @@ export interface EngineInit {
   threads?: string;
   quantize?: LoadQuantType;
   checkTensors?: boolean;
+  /** --ctx-size: each sequence's context capped at this many tokens */
+  ctxSize?: number;
   /** requests generating at once */
   parallel?: number;
   /** tokens per forward pass */

@@ -18,7 +18,7 @@ const post = (m: FromEngine) => port.postMessage(m);
 function start(): Scheduler {
   const backend = backendFromArgs({ backend: init.backend, threads: init.threads });
   const model = loadModel(init.path, {
-    backend, quantize: init.quantize, checkTensors: init.checkTensors,
+    backend, quantize: init.quantize, checkTensors: init.checkTensors, ctxSize: init.ctxSize,
     onProgress: (done, total) => post({ type: 'progress', done, total }),
     onNote: (note) => post({ type: 'note', note }),
   });
