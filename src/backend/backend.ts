@@ -11,11 +11,33 @@ export interface Weight {
   readonly bytes: Uint8Array;
 }
 
+/**
+ * How a KV cache stores its keys and values (llama.cpp's --cache-type-k/v): f32; f16 (IEEE half,
+ * rounded to nearest even); q8_0 (ggml's blocks of 32: an f16 scale then 32 int8, 34 bytes, each
+ * head's row a whole number of blocks).
+ */
+export type KvType = 'f32' | 'f16' | 'q8_0';
+export const KV_TYPES: readonly KvType[] = ['f32', 'f16', 'q8_0'];
+
+/** Bytes one head's row of `Dh` values takes as `type` (q8_0: Dh a multiple of 32). */
+export function kvHeadBytes(type: KvType, Dh: number): number {
+  return type === 'f32' ? 4 * Dh : type === 'f16' ? 2 * Dh : (Dh / 32) * 34;
+}
+
+/** 4-byte words one cache row of `width` values takes as `type` (rows start on a word: q8_0 pads
+ * 34 * width/32 bytes up to a multiple of 4). */
+export function kvRowWords(type: KvType, width: number): number {
+  return Math.ceil(kvHeadBytes(type, width) / 4);
+}
+
 /** One sequence's key/value rows for one attention call: slots 0..len-1 are attended. */
 export interface AttnSpan {
-  k: Float32Array; // [capacity, kvHeads*headDim]
-  v: Float32Array; // [capacity, kvHeads*headDim]
+  /** [capacity, kvRowWords(type, kvHeads*headDim)] words: f32 values, or the bytes of f16 / q8_0 rows */
+  k: Float32Array;
+  v: Float32Array;
   len: number;
+  /** element type of k and v (absent: f32); head h of a row starts at byte h * kvHeadBytes(type, headDim) */
+  type?: KvType;
 }
 
 /**
@@ -102,7 +124,8 @@ export interface Backend {
    * `theta` may instead give each pair's frequency and a magnitude (YaRN: models/rope.ts); pass the
    * same object every call, so that a backend can keep tables keyed by it */
   rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number | RopeFreqs, nRot?: number): void;
-  /** out[t] = softmax(q[t] k^T * scale) v over spans[t] with grouped-query heads; q, out [T, Hq*Dh] */
+  /** out[t] = softmax(q[t] k^T * scale) v over spans[t] with grouped-query heads; q, out [T, Hq*Dh].
+   * Keys and values are read as their span's type (every span of a call has the same one). */
   attention(out: Float32Array, q: Float32Array, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void;
   /** out = silu(gate) * up, elementwise over n */
   siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
@@ -128,6 +151,12 @@ export interface Backend {
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
   /** dst[dstOff .. dstOff+n) = src[srcOff .. srcOff+n) */
   copy(dst: Float32Array, dstOff: number, src: Float32Array, srcOff: number, n: number): void;
+  /**
+   * Write n rows of `width` f32 values (src rows srcRow..) into KV-cache storage dst from row dstRow
+   * on, stored as `type` (rows of kvRowWords(type, width) words): f32 copied; f16 rounded to
+   * nearest even (GGML_FP32_TO_FP16); q8_0 as ggml's quantize_row_q8_0_ref, block by block.
+   */
+  storeRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, n: number, width: number, type: KvType): void;
 
   // Optional memory management, for backends with their own heap (WebAssembly memory):
   /** Bracket one forward pass: buffers allocated inside it and not freed are released when the

@@ -1,8 +1,8 @@
 // The reference backend: plain, obvious TypeScript, accumulating in float64. It is the oracle
 // every fast kernel is tested against, so it stays simple rather than fast.
-import { dequantize } from '../formats/quant/index.js';
+import { dequantize, quantize } from '../formats/quant/index.js';
 import { DTYPES, tensorBytes, type DType } from '../formats/dtype.js';
-import { ropeFreqs, type AttnSpan, type Backend, type DeltaNetDims, type RecurrentSpan, type RopeFreqs, type Weight } from './backend.js';
+import { kvHeadBytes, kvRowWords, ropeFreqs, type AttnSpan, type Backend, type DeltaNetDims, type KvType, type RecurrentSpan, type RopeFreqs, type Weight } from './backend.js';
 import { checkExperts } from './experts.js';
 
 function rowOf(w: Weight, r: number, dst: Float32Array): Float32Array {
@@ -10,6 +10,16 @@ function rowOf(w: Weight, r: number, dst: Float32Array): Float32Array {
   const rowBytes = (cols / DTYPES[w.dtype].blockSize) * DTYPES[w.dtype].blockBytes;
   dequantize(w.dtype, w.bytes, r * rowBytes, dst, 0, cols);
   return dst;
+}
+
+const KV_DTYPE: Record<KvType, DType> = { f32: 'F32', f16: 'F16', q8_0: 'Q8_0' };
+const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** Head kh's rows 0..len-1 of a KV cache (rows of kvDim values stored as `type`), decoded: [len, Dh]. */
+function headRows(a: Float32Array, type: KvType, kvDim: number, Dh: number, kh: number, len: number): Float32Array {
+  const out = new Float32Array(len * Dh), rb = 4 * kvRowWords(type, kvDim), hb = kvHeadBytes(type, Dh), b = bytesOf(a);
+  for (let j = 0; j < len; j++) dequantize(KV_DTYPE[type], b, j * rb + kh * hb, out, j * Dh, Dh);
+  return out;
 }
 
 export class ReferenceBackend implements Backend {
@@ -99,13 +109,16 @@ export class ReferenceBackend implements Backend {
     const kvDim = Hkv * Dh;
     spans.forEach((span, t) => {
       const scores = new Float64Array(span.len);
+      const type = span.type ?? 'f32';
+      const ks = Array.from({ length: Hkv }, (_, kh) => headRows(span.k, type, kvDim, Dh, kh, span.len));
+      const vs = Array.from({ length: Hkv }, (_, kh) => headRows(span.v, type, kvDim, Dh, kh, span.len));
       for (let h = 0; h < Hq; h++) {
-        const kh = Math.floor(h / group);
+        const kh = Math.floor(h / group), kr = ks[kh]!, vr = vs[kh]!;
         const qo = t * Hq * Dh + h * Dh;
         let max = -Infinity;
         for (let j = 0; j < span.len; j++) {
           let s = 0;
-          for (let d = 0; d < Dh; d++) s += q[qo + d]! * span.k[j * kvDim + kh * Dh + d]!;
+          for (let d = 0; d < Dh; d++) s += q[qo + d]! * kr[j * Dh + d]!;
           scores[j] = s * scale;
           if (scores[j]! > max) max = scores[j]!;
         }
@@ -113,7 +126,7 @@ export class ReferenceBackend implements Backend {
         for (let j = 0; j < span.len; j++) sum += scores[j] = Math.exp(scores[j]! - max);
         for (let d = 0; d < Dh; d++) {
           let acc = 0;
-          for (let j = 0; j < span.len; j++) acc += scores[j]! * span.v[j * kvDim + kh * Dh + d]!;
+          for (let j = 0; j < span.len; j++) acc += scores[j]! * vr[j * Dh + d]!;
           out[qo + d] = acc / sum;
         }
       }
@@ -190,5 +203,11 @@ export class ReferenceBackend implements Backend {
 
   copy(dst: Float32Array, dstOff: number, src: Float32Array, srcOff: number, n: number): void {
     dst.set(src.subarray(srcOff, srcOff + n), dstOff);
+  }
+
+  storeRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, n: number, width: number, type: KvType): void {
+    const words = kvRowWords(type, width), b = bytesOf(dst);
+    if (dstRow < 0 || srcRow < 0 || (dstRow + n) * words > dst.length || (srcRow + n) * width > src.length) throw new RangeError(`storeRows: ${n} rows at ${srcRow} -> ${dstRow} out of bounds`);
+    for (let r = 0; r < n; r++) b.set(quantize(KV_DTYPE[type], src.subarray((srcRow + r) * width, (srcRow + r + 1) * width), width), 4 * (dstRow + r) * words);
   }
 }

@@ -9,7 +9,8 @@
 // and Node 20 lacks it.
 import * as os from 'node:os';
 import { tensorBytes, type DType } from '../formats/dtype.js';
-import { ropeFreqs, type AttnSpan, type Backend, type DeltaNetDims, type RecurrentSpan, type RopeFreqs, type Weight } from './backend.js';
+import { kvRowWords, ropeFreqs, type AttnSpan, type Backend, type DeltaNetDims, type KvType, type RecurrentSpan, type RopeFreqs, type Weight } from './backend.js';
+import { quantize } from '../formats/quant/index.js';
 import { matmulExpertsGrouped } from './experts.js';
 import { align, type Shard } from './shard.js';
 import { ShardRouter } from './shard_router.js';
@@ -63,6 +64,9 @@ export interface WasmBackendOptions {
    * spill into other memories) */
   memoryLimit?: number;
 }
+
+// KV-cache row types (src/kernels/kv.ts)
+const KVT: Record<KvType, number> = { f32: 0, f16: 1, q8_0: 2 };
 
 // quant_q8 layouts (src/kernels/q8.ts)
 const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
@@ -312,17 +316,19 @@ export class WasmBackend extends ShardRouter implements Backend {
 
   /** attention() with every span's cache in shard s; out, q: offsets in s. */
   private attentionIn(s: Shard, po: number, pq: number, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void {
-    const T = spans.length;
+    const T = spans.length, type = spans[0]?.type ?? 'f32';
+    if (spans.some((sp) => (sp.type ?? 'f32') !== type)) throw new RangeError('WasmBackend.attention: spans of different KV-cache types in one call');
+    if (type === 'q8_0' && Dh % 32 !== 0) throw new RangeError(`WasmBackend.attention: a q8_0 cache needs head_dim a multiple of 32, got ${Dh}`);
     const desc = new Int32Array(T * 3);
     spans.forEach((sp, t) => {
       desc[3 * t] = this.at(s, sp.k);
       desc[3 * t + 1] = this.at(s, sp.v);
       desc[3 * t + 2] = sp.len;
     });
-    const stride = align(s.ex.attention_scratch_floats(Hq / Hkv, Dh) * 4);
+    const stride = align(s.ex.attention_scratch_floats(Hq / Hkv, Dh, KVT[type]) * 4);
     const sc = s.scratchBlock('attn', stride * this.threads);
     const parts = this.parts(T * Hq * Math.max(1, spans[T - 1]?.len ?? 1) * Dh, 1 << 13);
-    this.run(s, K_ATTN, Math.min(parts, T * Hq), [po, pq, s.i32('desc', desc), T, Hq, Hkv, Dh, scale, sc, stride]);
+    this.run(s, K_ATTN, Math.min(parts, T * Hq), [po, pq, s.i32('desc', desc), T, Hq, Hkv, Dh, scale, sc, stride, KVT[type]]);
   }
 
   /** Rows whose caches live in different memories (a cache spilled, see alloc): one call per memory, on its rows. */
@@ -409,6 +415,22 @@ export class WasmBackend extends ShardRouter implements Backend {
       const params = s.i32('deltaparams', Int32Array.of(nk, nv, dk, dv, dims.tiled ? 1 : 0, spans.length, sstride, this.deltaChunkMin));
       const parts = Math.min(this.parts(rows * nv * dk * dv, 1 << 15), spans.length * nv);
       this.run(s, K_DELTA, parts, [this.at(s, out, true), this.at(s, qkv), this.at(s, a), this.at(s, b), A.byteOffset, this.at(s, dtBias), desc, params, eps, sc]);
+    } finally {
+      this.unstage();
+    }
+  }
+
+  storeRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, n: number, width: number, type: KvType): void {
+    if (n <= 0) return;
+    const words = kvRowWords(type, width);
+    if (dstRow < 0 || srcRow < 0 || (dstRow + n) * words > dst.length || (srcRow + n) * width > src.length) throw new RangeError(`WasmBackend.storeRows: ${n} rows at ${srcRow} -> ${dstRow} out of bounds`);
+    if (type === 'q8_0' && width % 32 !== 0) throw new RangeError(`WasmBackend.storeRows: q8_0 rows of ${width} values (not a multiple of 32)`);
+    const s = this.home(dst), rows = src.subarray(srcRow * width, (srcRow + n) * width);
+    try {
+      const pd = dst.byteOffset + 4 * dstRow * words;
+      const bad = s.ex.kv_store(KVT[type], pd, this.at(s, rows), n, width, s.scratchBlock('kvblk', 128));
+      // a NaN or infinity in a q8_0 block: that row and the rest by the TypeScript quantiser (ggml's rounding there)
+      for (let r = Math.max(0, bad - 1); bad > 0 && r < n; r++) new Uint8Array(s.buf, pd + 4 * r * words, 4 * words).set(quantize('Q8_0', rows.subarray(r * width, (r + 1) * width), width));
     } finally {
       this.unstage();
     }

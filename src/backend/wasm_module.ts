@@ -22,7 +22,8 @@ export interface Exports {
   delta_scratch_floats(dk: number, dv: number): number;
   add_bias(x: number, bias: number, T: number, N: number): void;
   f16_special(p: number, n: number): number;
-  attention_scratch_floats(group: number, Dh: number): number;
+  attention_scratch_floats(group: number, Dh: number, kvt: number): number;
+  kv_store(kvt: number, dst: number, src: number, n: number, width: number, scratch: number): number;
   copy_f32(dst: number, src: number, n: number): void;
   relaxed(): number;
   u8_dot_probe(a: number, b: number, c: number, out: number): void;

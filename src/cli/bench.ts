@@ -8,22 +8,25 @@ import { fail } from '../errors.js';
 import { loadModel } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
-import { CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
+import { cacheTypeFromArgs, CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, KV_HELP, KV_OPTIONS, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
 import { ProfiledBackend } from '../backend/profile.js';
 
 const HELP = `usage: qwen-ts bench --model <file.gguf|dir> [--prompt-tokens 128] [--gen-tokens 64]
-                     [--threads N] [--reps 1] [--warmup 0] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors] [--ctx-size N] [--json] [--profile]
+                     [--threads N] [--reps 1] [--warmup 0] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors] [--ctx-size N] [--cache-type f32|f16|q8_0] [--json] [--profile]
 Prefills --prompt-tokens tokens in one batch, then decodes --gen-tokens tokens greedily (EOS
 ignored). Prints prefill and decode tokens/s, load time and peak RSS (median over --reps).
 --profile: one more run that times every backend op, printed per phase (to stderr).
 ${LOAD_HELP}
-${CTX_HELP}`;
+${CTX_HELP}
+${KV_HELP}`;
 
 export interface BenchResult {
   prefill_tps: number; decode_tps: number; load_s: number; peak_rss_mb: number;
   backend: string; threads: number; prompt_tokens: number; gen_tokens: number;
   /** --quantize, when given */
   quantize?: string;
+  /** --cache-type, when given */
+  cache_type?: string;
   reps?: { prefill_tps: number; decode_tps: number }[];
 }
 
@@ -65,7 +68,7 @@ export async function run(argv: string[]): Promise<void> {
     args: argv,
     options: {
       model: { type: 'string' }, 'prompt-tokens': { type: 'string', default: '128' }, 'gen-tokens': { type: 'string', default: '64' },
-      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, reps: { type: 'string', default: '1' }, warmup: { type: 'string', default: '0' },
+      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, ...KV_OPTIONS, reps: { type: 'string', default: '1' }, warmup: { type: 'string', default: '0' },
       json: { type: 'boolean' }, profile: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -79,12 +82,12 @@ export async function run(argv: string[]): Promise<void> {
   const P = int('prompt-tokens', values['prompt-tokens'], 1), G = int('gen-tokens', values['gen-tokens'], 0);
   const threads = int('threads', values.threads ?? String(os.availableParallelism()), 1);
   const reps = int('reps', values.reps, 1), warmup = int('warmup', values.warmup, 0);
-  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values);
+  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values), cacheType = cacheTypeFromArgs(values);
   const backend = backendFromArgs(values);
   const path = await resolveModelArg(values.model);
   const tl = performance.now();
   const checkTensors = values['check-tensors'];
-  const model = loadModel(path, { backend, quantize, checkTensors, ctxSize });
+  const model = loadModel(path, { backend, quantize, checkTensors, ctxSize, cacheType });
   const load_s = (performance.now() - tl) / 1000;
   if (P + G + 1 > model.config.max_position_embeddings) fail(`--prompt-tokens + --gen-tokens + 1 exceeds the ${ctxSize ? '--ctx-size' : "model's"} context (${model.config.max_position_embeddings})`);
   for (let i = 0; i < warmup; i++) runBench(model, P, Math.min(G, 4));
@@ -95,10 +98,11 @@ export async function run(argv: string[]): Promise<void> {
     backend: backend.name, threads, prompt_tokens: P, gen_tokens: G,
   };
   if (quantize) res.quantize = quantize;
+  if (cacheType) res.cache_type = cacheType;
   if (reps > 1) res.reps = runs;
   if (values.profile) {
     const prof = new ProfiledBackend(backend);
-    runBench(loadModel(path, { backend: prof.backend, quantize, checkTensors, ctxSize, onNote: () => {} }), P, G, (p) => (prof.phase = p));
+    runBench(loadModel(path, { backend: prof.backend, quantize, checkTensors, ctxSize, cacheType, onNote: () => {} }), P, G, (p) => (prof.phase = p));
     process.stderr.write(prof.report() + '\n');
   }
   backend.dispose?.();

@@ -3,13 +3,14 @@ import { parseArgs } from 'node:util';
 import { fail } from '../errors.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { loadModel } from '../models/load.js';
-import { CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
+import { cacheTypeFromArgs, CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, KV_HELP, KV_OPTIONS, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
 
 const HELP = `usage: qwen-ts logits --model <dir|file.gguf> --tokens 1,2,3 [--all]
 Evaluates the tokens in one batched pass and prints {"logits": [...]} for the last position,
 or with --all {"logits": [[...], ...]} for every position.
 ${LOAD_HELP}
-${CTX_HELP}`;
+${CTX_HELP}
+${KV_HELP}`;
 
 export function parseIds(s: string, what: string): number[] {
   const parts = s.split(',').map((p) => p.trim());
@@ -21,14 +22,14 @@ export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, model: { type: 'string' }, tokens: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, ...KV_OPTIONS, model: { type: 'string' }, tokens: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');
   if (!values.model) fail('--model is required\n' + HELP);
   if (values.tokens === undefined) fail('--tokens is required\n' + HELP);
   const ids = parseIds(values.tokens, '--tokens');
-  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values);
-  const model = loadModel(await resolveModelArg(values.model), { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], ctxSize });
+  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values), cacheType = cacheTypeFromArgs(values);
+  const model = loadModel(await resolveModelArg(values.model), { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], ctxSize, cacheType });
   const ctx = model.config.max_position_embeddings;
   if (ids.length > ctx) fail(`--tokens has ${ids.length} tokens, more than the ${ctxSize ? '--ctx-size' : "model's"} context of ${ctx}`);
   const cache = model.newCache(ids.length);

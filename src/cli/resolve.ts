@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import { fail, quote } from '../errors.js';
 import { resolveModel } from '../hub/resolve.js';
 import { LOAD_QUANT_TYPES, type LoadQuantType } from '../models/weights.js';
+import { KV_TYPES, type KvType } from '../backend/backend.js';
 
 export async function resolveModelArg(arg: string): Promise<string> {
   const p = await resolveModel(arg);
@@ -47,4 +48,19 @@ export function ctxSizeFromArgs(values: { 'ctx-size'?: string }): number | undef
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v.trim()) || !(Number(v) >= 1) || !Number.isSafeInteger(Number(v))) fail(`--ctx-size must be a positive integer, got ${quote(v)}`);
   return Number(v);
+}
+
+/** --cache-type (run, serve, logits, bench; LoadOptions.cacheType). */
+export const KV_OPTIONS = { 'cache-type': { type: 'string' } } as const;
+
+export const KV_HELP = `  --cache-type f32|f16|q8_0  how the KV cache stores keys and values, as llama.cpp's --cache-type-k/v
+                        (both): f16 takes half the memory of f32, q8_0 (head_dim a multiple of 32)
+                        34/128; attention reads them as stored. Default f32.`;
+
+export function cacheTypeFromArgs(values: { 'cache-type'?: string }): KvType | undefined {
+  const v = values['cache-type'];
+  if (v === undefined) return undefined;
+  const t = v.trim().toLowerCase();
+  if (!(KV_TYPES as readonly string[]).includes(t)) fail(`--cache-type must be one of ${KV_TYPES.join(', ')}, got ${quote(v)}`);
+  return t as KvType;
 }

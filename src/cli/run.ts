@@ -5,7 +5,7 @@ import { chat, openChatModel, type ChatModel, type ChatRequest } from '../chat/e
 import { fail } from '../errors.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { ProgressBar } from './progress.js';
-import { CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
+import { cacheTypeFromArgs, CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, KV_HELP, KV_OPTIONS, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
 
 const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt] [options]
   --system TEXT         system message
@@ -17,6 +17,7 @@ const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt
   --json                print the final message as JSON instead of streaming text
 ${LOAD_HELP}
 ${CTX_HELP}
+${KV_HELP}
 Interactive commands: /clear, /system TEXT, /think on|off, /bye. Ctrl-C stops an answer.`;
 
 type Msg = { role: string; content: string };
@@ -26,7 +27,7 @@ export async function run(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     options: {
-      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS,
+      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, ...KV_OPTIONS,
       system: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' },
       'max-tokens': { type: 'string' }, seed: { type: 'string' }, 'no-think': { type: 'boolean' }, json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -47,10 +48,10 @@ export async function run(argv: string[]): Promise<void> {
     max_tokens: num('max-tokens', values['max-tokens'], 2048, true),
     seed: values.seed === undefined ? undefined : num('seed', values.seed, 0, true),
   };
-  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values);
+  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values), cacheType = cacheTypeFromArgs(values);
   const path = await resolveModelArg(positionals[0]!);
   const bar = new ProgressBar('loading');
-  const cm = openChatModel(path, positionals[0]!, { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], ctxSize, onProgress: (d, t) => bar.update(d, t) });
+  const cm = openChatModel(path, positionals[0]!, { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], ctxSize, cacheType, onProgress: (d, t) => bar.update(d, t) });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
   const state = { system: values.system, think: !values['no-think'], history: [] as Msg[] };

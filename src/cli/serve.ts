@@ -6,11 +6,11 @@ import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { createServer } from '../server/app.js';
 import { originPolicy } from '../server/cors.js';
 import { ProgressBar } from './progress.js';
-import { CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
+import { cacheTypeFromArgs, CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, KV_HELP, KV_OPTIONS, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
        [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors]
-       [--cache-mem 1G] [--no-prefix-cache] [--in-process] [--ctx-size N] [--response-store N] [--no-access-log]
+       [--cache-mem 1G] [--no-prefix-cache] [--in-process] [--ctx-size N] [--cache-type f32|f16|q8_0] [--response-store N] [--no-access-log]
 --parallel: requests generating at once (batched together); more wait their turn.
 --cache-mem: memory for the prefix cache (K, M, G suffixes; a bare number is MiB; default 1G): a
         prompt that starts as an earlier one did (the same system prompt and tools, the previous
@@ -26,6 +26,7 @@ OpenAI-compatible API at http://HOST:PORT/v1 (chat/completions, completions, mod
 Listens on 127.0.0.1 unless --host says otherwise. QWEN_TS_API_KEY sets the key too.
 POST bodies must be sent as Content-Type: application/json.
 ${CTX_HELP}
+${KV_HELP}
 ${LOAD_HELP}`;
 
 export async function run(argv: string[]): Promise<void> {
@@ -33,7 +34,7 @@ export async function run(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     options: {
-      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS,
+      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, ...KV_OPTIONS,
       'response-store': { type: 'string' }, 'no-access-log': { type: 'boolean' },
       host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '8080' },
       'api-key': { type: 'string' }, cors: { type: 'string' }, name: { type: 'string' }, parallel: { type: 'string', default: '8' },
@@ -49,7 +50,7 @@ export async function run(argv: string[]): Promise<void> {
   const cors = values.cors?.split(',').map((o) => o.trim()).filter(Boolean);
   if (cors?.length === 0) fail("--cors needs origins separated by commas, or '*'");
   originPolicy(cors); // a malformed origin fails now, not after the model has loaded
-  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values);
+  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values), cacheType = cacheTypeFromArgs(values);
   const store = values['response-store'] === undefined ? undefined : Number(values['response-store']);
   if (store !== undefined && !(Number.isInteger(store) && store >= 0)) fail(`--response-store must be a whole number >= 0, got '${values['response-store']}'`);
   if (values['no-prefix-cache'] && values['cache-mem'] !== undefined) fail('--cache-mem and --no-prefix-cache contradict each other: give one');
@@ -57,7 +58,7 @@ export async function run(argv: string[]): Promise<void> {
   const arg = positionals[0]!;
   const path = await resolveModelArg(arg);
   const bar = new ProgressBar('loading');
-  const load = { quantize, ctxSize, checkTensors: values['check-tensors'], parallel, cacheMem, onProgress: (d: number, t: number) => bar.update(d, t) };
+  const load = { quantize, ctxSize, cacheType, checkTensors: values['check-tensors'], parallel, cacheMem, onProgress: (d: number, t: number) => bar.update(d, t) };
   const cm: ChatModel = values['in-process']
     ? openChatModel(path, values.name ?? arg, { ...load, backend: backendFromArgs(values) })
     : await openChatModelThreaded(path, values.name ?? arg, { ...load, backend: values.backend, threads: values.threads });

@@ -38,26 +38,33 @@ export interface EmbedResult {
   promptTokens: number;
 }
 
-const POOLING = new WeakMap<CausalLM, PoolingInfo>();
+/** What the pooling rule is read from: the model's files (and its config, for messages). A ChatModel is one. */
+export interface PoolingSource {
+  path: string;
+  name?: string;
+  config: { model_type: string };
+}
+
+const POOLING = new Map<string, PoolingInfo>();
 
 /** The model's pooling rule and input wrapping, read from its files once. */
-export function poolingOf(m: EmbedModel): PoolingInfo {
-  let p = POOLING.get(m.model);
-  if (!p) POOLING.set(m.model, (p = readPooling(m.path)));
+export function poolingOf(m: Pick<PoolingSource, 'path'>): PoolingInfo {
+  let p = POOLING.get(m.path);
+  if (!p) POOLING.set(m.path, (p = readPooling(m.path)));
   return p;
 }
 
 /** The name used in messages. */
-const label = (m: EmbedModel) => m.name ?? m.path;
+const label = (m: Pick<PoolingSource, 'path' | 'name'>) => m.name ?? m.path;
 
 /** The vector pooling to use, or a one-line error saying what the model is. */
-export function vectorPooling(m: EmbedModel, override?: VectorPooling): VectorPooling {
+export function vectorPooling(m: PoolingSource, override?: VectorPooling): VectorPooling {
   if (override) return override;
   const { pooling, source } = poolingOf(m);
   if (pooling === 'last' || pooling === 'mean' || pooling === 'cls') return pooling;
   if (pooling === 'rank') fail(`${label(m)} is a reranker (${source}): it scores query-document pairs (rerank), it does not embed`);
   if (pooling === 'none') fail(`${label(m)} declares pooling none (${source}): per-token embeddings, not one vector per input; they are not served`);
-  fail(`${label(m)} is a ${m.model.config.model_type} causal language model, not an embedding model: ${source} (embedding models name their pooling: GGUF {arch}.pooling_type, or a sentence-transformers modules.json with a Pooling module; the pooling option / --pooling chooses one anyway)`);
+  fail(`${label(m)} is a ${m.config.model_type} causal language model, not an embedding model: ${source} (embedding models name their pooling: GGUF {arch}.pooling_type, or a sentence-transformers modules.json with a Pooling module; the pooling option / --pooling chooses one anyway)`);
 }
 
 /** Qwen3-Embedding's query format (its model card; documents go in as they are). */
@@ -114,7 +121,7 @@ export function normalize(v: ArrayLike<number>, n = v.length): Float32Array {
 
 /** Embed the inputs: one unit vector each, in order. */
 export async function embed(m: EmbedModel, inputs: readonly EmbedInput[], opts: EmbedOptions = {}): Promise<EmbedResult> {
-  const pooling = vectorPooling(m, opts.pooling);
+  const pooling = vectorPooling({ ...m, config: m.model.config }, opts.pooling);
   const D = m.model.config.hidden_size, dims = checkDimensions(opts.dimensions, D);
   const seqs = embeddingIds(m, inputs, opts);
   const sums = seqs.map(() => new Float64Array(D));

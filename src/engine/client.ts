@@ -8,7 +8,9 @@ import { fail, QwenError } from '../errors.js';
 import { DEFAULT_PARALLEL, StepQueue, type Engine, type SchedulerStats } from '../generate/scheduler.js';
 import { checkRequest, type FinishReason, type GenerateOptions, type Step } from '../generate/sequence.js';
 import type { QwenConfig } from '../models/config.js';
-import type { EngineInit, FromEngine, ToEngine, WireError } from './protocol.js';
+import type { EmbedInput, EmbedOptions, EmbedResult } from '../embed/embed.js';
+import type { RerankOptions, RerankResult } from '../embed/rerank.js';
+import type { EngineInit, EngineTask, FromEngine, TaskResult, ToEngine, WireError } from './protocol.js';
 
 export interface EngineClientOptions extends Omit<EngineInit, 'path'> {
   /** progress of reading the weights, in bytes */
@@ -24,11 +26,13 @@ const fromWire = (e: WireError): Error => {
 };
 
 interface Open { q: StepQueue; detach(): void; onCached?: (tokens: number) => void }
+interface Pending { settle(value: unknown, error?: Error): void }
 
 export class EngineClient implements Engine {
   readonly maxActive: number;
   stats: SchedulerStats = { requests: 0, promptTokens: 0, prefixHits: 0, prefixMisses: 0, cachedTokens: 0 };
   private readonly open = new Map<number, Open>();
+  private readonly tasks = new Map<number, Pending>();
   private nextId = 1;
   private dead?: Error;
   private closing = false;
@@ -89,6 +93,39 @@ export class EngineClient implements Engine {
     return q.iterate(cancel);
   }
 
+  /** Embeddings computed on the engine thread (embed() there; the same options, results and errors). */
+  embed(inputs: readonly EmbedInput[], opts: EmbedOptions = {}): Promise<EmbedResult> {
+    const { signal, ...rest } = opts;
+    return this.task({ kind: 'embed', inputs: inputs.map((x) => (typeof x === 'string' ? x : Array.from(x))), opts: rest }, signal);
+  }
+
+  /** Rerank scores computed on the engine thread (rerank() there). */
+  rerank(query: string, documents: readonly string[], opts: RerankOptions = {}): Promise<RerankResult> {
+    const { signal, ...rest } = opts;
+    return this.task({ kind: 'rerank', query, documents: [...documents], opts: rest }, signal);
+  }
+
+  private task<K extends EngineTask['kind']>(task: Extract<EngineTask, { kind: K }>, signal?: AbortSignal): Promise<TaskResult[K]> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    const cancel = () => this.send({ type: 'cancel', id });
+    signal?.addEventListener('abort', cancel, { once: true });
+    this.worker.ref();
+    return new Promise<TaskResult[K]>((resolve, reject) => {
+      this.tasks.set(id, {
+        settle: (value, error) => {
+          this.tasks.delete(id);
+          signal?.removeEventListener('abort', cancel);
+          if (!this.open.size && !this.tasks.size) this.worker.unref();
+          if (error) reject(error);
+          else resolve(value as TaskResult[K]);
+        },
+      });
+      this.send({ type: 'task', id, task });
+      if (signal?.aborted) cancel();
+    });
+  }
+
   /** End the engine thread; open requests end with an error. */
   async close(): Promise<void> {
     this.closing = true;
@@ -110,14 +147,16 @@ export class EngineClient implements Engine {
       this.open.delete(m.id);
       r.detach();
       r.q.close(m.finish, m.error && fromWire(m.error));
-      if (!this.open.size) this.worker.unref();
-    } else if (m.type === 'note') process.stderr.write(`note: ${m.note}\n`);
+      if (!this.open.size && !this.tasks.size) this.worker.unref();
+    } else if (m.type === 'taskDone') this.tasks.get(m.id)?.settle(m.value, m.error && fromWire(m.error));
+    else if (m.type === 'note') process.stderr.write(`note: ${m.note}\n`);
   }
 
   private fault(why: string): void {
     this.dead ??= new Error(why);
     for (const r of this.open.values()) { r.detach(); r.q.close('error', this.dead); }
     this.open.clear();
+    for (const t of [...this.tasks.values()]) t.settle(undefined, this.dead);
     this.worker.unref();
   }
 }

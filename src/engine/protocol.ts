@@ -5,6 +5,8 @@ import type { FinishReason, GenerateOptions, Step } from '../generate/sequence.j
 import type { QwenConfig } from '../models/config.js';
 import type { LoadQuantType } from '../models/weights.js';
 import type { SchedulerStats } from '../generate/scheduler.js';
+import type { EmbedInput, EmbedOptions, EmbedResult } from '../embed/embed.js';
+import type { RerankOptions, RerankResult } from '../embed/rerank.js';
 
 /** What the engine thread is started with (workerData). */
 export interface EngineInit {
@@ -29,8 +31,16 @@ export type WireOptions = Omit<GenerateOptions, 'signal' | 'constraint' | 'onCac
 
 export interface WireError { name: string; message: string }
 
+/** Work that is not a generation, run on the engine thread beside the scheduler's passes. */
+export type EngineTask =
+  | { kind: 'embed'; inputs: EmbedInput[]; opts: Omit<EmbedOptions, 'signal'> }
+  | { kind: 'rerank'; query: string; documents: string[]; opts: Omit<RerankOptions, 'signal'> };
+
+export interface TaskResult { embed: EmbedResult; rerank: RerankResult }
+
 export type ToEngine =
   | { type: 'submit'; id: number; prompt: number[]; opts: WireOptions }
+  | { type: 'task'; id: number; task: EngineTask }
   | { type: 'cancel'; id: number };
 
 export type FromEngine =
@@ -40,7 +50,8 @@ export type FromEngine =
   | { type: 'failed'; error: WireError }
   | { type: 'cached'; id: number; tokens: number }
   | { type: 'step'; id: number; step: Step }
-  | { type: 'end'; id: number; finish: FinishReason; error?: WireError; stats: SchedulerStats };
+  | { type: 'end'; id: number; finish: FinishReason; error?: WireError; stats: SchedulerStats }
+  | { type: 'taskDone'; id: number; value?: TaskResult[EngineTask['kind']]; error?: WireError };
 
 export function toWire(e: unknown): WireError {
   return e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };

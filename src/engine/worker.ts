@@ -1,12 +1,16 @@
 // The engine thread: loads the weights, builds its backend (whose kernel pool it drives: thread 0
 // of a forward pass is this thread, not the HTTP one) and runs the Scheduler. It reads `submit` and
 // `cancel` messages between forward passes (the scheduler yields to the event loop after each) and
-// posts each step and each request's end. Its own tokenizer is loaded on the first constraint.
+// posts each step and each request's end; `task` messages (embeddings, rerank scores) run here too.
+// Its own tokenizer is loaded on the first constraint or task.
 import { parentPort, workerData } from 'node:worker_threads';
 import { backendFromArgs } from '../backend/index.js';
 import { constraintFromSpec } from '../generate/constrain/index.js';
 import { Scheduler } from '../generate/scheduler.js';
 import { loadModel } from '../models/load.js';
+import type { CausalLM } from '../models/model.js';
+import { embed } from '../embed/embed.js';
+import { rerank } from '../embed/rerank.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { toWire, type EngineInit, type FromEngine, type ToEngine } from './protocol.js';
@@ -15,9 +19,11 @@ const port = parentPort!;
 const init = workerData as EngineInit;
 const post = (m: FromEngine) => port.postMessage(m);
 
+let model: CausalLM | undefined;
+
 function start(): Scheduler {
   const backend = backendFromArgs({ backend: init.backend, threads: init.threads });
-  const model = loadModel(init.path, {
+  model = loadModel(init.path, {
     backend, quantize: init.quantize, checkTensors: init.checkTensors, ctxSize: init.ctxSize,
     onProgress: (done, total) => post({ type: 'progress', done, total }),
     onNote: (note) => post({ type: 'note', note }),
@@ -56,10 +62,27 @@ async function run(scheduler: Scheduler, m: Extract<ToEngine, { type: 'submit' }
   }
 }
 
+/** Embeddings and rerank scores: their passes interleave with the scheduler's (both yield between passes). */
+async function task(m: Extract<ToEngine, { type: 'task' }>): Promise<void> {
+  const ac = new AbortController();
+  cancels.set(m.id, ac);
+  try {
+    const em = { model: model!, tokenizer: (tokenizer ??= loadTokenizer(init.path)), path: init.path };
+    const t = m.task;
+    const value = t.kind === 'embed' ? await embed(em, t.inputs, { ...t.opts, signal: ac.signal }) : await rerank(em, t.query, t.documents, { ...t.opts, signal: ac.signal });
+    post({ type: 'taskDone', id: m.id, value });
+  } catch (e) {
+    post({ type: 'taskDone', id: m.id, error: toWire(e) });
+  } finally {
+    cancels.delete(m.id);
+  }
+}
+
 if (scheduler) {
   const s = scheduler;
   port.on('message', (m: ToEngine) => {
     if (m.type === 'submit') void run(s, m);
+    else if (m.type === 'task') void task(m);
     else cancels.get(m.id)?.abort();
   });
 }

@@ -1,6 +1,7 @@
 // Row-wise and elementwise ops: RMSNorm, RoPE, SiLU-gate, adds, and attention over the KV cache
 // with an online softmax (blocks of scores, running max and sum), so no T x T buffer is needed.
 import { dot4, dot_f32, hsum, madd, split } from './common';
+import { KV_F32, kv_decode, kv_head_bytes, kv_row_bytes } from './kv';
 
 /** e^x for four lanes: range reduction to |r| <= ln2/2, degree-6 polynomial, ~2 ulp. */
 @inline export function exp4(x: v128): v128 {
@@ -109,9 +110,10 @@ export function add_bias(x: usize, bias: usize, T: i32, N: i32): void {
 const BLK = 64;
 
 /** Floats of attention scratch one part needs: per query head of a group its output
- * accumulator (Dh), running max and sum, and one block of scores. */
-export function attention_scratch_floats(group: i32, Dh: i32): i32 {
-  return group * (Dh + 2) + BLK;
+ * accumulator (Dh), running max and sum, and one block of scores; for an f16 / Q8_0 cache (kvt,
+ * kv.ts) also one block of key and value rows decoded to f32. */
+export function attention_scratch_floats(group: i32, Dh: i32, kvt: i32): i32 {
+  return group * (Dh + 2) + BLK + (kvt == KV_F32 ? 0 : 2 * BLK * Dh);
 }
 
 /**
@@ -121,15 +123,18 @@ export function attention_scratch_floats(group: i32, Dh: i32): i32 {
  * row comes from memory once per run rather than once per query head (Qwen3.5-0.8B at context
  * 4096: 4 query heads per key/value head read 4x the cache). Each head's arithmetic is the same
  * whichever run or part computes it. scratch + part*sstride: attention_scratch_floats floats.
+ * kvt: the cache rows' type (kv.ts); f16 and Q8_0 rows are decoded a block at a time, once per
+ * run, and the block is then read as f32 rows are.
  */
-export function attention(part: i32, parts: i32, out: usize, q: usize, desc: usize, T: i32, Hq: i32, Hkv: i32, Dh: i32, scale: f32, scratch: usize, sstride: i32): void {
+export function attention(part: i32, parts: i32, out: usize, q: usize, desc: usize, T: i32, Hq: i32, Hkv: i32, Dh: i32, scale: f32, scratch: usize, sstride: i32, kvt: i32): void {
   scratch += <usize>part * sstride;
   const group = Hq / Hkv, kvDim = Hkv * Dh;
-  const rowB = <usize>kvDim << 2;
+  const rowB = kv_row_bytes(kvt, kvDim), headB = kv_head_bytes(kvt, Dh), plain = kvt == KV_F32;
   // few rows (decode): split each group into runs so that every part has work
   const runs = T * Hkv >= parts ? 1 : min(group, (parts + T * Hkv - 1) / (T * Hkv));
   const per = (group + runs - 1) / runs;
   const accs = scratch, ms = accs + (<usize>(group * Dh) << 2), ls = ms + (<usize>group << 2), sc = ls + (<usize>group << 2);
+  const tk = sc + (<usize>BLK << 2), tv = tk + (<usize>(BLK * Dh) << 2); // decoded rows (f16, Q8_0)
   // Many rows (prefill): items dealt round-robin, as rows have unequal lengths. Few rows
   // (decode): contiguous runs of items.
   const items = T * Hkv * runs, few = T < 4 * parts;
@@ -139,7 +144,7 @@ export function attention(part: i32, parts: i32, out: usize, q: usize, desc: usi
     const h0 = kh * group + r * per, h1 = min(h0 + per, (kh + 1) * group);
     if (h0 >= h1) continue;
     const d = desc + <usize>t * 12;
-    const kb = <usize>load<i32>(d) + ((<usize>kh * Dh) << 2), vb = <usize>load<i32>(d, 4) + ((<usize>kh * Dh) << 2);
+    const kb = <usize>load<i32>(d) + <usize>kh * headB, vb = <usize>load<i32>(d, 4) + <usize>kh * headB;
     const len = load<i32>(d, 8);
     memory.fill(accs, 0, <usize>((h1 - h0) * Dh) << 2);
     for (let h = h0; h < h1; h++) {
@@ -148,10 +153,16 @@ export function attention(part: i32, parts: i32, out: usize, q: usize, desc: usi
     }
     for (let j0 = 0; j0 < len; j0 += BLK) {
       const nb = min(BLK, len - j0);
+      let k0 = kb + <usize>j0 * rowB, v0 = vb + <usize>j0 * rowB, rb = rowB;
+      if (!plain) {
+        kv_decode(kvt, tk, k0, rowB, nb, Dh);
+        kv_decode(kvt, tv, v0, rowB, nb, Dh);
+        k0 = tk; v0 = tv; rb = <usize>Dh << 2;
+      }
       for (let h = h0; h < h1; h++) {
         const qv = q + ((<usize>(t * Hq + h) * Dh) << 2);
         const acc = accs + (<usize>((h - h0) * Dh) << 2);
-        attend_block(acc, ms + (<usize>(h - h0) << 2), ls + (<usize>(h - h0) << 2), sc, qv, kb + <usize>j0 * rowB, vb + <usize>j0 * rowB, rowB, nb, Dh, scale);
+        attend_block(acc, ms + (<usize>(h - h0) << 2), ls + (<usize>(h - h0) << 2), sc, qv, k0, v0, rb, nb, Dh, scale);
       }
     }
     for (let h = h0; h < h1; h++) {

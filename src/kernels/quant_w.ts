@@ -5,7 +5,7 @@
 import { DT_Q4_0, DT_Q8_0, dequant_row } from './dequant';
 
 /** f32 -> f16 bits, round to nearest even (GGML_FP32_TO_FP16): finite inputs only. */
-function f16_bits(x: f32): u32 {
+export function f16_bits(x: f32): u32 {
   const u = reinterpret<u32>(x);
   const sign = (u >> 16) & 0x8000;
   const a = u & 0x7fffffff;

@@ -3,6 +3,7 @@
 // the engine does not implement is refused, naming the field, never silently ignored.
 import { fail, quote } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
+import type { KvType } from '../backend/backend.js';
 import { at, posInt, posNum } from './config_fields.js';
 import { moeFromGguf, moeFromHf } from './config_moe.js';
 import { parseQwen35Hf, qwen35FromGguf } from './config_qwen35.js';
@@ -70,6 +71,9 @@ export interface QwenConfig {
    * and i is not in mlp_only_layers; the others have a dense FFN of intermediate_size */
   decoder_sparse_step?: number;
   mlp_only_layers?: number[];
+
+  /** not a config.json field: how KV caches store keys and values (LoadOptions.cacheType; default f32) */
+  kv_cache_type?: KvType;
 }
 
 // Fields that describe training, tooling or features we check explicitly below: accepted.

@@ -3,7 +3,7 @@
 // slot = position); Gated DeltaNet layers (Qwen3.5) keep a conv state and a recurrent state, which
 // summarise every position seen and so cannot be rewound.
 import { fail } from '../errors.js';
-import type { AttnSpan, Backend, RecurrentSpan } from '../backend/backend.js';
+import { KV_TYPES, kvRowWords, type AttnSpan, type Backend, type KvType, type RecurrentSpan } from '../backend/backend.js';
 import type { QwenConfig } from './config.js';
 
 export interface BatchEntry {
@@ -15,9 +15,28 @@ export interface BatchEntry {
   logits: boolean;
 }
 
+/**
+ * `c` with its KV cache stored as `type` (LoadOptions.cacheType, --cache-type): an error naming
+ * head_dim when q8_0 blocks of 32 do not tile a head's row.
+ */
+export function withCacheType(c: QwenConfig, type: KvType | undefined): QwenConfig {
+  if (type === undefined) return c;
+  checkCacheType(type, c.head_dim);
+  return { ...c, kv_cache_type: type };
+}
+
+function checkCacheType(type: KvType, headDim: number): void {
+  if (!KV_TYPES.includes(type)) fail(`--cache-type must be one of ${KV_TYPES.join(', ')}, got '${String(type)}'`);
+  if (type === 'q8_0' && headDim % 32 !== 0) fail(`--cache-type q8_0 needs head_dim a multiple of 32 (ggml's Q8_0 blocks of 32 values per head), but this model's head_dim is ${headDim}; use --cache-type f16`);
+}
+
 export class KvCache {
-  readonly k: Float32Array[] = []; // per attention layer [allocated, kvHeads*headDim] (empty elsewhere)
+  /** per attention layer [allocated, kvRowWords(type, kvHeads*headDim)] words: f32 values, or f16 /
+   * q8_0 rows' bytes (empty elsewhere) */
+  readonly k: Float32Array[] = [];
   readonly v: Float32Array[] = [];
+  /** how keys and values are stored (the config's kv_cache_type; default f32) */
+  readonly type: KvType;
   /** per DeltaNet layer: conv state [K-1, C] and delta-rule state [nv, dk, dv] (empty elsewhere) */
   readonly conv: Float32Array[] = [];
   readonly state: Float32Array[] = [];
@@ -30,6 +49,8 @@ export class KvCache {
   /** positions storage exists for; grows by doubling, in powers of two, up to `capacity` rounded up */
   allocated = 0;
   private readonly kvDim: number;
+  /** words one position's row of one layer's keys (or values) takes */
+  private readonly rowWords: number;
   /** per attention layer, the block holding its k then its v rows */
   private readonly kvBlock: Float32Array[] = [];
   private readonly attnLayers: number[] = [];
@@ -39,6 +60,9 @@ export class KvCache {
   private statesReady = false;
   constructor(private readonly backend: Backend, cfg: QwenConfig, readonly capacity: number) {
     this.kvDim = cfg.num_key_value_heads * cfg.head_dim;
+    this.type = cfg.kv_cache_type ?? 'f32';
+    checkCacheType(this.type, cfg.head_dim);
+    this.rowWords = kvRowWords(this.type, this.kvDim);
     const types = cfg.layer_types ?? [];
     this.recurrent = types.includes('linear_attention');
     const nk = cfg.linear_num_key_heads ?? 0, nv = cfg.linear_num_value_heads ?? 0;
@@ -79,11 +103,11 @@ export class KvCache {
     for (const l of this.attnLayers) {
       this.backend.place?.(l); // next to the layer's weights: attention runs there
       // k and v in one block: a backend of several memories then keeps them in one (attention reads both)
-      const block = this.backend.alloc(2 * size * this.kvDim);
-      const k = block.subarray(0, size * this.kvDim), v = block.subarray(size * this.kvDim);
+      const block = this.backend.alloc(2 * size * this.rowWords);
+      const k = block.subarray(0, size * this.rowWords), v = block.subarray(size * this.rowWords);
       if (this.allocated > 0) {
-        this.backend.copy(k, 0, this.k[l]!, 0, this.length * this.kvDim);
-        this.backend.copy(v, 0, this.v[l]!, 0, this.length * this.kvDim);
+        this.backend.copy(k, 0, this.k[l]!, 0, this.length * this.rowWords);
+        this.backend.copy(v, 0, this.v[l]!, 0, this.length * this.rowWords);
         this.backend.free?.(this.kvBlock[l]!);
       }
       [this.kvBlock[l], this.k[l], this.v[l]] = [block, k, v];
@@ -104,9 +128,10 @@ export class KvCache {
     this.dirty = false;
   }
 
-  /** Floats one prefix-cache block of `n` positions takes (keys and values of every attention layer). */
+  /** 4-byte words (floats for an f32 cache) one prefix-cache block of `n` positions takes: keys and
+   * values of every attention layer, in the cache's type. */
   rowsFloats(n: number): number {
-    return 2 * this.attnLayers.length * n * this.kvDim;
+    return 2 * this.attnLayers.length * n * this.rowWords;
   }
 
   /** Floats of the recurrent state (every DeltaNet layer's conv and delta-rule state); 0 without such layers. */
@@ -114,13 +139,14 @@ export class KvCache {
     return this.convLen.reduce((a, b) => a + b, 0) + this.stateLen.reduce((a, b) => a + b, 0);
   }
 
-  /** Positions [from, from + n) of every attention layer's keys and values, copied into one array (a prefix-cache block). */
+  /** Positions [from, from + n) of every attention layer's keys and values, copied into one array (a
+   * prefix-cache block), stored as the cache stores them. */
   exportRows(from: number, n: number): Float32Array {
     if (from < 0 || from + n > this.length) fail(`exportRows: positions ${from}..${from + n - 1} are not all in the cache (it holds ${this.length})`);
-    const out = new Float32Array(this.rowsFloats(n)), w = n * this.kvDim;
+    const out = new Float32Array(this.rowsFloats(n)), w = n * this.rowWords, at = from * this.rowWords;
     this.attnLayers.forEach((l, i) => {
-      out.set(this.k[l]!.subarray(from * this.kvDim, from * this.kvDim + w), 2 * i * w);
-      out.set(this.v[l]!.subarray(from * this.kvDim, from * this.kvDim + w), (2 * i + 1) * w);
+      out.set(this.k[l]!.subarray(at, at + w), 2 * i * w);
+      out.set(this.v[l]!.subarray(at, at + w), (2 * i + 1) * w);
     });
     return out;
   }
@@ -128,12 +154,12 @@ export class KvCache {
   /** Write a block from exportRows at position `from` (= the cache's length: a prefix is appended in order). */
   importRows(from: number, n: number, rows: Float32Array): void {
     if (from !== this.length) fail(`importRows: position ${from} would leave a gap (the cache holds ${this.length})`);
-    if (rows.length !== this.rowsFloats(n)) fail(`importRows: ${rows.length} floats for ${n} positions (want ${this.rowsFloats(n)})`);
+    if (rows.length !== this.rowsFloats(n)) fail(`importRows: ${rows.length} words for ${n} positions (want ${this.rowsFloats(n)}: a block from a cache of another type?)`);
     this.reserve(from + n);
-    const w = n * this.kvDim;
+    const w = n * this.rowWords;
     this.attnLayers.forEach((l, i) => {
-      this.k[l]!.set(rows.subarray(2 * i * w, (2 * i + 1) * w), from * this.kvDim);
-      this.v[l]!.set(rows.subarray((2 * i + 1) * w, (2 * i + 2) * w), from * this.kvDim);
+      this.k[l]!.set(rows.subarray(2 * i * w, (2 * i + 1) * w), from * this.rowWords);
+      this.v[l]!.set(rows.subarray((2 * i + 1) * w, (2 * i + 2) * w), from * this.rowWords);
     });
     this.length = from + n;
   }
@@ -164,6 +190,7 @@ export class KvCache {
     }
     this.length = to;
   }
+
 }
 
 /**
@@ -209,14 +236,19 @@ export function recurrentSpans(rows: readonly [number, Int32Array][], caches: re
   return rows.map(([s, r]) => ({ rows: r, conv: caches[s]!.conv[layer]!, state: caches[s]!.state[layer]! }));
 }
 
-/** After checkBatch: write this layer's k, v rows [T, kvDim] into the caches; return spans. */
+/** After checkBatch: write this layer's k, v rows [T, kvDim] into the caches, in each cache's type
+ * (quantised as they are stored); return spans. */
 export function storeKv(batch: readonly BatchEntry[], caches: readonly KvCache[], layer: number, k: Float32Array, v: Float32Array, kvDim: number, backend: Backend): AttnSpan[] {
-  batch.forEach((e, t) => {
-    const c = caches[e.seq]!;
-    backend.copy(c.k[layer]!, e.pos * kvDim, k, t * kvDim, kvDim);
-    backend.copy(c.v[layer]!, e.pos * kvDim, v, t * kvDim, kvDim);
-  });
-  return batch.map((e) => ({ k: caches[e.seq]!.k[layer]!, v: caches[e.seq]!.v[layer]!, len: e.pos + 1 }));
+  for (let t = 0; t < batch.length;) {
+    // a run of entries of one sequence at consecutive positions: one call
+    const e = batch[t]!, c = caches[e.seq]!;
+    let n = 1;
+    while (t + n < batch.length && batch[t + n]!.seq === e.seq && batch[t + n]!.pos === e.pos + n) n++;
+    backend.storeRows(c.k[layer]!, e.pos, k, t, n, kvDim, c.type);
+    backend.storeRows(c.v[layer]!, e.pos, v, t, n, kvDim, c.type);
+    t += n;
+  }
+  return batch.map((e) => { const c = caches[e.seq]!; return { k: c.k[layer]!, v: c.v[layer]!, len: e.pos + 1, type: c.type }; });
 }
 
 /** Once the whole batch is evaluated: advance each cache's length. */

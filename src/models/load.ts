@@ -6,10 +6,11 @@ import { fail } from '../errors.js';
 import { ggufInFolder, openGgufModel } from '../formats/gguf_split.js';
 import { openSafetensors } from '../formats/safetensors.js';
 import type { TensorSource } from '../formats/file.js';
-import type { Backend } from '../backend/backend.js';
+import type { Backend, KvType } from '../backend/backend.js';
 import { ReferenceBackend } from '../backend/reference.js';
 import { configFromGguf, parseHfConfig, type QwenConfig } from './config.js';
 import { ARCHITECTURES } from './registry.js';
+import { withCacheType } from './kv_cache.js';
 import type { CausalLM } from './model.js';
 import { WeightLoader, type LoadQuantType } from './weights.js';
 
@@ -37,6 +38,11 @@ export interface LoadOptions {
    * not exceed the model's own context. RoPE (YaRN included) does not depend on it.
    */
   ctxSize?: number;
+  /**
+   * How KV caches store keys and values, as llama.cpp's --cache-type-k/v: f32 (default), f16, or
+   * q8_0 (head_dim a multiple of 32); attention reads them as stored. DeltaNet states stay f32.
+   */
+  cacheType?: KvType;
 }
 
 export type ModelFormat = 'hf' | 'gguf';
@@ -98,7 +104,7 @@ export function loadModel(p: string, opts: LoadOptions = {}): CausalLM {
   const backend = opts.backend ?? new ReferenceBackend();
   const { format, config: full, source } = openModelFiles(p);
   try {
-    const config = withContext(full, opts.ctxSize);
+    const config = withCacheType(withContext(full, opts.ctxSize), opts.cacheType);
     const weights = new WeightLoader(source, format, backend, opts.onProgress, config.model_type, opts.quantize, opts.checkTensors);
     const model = ARCHITECTURES[config.model_type].load(config, weights, backend);
     for (const n of weights.notes) (opts.onNote ?? ((m) => process.stderr.write(`note: ${m}\n`)))(n);

@@ -6,8 +6,8 @@
 import type * as http from 'node:http';
 import { QwenError } from '../errors.js';
 import type { ChatModel } from '../chat/engine.js';
-import { checkDimensions, embed, vectorPooling, type EmbedInput, type EmbedModel } from '../embed/embed.js';
-import { rerank } from '../embed/rerank.js';
+import { checkDimensions, embed, vectorPooling, type EmbedInput, type EmbedOptions, type EmbedResult } from '../embed/embed.js';
+import { rerank, type RerankOptions, type RerankResult } from '../embed/rerank.js';
 import { noteUsage } from './access_log.js';
 import type { ServerContext } from './context.js';
 import { ApiError, badParam } from './errors.js';
@@ -24,13 +24,20 @@ async function as400<T>(param: string, f: () => T | Promise<T>): Promise<T> {
   }
 }
 
-/**
- * The model, when its weights are in this thread. (A server whose engine runs on its own thread
- * would have to run embed / rerank there: not wired yet, so those servers answer 501.)
- */
-function local(cm: ChatModel): EmbedModel {
-  if (!cm.model) throw new ApiError(501, `${cm.name} runs on an engine thread, which does not serve embeddings or reranking yet`, null, 'not_implemented');
-  return { model: cm.model, tokenizer: cm.tokenizer, path: cm.path, name: cm.name };
+/** embed() and rerank() where the weights are: this thread, or the engine thread (EngineClient). */
+interface Runner {
+  embed(inputs: readonly EmbedInput[], opts: EmbedOptions): Promise<EmbedResult>;
+  rerank(query: string, documents: readonly string[], opts: RerankOptions): Promise<RerankResult>;
+}
+
+function runner(cm: ChatModel): Runner {
+  if (cm.model) {
+    const m = { model: cm.model, tokenizer: cm.tokenizer, path: cm.path, name: cm.name };
+    return { embed: (inputs, opts) => embed(m, inputs, opts), rerank: (q, docs, opts) => rerank(m, q, docs, opts) };
+  }
+  const remote = cm.scheduler as Partial<Runner>;
+  if (remote.embed && remote.rerank) return remote as Runner;
+  throw new ApiError(501, `${cm.name}'s engine does not compute embeddings or rerank scores`, null, 'not_implemented');
 }
 
 const isIds = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every((t) => typeof t === 'number');
@@ -62,16 +69,16 @@ function optString(body: Obj, key: string): string | undefined {
 }
 
 export async function embeddings(ctx: ServerContext, body: Obj, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const cm = local(ctx.cm);
+  const cm = ctx.cm, run = runner(cm);
   await as400('model', () => vectorPooling(cm)); // a chat model: say what it is, before reading the input
   const input = inputs(body);
   const format = body.encoding_format ?? 'float';
   if (format !== 'float' && format !== 'base64') throw badParam('encoding_format', "'encoding_format' must be 'float' or 'base64'");
   const dims = body.dimensions;
   if (dims !== undefined && typeof dims !== 'number') throw badParam('dimensions', "'dimensions' must be a positive integer");
-  await as400('dimensions', () => checkDimensions(dims as number | undefined, cm.model.config.hidden_size));
+  await as400('dimensions', () => checkDimensions(dims as number | undefined, cm.config.hidden_size));
   const opts = { dimensions: dims as number | undefined, truncate: optBool(body, 'truncate'), instruction: optString(body, 'instruction'), signal: abortOnClose(req, res) };
-  const r = await as400('input', () => embed(cm, input, opts));
+  const r = await as400('input', () => run.embed(input, opts));
   // base64: the float32 bytes, little-endian (the byte order of every host Node runs on)
   const encode = (e: Float32Array) => (format === 'base64' ? Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('base64') : Array.from(e));
   noteUsage(res, { promptTokens: r.promptTokens, completionTokens: 0 });
@@ -84,7 +91,7 @@ export async function embeddings(ctx: ServerContext, body: Obj, req: http.Incomi
 }
 
 export async function reranking(ctx: ServerContext, body: Obj, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const cm = local(ctx.cm);
+  const run = runner(ctx.cm);
   const query = body.query;
   if (typeof query !== 'string' || query === '') throw badParam('query', "'query' must be a non-empty string");
   const docs = body.documents;
@@ -99,7 +106,7 @@ export async function reranking(ctx: ServerContext, body: Obj, req: http.Incomin
   if (topN !== undefined && (typeof topN !== 'number' || !Number.isInteger(topN) || topN < 1)) throw badParam('top_n', "'top_n' must be a positive integer");
   const withDocs = optBool(body, 'return_documents') ?? true;
   const opts = { topN: topN as number | undefined, truncate: optBool(body, 'truncate'), instruction: optString(body, 'instruction'), signal: abortOnClose(req, res) };
-  const r = await as400('documents', () => rerank(cm, query, texts, opts));
+  const r = await as400('documents', () => run.rerank(query, texts, opts));
   noteUsage(res, { promptTokens: r.promptTokens, completionTokens: 0 });
   json(res, 200, {
     object: 'list',
