@@ -10,7 +10,6 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { kvRowWords, type KvType } from '../../src/backend/backend.js';
 import { ReferenceBackend } from '../../src/backend/reference.js';
-import type { WasmBackend } from '../../src/backend/wasm.js';
 import { dequantize, quantize } from '../../src/formats/quant/index.js';
 import { sameBits, wasmVariants } from '../helpers.js';
 
