@@ -319,16 +319,24 @@ export class WasmBackend extends ShardRouter implements Backend {
     const T = spans.length, type = spans[0]?.type ?? 'f32';
     if (spans.some((sp) => (sp.type ?? 'f32') !== type)) throw new RangeError('WasmBackend.attention: spans of different KV-cache types in one call');
     if (type === 'q8_0' && Dh % 32 !== 0) throw new RangeError(`WasmBackend.attention: a q8_0 cache needs head_dim a multiple of 32, got ${Dh}`);
-    const desc = new Int32Array(T * 3);
+    // per row (k, v, length), then the tiles: consecutive rows reading one f16 / q8_0 cache share
+    // each decoded block, up to attention_tile() rows (f32: a row each; see src/kernels/ops.ts)
+    const most = type === 'f32' ? 1 : s.ex.attention_tile(), tiles: number[] = [];
+    const desc = new Int32Array(T * 3 + 1 + 2 * T);
     spans.forEach((sp, t) => {
       desc[3 * t] = this.at(s, sp.k);
       desc[3 * t + 1] = this.at(s, sp.v);
       desc[3 * t + 2] = sp.len;
+      const last = tiles.length - 2;
+      if (last >= 0 && tiles[last + 1]! < most && spans[t - 1]!.k === sp.k) tiles[last + 1]!++;
+      else tiles.push(t, 1);
     });
+    desc[3 * T] = tiles.length / 2;
+    desc.set(tiles, 3 * T + 1);
     const stride = align(s.ex.attention_scratch_floats(Hq / Hkv, Dh, KVT[type]) * 4);
     const sc = s.scratchBlock('attn', stride * this.threads);
     const parts = this.parts(T * Hq * Math.max(1, spans[T - 1]?.len ?? 1) * Dh, 1 << 13);
-    this.run(s, K_ATTN, Math.min(parts, T * Hq), [po, pq, s.i32('desc', desc), T, Hq, Hkv, Dh, scale, sc, stride, KVT[type]]);
+    this.run(s, K_ATTN, Math.min(parts, (tiles.length / 2) * Hq), [po, pq, s.i32('desc', desc), T, Hq, Hkv, Dh, scale, sc, stride, KVT[type]]);
   }
 
   /** Rows whose caches live in different memories (a cache spilled, see alloc): one call per memory, on its rows. */

@@ -23,6 +23,7 @@ export interface Exports {
   add_bias(x: number, bias: number, T: number, N: number): void;
   f16_special(p: number, n: number): number;
   attention_scratch_floats(group: number, Dh: number, kvt: number): number;
+  attention_tile(): number;
   kv_store(kvt: number, dst: number, src: number, n: number, width: number, scratch: number): number;
   copy_f32(dst: number, src: number, n: number): void;
   relaxed(): number;

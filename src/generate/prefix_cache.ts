@@ -8,7 +8,8 @@
 // be rewound: for them a block is usable only where a checkpoint of that state was taken (the
 // sequences take one at the last block boundary of their prompt and at their last one when they
 // end). Memory: plain JS arrays (outside the backend's heap), least recently used evicted first
-// within a byte budget; a prefix's root blocks are kept longer than its leaves.
+// within a byte budget; a prefix's root blocks are kept longer than its leaves. A block holds the
+// rows as the KV cache stores them (--cache-type f16 / q8_0: 2x / 3.8x smaller than f32).
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
 import type { KvCache } from '../models/kv_cache.js';
@@ -19,7 +20,7 @@ export const BLOCK = 16;
 /** The default --cache-mem: 1 GiB. */
 export const DEFAULT_CACHE_BYTES = 1 << 30;
 
-interface Entry { rows: Float32Array; checkpoint?: Float32Array }
+interface Entry { rows: Float32Array; checkpoint?: Float32Array } // rows: KvCache.exportRows' words, in the cache's type
 
 export interface PrefixHit {
   /** prompt tokens restored (a multiple of BLOCK, below the prompt's length) */
@@ -47,7 +48,7 @@ export class PrefixCache {
 
   /**
    * @param budget bytes the cached blocks and checkpoints may take
-   * @param rowBytes bytes of one block's keys and values; checkpointBytes: of one recurrent-state checkpoint (0: none)
+   * @param rowBytes bytes of one block's keys and values (in the cache's type); checkpointBytes: of one recurrent-state checkpoint (0: none)
    */
   constructor(readonly budget: number, private readonly rowBytes: number, private readonly checkpointBytes: number) {
     const least = rowBytes + checkpointBytes;

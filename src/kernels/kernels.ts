@@ -5,7 +5,7 @@ export { quant_q8, mm_q8_0 } from './q8';
 export { q8_scratch_bytes, u8_dot_probe } from './q8_tile';
 export { dequant_row, embed_rows } from './dequant';
 export { mm_rows, mv_bf16, mv_f16, scale_f32 } from './float';
-export { rms_norm, rope, rope_table, silu_mul, add, add_bias, attention, attention_scratch_floats, copy_f32, f16_special } from './ops';
+export { rms_norm, rope, rope_table, silu_mul, add, add_bias, attention, attention_scratch_floats, attention_tile, copy_f32, f16_special } from './ops';
 export { sigmoid_mul, ssm_conv } from './ssm';
 export { kv_store } from './kv';
 export { delta_net, delta_scratch_floats } from './deltanet';

@@ -109,66 +109,80 @@ export function add_bias(x: usize, bias: usize, T: i32, N: i32): void {
 
 const BLK = 64;
 
-/** Floats of attention scratch one part needs: per query head of a group its output
- * accumulator (Dh), running max and sum, and one block of scores; for an f16 / Q8_0 cache (kvt,
- * kv.ts) also one block of key and value rows decoded to f32. */
+/** Query rows of one sequence that share each decoded block of an f16 / Q8_0 cache (a tile; f32: 1). */
+export const ATT_TILE = 8;
+
+/** Floats of attention scratch one part needs: per query row of a tile and head of a group its
+ * output accumulator (Dh), running max and sum, and one block of scores; for an f16 / Q8_0 cache
+ * (kvt, kv.ts) also one block of key and value rows decoded to f32. */
 export function attention_scratch_floats(group: i32, Dh: i32, kvt: i32): i32 {
-  return group * (Dh + 2) + BLK + (kvt == KV_F32 ? 0 : 2 * BLK * Dh);
+  return (kvt == KV_F32 ? 1 : ATT_TILE) * group * (Dh + 2) + BLK + (kvt == KV_F32 ? 0 : 2 * BLK * Dh);
 }
 
 /**
- * Grouped-query attention. desc holds, per query row t, three i32: k pointer, v pointer, length.
- * Work items are (t, key/value head, run of that head's query heads): for each block of BLK cache
- * rows every query head of the run takes its turn while the block is in cache, so a key/value
- * row comes from memory once per run rather than once per query head (Qwen3.5-0.8B at context
- * 4096: 4 query heads per key/value head read 4x the cache). Each head's arithmetic is the same
- * whichever run or part computes it. scratch + part*sstride: attention_scratch_floats floats.
- * kvt: the cache rows' type (kv.ts); f16 and Q8_0 rows are decoded a block at a time, once per
- * run, and the block is then read as f32 rows are.
+ * Grouped-query attention. desc holds, per query row t, three i32: k pointer, v pointer, length;
+ * then the tile count and per tile two i32 (first row, rows): consecutive rows reading one cache,
+ * at most ATT_TILE (f32: one row each). Work items are (tile, key/value head, run of that head's
+ * query heads): for each block of BLK cache rows every query head of the run, for every row of
+ * the tile, takes its turn while the block is in cache, so a key/value row comes from memory
+ * once per run rather than once per query head (Qwen3.5-0.8B at context 4096: 4 query heads per
+ * key/value head read 4x the cache), and f16 / Q8_0 rows (kvt, kv.ts) are decoded once per run
+ * and tile (a prefill's rows share the decoding). Each (row, head) takes the same steps on the
+ * same values whichever tile, run or part computes it. scratch + part*sstride:
+ * attention_scratch_floats floats.
  */
 export function attention(part: i32, parts: i32, out: usize, q: usize, desc: usize, T: i32, Hq: i32, Hkv: i32, Dh: i32, scale: f32, scratch: usize, sstride: i32, kvt: i32): void {
   scratch += <usize>part * sstride;
   const group = Hq / Hkv, kvDim = Hkv * Dh;
   const rowB = kv_row_bytes(kvt, kvDim), headB = kv_head_bytes(kvt, Dh), plain = kvt == KV_F32;
-  // few rows (decode): split each group into runs so that every part has work
-  const runs = T * Hkv >= parts ? 1 : min(group, (parts + T * Hkv - 1) / (T * Hkv));
+  const nt = load<i32>(desc + <usize>T * 12), tdesc = desc + <usize>T * 12 + 4;
+  // few tiles (decode): split each group into runs so that every part has work
+  const runs = nt * Hkv >= parts ? 1 : min(group, (parts + nt * Hkv - 1) / (nt * Hkv));
   const per = (group + runs - 1) / runs;
-  const accs = scratch, ms = accs + (<usize>(group * Dh) << 2), ls = ms + (<usize>group << 2), sc = ls + (<usize>group << 2);
+  const slots = (plain ? 1 : ATT_TILE) * group; // (row of the tile, head of the run) accumulators
+  const accs = scratch, ms = accs + (<usize>(slots * Dh) << 2), ls = ms + (<usize>slots << 2), sc = ls + (<usize>slots << 2);
   const tk = sc + (<usize>BLK << 2), tv = tk + (<usize>(BLK * Dh) << 2); // decoded rows (f16, Q8_0)
-  // Many rows (prefill): items dealt round-robin, as rows have unequal lengths. Few rows
+  // Many tiles (prefill): items dealt round-robin, as rows have unequal lengths. Few tiles
   // (decode): contiguous runs of items.
-  const items = T * Hkv * runs, few = T < 4 * parts;
+  const items = nt * Hkv * runs, few = nt < 4 * parts;
   const i0 = few ? split(items, part, parts, 1) : part, i1 = few ? split(items, part + 1, parts, 1) : items;
   for (let item = i0; item < i1; item += few ? 1 : parts) {
-    const t = item / (Hkv * runs), kh = (item / runs) % Hkv, r = item % runs;
-    const h0 = kh * group + r * per, h1 = min(h0 + per, (kh + 1) * group);
-    if (h0 >= h1) continue;
-    const d = desc + <usize>t * 12;
-    const kb = <usize>load<i32>(d) + <usize>kh * headB, vb = <usize>load<i32>(d, 4) + <usize>kh * headB;
-    const len = load<i32>(d, 8);
-    memory.fill(accs, 0, <usize>((h1 - h0) * Dh) << 2);
-    for (let h = h0; h < h1; h++) {
-      store<f32>(ms + (<usize>(h - h0) << 2), -Infinity);
-      store<f32>(ls + (<usize>(h - h0) << 2), 0);
+    const tile = item / (Hkv * runs), kh = (item / runs) % Hkv, r = item % runs;
+    const h0 = kh * group + r * per, h1 = min(h0 + per, (kh + 1) * group), nh = h1 - h0;
+    if (nh <= 0) continue;
+    const t0 = load<i32>(tdesc + <usize>tile * 8), n = load<i32>(tdesc + <usize>tile * 8, 4);
+    const d0 = desc + <usize>t0 * 12;
+    const kb = <usize>load<i32>(d0) + <usize>kh * headB, vb = <usize>load<i32>(d0, 4) + <usize>kh * headB;
+    let len = 0;
+    for (let i = 0; i < n; i++) len = max(len, load<i32>(desc + <usize>(t0 + i) * 12, 8));
+    memory.fill(accs, 0, <usize>(n * nh * Dh) << 2);
+    for (let s = 0; s < n * nh; s++) {
+      store<f32>(ms + (<usize>s << 2), -Infinity);
+      store<f32>(ls + (<usize>s << 2), 0);
     }
     for (let j0 = 0; j0 < len; j0 += BLK) {
-      const nb = min(BLK, len - j0);
       let k0 = kb + <usize>j0 * rowB, v0 = vb + <usize>j0 * rowB, rb = rowB;
       if (!plain) {
+        const nb = min(BLK, len - j0);
         kv_decode(kvt, tk, k0, rowB, nb, Dh);
         kv_decode(kvt, tv, v0, rowB, nb, Dh);
         k0 = tk; v0 = tv; rb = <usize>Dh << 2;
       }
-      for (let h = h0; h < h1; h++) {
-        const qv = q + ((<usize>(t * Hq + h) * Dh) << 2);
-        const acc = accs + (<usize>((h - h0) * Dh) << 2);
-        attend_block(acc, ms + (<usize>(h - h0) << 2), ls + (<usize>(h - h0) << 2), sc, qv, k0, v0, rb, nb, Dh, scale);
+      for (let i = 0; i < n; i++) {
+        const t = t0 + i, nb = min(BLK, load<i32>(desc + <usize>t * 12, 8) - j0);
+        if (nb <= 0) continue;
+        for (let h = h0; h < h1; h++) {
+          const s = i * nh + h - h0, qv = q + ((<usize>(t * Hq + h) * Dh) << 2);
+          attend_block(accs + (<usize>(s * Dh) << 2), ms + (<usize>s << 2), ls + (<usize>s << 2), sc, qv, k0, v0, rb, nb, Dh, scale);
+        }
       }
     }
-    for (let h = h0; h < h1; h++) {
-      const acc = accs + (<usize>((h - h0) * Dh) << 2);
-      const o = out + ((<usize>(t * Hq + h) * Dh) << 2), inv: f32 = 1 / load<f32>(ls + (<usize>(h - h0) << 2));
-      for (let i = 0; i < Dh; i++) store<f32>(o + (<usize>i << 2), load<f32>(acc + (<usize>i << 2)) * inv);
+    for (let i = 0; i < n; i++) {
+      for (let h = h0; h < h1; h++) {
+        const s = i * nh + h - h0, acc = accs + (<usize>(s * Dh) << 2);
+        const o = out + ((<usize>((t0 + i) * Hq + h) * Dh) << 2), inv: f32 = 1 / load<f32>(ls + (<usize>s << 2));
+        for (let k = 0; k < Dh; k++) store<f32>(o + (<usize>k << 2), load<f32>(acc + (<usize>k << 2)) * inv);
+      }
     }
   }
 }
@@ -257,4 +271,9 @@ export function f16_special(p: usize, n: i32): i32 {
   if (v128.any_true(any)) return 1;
   for (; i < n; i++) if ((load<u16>(p + (<usize>i << 1)) & 0x7c00) == 0x7c00) return 1;
   return 0;
+}
+
+/** ATT_TILE, for the JS side that builds the tiles. */
+export function attention_tile(): i32 {
+  return ATT_TILE;
 }

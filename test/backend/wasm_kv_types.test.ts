@@ -60,11 +60,16 @@ for (const be of backends) {
   });
 
   test(`${be.name} attention on f16 and q8_0 caches: the f32 kernel's bits on the decoded rows, the reference's values`, () => {
-    const shapes: [number, number, number, number[]][] = [[1, 1, 32, [1]], [4, 2, 32, [1, 2, 3]], [14, 2, 64, [70, 150, 33]], [6, 3, 64, [129, 64, 65, 5]], [4, 1, 128, [200, 1]]];
+    // per query row its cache length; a negative entry -n: a row of the previous row's sequence
+    // (the same cache) at length n, as in a prefill, whose rows share each decoded block (tiles)
+    const prefill = (from: number, n: number) => [from, ...Array.from({ length: n - 1 }, (_, i) => -(from + i + 1))];
+    const shapes: [number, number, number, number[]][] = [[1, 1, 32, [1]], [4, 2, 32, [1, 2, 3]], [14, 2, 64, [70, 150, 33]], [6, 3, 64, [129, 64, 65, 5]], [4, 1, 128, [200, 1]],
+      [14, 2, 64, [...prefill(50, 20), ...prefill(3, 3), 7, ...prefill(60, 9)]], [8, 2, 32, prefill(1, 70)]];
     for (const type of ['f16', 'q8_0'] as KvType[]) {
-      for (const [Hq, Hkv, Dh, lens] of [...shapes, ...(type === 'f16' ? [[4, 2, 6, [1, 2, 3]], [3, 3, 10, [129, 64, 65, 5]]] as typeof shapes : [])]) {
+      for (const [Hq, Hkv, Dh, rows] of [...shapes, ...(type === 'f16' ? [[4, 2, 6, [1, 2, 3]], [3, 3, 10, [129, 64, 65, 5]], [3, 3, 10, prefill(60, 12)]] as typeof shapes : [])]) {
+        const lens = rows.map(Math.abs);
         const T = lens.length, kvDim = Hkv * Dh, cap = Math.max(...lens) + 3, words = kvRowWords(type, kvDim);
-        const typed = lens.map((len) => {
+        const caches = lens.map((len) => {
           const k = fill(new Float32Array(cap * kvDim), 2), v = fill(new Float32Array(cap * kvDim));
           const span = { k: be.alloc(cap * words), v: be.alloc(cap * words), len, type };
           const rspan = { k: new Float32Array(cap * words), v: new Float32Array(cap * words), len, type };
@@ -81,6 +86,13 @@ for (const be of backends) {
             for (let j = 0; j < cap; j++) dequantize(DT[type], bytesOf(from), 4 * words * j, dst, j * kvDim, kvDim);
           }
           return { span, rspan, plain };
+        });
+        // rows of one sequence read the first row's cache
+        const typed = rows.map((r, t) => {
+          let c = t;
+          while (rows[c]! < 0) c--;
+          const { span, rspan, plain } = caches[c]!;
+          return { span: { ...span, len: lens[t]! }, rspan: { ...rspan, len: lens[t]! }, plain: { ...plain, len: lens[t]! } };
         });
         const q = fill(be.alloc(T * Hq * Dh), 2), out = be.alloc(T * Hq * Dh), out2 = be.alloc(T * Hq * Dh), e = new Float32Array(T * Hq * Dh);
         const scale = 1 / Math.sqrt(Dh);
