@@ -4,6 +4,7 @@
 import { fail } from '../errors.js';
 import { Scheduler, type Engine } from '../generate/scheduler.js';
 import { DEFAULT_CACHE_BYTES } from '../generate/prefix_cache.js';
+import { openSpeculation, type SpecOptions } from '../generate/spec_open.js';
 import { EngineClient, type EngineClientOptions } from '../engine/client.js';
 import type { Constraint, FinishReason, GenerateOptions } from '../generate/sequence.js';
 import { StopStrings } from '../generate/stop.js';
@@ -71,6 +72,8 @@ export interface EngineOptions {
   parallel?: number;
   /** bytes for the prefix cache (default 1 GiB; 0: off): prompts that start as earlier ones did reuse their keys and values */
   cacheMem?: number;
+  /** speculative decoding: n-gram lookup or a draft model (same tokens greedy, same distribution sampled) */
+  spec?: SpecOptions;
 }
 
 /** Load a chat model into this thread (the CLI's run, the library): forward passes run on the caller's thread. */
@@ -78,7 +81,8 @@ export function openChatModel(path: string, name: string, opts: LoadOptions & En
   detectFormat(path);
   const tokenizer = loadTokenizer(path);
   const model = loadModel(path, opts);
-  const scheduler = new Scheduler(model, undefined, opts.parallel, opts.cacheMem ?? DEFAULT_CACHE_BYTES);
+  const spec = opts.spec && openSpeculation(opts.spec, { path, model, tokenizer }, opts);
+  const scheduler = new Scheduler(model, undefined, opts.parallel, opts.cacheMem ?? DEFAULT_CACHE_BYTES, spec);
   return { name, ...chatSide(path, tokenizer, model.config), model, scheduler };
 }
 

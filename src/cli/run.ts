@@ -5,6 +5,7 @@ import { chat, openChatModel, type ChatModel, type ChatRequest } from '../chat/e
 import { fail } from '../errors.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { ProgressBar } from './progress.js';
+import { SPEC_HELP, SPEC_OPTIONS, specFromArgs } from './spec_args.js';
 import { cacheTypeFromArgs, CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, KV_HELP, KV_OPTIONS, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
 
 const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt] [options]
@@ -16,6 +17,7 @@ const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt
   --no-think            ask Qwen3 / Qwen3.5 not to think first
   --json                print the final message as JSON instead of streaming text
 ${LOAD_HELP}
+${SPEC_HELP}
 ${CTX_HELP}
 ${KV_HELP}
 Interactive commands: /clear, /system TEXT, /think on|off, /bye. Ctrl-C stops an answer.`;
@@ -27,6 +29,7 @@ export async function run(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     options: {
+      ...SPEC_OPTIONS,
       ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, ...KV_OPTIONS,
       system: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' },
       'max-tokens': { type: 'string' }, seed: { type: 'string' }, 'no-think': { type: 'boolean' }, json: { type: 'boolean' },
@@ -50,8 +53,9 @@ export async function run(argv: string[]): Promise<void> {
   };
   const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values), cacheType = cacheTypeFromArgs(values);
   const path = await resolveModelArg(positionals[0]!);
+  const spec = await specFromArgs(values);
   const bar = new ProgressBar('loading');
-  const cm = openChatModel(path, positionals[0]!, { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], ctxSize, cacheType, onProgress: (d, t) => bar.update(d, t) });
+  const cm = openChatModel(path, positionals[0]!, { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], ctxSize, cacheType, spec, onProgress: (d, t) => bar.update(d, t) });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
   const state = { system: values.system, think: !values['no-think'], history: [] as Msg[] };

@@ -6,6 +6,7 @@ import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { createServer } from '../server/app.js';
 import { originPolicy } from '../server/cors.js';
 import { ProgressBar } from './progress.js';
+import { SPEC_HELP, SPEC_OPTIONS, specFromArgs } from './spec_args.js';
 import { cacheTypeFromArgs, CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, KV_HELP, KV_OPTIONS, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
@@ -27,13 +28,15 @@ Listens on 127.0.0.1 unless --host says otherwise. QWEN_TS_API_KEY sets the key 
 POST bodies must be sent as Content-Type: application/json.
 ${CTX_HELP}
 ${KV_HELP}
-${LOAD_HELP}`;
+${LOAD_HELP}
+${SPEC_HELP}`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
+      ...SPEC_OPTIONS,
       ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, ...KV_OPTIONS,
       'response-store': { type: 'string' }, 'no-access-log': { type: 'boolean' },
       host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '8080' },
@@ -57,8 +60,9 @@ export async function run(argv: string[]): Promise<void> {
   const cacheMem = values['no-prefix-cache'] ? 0 : values['cache-mem'] === undefined ? undefined : parseSize(values['cache-mem'], '--cache-mem');
   const arg = positionals[0]!;
   const path = await resolveModelArg(arg);
+  const spec = await specFromArgs(values);
   const bar = new ProgressBar('loading');
-  const load = { quantize, ctxSize, cacheType, checkTensors: values['check-tensors'], parallel, cacheMem, onProgress: (d: number, t: number) => bar.update(d, t) };
+  const load = { quantize, ctxSize, cacheType, checkTensors: values['check-tensors'], parallel, cacheMem, spec, onProgress: (d: number, t: number) => bar.update(d, t) };
   const cm: ChatModel = values['in-process']
     ? openChatModel(path, values.name ?? arg, { ...load, backend: backendFromArgs(values) })
     : await openChatModelThreaded(path, values.name ?? arg, { ...load, backend: values.backend, threads: values.threads });

@@ -5,6 +5,7 @@ import type { FinishReason, GenerateOptions, Step } from '../generate/sequence.j
 import type { QwenConfig } from '../models/config.js';
 import type { LoadQuantType } from '../models/weights.js';
 import type { SchedulerStats } from '../generate/scheduler.js';
+import type { SpecOptions } from '../generate/spec_open.js';
 import type { EmbedInput, EmbedOptions, EmbedResult } from '../embed/embed.js';
 import type { RerankOptions, RerankResult } from '../embed/rerank.js';
 
@@ -24,6 +25,8 @@ export interface EngineInit {
   tokenBudget?: number;
   /** bytes for the prefix cache (0 or absent: off) */
   cacheMem?: number;
+  /** speculative decoding (the draft model is loaded on the engine thread, on its backend) */
+  spec?: SpecOptions;
 }
 
 /** GenerateOptions as data: no signal (cancel is a message), the constraint as its spec. */

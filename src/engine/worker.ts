@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { backendFromArgs } from '../backend/index.js';
 import { constraintFromSpec } from '../generate/constrain/index.js';
 import { Scheduler } from '../generate/scheduler.js';
+import { openSpeculation } from '../generate/spec_open.js';
 import { loadModel } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
 import { embed } from '../embed/embed.js';
@@ -28,7 +29,8 @@ function start(): Scheduler {
     onProgress: (done, total) => post({ type: 'progress', done, total }),
     onNote: (note) => post({ type: 'note', note }),
   });
-  const scheduler = new Scheduler(model, init.tokenBudget, init.parallel, init.cacheMem); // a --cache-mem too small fails here
+  const spec = init.spec && openSpeculation(init.spec, { path: init.path, model }, { checkTensors: init.checkTensors, onNote: (note) => post({ type: 'note', note }) });
+  const scheduler = new Scheduler(model, init.tokenBudget, init.parallel, init.cacheMem, spec); // a --cache-mem too small fails here
   post({ type: 'ready', config: model.config });
   return scheduler;
 }

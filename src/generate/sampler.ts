@@ -110,23 +110,54 @@ export function argmax(a: ArrayLike<number>): number {
   return best;
 }
 
+/**
+ * What sample() draws from: candidate ids with unnormalised weights (their sum in `sum`). `point`:
+ * the choice is made without a draw (greedy, or nothing comparable), ids[0] with certainty.
+ * Speculative decoding (spec.ts) reads it to accept or reject a proposed token.
+ */
+export interface Choice { ids: number[]; weights: number[]; sum: number; point?: boolean }
+
+const point = (id: number): Choice => ({ ids: [id], weights: [1], sum: 1, point: true });
+
 /** Choose the next token. `allowed`, when given, masks every other token (constrained decoding). */
 export function sample(logits: Float32Array, p: SamplerParams, h: History, rng: Rng, allowed?: (id: number) => boolean): number {
+  return draw(distribution(logits, p, h, allowed), rng);
+}
+
+/** One draw from a Choice: the first id whose running weight passes u * sum (no draw for a point). */
+export function draw(c: Choice, rng: Rng): number {
+  if (c.point) return c.ids[0]!;
+  let r = rng.next() * c.sum;
+  for (let j = 0; j < c.ids.length; j++) {
+    r -= c.weights[j]!;
+    if (r < 0) return c.ids[j]!;
+  }
+  return c.ids[c.ids.length - 1]!;
+}
+
+/** The probability a Choice gives `id`. */
+export function probability(c: Choice, id: number): number {
+  const j = c.ids.indexOf(id);
+  return j < 0 ? 0 : c.weights[j]! / c.sum;
+}
+
+/** The distribution the next token is drawn from (sample() draws it). */
+export function distribution(logits: Float32Array, p: SamplerParams, h: History, allowed?: (id: number) => boolean): Choice {
   // the one place logits are adjusted before the choice: penalties, then the request's bias (on a
   // copy: logprobs report the model's own distribution, as vLLM's do), then the constraint's mask
   const l = biasLogits(penalize(logits, p, h), p.logit_bias);
   if (allowed) for (let i = 0; i < l.length; i++) if (!allowed(i)) l[i] = -Infinity;
   const temp = p.temperature ?? 1;
-  if (temp === 0) return argmax(l);
+  if (temp === 0) return point(argmax(l));
   // Candidates sorted by logit, highest first. Tokens more than 30/temperature below the best
   // carry < e^-30 of its probability each: dropping them before the sort changes nothing visible
   // and avoids sorting the whole 152k vocabulary on every token.
   const best = l[argmax(l)]!;
-  if (best === -Infinity) return argmax(logits);
+  if (best === -Infinity) return point(argmax(logits));
   const floor = best - 30 * Math.max(temp, 1);
   let ids: number[] = [];
   for (let i = 0; i < l.length; i++) if (l[i]! >= floor) ids.push(i);
-  if (!ids.length) return argmax(l); // NaN logits: nothing compares; take a valid id all the same
+  if (!ids.length) return point(argmax(l)); // NaN logits: nothing compares; take a valid id all the same
   ids.sort((a, b) => l[b]! - l[a]! || a - b);
   if (p.top_k && p.top_k < ids.length) ids = ids.slice(0, p.top_k);
   const max = l[ids[0]!]!;
@@ -150,12 +181,7 @@ export function sample(logits: Float32Array, p: SamplerParams, h: History, rng: 
   // temperature last, on the surviving candidates
   probs = ids.map((i) => Math.exp((l[i]! - max) / temp));
   sum = probs.reduce((a, b) => a + b, 0);
-  let r = rng.next() * sum;
-  for (let j = 0; j < ids.length; j++) {
-    r -= probs[j]!;
-    if (r < 0) return ids[j]!;
-  }
-  return ids[ids.length - 1]!;
+  return { ids, weights: probs, sum };
 }
 
 /** log-softmax of the model's own logits, and the top `n` entries, for OpenAI-style logprobs. */

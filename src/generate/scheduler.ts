@@ -8,6 +8,7 @@ import type { BatchEntry } from '../models/kv_cache.js';
 import { yieldToEventLoop } from './generate.js';
 import { BLOCK, PrefixCache, type PrefixCacheStats } from './prefix_cache.js';
 import { Sequence, type FinishReason, type GenerateOptions, type Step } from './sequence.js';
+import { proposerFor, type Proposer, type Speculation } from './spec_propose.js';
 
 /** A request's steps as they come, read as an async iterator (by the Scheduler's and the engine client's consumers). */
 export class StepQueue {
@@ -75,10 +76,15 @@ export interface SchedulerStats {
   cachedTokens: number;
   /** the prefix cache's memory and contents (absent when it is off) */
   prefixCache?: PrefixCacheStats;
+  /** speculative decoding (absent when off): tokens proposed, and those the target kept, in finished requests */
+  speculation?: { proposed: number; accepted: number };
 }
 
 export class Scheduler implements Engine {
   private readonly counters = { requests: 0, promptTokens: 0, prefixHits: 0, prefixMisses: 0, cachedTokens: 0 };
+  private readonly specCounters = { proposed: 0, accepted: 0 };
+  /** speculative decoding's proposals (spec_propose.ts); absent when off */
+  private readonly proposer?: Proposer;
   /** reuses the keys and values of earlier prompts' prefixes (prefix_cache.ts); absent when off */
   readonly prefix?: PrefixCache;
   private active: Active[] = [];
@@ -90,13 +96,15 @@ export class Scheduler implements Engine {
    * @param tokenBudget tokens per forward pass (decode steps plus prompt chunks)
    * @param maxActive sequences generating at once (each holds a KV cache); more wait their turn
    * @param prefixCacheBytes memory for the prefix cache (0: none); a budget too small for one block is an error
+   * @param spec speculative decoding: proposals verified in each decoding sequence's pass (spec.ts)
    */
-  constructor(private readonly model: CausalLM, private readonly tokenBudget = 256, readonly maxActive = DEFAULT_PARALLEL, prefixCacheBytes = 0) {
+  constructor(private readonly model: CausalLM, private readonly tokenBudget = 256, readonly maxActive = DEFAULT_PARALLEL, prefixCacheBytes = 0, spec?: Speculation) {
     if (prefixCacheBytes > 0) this.prefix = PrefixCache.for(model.newCache(1), prefixCacheBytes);
+    if (spec) this.proposer = proposerFor(spec, model);
   }
 
   get stats(): SchedulerStats {
-    return { ...this.counters, ...(this.prefix && { prefixCache: this.prefix.stats() }) };
+    return { ...this.counters, ...(this.prefix && { prefixCache: this.prefix.stats() }), ...(this.proposer && { speculation: { ...this.specCounters } }) };
   }
 
   /** requests generating or waiting */
@@ -131,7 +139,7 @@ export class Scheduler implements Engine {
     void this.loop()
       .catch((e: unknown) => {
         // a fault outside any one request: end them all with the error rather than hang them
-        for (const a of [...this.active, ...this.waiting]) { a.seq.cache.release(); a.q.close('error', e instanceof Error ? e : new Error(String(e))); }
+        for (const a of [...this.active, ...this.waiting]) { this.release(a.seq); a.q.close('error', e instanceof Error ? e : new Error(String(e))); }
         this.active = [];
         this.waiting = [];
       })
@@ -153,13 +161,19 @@ export class Scheduler implements Engine {
       }
       if (!this.active.length) break;
       const act = this.active;
-      const batch: BatchEntry[] = [];
-      const wantsRow: (Active | undefined)[] = [];
-      const add = (a: Active, i: number, entries: ReturnType<Sequence['next']>) => {
-        for (const e of entries) {
-          batch.push({ ...e, seq: i });
-          if (e.logits) wantsRow.push(a);
+      if (this.proposer) {
+        try {
+          this.proposer.propose(act.map((a) => a.seq));
+        } catch (e) {
+          for (const a of act) a.seq.fail(e); // the draft model failed: as an engine fault
         }
+      }
+      const batch: BatchEntry[] = [];
+      const rowsOf: [Active, number][] = []; // each sequence's logits rows, in batch order
+      const add = (a: Active, i: number, entries: ReturnType<Sequence['next']>) => {
+        for (const e of entries) batch.push({ ...e, seq: i });
+        const n = entries.filter((e) => e.logits).length;
+        if (n) rowsOf.push([a, n]);
       };
       // decode steps first, then prompt chunks sharing what is left of the budget
       act.forEach((a, i) => { if (!a.seq.prefilling) add(a, i, a.seq.next(1)); });
@@ -181,26 +195,36 @@ export class Scheduler implements Engine {
           for (const a of act) a.seq.fail(e);
           logits = new Float32Array(0);
         }
-        wantsRow.forEach((a, r) => {
-          if (!a || a.seq.finish) return;
+        let r = 0;
+        for (const [a, n] of rowsOf) {
+          const rows = Array.from({ length: n }, (_, j) => logits.subarray((r + j) * V, (r + j + 1) * V));
+          r += n;
+          if (a.seq.finish) continue;
           try {
-            const s = a.seq.step(logits.subarray(r * V, (r + 1) * V));
-            if (s) a.q.push(s);
+            for (const s of a.seq.advance(rows)) a.q.push(s);
           } catch (e) {
             a.seq.fail(e); // e.g. a constraint that allows nothing: this request only
           }
-        });
+        }
         if (this.prefix) for (const a of act) this.keep(this.prefix, a);
       }
       this.active = this.active.filter((a) => {
         if (!a.seq.finish) return true;
         if (this.prefix && a.seq.finish !== 'error') this.prefix.insert(a.seq.evaluated(), a.seq.cache, a.snap);
-        a.seq.cache.release();
+        this.release(a.seq);
         a.q.close(a.seq.finish, a.seq.error);
         return false;
       });
       await yieldToEventLoop();
     }
+  }
+
+  /** A sequence has ended: its caches go back, its speculation counts are added up. */
+  private release(seq: Sequence): void {
+    seq.cache.release();
+    this.proposer?.release(seq);
+    this.specCounters.proposed += seq.proposed;
+    this.specCounters.accepted += seq.accepted;
   }
 
   /**

@@ -5,8 +5,9 @@ import type { CausalLM } from '../models/model.js';
 import type { KvCache } from '../models/kv_cache.js';
 import type { QwenConfig } from '../models/config.js';
 import type { ConstraintSpec } from './constrain/index.js';
-import { checkSamplerParams, logprobs, Rng, sample, type SamplerParams } from './sampler.js';
+import { checkSamplerParams, distribution, draw, logprobs, Rng, type Choice, type SamplerParams } from './sampler.js';
 import type { PrefixCache } from './prefix_cache.js';
+import { SpecMark, verifyToken } from './spec.js';
 
 /** Restricts which tokens may come next (JSON schema, forced tool call); advanced on each token. */
 export interface Constraint {
@@ -72,10 +73,17 @@ export class Sequence {
   cached = 0;
   /** prefill chunks end at these positions (a recurrent model's prompt checkpoints: see Scheduler) */
   stopAt: readonly number[] = [];
+  /** speculative decoding: tokens proposed, and those the target kept */
+  proposed = 0;
+  accepted = 0;
   private fed = 0; // tokens of prompt + generated already in the cache
   private readonly maxNew: number;
   private readonly rng: Rng;
   private readonly stops: Set<number>;
+  /** proposals for the next pass (propose()), with the distributions they were drawn from (none: point masses) */
+  private draft: number[] = [];
+  private draftQ: (Choice | undefined)[] = [];
+  private readonly mark = new SpecMark();
 
   constructor(model: CausalLM, readonly prompt: readonly number[], readonly o: GenerateOptions) {
     this.maxNew = checkRequest(model.config, prompt, o);
@@ -98,14 +106,44 @@ export class Sequence {
 
   /** The tokens whose keys and values the cache holds, in order. */
   evaluated(): number[] {
-    return [...this.prompt, ...this.generated].slice(0, this.cache.length);
+    return this.text().slice(0, this.cache.length);
+  }
+
+  /** prompt + generated */
+  text(): number[] {
+    return [...this.prompt, ...this.generated];
+  }
+
+  /** tokens evaluated so far (the prompt's progress while prefilling) */
+  get progress(): number {
+    return this.fed;
   }
 
   get prefilling(): boolean {
     return this.fed < this.prompt.length;
   }
 
-  /** The next tokens to evaluate: up to `budget` prompt tokens, or the last sampled token. */
+  /**
+   * How many tokens may be proposed for the next pass: none while prefilling, none past max_tokens,
+   * and none while accepted tokens wait to be evaluated again (a recurrent rewind: that pass must
+   * end with them in the state, or a rejection there would drop them again).
+   */
+  get specRoom(): number {
+    if (this.prefilling || this.finish || this.fed < this.prompt.length + this.generated.length - 1) return 0;
+    return Math.max(0, this.maxNew - this.generated.length - 1);
+  }
+
+  /** Tokens to verify in the next pass (cut to specRoom); `q`: the distribution each was drawn from. */
+  propose(tokens: readonly number[], q: readonly (Choice | undefined)[] = []): void {
+    this.draft = tokens.slice(0, this.specRoom);
+    this.draftQ = q.slice(0, this.draft.length);
+  }
+
+  /**
+   * The next tokens to evaluate: up to `budget` prompt tokens; or the text not yet in the cache
+   * (the last sampled token, and tokens a recurrent rewind dropped) then the proposals, whose rows
+   * verify them.
+   */
   next(budget: number): { token: number; pos: number; logits: boolean }[] {
     if (this.finish) return [];
     if (this.o.signal?.aborted) { this.finish = 'abort'; return []; }
@@ -115,7 +153,10 @@ export class Sequence {
       for (const p of this.stopAt) if (this.fed < p && p < end) end = p;
       for (let p = this.fed; p < end; p++) out.push({ token: this.prompt[p]!, pos: p, logits: p === this.prompt.length - 1 });
     } else {
-      out.push({ token: this.generated[this.generated.length - 1]!, pos: this.fed, logits: true });
+      const P = this.prompt.length, end = P + this.generated.length;
+      for (let p = this.fed; p < end; p++) out.push({ token: p < P ? this.prompt[p]! : this.generated[p - P]!, pos: p, logits: p === end - 1 });
+      if (this.draft.length) this.mark.mark(this.cache); // the cache holds [0, fed) now
+      this.draft.forEach((t, i) => out.push({ token: t, pos: end + i, logits: true }));
     }
     this.fed += out.length;
     return out;
@@ -123,11 +164,42 @@ export class Sequence {
 
   /** Sample from the logits of the last evaluated position; undefined once finished. */
   step(logits: Float32Array): Step | undefined {
-    if (this.o.signal?.aborted) { this.finish = 'abort'; return undefined; }
+    return this.advance([logits])[0];
+  }
+
+  /**
+   * After a pass: the logits rows next() asked for (one, or one per proposal plus one). Each row
+   * decides one token, keeping the proposal there or not; the first one not kept ends the
+   * verification, and the cache drops what it holds past the text.
+   */
+  advance(rows: readonly Float32Array[]): Step[] {
+    const steps: Step[] = [];
+    const draft = this.draft, q = this.draftQ, end = this.prompt.length + this.generated.length;
+    this.draft = [];
+    this.draftQ = [];
+    let kept = 0;
+    for (let i = 0; i < rows.length && !this.finish; i++) {
+      const r = this.decide(rows[i]!, draft[i], q[i]);
+      if (r.step) steps.push(r.step);
+      if (!r.kept) break;
+      kept++;
+    }
+    if (draft.length) {
+      this.proposed += draft.length;
+      this.accepted += kept;
+      this.fed = this.mark.rewind(this.cache, end + kept);
+    }
+    return steps;
+  }
+
+  /** One token from one row: drawn, or (with a proposal) verified; `kept` when it is the proposal and was taken. */
+  private decide(logits: Float32Array, proposal: number | undefined, q: Choice | undefined): { step?: Step; kept: boolean } {
+    if (this.o.signal?.aborted) { this.finish = 'abort'; return { kept: false }; }
     const c = this.o.constraint;
     if (this.o.vocab_limit !== undefined) logits.fill(-Infinity, this.o.vocab_limit);
-    const token = sample(logits, this.o, { prompt: this.prompt, generated: this.generated }, this.rng, c && ((id) => c.allowed(id)));
-    if (this.stops.has(token)) { this.finish = 'stop'; return undefined; } // a constraint allows a stop token only once its text is complete
+    const p = distribution(logits, this.o, { prompt: this.prompt, generated: this.generated }, c && ((id) => c.allowed(id)));
+    const { token, accepted } = proposal === undefined ? { token: draw(p, this.rng), accepted: false } : verifyToken(p, proposal, q, this.rng);
+    if (this.stops.has(token)) { this.finish = 'stop'; return { kept: false }; } // a constraint allows a stop token only once its text is complete
     c?.accept(token);
     this.generated.push(token);
     const s: Step = { token };
@@ -138,6 +210,6 @@ export class Sequence {
     }
     if (c?.done()) this.finish = 'stop';
     else if (this.generated.length >= this.maxNew) this.finish = 'length';
-    return s;
+    return { step: s, kept: accepted };
   }
 }

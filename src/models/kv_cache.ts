@@ -191,6 +191,16 @@ export class KvCache {
     this.length = to;
   }
 
+  /**
+   * Go back to position `pos` (at most `length`), with `checkpoint` (exportRecurrent) the recurrent
+   * state taken there: how speculative decoding drops rejected tokens from a recurrent sequence.
+   */
+  restoreTo(pos: number, checkpoint?: Float32Array): void {
+    if (!(pos >= 0 && pos <= this.length)) fail(`restoreTo: position ${pos} is not in the cache (it holds ${this.length})`);
+    if (this.recurrent && !checkpoint) fail(`restoreTo: a sequence with Gated DeltaNet layers needs the recurrent state at position ${pos}`);
+    this.length = pos;
+    if (checkpoint) this.importRecurrent(checkpoint);
+  }
 }
 
 /**
