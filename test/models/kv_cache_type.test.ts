@@ -7,7 +7,8 @@
 //   q8_0: 4e-2 M   (seen: 1.6e-2 M on Qwen3, 1.6e-3 M on Qwen3.5)
 // and the 40 greedy tokens are the f32 cache's. Also: memory per block (f16 half, q8_0 34/128 of
 // f32, rows padded to 4 bytes), the prefix cache keeping blocks in the cache's type (restored =
-// recomputed), and the errors: head_dim not a multiple of 32 for q8_0, an unknown type.
+// recomputed), the engine thread getting the type (serve), and the errors: head_dim not a
+// multiple of 32 for q8_0, an unknown type (library and each command's flag).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,7 +16,7 @@ import * as path from 'node:path';
 import type { Backend, KvType } from '../../src/backend/backend.js';
 import { ReferenceBackend } from '../../src/backend/reference.js';
 import { WasmBackend } from '../../src/backend/wasm.js';
-import { chat, openChatModel, type ChatEvent, type ChatModel } from '../../src/chat/engine.js';
+import { chat, openChatModel, openChatModelThreaded, type ChatEvent, type ChatModel } from '../../src/chat/engine.js';
 import { BLOCK, PrefixCache } from '../../src/generate/prefix_cache.js';
 import { loadModel } from '../../src/models/load.js';
 import { argmax, chatModelDir, expectError, fixtureDir, ROOT, sameBits } from '../helpers.js';
@@ -98,6 +99,29 @@ test('Qwen3.5 chat with a q8_0 cache: the same tokens and logprobs with the pref
   assert.equal(on.scheduler.stats.prefixHits, 1);
 });
 
+test('the engine thread (serve) gets the cache type: q8_0 on head_dim 16 fails to start naming it, f16 answers as in-process f16', async () => {
+  await assert.rejects(openChatModelThreaded(chatModelDir(), 'q', { backend: 'wasm', threads: '1', cacheType: 'q8_0' }), /--cache-type q8_0 needs head_dim a multiple of 32.*head_dim is 16/);
+  const msgs = [{ role: 'user', content: 'Say something.' }];
+  const logprobs = async (cm: ChatModel) => {
+    const lp: number[] = [];
+    for await (const e of chat(cm, { messages: msgs, temperature: 0, max_tokens: 16, logprobs: true, enable_thinking: false })) if (e.kind === 'logprobs') lp.push(e.logprob);
+    return lp;
+  };
+  const threaded = await openChatModelThreaded(chatModelDir(), 'q', { backend: 'wasm', threads: '1', cacheType: 'f16' });
+  try {
+    const one = new WasmBackend({ threads: 1 });
+    try {
+      const got = await logprobs(threaded);
+      assert.deepEqual(got, await logprobs(openChatModel(chatModelDir(), 'q', { backend: one, cacheType: 'f16' })));
+      assert.notDeepEqual(got, await logprobs(openChatModel(chatModelDir(), 'q', { backend: one }))); // f32 differs
+    } finally {
+      one.dispose();
+    }
+  } finally {
+    await threaded.close();
+  }
+});
+
 test('bad cache types: q8_0 with head_dim 16 and an unknown type are one-line errors naming the problem', () => {
   expectError(() => loadModel(fixtureDir('models/qwen2-tiny-tied'), { cacheType: 'q8_0' }), /--cache-type q8_0 needs head_dim a multiple of 32.*head_dim is 16/);
   expectError(() => loadModel(fixtureDir('models/qwen2-tiny-tied'), { cacheType: 'q4_0' as KvType }), /--cache-type must be one of f32, f16, q8_0, got 'q4_0'/);
@@ -106,6 +130,8 @@ test('bad cache types: q8_0 with head_dim 16 and an unknown type are one-line er
   for (const [args, re] of [
     [['logits', '--model', tiny, '--tokens', '1,2', '--cache-type', 'q4'], /^qwen-ts logits: --cache-type must be one of f32, f16, q8_0, got 'q4'$/],
     [['bench', '--model', tiny, '--cache-type', 'F8'], /^qwen-ts bench: --cache-type must be one of f32, f16, q8_0, got 'F8'$/],
+    [['run', tiny, 'hi', '--cache-type', ''], /^qwen-ts run: --cache-type must be one of f32, f16, q8_0, got ''$/],
+    [['serve', tiny, '--port', '0', '--cache-type', 'q8'], /^qwen-ts serve: --cache-type must be one of f32, f16, q8_0, got 'q8'$/],
     [['logits', '--model', tiny, '--tokens', '1,2', '--cache-type', 'q8_0'], /^qwen-ts logits: --cache-type q8_0 needs head_dim a multiple of 32 .*head_dim is 16; use --cache-type f16$/],
   ] as [string[], RegExp][]) {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
