@@ -88,7 +88,7 @@ for (const be of backends) {
           return { span, rspan, plain };
         });
         // rows of one sequence read the first row's cache
-        const typed = rows.map((r, t) => {
+        const typed = rows.map((_, t) => {
           let c = t;
           while (rows[c]! < 0) c--;
           const { span, rspan, plain } = caches[c]!;
