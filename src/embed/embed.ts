@@ -59,7 +59,10 @@ const label = (m: Pick<PoolingSource, 'path' | 'name'>) => m.name ?? m.path;
 
 /** The vector pooling to use, or a one-line error saying what the model is. */
 export function vectorPooling(m: PoolingSource, override?: VectorPooling): VectorPooling {
-  if (override) return override;
+  if (override !== undefined) {
+    if (override !== 'last' && override !== 'mean' && override !== 'cls') fail(`pooling must be 'last', 'mean' or 'cls', got ${JSON.stringify(override)}`);
+    return override;
+  }
   const { pooling, source } = poolingOf(m);
   if (pooling === 'last' || pooling === 'mean' || pooling === 'cls') return pooling;
   if (pooling === 'rank') fail(`${label(m)} is a reranker (${source}): it scores query-document pairs (rerank), it does not embed`);

@@ -110,3 +110,9 @@ test("rerank: P(yes) against P(no) from llama.cpp's logits after the reranker pr
   assert.equal(top.results.length, 1);
   assert.equal(top.results[0]!.index, want.indexOf(Math.max(...want)));
 });
+
+test('a pooling option other than last, mean or cls is refused by name, not used as last-token pooling', async () => {
+  const m = open(plainGguf());
+  await assert.rejects(embed(m, ['hi'], { pooling: 'max' as never }), /pooling must be 'last', 'mean' or 'cls', got "max"/);
+  assert.equal((await embed(m, ['hi'], { pooling: 'mean' })).embeddings.length, 1);
+});
