@@ -10,6 +10,9 @@ import { draw, probability, type Choice, type Rng } from './sampler.js';
 /** proposals per step unless told otherwise (--draft-max) */
 export const DEFAULT_DRAFT_MAX = 6;
 
+/** a draft stops proposing where its own most likely token has less probability than this (--draft-p-min; llama.cpp's default) */
+export const DEFAULT_P_MIN = 0.75;
+
 /**
  * The token at one position of a verify pass. `p`: the target's distribution there; `t`: the
  * proposed token, drawn from `q` (undefined: a point mass at `t`, as for n-gram proposals).

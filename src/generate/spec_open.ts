@@ -18,6 +18,8 @@ export interface SpecOptions {
   draft?: string;
   /** tokens proposed per step (default DEFAULT_DRAFT_MAX) */
   max?: number;
+  /** a draft stops proposing where its top token's probability is below this (default DEFAULT_P_MIN; 0: never) */
+  pMin?: number;
 }
 
 /** The rules on the options alone (the CLI checks them before loading anything). */
@@ -25,6 +27,8 @@ export function checkSpecOptions(spec: SpecOptions): void {
   const { method, max } = spec;
   if (method !== 'ngram' && method !== 'mtp' && method !== 'draft') fail(`--spec must be ngram or mtp (or draft, with --draft MODEL), got '${String(method)}'`);
   if (max !== undefined && !(Number.isInteger(max) && max >= 1 && max <= MAX_DRAFT_MAX)) fail(`--draft-max must be an integer from 1 to ${MAX_DRAFT_MAX}, got ${max}`);
+  if (spec.pMin !== undefined && !(spec.pMin >= 0 && spec.pMin <= 1)) fail(`--draft-p-min must be a probability from 0 to 1, got ${spec.pMin}`);
+  if (spec.pMin !== undefined && method !== 'draft') fail(`--draft-p-min applies to a draft model, not to --spec ${method}`);
   if (method !== 'draft' && spec.draft !== undefined) fail(`--draft and --spec ${method} contradict each other: give one`);
   if (method === 'draft' && !spec.draft) fail('--spec draft needs --draft MODEL (a smaller model with the same vocabulary)');
 }
@@ -43,7 +47,7 @@ export function openSpeculation(spec: SpecOptions, target: { path: string; model
   const draft = spec.draft!;
   checkDraftVocabulary(target.tokenizer ?? loadTokenizer(target.path), loadTokenizer(draft), target.path, draft);
   const model = loadModel(draft, { backend: target.model.backend, checkTensors: load.checkTensors, onNote: load.onNote });
-  return { method: 'draft', model, max };
+  return { method: 'draft', model, max, pMin: spec.pMin };
 }
 
 /** A draft must spell every token as the target does: its proposals are token ids. */

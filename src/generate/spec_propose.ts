@@ -5,10 +5,13 @@ import type { CausalLM } from '../models/model.js';
 import type { BatchEntry, KvCache } from '../models/kv_cache.js';
 import { distribution, draw, Rng, type Choice } from './sampler.js';
 import type { Sequence } from './sequence.js';
-import { DEFAULT_DRAFT_MAX, ngramProposal, SpecMark } from './spec.js';
+import { DEFAULT_DRAFT_MAX, DEFAULT_P_MIN, ngramProposal, SpecMark } from './spec.js';
 
-/** How an engine speculates: prompt lookup, or a loaded draft model; `max` tokens proposed per step. */
-export type Speculation = { method: 'ngram'; max?: number } | { method: 'draft'; model: CausalLM; max?: number };
+/**
+ * How an engine speculates: prompt lookup, or a loaded draft model; `max` tokens proposed per step;
+ * `pMin`: a draft stops where its top token's probability (softmax of its logits) is below this.
+ */
+export type Speculation = { method: 'ngram'; max?: number } | { method: 'draft'; model: CausalLM; max?: number; pMin?: number };
 
 export interface Proposer {
   /** Give each decoding sequence its proposals for the coming pass (Sequence.propose). */
@@ -19,7 +22,7 @@ export interface Proposer {
 
 export function proposerFor(spec: Speculation, target: CausalLM): Proposer {
   const max = spec.max ?? DEFAULT_DRAFT_MAX;
-  return spec.method === 'ngram' ? new NgramProposer(max) : new DraftProposer(spec.model, target, max);
+  return spec.method === 'ngram' ? new NgramProposer(max) : new DraftProposer(spec.model, target, max, spec.pMin ?? DEFAULT_P_MIN);
 }
 
 export class NgramProposer implements Proposer {
@@ -53,7 +56,7 @@ export class DraftProposer implements Proposer {
   /** ids both models have rows for (the target's padding rows may differ) */
   private readonly limit: number;
 
-  constructor(private readonly draft: CausalLM, target: CausalLM, private readonly max: number) {
+  constructor(private readonly draft: CausalLM, target: CausalLM, private readonly max: number, private readonly pMin: number) {
     this.limit = Math.min(draft.config.vocab_size, target.config.vocab_size);
   }
 
@@ -79,7 +82,7 @@ export class DraftProposer implements Proposer {
       this.pass(more.map((w) => ({ token: w.props[w.props.length - 1]!, pos: w.text.length + w.props.length - 1, seq: work.indexOf(w), logits: true })), work, more);
     }
     for (const w of work) {
-      if (!w.room) continue;
+      if (!w.props.length) continue;
       w.s.propose(w.props, w.qs);
       w.st.base = w.text.length;
       w.st.tail = w.props.slice(0, -1);
@@ -91,13 +94,14 @@ export class DraftProposer implements Proposer {
     this.states.delete(seq);
   }
 
-  /** One draft pass; `wanting` (in batch order) each get the proposal its logits row gives. */
+  /** One draft pass; `wanting` (in batch order) each get the proposal its logits row gives, unless the draft is unsure there (pMin): then it proposes no more. */
   private pass(batch: BatchEntry[], work: readonly Work[], wanting: readonly Work[]): void {
     const logits = this.draft.forward(batch, work.map((w) => w.st.cache));
     const V = this.draft.config.vocab_size;
     wanting.forEach((w, r) => {
       const row = logits.subarray(r * V, (r + 1) * V);
       row.fill(-Infinity, Math.min(this.limit, w.s.o.vocab_limit ?? Infinity));
+      if (this.pMin > 0 && topProbability(row) < this.pMin) { w.room = w.props.length; return; }
       const q = distribution(row, w.s.o, { prompt: w.s.prompt, generated: [...w.s.generated, ...w.props] });
       w.props.push(draw(q, w.st.rng));
       w.qs.push(q);
@@ -122,4 +126,12 @@ export class DraftProposer implements Proposer {
     st.mark.rewind(st.cache, st.base + m);
     st.tail = [];
   }
+}
+
+/** The softmax's largest probability. */
+function topProbability(logits: Float32Array): number {
+  let max = -Infinity, sum = 0;
+  for (const v of logits) if (v > max) max = v;
+  for (const v of logits) sum += Math.exp(v - max);
+  return 1 / sum;
 }

@@ -71,20 +71,23 @@ async function sameAsPlain(target: CausalLM, spec: Speculation, o: GenerateOptio
 test('dense: greedy tokens and logprobs with --spec ngram and --draft equal plain decoding, batched; a Q4_0 draft has proposals kept and refused', async () => {
   const ng = await sameAsPlain(dense, { method: 'ngram' });
   assert.ok(ng.proposed > 0);
-  const q4 = await sameAsPlain(dense, { method: 'draft', model: denseQ4, max: 4 });
+  const q4 = await sameAsPlain(dense, { method: 'draft', model: denseQ4, pMin: 0, max: 4 });
   assert.ok(q4.accepted > 0 && q4.accepted < q4.proposed, `${q4.accepted} of ${q4.proposed} kept`);
-  const self = await sameAsPlain(dense, { method: 'draft', model: dense });
+  const self = await sameAsPlain(dense, { method: 'draft', model: dense, pMin: 0 });
   assert.ok(self.proposed > 0 && self.accepted === self.proposed, 'the target as its own draft: every proposal kept');
+  // by default a draft proposes only where it is sure (top probability 0.75): this random model never is
+  const unsure = await sameAsPlain(dense, { method: 'draft', model: dense });
+  assert.equal(unsure.proposed, 0);
 });
 
 test('Qwen3.5: the same with the recurrent state restored after rejections (drafts: its Q8_0 file, another model, itself)', async () => {
   const ng = await sameAsPlain(q35, { method: 'ngram', max: 3 });
   assert.ok(ng.proposed > 0);
-  const q8 = await sameAsPlain(q35, { method: 'draft', model: q35Q8 });
+  const q8 = await sameAsPlain(q35, { method: 'draft', model: q35Q8, pMin: 0 });
   assert.ok(q8.accepted > 0 && q8.accepted < q8.proposed, `${q8.accepted} of ${q8.proposed} kept`);
-  const other = await sameAsPlain(q35, { method: 'draft', model: q35Tied, max: 2 });
+  const other = await sameAsPlain(q35, { method: 'draft', model: q35Tied, pMin: 0, max: 2 });
   assert.ok(other.accepted < other.proposed);
-  const self = await sameAsPlain(q35, { method: 'draft', model: q35 });
+  const self = await sameAsPlain(q35, { method: 'draft', model: q35, pMin: 0 });
   assert.equal(self.accepted, self.proposed);
 });
 
@@ -92,7 +95,7 @@ test('with the prefix cache: blocks and checkpoints kept while speculating hold 
   const ref = new ReferenceBackend(); // Qwen3.5 here on the reference backend: its bits do not depend on how a prompt is split
   const r35 = loadModel(path.join(Q35, 'model-f32.gguf'), { backend: ref, onNote: () => {} });
   const r35Q8 = loadModel(path.join(Q35, 'model-q8_0.gguf'), { backend: ref, onNote: () => {} });
-  for (const [target, spec, V] of [[dense, { method: 'draft', model: denseQ4, max: 5 }, 5000], [r35, { method: 'draft', model: r35Q8, max: 3 }, 300]] as const) {
+  for (const [target, spec, V] of [[dense, { method: 'draft', model: denseQ4, pMin: 0, max: 5 }, 5000], [r35, { method: 'draft', model: r35Q8, pMin: 0, max: 3 }, 300]] as const) {
     const s = new Scheduler(target, 64, 2, 1 << 26, spec);
     const o = { ...OPTS, max_tokens: 45 };
     for (const p of prompts(V, true).slice(0, 2)) {
@@ -113,14 +116,14 @@ test('stop tokens and max_tokens end a speculative sequence where they end a pla
   const plain = await collect(generate(dense, p, { ...OPTS, max_tokens: 30 }));
   for (const o of [{ ...OPTS, stop_tokens: [plain.tokens[7]!] }, { ...OPTS, max_tokens: 9 }]) {
     const want = await collect(generate(dense, p, o));
-    for (const spec of [{ method: 'ngram' }, { method: 'draft', model: dense }] as Speculation[]) assert.deepEqual(await collect(generate(dense, p, o, spec)), want);
+    for (const spec of [{ method: 'ngram' }, { method: 'draft', model: dense, pMin: 0 }] as Speculation[]) assert.deepEqual(await collect(generate(dense, p, o, spec)), want);
   }
 });
 
 test('sampled: with the target as its own draft every proposal is kept (p = q); a seed reproduces the output', async () => {
   const p = prompts(5000)[2]!;
   const o = { temperature: 0.9, top_k: 40, seed: 11, max_tokens: 30 };
-  const s = new Scheduler(dense, 256, 2, 0, { method: 'draft', model: dense });
+  const s = new Scheduler(dense, 256, 2, 0, { method: 'draft', model: dense, pMin: 0 });
   const [a, b] = await Promise.all([collect(s.submit(p, o)), collect(s.submit(p, o))]);
   assert.deepEqual(a.tokens, b.tokens);
   const st = s.stats.speculation!;
@@ -194,7 +197,7 @@ test('a JSON-schema request with speculation validates and matches the plain ans
   const obj = JSON.parse(plain.tokenizer.decode(b.tokens));
   assert.deepEqual(Object.keys(obj), ['name', 'age']);
   assert.ok(spec.scheduler.stats.speculation!.proposed > 0);
-  const threaded = await openChatModelThreaded(chatModelDir(), 'q', { backend: 'wasm', threads: '2', cacheMem: 0, spec: { method: 'draft', draft: chatModelDir() } });
+  const threaded = await openChatModelThreaded(chatModelDir(), 'q', { backend: 'wasm', threads: '2', cacheMem: 0, spec: { method: 'draft', draft: chatModelDir(), pMin: 0 } });
   try {
     const p = prompts(5000)[0]!;
     assert.deepEqual(await collect(threaded.scheduler.submit(p, OPTS)), await collect(generate(dense, p, OPTS)));
@@ -224,6 +227,7 @@ test('bad input: a draft with another vocabulary, --spec mtp without MTP heads, 
     [['--spec', 'ngram', '--draft', target], /^qwen-ts run: --draft and --spec ngram contradict each other/],
     [['--spec', 'eagle'], /^qwen-ts run: --spec must be ngram or mtp/],
     [['--draft-max', '4'], /^qwen-ts run: --draft-max needs --draft MODEL or --spec ngram/],
+    [['--spec', 'ngram', '--draft-p-min', '0.5'], /^qwen-ts run: --draft-p-min applies to a draft model, not to --spec ngram/],
     [['--draft', other], /^qwen-ts run: --draft .*model-f32.gguf: its vocabulary is not/],
   ] as const) {
     const r = spawnSync(process.execPath, [cli, 'run', target, 'Hi', '--max-tokens', '2', ...args], { encoding: 'utf8' });

@@ -1,0 +1,77 @@
+// Speculative decoding benchmark (issue 13): greedy decode speed of a target model alone, with a
+// draft model (--draft: e.g. a Q4_0 copy of the same weights, k proposals a step) and with prompt
+// lookup (--spec ngram); the acceptance rate of each; and a check that every configuration gives
+// plain decoding's tokens. Configurations alternate within each repetition; medians are reported.
+// By hand, not in the tests:
+//   node dist/bench/speculative.js --target BF16.gguf --draft Q4_0.gguf [--threads 2] [--prompt-tokens 64]
+//        [--gen-tokens 128] [--draft-max 2,4] [--p-min 0,0.75] [--reps 3] [--json]
+// (--p-min: the draft stops proposing where its top token's probability is below it; 0: never)
+import * as os from 'node:os';
+import { parseArgs } from 'node:util';
+import { createBackend } from '../src/backend/index.js';
+import { Scheduler } from '../src/generate/scheduler.js';
+import type { Speculation } from '../src/generate/spec_propose.js';
+import { loadModel } from '../src/models/load.js';
+import type { CausalLM } from '../src/models/model.js';
+import { median } from './peer_common.js';
+
+const { values } = parseArgs({
+  options: {
+    target: { type: 'string' }, draft: { type: 'string' }, threads: { type: 'string' }, 'prompt-tokens': { type: 'string', default: '64' },
+    'gen-tokens': { type: 'string', default: '128' }, 'draft-max': { type: 'string', default: '2,4' }, 'p-min': { type: 'string', default: '0,0.75' }, reps: { type: 'string', default: '3' }, json: { type: 'boolean' },
+  },
+});
+if (!values.target) throw new Error('--target FILE is required (and --draft FILE for the draft-model runs)');
+const threads = values.threads === undefined ? os.availableParallelism() : Number(values.threads);
+const backend = createBackend('wasm', threads);
+const target = loadModel(values.target, { backend, onNote: () => {} });
+const draft = values.draft ? loadModel(values.draft, { backend, onNote: () => {} }) : undefined;
+const gen = Number(values['gen-tokens']);
+// a prompt of ordinary token ids (below Qwen's special tokens), the same for every run
+const prompt = Array.from({ length: Number(values['prompt-tokens']) }, (_, i) => (i * 7919 + 13) % Math.min(151643, target.config.vocab_size));
+
+const configs: [string, Speculation | undefined][] = [
+  ['plain', undefined],
+  ...(draft ? values['draft-max'].split(',').flatMap((k) => values['p-min'].split(',').map((p): [string, Speculation] => [`draft k=${k} p=${p}`, { method: 'draft', model: draft, max: Number(k), pMin: Number(p) }])) : []),
+  ['ngram k=6', { method: 'ngram', max: 6 }],
+];
+
+interface Run { tokens: number[]; decodeTokS: number; proposed: number; accepted: number }
+
+async function run(model: CausalLM, spec: Speculation | undefined): Promise<Run> {
+  const s = new Scheduler(model, 256, 1, 0, spec);
+  const tokens: number[] = [];
+  let t1 = 0;
+  for await (const step of s.submit(prompt, { temperature: 0, max_tokens: gen })) {
+    if (!tokens.length) t1 = performance.now(); // decode: from the first token on (the prefill is the same for all)
+    tokens.push(step.token);
+  }
+  const secs = (performance.now() - t1) / 1000;
+  const sp = s.stats.speculation ?? { proposed: 0, accepted: 0 };
+  return { tokens, decodeTokS: (tokens.length - 1) / secs, ...sp };
+}
+
+await run(target, undefined); // warm-up: JIT and the kernels' first run
+const results = new Map<string, Run[]>(configs.map(([n]) => [n, []]));
+for (let r = 0; r < Number(values.reps); r++) {
+  const order = r % 2 ? [...configs].reverse() : configs;
+  for (const [name, spec] of order) results.get(name)!.push(await run(target, spec));
+}
+const plain = results.get('plain')!;
+const base = median(plain.map((x) => x.decodeTokS));
+const rows = configs.map(([name]) => {
+  const rs = results.get(name)!;
+  const tokS = median(rs.map((x) => x.decodeTokS));
+  const proposed = rs.reduce((a, x) => a + x.proposed, 0), accepted = rs.reduce((a, x) => a + x.accepted, 0);
+  return {
+    config: name, decodeTokS: +tokS.toFixed(2), speedup: +(tokS / base).toFixed(2),
+    acceptance: proposed ? +(accepted / proposed).toFixed(3) : null, sameTokens: rs.every((x) => x.tokens.join() === plain[0]!.tokens.join()),
+  };
+});
+(backend as { dispose?(): void }).dispose?.();
+const out = { target: values.target, draft: values.draft, threads, node: process.version, promptTokens: prompt.length, genTokens: gen, reps: Number(values.reps), rows };
+if (values.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+else {
+  process.stdout.write(`target ${values.target}, draft ${values.draft ?? '-'}, ${threads} threads, ${prompt.length}-token prompt, ${gen} tokens, median of ${values.reps}\n`);
+  for (const r of rows) process.stdout.write(`${r.config.padEnd(18)} ${String(r.decodeTokS).padStart(7)} tok/s  x${r.speedup}  acceptance ${r.acceptance ?? '-'}  same tokens: ${r.sameTokens}\n`);
+}
