@@ -41,6 +41,28 @@ export function kv_store(kvt: i32, dst: usize, src: usize, n: i32, width: i32, s
 
 /** Rows j0..j0+nb of one head (the head's first row at p, rows rb bytes apart) decoded to f32 at dst, Dh apart. */
 @inline export function kv_decode(kvt: i32, dst: usize, p: usize, rb: usize, nb: i32, Dh: i32): void {
+  if (kvt == KV_F16 && (Dh & 7) == 0) {
+    f16_rows(dst, p, rb, nb, Dh);
+    return;
+  }
   const dt = kvt == KV_F16 ? DT_F16 : DT_Q8_0;
   for (let j = 0; j < nb; j++) dequant_row(dt, p + <usize>j * rb, dst + ((<usize>j * Dh) << 2), Dh);
+}
+
+/** f16 rows of Dh (a multiple of 8) values: dequant_row's conversion (see f16x8_lo) with the test
+ * for infinities and NaN once per block, not per 8 values; such a block is redone exactly. */
+function f16_rows(dst: usize, p: usize, rb: usize, nb: i32, Dh: i32): void {
+  const s = f32x4.splat(reinterpret<f32>(0x77800000)), e = i16x8.splat(<i16>0x7c00), m = i16x8.splat(<i16>0x8fff); // 2^112
+  let special = i16x8.splat(0);
+  for (let j = 0; j < nb; j++) {
+    const src = p + <usize>j * rb, o = dst + ((<usize>j * Dh) << 2);
+    for (let k = 0; k < Dh; k += 8) {
+      const h = v128.load(src + (<usize>k << 1));
+      const lo = i16x8.shl(h, 13), hi = v128.and(i16x8.shr_s(h, 3), m);
+      v128.store(o + (<usize>k << 2), f32x4.mul(i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11), s));
+      v128.store(o + (<usize>k << 2), f32x4.mul(i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), s), 16);
+      special = v128.or(special, i16x8.eq(v128.and(h, e), e));
+    }
+  }
+  if (v128.any_true(special)) for (let j = 0; j < nb; j++) dequant_row(DT_F16, p + <usize>j * rb, dst + ((<usize>j * Dh) << 2), Dh);
 }
