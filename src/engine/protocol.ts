@@ -4,6 +4,7 @@ import type { ConstraintSpec } from '../generate/constrain/index.js';
 import type { FinishReason, GenerateOptions, Step } from '../generate/sequence.js';
 import type { QwenConfig } from '../models/config.js';
 import type { LoadQuantType } from '../models/weights.js';
+import type { KvType } from '../backend/backend.js';
 import type { SchedulerStats } from '../generate/scheduler.js';
 import type { SpecOptions } from '../generate/spec_open.js';
 import type { EmbedInput, EmbedOptions, EmbedResult } from '../embed/embed.js';
@@ -19,6 +20,8 @@ export interface EngineInit {
   checkTensors?: boolean;
   /** --ctx-size: each sequence's context capped at this many tokens */
   ctxSize?: number;
+  /** --cache-type: how KV caches store keys and values */
+  cacheType?: KvType;
   /** requests generating at once */
   parallel?: number;
   /** tokens per forward pass */
