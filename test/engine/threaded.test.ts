@@ -18,7 +18,7 @@ const MODEL = 'qwen3-tiny';
 const wasm = new WasmBackend({ threads: 2 }); // the engine thread builds the same: createBackend('wasm', 2)
 let local: ChatModel, threaded: ThreadedChatModel;
 const servers: Server[] = [];
-let lc: OpenAI, tc: OpenAI, tBase: string;
+let lc: OpenAI, tc: OpenAI;
 
 async function serve(cm: ChatModel): Promise<[OpenAI, string]> {
   const server = createServer(cm);
@@ -32,7 +32,7 @@ before(async () => {
   local = openChatModel(chatModelDir(), MODEL, { backend: wasm });
   threaded = await openChatModelThreaded(chatModelDir(), MODEL, { backend: 'wasm', threads: '2' });
   [lc] = await serve(local);
-  [tc, tBase] = await serve(threaded);
+  [tc] = await serve(threaded);
 });
 after(async () => {
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -93,7 +93,7 @@ test('cancellation: an abort signal and a consumer that leaves both stop the req
   const it = threaded.scheduler.submit(ids, { temperature: 0, max_tokens: 500, signal: ac.signal });
   await it.next();
   ac.abort();
-  let n = 1, r;
+  let n = 1, r: IteratorResult<unknown, unknown>;
   while (!(r = await it.next()).done) n++;
   assert.equal(r.value, 'abort');
   assert.ok(n < 500);

@@ -37,7 +37,7 @@ import { fail } from '../../errors.js';
 import type { Tokenizer } from '../../tokenizer/index.js';
 import type { Constraint } from '../generate.js';
 import {
-  advance, finishGraph, Frame, isComplete, LiteralNode, minRemaining, RootNode, SeqNode, stackSig, UnionNode,
+  advance, finishGraph, type Frame, isComplete, LiteralNode, minRemaining, RootNode, SeqNode, stackSig, UnionNode,
 } from './automaton.js';
 import { anyValue, Compiler, compileSchema, SchemaError } from './schema.js';
 import { tokenTries, walkMask, type MaskResult, type TokenTries } from './trie.js';
