@@ -35,8 +35,22 @@ export function swiglu(be: Backend, h: Float32Array, L: FfnWeights, T: number, D
   return down;
 }
 
+/**
+ * The LM head: the embeddings when tied, else lm_head.weight. None for an untied checkpoint saved
+ * from the bare model without one (Qwen3-Embedding-4B / 8B: tie_word_embeddings false, no
+ * lm_head.weight): such a model gives hidden states (embeddings), and asking it for logits fails.
+ */
+export function loadOutputHead(c: QwenConfig, w: WeightLoader, tokenEmbd: Weight): Weight | undefined {
+  if (c.tie_word_embeddings) {
+    w.skip('lm_head.weight');
+    return tokenEmbd;
+  }
+  if (w.bare && !w.has('lm_head.weight')) return undefined;
+  return w.matrix('lm_head.weight', [c.vocab_size, c.hidden_size], 'vocab_size x hidden_size (tie_word_embeddings is false)');
+}
+
 /** Final norm and lm head, only for the rows that asked for logits: [R, V] (hidden: the normed rows [R, D]) */
-export function outputHead(be: Backend, batch: readonly BatchEntry[], x: Float32Array, norm: Float32Array, output: Weight, D: number, V: number, eps: number, trace?: TraceHook, hidden = false): Float32Array {
+export function outputHead(be: Backend, batch: readonly BatchEntry[], x: Float32Array, norm: Float32Array, output: Weight | undefined, D: number, V: number, eps: number, trace?: TraceHook, hidden = false): Float32Array {
   const rows = batch.flatMap((e, t) => (e.logits ? [t] : []));
   const R = rows.length;
   if (R === 0) return be.alloc(0);
@@ -45,6 +59,7 @@ export function outputHead(be: Backend, batch: readonly BatchEntry[], x: Float32
   be.rmsNorm(sel, sel, norm, R, D, eps);
   trace?.('result_norm', -1, sel, [R, D]);
   if (hidden) return sel;
+  if (!output) fail('this checkpoint has no lm_head.weight (tie_word_embeddings is false, and it was saved from the bare model, as Qwen3-Embedding-4B / 8B are): it computes embeddings (qwen-ts embed, /v1/embeddings), not logits');
   const logits = be.alloc(R * V); // [R, V]
   be.matmul(logits, sel, output, R);
   trace?.('result_output', -1, logits, [R, V]);

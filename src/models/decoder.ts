@@ -4,7 +4,7 @@
 // hybrid.ts does for Qwen3.5.
 import { HEAD, type Backend, type Weight } from '../backend/backend.js';
 import { attentionBlock, loadAttention, type AttnWeights } from './attention.js';
-import { outputHead } from './blocks.js';
+import { loadOutputHead, outputHead } from './blocks.js';
 import type { QwenConfig } from './config.js';
 import { checkBatch, commitBatch, KvCache, type BatchEntry } from './kv_cache.js';
 import type { CausalLM, ForwardOutput, TraceHook } from './model.js';
@@ -15,7 +15,7 @@ export interface DecoderLayer<F> extends AttnWeights {
   ffn: F;
 }
 
-export interface DecoderWeights<F> { tokenEmbd: Weight; layers: DecoderLayer<F>[]; outputNorm: Float32Array; output: Weight }
+export interface DecoderWeights<F> { tokenEmbd: Weight; layers: DecoderLayer<F>[]; outputNorm: Float32Array; output: Weight | undefined }
 
 /** The layer's trace hook, for the FFN's named intermediates. */
 export type LayerTrace = (name: string, t: Float32Array, shape: number[]) => void;
@@ -34,9 +34,7 @@ export function loadDecoder<F>(c: QwenConfig, w: WeightLoader, kind: 'bias' | 'q
   }
   const tokenEmbd = w.matrix('model.embed_tokens.weight', [V, D], 'vocab_size x hidden_size');
   const outputNorm = w.vector('model.norm.weight', D, 'hidden_size');
-  let output = tokenEmbd;
-  if (c.tie_word_embeddings) w.skip('lm_head.weight');
-  else output = w.matrix('lm_head.weight', [V, D], 'vocab_size x hidden_size (tie_word_embeddings is false)');
+  const output = loadOutputHead(c, w, tokenEmbd);
   w.finish();
   return { tokenEmbd, layers, outputNorm, output };
 }

@@ -6,7 +6,7 @@
 // Spec: ../shared/design/QWEN35.md §2-§6. Norm weights follow GGUF's convention (1 + w; weights.ts
 // converts HF's zero-centred ones), as does A = -exp(A_log).
 import { HEAD, type Backend, type DeltaNetDims, type Weight } from '../backend/backend.js';
-import { outputHead } from './blocks.js';
+import { loadOutputHead, outputHead } from './blocks.js';
 import type { QwenConfig } from './config.js';
 import { checkBatch, commitBatch, KvCache, recurrentSpans, sequenceRows, storeKv, type BatchEntry } from './kv_cache.js';
 import type { CausalLM, ForwardOutput, TraceHook } from './model.js';
@@ -42,7 +42,7 @@ interface Layer<F> {
   mixer: DeltaNet | Attention;
   ffn: F;
 }
-interface Weights<F> { tokenEmbd: Weight; layers: Layer<F>[]; outputNorm: Float32Array; output: Weight }
+interface Weights<F> { tokenEmbd: Weight; layers: Layer<F>[]; outputNorm: Float32Array; output: Weight | undefined }
 
 /** The hybrid fields, present once config_qwen35.ts has validated the config. */
 export function hybridDims(c: QwenConfig) {
@@ -113,9 +113,7 @@ export function loadHybrid<F>(c: QwenConfig, w: WeightLoader, ffn: (p: string, i
   }
   const tokenEmbd = w.matrix('model.embed_tokens.weight', [V, D], 'vocab_size x hidden_size');
   const outputNorm = w.vector('model.norm.weight', D, 'hidden_size');
-  let output = tokenEmbd;
-  if (c.tie_word_embeddings) w.skip('lm_head.weight');
-  else output = w.matrix('lm_head.weight', [V, D], 'vocab_size x hidden_size (tie_word_embeddings is false)');
+  const output = loadOutputHead(c, w, tokenEmbd);
   // The multi-token-prediction block (spec §8) only serves speculative decoding: not read yet.
   // (A Qwen3-Next config.json does not count its MTP block: transformers skips `mtp.*` by name.)
   const hfMtp = w.naming === 'hf' && c.model_type === 'qwen3_next';

@@ -131,6 +131,8 @@ export class WeightLoader {
   private readonly totalBytes: number;
   /** HF prefix of the language model: `model.language_model.` in multimodal checkpoints */
   private readonly hfPrefix: string;
+  /** an HF checkpoint saved from the bare model (`layers.N...`, no `model.` prefix, no LM head of its own) */
+  readonly bare: boolean;
   /** one-line remarks for the user (e.g. a part of the checkpoint that is not loaded) */
   readonly notes: string[] = [];
   constructor(
@@ -153,6 +155,7 @@ export class WeightLoader {
     // Qwen3-Embedding's checkpoints are saved from the bare Qwen3Model: `layers.0...`, no `model.`
     const flat = naming === 'hf' && ![...source.tensors.keys()].some((n) => n.startsWith('model.'));
     this.hfPrefix = vl ? 'model.language_model.' : flat ? '' : 'model.';
+    this.bare = flat;
   }
 
   /**

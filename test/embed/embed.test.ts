@@ -89,6 +89,14 @@ test('a sentence-transformers folder as Qwen3-Embedding ships it (modules.json, 
     const m = open(dir);
     assert.deepEqual(embeddingIds(m, TEXTS), ref.embeddings.last.map((w: { ids: number[] }) => w.ids));
     agree((await embed(m, TEXTS)).embeddings, ref.embeddings.last.map((w: { vector: number[] }) => w.vector), 'HF folder');
+    // as Qwen3-Embedding-4B / 8B ship: tie_word_embeddings false and no lm_head.weight; embeddings need no head
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, tie_word_embeddings: false }));
+    const untied = open(dir);
+    agree((await embed(untied, TEXTS)).embeddings, ref.embeddings.last.map((w: { vector: number[] }) => w.vector), 'HF folder, untied, no head');
+    const cache = untied.model.newCache(4);
+    assert.throws(() => untied.model.forward([{ token: 1, pos: 0, seq: 0, logits: true }], [cache]), /no lm_head\.weight .*it computes embeddings/);
+    cache.release();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
