@@ -5,6 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { WasmBackend } from '../src/backend/wasm.js';
 import type { DType } from '../src/formats/dtype.js';
 
@@ -172,4 +174,10 @@ export function expectError(fn: () => unknown, re: RegExp): void {
     assert.ok(!e.message.includes('\n'), `one line: ${e.message}`);
     return true;
   });
+}
+
+/** Listen on a free loopback port: the server's base URL. */
+export async function listen(s: Server): Promise<string> {
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
 }

@@ -4,14 +4,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import OpenAI from 'openai';
 import { openChatModel } from '../../src/chat/engine.js';
 import { createServer } from '../../src/server/app.js';
 import { WasmBackend } from '../../src/backend/wasm.js';
 import { normalize } from '../../src/embed/embed.js';
-import { FIXTURES } from '../helpers.js';
+import { FIXTURES, listen } from '../helpers.js';
 import { embeddingGguf, plainGguf } from './embed_model.js';
 
 const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'embed', 'reference.json'), 'utf8'));
@@ -24,8 +23,7 @@ let embedBase = '', chatBase = '', client: OpenAI;
 async function serve(file: string): Promise<string> {
   const server = createServer(openChatModel(file, 'tiny', { backend, onNote: () => {} }), { accessLog: false });
   servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return listen(server);
 }
 
 before(async () => {

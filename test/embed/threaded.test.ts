@@ -5,12 +5,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { openChatModelThreaded, type ThreadedChatModel } from '../../src/chat/engine.js';
 import { createServer } from '../../src/server/app.js';
 import { normalize } from '../../src/embed/embed.js';
-import { FIXTURES } from '../helpers.js';
+import { FIXTURES, listen } from '../helpers.js';
 import { embeddingGguf, plainGguf } from './embed_model.js';
 
 const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'embed', 'reference.json'), 'utf8'));
@@ -23,8 +22,7 @@ async function serve(file: string): Promise<string> {
   models.push(cm);
   const server = createServer(cm, { accessLog: false });
   servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return listen(server);
 }
 
 before(async () => {

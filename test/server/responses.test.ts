@@ -6,24 +6,18 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import OpenAI from 'openai';
 import { Ajv } from 'ajv';
 import { openChatModel, prepareChat, type ChatModel } from '../../src/chat/engine.js';
 import { createServer } from '../../src/server/app.js';
-import { chatModelDir, fixtureDir } from '../helpers.js';
+import { chatModelDir, fixtureDir, listen } from '../helpers.js';
 import { checkEventOrder, withoutIds } from './response_events.js';
 
 const MODEL = 'qwen3-tiny';
 const USER = 'Hello, world! 你好，世界。 Tell me a joke about llamas 🦙.';
 const ref = JSON.parse(fs.readFileSync(path.join(fixtureDir('models/qwen3-tiny-realvocab'), 'reference.json'), 'utf8')).cases[0];
 let server: Server, cm: ChatModel, base: string, client: OpenAI;
-
-async function listen(s: Server): Promise<string> {
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-}
 
 before(async () => {
   cm = openChatModel(chatModelDir(), MODEL);

@@ -5,12 +5,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import OpenAI from 'openai';
 import { openChatModel, openChatModelThreaded, type ChatModel } from '../../src/chat/engine.js';
 import { createServer } from '../../src/server/app.js';
-import { chatModelDir, fixtureDir } from '../helpers.js';
+import { chatModelDir, fixtureDir, listen } from '../helpers.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -22,11 +21,6 @@ const NAMED = 'org/qwen3-tiny'; // a model name with a slash, as hub names are
 let cm: ChatModel, one: ChatModel;
 let server: Server, client: OpenAI, metricsServer: Server, mBase: string, mClient: OpenAI;
 const log: string[] = [];
-
-async function listen(s: Server): Promise<string> {
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-}
 
 before(async () => {
   cm = openChatModel(chatModelDir(), MODEL);
