@@ -9,7 +9,9 @@ import { WasmBackend } from '../src/backend/wasm.js';
 import type { DeltaNetDims, RecurrentSpan } from '../src/backend/backend.js';
 
 const D: DeltaNetDims = { nk: 16, nv: 16, dk: 128, dv: 128, tiled: true };
-const CQ = 2 * D.nk * D.dk + D.nv * D.dv, K = 4, LAYERS = 18;
+const CQ = 2 * D.nk * D.dk + D.nv * D.dv,
+  K = 4,
+  LAYERS = 18;
 
 /** Median (and fastest) ms of fn over enough runs to take ~0.3 s: on a busy machine the fastest run
  *  is the better measure of the kernel, the median of what a caller sees. */
@@ -32,11 +34,18 @@ function rand(a: Float32Array, scale: number, offset = 0): Float32Array {
 }
 
 function setup(be: WasmBackend, T: number) {
-  const qkv = rand(be.alloc(T * CQ), 1, 0.3), a = rand(be.alloc(T * D.nv), 1), b = rand(be.alloc(T * D.nv), 2);
-  const A = rand(be.alloc(D.nv), 1, -2), dt = rand(be.alloc(D.nv), 0.5), w = rand(be.alloc(CQ * K), 0.5);
-  const out = be.alloc(T * D.nv * D.dv), cout = be.alloc(T * CQ);
+  const qkv = rand(be.alloc(T * CQ), 1, 0.3),
+    a = rand(be.alloc(T * D.nv), 1),
+    b = rand(be.alloc(T * D.nv), 2);
+  const A = rand(be.alloc(D.nv), 1, -2),
+    dt = rand(be.alloc(D.nv), 0.5),
+    w = rand(be.alloc(CQ * K), 0.5);
+  const out = be.alloc(T * D.nv * D.dv),
+    cout = be.alloc(T * CQ);
   const spans: RecurrentSpan[] = Array.from({ length: LAYERS }, () => ({
-    rows: Int32Array.from({ length: T }, (_, i) => i), conv: be.alloc((K - 1) * CQ).fill(0), state: be.alloc(D.nv * D.dk * D.dv).fill(0),
+    rows: Int32Array.from({ length: T }, (_, i) => i),
+    conv: be.alloc((K - 1) * CQ).fill(0),
+    state: be.alloc(D.nv * D.dk * D.dv).fill(0),
   }));
   return {
     delta: (l = 0) => be.deltaNet(out, qkv, a, b, A, dt, [spans[l]!], D, 1e-6),
@@ -51,13 +60,14 @@ function main(): void {
     const f = (t: { med: number; min: number }, per = 1, unit = 'ms') => `${(t.med / per).toFixed(3)} ${unit} (min ${(t.min / per).toFixed(3)})`;
     const one = setup(be, 1);
     // warm-up: the workers compile the module with the optimising tier as they start
-    for (const end = performance.now() + 1000; performance.now() < end;) one.delta();
+    for (const end = performance.now() + 1000; performance.now() < end; ) one.delta();
     let l = 0;
     const cold = (fn: (l: number) => void) => time(() => fn((l = (l + 1) % LAYERS)));
     console.log(`${be.name} decode T=1, per layer: deltaNet hot ${f(time(() => one.delta()))}, cold ${f(cold(one.delta))}; ssmConv hot ${f(time(() => one.conv()))}, cold ${f(cold(one.conv))}`);
     for (const T of values.rows!.split(',').map(Number)) {
       const p = setup(be, T);
-      const dn = time(() => p.delta(), 1000), cv = time(() => p.conv(), 1000);
+      const dn = time(() => p.delta(), 1000),
+        cv = time(() => p.conv(), 1000);
       console.log(`${be.name} prefill T=${T}, per layer: deltaNet ${f(dn)} = ${f(dn, T / 1000, 'µs/row')}; ssmConv ${f(cv)}`);
     }
     if (values.sweep) {

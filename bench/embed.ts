@@ -82,7 +82,11 @@ function setPooling(src: string, dst: string, pooling: string): void {
   if (type < 1 || type > 3) throw new Error(`--set-pooling must be mean, cls or last, got '${pooling}'`);
   ggufVariant(src, dst, (m: GgufKV[]) => {
     const arch = String(m.find((x) => x.key === 'general.architecture')?.value ?? '');
-    const set = (kv: GgufKV) => { const i = m.findIndex((x) => x.key === kv.key); if (i >= 0) m[i] = kv; else m.push(kv); };
+    const set = (kv: GgufKV) => {
+      const i = m.findIndex((x) => x.key === kv.key);
+      if (i >= 0) m[i] = kv;
+      else m.push(kv);
+    };
     set({ key: `${arch}.pooling_type`, type: 'u32', value: type });
     set({ key: 'tokenizer.ggml.add_eos_token', type: 'bool', value: true });
     set({ key: 'tokenizer.ggml.eos_token_id', type: 'u32', value: ENDOFTEXT });
@@ -96,20 +100,29 @@ const positive = (v: string, flag: string) => {
 };
 
 function cosine(a: number[], b: number[]): number {
-  const x = normalize(a), y = normalize(b);
+  const x = normalize(a),
+    y = normalize(b);
   return x.reduce((s, v, i) => s + v * y[i]!, 0);
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      model: { type: 'string' }, tokens: { type: 'string', default: '32,256' }, batch: { type: 'string', default: '32' },
-      threads: { type: 'string', default: '2' }, reps: { type: 'string', default: '3' }, json: { type: 'boolean' },
-      'set-pooling': { type: 'string' }, out: { type: 'string' }, side: { type: 'string' }, inputs: { type: 'string' },
+      model: { type: 'string' },
+      tokens: { type: 'string', default: '32,256' },
+      batch: { type: 'string', default: '32' },
+      threads: { type: 'string', default: '2' },
+      reps: { type: 'string', default: '3' },
+      json: { type: 'boolean' },
+      'set-pooling': { type: 'string' },
+      out: { type: 'string' },
+      side: { type: 'string' },
+      inputs: { type: 'string' },
     },
   });
   if (!values.model) throw new Error('usage: npm run bench:embed -- --model <file.gguf> [--tokens 32,256] [--batch 32] [--threads 2] [--reps 3] [--json]');
-  const model = path.resolve(values.model), threads = positive(values.threads, '--threads');
+  const model = path.resolve(values.model),
+    threads = positive(values.threads, '--threads');
   if (values.side === 'qwen') return qwenSide(model, values.inputs!, threads);
   if (values['set-pooling'] !== undefined) {
     if (!values.out) throw new Error('--set-pooling needs --out <copy.gguf>');
@@ -120,7 +133,8 @@ async function main(): Promise<void> {
     throw new Error(`${model} is not an embedding GGUF (${source}): write a copy with --set-pooling last --out <copy.gguf>`);
   }
   const lengths = values.tokens.split(',').map((t) => positive(t, '--tokens'));
-  const batch = positive(values.batch, '--batch'), reps = positive(values.reps, '--reps');
+  const batch = positive(values.batch, '--batch'),
+    reps = positive(values.reps, '--reps');
   ensurePeer();
   fs.writeFileSync(path.join(PEER, 'embed-run.mjs'), RUNNER);
   const inputsFile = path.join(PEER, 'embed-inputs.json');
@@ -134,15 +148,28 @@ async function main(): Promise<void> {
     process.stderr.write(`rep ${i + 1}/${reps}: qwen.ts ${brief(rows.qwen[i]!)}; llama.cpp ${brief(rows.llama[i]!)}\n`);
   }
   const summary = (side: Side[]) => ({
-    load_s: median(side.map((s) => s.load_s)), peak_rss_mb: median(side.map((s) => s.peak_rss_mb)),
+    load_s: median(side.map((s) => s.load_s)),
+    peak_rss_mb: median(side.map((s) => s.peak_rss_mb)),
     inputs_per_s: lengths.map((_, k) => median(side.map((s) => batch / s.runs[k]!.seconds))),
   });
-  const q = summary(rows.qwen), l = summary(rows.llama);
+  const q = summary(rows.qwen),
+    l = summary(rows.llama);
   const agreement = lengths.map((_, k) => cosine(rows.qwen[0]!.runs[k]!.vector, rows.llama[0]!.runs[k]!.vector));
   const strip = (side: Side[]) => side.map((s) => ({ ...s, runs: s.runs.map(({ tokens, seconds }) => ({ tokens, seconds })) }));
   const result = {
-    model, pooling, tokens: lengths, batch, threads, reps, qwen_ts: q, llama_cpp: l, cosine_first_input: agreement,
-    machine: machine(), node: process.version, date: new Date().toISOString(), runs: { qwen: strip(rows.qwen), llama: strip(rows.llama) },
+    model,
+    pooling,
+    tokens: lengths,
+    batch,
+    threads,
+    reps,
+    qwen_ts: q,
+    llama_cpp: l,
+    cosine_first_input: agreement,
+    machine: machine(),
+    node: process.version,
+    date: new Date().toISOString(),
+    runs: { qwen: strip(rows.qwen), llama: strip(rows.llama) },
   };
   if (values.json) return void process.stdout.write(JSON.stringify(result) + '\n');
   const f = (v: number, w = 11) => v.toFixed(v < 10 ? 2 : 1).padStart(w);

@@ -20,21 +20,31 @@ import { median } from './peer_common.js';
 
 const { values } = parseArgs({
   options: {
-    model: { type: 'string' }, threads: { type: 'string', default: '2' }, 'prompt-tokens': { type: 'string', default: '2000' },
-    'gen-tokens': { type: 'string', default: '64' }, chunk: { type: 'string', default: '8' }, json: { type: 'boolean' },
+    model: { type: 'string' },
+    threads: { type: 'string', default: '2' },
+    'prompt-tokens': { type: 'string', default: '2000' },
+    'gen-tokens': { type: 'string', default: '64' },
+    chunk: { type: 'string', default: '8' },
+    json: { type: 'boolean' },
   },
 });
 
 // attention layers, kv heads, head_dim (Qwen3.5: one layer in four is attention)
 const SHAPES: [string, number, number, number][] = [
-  ['Qwen2.5-0.5B', 24, 2, 64], ['Qwen2.5-7B', 28, 4, 128], ['Qwen3-30B-A3B', 48, 4, 128], ['Qwen3.5-0.8B (6 of 24 layers attention)', 6, 2, 256],
+  ['Qwen2.5-0.5B', 24, 2, 64],
+  ['Qwen2.5-7B', 28, 4, 128],
+  ['Qwen3-30B-A3B', 48, 4, 128],
+  ['Qwen3.5-0.8B (6 of 24 layers attention)', 6, 2, 256],
 ];
 const perToken = (t: KvType, layers: number, kvHeads: number, Dh: number) => 2 * layers * 4 * kvRowWords(t, kvHeads * Dh);
 const memory = SHAPES.map(([name, l, h, d]) => ({ name, bytes: Object.fromEntries(KV_TYPES.map((t) => [t, perToken(t, l, h, d)])) as Record<KvType, number> }));
 
 const own = values.model === undefined;
 const dir = values.model ?? writeRandomQwen2(fs.mkdtempSync(path.join(os.tmpdir(), 'qwen-ts-bench-kv-')));
-const threads = Number(values.threads), P = Number(values['prompt-tokens']), G = Number(values['gen-tokens']), chunk = Number(values.chunk);
+const threads = Number(values.threads),
+  P = Number(values['prompt-tokens']),
+  G = Number(values['gen-tokens']),
+  chunk = Number(values.chunk);
 const backend = createBackend('wasm', threads);
 const argmax = (a: Float32Array) => a.reduce((b, x, i) => (x > a[b]! ? i : b), 0);
 
@@ -45,7 +55,10 @@ try {
   const seqs = KV_TYPES.map((type) => ({ type, cache: new KvCache(backend, { ...model.config, kv_cache_type: type }, P + G + 1), tokens: [] as number[], prefillS: 0, rates: [] as number[] }));
   for (const s of seqs) {
     const t0 = performance.now();
-    const l = model.forward(prompt.map((token, pos) => ({ token, pos, seq: 0, logits: pos === P - 1 })), [s.cache]);
+    const l = model.forward(
+      prompt.map((token, pos) => ({ token, pos, seq: 0, logits: pos === P - 1 })),
+      [s.cache],
+    );
     s.prefillS = (performance.now() - t0) / 1000;
     s.tokens.push(argmax(l));
     process.stderr.write(`${s.type}: prefill ${(P / s.prefillS).toFixed(1)} tok/s\n`);
@@ -53,7 +66,8 @@ try {
   for (let done = 1, r = 0; done < G; done += chunk, r++) {
     for (let i = 0; i < seqs.length; i++) {
       const s = seqs[(i + r) % seqs.length]!; // each round starts with another type
-      const n = Math.min(chunk, G - done), t0 = performance.now();
+      const n = Math.min(chunk, G - done),
+        t0 = performance.now();
       for (let j = 0; j < n; j++) {
         const pos = P + s.tokens.length - 1;
         s.tokens.push(argmax(model.forward([{ token: s.tokens.at(-1)!, pos, seq: 0, logits: true }], [s.cache])));
@@ -61,19 +75,33 @@ try {
       s.rates.push(n / ((performance.now() - t0) / 1000));
     }
   }
-  const speed = Object.fromEntries(seqs.map((s) => {
-    let agree = 0;
-    while (agree < s.tokens.length && s.tokens[agree] === seqs[0]!.tokens[agree]) agree++;
-    return [s.type, { prefill_tps: P / s.prefillS, decode_tps: median(s.rates), decode_chunks: s.rates.map((x) => +x.toFixed(2)), greedy_agree_with_f32: agree }];
-  })) as Record<KvType, { prefill_tps: number; decode_tps: number; decode_chunks: number[]; greedy_agree_with_f32: number }>;
-  const result = { model: own ? 'random Qwen2.5-0.5B-shaped Q8_0' : dir, backend: backend.name, threads, prompt_tokens: P, gen_tokens: G, node: process.version, load_avg: os.loadavg(), memory, speed };
+  const speed = Object.fromEntries(
+    seqs.map((s) => {
+      let agree = 0;
+      while (agree < s.tokens.length && s.tokens[agree] === seqs[0]!.tokens[agree]) agree++;
+      return [s.type, { prefill_tps: P / s.prefillS, decode_tps: median(s.rates), decode_chunks: s.rates.map((x) => +x.toFixed(2)), greedy_agree_with_f32: agree }];
+    }),
+  ) as Record<KvType, { prefill_tps: number; decode_tps: number; decode_chunks: number[]; greedy_agree_with_f32: number }>;
+  const result = {
+    model: own ? 'random Qwen2.5-0.5B-shaped Q8_0' : dir,
+    backend: backend.name,
+    threads,
+    prompt_tokens: P,
+    gen_tokens: G,
+    node: process.version,
+    load_avg: os.loadavg(),
+    memory,
+    speed,
+  };
   if (values.json) process.stdout.write(JSON.stringify(result) + '\n');
   else {
     const kib = (b: number) => `${(b / 1024).toFixed(2)} KiB`;
     for (const m of memory) process.stdout.write(`${m.name}: ${KV_TYPES.map((t) => `${t} ${kib(m.bytes[t])}`).join(', ')} per token\n`);
     for (const t of KV_TYPES) {
       const s = speed[t];
-      process.stdout.write(`${t}: prefill ${s.prefill_tps.toFixed(1)} tok/s, decode ${s.decode_tps.toFixed(2)} tok/s (chunks ${s.decode_chunks.join(', ')}), greedy = f32's for ${s.greedy_agree_with_f32} of ${G} tokens\n`);
+      process.stdout.write(
+        `${t}: prefill ${s.prefill_tps.toFixed(1)} tok/s, decode ${s.decode_tps.toFixed(2)} tok/s (chunks ${s.decode_chunks.join(', ')}), greedy = f32's for ${s.greedy_agree_with_f32} of ${G} tokens\n`,
+      );
     }
   }
 } finally {

@@ -44,8 +44,13 @@ type Row = { prefill_tps: number; decode_tps: number; load_s: number; peak_rss_m
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      model: { type: 'string' }, 'prompt-tokens': { type: 'string', default: '128' }, 'gen-tokens': { type: 'string', default: '64' },
-      threads: { type: 'string', default: '2' }, reps: { type: 'string', default: '3' }, json: { type: 'boolean' }, base: { type: 'string' },
+      model: { type: 'string' },
+      'prompt-tokens': { type: 'string', default: '128' },
+      'gen-tokens': { type: 'string', default: '64' },
+      threads: { type: 'string', default: '2' },
+      reps: { type: 'string', default: '3' },
+      json: { type: 'boolean' },
+      base: { type: 'string' },
     },
   });
   if (!values.model) throw new Error('usage: npm run bench:peer -- --model <file.gguf> [--prompt-tokens 128] [--gen-tokens 64] [--threads 2] [--reps 3]');
@@ -54,8 +59,23 @@ async function main(): Promise<void> {
   ensurePeer();
   fs.writeFileSync(path.join(PEER, 'run.mjs'), RUNNER);
   const qwenScript = (root: string) => `import { run } from ${JSON.stringify(path.join(root, 'dist', 'src', 'cli', 'bench.js'))}; await run(process.argv.slice(1));`;
-  const qwenArgs = (root: string) => ['--input-type=module', '-e', qwenScript(root), '--', '--model', model, '--prompt-tokens', String(P),
-    '--gen-tokens', String(G), '--threads', String(threads), '--warmup', '1', '--json'];
+  const qwenArgs = (root: string) => [
+    '--input-type=module',
+    '-e',
+    qwenScript(root),
+    '--',
+    '--model',
+    model,
+    '--prompt-tokens',
+    String(P),
+    '--gen-tokens',
+    String(G),
+    '--threads',
+    String(threads),
+    '--warmup',
+    '1',
+    '--json',
+  ];
   const base = values.base ? path.resolve(values.base) : undefined;
   const rows: { qwen: Row[]; llama: Row[]; base: Row[] } = { qwen: [], llama: [], base: [] };
   for (let i = 0; i < reps; i++) {
@@ -69,12 +89,23 @@ async function main(): Promise<void> {
   }
   const keys = ['prefill_tps', 'decode_tps', 'load_s', 'peak_rss_mb'] as const;
   const med = (side: Row[]) => Object.fromEntries(keys.map((k) => [k, median(side.map((r) => r[k]))])) as Row;
-  const q = med(rows.qwen), l = med(rows.llama);
+  const q = med(rows.qwen),
+    l = med(rows.llama);
   const ratio = Object.fromEntries(keys.map((k) => [k, q[k] / l[k]]));
   const result = {
-    model, prompt_tokens: P, gen_tokens: G, threads, reps, qwen_ts: q, llama_cpp: l, ratio, base_ts: base ? med(rows.base) : undefined,
+    model,
+    prompt_tokens: P,
+    gen_tokens: G,
+    threads,
+    reps,
+    qwen_ts: q,
+    llama_cpp: l,
+    ratio,
+    base_ts: base ? med(rows.base) : undefined,
     machine: machine(),
-    node: process.version, date: new Date().toISOString(), runs: rows,
+    node: process.version,
+    date: new Date().toISOString(),
+    runs: rows,
   };
   if (values.json) return void process.stdout.write(JSON.stringify(result) + '\n');
   const f = (v: number) => v.toFixed(v < 10 ? 2 : 1).padStart(9);

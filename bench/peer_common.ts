@@ -14,14 +14,25 @@ const NLC = '3.22.1';
 export function ensurePeer(): void {
   if (fs.existsSync(path.join(PEER, 'node_modules', 'node-llama-cpp', 'package.json'))) return;
   fs.mkdirSync(PEER, { recursive: true });
-  fs.writeFileSync(path.join(PEER, 'package.json'), JSON.stringify({
-    name: 'qwen-ts-peer', private: true, type: 'module',
-    dependencies: { 'node-llama-cpp': NLC, '@node-llama-cpp/linux-x64': NLC },
-  }, null, 2));
+  fs.writeFileSync(
+    path.join(PEER, 'package.json'),
+    JSON.stringify(
+      {
+        name: 'qwen-ts-peer',
+        private: true,
+        type: 'module',
+        dependencies: { 'node-llama-cpp': NLC, '@node-llama-cpp/linux-x64': NLC },
+      },
+      null,
+      2,
+    ),
+  );
   fs.writeFileSync(path.join(PEER, '.npmrc'), 'omit=optional\n'); // skip 600+ MB of GPU builds
   process.stderr.write(`installing node-llama-cpp ${NLC} into ${PEER} ...\n`);
   const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], {
-    cwd: PEER, stdio: 'inherit', env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
+    cwd: PEER,
+    stdio: 'inherit',
+    env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
   });
   if (r.status !== 0) throw new Error('npm install of node-llama-cpp failed');
 }

@@ -14,8 +14,11 @@ import { writeRandomQwen2 } from '../test/engine/random_model.js';
 
 const { values } = parseArgs({
   options: {
-    model: { type: 'string' }, threads: { type: 'string' }, 'system-tokens': { type: 'string', default: '2000' },
-    'max-tokens': { type: 'string', default: '16' }, json: { type: 'boolean' },
+    model: { type: 'string' },
+    threads: { type: 'string' },
+    'system-tokens': { type: 'string', default: '2000' },
+    'max-tokens': { type: 'string', default: '16' },
+    json: { type: 'boolean' },
   },
 });
 const own = values.model === undefined;
@@ -24,11 +27,17 @@ const threads = values.threads === undefined ? os.availableParallelism() : Numbe
 const backend = createBackend('wasm', threads);
 const maxTokens = Number(values['max-tokens']);
 
-interface Turn { promptTokens: number; cachedTokens: number; ttftMs: number; totalMs: number }
+interface Turn {
+  promptTokens: number;
+  cachedTokens: number;
+  ttftMs: number;
+  totalMs: number;
+}
 
 async function turn(cm: ChatModel, messages: unknown[]): Promise<Turn & { text: string }> {
   const t0 = performance.now();
-  let ttft = 0, text = '';
+  let ttft = 0,
+    text = '';
   const it = chat(cm, { messages, temperature: 0, max_tokens: maxTokens });
   for (;;) {
     const r = await it.next();
@@ -39,7 +48,10 @@ async function turn(cm: ChatModel, messages: unknown[]): Promise<Turn & { text: 
 }
 
 async function conversation(cm: ChatModel, system: string): Promise<Turn[]> {
-  let msgs: unknown[] = [{ role: 'system', content: system }, { role: 'user', content: 'Summarise the notes above in one line.' }];
+  let msgs: unknown[] = [
+    { role: 'system', content: system },
+    { role: 'user', content: 'Summarise the notes above in one line.' },
+  ];
   const out: Turn[] = [];
   for (let t = 0; t < 3; t++) {
     const { text, ...r } = await turn(cm, msgs);
@@ -62,8 +74,15 @@ if (own) fs.rmSync(dir, { recursive: true, force: true });
 if (values.json) console.log(JSON.stringify(result));
 else {
   const t1 = result.cacheOn[0]!.ttftMs;
-  for (const [label, turns] of [['cache on', result.cacheOn], ['cache off', result.cacheOff]] as const) {
+  for (const [label, turns] of [
+    ['cache on', result.cacheOn],
+    ['cache off', result.cacheOff],
+  ] as const) {
     console.log(`${label}:`);
-    turns.forEach((t, i) => console.log(`  turn ${i + 1}: prompt ${t.promptTokens} tokens (${t.cachedTokens} cached), first token ${(t.ttftMs / 1000).toFixed(2)} s = ${(t.ttftMs / t1).toFixed(3)}x turn 1, total ${(t.totalMs / 1000).toFixed(2)} s`));
+    turns.forEach((t, i) =>
+      console.log(
+        `  turn ${i + 1}: prompt ${t.promptTokens} tokens (${t.cachedTokens} cached), first token ${(t.ttftMs / 1000).toFixed(2)} s = ${(t.ttftMs / t1).toFixed(3)}x turn 1, total ${(t.totalMs / 1000).toFixed(2)} s`,
+      ),
+    );
   }
 }

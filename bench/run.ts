@@ -11,7 +11,11 @@ import type { Weight } from '../src/backend/backend.js';
 import { DTYPES, tensorBytes, type DType } from '../src/formats/dtype.js';
 import { quantize } from '../src/formats/quant/index.js';
 
-const SHAPES: [string, number, number][] = [['q/o 896x896', 896, 896], ['gate/up 4864x896', 4864, 896], ['down 896x4864', 896, 4864]];
+const SHAPES: [string, number, number][] = [
+  ['q/o 896x896', 896, 896],
+  ['gate/up 4864x896', 4864, 896],
+  ['down 896x4864', 896, 4864],
+];
 
 function randomWeight(be: WasmBackend, dtype: DType, N: number, K: number): Weight {
   let seed = 7;
@@ -35,11 +39,15 @@ function time(fn: () => void): number {
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: {
-    threads: { type: 'string', default: String(Math.min(2, os.availableParallelism())) },
-    types: { type: 'string', default: 'Q8_0,F16,Q4_0,Q4_K,Q5_K,Q6_K' }, tokens: { type: 'string', default: '128' }, json: { type: 'boolean' },
-    'f32-kquant': { type: 'boolean' },
-  } });
+  const { values } = parseArgs({
+    options: {
+      threads: { type: 'string', default: String(Math.min(2, os.availableParallelism())) },
+      types: { type: 'string', default: 'Q8_0,F16,Q4_0,Q4_K,Q5_K,Q6_K' },
+      tokens: { type: 'string', default: '128' },
+      json: { type: 'boolean' },
+      'f32-kquant': { type: 'boolean' },
+    },
+  });
   const be = new WasmBackend({ threads: Number(values.threads), kquant: !values['f32-kquant'] });
   const T = Number(values.tokens);
   const rows: Record<string, string | number>[] = [];
@@ -53,11 +61,11 @@ function main(): void {
       const name = `${shape.split(' ')[0]} ${N}x${K}`;
       const w = randomWeight(be, dtype, N, K);
       for (const t of [1, T]) {
-        const x = be.alloc(t * K), out = be.alloc(t * N);
+        const x = be.alloc(t * K),
+          out = be.alloc(t * N);
         for (let i = 0; i < x.length; i++) x[i] = Math.random() - 0.5;
         const ms = time(() => be.matmul(out, x, w, t));
-        const row = { dtype, shape: name, tokens: t, ms: +ms.toFixed(3),
-          gmacs: +((N * K * t) / ms / 1e6).toFixed(1), gbs: +(tensorBytes(dtype, [N, K]) / ms / 1e6).toFixed(1) };
+        const row = { dtype, shape: name, tokens: t, ms: +ms.toFixed(3), gmacs: +((N * K * t) / ms / 1e6).toFixed(1), gbs: +(tensorBytes(dtype, [N, K]) / ms / 1e6).toFixed(1) };
         rows.push(row);
         if (!values.json) {
           const what = t === 1 ? `${row.gbs} GB/s of weights` : `${row.gmacs} GMAC/s`;

@@ -17,8 +17,15 @@ import { median } from './peer_common.js';
 
 const { values } = parseArgs({
   options: {
-    target: { type: 'string' }, draft: { type: 'string' }, threads: { type: 'string' }, 'prompt-tokens': { type: 'string', default: '64' },
-    'gen-tokens': { type: 'string', default: '128' }, 'draft-max': { type: 'string', default: '2,4' }, 'p-min': { type: 'string', default: '0,0.75' }, reps: { type: 'string', default: '3' }, json: { type: 'boolean' },
+    target: { type: 'string' },
+    draft: { type: 'string' },
+    threads: { type: 'string' },
+    'prompt-tokens': { type: 'string', default: '64' },
+    'gen-tokens': { type: 'string', default: '128' },
+    'draft-max': { type: 'string', default: '2,4' },
+    'p-min': { type: 'string', default: '0,0.75' },
+    reps: { type: 'string', default: '3' },
+    json: { type: 'boolean' },
   },
 });
 if (!values.target) throw new Error('--target FILE is required (and --draft FILE for the draft-model runs)');
@@ -32,11 +39,20 @@ const prompt = Array.from({ length: Number(values['prompt-tokens']) }, (_, i) =>
 
 const configs: [string, Speculation | undefined][] = [
   ['plain', undefined],
-  ...(draft ? values['draft-max'].split(',').flatMap((k) => values['p-min'].split(',').map((p): [string, Speculation] => [`draft k=${k} p=${p}`, { method: 'draft', model: draft, max: Number(k), pMin: Number(p) }])) : []),
+  ...(draft
+    ? values['draft-max']
+        .split(',')
+        .flatMap((k) => values['p-min'].split(',').map((p): [string, Speculation] => [`draft k=${k} p=${p}`, { method: 'draft', model: draft, max: Number(k), pMin: Number(p) }]))
+    : []),
   ['ngram k=6', { method: 'ngram', max: 6 }],
 ];
 
-interface Run { tokens: number[]; decodeTokS: number; proposed: number; accepted: number }
+interface Run {
+  tokens: number[];
+  decodeTokS: number;
+  proposed: number;
+  accepted: number;
+}
 
 async function run(model: CausalLM, spec: Speculation | undefined): Promise<Run> {
   const s = new Scheduler(model, 256, 1, 0, spec);
@@ -62,10 +78,14 @@ const base = median(plain.map((x) => x.decodeTokS));
 const rows = configs.map(([name]) => {
   const rs = results.get(name)!;
   const tokS = median(rs.map((x) => x.decodeTokS));
-  const proposed = rs.reduce((a, x) => a + x.proposed, 0), accepted = rs.reduce((a, x) => a + x.accepted, 0);
+  const proposed = rs.reduce((a, x) => a + x.proposed, 0),
+    accepted = rs.reduce((a, x) => a + x.accepted, 0);
   return {
-    config: name, decodeTokS: +tokS.toFixed(2), speedup: +(tokS / base).toFixed(2),
-    acceptance: proposed ? +(accepted / proposed).toFixed(3) : null, sameTokens: rs.every((x) => x.tokens.join() === plain[0]!.tokens.join()),
+    config: name,
+    decodeTokS: +tokS.toFixed(2),
+    speedup: +(tokS / base).toFixed(2),
+    acceptance: proposed ? +(accepted / proposed).toFixed(3) : null,
+    sameTokens: rs.every((x) => x.tokens.join() === plain[0]!.tokens.join()),
   };
 });
 (backend as { dispose?(): void }).dispose?.();

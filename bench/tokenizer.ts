@@ -13,7 +13,11 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { loadTokenizer } from '../src/tokenizer/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = (() => { let d = here; while (!fs.existsSync(path.join(d, 'package.json'))) d = path.dirname(d); return d; })();
+const root = (() => {
+  let d = here;
+  while (!fs.existsSync(path.join(d, 'package.json'))) d = path.dirname(d);
+  return d;
+})();
 const FIX = path.join(root, 'test', 'fixtures', 'tokenizer');
 
 function fixtureModel(): string {
@@ -36,10 +40,19 @@ export function mixedText(bytes: number): string {
     read('chat-templates/qwen3-post2025-07.jinja'),
     ...golden.cases.flatMap((c) => Object.values(c.expected).filter((x): x is string => typeof x === 'string')),
   ];
-  const scripts = ['abcdefghijklmnopqrstuvwxyz', 'абвгдежзийклмнопрстуфхцчшщыэюя', '的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得可你年生',
-    'αβγδεζηθικλμνξοπρστυφχψω', 'あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをん', 'אבגדהוזחטיכלמנסעפצקרשת'];
+  const scripts = [
+    'abcdefghijklmnopqrstuvwxyz',
+    'абвгдежзийклмнопрстуфхцчшщыэюя',
+    '的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得可你年生',
+    'αβγδεζηθικλμνξοπρστυφχψω',
+    'あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをん',
+    'אבגדהוזחטיכלמנסעפצקרשת',
+  ];
   let seed = 42;
-  const rnd = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed / 4294967296; };
+  const rnd = () => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return seed / 4294967296;
+  };
   const parts: string[] = [];
   let n = 0;
   while (n < bytes) {
@@ -78,21 +91,31 @@ function main(): void {
   const mb = Buffer.byteLength(text) / 1e6;
 
   // load: from the files on disk to a tokenizer ready to encode (file reading and JSON parsing included)
-  const oursLoad: number[] = [], hfLoad: number[] = [];
+  const oursLoad: number[] = [],
+    hfLoad: number[] = [];
   for (let i = 0; i < runs; i++) {
     oursLoad.push(time(() => loadTokenizer(dir))[1]);
-    hfLoad.push(time(() => new HfTokenizer(
-      JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>,
-      JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>))[1]);
+    hfLoad.push(
+      time(
+        () =>
+          new HfTokenizer(
+            JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>,
+            JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>,
+          ),
+      )[1],
+    );
   }
   const ours = loadTokenizer(dir);
-  const hf = new HfTokenizer(JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>,
-    JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>);
+  const hf = new HfTokenizer(
+    JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>,
+    JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>,
+  );
 
   // encode: the first run on a fresh tokenizer (cold word cache), then the median of `runs`
   const [idsOurs, oursCold] = time(() => ours.encode(text));
   const [idsHf, hfCold] = time(() => hf.encode(text).ids);
-  const oursWarm: number[] = [], hfWarm: number[] = [];
+  const oursWarm: number[] = [],
+    hfWarm: number[] = [];
   for (let i = 0; i < runs; i++) {
     oursWarm.push(time(() => ours.encode(text))[1]);
     hfWarm.push(time(() => hf.encode(text))[1]);
@@ -108,17 +131,22 @@ function main(): void {
     huggingface_tokenizers: { load_ms: median(hfLoad), encode_cold_mb_s: mb / (hfCold / 1000), encode_mb_s: mb / (median(hfWarm) / 1000), decode_ms: hfDecode },
     node: process.version,
   };
-  if (values.json) { process.stdout.write(JSON.stringify(r, null, 1) + '\n'); return; }
+  if (values.json) {
+    process.stdout.write(JSON.stringify(r, null, 1) + '\n');
+    return;
+  }
   const f = (x: number) => x.toFixed(1);
-  process.stdout.write([
-    `Tokenizer benchmark: ${r.input.bytes} bytes of mixed text -> ${r.input.tokens} tokens (${dir}); ids identical: ${same}`,
-    '',
-    '| | load (ms) | encode, cold cache (MB/s) | encode (MB/s) | decode (ms) |',
-    '|---|---:|---:|---:|---:|',
-    `| qwen.ts | ${f(r.ours.load_ms)} | ${f(r.ours.encode_cold_mb_s)} | ${f(r.ours.encode_mb_s)} | ${f(r.ours.decode_ms)} |`,
-    `| @huggingface/tokenizers | ${f(r.huggingface_tokenizers.load_ms)} | ${f(r.huggingface_tokenizers.encode_cold_mb_s)} | ${f(r.huggingface_tokenizers.encode_mb_s)} | ${f(r.huggingface_tokenizers.decode_ms)} |`,
-    '',
-  ].join('\n'));
+  process.stdout.write(
+    [
+      `Tokenizer benchmark: ${r.input.bytes} bytes of mixed text -> ${r.input.tokens} tokens (${dir}); ids identical: ${same}`,
+      '',
+      '| | load (ms) | encode, cold cache (MB/s) | encode (MB/s) | decode (ms) |',
+      '|---|---:|---:|---:|---:|',
+      `| qwen.ts | ${f(r.ours.load_ms)} | ${f(r.ours.encode_cold_mb_s)} | ${f(r.ours.encode_mb_s)} | ${f(r.ours.decode_ms)} |`,
+      `| @huggingface/tokenizers | ${f(r.huggingface_tokenizers.load_ms)} | ${f(r.huggingface_tokenizers.encode_cold_mb_s)} | ${f(r.huggingface_tokenizers.encode_mb_s)} | ${f(r.huggingface_tokenizers.decode_ms)} |`,
+      '',
+    ].join('\n'),
+  );
   if (!same) process.exitCode = 1;
 }
 

@@ -29,7 +29,12 @@ const QUERY = 'waterproof hiking boots';
 const DOCS = ['Leather hiking boots with a waterproof membrane.', 'A ceramic teapot, 1.2 litres.', 'Trail running shoes'];
 
 const llama = await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true, logLevel: LlamaLogLevel.error });
-const out = { provenance: `llama.cpp ${llama.llamaCppRelease?.release ?? '?'} via node-llama-cpp ${pkg.version} (CPU, F32 GGUF; embedding context: its default F16 KV cache; rerank logits: F32 KV cache, no flash attention); scripts/embed-reference.mjs`, texts: TEXTS, embeddings: {}, rerank: {} };
+const out = {
+  provenance: `llama.cpp ${llama.llamaCppRelease?.release ?? '?'} via node-llama-cpp ${pkg.version} (CPU, F32 GGUF; embedding context: its default F16 KV cache; rerank logits: F32 KV cache, no flash attention); scripts/embed-reference.mjs`,
+  texts: TEXTS,
+  embeddings: {},
+  rerank: {},
+};
 
 for (const pooling of ['last', 'mean', 'cls']) {
   const model = await llama.loadModel({ modelPath: embeddingGguf(pooling) });
@@ -51,7 +56,8 @@ for (const pooling of ['last', 'mean', 'cls']) {
   const model = await llama.loadModel({ modelPath: plainGguf() });
   const ctx = await model.createContext({ contextSize: 256, batchSize: 256, threads: 1, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
   const seq = ctx.getSequence();
-  const yes = model.tokenize('yes', true), no = model.tokenize('no', true);
+  const yes = model.tokenize('yes', true),
+    no = model.tokenize('no', true);
   if (yes.length !== 1 || no.length !== 1) throw new Error('yes/no are not single tokens');
   out.rerank = { query: QUERY, documents: DOCS, yes: yes[0], no: no[0], cases: [] };
   for (const doc of DOCS) {

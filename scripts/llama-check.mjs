@@ -18,15 +18,26 @@ function installPeer() {
   const pkg = path.join(PEER, 'node_modules', 'node-llama-cpp', 'package.json');
   if (fs.existsSync(pkg)) return pkg;
   fs.mkdirSync(PEER, { recursive: true });
-  fs.writeFileSync(path.join(PEER, 'package.json'), JSON.stringify({
-    name: 'qwen-ts-peer', private: true, type: 'module',
-    dependencies: { 'node-llama-cpp': VERSION, '@node-llama-cpp/linux-x64': VERSION },
-  }, null, 2));
+  fs.writeFileSync(
+    path.join(PEER, 'package.json'),
+    JSON.stringify(
+      {
+        name: 'qwen-ts-peer',
+        private: true,
+        type: 'module',
+        dependencies: { 'node-llama-cpp': VERSION, '@node-llama-cpp/linux-x64': VERSION },
+      },
+      null,
+      2,
+    ),
+  );
   // omit=optional: skip the CUDA/Vulkan/other-platform binaries (725 MB -> 85 MB)
   fs.writeFileSync(path.join(PEER, '.npmrc'), 'omit=optional\n');
   process.stderr.write(`installing node-llama-cpp ${VERSION} into ${PEER} ...\n`);
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
-    cwd: PEER, stdio: 'inherit', env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
+    cwd: PEER,
+    stdio: 'inherit',
+    env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
   });
   return pkg;
 }
@@ -42,11 +53,23 @@ const llama = await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: 
 
 async function llamaLogits(file, tokens) {
   const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
-  const ctx = await model.createContext({ contextSize: 256, batchSize: 256, sequences: 1, threads: 1, flashAttention: false,
-    experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32', ignoreMemorySafetyChecks: true });
+  const ctx = await model.createContext({
+    contextSize: 256,
+    batchSize: 256,
+    sequences: 1,
+    threads: 1,
+    flashAttention: false,
+    experimentalKvCacheKeyType: 'F32',
+    experimentalKvCacheValueType: 'F32',
+    ignoreMemorySafetyChecks: true,
+  });
   const want = { logits: true, token: true, options: { temperature: 0 } };
   const res = await ctx.getSequence().controlledEvaluate(tokens.map((t) => [t, { generateNext: want }]));
-  const rows = res.map((r) => { const d = new Float32Array(r.next.logits.size); for (const [id, v] of r.next.logits) d[id] = v; return d; });
+  const rows = res.map((r) => {
+    const d = new Float32Array(r.next.logits.size);
+    for (const [id, v] of r.next.logits) d[id] = v;
+    return d;
+  });
   await ctx.dispose();
   await model.dispose();
   return rows;
@@ -57,25 +80,37 @@ const argmax = (a) => a.reduce((b, v, i) => (v > a[b] ? i : b), 0);
 /** Our logits and llama.cpp's on GGUF file `out` for a prompt: argmax agreement, largest difference, largest logit. */
 async function compareOn(ours, out, ids) {
   const V = ours.config.vocab_size;
-  const mine = ours.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [ours.newCache(256)]);
+  const mine = ours.forward(
+    ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+    [ours.newCache(256)],
+  );
   const theirs = await llamaLogits(out, ids);
-  let same = 0, maxAbs = 0, largest = 0;
+  let same = 0,
+    maxAbs = 0,
+    largest = 0;
   theirs.forEach((row, p) => {
     const m = mine.subarray(p * V, (p + 1) * V);
     if (argmax(row) === argmax(m)) same++;
-    for (let i = 0; i < V; i++) { maxAbs = Math.max(maxAbs, Math.abs(row[i] - m[i])); largest = Math.max(largest, Math.abs(row[i])); }
+    for (let i = 0; i < V; i++) {
+      maxAbs = Math.max(maxAbs, Math.abs(row[i] - m[i]));
+      largest = Math.max(largest, Math.abs(row[i]));
+    }
   });
   return { same, maxAbs, largest };
 }
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qwen-ts-llama-'));
-let passed = 0, failed = 0;
+let passed = 0,
+  failed = 0;
 for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
   const dir = path.join(ROOT, 'test/fixtures/models', name);
   const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'));
   // q4_k_m / iq4_xs: llama.cpp's mixes; rows of 64 / 128 take their fallbacks (Q5_0, Q8_0, IQ4_NL)
   for (const type of ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k_m', 'iq4_xs']) {
     const out = path.join(tmp, `${name}-${type}.gguf`);
-    if ((await main(['quantize', dir, out, '--type', type])) !== 0) { failed++; continue; }
+    if ((await main(['quantize', dir, out, '--type', type])) !== 0) {
+      failed++;
+      continue;
+    }
     const ours = loadModel(out);
     for (const c of ref.cases) {
       const ids = c.prompt_ids;
@@ -96,7 +131,10 @@ for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
   const src = path.join(ROOT, 'test/fixtures/models/qwen3-tiny-k256/model-q5_k_s-pure.gguf');
   for (const type of ['q4_k_m', 'q3_k_m', 'iq4_xs']) {
     const out = path.join(tmp, `qwen3-tiny-k256-${type}.gguf`);
-    if ((await main(['quantize', src, out, '--type', type])) !== 0) { failed++; continue; }
+    if ((await main(['quantize', src, out, '--type', type])) !== 0) {
+      failed++;
+      continue;
+    }
     const ours = loadModel(out);
     for (const c of ref.cases) {
       const ids = c.prompt_ids;
@@ -116,7 +154,10 @@ for (const name of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
   const ref = JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/models/qwen35-tiny-realvocab/reference.json'), 'utf8'));
   for (const type of ['f32', 'q8_0']) {
     const out = path.join(tmp, `qwen35-tiny-realvocab-${type}.gguf`);
-    if ((await main(['quantize', dir, out, '--type', type])) !== 0) { failed++; continue; }
+    if ((await main(['quantize', dir, out, '--type', type])) !== 0) {
+      failed++;
+      continue;
+    }
     const ours = loadModel(out);
     for (const c of ref.cases) {
       const { maxAbs, largest: worst } = await compareOn(ours, out, c.prompt_ids);

@@ -20,19 +20,41 @@ tokens.forEach((t, id) => {
 });
 const regex = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const tok = {
-  version: '1.0', truncation: null, padding: null, added_tokens: added,
+  version: '1.0',
+  truncation: null,
+  padding: null,
+  added_tokens: added,
   normalizer: { type: 'NFC' },
-  pre_tokenizer: { type: 'Sequence', pretokenizers: [
-    { type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false },
-    { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false }] },
+  pre_tokenizer: {
+    type: 'Sequence',
+    pretokenizers: [
+      { type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false },
+      { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+    ],
+  },
   post_processor: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
   decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
   model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges },
 };
 fs.writeFileSync(path.join(out, 'tokenizer.json'), JSON.stringify(tok, null, 2));
 const eos = tokens[g.metadata.get('tokenizer.ggml.eos_token_id')];
-fs.writeFileSync(path.join(out, 'tokenizer_config.json'), JSON.stringify({
-  add_bos_token: false, add_prefix_space: false, bos_token: null, eos_token: eos, pad_token: eos, model_max_length: 256,
-  tokenizer_class: 'Qwen2Tokenizer', errors: 'replace', clean_up_tokenization_spaces: false, split_special_tokens: false,
-  added_tokens_decoder: Object.fromEntries(added.map((a) => [String(a.id), { ...a, id: undefined }])),
-}, null, 2));
+fs.writeFileSync(
+  path.join(out, 'tokenizer_config.json'),
+  JSON.stringify(
+    {
+      add_bos_token: false,
+      add_prefix_space: false,
+      bos_token: null,
+      eos_token: eos,
+      pad_token: eos,
+      model_max_length: 256,
+      tokenizer_class: 'Qwen2Tokenizer',
+      errors: 'replace',
+      clean_up_tokenization_spaces: false,
+      split_special_tokens: false,
+      added_tokens_decoder: Object.fromEntries(added.map((a) => [String(a.id), { ...a, id: undefined }])),
+    },
+    null,
+    2,
+  ),
+);

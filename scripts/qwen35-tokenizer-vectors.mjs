@@ -31,10 +31,11 @@ const add = (source, text) => cases.push({ source, text });
 for (const dir of ['', '2025-09']) {
   const inp = fs.readFileSync(path.join(FIX, 'vocab-tests', dir, 'ggml-vocab-qwen2.gguf.inp'), 'utf8').split('\n__ggml_vocab_test__\n');
   if (inp[inp.length - 1] === '') inp.pop();
-  inp.forEach((t, i) => { if (!cases.some((c) => c.text === t)) add(`llama.cpp ggml-vocab-qwen2 ${dir || 'original'} #${i}`, t); });
+  inp.forEach((t, i) => {
+    if (!cases.some((c) => c.text === t)) add(`llama.cpp ggml-vocab-qwen2 ${dir || 'original'} #${i}`, t);
+  });
 }
-JSON.parse(fs.readFileSync(path.join(FIX, 'vocab-tests/transformers-qwen2-tokenizer-integration.json'), 'utf8')).cases
-  .forEach((c, i) => add(`transformers qwen2 integration #${i}`, c.text));
+JSON.parse(fs.readFileSync(path.join(FIX, 'vocab-tests/transformers-qwen2-tokenizer-integration.json'), 'utf8')).cases.forEach((c, i) => add(`transformers qwen2 integration #${i}`, c.text));
 
 const EXTRA = {
   vietnamese: 'Tiếng Việt là ngôn ngữ chính thức của Việt Nam. Người ta nói: "Học, học nữa, học mãi."',
@@ -75,10 +76,16 @@ const out = cases.map((c) => {
   return { ...c, ids, decoded: dec(ids, false), decoded_skip_special: dec(ids, true) };
 });
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/@huggingface/tokenizers/package.json'), 'utf8'));
-process.stdout.write(JSON.stringify({
-  _provenance: {
-    generator: `scripts/qwen35-tokenizer-vectors.mjs with @huggingface/tokenizers ${pkg.version} (new Tokenizer(tokenizer.json, tokenizer_config.json)), encode(text).ids, decode(ids[, skip_special_tokens])`,
-    tokenizer: 'test/fixtures/tokenizer/qwen3.5/tokenizer.json.gz (official, sha256 5f9e4d49…)',
-  },
-  cases: out,
-}, null, 0).replace(/\},\{"source"/g, '},\n{"source"') + '\n');
+process.stdout.write(
+  JSON.stringify(
+    {
+      _provenance: {
+        generator: `scripts/qwen35-tokenizer-vectors.mjs with @huggingface/tokenizers ${pkg.version} (new Tokenizer(tokenizer.json, tokenizer_config.json)), encode(text).ids, decode(ids[, skip_special_tokens])`,
+        tokenizer: 'test/fixtures/tokenizer/qwen3.5/tokenizer.json.gz (official, sha256 5f9e4d49…)',
+      },
+      cases: out,
+    },
+    null,
+    0,
+  ).replace(/\},\{"source"/g, '},\n{"source"') + '\n',
+);

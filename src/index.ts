@@ -17,7 +17,20 @@ export { EngineClient, type EngineClientOptions } from './engine/client.js';
 export { PrefixCache, DEFAULT_CACHE_BYTES, type PrefixCacheStats } from './generate/prefix_cache.js';
 export { sample, logprobs, Rng, type SamplerParams } from './generate/sampler.js';
 export { jsonConstraint, toolCallConstraint, constraintFromSpec, validateSchema, type ConstraintSpec } from './generate/constrain/index.js';
-export { openChatModel, openChatModelThreaded, type LocalChatModel, type ThreadedChatModel, type EngineOptions, chat, complete, prepareChat, type ChatModel, type ChatRequest, type ChatEvent, type ChatResult } from './chat/engine.js';
+export {
+  openChatModel,
+  openChatModelThreaded,
+  type LocalChatModel,
+  type ThreadedChatModel,
+  type EngineOptions,
+  chat,
+  complete,
+  prepareChat,
+  type ChatModel,
+  type ChatRequest,
+  type ChatEvent,
+  type ChatResult,
+} from './chat/engine.js';
 export { QwenOutputParser, type OutputEvent, type ToolCall } from './chat/qwen_output.js';
 export { createServer, type ServerOptions } from './server/app.js';
 // embeddings and reranking

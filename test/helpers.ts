@@ -54,10 +54,15 @@ export function readF32(file: string): Float32Array {
 /** Largest |a-b| - (atol + rtol*|b|) excess, and the max abs difference. */
 export function compare(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol = 0): { maxAbs: number; ok: boolean; worst: number } {
   if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
-  let maxAbs = 0, ok = true, worst = -1;
+  let maxAbs = 0,
+    ok = true,
+    worst = -1;
   for (let i = 0; i < a.length; i++) {
     const d = Math.abs(a[i]! - b[i]!);
-    if (!(d <= atol + rtol * Math.abs(b[i]!))) { if (ok) worst = i; ok = false; }
+    if (!(d <= atol + rtol * Math.abs(b[i]!))) {
+      if (ok) worst = i;
+      ok = false;
+    }
     if (d > maxAbs || Number.isNaN(d)) maxAbs = Number.isNaN(d) ? Infinity : d;
   }
   return { maxAbs, ok, worst };
@@ -115,15 +120,18 @@ export function rng(seed: number): () => number {
  * pass through: under `node --test` they are the runner's own reports to its parent.
  */
 export async function capture(f: () => Promise<void>): Promise<{ out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const ow = process.stdout.write, ew = process.stderr.write;
-  const hook = (orig: typeof ow, into: string[]) => function (this: unknown, s: string | Uint8Array, ...rest: unknown[]) {
-    if (typeof s === 'string') {
-      into.push(s);
-      return true;
-    }
-    return (orig as (...a: unknown[]) => boolean).call(this, s, ...rest);
-  } as typeof ow;
+  const out: string[] = [],
+    err: string[] = [];
+  const ow = process.stdout.write,
+    ew = process.stderr.write;
+  const hook = (orig: typeof ow, into: string[]) =>
+    function (this: unknown, s: string | Uint8Array, ...rest: unknown[]) {
+      if (typeof s === 'string') {
+        into.push(s);
+        return true;
+      }
+      return (orig as (...a: unknown[]) => boolean).call(this, s, ...rest);
+    } as typeof ow;
   process.stdout.write = hook(ow, out);
   process.stderr.write = hook(ew, err);
   try {
@@ -152,7 +160,8 @@ export function wasmVariants(threadCounts: number[]): WasmBackend[] {
 /** Throws naming the first element whose float bits differ (batch / thread invariance checks). */
 export function sameBits(a: Float32Array, b: Float32Array, what: string): void {
   if (a.length !== b.length) throw new Error(`${what}: lengths ${a.length} vs ${b.length}`);
-  const ia = new Int32Array(a.buffer, a.byteOffset, a.length), ib = new Int32Array(b.buffer, b.byteOffset, b.length);
+  const ia = new Int32Array(a.buffer, a.byteOffset, a.length),
+    ib = new Int32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; i < a.length; i++) if (ia[i] !== ib[i]) throw new Error(`${what}: element ${i}: ${a[i]} vs ${b[i]}`);
 }
 
@@ -160,7 +169,8 @@ export function sameBits(a: Float32Array, b: Float32Array, what: string): void {
 export function product(be: WasmBackend, dtype: DType, bytes: Uint8Array, N: number, K: number, xs: Float32Array, T: number): Float32Array {
   const w = be.weight(dtype, [N, K]);
   w.bytes.set(bytes);
-  const x = be.alloc(T * K), out = be.alloc(T * N);
+  const x = be.alloc(T * K),
+    out = be.alloc(T * N);
   x.set(xs);
   be.matmul(out, x, w, T);
   return Float32Array.from(out);

@@ -75,10 +75,18 @@ async function main(argv) {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' }, reranker: { type: 'string' }, query: { type: 'string', multiple: true },
-      catalogue: { type: 'string', default: path.join(HERE, 'products.jsonl') }, 'top-k': { type: 'string', default: '5' },
-      candidates: { type: 'string', default: '10' }, pooling: { type: 'string' }, dimensions: { type: 'string' },
-      backend: { type: 'string', default: 'wasm' }, threads: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      model: { type: 'string' },
+      reranker: { type: 'string' },
+      query: { type: 'string', multiple: true },
+      catalogue: { type: 'string', default: path.join(HERE, 'products.jsonl') },
+      'top-k': { type: 'string', default: '5' },
+      candidates: { type: 'string', default: '10' },
+      pooling: { type: 'string' },
+      dimensions: { type: 'string' },
+      backend: { type: 'string', default: 'wasm' },
+      threads: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void console.log(HELP);
@@ -107,7 +115,12 @@ async function main(argv) {
       .sort((a, b) => b.cosine - a.cosine || a.index - b.index)
       .slice(0, reranker ? candidates : topK);
     if (reranker) {
-      const r = await rerank(reranker, query, hits.map((h) => documentText(products[h.index])), { instruction: TASK, topN: topK });
+      const r = await rerank(
+        reranker,
+        query,
+        hits.map((h) => documentText(products[h.index])),
+        { instruction: TASK, topN: topK },
+      );
       hits = r.results.map(({ index, relevance_score }) => ({ ...hits[index], rerank_score: relevance_score }));
     }
     if (values.json) {

@@ -16,12 +16,26 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { openGguf } = await import(pathToFileURL(path.join(ROOT, 'dist/src/formats/gguf.js')).href);
 const ALL = 'q4_k_m,q4_k_s,q5_k_m,q5_k_s,q6_k,q3_k_m,q2_k,iq4_xs,iq4_nl,q8_0,q4_0,q4_1,q5_0,q5_1,f16,bf16,f32';
-const { values, positionals } = parseArgs({ allowPositionals: true, options: {
-  peer: { type: 'string', default: path.join(ROOT, '.peer') }, bytes: { type: 'boolean' }, pure: { type: 'boolean' }, types: { type: 'string', default: ALL },
-  threads: { type: 'string', default: '2' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    peer: { type: 'string', default: path.join(ROOT, '.peer') },
+    bytes: { type: 'boolean' },
+    pure: { type: 'boolean' },
+    types: { type: 'string', default: ALL },
+    threads: { type: 'string', default: '2' },
+  },
+});
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quant-mix-'));
 const run = (cmd, args) => execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] });
-const lines = (text) => new Map(text.trim().split('\n').map((l) => l.split(' ')).map(([n, t]) => [n, t]));
+const lines = (text) =>
+  new Map(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '))
+      .map(([n, t]) => [n, t]),
+  );
 
 function readFile(file) {
   const g = openGguf(file);
@@ -31,15 +45,21 @@ function readFile(file) {
 let bad = 0;
 for (const input of positionals) {
   for (const type of values.types.split(',')) {
-    const lo = path.join(tmp, 'llama.gguf'), qo = path.join(tmp, 'ours.gguf');
+    const lo = path.join(tmp, 'llama.gguf'),
+      qo = path.join(tmp, 'ours.gguf');
     const llamaArgs = [path.join(ROOT, 'scripts/quant-mix/llama_quantize.py'), input, lo, type, '--peer', values.peer, '--threads', values.threads, ...(values.pure ? ['--pure'] : [])];
     const oursArgs = [path.join(ROOT, 'dist/src/cli/main.js'), 'quantize', input, qo, '--type', type, ...(values.pure ? ['--pure'] : [])];
     let theirs, ours, L, Q;
     if (values.bytes) {
-      run('python3', llamaArgs); run(process.execPath, oursArgs);
-      L = readFile(lo); Q = readFile(qo); theirs = L.types; ours = Q.types;
+      run('python3', llamaArgs);
+      run(process.execPath, oursArgs);
+      L = readFile(lo);
+      Q = readFile(qo);
+      theirs = L.types;
+      ours = Q.types;
     } else {
-      theirs = lines(run('python3', [...llamaArgs, '--dry-run'])); ours = lines(run(process.execPath, [...oursArgs, '--dry-run']));
+      theirs = lines(run('python3', [...llamaArgs, '--dry-run']));
+      ours = lines(run(process.execPath, [...oursArgs, '--dry-run']));
     }
     const diffs = [];
     for (const n of new Set([...theirs.keys(), ...ours.keys()])) if (theirs.get(n) !== ours.get(n)) diffs.push(`${n}: llama ${theirs.get(n)} ours ${ours.get(n)}`);
@@ -53,19 +73,32 @@ for (const input of positionals) {
       for (const t of L.g.tensorList) {
         const u = Q.g.tensors.get(t.name);
         if (!u || u.dtype !== t.dtype || u.byteLength !== t.byteLength) continue;
-        const a = new Uint8Array(t.byteLength), b = new Uint8Array(u.byteLength);
-        L.g.readInto(t.name, a); Q.g.readInto(t.name, b);
+        const a = new Uint8Array(t.byteLength),
+          b = new Uint8Array(u.byteLength);
+        L.g.readInto(t.name, a);
+        Q.g.readInto(t.name, b);
         if (Buffer.from(a.buffer).equals(Buffer.from(b.buffer))) same++;
         else (differ[t.dtype] ??= []).push(t.name);
       }
       const nd = Object.values(differ).reduce((s, v) => s + v.length, 0);
-      note = ` | bytes: ${same}/${L.g.tensorList.length} tensors equal` + (nd ? `, differ: ${Object.entries(differ).map(([k, v]) => `${v.length} ${k} (${v.slice(0, 2).join(', ')}${v.length > 2 ? ', ...' : ''})`).join('; ')}` : '');
+      note =
+        ` | bytes: ${same}/${L.g.tensorList.length} tensors equal` +
+        (nd
+          ? `, differ: ${Object.entries(differ)
+              .map(([k, v]) => `${v.length} ${k} (${v.slice(0, 2).join(', ')}${v.length > 2 ? ', ...' : ''})`)
+              .join('; ')}`
+          : '');
       if (nd) bad++;
-      L.g.close(); Q.g.close();
-      fs.rmSync(lo); fs.rmSync(qo);
+      L.g.close();
+      Q.g.close();
+      fs.rmSync(lo);
+      fs.rmSync(qo);
     }
     if (diffs.length) bad++;
-    const mix = Object.entries(count).sort().map(([k, v]) => `${v} ${k}`).join(', ');
+    const mix = Object.entries(count)
+      .sort()
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ');
     console.log(`${diffs.length ? 'DIFF' : 'same'} ${path.basename(input)} ${type.padEnd(6)} ${theirs.size} tensors [${mix}]${note}`);
     for (const d of diffs.slice(0, 10)) console.log(`     ${d}`);
   }

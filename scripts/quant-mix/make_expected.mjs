@@ -34,19 +34,37 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quant-mix-'));
 // the k256-8l skeleton: qwen3-tiny-tied's metadata (its tokenizer, so llama.cpp loads it) with new dims
 function skeleton(file) {
   const src = openGguf(path.join(FIX, 'qwen3-tiny-tied/model-f32.gguf'));
-  const dims = { 'qwen3.embedding_length': 256, 'qwen3.feed_forward_length': 256, 'qwen3.block_count': 8,
-    'qwen3.attention.head_count': 4, 'qwen3.attention.head_count_kv': 1, 'qwen3.attention.key_length': 64, 'qwen3.attention.value_length': 64 };
+  const dims = {
+    'qwen3.embedding_length': 256,
+    'qwen3.feed_forward_length': 256,
+    'qwen3.block_count': 8,
+    'qwen3.attention.head_count': 4,
+    'qwen3.attention.head_count_kv': 1,
+    'qwen3.attention.key_length': 64,
+    'qwen3.attention.value_length': 64,
+  };
   const metadata = [...src.metadata].map(([key, value]) => ({ key, type: src.metadataTypes.get(key), value: key in dims ? dims[key] : key === 'general.name' ? 'qwen3-k256-8l-zeros' : value }));
   src.close();
-  const H = 256, D = 64, V = 320;
+  const H = 256,
+    D = 64,
+    V = 320;
   const t = (name, shape, dtype) => ({ name, shape, dtype, data: new Uint8Array(shape.reduce((a, b) => a * b, 1) * (dtype === 'F32' ? 4 : 2)) });
   const tensors = [t('token_embd.weight', [V, H], 'F16'), t('output_norm.weight', [H], 'F32'), t('output.weight', [V, H], 'F16')];
   for (let l = 0; l < 8; l++) {
     const b = `blk.${l}.`;
-    tensors.push(t(b + 'attn_norm.weight', [H], 'F32'), t(b + 'attn_q.weight', [4 * D, H], 'F16'), t(b + 'attn_k.weight', [D, H], 'F16'),
-      t(b + 'attn_v.weight', [D, H], 'F16'), t(b + 'attn_q_norm.weight', [D], 'F32'), t(b + 'attn_k_norm.weight', [D], 'F32'),
-      t(b + 'attn_output.weight', [H, 4 * D], 'F16'), t(b + 'ffn_norm.weight', [H], 'F32'), t(b + 'ffn_gate.weight', [256, H], 'F16'),
-      t(b + 'ffn_up.weight', [256, H], 'F16'), t(b + 'ffn_down.weight', [H, 256], 'F16'));
+    tensors.push(
+      t(b + 'attn_norm.weight', [H], 'F32'),
+      t(b + 'attn_q.weight', [4 * D, H], 'F16'),
+      t(b + 'attn_k.weight', [D, H], 'F16'),
+      t(b + 'attn_v.weight', [D, H], 'F16'),
+      t(b + 'attn_q_norm.weight', [D], 'F32'),
+      t(b + 'attn_k_norm.weight', [D], 'F32'),
+      t(b + 'attn_output.weight', [H, 4 * D], 'F16'),
+      t(b + 'ffn_norm.weight', [H], 'F32'),
+      t(b + 'ffn_gate.weight', [256, H], 'F16'),
+      t(b + 'ffn_up.weight', [256, H], 'F16'),
+      t(b + 'ffn_down.weight', [H, 256], 'F16'),
+    );
   }
   writeGguf(file, { metadata, tensors });
 }
@@ -57,7 +75,8 @@ skeleton(k256);
 fs.writeFileSync(path.join(OUT, 'k256-8l.gguf.gz'), zlib.gzipSync(fs.readFileSync(k256), { level: 9 }));
 const inputs = { 'qwen3-tiny-tied': path.join(FIX, 'qwen3-tiny-tied/model-f32.gguf'), 'qwen35-tiny': path.join(FIX, 'qwen35-tiny/model-f32.gguf'), 'k256-8l': k256 };
 const expected = {
-  about: 'Per-tensor types written by llama.cpp\'s llama_model_quantize (no importance matrix; node-llama-cpp 3.22.1, llama.cpp de3ff815) for each file type, read back from its output files; `types[ftype].types[i]` is the type of `tensors[i]` (llama.cpp\'s tensor order). Made by scripts/quant-mix/make_expected.mjs.',
+  about:
+    "Per-tensor types written by llama.cpp's llama_model_quantize (no importance matrix; node-llama-cpp 3.22.1, llama.cpp de3ff815) for each file type, read back from its output files; `types[ftype].types[i]` is the type of `tensors[i]` (llama.cpp's tensor order). Made by scripts/quant-mix/make_expected.mjs.",
   inputs: {},
 };
 for (const [name, file] of Object.entries(inputs)) {
@@ -77,6 +96,15 @@ for (const [name, file] of Object.entries(inputs)) {
   console.log(`${name}: ${entry.tensors.length} tensors, ${TYPES.length} types`);
 }
 // one line per type list, so the file diffs readably
-const json = JSON.stringify(expected, null, 1).replace(/\[\n\s+("[^\n]*",?\n\s+)*"[^\n]*"\n\s+\]/g, (m) => `[${m.slice(1, -1).split('\n').map((s) => s.trim()).filter(Boolean).join(' ')}]`);
+const json = JSON.stringify(expected, null, 1).replace(
+  /\[\n\s+("[^\n]*",?\n\s+)*"[^\n]*"\n\s+\]/g,
+  (m) =>
+    `[${m
+      .slice(1, -1)
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .join(' ')}]`,
+);
 fs.writeFileSync(path.join(OUT, 'expected.json'), json + '\n');
 fs.rmSync(tmp, { recursive: true, force: true });

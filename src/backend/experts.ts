@@ -24,7 +24,8 @@ export function expertView(w: Weight, e: number): Weight {
   if (!vs) views.set(w, (vs = []));
   let v = vs[e];
   if (!v) {
-    const shape = w.shape.slice(1), bytes = tensorBytes(w.dtype, shape); // [N, K]
+    const shape = w.shape.slice(1),
+      bytes = tensorBytes(w.dtype, shape); // [N, K]
     vs[e] = v = { dtype: w.dtype, shape, bytes: w.bytes.subarray(e * bytes, (e + 1) * bytes) };
   }
   return v;
@@ -57,23 +58,39 @@ export interface ExpertProducts {
 export function matmulExpertsGrouped(be: Backend, outs: Float32Array[], x: Float32Array, ws: Weight[], ids: Int32Array, T: number, k: number, perSlot = false, p: ExpertProducts = {}): void {
   const rows = p.rows;
   checkExperts(outs, x, ws, ids, T, k, perSlot);
-  const K = ws[0]!.shape[2]!, Ns = ws.map((w) => w.shape[1]!), S = T * k;
+  const K = ws[0]!.shape[2]!,
+    Ns = ws.map((w) => w.shape[1]!),
+    S = T * k;
   if (S === 0) return;
   const slice = (a: Float32Array, r: number, n: number, w: number) => a.subarray(r * w, (r + n) * w);
   if (T === 1) {
     // decode: the k chosen experts' rows are all that is read
     if (perSlot && !rows) {
-      for (let s = 0; s < k; s++) be.matmulMany(ws.map((_, i) => slice(outs[i]!, s, 1, Ns[i]!)), slice(x, s, 1, K), ws.map((w) => expertView(w, ids[s]!)), 1);
+      for (let s = 0; s < k; s++)
+        be.matmulMany(
+          ws.map((_, i) => slice(outs[i]!, s, 1, Ns[i]!)),
+          slice(x, s, 1, K),
+          ws.map((w) => expertView(w, ids[s]!)),
+          1,
+        );
       return;
     }
-    const o: Float32Array[] = [], w: Weight[] = [];
-    for (let s = 0; s < k; s++) ws.forEach((wi, i) => { o.push(slice(outs[i]!, s, 1, Ns[i]!)); w.push(expertView(wi, ids[s]!)); });
-    if (perSlot) rows!(o, slice(x, 0, k, K), w, ws.length); // slot s's products read input row s
+    const o: Float32Array[] = [],
+      w: Weight[] = [];
+    for (let s = 0; s < k; s++)
+      ws.forEach((wi, i) => {
+        o.push(slice(outs[i]!, s, 1, Ns[i]!));
+        w.push(expertView(wi, ids[s]!));
+      });
+    if (perSlot)
+      rows!(o, slice(x, 0, k, K), w, ws.length); // slot s's products read input row s
     else be.matmulMany(o, slice(x, 0, 1, K), w, 1);
     return;
   }
   // prefill: slots in expert order (counting sort; slot order within an expert)
-  const E = ws[0]!.shape[0]!, start = new Int32Array(E + 1), order = new Int32Array(S);
+  const E = ws[0]!.shape[0]!,
+    start = new Int32Array(E + 1),
+    order = new Int32Array(S);
   for (let s = 0; s < S; s++) start[ids[s]! + 1]!++;
   for (let e = 0; e < E; e++) start[e + 1]! += start[e]!;
   const fill = start.slice(0, E);
@@ -84,19 +101,37 @@ export function matmulExpertsGrouped(be: Backend, outs: Float32Array[], x: Float
   try {
     if (p.segments) {
       // every chosen expert's products on its rows in one call
-      const o: Float32Array[] = [], w: Weight[] = [], seg: number[] = [];
+      const o: Float32Array[] = [],
+        w: Weight[] = [],
+        seg: number[] = [];
       for (let e = 0; e < E; e++) {
-        const r0 = start[e]!, n = start[e + 1]! - r0;
-        if (n > 0) ws.forEach((wi, i) => { o.push(slice(og[i]!, r0, n, Ns[i]!)); w.push(expertView(wi, e)); seg.push(r0, n); });
+        const r0 = start[e]!,
+          n = start[e + 1]! - r0;
+        if (n > 0)
+          ws.forEach((wi, i) => {
+            o.push(slice(og[i]!, r0, n, Ns[i]!));
+            w.push(expertView(wi, e));
+            seg.push(r0, n);
+          });
       }
       p.segments(o, xg, w, Int32Array.from(seg), S);
     } else {
       for (let e = 0; e < E; e++) {
-        const r0 = start[e]!, n = start[e + 1]! - r0;
-        if (n > 0) be.matmulMany(og.map((o, i) => slice(o, r0, n, Ns[i]!)), slice(xg, r0, n, K), ws.map((w) => expertView(w, e)), n);
+        const r0 = start[e]!,
+          n = start[e + 1]! - r0;
+        if (n > 0)
+          be.matmulMany(
+            og.map((o, i) => slice(o, r0, n, Ns[i]!)),
+            slice(xg, r0, n, K),
+            ws.map((w) => expertView(w, e)),
+            n,
+          );
       }
     }
-    og.forEach((o, i) => { const N = Ns[i]!; for (let r = 0; r < S; r++) outs[i]!.set(slice(o, r, 1, N), order[r]! * N); });
+    og.forEach((o, i) => {
+      const N = Ns[i]!;
+      for (let r = 0; r < S; r++) outs[i]!.set(slice(o, r, 1, N), order[r]! * N);
+    });
   } finally {
     be.free?.(xg);
     og.forEach((o) => be.free?.(o));

@@ -12,10 +12,13 @@ export type BackendName = (typeof BACKENDS)[number];
 export function createBackend(name = 'wasm', threads = os.availableParallelism()): Backend {
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) fail(`--threads must be an integer from 1 to 256, got '${threads}'`);
   switch (name) {
-    case 'reference': return new ReferenceBackend();
+    case 'reference':
+      return new ReferenceBackend();
     case 'wasm':
-    case 'wasm-simd': return new WasmBackend({ threads, relaxed: name === 'wasm' });
-    default: fail(`--backend must be one of ${BACKENDS.join(', ')}, got '${name}'`);
+    case 'wasm-simd':
+      return new WasmBackend({ threads, relaxed: name === 'wasm' });
+    default:
+      fail(`--backend must be one of ${BACKENDS.join(', ')}, got '${name}'`);
   }
 }
 

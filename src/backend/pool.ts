@@ -22,10 +22,15 @@ export class Pool {
 
   /** threads counts the main thread: threads - 1 workers are started. */
   constructor(
-    module: WebAssembly.Module, memory: WebAssembly.Memory, readonly threads: number,
-    private readonly names: readonly string[], spinMs = 2, private readonly waitAfterMs = 2,
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    readonly threads: number,
+    private readonly names: readonly string[],
+    spinMs = 2,
+    private readonly waitAfterMs = 2,
   ) {
-    const ctrlBuf = new SharedArrayBuffer(8 * 4), argsBuf = new SharedArrayBuffer((3 + MAX_ARGS) * 8);
+    const ctrlBuf = new SharedArrayBuffer(8 * 4),
+      argsBuf = new SharedArrayBuffer((3 + MAX_ARGS) * 8);
     this.ctrl = new Int32Array(ctrlBuf);
     this.args = new Float64Array(argsBuf);
     for (let i = 1; i < threads; i++) {
@@ -60,7 +65,8 @@ export class Pool {
       local(0, 1, ...args);
       return;
     }
-    const a = this.args, c = this.ctrl;
+    const a = this.args,
+      c = this.ctrl;
     a[0] = name;
     a[1] = parts;
     a[2] = shard;
@@ -72,7 +78,8 @@ export class Pool {
     // Spin briefly (workers usually finish within microseconds of us), then sleep on the ack
     // counter: if another process holds a core, spinning would only steal time from the worker.
     const want = this.workers.length;
-    let n = 0, t0 = 0;
+    let n = 0,
+      t0 = 0;
     for (let acks = Atomics.load(c, 1); acks < want; acks = Atomics.load(c, 1)) {
       if ((++n & 255) !== 0) continue;
       if (Atomics.load(c, 3)) break;

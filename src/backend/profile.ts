@@ -2,7 +2,10 @@
 // (the ops are synchronous, so wall time per call is the op's own time, worker threads included).
 import type { Backend } from './backend.js';
 
-export interface OpProfile { ms: number; calls: number }
+export interface OpProfile {
+  ms: number;
+  calls: number;
+}
 
 export class ProfiledBackend {
   readonly backend: Backend;

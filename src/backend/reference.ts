@@ -17,7 +17,10 @@ const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.by
 
 /** Head kh's rows 0..len-1 of a KV cache (rows of kvDim values stored as `type`), decoded: [len, Dh]. */
 function headRows(a: Float32Array, type: KvType, kvDim: number, Dh: number, kh: number, len: number): Float32Array {
-  const out = new Float32Array(len * Dh), rb = 4 * kvRowWords(type, kvDim), hb = kvHeadBytes(type, Dh), b = bytesOf(a);
+  const out = new Float32Array(len * Dh),
+    rb = 4 * kvRowWords(type, kvDim),
+    hb = kvHeadBytes(type, Dh),
+    b = bytesOf(a);
   for (let j = 0; j < len; j++) dequantize(KV_DTYPE[type], b, j * rb + kh * hb, out, j * Dh, Dh);
   return out;
 }
@@ -60,9 +63,11 @@ export class ReferenceBackend implements Backend {
     checkExperts(outs, x, ws, ids, T, k, perSlot);
     ws.forEach((w, i) => {
       const [, N, K] = w.shape as [number, number, number];
-      const row = new Float32Array(K), out = outs[i]!;
+      const row = new Float32Array(K),
+        out = outs[i]!;
       for (let s = 0; s < T * k; s++) {
-        const e = ids[s]!, xo = (perSlot ? s : Math.floor(s / k)) * K;
+        const e = ids[s]!,
+          xo = (perSlot ? s : Math.floor(s / k)) * K;
         for (let n = 0; n < N; n++) {
           rowOf(w, e * N + n, row); // row n of expert e's matrix
           let acc = 0;
@@ -88,15 +93,18 @@ export class ReferenceBackend implements Backend {
   }
 
   rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number | RopeFreqs, nRot = Dh): void {
-    const half = nRot / 2, { inv, mscale } = ropeFreqs(theta, nRot);
+    const half = nRot / 2,
+      { inv, mscale } = ropeFreqs(theta, nRot);
     for (let t = 0; t < T; t++) {
       const p = positions[t]!;
       for (let h = 0; h < H; h++) {
         const base = (t * H + h) * Dh;
         for (let i = 0; i < half; i++) {
           const angle = p * inv[i]!;
-          const c = Math.cos(angle) * mscale, s = Math.sin(angle) * mscale;
-          const a = x[base + i]!, b = x[base + i + half]!;
+          const c = Math.cos(angle) * mscale,
+            s = Math.sin(angle) * mscale;
+          const a = x[base + i]!,
+            b = x[base + i + half]!;
           x[base + i] = a * c - b * s;
           x[base + i + half] = b * c + a * s;
         }
@@ -113,7 +121,9 @@ export class ReferenceBackend implements Backend {
       const ks = Array.from({ length: Hkv }, (_, kh) => headRows(span.k, type, kvDim, Dh, kh, span.len));
       const vs = Array.from({ length: Hkv }, (_, kh) => headRows(span.v, type, kvDim, Dh, kh, span.len));
       for (let h = 0; h < Hq; h++) {
-        const kh = Math.floor(h / group), kr = ks[kh]!, vr = vs[kh]!;
+        const kh = Math.floor(h / group),
+          kr = ks[kh]!,
+          vr = vs[kh]!;
         const qo = t * Hq * Dh + h * Dh;
         let max = -Infinity;
         for (let j = 0; j < span.len; j++) {
@@ -163,8 +173,12 @@ export class ReferenceBackend implements Backend {
 
   deltaNet(out: Float32Array, qkv: Float32Array, a: Float32Array, b: Float32Array, A: Float32Array, dtBias: Float32Array, spans: RecurrentSpan[], d: DeltaNetDims, eps: number): void {
     const { nk, nv, dk, dv } = d;
-    const C = 2 * nk * dk + nv * dv, r = nv / nk;
-    const q = new Float64Array(dk), k = new Float64Array(dk), v = new Float64Array(dv), sk = new Float64Array(dv);
+    const C = 2 * nk * dk + nv * dv,
+      r = nv / nk;
+    const q = new Float64Array(dk),
+      k = new Float64Array(dk),
+      v = new Float64Array(dv),
+      sk = new Float64Array(dv);
     const l2 = (dst: Float64Array, off: number, scale: number) => {
       let ss = 0;
       for (let i = 0; i < dk; i++) ss += qkv[off + i]! ** 2;
@@ -184,7 +198,7 @@ export class ReferenceBackend implements Backend {
           const decay = Math.exp(A[j]! * softplus);
           const S = span.state.subarray(j * dk * dv, (j + 1) * dk * dv); // S[i][c]
           sk.fill(0);
-          for (let i = 0; i < dk; i++) for (let c = 0; c < dv; c++) sk[c]! += (S[i * dv + c]! * decay) * k[i]!;
+          for (let i = 0; i < dk; i++) for (let c = 0; c < dv; c++) sk[c]! += S[i * dv + c]! * decay * k[i]!;
           for (let c = 0; c < dv; c++) sk[c] = beta * (v[c]! - sk[c]!); // delta
           for (let i = 0; i < dk; i++) for (let c = 0; c < dv; c++) S[i * dv + c] = S[i * dv + c]! * decay + k[i]! * sk[c]!;
           for (let c = 0; c < dv; c++) {
@@ -206,7 +220,8 @@ export class ReferenceBackend implements Backend {
   }
 
   storeRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, n: number, width: number, type: KvType): void {
-    const words = kvRowWords(type, width), b = bytesOf(dst);
+    const words = kvRowWords(type, width),
+      b = bytesOf(dst);
     if (dstRow < 0 || srcRow < 0 || (dstRow + n) * words > dst.length || (srcRow + n) * width > src.length) throw new RangeError(`storeRows: ${n} rows at ${srcRow} -> ${dstRow} out of bounds`);
     for (let r = 0; r < n; r++) b.set(quantize(KV_DTYPE[type], src.subarray((srcRow + r) * width, (srcRow + r + 1) * width), width), 4 * (dstRow + r) * words);
   }

@@ -43,12 +43,24 @@ export class Shard {
 
   /** `owner` maps every buffer of every shard to its shard (the backend's routing table); `limit`:
    * the bytes this memory may grow to (4 GiB; tests use less). */
-  constructor(readonly index: number, module: WebAssembly.Module, private readonly owner: Map<ArrayBufferLike, Shard>, private readonly limit = MEMORY_BYTES) {
+  constructor(
+    readonly index: number,
+    module: WebAssembly.Module,
+    private readonly owner: Map<ArrayBufferLike, Shard>,
+    private readonly limit = MEMORY_BYTES,
+  ) {
     this.reserve = Math.min(RESERVE, limit / 8);
     this.memory = new WebAssembly.Memory({ initial: (2 * HEAP_BASE) / PAGE, maximum: MAX_PAGES, shared: true });
     this.buf = this.memory.buffer;
     owner.set(this.buf, this);
-    const inst = new WebAssembly.Instance(module, { env: { memory: this.memory, abort() { throw new Error('wasm abort'); } } });
+    const inst = new WebAssembly.Instance(module, {
+      env: {
+        memory: this.memory,
+        abort() {
+          throw new Error('wasm abort');
+        },
+      },
+    });
     this.ex = inst.exports as unknown as Exports;
     this.par = PAR.map((n) => inst.exports[n] as unknown as Kernel);
     this.ex.init_tables();
@@ -160,7 +172,7 @@ export class Shard {
     for (let trial = 0; trial < 64; trial++) {
       const a = Array.from({ length: 16 }, () => (trial === 0 ? 127 : trial === 1 ? -128 : rnd() - 128));
       const b = Array.from({ length: 16 }, () => (trial < 2 ? 255 : rnd()));
-      const c = Array.from({ length: 4 }, (_, i) => (trial * 7919 + i * 104729) % 200000 - 100000);
+      const c = Array.from({ length: 4 }, (_, i) => ((trial * 7919 + i * 104729) % 200000) - 100000);
       a.forEach((v, i) => mem.setInt8(off + i, v));
       b.forEach((v, i) => mem.setUint8(off + 16 + i, v));
       c.forEach((v, i) => mem.setInt32(off + 32 + 4 * i, v, true));

@@ -30,7 +30,12 @@ export interface RouterOptions {
 }
 
 /** An array copied into another shard for one op; written back afterwards when `write`. */
-interface Staged { a: Float32Array; s: Shard; off: number; write: boolean }
+interface Staged {
+  a: Float32Array;
+  s: Shard;
+  off: number;
+  write: boolean;
+}
 
 export class ShardRouter {
   private readonly shardList: Shard[] = [];
@@ -47,7 +52,10 @@ export class ShardRouter {
   private readonly shardBytes: number;
   private readonly memLimit: number;
 
-  constructor(private readonly module: WebAssembly.Module, o: RouterOptions) {
+  constructor(
+    private readonly module: WebAssembly.Module,
+    o: RouterOptions,
+  ) {
     this.poison = o.poison;
     this.shardBytes = o.shardBytes ?? SHARD_BYTES;
     this.memLimit = Math.min(MEMORY_BYTES, o.memoryLimit ?? MEMORY_BYTES);
@@ -102,7 +110,11 @@ export class ShardRouter {
     if (v) return v;
     // This memory is full (a long context's KV cache): another one takes it, and the ops reading
     // it copy across. Slower, but a model that loads does not fail when its caches grow.
-    for (const s of this.shardList) if (s !== this.cur) { const w = s.alloc(n, this.poison); if (w) return w; }
+    for (const s of this.shardList)
+      if (s !== this.cur) {
+        const w = s.alloc(n, this.poison);
+        if (w) return w;
+      }
     const w = this.addShard().alloc(n, this.poison);
     if (!w) fail(`the WebAssembly backend cannot allocate ${((n * 4) / 2 ** 30).toFixed(2)} GiB in one 4 GiB WebAssembly memory`);
     return w;
@@ -129,7 +141,8 @@ export class ShardRouter {
 
   weight(dtype: DType, shape: readonly number[]): Weight {
     const n = tensorBytes(dtype, shape);
-    let s = this.cur, off = s.allocBytes(n, true, false);
+    let s = this.cur,
+      off = s.allocBytes(n, true, false);
     if (off < 0) {
       // the placement's estimate fell short: this layer goes on in a new memory
       s = this.addShard();
@@ -158,7 +171,11 @@ export class ShardRouter {
    * the op (unstage) when `write`. */
   protected at(s: Shard, a: Float32Array, write = false): number {
     if (this.owner.get(a.buffer) === s) return a.byteOffset;
-    for (const e of this.staged) if (e.a === a && e.s === s) { e.write ||= write; return e.off; }
+    for (const e of this.staged)
+      if (e.a === a && e.s === s) {
+        e.write ||= write;
+        return e.off;
+      }
     this.home(a);
     const off = s.allocBytes(a.byteLength, false, false, true);
     if (off < 0) throw new Error(`WasmBackend: no room in WebAssembly memory ${s.index} for a ${a.length}-float operand`);

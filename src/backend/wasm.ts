@@ -69,7 +69,9 @@ export interface WasmBackendOptions {
 const KVT: Record<KvType, number> = { f32: 0, f16: 1, q8_0: 2 };
 
 // quant_q8 layouts (src/kernels/q8.ts)
-const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
+const Q8_I16 = 0,
+  Q8_SIGN = 1,
+  Q8_U8 = 2;
 
 export class WasmBackend extends ShardRouter implements Backend {
   readonly name: string;
@@ -106,7 +108,8 @@ export class WasmBackend extends ShardRouter implements Backend {
   // ---- ops ----
 
   embed(out: Float32Array, table: Weight, tokens: Int32Array): void {
-    const D = table.shape[1]!, s = this.wshard(table);
+    const D = table.shape[1]!,
+      s = this.wshard(table);
     try {
       s.ex.embed_rows(DT_ID[table.dtype], this.own(table).bytes.byteOffset, s.i32('tokens', tokens), tokens.length, D, this.at(s, out, true));
     } finally {
@@ -149,22 +152,29 @@ export class WasmBackend extends ShardRouter implements Backend {
    */
   matmulSegments(outs: Float32Array[], x: Float32Array, ws: Weight[], seg: Int32Array, R: number): void {
     if (seg.length < 2 * ws.length) throw new RangeError(`matmulSegments: ${seg.length / 2} segments for ${ws.length} weights`);
-    for (let i = 0; i < ws.length; i++) if (!(seg[2 * i]! >= 0 && seg[2 * i + 1]! >= 0 && seg[2 * i]! + seg[2 * i + 1]! <= R)) throw new RangeError(`matmulSegments: segment ${i} (${seg[2 * i]}, ${seg[2 * i + 1]}) outside ${R} rows`);
+    for (let i = 0; i < ws.length; i++)
+      if (!(seg[2 * i]! >= 0 && seg[2 * i + 1]! >= 0 && seg[2 * i]! + seg[2 * i + 1]! <= R)) throw new RangeError(`matmulSegments: segment ${i} (${seg[2 * i]}, ${seg[2 * i + 1]}) outside ${R} rows`);
     this.products(outs, x, ws, R, seg);
   }
 
   /** matmulMany (xsel 0), matmulRows (xsel = group > 0, T = 1), matmulSegments (xsel: segments, T = R). */
   private products(outs: Float32Array[], x: Float32Array, ws: Weight[], T: number, xsel: number | Int32Array): void {
-    const K = ws[0]!.shape[1]!, s = this.wshard(ws[0]!);
+    const K = ws[0]!.shape[1]!,
+      s = this.wshard(ws[0]!);
     const all = (f: (w: Weight) => boolean) => ws.every((w) => w.shape[1] === K && f(w));
     const q8 = all((w) => Q8_TYPES.has(w.dtype) && (this.legacyInt8 || w.dtype === 'Q8_0' || w.dtype === 'Q4_0')); // mixed legacy types share one call
     const f16 = !q8 && T === 1 && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w));
     const kq = this.kquant && all((w) => KQ_TYPES.has(w.dtype)); // mixed K-quant types share one call
     const bf16 = T === 1 && all((w) => w.dtype === 'BF16');
-    const seg = typeof xsel === 'number' ? null : xsel, xgroup = typeof xsel === 'number' ? xsel : 0;
+    const seg = typeof xsel === 'number' ? null : xsel,
+      xgroup = typeof xsel === 'number' ? xsel : 0;
     if (seg) {
       if (!(q8 || kq) || T === 1 || ws.some((w) => this.wshard(w) !== s)) {
-        ws.forEach((w, i) => { const r = seg[2 * i]!, n = seg[2 * i + 1]!; if (n > 0) this.products([outs[i]!], x.subarray(r * K, (r + n) * K), [w], n, 0); });
+        ws.forEach((w, i) => {
+          const r = seg[2 * i]!,
+            n = seg[2 * i + 1]!;
+          if (n > 0) this.products([outs[i]!], x.subarray(r * K, (r + n) * K), [w], n, 0);
+        });
         return;
       }
     }
@@ -186,7 +196,8 @@ export class WasmBackend extends ShardRouter implements Backend {
         // weights are read as stored (memory-bound); more: tiles of decoded rows (compute-bound),
         // on vpdpbusd where the engine has it exactly, else on int16 pmaddwd.
         const mode = T === 1 ? (this.relaxed ? Q8_SIGN : Q8_I16) : this.u8dot ? Q8_U8 : Q8_I16;
-        const xq = s.scratchBlock('xq', 2 * R * K), xd = s.scratchBlock('xd', R * (K / 32) * 4);
+        const xq = s.scratchBlock('xq', 2 * R * K),
+          xd = s.scratchBlock('xd', R * (K / 32) * 4);
         const xs = ws.some((w) => MIN_TYPES.has(w.dtype)) ? s.scratchBlock('xs8', R * (K / 32) * 4) : 0;
         s.ex.quant_q8(px, R, K, xq, xd, mode, xs);
         const sstride = align(s.ex.q8_scratch_bytes(K));
@@ -202,7 +213,9 @@ export class WasmBackend extends ShardRouter implements Backend {
         // one canonical sum per (token, row) for every T (src/kernels/kq.ts). One token: the
         // weights read as stored; more: the int16 tile of decoded rows (kq_tile.ts).
         const nb = K / 256;
-        const xq = s.scratchBlock('kxq', R * K), xd = s.scratchBlock('kxd', R * nb * 4), xb = s.scratchBlock('kxb', R * nb * 48);
+        const xq = s.scratchBlock('kxq', R * K),
+          xd = s.scratchBlock('kxd', R * nb * 4),
+          xb = s.scratchBlock('kxb', R * nb * 48);
         const xw = T > 1 ? s.scratchBlock('kxw', 2 * T * K) : 0;
         s.ex.quant_q8k(px, R, K, xq, xd, xb, xw);
         const sstride = align(s.ex.kq_scratch_bytes(K));
@@ -221,7 +234,9 @@ export class WasmBackend extends ShardRouter implements Backend {
         // a bf16 is the top half of an f32: converted in registers, no prescale (mv_bf16)
         this.run(s, K_MV_BF16, parts, [this.desc(s, outs, ws), ws.length, px, K]);
       } else {
-        const w = ws[0]!, N = w.shape[0]!, pw = this.own(w).bytes.byteOffset;
+        const w = ws[0]!,
+          N = w.shape[0]!,
+          pw = this.own(w).bytes.byteOffset;
         const stride = align(4 * K * 4);
         const sc = s.scratchBlock('rows', stride * this.threads);
         this.run(s, K_MM_ROWS, parts, [this.at(s, outs[0]!, true), pw, px, T, N, K, DT_ID[w.dtype], sc, stride]);
@@ -242,7 +257,8 @@ export class WasmBackend extends ShardRouter implements Backend {
   /** Per matrix (out, w, N) as i32, for the kernels that take several matrices; with `dt`, a
    * fourth: the dtype id (mm_kq, mm_q8_0). */
   private desc(s: Shard, outs: Float32Array[], ws: Weight[], dt = false): number {
-    const n = dt ? 4 : 3, d = new Int32Array(ws.length * n);
+    const n = dt ? 4 : 3,
+      d = new Int32Array(ws.length * n);
     ws.forEach((w, i) => {
       d[n * i] = this.at(s, outs[i]!, true);
       d[n * i + 1] = this.own(w).bytes.byteOffset;
@@ -254,9 +270,11 @@ export class WasmBackend extends ShardRouter implements Backend {
 
   quantizeInto(dst: Weight, dstOffset: number, src: Uint8Array, srcType: DType, n: number): boolean {
     if (!QUANT_IN.has(srcType) || (dst.dtype !== 'Q8_0' && dst.dtype !== 'Q4_0') || n % 32 !== 0) return false;
-    const s = this.wshard(dst), d = this.own(dst).bytes;
+    const s = this.wshard(dst),
+      d = this.own(dst).bytes;
     if (dstOffset + tensorBytes(dst.dtype, [n]) > d.length) throw new RangeError(`quantizeInto: ${n} values at byte ${dstOffset} pass the end of the weight`);
-    const at = s.scratchBlock('qsrc', src.length), blk = s.scratchBlock('qblk', 128);
+    const at = s.scratchBlock('qsrc', src.length),
+      blk = s.scratchBlock('qblk', 128);
     new Uint8Array(s.buf, at, src.length).set(src);
     // non-zero: a block holds a NaN or infinity, whose rounding ggml leaves to its comparison order
     return s.ex.quant_weights(DT_ID[srcType], at, n, DT_ID[dst.dtype], d.byteOffset + dstOffset, blk) === 0;
@@ -292,7 +310,8 @@ export class WasmBackend extends ShardRouter implements Backend {
   rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number | RopeFreqs, nRot = Dh): void {
     const s = this.home(x);
     // the angles' cos and sin are computed once for the q and k of every layer of a pass (per memory)
-    const key = s.ropeKey, pos = positions.subarray(0, T);
+    const key = s.ropeKey,
+      pos = positions.subarray(0, T);
     if (!(key && key.nRot === nRot && key.theta === theta && key.pos.length === T && key.pos.every((p, i) => p === pos[i]))) {
       const tab = s.scratchBlock('ropetab', T * nRot * 4); // grows only here, with a new key
       const f = ropeFreqs(theta, nRot);
@@ -316,12 +335,14 @@ export class WasmBackend extends ShardRouter implements Backend {
 
   /** attention() with every span's cache in shard s; out, q: offsets in s. */
   private attentionIn(s: Shard, po: number, pq: number, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void {
-    const T = spans.length, type = spans[0]?.type ?? 'f32';
+    const T = spans.length,
+      type = spans[0]?.type ?? 'f32';
     if (spans.some((sp) => (sp.type ?? 'f32') !== type)) throw new RangeError('WasmBackend.attention: spans of different KV-cache types in one call');
     if (type === 'q8_0' && Dh % 32 !== 0) throw new RangeError(`WasmBackend.attention: a q8_0 cache needs head_dim a multiple of 32, got ${Dh}`);
     // per row (k, v, length), then the tiles: consecutive rows reading one f16 / q8_0 cache share
     // each decoded block, up to attention_tile() rows (f32: a row each; see src/kernels/ops.ts)
-    const most = type === 'f32' ? 1 : s.ex.attention_tile(), tiles: number[] = [];
+    const most = type === 'f32' ? 1 : s.ex.attention_tile(),
+      tiles: number[] = [];
     const desc = new Int32Array(T * 3 + 1 + 2 * T);
     spans.forEach((sp, t) => {
       desc[3 * t] = this.at(s, sp.k);
@@ -341,15 +362,33 @@ export class WasmBackend extends ShardRouter implements Backend {
 
   /** Rows whose caches live in different memories (a cache spilled, see alloc): one call per memory, on its rows. */
   private attentionSplit(out: Float32Array, q: Float32Array, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void {
-    const W = Hq * Dh, groups = new Map<Shard, number[]>();
-    spans.forEach((sp, t) => { const s = this.home(sp.k); let g = groups.get(s); if (!g) groups.set(s, (g = [])); g.push(t); });
+    const W = Hq * Dh,
+      groups = new Map<Shard, number[]>();
+    spans.forEach((sp, t) => {
+      const s = this.home(sp.k);
+      let g = groups.get(s);
+      if (!g) groups.set(s, (g = []));
+      g.push(t);
+    });
     for (const [s, rows] of groups) {
-      const n = rows.length * W * 4, pq = s.allocBytes(n, false, false, true), po = s.allocBytes(n, false, false, true);
+      const n = rows.length * W * 4,
+        pq = s.allocBytes(n, false, false, true),
+        po = s.allocBytes(n, false, false, true);
       if (pq < 0 || po < 0) throw new Error(`WasmBackend: no room in WebAssembly memory ${s.index} for attention rows`);
       try {
-        const gq = new Float32Array(s.buf, pq, rows.length * W), go = new Float32Array(s.buf, po, rows.length * W);
+        const gq = new Float32Array(s.buf, pq, rows.length * W),
+          go = new Float32Array(s.buf, po, rows.length * W);
         rows.forEach((t, i) => gq.set(q.subarray(t * W, (t + 1) * W), i * W));
-        this.attentionIn(s, po, pq, rows.map((t) => spans[t]!), Hq, Hkv, Dh, scale);
+        this.attentionIn(
+          s,
+          po,
+          pq,
+          rows.map((t) => spans[t]!),
+          Hq,
+          Hkv,
+          Dh,
+          scale,
+        );
         rows.forEach((t, i) => out.set(go.subarray(i * W, (i + 1) * W), t * W));
       } finally {
         this.unstage();
@@ -414,7 +453,8 @@ export class WasmBackend extends ShardRouter implements Backend {
   }
 
   deltaNet(out: Float32Array, qkv: Float32Array, a: Float32Array, b: Float32Array, A: Float32Array, dtBias: Float32Array, spans: RecurrentSpan[], dims: DeltaNetDims, eps: number): void {
-    const { nk, nv, dk, dv } = dims, s = this.home(A);
+    const { nk, nv, dk, dv } = dims,
+      s = this.home(A);
     try {
       const { desc, rows } = this.spanDesc(s, spans, (sp) => sp.state);
       if (rows === 0) return;
@@ -431,9 +471,11 @@ export class WasmBackend extends ShardRouter implements Backend {
   storeRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, n: number, width: number, type: KvType): void {
     if (n <= 0) return;
     const words = kvRowWords(type, width);
-    if (dstRow < 0 || srcRow < 0 || (dstRow + n) * words > dst.length || (srcRow + n) * width > src.length) throw new RangeError(`WasmBackend.storeRows: ${n} rows at ${srcRow} -> ${dstRow} out of bounds`);
+    if (dstRow < 0 || srcRow < 0 || (dstRow + n) * words > dst.length || (srcRow + n) * width > src.length)
+      throw new RangeError(`WasmBackend.storeRows: ${n} rows at ${srcRow} -> ${dstRow} out of bounds`);
     if (type === 'q8_0' && width % 32 !== 0) throw new RangeError(`WasmBackend.storeRows: q8_0 rows of ${width} values (not a multiple of 32)`);
-    const s = this.home(dst), rows = src.subarray(srcRow * width, (srcRow + n) * width);
+    const s = this.home(dst),
+      rows = src.subarray(srcRow * width, (srcRow + n) * width);
     try {
       const pd = dst.byteOffset + 4 * dstRow * words;
       const bad = s.ex.kv_store(KVT[type], pd, this.at(s, rows), n, width, s.scratchBlock('kvblk', 128));

@@ -5,7 +5,17 @@ import * as v8 from 'node:v8';
 
 // parallel kernels, by index (the worker looks them up by the same list)
 export const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add', 'sigmoid_mul', 'ssm_conv', 'delta_net', 'mm_kq', 'mv_bf16'] as const;
-export const K_MM_Q8 = 0, K_MM_ROWS = 1, K_MV_F16 = 2, K_ATTN = 3, K_SILU = 4, K_ADD = 5, K_SIGMOID = 6, K_CONV = 7, K_DELTA = 8, K_MM_KQ = 9, K_MV_BF16 = 10;
+export const K_MM_Q8 = 0,
+  K_MM_ROWS = 1,
+  K_MV_F16 = 2,
+  K_ATTN = 3,
+  K_SILU = 4,
+  K_ADD = 5,
+  K_SIGMOID = 6,
+  K_CONV = 7,
+  K_DELTA = 8,
+  K_MM_KQ = 9,
+  K_MV_BF16 = 10;
 
 export interface Exports {
   init_tables(): void;

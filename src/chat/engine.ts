@@ -118,9 +118,7 @@ export interface ChatRequest extends SamplingRequest {
   constraint?: (tok: Tokenizer) => Constraint;
 }
 
-export type ChatEvent =
-  | OutputEvent
-  | { kind: 'logprobs'; token: string; bytes: number[]; logprob: number; top: { token: string; bytes: number[]; logprob: number }[] };
+export type ChatEvent = OutputEvent | { kind: 'logprobs'; token: string; bytes: number[]; logprob: number; top: { token: string; bytes: number[]; logprob: number }[] };
 
 export interface ChatResult {
   finish: FinishReason;
@@ -137,8 +135,22 @@ export interface ChatResult {
  * template's logic). enable_thinking has its own field.
  */
 export const RESERVED_TEMPLATE_VARS: ReadonlySet<string> = new Set([
-  'messages', 'tools', 'add_generation_prompt', 'bos_token', 'eos_token', 'enable_thinking',
-  'raise_exception', 'range', 'strftime_now', 'namespace', 'true', 'false', 'none', 'True', 'False', 'None',
+  'messages',
+  'tools',
+  'add_generation_prompt',
+  'bos_token',
+  'eos_token',
+  'enable_thinking',
+  'raise_exception',
+  'range',
+  'strftime_now',
+  'namespace',
+  'true',
+  'false',
+  'none',
+  'True',
+  'False',
+  'None',
 ]);
 
 /** The first of `kwargs`' keys that may not be set as a template variable. */
@@ -148,7 +160,8 @@ export function reservedTemplateVar(kwargs: Record<string, unknown> | undefined)
 
 export function renderPrompt(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 'tools' | 'enable_thinking' | 'template_kwargs'>): string {
   const reserved = reservedTemplateVar(req.template_kwargs);
-  if (reserved !== undefined) fail(`template_kwargs may not set '${reserved}': the engine sets that template variable itself${reserved === 'enable_thinking' ? ' (use the enable_thinking option)' : ''}`);
+  if (reserved !== undefined)
+    fail(`template_kwargs may not set '${reserved}': the engine sets that template variable itself${reserved === 'enable_thinking' ? ' (use the enable_thinking option)' : ''}`);
   return applyChatTemplate(cm.tokenizer, { messages: req.messages, tools: req.tools, addGenerationPrompt: true, enableThinking: req.enable_thinking, extra: req.template_kwargs });
 }
 
@@ -165,7 +178,10 @@ async function* pieces(cm: ChatModel, ids: number[], req: SamplingRequest, const
   try {
     for (;;) {
       const r = await steps.next();
-      if (r.done) { finish = r.value; break; }
+      if (r.done) {
+        finish = r.value;
+        break;
+      }
       n++;
       const s = r.value;
       if (req.logprobs && s.logprob !== undefined) {

@@ -13,10 +13,7 @@ import { insideXmlValue, parseXmlToolCall, xmlBodyViable } from './xml_tool_call
 export { parseToolCall, toolCallId, type ToolCall } from './tool_call.js';
 export type { ToolCallFormat } from '../generate/constrain/tool_params.js';
 
-export type OutputEvent =
-  | { kind: 'reasoning'; text: string }
-  | { kind: 'content'; text: string }
-  | { kind: 'tool_call'; call: ToolCall };
+export type OutputEvent = { kind: 'reasoning'; text: string } | { kind: 'content'; text: string } | { kind: 'tool_call'; call: ToolCall };
 
 export interface ParserOptions {
   /** the prompt already opened a `<think>` block (some templates do) */
@@ -108,11 +105,17 @@ export class QwenOutputParser {
         if (this.mode === 'reasoning' && this.format !== 'xml') this.emitText(tag, out);
         else {
           this.modeBeforeTool = this.mode;
-          this.mode = 'tool_call'; this.toolBody = ''; this.wsBeforeTool = this.pendingWs; this.pendingWs = '';
+          this.mode = 'tool_call';
+          this.toolBody = '';
+          this.wsBeforeTool = this.pendingWs;
+          this.pendingWs = '';
         }
         break;
       case '</tool_call>': {
-        if (this.mode !== 'tool_call') { this.emitText(tag, out); break; }
+        if (this.mode !== 'tool_call') {
+          this.emitText(tag, out);
+          break;
+        }
         const call = this.format === 'xml' ? parseXmlToolCall(this.toolBody, this.tools) : parseToolCall(this.toolBody);
         if (call) {
           this.switchTo('content');
@@ -175,10 +178,14 @@ export class QwenOutputParser {
 }
 
 function firstTag(s: string): { index: number; tag?: string } {
-  let best = -1, tag: string | undefined;
+  let best = -1,
+    tag: string | undefined;
   for (const t of TAGS) {
     const i = s.indexOf(t);
-    if (i >= 0 && (best < 0 || i < best)) { best = i; tag = t; }
+    if (i >= 0 && (best < 0 || i < best)) {
+      best = i;
+      tag = t;
+    }
   }
   return { index: best, tag };
 }

@@ -6,7 +6,10 @@
 import { jsonTypeOf, paramTypes, type Types } from '../generate/constrain/tool_params.js';
 import { toolCallId, type ToolCall } from './tool_call.js';
 
-const FN_OPEN = '<function=', FN_CLOSE = '</function>', P_OPEN = '<parameter=', P_CLOSE = '</parameter>';
+const FN_OPEN = '<function=',
+  FN_CLOSE = '</function>',
+  P_OPEN = '<parameter=',
+  P_CLOSE = '</parameter>';
 
 type Tool = { type?: unknown; function?: { name?: unknown; parameters?: unknown } };
 
@@ -23,7 +26,11 @@ const PYTHON: Record<string, unknown> = { True: true, False: false, None: null }
 function parseJsonish(text: string): { v: unknown } | undefined {
   const t = text.trim();
   if (t in PYTHON) return { v: PYTHON[t] };
-  try { return { v: JSON.parse(t) }; } catch { return undefined; }
+  try {
+    return { v: JSON.parse(t) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** A parameter's text typed by its schema types. */
@@ -54,7 +61,10 @@ export function parseXmlToolCall(body: string, tools?: unknown): ToolCall | unde
   i = nameEnd + 1;
   for (;;) {
     i = skipWs(body, i);
-    if (body.startsWith(FN_CLOSE, i)) { i += FN_CLOSE.length; break; }
+    if (body.startsWith(FN_CLOSE, i)) {
+      i += FN_CLOSE.length;
+      break;
+    }
     if (!body.startsWith(P_OPEN, i)) return undefined;
     const pEnd = body.indexOf('>', i + P_OPEN.length);
     if (pEnd < 0) return undefined;

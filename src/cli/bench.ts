@@ -21,8 +21,14 @@ ${CTX_HELP}
 ${KV_HELP}`;
 
 export interface BenchResult {
-  prefill_tps: number; decode_tps: number; load_s: number; peak_rss_mb: number;
-  backend: string; threads: number; prompt_tokens: number; gen_tokens: number;
+  prefill_tps: number;
+  decode_tps: number;
+  load_s: number;
+  peak_rss_mb: number;
+  backend: string;
+  threads: number;
+  prompt_tokens: number;
+  gen_tokens: number;
   /** --quantize, when given */
   quantize?: string;
   /** --cache-type, when given */
@@ -48,7 +54,10 @@ export function runBench(model: CausalLM, P: number, G: number, phase?: (name: s
   const cache = model.newCache(P + G + 1);
   phase?.(`prefill ${P} tokens (one batch)`);
   const t0 = performance.now();
-  let logits = model.forward(prompt.map((token, pos) => ({ token, pos, seq: 0, logits: pos === P - 1 })), [cache]);
+  let logits = model.forward(
+    prompt.map((token, pos) => ({ token, pos, seq: 0, logits: pos === P - 1 })),
+    [cache],
+  );
   const t1 = performance.now();
   phase?.(`decode ${G} tokens`);
   let tok = argmax(logits);
@@ -67,9 +76,18 @@ export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' }, 'prompt-tokens': { type: 'string', default: '128' }, 'gen-tokens': { type: 'string', default: '64' },
-      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, ...KV_OPTIONS, reps: { type: 'string', default: '1' }, warmup: { type: 'string', default: '0' },
-      json: { type: 'boolean' }, profile: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      model: { type: 'string' },
+      'prompt-tokens': { type: 'string', default: '128' },
+      'gen-tokens': { type: 'string', default: '64' },
+      ...BACKEND_OPTIONS,
+      ...LOAD_OPTIONS,
+      ...CTX_OPTIONS,
+      ...KV_OPTIONS,
+      reps: { type: 'string', default: '1' },
+      warmup: { type: 'string', default: '0' },
+      json: { type: 'boolean' },
+      profile: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');
@@ -79,10 +97,14 @@ export async function run(argv: string[]): Promise<void> {
     if (!Number.isInteger(n) || n < min) fail(`--${name} must be an integer >= ${min}, got '${v}'`);
     return n;
   };
-  const P = int('prompt-tokens', values['prompt-tokens'], 1), G = int('gen-tokens', values['gen-tokens'], 0);
+  const P = int('prompt-tokens', values['prompt-tokens'], 1),
+    G = int('gen-tokens', values['gen-tokens'], 0);
   const threads = int('threads', values.threads ?? String(os.availableParallelism()), 1);
-  const reps = int('reps', values.reps, 1), warmup = int('warmup', values.warmup, 0);
-  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values), cacheType = cacheTypeFromArgs(values);
+  const reps = int('reps', values.reps, 1),
+    warmup = int('warmup', values.warmup, 0);
+  const quantize = quantizeFromArgs(values),
+    ctxSize = ctxSizeFromArgs(values),
+    cacheType = cacheTypeFromArgs(values);
   const backend = backendFromArgs(values);
   const path = await resolveModelArg(values.model);
   const tl = performance.now();
@@ -93,9 +115,14 @@ export async function run(argv: string[]): Promise<void> {
   for (let i = 0; i < warmup; i++) runBench(model, P, Math.min(G, 4));
   const runs = Array.from({ length: reps }, () => runBench(model, P, G));
   const res: BenchResult = {
-    prefill_tps: median(runs.map((r) => r.prefill_tps)), decode_tps: median(runs.map((r) => r.decode_tps)),
-    load_s, peak_rss_mb: process.resourceUsage().maxRSS / 1024,
-    backend: backend.name, threads, prompt_tokens: P, gen_tokens: G,
+    prefill_tps: median(runs.map((r) => r.prefill_tps)),
+    decode_tps: median(runs.map((r) => r.decode_tps)),
+    load_s,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    backend: backend.name,
+    threads,
+    prompt_tokens: P,
+    gen_tokens: G,
   };
   if (quantize) res.quantize = quantize;
   if (cacheType) res.cache_type = cacheType;
@@ -108,7 +135,8 @@ export async function run(argv: string[]): Promise<void> {
   backend.dispose?.();
   if (values.json) process.stdout.write(JSON.stringify(res) + '\n');
   else {
-    process.stdout.write(`${backend.name}: prefill ${res.prefill_tps.toFixed(1)} tok/s, decode ${res.decode_tps.toFixed(1)} tok/s, ` +
-      `load ${res.load_s.toFixed(2)} s, peak RSS ${res.peak_rss_mb.toFixed(0)} MB\n`);
+    process.stdout.write(
+      `${backend.name}: prefill ${res.prefill_tps.toFixed(1)} tok/s, decode ${res.decode_tps.toFixed(1)} tok/s, ` + `load ${res.load_s.toFixed(2)} s, peak RSS ${res.peak_rss_mb.toFixed(0)} MB\n`,
+    );
   }
 }

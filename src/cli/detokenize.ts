@@ -12,10 +12,13 @@ const USAGE = `usage: qwen-ts detokenize --model <dir|file.gguf> --ids 1,2,3 [--
 /** "1,2,3", "1 2 3" or "[1, 2, 3]" -> ids; anything else is named. */
 export function parseIds(s: string): number[] {
   const body = s.trim().replace(/^\[/, '').replace(/\]$/, '');
-  return body.split(/[\s,]+/).filter((x) => x !== '').map((x) => {
-    if (!/^\d+$/.test(x) || !Number.isSafeInteger(Number(x))) fail(`--ids: ${JSON.stringify(x)} is not a token id (ids are non-negative integers)`);
-    return Number(x);
-  });
+  return body
+    .split(/[\s,]+/)
+    .filter((x) => x !== '')
+    .map((x) => {
+      if (!/^\d+$/.test(x) || !Number.isSafeInteger(Number(x))) fail(`--ids: ${JSON.stringify(x)} is not a token id (ids are non-negative integers)`);
+      return Number(x);
+    });
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -29,7 +32,10 @@ export async function run(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  if (values.help) { process.stdout.write(USAGE + '\n'); return; }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
   const model = await resolveModelArg(requireModel(values.model, USAGE));
   if (values.ids === undefined) fail(`--ids is required\n${USAGE}`);
   const ids = parseIds(values.ids);

@@ -62,7 +62,14 @@ export function readJsonl(file: string, option: string): string[] {
 /** The inputs: the repeated flag's values, else the JSONL file's, else stdin's non-empty lines. */
 export async function readInputs(flag: string[] | undefined, file: string | undefined, flagName: string): Promise<string[]> {
   if (flag?.length && file) fail(`give ${flagName} or --file, not both`);
-  const inputs = flag?.length ? flag : file ? readJsonl(file, '--file') : (await readStdinText()).split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l !== '');
+  const inputs = flag?.length
+    ? flag
+    : file
+      ? readJsonl(file, '--file')
+      : (await readStdinText())
+          .split('\n')
+          .map((l) => l.replace(/\r$/, ''))
+          .filter((l) => l !== '');
   if (inputs.length === 0) fail(`no input: give ${flagName}, --file in.jsonl, or lines on stdin`);
   return inputs;
 }
@@ -77,8 +84,13 @@ export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      ...MODEL_OPTIONS, text: { type: 'string', short: 't', multiple: true }, file: { type: 'string' },
-      dimensions: { type: 'string' }, instruction: { type: 'string' }, pooling: { type: 'string' }, truncate: { type: 'boolean' },
+      ...MODEL_OPTIONS,
+      text: { type: 'string', short: 't', multiple: true },
+      file: { type: 'string' },
+      dimensions: { type: 'string' },
+      instruction: { type: 'string' },
+      pooling: { type: 'string' },
+      truncate: { type: 'boolean' },
     },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');

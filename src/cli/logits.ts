@@ -22,18 +22,31 @@ export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, ...KV_OPTIONS, model: { type: 'string' }, tokens: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      ...BACKEND_OPTIONS,
+      ...LOAD_OPTIONS,
+      ...CTX_OPTIONS,
+      ...KV_OPTIONS,
+      model: { type: 'string' },
+      tokens: { type: 'string' },
+      all: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');
   if (!values.model) fail('--model is required\n' + HELP);
   if (values.tokens === undefined) fail('--tokens is required\n' + HELP);
   const ids = parseIds(values.tokens, '--tokens');
-  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values), cacheType = cacheTypeFromArgs(values);
+  const quantize = quantizeFromArgs(values),
+    ctxSize = ctxSizeFromArgs(values),
+    cacheType = cacheTypeFromArgs(values);
   const model = loadModel(await resolveModelArg(values.model), { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], ctxSize, cacheType });
   const ctx = model.config.max_position_embeddings;
   if (ids.length > ctx) fail(`--tokens has ${ids.length} tokens, more than the ${ctxSize ? '--ctx-size' : "model's"} context of ${ctx}`);
   const cache = model.newCache(ids.length);
-  const logits = model.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: values.all || pos === ids.length - 1 })), [cache]);
+  const logits = model.forward(
+    ids.map((token, pos) => ({ token, pos, seq: 0, logits: values.all || pos === ids.length - 1 })),
+    [cache],
+  );
   const V = model.config.vocab_size;
   const rows = Array.from({ length: logits.length / V }, (_, r) => Array.from(logits.subarray(r * V, (r + 1) * V)));
   process.stdout.write(JSON.stringify({ logits: values.all ? rows : rows[0] }) + '\n');

@@ -42,9 +42,12 @@ export async function main(argv: string[]): Promise<number> {
     await (await cmd.load()).run(rest);
     return 0;
   } catch (e) {
-    if (e instanceof QwenError || (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
-        (e as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
-        (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    if (
+      e instanceof QwenError ||
+      (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      (e as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
+      (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
+    ) {
       process.stderr.write(`qwen-ts ${name}: ${sanitize((e as Error).message)}\n`);
       return 1;
     }
@@ -60,6 +63,8 @@ export async function main(argv: string[]): Promise<number> {
 const isEntry = process.argv[1] && import.meta.url === new URL(`file://${await import('node:fs').then((fs) => fs.realpathSync(process.argv[1]!))}`).href;
 if (isEntry) {
   // EPIPE when stdout is closed early (| head) is not an error for the user.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); });
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+  });
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -19,8 +19,11 @@ export async function run(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     options: {
-      hub: { type: 'string' }, file: { type: 'string' }, revision: { type: 'string' },
-      quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+      hub: { type: 'string' },
+      file: { type: 'string' },
+      revision: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');

@@ -21,8 +21,13 @@ export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      ...MODEL_OPTIONS, query: { type: 'string', short: 'q' }, document: { type: 'string', short: 'd', multiple: true }, file: { type: 'string' },
-      'top-n': { type: 'string' }, instruction: { type: 'string' }, truncate: { type: 'boolean' },
+      ...MODEL_OPTIONS,
+      query: { type: 'string', short: 'q' },
+      document: { type: 'string', short: 'd', multiple: true },
+      file: { type: 'string' },
+      'top-n': { type: 'string' },
+      instruction: { type: 'string' },
+      truncate: { type: 'boolean' },
     },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');

@@ -30,9 +30,18 @@ export async function run(argv: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       ...SPEC_OPTIONS,
-      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, ...KV_OPTIONS,
-      system: { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' },
-      'max-tokens': { type: 'string' }, seed: { type: 'string' }, 'no-think': { type: 'boolean' }, json: { type: 'boolean' },
+      ...BACKEND_OPTIONS,
+      ...LOAD_OPTIONS,
+      ...CTX_OPTIONS,
+      ...KV_OPTIONS,
+      system: { type: 'string' },
+      temperature: { type: 'string' },
+      'top-p': { type: 'string' },
+      'top-k': { type: 'string' },
+      'max-tokens': { type: 'string' },
+      seed: { type: 'string' },
+      'no-think': { type: 'boolean' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -51,11 +60,21 @@ export async function run(argv: string[]): Promise<void> {
     max_tokens: num('max-tokens', values['max-tokens'], 2048, true),
     seed: values.seed === undefined ? undefined : num('seed', values.seed, 0, true),
   };
-  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values), cacheType = cacheTypeFromArgs(values);
+  const quantize = quantizeFromArgs(values),
+    ctxSize = ctxSizeFromArgs(values),
+    cacheType = cacheTypeFromArgs(values);
   const path = await resolveModelArg(positionals[0]!);
   const spec = await specFromArgs(values);
   const bar = new ProgressBar('loading');
-  const cm = openChatModel(path, positionals[0]!, { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], ctxSize, cacheType, spec, onProgress: (d, t) => bar.update(d, t) });
+  const cm = openChatModel(path, positionals[0]!, {
+    backend: backendFromArgs(values),
+    quantize,
+    checkTensors: values['check-tensors'],
+    ctxSize,
+    cacheType,
+    spec,
+    onProgress: (d, t) => bar.update(d, t),
+  });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
   const state = { system: values.system, think: !values['no-think'], history: [] as Msg[] };
@@ -68,12 +87,17 @@ export async function run(argv: string[]): Promise<void> {
   await interactive(cm, state, params);
 }
 
-interface State { system?: string; think: boolean; history: Msg[] }
+interface State {
+  system?: string;
+  think: boolean;
+  history: Msg[];
+}
 
 async function answer(cm: ChatModel, st: State, text: string, params: Partial<ChatRequest>, quiet: boolean, signal: AbortSignal) {
   const messages: Msg[] = [...(st.system ? [{ role: 'system', content: st.system }] : []), ...st.history, { role: 'user', content: text }];
   const it = chat(cm, { ...params, max_tokens: params.max_tokens!, messages, enable_thinking: st.think, signal });
-  let content = '', reasoning = '';
+  let content = '',
+    reasoning = '';
   const dim = process.stdout.isTTY ? ['\x1b[2m', '\x1b[0m'] : ['', ''];
   let inReasoning = false;
   for (;;) {
@@ -82,16 +106,27 @@ async function answer(cm: ChatModel, st: State, text: string, params: Partial<Ch
       if (!quiet) process.stdout.write(inReasoning ? `${dim[1]}\n` : '\n');
       if (r.value.finish === 'abort' && !quiet) process.stdout.write('[stopped]\n');
       st.history.push({ role: 'user', content: text }, { role: 'assistant', content });
-      return { role: 'assistant', content, reasoning_content: reasoning || undefined, finish_reason: r.value.finish,
-        usage: { prompt_tokens: r.value.promptTokens, completion_tokens: r.value.completionTokens } };
+      return {
+        role: 'assistant',
+        content,
+        reasoning_content: reasoning || undefined,
+        finish_reason: r.value.finish,
+        usage: { prompt_tokens: r.value.promptTokens, completion_tokens: r.value.completionTokens },
+      };
     }
     const e = r.value;
     if (e.kind === 'reasoning') {
       reasoning += e.text;
-      if (!quiet) { process.stdout.write(inReasoning ? e.text : `${dim[0]}${e.text}`); inReasoning = true; }
+      if (!quiet) {
+        process.stdout.write(inReasoning ? e.text : `${dim[0]}${e.text}`);
+        inReasoning = true;
+      }
     } else if (e.kind === 'content') {
       content += e.text;
-      if (!quiet) { process.stdout.write(inReasoning ? `${dim[1]}\n\n${e.text}` : e.text); inReasoning = false; }
+      if (!quiet) {
+        process.stdout.write(inReasoning ? `${dim[1]}\n\n${e.text}` : e.text);
+        inReasoning = false;
+      }
     }
   }
 }
@@ -110,7 +145,10 @@ async function interactive(cm: ChatModel, st: State, params: Partial<ChatRequest
   try {
     for await (const line of rl) {
       const text = line.trim();
-      if (!text) { rl.prompt(); continue; }
+      if (!text) {
+        rl.prompt();
+        continue;
+      }
       if (text === '/bye' || text === '/exit') break;
       if (text.startsWith('/')) {
         process.stdout.write(command(st, text) + '\n');

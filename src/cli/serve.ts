@@ -37,11 +37,22 @@ export async function run(argv: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       ...SPEC_OPTIONS,
-      ...BACKEND_OPTIONS, ...LOAD_OPTIONS, ...CTX_OPTIONS, ...KV_OPTIONS,
-      'response-store': { type: 'string' }, 'no-access-log': { type: 'boolean' },
-      host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '8080' },
-      'api-key': { type: 'string' }, cors: { type: 'string' }, name: { type: 'string' }, parallel: { type: 'string', default: '8' },
-      'cache-mem': { type: 'string' }, 'no-prefix-cache': { type: 'boolean' }, 'in-process': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      ...BACKEND_OPTIONS,
+      ...LOAD_OPTIONS,
+      ...CTX_OPTIONS,
+      ...KV_OPTIONS,
+      'response-store': { type: 'string' },
+      'no-access-log': { type: 'boolean' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8080' },
+      'api-key': { type: 'string' },
+      cors: { type: 'string' },
+      name: { type: 'string' },
+      parallel: { type: 'string', default: '8' },
+      'cache-mem': { type: 'string' },
+      'no-prefix-cache': { type: 'boolean' },
+      'in-process': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(HELP + '\n');
@@ -50,10 +61,15 @@ export async function run(argv: string[]): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0..65535, got '${values.port}'`);
   const parallel = Number(values.parallel);
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 256) fail(`--parallel must be an integer from 1 to 256, got '${values.parallel}'`);
-  const cors = values.cors?.split(',').map((o) => o.trim()).filter(Boolean);
+  const cors = values.cors
+    ?.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
   if (cors?.length === 0) fail("--cors needs origins separated by commas, or '*'");
   originPolicy(cors); // a malformed origin fails now, not after the model has loaded
-  const quantize = quantizeFromArgs(values), ctxSize = ctxSizeFromArgs(values), cacheType = cacheTypeFromArgs(values);
+  const quantize = quantizeFromArgs(values),
+    ctxSize = ctxSizeFromArgs(values),
+    cacheType = cacheTypeFromArgs(values);
   const store = values['response-store'] === undefined ? undefined : Number(values['response-store']);
   if (store !== undefined && !(Number.isInteger(store) && store >= 0)) fail(`--response-store must be a whole number >= 0, got '${values['response-store']}'`);
   if (values['no-prefix-cache'] && values['cache-mem'] !== undefined) fail('--cache-mem and --no-prefix-cache contradict each other: give one');

@@ -15,7 +15,9 @@ export const SPEC_HELP = `  --draft MODEL         speculative decoding with a sm
 
 /** The speculation the flags ask for (the draft's hub id resolved to a path), or undefined. */
 export async function specFromArgs(values: { spec?: string; draft?: string; 'draft-max'?: string; 'draft-p-min'?: string }): Promise<SpecOptions | undefined> {
-  const { spec, draft } = values, maxArg = values['draft-max'], pArg = values['draft-p-min'];
+  const { spec, draft } = values,
+    maxArg = values['draft-max'],
+    pArg = values['draft-p-min'];
   if (spec === undefined && draft === undefined) {
     if (maxArg !== undefined || pArg !== undefined) fail(`--${maxArg !== undefined ? 'draft-max' : 'draft-p-min'} needs --draft MODEL or --spec ngram`);
     return undefined;

@@ -28,7 +28,10 @@ export async function run(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  if (values.help) { process.stdout.write(USAGE + '\n'); return; }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
   const model = await resolveModelArg(requireModel(values.model, USAGE));
   if (values.messages === undefined) fail(`--messages is required\n${USAGE}`);
   const messages = await readJsonArg(values.messages, '--messages');
@@ -38,7 +41,8 @@ export async function run(argv: string[]): Promise<void> {
   const { template, fallback } = chatTemplateFor(tok);
   if (fallback) process.stderr.write(`note: ${model} has no chat template; using plain ChatML (no tools, no thinking switch)\n`);
   const text = renderChat(template, {
-    messages, tools,
+    messages,
+    tools,
     addGenerationPrompt: !values['no-generation-prompt'],
     enableThinking: values['no-thinking'] ? false : values.thinking ? true : undefined,
     bosToken: tok.bosToken ?? null,

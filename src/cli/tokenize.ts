@@ -21,7 +21,10 @@ export async function run(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  if (values.help) { process.stdout.write(USAGE + '\n'); return; }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
   const tok = loadTokenizer(await resolveModelArg(requireModel(values.model, USAGE)));
   const text = values.text ?? (await readStdinText());
   const ids = tok.encode(text, { parseSpecial: !values['split-special-tokens'] });

@@ -67,7 +67,9 @@ export function vectorPooling(m: PoolingSource, override?: VectorPooling): Vecto
   if (pooling === 'last' || pooling === 'mean' || pooling === 'cls') return pooling;
   if (pooling === 'rank') fail(`${label(m)} is a reranker (${source}): it scores query-document pairs (rerank), it does not embed`);
   if (pooling === 'none') fail(`${label(m)} declares pooling none (${source}): per-token embeddings, not one vector per input; they are not served`);
-  fail(`${label(m)} is a ${m.config.model_type} causal language model, not an embedding model: ${source} (embedding models name their pooling: GGUF {arch}.pooling_type, or a sentence-transformers modules.json with a Pooling module; the pooling option / --pooling chooses one anyway)`);
+  fail(
+    `${label(m)} is a ${m.config.model_type} causal language model, not an embedding model: ${source} (embedding models name their pooling: GGUF {arch}.pooling_type, or a sentence-transformers modules.json with a Pooling module; the pooling option / --pooling chooses one anyway)`,
+  );
 }
 
 /** Qwen3-Embedding's query format (its model card; documents go in as they are). */
@@ -95,7 +97,8 @@ export function checkDimensions(dimensions: number | undefined, hidden: number):
 export function embeddingIds(m: EmbedModel, inputs: readonly EmbedInput[], opts: EmbedOptions = {}): number[][] {
   if (!Array.isArray(inputs) || inputs.length === 0) fail('input is empty: give at least one text or token-id array');
   const { prepend, append } = poolingOf(m);
-  const V = m.model.config.vocab_size, limit = m.model.config.max_position_embeddings;
+  const V = m.model.config.vocab_size,
+    limit = m.model.config.max_position_embeddings;
   return inputs.map((x, i) => {
     const what = inputs.length === 1 ? 'input' : `input[${i}]`;
     let ids: number[];
@@ -125,14 +128,22 @@ export function normalize(v: ArrayLike<number>, n = v.length): Float32Array {
 /** Embed the inputs: one unit vector each, in order. */
 export async function embed(m: EmbedModel, inputs: readonly EmbedInput[], opts: EmbedOptions = {}): Promise<EmbedResult> {
   const pooling = vectorPooling({ ...m, config: m.model.config }, opts.pooling);
-  const D = m.model.config.hidden_size, dims = checkDimensions(opts.dimensions, D);
+  const D = m.model.config.hidden_size,
+    dims = checkDimensions(opts.dimensions, D);
   const seqs = embeddingIds(m, inputs, opts);
   const sums = seqs.map(() => new Float64Array(D));
   const want = pooling === 'mean' ? () => true : pooling === 'cls' ? (pos: number) => pos === 0 : (pos: number, L: number) => pos === L - 1;
-  await runSequences(m.model, seqs, 'hidden', want, (s, _pos, row) => {
-    const acc = sums[s]!;
-    for (let i = 0; i < D; i++) acc[i]! += row[i]!;
-  }, opts);
+  await runSequences(
+    m.model,
+    seqs,
+    'hidden',
+    want,
+    (s, _pos, row) => {
+      const acc = sums[s]!;
+      for (let i = 0; i < D; i++) acc[i]! += row[i]!;
+    },
+    opts,
+  );
   const embeddings = sums.map((acc, s) => {
     if (pooling === 'mean') for (let i = 0; i < D; i++) acc[i]! /= seqs[s]!.length;
     return normalize(acc, dims);

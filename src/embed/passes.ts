@@ -20,25 +20,35 @@ export interface PassOptions {
  * passes, so a server keeps answering and generation requests keep their turns.
  */
 export async function runSequences(
-  model: CausalLM, seqs: readonly (readonly number[])[], output: ForwardOutput,
+  model: CausalLM,
+  seqs: readonly (readonly number[])[],
+  output: ForwardOutput,
   want: (pos: number, length: number) => boolean,
   onRow: (s: number, pos: number, row: Float32Array) => void,
   opts: PassOptions = {},
 ): Promise<void> {
-  const budget = Math.max(1, opts.tokenBudget ?? 1024), maxSeqs = Math.max(1, opts.maxSequences ?? 64);
+  const budget = Math.max(1, opts.tokenBudget ?? 1024),
+    maxSeqs = Math.max(1, opts.maxSequences ?? 64);
   const width = output === 'hidden' ? model.config.hidden_size : model.config.vocab_size;
   const queue = seqs.map((_, i) => i).sort((a, b) => seqs[a]!.length - seqs[b]!.length);
-  let head = 0, done = 0; // queue[head] has its first `done` positions evaluated
+  let head = 0,
+    done = 0; // queue[head] has its first `done` positions evaluated
   let open: KvCache | undefined; // queue[head]'s cache while it is split over passes
   try {
     while (head < queue.length) {
       opts.signal?.throwIfAborted();
-      const batch: BatchEntry[] = [], caches: KvCache[] = [], rows: [s: number, pos: number][] = [], finished: KvCache[] = [];
+      const batch: BatchEntry[] = [],
+        caches: KvCache[] = [],
+        rows: [s: number, pos: number][] = [],
+        finished: KvCache[] = [];
       let left = budget;
       while (head < queue.length && left > 0 && caches.length < maxSeqs) {
-        const s = queue[head]!, ids = seqs[s]!, L = ids.length;
+        const s = queue[head]!,
+          ids = seqs[s]!,
+          L = ids.length;
         const cache = open ?? model.newCache(L);
-        const n = Math.min(L - done, left), seq = caches.push(cache) - 1;
+        const n = Math.min(L - done, left),
+          seq = caches.push(cache) - 1;
         for (let pos = done; pos < done + n; pos++) {
           const logits = want(pos, L);
           batch.push({ token: ids[pos]!, pos, seq, logits });
@@ -46,7 +56,10 @@ export async function runSequences(
         }
         left -= n;
         done += n;
-        if (done < L) { open = cache; break; } // the budget ran out inside this sequence
+        if (done < L) {
+          open = cache;
+          break;
+        } // the budget ran out inside this sequence
         finished.push(cache);
         open = undefined;
         head++;

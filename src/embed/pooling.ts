@@ -26,8 +26,12 @@ export interface PoolingInfo {
 }
 
 const ST_MODES: [key: string, pooling: VectorPooling | undefined][] = [
-  ['pooling_mode_lasttoken', 'last'], ['pooling_mode_mean_tokens', 'mean'], ['pooling_mode_cls_token', 'cls'],
-  ['pooling_mode_max_tokens', undefined], ['pooling_mode_mean_sqrt_len_tokens', undefined], ['pooling_mode_weightedmean_tokens', undefined],
+  ['pooling_mode_lasttoken', 'last'],
+  ['pooling_mode_mean_tokens', 'mean'],
+  ['pooling_mode_cls_token', 'cls'],
+  ['pooling_mode_max_tokens', undefined],
+  ['pooling_mode_mean_sqrt_len_tokens', undefined],
+  ['pooling_mode_weightedmean_tokens', undefined],
 ];
 
 function readJson(file: string): unknown {
@@ -71,7 +75,10 @@ function hfWrapping(dir: string): { prepend: number[]; append: number[] } {
   let seen = false;
   for (const piece of pp.single) {
     if (!isObj(piece)) continue;
-    if (isObj(piece.Sequence)) { seen = true; continue; }
+    if (isObj(piece.Sequence)) {
+      seen = true;
+      continue;
+    }
     const id = isObj(piece.SpecialToken) ? piece.SpecialToken.id : undefined;
     const sp = typeof id === 'string' ? specials[id] : undefined;
     if (!isObj(sp) || !Array.isArray(sp.ids) || !sp.ids.every((n) => Number.isInteger(n))) fail(`${file}: post_processor names special token ${quote(String(id))} without its ids`);
@@ -104,7 +111,8 @@ export function readPooling(p: string): PoolingInfo {
       return [v];
     };
     return {
-      pooling, source: raw === undefined ? `no ${key} in ${g.path}` : `${key} = ${raw} in ${g.path}`,
+      pooling,
+      source: raw === undefined ? `no ${key} in ${g.path}` : `${key} = ${raw} in ${g.path}`,
       prepend: wrap('tokenizer.ggml.add_bos_token', 'tokenizer.ggml.bos_token_id'),
       append: wrap('tokenizer.ggml.add_eos_token', 'tokenizer.ggml.eos_token_id'),
     };

@@ -7,7 +7,8 @@ import { runSequences, type PassOptions } from './passes.js';
 import { fitContext, poolingOf, type EmbedModel } from './embed.js';
 
 export const RERANK_INSTRUCTION = 'Given a web search query, retrieve relevant passages that answer the query';
-const PREFIX = '<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n';
+const PREFIX =
+  '<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n';
 const SUFFIX = '<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n';
 
 /** The reranker's prompt for one pair (Qwen3-Reranker's model card, byte for byte). */
@@ -54,7 +55,8 @@ export async function rerank(m: EmbedModel, query: string, documents: readonly s
   if (!Array.isArray(documents) || documents.length === 0) fail('documents is empty: give at least one document');
   if (opts.topN !== undefined && (!Number.isInteger(opts.topN) || opts.topN < 1)) fail(`top_n must be a positive integer, got ${opts.topN}`);
   checkReranker(m);
-  const yes = tokenId(m, 'yes'), no = tokenId(m, 'no');
+  const yes = tokenId(m, 'yes'),
+    no = tokenId(m, 'no');
   const limit = m.model.config.max_position_embeddings;
   const suffix = m.tokenizer.encode(SUFFIX);
   const seqs = documents.map((d, i) => {
@@ -63,9 +65,16 @@ export async function rerank(m: EmbedModel, query: string, documents: readonly s
     return fitContext(m.tokenizer.encode(rerankPrompt(query, d, opts.instruction)), limit, `documents[${i}] with the query`, opts.truncate, suffix.length);
   });
   const scores = new Float64Array(seqs.length);
-  await runSequences(m.model, seqs, 'logits', (pos, L) => pos === L - 1, (s, _pos, row) => {
-    scores[s] = 1 / (1 + Math.exp(row[no]! - row[yes]!)); // softmax([yes, no])[0]
-  }, opts);
+  await runSequences(
+    m.model,
+    seqs,
+    'logits',
+    (pos, L) => pos === L - 1,
+    (s, _pos, row) => {
+      scores[s] = 1 / (1 + Math.exp(row[no]! - row[yes]!)); // softmax([yes, no])[0]
+    },
+    opts,
+  );
   const results = [...scores].map((relevance_score, index) => ({ index, relevance_score }));
   results.sort((a, b) => b.relevance_score - a.relevance_score || a.index - b.index);
   return { results: results.slice(0, opts.topN ?? results.length), promptTokens: seqs.reduce((n, s) => n + s.length, 0) };

@@ -25,8 +25,14 @@ const fromWire = (e: WireError): Error => {
   return err;
 };
 
-interface Open { q: StepQueue; detach(): void; onCached?: (tokens: number) => void }
-interface Pending { settle(value: unknown, error?: Error): void }
+interface Open {
+  q: StepQueue;
+  detach(): void;
+  onCached?: (tokens: number) => void;
+}
+interface Pending {
+  settle(value: unknown, error?: Error): void;
+}
 
 export class EngineClient implements Engine {
   readonly maxActive: number;
@@ -37,11 +43,17 @@ export class EngineClient implements Engine {
   private dead?: Error;
   private closing = false;
 
-  private constructor(private readonly worker: Worker, readonly config: QwenConfig, opts: EngineClientOptions) {
+  private constructor(
+    private readonly worker: Worker,
+    readonly config: QwenConfig,
+    opts: EngineClientOptions,
+  ) {
     this.maxActive = opts.parallel ?? DEFAULT_PARALLEL;
     worker.on('message', (m: FromEngine) => this.receive(m));
     worker.on('error', (e) => this.fault(`the engine thread failed: ${e.message}`));
-    worker.on('exit', (code) => { if (!this.closing) this.fault(`the engine thread exited (code ${code})`); });
+    worker.on('exit', (code) => {
+      if (!this.closing) this.fault(`the engine thread exited (code ${code})`);
+    });
     worker.unref();
   }
 
@@ -56,11 +68,24 @@ export class EngineClient implements Engine {
       const loading = (m: FromEngine) => {
         if (m.type === 'progress') onProgress?.(m.done, m.total);
         else if (m.type === 'note') (onNote ?? ((n) => process.stderr.write(`note: ${n}\n`)))(m.note);
-        else if (m.type === 'ready') { done(); resolve(new EngineClient(worker, m.config, opts)); }
-        else if (m.type === 'failed') { done(); void worker.terminate(); reject(fromWire(m.error)); }
+        else if (m.type === 'ready') {
+          done();
+          resolve(new EngineClient(worker, m.config, opts));
+        } else if (m.type === 'failed') {
+          done();
+          void worker.terminate();
+          reject(fromWire(m.error));
+        }
       };
-      const died = (e: Error | number) => { done(); reject(new Error(`the engine thread ${typeof e === 'number' ? `exited (code ${e})` : `failed: ${e.message}`} while loading`)); };
-      const done = () => { worker.off('message', loading); worker.off('error', died); worker.off('exit', died); };
+      const died = (e: Error | number) => {
+        done();
+        reject(new Error(`the engine thread ${typeof e === 'number' ? `exited (code ${e})` : `failed: ${e.message}`} while loading`));
+      };
+      const done = () => {
+        worker.off('message', loading);
+        worker.off('error', died);
+        worker.off('exit', died);
+      };
       worker.on('message', loading);
       worker.on('error', died);
       worker.on('exit', died);
@@ -154,7 +179,10 @@ export class EngineClient implements Engine {
 
   private fault(why: string): void {
     this.dead ??= new Error(why);
-    for (const r of this.open.values()) { r.detach(); r.q.close('error', this.dead); }
+    for (const r of this.open.values()) {
+      r.detach();
+      r.q.close('error', this.dead);
+    }
     this.open.clear();
     for (const t of [...this.tasks.values()]) t.settle(undefined, this.dead);
     this.worker.unref();

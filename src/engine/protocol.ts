@@ -35,19 +35,20 @@ export interface EngineInit {
 /** GenerateOptions as data: no signal (cancel is a message), the constraint as its spec. */
 export type WireOptions = Omit<GenerateOptions, 'signal' | 'constraint' | 'onCached'> & { constraint?: ConstraintSpec };
 
-export interface WireError { name: string; message: string }
+export interface WireError {
+  name: string;
+  message: string;
+}
 
 /** Work that is not a generation, run on the engine thread beside the scheduler's passes. */
-export type EngineTask =
-  | { kind: 'embed'; inputs: EmbedInput[]; opts: Omit<EmbedOptions, 'signal'> }
-  | { kind: 'rerank'; query: string; documents: string[]; opts: Omit<RerankOptions, 'signal'> };
+export type EngineTask = { kind: 'embed'; inputs: EmbedInput[]; opts: Omit<EmbedOptions, 'signal'> } | { kind: 'rerank'; query: string; documents: string[]; opts: Omit<RerankOptions, 'signal'> };
 
-export interface TaskResult { embed: EmbedResult; rerank: RerankResult }
+export interface TaskResult {
+  embed: EmbedResult;
+  rerank: RerankResult;
+}
 
-export type ToEngine =
-  | { type: 'submit'; id: number; prompt: number[]; opts: WireOptions }
-  | { type: 'task'; id: number; task: EngineTask }
-  | { type: 'cancel'; id: number };
+export type ToEngine = { type: 'submit'; id: number; prompt: number[]; opts: WireOptions } | { type: 'task'; id: number; task: EngineTask } | { type: 'cancel'; id: number };
 
 export type FromEngine =
   | { type: 'progress'; done: number; total: number }

@@ -25,7 +25,11 @@ let model: CausalLM | undefined;
 function start(): Scheduler {
   const backend = backendFromArgs({ backend: init.backend, threads: init.threads });
   model = loadModel(init.path, {
-    backend, quantize: init.quantize, checkTensors: init.checkTensors, ctxSize: init.ctxSize, cacheType: init.cacheType,
+    backend,
+    quantize: init.quantize,
+    checkTensors: init.checkTensors,
+    ctxSize: init.ctxSize,
+    cacheType: init.cacheType,
     onProgress: (done, total) => post({ type: 'progress', done, total }),
     onNote: (note) => post({ type: 'note', note }),
   });

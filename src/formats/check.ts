@@ -21,9 +21,16 @@ interface Layout {
   mask: number;
 }
 const D = [['d', 0]] as const;
-const DM = [['d', 0], ['m', 2]] as const;
-const D_DMIN = [['d', 0], ['dmin', 2]] as const;
-const F16_EXP = 0x7c00, BF16_EXP = 0x7f80;
+const DM = [
+  ['d', 0],
+  ['m', 2],
+] as const;
+const D_DMIN = [
+  ['d', 0],
+  ['dmin', 2],
+] as const;
+const F16_EXP = 0x7c00,
+  BF16_EXP = 0x7f80;
 
 /** The fields ggml_validate_row_data checks, for each type qwen.ts reads. */
 export const CHECKED_FIELDS: Readonly<Record<DType, Layout>> = {
@@ -35,7 +42,13 @@ export const CHECKED_FIELDS: Readonly<Record<DType, Layout>> = {
   Q5_0: { fields: D, mask: F16_EXP }, // d, qh[4], qs[16]
   Q5_1: { fields: DM, mask: F16_EXP }, // d, m, qh[4], qs[16]
   Q8_0: { fields: D, mask: F16_EXP }, // d, qs[32]
-  Q2_K: { fields: [['d', 80], ['dmin', 82]], mask: F16_EXP }, // scales[16], qs[64], d, dmin
+  Q2_K: {
+    fields: [
+      ['d', 80],
+      ['dmin', 82],
+    ],
+    mask: F16_EXP,
+  }, // scales[16], qs[64], d, dmin
   Q3_K: { fields: [['d', 108]], mask: F16_EXP }, // hmask[32], qs[64], scales[12], d
   Q4_K: { fields: D_DMIN, mask: F16_EXP }, // d, dmin, scales[12], qs[128]
   Q5_K: { fields: D_DMIN, mask: F16_EXP }, // d, dmin, scales[12], qh[32], qs[128]
@@ -62,8 +75,15 @@ const DENSE: Partial<Record<DType, { mask: number; add: number; top: number; per
 function denseScan(w: Int32Array, n: number, mask: number, add: number, top: number): number {
   let i = 0;
   for (; i + 8 <= n; i += 8) {
-    const a = ((w[i]! & mask) + add) | ((w[i + 1]! & mask) + add) | ((w[i + 2]! & mask) + add) | ((w[i + 3]! & mask) + add)
-      | ((w[i + 4]! & mask) + add) | ((w[i + 5]! & mask) + add) | ((w[i + 6]! & mask) + add) | ((w[i + 7]! & mask) + add);
+    const a =
+      ((w[i]! & mask) + add) |
+      ((w[i + 1]! & mask) + add) |
+      ((w[i + 2]! & mask) + add) |
+      ((w[i + 3]! & mask) + add) |
+      ((w[i + 4]! & mask) + add) |
+      ((w[i + 5]! & mask) + add) |
+      ((w[i + 6]! & mask) + add) |
+      ((w[i + 7]! & mask) + add);
     if ((a & top) !== 0) break;
   }
   return i;
@@ -84,7 +104,8 @@ export interface NonFinite {
 export function findNonFinite(dtype: DType, bytes: Uint8Array): NonFinite | undefined {
   const { blockBytes } = DTYPES[dtype];
   const { fields, mask } = CHECKED_FIELDS[dtype];
-  const n = Math.floor(bytes.length / blockBytes), stride = blockBytes >> 1; // every block size is even
+  const n = Math.floor(bytes.length / blockBytes),
+    stride = blockBytes >> 1; // every block size is even
   let from = 0; // blocks before it are known to be finite
   const dense = DENSE[dtype];
   if (dense && LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) {
@@ -92,13 +113,17 @@ export function findNonFinite(dtype: DType, bytes: Uint8Array): NonFinite | unde
     from = denseScan(new Int32Array(bytes.buffer, bytes.byteOffset, words), words, dense.mask, dense.add, dense.top) * dense.per;
   }
   // one pass over the blocks, both fields at once (each block's words share a cache line or two)
-  const at0 = fields[0]![1], at1 = (fields[1] ?? fields[0]!)[1];
+  const at0 = fields[0]![1],
+    at1 = (fields[1] ?? fields[0]!)[1];
   let i = from;
   if (LITTLE_ENDIAN && bytes.byteOffset % 2 === 0) {
     const w = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1);
     let j = (at0 >> 1) + i * stride;
     const k = (at1 - at0) >> 1;
-    if (k === 0) for (; i < n; i++, j += stride) { if ((w[j]! & mask) === mask) break; }
+    if (k === 0)
+      for (; i < n; i++, j += stride) {
+        if ((w[j]! & mask) === mask) break;
+      }
     else for (; i < n; i++, j += stride) if ((w[j]! & mask) === mask || (w[j + k]! & mask) === mask) break;
   } else {
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -113,7 +138,8 @@ export function findNonFinite(dtype: DType, bytes: Uint8Array): NonFinite | unde
   let x: number;
   if (dtype === 'F32') x = new DataView(bytes.buffer, bytes.byteOffset + best * 4, 4).getFloat32(0, true);
   else {
-    const at = best * blockBytes + fields[bestField]![1], h = bytes[at]! | (bytes[at + 1]! << 8);
+    const at = best * blockBytes + fields[bestField]![1],
+      h = bytes[at]! | (bytes[at + 1]! << 8);
     x = dtype === 'BF16' ? bf16ToF32(h) : f16ToF32(h);
   }
   return { index: best, field: fields[bestField]![0], value: Number.isNaN(x) ? 'NaN' : x > 0 ? '+Inf' : '-Inf' };

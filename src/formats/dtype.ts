@@ -2,9 +2,7 @@
 // Shapes everywhere in qwen.ts are in numpy / Hugging Face order: [rows, cols],
 // the innermost (contiguous) dimension last. GGUF's `ne` is the reverse.
 
-export type DType =
-  | 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1'
-  | 'Q2_K' | 'Q3_K' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'IQ4_NL' | 'IQ4_XS';
+export type DType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'Q2_K' | 'Q3_K' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'IQ4_NL' | 'IQ4_XS';
 
 export interface DTypeInfo {
   /** elements per block along the innermost dimension */
@@ -38,11 +36,34 @@ export const DTYPES: Record<DType, DTypeInfo> = {
  * one is refused by name.
  */
 export const GGML_TYPE_NAMES: Readonly<Record<number, string>> = {
-  4: 'Q4_2 (removed from ggml)', 5: 'Q4_3 (removed from ggml)', 9: 'Q8_1',
-  15: 'Q8_K', 16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 21: 'IQ3_S', 22: 'IQ2_S', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64', 29: 'IQ1_M',
-  31: 'Q4_0_4_4 (removed from GGUF)', 32: 'Q4_0_4_8 (removed from GGUF)', 33: 'Q4_0_8_8 (removed from GGUF)',
-  34: 'TQ1_0', 35: 'TQ2_0', 36: 'IQ4_NL_4_4 (removed from GGUF)', 37: 'IQ4_NL_4_8 (removed from GGUF)',
-  38: 'IQ4_NL_8_8 (removed from GGUF)', 39: 'MXFP4', 40: 'NVFP4', 41: 'Q1_0', 42: 'Q2_0',
+  4: 'Q4_2 (removed from ggml)',
+  5: 'Q4_3 (removed from ggml)',
+  9: 'Q8_1',
+  15: 'Q8_K',
+  16: 'IQ2_XXS',
+  17: 'IQ2_XS',
+  18: 'IQ3_XXS',
+  19: 'IQ1_S',
+  21: 'IQ3_S',
+  22: 'IQ2_S',
+  24: 'I8',
+  25: 'I16',
+  26: 'I32',
+  27: 'I64',
+  28: 'F64',
+  29: 'IQ1_M',
+  31: 'Q4_0_4_4 (removed from GGUF)',
+  32: 'Q4_0_4_8 (removed from GGUF)',
+  33: 'Q4_0_8_8 (removed from GGUF)',
+  34: 'TQ1_0',
+  35: 'TQ2_0',
+  36: 'IQ4_NL_4_4 (removed from GGUF)',
+  37: 'IQ4_NL_4_8 (removed from GGUF)',
+  38: 'IQ4_NL_8_8 (removed from GGUF)',
+  39: 'MXFP4',
+  40: 'NVFP4',
+  41: 'Q1_0',
+  42: 'Q2_0',
 };
 
 export function dtypeFromGgml(t: number): DType | undefined {

@@ -10,19 +10,47 @@ export type GgufScalarType = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32'
 export type GgufType = GgufScalarType | { array: GgufScalarType };
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
 /** One metadata entry with its GGUF type, as the writer takes it. */
-export interface GgufKV { key: string; type: GgufType; value: GgufValue }
+export interface GgufKV {
+  key: string;
+  type: GgufType;
+  value: GgufValue;
+}
 
 /** GGUF value type ids, in the file's numbering. */
 export const GGUF_TYPE_IDS: Record<GgufScalarType | 'array', number> = {
-  u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, str: 8, array: 9, u64: 10, i64: 11, f64: 12,
+  u8: 0,
+  i8: 1,
+  u16: 2,
+  i16: 3,
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  str: 8,
+  array: 9,
+  u64: 10,
+  i64: 11,
+  f64: 12,
 };
 const TYPE_BY_ID = new Map(Object.entries(GGUF_TYPE_IDS).map(([k, v]) => [v, k as GgufScalarType | 'array']));
 const SCALAR_BYTES: Record<GgufScalarType, number> = {
-  u8: 1, i8: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, bool: 1, str: 8, u64: 8, i64: 8, f64: 8,
+  u8: 1,
+  i8: 1,
+  u16: 2,
+  i16: 2,
+  u32: 4,
+  i32: 4,
+  f32: 4,
+  bool: 1,
+  str: 8,
+  u64: 8,
+  i64: 8,
+  f64: 8,
 };
 // Keys llama.cpp reads as integers (it checks each key's stored type too): a float or string there
 // is a corrupt or hand-edited file, not a value to round.
-const INTEGER_KEY = /^general\.(alignment|file_type|quantization_version)$|_token_id$|\.(context_length|embedding_length|block_count|feed_forward_length|expert_count|expert_used_count|expert_feed_forward_length|expert_shared_feed_forward_length|head_count|head_count_kv|key_length|value_length|dimension_count|conv_kernel|state_size|group_count|time_step_rank|inner_size|full_attention_interval|nextn_predict_layers|sliding_window)$|^split\.(no|count|tensors\.count)$/;
+const INTEGER_KEY =
+  /^general\.(alignment|file_type|quantization_version)$|_token_id$|\.(context_length|embedding_length|block_count|feed_forward_length|expert_count|expert_used_count|expert_feed_forward_length|expert_shared_feed_forward_length|head_count|head_count_kv|key_length|value_length|dimension_count|conv_kernel|state_size|group_count|time_step_rank|inner_size|full_attention_interval|nextn_predict_layers|sliding_window)$|^split\.(no|count|tensors\.count)$/;
 const INTEGER_TYPES = new Set<GgufScalarType>(['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'u64', 'i64']);
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -57,7 +85,11 @@ class Cursor {
     this.bufStart = this.pos;
     return 0;
   }
-  u32(what: string): number { const o = this.ensure(4, what); this.pos += 4; return this.view.getUint32(o, true); }
+  u32(what: string): number {
+    const o = this.ensure(4, what);
+    this.pos += 4;
+    return this.view.getUint32(o, true);
+  }
   u64(what: string): number {
     const o = this.ensure(8, what);
     this.pos += 8;
@@ -71,17 +103,32 @@ class Cursor {
     this.pos += SCALAR_BYTES[t];
     const v = this.view;
     switch (t) {
-      case 'u8': return v.getUint8(o);
-      case 'i8': return v.getInt8(o);
-      case 'u16': return v.getUint16(o, true);
-      case 'i16': return v.getInt16(o, true);
-      case 'u32': return v.getUint32(o, true);
-      case 'i32': return v.getInt32(o, true);
-      case 'f32': return v.getFloat32(o, true);
-      case 'f64': return v.getFloat64(o, true);
-      case 'bool': return v.getUint8(o) !== 0;
-      case 'u64': { const b = v.getBigUint64(o, true); return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b; }
-      case 'i64': { const b = v.getBigInt64(o, true); return b <= BigInt(Number.MAX_SAFE_INTEGER) && b >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b; }
+      case 'u8':
+        return v.getUint8(o);
+      case 'i8':
+        return v.getInt8(o);
+      case 'u16':
+        return v.getUint16(o, true);
+      case 'i16':
+        return v.getInt16(o, true);
+      case 'u32':
+        return v.getUint32(o, true);
+      case 'i32':
+        return v.getInt32(o, true);
+      case 'f32':
+        return v.getFloat32(o, true);
+      case 'f64':
+        return v.getFloat64(o, true);
+      case 'bool':
+        return v.getUint8(o) !== 0;
+      case 'u64': {
+        const b = v.getBigUint64(o, true);
+        return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+      }
+      case 'i64': {
+        const b = v.getBigInt64(o, true);
+        return b <= BigInt(Number.MAX_SAFE_INTEGER) && b >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+      }
     }
   }
   str(what: string): string {
@@ -90,7 +137,9 @@ class Cursor {
     this.pos += n;
     return decoder.decode(this.buf.subarray(o, o + n));
   }
-  remaining(): number { return this.r.size - this.pos; }
+  remaining(): number {
+    return this.r.size - this.pos;
+  }
 }
 const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }); // keep a leading U+FEFF in strings
 
@@ -194,7 +243,9 @@ function parse(r: FileReader): GgufFile {
     if (t.rel % alignment !== 0) fail(`${path}: tensor ${quote(t.name)} offset ${t.rel} is not aligned to ${alignment}; the file is corrupt`);
     const offset = dataOffset + t.rel;
     if (offset + byteLength > r.size) {
-      fail(`${path}: tensor ${quote(t.name)} (${dtype} [${shape.join(', ')}], ${byteLength} bytes at offset ${offset}) lies past the end of the file (${r.size} bytes); the file is truncated or corrupt`);
+      fail(
+        `${path}: tensor ${quote(t.name)} (${dtype} [${shape.join(', ')}], ${byteLength} bytes at offset ${offset}) lies past the end of the file (${r.size} bytes); the file is truncated or corrupt`,
+      );
     }
     if (tensors.has(t.name)) fail(`${path}: tensor ${quote(t.name)} appears twice`);
     const info: TensorInfo = { name: t.name, dtype, shape, offset, byteLength, file: path };
@@ -203,7 +254,14 @@ function parse(r: FileReader): GgufFile {
   }
   checkDisjoint(path, tensorList);
   return {
-    path, version, metadata, metadataTypes, alignment, dataOffset, tensors, tensorList,
+    path,
+    version,
+    metadata,
+    metadataTypes,
+    alignment,
+    dataOffset,
+    tensors,
+    tensorList,
     readInto(name: string, dst: Uint8Array) {
       const info = tensors.get(name);
       if (!info) fail(`${path}: no tensor named ${quote(name)}`);
@@ -226,9 +284,12 @@ function parse(r: FileReader): GgufFile {
 function checkDisjoint(path: string, list: readonly TensorInfo[]): void {
   const sorted = [...list].sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1]!, cur = sorted[i]!;
+    const prev = sorted[i - 1]!,
+      cur = sorted[i]!;
     if (cur.offset < prev.offset + prev.byteLength) {
-      fail(`${path}: tensor ${quote(cur.name)} (bytes ${cur.offset}..${cur.offset + cur.byteLength}) overlaps tensor ${quote(prev.name)} (bytes ${prev.offset}..${prev.offset + prev.byteLength}); the file is corrupt`);
+      fail(
+        `${path}: tensor ${quote(cur.name)} (bytes ${cur.offset}..${cur.offset + cur.byteLength}) overlaps tensor ${quote(prev.name)} (bytes ${prev.offset}..${prev.offset + prev.byteLength}); the file is corrupt`,
+      );
     }
   }
 }

@@ -18,13 +18,18 @@ export const SPLIT_TENSORS_COUNT = 'split.tensors.count';
 // llama_split_path's "%s-%05d-of-%05d.gguf" (shard numbers 1-based in names, 0-based in split.no)
 const SPLIT_NAME = /^(.*)-(\d{5})-of-(\d{5})\.gguf$/;
 
-export interface SplitName { prefix: string; no: number; count: number }
+export interface SplitName {
+  prefix: string;
+  no: number;
+  count: number;
+}
 
 /** `dir/NAME-00002-of-00003.gguf` -> { prefix: 'dir/NAME', no: 2, count: 3 }; undefined for other names. */
 export function parseSplitName(p: string): SplitName | undefined {
   const m = SPLIT_NAME.exec(p);
   if (!m) return undefined;
-  const no = Number(m[2]), count = Number(m[3]);
+  const no = Number(m[2]),
+    count = Number(m[3]);
   return no >= 1 && no <= count ? { prefix: m[1]!, no, count } : undefined;
 }
 
@@ -68,7 +73,10 @@ export function openGgufModel(p: string): GgufFile {
     if (no === undefined) fail(`${p}: split.count = ${count} but split.no is missing; the file is corrupt`);
     if (no >= count) fail(`${p}: split.no = ${no} is not below split.count = ${count}; the file is corrupt`);
     const name = parseSplitName(p);
-    if (!name) fail(`${p}: shard ${no + 1} of ${count} of a split GGUF, but its name does not end in -${pad(no + 1)}-of-${pad(count)}.gguf, so the other shards cannot be found; keep the names gguf-split gave them`);
+    if (!name)
+      fail(
+        `${p}: shard ${no + 1} of ${count} of a split GGUF, but its name does not end in -${pad(no + 1)}-of-${pad(count)}.gguf, so the other shards cannot be found; keep the names gguf-split gave them`,
+      );
     if (name.no !== no + 1 || name.count !== count) {
       fail(`${p}: the name says shard ${name.no} of ${name.count}, but the file is shard ${no + 1} of ${count} (split.no = ${no}, split.count = ${count}); it belongs to another split set`);
     }
@@ -85,7 +93,8 @@ export function openGgufModel(p: string): GgufFile {
       const s = openGguf(files[i]!);
       shards.push(s);
       byIndex[i] = s;
-      const sc = splitInt(s, SPLIT_COUNT), sn = splitInt(s, SPLIT_NO);
+      const sc = splitInt(s, SPLIT_COUNT),
+        sn = splitInt(s, SPLIT_NO);
       if (sc !== count) fail(`${s.path}: split.count = ${sc ?? '(missing)'}, but ${base} says the set has ${count} shards; the files come from different split sets`);
       if (sn !== i) fail(`${s.path}: split.no = ${sn ?? '(missing)'}, but its name makes it shard ${i + 1} of ${count} (split.no ${i}); the files come from different split sets`);
     }
@@ -128,10 +137,16 @@ function merge(shards: GgufFile[]): GgufFile {
   // make its single output file look like a shard
   const keep = <V>(m: Map<string, V>) => new Map([...m].filter(([k]) => !k.startsWith('split.')));
   return {
-    ...first, tensors, tensorList, metadata: keep(first.metadata), metadataTypes: keep(first.metadataTypes),
+    ...first,
+    tensors,
+    tensorList,
+    metadata: keep(first.metadata),
+    metadataTypes: keep(first.metadataTypes),
     readInto: (name, dst) => src(name).readInto(name, dst),
     readRange: (name, start, dst) => src(name).readRange!(name, start, dst),
-    close: () => { for (const s of shards) s.close(); },
+    close: () => {
+      for (const s of shards) s.close();
+    },
   };
 }
 

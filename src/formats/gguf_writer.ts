@@ -16,24 +16,50 @@ export interface GgufTensorOut {
 class Bytes {
   private chunks: Uint8Array[] = [];
   length = 0;
-  push(b: Uint8Array) { this.chunks.push(b); this.length += b.length; }
+  push(b: Uint8Array) {
+    this.chunks.push(b);
+    this.length += b.length;
+  }
   num(t: GgufScalarType, v: GgufValue) {
     const size = t === 'bool' || t === 'u8' || t === 'i8' ? 1 : t === 'u16' || t === 'i16' ? 2 : t === 'u32' || t === 'i32' || t === 'f32' ? 4 : 8;
     const b = new Uint8Array(size);
     const d = new DataView(b.buffer);
     switch (t) {
-      case 'u8': d.setUint8(0, Number(v)); break;
-      case 'i8': d.setInt8(0, Number(v)); break;
-      case 'u16': d.setUint16(0, Number(v), true); break;
-      case 'i16': d.setInt16(0, Number(v), true); break;
-      case 'u32': d.setUint32(0, Number(v), true); break;
-      case 'i32': d.setInt32(0, Number(v), true); break;
-      case 'f32': d.setFloat32(0, Number(v), true); break;
-      case 'f64': d.setFloat64(0, Number(v), true); break;
-      case 'bool': d.setUint8(0, v ? 1 : 0); break;
-      case 'u64': d.setBigUint64(0, BigInt(v as number), true); break;
-      case 'i64': d.setBigInt64(0, BigInt(v as number), true); break;
-      case 'str': throw new Error('str is not a number');
+      case 'u8':
+        d.setUint8(0, Number(v));
+        break;
+      case 'i8':
+        d.setInt8(0, Number(v));
+        break;
+      case 'u16':
+        d.setUint16(0, Number(v), true);
+        break;
+      case 'i16':
+        d.setInt16(0, Number(v), true);
+        break;
+      case 'u32':
+        d.setUint32(0, Number(v), true);
+        break;
+      case 'i32':
+        d.setInt32(0, Number(v), true);
+        break;
+      case 'f32':
+        d.setFloat32(0, Number(v), true);
+        break;
+      case 'f64':
+        d.setFloat64(0, Number(v), true);
+        break;
+      case 'bool':
+        d.setUint8(0, v ? 1 : 0);
+        break;
+      case 'u64':
+        d.setBigUint64(0, BigInt(v as number), true);
+        break;
+      case 'i64':
+        d.setBigInt64(0, BigInt(v as number), true);
+        break;
+      case 'str':
+        throw new Error('str is not a number');
     }
     this.push(b);
   }
@@ -46,7 +72,9 @@ class Bytes {
     if (t === 'str') this.str(String(v));
     else this.num(t, v);
   }
-  concat(): Uint8Array { return Buffer.concat(this.chunks, this.length); }
+  concat(): Uint8Array {
+    return Buffer.concat(this.chunks, this.length);
+  }
 }
 
 export function writeGguf(path: string, opts: { metadata: GgufKV[]; tensors: GgufTensorOut[]; alignment?: number }): void {
@@ -90,8 +118,14 @@ export function writeGguf(path: string, opts: { metadata: GgufKV[]; tensors: Ggu
   const fd = fs.openSync(tmp, 'w');
   try {
     let pos = 0;
-    const write = (b: Uint8Array) => { fs.writeSync(fd, b); pos += b.length; };
-    const pad = () => { const p = (alignment - (pos % alignment)) % alignment; if (p) write(new Uint8Array(p)); };
+    const write = (b: Uint8Array) => {
+      fs.writeSync(fd, b);
+      pos += b.length;
+    };
+    const pad = () => {
+      const p = (alignment - (pos % alignment)) % alignment;
+      if (p) write(new Uint8Array(p));
+    };
     write(header);
     pad();
     for (const t of opts.tensors) {
@@ -104,7 +138,11 @@ export function writeGguf(path: string, opts: { metadata: GgufKV[]; tensors: Ggu
     fs.closeSync(fd);
     fs.renameSync(tmp, path);
   } catch (e) {
-    try { fs.closeSync(fd); } catch { /* already closed */ }
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
     fs.rmSync(tmp, { force: true });
     throw e;
   }

@@ -61,14 +61,17 @@ export interface MixModel {
 export function mixModel(meta: readonly GgufKV[]): MixModel {
   const get = (k: string) => meta.find((m) => m.key === k)?.value;
   const arch = String(get('general.architecture') ?? fail('GGUF metadata without general.architecture'));
-  const first = (v: unknown) => Number(Array.isArray(v) ? v[0] : v ?? 0);
+  const first = (v: unknown) => Number(Array.isArray(v) ? v[0] : (v ?? 0));
   const blockCount = first(get(`${arch}.block_count`));
   const heads = first(get(`${arch}.attention.head_count`));
   const kvKey = get(`${arch}.attention.head_count_kv`);
   const kv = kvKey === undefined ? heads : first(kvKey); // llama.cpp: n_head_kv defaults to n_head
   const nextn = first(get(`${arch}.nextn_predict_layers`));
   return {
-    arch, blockCount, gqa: kv === 0 ? 0 : Math.trunc(heads / kv), expertCount: first(get(`${arch}.expert_count`)),
+    arch,
+    blockCount,
+    gqa: kv === 0 ? 0 : Math.trunc(heads / kv),
+    expertCount: first(get(`${arch}.expert_count`)),
     is70B: arch === 'qwen2' && blockCount - nextn === 80,
   };
 }
@@ -86,13 +89,41 @@ const FLOATS: ReadonlySet<DType> = new Set(['F32', 'F16', 'BF16']);
 // tensor_allows_quantization: name fragments llama.cpp never quantises (the architectures it lists
 // that qwen.ts cannot load are kept, as they cost nothing and keep the list comparable)
 const KEEP_FRAGMENTS = [
-  '_norm.weight', 'ffn_gate_inp.weight', 'ffn_gate_tid2eid.weight', 'altup', 'laurel', 'per_layer_model_proj',
-  'ssm_conv1d', 'shortconv.conv.weight', 'indexer.k_proj.weight', 'indexer.q_proj.weight',
-  'time_mix_first.weight', 'time_mix_w0.weight', 'time_mix_w1.weight', 'time_mix_w2.weight', 'time_mix_v0.weight',
-  'time_mix_v1.weight', 'time_mix_v2.weight', 'time_mix_a0.weight', 'time_mix_a1.weight', 'time_mix_a2.weight',
-  'time_mix_g1.weight', 'time_mix_g2.weight', 'time_mix_decay_w1.weight', 'time_mix_decay_w2.weight',
-  'time_mix_lerp_fused.weight', 'attn_rel_b.weight', '.position_embd', 'sam.pos_embd', 'sam.neck.', 'sam.net_',
-  '.rel_pos', '.patch_embd', '.patch_merger', 'a.rvq.codebook', 'mm.a.code_embd',
+  '_norm.weight',
+  'ffn_gate_inp.weight',
+  'ffn_gate_tid2eid.weight',
+  'altup',
+  'laurel',
+  'per_layer_model_proj',
+  'ssm_conv1d',
+  'shortconv.conv.weight',
+  'indexer.k_proj.weight',
+  'indexer.q_proj.weight',
+  'time_mix_first.weight',
+  'time_mix_w0.weight',
+  'time_mix_w1.weight',
+  'time_mix_w2.weight',
+  'time_mix_v0.weight',
+  'time_mix_v1.weight',
+  'time_mix_v2.weight',
+  'time_mix_a0.weight',
+  'time_mix_a1.weight',
+  'time_mix_a2.weight',
+  'time_mix_g1.weight',
+  'time_mix_g2.weight',
+  'time_mix_decay_w1.weight',
+  'time_mix_decay_w2.weight',
+  'time_mix_lerp_fused.weight',
+  'attn_rel_b.weight',
+  '.position_embd',
+  'sam.pos_embd',
+  'sam.neck.',
+  'sam.net_',
+  '.rel_pos',
+  '.patch_embd',
+  '.patch_merger',
+  'a.rvq.codebook',
+  'mm.a.code_embd',
 ];
 
 /** ggml_n_dims: trailing ne of 1 (leading numpy dims of 1) do not count, so [1, n] is a vector. */
@@ -103,8 +134,7 @@ function nDims(shape: readonly number[]): number {
 }
 
 function quantizable(name: string, shape: readonly number[]): boolean {
-  return nDims(shape) >= 2 && name.endsWith('weight') && name !== 'position_embd.weight' && name !== 'token_types.weight'
-    && !KEEP_FRAGMENTS.some((f) => name.includes(f));
+  return nDims(shape) >= 2 && name.endsWith('weight') && name !== 'position_embd.weight' && name !== 'token_types.weight' && !KEEP_FRAGMENTS.some((f) => name.includes(f));
 }
 
 // tensor_type_fallback: a row that does not fill whole blocks takes a type of smaller blocks; a row
@@ -132,11 +162,21 @@ const isAttnV = (c: Category) => c === 'attn_v' || c === 'attn_qkv' || c === 'at
 const useMoreBits = (i: number, n: number) => i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) || (i - Math.trunc(n / 8)) % 3 === 2;
 
 /** Counters over the tensors in llama.cpp's order (quantize_state_impl). */
-interface MixState { model: MixModel; tied: boolean; nAttnV: number; iAttnV: number; iFfnDown: number; iFfnGate: number; iFfnUp: number }
+interface MixState {
+  model: MixModel;
+  tied: boolean;
+  nAttnV: number;
+  iAttnV: number;
+  iFfnDown: number;
+  iFfnGate: number;
+  iFfnUp: number;
+}
 
 /** llama_tensor_get_type_impl for one quantisable tensor of a mix with a quantised base type. */
 function mixRule(s: MixState, mix: QuantMix, ftype: string, name: string, cols: number): DType {
-  const base = mix.base, m = s.model, cat = category(name);
+  const base = mix.base,
+    m = s.model,
+    cat = category(name);
   const layer = (counter: number): [number, number] => {
     if (m.expertCount <= 1) return [counter, m.blockCount];
     // experts are not stored in layer order: llama.cpp parses the layer from the name
@@ -170,8 +210,10 @@ function mixRule(s: MixState, mix: QuantMix, ftype: string, name: string, cols: 
     if (is('q2_k')) t = 'Q3_K';
     else if (is('q3_k_m')) t = i < Math.trunc(n / 16) ? 'Q5_K' : 'Q4_K';
     else if (is('q3_k_l')) t = 'Q5_K';
-    else if (is('q4_k_m')) { if (useMoreBits(i, n)) t = 'Q6_K'; }
-    else if (is('iq4_nl', 'iq4_xs') && i < Math.trunc(n / 8)) t = 'Q5_K'; // without an importance matrix only
+    else if (is('q4_k_m')) {
+      if (useMoreBits(i, n)) t = 'Q6_K';
+    } else if (is('iq4_nl', 'iq4_xs') && i < Math.trunc(n / 8))
+      t = 'Q5_K'; // without an importance matrix only
     else if (is('q5_k_m') && useMoreBits(i, n)) t = 'Q6_K';
     else if (is('q4_k_s') && i < Math.trunc(n / 8)) t = 'Q5_K';
     s.iFfnDown++;
@@ -205,7 +247,8 @@ function chooseType(t: MixTensor, mix: QuantMix, ftype: string, state?: MixState
 
 /** llama.cpp's tensor order (weight_name_comparer): by layer (-1 outside blocks), then by name. */
 function llamaOrder(a: MixTensor, b: MixTensor): number {
-  const la = Number(/^blk\.(\d+)\./.exec(a.name)?.[1] ?? -1), lb = Number(/^blk\.(\d+)\./.exec(b.name)?.[1] ?? -1);
+  const la = Number(/^blk\.(\d+)\./.exec(a.name)?.[1] ?? -1),
+    lb = Number(/^blk\.(\d+)\./.exec(b.name)?.[1] ?? -1);
   if (la !== lb) return la - lb;
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
@@ -218,7 +261,12 @@ function llamaOrder(a: MixTensor, b: MixTensor): number {
 export function planMix(tensors: readonly MixTensor[], model: MixModel, name: QuantMixName, pure = false): Map<string, DType> {
   const mix: QuantMix = pure ? { ...QUANT_MIXES[name], pure } : QUANT_MIXES[name];
   const state: MixState = {
-    model, tied: !tensors.some((t) => t.name === 'output.weight'), iAttnV: 0, iFfnDown: 0, iFfnGate: 0, iFfnUp: 0,
+    model,
+    tied: !tensors.some((t) => t.name === 'output.weight'),
+    iAttnV: 0,
+    iFfnDown: 0,
+    iFfnGate: 0,
+    iFfnUp: 0,
     nAttnV: tensors.filter((t) => isAttnV(category(t.name))).length,
   };
   const out = new Map<string, DType>();

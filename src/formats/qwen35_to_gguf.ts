@@ -32,13 +32,17 @@ export function qwen35GgufShape(hf: string, shape: readonly number[]): number[] 
  */
 export function qwen35GgufTensor(hf: string, shape: readonly number[], data: Float32Array, c: QwenConfig): { shape: number[]; data: Float32Array } {
   const name = textName(hf);
-  const nk = c.linear_num_key_heads!, nv = c.linear_num_value_heads!, dk = c.linear_key_head_dim!, dv = c.linear_value_head_dim!;
+  const nk = c.linear_num_key_heads!,
+    nv = c.linear_num_value_heads!,
+    dk = c.linear_key_head_dim!,
+    dv = c.linear_value_head_dim!;
   let out = data;
   const outShape = qwen35GgufShape(name, shape);
   qwen35HfToGgufValues(name, out);
   if (nv === nk || !/\.linear_attn\./.test(name)) return { shape: outShape, data: out };
   // value-head order: grouped (HF) -> tiled (GGUF)
-  const r = nv / nk, V0 = 2 * nk * dk; // the V rows / channels start after q and k
+  const r = nv / nk,
+    V0 = 2 * nk * dk; // the V rows / channels start after q and k
   const tiled = (j: number) => (j % nk) * r + Math.floor(j / nk); // HF head of GGUF head j
   const cols = outShape.length > 1 ? outShape[outShape.length - 1]! : 1;
   /** rows [first, first + nv*per) of a row-major [*, cols] array, permuted by head blocks of `per` rows */
@@ -52,7 +56,8 @@ export function qwen35GgufTensor(hf: string, shape: readonly number[], data: Flo
   else if (/\.in_proj_[ab]\.weight$|\.dt_bias$|\.A_log$/.test(name)) out = permuteRows(out, 0, 1);
   else if (/\.out_proj\.weight$/.test(name)) {
     // [D, nv*dv]: the input columns move, by head blocks of dv
-    const [D, N] = outShape as [number, number], src = out;
+    const [D, N] = outShape as [number, number],
+      src = out;
     out = new Float32Array(src.length);
     for (let d = 0; d < D; d++) for (let j = 0; j < nv; j++) out.set(src.subarray(d * N + tiled(j) * dv, d * N + (tiled(j) + 1) * dv), d * N + j * dv);
   }
@@ -70,7 +75,9 @@ export function qwen35GgufMetadata(c: QwenConfig, source: string): GgufKV[] {
     const t = raw.text_config ?? raw;
     const s = (t.rope_parameters ?? t.rope_scaling)?.mrope_section ?? t.mrope_section;
     if (Array.isArray(s) && s.length === 3 && s.every((x) => Number.isInteger(x))) sections = s;
-  } catch { /* config.json was read and validated before; keep the default */ }
+  } catch {
+    /* config.json was read and validated before; keep the default */
+  }
   const types = c.layer_types!;
   const firstFull = types.indexOf('full_attention');
   const u32 = (key: string, value: number): GgufKV => ({ key: `qwen35.${key}`, type: 'u32', value });

@@ -168,16 +168,21 @@ function checkTiling(file: string, infos: readonly TensorInfo[], base: number, s
   const sorted = [...infos].sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
   // overlaps first: a tensor moved onto another's bytes also leaves a gap, and the overlap is the news
   for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1]!, t = sorted[i]!;
+    const prev = sorted[i - 1]!,
+      t = sorted[i]!;
     if (t.offset < prev.offset + prev.byteLength) {
-      fail(`${file}: tensor ${quote(t.name)} starts at data byte ${t.offset - base} and overlaps tensor ${quote(prev.name)} (data bytes ${prev.offset - base}..${prev.offset + prev.byteLength - base}); the header is corrupt`);
+      fail(
+        `${file}: tensor ${quote(t.name)} starts at data byte ${t.offset - base} and overlaps tensor ${quote(prev.name)} (data bytes ${prev.offset - base}..${prev.offset + prev.byteLength - base}); the header is corrupt`,
+      );
     }
   }
   let end = base;
   let prev: TensorInfo | undefined;
   for (const t of sorted) {
     if (t.offset !== end) {
-      fail(`${file}: tensor ${quote(t.name)} starts at data byte ${t.offset - base}, leaving a gap of ${t.offset - end} bytes after ${prev ? `tensor ${quote(prev.name)}` : 'the header'}; the header is corrupt`);
+      fail(
+        `${file}: tensor ${quote(t.name)} starts at data byte ${t.offset - base}, leaving a gap of ${t.offset - end} bytes after ${prev ? `tensor ${quote(prev.name)}` : 'the header'}; the header is corrupt`,
+      );
     }
     end = t.offset + t.byteLength;
     prev = t;

@@ -3,7 +3,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tensorBytes, type DType } from './dtype.js';
 
-export interface StTensorOut { name: string; dtype: DType; shape: number[]; data: Uint8Array }
+export interface StTensorOut {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  data: Uint8Array;
+}
 
 export function writeSafetensors(file: string, tensors: StTensorOut[], metadata: Record<string, string> = { format: 'pt' }): void {
   const header: Record<string, unknown> = { __metadata__: metadata };
@@ -29,7 +34,11 @@ export function writeSafetensors(file: string, tensors: StTensorOut[], metadata:
     fs.closeSync(fd);
     fs.renameSync(tmp, file);
   } catch (e) {
-    try { fs.closeSync(fd); } catch { /* closed */ }
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* closed */
+    }
     fs.rmSync(tmp, { force: true });
     throw e;
   }
@@ -40,7 +49,10 @@ export function writeShardedSafetensors(dir: string, tensors: StTensorOut[], max
   const shards: StTensorOut[][] = [[]];
   let size = 0;
   for (const t of tensors) {
-    if (size > 0 && size + t.data.length > maxShardBytes) { shards.push([]); size = 0; }
+    if (size > 0 && size + t.data.length > maxShardBytes) {
+      shards.push([]);
+      size = 0;
+    }
     shards[shards.length - 1]!.push(t);
     size += t.data.length;
   }

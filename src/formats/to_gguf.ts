@@ -14,8 +14,10 @@ import { mixModel, planMix, pureType, QUANT_MIXES, type MixTensor, type QuantMix
 
 /** The file types `qwen-ts quantize --type` writes: llama.cpp's mixes (src/formats/quant_mix.ts). */
 export type OutType = QuantMixName;
-export const OUT_TYPES: Record<OutType, { dtype: DType; fileType: number }> = Object.fromEntries(
-  Object.entries(QUANT_MIXES).map(([k, v]) => [k, { dtype: v.base, fileType: v.fileType }])) as Record<OutType, { dtype: DType; fileType: number }>;
+export const OUT_TYPES: Record<OutType, { dtype: DType; fileType: number }> = Object.fromEntries(Object.entries(QUANT_MIXES).map(([k, v]) => [k, { dtype: v.base, fileType: v.fileType }])) as Record<
+  OutType,
+  { dtype: DType; fileType: number }
+>;
 
 /** The model hyper-parameters as GGUF metadata (llama.cpp key names). */
 export function ggufModelMetadata(c: QwenConfig, name: string, type: OutType): GgufKV[] {
@@ -53,7 +55,12 @@ export function targetType(name: string, shape: readonly number[], want: DType):
 }
 
 /** One tensor of the file to write: its GGUF name, shape and chosen type. */
-export interface PlannedTensor { name: string; shape: number[]; dtype: DType; source: string }
+export interface PlannedTensor {
+  name: string;
+  shape: number[];
+  dtype: DType;
+  source: string;
+}
 
 /**
  * Write `out` from `source` (or, with `out` null, only decide: the tensors and their types, as
@@ -63,13 +70,25 @@ export interface PlannedTensor { name: string; shape: number[]; dtype: DType; so
  * rebuilt from the config). `pure`: no per-tensor rules (llama-quantize --pure; what the loader's
  * --quantize holds).
  */
-export function convertToGguf(source: TensorSource, naming: 'hf' | 'gguf', config: QwenConfig, out: string | null, type: OutType, name: string, tokenizerKv: GgufKV[], modelKv?: GgufKV[], pure = false): PlannedTensor[] {
+export function convertToGguf(
+  source: TensorSource,
+  naming: 'hf' | 'gguf',
+  config: QwenConfig,
+  out: string | null,
+  type: OutType,
+  name: string,
+  tokenizerKv: GgufKV[],
+  modelKv?: GgufKV[],
+  pure = false,
+): PlannedTensor[] {
   // MoE files need llama.cpp's expert keys and stacked expert tensors: not written yet
   if (config.num_experts) fail(`${source.path}: writing a GGUF of a mixture-of-experts model (${config.model_type}) is not implemented yet`);
   // Qwen3.5's HF checkpoints also need their values rewritten (qwen35_to_gguf.ts)
   const q35 = config.model_type === 'qwen3_5_text' && naming === 'hf';
-  const meta = modelKv ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...modelKv]
-    : q35 ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...qwen35GgufMetadata(config, source.path)]
+  const meta = modelKv
+    ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...modelKv]
+    : q35
+      ? [...ggufModelMetadata(config, name, type).filter((k) => k.key.startsWith('general.')), ...qwen35GgufMetadata(config, source.path)]
       : ggufModelMetadata(config, name, type);
   const wanted: (MixTensor & { info: TensorInfo })[] = [];
   for (const info of source.tensors.values()) {

@@ -18,7 +18,10 @@ export async function* generate(model: CausalLM, prompt: readonly number[], o: G
       proposer?.propose([seq]);
       const entries = seq.next(o.prefill_batch ?? 256);
       if (!entries.length) break;
-      const logits = model.forward(entries.map((e) => ({ ...e, seq: 0 })), [seq.cache]);
+      const logits = model.forward(
+        entries.map((e) => ({ ...e, seq: 0 })),
+        [seq.cache],
+      );
       const n = entries.filter((e) => e.logits).length;
       yield* seq.advance(Array.from({ length: n }, (_, r) => logits.subarray(r * V, (r + 1) * V)));
       await yieldToEventLoop();

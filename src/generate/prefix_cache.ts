@@ -20,7 +20,10 @@ export const BLOCK = 16;
 /** The default --cache-mem: 1 GiB. */
 export const DEFAULT_CACHE_BYTES = 1 << 30;
 
-interface Entry { rows: Float32Array; checkpoint?: Float32Array } // rows: KvCache.exportRows' words, in the cache's type
+interface Entry {
+  rows: Float32Array;
+  checkpoint?: Float32Array;
+} // rows: KvCache.exportRows' words, in the cache's type
 
 export interface PrefixHit {
   /** prompt tokens restored (a multiple of BLOCK, below the prompt's length) */
@@ -50,10 +53,17 @@ export class PrefixCache {
    * @param budget bytes the cached blocks and checkpoints may take
    * @param rowBytes bytes of one block's keys and values (in the cache's type); checkpointBytes: of one recurrent-state checkpoint (0: none)
    */
-  constructor(readonly budget: number, private readonly rowBytes: number, private readonly checkpointBytes: number) {
+  constructor(
+    readonly budget: number,
+    private readonly rowBytes: number,
+    private readonly checkpointBytes: number,
+  ) {
     const least = rowBytes + checkpointBytes;
     const mib = (b: number) => (b < 1024 ? `${b} bytes` : b < 2 ** 20 ? `${(b / 1024).toFixed(1)} KiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
-    if (!(budget >= least)) fail(`--cache-mem ${mib(budget)} is too small for this model: one ${BLOCK}-token block of its keys and values takes ${mib(rowBytes)}${checkpointBytes ? ` and one checkpoint of its recurrent state ${mib(checkpointBytes)}` : ''}; give at least ${mib(least)}, or --no-prefix-cache`);
+    if (!(budget >= least))
+      fail(
+        `--cache-mem ${mib(budget)} is too small for this model: one ${BLOCK}-token block of its keys and values takes ${mib(rowBytes)}${checkpointBytes ? ` and one checkpoint of its recurrent state ${mib(checkpointBytes)}` : ''}; give at least ${mib(least)}, or --no-prefix-cache`,
+      );
   }
 
   /** A cache sized for `cache`'s model. */

@@ -38,7 +38,10 @@ export class Rng {
     const s = this.s;
     const r = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;
     const t = s[1]! << 9;
-    s[2]! ^= s[0]!; s[3]! ^= s[1]!; s[1]! ^= s[2]!; s[0]! ^= s[3]!;
+    s[2]! ^= s[0]!;
+    s[3]! ^= s[1]!;
+    s[1]! ^= s[2]!;
+    s[0]! ^= s[3]!;
     s[2]! ^= t;
     s[3] = rotl(s[3]!, 11);
     return r / 4294967296;
@@ -47,7 +50,10 @@ export class Rng {
 const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
 
 /** Token counts seen so far: `prompt` for the repetition penalty, `generated` for OpenAI's penalties. */
-export interface History { prompt: readonly number[]; generated: readonly number[] }
+export interface History {
+  prompt: readonly number[];
+  generated: readonly number[];
+}
 
 /**
  * Every rule on the parameters, as one message that starts with the parameter's name (the
@@ -73,7 +79,7 @@ function checkLogitBias(bias: unknown, vocab: number | undefined): string | unde
     // decimal integers only: '1e3', ' 5', '05' and '-1' are not token ids
     if (!/^(0|[1-9][0-9]{0,9})$/.test(k)) return `logit_bias key '${k.slice(0, 40)}' is not a token id (a non-negative integer)`;
     if (vocab !== undefined && Number(k) >= vocab) return `logit_bias key ${k} is out of range: the vocabulary has ids 0..${vocab - 1}`;
-    if (typeof v !== 'number' || !Number.isFinite(v)) return `logit_bias[${k}] must be a finite number, got ${typeof v === 'number' ? v : JSON.stringify(v) ?? typeof v}`;
+    if (typeof v !== 'number' || !Number.isFinite(v)) return `logit_bias[${k}] must be a finite number, got ${typeof v === 'number' ? v : (JSON.stringify(v) ?? typeof v)}`;
     if (v < -LOGIT_BIAS_MAX || v > LOGIT_BIAS_MAX) return `logit_bias[${k}] must be between -${LOGIT_BIAS_MAX} and ${LOGIT_BIAS_MAX}, got ${v}`;
   }
   return undefined;
@@ -81,10 +87,11 @@ function checkLogitBias(bias: unknown, vocab: number | undefined): string | unde
 
 /** Add the logit_bias entries to the logits, in place (out-of-range ids were refused by checkSamplerParams). */
 export function biasLogits(logits: Float32Array, bias: Readonly<Record<number, number>> | undefined): Float32Array {
-  if (bias) for (const [k, v] of Object.entries(bias)) {
-    const id = Number(k);
-    if (id < logits.length) logits[id] = logits[id]! + v;
-  }
+  if (bias)
+    for (const [k, v] of Object.entries(bias)) {
+      const id = Number(k);
+      if (id < logits.length) logits[id] = logits[id]! + v;
+    }
   return logits;
 }
 
@@ -95,7 +102,8 @@ export function penalize(logits: Float32Array, p: SamplerParams, h: History): Fl
   if (rep !== 1) {
     for (const t of new Set([...h.prompt, ...h.generated])) out[t] = out[t]! > 0 ? out[t]! / rep : out[t]! * rep;
   }
-  const pres = p.presence_penalty ?? 0, freq = p.frequency_penalty ?? 0;
+  const pres = p.presence_penalty ?? 0,
+    freq = p.frequency_penalty ?? 0;
   if (pres || freq) {
     const counts = new Map<number, number>();
     for (const t of h.generated) counts.set(t, (counts.get(t) ?? 0) + 1);
@@ -115,7 +123,12 @@ export function argmax(a: ArrayLike<number>): number {
  * the choice is made without a draw (greedy, or nothing comparable), ids[0] with certainty.
  * Speculative decoding (spec.ts) reads it to accept or reject a proposed token.
  */
-export interface Choice { ids: number[]; weights: number[]; sum: number; point?: boolean }
+export interface Choice {
+  ids: number[];
+  weights: number[];
+  sum: number;
+  point?: boolean;
+}
 
 const point = (id: number): Choice => ({ ids: [id], weights: [1], sum: 1, point: true });
 
@@ -165,10 +178,14 @@ export function distribution(logits: Float32Array, p: SamplerParams, h: History,
   let sum = probs.reduce((a, b) => a + b, 0);
   const topP = p.top_p ?? 1;
   if (topP < 1) {
-    let acc = 0, keep = ids.length;
+    let acc = 0,
+      keep = ids.length;
     for (let j = 0; j < ids.length; j++) {
       acc += probs[j]! / sum;
-      if (acc >= topP) { keep = j + 1; break; }
+      if (acc >= topP) {
+        keep = j + 1;
+        break;
+      }
     }
     ids = ids.slice(0, keep);
     probs = probs.slice(0, keep);
@@ -176,7 +193,10 @@ export function distribution(logits: Float32Array, p: SamplerParams, h: History,
   const minP = p.min_p ?? 0;
   if (minP > 0) {
     const keep = probs.findIndex((q) => q < minP * probs[0]!);
-    if (keep > 0) { ids = ids.slice(0, keep); probs = probs.slice(0, keep); }
+    if (keep > 0) {
+      ids = ids.slice(0, keep);
+      probs = probs.slice(0, keep);
+    }
   }
   // temperature last, on the surviving candidates
   probs = ids.map((i) => Math.exp((l[i]! - max) / temp));
@@ -202,7 +222,10 @@ export function topN(a: ArrayLike<number>, n: number): number[] {
   for (let i = 0; i < a.length && n > 0; i++) {
     if (out.length === n && a[i]! <= a[out[n - 1]!]!) continue;
     let j = out.length < n ? out.length : n - 1;
-    while (j > 0 && a[out[j - 1]!]! < a[i]!) { if (j < n) out[j] = out[j - 1]!; j--; }
+    while (j > 0 && a[out[j - 1]!]! < a[i]!) {
+      if (j < n) out[j] = out[j - 1]!;
+      j--;
+    }
     out[j] = i;
   }
   return out;

@@ -17,17 +17,32 @@ export class StepQueue {
   private error?: Error;
   private wake?: () => void;
 
-  push(s: Step): void { this.queue.push(s); this.notify(); }
+  push(s: Step): void {
+    this.queue.push(s);
+    this.notify();
+  }
   /** the end: `f` 'error' makes the iterator throw `e` */
-  close(f: FinishReason, e?: Error): void { this.finished = f; this.error = e; this.notify(); }
-  get closed(): boolean { return this.finished !== undefined; }
-  private notify(): void { this.wake?.(); this.wake = undefined; }
+  close(f: FinishReason, e?: Error): void {
+    this.finished = f;
+    this.error = e;
+    this.notify();
+  }
+  get closed(): boolean {
+    return this.finished !== undefined;
+  }
+  private notify(): void {
+    this.wake?.();
+    this.wake = undefined;
+  }
 
   /** `leave` runs when the consumer stops reading before the end (a client gone): it cancels the request. */
   async *iterate(leave: () => void): AsyncGenerator<Step, FinishReason> {
     try {
       for (;;) {
-        if (this.queue.length) { yield this.queue.shift()!; continue; }
+        if (this.queue.length) {
+          yield this.queue.shift()!;
+          continue;
+        }
         if (this.finished === 'error') throw this.error ?? new Error('generation failed');
         if (this.finished) return this.finished;
         await new Promise<void>((r) => (this.wake = r));
@@ -98,7 +113,13 @@ export class Scheduler implements Engine {
    * @param prefixCacheBytes memory for the prefix cache (0: none); a budget too small for one block is an error
    * @param spec speculative decoding: proposals verified in each decoding sequence's pass (spec.ts)
    */
-  constructor(private readonly model: CausalLM, private readonly tokenBudget = 256, readonly maxActive = DEFAULT_PARALLEL, prefixCacheBytes = 0, spec?: Speculation) {
+  constructor(
+    private readonly model: CausalLM,
+    private readonly tokenBudget = 256,
+    readonly maxActive = DEFAULT_PARALLEL,
+    prefixCacheBytes = 0,
+    spec?: Speculation,
+  ) {
     if (prefixCacheBytes > 0) this.prefix = PrefixCache.for(model.newCache(1), prefixCacheBytes);
     if (spec) this.proposer = proposerFor(spec, model);
   }
@@ -139,11 +160,16 @@ export class Scheduler implements Engine {
     void this.loop()
       .catch((e: unknown) => {
         // a fault outside any one request: end them all with the error rather than hang them
-        for (const a of [...this.active, ...this.waiting]) { this.release(a.seq); a.q.close('error', e instanceof Error ? e : new Error(String(e))); }
+        for (const a of [...this.active, ...this.waiting]) {
+          this.release(a.seq);
+          a.q.close('error', e instanceof Error ? e : new Error(String(e)));
+        }
         this.active = [];
         this.waiting = [];
       })
-      .finally(() => { this.running = false; });
+      .finally(() => {
+        this.running = false;
+      });
   }
 
   private async loop(): Promise<void> {
@@ -155,8 +181,11 @@ export class Scheduler implements Engine {
         a.q.close('abort');
         return false;
       });
-      for (let i = 0; i < this.waiting.length && this.active.length < this.maxActive;) {
-        if (this.awaitsPrefix(this.waiting[i]!)) { i++; continue; }
+      for (let i = 0; i < this.waiting.length && this.active.length < this.maxActive; ) {
+        if (this.awaitsPrefix(this.waiting[i]!)) {
+          i++;
+          continue;
+        }
         this.active.push(this.admit(this.waiting.splice(i, 1)[0]!));
       }
       if (!this.active.length) break;
@@ -176,7 +205,9 @@ export class Scheduler implements Engine {
         if (n) rowsOf.push([a, n]);
       };
       // decode steps first, then prompt chunks sharing what is left of the budget
-      act.forEach((a, i) => { if (!a.seq.prefilling) add(a, i, a.seq.next(1)); });
+      act.forEach((a, i) => {
+        if (!a.seq.prefilling) add(a, i, a.seq.next(1));
+      });
       const pre = act.map((a, i) => [a, i] as const).filter(([a]) => a.seq.prefilling && !a.seq.finish);
       let budget = Math.max(this.tokenBudget - batch.length, pre.length);
       for (let k = 0; k < pre.length; k++) {
@@ -189,7 +220,10 @@ export class Scheduler implements Engine {
       if (batch.length) {
         let logits: Float32Array;
         try {
-          logits = this.model.forward(batch, act.map((a) => a.seq.cache));
+          logits = this.model.forward(
+            batch,
+            act.map((a) => a.seq.cache),
+          );
         } catch (e) {
           // an engine fault ends every request in this batch (with the error) rather than hang them
           for (const a of act) a.seq.fail(e);
@@ -234,7 +268,8 @@ export class Scheduler implements Engine {
    */
   private awaitsPrefix(a: Active): boolean {
     if (!this.prefix) return false;
-    const p = a.seq.prompt, need = Math.max(BLOCK, p.length / 2);
+    const p = a.seq.prompt,
+      need = Math.max(BLOCK, p.length / 2);
     return this.active.some(({ seq: b }) => {
       if (!b.prefilling || b.finish || b.prompt.length < need) return false;
       let n = 0;
@@ -268,7 +303,8 @@ export class Scheduler implements Engine {
 
   /** After a pass: keep a finished prompt's blocks, and a recurrent model's state at block boundaries. */
   private keep(prefix: PrefixCache, a: Active): void {
-    const seq = a.seq, c = seq.cache;
+    const seq = a.seq,
+      c = seq.cache;
     if (seq.finish === 'error' || c.length === 0) return;
     if (!c.recurrent) {
       if (!seq.prefilling && !a.keptPrompt) prefix.insert(seq.evaluated(), c);

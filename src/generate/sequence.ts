@@ -85,7 +85,11 @@ export class Sequence {
   private draftQ: (Choice | undefined)[] = [];
   private readonly mark = new SpecMark();
 
-  constructor(model: CausalLM, readonly prompt: readonly number[], readonly o: GenerateOptions) {
+  constructor(
+    model: CausalLM,
+    readonly prompt: readonly number[],
+    readonly o: GenerateOptions,
+  ) {
     this.maxNew = checkRequest(model.config, prompt, o);
     this.cache = model.newCache(prompt.length + this.maxNew);
     this.rng = new Rng(o.seed ?? Math.floor(Math.random() * 2 ** 32));
@@ -146,14 +150,18 @@ export class Sequence {
    */
   next(budget: number): { token: number; pos: number; logits: boolean }[] {
     if (this.finish) return [];
-    if (this.o.signal?.aborted) { this.finish = 'abort'; return []; }
+    if (this.o.signal?.aborted) {
+      this.finish = 'abort';
+      return [];
+    }
     const out = [];
     if (this.prefilling) {
       let end = Math.min(this.prompt.length, this.fed + Math.max(1, budget));
       for (const p of this.stopAt) if (this.fed < p && p < end) end = p;
       for (let p = this.fed; p < end; p++) out.push({ token: this.prompt[p]!, pos: p, logits: p === this.prompt.length - 1 });
     } else {
-      const P = this.prompt.length, end = P + this.generated.length;
+      const P = this.prompt.length,
+        end = P + this.generated.length;
       for (let p = this.fed; p < end; p++) out.push({ token: p < P ? this.prompt[p]! : this.generated[p - P]!, pos: p, logits: p === end - 1 });
       if (this.draft.length) this.mark.mark(this.cache); // the cache holds [0, fed) now
       this.draft.forEach((t, i) => out.push({ token: t, pos: end + i, logits: true }));
@@ -174,7 +182,9 @@ export class Sequence {
    */
   advance(rows: readonly Float32Array[]): Step[] {
     const steps: Step[] = [];
-    const draft = this.draft, q = this.draftQ, end = this.prompt.length + this.generated.length;
+    const draft = this.draft,
+      q = this.draftQ,
+      end = this.prompt.length + this.generated.length;
     this.draft = [];
     this.draftQ = [];
     let kept = 0;
@@ -194,12 +204,18 @@ export class Sequence {
 
   /** One token from one row: drawn, or (with a proposal) verified; `kept` when it is the proposal and was taken. */
   private decide(logits: Float32Array, proposal: number | undefined, q: Choice | undefined): { step?: Step; kept: boolean } {
-    if (this.o.signal?.aborted) { this.finish = 'abort'; return { kept: false }; }
+    if (this.o.signal?.aborted) {
+      this.finish = 'abort';
+      return { kept: false };
+    }
     const c = this.o.constraint;
     if (this.o.vocab_limit !== undefined) logits.fill(-Infinity, this.o.vocab_limit);
     const p = distribution(logits, this.o, { prompt: this.prompt, generated: this.generated }, c && ((id) => c.allowed(id)));
     const { token, accepted } = proposal === undefined ? { token: draw(p, this.rng), accepted: false } : verifyToken(p, proposal, q, this.rng);
-    if (this.stops.has(token)) { this.finish = 'stop'; return { kept: false }; } // a constraint allows a stop token only once its text is complete
+    if (this.stops.has(token)) {
+      this.finish = 'stop';
+      return { kept: false };
+    } // a constraint allows a stop token only once its text is complete
     c?.accept(token);
     this.generated.push(token);
     const s: Step = { token };

@@ -27,7 +27,8 @@ export function verifyToken(p: Choice, t: number, q: Choice | undefined, rng: Rn
 
 /** The probability verifyToken keeps proposal `t`: min(1, p(t) / q(t)). */
 export function acceptance(p: Choice, t: number, q: Choice | undefined): number {
-  const pt = probability(p, t), qt = q ? probability(q, t) : 1;
+  const pt = probability(p, t),
+    qt = q ? probability(q, t) : 1;
   return qt > 0 ? Math.min(1, pt / qt) : 0;
 }
 
@@ -35,11 +36,16 @@ export function acceptance(p: Choice, t: number, q: Choice | undefined): number 
 export function residual(p: Choice, q: Choice): Choice {
   if (p.point) return p;
   const qp = new Map<number, number>(q.ids.map((id, j) => [id, q.weights[j]! / q.sum]));
-  const ids: number[] = [], weights: number[] = [];
+  const ids: number[] = [],
+    weights: number[] = [];
   let sum = 0;
   p.ids.forEach((id, j) => {
     const w = p.weights[j]! / p.sum - (qp.get(id) ?? 0);
-    if (w > 0) { ids.push(id); weights.push(w); sum += w; }
+    if (w > 0) {
+      ids.push(id);
+      weights.push(w);
+      sum += w;
+    }
   });
   return sum > 0 ? { ids, weights, sum } : p;
 }

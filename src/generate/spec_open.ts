@@ -55,7 +55,8 @@ export function checkDraftVocabulary(target: Tokenizer, draft: Tokenizer, target
   const head = `--draft ${draftName}: its vocabulary is not ${targetName}'s`;
   if (draft.vocabSize !== target.vocabSize) fail(`${head} (${draft.vocabSize} tokens against ${target.vocabSize}); a draft model needs the same tokenizer`);
   for (let id = 0; id < target.vocabSize; id++) {
-    const a = target.idToToken(id), b = draft.idToToken(id);
+    const a = target.idToToken(id),
+      b = draft.idToToken(id);
     if (a !== b) fail(`${head} (token ${id} is ${JSON.stringify(b)} there, ${JSON.stringify(a)} in the target); a draft model needs the same tokenizer`);
   }
 }

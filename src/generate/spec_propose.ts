@@ -42,7 +42,14 @@ interface DraftState {
   tail: number[];
 }
 
-interface Work { s: Sequence; st: DraftState; text: number[]; room: number; props: number[]; qs: Choice[] }
+interface Work {
+  s: Sequence;
+  st: DraftState;
+  text: number[];
+  room: number;
+  props: number[];
+  qs: Choice[];
+}
 
 /**
  * A draft model proposing for every decoding sequence at once: one pass catches each draft cache up
@@ -56,7 +63,12 @@ export class DraftProposer implements Proposer {
   /** ids both models have rows for (the target's padding rows may differ) */
   private readonly limit: number;
 
-  constructor(private readonly draft: CausalLM, target: CausalLM, private readonly max: number, private readonly pMin: number) {
+  constructor(
+    private readonly draft: CausalLM,
+    target: CausalLM,
+    private readonly max: number,
+    private readonly pMin: number,
+  ) {
     this.limit = Math.min(draft.config.vocab_size, target.config.vocab_size);
   }
 
@@ -65,7 +77,9 @@ export class DraftProposer implements Proposer {
     const first: BatchEntry[] = [];
     for (const s of seqs) {
       if (s.finish) continue;
-      const st = this.state(s), text = s.text(), cap = st.cache.capacity;
+      const st = this.state(s),
+        text = s.text(),
+        cap = st.cache.capacity;
       this.sync(st, text);
       const upto = Math.min(s.prefilling ? s.progress : text.length, cap);
       let room = s.prefilling || text.length > cap ? 0 : Math.min(this.max, s.specRoom, cap - text.length + 1);
@@ -74,12 +88,20 @@ export class DraftProposer implements Proposer {
       for (let p = st.cache.length; p < upto; p++) first.push({ token: text[p]!, pos: p, seq: i, logits: room > 0 && p === upto - 1 });
     }
     if (!first.length) return;
-    this.pass(first, work, work.filter((w) => w.room > 0));
+    this.pass(
+      first,
+      work,
+      work.filter((w) => w.room > 0),
+    );
     for (const w of work) if (w.room > 1) w.st.mark.mark(w.st.cache); // proposals enter the draft cache from here
     for (;;) {
       const more = work.filter((w) => w.props.length < w.room);
       if (!more.length) break;
-      this.pass(more.map((w) => ({ token: w.props[w.props.length - 1]!, pos: w.text.length + w.props.length - 1, seq: work.indexOf(w), logits: true })), work, more);
+      this.pass(
+        more.map((w) => ({ token: w.props[w.props.length - 1]!, pos: w.text.length + w.props.length - 1, seq: work.indexOf(w), logits: true })),
+        work,
+        more,
+      );
     }
     for (const w of work) {
       if (!w.props.length) continue;
@@ -96,12 +118,18 @@ export class DraftProposer implements Proposer {
 
   /** One draft pass; `wanting` (in batch order) each get the proposal its logits row gives, unless the draft is unsure there (pMin): then it proposes no more. */
   private pass(batch: BatchEntry[], work: readonly Work[], wanting: readonly Work[]): void {
-    const logits = this.draft.forward(batch, work.map((w) => w.st.cache));
+    const logits = this.draft.forward(
+      batch,
+      work.map((w) => w.st.cache),
+    );
     const V = this.draft.config.vocab_size;
     wanting.forEach((w, r) => {
       const row = logits.subarray(r * V, (r + 1) * V);
       row.fill(-Infinity, Math.min(this.limit, w.s.o.vocab_limit ?? Infinity));
-      if (this.pMin > 0 && topProbability(row) < this.pMin) { w.room = w.props.length; return; }
+      if (this.pMin > 0 && topProbability(row) < this.pMin) {
+        w.room = w.props.length;
+        return;
+      }
       const q = distribution(row, w.s.o, { prompt: w.s.prompt, generated: [...w.s.generated, ...w.props] });
       w.props.push(draw(q, w.st.rng));
       w.qs.push(q);
@@ -130,7 +158,8 @@ export class DraftProposer implements Proposer {
 
 /** The softmax's largest probability. */
 function topProbability(logits: Float32Array): number {
-  let max = -Infinity, sum = 0;
+  let max = -Infinity,
+    sum = 0;
   for (const v of logits) if (v > max) max = v;
   for (const v of logits) sum += Math.exp(v - max);
   return 1 / sum;

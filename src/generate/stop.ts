@@ -21,7 +21,10 @@ export class StopStrings {
     let keep = 0;
     for (const s of this.stops) {
       for (let k = Math.min(s.length - 1, buf.length); k > keep; k--) {
-        if (buf.endsWith(s.slice(0, k))) { keep = k; break; }
+        if (buf.endsWith(s.slice(0, k))) {
+          keep = k;
+          break;
+        }
       }
     }
     this.held = buf.slice(buf.length - keep);

@@ -41,13 +41,24 @@ export function isOffline(env: Env = process.env): boolean {
 /** Paths of one repo inside a cache root. */
 export class RepoCache {
   readonly dir: string;
-  constructor(readonly root: string, readonly repo: string) {
+  constructor(
+    readonly root: string,
+    readonly repo: string,
+  ) {
     this.dir = path.join(root, repoFolderName(repo));
   }
-  blob(etag: string): string { return path.join(this.dir, 'blobs', etag); }
-  lock(etag: string): string { return path.join(this.root, '.locks', repoFolderName(this.repo), `${etag}.lock`); }
-  snapshot(commit: string): string { return path.join(this.dir, 'snapshots', commit); }
-  ref(revision: string): string { return path.join(this.dir, 'refs', ...revision.split('/')); }
+  blob(etag: string): string {
+    return path.join(this.dir, 'blobs', etag);
+  }
+  lock(etag: string): string {
+    return path.join(this.root, '.locks', repoFolderName(this.repo), `${etag}.lock`);
+  }
+  snapshot(commit: string): string {
+    return path.join(this.dir, 'snapshots', commit);
+  }
+  ref(revision: string): string {
+    return path.join(this.dir, 'refs', ...revision.split('/'));
+  }
 
   readRef(revision: string): string | undefined {
     try {
@@ -87,7 +98,9 @@ export class RepoCache {
     const rel = path.relative(path.dirname(dst), blob);
     try {
       if (fs.readlinkSync(dst) === rel) return dst;
-    } catch { /* missing, or a plain file */ }
+    } catch {
+      /* missing, or a plain file */
+    }
     const tmp = `${dst}.${tmpSuffix()}`;
     try {
       fs.symlinkSync(rel, tmp);
@@ -131,7 +144,11 @@ export function ggufFiles(dir: string): string[] {
       else if (/\.gguf$/i.test(e.name) && !/mmproj/i.test(e.name) && exists(path.join(d, e.name))) out.push(r);
     }
   };
-  try { walk(dir, ''); } catch { /* no snapshot */ }
+  try {
+    walk(dir, '');
+  } catch {
+    /* no snapshot */
+  }
   return out.sort();
 }
 
@@ -159,7 +176,9 @@ export function loadablePath(snapshot: string, file?: string): string | undefine
         const map = (JSON.parse(fs.readFileSync(idx, 'utf8')) as { weight_map?: Record<string, string> }).weight_map ?? {};
         const shards = [...new Set(Object.values(map))];
         if (shards.length > 0 && shards.every((s) => typeof s === 'string' && !s.includes('..') && exists(path.join(snapshot, s)))) return snapshot;
-      } catch { /* unreadable index: incomplete */ }
+      } catch {
+        /* unreadable index: incomplete */
+      }
     } else if (exists(path.join(snapshot, 'model.safetensors'))) return snapshot;
   }
   const g = ggufSets(ggufFiles(snapshot));

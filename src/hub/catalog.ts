@@ -36,10 +36,38 @@ export interface CachedModel {
 
 // llama.cpp's llama_ftype numbering (general.file_type)
 const FTYPES: Record<number, string> = {
-  0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 10: 'Q2_K', 11: 'Q3_K_S', 12: 'Q3_K_M',
-  13: 'Q3_K_L', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K', 19: 'IQ2_XXS', 20: 'IQ2_XS',
-  21: 'Q2_K_S', 22: 'IQ3_XS', 23: 'IQ3_XXS', 24: 'IQ1_S', 25: 'IQ4_NL', 26: 'IQ3_S', 27: 'IQ3_M', 28: 'IQ2_S',
-  29: 'IQ2_M', 30: 'IQ4_XS', 31: 'IQ1_M', 32: 'BF16', 36: 'TQ1_0', 37: 'TQ2_0',
+  0: 'F32',
+  1: 'F16',
+  2: 'Q4_0',
+  3: 'Q4_1',
+  7: 'Q8_0',
+  8: 'Q5_0',
+  9: 'Q5_1',
+  10: 'Q2_K',
+  11: 'Q3_K_S',
+  12: 'Q3_K_M',
+  13: 'Q3_K_L',
+  14: 'Q4_K_S',
+  15: 'Q4_K_M',
+  16: 'Q5_K_S',
+  17: 'Q5_K_M',
+  18: 'Q6_K',
+  19: 'IQ2_XXS',
+  20: 'IQ2_XS',
+  21: 'Q2_K_S',
+  22: 'IQ3_XS',
+  23: 'IQ3_XXS',
+  24: 'IQ1_S',
+  25: 'IQ4_NL',
+  26: 'IQ3_S',
+  27: 'IQ3_M',
+  28: 'IQ2_S',
+  29: 'IQ2_M',
+  30: 'IQ4_XS',
+  31: 'IQ1_M',
+  32: 'BF16',
+  36: 'TQ1_0',
+  37: 'TQ2_0',
 };
 
 /** `base_model` (a string or a list) and `base_model_relation` from a model card's front matter. */
@@ -53,8 +81,16 @@ export function cardBaseModel(readme: string): { baseModel?: string[]; relation?
     const kv = /^(base_model|base_model_relation):\s*(.*)$/.exec(lines[i]!);
     if (!kv) continue;
     const v = kv[2]!.trim();
-    if (kv[1] === 'base_model_relation') { out.relation = unq(v); continue; }
-    if (v.startsWith('[')) out.baseModel = v.replace(/^\[|\]$/g, '').split(',').map(unq).filter(Boolean);
+    if (kv[1] === 'base_model_relation') {
+      out.relation = unq(v);
+      continue;
+    }
+    if (v.startsWith('['))
+      out.baseModel = v
+        .replace(/^\[|\]$/g, '')
+        .split(',')
+        .map(unq)
+        .filter(Boolean);
     else if (v) out.baseModel = [unq(v)];
     else {
       const list: string[] = [];
@@ -79,11 +115,19 @@ function describeSnapshot(dir: string, commit: string, refs: string[]): CachedSn
   const walk = (d: string) => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
-      if (e.isDirectory()) { walk(p); continue; }
+      if (e.isDirectory()) {
+        walk(p);
+        continue;
+      }
       try {
         const real = fs.realpathSync(p);
-        if (!seen.has(real)) { seen.add(real); s.size += fs.statSync(real).size; }
-      } catch { /* dangling link: blob removed */ }
+        if (!seen.has(real)) {
+          seen.add(real);
+          s.size += fs.statSync(real).size;
+        }
+      } catch {
+        /* dangling link: blob removed */
+      }
     }
   };
   walk(dir);
@@ -108,11 +152,13 @@ function describeSnapshot(dir: string, commit: string, refs: string[]): CachedSn
         const arch = md.get('general.architecture');
         if (typeof arch === 'string') s.architecture = arch;
         const ft = md.get('general.file_type');
-        s.quantization = typeof ft === 'number' ? FTYPES[ft] ?? `file_type ${ft}` : undefined;
+        s.quantization = typeof ft === 'number' ? (FTYPES[ft] ?? `file_type ${ft}`) : undefined;
         const n = md.get('general.base_model.count');
         const bases: string[] = [];
         for (let i = 0; typeof n === 'number' && i < n; i++) {
-          const url = md.get(`general.base_model.${i}.repo_url`), org = md.get(`general.base_model.${i}.organization`), name = md.get(`general.base_model.${i}.name`);
+          const url = md.get(`general.base_model.${i}.repo_url`),
+            org = md.get(`general.base_model.${i}.organization`),
+            name = md.get(`general.base_model.${i}.name`);
           if (typeof url === 'string') bases.push(url.replace(/^https?:\/\/[^/]+\//, ''));
           else if (typeof name === 'string') bases.push(typeof org === 'string' ? `${org}/${name}` : name);
         }
@@ -120,13 +166,17 @@ function describeSnapshot(dir: string, commit: string, refs: string[]): CachedSn
       } finally {
         g.close();
       }
-    } catch { /* unreadable GGUF: list what we know */ }
+    } catch {
+      /* unreadable GGUF: list what we know */
+    }
   }
   try {
     const card = cardBaseModel(fs.readFileSync(path.join(dir, 'README.md'), 'utf8'));
     if (card.baseModel) s.baseModel = card.baseModel;
     if (card.relation) s.relation = card.relation;
-  } catch { /* no model card */ }
+  } catch {
+    /* no model card */
+  }
   return s;
 }
 
@@ -134,10 +184,17 @@ function refsOf(dir: string): Map<string, string[]> {
   const byCommit = new Map<string, string[]>();
   const walk = (d: string, rel: string) => {
     let entries: fs.Dirent[];
-    try { entries = fs.readdirSync(d, { withFileTypes: true }); } catch { return; }
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
     for (const e of entries) {
       const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) { walk(path.join(d, e.name), r); continue; }
+      if (e.isDirectory()) {
+        walk(path.join(d, e.name), r);
+        continue;
+      }
       const c = fs.readFileSync(path.join(d, e.name), 'utf8').trim();
       if (isCommitHash(c)) byCommit.set(c, [...(byCommit.get(c) ?? []), r]);
     }
@@ -150,7 +207,9 @@ function dirSize(d: string): number {
   let n = 0;
   try {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) if (e.isFile()) n += fs.statSync(path.join(d, e.name)).size;
-  } catch { /* none */ }
+  } catch {
+    /* none */
+  }
   return n;
 }
 
@@ -158,7 +217,11 @@ export function describeRepo(hub: HubName, root: string, repo: string): CachedMo
   const rc = new RepoCache(root, repo);
   const refs = refsOf(rc.dir);
   let commits: string[] = [];
-  try { commits = fs.readdirSync(path.join(rc.dir, 'snapshots')); } catch { /* none yet */ }
+  try {
+    commits = fs.readdirSync(path.join(rc.dir, 'snapshots'));
+  } catch {
+    /* none yet */
+  }
   const snapshots = commits.map((c) => describeSnapshot(rc.snapshot(c), c, refs.get(c) ?? []));
   return { hub, repo, dir: rc.dir, size: dirSize(path.join(rc.dir, 'blobs')), snapshots };
 }
@@ -169,7 +232,11 @@ export function listCached(opts: { env?: Env; hubs?: HubName[]; cacheDir?: strin
   for (const hub of opts.hubs ?? (['hf', 'modelscope'] as HubName[])) {
     const root = opts.cacheDir ?? cacheRoot(hub, opts.env);
     let names: string[] = [];
-    try { names = fs.readdirSync(root); } catch { continue; }
+    try {
+      names = fs.readdirSync(root);
+    } catch {
+      continue;
+    }
     for (const n of names.sort()) {
       const repo = repoFromFolder(n);
       if (repo) out.push(describeRepo(hub, root, repo));
@@ -223,6 +290,11 @@ function collectLinks(d: string, used: Set<string>): void {
   for (const e of fs.readdirSync(d, { withFileTypes: true })) {
     const p = path.join(d, e.name);
     if (e.isDirectory()) collectLinks(p, used);
-    else try { used.add(fs.realpathSync(p)); } catch { /* dangling */ }
+    else
+      try {
+        used.add(fs.realpathSync(p));
+      } catch {
+        /* dangling */
+      }
   }
 }

@@ -59,15 +59,20 @@ function sizeOf(p: string): number | undefined {
 export function fmtBytes(n: number): string {
   const u = ['B', 'KB', 'MB', 'GB', 'TB'];
   let i = 0;
-  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
   return `${i === 0 ? n : n.toFixed(1)} ${u[i]}`;
 }
 
 function writeError(e: unknown, job: BlobJob, part: string, have: number): Error {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new QwenError(`no space left on the disk holding ${path.dirname(job.blob)} while writing ${job.label} ` +
-      `(${fmtBytes(have)} of ${fmtBytes(job.size)} written). Free some space and pull again: the download resumes from ${part}`);
+    return new QwenError(
+      `no space left on the disk holding ${path.dirname(job.blob)} while writing ${job.label} ` +
+        `(${fmtBytes(have)} of ${fmtBytes(job.size)} written). Free some space and pull again: the download resumes from ${part}`,
+    );
   }
   if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
     return new QwenError(`cannot write ${part} (${code}): the cache folder is not writable; set HF_HOME (or MODELSCOPE_CACHE) to a writable folder`);
@@ -101,7 +106,8 @@ async function attempt(job: BlobJob, part: string, kind: HashKind, net: NetOptio
       fs.rmSync(part, { force: true });
       throw new TransientError(`the server refused to resume ${job.label} at byte ${have}; starting it over`);
     }
-    if (st === 200 && have > 0) { // the server ignored Range: take the whole file again
+    if (st === 200 && have > 0) {
+      // the server ignored Range: take the whole file again
       have = 0;
       h = newHash(kind, job.size);
     } else if (st === 206) {
@@ -170,12 +176,15 @@ export async function downloadBlob(job: BlobJob, net: NetOptions, io: BlobIo = D
     }
     if (job.hash && r.digest !== job.hash.hex) {
       fs.rmSync(part, { force: true });
-      if (r.resumed && !restarted) { // the bytes kept from an earlier run may be the bad ones: one clean try
+      if (r.resumed && !restarted) {
+        // the bytes kept from an earlier run may be the bad ones: one clean try
         restarted = true;
         continue;
       }
-      throw new QwenError(`${job.label}: the downloaded bytes do not match the hub's ${job.hash.kind} ` +
-        `(expected ${job.hash.hex}, got ${r.digest}); the download was discarded. The server or a proxy sent wrong data: try again later`);
+      throw new QwenError(
+        `${job.label}: the downloaded bytes do not match the hub's ${job.hash.kind} ` +
+          `(expected ${job.hash.hex}, got ${r.digest}); the download was discarded. The server or a proxy sent wrong data: try again later`,
+      );
     }
     const final = job.hash ? job.blob : path.join(path.dirname(job.blob), r.digest);
     fs.renameSync(part, final);

@@ -29,8 +29,19 @@ export function hfToken(env: Env): string | undefined {
   }
 }
 
-interface Sibling { rfilename?: unknown; size?: unknown; blobId?: unknown; lfs?: { sha256?: unknown; size?: unknown } }
-interface TreeEntry { type?: unknown; path?: unknown; size?: unknown; oid?: unknown; lfs?: { oid?: unknown; size?: unknown } }
+interface Sibling {
+  rfilename?: unknown;
+  size?: unknown;
+  blobId?: unknown;
+  lfs?: { sha256?: unknown; size?: unknown };
+}
+interface TreeEntry {
+  type?: unknown;
+  path?: unknown;
+  size?: unknown;
+  oid?: unknown;
+  lfs?: { oid?: unknown; size?: unknown };
+}
 
 const num = (v: unknown) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined);
 const str = (v: unknown) => (typeof v === 'string' && v ? v.toLowerCase() : undefined);
@@ -38,7 +49,11 @@ const str = (v: unknown) => (typeof v === 'string' && v ? v.toLowerCase() : unde
 export class HfClient implements HubClient {
   readonly hub = 'hf' as const;
   readonly authHeaders: Record<string, string>;
-  constructor(readonly base: string, readonly token: string | undefined, private readonly net: NetOptions) {
+  constructor(
+    readonly base: string,
+    readonly token: string | undefined,
+    private readonly net: NetOptions,
+  ) {
     this.base = base.replace(/\/+$/, '');
     this.authHeaders = token ? { authorization: `Bearer ${token}` } : {};
   }
@@ -107,8 +122,9 @@ export class HfClient implements HubClient {
     let { oid, size } = f;
     if (oid === undefined || size === undefined) {
       // No hash in the listing: ask the hub, as huggingface_hub does, without following the CDN redirect.
-      const o = await withRetry(`reading ${f.path}`, this.net, () => open(url, { method: 'HEAD', authHeaders: this.authHeaders, stopAtCrossOrigin: true }, this.net))
-        .catch((e) => { throw e instanceof HttpStatusError ? this.explain(e, { repo, revision: listing.revision, file: f.path }) : e; });
+      const o = await withRetry(`reading ${f.path}`, this.net, () => open(url, { method: 'HEAD', authHeaders: this.authHeaders, stopAtCrossOrigin: true }, this.net)).catch((e) => {
+        throw e instanceof HttpStatusError ? this.explain(e, { repo, revision: listing.revision, file: f.path }) : e;
+      });
       const h = o.hops.at(-1)!.headers;
       oid ??= normalizeEtag(h.get('x-linked-etag') ?? h.get('etag'))?.toLowerCase();
       size ??= num(Number(h.get('x-linked-size') ?? h.get('content-length') ?? NaN));
@@ -138,9 +154,11 @@ export class HfClient implements HubClient {
     const page = `${this.base}/${ctx.repo}`;
     const st = `(HTTP ${e.status}${detail ? `: ${detail}` : ''})`;
     if (code === 'GatedRepo' || (e.status === 403 && code !== 'RepoNotFound')) {
-      return new QwenError(this.token
-        ? `the token in HF_TOKEN has no access to the gated model '${ctx.repo}': accept its conditions at ${page} with the token's account ${st}`
-        : `'${ctx.repo}' is a gated model: accept its conditions at ${page}, then set HF_TOKEN to an access token of that account ${st}`);
+      return new QwenError(
+        this.token
+          ? `the token in HF_TOKEN has no access to the gated model '${ctx.repo}': accept its conditions at ${page} with the token's account ${st}`
+          : `'${ctx.repo}' is a gated model: accept its conditions at ${page}, then set HF_TOKEN to an access token of that account ${st}`,
+      );
     }
     if (code === 'RevisionNotFound') return new QwenError(`'${ctx.repo}' has no revision '${ctx.revision}' on Hugging Face ${st}`);
     if (code === 'EntryNotFound' || (e.status === 404 && ctx.file && code !== 'RepoNotFound')) {

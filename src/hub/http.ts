@@ -20,19 +20,31 @@ export const USER_AGENT = 'qwen-ts/0.1 (+node)';
 
 /** A failure worth retrying: lost connection, timeout, 429 or 5xx. */
 export class TransientError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
   }
 }
 
 /** A final, non-2xx answer; the hub module turns it into a message for the user. */
 export class HttpStatusError extends Error {
-  constructor(readonly url: string, readonly status: number, readonly headers: Headers, readonly body: string) {
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    readonly headers: Headers,
+    readonly body: string,
+  ) {
     super(`HTTP ${status} from ${url}`);
   }
 }
 
-export interface Hop { url: string; status: number; headers: Headers }
+export interface Hop {
+  url: string;
+  status: number;
+  headers: Headers;
+}
 
 export interface Opened {
   res: Response;
@@ -52,8 +64,13 @@ export interface OpenInit {
 }
 
 const CAUSES: Record<string, string> = {
-  ECONNREFUSED: 'connection refused', ECONNRESET: 'connection reset', UND_ERR_SOCKET: 'connection closed by the server',
-  ETIMEDOUT: 'timed out', UND_ERR_CONNECT_TIMEOUT: 'connect timed out', EPIPE: 'connection closed', EAI_AGAIN: 'DNS lookup failed',
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  UND_ERR_SOCKET: 'connection closed by the server',
+  ETIMEDOUT: 'timed out',
+  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
+  EPIPE: 'connection closed',
+  EAI_AGAIN: 'DNS lookup failed',
 };
 
 function causeText(e: unknown): string {
@@ -102,7 +119,9 @@ async function readPrefix(res: Response, max: number, ms: number): Promise<strin
   const chunks: Uint8Array[] = [];
   let n = 0;
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), ms); });
+  const late = new Promise<undefined>((r) => {
+    timer = setTimeout(() => r(undefined), ms);
+  });
   try {
     while (n < max) {
       const r = await Promise.race([reader.read(), late]);
@@ -243,7 +262,10 @@ export async function getJson(url: string, init: OpenInit, net: NetOptions, what
     let n = 0;
     const deadlineMs = net.timeoutMs * 10;
     let late = false;
-    const deadline = setTimeout(() => { late = true; o.abort(); }, deadlineMs);
+    const deadline = setTimeout(() => {
+      late = true;
+      o.abort();
+    }, deadlineMs);
     try {
       await pump(o, net.idleMs, (c) => {
         n += c.length;

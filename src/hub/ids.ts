@@ -80,8 +80,15 @@ export function checkRevision(rev: string): string {
  * separated, no '.', '..' or empty segments, no NUL or backslash (a Windows separator), not absolute.
  */
 export function safeRepoPath(p: unknown, what: string): string {
-  if (typeof p !== 'string' || p.length === 0 || p.length > 1024 || /[\0\\]/.test(p) || p.startsWith('/') || /^[A-Za-z]:/.test(p) ||
-      p.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
+  if (
+    typeof p !== 'string' ||
+    p.length === 0 ||
+    p.length > 1024 ||
+    /[\0\\]/.test(p) ||
+    p.startsWith('/') ||
+    /^[A-Za-z]:/.test(p) ||
+    p.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')
+  ) {
     fail(`${what} has the path ${JSON.stringify(p)}, which would leave the model's cache folder; refusing to download it`);
   }
   return p;
@@ -103,7 +110,10 @@ export function checkCommit(c: unknown, what: string): string {
 /** HF ETags: quoted, maybe weak (`W/"..."`); the blob name is the bare value. */
 export function normalizeEtag(e: string | null | undefined): string | undefined {
   if (!e) return undefined;
-  return e.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  return e
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1');
 }
 
 /** What an etag / oid verifies: a sha256 (LFS files) or a git blob sha1 (files kept in git). */

@@ -64,7 +64,9 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, opts: Lock
       try {
         fs.renameSync(file, moved);
         fs.rmSync(moved, { force: true });
-      } catch { /* another waiter broke it */ }
+      } catch {
+        /* another waiter broke it */
+      }
       continue;
     }
     if (!waited) {
@@ -73,12 +75,17 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, opts: Lock
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }
-  const beat = setInterval(() => {
-    try {
-      const now = new Date();
-      fs.utimesSync(file, now, now);
-    } catch { /* lock broken by someone who judged us stale: the final hash check still protects the blob */ }
-  }, Math.max(10, staleMs / 4));
+  const beat = setInterval(
+    () => {
+      try {
+        const now = new Date();
+        fs.utimesSync(file, now, now);
+      } catch {
+        /* lock broken by someone who judged us stale: the final hash check still protects the blob */
+      }
+    },
+    Math.max(10, staleMs / 4),
+  );
   beat.unref();
   try {
     return await fn();

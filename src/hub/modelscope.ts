@@ -21,12 +21,22 @@ export function modelscopeBase(env: Env): string {
   return (/^https?:\/\//i.test(d) ? d : `https://${d}`).replace(/\/+$/, '');
 }
 
-interface MsFile { Name?: unknown; Path?: unknown; Type?: unknown; Size?: unknown; Sha256?: unknown }
+interface MsFile {
+  Name?: unknown;
+  Path?: unknown;
+  Type?: unknown;
+  Size?: unknown;
+  Sha256?: unknown;
+}
 
 export class ModelScopeClient implements HubClient {
   readonly hub = 'modelscope' as const;
   readonly authHeaders: Record<string, string>;
-  constructor(readonly base: string, private readonly token: string | undefined, private readonly net: NetOptions) {
+  constructor(
+    readonly base: string,
+    private readonly token: string | undefined,
+    private readonly net: NetOptions,
+  ) {
     this.authHeaders = token ? { authorization: `Bearer ${token}` } : {};
   }
 
@@ -58,7 +68,10 @@ export class ModelScopeClient implements HubClient {
         oid: typeof f.Sha256 === 'string' && f.Sha256 ? f.Sha256.toLowerCase() : undefined,
       });
     }
-    const manifest = files.map((f) => `${f.path}\0${f.size}\0${f.oid ?? ''}`).sort().join('\n');
+    const manifest = files
+      .map((f) => `${f.path}\0${f.size}\0${f.oid ?? ''}`)
+      .sort()
+      .join('\n');
     const commit = isCommitHash(revision) ? revision : createHash('sha1').update(manifest).digest('hex');
     return { revision, commit, files };
   }

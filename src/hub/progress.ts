@@ -19,7 +19,11 @@ export interface PullProgress {
 
 export const SILENT: PullProgress = { start() {}, file() {}, fileDone() {}, note() {}, end() {} };
 
-interface Out { isTTY?: boolean; columns?: number; write(s: string): unknown }
+interface Out {
+  isTTY?: boolean;
+  columns?: number;
+  write(s: string): unknown;
+}
 
 function bar(frac: number, width: number): string {
   const n = Math.max(0, Math.min(width, Math.round(frac * width)));
@@ -49,7 +53,8 @@ export function streamProgress(out: Out = process.stderr): PullProgress {
     const done = [...have.values()].reduce((a, b) => a + b, 0);
     const lines: string[] = [];
     if (current) {
-      const s = sizes.get(current) ?? 0, h = have.get(current) ?? 0;
+      const s = sizes.get(current) ?? 0,
+        h = have.get(current) ?? 0;
       lines.push(`${bar(s ? h / s : 1, width)} ${fmtBytes(h).padStart(9)} / ${fmtBytes(s).padEnd(9)} ${current}`);
     }
     lines.push(`${bar(total ? done / total : 1, width)} ${fmtBytes(done).padStart(9)} / ${fmtBytes(total).padEnd(9)} total`);
@@ -71,8 +76,7 @@ export function streamProgress(out: Out = process.stderr): PullProgress {
       }
       const todo = info.files.filter((f) => !f.cached);
       const bytes = todo.reduce((a, f) => a + f.size, 0);
-      line(`pulling ${info.label} (commit ${info.commit.slice(0, 12)}): ${info.files.length} files, ` +
-        (todo.length ? `${todo.length} to download (${fmtBytes(bytes)})` : 'all in the cache'));
+      line(`pulling ${info.label} (commit ${info.commit.slice(0, 12)}): ${info.files.length} files, ` + (todo.length ? `${todo.length} to download (${fmtBytes(bytes)})` : 'all in the cache'));
     },
     file(p, h) {
       current = p;

@@ -87,7 +87,8 @@ export async function pullModel(spec: string | ModelRef, opts: PullOptions = {})
   const ctx = { client, rc, listing, progress, net, io: opts.io ?? DEFAULT_IO, staleMs: opts.lockStaleMs, repo: ref.repo, bytes: { downloaded: 0 } };
 
   let files = sel.files;
-  if (sel.index) { // the index says which shards to take: fetch it first
+  if (sel.index) {
+    // the index says which shards to take: fetch it first
     await ensureFile({ ...ctx, progress: SILENT }, sel.index);
     const shards = shardsOf(fs.readFileSync(path.join(snapshot, sel.index.path), 'utf8'), listing.files, ref.repo);
     files = [sel.index, ...files, ...shards];
@@ -150,21 +151,34 @@ async function ensureFile(c: Ctx, f: RemoteFile): Promise<void> {
     const key = plan.blobName ?? unhashedName(f);
     let etag = key;
     let fetched = false;
-    await withLock(rc.lock(key), async () => {
-      if (plan.blobName && rc.hasBlob(plan.blobName, plan.size)) return; // another pull finished it meanwhile
-      let start = -1;
-      const final = await downloadBlob({
-        label: `${c.repo}/${f.path}`, url: plan.url, authHeaders: c.client.authHeaders, blob: rc.blob(key),
-        size: plan.size, hash: plan.hash, check: plan.check,
-        onProgress: (have) => {
-          if (start < 0) start = have;
-          c.progress.file(f.path, have);
-        },
-      }, c.net, c.io);
-      etag = path.basename(final);
-      fetched = true;
-      c.bytes.downloaded += plan.size - Math.max(0, start);
-    }, { staleMs: c.staleMs, onWait: () => c.progress.note(`  waiting for another pull of ${f.path} to finish...`) });
+    await withLock(
+      rc.lock(key),
+      async () => {
+        if (plan.blobName && rc.hasBlob(plan.blobName, plan.size)) return; // another pull finished it meanwhile
+        let start = -1;
+        const final = await downloadBlob(
+          {
+            label: `${c.repo}/${f.path}`,
+            url: plan.url,
+            authHeaders: c.client.authHeaders,
+            blob: rc.blob(key),
+            size: plan.size,
+            hash: plan.hash,
+            check: plan.check,
+            onProgress: (have) => {
+              if (start < 0) start = have;
+              c.progress.file(f.path, have);
+            },
+          },
+          c.net,
+          c.io,
+        );
+        etag = path.basename(final);
+        fetched = true;
+        c.bytes.downloaded += plan.size - Math.max(0, start);
+      },
+      { staleMs: c.staleMs, onWait: () => c.progress.note(`  waiting for another pull of ${f.path} to finish...`) },
+    );
     rc.link(listing.commit, f.path, etag);
     c.progress.fileDone(f.path, fetched ? 'downloaded' : 'cached');
   } catch (e) {

@@ -21,8 +21,17 @@ export interface Selection {
 }
 
 const SIDE_FILES = [
-  'config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt',
-  'special_tokens_map.json', 'added_tokens.json', 'chat_template.json', 'chat_template.jinja', 'README.md',
+  'config.json',
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'vocab.json',
+  'merges.txt',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'chat_template.json',
+  'chat_template.jinja',
+  'README.md',
 ];
 
 // Quantisations the engine runs, best size/quality trade-off first (what `ollama pull` defaults to).
@@ -77,7 +86,12 @@ export function selectFiles(all: RemoteFile[], repo: string, file?: string): Sel
     const files = ggufModelFiles(pick, byPath, repo);
     return { files: readme ? [...files, readme] : files, gguf: files[0]!.path };
   }
-  fail(`'${repo}' has no model.safetensors, safetensors index or GGUF file that qwen-ts can load (files: ${all.slice(0, 20).map((f) => f.path).join(', ')}${all.length > 20 ? ', ...' : ''})`);
+  fail(
+    `'${repo}' has no model.safetensors, safetensors index or GGUF file that qwen-ts can load (files: ${all
+      .slice(0, 20)
+      .map((f) => f.path)
+      .join(', ')}${all.length > 20 ? ', ...' : ''})`,
+  );
 }
 
 /** The shards an index names, checked against the repo's file list. */

@@ -12,14 +12,19 @@ export interface AttnWeights {
   wq: Weight; // [Hq*Dh, D]
   wk: Weight; // [Hkv*Dh, D]
   wv: Weight; // [Hkv*Dh, D]
-  bq?: Float32Array; bk?: Float32Array; bv?: Float32Array; // Qwen2: [Hq*Dh], [Hkv*Dh], [Hkv*Dh]
-  qNorm?: Float32Array; kNorm?: Float32Array; // Qwen3: [Dh], per head
+  bq?: Float32Array;
+  bk?: Float32Array;
+  bv?: Float32Array; // Qwen2: [Hq*Dh], [Hkv*Dh], [Hkv*Dh]
+  qNorm?: Float32Array;
+  kNorm?: Float32Array; // Qwen3: [Dh], per head
   wo: Weight; // [D, Hq*Dh]
 }
 
 /** Layer i's attention weights: Qwen2's with biases ('bias') or Qwen3's with q/k norms ('qk_norm'). */
 export function loadAttention(c: QwenConfig, w: WeightLoader, i: number, kind: 'bias' | 'qk_norm'): AttnWeights {
-  const D = c.hidden_size, qDim = c.num_attention_heads * c.head_dim, kvDim = c.num_key_value_heads * c.head_dim;
+  const D = c.hidden_size,
+    qDim = c.num_attention_heads * c.head_dim,
+    kvDim = c.num_key_value_heads * c.head_dim;
   const p = `model.layers.${i}.self_attn`;
   const attnNorm = w.vector(`model.layers.${i}.input_layernorm.weight`, D, 'hidden_size');
   const wq = w.matrix(`${p}.q_proj.weight`, [qDim, D], 'num_attention_heads*head_dim x hidden_size');
@@ -44,9 +49,23 @@ export function loadAttention(c: QwenConfig, w: WeightLoader, i: number, kind: '
  * x [T, D] -> x + wo(attention(rope(q), rope(k), v)) as a new buffer (the layer's FFN input,
  * traced as 'ffn_inp'); x is freed. The rows' keys and values go into the caches first.
  */
-export function attentionBlock(be: Backend, x: Float32Array, L: AttnWeights, batch: readonly BatchEntry[], caches: readonly KvCache[], positions: Int32Array, il: number, c: QwenConfig, cb: (name: string, il: number, t: Float32Array, shape: number[]) => void): Float32Array {
-  const D = c.hidden_size, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads, Dh = c.head_dim;
-  const T = batch.length, eps = c.rms_norm_eps;
+export function attentionBlock(
+  be: Backend,
+  x: Float32Array,
+  L: AttnWeights,
+  batch: readonly BatchEntry[],
+  caches: readonly KvCache[],
+  positions: Int32Array,
+  il: number,
+  c: QwenConfig,
+  cb: (name: string, il: number, t: Float32Array, shape: number[]) => void,
+): Float32Array {
+  const D = c.hidden_size,
+    Hq = c.num_attention_heads,
+    Hkv = c.num_key_value_heads,
+    Dh = c.head_dim;
+  const T = batch.length,
+    eps = c.rms_norm_eps;
   const h = be.alloc(T * D); // [T, D]
   be.rmsNorm(h, x, L.attnNorm, T, D, eps);
   cb('attn_norm', il, h, [T, D]);

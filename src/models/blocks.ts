@@ -8,13 +8,16 @@ import type { QwenConfig } from './config.js';
 import type { WeightLoader } from './weights.js';
 
 export interface FfnWeights {
-  ffnGate: Weight; ffnUp: Weight; // [F, D]
+  ffnGate: Weight;
+  ffnUp: Weight; // [F, D]
   ffnDown: Weight; // [D, F]
 }
 
 /** Layer i's dense SwiGLU weights (`note`: added to the shape errors, e.g. why the layer is dense). */
 export function loadSwiglu(c: QwenConfig, w: WeightLoader, i: number, note = ''): FfnWeights {
-  const D = c.hidden_size, F = c.intermediate_size, p = `model.layers.${i}.mlp`;
+  const D = c.hidden_size,
+    F = c.intermediate_size,
+    p = `model.layers.${i}.mlp`;
   return {
     ffnGate: w.matrix(`${p}.gate_proj.weight`, [F, D], `intermediate_size x hidden_size${note}`),
     ffnUp: w.matrix(`${p}.up_proj.weight`, [F, D], `intermediate_size x hidden_size${note}`),
@@ -50,7 +53,18 @@ export function loadOutputHead(c: QwenConfig, w: WeightLoader, tokenEmbd: Weight
 }
 
 /** Final norm and lm head, only for the rows that asked for logits: [R, V] (hidden: the normed rows [R, D]) */
-export function outputHead(be: Backend, batch: readonly BatchEntry[], x: Float32Array, norm: Float32Array, output: Weight | undefined, D: number, V: number, eps: number, trace?: TraceHook, hidden = false): Float32Array {
+export function outputHead(
+  be: Backend,
+  batch: readonly BatchEntry[],
+  x: Float32Array,
+  norm: Float32Array,
+  output: Weight | undefined,
+  D: number,
+  V: number,
+  eps: number,
+  trace?: TraceHook,
+  hidden = false,
+): Float32Array {
   const rows = batch.flatMap((e, t) => (e.logits ? [t] : []));
   const R = rows.length;
   if (R === 0) return be.alloc(0);
@@ -59,7 +73,10 @@ export function outputHead(be: Backend, batch: readonly BatchEntry[], x: Float32
   be.rmsNorm(sel, sel, norm, R, D, eps);
   trace?.('result_norm', -1, sel, [R, D]);
   if (hidden) return sel;
-  if (!output) fail('this checkpoint has no lm_head.weight (tie_word_embeddings is false, and it was saved from the bare model, as Qwen3-Embedding-4B / 8B are): it computes embeddings (qwen-ts embed, /v1/embeddings), not logits');
+  if (!output)
+    fail(
+      'this checkpoint has no lm_head.weight (tie_word_embeddings is false, and it was saved from the bare model, as Qwen3-Embedding-4B / 8B are): it computes embeddings (qwen-ts embed, /v1/embeddings), not logits',
+    );
   const logits = be.alloc(R * V); // [R, V]
   be.matmul(logits, sel, output, R);
   trace?.('result_output', -1, logits, [R, V]);

@@ -78,18 +78,70 @@ export interface QwenConfig {
 
 // Fields that describe training, tooling or features we check explicitly below: accepted.
 const KNOWN = new Set([
-  'model_type', 'architectures', 'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers',
-  'num_attention_heads', 'num_key_value_heads', 'head_dim', 'max_position_embeddings', 'rms_norm_eps',
-  'rope_theta', 'rope_scaling', 'rope_parameters', 'hidden_act', 'tie_word_embeddings', 'bos_token_id',
-  'eos_token_id', 'pad_token_id', 'torch_dtype', 'dtype', 'use_cache', 'attention_dropout', 'attention_bias',
-  'use_sliding_window', 'sliding_window', 'max_window_layers', 'layer_types', 'initializer_range',
-  'transformers_version', 'use_mrope', 'output_attentions', 'output_hidden_states', 'return_dict',
-  'is_encoder_decoder', 'tokenizer_class', 'unsloth_version', 'name_or_path', 'keys_to_ignore_at_inference',
-  'vision_config', 'quantization_config', 'moe_intermediate_size', 'num_experts', 'num_experts_per_tok',
-  'decoder_sparse_step', 'mlp_only_layers', 'norm_topk_prob', 'output_router_logits', 'router_aux_loss_coef',
-  'shared_expert_intermediate_size', 'pretraining_tp', 'task_specific_params', 'problem_type', 'id2label',
-  'label2id', 'finetuning_task', 'torchscript', 'chunk_size_feed_forward', 'prefix', 'bad_words_ids',
-  'add_cross_attention', 'tie_encoder_decoder', 'cross_attention_hidden_size', 'qkv_bias',
+  'model_type',
+  'architectures',
+  'vocab_size',
+  'hidden_size',
+  'intermediate_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'num_key_value_heads',
+  'head_dim',
+  'max_position_embeddings',
+  'rms_norm_eps',
+  'rope_theta',
+  'rope_scaling',
+  'rope_parameters',
+  'hidden_act',
+  'tie_word_embeddings',
+  'bos_token_id',
+  'eos_token_id',
+  'pad_token_id',
+  'torch_dtype',
+  'dtype',
+  'use_cache',
+  'attention_dropout',
+  'attention_bias',
+  'use_sliding_window',
+  'sliding_window',
+  'max_window_layers',
+  'layer_types',
+  'initializer_range',
+  'transformers_version',
+  'use_mrope',
+  'output_attentions',
+  'output_hidden_states',
+  'return_dict',
+  'is_encoder_decoder',
+  'tokenizer_class',
+  'unsloth_version',
+  'name_or_path',
+  'keys_to_ignore_at_inference',
+  'vision_config',
+  'quantization_config',
+  'moe_intermediate_size',
+  'num_experts',
+  'num_experts_per_tok',
+  'decoder_sparse_step',
+  'mlp_only_layers',
+  'norm_topk_prob',
+  'output_router_logits',
+  'router_aux_loss_coef',
+  'shared_expert_intermediate_size',
+  'pretraining_tp',
+  'task_specific_params',
+  'problem_type',
+  'id2label',
+  'label2id',
+  'finetuning_task',
+  'torchscript',
+  'chunk_size_feed_forward',
+  'prefix',
+  'bad_words_ids',
+  'add_cross_attention',
+  'tie_encoder_decoder',
+  'cross_attention_hidden_size',
+  'qkv_bias',
 ]);
 
 /**
@@ -120,9 +172,10 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
   if (o.vision_config != null) fail(`${at(src, 'vision_config')}: vision towers are not implemented`);
   if (o.quantization_config != null) fail(`${at(src, 'quantization_config')}: pre-quantised HF checkpoints are not supported; use the full-precision model or a GGUF file`);
   const moe = MOE_TYPES.includes(mt as string);
-  if (!moe) for (const f of ['num_experts', 'moe_intermediate_size']) {
-    if (o[f] != null && o[f] !== 0) fail(`${at(src, f)}: mixture-of-experts layers in a ${String(mt)} model are not implemented (model_type qwen2_moe / qwen3_moe are)`);
-  }
+  if (!moe)
+    for (const f of ['num_experts', 'moe_intermediate_size']) {
+      if (o[f] != null && o[f] !== 0) fail(`${at(src, f)}: mixture-of-experts layers in a ${String(mt)} model are not implemented (model_type qwen2_moe / qwen3_moe are)`);
+    }
   if (o.qkv_bias !== undefined && mt !== 'qwen2_moe') fail(`${at(src, 'qkv_bias')} is not a ${String(mt)} config field`);
   if (mt === 'qwen2_moe' && o.qkv_bias === false) fail(`${at(src, 'qkv_bias')} is false: qwen2_moe without q/k/v bias is not implemented`);
   if (o.use_sliding_window === true) fail(`${at(src, 'use_sliding_window')} is true: sliding-window attention is not implemented`);
@@ -213,7 +266,8 @@ export function configFromGguf(meta: Map<string, GgufValue>, src: string, vocabR
   const sw = get('attention.sliding_window');
   if (sw !== undefined && sw !== 0) fail(`${src}: metadata '${key('attention.sliding_window')}' = ${quote(sw)}: sliding-window attention is not implemented`);
   const moe = arch === 'qwen2moe' || arch === 'qwen3moe';
-  if (!moe && meta.has(key('expert_count'))) fail(`${src}: metadata '${key('expert_count')}': mixture-of-experts layers in a ${String(arch)} model are not implemented (archs qwen2moe / qwen3moe are)`);
+  if (!moe && meta.has(key('expert_count')))
+    fail(`${src}: metadata '${key('expert_count')}': mixture-of-experts layers in a ${String(arch)} model are not implemented (archs qwen2moe / qwen3moe are)`);
   const hidden = num('embedding_length');
   const heads = num('attention.head_count');
   const kvHeads = num('attention.head_count_kv', heads);

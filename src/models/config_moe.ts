@@ -14,7 +14,8 @@ import { at, posInt, type Obj } from './config_fields.js';
 
 /** The MoE fields of a qwen2_moe / qwen3_moe config.json, checked against the rest of it (`base`). */
 export function moeFromHf(o: Obj, src: string, base: QwenConfig): Partial<QwenConfig> {
-  const mt = base.model_type, L = base.num_hidden_layers;
+  const mt = base.model_type,
+    L = base.num_hidden_layers;
   const E = posInt(src, o, 'num_experts');
   const k = posInt(src, o, 'num_experts_per_tok');
   if (k > E) fail(`${at(src, 'num_experts_per_tok')} = ${k} is more than num_experts = ${E}`);
@@ -53,12 +54,17 @@ export function moeFromGguf(meta: Map<string, GgufValue>, src: string, arch: 'qw
   const num = (k: string, dflt?: number): number => {
     let v = meta.get(key(k)) ?? dflt;
     // llama.cpp reads expert_feed_forward_length as a number or a per-layer array (get_key_or_arr)
-    if (Array.isArray(v)) { const a = v as unknown[]; if (a.length > 0 && a.every((x) => x === a[0])) v = a[0] as number; }
+    if (Array.isArray(v)) {
+      const a = v as unknown[];
+      if (a.length > 0 && a.every((x) => x === a[0])) v = a[0] as number;
+    }
     if (v === undefined) fail(`${src}: metadata ${quote(key(k))} is missing`);
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(`${src}: metadata ${quote(key(k))} must be a positive integer${Array.isArray(v) ? ' (the same for every layer)' : ''}, got ${quote(v)}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+      fail(`${src}: metadata ${quote(key(k))} must be a positive integer${Array.isArray(v) ? ' (the same for every layer)' : ''}, got ${quote(v)}`);
     return v;
   };
-  const E = num('expert_count'), k = num('expert_used_count');
+  const E = num('expert_count'),
+    k = num('expert_used_count');
   if (k > E) fail(`${src}: metadata ${quote(key('expert_used_count'))} = ${k} is more than expert_count = ${E}`);
   // without the key llama.cpp takes feed_forward_length / expert_used_count
   const dflt = ff !== undefined && ff % k === 0 ? ff / k : undefined;

@@ -11,45 +11,109 @@ import { yarnContext, yarnFromGguf, yarnFromHf } from './config_rope.js';
 
 // text_config fields read here or knowingly ignored (training, dtype, vision and MTP settings)
 const KNOWN_TEXT = new Set([
-  'model_type', 'architectures', 'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers',
-  'num_attention_heads', 'num_key_value_heads', 'head_dim', 'max_position_embeddings', 'rms_norm_eps',
-  'rope_theta', 'rope_scaling', 'rope_parameters', 'partial_rotary_factor', 'mrope_section', 'mrope_interleaved',
-  'hidden_act', 'tie_word_embeddings', 'bos_token_id', 'eos_token_id', 'pad_token_id', 'torch_dtype', 'dtype',
-  'use_cache', 'attention_dropout', 'attention_bias', 'attn_output_gate', 'layer_types', 'full_attention_interval',
-  'linear_num_key_heads', 'linear_num_value_heads', 'linear_key_head_dim', 'linear_value_head_dim',
-  'linear_conv_kernel_dim', 'mamba_ssm_dtype', 'initializer_range', 'mlp_only_layers', 'decoder_sparse_step',
-  'mtp_num_hidden_layers', 'mtp_use_dedicated_embeddings', 'transformers_version', 'output_router_logits',
-  'num_experts', 'num_experts_per_tok', 'moe_intermediate_size', 'shared_expert_intermediate_size',
-  'router_aux_loss_coef', 'norm_topk_prob', 'use_sliding_window', 'sliding_window', 'max_window_layers',
+  'model_type',
+  'architectures',
+  'vocab_size',
+  'hidden_size',
+  'intermediate_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'num_key_value_heads',
+  'head_dim',
+  'max_position_embeddings',
+  'rms_norm_eps',
+  'rope_theta',
+  'rope_scaling',
+  'rope_parameters',
+  'partial_rotary_factor',
+  'mrope_section',
+  'mrope_interleaved',
+  'hidden_act',
+  'tie_word_embeddings',
+  'bos_token_id',
+  'eos_token_id',
+  'pad_token_id',
+  'torch_dtype',
+  'dtype',
+  'use_cache',
+  'attention_dropout',
+  'attention_bias',
+  'attn_output_gate',
+  'layer_types',
+  'full_attention_interval',
+  'linear_num_key_heads',
+  'linear_num_value_heads',
+  'linear_key_head_dim',
+  'linear_value_head_dim',
+  'linear_conv_kernel_dim',
+  'mamba_ssm_dtype',
+  'initializer_range',
+  'mlp_only_layers',
+  'decoder_sparse_step',
+  'mtp_num_hidden_layers',
+  'mtp_use_dedicated_embeddings',
+  'transformers_version',
+  'output_router_logits',
+  'num_experts',
+  'num_experts_per_tok',
+  'moe_intermediate_size',
+  'shared_expert_intermediate_size',
+  'router_aux_loss_coef',
+  'norm_topk_prob',
+  'use_sliding_window',
+  'sliding_window',
+  'max_window_layers',
 ]);
 // fields of the multimodal wrapper (Qwen3_5ForConditionalGeneration) around text_config
 const KNOWN_OUTER = new Set([
-  'model_type', 'architectures', 'text_config', 'vision_config', 'tie_word_embeddings', 'dtype', 'torch_dtype',
-  'image_token_id', 'video_token_id', 'vision_start_token_id', 'vision_end_token_id', 'transformers_version',
-  'bos_token_id', 'eos_token_id', 'pad_token_id', 'use_cache',
+  'model_type',
+  'architectures',
+  'text_config',
+  'vision_config',
+  'tie_word_embeddings',
+  'dtype',
+  'torch_dtype',
+  'image_token_id',
+  'video_token_id',
+  'vision_start_token_id',
+  'vision_end_token_id',
+  'transformers_version',
+  'bos_token_id',
+  'eos_token_id',
+  'pad_token_id',
+  'use_cache',
 ]);
 
 /** The checks shared by both sources, on the resolved values. */
 function checkHybrid(c: QwenConfig, src: string, field: (hf: string) => string): QwenConfig {
-  const nk = c.linear_num_key_heads!, nv = c.linear_num_value_heads!;
+  const nk = c.linear_num_key_heads!,
+    nv = c.linear_num_value_heads!;
   if (nv % nk !== 0) fail(`${src}: ${field('linear_num_value_heads')} = ${nv} is not a multiple of ${field('linear_num_key_heads')} = ${nk}`);
   if (c.layer_types!.length !== c.num_hidden_layers) fail(`${src}: ${field('layer_types')} has ${c.layer_types!.length} entries for ${c.num_hidden_layers} layers`);
   if (c.num_attention_heads % c.num_key_value_heads !== 0) fail(`${src}: ${field('num_key_value_heads')} = ${c.num_key_value_heads} does not divide num_attention_heads = ${c.num_attention_heads}`);
-  const exact = c.head_dim * c.partial_rotary_factor!, rot = Math.round(exact); // a ratio of two integers may not multiply back exactly
-  if (Math.abs(rot - exact) > 1e-6 || rot % 2 !== 0 || rot <= 0 || rot > c.head_dim) fail(`${src}: ${field('partial_rotary_factor')} = ${c.partial_rotary_factor} gives ${+exact.toFixed(6)} rotary dims of head_dim ${c.head_dim}; it must be a positive even integer`);
-  if (c.num_experts !== undefined && c.num_experts_per_tok! > c.num_experts) fail(`${src}: ${field('num_experts_per_tok')} = ${c.num_experts_per_tok} is more than ${field('num_experts')} = ${c.num_experts}`);
+  const exact = c.head_dim * c.partial_rotary_factor!,
+    rot = Math.round(exact); // a ratio of two integers may not multiply back exactly
+  if (Math.abs(rot - exact) > 1e-6 || rot % 2 !== 0 || rot <= 0 || rot > c.head_dim)
+    fail(`${src}: ${field('partial_rotary_factor')} = ${c.partial_rotary_factor} gives ${+exact.toFixed(6)} rotary dims of head_dim ${c.head_dim}; it must be a positive even integer`);
+  if (c.num_experts !== undefined && c.num_experts_per_tok! > c.num_experts)
+    fail(`${src}: ${field('num_experts_per_tok')} = ${c.num_experts_per_tok} is more than ${field('num_experts')} = ${c.num_experts}`);
   return c;
 }
 
 /** config.json model_type -> the text model's type, and the multimodal wrapper of each */
 const TEXT_TYPE: Record<string, ModelType> = {
-  qwen3_5: 'qwen3_5_text', qwen3_5_text: 'qwen3_5_text', qwen3_5_moe: 'qwen3_5_moe_text', qwen3_5_moe_text: 'qwen3_5_moe_text', qwen3_next: 'qwen3_next',
+  qwen3_5: 'qwen3_5_text',
+  qwen3_5_text: 'qwen3_5_text',
+  qwen3_5_moe: 'qwen3_5_moe_text',
+  qwen3_5_moe_text: 'qwen3_5_moe_text',
+  qwen3_next: 'qwen3_next',
 };
 const WRAPPERS = new Set(['qwen3_5', 'qwen3_5_moe']);
 
 export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
   let o = outer;
-  const mt = String(outer.model_type), text = TEXT_TYPE[mt]!;
+  const mt = String(outer.model_type),
+    text = TEXT_TYPE[mt]!;
   if (WRAPPERS.has(mt) && outer.text_config === undefined) {
     // some exporters flatten the text model's fields into the top level
     const { vision_config: _v, image_token_id: _i, video_token_id: _vi, vision_start_token_id: _s, vision_end_token_id: _e, ...rest } = outer;
@@ -71,7 +135,9 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
   if (o.attn_output_gate === false) fail(`${at(src, 'attn_output_gate')} is false: Qwen3.5 attention without the output gate is not implemented`);
   if (o.mamba_ssm_dtype !== undefined && o.mamba_ssm_dtype !== 'float32') fail(`${at(src, 'mamba_ssm_dtype')} is ${quote(o.mamba_ssm_dtype)}; the recurrent state is kept in float32`);
   if (o.linear_key_head_dim !== undefined && o.linear_value_head_dim !== undefined && o.linear_key_head_dim !== o.linear_value_head_dim) {
-    fail(`${at(src, 'linear_value_head_dim')} = ${String(o.linear_value_head_dim)} differs from linear_key_head_dim = ${String(o.linear_key_head_dim)}; not implemented (llama.cpp requires them equal too)`);
+    fail(
+      `${at(src, 'linear_value_head_dim')} = ${String(o.linear_value_head_dim)} differs from linear_key_head_dim = ${String(o.linear_key_head_dim)}; not implemented (llama.cpp requires them equal too)`,
+    );
   }
 
   // rope: rope_parameters (transformers 5) or top-level fields; M-RoPE sections are only used for
@@ -142,7 +208,8 @@ function hfExperts(o: Obj, src: string, text: ModelType): Partial<QwenConfig> {
   // requires a router in every layer
   const dense = Array.isArray(o.mlp_only_layers) ? o.mlp_only_layers.length > 0 : o.mlp_only_layers != null;
   if (dense) fail(`${at(src, 'mlp_only_layers')} is ${JSON.stringify(o.mlp_only_layers)}: dense layers in a ${text} model are not implemented (only [])`);
-  if (o.decoder_sparse_step !== undefined && o.decoder_sparse_step !== 1) fail(`${at(src, 'decoder_sparse_step')} is ${JSON.stringify(o.decoder_sparse_step)}: dense layers in a ${text} model are not implemented (only 1)`);
+  if (o.decoder_sparse_step !== undefined && o.decoder_sparse_step !== 1)
+    fail(`${at(src, 'decoder_sparse_step')} is ${JSON.stringify(o.decoder_sparse_step)}: dense layers in a ${text} model are not implemented (only 1)`);
   // Qwen3.5-MoE always renormalises the top-k weights (its config has no norm_topk_prob); Qwen3-Next
   // follows the field
   const norm = o.norm_topk_prob ?? true;
@@ -162,7 +229,9 @@ const GGUF_TYPE: Record<string, ModelType> = { qwen35: 'qwen3_5_text', qwen35moe
 /** Config from the metadata of a GGUF file of arch `qwen35`, `qwen35moe` or `qwen3next` (llama.cpp's
  * keys, §10 of the spec). */
 export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabRows: number, hasOutput: boolean): QwenConfig {
-  const arch = String(meta.get('general.architecture')), type = GGUF_TYPE[arch]!, moe = type !== 'qwen3_5_text';
+  const arch = String(meta.get('general.architecture')),
+    type = GGUF_TYPE[arch]!,
+    moe = type !== 'qwen3_5_text';
   const key = (k: string) => `${arch}.${k}`;
   const name = (hf: string) => `metadata '${key(HF_TO_GGUF[hf] ?? hf)}'`;
   const n = (k: string, dflt?: number): number => {
@@ -183,11 +252,12 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
   const interval = n('full_attention_interval', 4);
   const rec = meta.get(key('attention.recurrent_layers'));
   if (rec !== undefined && (!Array.isArray(rec) || rec.length < layers)) fail(`${src}: metadata '${key('attention.recurrent_layers')}' must be a bool array of block_count entries`);
-  const types: LayerType[] = Array.from({ length: layers }, (_, i) =>
-    (rec ? Boolean((rec as unknown[])[i]) : (i + 1) % interval !== 0) ? 'linear_attention' : 'full_attention');
+  const types: LayerType[] = Array.from({ length: layers }, (_, i) => ((rec ? Boolean((rec as unknown[])[i]) : (i + 1) % interval !== 0) ? 'linear_attention' : 'full_attention'));
   const headDim = n('attention.key_length');
   if (n('attention.value_length', headDim) !== headDim) fail(`${src}: metadata '${key('attention.value_length')}' differs from key_length; not implemented`);
-  const dk = n('ssm.state_size'), nk = n('ssm.group_count'), nv = n('ssm.time_step_rank');
+  const dk = n('ssm.state_size'),
+    nk = n('ssm.group_count'),
+    nv = n('ssm.time_step_rank');
   const inner = n('ssm.inner_size');
   if (inner !== nv * dk) fail(`${src}: metadata '${key('ssm.inner_size')}' = ${inner} is not time_step_rank x state_size = ${nv * dk}`);
   const rot = n('rope.dimension_count', headDim / 4);
@@ -246,7 +316,11 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
 
 // GGUF keys of the fields checkHybrid names
 const HF_TO_GGUF: Record<string, string> = {
-  linear_num_value_heads: 'ssm.time_step_rank', linear_num_key_heads: 'ssm.group_count',
-  layer_types: 'attention.recurrent_layers', num_key_value_heads: 'attention.head_count_kv',
-  partial_rotary_factor: 'rope.dimension_count', num_experts: 'expert_count', num_experts_per_tok: 'expert_used_count',
+  linear_num_value_heads: 'ssm.time_step_rank',
+  linear_num_key_heads: 'ssm.group_count',
+  layer_types: 'attention.recurrent_layers',
+  num_key_value_heads: 'attention.head_count_kv',
+  partial_rotary_factor: 'rope.dimension_count',
+  num_experts: 'expert_count',
+  num_experts_per_tok: 'expert_used_count',
 };

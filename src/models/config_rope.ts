@@ -45,7 +45,8 @@ export function yarnContext(y: YarnScaling): number {
  * further fields of that dict the caller reads (Qwen3.5's rotary share and M-RoPE sections). */
 export function yarnFromHf(r: Obj, src: string, field: string, other: readonly string[] = []): YarnScaling {
   const f = (k: string) => `${field}.${k}`;
-  for (const k of Object.keys(r)) if (!HF_YARN_FIELDS.has(k) && !other.includes(k)) fail(`${at(src, f(k))} is not a yarn rope-scaling field qwen.ts knows (${[...HF_YARN_FIELDS].join(', ')}); refusing rather than ignoring it`);
+  for (const k of Object.keys(r))
+    if (!HF_YARN_FIELDS.has(k) && !other.includes(k)) fail(`${at(src, f(k))} is not a yarn rope-scaling field qwen.ts knows (${[...HF_YARN_FIELDS].join(', ')}); refusing rather than ignoring it`);
   const o: Obj = Object.fromEntries(Object.entries(r).map(([k, v]) => [f(k), v]));
   const factor = posNum(src, o, f('factor'));
   if (!(factor > 1)) fail(`${at(src, f('factor'))} = ${factor}: a yarn factor must be greater than 1`);
@@ -53,15 +54,20 @@ export function yarnFromHf(r: Obj, src: string, field: string, other: readonly s
   const opt = (k: string, dflt: number) => posNum(src, o, f(k), dflt);
   // transformers: an explicit attention_factor wins; else mscale / mscale_all_dim (DeepSeek-style)
   // when both are set; else get_mscale(factor)
-  const mscale = r.mscale == null ? 0 : opt('mscale', 1), mscaleAll = r.mscale_all_dim == null ? 0 : opt('mscale_all_dim', 1);
+  const mscale = r.mscale == null ? 0 : opt('mscale', 1),
+    mscaleAll = r.mscale_all_dim == null ? 0 : opt('mscale_all_dim', 1);
   const dfltAttn = mscale && mscaleAll ? mscaleOf(factor, mscale) / mscaleOf(factor, mscaleAll) : mscaleOf(factor);
   const truncate = r.truncate ?? true;
   if (typeof truncate !== 'boolean') fail(`${at(src, f('truncate'))} must be true or false`);
   return {
-    rope_type: 'yarn', factor, original_max_position_embeddings: orig,
+    rope_type: 'yarn',
+    factor,
+    original_max_position_embeddings: orig,
     // transformers reads beta_fast / beta_slow with `or`: null means the default
-    beta_fast: opt('beta_fast', 32), beta_slow: opt('beta_slow', 1),
-    attention_factor: opt('attention_factor', dfltAttn), truncate,
+    beta_fast: opt('beta_fast', 32),
+    beta_slow: opt('beta_slow', 1),
+    attention_factor: opt('attention_factor', dfltAttn),
+    truncate,
   };
 }
 
@@ -86,7 +92,8 @@ export function yarnFromGguf(meta: Map<string, GgufValue>, src: string, arch: st
   if (type === undefined || type === 'none') {
     // llama.cpp reads a missing type as 'linear': a factor other than 1 would then scale positions
     const lf = meta.get(key('factor'));
-    if (type === undefined && lf !== undefined && lf !== 0 && lf !== 1) bad('factor', `= ${quote(lf)} with no rope.scaling.type: llama.cpp reads that as linear rope scaling, which is not implemented`);
+    if (type === undefined && lf !== undefined && lf !== 0 && lf !== 1)
+      bad('factor', `= ${quote(lf)} with no rope.scaling.type: llama.cpp reads that as linear rope scaling, which is not implemented`);
     return undefined;
   }
   if (type !== 'yarn') bad('type', `is ${quote(type)}: only 'yarn' rope scaling is implemented`);
@@ -94,13 +101,19 @@ export function yarnFromGguf(meta: Map<string, GgufValue>, src: string, arch: st
   if (!(factor > 1)) bad('factor', `= ${factor}: a yarn factor must be greater than 1`);
   const orig = num('original_context_length');
   if (!Number.isSafeInteger(orig)) bad('original_context_length', `must be an integer, got ${orig}`);
-  for (const [k, noop] of [['yarn_ext_factor', 1], ['yarn_log_multiplier', 0]] as const) {
+  for (const [k, noop] of [
+    ['yarn_ext_factor', 1],
+    ['yarn_log_multiplier', 0],
+  ] as const) {
     const v = meta.get(key(k));
     if (v !== undefined && v !== noop) bad(k, `= ${quote(v)} is not implemented for ${arch} (only ${noop})`);
   }
   return {
-    rope_type: 'yarn', factor, original_max_position_embeddings: orig,
-    beta_fast: num('yarn_beta_fast', 32), beta_slow: num('yarn_beta_slow', 1),
+    rope_type: 'yarn',
+    factor,
+    original_max_position_embeddings: orig,
+    beta_fast: num('yarn_beta_fast', 32),
+    beta_slow: num('yarn_beta_slow', 1),
     // llama.cpp: magnitude get_mscale(factor) times rope.scaling.attn_factor (default 1)
     attention_factor: num('yarn_attn_factor', mscaleOf(factor)) * num('attn_factor', 1),
     truncate: true,

@@ -15,7 +15,12 @@ export interface DecoderLayer<F> extends AttnWeights {
   ffn: F;
 }
 
-export interface DecoderWeights<F> { tokenEmbd: Weight; layers: DecoderLayer<F>[]; outputNorm: Float32Array; output: Weight | undefined }
+export interface DecoderWeights<F> {
+  tokenEmbd: Weight;
+  layers: DecoderLayer<F>[];
+  outputNorm: Float32Array;
+  output: Weight | undefined;
+}
 
 /** The layer's trace hook, for the FFN's named intermediates. */
 export type LayerTrace = (name: string, t: Float32Array, shape: number[]) => void;
@@ -25,7 +30,8 @@ export type Ffn<F> = (be: Backend, h: Float32Array, ffn: F, T: number, il: numbe
 
 /** The weights, layer by layer: attention ('bias': Qwen2, 'qk_norm': Qwen3), then loadFfn(i). */
 export function loadDecoder<F>(c: QwenConfig, w: WeightLoader, kind: 'bias' | 'qk_norm', loadFfn: (i: number) => F): DecoderWeights<F> {
-  const D = c.hidden_size, V = c.vocab_size;
+  const D = c.hidden_size,
+    V = c.vocab_size;
   const layers: DecoderLayer<F>[] = [];
   for (let i = 0; i < c.num_hidden_layers; i++) {
     const attn = loadAttention(c, w, i, kind);
@@ -41,16 +47,25 @@ export function loadDecoder<F>(c: QwenConfig, w: WeightLoader, kind: 'bias' | 'q
 
 export class Decoder<F> implements CausalLM {
   trace?: TraceHook;
-  constructor(readonly config: QwenConfig, readonly backend: Backend, private readonly w: DecoderWeights<F>, private readonly ffn: Ffn<F>) {}
+  constructor(
+    readonly config: QwenConfig,
+    readonly backend: Backend,
+    private readonly w: DecoderWeights<F>,
+    private readonly ffn: Ffn<F>,
+  ) {}
 
   newCache(capacity = this.config.max_position_embeddings): KvCache {
     return new KvCache(this.backend, this.config, capacity);
   }
 
   forward(batch: readonly BatchEntry[], caches: readonly KvCache[], output: ForwardOutput = 'logits'): Float32Array {
-    const c = this.config, be = this.backend, w = this.w;
-    const D = c.hidden_size, V = c.vocab_size;
-    const T = batch.length, eps = c.rms_norm_eps;
+    const c = this.config,
+      be = this.backend,
+      w = this.w;
+    const D = c.hidden_size,
+      V = c.vocab_size;
+    const T = batch.length,
+      eps = c.rms_norm_eps;
     const cb = (name: string, il: number, t: Float32Array, shape: number[]) => this.trace?.(name, il, t, shape);
     checkBatch(batch, caches, V);
     const tokens = Int32Array.from(batch, (e) => e.token);

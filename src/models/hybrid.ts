@@ -17,22 +17,27 @@ import type { WeightLoader } from './weights.js';
 export interface DeltaNetProjections {
   wqkv: Weight; // [C, D]: q (nk*dk) | k (nk*dk) | v (nv*dv) rows
   wz: Weight; // [nv*dv, D]: output gate
-  wb: Weight; wa: Weight; // [nv, D]: beta and decay inputs
+  wb: Weight;
+  wa: Weight; // [nv, D]: beta and decay inputs
 }
 
 interface DeltaNet extends DeltaNetProjections {
   kind: 'linear';
   conv: Float32Array; // [C, K]
-  dtBias: Float32Array; A: Float32Array; // [nv]; A = -exp(A_log) < 0
+  dtBias: Float32Array;
+  A: Float32Array; // [nv]; A = -exp(A_log) < 0
   ssmNorm: Float32Array; // [dv], shared by all heads
   wout: Weight; // [D, nv*dv]
 }
 
 interface Attention {
   kind: 'full';
-  wq: Weight; wgate: Weight; // [Hq*Dh, D] each (one q_proj in the file, per-head [q | gate] rows)
-  wk: Weight; wv: Weight; // [Hkv*Dh, D]
-  qNorm: Float32Array; kNorm: Float32Array; // [Dh]
+  wq: Weight;
+  wgate: Weight; // [Hq*Dh, D] each (one q_proj in the file, per-head [q | gate] rows)
+  wk: Weight;
+  wv: Weight; // [Hkv*Dh, D]
+  qNorm: Float32Array;
+  kNorm: Float32Array; // [Dh]
   wo: Weight; // [D, Hq*Dh]
 }
 
@@ -42,11 +47,19 @@ interface Layer<F> {
   mixer: DeltaNet | Attention;
   ffn: F;
 }
-interface Weights<F> { tokenEmbd: Weight; layers: Layer<F>[]; outputNorm: Float32Array; output: Weight | undefined }
+interface Weights<F> {
+  tokenEmbd: Weight;
+  layers: Layer<F>[];
+  outputNorm: Float32Array;
+  output: Weight | undefined;
+}
 
 /** The hybrid fields, present once config_qwen35.ts has validated the config. */
 export function hybridDims(c: QwenConfig) {
-  const nk = c.linear_num_key_heads!, nv = c.linear_num_value_heads!, dk = c.linear_key_head_dim!, dv = c.linear_value_head_dim!;
+  const nk = c.linear_num_key_heads!,
+    nv = c.linear_num_value_heads!,
+    dk = c.linear_key_head_dim!,
+    dv = c.linear_value_head_dim!;
   return { nk, nv, dk, dv, C: 2 * nk * dk + nv * dv, K: c.linear_conv_kernel_dim!, nRot: Math.round(c.head_dim * c.partial_rotary_factor!) };
 }
 
@@ -55,7 +68,8 @@ export const layerKind = (c: QwenConfig, i: number) => `layer_types[${i}] is ${c
 
 /** Qwen3.5's in_proj_qkv and in_proj_z (GGUF attn_qkv, attn_gate). */
 export function separateQkvZ(c: QwenConfig, w: WeightLoader, la: string, kind: string): Pick<DeltaNetProjections, 'wqkv' | 'wz'> {
-  const D = c.hidden_size, { nv, dv, C } = hybridDims(c);
+  const D = c.hidden_size,
+    { nv, dv, C } = hybridDims(c);
   return {
     wqkv: w.matrix(`${la}.in_proj_qkv.weight`, [C, D], `${kind}: 2*linear_num_key_heads*linear_key_head_dim + linear_num_value_heads*linear_value_head_dim x hidden_size`),
     wz: w.matrix(`${la}.in_proj_z.weight`, [nv * dv, D], `${kind}: linear_num_value_heads*linear_value_head_dim x hidden_size`),
@@ -64,7 +78,8 @@ export function separateQkvZ(c: QwenConfig, w: WeightLoader, la: string, kind: s
 
 /** Qwen3.5's DeltaNet projections: in_proj_qkv, in_proj_z, in_proj_b, in_proj_a. */
 export function separateProjections(c: QwenConfig, w: WeightLoader, la: string, kind: string): DeltaNetProjections {
-  const D = c.hidden_size, { nv } = hybridDims(c);
+  const D = c.hidden_size,
+    { nv } = hybridDims(c);
   return {
     ...separateQkvZ(c, w, la, kind),
     wb: w.matrix(`${la}.in_proj_b.weight`, [nv, D], `${kind}: linear_num_value_heads x hidden_size`),
@@ -77,12 +92,16 @@ export function separateProjections(c: QwenConfig, w: WeightLoader, la: string, 
  * a DeltaNet layer's input projections (prefix `...linear_attn`).
  */
 export function loadHybrid<F>(c: QwenConfig, w: WeightLoader, ffn: (p: string, i: number) => F, projections = separateProjections): Weights<F> {
-  const D = c.hidden_size, V = c.vocab_size;
+  const D = c.hidden_size,
+    V = c.vocab_size;
   const { nv, dv, C, K } = hybridDims(c);
-  const Hq = c.num_attention_heads, Dh = c.head_dim, kvDim = c.num_key_value_heads * Dh;
+  const Hq = c.num_attention_heads,
+    Dh = c.head_dim,
+    kvDim = c.num_key_value_heads * Dh;
   const layers: Layer<F>[] = [];
   for (let i = 0; i < c.num_hidden_layers; i++) {
-    const p = `model.layers.${i}`, kind = layerKind(c, i);
+    const p = `model.layers.${i}`,
+      kind = layerKind(c, i);
     const attnNorm = w.vector(`${p}.input_layernorm.weight`, D, 'hidden_size');
     const postNorm = w.vector(`${p}.post_attention_layernorm.weight`, D, 'hidden_size');
     const f = ffn(p, i);
@@ -90,7 +109,8 @@ export function loadHybrid<F>(c: QwenConfig, w: WeightLoader, ffn: (p: string, i
     if (c.layer_types![i] === 'linear_attention') {
       const la = `${p}.linear_attn`;
       mixer = {
-        kind: 'linear', ...projections(c, w, la, kind),
+        kind: 'linear',
+        ...projections(c, w, la, kind),
         conv: w.floats(`${la}.conv1d.weight`, [C, K], `${kind}: conv channels x linear_conv_kernel_dim`),
         dtBias: w.vector(`${la}.dt_bias`, nv, `${kind}: linear_num_value_heads`),
         A: w.vector(`${la}.A_log`, nv, `${kind}: linear_num_value_heads`),
@@ -101,7 +121,9 @@ export function loadHybrid<F>(c: QwenConfig, w: WeightLoader, ffn: (p: string, i
       const sa = `${p}.self_attn`;
       const [wq, wgate] = w.splitRows(`${sa}.q_proj.weight`, [2 * Hq * Dh, D], [Dh, Dh], `${kind}: 2*num_attention_heads*head_dim (query and output gate) x hidden_size`) as [Weight, Weight];
       mixer = {
-        kind: 'full', wq, wgate,
+        kind: 'full',
+        wq,
+        wgate,
         wk: w.matrix(`${sa}.k_proj.weight`, [kvDim, D], `${kind}: num_key_value_heads*head_dim x hidden_size`),
         wv: w.matrix(`${sa}.v_proj.weight`, [kvDim, D], `${kind}: num_key_value_heads*head_dim x hidden_size`),
         qNorm: w.vector(`${sa}.q_norm.weight`, Dh, 'head_dim'),
@@ -131,7 +153,13 @@ export type HybridFfn<F> = (be: Backend, h: Float32Array, ffn: F, T: number, il:
 export class HybridModel<F> implements CausalLM {
   trace?: TraceHook;
   private readonly dn: DeltaNetDims;
-  constructor(readonly config: QwenConfig, readonly backend: Backend, private readonly w: Weights<F>, tiled: boolean, private readonly ffn: HybridFfn<F>) {
+  constructor(
+    readonly config: QwenConfig,
+    readonly backend: Backend,
+    private readonly w: Weights<F>,
+    tiled: boolean,
+    private readonly ffn: HybridFfn<F>,
+  ) {
     const { nk, nv, dk, dv } = hybridDims(config);
     this.dn = { nk, nv, dk, dv, tiled };
   }
@@ -141,11 +169,18 @@ export class HybridModel<F> implements CausalLM {
   }
 
   forward(batch: readonly BatchEntry[], caches: readonly KvCache[], output: ForwardOutput = 'logits'): Float32Array {
-    const c = this.config, be = this.backend, w = this.w, dn = this.dn;
-    const D = c.hidden_size, V = c.vocab_size;
-    const Hq = c.num_attention_heads, Hkv = c.num_key_value_heads, Dh = c.head_dim;
+    const c = this.config,
+      be = this.backend,
+      w = this.w,
+      dn = this.dn;
+    const D = c.hidden_size,
+      V = c.vocab_size;
+    const Hq = c.num_attention_heads,
+      Hkv = c.num_key_value_heads,
+      Dh = c.head_dim;
     const { nv, dv, C, K, nRot } = hybridDims(c);
-    const T = batch.length, eps = c.rms_norm_eps;
+    const T = batch.length,
+      eps = c.rms_norm_eps;
     const cb = (name: string, il: number, t: Float32Array, shape: number[]) => this.trace?.(name, il, t, shape);
     checkBatch(batch, caches, V); // marks recurrent states dirty until commitBatch
     const positions = Int32Array.from(batch, (e) => e.pos);
@@ -155,22 +190,32 @@ export class HybridModel<F> implements CausalLM {
     try {
       be.place?.(HEAD); // the memory holding the embedding and output head (backends of several memories)
       let x = be.alloc(T * D); // [T, D]
-      be.embed(x, w.tokenEmbd, Int32Array.from(batch, (e) => e.token));
+      be.embed(
+        x,
+        w.tokenEmbd,
+        Int32Array.from(batch, (e) => e.token),
+      );
       cb('inp_embd', -1, x, [T, D]);
       for (let il = 0; il < w.layers.length; il++) {
-        const L = w.layers[il]!, M = L.mixer;
+        const L = w.layers[il]!,
+          M = L.mixer;
         be.place?.(il); // this layer's memory: its activations go there, next to its weights
         const h = be.alloc(T * D); // [T, D]
         be.rmsNorm(h, x, L.attnNorm, T, D, eps);
         cb('attn_norm', il, h, [T, D]);
         const mix = be.alloc(T * D); // [T, D]: the token mixer's output
         const temps: Float32Array[] = [];
-        const tmp = (n: number) => { const a = be.alloc(n); temps.push(a); return a; };
+        const tmp = (n: number) => {
+          const a = be.alloc(n);
+          temps.push(a);
+          return a;
+        };
         if (M.kind === 'linear') {
           // Gated DeltaNet
           const qkv = tmp(T * C); // [T, C]
           const z = tmp(T * nv * dv); // [T, nv*dv]
-          const b = tmp(T * nv), a = tmp(T * nv); // [T, nv]
+          const b = tmp(T * nv),
+            a = tmp(T * nv); // [T, nv]
           be.matmulMany([qkv, z, b, a], h, [M.wqkv, M.wz, M.wb, M.wa], T);
           cb('linear_attn_qkv_mixed', il, qkv, [T, C]);
           const spans = recurrentSpans(seqRows, caches, il);
@@ -186,8 +231,10 @@ export class HybridModel<F> implements CausalLM {
           be.matmul(mix, o, M.wout, T);
         } else {
           // gated full attention
-          const q = tmp(T * Hq * Dh), gate = tmp(T * Hq * Dh); // [T, Hq*Dh]
-          const k = tmp(T * Hkv * Dh), v = tmp(T * Hkv * Dh); // [T, Hkv*Dh]
+          const q = tmp(T * Hq * Dh),
+            gate = tmp(T * Hq * Dh); // [T, Hq*Dh]
+          const k = tmp(T * Hkv * Dh),
+            v = tmp(T * Hkv * Dh); // [T, Hkv*Dh]
           be.matmulMany([q, gate, k, v], h, [M.wq, M.wgate, M.wk, M.wv], T);
           be.rmsNorm(q, q, M.qNorm, T * Hq, Dh, eps); // per head
           be.rmsNorm(k, k, M.kNorm, T * Hkv, Dh, eps);

@@ -27,7 +27,8 @@ export function withCacheType(c: QwenConfig, type: KvType | undefined): QwenConf
 
 function checkCacheType(type: KvType, headDim: number): void {
   if (!KV_TYPES.includes(type)) fail(`--cache-type must be one of ${KV_TYPES.join(', ')}, got '${String(type)}'`);
-  if (type === 'q8_0' && headDim % 32 !== 0) fail(`--cache-type q8_0 needs head_dim a multiple of 32 (ggml's Q8_0 blocks of 32 values per head), but this model's head_dim is ${headDim}; use --cache-type f16`);
+  if (type === 'q8_0' && headDim % 32 !== 0)
+    fail(`--cache-type q8_0 needs head_dim a multiple of 32 (ggml's Q8_0 blocks of 32 values per head), but this model's head_dim is ${headDim}; use --cache-type f16`);
 }
 
 export class KvCache {
@@ -58,15 +59,21 @@ export class KvCache {
   private readonly convLen: number[] = [];
   private readonly stateLen: number[] = [];
   private statesReady = false;
-  constructor(private readonly backend: Backend, cfg: QwenConfig, readonly capacity: number) {
+  constructor(
+    private readonly backend: Backend,
+    cfg: QwenConfig,
+    readonly capacity: number,
+  ) {
     this.kvDim = cfg.num_key_value_heads * cfg.head_dim;
     this.type = cfg.kv_cache_type ?? 'f32';
     checkCacheType(this.type, cfg.head_dim);
     this.rowWords = kvRowWords(this.type, this.kvDim);
     const types = cfg.layer_types ?? [];
     this.recurrent = types.includes('linear_attention');
-    const nk = cfg.linear_num_key_heads ?? 0, nv = cfg.linear_num_value_heads ?? 0;
-    const dk = cfg.linear_key_head_dim ?? 0, dv = cfg.linear_value_head_dim ?? 0;
+    const nk = cfg.linear_num_key_heads ?? 0,
+      nv = cfg.linear_num_value_heads ?? 0;
+    const dk = cfg.linear_key_head_dim ?? 0,
+      dv = cfg.linear_value_head_dim ?? 0;
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       this.k.push(new Float32Array(0)); // storage comes with reserve()
       this.kvBlock.push(new Float32Array(0));
@@ -91,7 +98,13 @@ export class KvCache {
     if (this.recurrent && !this.statesReady) {
       // first use: the recurrent states, zeroed
       // each layer's state in its layer's memory (a backend of several memories: see Backend.place)
-      this.conv.forEach((_, l) => { if (this.convLen[l]) { this.backend.place?.(l); this.conv[l] = this.backend.alloc(this.convLen[l]!); this.state[l] = this.backend.alloc(this.stateLen[l]!); } });
+      this.conv.forEach((_, l) => {
+        if (this.convLen[l]) {
+          this.backend.place?.(l);
+          this.conv[l] = this.backend.alloc(this.convLen[l]!);
+          this.state[l] = this.backend.alloc(this.stateLen[l]!);
+        }
+      });
       this.resetRecurrent();
       this.statesReady = true;
     }
@@ -104,7 +117,8 @@ export class KvCache {
       this.backend.place?.(l); // next to the layer's weights: attention runs there
       // k and v in one block: a backend of several memories then keeps them in one (attention reads both)
       const block = this.backend.alloc(2 * size * this.rowWords);
-      const k = block.subarray(0, size * this.rowWords), v = block.subarray(size * this.rowWords);
+      const k = block.subarray(0, size * this.rowWords),
+        v = block.subarray(size * this.rowWords);
       if (this.allocated > 0) {
         this.backend.copy(k, 0, this.k[l]!, 0, this.length * this.rowWords);
         this.backend.copy(v, 0, this.v[l]!, 0, this.length * this.rowWords);
@@ -118,7 +132,10 @@ export class KvCache {
   /** Give the storage back to the backend (a WebAssembly heap does not collect garbage). */
   release(): void {
     for (const list of [this.kvBlock, this.conv, this.state]) {
-      list.forEach((a, l) => { if (a.length) this.backend.free?.(a); list[l] = new Float32Array(0); });
+      list.forEach((a, l) => {
+        if (a.length) this.backend.free?.(a);
+        list[l] = new Float32Array(0);
+      });
     }
     this.k.fill(new Float32Array(0));
     this.v.fill(new Float32Array(0));
@@ -143,7 +160,9 @@ export class KvCache {
    * prefix-cache block), stored as the cache stores them. */
   exportRows(from: number, n: number): Float32Array {
     if (from < 0 || from + n > this.length) fail(`exportRows: positions ${from}..${from + n - 1} are not all in the cache (it holds ${this.length})`);
-    const out = new Float32Array(this.rowsFloats(n)), w = n * this.rowWords, at = from * this.rowWords;
+    const out = new Float32Array(this.rowsFloats(n)),
+      w = n * this.rowWords,
+      at = from * this.rowWords;
     this.attnLayers.forEach((l, i) => {
       out.set(this.k[l]!.subarray(at, at + w), 2 * i * w);
       out.set(this.v[l]!.subarray(at, at + w), (2 * i + 1) * w);
@@ -168,7 +187,11 @@ export class KvCache {
   exportRecurrent(into?: Float32Array): Float32Array {
     into ??= new Float32Array(this.recurrentFloats);
     let o = 0;
-    for (const list of [this.conv, this.state]) for (const a of list) { into.set(a, o); o += a.length; }
+    for (const list of [this.conv, this.state])
+      for (const a of list) {
+        into.set(a, o);
+        o += a.length;
+      }
     return into;
   }
 
@@ -177,7 +200,11 @@ export class KvCache {
     this.reserve(Math.max(this.length, 1)); // allocates the states on first use
     if (data.length !== this.recurrentFloats) fail(`importRecurrent: ${data.length} floats (want ${this.recurrentFloats})`);
     let o = 0;
-    for (const list of [this.conv, this.state]) for (const a of list) { a.set(data.subarray(o, o + a.length)); o += a.length; }
+    for (const list of [this.conv, this.state])
+      for (const a of list) {
+        a.set(data.subarray(o, o + a.length));
+        o += a.length;
+      }
     this.dirty = false;
   }
 
@@ -223,7 +250,8 @@ export function checkBatch(batch: readonly BatchEntry[], caches: readonly KvCach
       // (only to 0, by starting over), and one a failed pass left half-updated is unusable.
       if (c.dirty) fail(`batch entry ${i}: sequence ${e.seq}'s recurrent state was left half-updated by a failed pass; start the sequence again`);
       if (e.pos < next[e.seq]!) {
-        if (e.pos !== 0 || next[e.seq] !== c.length || restart.has(e.seq)) fail(`batch entry ${i}: position ${e.pos} would rewind sequence ${e.seq} (it holds ${next[e.seq]} positions), but Gated DeltaNet states cannot be rewound; start again from position 0`);
+        if (e.pos !== 0 || next[e.seq] !== c.length || restart.has(e.seq))
+          fail(`batch entry ${i}: position ${e.pos} would rewind sequence ${e.seq} (it holds ${next[e.seq]} positions), but Gated DeltaNet states cannot be rewound; start again from position 0`);
         restart.add(e.seq);
       }
     }
@@ -237,7 +265,11 @@ export function checkBatch(batch: readonly BatchEntry[], caches: readonly KvCach
 /** Each sequence's batch rows, in order (the same for every layer of a pass). */
 export function sequenceRows(batch: readonly BatchEntry[]): [seq: number, rows: Int32Array][] {
   const rows = new Map<number, number[]>();
-  batch.forEach((e, t) => { let r = rows.get(e.seq); if (!r) rows.set(e.seq, (r = [])); r.push(t); });
+  batch.forEach((e, t) => {
+    let r = rows.get(e.seq);
+    if (!r) rows.set(e.seq, (r = []));
+    r.push(t);
+  });
   return [...rows].map(([s, r]) => [s, Int32Array.from(r)]);
 }
 
@@ -249,16 +281,20 @@ export function recurrentSpans(rows: readonly [number, Int32Array][], caches: re
 /** After checkBatch: write this layer's k, v rows [T, kvDim] into the caches, in each cache's type
  * (quantised as they are stored); return spans. */
 export function storeKv(batch: readonly BatchEntry[], caches: readonly KvCache[], layer: number, k: Float32Array, v: Float32Array, kvDim: number, backend: Backend): AttnSpan[] {
-  for (let t = 0; t < batch.length;) {
+  for (let t = 0; t < batch.length; ) {
     // a run of entries of one sequence at consecutive positions: one call
-    const e = batch[t]!, c = caches[e.seq]!;
+    const e = batch[t]!,
+      c = caches[e.seq]!;
     let n = 1;
     while (t + n < batch.length && batch[t + n]!.seq === e.seq && batch[t + n]!.pos === e.pos + n) n++;
     backend.storeRows(c.k[layer]!, e.pos, k, t, n, kvDim, c.type);
     backend.storeRows(c.v[layer]!, e.pos, v, t, n, kvDim, c.type);
     t += n;
   }
-  return batch.map((e) => { const c = caches[e.seq]!; return { k: c.k[layer]!, v: c.v[layer]!, len: e.pos + 1, type: c.type }; });
+  return batch.map((e) => {
+    const c = caches[e.seq]!;
+    return { k: c.k[layer]!, v: c.v[layer]!, len: e.pos + 1, type: c.type };
+  });
 }
 
 /** Once the whole batch is evaluated: advance each cache's length. */

@@ -20,7 +20,8 @@ import type { WeightLoader } from './weights.js';
 /** One MoE layer's tensors. Stacks are [E, rows, cols] (expert e's matrix is rows e*rows..). */
 export interface MoeWeights {
   router: Weight; // [E, D], F32 (ffn_gate_inp / mlp.gate)
-  gateExps: Weight; upExps: Weight; // [E, Fe, D] (ffn_gate_exps / ffn_up_exps)
+  gateExps: Weight;
+  upExps: Weight; // [E, Fe, D] (ffn_gate_exps / ffn_up_exps)
   downExps: Weight; // [E, D, Fe] (ffn_down_exps)
   /** the shared expert (qwen2_moe, qwen3_5_moe, qwen3_next): a SwiGLU FFN [Fs] ... */
   shared?: FfnWeights;
@@ -45,20 +46,25 @@ export type MoeTrace = (name: string, data: Float32Array, shape: number[]) => vo
  * Returns the chosen experts ids [T*k] and their weights [T*k].
  */
 export function route(be: Backend, h: Float32Array, L: MoeWeights, T: number, s: MoeShape, cb?: MoeTrace): { ids: Int32Array; weights: Float32Array } {
-  const E = s.experts, k = s.topK;
+  const E = s.experts,
+    k = s.topK;
   const logits = be.alloc(T * E); // [T, E]
   be.matmul(logits, h, L.router, T);
   cb?.('ffn_moe_logits', logits, [T, E]);
-  const probs = new Float32Array(T * E), ids = new Int32Array(T * k), weights = new Float32Array(T * k);
+  const probs = new Float32Array(T * E),
+    ids = new Int32Array(T * k),
+    weights = new Float32Array(T * k);
   const p = new Float64Array(E);
   for (let t = 0; t < T; t++) {
-    let max = -Infinity, sum = 0;
+    let max = -Infinity,
+      sum = 0;
     for (let e = 0; e < E; e++) max = Math.max(max, logits[t * E + e]!);
     for (let e = 0; e < E; e++) sum += p[e] = Math.exp(logits[t * E + e]! - max);
     for (let e = 0; e < E; e++) probs[t * E + e] = p[e]! / sum;
     // top-k by a stable selection: the largest first, the lower index on equal values (llama.cpp's
     // argsort leaves ties to std::sort; torch.topk to its kernel: rare with real-valued logits)
-    const row = probs.subarray(t * E, (t + 1) * E), taken = new Uint8Array(E);
+    const row = probs.subarray(t * E, (t + 1) * E),
+      taken = new Uint8Array(E);
     let total = 0;
     for (let j = 0; j < k; j++) {
       let best = -1;
@@ -78,7 +84,8 @@ export function route(be: Backend, h: Float32Array, L: MoeWeights, T: number, s:
 
 /** The MoE FFN of h [T, D] -> [T, D] (a new buffer): routed experts, plus the shared expert if any. */
 export function moeFfn(be: Backend, h: Float32Array, L: MoeWeights, T: number, D: number, s: MoeShape, cb?: MoeTrace): Float32Array {
-  const k = s.topK, Fe = s.expertFf;
+  const k = s.topK,
+    Fe = s.expertFf;
   const { ids, weights } = route(be, h, L, T, s, cb);
   const gate = be.alloc(T * k * Fe); // [T, k, Fe]
   const up = be.alloc(T * k * Fe); // [T, k, Fe]
@@ -121,18 +128,24 @@ export function moeFfn(be: Backend, h: Float32Array, L: MoeWeights, T: number, D
 /** The MoE shape a validated config gives (config_moe.ts / config_qwen35.ts). */
 export function moeShape(c: QwenConfig): MoeShape {
   return {
-    experts: c.num_experts!, topK: c.num_experts_per_tok!, expertFf: c.moe_intermediate_size!,
-    sharedFf: c.shared_expert_intermediate_size || undefined, normTopK: c.norm_topk_prob ?? false,
+    experts: c.num_experts!,
+    topK: c.num_experts_per_tok!,
+    expertFf: c.moe_intermediate_size!,
+    sharedFf: c.shared_expert_intermediate_size || undefined,
+    normTopK: c.norm_topk_prob ?? false,
   };
 }
 
 /** Layer i's MoE tensors: router, stacked experts, and the shared expert when the config has one. */
 export function loadMoe(c: QwenConfig, w: WeightLoader, i: number): MoeWeights {
-  const s = moeShape(c), D = c.hidden_size, p = `model.layers.${i}.mlp`;
+  const s = moeShape(c),
+    D = c.hidden_size,
+    p = `model.layers.${i}.mlp`;
   const { gate, up, down } = w.experts(i, s.experts, s.expertFf, D, `layer ${i}`);
   const L: MoeWeights = { router: w.f32Matrix(`${p}.gate.weight`, [s.experts, D], 'router: num_experts x hidden_size'), gateExps: gate, upExps: up, downExps: down };
   if (s.sharedFf) {
-    const Fs = s.sharedFf, why = (t: string) => `shared expert: ${t}`;
+    const Fs = s.sharedFf,
+      why = (t: string) => `shared expert: ${t}`;
     L.shared = {
       ffnGate: w.matrix(`${p}.shared_expert.gate_proj.weight`, [Fs, D], why('shared_expert_intermediate_size x hidden_size')),
       ffnUp: w.matrix(`${p}.shared_expert.up_proj.weight`, [Fs, D], why('shared_expert_intermediate_size x hidden_size')),

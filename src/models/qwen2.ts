@@ -7,7 +7,8 @@ import type { Architecture } from './model.js';
 export const qwen2: Architecture = {
   load(config, weights, backend) {
     const w = loadDecoder(config, weights, 'bias', (i) => loadSwiglu(config, weights, i));
-    const D = config.hidden_size, F = config.intermediate_size;
+    const D = config.hidden_size,
+      F = config.intermediate_size;
     return new Decoder<FfnWeights>(config, backend, w, (be, h, ffn, T) => swiglu(be, h, ffn, T, D, F));
   },
 };

@@ -15,14 +15,21 @@ import type { WeightLoader } from './weights.js';
 
 /** The fused projections regrouped into Qwen3.5's: q | k | v rows of all heads, z, b, a. */
 function fusedProjections(c: QwenConfig, w: WeightLoader, la: string, kind: string): DeltaNetProjections {
-  const D = c.hidden_size, { nk, nv, dk, dv, C } = hybridDims(c), r = nv / nk;
+  const D = c.hidden_size,
+    { nk, nv, dk, dv, C } = hybridDims(c),
+    r = nv / nk;
   const [wb, wa] = w.splitRows(`${la}.in_proj_ba.weight`, [2 * nv, D], [r, r], `${kind}: 2*linear_num_value_heads x hidden_size, per key head [b, a]`) as [Weight, Weight];
   if (!w.has(`${la}.in_proj_qkvz.weight`) && w.naming === 'gguf') {
     // llama.cpp's newer files: attn_qkv ([q | k | v], grouped V order) + attn_gate
     return { ...separateQkvZ(c, w, la, kind), wb, wa };
   }
-  const [wqkv, wz] = w.splitRows(`${la}.in_proj_qkvz.weight`, [C + nv * dv, D], [dk, dk, r * dv, r * dv],
-    `${kind}: 2*linear_num_key_heads*linear_key_head_dim + 2*linear_num_value_heads*linear_value_head_dim x hidden_size, per key head [q, k, v, z]`, [0, 0, 0, 1]) as [Weight, Weight];
+  const [wqkv, wz] = w.splitRows(
+    `${la}.in_proj_qkvz.weight`,
+    [C + nv * dv, D],
+    [dk, dk, r * dv, r * dv],
+    `${kind}: 2*linear_num_key_heads*linear_key_head_dim + 2*linear_num_value_heads*linear_value_head_dim x hidden_size, per key head [q, k, v, z]`,
+    [0, 0, 0, 1],
+  ) as [Weight, Weight];
   return { wqkv, wz, wb, wa };
 }
 

@@ -10,5 +10,11 @@ import { qwen3_5_moe } from './qwen3_5_moe.js';
 import { qwen3_next } from './qwen3_next.js';
 
 export const ARCHITECTURES: Record<ModelType, Architecture> = {
-  qwen2, qwen3, qwen3_5_text: qwen3_5, qwen2_moe, qwen3_moe, qwen3_5_moe_text: qwen3_5_moe, qwen3_next,
+  qwen2,
+  qwen3,
+  qwen3_5_text: qwen3_5,
+  qwen2_moe,
+  qwen3_moe,
+  qwen3_5_moe_text: qwen3_5_moe,
+  qwen3_next,
 };

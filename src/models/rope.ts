@@ -16,8 +16,12 @@ import type { YarnScaling } from './config_rope.js';
 export function yarnFreqs(y: YarnScaling, theta: number, nRot: number): RopeFreqs {
   // the dim (of nRot) whose pair turns `rot` times over the original context
   const corrDim = (rot: number) => (nRot * Math.log(y.original_max_position_embeddings / (rot * 2 * Math.PI))) / (2 * Math.log(theta));
-  let low = corrDim(y.beta_fast), high = corrDim(y.beta_slow);
-  if (y.truncate) { low = Math.floor(low); high = Math.ceil(high); }
+  let low = corrDim(y.beta_fast),
+    high = corrDim(y.beta_slow);
+  if (y.truncate) {
+    low = Math.floor(low);
+    high = Math.ceil(high);
+  }
   low = Math.max(0, low);
   high = Math.min(nRot - 1, high);
   const inv = new Float64Array(nRot / 2);

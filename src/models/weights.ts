@@ -65,11 +65,7 @@ const QWEN35_MOE_LAYER_NAMES = [...QWEN35_LAYER_NAMES, ...MOE_LAYER_NAMES];
 const QWEN_MOE_LAYER_NAMES = [...LAYER_NAMES, ...MOE_LAYER_NAMES];
 // Qwen3-Next's fused DeltaNet projections, per key head [q, k, v, z] and [b, a] (llama.cpp's
 // older files: ssm_in; newer ones split it into attn_qkv + attn_gate, Qwen3.5's names)
-const QWEN3_NEXT_LAYER_NAMES: [hf: string, gguf: string][] = [
-  ...QWEN35_MOE_LAYER_NAMES,
-  ['linear_attn.in_proj_qkvz', 'ssm_in'],
-  ['linear_attn.in_proj_ba', 'ssm_ba'],
-];
+const QWEN3_NEXT_LAYER_NAMES: [hf: string, gguf: string][] = [...QWEN35_MOE_LAYER_NAMES, ['linear_attn.in_proj_qkvz', 'ssm_in'], ['linear_attn.in_proj_ba', 'ssm_ba']];
 /** the hybrid architectures (Gated DeltaNet layers, zero-centred norms in HF files) */
 const HYBRID: ReadonlySet<ModelType> = new Set(['qwen3_5_text', 'qwen3_5_moe_text', 'qwen3_next']);
 
@@ -108,7 +104,6 @@ export function ggufToHf(name: string, arch: ModelType = 'qwen2'): string | unde
   const e = g && GLOBAL_NAMES.find(([, gg]) => gg === g[1]);
   return e ? `${e[0]}.${g![2]}` : undefined;
 }
-
 
 // Tensors some checkpoints carry that the forward pass derives itself.
 const IGNORABLE = [/\.rotary_emb\.inv_freq$/, /^rope_freqs\.weight$/];
@@ -201,12 +196,14 @@ export class WeightLoader {
   /** Tell the backend which layer's tensors come next, with their stored size (a backend of
    * several memories places layers by it: see Backend.place). */
   private place(hfName: string): void {
-    const m = HF_LAYER.exec(hfName), layer = m ? Number(m[1]) : HEAD;
+    const m = HF_LAYER.exec(hfName),
+      layer = m ? Number(m[1]) : HEAD;
     if (layer === this.placed || !this.backend.place) return;
     if (!this.layerBytes) {
       this.layerBytes = new Map();
       for (const t of this.source.tensors.values()) {
-        const l = STORED_LAYER.exec(t.name), k = l ? Number(l[1]) : HEAD;
+        const l = STORED_LAYER.exec(t.name),
+          k = l ? Number(l[1]) : HEAD;
         this.layerBytes.set(k, (this.layerBytes.get(k) ?? 0) + t.byteLength);
       }
     }
@@ -221,7 +218,7 @@ export class WeightLoader {
       this.storedQuantised.set(info.dtype, (this.storedQuantised.get(info.dtype) ?? 0) + 1);
       return info.dtype;
     }
-    const gguf = this.naming === 'gguf' ? info.name : hfToGguf(hfName, this.arch) ?? info.name;
+    const gguf = this.naming === 'gguf' ? info.name : (hfToGguf(hfName, this.arch) ?? info.name);
     return targetType(gguf, info.shape, OUT_TYPES[this.quantize].dtype);
   }
   private readonly storedQuantised = new Map<DType, number>();
@@ -234,7 +231,8 @@ export class WeightLoader {
     if (dtype === info.dtype) return this.read(info.name, dst);
     const cols = info.shape[info.shape.length - 1]!;
     const rows = info.byteLength / tensorBytes(info.dtype, [1, cols]);
-    const srcRow = info.byteLength / rows, dstRow = tensorBytes(dtype, [1, cols]);
+    const srcRow = info.byteLength / rows,
+      dstRow = tensorBytes(dtype, [1, cols]);
     const per = Math.max(1, Math.floor(WeightLoader.convertPiece / (cols * 4)));
     const readRange = this.source.readRange?.bind(this.source);
     const whole = readRange ? undefined : new Uint8Array(info.byteLength);
@@ -272,9 +270,11 @@ export class WeightLoader {
    * shape are dropped (a shared expert gate is [1, D] in HF files, [D] in some GGUF files).
    */
   f32Matrix(hfName: string, shape: [number, number], why: string): Weight {
-    const name = this.stored(hfName), info = this.source.tensors.get(name);
+    const name = this.stored(hfName),
+      info = this.source.tensors.get(name);
     if (!info) fail(`${this.source.path}: tensor ${quote(name)} is missing (the config asks for it: ${why})`);
-    const want = shape.filter((d) => d !== 1), got = info.shape.filter((d) => d !== 1);
+    const want = shape.filter((d) => d !== 1),
+      got = info.shape.filter((d) => d !== 1);
     if (got.length !== want.length || got.some((d, i) => d !== want[i])) {
       fail(`${this.source.path}: tensor ${quote(name)} has shape [${info.shape.join(', ')}], but the config implies [${shape.join(', ')}] (${why})`);
     }
@@ -310,7 +310,8 @@ export class WeightLoader {
       const all = new Uint8Array(tensorBytes(dtype, info.shape));
       this.readAs(info, dtype, all);
       const half = tensorBytes(dtype, [F, D]);
-      const gate = this.backend.weight(dtype, [E, F, D]), up = this.backend.weight(dtype, [E, F, D]);
+      const gate = this.backend.weight(dtype, [E, F, D]),
+        up = this.backend.weight(dtype, [E, F, D]);
       for (let e = 0; e < E; e++) {
         gate.bytes.set(all.subarray(2 * e * half, (2 * e + 1) * half), e * half);
         up.bytes.set(all.subarray((2 * e + 1) * half, (2 * e + 2) * half), e * half);
@@ -325,10 +326,17 @@ export class WeightLoader {
     // one tensor per expert
     if (this.has(`${p}.${E}.gate_proj.weight`)) fail(`${this.source.path}: tensor ${quote(this.stored(`${p}.${E}.gate_proj.weight`))} is one expert more than the config's num_experts = ${E}`);
     const stack = (proj: 'gate' | 'up' | 'down') => {
-      let w: Weight | undefined, size = 0, first: TensorInfo | undefined;
+      let w: Weight | undefined,
+        size = 0,
+        first: TensorInfo | undefined;
       for (let e = 0; e < E; e++) {
-        const info = this.info(`${p}.${e}.${proj}_proj.weight`, shapes[proj], `expert ${e} of num_experts = ${E}: ${proj === 'down' ? 'hidden_size x moe_intermediate_size' : 'moe_intermediate_size x hidden_size'}; ${why}`);
-        if (first && info.dtype !== first.dtype) fail(`${this.source.path}: tensor ${quote(info.name)} is ${info.dtype}, but ${quote(first.name)} is ${first.dtype}; the experts of a layer must share one type`);
+        const info = this.info(
+          `${p}.${e}.${proj}_proj.weight`,
+          shapes[proj],
+          `expert ${e} of num_experts = ${E}: ${proj === 'down' ? 'hidden_size x moe_intermediate_size' : 'moe_intermediate_size x hidden_size'}; ${why}`,
+        );
+        if (first && info.dtype !== first.dtype)
+          fail(`${this.source.path}: tensor ${quote(info.name)} is ${info.dtype}, but ${quote(first.name)} is ${first.dtype}; the experts of a layer must share one type`);
         first ??= info;
         if (!w) {
           w = this.backend.weight(this.heldAs(`${p}.${proj}_proj.weight`, info), [E, ...shapes[proj]]);
@@ -407,7 +415,11 @@ export class WeightLoader {
   /** Mark every tensor whose stored name matches as deliberately unused; returns how many. */
   skipMatching(re: RegExp): number {
     let n = 0;
-    for (const name of this.source.tensors.keys()) if (re.test(name)) { this.used.add(name); n++; }
+    for (const name of this.source.tensors.keys())
+      if (re.test(name)) {
+        this.used.add(name);
+        n++;
+      }
     return n;
   }
 

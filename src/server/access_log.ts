@@ -31,7 +31,11 @@ export function trackRequest(req: http.IncomingMessage, res: http.ServerResponse
     // the client went away before the answer was complete: nginx's 499
     const status = res.writableFinished ? res.statusCode : 499;
     let pathname = '';
-    try { pathname = new URL(req.url ?? '/', 'http://localhost').pathname; } catch { pathname = (req.url ?? '').replace(/[^\x21-\x7e]/g, '?'); }
+    try {
+      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      pathname = (req.url ?? '').replace(/[^\x21-\x7e]/g, '?');
+    }
     const u = usages.get(res);
     metrics.record(endpointLabel(pathname, known), status, u, start, end);
     if (!log) return;

@@ -53,14 +53,13 @@ const KNOWN = ['/', '/health', '/metrics', '/v1/models', ...POSTS.keys()];
 export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Server {
   const limit = opts.maxBodyBytes ?? 8 << 20;
   const origins = originPolicy(opts.cors); // throws on a malformed origin, before listening
-  const size = opts.responseStoreSize ?? 1000, bytes = opts.responseStoreBytes ?? 256 << 20;
+  const size = opts.responseStoreSize ?? 1000,
+    bytes = opts.responseStoreBytes ?? 256 << 20;
   if (!Number.isInteger(size) || size < 0) throw new Error(`responseStoreSize must be a whole number >= 0, got ${size}`);
   if (!Number.isInteger(bytes) || bytes < 0) throw new Error(`responseStoreBytes must be a whole number >= 0, got ${bytes}`);
   const ctx: ServerContext = { cm, tokenBytes: maxTokenBytes(cm.tokenizer), store: new ResponseStore(size, bytes), created: Math.floor(Date.now() / 1000) };
   const metrics = new Metrics();
-  const log = opts.accessLog === false ? undefined
-    : typeof opts.accessLog === 'function' ? opts.accessLog
-    : (line: string) => void process.stderr.write(`${line}\n`);
+  const log = opts.accessLog === false ? undefined : typeof opts.accessLog === 'function' ? opts.accessLog : (line: string) => void process.stderr.write(`${line}\n`);
   return http.createServer((req, res) => {
     trackRequest(req, res, metrics, KNOWN, log);
     handle(req, res).catch((e: unknown) => sendError(res, e));

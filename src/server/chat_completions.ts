@@ -26,7 +26,15 @@ export const chatCompletions: Handler = async ({ cm, tokenBytes }, body, req, re
   const msgs = messages(body);
   const { tools, choice } = toolChoice(body);
   const sp = samplingParams(body, ctx, cm.tokenizer.vocabSize);
-  const plan = planChat(cm, { messages: msgs, tools, choice, format: responseFormat(body), sampling: sp, ...templateOptions(body), params: { messages: 'messages', schema: 'response_format.json_schema.schema' } });
+  const plan = planChat(cm, {
+    messages: msgs,
+    tools,
+    choice,
+    format: responseFormat(body),
+    sampling: sp,
+    ...templateOptions(body),
+    params: { messages: 'messages', schema: 'response_format.json_schema.schema' },
+  });
   const signal = abortOnClose(req, res);
   const start = (i: number, signal: AbortSignal) => chat(cm, { ...plan.request, seed: choiceSeed(sp.seed, i), signal, constraint: plan.constraint }, plan.prepared);
   const base = { id: `chatcmpl-${randomUUID().replace(/-/g, '')}`, created: Math.floor(Date.now() / 1000), model: cm.name, system_fingerprint: 'qwen-ts' };
@@ -34,7 +42,8 @@ export const chatCompletions: Handler = async ({ cm, tokenBytes }, body, req, re
   if (!sp.stream) {
     const choices = await runChoices(sp.n, signal, async (index, signal) => {
       const events = start(index, signal);
-      let content = '', reasoning = '';
+      let content = '',
+        reasoning = '';
       const toolCalls: Obj[] = [];
       const lps: Obj[] = [];
       let r: IteratorResult<ChatEvent, ChatResult>;
@@ -99,7 +108,8 @@ export const completions: Handler = async ({ cm, tokenBytes }, body, req, res) =
     while (!(r = await events.next()).done) {
       const e = r.value;
       if ('kind' in e && e.kind === 'logprobs') {
-        lp.tokens.push(e.token); lp.token_logprobs.push(e.logprob);
+        lp.tokens.push(e.token);
+        lp.token_logprobs.push(e.logprob);
         lp.top_logprobs.push(Object.fromEntries(e.top.map((t) => [t.token, t.logprob])));
       } else if ('text' in e) {
         text += e.text;

@@ -36,7 +36,14 @@ export async function runChoices<R>(n: number, signal: AbortSignal, run: (i: num
   if (n === 1) return [await run(0, signal)];
   const stop = new AbortController();
   const both = AbortSignal.any([signal, stop.signal]);
-  const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => run(i, both).catch((e: unknown) => { stop.abort(); throw e; })));
+  const settled = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) =>
+      run(i, both).catch((e: unknown) => {
+        stop.abort();
+        throw e;
+      }),
+    ),
+  );
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<R>).value);

@@ -43,7 +43,12 @@ export function originPolicy(cors: readonly string[] = []): OriginPolicy {
     const origin = req.headers.origin;
     if (origin === undefined) return {};
     if (!allowed(origin, req.headers.host)) {
-      throw new ApiError(403, `cross-origin requests from ${quote(origin, 200)} are not allowed; only loopback origins are, unless the server is started with --cors ORIGIN (or the cors option)`, null, 'origin_not_allowed');
+      throw new ApiError(
+        403,
+        `cross-origin requests from ${quote(origin, 200)} are not allowed; only loopback origins are, unless the server is started with --cors ORIGIN (or the cors option)`,
+        null,
+        'origin_not_allowed',
+      );
     }
     return { 'Access-Control-Allow-Origin': any ? '*' : origin, Vary: 'Origin' };
   }
@@ -63,7 +68,9 @@ function normalizeOrigin(o: string): string {
   let u: URL | undefined;
   try {
     u = new URL(o);
-  } catch { /* below */ }
+  } catch {
+    /* below */
+  }
   // scheme://host[:port][/] and nothing more (a browser's Origin header never has a path)
   if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || /[?#@]|:\/\/.*\/./.test(o)) {
     throw new QwenError(`--cors: ${quote(o)} is not an origin like https://app.example.com or http://localhost:3000 (scheme, host and port only), or '*'`);

@@ -69,7 +69,8 @@ function optString(body: Obj, key: string): string | undefined {
 }
 
 export async function embeddings(ctx: ServerContext, body: Obj, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const cm = ctx.cm, run = runner(cm);
+  const cm = ctx.cm,
+    run = runner(cm);
   await as400('model', () => vectorPooling(cm)); // a chat model: say what it is, before reading the input
   const input = inputs(body);
   const format = body.encoding_format ?? 'float';

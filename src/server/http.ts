@@ -31,7 +31,9 @@ export async function readBody(req: http.IncomingMessage, limit: number, model: 
 /** Aborts when the client disconnects before the answer is complete. */
 export function abortOnClose(req: http.IncomingMessage, res: http.ServerResponse): AbortSignal {
   const ac = new AbortController();
-  res.on('close', () => { if (!res.writableFinished) ac.abort(); });
+  res.on('close', () => {
+    if (!res.writableFinished) ac.abort();
+  });
   req.on('aborted', () => ac.abort());
   return ac.signal;
 }
@@ -51,9 +53,11 @@ export function startSse(res: http.ServerResponse): (data: unknown, event?: stri
 }
 
 export function toApiError(e: unknown): ApiError {
-  return e instanceof ApiError ? e
-    : e instanceof QwenError ? new ApiError(400, e.message, null, 'invalid_request')
-    : new ApiError(500, `internal error: ${(e as Error).message}`, null, 'internal_error');
+  return e instanceof ApiError
+    ? e
+    : e instanceof QwenError
+      ? new ApiError(400, e.message, null, 'invalid_request')
+      : new ApiError(500, `internal error: ${(e as Error).message}`, null, 'internal_error');
 }
 
 export function sendError(res: http.ServerResponse, e: unknown): void {

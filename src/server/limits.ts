@@ -17,8 +17,7 @@ export function maxTokenBytes(tok: Tokenizer): number {
   return m;
 }
 
-const tooLong = (param: string, why: string, ctx: number) =>
-  new ApiError(400, `${why}: more than this model's context of ${ctx} tokens can hold`, param, 'context_length_exceeded');
+const tooLong = (param: string, why: string, ctx: number) => new ApiError(400, `${why}: more than this model's context of ${ctx} tokens can hold`, param, 'context_length_exceeded');
 
 /**
  * Messages that cannot fit `ctx` tokens however they tokenise: more messages than ctx / 2, or more

@@ -6,7 +6,11 @@ import type { Scheduler } from '../generate/scheduler.js';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** A request's tokens as its usage object reports them. */
-export interface Usage { prompt: number; cached: number; completion: number }
+export interface Usage {
+  prompt: number;
+  cached: number;
+  completion: number;
+}
 
 // tokens per second: generated tokens of the requests that ended in this window, each spread evenly
 // over its own wall time, so a long request counts only the part of it inside the window
@@ -47,15 +51,19 @@ export class Metrics {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [labels, v] of samples) out.push(`${name}${labels} ${formatValue(v)}`);
     };
-    const byRoute = [...this.requests].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]): [string, number] => {
-      const [endpoint, status] = k.split('\n') as [string, string];
-      return [`{endpoint="${escapeLabel(endpoint)}",status="${status}"}`, v];
-    });
+    const byRoute = [...this.requests]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]): [string, number] => {
+        const [endpoint, status] = k.split('\n') as [string, string];
+        return [`{endpoint="${escapeLabel(endpoint)}",status="${status}"}`, v];
+      });
     family('qwen_ts_requests_total', 'counter', 'HTTP requests answered, by endpoint and status (499: the client closed the connection first).', byRoute);
     family('qwen_ts_prompt_tokens_total', 'counter', 'Prompt tokens of completed generations.', [['', this.prompt]]);
     family('qwen_ts_prompt_tokens_cached_total', 'counter', 'Prompt tokens whose keys and values came from the prefix cache.', [['', this.cached]]);
     family('qwen_ts_generation_tokens_total', 'counter', 'Generated (completion) tokens.', [['', this.completion]]);
-    family('qwen_ts_generation_tokens_per_second', 'gauge', 'Generated tokens per second over the last 60 s (requests that ended in it, spread over their wall time).', [['', this.tokensPerSecond(now)]]);
+    family('qwen_ts_generation_tokens_per_second', 'gauge', 'Generated tokens per second over the last 60 s (requests that ended in it, spread over their wall time).', [
+      ['', this.tokensPerSecond(now)],
+    ]);
     family('qwen_ts_requests_running', 'gauge', 'Sequences generating now (one per choice).', [['', scheduler.activeCount]]);
     family('qwen_ts_requests_waiting', 'gauge', 'Sequences queued for a free slot (beyond --parallel).', [['', scheduler.load - scheduler.activeCount]]);
     family('qwen_ts_prefix_cache_hit_rate', 'gauge', 'Cached prompt tokens / prompt tokens since the server started (0 before any prompt).', [['', this.prompt ? this.cached / this.prompt : 0]]);

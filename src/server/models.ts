@@ -13,7 +13,11 @@ export function listModels(ctx: ServerContext, res: http.ServerResponse): void {
 /** `id`: the path after /v1/models/, still percent-encoded (model names hold slashes: Qwen/Qwen3-8B). */
 export function getModel(ctx: ServerContext, rawId: string, res: http.ServerResponse): void {
   let id = rawId;
-  try { id = decodeURIComponent(rawId); } catch { /* not valid percent-encoding: compared as it is */ }
+  try {
+    id = decodeURIComponent(rawId);
+  } catch {
+    /* not valid percent-encoding: compared as it is */
+  }
   // OpenAI answers an unknown model with a 404 of type invalid_request_error
   if (id !== ctx.cm.name) throw new ApiError(404, `The model '${id}' does not exist`, 'model', 'model_not_found', 'invalid_request_error');
   json(res, 200, model(ctx));

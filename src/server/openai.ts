@@ -34,9 +34,9 @@ export type Sampling = SamplingRequest & { stream: boolean; includeUsage: boolea
  */
 export function samplingParams(body: Obj, maxContext: number, vocab: number, api: Api = 'chat'): Sampling {
   // each choice is its own sequence in the scheduler; more than --parallel of them wait their turn
-  const n = api === 'responses' ? 1 : num(body, 'n', 1, 128, true) ?? 1;
-  const maxTokens = api === 'responses' ? num(body, 'max_output_tokens', 1, maxContext, true)
-    : num(body, 'max_completion_tokens', 1, maxContext, true) ?? num(body, 'max_tokens', 1, maxContext, true);
+  const n = api === 'responses' ? 1 : (num(body, 'n', 1, 128, true) ?? 1);
+  const maxTokens =
+    api === 'responses' ? num(body, 'max_output_tokens', 1, maxContext, true) : (num(body, 'max_completion_tokens', 1, maxContext, true) ?? num(body, 'max_tokens', 1, maxContext, true));
   let stop = body.stop;
   if (stop === null || stop === undefined) stop = [];
   if (typeof stop === 'string') stop = [stop];
@@ -45,9 +45,9 @@ export function samplingParams(body: Obj, maxContext: number, vocab: number, api
   // responses: include ["message.output_text.logprobs"] + top_logprobs
   const legacy = api === 'completions' ? num(body, 'logprobs', 0, 5, true) : undefined;
   const include = body.include;
-  if (api === 'responses' && include !== undefined && include !== null && (!Array.isArray(include) || include.some((x) => typeof x !== 'string'))) throw badParam('include', "'include' must be an array of strings");
-  const logprobs = api === 'completions' ? legacy !== undefined
-    : api === 'responses' ? Array.isArray(include) && include.includes('message.output_text.logprobs') : bool(body, 'logprobs');
+  if (api === 'responses' && include !== undefined && include !== null && (!Array.isArray(include) || include.some((x) => typeof x !== 'string')))
+    throw badParam('include', "'include' must be an array of strings");
+  const logprobs = api === 'completions' ? legacy !== undefined : api === 'responses' ? Array.isArray(include) && include.includes('message.output_text.logprobs') : bool(body, 'logprobs');
   const top = api === 'completions' ? legacy : num(body, 'top_logprobs', 0, 20, true);
   if (top !== undefined && !logprobs && api === 'chat') throw badParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
   const bias = body.logit_bias;
@@ -77,7 +77,10 @@ export function samplingParams(body: Obj, maxContext: number, vocab: number, api
   return out;
 }
 
-export interface ToolChoice { mode: 'none' | 'auto' | 'required'; name?: string }
+export interface ToolChoice {
+  mode: 'none' | 'auto' | 'required';
+  name?: string;
+}
 
 /** tools + tool_choice: the tools are checked here, the named function must exist. */
 export function toolChoice(body: Obj): { tools?: Obj[]; choice: ToolChoice } {
@@ -98,7 +101,7 @@ export function toolChoice(body: Obj): { tools?: Obj[]; choice: ToolChoice } {
   if (c === undefined || c === null || c === 'auto') choice = { mode: 'auto' };
   else if (c === 'none' || c === 'required') choice = { mode: c };
   else if (isObj(c) && c.type === 'function' && isObj(c.function) && typeof c.function.name === 'string') choice = { mode: 'required', name: c.function.name };
-  else throw badParam('tool_choice', "'tool_choice' must be 'none', 'auto', 'required' or {\"type\": \"function\", \"function\": {\"name\": ...}}");
+  else throw badParam('tool_choice', '\'tool_choice\' must be \'none\', \'auto\', \'required\' or {"type": "function", "function": {"name": ...}}');
   if (choice.mode === 'required' && !list) throw badParam('tool_choice', `tool_choice '${choice.name ?? 'required'}' needs 'tools'`);
   if (choice.name && !list!.some((t) => (t.function as Obj).name === choice.name)) throw badParam('tool_choice', `tool_choice names '${choice.name}', which is not among the tools`);
   return { tools: choice.mode === 'none' ? undefined : list, choice };
@@ -109,11 +112,11 @@ export type ResponseFormat = { type: 'text' } | { type: 'json_object' } | { type
 export function responseFormat(body: Obj): ResponseFormat {
   const f = body.response_format;
   if (f === undefined || f === null) return { type: 'text' };
-  if (!isObj(f) || typeof f.type !== 'string') throw badParam('response_format', "'response_format' must be {\"type\": \"text\" | \"json_object\" | \"json_schema\", ...}");
+  if (!isObj(f) || typeof f.type !== 'string') throw badParam('response_format', '\'response_format\' must be {"type": "text" | "json_object" | "json_schema", ...}');
   if (f.type === 'text' || f.type === 'json_object') return { type: f.type };
   if (f.type !== 'json_schema') throw badParam('response_format.type', `response_format type '${f.type}' is not supported`);
   const js = f.json_schema;
-  if (!isObj(js) || !isObj(js.schema)) throw badParam('response_format.json_schema', "'json_schema' must be {\"name\": ..., \"schema\": {...}}");
+  if (!isObj(js) || !isObj(js.schema)) throw badParam('response_format.json_schema', '\'json_schema\' must be {"name": ..., "schema": {...}}');
   return { type: 'json_schema', schema: js.schema, name: typeof js.name === 'string' ? js.name : 'response' };
 }
 
@@ -123,14 +126,17 @@ export function messages(body: Obj): Obj[] {
   if (!Array.isArray(m) || m.length === 0) throw badParam('messages', "'messages' must be a non-empty array", 'invalid_type');
   return m.map((msg, i) => {
     if (!isObj(msg) || typeof msg.role !== 'string') throw badParam(`messages[${i}]`, `messages[${i}] must be an object with a 'role'`);
-    if (!['system', 'developer', 'user', 'assistant', 'tool'].includes(msg.role)) throw badParam(`messages[${i}].role`, `messages[${i}].role '${msg.role}' is not one of system, user, assistant, tool`);
+    if (!['system', 'developer', 'user', 'assistant', 'tool'].includes(msg.role))
+      throw badParam(`messages[${i}].role`, `messages[${i}].role '${msg.role}' is not one of system, user, assistant, tool`);
     let content = msg.content;
     if (Array.isArray(content)) {
       // text parts are joined; other parts (images) need a vision model
-      content = content.map((p, j) => {
-        if (!isObj(p) || p.type !== 'text' || typeof p.text !== 'string') throw badParam(`messages[${i}].content[${j}]`, `messages[${i}].content[${j}]: only text parts are supported`);
-        return p.text;
-      }).join('');
+      content = content
+        .map((p, j) => {
+          if (!isObj(p) || p.type !== 'text' || typeof p.text !== 'string') throw badParam(`messages[${i}].content[${j}]`, `messages[${i}].content[${j}]: only text parts are supported`);
+          return p.text;
+        })
+        .join('');
     }
     if (content !== null && content !== undefined && typeof content !== 'string') throw badParam(`messages[${i}].content`, `messages[${i}].content must be a string`);
     if ((content === null || content === undefined) && !(msg.role === 'assistant' && Array.isArray(msg.tool_calls))) throw badParam(`messages[${i}].content`, `messages[${i}] has no content`);
@@ -142,7 +148,11 @@ export function messages(body: Obj): Obj[] {
         if (!f || typeof f.name !== 'string') throw badParam(`messages[${i}].tool_calls[${j}]`, `messages[${i}].tool_calls[${j}] must have function.name`);
         let args: unknown = f.arguments ?? {};
         if (typeof args === 'string') {
-          try { args = JSON.parse(args || '{}'); } catch { throw badParam(`messages[${i}].tool_calls[${j}].function.arguments`, 'tool call arguments are not valid JSON'); }
+          try {
+            args = JSON.parse(args || '{}');
+          } catch {
+            throw badParam(`messages[${i}].tool_calls[${j}].function.arguments`, 'tool call arguments are not valid JSON');
+          }
         }
         return { ...tc, function: { name: f.name, arguments: args } };
       });

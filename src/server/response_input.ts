@@ -36,7 +36,11 @@ function inputItem(it: unknown, at: string, store: ResponseStore): Obj {
     case 'function_call': {
       const args = str('arguments', true);
       let parsed: unknown;
-      try { parsed = JSON.parse(args || '{}'); } catch { throw badParam(`${at}.arguments`, `${at}.arguments is not valid JSON`); }
+      try {
+        parsed = JSON.parse(args || '{}');
+      } catch {
+        throw badParam(`${at}.arguments`, `${at}.arguments is not valid JSON`);
+      }
       if (!isObj(parsed)) throw badParam(`${at}.arguments`, `${at}.arguments must be a JSON object`);
       return { type, call_id: str('call_id'), name: str('name'), arguments: args, ...(typeof it.id === 'string' ? { id: it.id } : {}), status: 'completed' };
     }
@@ -70,15 +74,23 @@ function messageText(content: unknown, at: string): string {
 
 // text parts are joined; images, files and audio need a model that reads them
 function partsText(parts: unknown[], at: string): string {
-  return parts.map((p, j) => {
-    if (isObj(p) && (p.type === 'input_text' || p.type === 'output_text' || p.type === 'text') && typeof p.text === 'string') return p.text;
-    if (isObj(p) && p.type === 'refusal' && typeof p.refusal === 'string') return p.refusal;
-    throw badParam(`${at}[${j}]`, `${at}[${j}]: only text parts (input_text, output_text) are supported, got ${JSON.stringify(isObj(p) ? p.type : p)}`, 'unsupported_value');
-  }).join('');
+  return parts
+    .map((p, j) => {
+      if (isObj(p) && (p.type === 'input_text' || p.type === 'output_text' || p.type === 'text') && typeof p.text === 'string') return p.text;
+      if (isObj(p) && p.type === 'refusal' && typeof p.refusal === 'string') return p.refusal;
+      throw badParam(`${at}[${j}]`, `${at}[${j}]: only text parts (input_text, output_text) are supported, got ${JSON.stringify(isObj(p) ? p.type : p)}`, 'unsupported_value');
+    })
+    .join('');
 }
 
 export function textMessage(role: string, text: string, id?: string): Obj {
-  return { type: 'message', ...(id ? { id } : {}), role, content: [{ type: role === 'assistant' ? 'output_text' : 'input_text', text, ...(role === 'assistant' ? { annotations: [] } : {}) }], ...(id ? { status: 'completed' } : {}) };
+  return {
+    type: 'message',
+    ...(id ? { id } : {}),
+    role,
+    content: [{ type: role === 'assistant' ? 'output_text' : 'input_text', text, ...(role === 'assistant' ? { annotations: [] } : {}) }],
+    ...(id ? { status: 'completed' } : {}),
+  };
 }
 
 export function reasoningItem(id: string | undefined, text: string): Obj {

@@ -12,7 +12,13 @@ type Obj = Record<string, unknown>;
 
 export const newId = (prefix: string) => `${prefix}_${randomUUID().replace(/-/g, '')}`;
 
-interface OpenItem { kind: 'reasoning' | 'content'; id: string; index: number; text: string; logprobs: Obj[] }
+interface OpenItem {
+  kind: 'reasoning' | 'content';
+  id: string;
+  index: number;
+  text: string;
+  logprobs: Obj[];
+}
 
 export class OutputBuilder {
   readonly output: Obj[] = [];

@@ -17,7 +17,10 @@ export class ResponseStore {
   private readonly items = new Map<string, Obj>(); // output item id -> item
   private bytes = 0;
 
-  constructor(readonly capacity = 1000, readonly maxBytes = 256 << 20) {}
+  constructor(
+    readonly capacity = 1000,
+    readonly maxBytes = 256 << 20,
+  ) {}
 
   put(entry: StoredResponse): void {
     const id = entry.response.id as string;
@@ -32,7 +35,10 @@ export class ResponseStore {
 
   get(id: string): StoredResponse | undefined {
     const e = this.entries.get(id);
-    if (e) { this.entries.delete(id); this.entries.set(id, e); } // most recently used now
+    if (e) {
+      this.entries.delete(id);
+      this.entries.set(id, e);
+    } // most recently used now
     return e;
   }
 

@@ -17,8 +17,10 @@ import { newId, OutputBuilder } from './response_output.js';
 export const createResponse: Handler = async ({ cm, tokenBytes, store }, body, req, res) => {
   const ctx = cm.config.max_position_embeddings;
   if (body.background === true) throw badParam('background', 'background responses are not supported', 'unsupported_value');
-  if (body.conversation !== undefined && body.conversation !== null) throw badParam('conversation', "conversations are not supported; continue a conversation with 'previous_response_id'", 'unsupported_value');
-  if (body.truncation !== undefined && body.truncation !== null && body.truncation !== 'disabled') throw badParam('truncation', "only truncation 'disabled' is supported: a conversation longer than the context is refused", 'unsupported_value');
+  if (body.conversation !== undefined && body.conversation !== null)
+    throw badParam('conversation', "conversations are not supported; continue a conversation with 'previous_response_id'", 'unsupported_value');
+  if (body.truncation !== undefined && body.truncation !== null && body.truncation !== 'disabled')
+    throw badParam('truncation', "only truncation 'disabled' is supported: a conversation longer than the context is refused", 'unsupported_value');
   const instructions = optString(body, 'instructions');
   const prevId = optString(body, 'previous_response_id');
   const keep = optBool(body, 'store') ?? true;
@@ -40,14 +42,42 @@ export const createResponse: Handler = async ({ cm, tokenBytes, store }, body, r
   const tpl = templateOptions(body);
   // Qwen's thinking is on or off: effort 'none' turns it off, any other effort on
   const enable_thinking = effort === undefined ? tpl.enable_thinking : effort !== 'none';
-  const plan = planChat(cm, { messages: msgs, tools: chatTools, choice, format: format.parsed, sampling: sp, enable_thinking, template_kwargs: tpl.template_kwargs, params: { messages: 'input', schema: 'text.format.schema' } });
+  const plan = planChat(cm, {
+    messages: msgs,
+    tools: chatTools,
+    choice,
+    format: format.parsed,
+    sampling: sp,
+    enable_thinking,
+    template_kwargs: tpl.template_kwargs,
+    params: { messages: 'input', schema: 'text.format.schema' },
+  });
 
   const response: Obj = {
-    id: newId('resp'), object: 'response', created_at: Math.floor(Date.now() / 1000), status: 'in_progress', background: false,
-    error: null, incomplete_details: null, instructions: instructions ?? null, max_output_tokens: body.max_output_tokens ?? null,
-    model: cm.name, output: [], parallel_tool_calls: parallel, previous_response_id: prevId ?? null,
-    reasoning: { effort: effort ?? null, summary: null }, store: keep, temperature: sp.temperature ?? null, text: { format: format.echo },
-    tool_choice: body.tool_choice ?? 'auto', tools: tools.echo, top_p: sp.top_p ?? null, truncation: 'disabled', usage: null, user: null, metadata,
+    id: newId('resp'),
+    object: 'response',
+    created_at: Math.floor(Date.now() / 1000),
+    status: 'in_progress',
+    background: false,
+    error: null,
+    incomplete_details: null,
+    instructions: instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null,
+    model: cm.name,
+    output: [],
+    parallel_tool_calls: parallel,
+    previous_response_id: prevId ?? null,
+    reasoning: { effort: effort ?? null, summary: null },
+    store: keep,
+    temperature: sp.temperature ?? null,
+    text: { format: format.echo },
+    tool_choice: body.tool_choice ?? 'auto',
+    tools: tools.echo,
+    top_p: sp.top_p ?? null,
+    truncation: 'disabled',
+    usage: null,
+    user: null,
+    metadata,
   };
   const signal = abortOnClose(req, res);
   const events = chat(cm, { ...plan.request, signal, constraint: plan.constraint }, plan.prepared);
@@ -72,8 +102,10 @@ export const createResponse: Handler = async ({ cm, tokenBytes, store }, body, r
   const incomplete = r.value.finish === 'length';
   out.finish(incomplete ? 'incomplete' : 'completed');
   Object.assign(response, {
-    status: incomplete ? 'incomplete' : 'completed', incomplete_details: incomplete ? { reason: 'max_output_tokens' } : null,
-    output: out.output, usage: responseUsage(cm, r.value, out.reasoningText),
+    status: incomplete ? 'incomplete' : 'completed',
+    incomplete_details: incomplete ? { reason: 'max_output_tokens' } : null,
+    output: out.output,
+    usage: responseUsage(cm, r.value, out.reasoningText),
   });
   noteUsage(res, r.value);
   if (keep) store.put({ response, input: items });
@@ -99,8 +131,10 @@ function responseUsage(cm: ChatModel, r: ChatResult, reasoning: string): Obj {
   // the engine counts tokens, not which of them were thinking: the reasoning text re-tokenised
   const reasoningTokens = reasoning ? Math.min(cm.tokenizer.encode(reasoning).length, r.completionTokens) : 0;
   return {
-    input_tokens: r.promptTokens, input_tokens_details: { cached_tokens: cached },
-    output_tokens: r.completionTokens, output_tokens_details: { reasoning_tokens: reasoningTokens },
+    input_tokens: r.promptTokens,
+    input_tokens_details: { cached_tokens: cached },
+    output_tokens: r.completionTokens,
+    output_tokens_details: { reasoning_tokens: reasoningTokens },
     total_tokens: r.promptTokens + r.completionTokens,
   };
 }
@@ -125,7 +159,8 @@ function functionTools(tools: unknown): { chat?: Obj[]; echo: Obj[] } {
   if (!Array.isArray(tools)) throw badParam('tools', "'tools' must be an array", 'invalid_type');
   const echo = tools.map((t, i) => {
     if (!isObj(t)) throw badParam(`tools[${i}]`, `tools[${i}] must be an object`, 'invalid_type');
-    if (t.type !== 'function') throw badParam(`tools[${i}].type`, `tools[${i}].type ${JSON.stringify(t.type)} is not supported: only function tools run here (the client executes them)`, 'unsupported_value');
+    if (t.type !== 'function')
+      throw badParam(`tools[${i}].type`, `tools[${i}].type ${JSON.stringify(t.type)} is not supported: only function tools run here (the client executes them)`, 'unsupported_value');
     if (typeof t.name !== 'string' || !t.name) throw badParam(`tools[${i}].name`, `tools[${i}].name must be a non-empty string`);
     const p = t.parameters ?? undefined;
     if (p !== undefined && !isObj(p)) throw badParam(`tools[${i}].parameters`, `tools[${i}].parameters must be a JSON Schema object`);
@@ -133,7 +168,10 @@ function functionTools(tools: unknown): { chat?: Obj[]; echo: Obj[] } {
     if (t.strict !== undefined && t.strict !== null && typeof t.strict !== 'boolean') throw badParam(`tools[${i}].strict`, `tools[${i}].strict must be true or false`);
     return { type: 'function', name: t.name, description: t.description ?? null, parameters: p ?? null, strict: t.strict ?? true };
   });
-  const chatTools = echo.map((t) => ({ type: 'function', function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: t.parameters } : {}) } }));
+  const chatTools = echo.map((t) => ({
+    type: 'function',
+    function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: t.parameters } : {}) },
+  }));
   return { chat: chatTools, echo };
 }
 
@@ -149,13 +187,16 @@ function textFormat(text: unknown): { parsed: ResponseFormat; echo: Obj } {
   if (!isObj(text)) throw badParam('text', "'text' must be an object", 'invalid_type');
   const f = text.format;
   if (f === undefined || f === null) return { parsed: { type: 'text' }, echo: { type: 'text' } };
-  if (!isObj(f) || typeof f.type !== 'string') throw badParam('text.format', "'text.format' must be {\"type\": \"text\" | \"json_object\" | \"json_schema\", ...}");
+  if (!isObj(f) || typeof f.type !== 'string') throw badParam('text.format', '\'text.format\' must be {"type": "text" | "json_object" | "json_schema", ...}');
   if (f.type === 'text' || f.type === 'json_object') return { parsed: { type: f.type }, echo: { type: f.type } };
   if (f.type !== 'json_schema') throw badParam('text.format.type', `text.format type '${f.type}' is not supported`, 'unsupported_value');
   if (!isObj(f.schema)) throw badParam('text.format.schema', "'text.format.schema' must be a JSON Schema object");
   if (f.name !== undefined && typeof f.name !== 'string') throw badParam('text.format.name', "'text.format.name' must be a string");
   const name = (f.name as string | undefined) ?? 'response';
-  return { parsed: { type: 'json_schema', schema: f.schema, name }, echo: { type: 'json_schema', name, schema: f.schema, strict: f.strict ?? true, ...(typeof f.description === 'string' ? { description: f.description } : {}) } };
+  return {
+    parsed: { type: 'json_schema', schema: f.schema, name },
+    echo: { type: 'json_schema', name, schema: f.schema, strict: f.strict ?? true, ...(typeof f.description === 'string' ? { description: f.description } : {}) },
+  };
 }
 
 const EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'];

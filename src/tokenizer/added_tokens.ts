@@ -35,17 +35,23 @@ export class AddedTokenMatcher {
     this.re = contents.length ? new RegExp(contents.map(escapeRe).join('|'), 'gu') : null;
   }
 
-  get size(): number { return this.byContent.size; }
+  get size(): number {
+    return this.byContent.size;
+  }
 
   /** Split `text` into segments, appended to `out`. */
   split(text: string, out: Segment[]): void {
     const re = this.re;
-    if (!re || text.length === 0) { if (text.length) out.push(text); return; }
+    if (!re || text.length === 0) {
+      if (text.length) out.push(text);
+      return;
+    }
     re.lastIndex = 0;
     let last = 0;
     for (let m = re.exec(text); m; m = re.exec(text)) {
       const tok = this.byContent.get(m[0])!;
-      let start = m.index, end = start + m[0].length;
+      let start = m.index,
+        end = start + m[0].length;
       if (tok.single_word && !isSingleWord(text, start, end)) {
         // not a match here; a token may still start inside this one
         re.lastIndex = start + 1;
@@ -65,8 +71,7 @@ export class AddedTokenMatcher {
 }
 
 function isWs(c: number): boolean {
-  return c === 32 || (c >= 9 && c <= 13) || c === 0x85 || c === 0xa0 || c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+  return c === 32 || (c >= 9 && c <= 13) || c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
 }
 
 const WORD_CHAR = /[\p{L}\p{N}_]/u;

@@ -61,7 +61,9 @@ class MergeTable {
   add(a: number, b: number, v: number): void {
     const h = this.slot(a, b);
     if (this.val[h] !== -1) return;
-    this.ka[h] = a; this.kb[h] = b; this.val[h] = v;
+    this.ka[h] = a;
+    this.kb[h] = b;
+    this.val[h] = v;
     this.size++;
   }
   /** rank * 2^21 + merged id, or Infinity when (a, b) does not merge */
@@ -112,14 +114,18 @@ export class BpeModel {
       const p = mergeParts(merges[r]!);
       if (!p) fail(`${src}: merge #${r} ${JSON.stringify(merges[r])} is not two tokens ("a b" or ["a", "b"])`);
       const [l, rt] = p;
-      const a = vocab.get(l), b = vocab.get(rt), m = vocab.get(l + rt);
+      const a = vocab.get(l),
+        b = vocab.get(rt),
+        m = vocab.get(l + rt);
       if (a === undefined || b === undefined) fail(`${src}: merge #${r} ${quote(`${l} ${rt}`)} uses a token that is not in the vocabulary`);
       if (m === undefined) fail(`${src}: merge #${r} ${quote(`${l} ${rt}`)} makes ${quote(l + rt)}, which is not in the vocabulary`);
       this.merges.add(a, b, r * ID_SPACE + m);
     }
   }
 
-  get mergeCount(): number { return this.merges.size; }
+  get mergeCount(): number {
+    return this.merges.size;
+  }
 
   /** Append the ids of one pre-tokenized word to `out`. */
   encodeWord(word: string, out: number[]): void {
@@ -142,16 +148,27 @@ export class BpeModel {
     this.buf = buf;
     if (this.ignoreMerges) {
       const whole = this.vocab.get(bytesToByteChars(buf, n));
-      if (whole !== undefined) { out.push(whole); return; }
+      if (whole !== undefined) {
+        out.push(whole);
+        return;
+      }
     }
-    if (this.sym.length < n) { this.sym = new Int32Array(n * 2); this.rank = new Float64Array(n * 2); }
-    const sym = this.sym, rank = this.rank, merges = this.merges;
+    if (this.sym.length < n) {
+      this.sym = new Int32Array(n * 2);
+      this.rank = new Float64Array(n * 2);
+    }
+    const sym = this.sym,
+      rank = this.rank,
+      merges = this.merges;
     for (let i = 0; i < n; i++) {
       const id = this.byteIds[buf[i]!]!;
       if (id < 0) fail(`tokenizer: byte 0x${buf[i]!.toString(16)} has no token in the vocabulary`);
       sym[i] = id;
     }
-    if (n > SHORT_WORD) { this.bpeLong(n, out); return; }
+    if (n > SHORT_WORD) {
+      this.bpeLong(n, out);
+      return;
+    }
     // rank[i] = merge value for pair (sym[i], sym[i+1]), Infinity when none
     const pairValue = (a: number, b: number) => merges.get(a, b);
     let len = n;
@@ -159,14 +176,21 @@ export class BpeModel {
     // Scan for the best pair and merge it in place: O(n^2) but n is a word (a few bytes) and the
     // pair values are cached in rank[], so each step is one linear scan plus two map lookups.
     while (len > 1) {
-      let best = Infinity, at = -1;
+      let best = Infinity,
+        at = -1;
       for (let i = 0; i + 1 < len; i++) {
         const v = rank[i]!;
-        if (v < best) { best = v; at = i; }
+        if (v < best) {
+          best = v;
+          at = i;
+        }
       }
       if (at < 0) break;
       sym[at] = best % ID_SPACE;
-      for (let i = at + 1; i + 1 < len; i++) { sym[i] = sym[i + 1]!; rank[i] = rank[i + 1]!; }
+      for (let i = at + 1; i + 1 < len; i++) {
+        sym[i] = sym[i + 1]!;
+        rank[i] = rank[i + 1]!;
+      }
       len--;
       if (at > 0) rank[at - 1] = pairValue(sym[at - 1]!, sym[at]!);
       if (at + 1 < len) rank[at] = pairValue(sym[at]!, sym[at + 1]!);
@@ -176,16 +200,27 @@ export class BpeModel {
 
   /** The same merges for long words, with a binary heap of (value, position) and a linked list. */
   private bpeLong(n: number, out: number[]): void {
-    const sym = this.sym, merges = this.merges;
-    const next = new Int32Array(n), prev = new Int32Array(n);
-    for (let i = 0; i < n; i++) { next[i] = i + 1 < n ? i + 1 : -1; prev[i] = i - 1; }
+    const sym = this.sym,
+      merges = this.merges;
+    const next = new Int32Array(n),
+      prev = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      next[i] = i + 1 < n ? i + 1 : -1;
+      prev[i] = i - 1;
+    }
     const alive = new Uint8Array(n).fill(1);
     // heap of candidate pairs; stale entries are skipped when popped
-    let hv = new Float64Array(n), hp = new Int32Array(n), size = 0;
+    let hv = new Float64Array(n),
+      hp = new Int32Array(n),
+      size = 0;
     const less = (i: number, j: number) => hv[i]! < hv[j]! || (hv[i] === hv[j] && hp[i]! < hp[j]!);
     const swap = (i: number, j: number) => {
-      const v = hv[i]!, p = hp[i]!;
-      hv[i] = hv[j]!; hp[i] = hp[j]!; hv[j] = v; hp[j] = p;
+      const v = hv[i]!,
+        p = hp[i]!;
+      hv[i] = hv[j]!;
+      hp[i] = hp[j]!;
+      hv[j] = v;
+      hp[j] = p;
     };
     const push = (pos: number) => {
       const j = next[pos]!;
@@ -193,15 +228,21 @@ export class BpeModel {
       const v = merges.get(sym[pos]!, sym[j]!);
       if (v === Infinity) return;
       if (size === hv.length) {
-        const nv = new Float64Array(size * 2), np = new Int32Array(size * 2);
-        nv.set(hv); np.set(hp); hv = nv; hp = np;
+        const nv = new Float64Array(size * 2),
+          np = new Int32Array(size * 2);
+        nv.set(hv);
+        np.set(hp);
+        hv = nv;
+        hp = np;
       }
       let i = size++;
-      hv[i] = v; hp[i] = pos;
+      hv[i] = v;
+      hp[i] = pos;
       while (i > 0) {
         const p = (i - 1) >> 1;
         if (!less(i, p)) break;
-        swap(i, p); i = p;
+        swap(i, p);
+        i = p;
       }
     };
     const pop = () => {
@@ -209,17 +250,20 @@ export class BpeModel {
       swap(0, size);
       let i = 0;
       for (;;) {
-        const l = 2 * i + 1, r = l + 1;
+        const l = 2 * i + 1,
+          r = l + 1;
         let m = i;
         if (l < size && less(l, m)) m = l;
         if (r < size && less(r, m)) m = r;
         if (m === i) break;
-        swap(i, m); i = m;
+        swap(i, m);
+        i = m;
       }
     };
     for (let i = 0; i + 1 < n; i++) push(i);
     while (size > 0) {
-      const v = hv[0]!, pos = hp[0]!;
+      const v = hv[0]!,
+        pos = hp[0]!;
       pop();
       const j = next[pos]!;
       // stale when either symbol has changed since the entry was pushed

@@ -27,7 +27,20 @@ const PRE_PATTERNS: Record<string, string> = { qwen2: QWEN2_PATTERN, qwen35: QWE
  * Texts llama.cpp treats as end-of-generation whatever the eos id says (llama-vocab.cpp), so a
  * Qwen GGUF stops on <|endoftext|> as well as on its eos <|im_end|>.
  */
-const EOG_TEXTS = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<|return|>', '<|call|>', '<end_of_turn>', '<|endoftext|>', '<|eom_id|>', '<EOT>', '_<EOT>', '<|end_of_text|>', '<end_of_utterance>']);
+const EOG_TEXTS = new Set([
+  '<|eot_id|>',
+  '<|im_end|>',
+  '<|end|>',
+  '<|return|>',
+  '<|call|>',
+  '<end_of_turn>',
+  '<|endoftext|>',
+  '<|eom_id|>',
+  '<EOT>',
+  '_<EOT>',
+  '<|end_of_text|>',
+  '<end_of_utterance>',
+]);
 
 export function tokenizerFromGgufFile(file: string): Tokenizer {
   const g = openGgufModel(file); // a split set's metadata is in its first shard
@@ -49,7 +62,8 @@ export function tokenizerFromGgufMetadata(md: ReadonlyMap<string, GgufValue>, so
   const tokens = get('tokenizer.ggml.tokens');
   if (!Array.isArray(tokens) || tokens.some((t) => typeof t !== 'string')) fail(`${source}: tokenizer.ggml.tokens must be an array of strings`);
   const types = get('tokenizer.ggml.token_type') ?? [];
-  if (!Array.isArray(types) || (types.length !== 0 && types.length !== tokens.length)) fail(`${source}: tokenizer.ggml.token_type must be an array as long as tokenizer.ggml.tokens (${tokens.length})`);
+  if (!Array.isArray(types) || (types.length !== 0 && types.length !== tokens.length))
+    fail(`${source}: tokenizer.ggml.token_type must be an array as long as tokenizer.ggml.tokens (${tokens.length})`);
   const rawMerges = get('tokenizer.ggml.merges');
   if (!Array.isArray(rawMerges) || rawMerges.some((m) => typeof m !== 'string')) fail(`${source}: tokenizer.ggml.merges must be an array of strings`);
 
@@ -79,9 +93,15 @@ export function tokenizerFromGgufMetadata(md: ReadonlyMap<string, GgufValue>, so
   }
   for (const t of addedTokens) if (EOG_TEXTS.has(t.content)) eos.push(t.id);
   const tmpl = get('tokenizer.chat_template');
-  const bos = idKey('tokenizer.ggml.bos_token_id'), eosId = idKey('tokenizer.ggml.eos_token_id');
+  const bos = idKey('tokenizer.ggml.bos_token_id'),
+    eosId = idKey('tokenizer.ggml.eos_token_id');
   return new Tokenizer({
-    vocab, merges, addedTokens, pattern, nfc: true, unusedIds,
+    vocab,
+    merges,
+    addedTokens,
+    pattern,
+    nfc: true,
+    unusedIds,
     eosTokenIds: eos,
     bosTokenId: bos,
     padTokenId: idKey('tokenizer.ggml.padding_token_id'),
@@ -95,9 +115,9 @@ export function tokenizerFromGgufMetadata(md: ReadonlyMap<string, GgufValue>, so
 
 /** convert_hf_to_gguf.py's does_token_look_special: added tokens it makes CONTROL though not special. */
 function looksSpecial(t: string): boolean {
-  return ['<pad>', '<mask>', '<2mass>', '[@BOS@]'].includes(t) ||
-    (t.startsWith('<|') && t.endsWith('|>')) || (t.startsWith('<｜') && t.endsWith('｜>')) ||
-    (t.startsWith('<unused') && t.endsWith('>'));
+  return (
+    ['<pad>', '<mask>', '<2mass>', '[@BOS@]'].includes(t) || (t.startsWith('<|') && t.endsWith('|>')) || (t.startsWith('<｜') && t.endsWith('｜>')) || (t.startsWith('<unused') && t.endsWith('>'))
+  );
 }
 
 /**
@@ -123,7 +143,8 @@ export function ggufTokenizerMetadata(dir: string, vocabSize?: number): GgufKV[]
 
   const byId: (string | undefined)[] = new Array(n);
   for (const [t, id] of spec.vocab) byId[id] = t;
-  const tokens: string[] = [], types: number[] = [];
+  const tokens: string[] = [],
+    types: number[] = [];
   for (let i = 0; i < n; i++) {
     const a = added.get(i);
     if (a) {
@@ -133,9 +154,11 @@ export function ggufTokenizerMetadata(dir: string, vocabSize?: number): GgufKV[]
       tokens.push(control ? a.content : a.content.replace(/\u2581/g, ' ')); // its "pre-normalize user-defined spaces"
       types.push(control ? TokenType.CONTROL : TokenType.USER_DEFINED);
     } else if (byId[i] !== undefined) {
-      tokens.push(byId[i]!); types.push(TokenType.NORMAL);
+      tokens.push(byId[i]!);
+      types.push(TokenType.NORMAL);
     } else {
-      tokens.push(`[PAD${i}]`); types.push(TokenType.UNUSED);
+      tokens.push(`[PAD${i}]`);
+      types.push(TokenType.UNUSED);
     }
   }
   // gguf-py writes a space inside a merge part as U+0120 so that "a b" stays splittable

@@ -42,8 +42,13 @@ function tokenContent(v: unknown): string | undefined {
 function parseAdded(v: unknown, file: string, where: string): AddedToken {
   if (!isObj(v) || typeof v.content !== 'string' || !Number.isInteger(v.id)) fail(`${file}: ${where} must be an object with an integer "id" and a string "content"`);
   return {
-    id: v.id as number, content: v.content, special: v.special === true,
-    lstrip: v.lstrip === true, rstrip: v.rstrip === true, single_word: v.single_word === true, normalized: v.normalized === true,
+    id: v.id as number,
+    content: v.content,
+    special: v.special === true,
+    lstrip: v.lstrip === true,
+    rstrip: v.rstrip === true,
+    single_word: v.single_word === true,
+    normalized: v.normalized === true,
   };
 }
 
@@ -101,7 +106,8 @@ function vocabMap(v: Json, file: string): Map<string, number> {
 
 /** Older layout: vocab.json + merges.txt, added tokens from tokenizer_config.json. */
 function loadSlow(dir: string, cfg: Json | undefined): Omit<TokenizerSpec, 'eosTokenIds' | 'source'> {
-  const vfile = path.join(dir, 'vocab.json'), mfile = path.join(dir, 'merges.txt');
+  const vfile = path.join(dir, 'vocab.json'),
+    mfile = path.join(dir, 'merges.txt');
   const vocab = vocabMap(readJson(vfile, 'an object of token -> id')!, vfile);
   if (!fs.existsSync(mfile)) fail(`${dir}: has vocab.json but no merges.txt`);
   const merges: string[] = [];
@@ -122,8 +128,14 @@ function loadSlow(dir: string, cfg: Json | undefined): Omit<TokenizerSpec, 'eosT
   const extra = readJson(atFile);
   if (extra) {
     const specials = new Set<string>();
-    for (const k of ['bos_token', 'eos_token', 'unk_token', 'pad_token']) { const c = tokenContent(cfg?.[k]); if (c) specials.add(c); }
-    for (const c of Array.isArray(cfg?.additional_special_tokens) ? cfg.additional_special_tokens : []) { const s = tokenContent(c); if (s) specials.add(s); }
+    for (const k of ['bos_token', 'eos_token', 'unk_token', 'pad_token']) {
+      const c = tokenContent(cfg?.[k]);
+      if (c) specials.add(c);
+    }
+    for (const c of Array.isArray(cfg?.additional_special_tokens) ? cfg.additional_special_tokens : []) {
+      const s = tokenContent(c);
+      if (s) specials.add(s);
+    }
     for (const [content, id] of Object.entries(extra)) {
       if (addedTokens.some((t) => t.content === content)) continue;
       addedTokens.push(parseAdded({ id, content, special: specials.has(content) }, atFile, JSON.stringify(content)));
@@ -135,7 +147,7 @@ function loadSlow(dir: string, cfg: Json | undefined): Omit<TokenizerSpec, 'eosT
   const gpt2 = cfg?.tokenizer_class === 'GPT2Tokenizer';
   const custom = cfg?.pretokenize_regex;
   if (custom !== undefined && typeof custom !== 'string') fail(`${cfile}: "pretokenize_regex" must be a string`);
-  return { vocab, merges, addedTokens, pattern: gpt2 ? GPT2_PATTERN : custom ?? QWEN2_PATTERN, nfc: !gpt2 };
+  return { vocab, merges, addedTokens, pattern: gpt2 ? GPT2_PATTERN : (custom ?? QWEN2_PATTERN), nfc: !gpt2 };
 }
 
 /** The chat template of an HF folder: chat_template.jinja, tokenizer_config.json, or chat_template.json. */
@@ -205,7 +217,7 @@ export function loadHfTokenizerSpec(dir: string): TokenizerSpec {
 
   mergeConfigAddedTokens(base, cfg, path.join(dir, 'tokenizer_config.json'));
   const byContent = new Map(base.addedTokens.map((t) => [t.content, t]));
-  const idOf = (content: string | undefined) => (content === undefined ? undefined : byContent.get(content)?.id ?? base.vocab.get(content));
+  const idOf = (content: string | undefined) => (content === undefined ? undefined : (byContent.get(content)?.id ?? base.vocab.get(content)));
   const gen = readJson(path.join(dir, 'generation_config.json'));
   const confFile = readJson(path.join(dir, 'config.json'));
   // Qwen3.5 (Qwen3_5ForConditionalGeneration) keeps the text model's ids under text_config
@@ -217,7 +229,13 @@ export function loadHfTokenizerSpec(dir: string): TokenizerSpec {
     const t = idOf(tokenContent(cfg?.eos_token));
     eos = [...(t === undefined ? [] : [t]), ...ids(conf?.eos_token_id)];
   }
-  const first = (...vs: unknown[]) => { for (const v of vs) { const x = ids(v); if (x.length) return x[0]; } return undefined; };
+  const first = (...vs: unknown[]) => {
+    for (const v of vs) {
+      const x = ids(v);
+      if (x.length) return x[0];
+    }
+    return undefined;
+  };
   return {
     ...base,
     eosTokenIds: eos,

@@ -11,11 +11,17 @@
 // values it creates, and the affected methods are wrapped once, when this module is loaded.
 import { Environment, Interpreter } from '@huggingface/jinja';
 
-interface Value { type: string; value: unknown; toString(): string }
+interface Value {
+  type: string;
+  value: unknown;
+  toString(): string;
+}
 type ValueClass = new (v?: unknown) => Value;
 
 const classOf = (v: unknown): ValueClass => (new Environment().set('_', v) as unknown as { constructor: ValueClass }).constructor;
-const StringValue = classOf(''), BooleanValue = classOf(true), FloatValue = classOf(1.5);
+const StringValue = classOf(''),
+  BooleanValue = classOf(true),
+  FloatValue = classOf(1.5);
 const FunctionValue = (new Environment().variables.get('namespace') as unknown as { constructor: ValueClass }).constructor;
 
 /** Characters Python's str.isspace() accepts (str.strip() with no argument removes these). */
@@ -25,7 +31,8 @@ const PY_SPACE = '\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2
 export function pyStrip(s: string, chars: string | null | undefined, left: boolean, right: boolean): string {
   const set = chars ?? PY_SPACE;
   const cps = Array.from(s);
-  let a = 0, b = cps.length;
+  let a = 0,
+    b = cps.length;
   if (left) while (a < b && set.includes(cps[a]!)) a++;
   if (right) while (b > a && set.includes(cps[b - 1]!)) b--;
   return a === 0 && b === cps.length ? s : cps.slice(a, b).join('');
@@ -65,21 +72,37 @@ function pyReprStr(s: string): string {
 /** Python str() of a template value (repr() inside lists and dicts, as Python prints them). */
 export function pyStr(v: Value, inner = false): string {
   switch (v.type) {
-    case 'NullValue': return 'None';
-    case 'UndefinedValue': return inner ? 'None' : '';
-    case 'BooleanValue': return v.value ? 'True' : 'False';
-    case 'IntegerValue': return String(v.value);
-    case 'FloatValue': return pyFloat(v.value as number);
-    case 'StringValue': return inner ? pyReprStr(v.value as string) : (v.value as string);
-    case 'ArrayValue': return `[${(v.value as Value[]).map((x) => pyStr(x, true)).join(', ')}]`;
-    case 'TupleValue': { const xs = (v.value as Value[]).map((x) => pyStr(x, true)); return `(${xs.join(', ')}${xs.length === 1 ? ',' : ''})`; }
-    case 'ObjectValue': case 'KeywordArgumentsValue':
+    case 'NullValue':
+      return 'None';
+    case 'UndefinedValue':
+      return inner ? 'None' : '';
+    case 'BooleanValue':
+      return v.value ? 'True' : 'False';
+    case 'IntegerValue':
+      return String(v.value);
+    case 'FloatValue':
+      return pyFloat(v.value as number);
+    case 'StringValue':
+      return inner ? pyReprStr(v.value as string) : (v.value as string);
+    case 'ArrayValue':
+      return `[${(v.value as Value[]).map((x) => pyStr(x, true)).join(', ')}]`;
+    case 'TupleValue': {
+      const xs = (v.value as Value[]).map((x) => pyStr(x, true));
+      return `(${xs.join(', ')}${xs.length === 1 ? ',' : ''})`;
+    }
+    case 'ObjectValue':
+    case 'KeywordArgumentsValue':
       return `{${[...(v.value as Map<string, Value>)].map(([k, x]) => `${pyReprStr(k)}: ${pyStr(x, true)}`).join(', ')}}`;
-    default: return v.toString();
+    default:
+      return v.toString();
   }
 }
 
-interface FilterNode { type: string; value?: string; callee?: { type: string; value: string } }
+interface FilterNode {
+  type: string;
+  value?: string;
+  callee?: { type: string; value: string };
+}
 type ApplyFilter = (operand: Value, filter: FilterNode, env: unknown) => Value;
 
 let installed = false;
@@ -100,9 +123,13 @@ export function installPythonSemantics(): void {
   };
 
   // `{{ true }}` prints True in Python
-  (BooleanValue.prototype as Value).toString = function (this: Value) { return this.value ? 'True' : 'False'; };
+  (BooleanValue.prototype as Value).toString = function (this: Value) {
+    return this.value ? 'True' : 'False';
+  };
   // FloatValue already prints 1.0 for integral values; Python's exponent layout too
-  (FloatValue.prototype as Value).toString = function (this: Value) { return pyFloat(this.value as number); };
+  (FloatValue.prototype as Value).toString = function (this: Value) {
+    return pyFloat(this.value as number);
+  };
 
   // s.strip(chars) / lstrip / rstrip with Python's meaning (the library ignores chars)
   const desc = Object.getOwnPropertyDescriptor(StringValue.prototype, 'builtins');
@@ -115,11 +142,12 @@ export function installPythonSemantics(): void {
       const m = getBuiltins.call(this) as Map<string | symbol, unknown>;
       if (!m.has(PATCHED)) {
         const s = this.value as string;
-        const strip = (left: boolean, right: boolean, name: string) => new FunctionValue((args: Value[]) => {
-          const c = args[0];
-          if (c !== undefined && c.type !== 'NullValue' && c.type !== 'StringValue') throw new Error(`${name} arg must be None or str`);
-          return new StringValue(pyStrip(s, c?.type === 'StringValue' ? (c.value as string) : null, left, right));
-        });
+        const strip = (left: boolean, right: boolean, name: string) =>
+          new FunctionValue((args: Value[]) => {
+            const c = args[0];
+            if (c !== undefined && c.type !== 'NullValue' && c.type !== 'StringValue') throw new Error(`${name} arg must be None or str`);
+            return new StringValue(pyStrip(s, c?.type === 'StringValue' ? (c.value as string) : null, left, right));
+          });
         m.set('strip', strip(true, true, 'strip'));
         m.set('lstrip', strip(true, false, 'lstrip'));
         m.set('rstrip', strip(false, true, 'rstrip'));

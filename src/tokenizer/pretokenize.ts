@@ -3,24 +3,24 @@
 import { fail } from '../errors.js';
 
 /** Qwen2 / Qwen2.5 / Qwen3 split regex, as written in their tokenizer.json. */
-export const QWEN2_PATTERN =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+export const QWEN2_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /**
  * Qwen3.5 / Qwen3.6 split regex (their tokenizer.json; llama.cpp's tokenizer.ggml.pre "qwen35"):
  * Qwen2's with combining marks kept inside words ([\p{L}\p{M}]+) and out of punctuation runs, so
  * Devanagari, Thai or Arabic with harakat stay whole words instead of breaking at every mark.
  */
-export const QWEN35_PATTERN =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+export const QWEN35_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /** GPT-2's pattern (ByteLevel pre-tokenizer with use_regex: true). */
 export const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 // Oniguruma's \s is Unicode White_Space (it includes U+0085 and excludes U+FEFF, unlike JS \s).
 const ESCAPES: Record<string, string> = {
-  s: '\\p{White_Space}', S: '\\P{White_Space}',
-  d: '\\p{Nd}', D: '\\P{Nd}',
+  s: '\\p{White_Space}',
+  S: '\\P{White_Space}',
+  d: '\\p{Nd}',
+  D: '\\P{Nd}',
 };
 const WORD = '\\p{L}\\p{M}\\p{Nd}\\p{Pc}';
 
@@ -61,14 +61,36 @@ export function translatePattern(src: string): string {
       out += c;
       continue;
     }
-    if (c === '[') { inClass = 1; out += c; if (src[i + 1] === '^') { out += '^'; i++; } if (src[i + 1] === ']') { out += '\\]'; i++; } continue; }
+    if (c === '[') {
+      inClass = 1;
+      out += c;
+      if (src[i + 1] === '^') {
+        out += '^';
+        i++;
+      }
+      if (src[i + 1] === ']') {
+        out += '\\]';
+        i++;
+      }
+      continue;
+    }
     if (c === '(') {
-      if (src.startsWith('(?i:', i)) { ciStack.push(true); ci++; out += '(?:'; i += 3; continue; }
+      if (src.startsWith('(?i:', i)) {
+        ciStack.push(true);
+        ci++;
+        out += '(?:';
+        i += 3;
+        continue;
+      }
       ciStack.push(false);
       out += c;
       continue;
     }
-    if (c === ')') { if (ciStack.pop()) ci--; out += c; continue; }
+    if (c === ')') {
+      if (ciStack.pop()) ci--;
+      out += c;
+      continue;
+    }
     if (ci > 0 && /[A-Za-z]/.test(c)) {
       const lo = c.toLowerCase();
       out += `[${lo}${lo.toUpperCase()}${FOLD_EXTRA[lo] ?? ''}]`;
@@ -108,7 +130,10 @@ export class RegexSplitter {
     this.re.lastIndex = 0;
     let last = 0;
     for (let m = this.re.exec(text); m; m = this.re.exec(text)) {
-      if (m[0].length === 0) { this.re.lastIndex++; continue; }
+      if (m[0].length === 0) {
+        this.re.lastIndex++;
+        continue;
+      }
       if (m.index > last) f(text.slice(last, m.index));
       f(m[0]);
       last = m.index + m[0].length;

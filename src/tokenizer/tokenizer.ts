@@ -46,11 +46,19 @@ export interface TokenizerSpec {
   source: string;
 }
 
-export interface EncodeOptions { parseSpecial?: boolean }
-export interface DecodeOptions { skipSpecialTokens?: boolean }
+export interface EncodeOptions {
+  parseSpecial?: boolean;
+}
+export interface DecodeOptions {
+  skipSpecialTokens?: boolean;
+}
 
 // per-id kind, for decoding
-const NONE = 0, NORMAL = 1, ADDED = 2, SPECIAL = 3, UNUSED = 4;
+const NONE = 0,
+  NORMAL = 1,
+  ADDED = 2,
+  SPECIAL = 3,
+  UNUSED = 4;
 
 export class Tokenizer {
   readonly spec: TokenizerSpec;
@@ -105,7 +113,8 @@ export class Tokenizer {
     this.chatTemplate = spec.chatTemplate;
     this.bosToken = spec.bosToken;
     this.eosToken = spec.eosToken;
-    const raw = spec.addedTokens.filter((t) => !t.normalized), norm = spec.addedTokens.filter((t) => t.normalized);
+    const raw = spec.addedTokens.filter((t) => !t.normalized),
+      norm = spec.addedTokens.filter((t) => t.normalized);
     this.rawAll = new AddedTokenMatcher(raw);
     this.rawPlain = new AddedTokenMatcher(raw.filter((t) => !t.special));
     this.normAll = norm.length ? new AddedTokenMatcher(norm) : null;
@@ -121,12 +130,17 @@ export class Tokenizer {
     const normMatcher = parseSpecial ? this.normAll : this.normPlain;
     const norm: Segment[] = [];
     for (const seg of segs) {
-      if (typeof seg === 'number') { out.push(seg); continue; }
+      if (typeof seg === 'number') {
+        out.push(seg);
+        continue;
+      }
       const s = this.spec.nfc ? seg.normalize('NFC') : seg;
       if (normMatcher) {
         norm.length = 0;
         normMatcher.split(s, norm);
-        for (const n of norm) if (typeof n === 'number') out.push(n); else this.encodePlain(n, out);
+        for (const n of norm)
+          if (typeof n === 'number') out.push(n);
+          else this.encodePlain(n, out);
       } else {
         this.encodePlain(s, out);
       }
@@ -186,12 +200,16 @@ export class Tokenizer {
     return this.addedByContent.get(token) ?? this.bpe.vocab.get(token);
   }
 
-  isSpecial(id: number): boolean { return this.kind[id] === SPECIAL; }
+  isSpecial(id: number): boolean {
+    return this.kind[id] === SPECIAL;
+  }
 
   private checkId(id: number, what: string): void {
     if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize || this.kind[id] === NONE) {
-      fail(`${what} ${String(id)} is out of range: ${this.spec.source} has ${this.vocabSize} ids (0..${this.vocabSize - 1})` +
-        (Number.isInteger(id) && id >= 0 && id < this.vocabSize ? ', and this one is unassigned' : ''));
+      fail(
+        `${what} ${String(id)} is out of range: ${this.spec.source} has ${this.vocabSize} ids (0..${this.vocabSize - 1})` +
+          (Number.isInteger(id) && id >= 0 && id < this.vocabSize ? ', and this one is unassigned' : ''),
+      );
     }
   }
 }
@@ -203,7 +221,10 @@ export class Tokenizer {
  */
 export class StreamDecoder {
   private td = new TextDecoder('utf-8', { ignoreBOM: true });
-  constructor(private readonly tok: Tokenizer, private readonly opts: DecodeOptions = {}) {}
+  constructor(
+    private readonly tok: Tokenizer,
+    private readonly opts: DecodeOptions = {},
+  ) {}
 
   push(id: number): string {
     const b = this.tok.tokenBytes(id);

@@ -20,8 +20,21 @@ after(() => backends.forEach((b) => b.dispose()));
 const TS = [1, 2, 3, 4, 5, 8, 17];
 // N: more rows than one eight-row group per part, plus a ragged rest; K: ragged for float types
 const SHAPES: Record<DType, [number, number]> = {
-  F32: [45, 83], F16: [45, 83], BF16: [37, 80], Q8_0: [75, 160], Q4_0: [21, 96], Q4_1: [21, 96], Q5_0: [21, 64], Q5_1: [21, 160], Q4_K: [13, 256], Q6_K: [13, 256],
-  Q2_K: [13, 256], Q3_K: [13, 256], Q5_K: [13, 512], IQ4_NL: [21, 96], IQ4_XS: [13, 256],
+  F32: [45, 83],
+  F16: [45, 83],
+  BF16: [37, 80],
+  Q8_0: [75, 160],
+  Q4_0: [21, 96],
+  Q4_1: [21, 96],
+  Q5_0: [21, 64],
+  Q5_1: [21, 160],
+  Q4_K: [13, 256],
+  Q6_K: [13, 256],
+  Q2_K: [13, 256],
+  Q3_K: [13, 256],
+  Q5_K: [13, 512],
+  IQ4_NL: [21, 96],
+  IQ4_XS: [13, 256],
 };
 
 function makeWeight(be: WasmBackend, dtype: DType, N: number, K: number): Weight {
@@ -49,8 +62,14 @@ for (const be of backends) {
   }
 
   test(`${be.name} matmulMany: each product equals its own matmul, for Q8_0, Q4_0, F16 and mixed types`, () => {
-    for (const types of [['Q8_0', 'Q8_0', 'Q8_0'], ['Q4_0', 'Q4_0'], ['F16', 'F16'], ['F16', 'Q8_0', 'F32', 'Q4_0']] as DType[][]) {
-      const K = 96, Ns = [40, 16, 9, 21];
+    for (const types of [
+      ['Q8_0', 'Q8_0', 'Q8_0'],
+      ['Q4_0', 'Q4_0'],
+      ['F16', 'F16'],
+      ['F16', 'Q8_0', 'F32', 'Q4_0'],
+    ] as DType[][]) {
+      const K = 96,
+        Ns = [40, 16, 9, 21];
       const ws = types.map((dt, i) => makeWeight(be, dt, Ns[i]!, K));
       for (const T of [1, 5]) {
         const x = be.alloc(T * K);
@@ -70,7 +89,8 @@ for (const be of backends) {
 test('rows are also bit-identical across thread counts', () => {
   for (const relaxed of [true, false]) {
     const same = backends.filter((be) => be.relaxed === relaxed);
-    const a = same[0], b = same[same.length - 1];
+    const a = same[0],
+      b = same[same.length - 1];
     if (!a || !b || a.threads === b.threads) continue;
     for (const dtype of ['Q8_0', 'Q4_0', 'F16'] as DType[]) {
       const [N, K] = SHAPES[dtype];
@@ -89,11 +109,17 @@ test('rows are also bit-identical across thread counts', () => {
 test('one-token Q8_0 / Q4_0 products chunked over threads give the bits of one thread and of the tile', () => {
   for (const relaxed of [true, false]) {
     const same = backends.filter((be) => be.relaxed === relaxed);
-    const a = same[0], b = same[same.length - 1];
+    const a = same[0],
+      b = same[same.length - 1];
     if (!a || !b || a.threads === b.threads) continue;
     for (const dtype of ['Q8_0', 'Q4_0'] as DType[]) {
-      const N = 2600, K = 64; // ten chunks of 256 rows and a ragged one at three threads
-      const bytes = quantize(dtype, Float32Array.from({ length: N * K }, () => rnd() * 0.5), N * K);
+      const N = 2600,
+        K = 64; // ten chunks of 256 rows and a ragged one at three threads
+      const bytes = quantize(
+        dtype,
+        Float32Array.from({ length: N * K }, () => rnd() * 0.5),
+        N * K,
+      );
       const xs = Float32Array.from({ length: 2 * K }, () => rnd());
       const one = product(b, dtype, bytes, N, K, xs.subarray(0, K), 1);
       sameBits(one, product(a, dtype, bytes, N, K, xs.subarray(0, K), 1), `${dtype} T=1 x${b.threads} vs x${a.threads}`);
@@ -105,10 +131,18 @@ test('one-token Q8_0 / Q4_0 products chunked over threads give the bits of one t
 // The vpdpbusd tile (Node 24+ on x86 with AVX-VNNI) and the int16 tile both compute each
 // block's integer dot exactly, so they must agree to the bit; elsewhere the tile never runs.
 const u8 = backends.filter((be) => be.u8dot);
-test('Q8_0, Q4_0: the vpdpbusd tile and the int16 tile give the same bits', { skip: u8.length ? false : `this engine's relaxed dot is not the exact vpdpbusd form (${process.version}, ${process.arch}); CI also runs these tests on Node 24` }, () => {
+test('Q8_0, Q4_0: the vpdpbusd tile and the int16 tile give the same bits', {
+  skip: u8.length ? false : `this engine's relaxed dot is not the exact vpdpbusd form (${process.version}, ${process.arch}); CI also runs these tests on Node 24`,
+}, () => {
   for (const a of u8) {
     const b = backends.find((o) => o.relaxed && !o.u8dot && o.threads === a.threads)!;
-    for (const [dtype, N, K] of [['Q8_0', 75, 160], ['Q8_0', 9, 4864], ['Q8_0', 130, 896], ['Q4_0', 75, 160], ['Q4_0', 130, 896]] as const) {
+    for (const [dtype, N, K] of [
+      ['Q8_0', 75, 160],
+      ['Q8_0', 9, 4864],
+      ['Q8_0', 130, 896],
+      ['Q4_0', 75, 160],
+      ['Q4_0', 130, 896],
+    ] as const) {
       const src = Float32Array.from({ length: N * K }, () => rnd() * 0.5);
       const bytes = quantize(dtype, src, N * K);
       for (const T of [2, 3, 17]) {

@@ -48,13 +48,20 @@ const nearestEven = (v: number) => {
 /** ggml's Q8_K activations (quantize_row_q8_K_ref): iscale = -127 / (the value of largest |x|),
  * q = min(127, nearest(iscale * x)), d = 1 / iscale; per 256. */
 function quantizeActsK(x: Float32Array): { q: Float32Array; amax: Float32Array } {
-  const q = new Float32Array(x.length), amax = new Float32Array(x.length / 256);
+  const q = new Float32Array(x.length),
+    amax = new Float32Array(x.length / 256);
   for (let b = 0; b < x.length / 256; b++) {
-    let m = 0, mx = 0;
-    for (let j = 0; j < 256; j++) if (Math.abs(x[b * 256 + j]!) > m) { m = Math.abs(x[b * 256 + j]!); mx = x[b * 256 + j]!; }
+    let m = 0,
+      mx = 0;
+    for (let j = 0; j < 256; j++)
+      if (Math.abs(x[b * 256 + j]!) > m) {
+        m = Math.abs(x[b * 256 + j]!);
+        mx = x[b * 256 + j]!;
+      }
     amax[b] = m;
     if (!m) continue;
-    const is = Math.fround(-127 / mx), d = Math.fround(1 / is);
+    const is = Math.fround(-127 / mx),
+      d = Math.fround(1 / is);
     for (let j = 0; j < 256; j++) q[b * 256 + j] = Math.min(127, nearestEven(Math.fround(is * x[b * 256 + j]!))) * d;
   }
   return { q, amax };
@@ -62,11 +69,13 @@ function quantizeActsK(x: Float32Array): { q: Float32Array; amax: Float32Array }
 
 /** ggml-style q8 activations as the kernel makes them: d = amax/127 (f32), q = nearest-even(x / d). */
 function quantizeActs(x: Float32Array): { q: Float32Array; amax: Float32Array } {
-  const q = new Float32Array(x.length), amax = new Float32Array(x.length / 32);
+  const q = new Float32Array(x.length),
+    amax = new Float32Array(x.length / 32);
   for (let b = 0; b < x.length / 32; b++) {
     let m = 0;
     for (let j = 0; j < 32; j++) m = Math.max(m, Math.abs(x[b * 32 + j]!));
-    const d = Math.fround(m / 127), id = d ? Math.fround(1 / d) : 0;
+    const d = Math.fround(m / 127),
+      id = d ? Math.fround(1 / d) : 0;
     amax[b] = m;
     for (let j = 0; j < 32; j++) {
       const v = Math.fround(x[b * 32 + j]! * id);
@@ -79,23 +88,97 @@ function quantizeActs(x: Float32Array): { q: Float32Array; amax: Float32Array } 
 }
 
 const SHAPES: Record<DType, [number, number][]> = {
-  F32: [[1, 1], [7, 77], [37, 9], [13, 130]],
-  F16: [[1, 3], [9, 77], [37, 8], [5, 1031]],
-  BF16: [[1, 5], [9, 77], [37, 16]],
+  F32: [
+    [1, 1],
+    [7, 77],
+    [37, 9],
+    [13, 130],
+  ],
+  F16: [
+    [1, 3],
+    [9, 77],
+    [37, 8],
+    [5, 1031],
+  ],
+  BF16: [
+    [1, 5],
+    [9, 77],
+    [37, 16],
+  ],
   // 300 rows: one part of 256+ rows takes the sixteen-stream one-token kernel, then 8-row groups, then singles
-  Q8_0: [[1, 32], [7, 96], [37, 64], [11, 1024], [300, 64]],
-  Q4_0: [[1, 32], [7, 96], [13, 64], [300, 96]],
+  Q8_0: [
+    [1, 32],
+    [7, 96],
+    [37, 64],
+    [11, 1024],
+    [300, 64],
+  ],
+  Q4_0: [
+    [1, 32],
+    [7, 96],
+    [13, 64],
+    [300, 96],
+  ],
   // 64-wide rows as in llama.cpp's fallbacks (test/backend/wasm_legacy.test.ts has more)
-  Q4_1: [[1, 32], [7, 96], [13, 64], [300, 64]],
-  Q5_0: [[1, 32], [7, 96], [13, 64], [300, 64]],
-  Q5_1: [[1, 32], [7, 96], [13, 64], [300, 64]],
-  Q4_K: [[1, 256], [7, 512], [9, 256], [300, 256]],
-  Q6_K: [[1, 256], [7, 512], [9, 256], [300, 256]],
-  Q2_K: [[1, 256], [7, 512], [9, 256]],
-  Q3_K: [[1, 256], [7, 512], [9, 256], [300, 256]],
-  Q5_K: [[1, 256], [7, 512], [9, 256], [300, 256]],
-  IQ4_NL: [[1, 32], [7, 96], [13, 64], [300, 64]],
-  IQ4_XS: [[1, 256], [7, 512], [9, 256], [300, 256]],
+  Q4_1: [
+    [1, 32],
+    [7, 96],
+    [13, 64],
+    [300, 64],
+  ],
+  Q5_0: [
+    [1, 32],
+    [7, 96],
+    [13, 64],
+    [300, 64],
+  ],
+  Q5_1: [
+    [1, 32],
+    [7, 96],
+    [13, 64],
+    [300, 64],
+  ],
+  Q4_K: [
+    [1, 256],
+    [7, 512],
+    [9, 256],
+    [300, 256],
+  ],
+  Q6_K: [
+    [1, 256],
+    [7, 512],
+    [9, 256],
+    [300, 256],
+  ],
+  Q2_K: [
+    [1, 256],
+    [7, 512],
+    [9, 256],
+  ],
+  Q3_K: [
+    [1, 256],
+    [7, 512],
+    [9, 256],
+    [300, 256],
+  ],
+  Q5_K: [
+    [1, 256],
+    [7, 512],
+    [9, 256],
+    [300, 256],
+  ],
+  IQ4_NL: [
+    [1, 32],
+    [7, 96],
+    [13, 64],
+    [300, 64],
+  ],
+  IQ4_XS: [
+    [1, 256],
+    [7, 512],
+    [9, 256],
+    [300, 256],
+  ],
 };
 
 for (const be of backends) {
@@ -110,7 +193,8 @@ for (const be of backends) {
           const xr = Float32Array.from(x);
           const exact = new Float32Array(T * N);
           ref.matmul(exact, xr, r, T);
-          let xq: Float32Array = xr, amax: Float32Array = new Float32Array(0);
+          let xq: Float32Array = xr,
+            amax: Float32Array = new Float32Array(0);
           const q8 = dtype === 'Q8_0' || dtype === 'Q4_0' || (be.legacyInt8 && ['Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL'].includes(dtype)); // int8 activations for every T, as ggml
           const kq = be.kquant && ['Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_XS'].includes(dtype); // Q8_K ones
           const B = kq ? 256 : 32; // activations per scale
@@ -120,14 +204,16 @@ for (const be of backends) {
           ref.matmul(expected, xq, r, T);
           for (let t = 0; t < T; t++) {
             for (let n = 0; n < N; n++) {
-              let S = 0, qerr = 0;
+              let S = 0,
+                qerr = 0;
               for (let k = 0; k < K; k++) S += Math.abs(xq[t * K + k]! * f[n * K + k]!);
               for (let b = 0; b < amax.length / T; b++) {
                 let sw = 0;
                 for (let j = 0; j < B; j++) sw += Math.abs(f[n * K + b * B + j]!);
                 qerr += (amax[t * (K / B) + b]! / 254) * sw;
               }
-              const i = t * N + n, got = out[i]!;
+              const i = t * N + n,
+                got = out[i]!;
               assert.ok(Math.abs(got - expected[i]!) <= 1e-5 * S + 1e-6, `${dtype} [${N}x${K}] T=${T} t=${t} n=${n}: ${got} vs ${expected[i]}`);
               if (q8 || kq) assert.ok(Math.abs(got - exact[i]!) <= qerr * 1.0001 + 1e-5 * S + 1e-6, `${dtype} vs f32 reference at ${t},${n}`);
             }
@@ -139,8 +225,13 @@ for (const be of backends) {
 
   test(`${be.name} matmul F16 with an infinity in the weights: that row is infinite, the others exact`, () => {
     const { w, r } = makeWeight(be, 'F16', 3, 21);
-    for (const bytes of [w.bytes, r.bytes]) { bytes[2 * (21 + 5)] = 0x00; bytes[2 * (21 + 5) + 1] = 0x7c; } // +inf at (1, 5)
-    const x = fill(be.alloc(21)), out = be.alloc(3), e = new Float32Array(3);
+    for (const bytes of [w.bytes, r.bytes]) {
+      bytes[2 * (21 + 5)] = 0x00;
+      bytes[2 * (21 + 5) + 1] = 0x7c;
+    } // +inf at (1, 5)
+    const x = fill(be.alloc(21)),
+      out = be.alloc(3),
+      e = new Float32Array(3);
     x[5] = 0.5;
     be.matmul(out, x, w, 1);
     ref.matmul(e, Float32Array.from(x), r, 1);
@@ -164,8 +255,15 @@ for (const be of backends) {
     const close = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
       for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= 1e-5 * Math.abs(b[i]!) + 1e-6, `${what}[${i}]: ${a[i]} vs ${b[i]}`);
     };
-    for (const [R, D] of [[1, 1], [3, 7], [5, 64], [2, 133]]) {
-      const x = fill(be.alloc(R * D), 3), w = fill(be.alloc(D)), out = be.alloc(R * D);
+    for (const [R, D] of [
+      [1, 1],
+      [3, 7],
+      [5, 64],
+      [2, 133],
+    ]) {
+      const x = fill(be.alloc(R * D), 3),
+        w = fill(be.alloc(D)),
+        out = be.alloc(R * D);
       be.rmsNorm(out, x, w, R, D, 1e-6);
       const e = new Float32Array(R * D);
       ref.rmsNorm(e, Float32Array.from(x), Float32Array.from(w), R, D, 1e-6);
@@ -173,15 +271,24 @@ for (const be of backends) {
       be.rmsNorm(x, x, w, R, D, 1e-6); // in place
       close(x, e, `rmsNorm in place ${R}x${D}`);
     }
-    for (const [T, H, Dh] of [[1, 1, 2], [3, 2, 6], [4, 3, 64], [2, 2, 10]]) {
-      const x = fill(be.alloc(T * H * Dh)), e = Float32Array.from(x);
+    for (const [T, H, Dh] of [
+      [1, 1, 2],
+      [3, 2, 6],
+      [4, 3, 64],
+      [2, 2, 10],
+    ]) {
+      const x = fill(be.alloc(T * H * Dh)),
+        e = Float32Array.from(x);
       const pos = Int32Array.from({ length: T }, (_, i) => [0, 1, 17, 1000][i]!);
       be.rope(x, pos, T, H, Dh, 1e6);
       ref.rope(e, pos, T, H, Dh, 1e6);
       close(x, e, `rope ${T}x${H}x${Dh}`);
     }
     for (const n of [1, 5, 17, 1000, 4099]) {
-      const g = fill(be.alloc(n), 12), u = fill(be.alloc(n)), o = be.alloc(n), e = new Float32Array(n);
+      const g = fill(be.alloc(n), 12),
+        u = fill(be.alloc(n)),
+        o = be.alloc(n),
+        e = new Float32Array(n);
       be.siluMul(o, g, u, n);
       ref.siluMul(e, Float32Array.from(g), Float32Array.from(u), n);
       close(o, e, `siluMul ${n}`);
@@ -189,19 +296,38 @@ for (const be of backends) {
       ref.add(e, Float32Array.from(g), Float32Array.from(u), n);
       close(o, e, `add ${n}`);
     }
-    const x = fill(be.alloc(3 * 13)), bias = fill(be.alloc(13)), e = Float32Array.from(x);
+    const x = fill(be.alloc(3 * 13)),
+      bias = fill(be.alloc(13)),
+      e = Float32Array.from(x);
     be.addBias(x, bias, 3);
     ref.addBias(e, Float32Array.from(bias), 3);
     close(x, e, 'addBias');
   });
 
   test(`${be.name} attention: online softmax over ragged spans, grouped heads, long contexts`, () => {
-    for (const [Hq, Hkv, Dh, lens] of [[1, 1, 1, [1]], [4, 2, 6, [1, 2, 3]], [14, 2, 64, [70, 150, 33]], [3, 3, 10, [129, 64, 65, 5]]] as [number, number, number, number[]][]) {
-      const T = lens.length, kvDim = Hkv * Dh, cap = Math.max(...lens) + 3;
+    for (const [Hq, Hkv, Dh, lens] of [
+      [1, 1, 1, [1]],
+      [4, 2, 6, [1, 2, 3]],
+      [14, 2, 64, [70, 150, 33]],
+      [3, 3, 10, [129, 64, 65, 5]],
+    ] as [number, number, number, number[]][]) {
+      const T = lens.length,
+        kvDim = Hkv * Dh,
+        cap = Math.max(...lens) + 3;
       const spans = lens.map((len) => ({ k: fill(be.alloc(cap * kvDim), 2), v: fill(be.alloc(cap * kvDim)), len }));
-      const q = fill(be.alloc(T * Hq * Dh), 2), out = be.alloc(T * Hq * Dh), e = new Float32Array(T * Hq * Dh);
+      const q = fill(be.alloc(T * Hq * Dh), 2),
+        out = be.alloc(T * Hq * Dh),
+        e = new Float32Array(T * Hq * Dh);
       be.attention(out, q, spans, Hq, Hkv, Dh, 1 / Math.sqrt(Dh));
-      ref.attention(e, Float32Array.from(q), spans.map((s) => ({ k: Float32Array.from(s.k), v: Float32Array.from(s.v), len: s.len })), Hq, Hkv, Dh, 1 / Math.sqrt(Dh));
+      ref.attention(
+        e,
+        Float32Array.from(q),
+        spans.map((s) => ({ k: Float32Array.from(s.k), v: Float32Array.from(s.v), len: s.len })),
+        Hq,
+        Hkv,
+        Dh,
+        1 / Math.sqrt(Dh),
+      );
       for (let i = 0; i < e.length; i++) assert.ok(Math.abs(out[i]! - e[i]!) <= 1e-5 + 1e-6, `attention Hq=${Hq} Dh=${Dh} [${i}]: ${out[i]} vs ${e[i]}`);
     }
   });
@@ -218,11 +344,17 @@ test('memory: passes release their buffers, poisoned buffers read NaN, views sur
     be.beginPass(); // releases a
     const b = be.alloc(1000);
     assert.equal(b.byteOffset, offA, 'the freed block is reused');
-    assert.ok(b.every((v) => Number.isNaN(v)), 'poisoned blocks read NaN');
+    assert.ok(
+      b.every((v) => Number.isNaN(v)),
+      'poisoned blocks read NaN',
+    );
     be.endPass();
     const big = be.weight('F32', [1024, 1024 * 8]); // 32 MiB: grows the memory
     big.bytes.fill(1);
-    assert.ok(keep.every((v) => v === 7), 'older views still see their data after growth');
+    assert.ok(
+      keep.every((v) => v === 7),
+      'older views still see their data after growth',
+    );
     const c = be.alloc(10);
     be.free(c);
     assert.equal(be.alloc(10).byteOffset, c.byteOffset);

@@ -15,7 +15,10 @@ import { sameBits, wasmVariants } from '../helpers.js';
 
 let seed = 777;
 const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-const fill = (a: Float32Array, scale = 1) => { for (let i = 0; i < a.length; i++) a[i] = rnd() * scale; return a; };
+const fill = (a: Float32Array, scale = 1) => {
+  for (let i = 0; i < a.length; i++) a[i] = rnd() * scale;
+  return a;
+};
 const DT = { f32: 'F32', f16: 'F16', q8_0: 'Q8_0' } as const;
 const ref = new ReferenceBackend();
 const backends = wasmVariants([1, 3]);
@@ -40,10 +43,13 @@ for (const be of backends) {
   test(`${be.name} storeRows: f16 and q8_0 rows are ggml's bytes (the reference's), written from any batch row`, () => {
     for (const type of ['f32', 'f16', 'q8_0'] as KvType[]) {
       for (const width of type === 'q8_0' ? [32, 64, 96] : [6, 32, 64]) {
-        const src = hardRows(width), n = src.length / width, words = kvRowWords(type, width);
+        const src = hardRows(width),
+          n = src.length / width,
+          words = kvRowWords(type, width);
         const x = be.alloc(src.length);
         x.set(src);
-        const dst = be.alloc((n + 3) * words), dr = new Float32Array((n + 3) * words);
+        const dst = be.alloc((n + 3) * words),
+          dr = new Float32Array((n + 3) * words);
         // rows 1.. into cache rows 3.., then row 0 alone into cache row 0 (a decode step)
         be.storeRows(dst, 3, x, 1, n - 1, width, type);
         be.storeRows(dst, 0, x, 0, 1, width, type);
@@ -63,17 +69,38 @@ for (const be of backends) {
     // per query row its cache length; a negative entry -n: a row of the previous row's sequence
     // (the same cache) at length n, as in a prefill, whose rows share each decoded block (tiles)
     const prefill = (from: number, n: number) => [from, ...Array.from({ length: n - 1 }, (_, i) => -(from + i + 1))];
-    const shapes: [number, number, number, number[]][] = [[1, 1, 32, [1]], [4, 2, 32, [1, 2, 3]], [14, 2, 64, [70, 150, 33]], [6, 3, 64, [129, 64, 65, 5]], [4, 1, 128, [200, 1]],
-      [14, 2, 64, [...prefill(50, 20), ...prefill(3, 3), 7, ...prefill(60, 9)]], [8, 2, 32, prefill(1, 70)]];
+    const shapes: [number, number, number, number[]][] = [
+      [1, 1, 32, [1]],
+      [4, 2, 32, [1, 2, 3]],
+      [14, 2, 64, [70, 150, 33]],
+      [6, 3, 64, [129, 64, 65, 5]],
+      [4, 1, 128, [200, 1]],
+      [14, 2, 64, [...prefill(50, 20), ...prefill(3, 3), 7, ...prefill(60, 9)]],
+      [8, 2, 32, prefill(1, 70)],
+    ];
     for (const type of ['f16', 'q8_0'] as KvType[]) {
-      for (const [Hq, Hkv, Dh, rows] of [...shapes, ...(type === 'f16' ? [[4, 2, 6, [1, 2, 3]], [3, 3, 10, [129, 64, 65, 5]], [3, 3, 10, prefill(60, 12)]] as typeof shapes : [])]) {
+      for (const [Hq, Hkv, Dh, rows] of [
+        ...shapes,
+        ...(type === 'f16'
+          ? ([
+              [4, 2, 6, [1, 2, 3]],
+              [3, 3, 10, [129, 64, 65, 5]],
+              [3, 3, 10, prefill(60, 12)],
+            ] as typeof shapes)
+          : []),
+      ]) {
         const lens = rows.map(Math.abs);
-        const T = lens.length, kvDim = Hkv * Dh, cap = Math.max(...lens) + 3, words = kvRowWords(type, kvDim);
+        const T = lens.length,
+          kvDim = Hkv * Dh,
+          cap = Math.max(...lens) + 3,
+          words = kvRowWords(type, kvDim);
         const caches = lens.map((len) => {
-          const k = fill(new Float32Array(cap * kvDim), 2), v = fill(new Float32Array(cap * kvDim));
+          const k = fill(new Float32Array(cap * kvDim), 2),
+            v = fill(new Float32Array(cap * kvDim));
           const span = { k: be.alloc(cap * words), v: be.alloc(cap * words), len, type };
           const rspan = { k: new Float32Array(cap * words), v: new Float32Array(cap * words), len, type };
-          const kx = be.alloc(cap * kvDim), vx = be.alloc(cap * kvDim);
+          const kx = be.alloc(cap * kvDim),
+            vx = be.alloc(cap * kvDim);
           kx.set(k);
           vx.set(v);
           be.storeRows(span.k, 0, kx, 0, cap, kvDim, type);
@@ -82,7 +109,10 @@ for (const be of backends) {
           ref.storeRows(rspan.v, 0, v, 0, cap, kvDim, type);
           // the f32 cache of the decoded values
           const plain = { k: be.alloc(cap * kvDim), v: be.alloc(cap * kvDim), len };
-          for (const [dst, from] of [[plain.k, rspan.k], [plain.v, rspan.v]] as const) {
+          for (const [dst, from] of [
+            [plain.k, rspan.k],
+            [plain.v, rspan.v],
+          ] as const) {
             for (let j = 0; j < cap; j++) dequantize(DT[type], bytesOf(from), 4 * words * j, dst, j * kvDim, kvDim);
           }
           return { span, rspan, plain };
@@ -94,12 +124,39 @@ for (const be of backends) {
           const { span, rspan, plain } = caches[c]!;
           return { span: { ...span, len: lens[t]! }, rspan: { ...rspan, len: lens[t]! }, plain: { ...plain, len: lens[t]! } };
         });
-        const q = fill(be.alloc(T * Hq * Dh), 2), out = be.alloc(T * Hq * Dh), out2 = be.alloc(T * Hq * Dh), e = new Float32Array(T * Hq * Dh);
+        const q = fill(be.alloc(T * Hq * Dh), 2),
+          out = be.alloc(T * Hq * Dh),
+          out2 = be.alloc(T * Hq * Dh),
+          e = new Float32Array(T * Hq * Dh);
         const scale = 1 / Math.sqrt(Dh);
-        be.attention(out, q, typed.map((s) => s.span), Hq, Hkv, Dh, scale);
-        be.attention(out2, q, typed.map((s) => s.plain), Hq, Hkv, Dh, scale);
+        be.attention(
+          out,
+          q,
+          typed.map((s) => s.span),
+          Hq,
+          Hkv,
+          Dh,
+          scale,
+        );
+        be.attention(
+          out2,
+          q,
+          typed.map((s) => s.plain),
+          Hq,
+          Hkv,
+          Dh,
+          scale,
+        );
         sameBits(out, out2, `${type} Hq=${Hq} Hkv=${Hkv} Dh=${Dh}`);
-        ref.attention(e, Float32Array.from(q), typed.map((s) => s.rspan), Hq, Hkv, Dh, scale);
+        ref.attention(
+          e,
+          Float32Array.from(q),
+          typed.map((s) => s.rspan),
+          Hq,
+          Hkv,
+          Dh,
+          scale,
+        );
         for (let i = 0; i < e.length; i++) assert.ok(Math.abs(out[i]! - e[i]!) <= 1e-5 + 1e-6, `${type} attention Hq=${Hq} Dh=${Dh} [${i}]: ${out[i]} vs ${e[i]}`);
       }
     }

@@ -27,11 +27,21 @@ function weights(N: number, K: number): Float32Array {
   for (let b = 0; b < (N * K) / 32; b++) {
     const blk = f.subarray(32 * b, 32 * b + 32);
     switch (b % 7) {
-      case 1: blk.fill(0); break;
-      case 2: blk.forEach((v, i) => (blk[i] = Math.abs(v) + 0.25)); break;
-      case 3: blk.forEach((v, i) => (blk[i] = -Math.abs(v) * 3)); break;
-      case 4: blk.fill(0.125); break;
-      case 5: blk.forEach((v, i) => (blk[i] = v * 1e-4)); break;
+      case 1:
+        blk.fill(0);
+        break;
+      case 2:
+        blk.forEach((v, i) => (blk[i] = Math.abs(v) + 0.25));
+        break;
+      case 3:
+        blk.forEach((v, i) => (blk[i] = -Math.abs(v) * 3));
+        break;
+      case 4:
+        blk.fill(0.125);
+        break;
+      case 5:
+        blk.forEach((v, i) => (blk[i] = v * 1e-4));
+        break;
     }
   }
   return f;
@@ -48,20 +58,31 @@ function acts(n: number): Float32Array {
 for (const be of backends) {
   test(`${be.name}: Q4_1, Q5_0, Q5_1, IQ4_NL products on int8 activations are within the activation rounding of the f32 path`, () => {
     for (const dtype of TYPES) {
-      for (const [N, K] of [[1, 32], [9, 96], [37, 896], [300, 64]] as const) {
-        const f = weights(N, K), bytes = quantize(dtype, f, N * K);
+      for (const [N, K] of [
+        [1, 32],
+        [9, 96],
+        [37, 896],
+        [300, 64],
+      ] as const) {
+        const f = weights(N, K),
+          bytes = quantize(dtype, f, N * K);
         const wf = new Float32Array(N * K);
         dequantize(dtype, bytes, 0, wf, 0, N * K);
         for (const T of [1, 4]) {
           const x = acts(T * K);
-          const got = product(be, dtype, bytes, N, K, x, T), want = product(oracle, dtype, bytes, N, K, x, T);
+          const got = product(be, dtype, bytes, N, K, x, T),
+            want = product(oracle, dtype, bytes, N, K, x, T);
           for (let t = 0; t < T; t++) {
             for (let n = 0; n < N; n++) {
-              let S = 0, qerr = 0;
+              let S = 0,
+                qerr = 0;
               for (let b = 0; b < K / 32; b++) {
-                let amax = 0, sw = 0;
+                let amax = 0,
+                  sw = 0;
                 for (let j = 0; j < 32; j++) {
-                  const k = b * 32 + j, xv = x[t * K + k]!, wv = wf[n * K + k]!;
+                  const k = b * 32 + j,
+                    xv = x[t * K + k]!,
+                    wv = wf[n * K + k]!;
                   amax = Math.max(amax, Math.abs(xv));
                   sw += Math.abs(wv);
                   S += Math.abs(xv * wv);
@@ -81,10 +102,12 @@ for (const be of backends) {
 test('Q4_1, Q5_0, Q5_1, IQ4_NL: rows bit-identical across thread counts, and one-token rows handed out in chunks equal the tile', () => {
   for (const relaxed of [true, false]) {
     const same = backends.filter((be) => be.relaxed === relaxed);
-    const a = same[0]!, b = same[same.length - 1]!;
+    const a = same[0]!,
+      b = same[same.length - 1]!;
     assert.notEqual(a.threads, b.threads);
     for (const dtype of TYPES) {
-      const N = 2600, K = 64; // ten chunks of 256 rows and a ragged one at three threads
+      const N = 2600,
+        K = 64; // ten chunks of 256 rows and a ragged one at three threads
       const bytes = quantize(dtype, weights(N, K), N * K);
       const xs = acts(5 * K);
       const one = product(b, dtype, bytes, N, K, xs.subarray(0, K), 1);
@@ -100,7 +123,8 @@ for (const be of backends) {
   test(`${be.name}: a mix of the legacy types and IQ4_NL in one matmulMany equals each product alone, T = 1, 2, 7`, () => {
     // the Q4_K_M mix of a 0.5B model: q, k Q5_0, v Q8_0 (llama.cpp's fallback for 896-wide rows)
     const types: DType[] = ['Q5_0', 'Q5_0', 'Q8_0', 'Q4_1', 'Q5_1', 'Q4_0', 'IQ4_NL'];
-    const K = 192, Ns = [40, 16, 9, 21, 300, 7, 33];
+    const K = 192,
+      Ns = [40, 16, 9, 21, 300, 7, 33];
     const ws = types.map((dt, i) => {
       const w = be.weight(dt, [Ns[i]!, K]);
       w.bytes.set(quantize(dt, weights(Ns[i]!, K), Ns[i]! * K));
@@ -123,11 +147,16 @@ for (const be of backends) {
 // The vpdpbusd tile (Node 24+ on x86 with AVX-VNNI) and the int16 tile compute each block's
 // integer dot exactly, so they must agree to the bit.
 const u8 = backends.filter((be) => be.u8dot);
-test('Q4_1, Q5_0, Q5_1, IQ4_NL: the vpdpbusd tile and the int16 tile give the same bits', { skip: u8.length ? false : `this engine's relaxed dot is not the exact vpdpbusd form (${process.version}, ${process.arch})` }, () => {
+test('Q4_1, Q5_0, Q5_1, IQ4_NL: the vpdpbusd tile and the int16 tile give the same bits', {
+  skip: u8.length ? false : `this engine's relaxed dot is not the exact vpdpbusd form (${process.version}, ${process.arch})`,
+}, () => {
   for (const a of u8) {
     const b = backends.find((o) => o.relaxed && !o.u8dot && o.threads === a.threads)!;
     for (const dtype of TYPES) {
-      for (const [N, K] of [[75, 160], [130, 896]] as const) {
+      for (const [N, K] of [
+        [75, 160],
+        [130, 896],
+      ] as const) {
         const bytes = quantize(dtype, weights(N, K), N * K);
         for (const T of [2, 3, 17]) {
           const xs = acts(T * K);

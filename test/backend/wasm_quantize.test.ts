@@ -20,7 +20,7 @@ const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 3
 function hardValues(): Float32Array {
   const blocks: number[][] = [];
   // amax 127 makes d = 1, so x * (1/d) = x: halves are ties for roundf
-  blocks.push(Array.from({ length: 32 }, (_, j) => (j === 0 ? 127 : ((j % 16) - 8) + 0.5)));
+  blocks.push(Array.from({ length: 32 }, (_, j) => (j === 0 ? 127 : (j % 16) - 8 + 0.5)));
   blocks.push(Array.from({ length: 32 }, (_, j) => (j === 0 ? -127 : -((j % 16) + 0.5))));
   blocks.push(Array.from({ length: 32 }, (_, j) => (j === 0 ? 127 : 0.49999997 * (j % 2 ? 1 : -1))));
   blocks.push(new Array(32).fill(0)); // d = 0
@@ -49,7 +49,9 @@ for (const src of ['F32', 'F16', 'BF16'] as const) {
       const rows = x.length / 32;
       const w = be.weight(dst, [rows, 32]);
       // two pieces, the second at a byte offset, as the loader converts
-      const half = Math.floor(rows / 2), srcRow = bytes.length / rows, dstRow = want.length / rows;
+      const half = Math.floor(rows / 2),
+        srcRow = bytes.length / rows,
+        dstRow = want.length / rows;
       assert.ok(be.quantizeInto(w, 0, bytes.subarray(0, half * srcRow), src, half * 32));
       assert.ok(be.quantizeInto(w, half * dstRow, bytes.subarray(half * srcRow), src, (rows - half) * 32));
       assert.deepEqual(Buffer.from(w.bytes), Buffer.from(want));
@@ -69,13 +71,18 @@ test('quantizeInto refuses (false) a piece with NaN or infinity, and types it ha
   assert.equal(be.quantizeInto(q, 0, new Uint8Array(64), 'Q8_0' as DType, 32), false);
 });
 
-test('--quantize on the WebAssembly backend: the same logits as on the reference backend\'s converted weights, exactly', () => {
+test("--quantize on the WebAssembly backend: the same logits as on the reference backend's converted weights, exactly", () => {
   const dir = fixtureDir('models/qwen2-tiny-tied');
   const ids = [261, 72, 101, 108, 108, 111];
   const run = (backend: WasmBackend | undefined, quantize: 'q8_0' | 'q4_0') => {
     const model = loadModel(dir, { backend, quantize, onNote: () => {} });
     const cache = model.newCache(ids.length);
-    return Array.from(model.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [cache]));
+    return Array.from(
+      model.forward(
+        ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+        [cache],
+      ),
+    );
   };
   for (const q of ['q8_0', 'q4_0'] as const) {
     const fast = new WasmBackend({ threads: 1, spinMs: 0.05 });

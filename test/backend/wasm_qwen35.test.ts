@@ -56,14 +56,22 @@ function interleave(lens: number[]): { T: number; rows: Int32Array[] } {
 
 for (const be of backends) {
   test(`${be.name} rope with partial rotation: rotated dims agree, the rest untouched`, () => {
-    for (const [T, H, Dh, nRot] of [[1, 1, 6, 2], [3, 2, 64, 16], [4, 3, 256, 64], [2, 2, 10, 4], [5, 2, 128, 128]] as const) {
-      const x = fill(be.alloc(T * H * Dh)), e = Float32Array.from(x);
+    for (const [T, H, Dh, nRot] of [
+      [1, 1, 6, 2],
+      [3, 2, 64, 16],
+      [4, 3, 256, 64],
+      [2, 2, 10, 4],
+      [5, 2, 128, 128],
+    ] as const) {
+      const x = fill(be.alloc(T * H * Dh)),
+        e = Float32Array.from(x);
       const pos = Int32Array.from({ length: T }, (_, i) => [0, 1, 17, 1000, 70000][i]!);
       be.rope(x, pos, T, H, Dh, 1e7, nRot);
       ref.rope(e, pos, T, H, Dh, 1e7, nRot);
       close(x, e, (i) => (i % Dh < nRot ? 1e-5 * Math.abs(e[i]!) + 1e-6 : 0), `rope ${T}x${H}x${Dh}/${nRot}`);
       // full rotation right after, on the same positions: the cached table must not be reused
-      const y = fill(be.alloc(T * H * Dh)), f = Float32Array.from(y);
+      const y = fill(be.alloc(T * H * Dh)),
+        f = Float32Array.from(y);
       be.rope(y, pos, T, H, Dh, 1e7);
       ref.rope(f, pos, T, H, Dh, 1e7);
       close(y, f, (i) => 1e-5 * Math.abs(f[i]!) + 1e-6, `rope full after partial ${Dh}`);
@@ -72,7 +80,10 @@ for (const be of backends) {
 
   test(`${be.name} sigmoidMul: odd sizes, in place`, () => {
     for (const n of [1, 5, 17, 1000, 4099]) {
-      const g = fill(be.alloc(n), 12), x = fill(be.alloc(n), 3), o = be.alloc(n), e = new Float32Array(n);
+      const g = fill(be.alloc(n), 12),
+        x = fill(be.alloc(n), 3),
+        o = be.alloc(n),
+        e = new Float32Array(n);
       ref.sigmoidMul(e, Float32Array.from(g), Float32Array.from(x), n);
       be.sigmoidMul(o, g, x, n);
       close(o, e, (i) => 1e-5 * Math.abs(e[i]!) + 1e-6, `sigmoidMul ${n}`);
@@ -82,17 +93,47 @@ for (const be of backends) {
   });
 
   test(`${be.name} ssmConv: interleaved sequences, states carried across calls, K = 4, 3, 2`, () => {
-    for (const [C, K] of [[1, 4], [7, 4], [64, 4], [130, 4], [6, 3], [9, 2]] as const) {
+    for (const [C, K] of [
+      [1, 4],
+      [7, 4],
+      [64, 4],
+      [130, 4],
+      [6, 3],
+      [9, 2],
+    ] as const) {
       const nseq = 3;
-      const w = fill(be.alloc(C * K)), wr = Float32Array.from(w);
+      const w = fill(be.alloc(C * K)),
+        wr = Float32Array.from(w);
       const conv = Array.from({ length: nseq }, () => fill(be.alloc((K - 1) * C), 2));
       const convR = conv.map((c) => Float32Array.from(c));
-      for (const lens of [[1, 5, 2], [9, 0, 1], [1, 1, 1], [40, 3, 17]]) {
+      for (const lens of [
+        [1, 5, 2],
+        [9, 0, 1],
+        [1, 1, 1],
+        [40, 3, 17],
+      ]) {
         const { T, rows } = interleave(lens);
-        const x = fill(be.alloc(T * C), 2), out = be.alloc(T * C), e = new Float32Array(T * C);
-        const xr = Float32Array.from(x), before = convR.map((c) => Float32Array.from(c));
-        be.ssmConv(out, x, w, rows.map((r, s) => ({ rows: r, conv: conv[s]!, state: conv[s]! })), C, K);
-        ref.ssmConv(e, xr, wr, rows.map((r, s) => ({ rows: r, conv: convR[s]!, state: convR[s]! })), C, K);
+        const x = fill(be.alloc(T * C), 2),
+          out = be.alloc(T * C),
+          e = new Float32Array(T * C);
+        const xr = Float32Array.from(x),
+          before = convR.map((c) => Float32Array.from(c));
+        be.ssmConv(
+          out,
+          x,
+          w,
+          rows.map((r, s) => ({ rows: r, conv: conv[s]!, state: conv[s]! })),
+          C,
+          K,
+        );
+        ref.ssmConv(
+          e,
+          xr,
+          wr,
+          rows.map((r, s) => ({ rows: r, conv: convR[s]!, state: convR[s]! })),
+          C,
+          K,
+        );
         // the rounding scale of each output: sum over the taps of |w x|
         const bound = new Float32Array(T * C);
         rows.forEach((rs, s) => {
@@ -125,12 +166,26 @@ for (const be of backends) {
       const layer = dnLayer(be, d);
       const states = Array.from({ length: 3 }, (_, s) => fill(be.alloc(d.nv * d.dk * d.dv), s === 0 ? 0 : 0.5));
       const statesR = states.map((x) => Float32Array.from(x));
-      const big = d.dk * d.dv >= 1024 ? [[300, 1, 0], [65, 2, CM + 1]] : [[300, 1, 0], [CM - 1, CM, CM + 1], [64, 130, 5]];
+      const big =
+        d.dk * d.dv >= 1024
+          ? [
+              [300, 1, 0],
+              [65, 2, CM + 1],
+            ]
+          : [
+              [300, 1, 0],
+              [CM - 1, CM, CM + 1],
+              [64, 130, 5],
+            ];
       for (const lens of [[1, 1, 1], [3, 0, 2], [1, 1, 1], ...big, [1, 1, 1], [2, 1, 1]]) {
         dnCheck(be, d, layer, states, statesR, lens, `lens ${lens}`);
       }
       const slow: Layer = { ...layer, A: be.alloc(d.nv).fill(-0.02), Ar: new Float32Array(d.nv).fill(-0.02) };
-      for (const lens of [[200, 1, CM + 5], [1, 1, 1]]) dnCheck(be, d, slow, states, statesR, lens, `hard lens ${lens}`, true);
+      for (const lens of [
+        [200, 1, CM + 5],
+        [1, 1, 1],
+      ])
+        dnCheck(be, d, slow, states, statesR, lens, `hard lens ${lens}`, true);
     });
   }
 
@@ -142,14 +197,18 @@ for (const be of backends) {
       return a;
     };
     const C = 2 * d.nk * d.dk + d.nv * d.dv;
-    const A = f(be.alloc(d.nv), 2, -2.1), dt = f(be.alloc(d.nv), 1);
+    const A = f(be.alloc(d.nv), 2, -2.1),
+      dt = f(be.alloc(d.nv), 1);
     const got: Float32Array[] = [];
     for (const n of [1, 3, CM - 1, CM, 100]) {
       const S0 = f(new Float32Array(d.nv * d.dk * d.dv), 0.5);
       const x = { qkv: f(new Float32Array(n * C), 1), a: f(new Float32Array(n * d.nv), 2), b: f(new Float32Array(n * d.nv), 3) };
       // alone
       const run = (lens: number[], rowsOf: Int32Array[], T: number) => {
-        const qkv = be.alloc(T * C).fill(0.25), a = be.alloc(T * d.nv).fill(0.5), b = be.alloc(T * d.nv).fill(-0.5), out = be.alloc(T * d.nv * d.dv);
+        const qkv = be.alloc(T * C).fill(0.25),
+          a = be.alloc(T * d.nv).fill(0.5),
+          b = be.alloc(T * d.nv).fill(-0.5),
+          out = be.alloc(T * d.nv * d.dv);
         rowsOf[0]!.forEach((t, i) => {
           qkv.set(x.qkv.subarray(i * C, (i + 1) * C), t * C);
           a.set(x.a.subarray(i * d.nv, (i + 1) * d.nv), t * d.nv);
@@ -157,7 +216,17 @@ for (const be of backends) {
         });
         const states = lens.map((_, s) => (s === 0 ? be.alloc(S0.length).fill(0) : be.alloc(S0.length).fill(0.1)));
         states[0]!.set(S0);
-        be.deltaNet(out, qkv, a, b, A, dt, rowsOf.map((rows, s) => ({ rows, conv: states[s]!, state: states[s]! })), d, 1e-6);
+        be.deltaNet(
+          out,
+          qkv,
+          a,
+          b,
+          A,
+          dt,
+          rowsOf.map((rows, s) => ({ rows, conv: states[s]!, state: states[s]! })),
+          d,
+          1e-6,
+        );
         const o = new Float32Array(n * d.nv * d.dv + S0.length);
         rowsOf[0]!.forEach((t, i) => o.set(out.subarray(t * d.nv * d.dv, (t + 1) * d.nv * d.dv), i * d.nv * d.dv));
         o.set(states[0]!, n * d.nv * d.dv);
@@ -166,23 +235,38 @@ for (const be of backends) {
       const alone = run([n], [Int32Array.from({ length: n }, (_, i) => i)], n);
       const { T, rows } = interleave([n, 7, CM + 3]);
       const batched = run([n, 7, CM + 3], rows, T);
-      assert.ok(alone.every((v, i) => Object.is(v, batched[i])), `n=${n}: alone and batched differ`);
+      assert.ok(
+        alone.every((v, i) => Object.is(v, batched[i])),
+        `n=${n}: alone and batched differ`,
+      );
       got.push(alone);
     }
     const key = `${be.relaxed}`;
     const prev = bitsByThreads.get(key);
-    if (prev) prev.forEach((p, i) => assert.ok(p.every((v, j) => Object.is(v, got[i]![j])), `case ${i}: threads ${be.threads} differ from the first backend's`));
+    if (prev)
+      prev.forEach((p, i) =>
+        assert.ok(
+          p.every((v, j) => Object.is(v, got[i]![j])),
+          `case ${i}: threads ${be.threads} differ from the first backend's`,
+        ),
+      );
     else bitsByThreads.set(key, got);
   });
 }
 
 const bitsByThreads = new Map<string, Float32Array[]>();
 
-interface Layer { A: Float32Array; dtBias: Float32Array; Ar: Float32Array; dtR: Float32Array }
+interface Layer {
+  A: Float32Array;
+  dtBias: Float32Array;
+  Ar: Float32Array;
+  dtR: Float32Array;
+}
 
 function dnLayer(be: WasmBackend, d: DeltaNetDims): Layer {
   // A = -exp(A_log) over a wide range: decays per row from ~0.99 to ~1e-3
-  const A = be.alloc(d.nv), dtBias = fill(be.alloc(d.nv), 1);
+  const A = be.alloc(d.nv),
+    dtBias = fill(be.alloc(d.nv), 1);
   for (let j = 0; j < d.nv; j++) A[j] = -Math.exp(rnd() * 2.5);
   return { A, dtBias, Ar: Float32Array.from(A), dtR: Float32Array.from(dtBias) };
 }
@@ -193,8 +277,10 @@ function dnCheck(be: WasmBackend, d: DeltaNetDims, L: Layer, states: Float32Arra
   const C = 2 * d.nk * d.dk + d.nv * d.dv;
   // hard: keys nearly parallel (|cos| ~ 0.9) and beta near 1, the worst conditioning of (I + L)
   const qkv = hard ? fill(be.alloc(T * C), 0.5, 1) : fill(be.alloc(T * C), 1.5, 0.3);
-  const a = fill(be.alloc(T * d.nv), 2), b = hard ? fill(be.alloc(T * d.nv), 1, 4) : fill(be.alloc(T * d.nv), 3);
-  const out = be.alloc(T * d.nv * d.dv), e = new Float32Array(T * d.nv * d.dv);
+  const a = fill(be.alloc(T * d.nv), 2),
+    b = hard ? fill(be.alloc(T * d.nv), 1, 4) : fill(be.alloc(T * d.nv), 3);
+  const out = be.alloc(T * d.nv * d.dv),
+    e = new Float32Array(T * d.nv * d.dv);
   let vmax = 0;
   for (let t = 0; t < T; t++) vmax = Math.max(vmax, maxAbs(qkv.subarray(t * C + 2 * d.nk * d.dk, (t + 1) * C)));
   const scale = vmax + Math.max(...statesR.map(maxAbs));
@@ -204,7 +290,9 @@ function dnCheck(be: WasmBackend, d: DeltaNetDims, L: Layer, states: Float32Arra
   const tol = 4e-6 * scale;
   let worst = 0;
   for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(out[i]! - e[i]!) / scale);
-  states.forEach((st, s) => { for (let i = 0; i < st.length; i++) worst = Math.max(worst, Math.abs(st[i]! - statesR[s]![i]!) / scale); });
+  states.forEach((st, s) => {
+    for (let i = 0; i < st.length; i++) worst = Math.max(worst, Math.abs(st[i]! - statesR[s]![i]!) / scale);
+  });
   if (process.env.DN_ERR) console.log(`${be.name} ${JSON.stringify(d)} ${what}: max |out| / scale ${(maxAbs(e) / scale).toFixed(3)}, max err / scale ${worst.toExponential(2)}`);
   close(out, e, () => tol, `deltaNet out ${what}`);
   states.forEach((st, s) => close(st, statesR[s]!, () => tol, `deltaNet state ${s} ${what}`));

@@ -11,8 +11,14 @@ function parse(text: string, thinking = false): { reasoning: string; content: st
     for (let i = 0; i < text.length; i += size) ev.push(...p.push(text.slice(i, i + size)));
     ev.push(...p.finish());
     const r = {
-      reasoning: ev.filter((e) => e.kind === 'reasoning').map((e) => (e as { text: string }).text).join(''),
-      content: ev.filter((e) => e.kind === 'content').map((e) => (e as { text: string }).text).join(''),
+      reasoning: ev
+        .filter((e) => e.kind === 'reasoning')
+        .map((e) => (e as { text: string }).text)
+        .join(''),
+      content: ev
+        .filter((e) => e.kind === 'content')
+        .map((e) => (e as { text: string }).text)
+        .join(''),
       calls: ev.flatMap((e) => (e.kind === 'tool_call' ? [{ name: e.call.name, arguments: e.call.arguments }] : [])),
     };
     if (first) assert.deepEqual(r, first, `piece size ${size}`);
@@ -36,7 +42,10 @@ test('Qwen3 thinking: reasoning separated, newlines around the tags removed', ()
 test('tool calls: one or several, with content before; arguments re-serialised as JSON text', () => {
   const r = parse('I will check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}\n</tool_call>\n<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>');
   assert.equal(r.content, 'I will check.');
-  assert.deepEqual(r.calls, [{ name: 'get_weather', arguments: '{"city":"Paris","unit":"c"}' }, { name: 'get_time', arguments: '{}' }]);
+  assert.deepEqual(r.calls, [
+    { name: 'get_weather', arguments: '{"city":"Paris","unit":"c"}' },
+    { name: 'get_time', arguments: '{}' },
+  ]);
   const t = parse('<think>\nuse a tool\n</think>\n\n<tool_call>\n{"name": "f", "arguments": {"x": "<tool_call>"}}\n</tool_call>');
   assert.equal(t.reasoning, 'use a tool');
   assert.equal(t.content, '');

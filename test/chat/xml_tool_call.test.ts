@@ -14,14 +14,23 @@ const QWEN35 = fs.readFileSync(path.join(FIXTURES, 'chat', 'qwen3.5-chat_templat
 
 const TOOLS = [
   {
-    type: 'function', function: {
+    type: 'function',
+    function: {
       name: 'get_weather',
       parameters: {
         type: 'object',
         properties: {
-          city: { type: 'string' }, days: { type: 'integer' }, scale: { type: 'number' }, metric: { type: 'boolean' },
-          note: { type: ['string', 'null'] }, opts: { type: 'object' }, tags: { type: 'array', items: { type: 'string' } },
-          unit: { enum: ['c', 'f'] }, code: { $ref: '#/$defs/code' }, mixed: { anyOf: [{ type: 'integer' }, { type: 'string' }] }, free: {},
+          city: { type: 'string' },
+          days: { type: 'integer' },
+          scale: { type: 'number' },
+          metric: { type: 'boolean' },
+          note: { type: ['string', 'null'] },
+          opts: { type: 'object' },
+          tags: { type: 'array', items: { type: 'string' } },
+          unit: { enum: ['c', 'f'] },
+          code: { $ref: '#/$defs/code' },
+          mixed: { anyOf: [{ type: 'integer' }, { type: 'string' }] },
+          free: {},
         },
         required: ['city'],
         $defs: { code: { type: 'string', pattern: '^[0-9]+$' } },
@@ -41,8 +50,14 @@ function parse(text: string, opts: ParserOptions = {}): Parsed {
     for (const s of pieces) ev.push(...p.push(s));
     ev.push(...p.finish());
     return {
-      reasoning: ev.filter((e) => e.kind === 'reasoning').map((e) => (e as { text: string }).text).join(''),
-      content: ev.filter((e) => e.kind === 'content').map((e) => (e as { text: string }).text).join(''),
+      reasoning: ev
+        .filter((e) => e.kind === 'reasoning')
+        .map((e) => (e as { text: string }).text)
+        .join(''),
+      content: ev
+        .filter((e) => e.kind === 'content')
+        .map((e) => (e as { text: string }).text)
+        .join(''),
       calls: ev.flatMap((e) => (e.kind === 'tool_call' ? [{ name: e.call.name, arguments: JSON.parse(e.call.arguments) }] : [])),
     };
   };
@@ -50,35 +65,76 @@ function parse(text: string, opts: ParserOptions = {}): Parsed {
   const r = rng(text.length);
   for (let k = 0; k < 6; k++) {
     const pieces: string[] = [];
-    for (let i = 0; i < text.length;) { const n = 1 + Math.floor(r() * 9); pieces.push(text.slice(i, i + n)); i += n; }
+    for (let i = 0; i < text.length; ) {
+      const n = 1 + Math.floor(r() * 9);
+      pieces.push(text.slice(i, i + n));
+      i += n;
+    }
     assert.deepEqual(run(pieces), whole, `split ${JSON.stringify(pieces)}`);
   }
   return whole;
 }
 
-const call = (name: string, params: [string, string][]) =>
-  `<tool_call>\n<function=${name}>\n${params.map(([k, v]) => `<parameter=${k}>\n${v}\n</parameter>\n`).join('')}</function>\n</tool_call>`;
+const call = (name: string, params: [string, string][]) => `<tool_call>\n<function=${name}>\n${params.map(([k, v]) => `<parameter=${k}>\n${v}\n</parameter>\n`).join('')}</function>\n</tool_call>`;
 
 test('one call: name and typed arguments; content before it, its trailing blank line dropped', () => {
-  const r = parse(`I will check.\n\n${call('get_weather', [['city', 'Paris'], ['days', '3']])}`);
+  const r = parse(
+    `I will check.\n\n${call('get_weather', [
+      ['city', 'Paris'],
+      ['days', '3'],
+    ])}`,
+  );
   assert.deepEqual(r, { reasoning: '', content: 'I will check.', calls: [{ name: 'get_weather', arguments: { city: 'Paris', days: 3 } }] });
 });
 
 test('values are typed by the tool schema: strings raw, everything else JSON', () => {
-  const r = parse(call('get_weather', [
-    ['city', '  New York\nline two  '], ['days', '7'], ['scale', '-1.5e2'], ['metric', 'true'], ['note', 'null'],
-    ['opts', '{"a": [1, {"b": null}]}'], ['tags', '["x", "y"]'], ['unit', 'f'], ['code', '0042'], ['mixed', '12'], ['free', '{"k": 1}'],
-  ]));
+  const r = parse(
+    call('get_weather', [
+      ['city', '  New York\nline two  '],
+      ['days', '7'],
+      ['scale', '-1.5e2'],
+      ['metric', 'true'],
+      ['note', 'null'],
+      ['opts', '{"a": [1, {"b": null}]}'],
+      ['tags', '["x", "y"]'],
+      ['unit', 'f'],
+      ['code', '0042'],
+      ['mixed', '12'],
+      ['free', '{"k": 1}'],
+    ]),
+  );
   assert.deepEqual(r.calls[0]!.arguments, {
-    city: '  New York\nline two  ', days: 7, scale: -150, metric: true, note: null, opts: { a: [1, { b: null }] }, tags: ['x', 'y'],
-    unit: 'f', code: '0042', mixed: 12, free: { k: 1 },
+    city: '  New York\nline two  ',
+    days: 7,
+    scale: -150,
+    metric: true,
+    note: null,
+    opts: { a: [1, { b: null }] },
+    tags: ['x', 'y'],
+    unit: 'f',
+    code: '0042',
+    mixed: 12,
+    free: { k: 1 },
   });
   // a string schema keeps text that looks like JSON; a mixed one keeps text that is not its other types
-  const s = parse(call('get_weather', [['city', '123'], ['note', 'not null'], ['mixed', '"quoted"'], ['free', 'plain words']]));
+  const s = parse(
+    call('get_weather', [
+      ['city', '123'],
+      ['note', 'not null'],
+      ['mixed', '"quoted"'],
+      ['free', 'plain words'],
+    ]),
+  );
   assert.deepEqual(s.calls[0]!.arguments, { city: '123', note: 'not null', mixed: '"quoted"', free: 'plain words' });
   // text that does not parse as the declared JSON type stays a string (vLLM's fallback); an
   // unknown parameter, or any parameter of an unknown tool, is a string
-  const f = parse(call('get_weather', [['days', 'three'], ['opts', '{broken'], ['extra', '5']]));
+  const f = parse(
+    call('get_weather', [
+      ['days', 'three'],
+      ['opts', '{broken'],
+      ['extra', '5'],
+    ]),
+  );
   assert.deepEqual(f.calls[0]!.arguments, { days: 'three', opts: '{broken', extra: '5' });
   assert.deepEqual(parse(call('nope', [['n', '5']])).calls, [{ name: 'nope', arguments: { n: '5' } }]);
   // only the format's newlines are removed: a value's own leading / trailing newlines stay
@@ -93,11 +149,19 @@ test('several calls, separated by newlines, in order; reasoning before them', ()
   const r = parse(text);
   assert.equal(r.reasoning, 'Need both.');
   assert.equal(r.content, '');
-  assert.deepEqual(r.calls, [{ name: 'get_weather', arguments: { city: 'Oslo' } }, { name: 'get_time', arguments: { zone: 'CET' } }]);
+  assert.deepEqual(r.calls, [
+    { name: 'get_weather', arguments: { city: 'Oslo' } },
+    { name: 'get_time', arguments: { zone: 'CET' } },
+  ]);
 });
 
 test('tags inside a string value are part of it; a JSON value may hold </parameter> in a string', () => {
-  const r = parse(call('get_weather', [['city', 'a </tool_call> b <tool_call> <think> </function>'], ['opts', '{"s": "x</parameter>y"}']]));
+  const r = parse(
+    call('get_weather', [
+      ['city', 'a </tool_call> b <tool_call> <think> </function>'],
+      ['opts', '{"s": "x</parameter>y"}'],
+    ]),
+  );
   assert.deepEqual(r.calls, [{ name: 'get_weather', arguments: { city: 'a </tool_call> b <tool_call> <think> </function>', opts: { s: 'x</parameter>y' } } }]);
   assert.equal(r.content, '');
 });
@@ -149,8 +213,12 @@ test('what the official template renders for past tool calls parses back to the 
   const messages = [
     { role: 'user', content: 'Weather and time?' },
     {
-      role: 'assistant', content: 'Checking.',
-      tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: args[0] } }, { type: 'function', function: { name: 'get_time', arguments: args[1] } }],
+      role: 'assistant',
+      content: 'Checking.',
+      tool_calls: [
+        { type: 'function', function: { name: 'get_weather', arguments: args[0] } },
+        { type: 'function', function: { name: 'get_time', arguments: args[1] } },
+      ],
     },
     { role: 'tool', content: 'sunny' },
   ];
@@ -160,5 +228,8 @@ test('what the official template renders for past tool calls parses back to the 
   // the template prints None for null (Python's str); the parser reads the JSON null spelling only
   const r = parse(turn.replace('\nNone\n', '\nnull\n'));
   assert.equal(r.content.replace(/^<think>\s*<\/think>\s*/, ''), 'Checking.');
-  assert.deepEqual(r.calls, [{ name: 'get_weather', arguments: args[0] }, { name: 'get_time', arguments: args[1] }]);
+  assert.deepEqual(r.calls, [
+    { name: 'get_weather', arguments: args[0] },
+    { name: 'get_time', arguments: args[1] },
+  ]);
 });

@@ -28,7 +28,8 @@ function assertUserError(r: ReturnType<typeof cli>, re: RegExp) {
 test('logits prints the last position (and with --all every position) as llama.cpp computes them', () => {
   const c = REF.cases[0];
   const expected = readF32(path.join(TINY, c.prefill_logits_file.path));
-  const V = 320, T = c.prompt_ids.length;
+  const V = 320,
+    T = c.prompt_ids.length;
   const r = cli('logits', '--model', TINY, '--tokens', c.prompt_ids.join(','));
   assert.equal(r.code, 0, r.err);
   const last = JSON.parse(r.out).logits as number[];
@@ -54,11 +55,12 @@ test('logits: user errors are one line, exit 1, no stack', () => {
   assert.match(r.err, /unknown command 'frobnicate'/);
 });
 
-test('quantize --type f32 of the HF folder reproduces llama.cpp\'s conversion: metadata, vocabulary, tensors, logits', () => {
+test("quantize --type f32 of the HF folder reproduces llama.cpp's conversion: metadata, vocabulary, tensors, logits", () => {
   const out = path.join(work, 'f32.gguf');
   const r = cli('quantize', TINY, out, '--type', 'f32');
   assert.equal(r.code, 0, r.err);
-  const ours = openGguf(out), theirs = openGguf(path.join(TINY, 'model-f32.gguf'));
+  const ours = openGguf(out),
+    theirs = openGguf(path.join(TINY, 'model-f32.gguf'));
   try {
     for (const [k, v] of theirs.metadata) {
       if (k === 'general.name') continue;
@@ -67,7 +69,8 @@ test('quantize --type f32 of the HF folder reproduces llama.cpp\'s conversion: m
     }
     assert.deepEqual([...ours.tensors.keys()].sort(), [...theirs.tensors.keys()].sort());
     for (const t of theirs.tensorList) {
-      const a = new Uint8Array(t.byteLength), b = new Uint8Array(t.byteLength);
+      const a = new Uint8Array(t.byteLength),
+        b = new Uint8Array(t.byteLength);
       theirs.readInto(t.name, a);
       ours.readInto(t.name, b);
       assert.deepEqual(b, a, t.name);
@@ -81,7 +84,8 @@ test('quantize --type f32 of the HF folder reproduces llama.cpp\'s conversion: m
 test('quantize q8_0 / q4_0 / f16: matrices in the chosen type, vectors F32; logits within the stated tolerance of F32', () => {
   const f32 = loadModel(TINY);
   const ids = REF.cases[1].prompt_ids as number[];
-  const V = 320, T = ids.length;
+  const V = 320,
+    T = ids.length;
   const batch = ids.map((token, pos) => ({ token, pos, seq: 0, logits: true }));
   const base = f32.forward(batch, [f32.newCache(T)]);
   // Tolerances on this 2-layer random model (logits up to |37|): relative RMS of the logit error
@@ -97,8 +101,13 @@ test('quantize q8_0 / q4_0 / f16: matrices in the chosen type, vectors F32; logi
     g.close();
     const m = loadModel(out);
     const l = m.forward(batch, [m.newCache(T)]);
-    let num = 0, den = 0, agree = 0;
-    for (let i = 0; i < l.length; i++) { num += (l[i]! - base[i]!) ** 2; den += base[i]! ** 2; }
+    let num = 0,
+      den = 0,
+      agree = 0;
+    for (let i = 0; i < l.length; i++) {
+      num += (l[i]! - base[i]!) ** 2;
+      den += base[i]! ** 2;
+    }
     for (let p = 0; p < T; p++) if (argmax(l, p * V, V) === argmax(base, p * V, V)) agree++;
     const rel = Math.sqrt(num / den);
     assert.ok(rel <= lim.rel, `${type}: relative RMS error ${rel}`);
@@ -146,7 +155,8 @@ test('quantize a Qwen3.5 GGUF: F32 -> Q8_0 keeps its qwen35 metadata and the con
   const out = path.join(work, 'q35-q8_0.gguf');
   const r = cli('quantize', path.join(dir, 'model-f32.gguf'), out, '--type', 'q8_0');
   assert.equal(r.code, 0, r.err);
-  const g = openGguf(out), src = openGguf(path.join(dir, 'model-f32.gguf'));
+  const g = openGguf(out),
+    src = openGguf(path.join(dir, 'model-f32.gguf'));
   try {
     assert.equal(g.metadata.get('general.architecture'), 'qwen35');
     for (const [k, v] of src.metadata) if (k.startsWith('qwen35.')) assert.deepEqual(g.metadata.get(k), v, k);
@@ -158,28 +168,36 @@ test('quantize a Qwen3.5 GGUF: F32 -> Q8_0 keeps its qwen35 metadata and the con
     const ref = openGguf(path.join(dir, 'model-q8_0.gguf'));
     for (const t of g.tensors.values()) {
       const u = ref.tensors.get(t.name)!;
-      const a = new Uint8Array(t.byteLength), b = new Uint8Array(u.byteLength);
+      const a = new Uint8Array(t.byteLength),
+        b = new Uint8Array(u.byteLength);
       g.readInto(t.name, a);
       ref.readInto(t.name, b);
       assert.equal(t.dtype, u.dtype, t.name);
       assert.ok(Buffer.from(a).equals(Buffer.from(b)), t.name);
     }
     ref.close();
-  } finally { g.close(); src.close(); }
+  } finally {
+    g.close();
+    src.close();
+  }
   const m = loadModel(out, { onNote: () => {} });
   const c = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')).cases[2];
   const want = readF32(path.join(dir, c.prefill_logits_q8_0_file.path));
-  const l = m.forward(c.prompt_ids.map((token: number, pos: number) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]);
+  const l = m.forward(
+    c.prompt_ids.map((token: number, pos: number) => ({ token, pos, seq: 0, logits: true })),
+    [m.newCache(64)],
+  );
   // tolerance as test/models/qwen35.test.ts (llama.cpp rounds the activations too): max abs 0.1
   assert.ok(compare(l, want, 0.1).ok, `max abs diff ${compare(l, want, 0.1).maxAbs}`);
 });
 
-test('quantize a Qwen3.5 HF folder: the tensors of llama.cpp\'s conversion (norms 1 + w, A = -exp(A_log), tiled value heads, conv [C, K]), its metadata, no vision or MTP', () => {
+test("quantize a Qwen3.5 HF folder: the tensors of llama.cpp's conversion (norms 1 + w, A = -exp(A_log), tiled value heads, conv [C, K]), its metadata, no vision or MTP", () => {
   const dir = fixtureDir('models/qwen35-tiny'); // HF multimodal layout, 2 key / 4 value heads; its GGUF is the original
   const out = path.join(work, 'q35-from-hf.gguf');
   const r = cli('quantize', dir, out, '--type', 'f32');
   assert.equal(r.code, 0, r.err);
-  const g = openGguf(out), ref = openGguf(path.join(dir, 'model-f32.gguf'));
+  const g = openGguf(out),
+    ref = openGguf(path.join(dir, 'model-f32.gguf'));
   try {
     const mtp = [...ref.tensors.keys()].filter((n) => n.startsWith('blk.4.')); // the MTP block is not written
     assert.equal(g.tensors.size, ref.tensors.size - mtp.length);
@@ -187,7 +205,8 @@ test('quantize a Qwen3.5 HF folder: the tensors of llama.cpp\'s conversion (norm
       const u = ref.tensors.get(t.name);
       assert.ok(u, `${t.name} is a tensor of llama.cpp's file`);
       assert.deepEqual(t.shape, u.shape, t.name);
-      const a = new Float32Array(t.byteLength / 4), b = new Float32Array(u.byteLength / 4);
+      const a = new Float32Array(t.byteLength / 4),
+        b = new Float32Array(u.byteLength / 4);
       g.readInto(t.name, new Uint8Array(a.buffer));
       ref.readInto(t.name, new Uint8Array(b.buffer));
       assert.ok(compare(a, b, 2e-6).ok, `${t.name}: max diff ${compare(a, b, 2e-6).maxAbs}`); // 1 + (w - 1) and -exp(log(-a)) round
@@ -197,9 +216,15 @@ test('quantize a Qwen3.5 HF folder: the tensors of llama.cpp\'s conversion (norm
       const want = k === 'qwen35.block_count' ? 4 : k === 'qwen35.attention.recurrent_layers' ? (v as boolean[]).slice(0, 4) : v;
       assert.deepEqual(g.metadata.get(k), want, k);
     }
-  } finally { g.close(); ref.close(); }
+  } finally {
+    g.close();
+    ref.close();
+  }
   const m = loadModel(out, { onNote: () => {} });
   const c = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')).cases[3];
-  const l = m.forward(c.prompt_ids.map((token: number, pos: number) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]);
-  assert.ok(compare(l, readF32(path.join(dir, c.prefill_logits_file.path)), 1e-3, 1e-4).ok, 'llama.cpp\'s logits');
+  const l = m.forward(
+    c.prompt_ids.map((token: number, pos: number) => ({ token, pos, seq: 0, logits: true })),
+    [m.newCache(64)],
+  );
+  assert.ok(compare(l, readF32(path.join(dir, c.prefill_logits_file.path)), 1e-3, 1e-4).ok, "llama.cpp's logits");
 });

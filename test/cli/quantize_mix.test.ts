@@ -12,7 +12,9 @@ import { openGguf } from '../../src/formats/gguf.js';
 import { planMix, QUANT_MIXES, type QuantMixName } from '../../src/formats/quant_mix.js';
 import { capture, FIXTURES, fixtureDir, tmpDir } from '../helpers.js';
 
-interface Expected { inputs: Record<string, { file: string; sha256: string; tensors: string[]; types: Record<string, { file_type: number; types: string[] }> }> }
+interface Expected {
+  inputs: Record<string, { file: string; sha256: string; tensors: string[]; types: Record<string, { file_type: number; types: string[] }> }>;
+}
 const EXPECTED = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'models/quant-mix/expected.json'), 'utf8')) as Expected;
 const work = tmpDir();
 
@@ -62,12 +64,15 @@ test('--dry-run prints the plan the file gets, and writes nothing', async () => 
   assert.ok(!fs.existsSync(out));
   const e = EXPECTED.inputs['qwen3-tiny-tied']!;
   const want = new Map(e.tensors.map((n, i) => [n, e.types.q4_k_m!.types[i]!]));
-  const lines = text.trim().split('\n').map((l) => l.split(' '));
+  const lines = text
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' '));
   assert.equal(lines.length, want.size);
   for (const [n, t] of lines) assert.equal(t, want.get(n!), n);
 });
 
-test('planMix: the counters run in llama.cpp\'s tensor order (blk.10 after blk.9), whatever order the tensors come in', () => {
+test("planMix: the counters run in llama.cpp's tensor order (blk.10 after blk.9), whatever order the tensors come in", () => {
   // 16 layers: use_more_bits picks attn_v / ffn_down of layers 0, 1, 4, 7, 10, 13, 14, 15 for Q6_K in Q4_K_M
   const tensors = [];
   for (let l = 15; l >= 0; l--) tensors.push({ name: `blk.${l}.attn_v.weight`, shape: [256, 256] }, { name: `blk.${l}.ffn_down.weight`, shape: [256, 256] });

@@ -13,22 +13,32 @@ function serve(args: string[]): Promise<{ proc: ChildProcess; url: string; err: 
   const proc = spawn(process.execPath, [CLI, 'serve', chatModelDir(), '--port', '0', '--threads', '1', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill(); reject(new Error(`serve did not start:\n${err}`)); }, 60_000);
+    const timer = setTimeout(() => {
+      proc.kill();
+      reject(new Error(`serve did not start:\n${err}`));
+    }, 60_000);
     proc.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
       const m = /serving \S+ at (http:\/\/\S+)\/v1/.exec(err);
-      if (m) { clearTimeout(timer); resolve({ proc, url: m[1]!, err: () => err }); }
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, url: m[1]!, err: () => err });
+      }
     });
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`serve exited (${code}):\n${err}`)); });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited (${code}):\n${err}`));
+    });
   });
 }
 
 async function chat(url: string, content: string): Promise<{ status: number; body: { error?: { code?: string; message?: string } } }> {
   const r = await fetch(`${url}/v1/chat/completions`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model: chatModelDir(), messages: [{ role: 'user', content }], max_tokens: 2 }),
   });
-  return { status: r.status, body: await r.json() as { error?: { code?: string; message?: string } } };
+  return { status: r.status, body: (await r.json()) as { error?: { code?: string; message?: string } } };
 }
 
 test('serve --ctx-size caps the context the engine thread loads with; --no-access-log silences the request lines', async () => {
@@ -50,11 +60,12 @@ test('serve writes one access-log line per request by default; --response-store 
   const s = await serve(['--response-store', '0']);
   try {
     const r = await fetch(`${s.url}/v1/responses`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: chatModelDir(), input: 'Hi', max_output_tokens: 2 }),
     });
     assert.equal(r.status, 200);
-    const { id } = await r.json() as { id: string };
+    const { id } = (await r.json()) as { id: string };
     const got = await fetch(`${s.url}/v1/responses/${id}`);
     assert.equal(got.status, 404);
     await new Promise((res) => setTimeout(res, 100)); // the log line is written as the response ends

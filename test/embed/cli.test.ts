@@ -14,7 +14,9 @@ const VECTORS: number[][] = ref.embeddings.last.map((w: { vector: number[] }) =>
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let code = -1;
-  const { out, err } = await capture(async () => { code = await main(args); });
+  const { out, err } = await capture(async () => {
+    code = await main(args);
+  });
   return { code, out, err };
 }
 
@@ -38,7 +40,10 @@ test('embed: --text (repeated) and --file in.jsonl print one {"embedding"} line 
     fs.writeFileSync(file, TEXTS.map((t, i) => JSON.stringify(i % 2 ? { text: t } : t)).join('\n') + '\n\n');
     const b = await cli('embed', '--model', model, '--backend', 'reference', '--file', file);
     assert.equal(b.code, 0, b.err);
-    b.out.trim().split('\n').forEach((l, i) => near(l, VECTORS[i]!, `--file ${i}`));
+    b.out
+      .trim()
+      .split('\n')
+      .forEach((l, i) => near(l, VECTORS[i]!, `--file ${i}`));
     fs.writeFileSync(file, '"ok"\n{"title": "no text"}\n');
     const c = await cli('embed', '--model', model, '--file', file);
     assert.equal(c.code, 1);
@@ -63,12 +68,15 @@ test('embed / rerank: one-line errors', async () => {
   }
 });
 
-test('rerank: one line per document, best first, with llama.cpp\'s probabilities', async () => {
+test("rerank: one line per document, best first, with llama.cpp's probabilities", async () => {
   const { query, documents, cases } = ref.rerank;
   const want = cases.map((c: { yes: number; no: number }) => 1 / (1 + Math.exp(c.no - c.yes)));
   const r = await cli('rerank', '--model', plainGguf(), '--query', query, ...documents.flatMap((d: string) => ['--document', d]), '--top-n', '2');
   assert.equal(r.code, 0, r.err);
-  const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = r.out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(lines.length, 2);
   assert.ok(lines[0].relevance_score >= lines[1].relevance_score);
   for (const x of lines) {

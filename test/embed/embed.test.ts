@@ -23,8 +23,14 @@ const INSTRUCTION = 'Given a web search query, retrieve relevant passages that a
 const open = (p: string, backend?: Backend): EmbedModel => ({ model: loadModel(p, { backend, onNote: () => {} }), tokenizer: loadTokenizer(p), path: p });
 
 function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i]! * b[i]!; aa += a[i]! * a[i]!; bb += b[i]! * b[i]!; }
+  let ab = 0,
+    aa = 0,
+    bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
   return ab / Math.sqrt(aa * bb);
 }
 
@@ -43,16 +49,32 @@ for (const pooling of Object.keys(POOLING_TYPES) as (keyof typeof POOLING_TYPES)
   test(`${pooling} pooling (GGUF pooling_type ${POOLING_TYPES[pooling]}): llama.cpp's ids and embeddings, alone and batched`, async () => {
     const m = open(embeddingGguf(pooling));
     const want: { ids: number[]; vector: number[] }[] = ref.embeddings[pooling];
-    assert.deepEqual(embeddingIds(m, TEXTS), want.map((w) => w.ids), 'tokenised as llama.cpp, <|endoftext|> appended (add_eos_token)');
+    assert.deepEqual(
+      embeddingIds(m, TEXTS),
+      want.map((w) => w.ids),
+      'tokenised as llama.cpp, <|endoftext|> appended (add_eos_token)',
+    );
     const vectors = want.map((w) => w.vector);
     for (let i = 0; i < TEXTS.length; i++) agree((await embed(m, [TEXTS[i]!])).embeddings, [vectors[i]!], 'alone');
     const all = await embed(m, TEXTS);
     agree(all.embeddings, vectors, 'one batch');
-    assert.equal(all.promptTokens, want.reduce((n, w) => n + w.ids.length, 0));
+    assert.equal(
+      all.promptTokens,
+      want.reduce((n, w) => n + w.ids.length, 0),
+    );
     // sequences split over passes of 7 tokens, at most 2 sequences a pass
     agree((await embed(m, TEXTS, { tokenBudget: 7, maxSequences: 2 })).embeddings, vectors, 'small passes');
     // token ids as given (the EOS already in them)
-    agree((await embed(m, want.map((w) => w.ids))).embeddings, vectors, 'token ids');
+    agree(
+      (
+        await embed(
+          m,
+          want.map((w) => w.ids),
+        )
+      ).embeddings,
+      vectors,
+      'token ids',
+    );
   });
 }
 
@@ -77,23 +99,54 @@ test('a sentence-transformers folder as Qwen3-Embedding ships it (modules.json, 
     folderVariant(src, dir, { tensors: (ts) => ts.map((t) => ({ ...t, name: t.name.replace(/^model\./, '') })) });
     fs.copyFileSync(path.join(src, 'tokenizer_config.json'), path.join(dir, 'tokenizer_config.json'));
     const tj = JSON.parse(fs.readFileSync(path.join(src, 'tokenizer.json'), 'utf8'));
-    tj.post_processor = { type: 'TemplateProcessing', single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<|endoftext|>', type_id: 0 } }], pair: [], special_tokens: { '<|endoftext|>': { id: '<|endoftext|>', ids: [ENDOFTEXT], tokens: ['<|endoftext|>'] } } };
+    tj.post_processor = {
+      type: 'TemplateProcessing',
+      single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<|endoftext|>', type_id: 0 } }],
+      pair: [],
+      special_tokens: { '<|endoftext|>': { id: '<|endoftext|>', ids: [ENDOFTEXT], tokens: ['<|endoftext|>'] } },
+    };
     fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tj));
-    fs.writeFileSync(path.join(dir, 'modules.json'), JSON.stringify([
-      { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
-      { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
-      { idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' },
-    ]));
+    fs.writeFileSync(
+      path.join(dir, 'modules.json'),
+      JSON.stringify([
+        { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
+        { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
+        { idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' },
+      ]),
+    );
     fs.mkdirSync(path.join(dir, '1_Pooling'));
-    fs.writeFileSync(path.join(dir, '1_Pooling', 'config.json'), JSON.stringify({ word_embedding_dimension: 16, pooling_mode_cls_token: false, pooling_mode_mean_tokens: false, pooling_mode_max_tokens: false, pooling_mode_mean_sqrt_len_tokens: false, pooling_mode_weightedmean_tokens: false, pooling_mode_lasttoken: true, include_prompt: true }));
+    fs.writeFileSync(
+      path.join(dir, '1_Pooling', 'config.json'),
+      JSON.stringify({
+        word_embedding_dimension: 16,
+        pooling_mode_cls_token: false,
+        pooling_mode_mean_tokens: false,
+        pooling_mode_max_tokens: false,
+        pooling_mode_mean_sqrt_len_tokens: false,
+        pooling_mode_weightedmean_tokens: false,
+        pooling_mode_lasttoken: true,
+        include_prompt: true,
+      }),
+    );
     const m = open(dir);
-    assert.deepEqual(embeddingIds(m, TEXTS), ref.embeddings.last.map((w: { ids: number[] }) => w.ids));
-    agree((await embed(m, TEXTS)).embeddings, ref.embeddings.last.map((w: { vector: number[] }) => w.vector), 'HF folder');
+    assert.deepEqual(
+      embeddingIds(m, TEXTS),
+      ref.embeddings.last.map((w: { ids: number[] }) => w.ids),
+    );
+    agree(
+      (await embed(m, TEXTS)).embeddings,
+      ref.embeddings.last.map((w: { vector: number[] }) => w.vector),
+      'HF folder',
+    );
     // as Qwen3-Embedding-4B / 8B ship: tie_word_embeddings false and no lm_head.weight; embeddings need no head
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, tie_word_embeddings: false }));
     const untied = open(dir);
-    agree((await embed(untied, TEXTS)).embeddings, ref.embeddings.last.map((w: { vector: number[] }) => w.vector), 'HF folder, untied, no head');
+    agree(
+      (await embed(untied, TEXTS)).embeddings,
+      ref.embeddings.last.map((w: { vector: number[] }) => w.vector),
+      'HF folder, untied, no head',
+    );
     const cache = untied.model.newCache(4);
     assert.throws(() => untied.model.forward([{ token: 1, pos: 0, seq: 0, logits: true }], [cache]), /no lm_head\.weight .*it computes embeddings/);
     cache.release();
@@ -112,7 +165,10 @@ test("rerank: P(yes) against P(no) from llama.cpp's logits after the reranker pr
     assert.equal(r.results.length, documents.length);
     for (const { index, relevance_score } of r.results) assert.ok(Math.abs(relevance_score - want[index]) < 1e-5, `document ${index}: ${relevance_score} vs ${want[index]}`);
     for (let k = 1; k < r.results.length; k++) assert.ok(r.results[k - 1]!.relevance_score >= r.results[k]!.relevance_score, 'sorted');
-    assert.equal(r.promptTokens, cases.reduce((n: number, c: { ids: number[] }) => n + c.ids.length, 0));
+    assert.equal(
+      r.promptTokens,
+      cases.reduce((n: number, c: { ids: number[] }) => n + c.ids.length, 0),
+    );
   }
   const top = await rerank(m, query, documents, { topN: 1 });
   assert.equal(top.results.length, 1);

@@ -23,7 +23,11 @@ export function embeddingGguf(pooling: keyof typeof POOLING_TYPES): string {
   fs.mkdirSync(dir, { recursive: true });
   const tmp = `${dst}.${process.pid}.tmp`;
   ggufVariant(plainGguf(), tmp, (m: GgufKV[]) => {
-    const set = (kv: GgufKV) => { const i = m.findIndex((x) => x.key === kv.key); if (i >= 0) m[i] = kv; else m.push(kv); };
+    const set = (kv: GgufKV) => {
+      const i = m.findIndex((x) => x.key === kv.key);
+      if (i >= 0) m[i] = kv;
+      else m.push(kv);
+    };
     set({ key: 'qwen3.pooling_type', type: 'u32', value: POOLING_TYPES[pooling] });
     set({ key: 'tokenizer.ggml.add_eos_token', type: 'bool', value: true });
     set({ key: 'tokenizer.ggml.eos_token_id', type: 'u32', value: ENDOFTEXT });

@@ -21,8 +21,11 @@ const QUERIES = ['waterproof shoes for mountain trails', 'Cast iron skillet 28 c
 type Product = { id: string; title: string; description: string; category: string };
 type Hit = { id: string; title: string; index: number; cosine: number; rerank_score?: number };
 
-const catalogue: Product[] = fs.readFileSync(path.join(ROOT, 'examples', 'product-search', 'products.jsonl'), 'utf8')
-  .split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+const catalogue: Product[] = fs
+  .readFileSync(path.join(ROOT, 'examples', 'product-search', 'products.jsonl'), 'utf8')
+  .split('\n')
+  .filter((l) => l.trim())
+  .map((l) => JSON.parse(l));
 // the example's README states this document format
 const docText = (p: Product) => `${p.title}\n${p.description}\nCategory: ${p.category}`;
 
@@ -42,8 +45,9 @@ function open(p: string): EmbedModel {
 
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
 
-test('product-search example: cosine ranking = embed()\'s, reranked top hits = rerank()\'s', async () => {
-  const model = embeddingGguf('last'), reranker = plainGguf();
+test("product-search example: cosine ranking = embed()'s, reranked top hits = rerank()'s", async () => {
+  const model = embeddingGguf('last'),
+    reranker = plainGguf();
   const args = QUERIES.flatMap((q) => ['--query', q]);
   const plain = await search('--model', model, '--json', '--top-k', '4', ...args);
   assert.equal(plain.code, 0, plain.err);
@@ -51,13 +55,26 @@ test('product-search example: cosine ranking = embed()\'s, reranked top hits = r
   const reranked = await search('--model', model, '--reranker', reranker, '--json', '--top-k', '3', '--candidates', '6', ...args);
   assert.equal(reranked.code, 0, reranked.err);
 
-  const m = open(model), r = open(reranker);
+  const m = open(model),
+    r = open(reranker);
   const docs = (await embed(m, catalogue.map(docText))).embeddings;
   const qs = (await embed(m, QUERIES, { instruction: TASK })).embeddings;
-  const plainLines = plain.out.trim().split('\n').map((l) => JSON.parse(l) as { query: string; results: Hit[] });
-  const rerankLines = reranked.out.trim().split('\n').map((l) => JSON.parse(l) as { query: string; results: Hit[] });
-  assert.deepEqual(plainLines.map((l) => l.query), QUERIES);
-  assert.deepEqual(rerankLines.map((l) => l.query), QUERIES);
+  const plainLines = plain.out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { query: string; results: Hit[] });
+  const rerankLines = reranked.out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { query: string; results: Hit[] });
+  assert.deepEqual(
+    plainLines.map((l) => l.query),
+    QUERIES,
+  );
+  assert.deepEqual(
+    rerankLines.map((l) => l.query),
+    QUERIES,
+  );
 
   for (const [qi, query] of QUERIES.entries()) {
     const ranked = docs.map((d, i) => ({ i, cos: dot(qs[qi]!, d) })).sort((a, b) => b.cos - a.cos || a.i - b.i);
@@ -71,7 +88,12 @@ test('product-search example: cosine ranking = embed()\'s, reranked top hits = r
     });
 
     const cands = ranked.slice(0, 6).map((x) => x.i);
-    const want = await rerank(r, query, cands.map((i) => docText(catalogue[i]!)), { instruction: TASK });
+    const want = await rerank(
+      r,
+      query,
+      cands.map((i) => docText(catalogue[i]!)),
+      { instruction: TASK },
+    );
     const got = rerankLines[qi]!.results;
     assert.equal(got.length, 3);
     got.forEach((h, k) => {

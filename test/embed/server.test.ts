@@ -18,7 +18,9 @@ const TEXTS: string[] = ref.texts;
 const VECTORS: number[][] = ref.embeddings.last.map((w: { vector: number[] }) => w.vector);
 const backend = new WasmBackend({ threads: 1 });
 const servers: Server[] = [];
-let embedBase = '', chatBase = '', client: OpenAI;
+let embedBase = '',
+  chatBase = '',
+  client: OpenAI;
 
 async function serve(file: string): Promise<string> {
   const server = createServer(openChatModel(file, 'tiny', { backend, onNote: () => {} }), { accessLog: false });
@@ -49,11 +51,15 @@ async function post(base: string, route: string, body: object): Promise<{ status
   return { status: r.status, body: await r.json() };
 }
 
-test('openai embeddings.create: float, base64 (the client\'s default, decoded by it) and explicit base64; usage', async () => {
+test("openai embeddings.create: float, base64 (the client's default, decoded by it) and explicit base64; usage", async () => {
   const f = await client.embeddings.create({ model: 'tiny', input: TEXTS, encoding_format: 'float' });
   assert.equal(f.object, 'list');
   assert.equal(f.model, 'tiny');
-  f.data.forEach((d, i) => { assert.equal(d.index, i); assert.equal(d.object, 'embedding'); near(d.embedding, VECTORS[i]!, `float ${i}`); });
+  f.data.forEach((d, i) => {
+    assert.equal(d.index, i);
+    assert.equal(d.object, 'embedding');
+    near(d.embedding, VECTORS[i]!, `float ${i}`);
+  });
   const tokens = ref.embeddings.last.reduce((n: number, w: { ids: number[] }) => n + w.ids.length, 0);
   assert.deepEqual(f.usage, { prompt_tokens: tokens, total_tokens: tokens });
   const d = await client.embeddings.create({ model: 'tiny', input: TEXTS });
@@ -107,7 +113,7 @@ test('bad input: 400s naming the parameter and what is wrong', async () => {
   assert.equal(get.status, 405);
 });
 
-test('POST /v1/rerank: llama.cpp\'s yes/no probabilities, best first, top_n, documents returned; bad input', async () => {
+test("POST /v1/rerank: llama.cpp's yes/no probabilities, best first, top_n, documents returned; bad input", async () => {
   const { query, documents, cases } = ref.rerank;
   const want = cases.map((c: { yes: number; no: number }) => 1 / (1 + Math.exp(c.no - c.yes)));
   const r = await post(chatBase, '/v1/rerank', { query, documents, top_n: 2 });
@@ -119,7 +125,10 @@ test('POST /v1/rerank: llama.cpp\'s yes/no probabilities, best first, top_n, doc
     assert.ok(Math.abs(x.relevance_score - want[x.index]) < 1e-5);
     assert.equal(x.document.text, documents[x.index]);
   });
-  assert.equal(r.body.usage.total_tokens, cases.reduce((n: number, c: { ids: number[] }) => n + c.ids.length, 0));
+  assert.equal(
+    r.body.usage.total_tokens,
+    cases.reduce((n: number, c: { ids: number[] }) => n + c.ids.length, 0),
+  );
   const objs = await post(chatBase, '/v1/rerank', { query, documents: documents.map((text: string) => ({ text })), return_documents: false });
   assert.equal(objs.body.results.length, documents.length);
   assert.equal(objs.body.results[0].document, undefined);

@@ -15,7 +15,8 @@ import { embeddingGguf, plainGguf } from './embed_model.js';
 const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'embed', 'reference.json'), 'utf8'));
 const models: ThreadedChatModel[] = [];
 const servers: Server[] = [];
-let embedBase = '', chatBase = '';
+let embedBase = '',
+  chatBase = '';
 
 async function serve(file: string): Promise<string> {
   const cm = await openChatModelThreaded(file, 'tiny', { threads: '1', onNote: () => {} });
@@ -39,7 +40,7 @@ async function post(base: string, route: string, body: object): Promise<{ status
   return { status: r.status, body: await r.json() };
 }
 
-test('engine thread: embeddings equal llama.cpp\'s (cosine >= 0.99999), dimensions, and the bad-input 400s', async () => {
+test("engine thread: embeddings equal llama.cpp's (cosine >= 0.99999), dimensions, and the bad-input 400s", async () => {
   const texts: string[] = ref.texts;
   const r = await post(embedBase, '/v1/embeddings', { input: texts });
   assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -58,9 +59,13 @@ test('engine thread: embeddings equal llama.cpp\'s (cosine >= 0.99999), dimensio
   assert.match(chat.body.error.message, /not an embedding model/);
 });
 
-test('engine thread: rerank scores equal the yes/no probabilities of llama.cpp\'s logits, while a generation streams', async () => {
+test("engine thread: rerank scores equal the yes/no probabilities of llama.cpp's logits, while a generation streams", async () => {
   const { query, documents, cases } = ref.rerank;
-  const gen = fetch(`${chatBase}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model: 'tiny', prompt: 'Hello', max_tokens: 24, temperature: 0 }) });
+  const gen = fetch(`${chatBase}/v1/completions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ model: 'tiny', prompt: 'Hello', max_tokens: 24, temperature: 0 }),
+  });
   const r = await post(chatBase, '/v1/rerank', { query, documents });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   for (const x of r.body.results as { index: number; relevance_score: number }[]) {

@@ -43,9 +43,16 @@ after(async () => {
 const USER = [{ role: 'user' as const, content: 'Hello, world! Tell me a joke about llamas.' }];
 const WEATHER = {
   type: 'function' as const,
-  function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, days: { type: 'integer', minimum: 1, maximum: 7 } }, required: ['city', 'days'] } },
+  function: {
+    name: 'get_weather',
+    parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, days: { type: 'integer', minimum: 1, maximum: 7 } }, required: ['city', 'days'] },
+  },
 };
-const SCHEMA = { type: 'object', properties: { name: { type: 'string', maxLength: 10 }, age: { type: 'integer' }, tags: { type: 'array', items: { enum: ['a', 'b'] }, maxItems: 3 } }, required: ['name', 'age', 'tags'] };
+const SCHEMA = {
+  type: 'object',
+  properties: { name: { type: 'string', maxLength: 10 }, age: { type: 'integer' }, tags: { type: 'array', items: { enum: ['a', 'b'] }, maxItems: 3 } },
+  required: ['name', 'age', 'tags'],
+};
 
 const REQUESTS: [string, Omit<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, 'model'>][] = [
   ['greedy', { messages: USER, temperature: 0, max_tokens: 24 }],
@@ -57,7 +64,11 @@ const REQUESTS: [string, Omit<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming
 for (const [label, req] of REQUESTS) {
   test(`${label}: the engine thread answers as the in-process engine`, async () => {
     const [a, b] = await Promise.all([lc, tc].map((c) => c.chat.completions.create({ model: MODEL, ...req })));
-    const strip = (r: OpenAI.Chat.ChatCompletion) => ({ ...r.choices[0]!, message: { ...r.choices[0]!.message, tool_calls: r.choices[0]!.message.tool_calls?.map((c) => ({ ...c, id: '' })) }, usage: r.usage });
+    const strip = (r: OpenAI.Chat.ChatCompletion) => ({
+      ...r.choices[0]!,
+      message: { ...r.choices[0]!.message, tool_calls: r.choices[0]!.message.tool_calls?.map((c) => ({ ...c, id: '' })) },
+      usage: r.usage,
+    });
     assert.deepEqual(strip(b!), strip(a!));
     if (label === 'a JSON schema') assert.deepEqual(Object.keys(JSON.parse(b!.choices[0]!.message.content!)), ['name', 'age', 'tags']);
     if (label === 'a forced tool call') assert.equal(b!.choices[0]!.message.tool_calls![0]!.type === 'function' && b!.choices[0]!.message.tool_calls![0]!.function.name, 'get_weather');
@@ -67,7 +78,8 @@ for (const [label, req] of REQUESTS) {
 test('streams concatenate to the same text; concurrent requests on the engine thread each get their own answer', async () => {
   const text = async (c: OpenAI, content: string) => {
     let s = '';
-    for await (const ch of await c.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content }], temperature: 0, max_tokens: 12, stream: true })) s += ch.choices[0]?.delta.content ?? '';
+    for await (const ch of await c.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content }], temperature: 0, max_tokens: 12, stream: true }))
+      s += ch.choices[0]?.delta.content ?? '';
     return s;
   };
   const prompts = ['one', 'two two', 'three three three'];
@@ -76,10 +88,25 @@ test('streams concatenate to the same text; concurrent requests on the engine th
 });
 
 test('bad parameters: the same synchronous errors as in process, and a 400 from the server', async () => {
-  for (const [prompt, o] of [[[], { max_tokens: 1 }], [[1, 10 ** 7], { max_tokens: 1 }], [[1, 2], { max_tokens: 0 }], [[1], { max_tokens: 1, temperature: -1 }], [[1], { max_tokens: 1, logit_bias: { 999999: 1 } }]] as const) {
+  for (const [prompt, o] of [
+    [[], { max_tokens: 1 }],
+    [[1, 10 ** 7], { max_tokens: 1 }],
+    [[1, 2], { max_tokens: 0 }],
+    [[1], { max_tokens: 1, temperature: -1 }],
+    [[1], { max_tokens: 1, logit_bias: { 999999: 1 } }],
+  ] as const) {
     let want = '';
-    assert.throws(() => local.scheduler.submit(prompt, o), (e: Error) => { want = e.message; return e.name === 'QwenError'; });
-    assert.throws(() => threaded.scheduler.submit(prompt, o), (e: Error) => e.name === 'QwenError' && e.message === want);
+    assert.throws(
+      () => local.scheduler.submit(prompt, o),
+      (e: Error) => {
+        want = e.message;
+        return e.name === 'QwenError';
+      },
+    );
+    assert.throws(
+      () => threaded.scheduler.submit(prompt, o),
+      (e: Error) => e.name === 'QwenError' && e.message === want,
+    );
   }
   const bare: Constraint = { allowed: () => true, accept: () => {}, done: () => false };
   assert.throws(() => threaded.scheduler.submit([1, 2], { max_tokens: 1, constraint: bare }), /constraint cannot be sent to the engine thread/);
@@ -93,7 +120,8 @@ test('cancellation: an abort signal and a consumer that leaves both stop the req
   const it = threaded.scheduler.submit(ids, { temperature: 0, max_tokens: 500, signal: ac.signal });
   await it.next();
   ac.abort();
-  let n = 1, r: IteratorResult<unknown, unknown>;
+  let n = 1,
+    r: IteratorResult<unknown, unknown>;
   while (!(r = await it.next()).done) n++;
   assert.equal(r.value, 'abort');
   assert.ok(n < 500);
@@ -105,7 +133,10 @@ test('cancellation: an abort signal and a consumer that leaves both stop the req
   // a client that disconnects mid-stream
   const ac2 = new AbortController();
   const s = await tc.chat.completions.create({ model: MODEL, messages: USER, temperature: 0, max_tokens: 2000, stream: true }, { signal: ac2.signal });
-  for await (const _ of s) { ac2.abort(); break; }
+  for await (const _ of s) {
+    ac2.abort();
+    break;
+  }
   for (let i = 0; i < 250 && threaded.scheduler.load > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(threaded.scheduler.load, 0, 'the generation stopped');
 });
@@ -117,9 +148,14 @@ test('a dead engine thread ends its open requests with an error (no hang); later
   const it = stream[Symbol.asyncIterator]();
   await it.next();
   await (cm.scheduler as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate(); // as a crash would
-  await assert.rejects(async () => { for (let r = await it.next(); !r.done; r = await it.next()); }, /engine thread exited/);
+  await assert.rejects(async () => {
+    for (let r = await it.next(); !r.done; r = await it.next());
+  }, /engine thread exited/);
   assert.equal(cm.scheduler.load, 0);
-  await assert.rejects(client.chat.completions.create({ model: MODEL, messages: USER, max_tokens: 2 }), (e: { status?: number; message: string }) => e.status === 500 && /engine thread exited/.test(e.message));
+  await assert.rejects(
+    client.chat.completions.create({ model: MODEL, messages: USER, max_tokens: 2 }),
+    (e: { status?: number; message: string }) => e.status === 500 && /engine thread exited/.test(e.message),
+  );
   const h = await fetch(`${base}/health`);
   assert.equal(h.status, 200);
   await cm.close();

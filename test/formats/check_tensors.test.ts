@@ -23,8 +23,13 @@ const ALL = Object.keys(DTYPES) as DType[];
 const work = tmpDir();
 const quiet: LoadOptions = { onNote: () => {} };
 
-const NAN16 = 0x7e00, INF16 = 0x7c00, NEG_INF16 = 0xfc00; // f16
-const put16 = (b: Uint8Array, at: number, v: number) => { b[at] = v & 0xff; b[at + 1] = v >>> 8; };
+const NAN16 = 0x7e00,
+  INF16 = 0x7c00,
+  NEG_INF16 = 0xfc00; // f16
+const put16 = (b: Uint8Array, at: number, v: number) => {
+  b[at] = v & 0xff;
+  b[at + 1] = v >>> 8;
+};
 
 /** The k256 model with every matrix in `dtype` (norms stay F32), written once per type. */
 const made = new Map<DType, string>();
@@ -38,7 +43,8 @@ function modelIn(dtype: DType): string {
       const raw = new Uint8Array(t.byteLength);
       g.readInto(t.name, raw);
       if (t.shape.length < 2) return { name: t.name, dtype: t.dtype, shape: t.shape, data: raw };
-      const n = t.shape[0]! * t.shape[1]!, f = new Float32Array(n);
+      const n = t.shape[0]! * t.shape[1]!,
+        f = new Float32Array(n);
       dequantize(t.dtype, raw, 0, f, 0, n);
       return { name: t.name, dtype, shape: t.shape, data: quantize(dtype, f, n) };
     });
@@ -68,7 +74,10 @@ function loadsWithoutCheck(file: string): void {
   const model = loadModel(file, quiet);
   const cache = model.newCache(8);
   try {
-    const logits = model.forward([1, 2, 3].map((token, pos) => ({ token, pos, seq: 0, logits: true })), [cache]);
+    const logits = model.forward(
+      [1, 2, 3].map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+      [cache],
+    );
     assert.ok(logits.every(Number.isFinite));
   } catch (e) {
     assert.ok(e instanceof QwenError, String(e));
@@ -89,9 +98,11 @@ test('the checked fields are the scales the decoders read: a NaN there makes the
   const r = rng(7);
   for (const dtype of ALL) {
     const { blockSize, blockBytes } = DTYPES[dtype];
-    const n = Math.max(256, blockSize), x = Float32Array.from({ length: n }, () => r() * 2 - 1);
+    const n = Math.max(256, blockSize),
+      x = Float32Array.from({ length: n }, () => r() * 2 - 1);
     for (const [field, at] of CHECKED_FIELDS[dtype].fields) {
-      const b = quantize(dtype, x, n), y = new Float32Array(n);
+      const b = quantize(dtype, x, n),
+        y = new Float32Array(n);
       assert.equal(findNonFinite(dtype, b), undefined, `${dtype}: clean data`);
       if (dtype === 'F32') new DataView(b.buffer).setUint32(at - 2, 0x7fc00000, true);
       else put16(b, at, dtype === 'BF16' ? 0x7fc0 : NAN16);
@@ -99,7 +110,8 @@ test('the checked fields are the scales the decoders read: a NaN there makes the
       assert.ok(Number.isNaN(y[0]), `${dtype} ${field || 'element'} at byte ${at} is read by the decoder`);
       assert.deepEqual(findNonFinite(dtype, b), { index: 0, field, value: 'NaN' });
       // the same in the last block, and after every other block's integer bytes are set to 0xff
-      const c = quantize(dtype, x, n), last = n / blockSize - 1;
+      const c = quantize(dtype, x, n),
+        last = n / blockSize - 1;
       if (dtype === 'F32') new DataView(c.buffer).setUint32(last * 4, 0xff800000, true);
       else put16(c, last * blockBytes + at, dtype === 'BF16' ? 0xff80 : NEG_INF16);
       assert.deepEqual(findNonFinite(dtype, c), { index: last, field, value: '-Inf' });
@@ -123,7 +135,8 @@ test('findNonFinite: the first bad block in order (d before dmin), any alignment
   assert.equal(findNonFinite('Q8_0', q8), undefined);
   // unaligned views (odd byte offset: a DataView; offset 2: 16-bit but not 32-bit aligned)
   for (const off of [1, 2, 3]) {
-    const big = new Uint8Array(off + 34 * 7), v = big.subarray(off);
+    const big = new Uint8Array(off + 34 * 7),
+      v = big.subarray(off);
     for (let i = 0; i < 7; i++) put16(v, i * 34, 0x3c00);
     put16(v, 4 * 34, NAN16);
     assert.deepEqual(findNonFinite('Q8_0', v), { index: 4, field: 'd', value: 'NaN' }, `offset ${off}`);
@@ -155,7 +168,8 @@ test('every type: a bad scale (or element) fails the load with --check-tensors, 
     const clean = modelIn(dtype);
     // a clean file passes the check and gives the same logits
     const toks = [5, 6, 7].map((token, pos) => ({ token, pos, seq: 0, logits: true }));
-    const a = loadModel(clean, quiet), b = loadModel(clean, { ...quiet, checkTensors: true });
+    const a = loadModel(clean, quiet),
+      b = loadModel(clean, { ...quiet, checkTensors: true });
     assert.deepEqual(b.forward(toks, [b.newCache(4)]), a.forward(toks, [a.newCache(4)]), `${dtype}: same logits with the check`);
     const { blockBytes } = DTYPES[dtype];
     const block = 17; // block 17 of the tensor's 65536 values, or element 17 of a float type
@@ -177,7 +191,9 @@ test('an F32 norm vector is checked too (read whole, not as a matrix)', () => {
 });
 
 test('--quantize with --check-tensors: a float matrix converted in pieces names the element in the whole tensor', () => {
-  const row = 200, col = 3, el = row * 256 + col;
+  const row = 200,
+    col = 3,
+    el = row * 256 + col;
   const bad = poked(modelIn('F16'), 'blk.0.ffn_up.weight', 2 * el, NAN16, 'q');
   const piece = WeightLoader.convertPiece;
   WeightLoader.convertPiece = 16 * 256 * 4; // 16 rows a piece: the NaN lies in piece 12

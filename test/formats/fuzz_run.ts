@@ -17,9 +17,11 @@ const [seedArg = '1', countArg = '40', work = '/tmp/qwen-ts-fuzz'] = process.arg
 let rng = Number(seedArg) >>> 0 || 1;
 /** xorshift32: the same cases for the same seed */
 function rand(): number {
-  rng ^= rng << 13; rng >>>= 0;
+  rng ^= rng << 13;
+  rng >>>= 0;
   rng ^= rng >>> 17;
-  rng ^= rng << 5; rng >>>= 0;
+  rng ^= rng << 5;
+  rng >>>= 0;
   return rng / 4294967296;
 }
 const int = (n: number) => Math.floor(rand() * n);
@@ -40,12 +42,39 @@ const BIG = [0n, 1n, 0xffn, 0xffffn, 0xffffffffn, 0x100000000n, 1n << 40n, (1n <
 function mutateBytes(src: Buffer, hend: number): [string, Buffer] {
   const b = Buffer.from(src);
   switch (int(6)) {
-    case 0: { const at = int(hend); const bit = int(8); b[at]! ^= 1 << bit; return [`flip bit ${bit} of header byte ${at}`, b]; }
-    case 1: { const at = int(b.length); b[at] = int(256); return [`set byte ${at}`, b]; }
-    case 2: { const n = int(b.length); return [`truncate to ${n}`, b.subarray(0, n)]; }
-    case 3: { const at = int(Math.max(1, hend - 8)); const v = pick(BIG); b.writeBigUInt64LE(v, at); return [`u64 ${v} at ${at}`, b]; }
-    case 4: { const at = int(Math.max(1, hend - 4)); const v = pick([0, 1, 0xffffffff, 0x7fffffff, 13, 30, 99]); b.writeUInt32LE(v, at); return [`u32 ${v} at ${at}`, b]; }
-    default: { const at = int(b.length); const n = 1 + int(64); b.fill(int(256), at, at + n); return [`fill ${n} bytes at ${at}`, b]; }
+    case 0: {
+      const at = int(hend);
+      const bit = int(8);
+      b[at]! ^= 1 << bit;
+      return [`flip bit ${bit} of header byte ${at}`, b];
+    }
+    case 1: {
+      const at = int(b.length);
+      b[at] = int(256);
+      return [`set byte ${at}`, b];
+    }
+    case 2: {
+      const n = int(b.length);
+      return [`truncate to ${n}`, b.subarray(0, n)];
+    }
+    case 3: {
+      const at = int(Math.max(1, hend - 8));
+      const v = pick(BIG);
+      b.writeBigUInt64LE(v, at);
+      return [`u64 ${v} at ${at}`, b];
+    }
+    case 4: {
+      const at = int(Math.max(1, hend - 4));
+      const v = pick([0, 1, 0xffffffff, 0x7fffffff, 13, 30, 99]);
+      b.writeUInt32LE(v, at);
+      return [`u32 ${v} at ${at}`, b];
+    }
+    default: {
+      const at = int(b.length);
+      const n = 1 + int(64);
+      b.fill(int(256), at, at + n);
+      return [`fill ${n} bytes at ${at}`, b];
+    }
   }
 }
 
@@ -59,15 +88,44 @@ function mutateStHeader(src: Buffer): [string, Buffer] {
   const other = h[pick(names)];
   let what: string;
   switch (int(9)) {
-    case 0: { const d = pick([-4, -2, -1, 1, 2, 4, 64]); t.data_offsets = t.data_offsets.map((x: number) => x + d); what = `shift ${name} by ${d}`; break; }
-    case 1: t.data_offsets = [...other.data_offsets]; what = `${name} onto another tensor's bytes`; break;
-    case 2: t.shape = t.shape.map((x: number) => x * pick([2, 0, 3])); what = `scale ${name} shape`; break;
-    case 3: t.dtype = pick(['F64', 'I8', 'U8', 'F16', 'F32', 'BF16', 7, null, { x: 1 }]); what = `${name} dtype ${JSON.stringify(t.dtype)}`; break;
-    case 4: delete h[name]; what = `delete ${name}`; break;
-    case 5: h['__metadata__'] = pick([[1], { format: 5 }, 'x', null, { a: '\u001b[2J' }]); what = 'bad __metadata__'; break;
-    case 6: t.data_offsets = [t.data_offsets[0], pick([0, 2 ** 53, -1, 1.5])]; what = `${name} bad end offset`; break;
-    case 7: t.shape = pick([[], [2 ** 40, 2 ** 40], [-1], 'x', [1, 2, 3, 4, 5, 6, 7, 8, 9]]); what = `${name} bad shape`; break;
-    default: h[`${name}\u001b]0;evil\u0007${'x'.repeat(int(3000))}`] = t; what = 'duplicate under a hostile name'; break;
+    case 0: {
+      const d = pick([-4, -2, -1, 1, 2, 4, 64]);
+      t.data_offsets = t.data_offsets.map((x: number) => x + d);
+      what = `shift ${name} by ${d}`;
+      break;
+    }
+    case 1:
+      t.data_offsets = [...other.data_offsets];
+      what = `${name} onto another tensor's bytes`;
+      break;
+    case 2:
+      t.shape = t.shape.map((x: number) => x * pick([2, 0, 3]));
+      what = `scale ${name} shape`;
+      break;
+    case 3:
+      t.dtype = pick(['F64', 'I8', 'U8', 'F16', 'F32', 'BF16', 7, null, { x: 1 }]);
+      what = `${name} dtype ${JSON.stringify(t.dtype)}`;
+      break;
+    case 4:
+      delete h[name];
+      what = `delete ${name}`;
+      break;
+    case 5:
+      h['__metadata__'] = pick([[1], { format: 5 }, 'x', null, { a: '\u001b[2J' }]);
+      what = 'bad __metadata__';
+      break;
+    case 6:
+      t.data_offsets = [t.data_offsets[0], pick([0, 2 ** 53, -1, 1.5])];
+      what = `${name} bad end offset`;
+      break;
+    case 7:
+      t.shape = pick([[], [2 ** 40, 2 ** 40], [-1], 'x', [1, 2, 3, 4, 5, 6, 7, 8, 9]]);
+      what = `${name} bad shape`;
+      break;
+    default:
+      h[`${name}\u001b]0;evil\u0007${'x'.repeat(int(3000))}`] = t;
+      what = 'duplicate under a hostile name';
+      break;
   }
   const body = Buffer.from(JSON.stringify(h));
   const len = Buffer.alloc(8);
@@ -75,7 +133,12 @@ function mutateStHeader(src: Buffer): [string, Buffer] {
   return [what, Buffer.concat([len, body, src.subarray(8 + n)])];
 }
 
-interface Target { name: string; dir: string; file: string; kind: 'gguf' | 'st' }
+interface Target {
+  name: string;
+  dir: string;
+  file: string;
+  kind: 'gguf' | 'st';
+}
 const TARGETS: Target[] = [
   { name: 'qwen2 f32 gguf', dir: 'models/qwen2-tiny-tied', file: 'model-f32.gguf', kind: 'gguf' },
   { name: 'qwen3 q4_k_m gguf', dir: 'models/qwen3-tiny-tied', file: 'model-q4_k_m.gguf', kind: 'gguf' },
@@ -102,7 +165,10 @@ async function runCase(target: string, tokenizerDir: string | undefined): Promis
     const V = model.config.vocab_size;
     const input = (ids.length ? ids : [1]).map((t) => t % V);
     const cache = model.newCache(input.length);
-    const logits = model.forward(input.map((token, pos) => ({ token, pos, seq: 0, logits: pos === input.length - 1 })), [cache]);
+    const logits = model.forward(
+      input.map((token, pos) => ({ token, pos, seq: 0, logits: pos === input.length - 1 })),
+      [cache],
+    );
     if (logits.length !== V || !logits.every(Number.isFinite)) return ['bad', 'logits not finite or wrong length'];
     return ['ok', ''];
   } catch (e) {
@@ -132,7 +198,13 @@ for (const t of TARGETS) {
     const [outcome, detail] = await runCase(t.kind === 'st' ? caseDir : file, t.kind === 'st' ? caseDir : undefined);
     tally[outcome]++;
     if (outcome === 'bad') process.stdout.write(JSON.stringify({ bad: n, target: t.name, what, detail }) + '\n');
-    if (outcome === 'clean') messages.add(detail.replace(/\d+/g, 'N').replace(/'[^']*'/g, "'…'").slice(0, 200));
+    if (outcome === 'clean')
+      messages.add(
+        detail
+          .replace(/\d+/g, 'N')
+          .replace(/'[^']*'/g, "'…'")
+          .slice(0, 200),
+      );
     n++;
   }
 }

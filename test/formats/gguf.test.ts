@@ -50,7 +50,10 @@ test('GGUF round trip: every metadata type, F32/F16/Q8_0/Q4_0 tensors, offsets a
       assert.deepEqual(g.metadata.get(kv.key), kv.value, kv.key);
       assert.deepEqual(g.metadataTypes.get(kv.key), kv.type, kv.key);
     }
-    assert.deepEqual(g.tensorList.map((t) => t.name), tensors.map((t) => t.name));
+    assert.deepEqual(
+      g.tensorList.map((t) => t.name),
+      tensors.map((t) => t.name),
+    );
     for (const t of tensors) {
       const info = g.tensors.get(t.name)!;
       assert.deepEqual(info.shape, t.shape);
@@ -90,43 +93,142 @@ const CASES: [string, (b: Buffer) => Buffer, RegExp][] = [
   ['truncated-header.gguf', (b) => b.subarray(0, 1000), /past the end of the file|truncated/],
   ['truncated-data.gguf', (b) => b.subarray(0, b.length - 100), /tensor 'output_norm.weight'.*past the end of the file/],
   ['empty.gguf', () => Buffer.alloc(0), /too small/],
-  ['bad-magic.gguf', (b) => { b.write('GGUX', 0, 'latin1'); return b; }, /not a GGUF file/],
-  ['version-1.gguf', (b) => { b.writeUInt32LE(1, 4); return b; }, /version 1 is not supported/],
-  ['absurd-tensor-count.gguf', (b) => { b.writeBigUInt64LE(1n << 40n, 8); return b; }, /more than the file can hold/],
-  ['absurd-kv-count.gguf', (b) => { b.writeBigUInt64LE(0xffffffffffffn, 16); return b; }, /more than the file can hold|absurdly large/],
-  ['absurd-string.gguf', (b) => { b.writeBigUInt64LE(1n << 50n, 24); return b; }, /metadata key #0.*(past the end|absurdly)/],
-  ['bad-value-type.gguf', (b) => { b.writeUInt32LE(99, 24 + 8 + 'general.architecture'.length); return b; }, /unknown GGUF value type 99/],
-  ['absurd-array.gguf', (b) => {
-    const at = b.indexOf('tokenizer.ggml.tokens') + 'tokenizer.ggml.tokens'.length + 8; // after value type and element type
-    b.writeBigUInt64LE(1n << 45n, at);
-    return b;
-  }, /tokenizer.ggml.tokens' claims \d+ elements/],
-  ['bad-ndims.gguf', (b) => { b.writeUInt32LE(7, headerEnd(b) + 8 + 'token_embd.weight'.length); return b; }, /tensor 'token_embd.weight' has 7 dimensions/],
-  ['bad-ggml-type.gguf', (b) => { b.writeUInt32LE(77, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16); return b; }, /tensor 'token_embd.weight' has ggml type 77/],
+  [
+    'bad-magic.gguf',
+    (b) => {
+      b.write('GGUX', 0, 'latin1');
+      return b;
+    },
+    /not a GGUF file/,
+  ],
+  [
+    'version-1.gguf',
+    (b) => {
+      b.writeUInt32LE(1, 4);
+      return b;
+    },
+    /version 1 is not supported/,
+  ],
+  [
+    'absurd-tensor-count.gguf',
+    (b) => {
+      b.writeBigUInt64LE(1n << 40n, 8);
+      return b;
+    },
+    /more than the file can hold/,
+  ],
+  [
+    'absurd-kv-count.gguf',
+    (b) => {
+      b.writeBigUInt64LE(0xffffffffffffn, 16);
+      return b;
+    },
+    /more than the file can hold|absurdly large/,
+  ],
+  [
+    'absurd-string.gguf',
+    (b) => {
+      b.writeBigUInt64LE(1n << 50n, 24);
+      return b;
+    },
+    /metadata key #0.*(past the end|absurdly)/,
+  ],
+  [
+    'bad-value-type.gguf',
+    (b) => {
+      b.writeUInt32LE(99, 24 + 8 + 'general.architecture'.length);
+      return b;
+    },
+    /unknown GGUF value type 99/,
+  ],
+  [
+    'absurd-array.gguf',
+    (b) => {
+      const at = b.indexOf('tokenizer.ggml.tokens') + 'tokenizer.ggml.tokens'.length + 8; // after value type and element type
+      b.writeBigUInt64LE(1n << 45n, at);
+      return b;
+    },
+    /tokenizer.ggml.tokens' claims \d+ elements/,
+  ],
+  [
+    'bad-ndims.gguf',
+    (b) => {
+      b.writeUInt32LE(7, headerEnd(b) + 8 + 'token_embd.weight'.length);
+      return b;
+    },
+    /tensor 'token_embd.weight' has 7 dimensions/,
+  ],
+  [
+    'bad-ggml-type.gguf',
+    (b) => {
+      b.writeUInt32LE(77, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16);
+      return b;
+    },
+    /tensor 'token_embd.weight' has ggml type 77/,
+  ],
   // ggml types that exist but qwen.ts does not read are refused by name, in one line
-  ...([[15, 'Q8_K'], [9, 'Q8_1'], [16, 'IQ2_XXS'], [17, 'IQ2_XS'], [18, 'IQ3_XXS'], [19, 'IQ1_S'], [21, 'IQ3_S'], [22, 'IQ2_S'], [29, 'IQ1_M'], [34, 'TQ1_0'], [35, 'TQ2_0'], [39, 'MXFP4']] as const).map(
-    ([id, tname]): [string, (b: Buffer) => Buffer, RegExp] => [`type-${tname}.gguf`, (b) => {
+  ...(
+    [
+      [15, 'Q8_K'],
+      [9, 'Q8_1'],
+      [16, 'IQ2_XXS'],
+      [17, 'IQ2_XS'],
+      [18, 'IQ3_XXS'],
+      [19, 'IQ1_S'],
+      [21, 'IQ3_S'],
+      [22, 'IQ2_S'],
+      [29, 'IQ1_M'],
+      [34, 'TQ1_0'],
+      [35, 'TQ2_0'],
+      [39, 'MXFP4'],
+    ] as const
+  ).map(([id, tname]): [string, (b: Buffer) => Buffer, RegExp] => [
+    `type-${tname}.gguf`,
+    (b) => {
       b.writeUInt32LE(id, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16);
       return b;
-    }, new RegExp(`^[^\\n]*tensor 'token_embd.weight' has ggml type ${id} \\(${tname}\\), which qwen.ts does not read[^\\n]*$`)]),
-  ['bad-offset.gguf', (b) => { b.writeBigUInt64LE(1n << 32n, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16 + 4); return b; }, /tensor 'token_embd.weight'.*past the end of the file/],
-  ['misaligned-offset.gguf', (b) => { b.writeBigUInt64LE(4n, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16 + 4); return b; }, /tensor 'token_embd.weight' offset 4 is not aligned/],
-  ['q8-bad-shape.gguf', (b) => {
-    const at = headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16; // type of token_embd ([64, 320]) -> Q8_0 ok; make ne0 = 50
-    b.writeUInt32LE(8, at);
-    b.writeBigUInt64LE(50n, at - 16);
-    return b;
-  }, /tensor 'token_embd.weight' Q8_0 \[320, 50\]: innermost dimension 50 is not a multiple/],
+    },
+    new RegExp(`^[^\\n]*tensor 'token_embd.weight' has ggml type ${id} \\(${tname}\\), which qwen.ts does not read[^\\n]*$`),
+  ]),
+  [
+    'bad-offset.gguf',
+    (b) => {
+      b.writeBigUInt64LE(1n << 32n, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16 + 4);
+      return b;
+    },
+    /tensor 'token_embd.weight'.*past the end of the file/,
+  ],
+  [
+    'misaligned-offset.gguf',
+    (b) => {
+      b.writeBigUInt64LE(4n, headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16 + 4);
+      return b;
+    },
+    /tensor 'token_embd.weight' offset 4 is not aligned/,
+  ],
+  [
+    'q8-bad-shape.gguf',
+    (b) => {
+      const at = headerEnd(b) + 8 + 'token_embd.weight'.length + 4 + 16; // type of token_embd ([64, 320]) -> Q8_0 ok; make ne0 = 50
+      b.writeUInt32LE(8, at);
+      b.writeBigUInt64LE(50n, at - 16);
+      return b;
+    },
+    /tensor 'token_embd.weight' Q8_0 \[320, 50\]: innermost dimension 50 is not a multiple/,
+  ],
 ];
 
 for (const [name, mutate, re] of CASES) {
   test(`corrupt GGUF (${name}) gives a clear error`, () => {
     const f = corrupt(name, mutate);
-    assert.throws(() => openGguf(f).close(), (e: Error) => {
-      assert.equal(e.name, 'QwenError', e.stack);
-      assert.ok(e.message.includes(f), e.message);
-      assert.match(e.message, re);
-      return true;
-    });
+    assert.throws(
+      () => openGguf(f).close(),
+      (e: Error) => {
+        assert.equal(e.name, 'QwenError', e.stack);
+        assert.ok(e.message.includes(f), e.message);
+        assert.match(e.message, re);
+        return true;
+      },
+    );
   });
 }

@@ -23,7 +23,10 @@ const work = tmpDir();
 function logits(p: string): Float32Array {
   const m = loadModel(p, { onNote: () => {} });
   const ids = [261, 72, 101, 108, 108, 111];
-  return m.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(ids.length)]);
+  return m.forward(
+    ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+    [m.newCache(ids.length)],
+  );
 }
 
 /** The single file's metadata and tensors, as the split writer takes them. */
@@ -56,7 +59,13 @@ test('split names: llama_split_path spelling, siblings grouped into sets', () =>
   for (const n of ['x-00000-of-00003.gguf', 'x-00004-of-00003.gguf', 'x-0001-of-0003.gguf', 'x.gguf']) assert.equal(parseSplitName(n), undefined, n);
   assert.equal(splitPath('m', 7, 12), 'm-00007-of-00012.gguf');
   const sets = ggufSets(['m-00002-of-00003.gguf', 'm-00001-of-00003.gguf', 'one.gguf']);
-  assert.deepEqual(sets.map((s) => [s.label, s.stem, s.missing]), [['m-*-of-00003.gguf', 'm.gguf', ['m-00003-of-00003.gguf']], ['one.gguf', 'one.gguf', []]]);
+  assert.deepEqual(
+    sets.map((s) => [s.label, s.stem, s.missing]),
+    [
+      ['m-*-of-00003.gguf', 'm.gguf', ['m-00003-of-00003.gguf']],
+      ['one.gguf', 'one.gguf', []],
+    ],
+  );
 });
 
 test("llama.cpp's gguf-split shards load as the single file does: from each shard, and from the folder", () => {
@@ -83,13 +92,18 @@ test("llama.cpp's gguf-split shards load as the single file does: from each shar
 test("writeGgufSplit writes gguf-split's bytes (--split-max-tensors 10; and 12 with --no-tensor-first-split)", () => {
   const m = model();
   const ours = writeGgufSplit(path.join(work, 'ours'), { ...m, maxTensors: 10 });
-  assert.deepEqual(ours.map((f) => path.basename(f)), SHARDS.map((f) => path.basename(f).replace('model-f32', 'ours')));
+  assert.deepEqual(
+    ours.map((f) => path.basename(f)),
+    SHARDS.map((f) => path.basename(f).replace('model-f32', 'ours')),
+  );
   ours.forEach((f, i) => assert.ok(fs.readFileSync(f).equals(fs.readFileSync(SHARDS[i]!)), `${f} differs from gguf-split's`));
   // `llama-gguf-split --split-max-tensors 12 --no-tensor-first-split` on the same file (same build as the fixture)
   const nt = writeGgufSplit(path.join(work, 'nt'), { ...m, maxTensors: 12, noTensorFirstSplit: true });
   assert.deepEqual(nt.map(sha256), [
-    'af60dd4dadfe876a99de852b359af3eef45e41e0214cfeb58a30fdc0331f74c9', 'a68d35b4dc8190a20e46e0c53f334d9cd5ed32ab7d69f996bac8c0164ac50ad3',
-    '5a44f9e95402cbe546a099d72032a1c1e58d6781bb18f1d1d7abe1e243323acc', '7cd4eb68dcc38ec35165c5f25c75ba30376d17f1342dacac983b5f2cc8442d1e',
+    'af60dd4dadfe876a99de852b359af3eef45e41e0214cfeb58a30fdc0331f74c9',
+    'a68d35b4dc8190a20e46e0c53f334d9cd5ed32ab7d69f996bac8c0164ac50ad3',
+    '5a44f9e95402cbe546a099d72032a1c1e58d6781bb18f1d1d7abe1e243323acc',
+    '7cd4eb68dcc38ec35165c5f25c75ba30376d17f1342dacac983b5f2cc8442d1e',
   ]);
   assert.equal(openGguf(nt[0]!).tensors.size, 0); // metadata only
   assert.deepEqual(logits(nt[2]!), logits(SINGLE));
@@ -107,7 +121,8 @@ function splitInto(name: string, maxTensors: number, edit?: (m: ReturnType<typeo
 test('a missing shard is named, from any shard and from the folder', () => {
   const s = splitInto('missing', 10);
   fs.rmSync(s[1]!);
-  for (const p of [s[0]!, s[2]!, path.dirname(s[0]!)]) expectError(() => loadModel(p), s[1]!, /no such file: m-0000[13]-of-00003\.gguf is shard [13] of a split GGUF of 3 shards.*download every shard/);
+  for (const p of [s[0]!, s[2]!, path.dirname(s[0]!)])
+    expectError(() => loadModel(p), s[1]!, /no such file: m-0000[13]-of-00003\.gguf is shard [13] of a split GGUF of 3 shards.*download every shard/);
   fs.rmSync(s[0]!);
   expectError(() => loadModel(s[2]!), s[0]!, /no such file.*2 are missing: m-00001-of-00003\.gguf, m-00002-of-00003\.gguf/);
 });
@@ -139,7 +154,11 @@ test('a set that is short of tensors, a renamed shard, and a folder of several m
   const dir = path.join(work, 'short');
   fs.mkdirSync(dir);
   const m = model();
-  const kv = (no: number): GgufKV[] => [{ key: 'split.no', type: 'u16', value: no }, { key: 'split.tensors.count', type: 'i32', value: 26 }, { key: 'split.count', type: 'u16', value: 2 }];
+  const kv = (no: number): GgufKV[] => [
+    { key: 'split.no', type: 'u16', value: no },
+    { key: 'split.tensors.count', type: 'i32', value: 26 },
+    { key: 'split.count', type: 'u16', value: 2 },
+  ];
   writeGguf(path.join(dir, 'm-00001-of-00002.gguf'), { metadata: [...m.metadata, ...kv(0)], tensors: m.tensors.slice(0, 10) });
   writeGguf(path.join(dir, 'm-00002-of-00002.gguf'), { metadata: kv(1), tensors: m.tensors.slice(10, 20) });
   expectError(() => loadModel(dir), 'm-00001-of-00002.gguf', /split\.tensors\.count = 26, but the 2 shards hold 20 tensors/);

@@ -80,7 +80,7 @@ test('the fixture itself loads (the attacks below differ from it in one field)',
   assert.ok((JSON.parse(r.out).logits as number[]).every(Number.isFinite));
 });
 
-test('GGUF: token_embd.weight moved onto another tensor\'s bytes is refused as overlapping', () => {
+test("GGUF: token_embd.weight moved onto another tensor's bytes is refused as overlapping", () => {
   const f = editGguf('overlap.gguf', (b, g) => {
     const other = g.tensorList.find((t) => t.name !== 'token_embd.weight' && t.byteLength >= g.tensors.get('token_embd.weight')!.byteLength / 4)!;
     b.writeBigUInt64LE(BigInt(other.offset - g.dataOffset), offsetField(b, g, 'token_embd.weight'));
@@ -98,7 +98,7 @@ test('GGUF: a tensor offset with one flipped low bit is refused as misaligned', 
 });
 
 test('GGUF: a 2 MB architecture string full of terminal escapes prints one short, escaped line', () => {
-  const evil = ('\u001b]0;pwned\u0007\u001b[2J\u001b[32mverified OK\u001b[0m\n').repeat(60_000);
+  const evil = '\u001b]0;pwned\u0007\u001b[2J\u001b[32mverified OK\u001b[0m\n'.repeat(60_000);
   const f = ggufWithMetadata('escapes.gguf', (kv) => kv.map((e) => (e.key === 'general.architecture' ? { ...e, value: evil } : e)));
   const r = logits(f);
   assertCleanError(r, /metadata 'general\.architecture' is '\\x1b\]0;pwned\\x07.*…/);
@@ -109,7 +109,7 @@ test('GGUF: a 2 MB metadata key with escapes and a bad value type prints one sho
   const f = editGguf('evil-key.gguf', () => {});
   // a new first KV pair: key of 2 MB, value type 99 (unknown)
   const b = fs.readFileSync(f);
-  const key = Buffer.from(('\u001b[2J\u001b[31mERROR\u001b[0m fake\r\n').repeat(100_000));
+  const key = Buffer.from('\u001b[2J\u001b[31mERROR\u001b[0m fake\r\n'.repeat(100_000));
   const entry = Buffer.alloc(8 + key.length + 4);
   entry.writeBigUInt64LE(BigInt(key.length), 0);
   key.copy(entry, 8);
@@ -148,7 +148,7 @@ function stFolder(name: string, edit: (h: Record<string, any>) => void): string 
   return d;
 }
 
-test('safetensors: data_offsets pointing at another tensor\'s bytes are refused', () => {
+test("safetensors: data_offsets pointing at another tensor's bytes are refused", () => {
   const d = stFolder('st-overlap', (h) => {
     h['model.layers.0.input_layernorm.weight'].data_offsets = [...h['model.layers.1.input_layernorm.weight'].data_offsets];
   });
@@ -164,9 +164,13 @@ test('safetensors: data_offsets shifted by one byte are refused', () => {
 });
 
 test('safetensors: a dtype that is not a string, and __metadata__ that is not strings, are refused', () => {
-  const d1 = stFolder('st-dtype', (h) => { h['model.norm.weight'].dtype = { BF16: true }; });
+  const d1 = stFolder('st-dtype', (h) => {
+    h['model.norm.weight'].dtype = { BF16: true };
+  });
   assertCleanError(logits(d1), /tensor 'model\.norm\.weight' has dtype '\{"BF16":true\}', which is not a string/);
-  const d2 = stFolder('st-meta', (h) => { h.__metadata__ = { format: 5 }; });
+  const d2 = stFolder('st-meta', (h) => {
+    h.__metadata__ = { format: 5 };
+  });
   assertCleanError(logits(d2), /__metadata__ entry 'format' must be a string, got 5/);
 });
 

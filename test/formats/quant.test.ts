@@ -2,9 +2,7 @@
 // ggml-quants.c written out per element here, never from our own quantisers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  bf16ToF32, dequantize, f16ToF32, f32ToBf16, f32ToF16, quantize,
-} from '../../src/formats/quant/index.js';
+import { bf16ToF32, dequantize, f16ToF32, f32ToBf16, f32ToF16, quantize } from '../../src/formats/quant/index.js';
 import type { DType } from '../../src/formats/dtype.js';
 import { rng } from '../helpers.js';
 
@@ -19,7 +17,6 @@ function h16(h: number): number {
   if (e === 31) return m ? NaN : s * Infinity;
   return s * Math.pow(2, e - 15) * (1 + m / 1024);
 }
-
 
 function deq(dtype: DType, bytes: Uint8Array, n: number, srcOffset = 0, dstOffset = 0): Float32Array {
   const out = new Float32Array(dstOffset + n).fill(-999);
@@ -90,7 +87,7 @@ test('f16: encode, rounding to nearest even, specials', () => {
 
 test('f16: every finite pattern survives decode -> encode', () => {
   for (let h = 0; h < 65536; h++) {
-    if ((h & 0x7c00) === 0x7c00 && (h & 0x3ff)) continue; // NaN
+    if ((h & 0x7c00) === 0x7c00 && h & 0x3ff) continue; // NaN
     assert.equal(f32ToF16(f16ToF32(h)), h);
   }
 });
@@ -112,7 +109,7 @@ test('bf16: known patterns and rounding', () => {
   assert.ok((nan & 0x7f) !== 0, 'NaN must stay NaN');
   assert.ok(Number.isNaN(bf16ToF32(nan)));
   for (let h = 0; h < 65536; h++) {
-    if ((h & 0x7f80) === 0x7f80 && (h & 0x7f)) continue;
+    if ((h & 0x7f80) === 0x7f80 && h & 0x7f) continue;
     assert.equal(f32ToBf16(bf16ToF32(h)), h);
   }
 });
@@ -146,7 +143,7 @@ test('quantize F32 / F16 / BF16 writes little-endian bytes', () => {
 test('Q8_0: hand-built blocks', () => {
   // two blocks after 3 bytes of padding: d = 0.5 (0x3800), then d = -0.1 (0xae66)
   const b = new Uint8Array(3 + 2 * 34);
-  const q0 = Array.from({ length: 32 }, (_, j) => (j * 37) % 256 - 128); // spans -128..127
+  const q0 = Array.from({ length: 32 }, (_, j) => ((j * 37) % 256) - 128); // spans -128..127
   const q1 = Array.from({ length: 32 }, (_, j) => (j % 2 ? -1 : 1) * (j + 90));
   b.set([0x00, 0x38], 3);
   q0.forEach((q, j) => (b[5 + j] = q & 0xff));
@@ -169,7 +166,11 @@ test('Q8_0: quantize values 0..31 exactly as quantize_row_q8_0_ref', () => {
   assert.equal(out[2 + 31], 127);
   // negatives and halves: roundf rounds away from zero; x = -2.5*d lands exactly on -2.5
   const y = new Float32Array(32);
-  y[0] = -127; y[1] = -2.5; y[2] = 2.5; y[3] = 0.49; y[4] = -63.5;
+  y[0] = -127;
+  y[1] = -2.5;
+  y[2] = 2.5;
+  y[3] = 0.49;
+  y[4] = -63.5;
   const o = quantize('Q8_0', y, 32);
   assert.deepEqual([o[0], o[1]], [0x00, 0x3c]); // amax 127 -> d = 1
   assert.deepEqual([...o.subarray(2, 8)], [0x81, 0xfd, 0x03, 0x00, 0xc0, 0x00]); // -127 -3 3 0 -64 0
@@ -208,10 +209,12 @@ test('Q4_0: quantize exactly as quantize_row_q4_0_ref', () => {
 
   // a tie in magnitude keeps the first value: [4, -4] -> max = 4, d = -0.5 (0xb800)
   const t = new Float32Array(32);
-  t[0] = 4; t[1] = -4;
+  t[0] = 4;
+  t[1] = -4;
   const ot = quantize('Q4_0', t, 32);
   assert.deepEqual([...ot.subarray(0, 4)], [0x00, 0xb8, 0x80, 0x8f]); // q0 = 0, q1 = 16 -> 15, rest 8
-  t[0] = -4; t[1] = 4;
+  t[0] = -4;
+  t[1] = 4;
   assert.deepEqual([...quantize('Q4_0', t, 32).subarray(0, 4)], [0x00, 0x38, 0x80, 0x8f]);
 
   // all zero: d = 0 / -8 = -0 in C, so ggml stores f16 -0 (0x8000); every q = 8
@@ -319,9 +322,13 @@ test('Q6_K: hand-built block, qh bit pairs and int8 scales', () => {
   const scales = [-128, 127, 1, -1, 2, 3, -7, 64, 5, -33, 10, 100, -2, 17, 29, -90];
   scales.forEach((s, i) => (blk[192 + i] = s & 0xff));
   blk.set([0x00, 0x24], 208); // d = 2^-6
-  blk[0] = 0x2b; blk[32] = 0x9f; blk[128] = 0xe4; // qh pairs 0,1,2,3 for y0, y32, y64, y96
-  blk[16] = 0x00; blk[128 + 16] = 0x00; // y16: q = -32 with scale[1]
-  blk[64] = 0x0f; blk[128 + 32] = 0x03; // y128: q = 63 - 32 with scale[8]
+  blk[0] = 0x2b;
+  blk[32] = 0x9f;
+  blk[128] = 0xe4; // qh pairs 0,1,2,3 for y0, y32, y64, y96
+  blk[16] = 0x00;
+  blk[128 + 16] = 0x00; // y16: q = -32 with scale[1]
+  blk[64] = 0x0f;
+  blk[128 + 32] = 0x03; // y128: q = 63 - 32 with scale[8]
   const want = expectQ6K(blk);
   assert.equal(want[0], (1 / 64) * -128 * (11 - 32)); // 42
   assert.equal(want[32], (1 / 64) * 1 * (15 + 16 - 32));
@@ -389,7 +396,10 @@ test('Q4_0 round trip: error <= |d|/2 (+ f16 error of d) unless clipped at q = 1
       let max = 0;
       for (let j = 0; j < 32; j++) {
         const v = x[b * 32 + j]!;
-        if (Math.abs(v) > amax) { amax = Math.abs(v); max = v; }
+        if (Math.abs(v) > amax) {
+          amax = Math.abs(v);
+          max = v;
+        }
       }
       const d = max / -8;
       const d16 = h16(q[b * 18]! | (q[b * 18 + 1]! << 8));
@@ -410,7 +420,7 @@ test('Q4_0 round trip: error <= |d|/2 (+ f16 error of d) unless clipped at q = 1
 function kBlockInput(): Float32Array {
   const x = new Float32Array(256);
   for (let i = 0; i < 256; i++) {
-    x[i] = i < 32 ? 0 : i < 64 ? ((i % 32) + 1) * 0.25 : ((i * 37) % 101 - 50) / 16 + ((i * 13) % 7) * 0.01;
+    x[i] = i < 32 ? 0 : i < 64 ? ((i % 32) + 1) * 0.25 : (((i * 37) % 101) - 50) / 16 + ((i * 13) % 7) * 0.01;
   }
   return x;
 }
@@ -560,9 +570,18 @@ test('Q5_1: hand-built block, qh bit order, value = q*d + m', () => {
 // Bytes produced for kBlockInput() by ggml's quantize_row_q4_1_ref / _q5_0_ref / _q5_1_ref
 // (ggml-quants.c of node-llama-cpp 3.22.1's llama.cpp, gcc -O2 -ffp-contract=off).
 const GOLDEN_LEGACY: [DType, string][] = [
-  ['Q4_1', '00000000000000000000000000000000000000002238003480809191a2a2b3b3c4c4d5d5e6e6f7f76a3601c257ad0368ce248ae0469bf157bd1379cf7d362cc20368ce248ad0369bf157bd1379ce258a8036e6c1be1479df359be157ac0368ce248ad036803611c279df359be157ac1368ce248ad0369bf17d363bc2359be157ac1368ce248ae0469cf257bd9336f6c1e146ac0268bd2479df359be157ac1368'],
-  ['Q5_0', '0080ffffffff0000000000000000000000000000000000b801000000807f7f6e6e5d5d4c4c3b3b2a2a19190805b2a52d2d6961a5fa3e72c7fb3f84c70d5194ea2d612c3296b4b4a515d19d4905c07c38f3bf7b27e2ae5a164ab2d2d2969683c70c5094d91d61a5ea3e62b7fb3f8320b2b4b4a52d0c4095d91e61a5fa3e72c70b4f84c80d3b32d29296b66b27e2ae6a16d29d4905c08c38f3bf6b5fb24b5adad22e62b6fa3f83c70c4094d92d61a6ea2e'],
-  ['Q5_1', '000000000000000000000000000000000000000000000000003400340000ffff00112233445566778899aabbccddeeff353201c25ad2d296ae5a15d19d4804c07c38f3af7b26e2ae47322cc296b4b4a515d19d4904c07c37f3bf6b26e29e59154b32e6c12d2d69697c38f3af6b26e29e5a15c19d4804c07c4b3211c24b4b5adaf3bf6b27e29e5a15d19d4904c07c37f347323bc2d29296b66b27e2ae6a16d19d4904c08c38f3bf6b5d32f6c1b4a5252dd19d4905c07c37f3af6b26d29e5915d1'],
+  [
+    'Q4_1',
+    '00000000000000000000000000000000000000002238003480809191a2a2b3b3c4c4d5d5e6e6f7f76a3601c257ad0368ce248ae0469bf157bd1379cf7d362cc20368ce248ad0369bf157bd1379ce258a8036e6c1be1479df359be157ac0368ce248ad036803611c279df359be157ac1368ce248ad0369bf17d363bc2359be157ac1368ce248ae0469cf257bd9336f6c1e146ac0268bd2479df359be157ac1368',
+  ],
+  [
+    'Q5_0',
+    '0080ffffffff0000000000000000000000000000000000b801000000807f7f6e6e5d5d4c4c3b3b2a2a19190805b2a52d2d6961a5fa3e72c7fb3f84c70d5194ea2d612c3296b4b4a515d19d4905c07c38f3bf7b27e2ae5a164ab2d2d2969683c70c5094d91d61a5ea3e62b7fb3f8320b2b4b4a52d0c4095d91e61a5fa3e72c70b4f84c80d3b32d29296b66b27e2ae6a16d29d4905c08c38f3bf6b5fb24b5adad22e62b6fa3f83c70c4094d92d61a6ea2e',
+  ],
+  [
+    'Q5_1',
+    '000000000000000000000000000000000000000000000000003400340000ffff00112233445566778899aabbccddeeff353201c25ad2d296ae5a15d19d4804c07c38f3af7b26e2ae47322cc296b4b4a515d19d4904c07c37f3bf6b26e29e59154b32e6c12d2d69697c38f3af6b26e29e5a15c19d4804c07c4b3211c24b4b5adaf3bf6b27e29e5a15d19d4904c07c37f347323bc2d29296b66b27e2ae6a16d19d4904c08c38f3bf6b5d32f6c1b4a5252dd19d4905c07c37f3af6b26d29e5915d1',
+  ],
 ];
 
 test('Q4_1 / Q5_0 / Q5_1 quantize: bytes identical to ggml reference output', () => {
@@ -578,11 +597,18 @@ test('Q4_1 / Q5_0 / Q5_1 round trip: error within half a step (+ f16 rounding of
       const shift = dt === 'Q5_0' ? 0 : (r() - 0.3) * scale;
       const x = Float32Array.from({ length: 32 * 8 }, () => (r() * 2 - 1) * scale + shift);
       const y = deq(dt, quantize(dt, x, x.length), x.length);
-      let se = 0, sx = 0;
+      let se = 0,
+        sx = 0;
       for (let b = 0; b < 8; b++) {
         const blk = x.subarray(32 * b, 32 * b + 32);
-        let lo = Infinity, hi = -Infinity, amax = 0;
-        for (const v of blk) { lo = Math.min(lo, v); hi = Math.max(hi, v); amax = Math.max(amax, Math.abs(v)); }
+        let lo = Infinity,
+          hi = -Infinity,
+          amax = 0;
+        for (const v of blk) {
+          lo = Math.min(lo, v);
+          hi = Math.max(hi, v);
+          amax = Math.max(amax, Math.abs(v));
+        }
         // step: (hi - lo)/15 or /31 for the offset types, amax/16 for Q5_0 (whose top level 15/16 clips)
         const step = dt === 'Q4_1' ? (hi - lo) / 15 : dt === 'Q5_1' ? (hi - lo) / 31 : amax / 16;
         // f16 keeps 11 bits: d's rounding moves the top level by up to 31 * |d| * 2^-11; m's by |m| * 2^-11

@@ -80,22 +80,67 @@ function editHeader(b: Buffer, edit: (h: Record<string, any>) => void): Buffer {
 
 const CASES: [string, (b: Buffer) => Buffer, RegExp][] = [
   ['tiny.safetensors', (b) => b.subarray(0, 5), /too small to be a safetensors file/],
-  ['header-past-end.safetensors', (b) => { b.writeBigUInt64LE(1n << 40n, 0); return b; }, /header length \d+ runs past the end of the file/],
-  ['header-not-json.safetensors', (b) => { b.write('{{{{', 8); return b; }, /header is not valid JSON/],
+  [
+    'header-past-end.safetensors',
+    (b) => {
+      b.writeBigUInt64LE(1n << 40n, 0);
+      return b;
+    },
+    /header length \d+ runs past the end of the file/,
+  ],
+  [
+    'header-not-json.safetensors',
+    (b) => {
+      b.write('{{{{', 8);
+      return b;
+    },
+    /header is not valid JSON/,
+  ],
   ['truncated.safetensors', (b) => b.subarray(0, b.length - 10), /tensor '[^']+' data .* lies past the end of the file/],
-  ['size-mismatch.safetensors', (b) => editHeader(b, (h) => { h['model.norm.weight'].shape = [65]; }), /tensor 'model.norm.weight' is BF16 \[65\] \(130 bytes\) but its data_offsets span 128 bytes/],
-  ['bad-dtype.safetensors', (b) => editHeader(b, (h) => { h['model.norm.weight'].dtype = 'I8'; }), /tensor 'model.norm.weight' has dtype 'I8'/],
-  ['bad-offsets.safetensors', (b) => editHeader(b, (h) => { h['model.norm.weight'].data_offsets = [10, 5]; }), /tensor 'model.norm.weight' has invalid data_offsets/],
-  ['bad-shape.safetensors', (b) => editHeader(b, (h) => { h['model.norm.weight'].shape = [-64]; }), /tensor 'model.norm.weight' has an invalid shape/],
+  [
+    'size-mismatch.safetensors',
+    (b) =>
+      editHeader(b, (h) => {
+        h['model.norm.weight'].shape = [65];
+      }),
+    /tensor 'model.norm.weight' is BF16 \[65\] \(130 bytes\) but its data_offsets span 128 bytes/,
+  ],
+  [
+    'bad-dtype.safetensors',
+    (b) =>
+      editHeader(b, (h) => {
+        h['model.norm.weight'].dtype = 'I8';
+      }),
+    /tensor 'model.norm.weight' has dtype 'I8'/,
+  ],
+  [
+    'bad-offsets.safetensors',
+    (b) =>
+      editHeader(b, (h) => {
+        h['model.norm.weight'].data_offsets = [10, 5];
+      }),
+    /tensor 'model.norm.weight' has invalid data_offsets/,
+  ],
+  [
+    'bad-shape.safetensors',
+    (b) =>
+      editHeader(b, (h) => {
+        h['model.norm.weight'].shape = [-64];
+      }),
+    /tensor 'model.norm.weight' has an invalid shape/,
+  ],
 ];
 for (const [name, mutate, re] of CASES) {
   test(`corrupt safetensors (${name}) gives a clear error naming the file`, () => {
     const f = corrupt(name, mutate);
-    assert.throws(() => openSafetensors(f).close(), (e: Error) => {
-      assert.equal(e.name, 'QwenError', e.stack);
-      assert.ok(e.message.includes(f), e.message);
-      assert.match(e.message, re);
-      return true;
-    });
+    assert.throws(
+      () => openSafetensors(f).close(),
+      (e: Error) => {
+        assert.equal(e.name, 'QwenError', e.stack);
+        assert.ok(e.message.includes(f), e.message);
+        assert.match(e.message, re);
+        return true;
+      },
+    );
   });
 }

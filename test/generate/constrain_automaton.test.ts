@@ -8,27 +8,71 @@ import { makeAjv, randomWalk, rng, SCHEMAS } from './constrain_helpers.js';
 
 const ajv = makeAjv();
 const schemaMatcher = (schema: object) => jsonMatcher({ type: 'json_schema', schema });
-const accepts = (m: ByteMatcher, text: string) => { const c = m.clone(); return c.feed(text) && c.complete(); };
+const accepts = (m: ByteMatcher, text: string) => {
+  const c = m.clone();
+  return c.feed(text) && c.complete();
+};
 
 test('hand-written valid documents are accepted, invalid ones rejected', () => {
   const cases: [object, string[], string[]][] = [
-    [SCHEMAS.person!, ['{"name": "Ann", "age": 31}', '{"name":"Bo","age":0,"email":"a.b@ex-ample.org","tags":["x", "y"]}'],
-      ['{"age": 31, "name": "Ann"}', '{"name": "", "age": 3}', '{"name": "Ann", "age": 131}', '{"name": "Ann", "age": -1}',
-        '{"name": "Ann", "age": 3.5}', '{"name": "Ann", "age": 3, "x": 1}', '{"name": "Ann"}', '{"name": "Ann", "age": 3, "tags": ["a","b","c","d"]}',
-        '{"name": "Ann",  "age": 3}', '{ "name": "Ann", "age": 3}', '{"name":\n"Ann","age":3}', '{"name": "A\u0001", "age": 3}']],
-    [SCHEMAS.nested!, ['{"id": "123e4567-e89b-12d3-a456-426614174000", "owner": {"first": "a", "score": -1.5e3}, "items": [{"sku": "B-2", "qty": 2}], "active": true}'],
-      ['{"id": "123e4567-e89b-12d3-a456-42661417400", "owner": {"first": "a", "score": 1}, "items": [{"sku": "B-2", "qty": 2}], "active": true}',
+    [
+      SCHEMAS.person!,
+      ['{"name": "Ann", "age": 31}', '{"name":"Bo","age":0,"email":"a.b@ex-ample.org","tags":["x", "y"]}'],
+      [
+        '{"age": 31, "name": "Ann"}',
+        '{"name": "", "age": 3}',
+        '{"name": "Ann", "age": 131}',
+        '{"name": "Ann", "age": -1}',
+        '{"name": "Ann", "age": 3.5}',
+        '{"name": "Ann", "age": 3, "x": 1}',
+        '{"name": "Ann"}',
+        '{"name": "Ann", "age": 3, "tags": ["a","b","c","d"]}',
+        '{"name": "Ann",  "age": 3}',
+        '{ "name": "Ann", "age": 3}',
+        '{"name":\n"Ann","age":3}',
+        '{"name": "A\u0001", "age": 3}',
+      ],
+    ],
+    [
+      SCHEMAS.nested!,
+      ['{"id": "123e4567-e89b-12d3-a456-426614174000", "owner": {"first": "a", "score": -1.5e3}, "items": [{"sku": "B-2", "qty": 2}], "active": true}'],
+      [
+        '{"id": "123e4567-e89b-12d3-a456-42661417400", "owner": {"first": "a", "score": 1}, "items": [{"sku": "B-2", "qty": 2}], "active": true}',
         '{"id": "123e4567-e89b-12d3-a456-426614174000", "owner": {"first": "a", "score": 1}, "items": [], "active": true}',
         '{"id": "123e4567-e89b-12d3-a456-426614174000", "owner": {"first": "a", "score": 1}, "items": [{"sku": "D-4", "qty": 2}], "active": true}',
-        '{"id": "123e4567-e89b-12d3-a456-426614174000", "owner": {"first": "a", "score": 1}, "items": [{"sku": "A-1", "qty": 0}], "active": true}']],
-    [SCHEMAS.refs!, ['{"root": {"v": 1, "kids": [{"v": 2}, {"v": 3, "kids": []}]}, "when": "2024-02-28T23:59:60Z"}'.replace(':60Z', ':59Z'), '{"root":{"v":-7},"when":"1999-12-31T00:00:00.123+05:30"}'],
-      ['{"root": {"v": 1}, "when": "2024-02-30T00:00:00Z"}', '{"root": {"v": 1}, "when": "2024-02-01T24:00:00Z"}', '{"root": {"v": 1}, "when": "2024-02-01T00:00:00"}',
-        '{"root": {"kids": []}, "when": "2024-02-01T00:00:00Z"}']],
-    [SCHEMAS.unions!, ['{"a": 5, "b": true, "c": null, "d": "fixed", "e": "Abc-12"}', '{"a": "hey", "b": [1.5, 2], "c": "2023-04-30", "d": "fixed", "e": "Zz-00"}', '{"a": null, "b": [], "c": null, "d": "fixed", "e": "Q\\u0061-12"}'],
-      ['{"a": 5.5, "b": true, "c": null, "d": "fixed", "e": "Abc-12"}', '{"a": "toolong", "b": true, "c": null, "d": "fixed", "e": "Abc-12"}',
-        '{"a": 1, "b": true, "c": "2023-04-31", "d": "fixed", "e": "Abc-12"}', '{"a": 1, "b": true, "c": null, "d": "other", "e": "Abc-12"}', '{"a": 1, "b": true, "c": null, "d": "fixed", "e": "abc-12"}']],
-    [SCHEMAS.unicode!, ['{"text": "日本語テキスト", "word": "日本語", "t": "12:00:00Z"}', '{"text": "a\\u00e9\\n", "word": "🙂", "t": "23:59:59.5-08:00"}'],
-      ['{"text": "日本", "word": "café", "t": "12:00:00Z"}', '{"text": "\\ud83d\\ude00abc", "word": "café", "t": "12:00:00Z"}', '{"text": "abcdefghijklm", "word": "café", "t": "12:00:00Z"}']],
+        '{"id": "123e4567-e89b-12d3-a456-426614174000", "owner": {"first": "a", "score": 1}, "items": [{"sku": "A-1", "qty": 0}], "active": true}',
+      ],
+    ],
+    [
+      SCHEMAS.refs!,
+      ['{"root": {"v": 1, "kids": [{"v": 2}, {"v": 3, "kids": []}]}, "when": "2024-02-28T23:59:60Z"}'.replace(':60Z', ':59Z'), '{"root":{"v":-7},"when":"1999-12-31T00:00:00.123+05:30"}'],
+      [
+        '{"root": {"v": 1}, "when": "2024-02-30T00:00:00Z"}',
+        '{"root": {"v": 1}, "when": "2024-02-01T24:00:00Z"}',
+        '{"root": {"v": 1}, "when": "2024-02-01T00:00:00"}',
+        '{"root": {"kids": []}, "when": "2024-02-01T00:00:00Z"}',
+      ],
+    ],
+    [
+      SCHEMAS.unions!,
+      [
+        '{"a": 5, "b": true, "c": null, "d": "fixed", "e": "Abc-12"}',
+        '{"a": "hey", "b": [1.5, 2], "c": "2023-04-30", "d": "fixed", "e": "Zz-00"}',
+        '{"a": null, "b": [], "c": null, "d": "fixed", "e": "Q\\u0061-12"}',
+      ],
+      [
+        '{"a": 5.5, "b": true, "c": null, "d": "fixed", "e": "Abc-12"}',
+        '{"a": "toolong", "b": true, "c": null, "d": "fixed", "e": "Abc-12"}',
+        '{"a": 1, "b": true, "c": "2023-04-31", "d": "fixed", "e": "Abc-12"}',
+        '{"a": 1, "b": true, "c": null, "d": "other", "e": "Abc-12"}',
+        '{"a": 1, "b": true, "c": null, "d": "fixed", "e": "abc-12"}',
+      ],
+    ],
+    [
+      SCHEMAS.unicode!,
+      ['{"text": "日本語テキスト", "word": "日本語", "t": "12:00:00Z"}', '{"text": "a\\u00e9\\n", "word": "🙂", "t": "23:59:59.5-08:00"}'],
+      ['{"text": "日本", "word": "café", "t": "12:00:00Z"}', '{"text": "\\ud83d\\ude00abc", "word": "café", "t": "12:00:00Z"}', '{"text": "abcdefghijklm", "word": "café", "t": "12:00:00Z"}'],
+    ],
     [SCHEMAS.scalars!, ['[1, true]', '[null,-0.5,1e10,false]', '[0, 0]'], ['[1]', '[1,2,3,4,5]', '[01, 2]', '[1., 2]', '[1e100, 2]', '[.5, 1]', '["a", 1]']],
     [SCHEMAS.anyObject!, ['{}', '{"k": [1, {"x": null}], "k2": "v"}'], ['[]', '"x"', '{"k": }', '{"k": tru}']],
   ];
@@ -63,7 +107,9 @@ test('random walks through the automaton always JSON.parse and validate (ajv)', 
       const m = schemaMatcher(schema);
       const text = new TextDecoder('utf-8', { fatal: true }).decode(randomWalk(m, r));
       let v: unknown;
-      assert.doesNotThrow(() => { v = JSON.parse(text); }, `${name}: ${text}`);
+      assert.doesNotThrow(() => {
+        v = JSON.parse(text);
+      }, `${name}: ${text}`);
       assert.ok(validate(v), `${name}: ${text}: ${JSON.stringify(validate.errors)}`);
     }
   }
@@ -78,21 +124,25 @@ test('random walks through the automaton always JSON.parse and validate (ajv)', 
 test('mutated documents: whatever the matcher accepts, JSON.parse and ajv accept too', () => {
   const r = rng(11);
   const alphabet = ['"', ',', ':', '{', '}', '[', ']', ' ', '1', '-', '.', 'e', 'a', '\\', 'n', 'u', 'é'];
-  let accepted = 0, total = 0;
+  let accepted = 0,
+    total = 0;
   for (const schema of Object.values(SCHEMAS)) {
     const validate = ajv.compile(schema);
     const m = schemaMatcher(schema);
     for (let i = 0; i < 30; i++) {
       const base = new TextDecoder().decode(randomWalk(m.clone(), r));
       for (let k = 0; k < 10; k++) {
-        const p = Math.floor(r() * (base.length + 1)), c = alphabet[Math.floor(r() * alphabet.length)]!;
+        const p = Math.floor(r() * (base.length + 1)),
+          c = alphabet[Math.floor(r() * alphabet.length)]!;
         const op = Math.floor(r() * 3);
         const t = op === 0 ? base.slice(0, p) + c + base.slice(p) : op === 1 ? base.slice(0, p) + base.slice(p + 1) : base.slice(0, p) + c + base.slice(p + 1);
         total++;
         if (!accepts(m, t)) continue;
         accepted++;
         let v: unknown;
-        assert.doesNotThrow(() => { v = JSON.parse(t); }, t);
+        assert.doesNotThrow(() => {
+          v = JSON.parse(t);
+        }, t);
         assert.ok(validate(v), `accepted but invalid: ${t}`);
       }
     }
@@ -105,13 +155,16 @@ test('the regex engine agrees with RegExp on random strings', () => {
   const patterns = ['^a+b$', '^(ab|a)*c?$', '^[a-c]{2,3}$', 'b', '^\\d{2}-\\w+$', '^[^a]*$', '^(?:x|yz?){1,3}$', '^é.[b-d]?$', '^a|b$', '^[\\s\\S]{0,2}$'];
   const alphabet = ['a', 'b', 'c', 'x', 'y', 'z', '1', '2', '-', 'é', ' '];
   for (const p of patterns) {
-    const re = new RegExp(p, 'u'), ours = regex(p);
+    const re = new RegExp(p, 'u'),
+      ours = regex(p);
     for (let i = 0; i < 300; i++) {
       let s = '';
       const n = Math.floor(r() * 6);
       for (let k = 0; k < n; k++) s += alphabet[Math.floor(r() * alphabet.length)];
       let st = ours.start;
-      for (const ch of s) { if (st >= 0) st = ours.step(st, ch.codePointAt(0)!); }
+      for (const ch of s) {
+        if (st >= 0) st = ours.step(st, ch.codePointAt(0)!);
+      }
       assert.equal(st >= 0 && ours.acc[st]!, re.test(s), `/${p}/ on ${JSON.stringify(s)}`);
     }
   }
@@ -130,7 +183,13 @@ test('minRemaining is the exact length of the shortest completion on fixed schem
     while (!mm.complete()) {
       const mr = mm.minRemaining();
       let moved = false;
-      for (let b = 0; b < 256 && !moved; b++) { const c = mm.clone(); if (c.feed(Uint8Array.of(b)) && c.minRemaining() === mr - 1) { mm.states = c.states; moved = true; } }
+      for (let b = 0; b < 256 && !moved; b++) {
+        const c = mm.clone();
+        if (c.feed(Uint8Array.of(b)) && c.minRemaining() === mr - 1) {
+          mm.states = c.states;
+          moved = true;
+        }
+      }
       assert.ok(moved, 'some byte must reduce minRemaining by one');
       n++;
     }

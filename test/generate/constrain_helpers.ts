@@ -19,18 +19,21 @@ export function makeAjv(): Ajv {
   };
   ajv.addFormat('date', date);
   ajv.addFormat('time', time);
-  ajv.addFormat('date-time', (s: string) => { const i = s.search(/[Tt ]/); return i > 0 && date(s.slice(0, i)) && time(s.slice(i + 1)); });
+  ajv.addFormat('date-time', (s: string) => {
+    const i = s.search(/[Tt ]/);
+    return i > 0 && date(s.slice(0, i)) && time(s.slice(i + 1));
+  });
   ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
   ajv.addFormat('email', (s: string) => {
     const at = s.lastIndexOf('@');
     if (at < 1) return false;
-    const local = s.slice(0, at), domain = s.slice(at + 1);
+    const local = s.slice(0, at),
+      domain = s.slice(at + 1);
     return /^[^\s@."]+(\.[^\s@."]+)*$/.test(local) && /^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/i.test(domain);
   });
   ajv.addFormat('ipv4', (s: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(s) && s.split('.').every((p) => +p <= 255 && String(+p) === p));
   return ajv;
 }
-
 
 /**
  * A random document from the automaton: random accepted bytes (ASCII-heavy, some UTF-8), and
@@ -70,8 +73,10 @@ export const SCHEMAS: Record<string, object> = {
   person: {
     type: 'object',
     properties: {
-      name: { type: 'string', minLength: 1, maxLength: 20 }, age: { type: 'integer', minimum: 0, maximum: 130 },
-      email: { type: 'string', format: 'email' }, tags: { type: 'array', items: { type: 'string', maxLength: 8 }, maxItems: 3 },
+      name: { type: 'string', minLength: 1, maxLength: 20 },
+      age: { type: 'integer', minimum: 0, maximum: 130 },
+      email: { type: 'string', format: 'email' },
+      tags: { type: 'array', items: { type: 'string', maxLength: 8 }, maxItems: 3 },
     },
     required: ['name', 'age'],
   },
@@ -80,7 +85,12 @@ export const SCHEMAS: Record<string, object> = {
     properties: {
       id: { type: 'string', format: 'uuid' },
       owner: { type: 'object', properties: { first: { type: 'string' }, last: { type: 'string' }, score: { type: 'number' } }, required: ['first', 'score'] },
-      items: { type: 'array', minItems: 1, maxItems: 3, items: { type: 'object', properties: { sku: { enum: ['A-1', 'B-2', 'C-3'] }, qty: { type: 'integer', exclusiveMinimum: 0 } }, required: ['sku', 'qty'] } },
+      items: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 3,
+        items: { type: 'object', properties: { sku: { enum: ['A-1', 'B-2', 'C-3'] }, qty: { type: 'integer', exclusiveMinimum: 0 } }, required: ['sku', 'qty'] },
+      },
       active: { type: 'boolean' },
     },
     required: ['id', 'owner', 'items', 'active'],
@@ -88,7 +98,9 @@ export const SCHEMAS: Record<string, object> = {
   },
   refs: {
     $defs: { node: { type: 'object', properties: { v: { type: 'integer' }, kids: { type: 'array', items: { $ref: '#/$defs/node' }, maxItems: 2 } }, required: ['v'] } },
-    type: 'object', properties: { root: { $ref: '#/$defs/node' }, when: { type: 'string', format: 'date-time' } }, required: ['root', 'when'],
+    type: 'object',
+    properties: { root: { $ref: '#/$defs/node' }, when: { type: 'string', format: 'date-time' } },
+    required: ['root', 'when'],
   },
   unions: {
     type: 'object',
@@ -103,7 +115,8 @@ export const SCHEMAS: Record<string, object> = {
     definitions: { t: { type: 'string', pattern: '^[A-Z][a-z]{1,4}-\\d{2}$' } },
   },
   unicode: {
-    type: 'object', properties: { text: { type: 'string', minLength: 3, maxLength: 12 }, word: { enum: ['café', 'naïve', '日本語', '🙂'] }, t: { type: 'string', format: 'time' } },
+    type: 'object',
+    properties: { text: { type: 'string', minLength: 3, maxLength: 12 }, word: { enum: ['café', 'naïve', '日本語', '🙂'] }, t: { type: 'string', format: 'time' } },
     required: ['text', 'word', 't'],
   },
   scalars: { type: 'array', items: { type: ['number', 'boolean', 'null'] }, minItems: 2, maxItems: 4 },

@@ -16,9 +16,22 @@ const many = (n: number, f: (i: number) => string) => Array.from({ length: n }, 
 
 /** Nasty patterns; each must compile or be refused with RegexError, quickly either way. */
 const NASTY: string[] = [
-  '[\\s\\S]{1000}', '^[\\s\\S]{1000}$', '(a{50}){50}', '^(a{50}){50}$', '((a|b){30}){30}', '(?:x{1000}){1000}',
-  `(${many(1000, (i) => String.fromCodePoint(0x4e00 + i))})*`, `^(${many(300, (i) => `w${i}`)})+$`, `(${many(1200, (i) => String.fromCodePoint(0x61 + (i % 26)) + i)})*z`,
-  'a{0,1000}b{0,1000}c{0,1000}', '[\\s\\S]{0,1000}', '.{500}x.{500}', 'a.{20}', 'a.{12}', '(.*a){20}', '[^"]{1000}[\\d]{1000}',
+  '[\\s\\S]{1000}',
+  '^[\\s\\S]{1000}$',
+  '(a{50}){50}',
+  '^(a{50}){50}$',
+  '((a|b){30}){30}',
+  '(?:x{1000}){1000}',
+  `(${many(1000, (i) => String.fromCodePoint(0x4e00 + i))})*`,
+  `^(${many(300, (i) => `w${i}`)})+$`,
+  `(${many(1200, (i) => String.fromCodePoint(0x61 + (i % 26)) + i)})*z`,
+  'a{0,1000}b{0,1000}c{0,1000}',
+  '[\\s\\S]{0,1000}',
+  '.{500}x.{500}',
+  'a.{20}',
+  'a.{12}',
+  '(.*a){20}',
+  '[^"]{1000}[\\d]{1000}',
 ];
 
 test('nasty patterns compile or are refused naming the pattern, within a bounded time each', () => {
@@ -55,14 +68,21 @@ test('legitimate patterns and formats still compile small and match like RegExp'
     ['^[a-z]{2,8}$', ['ab', 'abcdefgh', 'a', 'abcdefghi', 'aB']],
     ['\\d{4}-\\d{2}-\\d{2}', ['2024-01-31', 'x2024-01-31y', '2024-1-31']],
     ['^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}$', ['a.b@ex.org', 'a@b', '@x.org', 'ab@x.o']],
-    ['[\\s\\S]{5}', ['abcd', 'abcde', 'é日本 \n']], ['^(?:ab|a)*c?$', ['abac', 'abb', '']], ['^[α-ω]{1,3}é?$', ['αβé', 'αβγδ', 'é']],
+    ['[\\s\\S]{5}', ['abcd', 'abcde', 'é日本 \n']],
+    ['^(?:ab|a)*c?$', ['abac', 'abb', '']],
+    ['^[α-ω]{1,3}é?$', ['αβé', 'αβγδ', 'é']],
   ];
   for (const [p, samples] of cases) {
-    const ours = regex(p), re = new RegExp(p, 'u');
+    const ours = regex(p),
+      re = new RegExp(p, 'u');
     assert.ok(ours.states < 200, `${p}: ${ours.states} states`);
     const alphabet = [...new Set([...samples.join(''), 'a', '1', ' '])];
     const all = [...samples];
-    for (let i = 0; i < 200; i++) { let s = ''; for (let k = Math.floor(r() * 12); k > 0; k--) s += alphabet[Math.floor(r() * alphabet.length)]; all.push(s); }
+    for (let i = 0; i < 200; i++) {
+      let s = '';
+      for (let k = Math.floor(r() * 12); k > 0; k--) s += alphabet[Math.floor(r() * alphabet.length)];
+      all.push(s);
+    }
     for (const s of all) {
       let st = ours.start;
       for (const ch of s) if (st >= 0) st = ours.step(st, ch.codePointAt(0)!);
@@ -79,9 +99,13 @@ test('pattern-string masks equal a token-by-token brute force (with and without 
   const T = tokenTries(qwen);
   const special = new Set(qwen.addedTokens.map((a) => a.id));
   const cases: [object, string | Uint8Array][] = [
-    [strSchema('[\\s\\S]{1000}'), '{"s": "ab'], [strSchema('^[a-z]{2,8}$'), '{"s": "abc'], [strSchema('^[a-z]{2,8}$'), '{"s": "'],
-    [strSchema('\\d{4}-\\d{2}-\\d{2}'), '{"s": "x19'], [strSchema('^[α-ω日本]{1,5}x?$', { maxLength: 4 }), '{"s": "日α'],
-    [strSchema('^[\\s\\S]{3,}$', { minLength: 5, maxLength: 9 }), '{"s": "ab'], [strSchema('^(?:é|\\u00e8|日)+$'), '{"s": "'],
+    [strSchema('[\\s\\S]{1000}'), '{"s": "ab'],
+    [strSchema('^[a-z]{2,8}$'), '{"s": "abc'],
+    [strSchema('^[a-z]{2,8}$'), '{"s": "'],
+    [strSchema('\\d{4}-\\d{2}-\\d{2}'), '{"s": "x19'],
+    [strSchema('^[α-ω日本]{1,5}x?$', { maxLength: 4 }), '{"s": "日α'],
+    [strSchema('^[\\s\\S]{3,}$', { minLength: 5, maxLength: 9 }), '{"s": "ab'],
+    [strSchema('^(?:é|\\u00e8|日)+$'), '{"s": "'],
     [{ type: 'object', properties: { s: { type: 'string', format: 'email' } }, required: ['s'] }, '{"s": "a.b@ex'],
     // mid-character: the first byte of 'é' (c3) or of '日' (e6) already fed
     [strSchema('^[\\s\\S]{1,6}$'), Uint8Array.of(...new TextEncoder().encode('{"s": "a'), 0xc3)],
@@ -98,7 +122,10 @@ test('pattern-string masks equal a token-by-token brute force (with and without 
       const { mask, count } = walkMask(T, m.states, limit);
       let n = 0;
       for (let id = 0; id < qwen.vocabSize; id++) {
-        if (special.has(id)) { assert.equal(mask[id], 0); continue; }
+        if (special.has(id)) {
+          assert.equal(mask[id], 0);
+          continue;
+        }
         const c = m.clone();
         const ok = c.feed(qwen.tokenBytes(id)) && c.minRemaining() <= limit;
         if (ok) n++;
@@ -131,7 +158,8 @@ test('constrained steps with nasty (but accepted) patterns stay fast on the 152k
       prefer.push(prefer.shift()!);
       assert.ok(enc.encode(qwen.decode([pick])).length > 0);
     }
-    const first = times.shift()!, total = times.reduce((a, b) => a + b, 0);
+    const first = times.shift()!,
+      total = times.reduce((a, b) => a + b, 0);
     report.push(`${pattern.slice(0, 14)}: first ${first.toFixed(0)} ms, then ${(total / times.length).toFixed(1)} ms/step (max ${Math.max(...times).toFixed(0)})`);
     // ~10-25 ms a step here; the bound is for responsiveness under a loaded CI, not speed
     assert.ok(first < 5000, `${pattern}: first step ${first} ms`);

@@ -33,9 +33,14 @@ test('masks equal a token-by-token brute force (fast string path included)', () 
   const T = tokenTries(qwen);
   const special = new Set(qwen.addedTokens.map((a) => a.id));
   const cases: [object, string][] = [
-    [SCHEMAS.person!, '{"name": "Jo'], [SCHEMAS.person!, '{"name": "J\xc3'.slice(0, 0) + '{"name": "é'], [SCHEMAS.person!, '{"name": "Ann", "age": 3'],
-    [SCHEMAS.nested!, '{"id": "123e4567-e89b-12d3-a456-4266'], [SCHEMAS.unicode!, '{"text": "日本'], [SCHEMAS.anyObject!, '{"k": [1, {"'],
-    [SCHEMAS.unions!, '{"a": '], [SCHEMAS.refs!, '{"root": {"v": 1, "kids": [{"v": 2}'],
+    [SCHEMAS.person!, '{"name": "Jo'],
+    [SCHEMAS.person!, '{"name": "J\xc3'.slice(0, 0) + '{"name": "é'],
+    [SCHEMAS.person!, '{"name": "Ann", "age": 3'],
+    [SCHEMAS.nested!, '{"id": "123e4567-e89b-12d3-a456-4266'],
+    [SCHEMAS.unicode!, '{"text": "日本'],
+    [SCHEMAS.anyObject!, '{"k": [1, {"'],
+    [SCHEMAS.unions!, '{"a": '],
+    [SCHEMAS.refs!, '{"root": {"v": 1, "kids": [{"v": 2}'],
   ];
   const enc = new TextEncoder();
   for (const [schema, prefix] of cases) {
@@ -44,7 +49,10 @@ test('masks equal a token-by-token brute force (fast string path included)', () 
     const { mask, count } = walkMask(T, m.states);
     let n = 0;
     for (let id = 0; id < qwen.vocabSize; id++) {
-      if (special.has(id)) { assert.equal(mask[id], 0); continue; }
+      if (special.has(id)) {
+        assert.equal(mask[id], 0);
+        continue;
+      }
       const ok = m.clone().feed(qwen.tokenBytes(id));
       if (ok) n++;
       if ((mask[id] === 1) !== ok) assert.fail(`${prefix}: token ${id} ${JSON.stringify(qwen.decode([id]))} mask ${mask[id]} brute ${ok}`);
@@ -62,9 +70,14 @@ test('masks equal a token-by-token brute force (fast string path included)', () 
 test('mask time on the 152k vocabulary (reported; generous bound)', () => {
   const T = tokenTries(qwen);
   const states: [string, object, string][] = [
-    ['object start', SCHEMAS.person!, ''], ['inside a string', SCHEMAS.person!, '{"name": "Jo'], ['after a key', SCHEMAS.person!, '{"name": "Jo", "age"'],
-    ['value start', SCHEMAS.nested!, '{"id": "123e4567-e89b-12d3-a456-426614174000", "owner":'], ['in a number', SCHEMAS.nested!, '{"id": "123e4567-e89b-12d3-a456-426614174000", "owner": {"first": "a", "score": 1'],
-    ['uuid string', SCHEMAS.nested!, '{"id": "123e'], ['json_object key', SCHEMAS.anyObject!, '{"k": [1, {"'], ['pattern string', SCHEMAS.unions!, '{"a": 1, "b": true, "c": null, "d": "fixed", "e": "Ab'],
+    ['object start', SCHEMAS.person!, ''],
+    ['inside a string', SCHEMAS.person!, '{"name": "Jo'],
+    ['after a key', SCHEMAS.person!, '{"name": "Jo", "age"'],
+    ['value start', SCHEMAS.nested!, '{"id": "123e4567-e89b-12d3-a456-426614174000", "owner":'],
+    ['in a number', SCHEMAS.nested!, '{"id": "123e4567-e89b-12d3-a456-426614174000", "owner": {"first": "a", "score": 1'],
+    ['uuid string', SCHEMAS.nested!, '{"id": "123e'],
+    ['json_object key', SCHEMAS.anyObject!, '{"k": [1, {"'],
+    ['pattern string', SCHEMAS.unions!, '{"a": 1, "b": true, "c": null, "d": "fixed", "e": "Ab'],
   ];
   const report: string[] = [];
   for (const [label, schema, prefix] of states) {
@@ -83,14 +96,17 @@ test('mask time on the 152k vocabulary (reported; generous bound)', () => {
 const tinySchemas = ['person', 'nested', 'refs', 'unions', 'unicode', 'scalars', 'anyObject'];
 test('random-weight tiny model: every schema, several seeds, output parses and validates', async () => {
   for (const name of tinySchemas) {
-    const schema = SCHEMAS[name]!, validate = ajv.compile(schema);
+    const schema = SCHEMAS[name]!,
+      validate = ajv.compile(schema);
     for (let seed = 0; seed < 4; seed++) {
       const c = jsonConstraint(tinyTok, { type: 'json_schema', schema }, { maxTokens: 150 });
       const r = await run(tiny, tinyTok, c, seed, 150);
       assert.equal(r.finish, 'stop', `${name} seed ${seed}: ${r.text}`);
       assert.ok(c.done());
       let v: unknown;
-      assert.doesNotThrow(() => { v = JSON.parse(r.text); }, `${name} seed ${seed}: ${r.text}`);
+      assert.doesNotThrow(() => {
+        v = JSON.parse(r.text);
+      }, `${name} seed ${seed}: ${r.text}`);
       assert.ok(validate(v), `${name} seed ${seed}: ${r.text} ${JSON.stringify(validate.errors)}`);
     }
   }
@@ -115,10 +131,11 @@ test('json_object mode gives an object; a tight max_tokens still closes the JSON
   assert.equal(free.finish, 'length');
 });
 
-test('real-vocabulary random model: schema output validates, tool calls follow Qwen\'s format', async () => {
+test("real-vocabulary random model: schema output validates, tool calls follow Qwen's format", async () => {
   const model = loadModel(fixtureDir('models/qwen3-tiny-realvocab'));
   const schema = {
-    type: 'object', properties: { title: { type: 'string', maxLength: 24 }, year: { type: 'integer' }, genre: { enum: ['drama', 'comedy', 'sci-fi'] }, rating: { type: ['number', 'null'] } },
+    type: 'object',
+    properties: { title: { type: 'string', maxLength: 24 }, year: { type: 'integer' }, genre: { enum: ['drama', 'comedy', 'sci-fi'] }, rating: { type: ['number', 'null'] } },
     required: ['title', 'year', 'genre'],
   };
   const validate = ajv.compile(schema);
@@ -128,13 +145,24 @@ test('real-vocabulary random model: schema output validates, tool calls follow Q
     assert.ok(validate(JSON.parse(r.text)), r.text);
   }
   const tools: ToolSpec[] = [
-    { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, unit: { enum: ['c', 'f'] } }, required: ['city', 'unit'] } } },
-    { type: 'function', function: { name: 'search', parameters: { type: 'object', properties: { q: { type: 'string', maxLength: 12 }, n: { type: 'integer', minimum: 1, maximum: 9 } }, required: ['q'] } } },
+    {
+      type: 'function',
+      function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, unit: { enum: ['c', 'f'] } }, required: ['city', 'unit'] } },
+    },
+    {
+      type: 'function',
+      function: { name: 'search', parameters: { type: 'object', properties: { q: { type: 'string', maxLength: 12 }, n: { type: 'integer', minimum: 1, maximum: 9 } }, required: ['q'] } },
+    },
   ];
-  const open = qwen.tokenToId('<tool_call>'), close = qwen.tokenToId('</tool_call>');
+  const open = qwen.tokenToId('<tool_call>'),
+    close = qwen.tokenToId('</tool_call>');
   assert.deepEqual([open, close], [151657, 151658]);
   const seen = new Set<string>();
-  for (const [seed, name] of [[3, 'search'], [4, undefined], [5, undefined]] as const) {
+  for (const [seed, name] of [
+    [3, 'search'],
+    [4, undefined],
+    [5, undefined],
+  ] as const) {
     const r = await run(model, qwen, toolCallConstraint(qwen, tools, name, { maxTokens: 48 }), seed, 48);
     assert.equal(r.finish, 'stop', r.text);
     assert.equal(r.ids[0], open);

@@ -23,8 +23,12 @@ const TOOLS: ToolSpec[] = [
   fn('weather', {
     type: 'object',
     properties: {
-      city: { type: 'string', minLength: 1, maxLength: 10 }, days: { type: 'integer', minimum: 1, maximum: 14 }, unit: { enum: ['c', 'f'] },
-      note: { type: ['string', 'null'], maxLength: 6 }, code: { $ref: '#/$defs/code' }, when: { type: 'string', format: 'date' },
+      city: { type: 'string', minLength: 1, maxLength: 10 },
+      days: { type: 'integer', minimum: 1, maximum: 14 },
+      unit: { enum: ['c', 'f'] },
+      note: { type: ['string', 'null'], maxLength: 6 },
+      code: { $ref: '#/$defs/code' },
+      when: { type: 'string', format: 'date' },
     },
     required: ['city', 'days'],
     $defs: { code: { type: 'string', pattern: '^[A-Z]{2}-\\d{2}$' } },
@@ -32,13 +36,23 @@ const TOOLS: ToolSpec[] = [
   fn('mixed', {
     type: 'object',
     properties: {
-      n: { type: ['string', 'integer'], maxLength: 4, minimum: 50 }, o: { anyOf: [{ type: 'object', properties: { a: { type: 'integer' } }, required: ['a'] }, { type: 'string', maxLength: 5 }] },
-      b: { type: ['boolean', 'string'], maxLength: 3 }, any: {}, e: { enum: ['x', 2, null] },
+      n: { type: ['string', 'integer'], maxLength: 4, minimum: 50 },
+      o: {
+        anyOf: [
+          { type: 'object', properties: { a: { type: 'integer' } }, required: ['a'] },
+          { type: 'string', maxLength: 5 },
+        ],
+      },
+      b: { type: ['boolean', 'string'], maxLength: 3 },
+      any: {},
+      e: { enum: ['x', 2, null] },
     },
     required: ['n', 'o', 'b', 'any', 'e'],
   }),
   fn('noargs', { type: 'object', properties: {} }),
-  ...Object.entries(SCHEMAS).filter(([, s]) => (s as { type?: string }).type === 'object' && 'properties' in s).map(([k, s]) => fn(k, s)),
+  ...Object.entries(SCHEMAS)
+    .filter(([, s]) => (s as { type?: string }).type === 'object' && 'properties' in s)
+    .map(([k, s]) => fn(k, s)),
 ];
 
 /** A byte document of the automaton -> the parsed call, checked against the tool's schema. */
@@ -67,14 +81,18 @@ test('random documents of the XML automaton parse into arguments valid for each 
 
 test('the shape: schema order, required always there, optional ones sometimes; tool_choice required picks any tool', () => {
   const r = rng(3);
-  const seen = new Map<string, number>(), names = new Set<string>();
+  const seen = new Map<string, number>(),
+    names = new Set<string>();
   for (let i = 0; i < 60; i++) {
-    const text = dec.decode(randomWalk(toolCallMatcher(TOOLS.slice(0, 1), "weather", "xml"), r, 160));
+    const text = dec.decode(randomWalk(toolCallMatcher(TOOLS.slice(0, 1), 'weather', 'xml'), r, 160));
     assert.match(text, /^<tool_call>\n<function=weather>\n<parameter=city>\n[\s\S]*\n<\/parameter>\n<parameter=days>\n\d+\n<\/parameter>\n(<parameter=[\s\S]*)?<\/function>\n<\/tool_call>$/);
     const { args } = check(text, TOOLS);
     for (const k of Object.keys(args)) seen.set(k, (seen.get(k) ?? 0) + 1);
     const order = ['city', 'days', 'unit', 'note', 'code', 'when'];
-    assert.deepEqual(Object.keys(args), order.filter((k) => k in args));
+    assert.deepEqual(
+      Object.keys(args),
+      order.filter((k) => k in args),
+    );
   }
   assert.equal(seen.get('city'), 60);
   assert.equal(seen.get('days'), 60);
@@ -125,9 +143,16 @@ async function run(model: CausalLM, tok: Tokenizer, c: Constraint, seed: number,
 
 test('tiny byte-level vocabulary (no <tool_call> token): the tags are spelled as text, output validates', async () => {
   const dir = fixtureDir('models/qwen2-tiny-tied');
-  const model = loadModel(dir), tok = loadTokenizer(dir);
+  const model = loadModel(dir),
+    tok = loadTokenizer(dir);
   assert.equal(tok.tokenToId('<tool_call>'), undefined);
-  for (const [seed, name] of [[1, 'weather'], [2, 'mixed'], [3, undefined], [4, 'person'], [5, 'unions']] as const) {
+  for (const [seed, name] of [
+    [1, 'weather'],
+    [2, 'mixed'],
+    [3, undefined],
+    [4, 'person'],
+    [5, 'unions'],
+  ] as const) {
     // one byte per token at worst: the budget is the shortest call plus room to wander (the
     // fixture's context is 256 positions, so the longest schemas are left to the automaton test)
     const max = toolCallConstraint(tok, TOOLS, name, { format: 'xml' }).minRemaining() + 80;
@@ -142,8 +167,12 @@ test('tiny byte-level vocabulary (no <tool_call> token): the tags are spelled as
 test('real Qwen vocabulary: <tool_call> / </tool_call> are the added tokens, the body validates', async () => {
   const model = loadModel(fixtureDir('models/qwen3-tiny-realvocab'));
   const qwen = fixtureTokenizer('qwen3');
-  const open = qwen.tokenToId('<tool_call>'), close = qwen.tokenToId('</tool_call>');
-  for (const [seed, name] of [[1, 'weather'], [2, undefined]] as const) {
+  const open = qwen.tokenToId('<tool_call>'),
+    close = qwen.tokenToId('</tool_call>');
+  for (const [seed, name] of [
+    [1, 'weather'],
+    [2, undefined],
+  ] as const) {
     const max = toolCallConstraint(qwen, TOOLS.slice(0, 3), name, { format: 'xml' }).minRemaining() + 20;
     const r = await run(model, qwen, toolCallConstraint(qwen, TOOLS.slice(0, 3), name, { maxTokens: max, format: 'xml' }), seed, max);
     assert.equal(r.finish, 'stop', r.text);

@@ -23,7 +23,7 @@ async function collect(prompt: number[], o: GenerateOptions) {
   }
 }
 
-test('greedy generation gives llama.cpp\'s greedy ids for every reference case', async () => {
+test("greedy generation gives llama.cpp's greedy ids for every reference case", async () => {
   for (const c of ref.cases) {
     const r = await collect(c.prompt_ids, { temperature: 0, max_tokens: c.greedy_generated_ids.length });
     assert.deepEqual(r.ids, c.greedy_generated_ids);
@@ -78,7 +78,10 @@ test('stop strings: held back across pieces, never shown, text before them kept'
   for (const piece of ['Hello', ' wor', 'ld\n', '\nUs', 'er: hi']) {
     const r = s.push(piece);
     out.push(r.text);
-    if (r.stopped) { stopped = true; break; }
+    if (r.stopped) {
+      stopped = true;
+      break;
+    }
   }
   assert.equal(stopped, true);
   assert.equal(out.join(''), 'Hello world');

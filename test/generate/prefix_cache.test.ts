@@ -35,7 +35,8 @@ async function turn(cm: ChatModel, messages: unknown[], max = 20): Promise<{ eve
 async function threeTurns(on: ChatModel, off: ChatModel): Promise<void> {
   let msgs: unknown[] = [SYSTEM, { role: 'user', content: 'Tell me about llamas.' }];
   for (let t = 0; t < 3; t++) {
-    const a = await turn(on, msgs), b = await turn(off, msgs);
+    const a = await turn(on, msgs),
+      b = await turn(off, msgs);
     assert.deepEqual(a.events, b.events, `turn ${t + 1}`);
     assert.equal(b.r.cachedTokens, 0);
     if (t === 0) assert.equal(a.r.cachedTokens, 0);
@@ -65,19 +66,21 @@ test('Qwen3.5 (wasm): greedy text the same with the cache on and off over two tu
   const off = openChatModel(chatModelDir('qwen3.5'), 'q', { backend: wasm, cacheMem: 0, onNote: () => {} });
   let msgs: unknown[] = [SYSTEM, { role: 'user', content: 'Tell me about llamas.' }];
   for (let t = 0; t < 2; t++) {
-    const a = await turn(on, msgs), b = await turn(off, msgs);
+    const a = await turn(on, msgs),
+      b = await turn(off, msgs);
     assert.equal(a.text, b.text, `turn ${t + 1}`);
     msgs = [...msgs, { role: 'assistant', content: a.text }, { role: 'user', content: 'More?' }];
   }
   assert.equal(on.scheduler.stats.prefixHits, 1);
 });
 
-const ids = (s: Scheduler, prompt: number[], max = 8) => (async () => {
-  let cached = -1;
-  const out: number[] = [];
-  for await (const st of s.submit(prompt, { temperature: 0, max_tokens: max, onCached: (n) => (cached = n) })) out.push(st.token);
-  return { out, cached };
-})();
+const ids = (s: Scheduler, prompt: number[], max = 8) =>
+  (async () => {
+    let cached = -1;
+    const out: number[] = [];
+    for await (const st of s.submit(prompt, { temperature: 0, max_tokens: max, onCached: (n) => (cached = n) })) out.push(st.token);
+    return { out, cached };
+  })();
 const base = openChatModel(chatModelDir(), 'q', { backend: wasm, cacheMem: 0 });
 const model = base.model;
 const prompt = (seed: number, n: number) => Array.from({ length: n }, (_, i) => 1000 + ((i * 7919 + seed * 104729) % 5000));
@@ -85,7 +88,8 @@ const prompt = (seed: number, n: number) => Array.from({ length: n }, (_, i) => 
 test('eviction: under a budget of a few blocks the cache stays within it, old prefixes go, answers stay the same', async () => {
   const blockBytes = 4 * model.newCache(1).rowsFloats(BLOCK);
   const s = new Scheduler(model, 256, 8, 5 * blockBytes);
-  const A = prompt(1, 4 * BLOCK + 3), B = prompt(2, 4 * BLOCK + 3);
+  const A = prompt(1, 4 * BLOCK + 3),
+    B = prompt(2, 4 * BLOCK + 3);
   const want = { A: (await ids(base.scheduler, A)).out, B: (await ids(base.scheduler, B)).out };
   assert.equal((await ids(s, A)).cached, 0);
   const a2 = await ids(s, A);
@@ -114,16 +118,25 @@ test('concurrent requests sharing a cached prefix: each restores it and gets its
   // submitted together on an empty cache (as n choices are): one computes the prefix, the others wait for it
   const fresh = new Scheduler(model, 64, 8, 64 << 20);
   const together = await Promise.all(asks.map((p) => ids(fresh, p)));
-  assert.deepEqual(together.map((g) => g.cached), [0, 6 * BLOCK, 6 * BLOCK, 6 * BLOCK]);
+  assert.deepEqual(
+    together.map((g) => g.cached),
+    [0, 6 * BLOCK, 6 * BLOCK, 6 * BLOCK],
+  );
   together.forEach((g, i) => assert.deepEqual(g.out, want[i]!.out, `request ${i} (together)`));
   // a prompt sharing less than half of itself does not wait
   const other = new Scheduler(model, 64, 8, 64 << 20);
   const mixed = await Promise.all([asks[0]!, [...shared.slice(0, BLOCK), ...prompt(9, 6 * BLOCK)]].map((p) => ids(other, p)));
-  assert.deepEqual(mixed.map((g) => g.cached), [0, 0]);
+  assert.deepEqual(
+    mixed.map((g) => g.cached),
+    [0, 0],
+  );
 });
 
 test('a prefix cache too small for one block: a one-line error naming --cache-mem', () => {
-  expectError(() => new Scheduler(model, 256, 8, 1000), /--cache-mem 1000 bytes is too small for this model: one 16-token block of its keys and values takes 4\.0 KiB; give at least 4\.0 KiB, or --no-prefix-cache/);
+  expectError(
+    () => new Scheduler(model, 256, 8, 1000),
+    /--cache-mem 1000 bytes is too small for this model: one 16-token block of its keys and values takes 4\.0 KiB; give at least 4\.0 KiB, or --no-prefix-cache/,
+  );
   expectError(() => openChatModel(chatModelDir('qwen3.5'), 'q', { cacheMem: 4096, onNote: () => {} }), /--cache-mem .* too small .* one checkpoint of its recurrent state/);
 });
 

@@ -14,10 +14,18 @@ function freqs(p: Parameters<typeof sample>[1], n = 20000, seed = 7, logits = L)
 }
 
 test('Rng: same seed, same stream; different seeds differ; uniform in [0,1)', () => {
-  const a = new Rng(42), b = new Rng(42), c = new Rng(43);
+  const a = new Rng(42),
+    b = new Rng(42),
+    c = new Rng(43);
   const xa = Array.from({ length: 1000 }, () => a.next());
-  assert.deepEqual(xa, Array.from({ length: 1000 }, () => b.next()));
-  assert.notDeepEqual(xa, Array.from({ length: 1000 }, () => c.next()));
+  assert.deepEqual(
+    xa,
+    Array.from({ length: 1000 }, () => b.next()),
+  );
+  assert.notDeepEqual(
+    xa,
+    Array.from({ length: 1000 }, () => c.next()),
+  );
   assert.ok(xa.every((x) => x >= 0 && x < 1));
   const mean = xa.reduce((s, x) => s + x, 0) / xa.length;
   assert.ok(Math.abs(mean - 0.5) < 0.05, `mean ${mean}`);
@@ -42,11 +50,20 @@ test('temperature 0.5 sharpens: softmax(logits / 0.5)', () => {
 
 test('top_k 2 keeps the two best; top_p and min_p cut the tail', () => {
   const f = freqs({ top_k: 2 });
-  assert.deepEqual(f.map((x) => x > 0), [false, true, false, false, true]);
+  assert.deepEqual(
+    f.map((x) => x > 0),
+    [false, true, false, false, true],
+  );
   // probabilities: [.06, .38, .14, .04, .35] (approximately): top_p 0.7 keeps ids 1 and 4
-  assert.deepEqual(freqs({ top_p: 0.7 }).map((x) => x > 0), [false, true, false, false, true]);
+  assert.deepEqual(
+    freqs({ top_p: 0.7 }).map((x) => x > 0),
+    [false, true, false, false, true],
+  );
   // min_p 0.3: keep tokens with p >= 0.3 * p_max, i.e. ids 1, 4 and 2 (0.14/0.38 = 0.37)
-  assert.deepEqual(freqs({ min_p: 0.3 }).map((x) => x > 0), [false, true, true, false, true]);
+  assert.deepEqual(
+    freqs({ min_p: 0.3 }).map((x) => x > 0),
+    [false, true, true, false, true],
+  );
 });
 
 test('same seed, same samples; penalties change the logits as defined', () => {
@@ -58,14 +75,21 @@ test('same seed, same samples; penalties change the logits as defined', () => {
 });
 
 test('an allowed() mask is obeyed even against the logits', () => {
-  for (let s = 0; s < 50; s++) assert.equal(sample(L, {}, H, new Rng(s), (id) => id === 3), 3);
+  for (let s = 0; s < 50; s++)
+    assert.equal(
+      sample(L, {}, H, new Rng(s), (id) => id === 3),
+      3,
+    );
 });
 
 test('logprobs: log-softmax of the logits; top entries sorted; topN agrees with a full sort', () => {
   const lp = logprobs(L, 2, 3);
   const z = Math.log(Array.from(L).reduce((a, x) => a + Math.exp(x), 0));
   assert.ok(Math.abs(lp.logprob - (2 - z)) < 1e-6);
-  assert.deepEqual(lp.top.map((t) => t.id), [1, 4, 2]);
+  assert.deepEqual(
+    lp.top.map((t) => t.id),
+    [1, 4, 2],
+  );
   const r = new Rng(9);
   const big = Float32Array.from({ length: 1000 }, () => Math.round(r.next() * 50));
   const sorted = Array.from(big.keys()).sort((a, b) => big[b]! - big[a]! || a - b);

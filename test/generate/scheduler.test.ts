@@ -25,25 +25,28 @@ async function ids(it: AsyncGenerator<{ token: number }, string>): Promise<{ ids
   }
 }
 
-for (const [label, model] of [['reference', () => loadModel(dir)], ['wasm', () => fastModel]] as const)
-test(`${label} backend: concurrent greedy requests each get llama.cpp's greedy ids (small budget forces chunked, interleaved prefill)`, async () => {
-  const s = new Scheduler(model(), 16);
-  const [a, b] = ref.cases;
-  const runs = await Promise.all([
-    ids(s.submit(a.prompt_ids, { temperature: 0, max_tokens: a.greedy_generated_ids.length })),
-    ids(s.submit(b.prompt_ids, { temperature: 0, max_tokens: b.greedy_generated_ids.length })),
-    ids(s.submit(a.prompt_ids, { temperature: 0, max_tokens: 5 })),
-    ids(s.submit(b.prompt_ids, { temperature: 1, seed: 3, max_tokens: 6 })),
-  ]);
-  assert.deepEqual(runs[0]!.ids, a.greedy_generated_ids);
-  assert.deepEqual(runs[1]!.ids, b.greedy_generated_ids);
-  assert.deepEqual(runs[2]!.ids, a.greedy_generated_ids.slice(0, 5));
-  assert.equal(runs[2]!.finish, 'length');
-  // a seeded sampled run is the same alone as in company
-  const alone = await ids(new Scheduler(model()).submit(b.prompt_ids, { temperature: 1, seed: 3, max_tokens: 6 }));
-  assert.deepEqual(runs[3]!.ids, alone.ids);
-  assert.equal(s.load, 0);
-});
+for (const [label, model] of [
+  ['reference', () => loadModel(dir)],
+  ['wasm', () => fastModel],
+] as const)
+  test(`${label} backend: concurrent greedy requests each get llama.cpp's greedy ids (small budget forces chunked, interleaved prefill)`, async () => {
+    const s = new Scheduler(model(), 16);
+    const [a, b] = ref.cases;
+    const runs = await Promise.all([
+      ids(s.submit(a.prompt_ids, { temperature: 0, max_tokens: a.greedy_generated_ids.length })),
+      ids(s.submit(b.prompt_ids, { temperature: 0, max_tokens: b.greedy_generated_ids.length })),
+      ids(s.submit(a.prompt_ids, { temperature: 0, max_tokens: 5 })),
+      ids(s.submit(b.prompt_ids, { temperature: 1, seed: 3, max_tokens: 6 })),
+    ]);
+    assert.deepEqual(runs[0]!.ids, a.greedy_generated_ids);
+    assert.deepEqual(runs[1]!.ids, b.greedy_generated_ids);
+    assert.deepEqual(runs[2]!.ids, a.greedy_generated_ids.slice(0, 5));
+    assert.equal(runs[2]!.finish, 'length');
+    // a seeded sampled run is the same alone as in company
+    const alone = await ids(new Scheduler(model()).submit(b.prompt_ids, { temperature: 1, seed: 3, max_tokens: 6 }));
+    assert.deepEqual(runs[3]!.ids, alone.ids);
+    assert.equal(s.load, 0);
+  });
 
 test('leaving the iteration cancels the request; an abort signal ends it with "abort"', async () => {
   const s = new Scheduler(model);
@@ -109,7 +112,7 @@ const q35dir = fixtureDir('models/qwen35-tiny');
 const q35ref = JSON.parse(fs.readFileSync(path.join(q35dir, 'reference.json'), 'utf8'));
 const q35 = loadModel(path.join(q35dir, 'model-f32.gguf'), { backend: wasm });
 
-test('Qwen3.5 (hybrid DeltaNet): four concurrent requests of different lengths each get llama.cpp\'s greedy ids', async () => {
+test("Qwen3.5 (hybrid DeltaNet): four concurrent requests of different lengths each get llama.cpp's greedy ids", async () => {
   const s = new Scheduler(q35, 7); // small budget: prompts prefill in interleaved chunks while others decode
   const cs = q35ref.cases as { prompt_ids: number[]; greedy_generated_ids: number[] }[];
   const runs = await Promise.all(cs.map((c) => ids(s.submit(c.prompt_ids, { temperature: 0, max_tokens: c.greedy_generated_ids.length }))));

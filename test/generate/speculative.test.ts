@@ -39,7 +39,12 @@ const q35Tied = loadModel(path.join(fixtureDir('models/qwen35-tiny-tied'), 'mode
 // scheduler's budget) would change the last bits whether or not it speculates
 const prompts = (V: number, long = V > 1000) => [1, 2, 3, 4].map((s) => Array.from({ length: long ? 12 + 5 * s : 3 * s + 2 }, (_, i) => (i * 37 * s + 11 * s) % V));
 
-interface Out { tokens: number[]; logprobs: number[]; tops: string; finish: string }
+interface Out {
+  tokens: number[];
+  logprobs: number[];
+  tops: string;
+  finish: string;
+}
 
 async function collect(it: AsyncGenerator<{ token: number; logprob?: number; top?: unknown }, string>): Promise<Out> {
   const o: Out = { tokens: [], logprobs: [], tops: '', finish: '' };
@@ -95,7 +100,10 @@ test('with the prefix cache: blocks and checkpoints kept while speculating hold 
   const ref = new ReferenceBackend(); // Qwen3.5 here on the reference backend: its bits do not depend on how a prompt is split
   const r35 = loadModel(path.join(Q35, 'model-f32.gguf'), { backend: ref, onNote: () => {} });
   const r35Q8 = loadModel(path.join(Q35, 'model-q8_0.gguf'), { backend: ref, onNote: () => {} });
-  for (const [target, spec, V] of [[dense, { method: 'draft', model: denseQ4, pMin: 0, max: 5 }, 5000], [r35, { method: 'draft', model: r35Q8, pMin: 0, max: 3 }, 300]] as const) {
+  for (const [target, spec, V] of [
+    [dense, { method: 'draft', model: denseQ4, pMin: 0, max: 5 }, 5000],
+    [r35, { method: 'draft', model: r35Q8, pMin: 0, max: 3 }, 300],
+  ] as const) {
     const s = new Scheduler(target, 64, 2, 1 << 26, spec);
     const o = { ...OPTS, max_tokens: 45 };
     for (const p of prompts(V, true).slice(0, 2)) {
@@ -114,7 +122,10 @@ test('with the prefix cache: blocks and checkpoints kept while speculating hold 
 test('stop tokens and max_tokens end a speculative sequence where they end a plain one', async () => {
   const p = prompts(5000)[1]!;
   const plain = await collect(generate(dense, p, { ...OPTS, max_tokens: 30 }));
-  for (const o of [{ ...OPTS, stop_tokens: [plain.tokens[7]!] }, { ...OPTS, max_tokens: 9 }]) {
+  for (const o of [
+    { ...OPTS, stop_tokens: [plain.tokens[7]!] },
+    { ...OPTS, max_tokens: 9 },
+  ]) {
     const want = await collect(generate(dense, p, o));
     for (const spec of [{ method: 'ngram' }, { method: 'draft', model: dense, pMin: 0 }] as Speculation[]) assert.deepEqual(await collect(generate(dense, p, o, spec)), want);
   }
@@ -132,16 +143,26 @@ test('sampled: with the target as its own draft every proposal is kept (p = q); 
 
 /** A random target distribution over a small vocabulary, as the sampler builds it. */
 function randomChoice(r: () => number, V: number, temperature: number): Choice {
-  return distribution(Float32Array.from({ length: V }, () => 4 * r() - 2), { temperature, top_k: V - 1 }, { prompt: [], generated: [] });
+  return distribution(
+    Float32Array.from({ length: V }, () => 4 * r() - 2),
+    { temperature, top_k: V - 1 },
+    { prompt: [], generated: [] },
+  );
 }
 
-test('rejection sampling: the output distribution is exactly the target\'s (draft distributions and point-mass proposals)', () => {
+test("rejection sampling: the output distribution is exactly the target's (draft distributions and point-mass proposals)", () => {
   const r = rng(5);
-  const prob = (c: Choice, id: number) => { const j = c.ids.indexOf(id); return j < 0 ? 0 : c.weights[j]! / c.sum; };
+  const prob = (c: Choice, id: number) => {
+    const j = c.ids.indexOf(id);
+    return j < 0 ? 0 : c.weights[j]! / c.sum;
+  };
   for (let trial = 0; trial < 50; trial++) {
-    const V = 6, p = randomChoice(r, V, 0.5 + r()), q = randomChoice(r, V, 0.5 + r());
+    const V = 6,
+      p = randomChoice(r, V, 0.5 + r()),
+      q = randomChoice(r, V, 0.5 + r());
     // out(x) = sum over t of q(t) [a(t) [x = t] + (1 - a(t)) residual(x)]
-    const res = residual(p, q), out = new Float64Array(V);
+    const res = residual(p, q),
+      out = new Float64Array(V);
     for (const t of q.ids) {
       const a = acceptance(p, t, q);
       out[t] += prob(q, t) * a;
@@ -150,7 +171,8 @@ test('rejection sampling: the output distribution is exactly the target\'s (draf
     for (let x = 0; x < V; x++) assert.ok(Math.abs(out[x]! - prob(p, x)) < 1e-12, `draft: token ${x}: ${out[x]} vs ${prob(p, x)}`);
     // a point mass at any t (n-gram): out(x) = a(t) [x = t] + (1 - a(t)) residual_t(x)
     for (let t = 0; t < V; t++) {
-      const a = acceptance(p, t, undefined), rt = residual(p, { ids: [t], weights: [1], sum: 1, point: true });
+      const a = acceptance(p, t, undefined),
+        rt = residual(p, { ids: [t], weights: [1], sum: 1, point: true });
       for (let x = 0; x < V; x++) {
         const o = (x === t ? a : 0) + (1 - a) * prob(rt, x);
         assert.ok(Math.abs(o - prob(p, x)) < 1e-12, `point mass at ${t}: token ${x}`);
@@ -164,9 +186,21 @@ test('rejection sampling: the output distribution is exactly the target\'s (draf
 });
 
 test('rejection sampling, drawn: 200,000 verified draws follow the target (chi-square, fixed seed)', () => {
-  const r = rng(9), V = 5, p = randomChoice(r, V, 1), q = randomChoice(r, V, 1);
-  const rand = new Rng(3), counts = new Float64Array(V), N = 200_000;
-  const proposal = () => { let u = rand.next() * q.sum; for (let j = 0; j < q.ids.length; j++) { u -= q.weights[j]!; if (u < 0) return q.ids[j]!; } return q.ids[q.ids.length - 1]!; };
+  const r = rng(9),
+    V = 5,
+    p = randomChoice(r, V, 1),
+    q = randomChoice(r, V, 1);
+  const rand = new Rng(3),
+    counts = new Float64Array(V),
+    N = 200_000;
+  const proposal = () => {
+    let u = rand.next() * q.sum;
+    for (let j = 0; j < q.ids.length; j++) {
+      u -= q.weights[j]!;
+      if (u < 0) return q.ids[j]!;
+    }
+    return q.ids[q.ids.length - 1]!;
+  };
   let kept = 0;
   for (let i = 0; i < N; i++) {
     const v = verifyToken(p, proposal(), q, rand);
@@ -174,7 +208,10 @@ test('rejection sampling, drawn: 200,000 verified draws follow the target (chi-s
     if (v.accepted) kept++;
   }
   let chi = 0;
-  for (let x = 0; x < V; x++) { const e = N * (p.weights[p.ids.indexOf(x)] ?? 0) / p.sum; if (e > 0) chi += (counts[x]! - e) ** 2 / e; }
+  for (let x = 0; x < V; x++) {
+    const e = (N * (p.weights[p.ids.indexOf(x)] ?? 0)) / p.sum;
+    if (e > 0) chi += (counts[x]! - e) ** 2 / e;
+  }
   assert.ok(chi < 30, `chi-square ${chi.toFixed(1)} over ${V - 1} degrees of freedom`); // p < 1e-5 under the null
   assert.ok(kept > 0 && kept < N);
 });
@@ -191,7 +228,8 @@ test('a JSON-schema request with speculation validates and matches the plain ans
   const plain = openChatModel(chatModelDir(), 'q', { ...quiet, cacheMem: 0 });
   const spec = openChatModel(chatModelDir(), 'q', { ...quiet, cacheMem: 0, spec: { method: 'ngram', max: 8 } });
   const ids = plain.tokenizer.encode('<|im_start|>user\nA person?<|im_end|>\n<|im_start|>assistant\n');
-  const run = (cm: typeof plain) => collect(cm.scheduler.submit(ids, { temperature: 0, max_tokens: 60, constraint: jsonConstraint(cm.tokenizer, { type: 'json_schema', schema: SCHEMA }, { maxTokens: 60 }) }));
+  const run = (cm: typeof plain) =>
+    collect(cm.scheduler.submit(ids, { temperature: 0, max_tokens: 60, constraint: jsonConstraint(cm.tokenizer, { type: 'json_schema', schema: SCHEMA }, { maxTokens: 60 }) }));
   const [a, b] = [await run(plain), await run(spec)];
   assert.deepEqual(b, a);
   const obj = JSON.parse(plain.tokenizer.decode(b.tokens));

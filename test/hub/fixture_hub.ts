@@ -10,7 +10,13 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { openSafetensors } from '../../src/formats/safetensors.js';
 
-export interface FixtureFile { path: string; data: Buffer; lfs: boolean; sha256: string; gitSha1: string }
+export interface FixtureFile {
+  path: string;
+  data: Buffer;
+  lfs: boolean;
+  sha256: string;
+  gitSha1: string;
+}
 export interface FixtureRepo {
   id: string;
   commit: string;
@@ -34,7 +40,12 @@ export interface Faults {
   /** HF names another sha256 in X-Linked-Etag than its file list does */
   wrongEtag: Set<string>;
 }
-export interface LogEntry { method: string; url: string; range?: string; auth?: string }
+export interface LogEntry {
+  method: string;
+  url: string;
+  range?: string;
+  auth?: string;
+}
 export interface FixtureHub {
   url: string;
   repos: Map<string, FixtureRepo>;
@@ -59,7 +70,9 @@ const sha1 = (s: string | Buffer) => createHash('sha1').update(s).digest('hex');
 
 export function fixtureFile(p: string, data: Buffer, lfs = data.length > 4096): FixtureFile {
   return {
-    path: p, data, lfs,
+    path: p,
+    data,
+    lfs,
     sha256: createHash('sha256').update(data).digest('hex'),
     gitSha1: createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex'),
   };
@@ -69,8 +82,7 @@ export function makeRepo(id: string, files: FixtureFile[], extra: Partial<Fixtur
   return { id, commit: sha1(`commit:${id}:${files.map((f) => f.sha256).join()}`), files, ...extra };
 }
 
-const README = (base: string, relation: string) =>
-  Buffer.from(`---\nlicense: apache-2.0\nbase_model:\n- ${base}\nbase_model_relation: ${relation}\ntags:\n- qwen\n---\n# tiny\nA test model.\n`);
+const README = (base: string, relation: string) => Buffer.from(`---\nlicense: apache-2.0\nbase_model:\n- ${base}\nbase_model_relation: ${relation}\ntags:\n- qwen\n---\n# tiny\nA test model.\n`);
 
 /** The standard fixture repos. */
 export function standardRepos(): FixtureRepo[] {
@@ -82,8 +94,14 @@ export function standardRepos(): FixtureRepo[] {
   ];
   const st = fixtureFile('model.safetensors', read('model.safetensors'));
   const gguf = fixtureFile('model-f32.gguf', read('model-f32.gguf'));
-  const tiny = [...side, st, gguf, fixtureFile('README.md', README('Qwen/Qwen2-0.5B', 'finetune')),
-    fixtureFile('A.prefill_logits.f32', read('A.prefill_logits.f32')), fixtureFile('.gitattributes', Buffer.from('*.safetensors filter=lfs\n'))];
+  const tiny = [
+    ...side,
+    st,
+    gguf,
+    fixtureFile('README.md', README('Qwen/Qwen2-0.5B', 'finetune')),
+    fixtureFile('A.prefill_logits.f32', read('A.prefill_logits.f32')),
+    fixtureFile('.gitattributes', Buffer.from('*.safetensors filter=lfs\n')),
+  ];
   const s = openSafetensors(path.join(MODEL, 'model.safetensors'));
   const weightMap = Object.fromEntries([...s.tensors.keys()].map((k) => [k, 'model.safetensors']));
   s.close();
@@ -91,8 +109,12 @@ export function standardRepos(): FixtureRepo[] {
     makeRepo('Qwen/tiny-qwen2', tiny),
     makeRepo('Qwen/tiny-tree', tiny, { bareSiblings: true }),
     makeRepo('Qwen/tiny-qwen2-GGUF', [fixtureFile('tiny-qwen2-f32.gguf', gguf.data), fixtureFile('README.md', README('Qwen/tiny-qwen2', 'quantized'))]),
-    makeRepo('Qwen/tiny-indexed', [...side, st, fixtureFile('consolidated.safetensors', gguf.data),
-      fixtureFile('model.safetensors.index.json', Buffer.from(JSON.stringify({ metadata: {}, weight_map: weightMap })))]),
+    makeRepo('Qwen/tiny-indexed', [
+      ...side,
+      st,
+      fixtureFile('consolidated.safetensors', gguf.data),
+      fixtureFile('model.safetensors.index.json', Buffer.from(JSON.stringify({ metadata: {}, weight_map: weightMap }))),
+    ]),
     makeRepo('Qwen/gated', tiny, { gatedToken: 'hf_secret' }),
     makeRepo('Qwen/evil-dotdot', side, { extraListed: ['../../../evil.json'] }),
     makeRepo('Qwen/evil-abs', side, { extraListed: ['/etc/evil.json'] }),
@@ -129,7 +151,9 @@ export async function startFixtureHub(repos: FixtureRepo[] = standardRepos()): P
     }
     const len = data.length;
     const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-    let start = 0, end = len - 1, status = 200;
+    let start = 0,
+      end = len - 1,
+      status = 200;
     const h: Record<string, string> = { 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream', ...headers };
     if (m) {
       start = Number(m[1]);
@@ -167,8 +191,13 @@ export async function startFixtureHub(repos: FixtureRepo[] = standardRepos()): P
   };
 
   const hfTree = (res: http.ServerResponse, r: FixtureRepo, cursor: number) => {
-    const all = r.files.map((f) => ({ type: 'file', oid: f.gitSha1, size: f.lfs ? 134 : f.data.length, path: f.path,
-      ...(f.lfs ? { lfs: { oid: f.sha256, size: f.data.length, pointerSize: 134 } } : {}) }));
+    const all = r.files.map((f) => ({
+      type: 'file',
+      oid: f.gitSha1,
+      size: f.lfs ? 134 : f.data.length,
+      path: f.path,
+      ...(f.lfs ? { lfs: { oid: f.sha256, size: f.data.length, pointerSize: 134 } } : {}),
+    }));
     const page = all.slice(cursor, cursor + 3); // small pages, to exercise the Link header
     const next: Record<string, string> = cursor + 3 < all.length ? { link: `<${base}/api/models/${r.id}/tree/${r.commit}?recursive=true&cursor=${cursor + 3}>; rel="next"` } : {};
     json(res, 200, [{ type: 'directory', oid: 'x', size: 0, path: 'sub' }, ...page], next);
@@ -185,16 +214,22 @@ export async function startFixtureHub(repos: FixtureRepo[] = standardRepos()): P
     const meta = { 'x-repo-commit': r.commit };
     if (!f.lfs) return serve(req, res, f, { ...meta, etag: `"${f.gitSha1}"` });
     res.writeHead(302, {
-      ...meta, location: `${cdnBase}/cdn/${f.sha256}?expires=9999`, 'x-linked-etag': `"${faults.wrongEtag.has(f.path) ? 'b'.repeat(64) : f.sha256}"`, 'x-linked-size': String(f.data.length),
-      etag: `W/"${sha1('pointer' + f.path)}"`, 'content-length': '0',
+      ...meta,
+      location: `${cdnBase}/cdn/${f.sha256}?expires=9999`,
+      'x-linked-etag': `"${faults.wrongEtag.has(f.path) ? 'b'.repeat(64) : f.sha256}"`,
+      'x-linked-size': String(f.data.length),
+      etag: `W/"${sha1('pointer' + f.path)}"`,
+      'content-length': '0',
     });
     res.end();
   };
 
   const msFiles = (res: http.ServerResponse, r: FixtureRepo) => {
-    const files = [...r.files.map((f) => ({ Name: path.posix.basename(f.path), Path: f.path, Type: 'blob', Size: f.data.length,
-      Sha256: r.msSha?.[f.path] ?? f.sha256, Revision: r.commit })), ...(r.extraListed ?? []).map((p) => ({ Name: p, Path: p, Type: 'blob', Size: 1, Sha256: 'ab'.repeat(32) })),
-    { Name: 'sub', Path: 'sub', Type: 'tree', Size: 0, Sha256: '' }];
+    const files = [
+      ...r.files.map((f) => ({ Name: path.posix.basename(f.path), Path: f.path, Type: 'blob', Size: f.data.length, Sha256: r.msSha?.[f.path] ?? f.sha256, Revision: r.commit })),
+      ...(r.extraListed ?? []).map((p) => ({ Name: p, Path: p, Type: 'blob', Size: 1, Sha256: 'ab'.repeat(32) })),
+      { Name: 'sub', Path: 'sub', Type: 'tree', Size: 0, Sha256: '' },
+    ];
     json(res, 200, { Code: 200, Data: { Files: files, LatestCommitter: {} }, Message: 'success', Success: true, RequestId: 'r' });
   };
 
@@ -206,7 +241,8 @@ export async function startFixtureHub(repos: FixtureRepo[] = standardRepos()): P
       const f = cdn.get(m[1]!);
       return f ? serve(req, res, f, { etag: `"${createHash('md5').update(f.data).digest('hex')}"` }) : json(res, 404, { error: 'NoSuchKey' });
     }
-    if ((m = /^\/api\/v1\/models\/([^/]+\/[^/]+)\/repo(\/files)?$/.exec(u.pathname))) { // ModelScope
+    if ((m = /^\/api\/v1\/models\/([^/]+\/[^/]+)\/repo(\/files)?$/.exec(u.pathname))) {
+      // ModelScope
       const r = byId.get(m[1]!);
       if (!r) return json(res, 404, { Code: 10010205001, Message: `model ${m[1]} not exist`, Success: false });
       if (r.gatedToken && req.headers.authorization !== `Bearer ${r.gatedToken}`) return json(res, 401, { Code: 10010205004, Message: 'no permission', Success: false });
@@ -219,8 +255,10 @@ export async function startFixtureHub(repos: FixtureRepo[] = standardRepos()): P
       }
       return serve(req, res, f, {});
     }
-    if ((m = /^\/api\/models\/([^/]+\/[^/]+)\/(revision|tree)\/(.+)$/.exec(u.pathname))) { // HF API
-      if (m[1] === 'Qwen/old-name') { // a renamed repo: HF answers with a relative redirect
+    if ((m = /^\/api\/models\/([^/]+\/[^/]+)\/(revision|tree)\/(.+)$/.exec(u.pathname))) {
+      // HF API
+      if (m[1] === 'Qwen/old-name') {
+        // a renamed repo: HF answers with a relative redirect
         res.writeHead(307, { location: u.pathname.replace('Qwen/old-name', 'Qwen/tiny-qwen2') + u.search });
         return res.end();
       }
@@ -233,7 +271,8 @@ export async function startFixtureHub(repos: FixtureRepo[] = standardRepos()): P
       if (m[2] === 'tree') return hfTree(res, r, Number(u.searchParams.get('cursor') ?? 0));
       return hfRevision(res, r, rev, u.searchParams.get('blobs') === 'true');
     }
-    if ((m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(u.pathname))) { // HF files
+    if ((m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(u.pathname))) {
+      // HF files
       if (m[1] === 'Qwen/old-name') {
         res.writeHead(307, { location: u.pathname.replace('Qwen/old-name', 'Qwen/tiny-qwen2') });
         return res.end();
@@ -258,11 +297,12 @@ export async function startFixtureHub(repos: FixtureRepo[] = standardRepos()): P
     repos: byId,
     faults,
     log,
-    fetches: (p) => log.filter((e) => {
-      const u = new URL(e.url, base);
-      if (u.pathname.startsWith('/cdn/') || u.pathname.startsWith('/oss/')) return cdn.get(u.pathname.slice(5))?.path === p;
-      return (u.pathname.includes('/resolve/') && u.pathname.endsWith('/' + p)) || (u.pathname.endsWith('/repo') && u.searchParams.get('FilePath') === p);
-    }),
+    fetches: (p) =>
+      log.filter((e) => {
+        const u = new URL(e.url, base);
+        if (u.pathname.startsWith('/cdn/') || u.pathname.startsWith('/oss/')) return cdn.get(u.pathname.slice(5))?.path === p;
+        return (u.pathname.includes('/resolve/') && u.pathname.endsWith('/' + p)) || (u.pathname.endsWith('/repo') && u.searchParams.get('FilePath') === p);
+      }),
     close: async () => {
       for (const s of [server, cdnServer]) {
         s.closeAllConnections();

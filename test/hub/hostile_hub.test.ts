@@ -33,8 +33,10 @@ test('a blob id with ".." is not used as a path: the pull fails, nothing is link
   const base = await serve((req, res) => {
     if (req.url!.startsWith('/api/models/o/m/revision/')) {
       // two honest files, and a README whose blob id walks out of the cache onto a file of the right size
-      const siblings = [{ rfilename: 'README.md', size: 11, blobId: evil },
-        ...['config.json', 'model.safetensors'].map((f) => ({ rfilename: f, size: 11, blobId: 'b'.repeat(40), lfs: { sha256: sha, size: 11 } }))];
+      const siblings = [
+        { rfilename: 'README.md', size: 11, blobId: evil },
+        ...['config.json', 'model.safetensors'].map((f) => ({ rfilename: f, size: 11, blobId: 'b'.repeat(40), lfs: { sha256: sha, size: 11 } })),
+      ];
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ sha: COMMIT, siblings }));
     }
     if (req.url!.startsWith('/api/')) return void res.writeHead(404).end();
@@ -43,14 +45,27 @@ test('a blob id with ".." is not used as a path: the pull fails, nothing is link
   const cache = freshCache();
   await pullModel('o/m', opts(base, cache)).catch(() => undefined); // may fail or succeed; what matters is below
   const links: string[] = [];
-  const walk = (d: string) => { for (const e of fs.readdirSync(d, { withFileTypes: true })) { const p = path.join(d, e.name); if (e.isSymbolicLink()) links.push(path.resolve(d, fs.readlinkSync(p))); else if (e.isDirectory()) walk(p); } };
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isSymbolicLink()) links.push(path.resolve(d, fs.readlinkSync(p)));
+      else if (e.isDirectory()) walk(p);
+    }
+  };
   walk(cache);
-  assert.deepEqual(links.filter((l) => !l.startsWith(cache)), [], 'no link leaves the cache');
+  assert.deepEqual(
+    links.filter((l) => !l.startsWith(cache)),
+    [],
+    'no link leaves the cache',
+  );
 });
 
 test('a file list whose next page is on another host is refused; the token never goes there', async () => {
   const seen: (string | undefined)[] = [];
-  const other = await serve((req, res) => { seen.push(req.headers.authorization); res.writeHead(200, { 'content-type': 'application/json' }).end('[]'); });
+  const other = await serve((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(200, { 'content-type': 'application/json' }).end('[]');
+  });
   const base = await serve((req, res) => {
     if (req.url!.startsWith('/api/models/o/m/revision/')) {
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ sha: COMMIT, siblings: [{ rfilename: 'config.json' }, { rfilename: 'model.safetensors' }] }));

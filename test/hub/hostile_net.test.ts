@@ -19,12 +19,25 @@ const COMMIT = 'a'.repeat(40);
 const REV = `/api/models/o/m/revision/`;
 const TREE = `/api/models/o/m/tree/${COMMIT}`;
 const servers: net.Server[] = [];
-after(() => Promise.all(servers.map((s) => new Promise((r) => { (s as http.Server).closeAllConnections?.(); s.close(r); }))));
+after(() =>
+  Promise.all(
+    servers.map(
+      (s) =>
+        new Promise((r) => {
+          (s as http.Server).closeAllConnections?.();
+          s.close(r);
+        }),
+    ),
+  ),
+);
 
 /** A server that counts what it is asked; `hits(prefix)` is the number of requests whose path starts with it. */
 async function serve(handler: http.RequestListener, server: net.Server = http.createServer()): Promise<{ base: string; urls: string[]; hits: (p: string) => number }> {
   const urls: string[] = [];
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => { urls.push(req.url!); handler(req, res); });
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    urls.push(req.url!);
+    handler(req, res);
+  });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const scheme = server instanceof https.Server ? 'https' : 'http';
@@ -36,8 +49,7 @@ const opts = (endpoint: string, extra: object = {}) => {
   return { endpoint, cacheDir: cache, env: { HF_HOME: cache }, token: 'hf_SECRET', net: FAST_NET, progress: SILENT, freeBytes: async () => undefined, ...extra };
 };
 
-const json = (res: http.ServerResponse, body: unknown, headers: Record<string, string> = {}) =>
-  void res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+const json = (res: http.ServerResponse, body: unknown, headers: Record<string, string> = {}) => void res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 
 /** The revision answer without sizes or hashes, which sends the client to the paged tree API. */
 const bareRevision = (res: http.ServerResponse) => json(res, { sha: COMMIT, siblings: [{ rfilename: 'config.json' }, { rfilename: 'model.safetensors' }] });
@@ -70,8 +82,7 @@ test('a cycle of two pages (A -> B -> A) is caught too', async () => {
   const s = await serve((req, res) => {
     if (req.url!.startsWith(REV)) return bareRevision(res);
     const onB = req.url!.includes('cursor=b');
-    json(res, [{ type: 'file', path: onB ? 'b.json' : 'a.json', size: 1, oid: '1'.repeat(40) }],
-      { link: `<${s.base}${TREE}?recursive=true${onB ? '' : '&cursor=b'}>; rel="next"` });
+    json(res, [{ type: 'file', path: onB ? 'b.json' : 'a.json', size: 1, oid: '1'.repeat(40) }], { link: `<${s.base}${TREE}?recursive=true${onB ? '' : '&cursor=b'}>; rel="next"` });
   });
   await failsFast(pullModel('o/m', opts(s.base)), /pagination loop/);
   assert.ok(s.hits(TREE) <= 3, `${s.hits(TREE)} tree requests`);
@@ -166,9 +177,12 @@ test('an endless JSON listing is cut off at the size limit, not read into memory
   const s = await serve((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     const chunk = Buffer.alloc(1 << 20, 0x20);
-    const more = () => { while (!res.destroyed && res.write(chunk)) sent += chunk.length; };
+    const more = () => {
+      while (!res.destroyed && res.write(chunk)) sent += chunk.length;
+    };
     res.on('drain', more);
-    res.write('['); more();
+    res.write('[');
+    more();
   });
   await failsFast(pullModel('o/m', opts(s.base)), /more than 64 MB/, 15_000);
   assert.ok(sent < 200 << 20, `${sent} bytes sent`);

@@ -21,7 +21,6 @@ const env = { HF_HOME: path.join(root, 'hf'), MODELSCOPE_CACHE: path.join(root, 
 Object.assign(process.env, env, { HF_ENDPOINT: hub.url, MODELSCOPE_DOMAIN: hub.url, HF_HUB_OFFLINE: '' });
 delete process.env.HF_TOKEN;
 
-
 const sizeOf = (paths: string[]) => paths.reduce((a, p) => a + tiny.files.find((f) => f.path === p)!.data.length, 0);
 
 test('pull prints the local path on stdout and plain progress lines on a non-TTY stderr', async () => {
@@ -38,14 +37,28 @@ test('pull prints the local path on stdout and plain progress lines on a non-TTY
 
 test('list: size, revision, architecture, quantisation and base model of each cached model', async () => {
   const models = listCached({ env });
-  assert.deepEqual(models.map((m) => `${m.hub}:${m.repo}`), ['hf:Qwen/tiny-qwen2', 'hf:Qwen/tiny-qwen2-GGUF', 'modelscope:Qwen/tiny-qwen2']);
+  assert.deepEqual(
+    models.map((m) => `${m.hub}:${m.repo}`),
+    ['hf:Qwen/tiny-qwen2', 'hf:Qwen/tiny-qwen2-GGUF', 'modelscope:Qwen/tiny-qwen2'],
+  );
   const [st, gg] = models;
   const s = st!.snapshots[0]!;
   const files = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'README.md', 'model.safetensors'];
-  assert.deepEqual({ ...s, dir: undefined, path: undefined }, {
-    commit: tiny.commit, refs: ['main'], dir: undefined, path: undefined, format: 'safetensors', size: sizeOf(files),
-    architecture: 'Qwen2ForCausalLM', quantization: 'bfloat16', baseModel: ['Qwen/Qwen2-0.5B'], relation: 'finetune',
-  });
+  assert.deepEqual(
+    { ...s, dir: undefined, path: undefined },
+    {
+      commit: tiny.commit,
+      refs: ['main'],
+      dir: undefined,
+      path: undefined,
+      format: 'safetensors',
+      size: sizeOf(files),
+      architecture: 'Qwen2ForCausalLM',
+      quantization: 'bfloat16',
+      baseModel: ['Qwen/Qwen2-0.5B'],
+      relation: 'finetune',
+    },
+  );
   assert.equal(st!.size, sizeOf(files));
   const g = gg!.snapshots[0]!;
   assert.deepEqual([g.format, g.architecture, g.quantization, g.baseModel, g.relation], ['gguf', 'qwen2', 'F32', ['Qwen/tiny-qwen2'], 'quantized']);
@@ -57,7 +70,10 @@ test('list: size, revision, architecture, quantisation and base model of each ca
   assert.match(lines[2]!, /^Qwen\/tiny-qwen2-GGUF +main \([0-9a-f]{7}\) +377\.\d KB +qwen2 +F32 +Qwen\/tiny-qwen2 \(quantized\)$/);
   assert.match(lines[3]!, /^ms:Qwen\/tiny-qwen2 +master \([0-9a-f]{7}\) /);
   const j = JSON.parse((await capture(() => list(['--json', '--hub', 'ms']))).out) as { repo: string }[];
-  assert.deepEqual(j.map((m) => m.repo), ['Qwen/tiny-qwen2']);
+  assert.deepEqual(
+    j.map((m) => m.repo),
+    ['Qwen/tiny-qwen2'],
+  );
 });
 
 test('rm @revision drops one snapshot and only the blobs no other snapshot uses; rm drops the model', async () => {
@@ -81,7 +97,13 @@ test('rm @revision drops one snapshot and only the blobs no other snapshot uses;
   const out = (await capture(() => rm(['Qwen/tiny-qwen2']))).out;
   assert.match(out, /^removed .*models--Qwen--tiny-qwen2, .*ms.*models--Qwen--tiny-qwen2 \(.* freed\)\n$/);
   assert.ok(!fs.existsSync(dir));
-  assert.deepEqual(listCached({ env }).map((m) => m.repo), ['Qwen/tiny-qwen2-GGUF']);
-  assert.throws(() => removeCached('Qwen/tiny-qwen2', { env }), (e: Error) => e instanceof QwenError && /Qwen\/tiny-qwen2 is not in the cache \(looked in .*hub and .*ms\)/.test(e.message));
+  assert.deepEqual(
+    listCached({ env }).map((m) => m.repo),
+    ['Qwen/tiny-qwen2-GGUF'],
+  );
+  assert.throws(
+    () => removeCached('Qwen/tiny-qwen2', { env }),
+    (e: Error) => e instanceof QwenError && /Qwen\/tiny-qwen2 is not in the cache \(looked in .*hub and .*ms\)/.test(e.message),
+  );
   assert.throws(() => removeCached('../etc', { env }), /is not a model id/);
 });

@@ -32,7 +32,10 @@ function rejects(p: Promise<unknown>, re: RegExp) {
 }
 
 test('unknown model: 401 without a token (as HF answers), 404 with one', async () => {
-  await rejects(pullModel('Qwen/nope', hubOpts(hub, freshCache())), /model 'Qwen\/nope' was not found on Hugging Face \(http:\/\/127\.0\.0\.1:\d+\); if it is private, set HF_TOKEN \(HTTP 401: Repository not found\)/);
+  await rejects(
+    pullModel('Qwen/nope', hubOpts(hub, freshCache())),
+    /model 'Qwen\/nope' was not found on Hugging Face \(http:\/\/127\.0\.0\.1:\d+\); if it is private, set HF_TOKEN \(HTTP 401: Repository not found\)/,
+  );
   await rejects(pullModel('Qwen/nope', hubOpts(hub, freshCache(), { token: 'x' })), /model 'Qwen\/nope' was not found on Hugging Face .*\(HTTP 404/);
   await rejects(pullModel('not an id', hubOpts(hub, freshCache())), /'not an id' is not a model id: expected owner\/name\[@revision\]/);
 });
@@ -46,7 +49,10 @@ test('gated model: without a token, with a token lacking access, with the right 
 });
 
 test('file lists with ".." or absolute paths are refused before anything is written', async () => {
-  for (const [id, bad] of [['Qwen/evil-dotdot', '"../../../evil.json"'], ['Qwen/evil-abs', '"/etc/evil.json"']] as const) {
+  for (const [id, bad] of [
+    ['Qwen/evil-dotdot', '"../../../evil.json"'],
+    ['Qwen/evil-abs', '"/etc/evil.json"'],
+  ] as const) {
     const cache = freshCache();
     await rejects(pullModel(id, hubOpts(hub, cache)), new RegExp(`the hub's file list has the path ${bad.replace(/[./]/g, '\\$&')}, which would leave the model's cache folder`));
     assert.deepEqual(fs.readdirSync(cache), []);
@@ -57,7 +63,10 @@ test('wrong bytes from the server: discarded, nothing linked, and a later good p
   const cache = freshCache();
   hub.faults.corrupt.add('model.safetensors');
   try {
-    await rejects(pullModel('Qwen/tiny-qwen2', hubOpts(hub, cache)), new RegExp(`model.safetensors: the downloaded bytes do not match the hub's sha256 \\(expected ${st.sha256}, got [0-9a-f]{64}\\); the download was discarded`));
+    await rejects(
+      pullModel('Qwen/tiny-qwen2', hubOpts(hub, cache)),
+      new RegExp(`model.safetensors: the downloaded bytes do not match the hub's sha256 \\(expected ${st.sha256}, got [0-9a-f]{64}\\); the download was discarded`),
+    );
   } finally {
     hub.faults.corrupt.clear();
   }
@@ -86,8 +95,10 @@ test('a connection that keeps dropping: a clear error, the partial kept as .inco
   const cache = freshCache();
   hub.faults.drop.set('model.safetensors', 100);
   try {
-    await rejects(pullModel('Qwen/tiny-qwen2', hubOpts(hub, cache, { net: { retries: 2, retryBaseMs: 1, retryMaxMs: 2, timeoutMs: 5000, idleMs: 2000 } })),
-      /could not download Qwen\/tiny-qwen2\/model\.safetensors: the connection to 127\.0\.0\.1:\d+ (was cut|closed after).* \(gave up after 3 attempts\)\. Run the same command again to resume from the .* kept in .*\.incomplete\.$/);
+    await rejects(
+      pullModel('Qwen/tiny-qwen2', hubOpts(hub, cache, { net: { retries: 2, retryBaseMs: 1, retryMaxMs: 2, timeoutMs: 5000, idleMs: 2000 } })),
+      /could not download Qwen\/tiny-qwen2\/model\.safetensors: the connection to 127\.0\.0\.1:\d+ (was cut|closed after).* \(gave up after 3 attempts\)\. Run the same command again to resume from the .* kept in .*\.incomplete\.$/,
+    );
   } finally {
     hub.faults.drop.clear();
   }
@@ -122,8 +133,10 @@ test('a full disk (ENOSPC) gives a clear message and keeps the partial for a res
       return DEFAULT_IO.write(fh, data, pos);
     },
   };
-  await rejects(pullModel('Qwen/tiny-qwen2', hubOpts(hub, cache, { io: full })),
-    /no space left on the disk holding .*blobs while writing Qwen\/tiny-qwen2\/model\.safetensors \(.* of 187\.7 KB written\)\. Free some space and pull again/);
+  await rejects(
+    pullModel('Qwen/tiny-qwen2', hubOpts(hub, cache, { io: full })),
+    /no space left on the disk holding .*blobs while writing Qwen\/tiny-qwen2\/model\.safetensors \(.* of 187\.7 KB written\)\. Free some space and pull again/,
+  );
   assert.ok(fs.existsSync(path.join(blobDir(cache), `${st.sha256}.incomplete`)));
   assert.ok(!fs.existsSync(path.join(blobDir(cache), st.sha256)));
   await rejects(pullModel('Qwen/tiny-qwen2', hubOpts(hub, cache, { freeBytes: async () => 1000 })), /needs .* more in .*, but only 1000 B is free on that disk; free some space or set HF_HOME/);
@@ -189,13 +202,21 @@ function pullInChild(cache: string): Promise<{ code: number | null; out: string;
     const r = await pullModel('Qwen/tiny-qwen2', { ...JSON.parse(process.env.PULL_OPTS), progress });
     process.stdout.write(JSON.stringify({ path: r.path, how }));`;
   const opts = { cacheDir: cache, endpoint: hub.url, env: { HF_HOME: cache }, net: { retries: 3, retryBaseMs: 5, retryMaxMs: 20, timeoutMs: 5000, idleMs: 5000 } };
-  const child = spawn(process.execPath, [...(mod.endsWith('.ts') ? ['--import', 'tsx'] : []), '--input-type=module', '-e', script],
-    { env: { ...process.env, PULL_OPTS: JSON.stringify(opts) }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
+  const child = spawn(process.execPath, [...(mod.endsWith('.ts') ? ['--import', 'tsx'] : []), '--input-type=module', '-e', script], {
+    env: { ...process.env, PULL_OPTS: JSON.stringify(opts) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '',
+    err = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (err += d));
   const timer = setTimeout(() => child.kill(), 30_000);
-  return new Promise((ok) => child.on('close', (code) => { clearTimeout(timer); ok({ code, out, err }); }));
+  return new Promise((ok) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      ok({ code, out, err });
+    }),
+  );
 }
 
 test('two processes pulling one model at once: each blob is downloaded once, both get the model', async () => {

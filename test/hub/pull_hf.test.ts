@@ -52,8 +52,10 @@ test('a second pull reuses every blob; offline mode needs no server at all', asy
   const off = await pullModel('Qwen/tiny-qwen2', hubOpts(hub, cache, { env: { HF_HUB_OFFLINE: '1', HF_HOME: cache } }));
   assert.equal(off.path, first.path);
   assert.equal(hub.log.length, n);
-  await assert.rejects(pullModel('Qwen/tiny-qwen2-GGUF', hubOpts(hub, cache, { offline: true })),
-    (e: Error) => e instanceof QwenError && /offline .*Qwen\/tiny-qwen2-GGUF@main.* not complete in the cache/.test(e.message));
+  await assert.rejects(
+    pullModel('Qwen/tiny-qwen2-GGUF', hubOpts(hub, cache, { offline: true })),
+    (e: Error) => e instanceof QwenError && /offline .*Qwen\/tiny-qwen2-GGUF@main.* not complete in the cache/.test(e.message),
+  );
 });
 
 test('a cache written by Python tools (blobs, snapshot links, refs/main) is used without downloading', async () => {

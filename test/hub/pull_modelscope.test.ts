@@ -20,7 +20,7 @@ function msOpts(extra: Record<string, string> = {}) {
   return { root, opts: { env, net: FAST_NET, freeBytes: async () => undefined } };
 }
 
-test('ms: pulls into $MODELSCOPE_CACHE in the HF layout, blobs named by the list\'s Sha256, and loads', async () => {
+test("ms: pulls into $MODELSCOPE_CACHE in the HF layout, blobs named by the list's Sha256, and loads", async () => {
   const { root, opts } = msOpts();
   const r = await pullModel('ms:Qwen/tiny-qwen2', opts);
   assert.equal(r.hub, 'modelscope');

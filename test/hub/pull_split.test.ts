@@ -22,7 +22,16 @@ const single = fs.readFileSync(path.join(TINY_MODEL, 'model-f32.gguf'));
 const other = (() => {
   const g = openGguf(path.join(TINY_MODEL, 'model-f32.gguf'));
   const metadata = [...g.metadata].map(([key, value]) => ({ key, value, type: g.metadataTypes.get(key)! }));
-  const tensors = g.tensorList.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: () => { const b = new Uint8Array(t.byteLength); g.readInto(t.name, b); return b; } }));
+  const tensors = g.tensorList.map((t) => ({
+    name: t.name,
+    dtype: t.dtype,
+    shape: t.shape,
+    data: () => {
+      const b = new Uint8Array(t.byteLength);
+      g.readInto(t.name, b);
+      return b;
+    },
+  }));
   const files = writeGgufSplit(path.join(tmpDir(), 'other'), { metadata, tensors, maxTensors: 12 });
   g.close();
   return (i: number) => fs.readFileSync(files[i - 1]!);
@@ -43,7 +52,10 @@ test('file selection: a split set is one candidate, every shard is taken, a shar
   const f = (...ps: string[]) => ps.map((p) => ({ path: p, size: 1, oid: 'a'.repeat(64) }));
   const s = selectFiles(f('README.md', 'm-Q4_K_M-00002-of-00002.gguf', 'm-Q4_K_M-00001-of-00002.gguf', 'm-Q8_0.gguf'), 'o/n');
   assert.equal(s.gguf, 'm-Q4_K_M-00001-of-00002.gguf');
-  assert.deepEqual(s.files.map((x) => x.path), ['m-Q4_K_M-00001-of-00002.gguf', 'm-Q4_K_M-00002-of-00002.gguf', 'README.md']);
+  assert.deepEqual(
+    s.files.map((x) => x.path),
+    ['m-Q4_K_M-00001-of-00002.gguf', 'm-Q4_K_M-00002-of-00002.gguf', 'README.md'],
+  );
   // --file with any shard names the whole set
   const byShard = selectFiles(f('a/m-F16-00001-of-00002.gguf', 'a/m-F16-00002-of-00002.gguf'), 'o/n', 'm-F16-00002-of-00002.gguf');
   assert.deepEqual([byShard.gguf, byShard.files.length], ['a/m-F16-00001-of-00002.gguf', 2]);

@@ -17,7 +17,6 @@ import { capture, freshCache, hubOpts, logitsOf } from './util.js';
 const hub = await startFixtureHub();
 after(() => hub.close());
 
-
 test('paths and non-ids pass through untouched', async () => {
   assert.equal(await resolveModel(TINY_MODEL), TINY_MODEL);
   const gguf = path.join(TINY_MODEL, 'model-f32.gguf');
@@ -36,7 +35,10 @@ test('a hub id is pulled on first use, then found in the cache with the hub gone
   assert.equal(await resolveModel('hf:Qwen/tiny-qwen2@main', { ...opts, endpoint: local.url }), p);
   // a snapshot missing its weights is not taken: it is pulled again
   fs.rmSync(path.join(p, 'model.safetensors'));
-  await assert.rejects(resolveModel('Qwen/tiny-qwen2', { ...opts, endpoint: local.url, net: { ...opts.net!, retries: 0 } }), /listing Qwen\/tiny-qwen2: 127\.0\.0\.1:\d+: connection (refused|closed by the server), (ECONNREFUSED|UND_ERR_SOCKET) \(gave up after 1 attempt\)/);
+  await assert.rejects(
+    resolveModel('Qwen/tiny-qwen2', { ...opts, endpoint: local.url, net: { ...opts.net!, retries: 0 } }),
+    /listing Qwen\/tiny-qwen2: 127\.0\.0\.1:\d+: connection (refused|closed by the server), (ECONNREFUSED|UND_ERR_SOCKET) \(gave up after 1 attempt\)/,
+  );
 });
 
 test('GGUF ids and ModelScope ids resolve too', async () => {
@@ -88,11 +90,13 @@ test('the tokenizer commands take a hub id too', async () => {
 /** Run the CLI as a user would, with HF_ENDPOINT pointing at the fixture hub and a fresh HF_HOME. */
 function cliWithHub(home: string) {
   const env = { ...process.env, HF_ENDPOINT: hub.url, HF_HOME: home, HF_HUB_CACHE: '', HF_HUB_OFFLINE: '' };
-  return (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const p = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), ...args], { env });
-    let out = '', err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
+  return (args: string[]) =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const p = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), ...args], { env });
+      let out = '',
+        err = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (err += d));
+      p.on('close', (code) => resolve({ code, out, err }));
+    });
 }

@@ -46,16 +46,25 @@ test('ETags: quotes and W/ removed; sha256 vs git sha1; cache folder names', () 
 test('file selection: safetensors and side files, else the preferred GGUF, else a clear refusal', () => {
   const f = (...ps: string[]) => ps.map((p) => ({ path: p, size: 1, oid: 'a'.repeat(64) }));
   const s = selectFiles(f('config.json', 'model.safetensors', 'pytorch_model.bin', 'onnx/model.onnx', 'merges.txt', 'vocab.json', 'LICENSE'), 'o/n');
-  assert.deepEqual(s.files.map((x) => x.path), ['config.json', 'vocab.json', 'merges.txt', 'model.safetensors']);
+  assert.deepEqual(
+    s.files.map((x) => x.path),
+    ['config.json', 'vocab.json', 'merges.txt', 'model.safetensors'],
+  );
   const idx = selectFiles(f('config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors'), 'o/n');
   assert.equal(idx.index?.path, 'model.safetensors.index.json');
   const gg = selectFiles(f('README.md', 'm-Q2_K.gguf', 'm-Q8_0.gguf', 'm-Q4_K_M.gguf', 'mmproj-f16.gguf'), 'o/n');
   assert.equal(gg.gguf, 'm-Q4_K_M.gguf');
-  assert.deepEqual(gg.files.map((x) => x.path), ['m-Q4_K_M.gguf', 'README.md']);
+  assert.deepEqual(
+    gg.files.map((x) => x.path),
+    ['m-Q4_K_M.gguf', 'README.md'],
+  );
   assert.equal(selectFiles(f('q/m-q8_0.gguf'), 'o/n', 'm-q8_0.gguf').gguf, 'q/m-q8_0.gguf', 'a base name finds a file in a folder');
   assert.throws(() => selectFiles(f('a-IQ2_XS.gguf', 'a-IQ3_M.gguf'), 'o/n'), /several GGUF files .* choose one with --file: a-IQ2_XS\.gguf, a-IQ3_M\.gguf/);
   assert.throws(() => selectFiles(f('model.safetensors'), 'o/n'), /has safetensors weights but no config\.json/);
-  assert.throws(() => selectFiles(f('pytorch_model.bin', 'config.json'), 'o/n'), /no model\.safetensors, safetensors index or GGUF file that qwen-ts can load \(files: pytorch_model\.bin, config\.json\)/);
+  assert.throws(
+    () => selectFiles(f('pytorch_model.bin', 'config.json'), 'o/n'),
+    /no model\.safetensors, safetensors index or GGUF file that qwen-ts can load \(files: pytorch_model\.bin, config\.json\)/,
+  );
 });
 
 test('model cards: base_model as a string, a list or an inline list, and the relation', () => {
@@ -79,15 +88,24 @@ test('progress: plain lines when not a TTY; bars redrawn in place on a TTY', () 
   const run = (isTTY: boolean) => {
     const out: string[] = [];
     const p = streamProgress({ isTTY, columns: 100, write: (s: string) => out.push(s) });
-    p.start({ label: 'Hugging Face o/n@main', commit: 'a'.repeat(40), files: [{ path: 'config.json', size: 10, cached: true }, { path: 'model.safetensors', size: 2048, cached: false }] });
+    p.start({
+      label: 'Hugging Face o/n@main',
+      commit: 'a'.repeat(40),
+      files: [
+        { path: 'config.json', size: 10, cached: true },
+        { path: 'model.safetensors', size: 2048, cached: false },
+      ],
+    });
     p.fileDone('config.json', 'cached');
     p.file('model.safetensors', 1024);
     p.fileDone('model.safetensors', 'downloaded');
     p.end();
     return out.join('');
   };
-  assert.equal(run(false), 'pulling Hugging Face o/n@main (commit aaaaaaaaaaaa): 2 files, 1 to download (2.0 KB)\n' +
-    '  cached          10 B  config.json\n  downloaded    2.0 KB  model.safetensors\n');
+  assert.equal(
+    run(false),
+    'pulling Hugging Face o/n@main (commit aaaaaaaaaaaa): 2 files, 1 to download (2.0 KB)\n' + '  cached          10 B  config.json\n  downloaded    2.0 KB  model.safetensors\n',
+  );
   const tty = run(true);
   assert.match(tty, /\x1b\[2K/);
   assert.match(tty, /█+░* +\d.* total/);

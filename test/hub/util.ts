@@ -30,7 +30,10 @@ export function logitsOf(p: string): Float32Array {
   const model = loadModel(p);
   const ids = [1, 2, 3];
   const cache = model.newCache(ids.length);
-  return model.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: pos === ids.length - 1 })), [cache]);
+  return model.forward(
+    ids.map((token, pos) => ({ token, pos, seq: 0, logits: pos === ids.length - 1 })),
+    [cache],
+  );
 }
 
 /** Every file under `dir`, relative, with `->target` for symlinks. */
@@ -46,4 +49,3 @@ export function tree(dir: string): string[] {
   walk(dir, '');
   return out.sort();
 }
-

@@ -20,9 +20,9 @@ import { fixtureDir, readF32 } from '../helpers.js';
 import { agreement, loadOn, REFERENCE, WASM_X3 } from './parity_backends.js';
 
 const dir = fixtureDir('models/qwen3-tiny-k256');
-const cases: { name: string; prompt_ids: number[] }[] = JSON.parse(
-  fs.readFileSync(path.join(fixtureDir('models/qwen3-tiny-tied'), 'reference.json'), 'utf8'),
-).cases.filter((c: { name: string }) => c.name === 'A' || c.name === 'B');
+const cases: { name: string; prompt_ids: number[] }[] = JSON.parse(fs.readFileSync(path.join(fixtureDir('models/qwen3-tiny-tied'), 'reference.json'), 'utf8')).cases.filter(
+  (c: { name: string }) => c.name === 'A' || c.name === 'B',
+);
 
 // the tensor types each file holds, with counts (norms stay F32)
 const FILES: [string, Record<string, number>][] = [

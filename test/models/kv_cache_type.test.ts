@@ -24,15 +24,21 @@ import { argmax, chatModelDir, expectError, fixtureDir, ROOT, sameBits } from '.
 const wasm = new WasmBackend({ threads: 2 });
 after(() => wasm.dispose());
 const TOL: Record<KvType, number> = { f32: 0, f16: 2e-3, q8_0: 4e-2 };
-const P = 40, G = 40;
+const P = 40,
+  G = 40;
 
 /** Prompt logits at every position, then G greedy steps' logits, and the tokens chosen. */
 function run(fixture: string, be: Backend, cacheType: KvType): { logits: Float32Array[]; tokens: number[] } {
   const m = loadModel(fixtureDir(fixture), { backend: be, cacheType, onNote: () => {} });
-  const V = m.config.vocab_size, c = m.newCache(P + G);
+  const V = m.config.vocab_size,
+    c = m.newCache(P + G);
   const prompt = Array.from({ length: P }, (_, i) => (i * 37 + 11) % V);
-  let l = m.forward(prompt.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [c]);
-  const logits = [Float32Array.from(l)], tokens = [argmax(l.subarray((P - 1) * V))];
+  let l = m.forward(
+    prompt.map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+    [c],
+  );
+  const logits = [Float32Array.from(l)],
+    tokens = [argmax(l.subarray((P - 1) * V))];
   for (let i = 0; i < G - 1; i++) {
     l = m.forward([{ token: tokens[i]!, pos: P + i, seq: 0, logits: true }], [c]);
     logits.push(Float32Array.from(l));
@@ -43,14 +49,21 @@ function run(fixture: string, be: Backend, cacheType: KvType): { logits: Float32
 }
 
 for (const fixture of ['models/qwen3-tiny-tied', 'models/qwen35-tiny-tied']) {
-  for (const [name, be] of [['reference', new ReferenceBackend()], ['wasm', wasm]] as const) {
+  for (const [name, be] of [
+    ['reference', new ReferenceBackend()],
+    ['wasm', wasm],
+  ] as const) {
     test(`${fixture} (${name}): f16 and q8_0 KV caches stay within the stated tolerance of f32, and greedy decoding agrees for ${G} tokens`, () => {
       const base = run(fixture, be, 'f32');
       const M = Math.max(...base.logits.map((a) => a.reduce((m, x) => Math.max(m, Math.abs(x)), 0)));
       for (const type of ['f16', 'q8_0'] as KvType[]) {
         const got = run(fixture, be, type);
         let d = 0;
-        got.logits.forEach((a, i) => a.forEach((x, j) => { d = Math.max(d, Math.abs(x - base.logits[i]![j]!)); }));
+        got.logits.forEach((a, i) =>
+          a.forEach((x, j) => {
+            d = Math.max(d, Math.abs(x - base.logits[i]![j]!));
+          }),
+        );
         assert.ok(d <= TOL[type] * M, `${type}: max |d| ${d} > ${TOL[type]} x ${M}`);
         assert.ok(d > 0, `${type}: the cache type changed nothing`); // it really stored another type
         assert.deepEqual(got.tokens, base.tokens, type);
@@ -74,25 +87,37 @@ test('q8_0 prefix-cache blocks restore the bytes they were taken from: continuin
   const m = loadModel(fixtureDir('models/qwen3-tiny-tied'), { backend: wasm, cacheType: 'q8_0' });
   const prompt = Array.from({ length: 40 }, (_, i) => (i * 13 + 5) % 256);
   const a = m.newCache(64);
-  const full = Float32Array.from(m.forward(prompt.map((token, pos) => ({ token, pos, seq: 0, logits: pos >= 32 })), [a]));
+  const full = Float32Array.from(
+    m.forward(
+      prompt.map((token, pos) => ({ token, pos, seq: 0, logits: pos >= 32 })),
+      [a],
+    ),
+  );
   const pc = PrefixCache.for(a, 1 << 20);
   pc.insert(prompt, a);
   assert.equal(pc.stats().bytes, 2 * 4 * a.rowsFloats(BLOCK)); // two 16-token blocks, stored as q8_0
   const b = m.newCache(64);
   assert.equal(pc.restore(prompt, b).tokens, 32);
-  const rest = m.forward(prompt.slice(32).map((token, i) => ({ token, pos: 32 + i, seq: 0, logits: true })), [b]);
+  const rest = m.forward(
+    prompt.slice(32).map((token, i) => ({ token, pos: 32 + i, seq: 0, logits: true })),
+    [b],
+  );
   sameBits(rest, full, 'logits of positions 32..39');
 });
 
 test('Qwen3.5 chat with a q8_0 cache: the same tokens and logprobs with the prefix cache on and off', async () => {
   const opts = { backend: new ReferenceBackend(), cacheType: 'q8_0' as const, onNote: () => {} };
-  const on = openChatModel(chatModelDir('qwen3.5'), 'q', opts), off = openChatModel(chatModelDir('qwen3.5'), 'q', { ...opts, cacheMem: 0 });
+  const on = openChatModel(chatModelDir('qwen3.5'), 'q', opts),
+    off = openChatModel(chatModelDir('qwen3.5'), 'q', { ...opts, cacheMem: 0 });
   const turn = async (cm: ChatModel, messages: unknown[]) => {
     const events: ChatEvent[] = [];
     for await (const e of chat(cm, { messages, temperature: 0, max_tokens: 12, logprobs: true, top_logprobs: 3, enable_thinking: false })) events.push(e);
     return events;
   };
-  const msgs = [{ role: 'system', content: 'You answer briefly and kindly. '.repeat(8) }, { role: 'user', content: 'Hello there.' }];
+  const msgs = [
+    { role: 'system', content: 'You answer briefly and kindly. '.repeat(8) },
+    { role: 'user', content: 'Hello there.' },
+  ];
   assert.deepEqual(await turn(on, msgs), await turn(off, msgs));
   const again = [...msgs.slice(0, 1), { role: 'user', content: 'Something else?' }];
   assert.deepEqual(await turn(on, again), await turn(off, again));
@@ -141,6 +166,7 @@ test('bad cache types: q8_0 with head_dim 16 and an unknown type are one-line er
   // and a good one: f16 logits within the tolerance of f32's (qwen2 tiny, head_dim 16)
   const f32 = JSON.parse(cli('logits', '--model', tiny, '--tokens', '1,2,3,4', '--backend', 'reference').stdout).logits as number[];
   const f16 = JSON.parse(cli('logits', '--model', tiny, '--tokens', '1,2,3,4', '--backend', 'reference', '--cache-type', 'f16').stdout).logits as number[];
-  const M = Math.max(...f32.map(Math.abs)), d = Math.max(...f16.map((x, i) => Math.abs(x - f32[i]!)));
+  const M = Math.max(...f32.map(Math.abs)),
+    d = Math.max(...f16.map((x, i) => Math.abs(x - f32[i]!)));
   assert.ok(d > 0 && d <= TOL.f16 * M, `f16 logits ${d} from f32's (largest ${M})`);
 });

@@ -47,7 +47,8 @@ for (const [type, types] of FILES) {
   });
   if (['q4_1', 'q5_0', 'q5_1'].includes(type)) {
     test(`llama.cpp ${type} file: every ${type.toUpperCase()} tensor is byte-identical to our quantize() of model-f32.gguf`, () => {
-      const q = openGguf(file), f = openGguf(path.join(dir, 'model-f32.gguf'));
+      const q = openGguf(file),
+        f = openGguf(path.join(dir, 'model-f32.gguf'));
       try {
         let n = 0;
         for (const t of q.tensorList) {

@@ -61,28 +61,109 @@ test('an extra tensor the architecture does not have is refused', () => {
 });
 
 test('a shape that contradicts the config names the tensor and both shapes', () => {
-  const d = folder('shape', { config: (c) => { c.intermediate_size = 96; } });
+  const d = folder('shape', {
+    config: (c) => {
+      c.intermediate_size = 96;
+    },
+  });
   expectError(() => loadModel(d), 'model.safetensors', /tensor 'model.layers.0.mlp.gate_proj.weight' has shape \[128, 64\], but the config implies \[96, 64\]/);
 });
 
 test('untied config without lm_head names the missing tensor', () => {
-  const d = folder('untied', { config: (c) => { c.tie_word_embeddings = false; } });
+  const d = folder('untied', {
+    config: (c) => {
+      c.tie_word_embeddings = false;
+    },
+  });
   expectError(() => loadModel(d), 'model.safetensors', /tensor 'lm_head.weight' is missing/);
 });
 
 const CONFIG_CASES: [string, (c: any) => void, RegExp][] = [
-  ['unknown model_type', (c) => { c.model_type = 'llama'; }, /field 'model_type' is 'llama', which qwen.ts does not implement/],
-  ['missing model_type', (c) => { delete c.model_type; }, /field 'model_type' is missing/],
-  ['sliding window on', (c) => { c.use_sliding_window = true; c.sliding_window = 4096; }, /field 'use_sliding_window' is true/],
-  ['yarn rope scaling without its original context', (c) => { c.rope_scaling = { type: 'yarn', factor: 4 }; }, /field 'rope_scaling.original_max_position_embeddings' is missing/],
-  ['rope_parameters spelling, non-default', (c) => { c.rope_parameters = { rope_type: 'linear', factor: 2 }; }, /field 'rope_parameters' asks for rope type 'linear'/],
-  ['vision tower', (c) => { c.vision_config = { depth: 32 }; }, /field 'vision_config': vision towers are not implemented/],
-  ['unknown field', (c) => { c.attn_logit_softcapping = 30; }, /field 'attn_logit_softcapping' is not a qwen2 config field/],
-  ['kv heads not dividing', (c) => { c.num_key_value_heads = 3; }, /field 'num_key_value_heads' = 3 does not divide/],
-  ['non-integer size', (c) => { c.hidden_size = '64'; }, /field 'hidden_size' must be a positive integer/],
-  ['other activation', (c) => { c.hidden_act = 'gelu'; }, /field 'hidden_act' is 'gelu'/],
-  ['quantised checkpoint', (c) => { c.quantization_config = { quant_method: 'awq' }; }, /field 'quantization_config'/],
-  ['hybrid layer types', (c) => { c.layer_types = ['full_attention', 'sliding_attention']; }, /field 'layer_types'/],
+  [
+    'unknown model_type',
+    (c) => {
+      c.model_type = 'llama';
+    },
+    /field 'model_type' is 'llama', which qwen.ts does not implement/,
+  ],
+  [
+    'missing model_type',
+    (c) => {
+      delete c.model_type;
+    },
+    /field 'model_type' is missing/,
+  ],
+  [
+    'sliding window on',
+    (c) => {
+      c.use_sliding_window = true;
+      c.sliding_window = 4096;
+    },
+    /field 'use_sliding_window' is true/,
+  ],
+  [
+    'yarn rope scaling without its original context',
+    (c) => {
+      c.rope_scaling = { type: 'yarn', factor: 4 };
+    },
+    /field 'rope_scaling.original_max_position_embeddings' is missing/,
+  ],
+  [
+    'rope_parameters spelling, non-default',
+    (c) => {
+      c.rope_parameters = { rope_type: 'linear', factor: 2 };
+    },
+    /field 'rope_parameters' asks for rope type 'linear'/,
+  ],
+  [
+    'vision tower',
+    (c) => {
+      c.vision_config = { depth: 32 };
+    },
+    /field 'vision_config': vision towers are not implemented/,
+  ],
+  [
+    'unknown field',
+    (c) => {
+      c.attn_logit_softcapping = 30;
+    },
+    /field 'attn_logit_softcapping' is not a qwen2 config field/,
+  ],
+  [
+    'kv heads not dividing',
+    (c) => {
+      c.num_key_value_heads = 3;
+    },
+    /field 'num_key_value_heads' = 3 does not divide/,
+  ],
+  [
+    'non-integer size',
+    (c) => {
+      c.hidden_size = '64';
+    },
+    /field 'hidden_size' must be a positive integer/,
+  ],
+  [
+    'other activation',
+    (c) => {
+      c.hidden_act = 'gelu';
+    },
+    /field 'hidden_act' is 'gelu'/,
+  ],
+  [
+    'quantised checkpoint',
+    (c) => {
+      c.quantization_config = { quant_method: 'awq' };
+    },
+    /field 'quantization_config'/,
+  ],
+  [
+    'hybrid layer types',
+    (c) => {
+      c.layer_types = ['full_attention', 'sliding_attention'];
+    },
+    /field 'layer_types'/,
+  ],
 ];
 for (const [name, edit, re] of CONFIG_CASES) {
   test(`config.json: ${name} is refused, naming the field`, () => {
@@ -123,15 +204,31 @@ test('a folder without config.json, and a file that is neither GGUF nor a folder
 const ggufVariant = (name: string, edit: Parameters<typeof ggufFileVariant>[2]) => ggufFileVariant(path.join(SRC, 'model-f32.gguf'), path.join(work, name), edit);
 
 test('GGUF: unknown architecture, missing hyper-parameter, missing and mis-shaped tensors are named', () => {
-  let f = ggufVariant('llama.gguf', (m) => { m.find((k) => k.key === 'general.architecture')!.value = 'llama'; });
+  let f = ggufVariant('llama.gguf', (m) => {
+    m.find((k) => k.key === 'general.architecture')!.value = 'llama';
+  });
   expectError(() => loadModel(f), f, /'general.architecture' is 'llama', which qwen.ts does not implement/);
-  f = ggufVariant('noblocks.gguf', (m) => { m.splice(m.findIndex((k) => k.key === 'qwen2.block_count'), 1); });
+  f = ggufVariant('noblocks.gguf', (m) => {
+    m.splice(
+      m.findIndex((k) => k.key === 'qwen2.block_count'),
+      1,
+    );
+  });
   expectError(() => loadModel(f), f, /metadata 'qwen2.block_count' is missing/);
-  f = ggufVariant('notensor.gguf', (_, t) => { t.splice(t.findIndex((x) => x.name === 'blk.1.attn_v.bias'), 1); });
+  f = ggufVariant('notensor.gguf', (_, t) => {
+    t.splice(
+      t.findIndex((x) => x.name === 'blk.1.attn_v.bias'),
+      1,
+    );
+  });
   expectError(() => loadModel(f), f, /tensor 'blk.1.attn_v.bias' is missing/);
-  f = ggufVariant('yarn.gguf', (m) => { m.push({ key: 'qwen2.rope.scaling.type', type: 'str', value: 'yarn' }); });
+  f = ggufVariant('yarn.gguf', (m) => {
+    m.push({ key: 'qwen2.rope.scaling.type', type: 'str', value: 'yarn' });
+  });
   expectError(() => loadModel(f), f, /rope.scaling.factor' is missing/);
-  f = ggufVariant('ffn.gguf', (m) => { m.find((k) => k.key === 'qwen2.feed_forward_length')!.value = 256; });
+  f = ggufVariant('ffn.gguf', (m) => {
+    m.find((k) => k.key === 'qwen2.feed_forward_length')!.value = 256;
+  });
   expectError(() => loadModel(f), f, /tensor 'blk.0.ffn_gate.weight' has shape \[128, 64\], but the config implies \[256, 64\]/);
 });
 
@@ -143,7 +240,10 @@ test('forward: token ids out of range, position gaps and overflowing the context
   assert.throws(() => m.forward([{ token: 1, pos: 2, seq: 0, logits: true }], [cache]), /position 2 of sequence 0 would leave a gap/);
   assert.throws(() => m.forward([{ token: 1, pos: 0, seq: 1, logits: true }], [cache]), /sequence 1 has no KV cache/);
   assert.throws(() => m.forward([], [cache]), /empty batch/);
-  m.forward([0, 1, 2, 3].map((token, pos) => ({ token, pos, seq: 0, logits: false })), [cache]);
+  m.forward(
+    [0, 1, 2, 3].map((token, pos) => ({ token, pos, seq: 0, logits: false })),
+    [cache],
+  );
   assert.equal(cache.length, 4);
   assert.throws(() => m.forward([{ token: 1, pos: 4, seq: 0, logits: true }], [cache]), /position 4 is past the context size 4/);
 });

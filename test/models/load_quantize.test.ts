@@ -52,13 +52,16 @@ function load(p: string, opts: LoadOptions = {}) {
   const backend = new Recording();
   const notes: string[] = [];
   const model = loadModel(p, { backend, onNote: (n) => notes.push(n), ...opts });
-  const logits = model.forward(IDS.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [model.newCache(IDS.length)]);
+  const logits = model.forward(
+    IDS.map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+    [model.newCache(IDS.length)],
+  );
   return { logits, weights: backend.weights, notes };
 }
 
 const types = (ws: Recording['weights']) => ws.map((w) => `${w.dtype} [${w.shape.join(', ')}]`);
 
-test('targetType: the one per-tensor decision (vectors and the DeltaNet conv F32; llama-quantize\'s fallbacks)', () => {
+test("targetType: the one per-tensor decision (vectors and the DeltaNet conv F32; llama-quantize's fallbacks)", () => {
   assert.equal(targetType('blk.0.ffn_up.weight', [512, 256], 'Q4_K'), 'Q4_K');
   assert.equal(targetType('blk.0.ffn_up.weight', [512, 128], 'Q4_K'), 'Q5_0'); // rows of half a Q4_K block
   assert.equal(targetType('blk.0.ffn_up.weight', [512, 48], 'Q4_K'), 'F16');
@@ -77,8 +80,16 @@ for (const type of ['q8_0', 'q4_0', 'q4_k'] as const) {
       assert.deepEqual(got.logits, want.logits, src);
       assert.deepEqual(got.notes, []);
     }
-    if (type !== 'q4_k') assert.ok(want.weights.every((w) => w.dtype === type.toUpperCase()), 'every matrix takes the type');
-    else assert.ok(want.weights.every((w) => w.dtype === 'Q5_0'), 'rows of 128 and 448 take llama-quantize\'s Q4_K fallback');
+    if (type !== 'q4_k')
+      assert.ok(
+        want.weights.every((w) => w.dtype === type.toUpperCase()),
+        'every matrix takes the type',
+      );
+    else
+      assert.ok(
+        want.weights.every((w) => w.dtype === 'Q5_0'),
+        "rows of 128 and 448 take llama-quantize's Q4_K fallback",
+      );
   });
 }
 
@@ -130,7 +141,7 @@ test('an already-quantised GGUF loads as stored, with a one-line note', () => {
   assert.throws(() => loadModel(QWEN2, { quantize: 'q3_k' as LoadQuantType }), /quantize must be one of q8_0, q4_0, q4_k, got 'q3_k'/);
 });
 
-test('CLI: logits --quantize prints the quantised file\'s logits; a bad type is a one-line error', () => {
+test("CLI: logits --quantize prints the quantised file's logits; a bad type is a one-line error", () => {
   const a = cli('logits', '--backend', 'reference', '--model', QWEN2, '--quantize', 'Q8_0', '--tokens', IDS.join(','));
   const b = cli('logits', '--backend', 'reference', '--model', quantized(QWEN2, 'q8_0'), '--tokens', IDS.join(','));
   assert.equal(a.code, 0, a.err);

@@ -17,9 +17,14 @@ import { REFERENCE, WASM_X1, WASM_X3, loadOn } from './parity_backends.js';
 import { folderVariant } from './variants.js';
 
 interface Case {
-  name: string; prompt_ids: number[]; greedy_generated_ids: number[]; greedy_generated_ids_q8_0: number[];
-  prefill_logits_file: { path: string }; incremental_logits_file: { path: string };
-  prefill_logits_q8_0_file: { path: string }; incremental_logits_q8_0_file: { path: string };
+  name: string;
+  prompt_ids: number[];
+  greedy_generated_ids: number[];
+  greedy_generated_ids_q8_0: number[];
+  prefill_logits_file: { path: string };
+  incremental_logits_file: { path: string };
+  prefill_logits_q8_0_file: { path: string };
+  incremental_logits_q8_0_file: { path: string };
 }
 const cases = (dir: string): Case[] => JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')).cases;
 
@@ -35,8 +40,12 @@ const cases = (dir: string): Case[] => JSON.parse(fs.readFileSync(path.join(dir,
 const F32_TOL = { atol: 1e-3, rtol: 1e-4, rms: Infinity };
 const Q8_TOL = { atol: 0.05, rtol: 0, rms: 0.08 };
 const relRms = (a: Float32Array, b: Float32Array) => {
-  let d = 0, n = 0;
-  for (let i = 0; i < a.length; i++) { d += (a[i]! - b[i]!) ** 2; n += b[i]! ** 2; }
+  let d = 0,
+    n = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += (a[i]! - b[i]!) ** 2;
+    n += b[i]! ** 2;
+  }
   return Math.sqrt(d / n);
 };
 function near(got: Float32Array, want: Float32Array, tol: typeof F32_TOL, what: string): void {
@@ -47,21 +56,35 @@ function near(got: Float32Array, want: Float32Array, tol: typeof F32_TOL, what: 
 
 /** The three ways of feeding a case: one batch, token by token, four sequences interleaved. */
 function checkModel(m: CausalLM, dir: string, type: 'f32' | 'q8_0'): void {
-  const V = m.config.vocab_size, tol = type === 'f32' ? F32_TOL : Q8_TOL;
+  const V = m.config.vocab_size,
+    tol = type === 'f32' ? F32_TOL : Q8_TOL;
   const cs = cases(dir);
   const pre = (c: Case) => readF32(path.join(dir, (type === 'f32' ? c.prefill_logits_file : c.prefill_logits_q8_0_file).path));
   const inc = (c: Case) => readF32(path.join(dir, (type === 'f32' ? c.incremental_logits_file : c.incremental_logits_q8_0_file).path));
   const greedy = (c: Case) => (type === 'f32' ? c.greedy_generated_ids : c.greedy_generated_ids_q8_0);
   for (const c of cs) {
     // one batch, every position
-    near(m.forward(c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]), pre(c), tol, `case ${c.name} one batch`);
+    near(
+      m.forward(
+        c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+        [m.newCache(64)],
+      ),
+      pre(c),
+      tol,
+      `case ${c.name} one batch`,
+    );
     // token by token through the KV cache, greedy ids as llama.cpp's
-    const ids = [...c.prompt_ids, ...greedy(c)], want = inc(c), cache = m.newCache(64), got: number[] = [];
+    const ids = [...c.prompt_ids, ...greedy(c)],
+      want = inc(c),
+      cache = m.newCache(64),
+      got: number[] = [];
     ids.forEach((token, pos) => {
       const l = m.forward([{ token, pos, seq: 0, logits: true }], [cache]);
       near(l, want.subarray(pos * V, (pos + 1) * V), tol, `case ${c.name} token ${pos}`);
       if (pos >= c.prompt_ids.length - 1 && pos < ids.length - 1) {
-        const row = Float32Array.from(want.subarray(pos * V, (pos + 1) * V)).sort().reverse();
+        const row = Float32Array.from(want.subarray(pos * V, (pos + 1) * V))
+          .sort()
+          .reverse();
         got.push(type === 'f32' || row[0]! - row[1]! > tol.atol ? argmax(l) : ids[pos + 1]!);
       }
     });
@@ -69,13 +92,16 @@ function checkModel(m: CausalLM, dir: string, type: 'f32' | 'q8_0'): void {
   }
   // four sequences of different lengths in one batch: each step adds a few tokens of every
   // sequence (rows interleaved), so batches mix prefill and decode rows of several sequences
-  const ids = cs.map((c) => [...c.prompt_ids, ...greedy(c)]), want = cs.map(inc);
-  const caches = cs.map(() => m.newCache(64)), fed = cs.map(() => 0);
+  const ids = cs.map((c) => [...c.prompt_ids, ...greedy(c)]),
+    want = cs.map(inc);
+  const caches = cs.map(() => m.newCache(64)),
+    fed = cs.map(() => 0);
   for (let step = 0; fed.some((f, s) => f < ids[s]!.length); step++) {
     const batch: BatchEntry[] = [];
-    for (let k = 0; k < 6; k++) cs.forEach((_, s) => {
-      if (k < (step === 0 ? 3 + 2 * s : 1 + (step % 2)) && fed[s]! < ids[s]!.length) batch.push({ token: ids[s]![fed[s]!]!, pos: fed[s]!++, seq: s, logits: true });
-    });
+    for (let k = 0; k < 6; k++)
+      cs.forEach((_, s) => {
+        if (k < (step === 0 ? 3 + 2 * s : 1 + (step % 2)) && fed[s]! < ids[s]!.length) batch.push({ token: ids[s]![fed[s]!]!, pos: fed[s]!++, seq: s, logits: true });
+      });
     const l = m.forward(batch, caches);
     batch.forEach((e, r) => near(l.subarray(r * V, (r + 1) * V), want[e.seq]!.subarray(e.pos * V, (e.pos + 1) * V), tol, `four sequences: seq ${e.seq} pos ${e.pos}`));
   }
@@ -100,7 +126,12 @@ for (const name of ['qwen3moe-tiny', 'qwen2moe-tiny']) {
     const c = cases(dir)[3]!;
     const run = (src: string) => {
       const m = loadOn(src, WASM_X3[1]);
-      return Float32Array.from(m.forward(c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]));
+      return Float32Array.from(
+        m.forward(
+          c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+          [m.newCache(64)],
+        ),
+      );
     };
     const gguf = run(path.join(dir, 'model-f32.gguf'));
     sameBits(run(dir), gguf, 'per-expert HF vs GGUF');
@@ -108,13 +139,20 @@ for (const name of ['qwen3moe-tiny', 'qwen2moe-tiny']) {
   });
 }
 
-test('qwen3moe: the trace hook sees the MoE intermediates under llama.cpp\'s names', () => {
+test("qwen3moe: the trace hook sees the MoE intermediates under llama.cpp's names", () => {
   const dir = fixtureDir('models/qwen3moe-tiny');
   const m = loadOn(path.join(dir, 'model-f32.gguf'), REFERENCE[1]);
   const seen = new Map<string, readonly number[]>();
-  m.trace = (name, layer, _data, shape) => { if (layer === 1) seen.set(name, shape); };
-  m.forward([1, 2, 3].map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(8)]);
-  const E = m.config.num_experts!, k = m.config.num_experts_per_tok!, D = m.config.hidden_size;
+  m.trace = (name, layer, _data, shape) => {
+    if (layer === 1) seen.set(name, shape);
+  };
+  m.forward(
+    [1, 2, 3].map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+    [m.newCache(8)],
+  );
+  const E = m.config.num_experts!,
+    k = m.config.num_experts_per_tok!,
+    D = m.config.hidden_size;
   assert.deepEqual(seen.get('ffn_moe_logits'), [3, E]);
   assert.deepEqual(seen.get('ffn_moe_probs'), [3, E]);
   assert.deepEqual(seen.get('ffn_moe_topk'), [3, k]);
@@ -125,12 +163,18 @@ test('qwen3moe: the trace hook sees the MoE intermediates under llama.cpp\'s nam
 
 test('--quantize q8_0: the GGUF and both HF layouts load the same expert bytes (the same logits), near llama.cpp on its Q8_0 file', () => {
   for (const name of ['qwen3moe-tiny', 'qwen2moe-tiny']) {
-    const dir = fixtureDir(`models/${name}`), c = cases(dir)[3]!;
+    const dir = fixtureDir(`models/${name}`),
+      c = cases(dir)[3]!;
     const run = (src: string) => {
       const b = WASM_X3[1]();
       try {
         const m = loadModel(src, { backend: b, onNote: () => {}, quantize: 'q8_0' });
-        return Float32Array.from(m.forward(c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]));
+        return Float32Array.from(
+          m.forward(
+            c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+            [m.newCache(64)],
+          ),
+        );
       } finally {
         b.dispose?.();
       }
@@ -143,16 +187,24 @@ test('--quantize q8_0: the GGUF and both HF layouts load the same expert bytes (
 });
 
 test('qwen3_moe dense layers (mlp_only_layers) compute what qwen3 computes with the same tensors', () => {
-  const dir = fixtureDir('models/qwen3moe-tiny'), work = tmpDir();
+  const dir = fixtureDir('models/qwen3moe-tiny'),
+    work = tmpDir();
   // every layer dense: the experts and routers replaced by a SwiGLU of width 32 (expert 0's matrices)
   const dense = (t: StTensorOut[]) => [
     ...t.filter((x) => !/\.mlp\./.test(x.name)),
     ...t.filter((x) => /\.mlp\.experts\.0\./.test(x.name)).map((x) => ({ ...x, name: x.name.replace('.experts.0.', '.') })),
   ];
-  const moe = folderVariant(dir, path.join(work, 'moe'), { config: (c) => { c.mlp_only_layers = [0, 1]; c.intermediate_size = 32; }, tensors: dense });
+  const moe = folderVariant(dir, path.join(work, 'moe'), {
+    config: (c) => {
+      c.mlp_only_layers = [0, 1];
+      c.intermediate_size = 32;
+    },
+    tensors: dense,
+  });
   const q3 = folderVariant(dir, path.join(work, 'q3'), {
     config: (c) => {
-      for (const k of ['num_experts', 'num_experts_per_tok', 'moe_intermediate_size', 'norm_topk_prob', 'decoder_sparse_step', 'mlp_only_layers', 'output_router_logits', 'router_aux_loss_coef']) delete c[k];
+      for (const k of ['num_experts', 'num_experts_per_tok', 'moe_intermediate_size', 'norm_topk_prob', 'decoder_sparse_step', 'mlp_only_layers', 'output_router_logits', 'router_aux_loss_coef'])
+        delete c[k];
       Object.assign(c, { model_type: 'qwen3', architectures: ['Qwen3ForCausalLM'], intermediate_size: 32 });
     },
     tensors: dense,
@@ -161,7 +213,12 @@ test('qwen3_moe dense layers (mlp_only_layers) compute what qwen3 computes with 
   const run = (src: string) => {
     const m = loadOn(src, WASM_X1[1]);
     assert.equal(m.config.model_type, src === moe ? 'qwen3_moe' : 'qwen3');
-    return Float32Array.from(m.forward(c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]));
+    return Float32Array.from(
+      m.forward(
+        c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+        [m.newCache(64)],
+      ),
+    );
   };
   sameBits(run(moe), run(q3), 'all-dense qwen3_moe vs qwen3');
 });

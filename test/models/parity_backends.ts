@@ -29,13 +29,22 @@ export function loadOn(src: string, backend: () => Backend): CausalLM {
  */
 export function agreement(model: CausalLM, cases: readonly { name: string; prompt_ids: number[] }[], want: (name: string) => Float32Array): { same: number; n: number; rel: number } {
   const V = model.config.vocab_size;
-  let same = 0, n = 0, d2 = 0, w2 = 0;
+  let same = 0,
+    n = 0,
+    d2 = 0,
+    w2 = 0;
   for (const c of cases) {
     const w = want(c.name);
-    const l = model.forward(c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [model.newCache(256)]);
+    const l = model.forward(
+      c.prompt_ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+      [model.newCache(256)],
+    );
     if (l.length !== w.length) throw new Error(`case ${c.name}: ${l.length} logits, llama.cpp has ${w.length}`);
     for (let p = 0; p < c.prompt_ids.length; p++, n++) if (argmax(l, p * V, V) === argmax(w, p * V, V)) same++;
-    for (let i = 0; i < w.length; i++) { d2 += (l[i]! - w[i]!) ** 2; w2 += w[i]! ** 2; }
+    for (let i = 0; i < w.length; i++) {
+      d2 += (l[i]! - w[i]!) ** 2;
+      w2 += w[i]! ** 2;
+    }
   }
   return { same, n, rel: Math.sqrt(d2 / w2) };
 }

@@ -20,17 +20,33 @@ import { ggufVariant } from './variants.js';
 // llama.cpp's top two are further apart than 0.1.
 const Q8: Bounds = { atol: 0.05, rtol: 0, relRms: 0.04 };
 
-hybridMoeTests('qwen3next-tiny', [['model-f32.gguf', 'f32', F32], ['.', 'f32', F32], ['fused', 'f32', F32], ['model-q8_0.gguf', 'q8_0', Q8]], 'qwen3_next');
+hybridMoeTests(
+  'qwen3next-tiny',
+  [
+    ['model-f32.gguf', 'f32', F32],
+    ['.', 'f32', F32],
+    ['fused', 'f32', F32],
+    ['model-q8_0.gguf', 'q8_0', Q8],
+  ],
+  'qwen3_next',
+);
 
 // llama.cpp's older qwen3next files store the fused in_proj_qkvz as `ssm_in` (per key head
 // [q, k, v, z] rows, as HF): the same weights as attn_qkv + attn_gate, so the same logits, bit for bit.
 test('a qwen3next GGUF with the legacy fused ssm_in gives the logits of attn_qkv + attn_gate, bit for bit', () => {
-  const dir = fixtureDir('models/qwen3next-tiny'), src = path.join(dir, 'model-f32.gguf');
+  const dir = fixtureDir('models/qwen3next-tiny'),
+    src = path.join(dir, 'model-f32.gguf');
   const legacy = ggufVariant(src, path.join(tmpDir(), 'legacy.gguf'), (_, ts) => {
-    const D = 64, dk = 16, nk = 2, r = 2, row = D * 4;
+    const D = 64,
+      dk = 16,
+      nk = 2,
+      r = 2,
+      row = D * 4;
     for (let il = 0; il < 3; il++) {
-      const qi = ts.findIndex((t) => t.name === `blk.${il}.attn_qkv.weight`), zi = ts.findIndex((t) => t.name === `blk.${il}.attn_gate.weight`);
-      const qkv = ts[qi]!.data as Uint8Array, z = ts[zi]!.data as Uint8Array;
+      const qi = ts.findIndex((t) => t.name === `blk.${il}.attn_qkv.weight`),
+        zi = ts.findIndex((t) => t.name === `blk.${il}.attn_gate.weight`);
+      const qkv = ts[qi]!.data as Uint8Array,
+        z = ts[zi]!.data as Uint8Array;
       const rows = (a: Uint8Array, from: number, n: number) => a.subarray(from * row, (from + n) * row);
       const parts: Uint8Array[] = [];
       for (let g = 0; g < nk; g++) {
@@ -43,7 +59,15 @@ test('a qwen3next GGUF with the legacy fused ssm_in gives the logits of attn_qkv
     }
   });
   const ids = [3, 17, 250, 9, 101, 44];
-  const run = (p: string) => { const m = loadOn(p, REFERENCE[1]); return Array.from(m.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(16)])); };
+  const run = (p: string) => {
+    const m = loadOn(p, REFERENCE[1]);
+    return Array.from(
+      m.forward(
+        ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+        [m.newCache(16)],
+      ),
+    );
+  };
   assert.deepEqual(run(legacy), run(src));
 });
 
@@ -57,11 +81,18 @@ test('qwen3next --quantize q8_0: both HF layouts give the same logits, the GGUF 
   const want = readF32(path.join(dir, c.prefill_logits_q8_0_file.path));
   const logits = ['model-f32.gguf', '.', 'fused'].map((src) => {
     const m = loadModel(path.join(dir, src), { quantize: 'q8_0', onNote: () => {} });
-    return m.forward((c.prompt_ids as number[]).map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(64)]);
+    return m.forward(
+      (c.prompt_ids as number[]).map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+      [m.newCache(64)],
+    );
   });
   assert.deepEqual(Array.from(logits[2]!), Array.from(logits[1]!));
   assert.ok(logits[0]!.every((v, i) => Math.abs(v - logits[1]![i]!) < 1e-5));
-  let d2 = 0, w2 = 0;
-  want.forEach((w, i) => { d2 += (logits[0]![i]! - w) ** 2; w2 += w * w; });
+  let d2 = 0,
+    w2 = 0;
+  want.forEach((w, i) => {
+    d2 += (logits[0]![i]! - w) ** 2;
+    w2 += w * w;
+  });
   assert.ok(Math.sqrt(d2 / w2) < Q8.relRms, `relative RMS ${Math.sqrt(d2 / w2)}`);
 });

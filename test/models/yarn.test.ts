@@ -14,19 +14,31 @@ import { argmax, compare, expectError, fixtureDir, readF32, ROOT, tmpDir } from 
 import { REFERENCE, WASM_X1, loadOn } from './parity_backends.js';
 import { ggufVariant } from './variants.js';
 
-const ATOL = 1e-3, RTOL = 1e-4; // as parity.test.ts
-interface Case { name: string; prompt_ids: number[]; greedy_generated_ids: number[]; prefill_logits_file: { path: string }; incremental_logits_file: { path: string } }
+const ATOL = 1e-3,
+  RTOL = 1e-4; // as parity.test.ts
+interface Case {
+  name: string;
+  prompt_ids: number[];
+  greedy_generated_ids: number[];
+  prefill_logits_file: { path: string };
+  incremental_logits_file: { path: string };
+}
 const cases = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')) as { cases: Case[] }).cases;
 const want = (dir: string, c: Case, kind: 'prefill' | 'incremental') => readF32(path.join(dir, (kind === 'prefill' ? c.prefill_logits_file : c.incremental_logits_file).path));
-const DIR = fixtureDir('models/qwen3-tiny-yarn'), DIR35 = fixtureDir('models/qwen35-tiny-yarn');
-const GGUF = path.join(DIR, 'model-f32.gguf'), GGUF35 = path.join(DIR35, 'model-f32.gguf');
+const DIR = fixtureDir('models/qwen3-tiny-yarn'),
+  DIR35 = fixtureDir('models/qwen35-tiny-yarn');
+const GGUF = path.join(DIR, 'model-f32.gguf'),
+  GGUF35 = path.join(DIR35, 'model-f32.gguf');
 const CASES = cases(DIR);
 const LONG = CASES.find((c) => c.name === 'B')!; // 120 prompt tokens: past the original context of 64
 const YARN = { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64, beta_fast: 32, beta_slow: 1, attention_factor: 1 + 0.1 * Math.log(4), truncate: true };
 const work = tmpDir();
 
 function prefill(m: CausalLM, ids: number[]): Float32Array {
-  return m.forward(ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })), [m.newCache(256)]);
+  return m.forward(
+    ids.map((token, pos) => ({ token, pos, seq: 0, logits: true })),
+    [m.newCache(256)],
+  );
 }
 
 test('the YaRN fixtures ask for what the tests need: prompts past the original context, the HF configs as the GGUF files', () => {
@@ -34,38 +46,48 @@ test('the YaRN fixtures ask for what the tests need: prompts past the original c
   for (const src of [GGUF, DIR, GGUF35, path.join(DIR35, 'config.json')]) {
     const c = src.endsWith('config.json') ? parseHfConfig(JSON.parse(fs.readFileSync(src, 'utf8')), src) : loadModel(src, { onNote: () => {} }).config;
     assert.deepEqual(c.rope_scaling, YARN, src);
-    assert.equal(c.max_position_embeddings, 256, 'factor x original (vLLM), not the files\' 64');
+    assert.equal(c.max_position_embeddings, 256, "factor x original (vLLM), not the files' 64");
   }
 });
 
-const MODELS: [string, string, string][] = [['qwen3-tiny-yarn model-f32.gguf', DIR, GGUF], ['qwen3-tiny-yarn HF folder', DIR, DIR], ['qwen35-tiny-yarn model-f32.gguf', DIR35, GGUF35]];
+const MODELS: [string, string, string][] = [
+  ['qwen3-tiny-yarn model-f32.gguf', DIR, GGUF],
+  ['qwen3-tiny-yarn HF folder', DIR, DIR],
+  ['qwen35-tiny-yarn model-f32.gguf', DIR35, GGUF35],
+];
 for (const [backendName, backend] of [REFERENCE, WASM_X1])
-for (const [name, dir, src] of MODELS) {
-  const model = loadOn(src, backend);
-  const V = model.config.vocab_size;
-  const label = `${backendName}: ${name}`;
-  test(`${label}: batched prefill logits match llama.cpp at every position, past the original context too`, () => {
-    for (const c of cases(dir)) {
-      const r = compare(prefill(model, c.prompt_ids), want(dir, c, 'prefill'), ATOL, RTOL);
-      assert.ok(r.ok, `case ${c.name}: max abs diff ${r.maxAbs} at position ${Math.floor(r.worst / V)}`);
-    }
-  });
-  test(`${label}: prefill in chunks of 7, then greedy decode through the KV cache, match llama.cpp`, () => {
-    const c = cases(dir).find((x) => x.name === 'B')!, expected = want(dir, c, 'incremental');
-    const ids = [...c.prompt_ids, ...c.greedy_generated_ids];
-    const P = c.prompt_ids.length, steps: [number, number][] = []; // [first position, tokens]
-    for (let s = 0; s < P; s += 7) steps.push([s, Math.min(7, P - s)]);
-    for (let s = P; s < ids.length; s++) steps.push([s, 1]);
-    const cache = model.newCache(256), greedy: number[] = [];
-    for (const [s, n] of steps) {
-      const l = model.forward(ids.slice(s, s + n).map((token, i) => ({ token, pos: s + i, seq: 0, logits: true })), [cache]);
-      const r = compare(l, expected.subarray(s * V, (s + n) * V), ATOL, RTOL);
-      assert.ok(r.ok, `from position ${s}: max abs diff ${r.maxAbs}`);
-      if (s + n >= P && s + n < ids.length) greedy.push(argmax(l, (n - 1) * V, V)); // predicts ids[s + n]
-    }
-    assert.deepEqual(greedy, c.greedy_generated_ids);
-  });
-}
+  for (const [name, dir, src] of MODELS) {
+    const model = loadOn(src, backend);
+    const V = model.config.vocab_size;
+    const label = `${backendName}: ${name}`;
+    test(`${label}: batched prefill logits match llama.cpp at every position, past the original context too`, () => {
+      for (const c of cases(dir)) {
+        const r = compare(prefill(model, c.prompt_ids), want(dir, c, 'prefill'), ATOL, RTOL);
+        assert.ok(r.ok, `case ${c.name}: max abs diff ${r.maxAbs} at position ${Math.floor(r.worst / V)}`);
+      }
+    });
+    test(`${label}: prefill in chunks of 7, then greedy decode through the KV cache, match llama.cpp`, () => {
+      const c = cases(dir).find((x) => x.name === 'B')!,
+        expected = want(dir, c, 'incremental');
+      const ids = [...c.prompt_ids, ...c.greedy_generated_ids];
+      const P = c.prompt_ids.length,
+        steps: [number, number][] = []; // [first position, tokens]
+      for (let s = 0; s < P; s += 7) steps.push([s, Math.min(7, P - s)]);
+      for (let s = P; s < ids.length; s++) steps.push([s, 1]);
+      const cache = model.newCache(256),
+        greedy: number[] = [];
+      for (const [s, n] of steps) {
+        const l = model.forward(
+          ids.slice(s, s + n).map((token, i) => ({ token, pos: s + i, seq: 0, logits: true })),
+          [cache],
+        );
+        const r = compare(l, expected.subarray(s * V, (s + n) * V), ATOL, RTOL);
+        assert.ok(r.ok, `from position ${s}: max abs diff ${r.maxAbs}`);
+        if (s + n >= P && s + n < ids.length) greedy.push(argmax(l, (n - 1) * V, V)); // predicts ids[s + n]
+      }
+      assert.deepEqual(greedy, c.greedy_generated_ids);
+    });
+  }
 
 test('without its rope scaling the same weights disagree with llama.cpp (the scaling is what the test checks)', () => {
   const plain = ggufVariant(GGUF, path.join(work, 'plain.gguf'), (m) => {
@@ -98,11 +120,13 @@ test('config.json: yarn factor <= 1, a missing original context and unknown yarn
     [{ rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64, truncate: 'yes' }, /field 'rope_scaling.truncate' must be true or false/],
   ];
   for (const [rope, re] of cases) expectError(() => parseHfConfig(yarnCfg(rope), 'config.json'), re);
-  expectError(() => parseHfConfig(yarnCfg({ rope_type: 'yarn', factor: 1, original_max_position_embeddings: 64, rope_theta: 1e6 }, 'rope_parameters'), 'config.json'),
-    /field 'rope_parameters.factor' = 1/);
+  expectError(
+    () => parseHfConfig(yarnCfg({ rope_type: 'yarn', factor: 1, original_max_position_embeddings: 64, rope_theta: 1e6 }, 'rope_parameters'), 'config.json'),
+    /field 'rope_parameters.factor' = 1/,
+  );
 });
 
-test('config.json: transformers\' optional yarn fields are applied (attention_factor, mscale pair, betas)', () => {
+test("config.json: transformers' optional yarn fields are applied (attention_factor, mscale pair, betas)", () => {
   const base = { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64 };
   let c = parseHfConfig(yarnCfg({ ...base, attention_factor: 1.5, beta_fast: 16, beta_slow: 2, truncate: false }), 'config.json');
   assert.deepEqual(c.rope_scaling, { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64, beta_fast: 16, beta_slow: 2, attention_factor: 1.5, truncate: false });
@@ -139,13 +163,15 @@ test('Qwen3.5: yarn in rope_parameters next to its M-RoPE fields is read; factor
   c.rope_parameters.factor = 4;
   c.rope_parameters.extrapolation_factor = 1;
   expectError(() => parseHfConfig(c, 'config.json'), /field 'rope_parameters.extrapolation_factor' is not a yarn rope-scaling field/);
-  const g = ggufVariant(GGUF35, path.join(work, 'q35.gguf'), (m) => { m.find((e) => e.key === 'qwen35.rope.scaling.factor')!.value = 0.5; });
+  const g = ggufVariant(GGUF35, path.join(work, 'q35.gguf'), (m) => {
+    m.find((e) => e.key === 'qwen35.rope.scaling.factor')!.value = 0.5;
+  });
   expectError(() => loadModel(g, { onNote: () => {} }), /metadata 'qwen35.rope.scaling.factor' = 0.5: a yarn factor must be greater than 1/);
 });
 
 // --- --ctx-size ---
 
-test('LoadOptions.ctxSize caps the context, leaves the logits alone, and may not exceed the model\'s', () => {
+test("LoadOptions.ctxSize caps the context, leaves the logits alone, and may not exceed the model's", () => {
   const m = loadModel(GGUF, { ctxSize: 130, onNote: () => {} });
   assert.equal(m.config.max_position_embeddings, 130);
   assert.equal(m.newCache().capacity, 130);
@@ -165,7 +191,8 @@ test('--ctx-size on logits, bench and run: applied, and a bad or too large value
   const ids = LONG.prompt_ids.slice(0, 70).join(',');
   let r = cli('logits', '--model', GGUF, '--tokens', ids, '--ctx-size', '100');
   assert.equal(r.code, 0, r.err);
-  const V = 275, got = (JSON.parse(r.out) as { logits: number[] }).logits;
+  const V = 275,
+    got = (JSON.parse(r.out) as { logits: number[] }).logits;
   const c = compare(got, want(DIR, LONG, 'prefill').subarray(69 * V, 70 * V), ATOL, RTOL);
   assert.ok(c.ok, `max abs diff ${c.maxAbs}`);
   r = cli('logits', '--model', GGUF, '--tokens', ids, '--ctx-size', '64');

@@ -27,7 +27,8 @@ before(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   openai = createOpenAI({
-    baseURL: `${base}/v1`, apiKey: 'unused',
+    baseURL: `${base}/v1`,
+    apiKey: 'unused',
     fetch: async (url, init) => {
       const r = await fetch(url, init);
       requests.push({ url: String(url), body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined, status: r.status });
@@ -47,7 +48,15 @@ test('generateText and streamText: the greedy continuation, through /v1/response
   const last = requests[requests.length - 1]!;
   assert.match(last.url, /\/v1\/responses$/);
   assert.equal(last.status, 200);
-  const s = streamText({ model: openai(MODEL), prompt: USER, temperature: 0, maxOutputTokens: 16, onError: ({ error }) => { throw error; } });
+  const s = streamText({
+    model: openai(MODEL),
+    prompt: USER,
+    temperature: 0,
+    maxOutputTokens: 16,
+    onError: ({ error }) => {
+      throw error;
+    },
+  });
   let text = '';
   for await (const d of s.textStream) text += d;
   assert.equal(text, greedy);
@@ -55,14 +64,26 @@ test('generateText and streamText: the greedy continuation, through /v1/response
   assert.equal(requests[requests.length - 1]!.body.stream, true);
 });
 
-test('a tool call through the SDK\'s tool loop: forced call, the tool runs, the result goes back', async () => {
+test("a tool call through the SDK's tool loop: forced call, the tool runs, the result goes back", async () => {
   const parameters = { type: 'object' as const, properties: { city: { type: 'string' as const, maxLength: 20 } }, required: ['city'], additionalProperties: false };
   const validate = new Ajv().compile(parameters);
   const seen: unknown[] = [];
   const before = requests.length;
   const r = await generateText({
-    model: openai(MODEL), prompt: 'What is the weather in Paris?', temperature: 0, maxOutputTokens: 40,
-    tools: { get_weather: tool({ description: 'Current weather in a city', inputSchema: jsonSchema<{ city: string }>(parameters), execute: async (args) => { seen.push(args); return { temperature: 21 }; } }) },
+    model: openai(MODEL),
+    prompt: 'What is the weather in Paris?',
+    temperature: 0,
+    maxOutputTokens: 40,
+    tools: {
+      get_weather: tool({
+        description: 'Current weather in a city',
+        inputSchema: jsonSchema<{ city: string }>(parameters),
+        execute: async (args) => {
+          seen.push(args);
+          return { temperature: 21 };
+        },
+      }),
+    },
     toolChoice: { type: 'tool', toolName: 'get_weather' },
     prepareStep: ({ stepNumber }) => (stepNumber > 0 ? { toolChoice: 'none' } : {}),
     stopWhen: stepCountIs(2),
@@ -72,14 +93,23 @@ test('a tool call through the SDK\'s tool loop: forced call, the tool runs, the 
   assert.equal(call.toolName, 'get_weather');
   assert.ok(validate(call.input), JSON.stringify(validate.errors));
   assert.deepEqual(seen, [call.input]);
-  assert.deepEqual(r.steps[0]!.toolResults.map((t) => t.output), [{ temperature: 21 }]);
+  assert.deepEqual(
+    r.steps[0]!.toolResults.map((t) => t.output),
+    [{ temperature: 21 }],
+  );
   const sent = requests.slice(before);
-  assert.deepEqual(sent.map((q) => q.status), [200, 200]);
+  assert.deepEqual(
+    sent.map((q) => q.status),
+    [200, 200],
+  );
   const input = sent[1]!.body.input as any[];
   const out = input.find((i) => i.type === 'function_call_output');
   assert.equal(out.call_id, call.toolCallId);
   assert.deepEqual(JSON.parse(out.output), { temperature: 21 });
-  assert.deepEqual(input.filter((i) => i.type === 'function_call').map((i) => [i.call_id, i.name]), [[call.toolCallId, 'get_weather']]);
+  assert.deepEqual(
+    input.filter((i) => i.type === 'function_call').map((i) => [i.call_id, i.name]),
+    [[call.toolCallId, 'get_weather']],
+  );
   // step 2 (tool_choice 'none': the tools are not offered) rendered the whole exchange, as the chat template does
   const messages = [
     { role: 'user', content: 'What is the weather in Paris?' },
@@ -98,6 +128,10 @@ test('a second turn: the SDK refers to the stored assistant message by item_refe
   const ref = input.find((i) => i.type === 'item_reference');
   assert.ok(ref, JSON.stringify(input));
   assert.match(ref.id, /^msg_/);
-  const chat = [{ role: 'user', content: 'Hi there' }, { role: 'assistant', content: first.text }, { role: 'user', content: 'And again?' }];
+  const chat = [
+    { role: 'user', content: 'Hi there' },
+    { role: 'assistant', content: first.text },
+    { role: 'user', content: 'And again?' },
+  ];
   assert.equal(second.usage.inputTokens, prepareChat(cm, { messages: chat }).ids.length);
 });

@@ -26,24 +26,35 @@ before(async () => {
 after(() => new Promise<void>((r) => server.close(() => r())));
 
 const schemaWith = (pattern: string) => ({ type: 'object', properties: { s: { type: 'string', pattern } }, required: ['s'], additionalProperties: false });
-const chat = (extra: object) => fetch(`${base}/v1/chat/completions`, {
-  method: 'POST', headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ model: 'scripted', messages: [{ role: 'user', content: 'Write.' }], temperature: 0, ...extra }),
-});
-const timed = async <T>(f: () => Promise<T>): Promise<[T, number]> => { const t = performance.now(); const v = await f(); return [v, performance.now() - t]; };
+const chat = (extra: object) =>
+  fetch(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'scripted', messages: [{ role: 'user', content: 'Write.' }], temperature: 0, ...extra }),
+  });
+const timed = async <T>(f: () => Promise<T>): Promise<[T, number]> => {
+  const t = performance.now();
+  const v = await f();
+  return [v, performance.now() - t];
+};
 
 /** A streamed chat request; resolves to the number of content chunks and the finish reason. */
 async function stream(extra: object): Promise<{ chunks: number; finish: string | null; text: string }> {
   const res = await chat({ ...extra, stream: true });
   assert.equal(res.status, 200, await res.clone().text());
   const body = await res.text();
-  let chunks = 0, finish: string | null = null, text = '';
+  let chunks = 0,
+    finish: string | null = null,
+    text = '';
   for (const line of body.split('\n')) {
     if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
     const c = JSON.parse(line.slice(6)) as { choices: { delta: { content?: string }; finish_reason: string | null }[]; error?: unknown };
     assert.equal(c.error, undefined, line);
     const d = c.choices[0];
-    if (d?.delta.content) { chunks++; text += d.delta.content; }
+    if (d?.delta.content) {
+      chunks++;
+      text += d.delta.content;
+    }
     finish = d?.finish_reason ?? finish;
   }
   return { chunks, finish, text };
@@ -53,7 +64,7 @@ test('a pattern whose automaton is over budget is refused with a 400 naming resp
   for (const pattern of ['(a{50}){50}', 'a.{20}', '(?:x{1000}){1000}']) {
     const [res, ms] = await timed(() => chat({ max_tokens: 8, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: schemaWith(pattern) } } }));
     assert.equal(res.status, 400);
-    const e = (await res.json() as { error: { message: string; param: string } }).error;
+    const e = ((await res.json()) as { error: { message: string; param: string } }).error;
     assert.match(e.param, /^response_format/);
     assert.ok(e.message.includes(`/${pattern}/`), e.message);
     assert.match(e.message, /too complex|too large/);
@@ -71,7 +82,9 @@ test('four streams with [\\s\\S]{1000} run in bounded time; /health and a normal
   // while they run, the event loop must keep answering
   const during: number[] = [];
   let done = false;
-  const all = Promise.all(runs).finally(() => { done = true; });
+  const all = Promise.all(runs).finally(() => {
+    done = true;
+  });
   while (!done) {
     const [h, ms] = await timed(() => fetch(`${base}/health`));
     assert.equal(h.status, 200);
@@ -95,6 +108,6 @@ test('four streams with [\\s\\S]{1000} run in bounded time; /health and a normal
   assert.ok(hms < 1000, `/health took ${hms} ms`);
   const [res, ms] = await timed(() => chat({ max_tokens: 8 }));
   assert.equal(res.status, 200);
-  assert.ok((await res.json() as { choices: unknown[] }).choices.length === 1);
+  assert.ok(((await res.json()) as { choices: unknown[] }).choices.length === 1);
   assert.ok(ms < 1000, `a normal request took ${ms} ms`);
 });

@@ -28,7 +28,11 @@ let forwards = 0; // forward passes of the scripted model: a refused request mus
 const scripted = scriptedModel(tok, () => ANSWER);
 const counted: CausalLM = { ...scripted, forward: (b, c) => (forwards++, scripted.forward(b, c)) };
 
-interface Running { server: http.Server; port: number; client: OpenAI }
+interface Running {
+  server: http.Server;
+  port: number;
+  client: OpenAI;
+}
 const running: http.Server[] = [];
 
 async function start(model: CausalLM, opts: ServerOptions = {}, name = 'scripted', tokenizer = tok): Promise<Running> {
@@ -50,7 +54,12 @@ before(async () => {
 });
 after(() => Promise.all(running.map((s) => new Promise<void>((r) => s.close(() => r())))));
 
-interface Reply { status: number; headers: http.IncomingHttpHeaders; body: string; ms: number }
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  ms: number;
+}
 
 /** A request with exactly these headers (fetch would add or refuse some, e.g. Origin, Host). */
 function raw(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
@@ -120,7 +129,19 @@ test('200,000 one-character messages (6 MB) are refused at once, /health answeri
 
 test('a 6 MB message or completion prompt the tokeniser would chew on for seconds is refused at once', async () => {
   const text = 'x'.repeat(6_000_000); // one pre-token: the slowest case for BPE
-  const e = errorOf(await attack(small, '/v1/chat/completions', JSON.stringify({ model: 'scripted', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: text }] })));
+  const e = errorOf(
+    await attack(
+      small,
+      '/v1/chat/completions',
+      JSON.stringify({
+        model: 'scripted',
+        messages: [
+          { role: 'system', content: 'be brief' },
+          { role: 'user', content: text },
+        ],
+      }),
+    ),
+  );
   assert.deepEqual([e.param, e.code], ['messages', 'context_length_exceeded']);
   assert.match(e.message, /6000008 characters/);
   const p = errorOf(await attack(small, '/v1/completions', JSON.stringify({ model: 'scripted', prompt: text })));
@@ -129,7 +150,7 @@ test('a 6 MB message or completion prompt the tokeniser would chew on for second
 });
 
 test('the bounds refuse nothing that fits: a 300-message conversation is answered', async () => {
-  const messages = Array.from({ length: 300 }, (_, i) => ({ role: i % 2 ? 'assistant' as const : 'user' as const, content: 'hi' }));
+  const messages = Array.from({ length: 300 }, (_, i) => ({ role: i % 2 ? ('assistant' as const) : ('user' as const), content: 'hi' }));
   messages.push({ role: 'user', content: 'and now?' });
   const r = await small.client.chat.completions.create({ model: 'scripted', messages, max_tokens: 20, temperature: 0 });
   assert.equal(r.choices[0]!.message.content, ANSWER);
@@ -201,7 +222,11 @@ test('--cors opens the server to the listed origins, or to all with *', async ()
   assert.equal(pre.status, 204);
   assert.equal(pre.headers['access-control-allow-origin'], '*');
   for (const bad of ['not an origin', 'https://app.example.com/path', 'ftp://host']) {
-    assert.throws(() => createServer({} as ChatModel, { cors: [bad] }), (e: Error) => e instanceof QwenError && /--cors/.test(e.message), bad);
+    assert.throws(
+      () => createServer({} as ChatModel, { cors: [bad] }),
+      (e: Error) => e instanceof QwenError && /--cors/.test(e.message),
+      bad,
+    );
   }
 });
 
@@ -225,8 +250,14 @@ test('a POST that is not Content-Type: application/json gets a 415 naming the he
 test('chat_template_kwargs may not set messages, tools, add_generation_prompt or the template globals', async () => {
   const before = forwards;
   const kwargs: Record<string, unknown>[] = [
-    { messages: [{ role: 'user', content: 'something else' }] }, { tools: [{ type: 'function', function: { name: 'rm_rf' } }] },
-    { add_generation_prompt: false }, { bos_token: '<|im_start|>' }, { eos_token: 'x' }, { raise_exception: 'x' }, { true: false }, { namespace: 1 },
+    { messages: [{ role: 'user', content: 'something else' }] },
+    { tools: [{ type: 'function', function: { name: 'rm_rf' } }] },
+    { add_generation_prompt: false },
+    { bos_token: '<|im_start|>' },
+    { eos_token: 'x' },
+    { raise_exception: 'x' },
+    { true: false },
+    { namespace: 1 },
   ];
   for (const kw of kwargs) {
     const key = Object.keys(kw)[0]!;
@@ -242,7 +273,10 @@ test('chat_template_kwargs may not set messages, tools, add_generation_prompt or
   assert.equal(ok.status, 200);
   // and the library refuses them too
   const cm = { tokenizer: tok } as ChatModel;
-  assert.throws(() => prepareChat(cm, { messages: [{ role: 'user', content: 'hi' }], template_kwargs: { messages: [] } }), (e: Error) => e instanceof QwenError && /may not set 'messages'/.test(e.message));
+  assert.throws(
+    () => prepareChat(cm, { messages: [{ role: 'user', content: 'hi' }], template_kwargs: { messages: [] } }),
+    (e: Error) => e instanceof QwenError && /may not set 'messages'/.test(e.message),
+  );
   await stillServing(small);
 });
 
@@ -280,8 +314,25 @@ test('logit_bias +100 makes greedy output that token; -100 on the greedy token c
 });
 
 test('bad logit_bias keys and values are a 400 naming logit_bias; the library refuses them too', async () => {
-  const bad: unknown[] = [[1, 2], 'x', 5, { abc: 1 }, { '-1': 1 }, { '1.5': 1 }, { '1e3': 1 }, { '007': 1 }, { ' 5': 1 }, { 999999999: 1 }, { 151669: 1 },
-    { 5: 101 }, { 5: -100.5 }, { 5: 'x' }, { 5: null }, { 5: true }, { 5: [1] }];
+  const bad: unknown[] = [
+    [1, 2],
+    'x',
+    5,
+    { abc: 1 },
+    { '-1': 1 },
+    { '1.5': 1 },
+    { '1e3': 1 },
+    { '007': 1 },
+    { ' 5': 1 },
+    { 999999999: 1 },
+    { 151669: 1 },
+    { 5: 101 },
+    { 5: -100.5 },
+    { 5: 'x' },
+    { 5: null },
+    { 5: true },
+    { 5: [1] },
+  ];
   for (const b of bad) {
     for (const path of ['/v1/chat/completions', '/v1/completions']) {
       const body = path.includes('chat') ? chatBody({ model: 'qwen3-tiny', logit_bias: b }) : JSON.stringify({ model: 'qwen3-tiny', prompt: 'hi', logit_bias: b });
@@ -296,10 +347,16 @@ test('bad logit_bias keys and values are a 400 naming logit_bias; the library re
   for (const b of [{ 0: -100, 151668: 100 }, null, {}]) {
     assert.equal((await raw(real.port, 'POST', '/v1/chat/completions', JSON_TYPE, chatBody({ model: 'qwen3-tiny', max_tokens: 1, logit_bias: b }))).status, 200, JSON.stringify(b));
   }
-  await assert.rejects(async () => {
-    for await (const _ of generate(cm.model, [1, 2, 3], { max_tokens: 1, logit_bias: { [cm.model.config.vocab_size]: 1 } }));
-  }, (e: Error) => e instanceof QwenError && /logit_bias key \d+ is out of range/.test(e.message));
-  await assert.rejects(async () => {
-    for await (const _ of generate(cm.model, [1, 2, 3], { max_tokens: 1, logit_bias: { 5: Number.NaN } }));
-  }, (e: Error) => e instanceof QwenError && /logit_bias\[5\] must be a finite number, got NaN/.test(e.message));
+  await assert.rejects(
+    async () => {
+      for await (const _ of generate(cm.model, [1, 2, 3], { max_tokens: 1, logit_bias: { [cm.model.config.vocab_size]: 1 } }));
+    },
+    (e: Error) => e instanceof QwenError && /logit_bias key \d+ is out of range/.test(e.message),
+  );
+  await assert.rejects(
+    async () => {
+      for await (const _ of generate(cm.model, [1, 2, 3], { max_tokens: 1, logit_bias: { 5: Number.NaN } }));
+    },
+    (e: Error) => e instanceof QwenError && /logit_bias\[5\] must be a finite number, got NaN/.test(e.message),
+  );
 });

@@ -41,16 +41,28 @@ function promptOf(n: number): string {
 }
 
 test('/health p99 < 50 ms while a 2,000-token prompt prefills (engine thread)', async () => {
-  const post = (body: object, signal?: AbortSignal) => fetch(`${base}/v1/completions`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, signal, body: JSON.stringify({ model: MODEL, temperature: 0, ...body }),
-  });
+  const post = (body: object, signal?: AbortSignal) =>
+    fetch(`${base}/v1/completions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      signal,
+      body: JSON.stringify({ model: MODEL, temperature: 0, ...body }),
+    });
   assert.equal((await post({ prompt: 'Hello', max_tokens: 1 })).status, 200);
   const busy = os.loadavg()[0]! > 2 * os.availableParallelism();
   const prompt = promptOf(2000);
   assert.equal(cm.tokenizer.encode(prompt).length, 2000);
   const ac = new AbortController();
   let finished = false;
-  const req = post({ prompt, max_tokens: 1 }, ac.signal).then(async (r) => { await r.text(); finished = true; }, () => { finished = true; });
+  const req = post({ prompt, max_tokens: 1 }, ac.signal).then(
+    async (r) => {
+      await r.text();
+      finished = true;
+    },
+    () => {
+      finished = true;
+    },
+  );
   // wait until the engine has the request (its prefill starts at once)
   for (let i = 0; i < 200 && cm.scheduler.load === 0; i++) await new Promise((r) => setTimeout(r, 5));
   assert.equal(cm.scheduler.load, 1);
@@ -58,7 +70,7 @@ test('/health p99 < 50 ms while a 2,000-token prompt prefills (engine thread)', 
   const t0 = performance.now();
   while (performance.now() - t0 < 6000) {
     const t = performance.now();
-    const h = await (await fetch(`${base}/health`)).json() as { active_requests: number };
+    const h = (await (await fetch(`${base}/health`)).json()) as { active_requests: number };
     if (finished) break; // answered after the prefill: not a measurement under load
     lat.push(performance.now() - t);
     assert.equal(h.active_requests, 1);
@@ -68,7 +80,9 @@ test('/health p99 < 50 ms while a 2,000-token prompt prefills (engine thread)', 
   await req;
   lat.sort((a, b) => a - b);
   const p99 = lat[Math.floor(0.99 * (lat.length - 1))]!;
-  console.log(`# /health during prefill: ${lat.length} polls, median ${lat[lat.length >> 1]!.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${lat[lat.length - 1]!.toFixed(1)} ms${finished ? '' : ' (prefill still running after 6 s)'}${busy ? `; machine oversubscribed (load average ${os.loadavg()[0]!.toFixed(1)}): bound 250 ms` : ''}`);
+  console.log(
+    `# /health during prefill: ${lat.length} polls, median ${lat[lat.length >> 1]!.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${lat[lat.length - 1]!.toFixed(1)} ms${finished ? '' : ' (prefill still running after 6 s)'}${busy ? `; machine oversubscribed (load average ${os.loadavg()[0]!.toFixed(1)}): bound 250 ms` : ''}`,
+  );
   assert.ok(lat.length >= 20, `only ${lat.length} polls before the prefill ended`);
   const bound = busy ? 250 : 50;
   assert.ok(p99 < bound, `/health p99 ${p99.toFixed(1)} ms (bound ${bound} ms; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} cores)`);

@@ -38,14 +38,28 @@ test('the Qwen3.5 model is served with its own template: XML tool format, thinki
   assert.equal(off.usage!.completion_tokens, 6);
   assert.ok(!mo.reasoning_content, 'thinking off: no reasoning');
   assert.ok((mo.content ?? '').length > 0);
-  const on = await client.chat.completions.create({ model: 'qwen35-tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 6, temperature: 0, chat_template_kwargs: { enable_thinking: true } } as never);
+  const on = await client.chat.completions.create({
+    model: 'qwen35-tiny',
+    messages: [{ role: 'user', content: 'Hi' }],
+    max_tokens: 6,
+    temperature: 0,
+    chat_template_kwargs: { enable_thinking: true },
+  } as never);
   const m = on.choices[0]!.message as { content: string | null; reasoning_content?: string };
   assert.ok((m.reasoning_content ?? '').length > 0, 'the generation prompt opens <think>: the answer is reasoning');
 });
 
 test('forced tool calls on Qwen3.5: OpenAI tool_calls whose arguments validate, streamed and not', async () => {
   const validate = ajv.compile(WEATHER.function.parameters);
-  const r = await client.chat.completions.create({ model: 'qwen35-tiny', messages: [{ role: 'user', content: 'Weather in Oslo?' }], tools: [WEATHER, TIME], tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 120, seed: 7, temperature: 1 });
+  const r = await client.chat.completions.create({
+    model: 'qwen35-tiny',
+    messages: [{ role: 'user', content: 'Weather in Oslo?' }],
+    tools: [WEATHER, TIME],
+    tool_choice: { type: 'function', function: { name: 'get_weather' } },
+    max_tokens: 120,
+    seed: 7,
+    temperature: 1,
+  });
   const choice = r.choices[0]!;
   assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(choice.message));
   const calls = choice.message.tool_calls as { id: string; type: string; function: { name: string; arguments: string } }[];
@@ -54,7 +68,16 @@ test('forced tool calls on Qwen3.5: OpenAI tool_calls whose arguments validate, 
   assert.equal(calls[0]!.function.name, 'get_weather');
   assert.ok(validate(JSON.parse(calls[0]!.function.arguments)), calls[0]!.function.arguments);
 
-  const s = await client.chat.completions.create({ model: 'qwen35-tiny', messages: [{ role: 'user', content: 'Time?' }], tools: [WEATHER, TIME], tool_choice: 'required', max_tokens: 120, seed: 3, stream: true, chat_template_kwargs: { enable_thinking: false } } as never) as unknown as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
+  const s = (await client.chat.completions.create({
+    model: 'qwen35-tiny',
+    messages: [{ role: 'user', content: 'Time?' }],
+    tools: [WEATHER, TIME],
+    tool_choice: 'required',
+    max_tokens: 120,
+    seed: 3,
+    stream: true,
+    chat_template_kwargs: { enable_thinking: false },
+  } as never)) as unknown as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
   const deltas: { index: number; function?: { name?: string; arguments?: string } }[] = [];
   let finish: string | null | undefined;
   for await (const c of s) {

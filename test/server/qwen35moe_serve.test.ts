@@ -41,14 +41,28 @@ test('the Qwen3.5-MoE GGUF is served with its own template: XML tool format, thi
   assert.equal(off.usage!.completion_tokens, 6);
   assert.ok(!mo.reasoning_content, 'thinking off: no reasoning');
   assert.ok((mo.content ?? '').length > 0);
-  const on = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 6, temperature: 0, chat_template_kwargs: { enable_thinking: true } } as never);
+  const on = await client.chat.completions.create({
+    model: MODEL,
+    messages: [{ role: 'user', content: 'Hi' }],
+    max_tokens: 6,
+    temperature: 0,
+    chat_template_kwargs: { enable_thinking: true },
+  } as never);
   const m = on.choices[0]!.message as { content: string | null; reasoning_content?: string };
   assert.ok((m.reasoning_content ?? '').length > 0, 'the generation prompt opens <think>: the answer is reasoning');
 });
 
 test('forced tool calls on Qwen3.5-MoE: OpenAI tool_calls whose arguments validate, streamed and not', async () => {
   const validate = ajv.compile(WEATHER.function.parameters);
-  const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Weather in Oslo?' }], tools: [WEATHER, TIME], tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 120, seed: 7, temperature: 1 });
+  const r = await client.chat.completions.create({
+    model: MODEL,
+    messages: [{ role: 'user', content: 'Weather in Oslo?' }],
+    tools: [WEATHER, TIME],
+    tool_choice: { type: 'function', function: { name: 'get_weather' } },
+    max_tokens: 120,
+    seed: 7,
+    temperature: 1,
+  });
   const choice = r.choices[0]!;
   assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(choice.message));
   const calls = choice.message.tool_calls as { type: string; function: { name: string; arguments: string } }[];
@@ -56,7 +70,16 @@ test('forced tool calls on Qwen3.5-MoE: OpenAI tool_calls whose arguments valida
   assert.equal(calls[0]!.function.name, 'get_weather');
   assert.ok(validate(JSON.parse(calls[0]!.function.arguments)), calls[0]!.function.arguments);
 
-  const s = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Time?' }], tools: [WEATHER, TIME], tool_choice: 'required', max_tokens: 120, seed: 3, stream: true, chat_template_kwargs: { enable_thinking: false } } as never) as unknown as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
+  const s = (await client.chat.completions.create({
+    model: MODEL,
+    messages: [{ role: 'user', content: 'Time?' }],
+    tools: [WEATHER, TIME],
+    tool_choice: 'required',
+    max_tokens: 120,
+    seed: 3,
+    stream: true,
+    chat_template_kwargs: { enable_thinking: false },
+  } as never)) as unknown as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
   const deltas: { index: number; function?: { name?: string; arguments?: string } }[] = [];
   let finish: string | null | undefined;
   for await (const c of s) {
@@ -79,7 +102,13 @@ test('response_format json_schema on Qwen3.5-MoE: the answer parses and validate
   };
   const validate = ajv.compile(schema);
   for (const seed of [1, 2]) {
-    const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'A person, as JSON' }], max_tokens: 100, seed, response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } } });
+    const r = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'A person, as JSON' }],
+      max_tokens: 100,
+      seed,
+      response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } },
+    });
     assert.ok(validate(JSON.parse(r.choices[0]!.message.content!)), JSON.stringify(validate.errors));
   }
 });

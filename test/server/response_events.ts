@@ -8,7 +8,11 @@ type Ev = Record<string, any>;
 
 /** The items the stream completed, in order (each checked against its deltas), and the final response. */
 export function checkEventOrder(events: readonly Ev[]): { items: Ev[]; response: Ev } {
-  assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i), 'sequence_number counts from 0');
+  assert.deepEqual(
+    events.map((e) => e.sequence_number),
+    events.map((_, i) => i),
+    'sequence_number counts from 0',
+  );
   assert.equal(events[0]?.type, 'response.created');
   assert.equal(events[0]?.response.status, 'in_progress');
   assert.equal(events[1]?.type, 'response.in_progress');

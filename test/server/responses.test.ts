@@ -27,12 +27,17 @@ before(async () => {
 });
 after(() => new Promise<void>((r) => server.close(() => r())));
 
-const WEATHER = { type: 'object', properties: { city: { type: 'string', maxLength: 20 }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['city', 'unit'], additionalProperties: false };
+const WEATHER = {
+  type: 'object',
+  properties: { city: { type: 'string', maxLength: 20 }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } },
+  required: ['city', 'unit'],
+  additionalProperties: false,
+};
 const TOOLS = [{ type: 'function' as const, name: 'get_weather', description: 'Current weather in a city', parameters: WEATHER, strict: true }];
 const CHAT_TOOLS = [{ type: 'function', function: { name: 'get_weather', description: 'Current weather in a city', parameters: WEATHER } }];
 const promptTokens = (messages: object[], tools?: object[]) => prepareChat(cm, { messages, tools }).ids.length;
 
-test('plain and streamed, greedy: llama.cpp\'s continuation, the same text both ways, events in order', async () => {
+test("plain and streamed, greedy: llama.cpp's continuation, the same text both ways, events in order", async () => {
   const greedy = cm.tokenizer.decode(ref.greedy_generated_ids);
   const r = await client.responses.create({ model: MODEL, input: USER, temperature: 0, max_output_tokens: 16 });
   assert.equal(r.output_text, greedy);
@@ -49,7 +54,13 @@ test('plain and streamed, greedy: llama.cpp\'s continuation, the same text both 
   for await (const e of s) events.push(e);
   const { items, response } = checkEventOrder(events);
   assert.equal(events[events.length - 1].type, 'response.incomplete');
-  assert.equal(events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta).join(''), greedy);
+  assert.equal(
+    events
+      .filter((e) => e.type === 'response.output_text.delta')
+      .map((e) => e.delta)
+      .join(''),
+    greedy,
+  );
   assert.deepEqual(withoutIds(items), withoutIds(r.output as never));
   // the same tokens (the prefix cache may serve part of the second prompt)
   const counts = (u: any) => ({ ...u, input_tokens_details: undefined });
@@ -59,7 +70,10 @@ test('plain and streamed, greedy: llama.cpp\'s continuation, the same text both 
 test('include message.output_text.logprobs: each answer token with its top alternatives', async () => {
   const r = await client.responses.create({ model: MODEL, input: USER, temperature: 0, max_output_tokens: 4, include: ['message.output_text.logprobs'], top_logprobs: 2 });
   const lps = (r.output[0] as any).content[0].logprobs as { token: string; logprob: number; top_logprobs: { token: string; logprob: number }[] }[];
-  assert.deepEqual(lps.map((l) => l.token), ref.greedy_generated_ids.slice(0, 4).map((id: number) => cm.tokenizer.decode([id])));
+  assert.deepEqual(
+    lps.map((l) => l.token),
+    ref.greedy_generated_ids.slice(0, 4).map((id: number) => cm.tokenizer.decode([id])),
+  );
   for (const l of lps) {
     assert.equal(l.top_logprobs.length, 2);
     assert.equal(l.top_logprobs[0]!.token, l.token);
@@ -71,7 +85,14 @@ test('include message.output_text.logprobs: each answer token with its top alter
 
 test('a forced function call (tool_choice names it): valid arguments; the function_call_output follow-up, by previous_response_id or sent whole', async () => {
   const validate = new Ajv().compile(WEATHER);
-  const r = await client.responses.create({ model: MODEL, input: 'What is the weather in Paris?', tools: TOOLS, tool_choice: { type: 'function', name: 'get_weather' }, max_output_tokens: 80, temperature: 0 });
+  const r = await client.responses.create({
+    model: MODEL,
+    input: 'What is the weather in Paris?',
+    tools: TOOLS,
+    tool_choice: { type: 'function', name: 'get_weather' },
+    max_output_tokens: 80,
+    temperature: 0,
+  });
   const calls = r.output.filter((o) => o.type === 'function_call') as OpenAI.Responses.ResponseFunctionToolCall[];
   assert.equal(calls.length, 1);
   const call = calls[0]!;
@@ -86,44 +107,86 @@ test('a forced function call (tool_choice names it): valid arguments; the functi
     { role: 'tool', tool_call_id: call.call_id, content: '{"temperature": 21}' },
   ];
   assert.equal(r2.usage!.input_tokens, promptTokens(chat, CHAT_TOOLS));
-  const whole = await client.responses.create({ model: MODEL, store: false, input: [{ role: 'user', content: 'What is the weather in Paris?' }, { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments }, output], tools: TOOLS, max_output_tokens: 8, temperature: 0 });
+  const whole = await client.responses.create({
+    model: MODEL,
+    store: false,
+    input: [{ role: 'user', content: 'What is the weather in Paris?' }, { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments }, output],
+    tools: TOOLS,
+    max_output_tokens: 8,
+    temperature: 0,
+  });
   assert.equal(whole.usage!.input_tokens, r2.usage!.input_tokens);
   assert.equal(whole.output_text, r2.output_text);
   // and through chat/completions, the same prompt
-  const cc = await client.chat.completions.create({ model: MODEL, messages: [chat[0], { ...chat[1], tool_calls: [{ id: call.call_id, type: 'function', function: { name: 'get_weather', arguments: call.arguments } }] }, chat[2]] as never, tools: CHAT_TOOLS as never, max_tokens: 8, temperature: 0 });
+  const cc = await client.chat.completions.create({
+    model: MODEL,
+    messages: [chat[0], { ...chat[1], tool_calls: [{ id: call.call_id, type: 'function', function: { name: 'get_weather', arguments: call.arguments } }] }, chat[2]] as never,
+    tools: CHAT_TOOLS as never,
+    max_tokens: 8,
+    temperature: 0,
+  });
   assert.equal(cc.usage!.prompt_tokens, r2.usage!.input_tokens);
   assert.equal(cc.choices[0]!.message.content, r2.output_text);
 });
 
-test('previous_response_id continues the stored conversation; instructions are this turn\'s system prompt', async () => {
+test("previous_response_id continues the stored conversation; instructions are this turn's system prompt", async () => {
   const r1 = await client.responses.create({ model: MODEL, instructions: 'Be brief.', input: 'Hi there', max_output_tokens: 5, temperature: 0 });
-  assert.equal(r1.usage!.input_tokens, promptTokens([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi there' }]));
+  assert.equal(
+    r1.usage!.input_tokens,
+    promptTokens([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi there' },
+    ]),
+  );
   assert.equal(r1.instructions, 'Be brief.');
   const r2 = await client.responses.create({ model: MODEL, previous_response_id: r1.id, input: 'And again?', max_output_tokens: 5, temperature: 0 });
   assert.equal(r2.previous_response_id, r1.id);
-  assert.equal(r2.usage!.input_tokens, promptTokens([{ role: 'user', content: 'Hi there' }, { role: 'assistant', content: r1.output_text }, { role: 'user', content: 'And again?' }]));
+  assert.equal(
+    r2.usage!.input_tokens,
+    promptTokens([
+      { role: 'user', content: 'Hi there' },
+      { role: 'assistant', content: r1.output_text },
+      { role: 'user', content: 'And again?' },
+    ]),
+  );
   const r3 = await client.responses.create({ model: MODEL, previous_response_id: r2.id, instructions: 'Be brief.', input: 'Once more.', max_output_tokens: 5, temperature: 0 });
-  assert.equal(r3.usage!.input_tokens, promptTokens([
-    { role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi there' }, { role: 'assistant', content: r1.output_text },
-    { role: 'user', content: 'And again?' }, { role: 'assistant', content: r2.output_text }, { role: 'user', content: 'Once more.' },
-  ]));
+  assert.equal(
+    r3.usage!.input_tokens,
+    promptTokens([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi there' },
+      { role: 'assistant', content: r1.output_text },
+      { role: 'user', content: 'And again?' },
+      { role: 'assistant', content: r2.output_text },
+      { role: 'user', content: 'Once more.' },
+    ]),
+  );
   // stored: GET returns what create returned; DELETE removes it
   assert.deepEqual(await client.responses.retrieve(r2.id), r2);
   await client.responses.delete(r2.id);
   await assert.rejects(client.responses.retrieve(r2.id), (e: Error) => e instanceof OpenAI.NotFoundError);
-  await assert.rejects(client.responses.create({ model: MODEL, previous_response_id: r2.id, input: 'x', max_output_tokens: 1 }),
-    (e: any) => e instanceof OpenAI.BadRequestError && e.param === 'previous_response_id' && e.code === 'previous_response_not_found' && e.message.includes(r2.id));
+  await assert.rejects(
+    client.responses.create({ model: MODEL, previous_response_id: r2.id, input: 'x', max_output_tokens: 1 }),
+    (e: any) => e instanceof OpenAI.BadRequestError && e.param === 'previous_response_id' && e.code === 'previous_response_not_found' && e.message.includes(r2.id),
+  );
 });
 
 test('text.format json_schema and json_object: the output parses and validates', async () => {
   const schema = {
     type: 'object',
     properties: { name: { type: 'string', maxLength: 12 }, age: { type: 'integer', minimum: 0, maximum: 150 }, tags: { type: 'array', items: { type: 'string', enum: ['a', 'b'] }, maxItems: 3 } },
-    required: ['name', 'age'], additionalProperties: false,
+    required: ['name', 'age'],
+    additionalProperties: false,
   };
   const validate = new Ajv().compile(schema);
   for (const seed of [1, 2]) {
-    const r = await client.responses.create({ model: MODEL, input: 'A person, as JSON', max_output_tokens: 100, seed, text: { format: { type: 'json_schema', name: 'person', schema, strict: true } } } as never) as OpenAI.Responses.Response;
+    const r = (await client.responses.create({
+      model: MODEL,
+      input: 'A person, as JSON',
+      max_output_tokens: 100,
+      seed,
+      text: { format: { type: 'json_schema', name: 'person', schema, strict: true } },
+    } as never)) as OpenAI.Responses.Response;
     const v = JSON.parse(r.output_text);
     assert.ok(validate(v), JSON.stringify(validate.errors));
     assert.deepEqual(r.text?.format, { type: 'json_schema', name: 'person', schema, strict: true });
@@ -138,7 +201,9 @@ test('the response store keeps the last responseStoreSize responses and at most 
   const c = new OpenAI({ apiKey: 'x', baseURL: `${await listen(small)}/v1`, maxRetries: 0 });
   try {
     const make = () => c.responses.create({ model: MODEL, input: 'hi', max_output_tokens: 1 });
-    const a = await make(), b = await make(), d = await make();
+    const a = await make(),
+      b = await make(),
+      d = await make();
     await assert.rejects(c.responses.retrieve(a.id), (e: Error) => e instanceof OpenAI.NotFoundError);
     await c.responses.retrieve(b.id); // b is now the most recently used
     const e = await make();
@@ -152,7 +217,10 @@ test('the response store keeps the last responseStoreSize responses and at most 
   const tight = createServer(cm, { accessLog: false, responseStoreBytes: 100_000 });
   const t = new OpenAI({ apiKey: 'x', baseURL: `${await listen(tight)}/v1`, maxRetries: 0 });
   try {
-    const reasoning = (n: number) => [{ type: 'reasoning' as const, id: 'rs_1', summary: [{ type: 'summary_text' as const, text: 'x'.repeat(n) }] }, { role: 'user' as const, content: 'hi' }];
+    const reasoning = (n: number) => [
+      { type: 'reasoning' as const, id: 'rs_1', summary: [{ type: 'summary_text' as const, text: 'x'.repeat(n) }] },
+      { role: 'user' as const, content: 'hi' },
+    ];
     const a = await t.responses.create({ model: MODEL, input: reasoning(40_000), max_output_tokens: 1 });
     const b = await t.responses.create({ model: MODEL, input: reasoning(40_000), max_output_tokens: 1 });
     const d = await t.responses.create({ model: MODEL, input: reasoning(40_000), max_output_tokens: 1 });
@@ -186,8 +254,31 @@ test('bad input: OpenAI-style 4xx naming the parameter; the server keeps serving
   await post({ input: [{ type: 'banana' }] }, 400, 'input[0].type', 'unsupported_value');
   await post({ input: [{ type: 'message', role: 'wizard', content: 'x' }] }, 400, 'input[0].role');
   await post({ input: [{ role: 'user', content: 7 }] }, 400, 'input[0].content');
-  await post({ input: [{ role: 'user', content: [{ type: 'input_text', text: 'a' }, { type: 'input_image', image_url: 'http://x/y.png' }] }] }, 400, 'input[0].content[1]');
-  await post({ input: [{ role: 'user', content: 'a' }, { type: 'function_call_output', call_id: 'call_x', output: '1' }] }, 400, 'input[1].call_id');
+  await post(
+    {
+      input: [
+        {
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'a' },
+            { type: 'input_image', image_url: 'http://x/y.png' },
+          ],
+        },
+      ],
+    },
+    400,
+    'input[0].content[1]',
+  );
+  await post(
+    {
+      input: [
+        { role: 'user', content: 'a' },
+        { type: 'function_call_output', call_id: 'call_x', output: '1' },
+      ],
+    },
+    400,
+    'input[1].call_id',
+  );
   await post({ input: [{ type: 'function_call_output', call_id: 'call_x', output: 5 }] }, 400, 'input[0].output');
   await post({ input: [{ type: 'function_call', call_id: 'c', name: 'f', arguments: '{bad' }] }, 400, 'input[0].arguments');
   await post({ input: [{ type: 'function_call', name: 'f', arguments: '{}' }] }, 400, 'input[0].call_id');

@@ -21,13 +21,17 @@ const prompts: string[] = []; // what the model double was asked, newest last
 
 let server: Server, client: OpenAI, cm: ChatModel;
 before(async () => {
-  const model = scriptedModel(tok, (prompt) => {
-    if (prompts[prompts.length - 1] !== prompt) prompts.push(prompt);
-    if (prompt.includes('<tool_response>')) return '<think>\nIt is sunny.\n</think>\n\nSunny, 21 degrees.';
-    return prompt.includes('<tools>')
-      ? '<think>\nThe user wants the weather.\n</think>\n\nLet me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
-      : '<think>\n2 and 2 make 4.\n</think>\n\nThe answer is **4**.';
-  }, FAIL);
+  const model = scriptedModel(
+    tok,
+    (prompt) => {
+      if (prompts[prompts.length - 1] !== prompt) prompts.push(prompt);
+      if (prompt.includes('<tool_response>')) return '<think>\nIt is sunny.\n</think>\n\nSunny, 21 degrees.';
+      return prompt.includes('<tools>')
+        ? '<think>\nThe user wants the weather.\n</think>\n\nLet me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+        : '<think>\n2 and 2 make 4.\n</think>\n\nThe answer is **4**.';
+    },
+    FAIL,
+  );
   cm = { name: 'scripted', path: '', model, config: model.config, tokenizer: tok, scheduler: new Scheduler(model), templateFallback: false, toolFormat: 'json' };
   server = createServer(cm, { accessLog: false });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -35,11 +39,13 @@ before(async () => {
 });
 after(() => new Promise<void>((r) => server.close(() => r())));
 
-const TOOLS = [{ type: 'function' as const, name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, strict: false }];
+const TOOLS = [
+  { type: 'function' as const, name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, strict: false },
+];
 const CHAT_TOOLS = [{ type: 'function', function: { name: 'get_weather', description: 'Weather in a city', parameters: TOOLS[0]!.parameters } }];
 
 async function events(body: Record<string, unknown>): Promise<any[]> {
-  const s = await client.responses.create({ model: 'scripted', ...body, stream: true } as never) as unknown as AsyncIterable<any>;
+  const s = (await client.responses.create({ model: 'scripted', ...body, stream: true } as never)) as unknown as AsyncIterable<any>;
   const out = [];
   for await (const e of s) out.push(e);
   return out;
@@ -50,7 +56,10 @@ test('thinking comes back as a reasoning item, the answer as a message; streamed
   assert.equal(r.status, 'completed');
   assert.equal(r.object, 'response');
   assert.match(r.id, /^resp_/);
-  assert.deepEqual(r.output.map((o) => o.type), ['reasoning', 'message']);
+  assert.deepEqual(
+    r.output.map((o) => o.type),
+    ['reasoning', 'message'],
+  );
   assert.deepEqual((r.output[0] as any).content, [{ type: 'reasoning_text', text: '2 and 2 make 4.' }]);
   assert.equal(r.output_text, 'The answer is **4**.');
   assert.equal((r.output[1] as any).status, 'completed');
@@ -67,7 +76,10 @@ test('thinking comes back as a reasoning item, the answer as a message; streamed
 
 test('a tool call the model writes (tool_choice auto) is a function_call item; the follow-up renders the whole turn', async () => {
   const r = await client.responses.create({ model: 'scripted', input: 'Weather in Paris?', instructions: 'You are terse.', tools: TOOLS, max_output_tokens: 100 });
-  assert.deepEqual(r.output.map((o) => o.type), ['reasoning', 'message', 'function_call']);
+  assert.deepEqual(
+    r.output.map((o) => o.type),
+    ['reasoning', 'message', 'function_call'],
+  );
   const call = r.output[2] as OpenAI.Responses.ResponseFunctionToolCall;
   assert.deepEqual([call.name, JSON.parse(call.arguments), call.status], ['get_weather', { city: 'Paris' }, 'completed']);
   assert.match(call.call_id, /^call_/);
@@ -79,13 +91,25 @@ test('a tool call the model writes (tool_choice auto) is a function_call item; t
   assert.ok(ev.some((e) => e.type === 'response.function_call_arguments.delta'));
 
   // the tool's result, by previous_response_id: instructions are not carried over (OpenAI's rule), so they are given again
-  const r2 = await client.responses.create({ model: 'scripted', previous_response_id: r.id, instructions: 'You are terse.', input: [{ type: 'function_call_output', call_id: call.call_id, output: '{"temperature": 21}' }], tools: TOOLS, max_output_tokens: 100 });
+  const r2 = await client.responses.create({
+    model: 'scripted',
+    previous_response_id: r.id,
+    instructions: 'You are terse.',
+    input: [{ type: 'function_call_output', call_id: call.call_id, output: '{"temperature": 21}' }],
+    tools: TOOLS,
+    max_output_tokens: 100,
+  });
   assert.equal(r2.output_text, 'Sunny, 21 degrees.');
   assert.equal(r2.previous_response_id, r.id);
   const messages = [
     { role: 'system', content: 'You are terse.' },
     { role: 'user', content: 'Weather in Paris?' },
-    { role: 'assistant', content: 'Let me check.', reasoning_content: 'The user wants the weather.', tool_calls: [{ id: call.call_id, type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
+    {
+      role: 'assistant',
+      content: 'Let me check.',
+      reasoning_content: 'The user wants the weather.',
+      tool_calls: [{ id: call.call_id, type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } }],
+    },
     { role: 'tool', tool_call_id: call.call_id, content: '{"temperature": 21}' },
   ];
   const want = prepareChat(cm, { messages, tools: CHAT_TOOLS }).prompt;
@@ -95,7 +119,14 @@ test('a tool call the model writes (tool_choice auto) is a function_call item; t
   assert.equal(r2.usage!.input_tokens, prepareChat(cm, { messages, tools: CHAT_TOOLS }).ids.length);
 
   // the same conversation sent whole (store: false, as a client that keeps its own history does)
-  const r3 = await client.responses.create({ model: 'scripted', store: false, instructions: 'You are terse.', input: [{ role: 'user', content: 'Weather in Paris?' }, ...(r.output as any[]), { type: 'function_call_output', call_id: call.call_id, output: '{"temperature": 21}' }], tools: TOOLS, max_output_tokens: 100 });
+  const r3 = await client.responses.create({
+    model: 'scripted',
+    store: false,
+    instructions: 'You are terse.',
+    input: [{ role: 'user', content: 'Weather in Paris?' }, ...(r.output as any[]), { type: 'function_call_output', call_id: call.call_id, output: '{"temperature": 21}' }],
+    tools: TOOLS,
+    max_output_tokens: 100,
+  });
   assert.equal(prompts[prompts.length - 1], want);
   assert.equal(r3.output_text, 'Sunny, 21 degrees.');
   await assert.rejects(client.responses.retrieve(r3.id), (e: Error) => e instanceof OpenAI.NotFoundError);
@@ -104,9 +135,21 @@ test('a tool call the model writes (tool_choice auto) is a function_call item; t
 test('item_reference: items of stored responses are resolved by id', async () => {
   const r = await client.responses.create({ model: 'scripted', input: 'Weather?', tools: TOOLS, max_output_tokens: 100 });
   const call = r.output[2] as OpenAI.Responses.ResponseFunctionToolCall;
-  await client.responses.create({ model: 'scripted', store: false, input: [{ role: 'user', content: 'Weather?' }, ...r.output.map((o) => ({ type: 'item_reference' as const, id: o.id! })), { type: 'function_call_output', call_id: call.call_id, output: 'sunny' }], tools: TOOLS, max_output_tokens: 100 });
+  await client.responses.create({
+    model: 'scripted',
+    store: false,
+    input: [{ role: 'user', content: 'Weather?' }, ...r.output.map((o) => ({ type: 'item_reference' as const, id: o.id! })), { type: 'function_call_output', call_id: call.call_id, output: 'sunny' }],
+    tools: TOOLS,
+    max_output_tokens: 100,
+  });
   const byRef = prompts[prompts.length - 1];
-  await client.responses.create({ model: 'scripted', previous_response_id: r.id, input: [{ type: 'function_call_output', call_id: call.call_id, output: 'sunny' }], tools: TOOLS, max_output_tokens: 100 });
+  await client.responses.create({
+    model: 'scripted',
+    previous_response_id: r.id,
+    input: [{ type: 'function_call_output', call_id: call.call_id, output: 'sunny' }],
+    tools: TOOLS,
+    max_output_tokens: 100,
+  });
   assert.equal(prompts[prompts.length - 1], byRef);
   assert.match(byRef!, /<tool_response>\nsunny\n<\/tool_response>/);
 });
@@ -117,7 +160,13 @@ test('max_output_tokens cuts the answer: status incomplete, the message item inc
   assert.equal(r.status, 'incomplete');
   assert.deepEqual(r.incomplete_details, { reason: 'max_output_tokens' });
   assert.equal(r.usage!.output_tokens, 16);
-  assert.deepEqual(r.output.map((o) => [o.type, (o as { status?: string }).status]), [['reasoning', undefined], ['message', 'incomplete']]);
+  assert.deepEqual(
+    r.output.map((o) => [o.type, (o as { status?: string }).status]),
+    [
+      ['reasoning', undefined],
+      ['message', 'incomplete'],
+    ],
+  );
   assert.ok('The answer is **4**.'.startsWith(r.output_text) && r.output_text.length < 20);
   const ev = await events({ input: '2+2?', max_output_tokens: 16 });
   const { response } = checkEventOrder(ev);
@@ -133,9 +182,15 @@ test("reasoning effort 'none' is Qwen3's enable_thinking=false: the template clo
 });
 
 test('an engine fault: 500 without streaming, response.failed in a stream; the server keeps serving', async () => {
-  await assert.rejects(client.responses.create({ model: 'scripted', input: 'say Kaboom', max_output_tokens: 5 }), (e: Error) => e instanceof OpenAI.InternalServerError && /engine fault/.test(e.message));
+  await assert.rejects(
+    client.responses.create({ model: 'scripted', input: 'say Kaboom', max_output_tokens: 5 }),
+    (e: Error) => e instanceof OpenAI.InternalServerError && /engine fault/.test(e.message),
+  );
   const ev = await events({ input: 'say Kaboom', max_output_tokens: 5 });
-  assert.deepEqual(ev.map((e) => e.type), ['response.created', 'response.in_progress', 'response.failed']);
+  assert.deepEqual(
+    ev.map((e) => e.type),
+    ['response.created', 'response.in_progress', 'response.failed'],
+  );
   assert.equal(ev[2].response.status, 'failed');
   assert.match(ev[2].response.error.message, /engine fault/);
   const ok = await client.responses.create({ model: 'scripted', input: '2+2?', max_output_tokens: 100 });

@@ -18,9 +18,14 @@ const FAIL = tok.encode(' Kaboom')[0]!; // a prompt token that makes the model d
 
 let server: Server, client: OpenAI;
 before(async () => {
-  const model = scriptedModel(tok, (prompt) => prompt.includes('<tools>')
-    ? '<think>\nThe user wants the weather.\n</think>\n\nLet me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
-    : '<think>\n2 and 2 make 4.\n</think>\n\nThe answer is **4**.', FAIL);
+  const model = scriptedModel(
+    tok,
+    (prompt) =>
+      prompt.includes('<tools>')
+        ? '<think>\nThe user wants the weather.\n</think>\n\nLet me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+        : '<think>\n2 and 2 make 4.\n</think>\n\nThe answer is **4**.',
+    FAIL,
+  );
   const cm: ChatModel = { name: 'scripted', path: '', model, config: model.config, tokenizer: tok, scheduler: new Scheduler(model), templateFallback: false, toolFormat: 'json' };
   server = createServer(cm);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -37,7 +42,8 @@ test('Qwen3 thinking comes back as reasoning_content, the answer as content', as
   assert.equal(m.content, 'The answer is **4**.');
   assert.equal(r.choices[0]!.finish_reason, 'stop');
   const s = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: '2+2?' }], max_tokens: 100, stream: true });
-  let reasoning = '', content = '';
+  let reasoning = '',
+    content = '';
   for await (const c of s) {
     const d = c.choices[0]?.delta as { content?: string; reasoning_content?: string } | undefined;
     reasoning += d?.reasoning_content ?? '';
@@ -65,7 +71,10 @@ test('a tool call the model writes by itself (tool_choice auto) is returned as t
     finish = c.choices[0]?.finish_reason ?? finish;
   }
   assert.equal(finish, 'tool_calls');
-  assert.deepEqual(calls.map((c) => [c.index, c.function?.name, c.function?.arguments]), [[0, 'get_weather', '{"city":"Paris"}']]);
+  assert.deepEqual(
+    calls.map((c) => [c.index, c.function?.name, c.function?.arguments]),
+    [[0, 'get_weather', '{"city":"Paris"}']],
+  );
   // tool_choice none: the tools are not offered, so the model answers in prose
   const none = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'Weather?' }], tools: TOOLS, tool_choice: 'none', max_tokens: 100 });
   assert.equal(none.choices[0]!.message.tool_calls, undefined);
@@ -73,10 +82,17 @@ test('a tool call the model writes by itself (tool_choice auto) is returned as t
 });
 
 test('an engine fault answers 500 (or an error event mid-stream), and the server keeps serving', async () => {
-  await assert.rejects(client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'say Kaboom' }], max_tokens: 5 }),
-    (e: Error) => e instanceof OpenAI.InternalServerError && /engine fault/.test(e.message));
+  await assert.rejects(
+    client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'say Kaboom' }], max_tokens: 5 }),
+    (e: Error) => e instanceof OpenAI.InternalServerError && /engine fault/.test(e.message),
+  );
   const s = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'say Kaboom' }], max_tokens: 5, stream: true });
-  await assert.rejects((async () => { for await (const _ of s); })(), /engine fault/);
+  await assert.rejects(
+    (async () => {
+      for await (const _ of s);
+    })(),
+    /engine fault/,
+  );
   const ok = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: '2+2?' }], max_tokens: 100 });
   assert.equal(ok.choices[0]!.message.content, 'The answer is **4**.');
 });

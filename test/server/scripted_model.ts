@@ -10,11 +10,15 @@ import type { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 /** `fail`: a prompt token that makes the forward pass throw (engine-fault tests). */
 export function scriptedModel(tok: Tokenizer, script: (prompt: string) => string, fail?: number): CausalLM {
   const IM_START = tok.tokenToId('<|im_start|>')!;
-  const config = parseHfConfig({ model_type: 'qwen3', vocab_size: 151936, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 1, num_key_value_heads: 1, head_dim: 8, max_position_embeddings: 4096 }, 'scripted');
+  const config = parseHfConfig(
+    { model_type: 'qwen3', vocab_size: 151936, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 1, num_key_value_heads: 1, head_dim: 8, max_position_embeddings: 4096 },
+    'scripted',
+  );
   const backend = new ReferenceBackend();
   const seen = new Map<KvCache, number[]>();
   return {
-    config, backend,
+    config,
+    backend,
     newCache: (capacity = 4096) => new KvCache(backend, config, capacity),
     forward(batch: readonly BatchEntry[], caches: readonly KvCache[]) {
       const rows = batch.filter((e) => e.logits).length;

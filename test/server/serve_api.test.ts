@@ -42,14 +42,22 @@ test('n = 2: two generations, choice i seeded with seed + i, streamed and not, c
   const texts = alone.map((r) => r.choices[0]!.message.content);
   assert.notEqual(texts[0], texts[1], 'two seeds, two samples');
   const both = await client.chat.completions.create({ ...req, seed: 7, n: 2 });
-  assert.deepEqual(both.choices.map((c) => [c.index, c.message.content]), [[0, texts[0]], [1, texts[1]]]);
+  assert.deepEqual(
+    both.choices.map((c) => [c.index, c.message.content]),
+    [
+      [0, texts[0]],
+      [1, texts[1]],
+    ],
+  );
   assert.deepEqual(both.usage, {
-    prompt_tokens: alone[0]!.usage!.prompt_tokens, completion_tokens: alone[0]!.usage!.completion_tokens + alone[1]!.usage!.completion_tokens,
+    prompt_tokens: alone[0]!.usage!.prompt_tokens,
+    completion_tokens: alone[0]!.usage!.completion_tokens + alone[1]!.usage!.completion_tokens,
     total_tokens: alone[0]!.usage!.prompt_tokens + alone[0]!.usage!.completion_tokens + alone[1]!.usage!.completion_tokens,
     prompt_tokens_details: { cached_tokens: both.usage!.prompt_tokens_details!.cached_tokens },
   });
   const s = await client.chat.completions.create({ ...req, seed: 7, n: 2, stream: true, stream_options: { include_usage: true } });
-  const streamed = ['', ''], finish: (string | null)[] = [null, null];
+  const streamed = ['', ''],
+    finish: (string | null)[] = [null, null];
   let usage: OpenAI.CompletionUsage | undefined;
   for await (const c of s) {
     if (c.usage) usage = c.usage;
@@ -59,28 +67,44 @@ test('n = 2: two generations, choice i seeded with seed + i, streamed and not, c
     }
   }
   assert.deepEqual(streamed, texts);
-  assert.deepEqual(finish, both.choices.map((c) => c.finish_reason));
+  assert.deepEqual(
+    finish,
+    both.choices.map((c) => c.finish_reason),
+  );
   assert.equal(usage!.completion_tokens, both.usage!.completion_tokens);
   // greedy: every choice is the greedy answer
   const greedy = await client.chat.completions.create({ ...req, temperature: 0, n: 3 });
   assert.equal(new Set(greedy.choices.map((c) => c.message.content)).size, 1);
 
   const creq = { model: MODEL, prompt: 'Once upon a time', temperature: 1, max_tokens: 6 };
-  const c1 = await client.completions.create({ ...creq, seed: 3 }), c2 = await client.completions.create({ ...creq, seed: 4 });
+  const c1 = await client.completions.create({ ...creq, seed: 3 }),
+    c2 = await client.completions.create({ ...creq, seed: 4 });
   const cn = await client.completions.create({ ...creq, seed: 3, n: 2 });
-  assert.deepEqual(cn.choices.map((c) => [c.index, c.text]), [[0, c1.choices[0]!.text], [1, c2.choices[0]!.text]]);
+  assert.deepEqual(
+    cn.choices.map((c) => [c.index, c.text]),
+    [
+      [0, c1.choices[0]!.text],
+      [1, c2.choices[0]!.text],
+    ],
+  );
   const cs = await client.completions.create({ ...creq, seed: 3, n: 2, stream: true });
   const ctexts = ['', ''];
   for await (const c of cs) for (const ch of c.choices) ctexts[ch.index] += ch.text;
-  assert.deepEqual(ctexts, cn.choices.map((c) => c.text));
+  assert.deepEqual(
+    ctexts,
+    cn.choices.map((c) => c.text),
+  );
 });
 
-test('GET /v1/models/{id}: the served model (a name with a slash too); others are a 404 in OpenAI\'s shape', async () => {
+test("GET /v1/models/{id}: the served model (a name with a slash too); others are a 404 in OpenAI's shape", async () => {
   const m = await mClient.models.retrieve(NAMED); // the client sends the slash percent-encoded
   assert.deepEqual([m.id, m.object, m.owned_by], [NAMED, 'model', 'qwen-ts']);
   const raw = await fetch(`${mBase}/v1/models/${NAMED}`, { headers: { Authorization: 'Bearer k' } });
   assert.equal((await raw.json()).id, NAMED);
-  await assert.rejects(mClient.models.retrieve('gpt-4'), (e: any) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found' && e.param === 'model' && e.type === 'invalid_request_error' && /gpt-4/.test(e.message));
+  await assert.rejects(
+    mClient.models.retrieve('gpt-4'),
+    (e: any) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found' && e.param === 'model' && e.type === 'invalid_request_error' && /gpt-4/.test(e.message),
+  );
   assert.equal((await fetch(`${mBase}/v1/models/${NAMED}`)).status, 401, 'behind the API key like the rest of /v1');
   assert.equal((await client.models.retrieve(MODEL)).id, MODEL);
 });
@@ -141,9 +165,14 @@ test('GET /metrics: Prometheus text; requests by endpoint and status, tokens, th
   for (const f of fams) assert.match(f.name, /^qwen_ts_/);
   for (const f of fams) for (const s of f.metrics) assert.ok(Number.isFinite(Number(s.value)), `${f.name} ${s.value}`);
   assert.deepEqual(Object.fromEntries(fams.map((f) => [f.name, f.type])), {
-    qwen_ts_requests_total: 'COUNTER', qwen_ts_prompt_tokens_total: 'COUNTER', qwen_ts_prompt_tokens_cached_total: 'COUNTER',
-    qwen_ts_generation_tokens_total: 'COUNTER', qwen_ts_generation_tokens_per_second: 'GAUGE', qwen_ts_requests_running: 'GAUGE',
-    qwen_ts_requests_waiting: 'GAUGE', qwen_ts_prefix_cache_hit_rate: 'GAUGE',
+    qwen_ts_requests_total: 'COUNTER',
+    qwen_ts_prompt_tokens_total: 'COUNTER',
+    qwen_ts_prompt_tokens_cached_total: 'COUNTER',
+    qwen_ts_generation_tokens_total: 'COUNTER',
+    qwen_ts_generation_tokens_per_second: 'GAUGE',
+    qwen_ts_requests_running: 'GAUGE',
+    qwen_ts_requests_waiting: 'GAUGE',
+    qwen_ts_prefix_cache_hit_rate: 'GAUGE',
   });
   assert.equal(value('qwen_ts_requests_total', { endpoint: '/v1/chat/completions', status: '200' }), 1);
   assert.equal(value('qwen_ts_requests_total', { endpoint: '/v1/chat/completions', status: '400' }), 1);
@@ -165,7 +194,9 @@ test('GET /metrics: Prometheus text; requests by endpoint and status, tokens, th
 
   // two long streams on a one-slot scheduler: one runs, one waits; both cancelled, both gone
   const acs = [new AbortController(), new AbortController()];
-  const streams = await Promise.all(acs.map((ac) => mClient.chat.completions.create({ model: NAMED, messages: [{ role: 'user', content: 'Tell me a long story' }], max_tokens: 400, stream: true }, { signal: ac.signal })));
+  const streams = await Promise.all(
+    acs.map((ac) => mClient.chat.completions.create({ model: NAMED, messages: [{ role: 'user', content: 'Tell me a long story' }], max_tokens: 400, stream: true }, { signal: ac.signal })),
+  );
   const it = streams[0]![Symbol.asyncIterator]();
   for (let i = 0; i < 3; i++) await it.next(); // the first stream is generating
   let busy = await metrics();
@@ -200,7 +231,10 @@ test('the access log: one line per request with method, path, status, prompt / c
     const written: string[] = [];
     const orig = process.stderr.write;
     process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-      if (typeof chunk === 'string' && chunk.includes('/health')) { written.push(chunk); return true; }
+      if (typeof chunk === 'string' && chunk.includes('/health')) {
+        written.push(chunk);
+        return true;
+      }
       return orig.call(process.stderr, chunk, ...rest);
     }) as typeof process.stderr.write;
     try {
@@ -227,7 +261,10 @@ test('on the engine thread (what qwen-ts serve runs): /v1/responses greedy, n = 
     const req = { model: MODEL, messages: [{ role: 'user' as const, content: 'Tell me a story' }], temperature: 1, max_tokens: 8 };
     const alone = [await c.chat.completions.create({ ...req, seed: 7 }), await c.chat.completions.create({ ...req, seed: 8 })];
     const both = await c.chat.completions.create({ ...req, seed: 7, n: 2 });
-    assert.deepEqual(both.choices.map((x) => x.message.content), alone.map((x) => x.choices[0]!.message.content));
+    assert.deepEqual(
+      both.choices.map((x) => x.message.content),
+      alone.map((x) => x.choices[0]!.message.content),
+    );
     const text = await (await fetch(`${base}/metrics`)).text();
     checkGrammar(text);
     assert.match(text, /^qwen_ts_requests_total\{endpoint="\/v1\/chat\/completions",status="200"\} 3$/m);

@@ -31,12 +31,15 @@ test('the chat template renders the reference prompt: the ids llama.cpp was give
 
 test('GET /v1/models and /health', async () => {
   const models = await client.models.list();
-  assert.deepEqual(models.data.map((m) => m.id), [MODEL]);
+  assert.deepEqual(
+    models.data.map((m) => m.id),
+    [MODEL],
+  );
   const h = await (await fetch(`${base}/health`)).json();
   assert.equal(h.status, 'ok');
 });
 
-test('plain chat, greedy: llama.cpp\'s greedy continuation through the whole stack, usage counted', async () => {
+test("plain chat, greedy: llama.cpp's greedy continuation through the whole stack, usage counted", async () => {
   const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: USER }], temperature: 0, max_tokens: 16 });
   assert.equal(r.object, 'chat.completion');
   assert.equal(r.choices[0]!.finish_reason, 'length');
@@ -45,8 +48,18 @@ test('plain chat, greedy: llama.cpp\'s greedy continuation through the whole sta
 });
 
 test('streaming chat: the deltas concatenate to the non-streamed answer; usage on request', async () => {
-  const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: USER }], temperature: 0, max_tokens: 16, stream: true, stream_options: { include_usage: true } });
-  let text = '', finish: string | null = null, chunks = 0, usage: { completion_tokens: number } | undefined;
+  const stream = await client.chat.completions.create({
+    model: MODEL,
+    messages: [{ role: 'user', content: USER }],
+    temperature: 0,
+    max_tokens: 16,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let text = '',
+    finish: string | null = null,
+    chunks = 0,
+    usage: { completion_tokens: number } | undefined;
   for await (const c of stream) {
     chunks++;
     if (c.usage) usage = c.usage;
@@ -87,7 +100,7 @@ test('logprobs: the chosen token and top alternatives, sorted, as log-probabilit
     const step = ref.incremental_top10_per_step[ref.prompt_ids.length - 1 + i];
     e.top_logprobs.forEach((t, j) => {
       assert.equal(t.token, cm.tokenizer.decode([step.ids[j]]));
-      assert.ok(Math.abs((t.logprob - e.top_logprobs[0]!.logprob) - (step.logits[j] - step.logits[0])) < 1e-3);
+      assert.ok(Math.abs(t.logprob - e.top_logprobs[0]!.logprob - (step.logits[j] - step.logits[0])) < 1e-3);
     });
     assert.ok(Math.abs(e.logprob - (step.logits[0] - step.logsumexp)) < 5e-3);
   });
@@ -99,12 +112,14 @@ test('concurrent streams each get their own greedy answer', async () => {
   for (const p of prompts.slice(0, 3)) {
     alone.push((await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: p }], temperature: 0, max_tokens: 10 })).choices[0]!.message.content);
   }
-  const together = await Promise.all(prompts.map(async (p) => {
-    const s = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: p }], temperature: 0, max_tokens: 10, stream: true });
-    let t = '';
-    for await (const c of s) t += c.choices[0]?.delta.content ?? '';
-    return t;
-  }));
+  const together = await Promise.all(
+    prompts.map(async (p) => {
+      const s = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: p }], temperature: 0, max_tokens: 10, stream: true });
+      let t = '';
+      for await (const c of s) t += c.choices[0]?.delta.content ?? '';
+      return t;
+    }),
+  );
   assert.deepEqual(together, [...alone, alone[0]]);
 });
 
@@ -113,7 +128,9 @@ test('a cancelled stream stops its generation; the server goes on serving', asyn
   const s = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: USER }], temperature: 0, max_tokens: 200, stream: true }, { signal: ac.signal });
   let n = 0;
   // the client either ends the iteration or throws an abort error, depending on its version
-  await (async () => { for await (const _ of s) if (++n === 3) ac.abort(); })().catch((e: Error) => assert.match(e.name + e.message, /abort/i));
+  await (async () => {
+    for await (const _ of s) if (++n === 3) ac.abort();
+  })().catch((e: Error) => assert.match(e.name + e.message, /abort/i));
   assert.ok(n < 50, `the stream ended after ${n} chunks`);
   for (let i = 0; i < 100 && cm.scheduler.load > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(cm.scheduler.load, 0, 'the generation stopped');
@@ -122,7 +139,8 @@ test('a cancelled stream stops its generation; the server goes on serving', asyn
 });
 
 test('bad requests get OpenAI-style errors with the right status, and the server keeps serving', async () => {
-  const post = (body: string, headers: Record<string, string> = {}) => fetch(`${base}/v1/chat/completions`, { method: 'POST', body, headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json', ...headers } });
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    fetch(`${base}/v1/chat/completions`, { method: 'POST', body, headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json', ...headers } });
   const expectError = async (p: Promise<Response>, status: number, param?: string | null) => {
     const r = await p;
     assert.equal(r.status, status);
@@ -142,8 +160,15 @@ test('bad requests get OpenAI-style errors with the right status, and the server
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], n: 1e6 })), 400, 'n');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'word '.repeat(5000) }] })), 400, 'messages');
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'function', function: { name: 'nope' } } })), 400, 'tool_choice');
-  await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'wat' } } } })), 400);
-  await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', not: {} } } }] })), 400, 'tools');
+  await expectError(
+    post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'wat' } } } })),
+    400,
+  );
+  await expectError(
+    post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', not: {} } } }] })),
+    400,
+    'tools',
+  );
   await expectError(post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], top_p: 2, stream: true })), 400, 'top_p');
   let deep: object = { type: 'string' };
   for (let i = 0; i < 3000; i++) deep = { type: 'array', items: deep };
@@ -195,8 +220,14 @@ test('Qwen3 thinking switch: chat_template_kwargs enable_thinking=false adds the
 const WEATHER = {
   type: 'function' as const,
   function: {
-    name: 'get_weather', description: 'Current weather in a city',
-    parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 20 }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['city', 'unit'], additionalProperties: false },
+    name: 'get_weather',
+    description: 'Current weather in a city',
+    parameters: {
+      type: 'object',
+      properties: { city: { type: 'string', maxLength: 20 }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } },
+      required: ['city', 'unit'],
+      additionalProperties: false,
+    },
   },
 };
 const TIME = { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string', maxLength: 10 } }, required: ['zone'] } } };
@@ -228,7 +259,14 @@ test('tool_choice "required" picks one of the tools; streamed tool calls arrive 
     assert.ok(['get_weather', 'get_time'].includes(fn.name));
     JSON.parse(fn.arguments);
   }
-  const s = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'weather?' }], tools: [WEATHER], tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 80, stream: true });
+  const s = await client.chat.completions.create({
+    model: MODEL,
+    messages: [{ role: 'user', content: 'weather?' }],
+    tools: [WEATHER],
+    tool_choice: { type: 'function', function: { name: 'get_weather' } },
+    max_tokens: 80,
+    stream: true,
+  });
   const calls: { name?: string; arguments?: string }[] = [];
   let finish: string | null | undefined;
   for await (const c of s) {
@@ -256,7 +294,13 @@ test('response_format json_schema and json_object: the answer parses and validat
   };
   const validate = new Ajv().compile(schema);
   for (const seed of [1, 2]) {
-    const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'A person, as JSON' }], max_tokens: 120, seed, response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } } });
+    const r = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'A person, as JSON' }],
+      max_tokens: 120,
+      seed,
+      response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } },
+    });
     const v = JSON.parse(r.choices[0]!.message.content!);
     assert.ok(validate(v), JSON.stringify(validate.errors));
   }

@@ -2,7 +2,8 @@
 export const WEATHER = {
   type: 'function' as const,
   function: {
-    name: 'get_weather', description: 'Weather forecast',
+    name: 'get_weather',
+    description: 'Weather forecast',
     parameters: {
       type: 'object',
       properties: { city: { type: 'string', maxLength: 16 }, days: { type: 'integer', minimum: 1, maximum: 7 }, metric: { type: 'boolean' } },

@@ -36,7 +36,8 @@ function withQwen35Template(src: string, files: string[], config?: Record<string
 const WEATHER = {
   type: 'function' as const,
   function: {
-    name: 'get_weather', description: 'Weather forecast',
+    name: 'get_weather',
+    description: 'Weather forecast',
     parameters: {
       type: 'object',
       properties: { city: { type: 'string', maxLength: 12 }, days: { type: 'integer', minimum: 1, maximum: 7 }, unit: { enum: ['c', 'f'] }, opts: { type: 'object' } },
@@ -46,9 +47,13 @@ const WEATHER = {
 };
 const TIME = { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] } } };
 
-const CALLS = '<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n<parameter=days>\n3\n</parameter>\n<parameter=opts>\n{"units": "metric"}\n</parameter>\n</function>\n</tool_call>\n'
-  + '<tool_call>\n<function=get_time>\n<parameter=zone>\nEurope/Paris\n</parameter>\n</function>\n</tool_call>';
-const WANT = [['get_weather', { city: 'Paris', days: 3, opts: { units: 'metric' } }], ['get_time', { zone: 'Europe/Paris' }]];
+const CALLS =
+  '<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n<parameter=days>\n3\n</parameter>\n<parameter=opts>\n{"units": "metric"}\n</parameter>\n</function>\n</tool_call>\n' +
+  '<tool_call>\n<function=get_time>\n<parameter=zone>\nEurope/Paris\n</parameter>\n</function>\n</tool_call>';
+const WANT = [
+  ['get_weather', { city: 'Paris', days: 3, opts: { units: 'metric' } }],
+  ['get_time', { zone: 'Europe/Paris' }],
+];
 
 let scripted: ChatModel, tiny: ChatModel;
 const servers: Server[] = [];
@@ -95,19 +100,31 @@ test('XML calls the model writes come back as OpenAI tool_calls with typed argum
   assert.equal(r.choices[0]!.finish_reason, 'tool_calls');
   assert.equal(m.content, 'Let me check both.');
   const calls = m.tool_calls as Call[];
-  assert.deepEqual(calls.map((c) => [c.function.name, JSON.parse(c.function.arguments)]), WANT);
-  for (const c of calls) { assert.equal(c.type, 'function'); assert.match(c.id, /^call_/); }
+  assert.deepEqual(
+    calls.map((c) => [c.function.name, JSON.parse(c.function.arguments)]),
+    WANT,
+  );
+  for (const c of calls) {
+    assert.equal(c.type, 'function');
+    assert.match(c.id, /^call_/);
+  }
   assert.notEqual(calls[0]!.id, calls[1]!.id);
 });
 
 test('streamed: one tool_calls delta per call, indexed; content and reasoning deltas as usual', async () => {
   for (const thinking of [false, true]) {
     const s = await sc.chat.completions.create({
-      model: 'scripted', messages: [{ role: 'user', content: `Weather and time in Paris?${thinking ? ' (think)' : ''}` }], tools: [WEATHER, TIME], max_tokens: 200, stream: true,
+      model: 'scripted',
+      messages: [{ role: 'user', content: `Weather and time in Paris?${thinking ? ' (think)' : ''}` }],
+      tools: [WEATHER, TIME],
+      max_tokens: 200,
+      stream: true,
       ...(thinking ? { chat_template_kwargs: { enable_thinking: true } } : {}),
     } as OpenAI.ChatCompletionCreateParamsStreaming);
     const calls: { index: number; id?: string; function?: { name?: string; arguments?: string } }[] = [];
-    let content = '', reasoning = '', finish: string | null | undefined;
+    let content = '',
+      reasoning = '',
+      finish: string | null | undefined;
     for await (const c of s) {
       const d = c.choices[0]?.delta as { content?: string; reasoning_content?: string; tool_calls?: typeof calls } | undefined;
       content += d?.content ?? '';
@@ -118,18 +135,27 @@ test('streamed: one tool_calls delta per call, indexed; content and reasoning de
     assert.equal(finish, 'tool_calls');
     assert.equal(content, thinking ? '' : 'Let me check both.');
     assert.equal(reasoning, thinking ? 'Two tools are needed.' : '');
-    assert.deepEqual(calls.map((c) => [c.index, c.function?.name, JSON.parse(c.function!.arguments!)]), WANT.map((w, i) => [i, ...w]));
+    assert.deepEqual(
+      calls.map((c) => [c.index, c.function?.name, JSON.parse(c.function!.arguments!)]),
+      WANT.map((w, i) => [i, ...w]),
+    );
   }
 });
 
-test('round trip: the calls and the tool results go back into the prompt in Qwen3.5\'s format', async () => {
+test("round trip: the calls and the tool results go back into the prompt in Qwen3.5's format", async () => {
   const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Weather and time in Paris?' }];
   const r = await sc.chat.completions.create({ model: 'scripted', messages, tools: [WEATHER, TIME], max_tokens: 200 });
   const m = r.choices[0]!.message;
   messages.push(m as OpenAI.ChatCompletionMessageParam);
   for (const c of m.tool_calls as Call[]) messages.push({ role: 'tool', tool_call_id: c.id, content: c.function.name === 'get_time' ? '12:00' : 'sunny' });
   const body = { model: 'scripted', messages, tools: [WEATHER, TIME], max_tokens: 50 };
-  const p = prepareChat(scripted, { messages: messages.map((x) => ({ ...x, tool_calls: (x as { tool_calls?: Call[] }).tool_calls?.map((c) => ({ function: { name: c.function.name, arguments: JSON.parse(c.function.arguments) } })) })), tools: body.tools }).prompt;
+  const p = prepareChat(scripted, {
+    messages: messages.map((x) => ({
+      ...x,
+      tool_calls: (x as { tool_calls?: Call[] }).tool_calls?.map((c) => ({ function: { name: c.function.name, arguments: JSON.parse(c.function.arguments) } })),
+    })),
+    tools: body.tools,
+  }).prompt;
   assert.ok(p.includes(`Let me check both.\n\n${CALLS}<|im_end|>`), p);
   assert.match(p, /<\|im_start\|>user\n<tool_response>\nsunny\n<\/tool_response>\n<tool_response>\n12:00\n<\/tool_response><\|im_end\|>/);
   const r2 = await sc.chat.completions.create(body);
@@ -140,7 +166,15 @@ test('round trip: the calls and the tool results go back into the prompt in Qwen
 test('forced call on a random-weight model: XML by constrained decoding, arguments valid, streamed and not', async () => {
   const validate = ajv.compile(WEATHER.function.parameters);
   for (const seed of [1, 2]) {
-    const r = await tc.chat.completions.create({ model: 'tiny35', messages: [{ role: 'user', content: 'Weather in Oslo?' }], tools: [WEATHER, TIME], tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 220, seed, temperature: 1 });
+    const r = await tc.chat.completions.create({
+      model: 'tiny35',
+      messages: [{ role: 'user', content: 'Weather in Oslo?' }],
+      tools: [WEATHER, TIME],
+      tool_choice: { type: 'function', function: { name: 'get_weather' } },
+      max_tokens: 220,
+      seed,
+      temperature: 1,
+    });
     const choice = r.choices[0]!;
     assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(choice.message));
     assert.equal(choice.message.content, null);
@@ -151,9 +185,18 @@ test('forced call on a random-weight model: XML by constrained decoding, argumen
     assert.ok(validate(args), `${calls[0]!.function.arguments} ${JSON.stringify(validate.errors)}`);
   }
   for (const seed of [4, 5, 6]) {
-    const s = await tc.chat.completions.create({ model: 'tiny35', messages: [{ role: 'user', content: 'Anything?' }], tools: [WEATHER, TIME], tool_choice: 'required', max_tokens: 220, seed, stream: true });
+    const s = await tc.chat.completions.create({
+      model: 'tiny35',
+      messages: [{ role: 'user', content: 'Anything?' }],
+      tools: [WEATHER, TIME],
+      tool_choice: 'required',
+      max_tokens: 220,
+      seed,
+      stream: true,
+    });
     const calls: { index: number; function?: { name?: string; arguments?: string } }[] = [];
-    let finish: string | null | undefined, content = '';
+    let finish: string | null | undefined,
+      content = '';
     for await (const c of s) {
       calls.push(...((c.choices[0]?.delta.tool_calls ?? []) as typeof calls));
       content += c.choices[0]?.delta.content ?? '';
@@ -170,8 +213,10 @@ test('forced call on a random-weight model: XML by constrained decoding, argumen
 
 test('a forced call with a tool XML cannot express is a 400 naming tools', async () => {
   const bad = { type: 'function' as const, function: { name: 'f', parameters: { anyOf: [{ type: 'object' }, { type: 'null' }] } } };
-  await assert.rejects(tc.chat.completions.create({ model: 'tiny35', messages: [{ role: 'user', content: 'x' }], tools: [bad], tool_choice: 'required', max_tokens: 5 }),
-    (e: Error & { status?: number; param?: string }) => e.status === 400 && e.param === 'tools' && /object schema/.test(e.message));
+  await assert.rejects(
+    tc.chat.completions.create({ model: 'tiny35', messages: [{ role: 'user', content: 'x' }], tools: [bad], tool_choice: 'required', max_tokens: 5 }),
+    (e: Error & { status?: number; param?: string }) => e.status === 400 && e.param === 'tools' && /object schema/.test(e.message),
+  );
   // without forcing, the same tools are fine (the model may or may not call them)
   const ok = await tc.chat.completions.create({ model: 'tiny35', messages: [{ role: 'user', content: 'x' }], tools: [bad], max_tokens: 3 });
   assert.equal(ok.choices[0]!.finish_reason, 'length');

@@ -9,20 +9,33 @@ import { applyChatTemplate, chatTemplateFor, loadTokenizer, renderChat } from '.
 import { FIX, fixtureTokenizer, modelDirWith, readFixtureJson } from './helpers.js';
 
 type Expected = string | { error: string };
-interface Case { name: string; messages: unknown[]; tools: unknown[] | null; add_generation_prompt: boolean; kwargs: Record<string, unknown>; expected: Record<string, Expected> }
+interface Case {
+  name: string;
+  messages: unknown[];
+  tools: unknown[] | null;
+  add_generation_prompt: boolean;
+  kwargs: Record<string, unknown>;
+  expected: Record<string, Expected>;
+}
 const golden = readFixtureJson<{ cases: Case[] }>('chat-template-tests/golden-renders-jinja2.json');
 const templateText = (name: string) => fs.readFileSync(path.join(FIX, 'chat-templates', `${name}.jinja`), 'utf8');
 
 function render(template: string, c: Omit<Case, 'expected' | 'name'>): string {
   const { enable_thinking, ...extra } = c.kwargs;
   return renderChat(template, {
-    messages: c.messages, tools: c.tools ?? undefined, addGenerationPrompt: c.add_generation_prompt,
-    enableThinking: enable_thinking as boolean | undefined, bosToken: null, eosToken: '<|im_end|>', extra,
+    messages: c.messages,
+    tools: c.tools ?? undefined,
+    addGenerationPrompt: c.add_generation_prompt,
+    enableThinking: enable_thinking as boolean | undefined,
+    bosToken: null,
+    eosToken: '<|im_end|>',
+    extra,
   });
 }
 
 test('golden renders: 17 conversations x 3 templates, byte for byte, and the expected error', () => {
-  let renders = 0, errors = 0;
+  let renders = 0,
+    errors = 0;
   for (const c of golden.cases) {
     for (const [name, exp] of Object.entries(c.expected)) {
       const label = `${c.name} / ${name}`;
@@ -31,7 +44,11 @@ test('golden renders: 17 conversations x 3 templates, byte for byte, and the exp
         renders++;
       } else {
         // Jinja2: "argument of type 'NoneType' is not iterable" ('</think>' in content, content null)
-        assert.throws(() => render(templateText(name), c), (e: unknown) => e instanceof QwenError && /chat template error/.test(e.message), label);
+        assert.throws(
+          () => render(templateText(name), c),
+          (e: unknown) => e instanceof QwenError && /chat template error/.test(e.message),
+          label,
+        );
         errors++;
       }
     }
@@ -67,7 +84,9 @@ test('Qwen2-VL / Qwen2.5-VL template', () => {
 });
 
 test("Qwen's function-calling doc example", () => {
-  const doc = readFixtureJson<{ template: string; tools: unknown[]; messages: unknown[]; add_generation_prompt: boolean; expected_rendered: string }>('chat-template-tests/qwen2.5-function-calling-doc-example.json');
+  const doc = readFixtureJson<{ template: string; tools: unknown[]; messages: unknown[]; add_generation_prompt: boolean; expected_rendered: string }>(
+    'chat-template-tests/qwen2.5-function-calling-doc-example.json',
+  );
   const out = renderChat(templateText('qwen2.5-instruct'), { messages: doc.messages, tools: doc.tools, addGenerationPrompt: doc.add_generation_prompt, eosToken: '<|im_end|>' });
   assert.equal(out, doc.expected_rendered);
 });
@@ -77,9 +96,15 @@ test('a folder without a chat template falls back to plain ChatML', () => {
   const tok = loadTokenizer(dir);
   const { template, fallback } = chatTemplateFor(tok);
   assert.equal(fallback, true);
-  const messages = [{ role: 'system', content: 'S' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: null }];
-  assert.equal(renderChat(template, { messages, addGenerationPrompt: true }),
-    '<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<|im_end|>\n<|im_start|>assistant\n');
+  const messages = [
+    { role: 'system', content: 'S' },
+    { role: 'user', content: 'Hi' },
+    { role: 'assistant', content: null },
+  ];
+  assert.equal(
+    renderChat(template, { messages, addGenerationPrompt: true }),
+    '<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<|im_end|>\n<|im_start|>assistant\n',
+  );
   assert.equal(chatTemplateFor(fixtureTokenizer('qwen3')).fallback, false);
   // newer folders keep the template in chat_template.jinja
   const jinja = modelDirWith('qwen3', ['tokenizer.json'], { 'tokenizer_config.json': '{}', 'chat_template.jinja': templateText('qwen3-original') });
@@ -100,15 +125,24 @@ test('messages and tools of the wrong shape are named', () => {
     [[{ role: 'user', content: 'x' }], [{ type: 'function', function: { description: 'no name' } }], /tools\[0\] must be/],
   ];
   for (const [messages, tools, re] of bad) {
-    assert.throws(() => renderChat(t, { messages, tools }), (e: unknown) => e instanceof QwenError && re.test(e.message), String(re));
+    assert.throws(
+      () => renderChat(t, { messages, tools }),
+      (e: unknown) => e instanceof QwenError && re.test(e.message),
+      String(re),
+    );
   }
 });
 
 test('templates that raise or do not parse are clear errors', () => {
   const one = [{ role: 'user', content: 'x' }];
-  assert.throws(() => renderChat("{{ raise_exception('Only user and assistant roles are supported!') }}", { messages: one }),
-    (e: unknown) => e instanceof QwenError && e.message === 'chat template error: Only user and assistant roles are supported!');
-  assert.throws(() => renderChat('{% for m in messages %}', { messages: one }), (e: unknown) => e instanceof QwenError && /chat template cannot be parsed/.test(e.message));
+  assert.throws(
+    () => renderChat("{{ raise_exception('Only user and assistant roles are supported!') }}", { messages: one }),
+    (e: unknown) => e instanceof QwenError && e.message === 'chat template error: Only user and assistant roles are supported!',
+  );
+  assert.throws(
+    () => renderChat('{% for m in messages %}', { messages: one }),
+    (e: unknown) => e instanceof QwenError && /chat template cannot be parsed/.test(e.message),
+  );
   // Qwen3's template raises (in Jinja2) on an empty conversation; we refuse it up front
   assert.throws(() => renderChat(templateText('qwen3-post2025-07'), { messages: [] }), /messages is empty/);
 });

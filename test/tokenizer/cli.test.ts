@@ -45,8 +45,7 @@ test('tokenize reads stdin byte for byte: trailing newlines, leading spaces, a B
 });
 
 test('detokenize --ids prints {"text": ...}', async () => {
-  assert.equal((await capture(() => detokenize(['--model', model, '--ids', '151644,872,198,9707,0,151645']))).out,
-    JSON.stringify({ text: '<|im_start|>user\nHello!<|im_end|>' }) + '\n');
+  assert.equal((await capture(() => detokenize(['--model', model, '--ids', '151644,872,198,9707,0,151645']))).out, JSON.stringify({ text: '<|im_start|>user\nHello!<|im_end|>' }) + '\n');
   assert.equal((await capture(() => detokenize(['--model', model, '--ids', '[151644, 9707]', '--skip-special-tokens']))).out, '{"text":"Hello"}\n');
   assert.equal((await capture(() => detokenize(['--model', model, '--ids', '']))).out, '{"text":""}\n');
   assert.deepEqual(parseIds(' 1, 2 3,'), [1, 2, 3]);
@@ -65,7 +64,11 @@ test('detokenize and tokenize refuse bad input clearly', async () => {
 test('template prints the golden render exactly (no newline added), tools and thinking switches', async () => {
   const golden = readFixtureJson<{ cases: { name: string; messages: unknown; tools: unknown; expected: Record<string, string> }[] }>('chat-template-tests/golden-renders-jinja2.json');
   const d = tempDir('cli');
-  const write = (name: string, v: unknown) => { const f = path.join(d, name); fs.writeFileSync(f, JSON.stringify(v)); return f; };
+  const write = (name: string, v: unknown) => {
+    const f = path.join(d, name);
+    fs.writeFileSync(f, JSON.stringify(v));
+    return f;
+  };
   const tools = golden.cases.find((c) => c.name === 'tools_user_genprompt')!;
   const out = await capture(() => template(['--model', model, '--messages', write('m.json', tools.messages), '--tools', write('t.json', tools.tools)]));
   assert.equal(out.out, tools.expected['qwen3-post2025-07']);
@@ -83,7 +86,11 @@ test('template: fallback note, bad files and bad messages', async () => {
   const r = await capture(() => template(['--model', bare, '--messages', msgs]));
   assert.equal(r.out, '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
   assert.match(r.err, /has no chat template; using plain ChatML/);
-  const rejects = (args: string[], re: RegExp) => assert.rejects(capture(() => template(['--model', model, ...args])), (e: unknown) => e instanceof QwenError && re.test(e.message));
+  const rejects = (args: string[], re: RegExp) =>
+    assert.rejects(
+      capture(() => template(['--model', model, ...args])),
+      (e: unknown) => e instanceof QwenError && re.test(e.message),
+    );
   await rejects(['--messages', path.join(d, 'nope.json')], /--messages .*nope\.json: no such file/);
   fs.writeFileSync(path.join(d, 'bad.json'), '[{"role": ');
   await rejects(['--messages', path.join(d, 'bad.json')], /bad\.json: not valid JSON/);
@@ -103,7 +110,11 @@ test('tokenize and template on a Qwen3.5 folder (tokenizer.json, tokenizer_confi
   }
   const golden = readFixtureJson<{ cases: { name: string; messages: unknown; tools: unknown; expected: string }[] }>('qwen3.5/golden-renders-jinja2.json');
   const d = tempDir('cli35');
-  const write = (name: string, v: unknown) => { const f = path.join(d, name); fs.writeFileSync(f, JSON.stringify(v)); return f; };
+  const write = (name: string, v: unknown) => {
+    const f = path.join(d, name);
+    fs.writeFileSync(f, JSON.stringify(v));
+    return f;
+  };
   const tools = golden.cases.find((c) => c.name === 'tools_with_system_genprompt')!;
   const r = await capture(() => template(['--model', dir, '--messages', write('m.json', tools.messages), '--tools', write('t.json', tools.tools)]));
   assert.equal(r.out, tools.expected);
@@ -113,5 +124,8 @@ test('tokenize and template on a Qwen3.5 folder (tokenizer.json, tokenizer_confi
   const on = golden.cases.find((c) => c.name === 'genprompt_enable_thinking_true')!;
   assert.equal((await capture(() => template(['--model', dir, '--messages', write('o.json', on.messages), '--thinking']))).out, on.expected);
   const calls = golden.cases.find((c) => c.name === 'two_consecutive_tool_results')!;
-  assert.equal((await capture(() => template(['--model', dir, '--messages', write('c.json', calls.messages), '--tools', write('ct.json', calls.tools), '--no-generation-prompt']))).out, calls.expected);
+  assert.equal(
+    (await capture(() => template(['--model', dir, '--messages', write('c.json', calls.messages), '--tools', write('ct.json', calls.tools), '--no-generation-prompt']))).out,
+    calls.expected,
+  );
 });

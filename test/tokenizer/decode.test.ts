@@ -32,7 +32,10 @@ test('a character split over byte tokens decodes whole; a partial one becomes U+
 
 test('the stream decoder holds back incomplete characters', () => {
   const d = new StreamDecoder(tok);
-  assert.deepEqual(llama.map((id) => d.push(id)), ['', '', '', '🦙']);
+  assert.deepEqual(
+    llama.map((id) => d.push(id)),
+    ['', '', '', '🦙'],
+  );
   assert.equal(d.flush(), '');
   // incomplete at the end: flush gives what decode gives
   assert.equal(d.push(byteId(0xf0)) + d.push(byteId(0x9f)), '');
@@ -62,7 +65,11 @@ test('skipSpecialTokens drops special tokens only (Qwen3 <think> is not special)
 
 test('ids out of range or not integers are clear errors', () => {
   for (const bad of [151669, 1e9, -1, 1.5, NaN]) {
-    assert.throws(() => tok.decode([1, bad]), (e: unknown) => e instanceof QwenError && /out of range/.test(e.message) && e.message.includes(String(bad)), String(bad));
+    assert.throws(
+      () => tok.decode([1, bad]),
+      (e: unknown) => e instanceof QwenError && /out of range/.test(e.message) && e.message.includes(String(bad)),
+      String(bad),
+    );
     assert.throws(() => new StreamDecoder(tok).push(bad), QwenError);
   }
   assert.equal(tok.idToToken(-1), undefined);

@@ -22,7 +22,12 @@ function tinyTokenizerJson(): Record<string, unknown> {
     pre_tokenizer: {
       type: 'Sequence',
       pretokenizers: [
-        { type: 'Split', pattern: { Regex: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" }, behavior: 'Isolated', invert: false },
+        {
+          type: 'Split',
+          pattern: { Regex: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
+          behavior: 'Isolated',
+          invert: false,
+        },
         { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
       ],
     },
@@ -38,11 +43,14 @@ function dirWith(tj: unknown, raw?: string): string {
 }
 
 function expectError(dir: string, pattern: RegExp): void {
-  assert.throws(() => loadTokenizer(dir), (e: unknown) => {
-    assert.ok(e instanceof QwenError, `expected a QwenError, got ${String(e)}`);
-    assert.match(e.message, pattern);
-    return true;
-  });
+  assert.throws(
+    () => loadTokenizer(dir),
+    (e: unknown) => {
+      assert.ok(e instanceof QwenError, `expected a QwenError, got ${String(e)}`);
+      assert.match(e.message, pattern);
+      return true;
+    },
+  );
 }
 
 test('the tiny tokenizer used below is valid', () => {
@@ -51,34 +59,110 @@ test('the tiny tokenizer used below is valid', () => {
   assert.equal(tok.decode([95, 94, 96]), 'ab <|end|>');
   // added tokens with regex syntax characters in them, and lstrip/rstrip swallowing spaces
   const t = tinyTokenizerJson();
-  (t.added_tokens as object[]).push(
-    { id: 97, content: '[a-b.c*]/(x)?', special: false },
-    { id: 98, content: '<s>', special: true, lstrip: true, rstrip: true },
-  );
+  (t.added_tokens as object[]).push({ id: 97, content: '[a-b.c*]/(x)?', special: false }, { id: 98, content: '<s>', special: true, lstrip: true, rstrip: true });
   const tok2 = loadTokenizer(dirWith(t));
   assert.deepEqual(tok2.encode('b[a-b.c*]/(x)?a'), [0x62 - 0x21, 97, 0x61 - 0x21]);
   assert.deepEqual(tok2.encode('a  <s>  b'), [0x61 - 0x21, 98, 0x62 - 0x21]);
 });
 
 test('malformed tokenizer.json files', () => {
-  const mutate = (f: (t: Record<string, any>) => void) => { const t = tinyTokenizerJson(); f(t); return dirWith(t); };
+  const mutate = (f: (t: Record<string, any>) => void) => {
+    const t = tinyTokenizerJson();
+    f(t);
+    return dirWith(t);
+  };
   expectError(dirWith(null, '{"model": {'), /tokenizer\.json: not valid JSON/);
   expectError(dirWith(null, '[1, 2]'), /tokenizer\.json: expected a tokenizer object/);
-  expectError(mutate((t) => { delete t.model; }), /missing "model"/);
-  expectError(mutate((t) => { t.model.type = 'Unigram'; }), /model type "Unigram" is not supported/);
-  expectError(mutate((t) => { t.model.byte_fallback = true; }), /byte_fallback/);
-  expectError(mutate((t) => { t.model.vocab = [1, 2]; }), /"model\.vocab" must be an object/);
-  expectError(mutate((t) => { t.model.vocab.ab = 'x'; }), /"ab" has id "x"/);
-  expectError(mutate((t) => { t.model.merges = 'a b'; }), /"model\.merges" must be an array/);
-  expectError(mutate((t) => { t.model.merges = ['a b', 'ab zz']; }), /merge #1 'ab zz' uses a token that is not in the vocabulary/);
-  expectError(mutate((t) => { t.model.merges = ['b a']; }), /makes 'ba', which is not in the vocabulary/);
-  expectError(mutate((t) => { t.model.merges = ['abc']; }), /merge #0 "abc" is not two tokens/);
-  expectError(mutate((t) => { t.model.merges = [['a']]; }), /merge #0/);
-  expectError(mutate((t) => { t.added_tokens = [{ id: 'x', content: 1 }]; }), /added_tokens\[0\] must be an object with an integer "id"/);
-  expectError(mutate((t) => { t.normalizer = { type: 'NFKC' }; }), /normalizer "NFKC" is not supported/);
-  expectError(mutate((t) => { t.pre_tokenizer = { type: 'Whitespace' }; }), /pre_tokenizer is not supported/);
-  expectError(mutate((t) => { t.pre_tokenizer.pretokenizers[0].pattern.Regex = '(?<'; }), /regex cannot be compiled/);
-  expectError(mutate((t) => { t.decoder = { type: 'WordPiece' }; }), /decoder "WordPiece" is not supported/);
+  expectError(
+    mutate((t) => {
+      delete t.model;
+    }),
+    /missing "model"/,
+  );
+  expectError(
+    mutate((t) => {
+      t.model.type = 'Unigram';
+    }),
+    /model type "Unigram" is not supported/,
+  );
+  expectError(
+    mutate((t) => {
+      t.model.byte_fallback = true;
+    }),
+    /byte_fallback/,
+  );
+  expectError(
+    mutate((t) => {
+      t.model.vocab = [1, 2];
+    }),
+    /"model\.vocab" must be an object/,
+  );
+  expectError(
+    mutate((t) => {
+      t.model.vocab.ab = 'x';
+    }),
+    /"ab" has id "x"/,
+  );
+  expectError(
+    mutate((t) => {
+      t.model.merges = 'a b';
+    }),
+    /"model\.merges" must be an array/,
+  );
+  expectError(
+    mutate((t) => {
+      t.model.merges = ['a b', 'ab zz'];
+    }),
+    /merge #1 'ab zz' uses a token that is not in the vocabulary/,
+  );
+  expectError(
+    mutate((t) => {
+      t.model.merges = ['b a'];
+    }),
+    /makes 'ba', which is not in the vocabulary/,
+  );
+  expectError(
+    mutate((t) => {
+      t.model.merges = ['abc'];
+    }),
+    /merge #0 "abc" is not two tokens/,
+  );
+  expectError(
+    mutate((t) => {
+      t.model.merges = [['a']];
+    }),
+    /merge #0/,
+  );
+  expectError(
+    mutate((t) => {
+      t.added_tokens = [{ id: 'x', content: 1 }];
+    }),
+    /added_tokens\[0\] must be an object with an integer "id"/,
+  );
+  expectError(
+    mutate((t) => {
+      t.normalizer = { type: 'NFKC' };
+    }),
+    /normalizer "NFKC" is not supported/,
+  );
+  expectError(
+    mutate((t) => {
+      t.pre_tokenizer = { type: 'Whitespace' };
+    }),
+    /pre_tokenizer is not supported/,
+  );
+  expectError(
+    mutate((t) => {
+      t.pre_tokenizer.pretokenizers[0].pattern.Regex = '(?<';
+    }),
+    /regex cannot be compiled/,
+  );
+  expectError(
+    mutate((t) => {
+      t.decoder = { type: 'WordPiece' };
+    }),
+    /decoder "WordPiece" is not supported/,
+  );
 });
 
 test('tokenizer_config.json added_tokens_decoder: tokens it alone lists are added; contradictions are named', () => {
@@ -90,7 +174,7 @@ test('tokenizer_config.json added_tokens_decoder: tokens it alone lists are adde
   // as transformers does for Qwen3.5's audio tokens: a token only the config lists gets its id
   const tok = loadTokenizer(withConfig({ added_tokens_decoder: { 96: { content: '<|end|>', special: false }, 97: { content: '<|extra|>', special: true } } }));
   assert.deepEqual(tok.encode('ab<|extra|><|end|>'), [95, 97, 96]);
-  assert.ok(tok.isSpecial(97) && !tok.isSpecial(96), 'the config\'s special flag wins');
+  assert.ok(tok.isSpecial(97) && !tok.isSpecial(96), "the config's special flag wins");
   const cases: [unknown, RegExp][] = [
     [{ 96: { content: '<|other|>' } }, /tokenizer_config\.json: added_tokens_decoder\["96"\] is "<\|other\|>" but tokenizer\.json's added token 96 is "<\|end\|>"/],
     [{ 95: { content: '<|new|>' } }, /tokenizer_config\.json: added_tokens_decoder\["95"\] "<\|new\|>" collides with "ab" already in tokenizer\.json/],

@@ -12,10 +12,18 @@ import { ggufTokenizerMetadata, loadTokenizer, TokenType, type Tokenizer } from 
 import { FIX, fixtureTokenizer, modelDirWith, readFixtureJson, tempDir, vocabVectors, type Family } from './helpers.js';
 
 interface Reference {
-  n_tokens: number; n_merges: number; tokens_sha256: string; merges_sha256: string;
+  n_tokens: number;
+  n_merges: number;
+  tokens_sha256: string;
+  merges_sha256: string;
   token_type_runs: [number, number, number][];
-  eos_token_id: number; bos_token_id: number; padding_token_id: number; add_bos_token: boolean;
-  model: string; pre: string; value_types: Record<string, number>;
+  eos_token_id: number;
+  bos_token_id: number;
+  padding_token_id: number;
+  add_bos_token: boolean;
+  model: string;
+  pre: string;
+  value_types: Record<string, number>;
 }
 const ref = readFixtureJson<Reference>('gguf-reference/qwen3-tiny-realvocab.tokenizer-metadata.json');
 const tinyConfig = fs.readFileSync(path.join(FIX, 'gguf-reference', 'qwen3-tiny-realvocab.config.json'), 'utf8');
@@ -27,16 +35,21 @@ function toGguf(dir: string, vocabSize?: number): string {
   return file;
 }
 
-const sha = (xs: string[]) => createHash('sha256').update(xs.map((x) => x + '\n').join('')).digest('hex');
+const sha = (xs: string[]) =>
+  createHash('sha256')
+    .update(xs.map((x) => x + '\n').join(''))
+    .digest('hex');
 
-test('Qwen3 metadata matches the GGUF llama.cpp\'s gguf-py wrote for the same vocabulary', () => {
+test("Qwen3 metadata matches the GGUF llama.cpp's gguf-py wrote for the same vocabulary", () => {
   const dir = modelDirWith('qwen3', ['tokenizer.json', 'tokenizer_config.json'], { 'config.json': tinyConfig });
   const g = openGguf(toGguf(dir));
   try {
-    const md = g.metadata, types = g.metadataTypes;
+    const md = g.metadata,
+      types = g.metadataTypes;
     assert.equal(md.get('tokenizer.ggml.model'), ref.model);
     assert.equal(md.get('tokenizer.ggml.pre'), ref.pre);
-    const tokens = md.get('tokenizer.ggml.tokens') as string[], merges = md.get('tokenizer.ggml.merges') as string[];
+    const tokens = md.get('tokenizer.ggml.tokens') as string[],
+      merges = md.get('tokenizer.ggml.merges') as string[];
     assert.equal(tokens.length, ref.n_tokens);
     assert.equal(merges.length, ref.n_merges);
     assert.equal(sha(tokens), ref.tokens_sha256, 'token strings, [PAD{i}] rows included');
@@ -79,9 +92,8 @@ function checkVectors(tok: Tokenizer, label: string): void {
 for (const family of ['qwen3', 'qwen2.5'] as Family[]) {
   test(`${family}: HF folder -> GGUF -> tokenizer gives the same ids on every vector`, () => {
     // Qwen2.5 with an explicit vocab_size as for the 7B models (152064), Qwen3 from config.json
-    const dir = family === 'qwen3'
-      ? modelDirWith(family, ['tokenizer.json', 'tokenizer_config.json'], { 'config.json': tinyConfig })
-      : modelDirWith(family, ['tokenizer.json', 'tokenizer_config.json']);
+    const dir =
+      family === 'qwen3' ? modelDirWith(family, ['tokenizer.json', 'tokenizer_config.json'], { 'config.json': tinyConfig }) : modelDirWith(family, ['tokenizer.json', 'tokenizer_config.json']);
     const size = family === 'qwen3' ? 151936 : 152064;
     const tok = loadTokenizer(toGguf(dir, family === 'qwen3' ? undefined : size));
     checkVectors(tok, `${family} GGUF`);

@@ -13,7 +13,9 @@ export const FIX = path.join(FIXTURES, 'tokenizer');
 export type Family = 'qwen3' | 'qwen2.5' | 'qwen3.5';
 
 const created: string[] = [];
-process.on('exit', () => { for (const d of created) fs.rmSync(d, { recursive: true, force: true }); });
+process.on('exit', () => {
+  for (const d of created) fs.rmSync(d, { recursive: true, force: true });
+});
 
 /** A fresh temp folder (removed at exit). */
 export function tempDir(tag = 'tok'): string {
@@ -43,11 +45,18 @@ const cache = new Map<Family, Tokenizer>();
 /** The fixture tokenizer, loaded from tokenizer.json (cached per process). */
 export function fixtureTokenizer(family: Family): Tokenizer {
   let t = cache.get(family);
-  if (!t) { t = loadTokenizer(fixtureModelDir(family)); cache.set(family, t); }
+  if (!t) {
+    t = loadTokenizer(fixtureModelDir(family));
+    cache.set(family, t);
+  }
   return t;
 }
 
-export interface Vector { source: string; text: string; ids: number[] }
+export interface Vector {
+  source: string;
+  text: string;
+  ids: number[];
+}
 
 /** llama.cpp's ggml-vocab-qwen2 cases (both versions) and transformers' Qwen2 integration cases. */
 export function vocabVectors(): Vector[] {
@@ -71,4 +80,3 @@ export function vocabVectors(): Vector[] {
 export function readFixtureJson<T>(rel: string): T {
   return JSON.parse(fs.readFileSync(path.join(FIX, rel), 'utf8')) as T;
 }
-

@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import { QWEN2_PATTERN, RegexSplitter, translatePattern } from '../../src/tokenizer/pretokenize.js';
 
 const split = new RegexSplitter(QWEN2_PATTERN);
-const pieces = (s: string) => { const out: string[] = []; split.forEach(s, (p) => out.push(p)); return out; };
+const pieces = (s: string) => {
+  const out: string[] = [];
+  split.forEach(s, (p) => out.push(p));
+  return out;
+};
 
 test('contractions, case-insensitively, digits one by one, punctuation runs, newlines', () => {
   assert.deepEqual(pieces("I'll see you're OK'S"), ['I', "'ll", ' see', ' you', "'re", ' OK', "'S"]);

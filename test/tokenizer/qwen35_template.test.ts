@@ -10,16 +10,32 @@ import { applyChatTemplate, loadTokenizer, renderChat } from '../../src/tokenize
 import { FIX, fixtureTokenizer, modelDirWith, readFixtureJson } from './helpers.js';
 
 type Expected = string | { error: string };
-interface Case { name: string; messages: unknown[]; tools: unknown[] | null; add_generation_prompt: boolean; kwargs: Record<string, unknown>; expected: Expected }
-interface Semantics { template: string; x: unknown; expected: string }
+interface Case {
+  name: string;
+  messages: unknown[];
+  tools: unknown[] | null;
+  add_generation_prompt: boolean;
+  kwargs: Record<string, unknown>;
+  expected: Expected;
+}
+interface Semantics {
+  template: string;
+  x: unknown;
+  expected: string;
+}
 const golden = readFixtureJson<{ cases: Case[]; semantics: Semantics[] }>('qwen3.5/golden-renders-jinja2.json');
 const template = fs.readFileSync(path.join(FIX, 'qwen3.5', 'chat_template.jinja'), 'utf8');
 
 function render(c: Case): string {
   const { enable_thinking, ...extra } = c.kwargs;
   return renderChat(template, {
-    messages: c.messages, tools: c.tools ?? undefined, addGenerationPrompt: c.add_generation_prompt,
-    enableThinking: enable_thinking as boolean | undefined, bosToken: null, eosToken: '<|im_end|>', extra,
+    messages: c.messages,
+    tools: c.tools ?? undefined,
+    addGenerationPrompt: c.add_generation_prompt,
+    enableThinking: enable_thinking as boolean | undefined,
+    bosToken: null,
+    eosToken: '<|im_end|>',
+    extra,
   });
 }
 
@@ -29,18 +45,22 @@ test('Qwen3.5 golden renders: every conversation byte for byte', () => {
   for (const c of ok) assert.equal(render(c), c.expected, c.name);
 });
 
-test('Qwen3.5 template raises where Jinja2 raises, with the template\'s own message', () => {
+test("Qwen3.5 template raises where Jinja2 raises, with the template's own message", () => {
   const bad = golden.cases.filter((c) => typeof c.expected !== 'string');
   assert.ok(bad.length >= 9, `${bad.length} error cases`);
   for (const c of bad) {
     const py = (c.expected as { error: string }).error.replace(/^\w+: /, '');
-    assert.throws(() => render(c), (e: unknown) => {
-      assert.ok(e instanceof QwenError, `${c.name}: ${String(e)}`);
-      // an empty list is refused before the template runs, with our own wording
-      if (c.messages.length === 0) return /messages is empty/.test(e.message);
-      assert.equal(e.message, `chat template error: ${py}`, c.name);
-      return true;
-    }, c.name);
+    assert.throws(
+      () => render(c),
+      (e: unknown) => {
+        assert.ok(e instanceof QwenError, `${c.name}: ${String(e)}`);
+        // an empty list is refused before the template runs, with our own wording
+        if (c.messages.length === 0) return /messages is empty/.test(e.message);
+        assert.equal(e.message, `chat template error: ${py}`, c.name);
+        return true;
+      },
+      c.name,
+    );
   }
 });
 

@@ -13,7 +13,13 @@ import { ggufTokenizerMetadata, loadTokenizer, TokenType, type Tokenizer } from 
 import { QWEN2_PATTERN, QWEN35_PATTERN, RegexSplitter } from '../../src/tokenizer/pretokenize.js';
 import { fixtureModelDir, fixtureTokenizer, modelDirWith, readFixtureJson, tempDir } from './helpers.js';
 
-interface Vec { source: string; text: string; ids: number[]; decoded: string; decoded_skip_special: string }
+interface Vec {
+  source: string;
+  text: string;
+  ids: number[];
+  decoded: string;
+  decoded_skip_special: string;
+}
 const vectors = readFixtureJson<{ cases: Vec[] }>('qwen3.5/tokenizer-vectors.json').cases;
 const KEEP = ['tokenizer.json', 'tokenizer_config.json'];
 
@@ -35,18 +41,32 @@ test('the Qwen3.5 fixture files are the official ones (sha256 of the unpacked fi
     ['merges.txt', 'a9d356d7bdf1ef4949e3e748e95b8e10ad9d4e2e838eddc38a0a7b6b94d1db8d'],
   ];
   for (const [file, sha] of published) {
-    assert.equal(createHash('sha256').update(fs.readFileSync(path.join(fixtureModelDir('qwen3.5'), file))).digest('hex'), sha, file);
+    assert.equal(
+      createHash('sha256')
+        .update(fs.readFileSync(path.join(fixtureModelDir('qwen3.5'), file)))
+        .digest('hex'),
+      sha,
+      file,
+    );
   }
 });
 
 test('the corpus covers what Qwen3.5 changed', () => {
   assert.ok(vectors.length >= 100, `${vectors.length} cases`);
   for (const s of ['devanagari', 'thai', 'arabic_harakat', 'hebrew_niqqud', 'vietnamese_nfd', 'emoji_zwj', 'added_tokens', 'empty']) {
-    assert.ok(vectors.some((v) => v.source === s), s);
+    assert.ok(
+      vectors.some((v) => v.source === s),
+      s,
+    );
   }
   // combining marks are where the two regexes disagree: the corpus must hit that difference
-  const q35 = new RegexSplitter(QWEN35_PATTERN), q2 = new RegexSplitter(QWEN2_PATTERN);
-  const pieces = (r: RegexSplitter, s: string) => { const out: string[] = []; r.forEach(s, (p) => out.push(p)); return out; };
+  const q35 = new RegexSplitter(QWEN35_PATTERN),
+    q2 = new RegexSplitter(QWEN2_PATTERN);
+  const pieces = (r: RegexSplitter, s: string) => {
+    const out: string[] = [];
+    r.forEach(s, (p) => out.push(p));
+    return out;
+  };
   const differ = vectors.filter((v) => JSON.stringify(pieces(q35, v.text)) !== JSON.stringify(pieces(q2, v.text)));
   assert.ok(differ.length >= 8, `${differ.length} cases split differently under Qwen2's regex`);
   assert.deepEqual(pieces(q35, 'नमस्ते दुनिया'), ['नमस्ते', ' दुनिया']);
@@ -71,10 +91,24 @@ test('vocabulary facts: 248,044 BPE tokens, 33 added tokens, stop and pad tokens
   assert.equal(tok.bpe.mergeCount, 247587);
   assert.equal(tok.addedTokens.length, 33);
   assert.equal(tok.vocabSize, 248077);
-  const ids: [string, number][] = [['<|endoftext|>', 248044], ['<|im_start|>', 248045], ['<|im_end|>', 248046], ['<|vision_start|>', 248053],
-    ['<|image_pad|>', 248056], ['<tool_call>', 248058], ['</tool_call>', 248059], ['<tool_response>', 248066], ['<think>', 248068], ['</think>', 248069],
-    ['<|audio_start|>', 248070], ['<|audio_pad|>', 248076]];
-  for (const [t, id] of ids) { assert.equal(tok.tokenToId(t), id, t); assert.equal(tok.idToToken(id), t); }
+  const ids: [string, number][] = [
+    ['<|endoftext|>', 248044],
+    ['<|im_start|>', 248045],
+    ['<|im_end|>', 248046],
+    ['<|vision_start|>', 248053],
+    ['<|image_pad|>', 248056],
+    ['<tool_call>', 248058],
+    ['</tool_call>', 248059],
+    ['<tool_response>', 248066],
+    ['<think>', 248068],
+    ['</think>', 248069],
+    ['<|audio_start|>', 248070],
+    ['<|audio_pad|>', 248076],
+  ];
+  for (const [t, id] of ids) {
+    assert.equal(tok.tokenToId(t), id, t);
+    assert.equal(tok.idToToken(id), t);
+  }
   assert.ok(tok.isSpecial(248046) && tok.isSpecial(248076) && !tok.isSpecial(248068) && !tok.isSpecial(248058));
   assert.equal(tok.idToToken(248077), undefined);
   assert.deepEqual(tok.encode('Hello world'), [9419, 1814], 'no BOS');
@@ -91,8 +125,7 @@ test('vocabulary facts: 248,044 BPE tokens, 33 added tokens, stop and pad tokens
 
 test('the audio/TTS tokens only tokenizer_config.json lists are added as transformers adds them', () => {
   const tok = fixtureTokenizer('qwen3.5');
-  assert.deepEqual(tok.encode('<|audio_start|><|audio_pad|><|audio_end|><tts_pad><tts_text_bos><tts_text_eod><tts_text_bos_single>'),
-    [248070, 248076, 248071, 248072, 248073, 248074, 248075]);
+  assert.deepEqual(tok.encode('<|audio_start|><|audio_pad|><|audio_end|><tts_pad><tts_text_bos><tts_text_eod><tts_text_bos_single>'), [248070, 248076, 248071, 248072, 248073, 248074, 248075]);
   // as text they are plain BPE: the ids @huggingface/tokenizers gives (it reads tokenizer.json's 26 only)
   assert.deepEqual(tok.encode('<|audio_pad|>', { parseSpecial: false }), [27, 91, 16245, 29302, 91, 29]);
   assert.equal(tok.decode([248076, 9419], { skipSpecialTokens: true }), 'Hello');

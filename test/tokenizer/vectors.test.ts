@@ -26,13 +26,22 @@ test('the fixture tokenizer files are the published ones (sha256 of the unpacked
     ['qwen2.5', 'merges.txt', '599bab54075088774b1733fde865d5bd747cbcc7a547c5bc12610e874e26f5e3'],
   ];
   for (const [family, file, sha] of published) {
-    assert.equal(createHash('sha256').update(fs.readFileSync(path.join(fixtureModelDir(family), file))).digest('hex'), sha, `${family}/${file}`);
+    assert.equal(
+      createHash('sha256')
+        .update(fs.readFileSync(path.join(fixtureModelDir(family), file)))
+        .digest('hex'),
+      sha,
+      `${family}/${file}`,
+    );
   }
 });
 
 test('the vectors are all there (46 + 46 llama.cpp, 3 transformers)', () => {
   assert.equal(vectors.length, 95);
-  assert.ok(vectors.some((v) => v.text === '' && v.ids.length === 0), 'the empty-string case');
+  assert.ok(
+    vectors.some((v) => v.text === '' && v.ids.length === 0),
+    'the empty-string case',
+  );
 });
 
 for (const family of ['qwen2.5', 'qwen3'] as Family[]) {
@@ -52,7 +61,8 @@ test('qwen2.5 from vocab.json + merges.txt (older layout) encodes every vector',
 });
 
 test('vocabulary facts: sizes, added tokens, no BOS, stop tokens', () => {
-  const q25 = fixtureTokenizer('qwen2.5'), q3 = fixtureTokenizer('qwen3');
+  const q25 = fixtureTokenizer('qwen2.5'),
+    q3 = fixtureTokenizer('qwen3');
   assert.equal(q25.vocabSize, 151665);
   assert.equal(q3.vocabSize, 151669);
   assert.equal(q3.bpe.mergeCount, 151387);
@@ -69,7 +79,8 @@ test('vocabulary facts: sizes, added tokens, no BOS, stop tokens', () => {
 });
 
 test('added tokens are matched in text and never produced by merges', () => {
-  const q3 = fixtureTokenizer('qwen3'), q25 = fixtureTokenizer('qwen2.5');
+  const q3 = fixtureTokenizer('qwen3'),
+    q25 = fixtureTokenizer('qwen2.5');
   assert.deepEqual(q3.encode('<think>\nok</think>'), [151667, 198, 562, 151668]);
   // Qwen2.5 has no <think> token: the same text is ordinary BPE
   const ids = q25.encode('<think>');
@@ -93,7 +104,8 @@ test('parseSpecial: false reads special tokens as text but still matches non-spe
 
 test('NFC: decomposed input encodes like its composed form', () => {
   const q3 = fixtureTokenizer('qwen3');
-  const decomposed = 'Cafe\u0301 U\u0308ber', composed = 'Café Über';
+  const decomposed = 'Cafe\u0301 U\u0308ber',
+    composed = 'Café Über';
   assert.deepEqual(q3.encode(decomposed), q3.encode(composed));
   assert.equal(q3.decode(q3.encode(decomposed)), composed);
 });

@@ -33,17 +33,22 @@ export function nibble(src: Uint8Array, q: number, j: number, qh = 0): number {
 
 /** The signed value of largest magnitude in src[s..s+n); the first one wins a tie (strict <). */
 export function signedAbsMax(src: Float32Array, s: number, n = 32): number {
-  let amax = 0, max = 0;
+  let amax = 0,
+    max = 0;
   for (let j = 0; j < n; j++) {
     const v = src[s + j]!;
-    if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
+    if (amax < Math.abs(v)) {
+      amax = Math.abs(v);
+      max = v;
+    }
   }
   return max;
 }
 
 /** [min, max] of src[s..s+32), as ggml's reference quantisers scan it. */
 export function minMax(src: Float32Array, s: number): [number, number] {
-  let min = 3.4028234663852886e38, max = -3.4028234663852886e38;
+  let min = 3.4028234663852886e38,
+    max = -3.4028234663852886e38;
   for (let j = 0; j < 32; j++) {
     const v = src[s + j]!;
     if (v < min) min = v;

@@ -35,10 +35,18 @@ type BlockEncode = (src: Float32Array, srcOffset: number, dst: Uint8Array, dstOf
  * importance matrix: quantize_row_*_ref, and for IQ4_NL / IQ4_XS quantize_iq4_nl / _xs).
  */
 const BLOCK_CODECS: Partial<Record<DType, [BlockDecode, BlockEncode]>> = {
-  Q8_0: [dequantizeQ8_0, quantizeQ8_0], Q4_0: [dequantizeQ4_0, quantizeQ4_0], Q4_1: [dequantizeQ4_1, quantizeQ4_1],
-  Q5_0: [dequantizeQ5_0, quantizeQ5_0], Q5_1: [dequantizeQ5_1, quantizeQ5_1], Q4_K: [dequantizeQ4_K, quantizeQ4_K],
-  Q6_K: [dequantizeQ6_K, quantizeQ6_K], Q2_K: [dequantizeQ2_K, quantizeQ2_K], Q3_K: [dequantizeQ3_K, quantizeQ3_K],
-  Q5_K: [dequantizeQ5_K, quantizeQ5_K], IQ4_NL: [dequantizeIQ4_NL, quantizeIQ4_NL], IQ4_XS: [dequantizeIQ4_XS, quantizeIQ4_XS],
+  Q8_0: [dequantizeQ8_0, quantizeQ8_0],
+  Q4_0: [dequantizeQ4_0, quantizeQ4_0],
+  Q4_1: [dequantizeQ4_1, quantizeQ4_1],
+  Q5_0: [dequantizeQ5_0, quantizeQ5_0],
+  Q5_1: [dequantizeQ5_1, quantizeQ5_1],
+  Q4_K: [dequantizeQ4_K, quantizeQ4_K],
+  Q6_K: [dequantizeQ6_K, quantizeQ6_K],
+  Q2_K: [dequantizeQ2_K, quantizeQ2_K],
+  Q3_K: [dequantizeQ3_K, quantizeQ3_K],
+  Q5_K: [dequantizeQ5_K, quantizeQ5_K],
+  IQ4_NL: [dequantizeIQ4_NL, quantizeIQ4_NL],
+  IQ4_XS: [dequantizeIQ4_XS, quantizeIQ4_XS],
 };
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -61,9 +69,7 @@ function checkRanges(dtype: DType, srcLen: number, srcEnd: number, dstLen: numbe
  * Decode `n` elements of `dtype` starting at byte `srcOffset` of `src` into `dst[dstOffset..]`.
  * `n` must be a multiple of the type's block size.
  */
-export function dequantize(
-  dtype: DType, src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, n: number,
-): void {
+export function dequantize(dtype: DType, src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, n: number): void {
   const nBlocks = checkCount(dtype, n);
   checkRanges(dtype, src.length, srcOffset + nBlocks * DTYPES[dtype].blockBytes, dst.length, dstOffset + n);
   switch (dtype) {

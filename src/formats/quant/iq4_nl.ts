@@ -15,9 +15,7 @@ export const BLOCK_IQ4_NL_BYTES = 18;
 /** kvalues_iq4nl (ggml-common.h). */
 export const KVALUES_IQ4NL: readonly number[] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
-export function dequantizeIQ4_NL(
-  src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
-): void {
+export function dequantizeIQ4_NL(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
   const kv = KVALUES_IQ4NL;
   for (let b = 0, p = srcOffset, o = dstOffset; b < nBlocks; b++, p += BLOCK_IQ4_NL_BYTES, o += QK4_NL) {
     const d = f16At(src, p); // d * kvalue is exact in binary32 (11 + 7 significant bits)
@@ -34,7 +32,8 @@ function bestIndex(x: number): number {
   const kv = KVALUES_IQ4NL;
   if (x <= kv[0]!) return 0;
   if (x >= kv[15]!) return 15;
-  let ml = 0, mu = 15;
+  let ml = 0,
+    mu = 15;
   while (mu - ml > 1) {
     const mav = (ml + mu) >> 1;
     if (x < kv[mav]!) mu = mav;
@@ -50,19 +49,18 @@ function bestIndex(x: number): number {
  * `ntry` is 7 in quantize_iq4_nl / quantize_iq4_xs (what llama-quantize runs), -1 in
  * quantize_row_iq4_nl_ref.
  */
-export function quantizeIq4Impl(
-  sbs: number, x: Float32Array, xo: number, dst: Uint8Array, p: number, q: number, ntry: number,
-  L: Uint8Array, scales: Float32Array, weight: Float32Array,
-): void {
+export function quantizeIq4Impl(sbs: number, x: Float32Array, xo: number, dst: Uint8Array, p: number, q: number, ntry: number, L: Uint8Array, scales: Float32Array, weight: Float32Array): void {
   const kv = KVALUES_IQ4NL;
   const v0 = kv[0]!;
   dst.fill(0, q, q + sbs / 2);
-  let maxScale = 0, amaxScale = 0;
+  let maxScale = 0,
+    amaxScale = 0;
   const nb = sbs / 32;
   for (let ib = 0; ib < nb; ib++) {
     const s = xo + 32 * ib;
     for (let j = 0; j < 32; j++) weight[j] = fr(x[s + j]! * x[s + j]!);
-    let amax = 0, max = 0;
+    let amax = 0,
+      max = 0;
     for (let j = 0; j < 32; j++) {
       const ax = Math.abs(x[s + j]!);
       if (ax > amax) {
@@ -76,11 +74,13 @@ export function quantizeIq4Impl(
     }
     let d = ntry > 0 ? fr(-max / v0) : fr(max / v0);
     let id = fr(1 / d);
-    let sumqx = 0, sumq2 = 0;
+    let sumqx = 0,
+      sumq2 = 0;
     for (let j = 0; j < 32; j++) {
       const l = bestIndex(fr(id * x[s + j]!));
       L[32 * ib + j] = l;
-      const qv = kv[l]!, w = weight[j]!;
+      const qv = kv[l]!,
+        w = weight[j]!;
       sumqx = fr(sumqx + fr(fr(w * qv) * x[s + j]!));
       sumq2 = fr(sumq2 + fr(fr(w * qv) * qv));
     }
@@ -91,7 +91,8 @@ export function quantizeIq4Impl(
       sumqx = 0;
       sumq2 = 0;
       for (let j = 0; j < 32; j++) {
-        const qv = kv[bestIndex(fr(id * x[s + j]!))]!, w = weight[j]!;
+        const qv = kv[bestIndex(fr(id * x[s + j]!))]!,
+          w = weight[j]!;
         sumqx = fr(sumqx + fr(fr(w * qv) * x[s + j]!));
         sumq2 = fr(sumq2 + fr(fr(w * qv) * qv));
       }
@@ -140,10 +141,10 @@ export function quantizeIq4Impl(
 }
 
 /** quantize_iq4_nl without an importance matrix (ntry 7), what llama-quantize writes. */
-export function quantizeIQ4_NL(
-  src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
-): void {
-  const L = new Uint8Array(32), scales = new Float32Array(1), weight = new Float32Array(32);
+export function quantizeIQ4_NL(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
+  const L = new Uint8Array(32),
+    scales = new Float32Array(1),
+    weight = new Float32Array(32);
   for (let b = 0; b < nBlocks; b++) {
     const p = dstOffset + b * BLOCK_IQ4_NL_BYTES;
     quantizeIq4Impl(32, src, srcOffset + 32 * b, dst, p, p + 2, 7, L, scales, weight);

@@ -7,9 +7,7 @@ import { KVALUES_IQ4NL, quantizeIq4Impl } from './iq4_nl.js';
 
 export const BLOCK_IQ4_XS_BYTES = 136;
 
-export function dequantizeIQ4_XS(
-  src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
-): void {
+export function dequantizeIQ4_XS(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
   const kv = KVALUES_IQ4NL;
   for (let b = 0, p = srcOffset, o = dstOffset; b < nBlocks; b++, p += BLOCK_IQ4_XS_BYTES) {
     const d = f16At(src, p);
@@ -28,10 +26,10 @@ export function dequantizeIQ4_XS(
 }
 
 /** quantize_iq4_xs without an importance matrix (= quantize_row_iq4_xs_ref), what llama-quantize writes. */
-export function quantizeIQ4_XS(
-  src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
-): void {
-  const L = new Uint8Array(256), scales = new Float32Array(8), weight = new Float32Array(32);
+export function quantizeIQ4_XS(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
+  const L = new Uint8Array(256),
+    scales = new Float32Array(8),
+    weight = new Float32Array(32);
   for (let b = 0; b < nBlocks; b++) {
     const p = dstOffset + b * BLOCK_IQ4_XS_BYTES;
     quantizeIq4Impl(256, src, srcOffset + 256 * b, dst, p, p + 8, 7, L, scales, weight);

@@ -54,8 +54,18 @@ export function packScaleMinK4(ls: ArrayLike<number>, lm: ArrayLike<number>, dst
  * Fills L[lo..lo+n) and returns [scale, theMin].
  */
 export function makeQkx2Quants(
-  n: number, nmax: number, x: Float32Array, xo: number, w: Float32Array, L: Uint8Array, lo: number,
-  laux: Uint8Array, rmin: number, rdelta: number, nstep: number, useMad = false,
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xo: number,
+  w: Float32Array,
+  L: Uint8Array,
+  lo: number,
+  laux: Uint8Array,
+  rmin: number,
+  rdelta: number,
+  nstep: number,
+  useMad = false,
 ): [number, number] {
   let min = x[xo]!;
   let max = x[xo]!;
@@ -139,8 +149,16 @@ export function pack2Bit(L: Uint8Array, dst: Uint8Array, q: number): void {
  * min, stored in scales / mins; returns their maxima.
  */
 export function subBlockScalesMins(
-  src: Float32Array, xo: number, nmax: number, rmin: number, nstep: number,
-  w: Float32Array, L: Uint8Array, laux: Uint8Array, scales: Float32Array, mins: Float32Array,
+  src: Float32Array,
+  xo: number,
+  nmax: number,
+  rmin: number,
+  nstep: number,
+  w: Float32Array,
+  L: Uint8Array,
+  laux: Uint8Array,
+  scales: Float32Array,
+  mins: Float32Array,
 ): [number, number] {
   let maxScale = 0;
   let maxMin = 0;

@@ -10,11 +10,10 @@ const fr = Math.fround;
 
 export const BLOCK_Q2_K_BYTES = 84;
 
-export function dequantizeQ2_K(
-  src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
-): void {
+export function dequantizeQ2_K(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
   for (let b = 0, p = srcOffset, o = dstOffset; b < nBlocks; b++, p += BLOCK_Q2_K_BYTES) {
-    const d = f16At(src, p + 80), min = f16At(src, p + 82);
+    const d = f16At(src, p + 80),
+      min = f16At(src, p + 82);
     for (let half = 0; half < 2; half++) {
       const q = p + 16 + 32 * half;
       for (let j = 0; j < 4; j++, o += 32) {
@@ -23,7 +22,8 @@ export function dequantizeQ2_K(
           const sc = src[p + 8 * half + 2 * j + k]!;
           // d*(sc & 15) and min*(sc >> 4) are exact in binary32, and so is dl*q (q <= 3):
           // the subtraction is the one rounding, as in ggml
-          const dl = d * (sc & 0xf), ml = min * (sc >>> 4);
+          const dl = d * (sc & 0xf),
+            ml = min * (sc >>> 4);
           for (let l = 0; l < 16; l++) dst[o + 16 * k + l] = dl * ((src[q + 16 * k + l]! >>> shift) & 3) - ml;
         }
       }
@@ -32,9 +32,7 @@ export function dequantizeQ2_K(
 }
 
 /** quantize_row_q2_K_ref, every float operation rounded to binary32 as C (without FMA) does. */
-export function quantizeQ2_K(
-  src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
-): void {
+export function quantizeQ2_K(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
   const L = new Uint8Array(QK_K);
   const laux = new Uint8Array(16);
   const w = new Float32Array(16);
@@ -69,7 +67,8 @@ export function quantizeQ2_K(
     } else {
       putF16(dst, p + 82, 0);
     }
-    const d = f16At(dst, p + 80), dmin = f16At(dst, p + 82);
+    const d = f16At(dst, p + 80),
+      dmin = f16At(dst, p + 82);
     for (let j = 0; j < 16; j++) {
       const dj = d * (dst[p + j]! & 0xf);
       if (!dj) continue; // keeps the levels chosen by makeQkx2Quants, as ggml does

@@ -20,15 +20,14 @@ export function scaleQ3K(b: Uint8Array, s: number, j: number): number {
   return (lo | (((b[s + 8 + (j & 3)]! >>> (2 * (j >> 2))) & 3) << 4)) - 32;
 }
 
-export function dequantizeQ3_K(
-  src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
-): void {
+export function dequantizeQ3_K(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
   for (let b = 0, p = srcOffset, o = dstOffset; b < nBlocks; b++, p += BLOCK_Q3_K_BYTES) {
     const d = f16At(src, p + 108);
     for (let half = 0; half < 2; half++) {
       const q = p + 32 + 32 * half;
       for (let j = 0; j < 4; j++, o += 32) {
-        const shift = 2 * j, m = 1 << (4 * half + j);
+        const shift = 2 * j,
+          m = 1 << (4 * half + j);
         for (let k = 0; k < 2; k++) {
           // d*(sc - 32) and its product with a level in -4..3 are exact in binary32
           const dl = d * scaleQ3K(src, p + 96, 8 * half + 2 * j + k);
@@ -94,9 +93,7 @@ function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: I
 }
 
 /** quantize_row_q3_K_ref, every float operation rounded to binary32 as C (without FMA) does. */
-export function quantizeQ3_K(
-  src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
-): void {
+export function quantizeQ3_K(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
   const L = new Int8Array(QK_K);
   const Lu = new Uint8Array(L.buffer);
   const scales = new Float32Array(16);

@@ -6,9 +6,7 @@ import { f16Table } from './half.js';
 export const QK4_0 = 32;
 export const BLOCK_Q4_0_BYTES = 18;
 
-export function dequantizeQ4_0(
-  src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
-): void {
+export function dequantizeQ4_0(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
   const t = f16Table();
   let p = srcOffset;
   let o = dstOffset;
@@ -26,9 +24,7 @@ export function dequantizeQ4_0(
 }
 
 /** quantize_row_q4_0_ref, with every float operation rounded to binary32 as C does. */
-export function quantizeQ4_0(
-  src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
-): void {
+export function quantizeQ4_0(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
   const fr = Math.fround;
   let s = srcOffset;
   let p = dstOffset;

@@ -5,20 +5,17 @@ import { f16At, minMax, nibble, putF16 } from './block.js';
 export const QK4_1 = 32;
 export const BLOCK_Q4_1_BYTES = 20;
 
-export function dequantizeQ4_1(
-  src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
-): void {
+export function dequantizeQ4_1(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
   for (let b = 0, p = srcOffset, o = dstOffset; b < nBlocks; b++, p += BLOCK_Q4_1_BYTES, o += QK4_1) {
-    const d = f16At(src, p), m = f16At(src, p + 2);
+    const d = f16At(src, p),
+      m = f16At(src, p + 2);
     // q*d + m: a binary32 multiply, then a binary32 add (not fused)
     for (let j = 0; j < QK4_1; j++) dst[o + j] = Math.fround(nibble(src, p + 4, j) * d) + m;
   }
 }
 
 /** quantize_row_q4_1_ref, with every float operation rounded to binary32 as C does. */
-export function quantizeQ4_1(
-  src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
-): void {
+export function quantizeQ4_1(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
   const fr = Math.fround;
   for (let b = 0, s = srcOffset, p = dstOffset; b < nBlocks; b++, s += QK4_1, p += BLOCK_Q4_1_BYTES) {
     const [min, max] = minMax(src, s);

@@ -10,9 +10,7 @@ export { QK_K, nearestInt, scaleMinK4 } from './kblock.js';
 const fr = Math.fround;
 export const BLOCK_Q4_K_BYTES = 144;
 
-export function dequantizeQ4_K(
-  src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
-): void {
+export function dequantizeQ4_K(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
   const t = f16Table();
   const sm = [0, 0];
   let p = srcOffset;
@@ -38,11 +36,8 @@ export function dequantizeQ4_K(
   }
 }
 
-
 /** quantize_row_q4_K_ref, every float operation rounded to binary32 as C (without FMA) does. */
-export function quantizeQ4_K(
-  src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
-): void {
+export function quantizeQ4_K(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
   const L = new Uint8Array(256);
   const laux = new Uint8Array(32);
   const w = new Float32Array(32);

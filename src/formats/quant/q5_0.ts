@@ -6,19 +6,16 @@ import { f16At, nibble, putF16, putU32, signedAbsMax, u32At } from './block.js';
 export const QK5_0 = 32;
 export const BLOCK_Q5_0_BYTES = 22;
 
-export function dequantizeQ5_0(
-  src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
-): void {
+export function dequantizeQ5_0(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
   for (let b = 0, p = srcOffset, o = dstOffset; b < nBlocks; b++, p += BLOCK_Q5_0_BYTES, o += QK5_0) {
-    const d = f16At(src, p), qh = u32At(src, p + 2);
+    const d = f16At(src, p),
+      qh = u32At(src, p + 2);
     for (let j = 0; j < QK5_0; j++) dst[o + j] = (nibble(src, p + 6, j, qh) - 16) * d;
   }
 }
 
 /** quantize_row_q5_0_ref, with every float operation rounded to binary32 as C does. */
-export function quantizeQ5_0(
-  src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
-): void {
+export function quantizeQ5_0(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
   const fr = Math.fround;
   for (let b = 0, s = srcOffset, p = dstOffset; b < nBlocks; b++, s += QK5_0, p += BLOCK_Q5_0_BYTES) {
     const d = fr(signedAbsMax(src, s) / -16);

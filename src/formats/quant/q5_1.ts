@@ -6,20 +6,18 @@ import { f16At, minMax, nibble, putF16, putU32, u32At } from './block.js';
 export const QK5_1 = 32;
 export const BLOCK_Q5_1_BYTES = 24;
 
-export function dequantizeQ5_1(
-  src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
-): void {
+export function dequantizeQ5_1(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
   for (let b = 0, p = srcOffset, o = dstOffset; b < nBlocks; b++, p += BLOCK_Q5_1_BYTES, o += QK5_1) {
-    const d = f16At(src, p), m = f16At(src, p + 2), qh = u32At(src, p + 4);
+    const d = f16At(src, p),
+      m = f16At(src, p + 2),
+      qh = u32At(src, p + 4);
     // q*d + m: a binary32 multiply, then a binary32 add (not fused)
     for (let j = 0; j < QK5_1; j++) dst[o + j] = Math.fround(nibble(src, p + 8, j, qh) * d) + m;
   }
 }
 
 /** quantize_row_q5_1_ref, with every float operation rounded to binary32 as C does. */
-export function quantizeQ5_1(
-  src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
-): void {
+export function quantizeQ5_1(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
   const fr = Math.fround;
   for (let b = 0, s = srcOffset, p = dstOffset; b < nBlocks; b++, s += QK5_1, p += BLOCK_Q5_1_BYTES) {
     const [min, max] = minMax(src, s);

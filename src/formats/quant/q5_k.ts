@@ -10,19 +10,19 @@ const fr = Math.fround;
 
 export const BLOCK_Q5_K_BYTES = 176;
 
-export function dequantizeQ5_K(
-  src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
-): void {
+export function dequantizeQ5_K(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
   const sm = [0, 0];
   for (let b = 0, p = srcOffset, o = dstOffset; b < nBlocks; b++, p += BLOCK_Q5_K_BYTES) {
-    const d = f16At(src, p), dmin = f16At(src, p + 2);
+    const d = f16At(src, p),
+      dmin = f16At(src, p + 2);
     for (let g = 0; g < 4; g++, o += 64) {
       const q = p + 48 + 32 * g;
       for (let k = 0; k < 2; k++) {
         const s = 2 * g + k;
         scaleMinK4(s, src, p + 4, sm);
         // d*sc and dmin*m are exact in binary32, and so is (d*sc)*q (q < 32): one rounding, on the subtraction
-        const dl = d * sm[0]!, ml = dmin * sm[1]!;
+        const dl = d * sm[0]!,
+          ml = dmin * sm[1]!;
         for (let l = 0; l < 32; l++) {
           const v = ((src[q + l]! >>> (4 * k)) & 0xf) | (((src[p + 16 + l]! >>> s) & 1) << 4);
           dst[o + 32 * k + l] = dl * v - ml;
@@ -33,15 +33,14 @@ export function dequantizeQ5_K(
 }
 
 /** quantize_row_q5_K_ref, every float operation rounded to binary32 as C (without FMA) does. */
-export function quantizeQ5_K(
-  src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
-): void {
+export function quantizeQ5_K(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
   const L = new Uint8Array(QK_K);
   const laux = new Uint8Array(32);
   const w = new Float32Array(32);
   const scales = new Float32Array(8);
   const mins = new Float32Array(8);
-  const ls = new Uint8Array(8), lm = new Uint8Array(8);
+  const ls = new Uint8Array(8),
+    lm = new Uint8Array(8);
   const sm = [0, 0];
   for (let b = 0; b < nBlocks; b++) {
     const xo = srcOffset + b * QK_K;
@@ -57,7 +56,8 @@ export function quantizeQ5_K(
     packScaleMinK4(ls, lm, dst, p + 4);
     putF16(dst, p, fr(maxScale / 63));
     putF16(dst, p + 2, fr(maxMin / 63));
-    const d = f16At(dst, p), dmin = f16At(dst, p + 2);
+    const d = f16At(dst, p),
+      dmin = f16At(dst, p + 2);
     for (let j = 0; j < 8; j++) {
       scaleMinK4(j, dst, p + 4, sm);
       const dj = d * sm[0]!;
@@ -70,7 +70,8 @@ export function quantizeQ5_K(
     dst.fill(0, p + 16, p + 48);
     for (let g = 0; g < 4; g++) {
       for (let l = 0; l < 32; l++) {
-        const l1 = L[64 * g + l]!, l2 = L[64 * g + 32 + l]!;
+        const l1 = L[64 * g + l]!,
+          l2 = L[64 * g + 32 + l]!;
         dst[p + 16 + l] |= ((l1 >> 4) << (2 * g)) | ((l2 >> 4) << (2 * g + 1));
         dst[p + 48 + 32 * g + l] = (l1 & 0xf) | ((l2 & 0xf) << 4);
       }

@@ -15,9 +15,7 @@ const GROUP_MAX_EPS = fr(1e-15);
 
 export const BLOCK_Q6_K_BYTES = 210;
 
-export function dequantizeQ6_K(
-  src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
-): void {
+export function dequantizeQ6_K(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
   const t = f16Table();
   let p = srcOffset;
   let o = dstOffset;
@@ -93,9 +91,7 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: I
 }
 
 /** quantize_row_q6_K_ref, every float operation rounded to binary32 as C (without FMA) does. */
-export function quantizeQ6_K(
-  src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
-): void {
+export function quantizeQ6_K(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
   const L = new Int8Array(256);
   const scales = new Float32Array(16);
   for (let b = 0; b < nBlocks; b++) {
@@ -133,7 +129,10 @@ export function quantizeQ6_K(
       const qh = p + 128 + 32 * h;
       const o = 128 * h;
       for (let l = 0; l < 32; l++) {
-        const a = L[o + l]!, c = L[o + l + 32]!, e = L[o + l + 64]!, f = L[o + l + 96]!;
+        const a = L[o + l]!,
+          c = L[o + l + 32]!,
+          e = L[o + l + 64]!,
+          f = L[o + l + 96]!;
         dst[ql + l] = (a & 0xf) | ((e & 0xf) << 4);
         dst[ql + l + 32] = (c & 0xf) | ((f & 0xf) << 4);
         dst[qh + l] = (a >> 4) | ((c >> 4) << 2) | ((e >> 4) << 4) | ((f >> 4) << 6);

@@ -5,9 +5,7 @@ import { f16Table } from './half.js';
 export const QK8_0 = 32;
 export const BLOCK_Q8_0_BYTES = 34;
 
-export function dequantizeQ8_0(
-  src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number,
-): void {
+export function dequantizeQ8_0(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
   const t = f16Table();
   let p = srcOffset;
   let o = dstOffset;
@@ -29,9 +27,7 @@ function roundf(x: number): number {
 }
 
 /** quantize_row_q8_0_ref, with every float operation rounded to binary32 as C does. */
-export function quantizeQ8_0(
-  src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number,
-): void {
+export function quantizeQ8_0(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
   const fr = Math.fround;
   let s = srcOffset;
   let p = dstOffset;

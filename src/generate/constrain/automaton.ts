@@ -1,3 +1,4 @@
+// biome-ignore-all format: a state machine written one transition per line; the formatter would spread it over 730 lines
 // Byte-level pushdown automaton for JSON constrained by a compiled schema.
 // A parse state is a persistent stack of immutable Frames (top first, `up` = parent), so a state is
 // shared, never copied, when the token trie is explored. Nondeterminism (anyOf, a number that may

@@ -51,13 +51,24 @@ export class Regex {
     this.asciiCls = new Int32Array(128);
     for (let cp = 0; cp < 128; cp++) this.asciiCls[cp] = cls[this.interval(cp)]!;
   }
-  get states(): number { return this.acc.length; }
+  get states(): number {
+    return this.acc.length;
+  }
   /** table entries held (to bound a cache of compiled patterns) */
-  get cells(): number { let n = this.trans.length + this.acc.length; for (const r of this.live) n += r.length; return n; }
+  get cells(): number {
+    let n = this.trans.length + this.acc.length;
+    for (const r of this.live) n += r.length;
+    return n;
+  }
   private interval(cp: number): number {
     const b = this.bounds;
-    let lo = 0, hi = b.length - 1; // largest i with b[i] <= cp (b[0] is 0)
-    while (lo < hi) { const m = (lo + hi + 1) >> 1; if (b[m]! <= cp) lo = m; else hi = m - 1; }
+    let lo = 0,
+      hi = b.length - 1; // largest i with b[i] <= cp (b[0] is 0)
+    while (lo < hi) {
+      const m = (lo + hi + 1) >> 1;
+      if (b[m]! <= cp) lo = m;
+      else hi = m - 1;
+    }
     return lo;
   }
   /** next state, or -1 when the character leaves no way to match */
@@ -68,8 +79,13 @@ export class Regex {
   /** whether some code point in [lo, hi] can be consumed (UTF-8 lead bytes, before the whole character is known) */
   canStepRange(state: number, lo: number, hi: number): boolean {
     const r = this.live[state]!;
-    let a = 0, b = r.length >> 1; // first pair whose end is >= lo
-    while (a < b) { const m = (a + b) >> 1; if (r[2 * m + 1]! < lo) a = m + 1; else b = m; }
+    let a = 0,
+      b = r.length >> 1; // first pair whose end is >= lo
+    while (a < b) {
+      const m = (a + b) >> 1;
+      if (r[2 * m + 1]! < lo) a = m + 1;
+      else b = m;
+    }
     return a < r.length >> 1 && r[2 * a]! <= hi;
   }
 }
@@ -79,7 +95,10 @@ export function determinize(nfa: Nfa, refuse: (why: string) => never, limits = D
   const { ranges, next, eps, accept } = nfa;
   const n = ranges.length;
   let work = 0;
-  const spend = (w: number) => { work += w; if (work > limits.work) refuse(`its automaton needs over ${limits.work} steps to build`); };
+  const spend = (w: number) => {
+    work += w;
+    if (work > limits.work) refuse(`its automaton needs over ${limits.work} steps to build`);
+  };
 
   // elementary intervals: cut at every range start and every range end + 1
   const pts: number[] = [0];
@@ -87,16 +106,29 @@ export function determinize(nfa: Nfa, refuse: (why: string) => never, limits = D
   pts.sort((a, b) => a - b);
   const bl: number[] = [];
   for (const p of pts) if (p <= MAX_CP && p !== bl[bl.length - 1]) bl.push(p);
-  const bounds = Int32Array.from(bl), nI = bounds.length;
+  const bounds = Int32Array.from(bl),
+    nI = bounds.length;
   spend(pts.length);
-  const intervalOf = (cp: number) => { let lo = 0, hi = nI - 1; while (lo < hi) { const m = (lo + hi + 1) >> 1; if (bounds[m]! <= cp) lo = m; else hi = m - 1; } return lo; };
+  const intervalOf = (cp: number) => {
+    let lo = 0,
+      hi = nI - 1;
+    while (lo < hi) {
+      const m = (lo + hi + 1) >> 1;
+      if (bounds[m]! <= cp) lo = m;
+      else hi = m - 1;
+    }
+    return lo;
+  };
   // each character state's ranges as interval-index spans [i0, i1]
   const spans: Int32Array[] = new Array(n);
   for (let s = 0; s < n; s++) {
     const r = ranges[s];
     if (!r) continue;
     const sp = new Int32Array(r.length);
-    for (let i = 0; i < r.length; i += 2) { sp[i] = intervalOf(r[i]!); sp[i + 1] = intervalOf(r[i + 1]!); }
+    for (let i = 0; i < r.length; i += 2) {
+      sp[i] = intervalOf(r[i]!);
+      sp[i + 1] = intervalOf(r[i + 1]!);
+    }
     spans[s] = sp;
   }
   // classes by partition refinement: each character state splits the classes it partly covers
@@ -110,38 +142,66 @@ export function determinize(nfa: Nfa, refuse: (why: string) => never, limits = D
       spend(sp[k + 1]! - sp[k]! + 1);
       for (let i = sp[k]!; i <= sp[k + 1]!; i++) {
         let to = remap.get(cls[i]!);
-        if (to === undefined) { to = fresh++; remap.set(cls[i]!, to); }
+        if (to === undefined) {
+          to = fresh++;
+          remap.set(cls[i]!, to);
+        }
         cls[i] = to;
       }
     }
   }
   const compact = new Map<number, number>();
-  for (let i = 0; i < nI; i++) { let c = compact.get(cls[i]!); if (c === undefined) { c = compact.size; compact.set(cls[i]!, c); } cls[i] = c; }
+  for (let i = 0; i < nI; i++) {
+    let c = compact.get(cls[i]!);
+    if (c === undefined) {
+      c = compact.size;
+      compact.set(cls[i]!, c);
+    }
+    cls[i] = c;
+  }
   const C = compact.size;
   // the classes each character state takes (flat: classesOf[cStart[s] .. cStart[s+1]))
-  const cStart = new Int32Array(n + 1), flat: number[] = [], seenCls = new Int32Array(C).fill(-1);
+  const cStart = new Int32Array(n + 1),
+    flat: number[] = [],
+    seenCls = new Int32Array(C).fill(-1);
   for (let s = 0; s < n; s++) {
     const sp = spans[s];
-    if (sp) for (let k = 0; k < sp.length; k += 2) {
-      spend(sp[k + 1]! - sp[k]! + 1);
-      for (let i = sp[k]!; i <= sp[k + 1]!; i++) if (seenCls[cls[i]!] !== s) { seenCls[cls[i]!] = s; flat.push(cls[i]!); }
-    }
+    if (sp)
+      for (let k = 0; k < sp.length; k += 2) {
+        spend(sp[k + 1]! - sp[k]! + 1);
+        for (let i = sp[k]!; i <= sp[k + 1]!; i++)
+          if (seenCls[cls[i]!] !== s) {
+            seenCls[cls[i]!] = s;
+            flat.push(cls[i]!);
+          }
+      }
     cStart[s + 1] = flat.length;
   }
 
   // epsilon closure, keeping only the states that matter (character edges and acceptance)
-  const mark = new Int32Array(n), buf = new Int32Array(n);
+  const mark = new Int32Array(n),
+    buf = new Int32Array(n);
   let stamp = 0;
   const stack: number[] = [];
   const closure = (from: number[]): Int32Array => {
     stamp++;
     let len = 0;
-    for (const s of from) if (mark[s] !== stamp) { mark[s] = stamp; stack.push(s); }
+    for (const s of from)
+      if (mark[s] !== stamp) {
+        mark[s] = stamp;
+        stack.push(s);
+      }
     while (stack.length) {
       const s = stack.pop()!;
       if (ranges[s] || s === accept) buf[len++] = s;
       const e = eps[s]!;
-      for (let k = 0; k < e.length; k++) { const t = e[k]!; if (mark[t] !== stamp) { mark[t] = stamp; stack.push(t); } }
+      for (let k = 0; k < e.length; k++) {
+        const t = e[k]!;
+        if (mark[t] !== stamp) {
+          mark[t] = stamp;
+          stack.push(t);
+        }
+      }
       work += e.length;
     }
     spend(len + from.length);
@@ -149,7 +209,9 @@ export function determinize(nfa: Nfa, refuse: (why: string) => never, limits = D
   };
 
   // interning: hash -> ids of the sets with that hash
-  const sets: Int32Array[] = [], acc: boolean[] = [], dist: number[] = [];
+  const sets: Int32Array[] = [],
+    acc: boolean[] = [],
+    dist: number[] = [];
   const byHash = new Map<number, number[]>();
   let entries = 0;
   const intern = (set: Int32Array): number => {
@@ -157,13 +219,14 @@ export function determinize(nfa: Nfa, refuse: (why: string) => never, limits = D
     for (let i = 0; i < set.length; i++) h = Math.imul(h ^ set[i]!, 0x01000193);
     spend(set.length);
     const bucket = byHash.get(h);
-    if (bucket) for (const id of bucket) {
-      const o = sets[id]!;
-      if (o.length !== set.length) continue;
-      let i = 0;
-      while (i < o.length && o[i] === set[i]) i++;
-      if (i === o.length) return id;
-    }
+    if (bucket)
+      for (const id of bucket) {
+        const o = sets[id]!;
+        if (o.length !== set.length) continue;
+        let i = 0;
+        while (i < o.length && o[i] === set[i]) i++;
+        if (i === o.length) return id;
+      }
     let d = Infinity;
     for (let i = 0; i < set.length; i++) d = Math.min(d, nfa.dist[set[i]!]!);
     if (d === Infinity) return -1; // no match can follow: a dead state, not a state
@@ -172,8 +235,11 @@ export function determinize(nfa: Nfa, refuse: (why: string) => never, limits = D
     if (entries > limits.setEntries) refuse(`its automaton's states hold over ${limits.setEntries} positions`);
     if ((sets.length + 1) * C > limits.table) refuse(`its transition table exceeds ${limits.table} entries`);
     const id = sets.length;
-    sets.push(set); acc.push(set.includes(accept)); dist.push(d);
-    if (bucket) bucket.push(id); else byHash.set(h, [id]);
+    sets.push(set);
+    acc.push(set.includes(accept));
+    dist.push(d);
+    if (bucket) bucket.push(id);
+    else byHash.set(h, [id]);
     return id;
   };
 
@@ -195,7 +261,10 @@ export function determinize(nfa: Nfa, refuse: (why: string) => never, limits = D
     }
     const row = trans.length;
     for (let c = 0; c < C; c++) trans.push(-1);
-    for (const c of touched) { trans[row + c] = intern(closure(targets[c]!)); targets[c]!.length = 0; }
+    for (const c of touched) {
+      trans[row + c] = intern(closure(targets[c]!));
+      targets[c]!.length = 0;
+    }
     touched.length = 0;
   }
   // per state, the code points with a live transition, merged (for UTF-8 lead-byte checks)
@@ -205,8 +274,10 @@ export function determinize(nfa: Nfa, refuse: (why: string) => never, limits = D
     const r: number[] = [];
     for (let i = 0; i < nI; i++) {
       if (trans[id * C + cls[i]!]! < 0) continue;
-      const lo = bounds[i]!, hi = i + 1 < nI ? bounds[i + 1]! - 1 : MAX_CP;
-      if (r.length && r[r.length - 1] === lo - 1) r[r.length - 1] = hi; else r.push(lo, hi);
+      const lo = bounds[i]!,
+        hi = i + 1 < nI ? bounds[i + 1]! - 1 : MAX_CP;
+      if (r.length && r[r.length - 1] === lo - 1) r[r.length - 1] = hi;
+      else r.push(lo, hi);
     }
     live.push(Int32Array.from(r));
   }

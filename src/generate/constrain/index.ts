@@ -36,9 +36,7 @@
 import { fail } from '../../errors.js';
 import type { Tokenizer } from '../../tokenizer/index.js';
 import type { Constraint } from '../generate.js';
-import {
-  advance, finishGraph, type Frame, isComplete, LiteralNode, minRemaining, RootNode, SeqNode, stackSig, UnionNode,
-} from './automaton.js';
+import { advance, finishGraph, type Frame, isComplete, LiteralNode, minRemaining, RootNode, SeqNode, stackSig, UnionNode } from './automaton.js';
 import { anyValue, Compiler, compileSchema, SchemaError } from './schema.js';
 import { tokenTries, walkMask, type MaskResult, type TokenTries } from './trie.js';
 import type { ToolCallFormat } from './tool_params.js';
@@ -47,17 +45,27 @@ import { xmlToolProblem, xmlToolRoot } from './xml_tool.js';
 export type { ToolCallFormat } from './tool_params.js';
 
 export type JsonSpec = { type: 'json_object' } | { type: 'json_schema'; schema: object };
-export interface ToolSpec { type: 'function'; function: { name: string; description?: string; parameters?: object } }
-export interface ConstraintOptions { maxTokens?: number }
-export interface ToolConstraintOptions extends ConstraintOptions { format?: ToolCallFormat }
-export interface JsonConstraint extends Constraint { minRemaining(): number }
+export interface ToolSpec {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: object };
+}
+export interface ConstraintOptions {
+  maxTokens?: number;
+}
+export interface ToolConstraintOptions extends ConstraintOptions {
+  format?: ToolCallFormat;
+}
+export interface JsonConstraint extends Constraint {
+  minRemaining(): number;
+}
 /** A constraint's builder and arguments, as data (it crosses to the engine thread, which rebuilds it on its own tokenizer). */
-export type ConstraintSpec =
-  | { kind: 'json'; spec: JsonSpec; opts: ConstraintOptions }
-  | { kind: 'tool'; tools: ToolSpec[]; name?: string; opts: ToolConstraintOptions };
+export type ConstraintSpec = { kind: 'json'; spec: JsonSpec; opts: ConstraintOptions } | { kind: 'tool'; tools: ToolSpec[]; name?: string; opts: ToolConstraintOptions };
 
 export function validateSchema(schema: unknown): string | undefined {
-  try { compileSchema(schema); return undefined; } catch (e) {
+  try {
+    compileSchema(schema);
+    return undefined;
+  } catch (e) {
     if (e instanceof SchemaError) return `unsupported or invalid JSON schema: ${e.message}`;
     if (e instanceof RangeError) return 'unsupported JSON schema: nested too deeply'; // the call stack ran out
     throw e;
@@ -112,7 +120,9 @@ function toolRoot(tools: ToolSpec[], name: string | undefined, textTags: boolean
 /** The byte automaton over a compiled document: feed bytes, ask whether it is complete. */
 export class ByteMatcher {
   states: Frame[];
-  constructor(readonly root: RootNode) { this.states = [root.start()]; }
+  constructor(readonly root: RootNode) {
+    this.states = [root.start()];
+  }
   /** false (and unchanged) when some byte is rejected */
   feed(input: Uint8Array | string): boolean {
     const bytes = typeof input === 'string' ? enc.encode(input) : input;
@@ -126,14 +136,30 @@ export class ByteMatcher {
     this.states = cur;
     return true;
   }
-  clone(): ByteMatcher { const m = new ByteMatcher(this.root); m.states = this.states; return m; }
-  complete(): boolean { return this.states.some(isComplete); }
+  clone(): ByteMatcher {
+    const m = new ByteMatcher(this.root);
+    m.states = this.states;
+    return m;
+  }
+  complete(): boolean {
+    return this.states.some(isComplete);
+  }
   canContinue(): boolean {
-    for (let b = 0; b < 256; b++) { const out: Frame[] = []; for (const s of this.states) { advance(s, b, out); if (out.length) return true; } }
+    for (let b = 0; b < 256; b++) {
+      const out: Frame[] = [];
+      for (const s of this.states) {
+        advance(s, b, out);
+        if (out.length) return true;
+      }
+    }
     return false;
   }
-  minRemaining(): number { return Math.min(...this.states.map(minRemaining)); }
-  sig(): string { return this.states.map(stackSig).sort().join('|'); }
+  minRemaining(): number {
+    return Math.min(...this.states.map(minRemaining));
+  }
+  sig(): string {
+    return this.states.map(stackSig).sort().join('|');
+  }
 }
 
 function dedupe(states: Frame[]): Frame[] {
@@ -143,19 +169,34 @@ function dedupe(states: Frame[]): Frame[] {
   return [...m.values()];
 }
 
-export function jsonMatcher(spec: JsonSpec): ByteMatcher { return new ByteMatcher(jsonRoot(spec)); }
+export function jsonMatcher(spec: JsonSpec): ByteMatcher {
+  return new ByteMatcher(jsonRoot(spec));
+}
 /** The byte automaton of a forced tool call with the tags as text (tests, tooling). */
-export function toolCallMatcher(tools: ToolSpec[], name?: string, format: ToolCallFormat = 'json'): ByteMatcher { return new ByteMatcher(toolRoot(tools, name, true, format)); }
+export function toolCallMatcher(tools: ToolSpec[], name?: string, format: ToolCallFormat = 'json'): ByteMatcher {
+  return new ByteMatcher(toolRoot(tools, name, true, format));
+}
 
-interface Compiled { root: RootNode; masks: Map<string, MaskResult> }
+interface Compiled {
+  root: RootNode;
+  masks: Map<string, MaskResult>;
+}
 const compiledCache = new WeakMap<Tokenizer, Map<string, Compiled>>();
-const MAX_COMPILED = 16, MAX_MASKS = 128;
+const MAX_COMPILED = 16,
+  MAX_MASKS = 128;
 
 function compiled(tok: Tokenizer, key: string, build: () => RootNode): Compiled {
   let per = compiledCache.get(tok);
-  if (!per) { per = new Map(); compiledCache.set(tok, per); }
+  if (!per) {
+    per = new Map();
+    compiledCache.set(tok, per);
+  }
   let c = per.get(key);
-  if (c) { per.delete(key); per.set(key, c); return c; } // LRU order
+  if (c) {
+    per.delete(key);
+    per.set(key, c);
+    return c;
+  } // LRU order
   c = { root: build(), masks: new Map() };
   per.set(key, c);
   if (per.size > MAX_COMPILED) per.delete(per.keys().next().value!);
@@ -173,7 +214,13 @@ class TokenConstraint implements JsonConstraint {
   private ends: number[];
   private sigCache = '';
 
-  constructor(private tok: Tokenizer, private c: Compiled, private opts: ConstraintOptions, private prefix?: number, private suffix?: number) {
+  constructor(
+    private tok: Tokenizer,
+    private c: Compiled,
+    private opts: ConstraintOptions,
+    private prefix?: number,
+    private suffix?: number,
+  ) {
     this.trie = tokenTries(tok);
     this.m = new ByteMatcher(c.root);
     this.phase = prefix !== undefined ? 'pre' : 'body';
@@ -200,7 +247,12 @@ class TokenConstraint implements JsonConstraint {
       let r = cache.get(key);
       if (!r) {
         r = walkMask(this.trie, this.m.states, limit);
-        if (this.m.complete()) for (const e of this.ends) if (r.mask[e] !== 1) { r.mask[e] = 1; r.count++; }
+        if (this.m.complete())
+          for (const e of this.ends)
+            if (r.mask[e] !== 1) {
+              r.mask[e] = 1;
+              r.count++;
+            }
         if (cache.size >= MAX_MASKS) cache.delete(cache.keys().next().value!);
         cache.set(key, r);
       }
@@ -224,11 +276,22 @@ class TokenConstraint implements JsonConstraint {
   accept(id: number): void {
     const bad = () => fail(`constrained decoding: token ${id} is not allowed here`);
     switch (this.phase) {
-      case 'pre': if (id !== this.prefix) bad(); this.phase = 'body'; break;
-      case 'post': if (id !== this.suffix) bad(); this.phase = 'done'; break;
-      case 'done': bad(); break;
+      case 'pre':
+        if (id !== this.prefix) bad();
+        this.phase = 'body';
+        break;
+      case 'post':
+        if (id !== this.suffix) bad();
+        this.phase = 'done';
+        break;
+      case 'done':
+        bad();
+        break;
       case 'body':
-        if (this.ends.includes(id) && this.m.complete()) { this.phase = 'done'; break; }
+        if (this.ends.includes(id) && this.m.complete()) {
+          this.phase = 'done';
+          break;
+        }
         if (id >= this.trie.all.vocabSize || this.tok.addedTokens.some((a) => a.id === id) || !this.m.feed(this.tok.tokenBytes(id))) bad();
         this.sigCache = this.m.sig();
         if (this.m.complete() && !this.m.canContinue()) this.phase = this.suffix !== undefined ? 'post' : 'done';
@@ -238,7 +301,9 @@ class TokenConstraint implements JsonConstraint {
     this.mask = null;
   }
 
-  done(): boolean { return this.phase === 'done'; }
+  done(): boolean {
+    return this.phase === 'done';
+  }
 
   minRemaining(): number {
     const tags = (this.phase === 'pre' ? 1 : 0) + (this.phase !== 'done' && this.suffix !== undefined ? 1 : 0);
@@ -248,11 +313,19 @@ class TokenConstraint implements JsonConstraint {
 
 export function jsonConstraint(tok: Tokenizer, spec: JsonSpec, opts: ConstraintOptions = {}): JsonConstraint {
   const key = `json:${JSON.stringify(spec)}`;
-  return Object.assign(new TokenConstraint(tok, compiled(tok, key, () => jsonRoot(spec)), opts), { spec: { kind: 'json', spec, opts } as ConstraintSpec });
+  return Object.assign(
+    new TokenConstraint(
+      tok,
+      compiled(tok, key, () => jsonRoot(spec)),
+      opts,
+    ),
+    { spec: { kind: 'json', spec, opts } as ConstraintSpec },
+  );
 }
 
 export function toolCallConstraint(tok: Tokenizer, tools: ToolSpec[], name?: string, opts: ToolConstraintOptions = {}): JsonConstraint {
-  const open = addedId(tok, '<tool_call>'), close = addedId(tok, '</tool_call>');
+  const open = addedId(tok, '<tool_call>'),
+    close = addedId(tok, '</tool_call>');
   const asTokens = open !== undefined && close !== undefined;
   const format = opts.format ?? 'json';
   const key = `tool:${format}:${asTokens}:${name ?? ''}:${JSON.stringify(tools)}`;

@@ -11,11 +11,7 @@ export { Regex } from './dfa.js';
 
 /** Inclusive code-point ranges, sorted. */
 type Ranges = number[];
-type Ast =
-  | { t: 'set'; r: Ranges }
-  | { t: 'cat'; a: Ast[] }
-  | { t: 'alt'; a: Ast[] }
-  | { t: 'rep'; a: Ast; min: number; max: number };
+type Ast = { t: 'set'; r: Ranges } | { t: 'cat'; a: Ast[] } | { t: 'alt'; a: Ast[] } | { t: 'rep'; a: Ast; min: number; max: number };
 
 export class RegexError extends Error {}
 
@@ -39,16 +35,21 @@ function norm(r: Ranges): Ranges {
 function negate(r: Ranges): Ranges {
   const out: Ranges = [];
   let lo = 0;
-  for (let i = 0; i < r.length; i += 2) { if (r[i]! > lo) out.push(lo, r[i]! - 1); lo = r[i + 1]! + 1; }
+  for (let i = 0; i < r.length; i += 2) {
+    if (r[i]! > lo) out.push(lo, r[i]! - 1);
+    lo = r[i + 1]! + 1;
+  }
   if (lo <= MAX_CP) out.push(lo, MAX_CP);
   return out;
 }
 function caseFold(r: Ranges): Ranges {
   const out = [...r];
   for (let i = 0; i < r.length; i += 2) {
-    const a = Math.max(r[i]!, 65), b = Math.min(r[i + 1]!, 90);
+    const a = Math.max(r[i]!, 65),
+      b = Math.min(r[i + 1]!, 90);
     if (a <= b) out.push(a + 32, b + 32);
-    const c = Math.max(r[i]!, 97), d = Math.min(r[i + 1]!, 122);
+    const c = Math.max(r[i]!, 97),
+      d = Math.min(r[i + 1]!, 122);
     if (c <= d) out.push(c - 32, d - 32);
   }
   return norm(out);
@@ -56,11 +57,19 @@ function caseFold(r: Ranges): Ranges {
 
 class Parser {
   i = 0;
-  constructor(readonly s: string, readonly fold: boolean) {}
-  err(m: string): never { throw new RegexError(`${m} at offset ${this.i} of /${this.s}/`); }
+  constructor(
+    readonly s: string,
+    readonly fold: boolean,
+  ) {}
+  err(m: string): never {
+    throw new RegexError(`${m} at offset ${this.i} of /${this.s}/`);
+  }
   parseAlt(): Ast {
     const alts = [this.parseCat()];
-    while (this.s[this.i] === '|') { this.i++; alts.push(this.parseCat()); }
+    while (this.s[this.i] === '|') {
+      this.i++;
+      alts.push(this.parseCat());
+    }
     return alts.length === 1 ? alts[0]! : { t: 'alt', a: alts };
   }
   parseCat(): Ast {
@@ -79,13 +88,23 @@ class Parser {
     for (;;) {
       const c = this.s[this.i];
       let min: number, max: number;
-      if (c === '?') { min = 0; max = 1; this.i++; }
-      else if (c === '*') { min = 0; max = Infinity; this.i++; }
-      else if (c === '+') { min = 1; max = Infinity; this.i++; }
-      else if (c === '{' && /^\{\d+(,\d*)?\}/.test(this.s.slice(this.i))) {
+      if (c === '?') {
+        min = 0;
+        max = 1;
+        this.i++;
+      } else if (c === '*') {
+        min = 0;
+        max = Infinity;
+        this.i++;
+      } else if (c === '+') {
+        min = 1;
+        max = Infinity;
+        this.i++;
+      } else if (c === '{' && /^\{\d+(,\d*)?\}/.test(this.s.slice(this.i))) {
         const m = /^\{(\d+)(,(\d*))?\}/.exec(this.s.slice(this.i))!;
         this.i += m[0].length;
-        min = +m[1]!; max = m[2] === undefined ? min : m[3] === '' ? Infinity : +m[3]!;
+        min = +m[1]!;
+        max = m[2] === undefined ? min : m[3] === '' ? Infinity : +m[3]!;
         if (max < min || min > 1000 || (max !== Infinity && max > 1000)) this.err('bad repetition bounds');
       } else return atom;
       if (this.s[this.i] === '?') this.i++; // lazy: the set of matched strings is the same
@@ -106,48 +125,78 @@ class Parser {
       return a;
     }
     if (c === '[') return this.set(this.parseClass());
-    if (c === '.') { this.i++; return this.set(ANY_BUT_NL); }
+    if (c === '.') {
+      this.i++;
+      return this.set(ANY_BUT_NL);
+    }
     if (c === '^' || c === '$') this.err(`anchor '${c}' is only supported at the start / end of a top-level alternative`);
-    if (c === '*' || c === '+' || c === '?' || c === '{' && /^\{\d/.test(this.s.slice(this.i))) this.err('nothing to repeat');
-    if (c === '\\') { this.i++; return this.set(this.parseEscape(false)); }
+    if (c === '*' || c === '+' || c === '?' || (c === '{' && /^\{\d/.test(this.s.slice(this.i)))) this.err('nothing to repeat');
+    if (c === '\\') {
+      this.i++;
+      return this.set(this.parseEscape(false));
+    }
     const cp = this.s.codePointAt(this.i)!;
     this.i += cp > 0xffff ? 2 : 1;
     return this.set([cp, cp]);
   }
-  set(r: Ranges): Ast { return { t: 'set', r: this.fold ? caseFold(r) : r }; }
+  set(r: Ranges): Ast {
+    return { t: 'set', r: this.fold ? caseFold(r) : r };
+  }
   parseEscape(inClass: boolean): Ranges {
     const c = this.s[this.i++];
     if (c === undefined) this.err('trailing backslash');
     switch (c) {
-      case 'd': return DIGIT;
-      case 'D': return negate(DIGIT);
-      case 'w': return WORD;
-      case 'W': return negate(WORD);
-      case 's': return SPACE;
-      case 'S': return negate(SPACE);
-      case 'n': return [10, 10];
-      case 't': return [9, 9];
-      case 'r': return [13, 13];
-      case 'f': return [12, 12];
-      case 'v': return [11, 11];
-      case '0': return [0, 0];
-      case 'b': if (inClass) return [8, 8]; break;
-      case 'u': case 'x': {
-        const n = c === 'u' ? 4 : 2, h = this.s.slice(this.i, this.i + n);
+      case 'd':
+        return DIGIT;
+      case 'D':
+        return negate(DIGIT);
+      case 'w':
+        return WORD;
+      case 'W':
+        return negate(WORD);
+      case 's':
+        return SPACE;
+      case 'S':
+        return negate(SPACE);
+      case 'n':
+        return [10, 10];
+      case 't':
+        return [9, 9];
+      case 'r':
+        return [13, 13];
+      case 'f':
+        return [12, 12];
+      case 'v':
+        return [11, 11];
+      case '0':
+        return [0, 0];
+      case 'b':
+        if (inClass) return [8, 8];
+        break;
+      case 'u':
+      case 'x': {
+        const n = c === 'u' ? 4 : 2,
+          h = this.s.slice(this.i, this.i + n);
         if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(h)) this.err(`bad \\${c} escape`);
         this.i += n;
         const v = parseInt(h, 16);
         return [v, v];
       }
     }
-    if (/[A-Za-z0-9]/.test(c)) { this.i--; this.err(`unsupported escape \\${c}`); }
+    if (/[A-Za-z0-9]/.test(c)) {
+      this.i--;
+      this.err(`unsupported escape \\${c}`);
+    }
     const cp = c.codePointAt(0)!;
     return [cp, cp];
   }
   parseClass(): Ranges {
     this.i++; // [
     let neg = false;
-    if (this.s[this.i] === '^') { neg = true; this.i++; }
+    if (this.s[this.i] === '^') {
+      neg = true;
+      this.i++;
+    }
     const r: Ranges = [];
     let first = true;
     while (this.s[this.i] !== ']' || first) {
@@ -166,7 +215,10 @@ class Parser {
     return neg ? negate(n) : n;
   }
   classAtom(): Ranges {
-    if (this.s[this.i] === '\\') { this.i++; return this.parseEscape(true); }
+    if (this.s[this.i] === '\\') {
+      this.i++;
+      return this.parseEscape(true);
+    }
     const cp = this.s.codePointAt(this.i)!;
     this.i += cp > 0xffff ? 2 : 1;
     return [cp, cp];
@@ -198,35 +250,69 @@ export function compileRegex(src: string, flags = ''): Nfa {
     if (!pre) p.i++;
     const a = p.parseCat();
     let post = true;
-    if (p.s[p.i] === '$') { p.i++; post = false; }
+    if (p.s[p.i] === '$') {
+      p.i++;
+      post = false;
+    }
     alts.push({ t: 'cat', a: [...(pre ? [anyStar] : []), a, ...(post ? [anyStar] : [])] });
     if (p.s[p.i] !== '|') break;
     p.i++;
   }
   if (p.i !== src.length) p.err(p.s[p.i] === ')' ? 'unbalanced parenthesis' : `anchor '${p.s[p.i]}' is only supported at the start / end of a top-level alternative`);
   const full: Ast = alts.length === 1 ? alts[0]! : { t: 'alt', a: alts };
-  const ranges: (Ranges | null)[] = [], next: number[] = [], eps: number[][] = [];
+  const ranges: (Ranges | null)[] = [],
+    next: number[] = [],
+    eps: number[][] = [];
   const add = () => {
     if (ranges.length >= MAX_STATES) throw new RegexError(`/${src}/ is too large (over ${MAX_STATES} states)`);
-    ranges.push(null); next.push(-1); eps.push([]); return ranges.length - 1;
+    ranges.push(null);
+    next.push(-1);
+    eps.push([]);
+    return ranges.length - 1;
   };
   // build(a, from) returns the state reached after matching a, starting at `from`
   const build = (a: Ast, from: number): number => {
     switch (a.t) {
-      case 'set': { const to = add(); ranges[from] = a.r; next[from] = to; return to; }
-      case 'cat': { let cur = from; for (const x of a.a) cur = build(x, cur); return cur; }
-      case 'alt': { const end = add(); for (const x of a.a) { const st = add(); eps[from]!.push(st); eps[build(x, st)]!.push(end); } return end; }
+      case 'set': {
+        const to = add();
+        ranges[from] = a.r;
+        next[from] = to;
+        return to;
+      }
+      case 'cat': {
+        let cur = from;
+        for (const x of a.a) cur = build(x, cur);
+        return cur;
+      }
+      case 'alt': {
+        const end = add();
+        for (const x of a.a) {
+          const st = add();
+          eps[from]!.push(st);
+          eps[build(x, st)]!.push(end);
+        }
+        return end;
+      }
       case 'rep': {
         let cur = from;
         for (let k = 0; k < a.min; k++) cur = build(a.a, cur);
         if (a.max === Infinity) {
-          const loop = add(), end = add();
-          eps[cur]!.push(loop); eps[loop]!.push(end);
-          const st = add(); eps[loop]!.push(st); eps[build(a.a, st)]!.push(loop);
+          const loop = add(),
+            end = add();
+          eps[cur]!.push(loop);
+          eps[loop]!.push(end);
+          const st = add();
+          eps[loop]!.push(st);
+          eps[build(a.a, st)]!.push(loop);
           return end;
         }
         const end = add();
-        for (let k = a.min; k < a.max; k++) { eps[cur]!.push(end); const st = add(); eps[cur]!.push(st); cur = build(a.a, st); }
+        for (let k = a.min; k < a.max; k++) {
+          eps[cur]!.push(end);
+          const st = add();
+          eps[cur]!.push(st);
+          cur = build(a.a, st);
+        }
         eps[cur]!.push(end);
         return end;
       }
@@ -240,14 +326,17 @@ export function compileRegex(src: string, flags = ''): Nfa {
   // states, so a descending sweep settles a chain in one pass (ascending took one pass per state).
   const dist = new Array<number>(ranges.length).fill(Infinity);
   dist[accept] = 0;
-  for (let changed = true; changed;) {
+  for (let changed = true; changed; ) {
     changed = false;
     for (let i = ranges.length - 1; i >= 0; i--) {
       let d = dist[i]!;
       for (const e of eps[i]!) d = Math.min(d, dist[e]!);
       const r = ranges[i];
       if (r?.length) d = Math.min(d, utf8Len(r[0]!) + dist[next[i]!]!); // an empty class ([^\s\S]) leads nowhere
-      if (d < dist[i]!) { dist[i] = d; changed = true; }
+      if (d < dist[i]!) {
+        dist[i] = d;
+        changed = true;
+      }
     }
   }
   nfa.dist = dist;
@@ -258,14 +347,21 @@ export function compileRegex(src: string, flags = ''): Nfa {
 const utf8Len = (cp: number) => (cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4);
 
 function closure(n: Nfa, set: number[]): number[] {
-  const seen = new Set<number>(set), work = [...set];
-  while (work.length) for (const e of n.eps[work.pop()!]!) if (!seen.has(e)) { seen.add(e); work.push(e); }
+  const seen = new Set<number>(set),
+    work = [...set];
+  while (work.length)
+    for (const e of n.eps[work.pop()!]!)
+      if (!seen.has(e)) {
+        seen.add(e);
+        work.push(e);
+      }
   // keep only states that matter: character edges and the accept state
   return [...seen].filter((s) => n.ranges[s] || s === n.accept).sort((a, b) => a - b);
 }
 
 const compiledRegexes = new Map<string, Regex | RegexError>();
-const MAX_CACHED = 64, MAX_CACHED_CELLS = 4_000_000; // ~16 MB of tables at most
+const MAX_CACHED = 64,
+  MAX_CACHED_CELLS = 4_000_000; // ~16 MB of tables at most
 let cachedCells = 0;
 const cellsOf = (r: Regex | RegexError) => (r instanceof RegexError ? 0 : r.cells);
 

@@ -1,30 +1,78 @@
 // JSON Schema -> automaton nodes. Every keyword that constrains a value is either enforced or
 // refused with a message naming it and its path (the server answers 400 with it); annotation
 // keywords are ignored, and so are keywords JSON Schema does not know (the spec ignores them too).
-import {
-  ArrayNode, LiteralNode, type Node, NumberNode, ObjectNode, RefNode, RootNode, StringNode, UnionNode, type Prop,
-} from './automaton.js';
+import { ArrayNode, LiteralNode, type Node, NumberNode, ObjectNode, RefNode, RootNode, StringNode, UnionNode, type Prop } from './automaton.js';
 import { FORMATS, regex, RegexError } from './regex.js';
 
 export class SchemaError extends Error {}
 
 const ANNOTATIONS = new Set([
-  'title', 'description', 'default', 'examples', 'example', '$schema', '$id', '$comment', 'deprecated', 'readOnly',
-  'writeOnly', '$defs', 'definitions', 'strict', 'discriminator', 'xml', 'externalDocs', 'contentMediaType', 'contentEncoding',
+  'title',
+  'description',
+  'default',
+  'examples',
+  'example',
+  '$schema',
+  '$id',
+  '$comment',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+  '$defs',
+  'definitions',
+  'strict',
+  'discriminator',
+  'xml',
+  'externalDocs',
+  'contentMediaType',
+  'contentEncoding',
 ]);
 const HANDLED = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'const', 'anyOf',
-  'oneOf', 'allOf', '$ref', 'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum', 'exclusiveMinimum',
-  'exclusiveMaximum', 'nullable', 'uniqueItems', 'unevaluatedProperties',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'minItems',
+  'maxItems',
+  'enum',
+  'const',
+  'anyOf',
+  'oneOf',
+  'allOf',
+  '$ref',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'format',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'nullable',
+  'uniqueItems',
+  'unevaluatedProperties',
 ]);
 const REFUSED: Record<string, string> = {
-  multipleOf: 'multipleOf is not supported', minProperties: 'minProperties is not supported', maxProperties: 'maxProperties is not supported',
-  patternProperties: 'patternProperties is not supported', propertyNames: 'propertyNames is not supported',
-  dependencies: 'dependencies is not supported', dependentRequired: 'dependentRequired is not supported',
-  dependentSchemas: 'dependentSchemas is not supported', if: 'if/then/else is not supported', then: 'if/then/else is not supported',
-  else: 'if/then/else is not supported', not: 'not is not supported', contains: 'contains is not supported',
-  minContains: 'minContains is not supported', maxContains: 'maxContains is not supported', prefixItems: 'prefixItems (tuples) is not supported',
-  additionalItems: 'additionalItems is not supported', unevaluatedItems: 'unevaluatedItems is not supported', $dynamicRef: '$dynamicRef is not supported',
+  multipleOf: 'multipleOf is not supported',
+  minProperties: 'minProperties is not supported',
+  maxProperties: 'maxProperties is not supported',
+  patternProperties: 'patternProperties is not supported',
+  propertyNames: 'propertyNames is not supported',
+  dependencies: 'dependencies is not supported',
+  dependentRequired: 'dependentRequired is not supported',
+  dependentSchemas: 'dependentSchemas is not supported',
+  if: 'if/then/else is not supported',
+  then: 'if/then/else is not supported',
+  else: 'if/then/else is not supported',
+  not: 'not is not supported',
+  contains: 'contains is not supported',
+  minContains: 'minContains is not supported',
+  maxContains: 'maxContains is not supported',
+  prefixItems: 'prefixItems (tuples) is not supported',
+  additionalItems: 'additionalItems is not supported',
+  unevaluatedItems: 'unevaluatedItems is not supported',
+  $dynamicRef: '$dynamicRef is not supported',
   $recursiveRef: '$recursiveRef is not supported',
 };
 const TYPES = ['object', 'array', 'string', 'number', 'integer', 'boolean', 'null'] as const;
@@ -61,8 +109,13 @@ export class Compiler {
   private refs: { node: RefNode; path: string }[] = [];
   constructor(readonly root: unknown) {}
 
-  private add<T extends Node>(n: T): T { this.nodes.push(n); return n; }
-  private fail(path: string, msg: string): never { throw new SchemaError(`${path}: ${msg}`); }
+  private add<T extends Node>(n: T): T {
+    this.nodes.push(n);
+    return n;
+  }
+  private fail(path: string, msg: string): never {
+    throw new SchemaError(`${path}: ${msg}`);
+  }
 
   compile(s: unknown, path: string): Node {
     if (s === true || (isObj(s) && Object.keys(s).every((k) => ANNOTATIONS.has(k)))) return this.track(anyValue());
@@ -126,9 +179,13 @@ export class Compiler {
     const seen = new Set<Node>();
     const walk = (x: Node) => {
       if (seen.has(x)) return;
-      seen.add(x); this.nodes.push(x);
+      seen.add(x);
+      this.nodes.push(x);
       if (x instanceof UnionNode) x.alts.forEach(walk);
-      if (x instanceof ObjectNode && x.free) { walk(x.free.key); walk(x.free.value); }
+      if (x instanceof ObjectNode && x.free) {
+        walk(x.free.key);
+        walk(x.free.value);
+      }
       if (x instanceof ArrayNode && x.items) walk(x.items);
     };
     walk(n);
@@ -147,17 +204,33 @@ export class Compiler {
 
   private typed(s: Obj, t: JsonType, path: string): Node {
     switch (t) {
-      case 'null': return this.add(literal([null]));
-      case 'boolean': return this.add(literal([true, false]));
-      case 'integer': case 'number': {
-        let lo = this.num(s, 'minimum', path) ?? -Infinity, hi = this.num(s, 'maximum', path) ?? Infinity;
-        let loEx = false, hiEx = false;
-        const eMin = s.exclusiveMinimum, eMax = s.exclusiveMaximum;
+      case 'null':
+        return this.add(literal([null]));
+      case 'boolean':
+        return this.add(literal([true, false]));
+      case 'integer':
+      case 'number': {
+        let lo = this.num(s, 'minimum', path) ?? -Infinity,
+          hi = this.num(s, 'maximum', path) ?? Infinity;
+        let loEx = false,
+          hiEx = false;
+        const eMin = s.exclusiveMinimum,
+          eMax = s.exclusiveMaximum;
         // draft 4 used booleans here, later drafts numbers
-        if (eMin === true) loEx = true; else if (typeof eMin === 'number') { if (eMin >= lo) { lo = eMin; loEx = true; } }
-        else if (eMin !== undefined && eMin !== false) this.fail(`${path}/exclusiveMinimum`, 'exclusiveMinimum must be a number');
-        if (eMax === true) hiEx = true; else if (typeof eMax === 'number') { if (eMax <= hi) { hi = eMax; hiEx = true; } }
-        else if (eMax !== undefined && eMax !== false) this.fail(`${path}/exclusiveMaximum`, 'exclusiveMaximum must be a number');
+        if (eMin === true) loEx = true;
+        else if (typeof eMin === 'number') {
+          if (eMin >= lo) {
+            lo = eMin;
+            loEx = true;
+          }
+        } else if (eMin !== undefined && eMin !== false) this.fail(`${path}/exclusiveMinimum`, 'exclusiveMinimum must be a number');
+        if (eMax === true) hiEx = true;
+        else if (typeof eMax === 'number') {
+          if (eMax <= hi) {
+            hi = eMax;
+            hiEx = true;
+          }
+        } else if (eMax !== undefined && eMax !== false) this.fail(`${path}/exclusiveMaximum`, 'exclusiveMaximum must be a number');
         const n = new NumberNode(t === 'integer', lo, hi, loEx, hiEx);
         if (n.bounded && n.L > n.H) {
           this.fail(path, t === 'integer' ? 'no integer lies within minimum/maximum' : 'a numeric range without an integer in it is not supported');
@@ -165,7 +238,8 @@ export class Compiler {
         return this.add(n);
       }
       case 'string': {
-        const minL = this.num(s, 'minLength', path) ?? 0, maxL = this.num(s, 'maxLength', path) ?? Infinity;
+        const minL = this.num(s, 'minLength', path) ?? 0,
+          maxL = this.num(s, 'maxLength', path) ?? Infinity;
         if (minL > maxL) this.fail(path, 'minLength is greater than maxLength');
         if (s.pattern !== undefined && s.format !== undefined && typeof s.format === 'string' && FORMATS[s.format]) {
           this.fail(path, 'pattern together with an enforced format is not supported');
@@ -180,7 +254,9 @@ export class Compiler {
         }
         let nfa = null;
         if (src !== undefined) {
-          try { nfa = regex(src); } catch (e) {
+          try {
+            nfa = regex(src);
+          } catch (e) {
             if (e instanceof RegexError) this.fail(`${path}/pattern`, `unsupported pattern: ${e.message}`);
             throw e;
           }
@@ -188,12 +264,15 @@ export class Compiler {
         return this.add(new StringNode(minL, maxL, nfa));
       }
       case 'array': {
-        const minI = this.num(s, 'minItems', path) ?? 0, maxI = this.num(s, 'maxItems', path) ?? Infinity;
+        const minI = this.num(s, 'minItems', path) ?? 0,
+          maxI = this.num(s, 'maxItems', path) ?? Infinity;
         if (minI > maxI) this.fail(path, 'minItems is greater than maxItems');
         if (Array.isArray(s.items)) this.fail(`${path}/items`, 'items as an array (tuples) is not supported');
         let items: Node | null;
-        if (s.items === false) { if (minI > 0) this.fail(path, 'items false with minItems > 0 admits no value'); items = null; }
-        else items = s.items === undefined ? this.track(anyValue()) : this.compile(s.items, `${path}/items`);
+        if (s.items === false) {
+          if (minI > 0) this.fail(path, 'items false with minItems > 0 admits no value');
+          items = null;
+        } else items = s.items === undefined ? this.track(anyValue()) : this.compile(s.items, `${path}/items`);
         return this.add(new ArrayNode(items, minI, maxI));
       }
       case 'object': {
@@ -208,10 +287,14 @@ export class Compiler {
         const ap = s.additionalProperties;
         if (names.length) {
           // strict: only the listed properties, in order (additionalProperties is treated as false)
-          o.props = names.map((name): Prop => ({
-            name, key: enc.encode(JSON.stringify(name)), required: reqSet.has(name),
-            node: name in props ? this.compile(props[name], `${path}/properties/${name}`) : this.track(anyValue()),
-          }));
+          o.props = names.map(
+            (name): Prop => ({
+              name,
+              key: enc.encode(JSON.stringify(name)),
+              required: reqSet.has(name),
+              node: name in props ? this.compile(props[name], `${path}/properties/${name}`) : this.track(anyValue()),
+            }),
+          );
         } else if (ap !== false) {
           o.free = { key: this.add(new StringNode()), value: ap === undefined || ap === true ? this.track(anyValue()) : this.compile(ap, `${path}/additionalProperties`) };
         }
@@ -244,7 +327,11 @@ export class Compiler {
     for (const { node, path: p } of this.refs) {
       const seen = new Set<Node>();
       let n: Node = node;
-      while (n instanceof RefNode) { if (seen.has(n)) this.fail(p, `circular $ref ${node.ref}`); seen.add(n); n = n.target!; }
+      while (n instanceof RefNode) {
+        if (seen.has(n)) this.fail(p, `circular $ref ${node.ref}`);
+        seen.add(n);
+        n = n.target!;
+      }
     }
     const root = new RootNode(top);
     this.nodes.push(root);
@@ -252,7 +339,13 @@ export class Compiler {
     for (let it = 0, changed = true; changed; it++) {
       if (it > 10_000) break;
       changed = false;
-      for (const n of this.nodes) { const m = n.computeMin(); if (m < n.minLen) { n.minLen = m; changed = true; } }
+      for (const n of this.nodes) {
+        const m = n.computeMin();
+        if (m < n.minLen) {
+          n.minLen = m;
+          changed = true;
+        }
+      }
     }
     for (const n of this.nodes) n.computeMin(); // settle per-node tables with the final lengths
     if (!(root.minLen < Infinity)) this.fail(path, 'the schema admits no finite value (a required property recursing forever?)');

@@ -95,7 +95,11 @@ export function schemaTypes(s: unknown, root: unknown, depth = 0): Types {
   return flatTypes(r);
 }
 
-export interface ToolParam { name: string; schema: unknown; required: boolean }
+export interface ToolParam {
+  name: string;
+  schema: unknown;
+  required: boolean;
+}
 
 /**
  * The parameters of a tool as XML writes them: the root object's properties in schema order, then

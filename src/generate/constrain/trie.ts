@@ -47,28 +47,50 @@ function build(vocabSize: number, ids: number[], bytesOf: (id: number) => Uint8A
   // Insert in sorted byte order: each token shares its longest common prefix with the previous
   // one, so nodes are created in preorder with children in byte order (no per-node maps).
   const order = ids.slice().sort((a, b) => cmpBytes(bytesOf(a), bytesOf(b)));
-  const parent: number[] = [-1], byte: number[] = [0], endNode: number[] = [];
+  const parent: number[] = [-1],
+    byte: number[] = [0],
+    endNode: number[] = [];
   const nodeAt: number[] = [0];
-  let prev: Uint8Array = new Uint8Array(0), maxLen = 0;
+  let prev: Uint8Array = new Uint8Array(0),
+    maxLen = 0;
   for (const id of order) {
     const bs = bytesOf(id);
     maxLen = Math.max(maxLen, bs.length);
     let lcp = 0;
     while (lcp < bs.length && lcp < prev.length && bs[lcp] === prev[lcp]) lcp++;
     let n = nodeAt[lcp]!;
-    for (let d = lcp; d < bs.length; d++) { const c = parent.length; parent.push(n); byte.push(bs[d]!); nodeAt[d + 1] = c; n = c; }
+    for (let d = lcp; d < bs.length; d++) {
+      const c = parent.length;
+      parent.push(n);
+      byte.push(bs[d]!);
+      nodeAt[d + 1] = c;
+      n = c;
+    }
     endNode.push(n);
     prev = bs;
   }
   const N = parent.length;
-  const edgeStart = new Int32Array(N + 1), tokStart = new Int32Array(N + 1);
+  const edgeStart = new Int32Array(N + 1),
+    tokStart = new Int32Array(N + 1);
   for (let c = 1; c < N; c++) edgeStart[parent[c]! + 1]!++;
   for (const n of endNode) tokStart[n + 1]!++;
-  for (let n = 0; n < N; n++) { edgeStart[n + 1]! += edgeStart[n]!; tokStart[n + 1]! += tokStart[n]!; }
-  const edgeByte = new Uint8Array(N - 1), edgeChild = new Int32Array(N - 1), tokIds = new Int32Array(order.length);
-  const fillE = edgeStart.slice(0, N), fillT = tokStart.slice(0, N);
-  for (let c = 1; c < N; c++) { const e = fillE[parent[c]!]!++; edgeByte[e] = byte[c]!; edgeChild[e] = c; }
-  order.forEach((id, i) => { tokIds[fillT[endNode[i]!]!++] = id; });
+  for (let n = 0; n < N; n++) {
+    edgeStart[n + 1]! += edgeStart[n]!;
+    tokStart[n + 1]! += tokStart[n]!;
+  }
+  const edgeByte = new Uint8Array(N - 1),
+    edgeChild = new Int32Array(N - 1),
+    tokIds = new Int32Array(order.length);
+  const fillE = edgeStart.slice(0, N),
+    fillT = tokStart.slice(0, N);
+  for (let c = 1; c < N; c++) {
+    const e = fillE[parent[c]!]!++;
+    edgeByte[e] = byte[c]!;
+    edgeChild[e] = c;
+  }
+  order.forEach((id, i) => {
+    tokIds[fillT[endNode[i]!]!++] = id;
+  });
   return { edgeStart, edgeByte, edgeChild, tokStart, tokIds, vocabSize, maxTokenBytes: maxLen };
 }
 
@@ -78,11 +100,17 @@ export function tokenTries(tok: Tokenizer): TokenTries {
   if (t) return t;
   const added = new Set(tok.addedTokens.map((a) => a.id));
   const bytes: (Uint8Array | undefined)[] = new Array(tok.vocabSize);
-  const ids: number[] = [], breaking: number[] = [], plain: number[] = [];
+  const ids: number[] = [],
+    breaking: number[] = [],
+    plain: number[] = [];
   for (let id = 0; id < tok.vocabSize; id++) {
     if (added.has(id) || tok.specialIds.has(id)) continue;
     let b: Uint8Array;
-    try { b = tok.tokenBytes(id); } catch { continue; } // unassigned id
+    try {
+      b = tok.tokenBytes(id);
+    } catch {
+      continue;
+    } // unassigned id
     if (b.length === 0) continue;
     bytes[id] = b;
     ids.push(id);
@@ -95,38 +123,60 @@ export function tokenTries(tok: Tokenizer): TokenTries {
   return t;
 }
 
-export function tokenTrie(tok: Tokenizer): TokenTrie { return tokenTries(tok).all; }
+export function tokenTrie(tok: Tokenizer): TokenTrie {
+  return tokenTries(tok).all;
+}
 
 function plainTrie(t: TokenTries): TokenTrie {
-  return t.plainTrie ??= build(t.all.vocabSize, Array.from(t.plain), (id) => t.bytes[id]!);
+  return (t.plainTrie ??= build(t.all.vocabSize, Array.from(t.plain), (id) => t.bytes[id]!));
 }
 
 /** For one UTF-8 entry state: the plain tokens that are valid UTF-8 continuations, with the bytes
  * left pending at their end and the code points they complete. */
-interface PlainTable { ids: Int32Array; pend: Uint8Array; chars: Uint8Array }
+interface PlainTable {
+  ids: Int32Array;
+  pend: Uint8Array;
+  chars: Uint8Array;
+}
 
 function plainTable(t: TokenTries, need: number, lo: number, hi: number): PlainTable {
   const key = `${need},${lo},${hi}`;
   let pt = t.plainTables.get(key);
   if (pt) return pt;
-  const ids: number[] = [], pend: number[] = [], chars: number[] = [];
+  const ids: number[] = [],
+    pend: number[] = [],
+    chars: number[] = [];
   for (const id of t.plain) {
-    let n = need, l = lo, h = hi, c = 0, ok = true;
+    let n = need,
+      l = lo,
+      h = hi,
+      c = 0,
+      ok = true;
     for (const b of t.bytes[id]!) {
       if (n > 0) {
-        if (b < l || b > h) { ok = false; break; }
-        l = 0x80; h = 0xbf;
+        if (b < l || b > h) {
+          ok = false;
+          break;
+        }
+        l = 0x80;
+        h = 0xbf;
         if (--n === 0) c++;
       } else if (b < 0x80) c++;
-      else if (b < 0xc2 || b > 0xf4) { ok = false; break; }
-      else {
+      else if (b < 0xc2 || b > 0xf4) {
+        ok = false;
+        break;
+      } else {
         // lead byte: continuation count and the range of the first continuation (RFC 3629)
         l = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
         h = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
         n = b <= 0xdf ? 1 : b <= 0xef ? 2 : 3;
       }
     }
-    if (ok) { ids.push(id); pend.push(n); chars.push(c); }
+    if (ok) {
+      ids.push(id);
+      pend.push(n);
+      chars.push(c);
+    }
   }
   pt = { ids: Int32Array.from(ids), pend: Uint8Array.from(pend), chars: Uint8Array.from(chars) };
   t.plainTables.set(key, pt);
@@ -149,7 +199,9 @@ export interface MaskResult {
  */
 export const MAX_MASK_WORK = 8_000_000;
 
-export interface WorkBudget { left: number }
+export interface WorkBudget {
+  left: number;
+}
 
 function spend(budget: WorkBudget, n: number): void {
   if ((budget.left -= n) < 0) {
@@ -198,12 +250,14 @@ function walkStates(t: TokenTries, states: Frame[], limit: number, budget: WorkB
     // control byte cannot leave the string, so only UTF-8 validity (from a table) and the length
     // budget decide them; the trie walk is needed only for the few thousand others.
     const r = walkTrie(t.breaking, states, limit, budget);
-    const node = f.node, pt = f.ph === S_IN ? plainTable(t, 0, 0, 0) : plainTable(t, f.c, Math.floor(f.b / 256) % 256, f.b % 256);
+    const node = f.node,
+      pt = f.ph === S_IN ? plainTable(t, 0, 0, 0) : plainTable(t, f.c, Math.floor(f.b / 256) % 256, f.b % 256);
     const others = minRemaining(f.up);
     const { ids, pend, chars } = pt;
     spend(budget, ids.length);
     for (let i = 0; i < ids.length; i++) {
-      const p = pend[i]!, a = f.a + chars[i]!;
+      const p = pend[i]!,
+        a = f.a + chars[i]!;
       if (a + (p ? 1 : 0) > node.maxLength) continue; // a character in progress already counts
       const mr = others + p + Math.max(node.minLength - a - (p ? 1 : 0), 0) + 1; // = StringNode.rest after the token
       if (mr > limit) continue;
@@ -219,21 +273,30 @@ function walkStates(t: TokenTries, states: Frame[], limit: number, budget: WorkB
 function walkTrie(trie: TokenTrie, states: Frame[], limit: number, budget: WorkBudget): MaskResult {
   const mask = new Uint8Array(trie.vocabSize);
   const { edgeStart, edgeByte, edgeChild, tokStart, tokIds } = trie;
-  let maxMr = 0, count = 0;
+  let maxMr = 0,
+    count = 0;
   const visit = (node: number, cur: Frame[]) => {
     for (let e = edgeStart[node]!, end = edgeStart[node + 1]!; e < end; e++) {
-      const b = edgeByte[e]!, child = edgeChild[e]!;
+      const b = edgeByte[e]!,
+        child = edgeChild[e]!;
       const next: Frame[] = [];
       spend(budget, 4 * cur.length);
       for (let i = 0; i < cur.length; i++) advance(cur[i]!, b, next);
       if (next.length === 0) continue;
-      const t0 = tokStart[child]!, t1 = tokStart[child + 1]!;
+      const t0 = tokStart[child]!,
+        t1 = tokStart[child + 1]!;
       if (t0 < t1) {
         let mr = Infinity;
-        for (let i = 0; i < next.length; i++) { const m = minRemaining(next[i]!); if (m < mr) mr = m; }
+        for (let i = 0; i < next.length; i++) {
+          const m = minRemaining(next[i]!);
+          if (m < mr) mr = m;
+        }
         if (mr <= limit) {
           if (mr > maxMr) maxMr = mr;
-          for (let t = t0; t < t1; t++) { mask[tokIds[t]!] = 1; count++; }
+          for (let t = t0; t < t1; t++) {
+            mask[tokIds[t]!] = 1;
+            count++;
+          }
         }
       }
       if (edgeStart[child]! < edgeStart[child + 1]!) visit(child, next);

@@ -13,9 +13,7 @@
 //                         whitespace, so it cannot be read back as one), or JSON of the others
 //   no string             JSON valid for the schema (the JSON constraint's compiler)
 import { fail, QwenError } from '../../errors.js';
-import {
-  finishGraph, Frame, LiteralNode, Node, ObjectNode, RootNode, SeqNode, SIG_HORIZON, UnionNode, utf8Lead,
-} from './automaton.js';
+import { finishGraph, Frame, LiteralNode, Node, ObjectNode, RootNode, SeqNode, SIG_HORIZON, UnionNode, utf8Lead } from './automaton.js';
 import { FORMATS, regex, type Regex } from './regex.js';
 import { Compiler } from './schema.js';
 import { alternatives, flatTypes, resolveSchema, schemaTypes, toolParams, type JsonType, type Types } from './tool_params.js';
@@ -29,7 +27,8 @@ const FORBID = enc.encode('</parameter>');
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const R_IN = 1, R_UTF8 = 2;
+const R_IN = 1,
+  R_UTF8 = 2;
 // bytes a JSON number, object or array may start with (after whitespace, which JSON.parse skips)
 const JSON_START = new Set([...'-0123456789[{ \t\n\r'].map((c) => c.charCodeAt(0)));
 
@@ -39,7 +38,14 @@ const JSON_START = new Set([...'-0123456789[{ \t\n\r'].map((c) => c.charCodeAt(0
  * range), c = continuation bytes still expected, x = regex state.
  */
 export class RawTextNode extends Node {
-  constructor(readonly minLength = 0, readonly maxLength = Infinity, readonly nfa: Regex | null = null, readonly noJsonStart = false) { super(); }
+  constructor(
+    readonly minLength = 0,
+    readonly maxLength = Infinity,
+    readonly nfa: Regex | null = null,
+    readonly noJsonStart = false,
+  ) {
+    super();
+  }
   enter(up: Frame, b: number, out: Frame[]) {
     if (this.noJsonStart && JSON_START.has(b)) return;
     this.step(new Frame(this, up, R_IN, 0, 0, 0, this.nfa ? this.nfa.start : -1), b, out);
@@ -47,15 +53,22 @@ export class RawTextNode extends Node {
   private char(f: Frame, k: number, cp: number, out: Frame[]) {
     if (f.a >= this.maxLength) return;
     let x = f.x;
-    if (this.nfa) { x = this.nfa.step(x, cp); if (x < 0) return; }
+    if (this.nfa) {
+      x = this.nfa.step(x, cp);
+      if (x < 0) return;
+    }
     out.push(new Frame(this, f.up, R_IN + 4 * k, f.a + 1, 0, 0, x));
   }
   override step(f: Frame, b: number, out: Frame[]) {
-    const k0 = f.ph >> 2, k = b === FORBID[k0] ? k0 + 1 : b === FORBID[0] ? 1 : 0;
+    const k0 = f.ph >> 2,
+      k = b === FORBID[k0] ? k0 + 1 : b === FORBID[0] ? 1 : 0;
     if (k === FORBID.length) return;
     if ((f.ph & 3) === R_IN) {
       if (b < 0x20 && b !== 9 && b !== 10 && b !== 13) return;
-      if (b < 0x80) { this.char(f, k, b, out); return; }
+      if (b < 0x80) {
+        this.char(f, k, b, out);
+        return;
+      }
       if (f.a >= this.maxLength) return;
       const u = utf8Lead(b);
       if (!u) return;
@@ -66,7 +79,8 @@ export class RawTextNode extends Node {
       out.push(new Frame(this, f.up, R_UTF8 + 4 * k, f.a, cp * 65536 + lo * 256 + hi, n, f.x));
       return;
     }
-    const lo = Math.floor(f.b / 256) % 256, hi = f.b % 256;
+    const lo = Math.floor(f.b / 256) % 256,
+      hi = f.b % 256;
     if (b < lo || b > hi) return;
     const cp = this.nfa ? Math.floor(f.b / 65536) * 64 + (b & 0x3f) : 0;
     if (f.c > 1) {
@@ -75,7 +89,9 @@ export class RawTextNode extends Node {
       out.push(new Frame(this, f.up, R_UTF8 + 4 * k, f.a, cp * 65536 + 0x80bf, f.c - 1, f.x));
     } else this.char(f, k, cp, out);
   }
-  override ended(f: Frame) { return (f.ph & 3) === R_IN && f.a >= this.minLength && (!this.nfa || this.nfa.acc[f.x]!); }
+  override ended(f: Frame) {
+    return (f.ph & 3) === R_IN && f.a >= this.minLength && (!this.nfa || this.nfa.acc[f.x]!);
+  }
   override rest(f: Frame) {
     const pending = (f.ph & 3) === R_UTF8 ? f.c : 0;
     const chars = Math.max(this.minLength - f.a - (pending ? 1 : 0), 0);
@@ -86,7 +102,9 @@ export class RawTextNode extends Node {
     const n = `${this.minLength ? Math.min(f.a, this.minLength) : 0},${this.maxLength < Infinity ? Math.min(this.maxLength - f.a, SIG_HORIZON) : 0}`;
     return `${f.ph},${n},${f.b},${f.c}${this.nfa ? `,${f.x}` : ''}`;
   }
-  computeMin() { return Math.max(1, this.minLength, this.nfa ? this.nfa.dist[this.nfa.start]! : 0); }
+  computeMin() {
+    return Math.max(1, this.minLength, this.nfa ? this.nfa.dist[this.nfa.start]! : 0);
+  }
 }
 
 const union = (alts: Node[]): Node => (alts.length === 1 ? alts[0]! : new UnionNode(alts));
@@ -95,8 +113,7 @@ const union = (alts: Node[]): Node => (alts.length === 1 ? alts[0]! : new UnionN
 function rawValue(s: Obj, noJsonStart: boolean, path: string): Node | undefined {
   const vals = s.const !== undefined ? [s.const] : Array.isArray(s.enum) ? s.enum : undefined;
   if (vals) {
-    const strs = (vals.filter((v) => typeof v === 'string') as string[])
-      .filter((v) => !v.includes('</parameter>') && !(noJsonStart && v.length > 0 && JSON_START.has(v.charCodeAt(0))));
+    const strs = (vals.filter((v) => typeof v === 'string') as string[]).filter((v) => !v.includes('</parameter>') && !(noJsonStart && v.length > 0 && JSON_START.has(v.charCodeAt(0))));
     return strs.length ? lit(...strs.map((v) => v + CLOSE)) : undefined;
   }
   const minL = typeof s.minLength === 'number' ? s.minLength : 0;
@@ -173,7 +190,9 @@ export function xmlToolProblem(t: ToolLike): string | undefined {
   if (!params) return `${name}: XML tool calls need parameters to be an object schema with properties`;
   const bad = params.find((p) => /[\n<>]/.test(p.name) || p.name.trim() !== p.name || p.name === '');
   if (bad) return `${name}: parameter name ${JSON.stringify(bad.name)} cannot be written in an XML tool call`;
-  try { toolSeq(name, t.function.parameters, true); } catch (e) {
+  try {
+    toolSeq(name, t.function.parameters, true);
+  } catch (e) {
     if (e instanceof QwenError) return `${name}: ${e.message}`; // e.g. no value of a parameter fits the format
     throw e;
   }
