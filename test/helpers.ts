@@ -191,3 +191,16 @@ export async function listen(s: Server): Promise<string> {
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
 }
+
+/** A case of a model fixture's reference.json: llama.cpp's logits for a prompt (see PROVENANCE.md). */
+export interface RefCase {
+  name: string;
+  prompt_ids: number[];
+  greedy_generated_ids: number[];
+  prefill_logits_file: { path: string };
+  incremental_logits_file: { path: string };
+}
+
+/** Logits against llama.cpp's reference: llama.cpp's f32 and a float64 numpy pass differ by < 1e-4 there. */
+export const PARITY_ATOL = 1e-3;
+export const PARITY_RTOL = 1e-4;

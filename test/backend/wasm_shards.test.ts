@@ -12,17 +12,11 @@ import { HEAD } from '../../src/backend/backend.js';
 import { loadModel, openModelFiles } from '../../src/models/load.js';
 import type { BatchEntry, KvCache } from '../../src/models/kv_cache.js';
 import type { CausalLM } from '../../src/models/model.js';
-import { compare, fixtureDir, readF32, rng, sameBits } from '../helpers.js';
+import { compare, fixtureDir, PARITY_ATOL, PARITY_RTOL, readF32, type RefCase, rng, sameBits } from '../helpers.js';
 
-const ATOL = 1e-3,
-  RTOL = 1e-4; // as parity.test.ts
-interface Case {
-  name: string;
-  prompt_ids: number[];
-  greedy_generated_ids: number[];
-  prefill_logits_file: { path: string };
-  incremental_logits_file: { path: string };
-}
+const ATOL = PARITY_ATOL,
+  RTOL = PARITY_RTOL;
+type Case = RefCase;
 
 /** Stored bytes of layer `l`'s tensors. */
 function storedBytes(src: string, l: number): number {

@@ -12,17 +12,12 @@ import type { StTensorOut } from '../../src/formats/safetensors_writer.js';
 import type { BatchEntry } from '../../src/models/kv_cache.js';
 import { loadModel } from '../../src/models/load.js';
 import type { CausalLM } from '../../src/models/model.js';
-import { argmax, compare, fixtureDir, readF32, sameBits, tmpDir } from '../helpers.js';
+import { argmax, compare, fixtureDir, readF32, sameBits, tmpDir, type RefCase } from '../helpers.js';
 import { REFERENCE, WASM_X1, WASM_X3, loadOn } from './parity_backends.js';
 import { folderVariant } from './variants.js';
 
-interface Case {
-  name: string;
-  prompt_ids: number[];
-  greedy_generated_ids: number[];
+interface Case extends RefCase {
   greedy_generated_ids_q8_0: number[];
-  prefill_logits_file: { path: string };
-  incremental_logits_file: { path: string };
   prefill_logits_q8_0_file: { path: string };
   incremental_logits_q8_0_file: { path: string };
 }

@@ -9,18 +9,13 @@ import * as path from 'node:path';
 import { loadModel } from '../../src/models/load.js';
 import { ReferenceBackend } from '../../src/backend/reference.js';
 import type { BatchEntry } from '../../src/models/kv_cache.js';
-import { argmax, compare, fixtureDir, readF32 } from '../helpers.js';
+import { argmax, compare, fixtureDir, PARITY_ATOL, PARITY_RTOL, readF32, type RefCase } from '../helpers.js';
 import { REFERENCE, WASM_X3, loadOn } from './parity_backends.js';
 
-const ATOL = 1e-3,
-  RTOL = 1e-4; // as parity.test.ts (llama.cpp f32 vs float64 numpy: ~1e-6 here)
+const ATOL = PARITY_ATOL,
+  RTOL = PARITY_RTOL;
 
-interface Case {
-  name: string;
-  prompt_ids: number[];
-  greedy_generated_ids: number[];
-  prefill_logits_file: { path: string };
-  incremental_logits_file: { path: string };
+interface Case extends RefCase {
   prefill_logits_f16_file?: { path: string };
   prefill_logits_q8_0_file?: { path: string };
 }

@@ -10,19 +10,13 @@ import * as path from 'node:path';
 import { parseHfConfig } from '../../src/models/config.js';
 import { loadModel } from '../../src/models/load.js';
 import type { CausalLM } from '../../src/models/model.js';
-import { argmax, compare, expectError, fixtureDir, readF32, ROOT, tmpDir } from '../helpers.js';
+import { argmax, compare, expectError, fixtureDir, readF32, PARITY_ATOL, PARITY_RTOL, ROOT, type RefCase, tmpDir } from '../helpers.js';
 import { REFERENCE, WASM_X1, loadOn } from './parity_backends.js';
 import { ggufVariant } from './variants.js';
 
-const ATOL = 1e-3,
-  RTOL = 1e-4; // as parity.test.ts
-interface Case {
-  name: string;
-  prompt_ids: number[];
-  greedy_generated_ids: number[];
-  prefill_logits_file: { path: string };
-  incremental_logits_file: { path: string };
-}
+const ATOL = PARITY_ATOL,
+  RTOL = PARITY_RTOL;
+type Case = RefCase;
 const cases = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')) as { cases: Case[] }).cases;
 const want = (dir: string, c: Case, kind: 'prefill' | 'incremental') => readF32(path.join(dir, (kind === 'prefill' ? c.prefill_logits_file : c.incremental_logits_file).path));
 const DIR = fixtureDir('models/qwen3-tiny-yarn'),
