@@ -8,7 +8,7 @@ import { fail } from '../errors.js';
 import { loadModel } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
-import { cacheTypeFromArgs, CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, KV_HELP, KV_OPTIONS, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
+import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs } from './resolve.js';
 import { ProfiledBackend } from '../backend/profile.js';
 
 const HELP = `usage: qwen-ts bench --model <file.gguf|dir> [--prompt-tokens 128] [--gen-tokens 64]
@@ -17,8 +17,7 @@ Prefills --prompt-tokens tokens in one batch, then decodes --gen-tokens tokens g
 ignored). Prints prefill and decode tokens/s, load time and peak RSS (median over --reps).
 --profile: one more run that times every backend op, printed per phase (to stderr).
 ${LOAD_HELP}
-${CTX_HELP}
-${KV_HELP}`;
+${SEQ_HELP}`;
 
 export interface BenchResult {
   prefill_tps: number;
@@ -81,8 +80,7 @@ export async function run(argv: string[]): Promise<void> {
       'gen-tokens': { type: 'string', default: '64' },
       ...BACKEND_OPTIONS,
       ...LOAD_OPTIONS,
-      ...CTX_OPTIONS,
-      ...KV_OPTIONS,
+      ...SEQ_OPTIONS,
       reps: { type: 'string', default: '1' },
       warmup: { type: 'string', default: '0' },
       json: { type: 'boolean' },
@@ -102,9 +100,8 @@ export async function run(argv: string[]): Promise<void> {
   const threads = int('threads', values.threads ?? String(os.availableParallelism()), 1);
   const reps = int('reps', values.reps, 1),
     warmup = int('warmup', values.warmup, 0);
-  const quantize = quantizeFromArgs(values),
-    ctxSize = ctxSizeFromArgs(values),
-    cacheType = cacheTypeFromArgs(values);
+  const quantize = quantizeFromArgs(values);
+  const { ctxSize, cacheType } = seqFromArgs(values);
   const backend = backendFromArgs(values);
   const path = await resolveModelArg(values.model);
   const tl = performance.now();

@@ -3,14 +3,13 @@ import { parseArgs } from 'node:util';
 import { fail } from '../errors.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { loadModel } from '../models/load.js';
-import { cacheTypeFromArgs, CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, KV_HELP, KV_OPTIONS, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
+import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs } from './resolve.js';
 
 const HELP = `usage: qwen-ts logits --model <dir|file.gguf> --tokens 1,2,3 [--all]
 Evaluates the tokens in one batched pass and prints {"logits": [...]} for the last position,
 or with --all {"logits": [[...], ...]} for every position.
 ${LOAD_HELP}
-${CTX_HELP}
-${KV_HELP}`;
+${SEQ_HELP}`;
 
 export function parseIds(s: string, what: string): number[] {
   const parts = s.split(',').map((p) => p.trim());
@@ -24,8 +23,7 @@ export async function run(argv: string[]): Promise<void> {
     options: {
       ...BACKEND_OPTIONS,
       ...LOAD_OPTIONS,
-      ...CTX_OPTIONS,
-      ...KV_OPTIONS,
+      ...SEQ_OPTIONS,
       model: { type: 'string' },
       tokens: { type: 'string' },
       all: { type: 'boolean' },
@@ -36,9 +34,8 @@ export async function run(argv: string[]): Promise<void> {
   if (!values.model) fail('--model is required\n' + HELP);
   if (values.tokens === undefined) fail('--tokens is required\n' + HELP);
   const ids = parseIds(values.tokens, '--tokens');
-  const quantize = quantizeFromArgs(values),
-    ctxSize = ctxSizeFromArgs(values),
-    cacheType = cacheTypeFromArgs(values);
+  const quantize = quantizeFromArgs(values);
+  const { ctxSize, cacheType } = seqFromArgs(values);
   const model = loadModel(await resolveModelArg(values.model), { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], ctxSize, cacheType });
   const ctx = model.config.max_position_embeddings;
   if (ids.length > ctx) fail(`--tokens has ${ids.length} tokens, more than the ${ctxSize ? '--ctx-size' : "model's"} context of ${ctx}`);

@@ -35,32 +35,44 @@ export function quantizeFromArgs(values: { quantize?: string }): LoadQuantType |
   return q as LoadQuantType;
 }
 
-/** --ctx-size (run, logits, bench; LoadOptions.ctxSize), kept apart from LOAD_OPTIONS until every
- * command that takes those passes it on (a parsed flag must never be ignored). */
-export const CTX_OPTIONS = { 'ctx-size': { type: 'string' } } as const;
+/** --ctx-size (LoadOptions.ctxSize). */
+const CTX_OPTIONS = { 'ctx-size': { type: 'string' } } as const;
 
-export const CTX_HELP = `  --ctx-size N          cap each sequence's context at N tokens (and so its KV-cache memory), as
+const CTX_HELP = `  --ctx-size N          cap each sequence's context at N tokens (and so its KV-cache memory), as
                         llama.cpp's --ctx-size; at most the model's context (with YaRN rope scaling:
                         factor x original_max_position_embeddings). Default: the model's context.`;
 
-export function ctxSizeFromArgs(values: { 'ctx-size'?: string }): number | undefined {
+function ctxSizeFromArgs(values: { 'ctx-size'?: string }): number | undefined {
   const v = values['ctx-size'];
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v.trim()) || !(Number(v) >= 1) || !Number.isSafeInteger(Number(v))) fail(`--ctx-size must be a positive integer, got ${quote(v)}`);
   return Number(v);
 }
 
-/** --cache-type (run, serve, logits, bench; LoadOptions.cacheType). */
-export const KV_OPTIONS = { 'cache-type': { type: 'string' } } as const;
+/** --cache-type (LoadOptions.cacheType). */
+const KV_OPTIONS = { 'cache-type': { type: 'string' } } as const;
 
-export const KV_HELP = `  --cache-type f32|f16|q8_0  how the KV cache stores keys and values, as llama.cpp's --cache-type-k/v
+const KV_HELP = `  --cache-type f32|f16|q8_0  how the KV cache stores keys and values, as llama.cpp's --cache-type-k/v
                         (both): f16 takes half the memory of f32, q8_0 (head_dim a multiple of 32)
                         34/128; attention reads them as stored. Default f32.`;
 
-export function cacheTypeFromArgs(values: { 'cache-type'?: string }): KvType | undefined {
+function cacheTypeFromArgs(values: { 'cache-type'?: string }): KvType | undefined {
   const v = values['cache-type'];
   if (v === undefined) return undefined;
   const t = v.trim().toLowerCase();
   if (!(KV_TYPES as readonly string[]).includes(t)) fail(`--cache-type must be one of ${KV_TYPES.join(', ')}, got ${quote(v)}`);
   return t as KvType;
+}
+
+/**
+ * The options of the commands that run sequences (run, serve, logits, bench): --ctx-size and
+ * --cache-type, apart from LOAD_OPTIONS because `embed` loads models without them (a parsed flag
+ * must never be ignored).
+ */
+export const SEQ_OPTIONS = { ...CTX_OPTIONS, ...KV_OPTIONS } as const;
+
+export const SEQ_HELP = `${CTX_HELP}\n${KV_HELP}`;
+
+export function seqFromArgs(values: { 'ctx-size'?: string; 'cache-type'?: string }): { ctxSize?: number; cacheType?: KvType } {
+  return { ctxSize: ctxSizeFromArgs(values), cacheType: cacheTypeFromArgs(values) };
 }

@@ -6,7 +6,7 @@ import { fail } from '../errors.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { ProgressBar } from './progress.js';
 import { SPEC_HELP, SPEC_OPTIONS, specFromArgs } from './spec_args.js';
-import { cacheTypeFromArgs, CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, KV_HELP, KV_OPTIONS, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
+import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs } from './resolve.js';
 
 const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt] [options]
   --system TEXT         system message
@@ -18,8 +18,7 @@ const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt
   --json                print the final message as JSON instead of streaming text
 ${LOAD_HELP}
 ${SPEC_HELP}
-${CTX_HELP}
-${KV_HELP}
+${SEQ_HELP}
 Interactive commands: /clear, /system TEXT, /think on|off, /bye. Ctrl-C stops an answer.`;
 
 type Msg = { role: string; content: string };
@@ -32,8 +31,7 @@ export async function run(argv: string[]): Promise<void> {
       ...SPEC_OPTIONS,
       ...BACKEND_OPTIONS,
       ...LOAD_OPTIONS,
-      ...CTX_OPTIONS,
-      ...KV_OPTIONS,
+      ...SEQ_OPTIONS,
       system: { type: 'string' },
       temperature: { type: 'string' },
       'top-p': { type: 'string' },
@@ -60,9 +58,8 @@ export async function run(argv: string[]): Promise<void> {
     max_tokens: num('max-tokens', values['max-tokens'], 2048, true),
     seed: values.seed === undefined ? undefined : num('seed', values.seed, 0, true),
   };
-  const quantize = quantizeFromArgs(values),
-    ctxSize = ctxSizeFromArgs(values),
-    cacheType = cacheTypeFromArgs(values);
+  const quantize = quantizeFromArgs(values);
+  const { ctxSize, cacheType } = seqFromArgs(values);
   const path = await resolveModelArg(positionals[0]!);
   const spec = await specFromArgs(values);
   const bar = new ProgressBar('loading');

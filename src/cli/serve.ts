@@ -7,7 +7,7 @@ import { createServer } from '../server/app.js';
 import { originPolicy } from '../server/cors.js';
 import { ProgressBar } from './progress.js';
 import { SPEC_HELP, SPEC_OPTIONS, specFromArgs } from './spec_args.js';
-import { cacheTypeFromArgs, CTX_HELP, CTX_OPTIONS, ctxSizeFromArgs, KV_HELP, KV_OPTIONS, LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
+import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs } from './resolve.js';
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
        [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors]
@@ -26,8 +26,7 @@ const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--ho
 OpenAI-compatible API at http://HOST:PORT/v1 (chat/completions, completions, models), a chat page at /.
 Listens on 127.0.0.1 unless --host says otherwise. QWEN_TS_API_KEY sets the key too.
 POST bodies must be sent as Content-Type: application/json.
-${CTX_HELP}
-${KV_HELP}
+${SEQ_HELP}
 ${LOAD_HELP}
 ${SPEC_HELP}`;
 
@@ -39,8 +38,7 @@ export async function run(argv: string[]): Promise<void> {
       ...SPEC_OPTIONS,
       ...BACKEND_OPTIONS,
       ...LOAD_OPTIONS,
-      ...CTX_OPTIONS,
-      ...KV_OPTIONS,
+      ...SEQ_OPTIONS,
       'response-store': { type: 'string' },
       'no-access-log': { type: 'boolean' },
       host: { type: 'string', default: '127.0.0.1' },
@@ -67,9 +65,8 @@ export async function run(argv: string[]): Promise<void> {
     .filter(Boolean);
   if (cors?.length === 0) fail("--cors needs origins separated by commas, or '*'");
   originPolicy(cors); // a malformed origin fails now, not after the model has loaded
-  const quantize = quantizeFromArgs(values),
-    ctxSize = ctxSizeFromArgs(values),
-    cacheType = cacheTypeFromArgs(values);
+  const quantize = quantizeFromArgs(values);
+  const { ctxSize, cacheType } = seqFromArgs(values);
   const store = values['response-store'] === undefined ? undefined : Number(values['response-store']);
   if (store !== undefined && !(Number.isInteger(store) && store >= 0)) fail(`--response-store must be a whole number >= 0, got '${values['response-store']}'`);
   if (values['no-prefix-cache'] && values['cache-mem'] !== undefined) fail('--cache-mem and --no-prefix-cache contradict each other: give one');
