@@ -1,0 +1,40 @@
+// Random LoRA adapters for a model's shapes (test fixtures: written as PEFT / GGUF by the code under test).
+import type { LoraAdapter, LoraModule } from '../../src/lora/adapter.js';
+import { LORA_TARGETS, loraScale } from '../../src/lora/adapter.js';
+import { targetShape } from '../../src/lora/targets.js';
+import type { QwenConfig } from '../../src/models/config.js';
+import { rng } from '../helpers.js';
+
+export interface RandomAdapterOptions {
+  r?: number;
+  alpha?: number;
+  rslora?: boolean;
+  targets?: readonly string[];
+  /** per-module rank (full module name -> r), as PEFT's rank_pattern */
+  ranks?: Record<string, number>;
+  /** values of A and B drawn from [-amp, amp] */
+  amp?: number;
+  seed?: number;
+}
+
+/** A LoRA adapter on every layer of config c, A and B uniform in [-amp, amp] (B not zero: the adapter changes logits). */
+export function randomAdapter(c: QwenConfig, o: RandomAdapterOptions = {}): LoraAdapter {
+  const r = o.r ?? 4,
+    alpha = o.alpha ?? 8,
+    rslora = o.rslora ?? false,
+    amp = o.amp ?? 0.1;
+  const rand = rng(o.seed ?? 1);
+  const fill = (n: number) => Float32Array.from({ length: n }, () => (2 * rand() - 1) * amp);
+  const targets = o.targets ?? LORA_TARGETS;
+  const modules: LoraModule[] = [];
+  for (let layer = 0; layer < c.num_hidden_layers; layer++) {
+    for (const target of targets) {
+      const shape = targetShape(c, layer, target);
+      if (!shape) throw new Error(`no module ${target} in ${c.model_type}`);
+      const name = `model.layers.${layer}.${shape.path}`;
+      const mr = o.ranks?.[name] ?? r;
+      modules.push({ name, layer, target, r: mr, inFeatures: shape.k, outFeatures: shape.n, scale: loraScale(alpha, mr, rslora), a: fill(mr * shape.k), b: fill(shape.n * mr) });
+    }
+  }
+  return { name: 'random', config: { r, lora_alpha: alpha, use_rslora: rslora, target_modules: [...targets] }, modules };
+}
