@@ -45,7 +45,7 @@ export class Metrics {
     return tokens / (WINDOW_MS / 1000);
   }
 
-  render(scheduler: Pick<Scheduler, 'load' | 'activeCount'>, now = performance.now()): string {
+  render(scheduler: Pick<Scheduler, 'load' | 'activeCount'> & Partial<Pick<Scheduler, 'stats'>>, now = performance.now()): string {
     const out: string[] = [];
     const family = (name: string, type: 'counter' | 'gauge', help: string, samples: [labels: string, value: number][]) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -67,6 +67,19 @@ export class Metrics {
     family('qwen_ts_requests_running', 'gauge', 'Sequences generating now (one per choice).', [['', scheduler.activeCount]]);
     family('qwen_ts_requests_waiting', 'gauge', 'Sequences queued for a free slot (beyond --parallel).', [['', scheduler.load - scheduler.activeCount]]);
     family('qwen_ts_prefix_cache_hit_rate', 'gauge', 'Cached prompt tokens / prompt tokens since the server started (0 before any prompt).', [['', this.prompt ? this.cached / this.prompt : 0]]);
+    // the engine's own counters (an engine thread's as of its last finished request)
+    const { prefixCache: pc, speculation: spec } = scheduler.stats ?? {};
+    if (pc) {
+      family('qwen_ts_prefix_cache_bytes', 'gauge', 'Memory the prefix cache holds (keys, values and recurrent-state checkpoints).', [['', pc.bytes]]);
+      family('qwen_ts_prefix_cache_budget_bytes', 'gauge', 'The prefix cache budget (--cache-mem).', [['', pc.budget]]);
+      family('qwen_ts_prefix_cache_blocks', 'gauge', 'Cached 16-token blocks.', [['', pc.blocks]]);
+      family('qwen_ts_prefix_cache_evictions_total', 'counter', 'Blocks evicted to stay within the budget.', [['', pc.evictions]]);
+    }
+    if (spec) {
+      family('qwen_ts_spec_draft_tokens_total', 'counter', 'Tokens proposed by speculative decoding (draft model, n-gram lookup) in finished requests.', [['', spec.proposed]]);
+      family('qwen_ts_spec_accepted_tokens_total', 'counter', 'Proposed tokens the target model kept.', [['', spec.accepted]]);
+      family('qwen_ts_spec_acceptance_rate', 'gauge', 'Accepted / proposed tokens since the server started (0 before any proposal).', [['', spec.proposed ? spec.accepted / spec.proposed : 0]]);
+    }
     return out.join('\n') + '\n';
   }
 }

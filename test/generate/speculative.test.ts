@@ -4,6 +4,7 @@
 // rejected; the rejection-sampling step gives exactly the target's distribution (computed, and
 // drawn); a constrained request still validates; a draft with another vocabulary and --spec mtp
 // without MTP heads are one-line errors.
+import { Metrics } from '../../src/server/metrics.js';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -239,7 +240,14 @@ test('a JSON-schema request with speculation validates and matches the plain ans
   try {
     const p = prompts(5000)[0]!;
     assert.deepEqual(await collect(threaded.scheduler.submit(p, OPTS)), await collect(generate(dense, p, OPTS)));
-    assert.equal(threaded.scheduler.stats.speculation!.accepted, threaded.scheduler.stats.speculation!.proposed);
+    const { proposed, accepted } = threaded.scheduler.stats.speculation!;
+    assert.equal(accepted, proposed);
+    // /metrics reports the engine thread's speculation counters
+    const text = new Metrics().render(threaded.scheduler);
+    assert.ok(proposed > 0);
+    assert.match(text, new RegExp(`^qwen_ts_spec_draft_tokens_total ${proposed}$`, 'm'));
+    assert.match(text, new RegExp(`^qwen_ts_spec_accepted_tokens_total ${accepted}$`, 'm'));
+    assert.match(text, /^qwen_ts_spec_acceptance_rate 1$/m);
   } finally {
     await threaded.close();
   }

@@ -173,7 +173,15 @@ test('GET /metrics: Prometheus text; requests by endpoint and status, tokens, th
     qwen_ts_requests_running: 'GAUGE',
     qwen_ts_requests_waiting: 'GAUGE',
     qwen_ts_prefix_cache_hit_rate: 'GAUGE',
+    qwen_ts_prefix_cache_bytes: 'GAUGE',
+    qwen_ts_prefix_cache_budget_bytes: 'GAUGE',
+    qwen_ts_prefix_cache_blocks: 'GAUGE',
+    qwen_ts_prefix_cache_evictions_total: 'COUNTER',
   });
+  // these prompts are shorter than one 16-token block: nothing cached yet, within the default budget
+  assert.ok(value('qwen_ts_prefix_cache_budget_bytes') > 0);
+  assert.equal(value('qwen_ts_prefix_cache_blocks'), 0);
+  assert.equal(value('qwen_ts_prefix_cache_bytes'), 0);
   assert.equal(value('qwen_ts_requests_total', { endpoint: '/v1/chat/completions', status: '200' }), 1);
   assert.equal(value('qwen_ts_requests_total', { endpoint: '/v1/chat/completions', status: '400' }), 1);
   assert.equal(value('qwen_ts_requests_total', { endpoint: '/v1/responses', status: '200' }), 1);
