@@ -2,6 +2,7 @@
 // projections around it): written once, called by qwen2, qwen3 and their MoE variants, which
 // differ only in q/k/v biases (Qwen2) or per-head q/k RMSNorms (Qwen3).
 import type { Backend, Weight } from '../backend/backend.js';
+import { linear, type LayerLora } from '../lora/apply.js';
 import type { QwenConfig } from './config.js';
 import { storeKv, type BatchEntry, type KvCache } from './kv_cache.js';
 import { ropeBase } from './rope.js';
@@ -59,6 +60,7 @@ export function attentionBlock(
   il: number,
   c: QwenConfig,
   cb: (name: string, il: number, t: Float32Array, shape: number[]) => void,
+  lora?: LayerLora,
 ): Float32Array {
   const D = c.hidden_size,
     Hq = c.num_attention_heads,
@@ -72,7 +74,7 @@ export function attentionBlock(
   const q = be.alloc(T * Hq * Dh); // [T, Hq*Dh]
   const k = be.alloc(T * Hkv * Dh); // [T, Hkv*Dh]
   const v = be.alloc(T * Hkv * Dh); // [T, Hkv*Dh]
-  be.matmulMany([q, k, v], h, [L.wq, L.wk, L.wv], T); // the three projections of h at once
+  linear(be, [q, k, v], h, [L.wq, L.wk, L.wv], T, lora, ['q_proj', 'k_proj', 'v_proj']); // the three projections of h at once
   if (L.bq && L.bk && L.bv) {
     be.addBias(q, L.bq, T);
     be.addBias(k, L.bk, T);
@@ -95,7 +97,7 @@ export function attentionBlock(
   be.attention(attn, q, spans, Hq, Hkv, Dh, 1 / Math.sqrt(Dh));
   cb('kqv_out', il, attn, [T, Hq * Dh]);
   const o = be.alloc(T * D); // [T, D]
-  be.matmul(o, attn, L.wo, T);
+  linear(be, [o], attn, [L.wo], T, lora, ['o_proj']);
   const ffnInp = be.alloc(T * D); // [T, D]: residual
   be.add(ffnInp, x, o, T * D);
   cb('ffn_inp', il, ffnInp, [T, D]);

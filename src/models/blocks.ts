@@ -2,6 +2,7 @@
 // called from each model file's forward pass.
 import type { Backend, Weight } from '../backend/backend.js';
 import { fail } from '../errors.js';
+import { linear, type LayerLora } from '../lora/apply.js';
 import type { BatchEntry } from './kv_cache.js';
 import type { TraceHook } from './model.js';
 import type { QwenConfig } from './config.js';
@@ -25,14 +26,14 @@ export function loadSwiglu(c: QwenConfig, w: WeightLoader, i: number, note = '')
   };
 }
 
-/** SwiGLU: down(silu(gate h) * up h); h [T, D] -> [T, D] (a new buffer) */
-export function swiglu(be: Backend, h: Float32Array, L: FfnWeights, T: number, D: number, F: number): Float32Array {
+/** SwiGLU: down(silu(gate h) * up h); h [T, D] -> [T, D] (a new buffer); with the rows' LoRA deltas */
+export function swiglu(be: Backend, h: Float32Array, L: FfnWeights, T: number, D: number, F: number, lora?: LayerLora): Float32Array {
   const gate = be.alloc(T * F); // [T, F]
   const up = be.alloc(T * F); // [T, F]
-  be.matmulMany([gate, up], h, [L.ffnGate, L.ffnUp], T);
+  linear(be, [gate, up], h, [L.ffnGate, L.ffnUp], T, lora, ['gate_proj', 'up_proj']);
   be.siluMul(gate, gate, up, T * F);
   const down = be.alloc(T * D); // [T, D]
-  be.matmul(down, gate, L.ffnDown, T);
+  linear(be, [down], gate, [L.ffnDown], T, lora, ['down_proj']);
   be.free?.(gate);
   be.free?.(up);
   return down;

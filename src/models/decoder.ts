@@ -3,6 +3,7 @@
 // the model file's (dense SwiGLU, or routed experts: moe.ts), passed in as a function, as
 // hybrid.ts does for Qwen3.5.
 import { HEAD, type Backend, type Weight } from '../backend/backend.js';
+import type { LayerLora, LoraSet } from '../lora/apply.js';
 import { attentionBlock, loadAttention, type AttnWeights } from './attention.js';
 import { loadOutputHead, outputHead } from './blocks.js';
 import type { QwenConfig } from './config.js';
@@ -25,8 +26,8 @@ export interface DecoderWeights<F> {
 /** The layer's trace hook, for the FFN's named intermediates. */
 export type LayerTrace = (name: string, t: Float32Array, shape: number[]) => void;
 
-/** h [T, D] (the normed FFN input) -> the FFN's output [T, D], a new buffer. */
-export type Ffn<F> = (be: Backend, h: Float32Array, ffn: F, T: number, il: number, cb: LayerTrace) => Float32Array;
+/** h [T, D] (the normed FFN input) -> the FFN's output [T, D], a new buffer (with the rows' LoRA deltas). */
+export type Ffn<F> = (be: Backend, h: Float32Array, ffn: F, T: number, il: number, cb: LayerTrace, lora?: LayerLora) => Float32Array;
 
 /** The weights, layer by layer: attention ('bias': Qwen2, 'qk_norm': Qwen3), then loadFfn(i). */
 export function loadDecoder<F>(c: QwenConfig, w: WeightLoader, kind: 'bias' | 'qk_norm', loadFfn: (i: number) => F): DecoderWeights<F> {
@@ -47,6 +48,7 @@ export function loadDecoder<F>(c: QwenConfig, w: WeightLoader, kind: 'bias' | 'q
 
 export class Decoder<F> implements CausalLM {
   trace?: TraceHook;
+  lora?: LoraSet;
   constructor(
     readonly config: QwenConfig,
     readonly backend: Backend,
@@ -70,6 +72,7 @@ export class Decoder<F> implements CausalLM {
     checkBatch(batch, caches, V);
     const tokens = Int32Array.from(batch, (e) => e.token);
     const positions = Int32Array.from(batch, (e) => e.pos);
+    const lora = this.lora?.pass(batch); // which rows get which adapter's deltas
 
     be.beginPass?.(); // activations of this pass stay valid until the next pass begins
     try {
@@ -80,12 +83,13 @@ export class Decoder<F> implements CausalLM {
       for (let il = 0; il < w.layers.length; il++) {
         const L = w.layers[il]!;
         be.place?.(il); // this layer's memory: its activations go there, next to its weights
-        const ffnInp = attentionBlock(be, x, L, batch, caches, positions, il, c, cb); // [T, D]: x + attention; x freed
+        const ll = lora && { pass: lora, layer: il };
+        const ffnInp = attentionBlock(be, x, L, batch, caches, positions, il, c, cb, ll); // [T, D]: x + attention; x freed
         // MLP block
         const h = be.alloc(T * D); // [T, D]
         be.rmsNorm(h, ffnInp, L.ffnNorm, T, D, eps);
         cb('ffn_norm', il, h, [T, D]);
-        const down = this.ffn(be, h, L.ffn, T, il, (name, t, shape) => cb(name, il, t, shape)); // [T, D]
+        const down = this.ffn(be, h, L.ffn, T, il, (name, t, shape) => cb(name, il, t, shape), ll); // [T, D]
         cb('ffn_out', il, down, [T, D]);
         x = be.alloc(T * D); // [T, D]: residual
         be.add(x, ffnInp, down, T * D);

@@ -13,6 +13,8 @@ export interface BatchEntry {
   seq: number;
   /** whether logits are wanted for this entry */
   logits: boolean;
+  /** the LoRA adapter this row runs with (its id in the model's LoraSet); absent or 0: the base model */
+  adapter?: number;
 }
 
 /**

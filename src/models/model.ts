@@ -1,5 +1,6 @@
 // What every architecture module provides, and what callers (CLI, generation, server) use.
 import type { Backend } from '../backend/backend.js';
+import type { LoraSet } from '../lora/apply.js';
 import type { QwenConfig } from './config.js';
 import type { BatchEntry, KvCache } from './kv_cache.js';
 import type { WeightLoader } from './weights.js';
@@ -15,6 +16,8 @@ export interface CausalLM {
   readonly config: QwenConfig;
   readonly backend: Backend;
   trace?: TraceHook;
+  /** LoRA adapters loaded on this model (src/lora/apply.ts), which batch rows pick by BatchEntry.adapter */
+  lora?: LoraSet;
   /**
    * Evaluate a batch; returns logits [R, vocab_size] for the R entries that asked for them, in order
    * (output 'hidden': their final-norm hidden states [R, hidden_size] instead; no LM head).

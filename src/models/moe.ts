@@ -12,6 +12,7 @@
 // batch-invariant). Softmax, top-k and the weighted sums are per-token host loops in float64
 // (a few hundred values a token): no row's result depends on the rest of the batch.
 import type { Backend, Weight } from '../backend/backend.js';
+import type { LayerLora } from '../lora/apply.js';
 import { loadSwiglu, swiglu, type FfnWeights } from './blocks.js';
 import { isMoeLayer } from './config_moe.js';
 import type { QwenConfig } from './config.js';
@@ -165,6 +166,6 @@ export function loadMoeOrDense(c: QwenConfig, w: WeightLoader, i: number): MoeOr
 }
 
 /** h [T, D] -> the layer's FFN output [T, D] (a new buffer). */
-export function moeOrDense(be: Backend, h: Float32Array, f: MoeOrDense, T: number, c: QwenConfig, s: MoeShape, cb?: MoeTrace): Float32Array {
-  return 'moe' in f ? moeFfn(be, h, f.moe, T, c.hidden_size, s, cb) : swiglu(be, h, f.dense, T, c.hidden_size, c.intermediate_size);
+export function moeOrDense(be: Backend, h: Float32Array, f: MoeOrDense, T: number, c: QwenConfig, s: MoeShape, cb?: MoeTrace, lora?: LayerLora): Float32Array {
+  return 'moe' in f ? moeFfn(be, h, f.moe, T, c.hidden_size, s, cb) : swiglu(be, h, f.dense, T, c.hidden_size, c.intermediate_size, lora);
 }

@@ -9,6 +9,6 @@ export const qwen2: Architecture = {
     const w = loadDecoder(config, weights, 'bias', (i) => loadSwiglu(config, weights, i));
     const D = config.hidden_size,
       F = config.intermediate_size;
-    return new Decoder<FfnWeights>(config, backend, w, (be, h, ffn, T) => swiglu(be, h, ffn, T, D, F));
+    return new Decoder<FfnWeights>(config, backend, w, (be, h, ffn, T, _il, _cb, lora) => swiglu(be, h, ffn, T, D, F, lora));
   },
 };

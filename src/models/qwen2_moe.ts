@@ -12,6 +12,6 @@ export const qwen2_moe: Architecture = {
   load(config, weights, backend) {
     const w = loadDecoder(config, weights, 'bias', (i) => loadMoeOrDense(config, weights, i));
     const shape = moeShape(config);
-    return new Decoder<MoeOrDense>(config, backend, w, (be, h, ffn, T, _il, cb) => moeOrDense(be, h, ffn, T, config, shape, cb));
+    return new Decoder<MoeOrDense>(config, backend, w, (be, h, ffn, T, _il, cb, lora) => moeOrDense(be, h, ffn, T, config, shape, cb, lora));
   },
 };

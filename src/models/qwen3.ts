@@ -10,6 +10,6 @@ export const qwen3: Architecture = {
     const w = loadDecoder(config, weights, 'qk_norm', (i) => loadSwiglu(config, weights, i));
     const D = config.hidden_size,
       F = config.intermediate_size;
-    return new Decoder<FfnWeights>(config, backend, w, (be, h, ffn, T) => swiglu(be, h, ffn, T, D, F));
+    return new Decoder<FfnWeights>(config, backend, w, (be, h, ffn, T, _il, _cb, lora) => swiglu(be, h, ffn, T, D, F, lora));
   },
 };

@@ -11,6 +11,6 @@ export const qwen3_moe: Architecture = {
   load(config, weights, backend) {
     const w = loadDecoder(config, weights, 'qk_norm', (i) => loadMoeOrDense(config, weights, i));
     const shape = moeShape(config);
-    return new Decoder<MoeOrDense>(config, backend, w, (be, h, ffn, T, _il, cb) => moeOrDense(be, h, ffn, T, config, shape, cb));
+    return new Decoder<MoeOrDense>(config, backend, w, (be, h, ffn, T, _il, cb, lora) => moeOrDense(be, h, ffn, T, config, shape, cb, lora));
   },
 };

@@ -1,0 +1,87 @@
+// LoRA applied without merging (src/lora/apply.ts) against the same adapter merged into the weights
+// in float64 (src/lora/merge.ts), on the reference and WebAssembly backends; rows of different
+// adapters and of the base model in one batch each get their own adapter.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { openModelFiles } from '../../src/models/load.js';
+import type { CausalLM } from '../../src/models/model.js';
+import { ARCHITECTURES } from '../../src/models/registry.js';
+import { WeightLoader } from '../../src/models/weights.js';
+import { attachLora } from '../../src/lora/load.js';
+import { mergedSource } from '../../src/lora/merge.js';
+import type { LoraAdapter } from '../../src/lora/adapter.js';
+import type { Backend } from '../../src/backend/backend.js';
+import { compare, expectError, fixtureDir } from '../helpers.js';
+import { REFERENCE, WASM_X3, loadOn } from '../models/parity_backends.js';
+import { randomAdapter } from './util.js';
+
+const PROMPT = [1, 17, 42, 99, 7, 250, 3, 64];
+
+function logits(m: CausalLM, ids: number[], adapter = 0): Float32Array {
+  return Float32Array.from(
+    m.forward(
+      ids.map((token, pos) => ({ token, pos, seq: 0, logits: true, adapter })),
+      [m.newCache(64)],
+    ),
+  );
+}
+
+function loadMerged(dir: string, adapter: LoraAdapter, backend: Backend): CausalLM {
+  const { format, config, source } = openModelFiles(dir);
+  try {
+    const w = new WeightLoader(mergedSource(source, format, config.model_type, adapter, { f32: true }), format, backend, undefined, config.model_type);
+    return ARCHITECTURES[config.model_type].load(config, w, backend);
+  } finally {
+    source.close();
+  }
+}
+
+for (const fixture of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
+  for (const [bname, make] of [REFERENCE, WASM_X3]) {
+    test(`LoRA on ${fixture} (${bname}): applied = merged in float64, all seven modules, plain and rslora with a rank_pattern`, () => {
+      const dir = fixtureDir(`models/${fixture}`);
+      const m = loadOn(dir, make);
+      const base = logits(m, PROMPT);
+      const plain = randomAdapter(m.config, { r: 4, alpha: 8, seed: 3 });
+      const rs = randomAdapter(m.config, { r: 8, alpha: 4, rslora: true, seed: 4, ranks: { 'model.layers.0.self_attn.v_proj': 2, 'model.layers.1.mlp.up_proj': 16 } });
+      rs.name = 'rs';
+      const id1 = attachLora(m, plain),
+        id2 = attachLora(m, rs);
+      assert.deepEqual([id1, id2], [1, 2]);
+      for (const [id, a] of [
+        [id1, plain],
+        [id2, rs],
+      ] as const) {
+        const got = logits(m, PROMPT, id);
+        const merged = logits(loadMerged(dir, a, make()), PROMPT);
+        const c = compare(got, merged, 1e-4, 1e-4);
+        assert.ok(c.ok, `${a.name}: max |diff| ${c.maxAbs}`);
+        assert.ok(compare(got, base, 1e-2).maxAbs > 1e-2, 'the adapter changes the logits');
+      }
+      // rows of adapter 0 are the base model's, bit for bit
+      assert.deepEqual(logits(m, PROMPT, 0), base);
+      // one batch: a sequence per adapter and one of the base model, interleaved, = each alone
+      const seqs = [
+        { ids: PROMPT, adapter: 1 },
+        { ids: PROMPT.slice(0, 5), adapter: 0 },
+        { ids: PROMPT.slice(2), adapter: 2 },
+      ];
+      const caches = seqs.map(() => m.newCache(64));
+      const batch = seqs.flatMap((s, seq) => s.ids.map((token, pos) => ({ token, pos, seq, logits: true, adapter: s.adapter })));
+      // interleave rows of different sequences (a row's adapter travels with it)
+      batch.sort((x, y) => x.pos - y.pos || x.seq - y.seq);
+      const all = m.forward(batch, caches);
+      const V = m.config.vocab_size;
+      seqs.forEach((s, seq) => {
+        const alone = logits(m, s.ids, s.adapter);
+        batch.forEach((e, row) => {
+          if (e.seq !== seq) return;
+          const c = compare(all.subarray(row * V, (row + 1) * V), alone.subarray(e.pos * V, (e.pos + 1) * V), 1e-5, 1e-5);
+          assert.ok(c.ok, `sequence ${seq} position ${e.pos}: max |diff| ${c.maxAbs}`);
+        });
+      });
+      expectError(() => logits(m, PROMPT, 3), /batch row 0 asks for LoRA adapter 3, but 2 are loaded/);
+      expectError(() => attachLora(m, plain), /already loaded/);
+    });
+  }
+}
