@@ -1,0 +1,60 @@
+// Logits with a PEFT LoRA adapter against llama.cpp applying the same adapter (exported to GGUF
+// LoRA by qwen.ts, loaded with node-llama-cpp's `lora` option: test/fixtures/lora/PROVENANCE.md);
+// then the GGUF LoRA path and the merged weights against the PEFT path.
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { exportGgufLora, readGgufLora } from '../../src/lora/gguf_lora.js';
+import { attachLora } from '../../src/lora/load.js';
+import { mergedSource } from '../../src/lora/merge.js';
+import { readPeftAdapter } from '../../src/lora/peft.js';
+import { openModelFiles } from '../../src/models/load.js';
+import type { CausalLM } from '../../src/models/model.js';
+import { ARCHITECTURES } from '../../src/models/registry.js';
+import { WeightLoader } from '../../src/models/weights.js';
+import { compare, FIXTURES, fixtureDir, PARITY_ATOL, PARITY_RTOL, readF32, tmpDir } from '../helpers.js';
+import { REFERENCE, WASM_X3, loadOn } from '../models/parity_backends.js';
+import { LORA_CASES, LORA_PROMPT } from './cases.js';
+
+function logits(m: CausalLM, adapter = 0): Float32Array {
+  return Float32Array.from(
+    m.forward(
+      LORA_PROMPT.map((token, pos) => ({ token, pos, seq: 0, logits: true, adapter })),
+      [m.newCache(64)],
+    ),
+  );
+}
+
+for (const c of LORA_CASES) {
+  for (const [bname, make] of [REFERENCE, WASM_X3]) {
+    test(`LoRA ${c.name} on ${c.model} (${bname}): logits = llama.cpp's with the adapter exported to GGUF; GGUF LoRA and merged weights agree`, () => {
+      const gguf = path.join(fixtureDir(`models/${c.model}`), 'model-f32.gguf');
+      const m = loadOn(gguf, make);
+      const base = logits(m);
+      const want = readF32(path.join(FIXTURES, 'lora', `${c.name}.llama.f32`));
+      assert.ok(compare(base, want, 0.05).maxAbs > 0.05, 'the adapter changes llama.cpp logits (it was applied)');
+      const peft = readPeftAdapter(path.join(FIXTURES, 'lora', c.name));
+      const got = logits(m, attachLora(m, peft));
+      const vsLlama = compare(got, want, PARITY_ATOL, PARITY_RTOL);
+      assert.ok(vsLlama.ok, `vs llama.cpp: max |diff| ${vsLlama.maxAbs}`);
+      // the GGUF LoRA path: exported, read back, applied
+      const file = path.join(tmpDir(), 'a.gguf');
+      exportGgufLora(peft, file, m.config.model_type);
+      const g = readGgufLora(file);
+      assert.equal(g.modules.length, peft.modules.length);
+      const viaGguf = compare(logits(m, attachLora(m, g)), got, 1e-5, 1e-5);
+      assert.ok(viaGguf.ok, `GGUF LoRA vs PEFT: max |diff| ${viaGguf.maxAbs}`);
+      // merged into the weights (f32, float64 sums)
+      const { format, config, source } = openModelFiles(gguf);
+      let merged: CausalLM;
+      try {
+        const be = make();
+        merged = ARCHITECTURES[config.model_type].load(config, new WeightLoader(mergedSource(source, format, config.model_type, peft, { f32: true }), format, be, undefined, config.model_type), be);
+      } finally {
+        source.close();
+      }
+      const vsMerged = compare(logits(merged), got, 1e-4, 1e-4);
+      assert.ok(vsMerged.ok, `merged vs applied: max |diff| ${vsMerged.maxAbs}`);
+    });
+  }
+}
