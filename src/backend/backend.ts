@@ -158,6 +158,37 @@ export interface Backend {
    */
   storeRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, n: number, width: number, type: KvType): void;
 
+  // Backward ops (LoRA training, src/train/): gradients through the frozen base weights.
+  /** dx[t,k] = sum_n dy[t,n] * w[n,k]: matmul's input gradient; dx [T, K], dy [T, N], w [N, K] in any stored type */
+  matmulT(dx: Float32Array, dy: Float32Array, w: Weight, T: number): void;
+  /** out[n,k] = sum_t a[t,n] * b[t,k]: a weight gradient; out [N, K], a [T, N], b [T, K] */
+  matmulTN(out: Float32Array, a: Float32Array, b: Float32Array, T: number, N: number, K: number): void;
+  /** dx = the gradient w.r.t. x of rmsNorm(x, w) given dy (w frozen); dx, dy, x [R, D]; dx may alias dy */
+  rmsNormBack(dx: Float32Array, dy: Float32Array, x: Float32Array, w: Float32Array, R: number, D: number, eps: number): void;
+  /** The gradients of out = silu(gate) * up given dout; all [n]; dgate, dup may alias gate, up */
+  siluMulBack(dgate: Float32Array, dup: Float32Array, dout: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+  /**
+   * Causal attention's backward over consecutive sequences (rows 0..lens[0]-1 the first, and so on;
+   * row i of a sequence attends to its rows 0..i), the forward being
+   * out = softmax(q k^T * scale) v with grouped-query heads. q, out, dout, dq [T, Hq*Dh];
+   * k, v, dk, dv [T, Hkv*Dh] (f32). Writes dq, dk, dv.
+   */
+  attentionBack(
+    dq: Float32Array,
+    dk: Float32Array,
+    dv: Float32Array,
+    dout: Float32Array,
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    lens: Int32Array,
+    Hq: number,
+    Hkv: number,
+    Dh: number,
+    scale: number,
+  ): void;
+
   // Optional memory management, for backends with their own heap (WebAssembly memory):
   /** Bracket one forward pass: buffers allocated inside it and not freed are released when the
    * next pass begins (so a pass's logits stay valid until then). */

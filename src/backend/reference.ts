@@ -4,6 +4,7 @@ import { dequantize, quantize } from '../formats/quant/index.js';
 import { DTYPES, tensorBytes, type DType } from '../formats/dtype.js';
 import { kvHeadBytes, kvRowWords, ropeFreqs, type AttnSpan, type Backend, type DeltaNetDims, type KvType, type RecurrentSpan, type RopeFreqs, type Weight } from './backend.js';
 import { checkExperts } from './experts.js';
+import { attentionBackRef, matmulTNRef, matmulTRef, rmsNormBackRef, siluMulBackRef } from './reference_grad.js';
 
 function rowOf(w: Weight, r: number, dst: Float32Array): Float32Array {
   const cols = w.shape[w.shape.length - 1]!;
@@ -225,4 +226,11 @@ export class ReferenceBackend implements Backend {
     if (dstRow < 0 || srcRow < 0 || (dstRow + n) * words > dst.length || (srcRow + n) * width > src.length) throw new RangeError(`storeRows: ${n} rows at ${srcRow} -> ${dstRow} out of bounds`);
     for (let r = 0; r < n; r++) b.set(quantize(KV_DTYPE[type], src.subarray((srcRow + r) * width, (srcRow + r + 1) * width), width), 4 * (dstRow + r) * words);
   }
+
+  // backward ops (LoRA training): reference_grad.ts
+  matmulT = matmulTRef;
+  matmulTN = matmulTNRef;
+  rmsNormBack = rmsNormBackRef;
+  siluMulBack = siluMulBackRef;
+  attentionBack = attentionBackRef;
 }

@@ -17,3 +17,4 @@ export function relaxed(): i32 {
   return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 }
 export { quant_weights } from './quant_w';
+export { matmul_t, mmt_chunks, mmt_scratch_bytes } from './grad';
