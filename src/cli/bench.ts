@@ -8,7 +8,7 @@ import { fail } from '../errors.js';
 import { loadModel } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
-import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs } from './resolve.js';
+import { LOAD_HELP, LOAD_OPTIONS, LORA_HELP, LORA_OPTIONS, loraFromArgs, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs } from './resolve.js';
 import { ProfiledBackend } from '../backend/profile.js';
 
 const HELP = `usage: qwen-ts bench --model <file.gguf|dir> [--prompt-tokens 128] [--gen-tokens 64]
@@ -17,6 +17,7 @@ Prefills --prompt-tokens tokens in one batch, then decodes --gen-tokens tokens g
 ignored). Prints prefill and decode tokens/s, load time and peak RSS (median over --reps).
 --profile: one more run that times every backend op, printed per phase (to stderr).
 ${LOAD_HELP}
+${LORA_HELP}
 ${SEQ_HELP}`;
 
 export interface BenchResult {
@@ -32,6 +33,8 @@ export interface BenchResult {
   quantize?: string;
   /** --cache-type, when given */
   cache_type?: string;
+  /** the --lora adapter every sequence ran with */
+  lora?: string;
   reps?: { prefill_tps: number; decode_tps: number }[];
 }
 
@@ -80,6 +83,7 @@ export async function run(argv: string[]): Promise<void> {
       'gen-tokens': { type: 'string', default: '64' },
       ...BACKEND_OPTIONS,
       ...LOAD_OPTIONS,
+      ...LORA_OPTIONS,
       ...SEQ_OPTIONS,
       reps: { type: 'string', default: '1' },
       warmup: { type: 'string', default: '0' },
@@ -104,9 +108,10 @@ export async function run(argv: string[]): Promise<void> {
   const { ctxSize, cacheType } = seqFromArgs(values);
   const backend = backendFromArgs(values);
   const path = await resolveModelArg(values.model);
+  const lora = await loraFromArgs(values);
   const tl = performance.now();
   const checkTensors = values['check-tensors'];
-  const model = loadModel(path, { backend, quantize, checkTensors, ctxSize, cacheType });
+  const model = loadModel(path, { backend, quantize, checkTensors, ctxSize, cacheType, lora });
   const load_s = (performance.now() - tl) / 1000;
   if (P + G + 1 > model.config.max_position_embeddings) fail(`--prompt-tokens + --gen-tokens + 1 exceeds the ${ctxSize ? '--ctx-size' : "model's"} context (${model.config.max_position_embeddings})`);
   for (let i = 0; i < warmup; i++) runBench(model, P, Math.min(G, 4));
@@ -123,10 +128,11 @@ export async function run(argv: string[]): Promise<void> {
   };
   if (quantize) res.quantize = quantize;
   if (cacheType) res.cache_type = cacheType;
+  if (lora) res.lora = values.lora;
   if (reps > 1) res.reps = runs;
   if (values.profile) {
     const prof = new ProfiledBackend(backend);
-    runBench(loadModel(path, { backend: prof.backend, quantize, checkTensors, ctxSize, cacheType, onNote: () => {} }), P, G, (p) => (prof.phase = p));
+    runBench(loadModel(path, { backend: prof.backend, quantize, checkTensors, ctxSize, cacheType, lora, onNote: () => {} }), P, G, (p) => (prof.phase = p));
     process.stderr.write(prof.report() + '\n');
   }
   backend.dispose?.();

@@ -3,12 +3,13 @@ import { parseArgs } from 'node:util';
 import { fail } from '../errors.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { loadModel } from '../models/load.js';
-import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs } from './resolve.js';
+import { LOAD_HELP, LOAD_OPTIONS, LORA_HELP, LORA_OPTIONS, loraFromArgs, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs } from './resolve.js';
 
 const HELP = `usage: qwen-ts logits --model <dir|file.gguf> --tokens 1,2,3 [--all]
 Evaluates the tokens in one batched pass and prints {"logits": [...]} for the last position,
 or with --all {"logits": [[...], ...]} for every position.
 ${LOAD_HELP}
+${LORA_HELP}
 ${SEQ_HELP}`;
 
 export function parseIds(s: string, what: string): number[] {
@@ -23,6 +24,7 @@ export async function run(argv: string[]): Promise<void> {
     options: {
       ...BACKEND_OPTIONS,
       ...LOAD_OPTIONS,
+      ...LORA_OPTIONS,
       ...SEQ_OPTIONS,
       model: { type: 'string' },
       tokens: { type: 'string' },
@@ -36,7 +38,9 @@ export async function run(argv: string[]): Promise<void> {
   const ids = parseIds(values.tokens, '--tokens');
   const quantize = quantizeFromArgs(values);
   const { ctxSize, cacheType } = seqFromArgs(values);
-  const model = loadModel(await resolveModelArg(values.model), { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], ctxSize, cacheType });
+  const path = await resolveModelArg(values.model);
+  const lora = await loraFromArgs(values);
+  const model = loadModel(path, { backend: backendFromArgs(values), quantize, checkTensors: values['check-tensors'], ctxSize, cacheType, lora });
   const ctx = model.config.max_position_embeddings;
   if (ids.length > ctx) fail(`--tokens has ${ids.length} tokens, more than the ${ctxSize ? '--ctx-size' : "model's"} context of ${ctx}`);
   const cache = model.newCache(ids.length);

@@ -6,6 +6,7 @@ import { fail, quote } from '../errors.js';
 import { resolveModel } from '../hub/resolve.js';
 import { LOAD_QUANT_TYPES, type LoadQuantType } from '../models/weights.js';
 import { KV_TYPES, type KvType } from '../backend/backend.js';
+import { resolveAdapter, type LoraSpec } from '../lora/load.js';
 
 export async function resolveModelArg(arg: string): Promise<string> {
   const p = await resolveModel(arg);
@@ -75,4 +76,22 @@ export const SEQ_HELP = `${CTX_HELP}\n${KV_HELP}`;
 
 export function seqFromArgs(values: { 'ctx-size'?: string; 'cache-type'?: string }): { ctxSize?: number; cacheType?: KvType } {
   return { ctxSize: ctxSizeFromArgs(values), cacheType: cacheTypeFromArgs(values) };
+}
+
+/** --lora / --lora-scale (LoadOptions.lora) for the commands that run one adapter on every sequence: run, logits, bench. */
+export const LORA_OPTIONS = { lora: { type: 'string' }, 'lora-scale': { type: 'string' } } as const;
+
+export const LORA_HELP = `  --lora PATH           apply a LoRA adapter without merging it: a PEFT folder (adapter_config.json +
+                        adapter_model.safetensors), its .safetensors, a llama.cpp GGUF LoRA file, or
+                        a hub id; checked against the model's shapes
+  --lora-scale S        multiply the adapter's scale (alpha / r) by S, as llama.cpp's --lora-scaled (default 1)`;
+
+export async function loraFromArgs(values: { lora?: string; 'lora-scale'?: string }): Promise<LoraSpec[] | undefined> {
+  const v = values['lora-scale'];
+  if (v !== undefined && (v.trim() === '' || !Number.isFinite(Number(v)))) fail(`--lora-scale must be a number, got ${quote(v)}`);
+  if (values.lora === undefined) {
+    if (v !== undefined) fail('--lora-scale needs --lora');
+    return undefined;
+  }
+  return [{ path: await resolveAdapter(values.lora), scale: v === undefined ? 1 : Number(v), default: true }];
 }

@@ -6,7 +6,7 @@ import { fail } from '../errors.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { ProgressBar } from './progress.js';
 import { SPEC_HELP, SPEC_OPTIONS, specFromArgs } from './spec_args.js';
-import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs } from './resolve.js';
+import { LOAD_HELP, LOAD_OPTIONS, LORA_HELP, LORA_OPTIONS, loraFromArgs, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs } from './resolve.js';
 
 const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt] [options]
   --system TEXT         system message
@@ -17,6 +17,7 @@ const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt
   --no-think            ask Qwen3 / Qwen3.5 not to think first
   --json                print the final message as JSON instead of streaming text
 ${LOAD_HELP}
+${LORA_HELP}
 ${SPEC_HELP}
 ${SEQ_HELP}
 Interactive commands: /clear, /system TEXT, /think on|off, /bye. Ctrl-C stops an answer.`;
@@ -31,6 +32,7 @@ export async function run(argv: string[]): Promise<void> {
       ...SPEC_OPTIONS,
       ...BACKEND_OPTIONS,
       ...LOAD_OPTIONS,
+      ...LORA_OPTIONS,
       ...SEQ_OPTIONS,
       system: { type: 'string' },
       temperature: { type: 'string' },
@@ -62,9 +64,11 @@ export async function run(argv: string[]): Promise<void> {
   const { ctxSize, cacheType } = seqFromArgs(values);
   const path = await resolveModelArg(positionals[0]!);
   const spec = await specFromArgs(values);
+  const lora = await loraFromArgs(values);
   const bar = new ProgressBar('loading');
   const cm = openChatModel(path, positionals[0]!, {
     backend: backendFromArgs(values),
+    lora,
     quantize,
     checkTensors: values['check-tensors'],
     ctxSize,

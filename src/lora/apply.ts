@@ -27,6 +27,8 @@ interface Slot {
 /** The adapters loaded on one model; adapter ids are 1, 2, ... in load order (0: none). */
 export class LoraSet {
   private readonly slots: Slot[] = [];
+  /** the adapter of rows that name none (run / logits / bench --lora: every sequence uses it); 0: the base model */
+  fallback = 0;
   constructor(
     readonly backend: Backend,
     readonly config: QwenConfig,
@@ -70,7 +72,7 @@ export class LoraSet {
   pass(batch: readonly { adapter?: number }[]): LoraPass | undefined {
     let runs: Run[] | undefined;
     for (let t = 0; t < batch.length; t++) {
-      const id = batch[t]!.adapter ?? 0;
+      const id = batch[t]!.adapter ?? this.fallback;
       if (id === 0) continue;
       const slot = this.slots[id - 1];
       if (!slot || !Number.isInteger(id)) fail(`batch row ${t} asks for LoRA adapter ${id}, but ${this.slots.length} are loaded`);

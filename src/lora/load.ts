@@ -29,6 +29,25 @@ export function hubRepoOf(p: string): string | undefined {
   return m ? `${m[1]}/${m[2]}` : undefined;
 }
 
+/** An adapter to load with a model (LoadOptions.lora, the CLI's --lora). */
+export interface LoraSpec {
+  /** a local GGUF LoRA file or PEFT folder / file */
+  path: string;
+  /** what requests call it (default: the file or folder name) */
+  name?: string;
+  scale?: number;
+  /** rows that name no adapter use this one (run, logits, bench --lora) */
+  default?: boolean;
+}
+
+/** Load each spec's adapter onto `model` (ids 1, 2, ... in order). */
+export function loadLoras(model: CausalLM, specs: readonly LoraSpec[], modelPath: string, onNote?: (m: string) => void): void {
+  for (const s of specs) {
+    const id = attachLora(model, readAdapter(s.path, s.name), { scale: s.scale, model: modelPath, onNote });
+    if (s.default) model.lora!.fallback = id;
+  }
+}
+
 export interface AttachOptions {
   /** multiplies every module's scale (llama.cpp's --lora-scaled) */
   scale?: number;

@@ -22,6 +22,9 @@ const PATHS: Record<string, string> = {
   down_proj: 'mlp.down_proj',
 };
 
+/** The architectures whose forward pass applies LoRA adapters. */
+export const LORA_MODEL_TYPES: readonly string[] = ['qwen2', 'qwen3', 'qwen2_moe', 'qwen3_moe'];
+
 /** Whether layer i of a MoE model has a dense FFN (config_moe.ts's rule). */
 function denseFfn(c: QwenConfig, i: number): boolean {
   if (c.num_experts === undefined) return true;
@@ -31,7 +34,7 @@ function denseFfn(c: QwenConfig, i: number): boolean {
 
 /** Target `target`'s module in layer `layer` of a model with config c, or undefined where it has none. */
 export function targetShape(c: QwenConfig, layer: number, target: string): TargetShape | undefined {
-  if (c.model_type !== 'qwen2' && c.model_type !== 'qwen3' && c.model_type !== 'qwen2_moe' && c.model_type !== 'qwen3_moe') return undefined;
+  if (!LORA_MODEL_TYPES.includes(c.model_type)) return undefined;
   if (layer < 0 || layer >= c.num_hidden_layers || !Object.hasOwn(PATHS, target)) return undefined;
   const D = c.hidden_size,
     F = c.intermediate_size,
@@ -54,6 +57,7 @@ export function checkAdapter(c: QwenConfig, a: LoraAdapter): void {
     const s = targetShape(c, m.layer, m.target);
     const where = `LoRA adapter ${quote(a.name)}: module ${quote(m.name)}`;
     if (!s) {
+      if (!LORA_MODEL_TYPES.includes(c.model_type)) fail(`${where}: LoRA adapters apply to ${LORA_MODEL_TYPES.join(', ')} models, and this model is ${c.model_type}`);
       if (m.layer >= c.num_hidden_layers) fail(`${where} is in layer ${m.layer}, but the model has ${c.num_hidden_layers} layers`);
       fail(
         `${where}: ${c.model_type} models have no ${quote(m.target)} module${Object.hasOwn(PATHS, m.target) ? ' in this layer' : ''} to adapt (LoRA applies to ${Object.keys(PATHS).join(', ')} of dense layers)`,

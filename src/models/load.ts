@@ -13,9 +13,12 @@ import { ARCHITECTURES } from './registry.js';
 import { withCacheType } from './kv_cache.js';
 import type { CausalLM } from './model.js';
 import { WeightLoader, type LoadQuantType } from './weights.js';
+import { loadLoras, type LoraSpec } from '../lora/load.js';
 
 export interface LoadOptions {
   backend?: Backend;
+  /** LoRA adapters to load onto the model (ids 1, 2, ... in order; src/lora/load.ts) */
+  lora?: LoraSpec[];
   /** progress of reading the weights, in bytes */
   onProgress?: (done: number, total: number) => void;
   /** one-line remarks about the model (default: written to stderr) */
@@ -108,6 +111,7 @@ export function loadModel(p: string, opts: LoadOptions = {}): CausalLM {
     const weights = new WeightLoader(source, format, backend, opts.onProgress, config.model_type, opts.quantize, opts.checkTensors);
     const model = ARCHITECTURES[config.model_type].load(config, weights, backend);
     for (const n of weights.notes) (opts.onNote ?? ((m) => process.stderr.write(`note: ${m}\n`)))(n);
+    if (opts.lora?.length) loadLoras(model, opts.lora, p, opts.onNote);
     return model;
   } finally {
     source.close(); // every weight has been read into backend storage
