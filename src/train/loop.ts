@@ -161,10 +161,25 @@ export function trainLoop<M>(core: GradCore<M>, model: M, adapter: LoraAdapter, 
   let tokensSeen = 0,
     stepsRun = 0;
   const tokensPerSecond = () => tokensSeen / Math.max(1e-3, (Date.now() - started) / 1000);
-  const stop = (what: string) => {
-    // the adapter still holds the last step's weights: keep them (and the state to resume from)
+  // the weights and moments before the latest step: a NaN loss condemns the latest step's weights
+  // (they produced it), so the ones before it, whose loss was finite, are what is kept
+  const before = { state, step: opt.step, p: params.map((q) => Float32Array.from(q.p)), m: params.map((q) => new Float32Array(q.p.length)), v: params.map((q) => new Float32Array(q.p.length)) };
+  const stop = (what: string, at = state.global_step + 1) => {
+    if (state.global_step > 0 && before.state !== state) {
+      params.forEach((q, i) => {
+        q.p.set(before.p[i]!);
+        const mo = opt.moments(q.name, q.p.length);
+        mo.m.set(before.m[i]!);
+        mo.v.set(before.v[i]!);
+      });
+      opt.step = before.step;
+      state = before.state;
+    }
+    if (state.global_step === 0) fail(`${what} at step ${at} of ${totalSteps}, before any update worked; nothing was saved. Check the data and the model, or try a lower --lr`);
     saveCheckpoint(o.out, adapter, opt, { ...state, status: 'stopped' });
-    fail(`${what} at step ${state.global_step + 1} of ${totalSteps} (epoch ${state.epoch + 1}); stopped, and the adapter from step ${state.global_step} is kept in ${o.out}. Try a lower --lr`);
+    fail(
+      `${what} at step ${at} of ${totalSteps} (epoch ${Math.min(state.epoch, o.epochs - 1) + 1}); stopped, and kept the adapter from step ${state.global_step} (the last whose loss was finite) in ${o.out}. Try a lower --lr`,
+    );
   };
   for (let e = state.epoch; e < o.epochs; e++) {
     const plan = plans[e]!;
@@ -193,6 +208,14 @@ export function trainLoop<M>(core: GradCore<M>, model: M, adapter: LoraAdapter, 
       );
       if (!Number.isFinite(norm)) stop(`the gradient norm is ${norm}`);
       const lr = o.schedule === 'constant' ? o.lr : linearSchedule(o.lr, state.global_step, warmup, totalSteps);
+      before.state = state;
+      before.step = opt.step;
+      params.forEach((q, i) => {
+        const mo = opt.moments(q.name, q.p.length);
+        before.p[i]!.set(q.p);
+        before.m[i]!.set(mo.m);
+        before.v[i]!.set(mo.v);
+      });
       opt.begin();
       for (const q of params) opt.update(q.name, q.p, q.g, lr);
       stepsRun++;
@@ -211,7 +234,10 @@ export function trainLoop<M>(core: GradCore<M>, model: M, adapter: LoraAdapter, 
       if (o.saveSteps && state.global_step % o.saveSteps === 0 && g + 1 < groupsIn(e)) saveCheckpoint(o.out, adapter, opt, state);
     }
     const record: EpochRecord = { epoch: e + 1, step: state.global_step, train_loss: state.epoch_loss / Math.max(1, state.epoch_count), tokens_per_second: tokensPerSecond() };
-    if (val?.length) record.val_loss = meanLoss(core, model, adapter, val, o.batchTokens);
+    if (val?.length) {
+      record.val_loss = meanLoss(core, model, adapter, val, o.batchTokens);
+      if (!Number.isFinite(record.val_loss)) stop(`the validation loss is ${record.val_loss}`, state.global_step);
+    }
     state = { ...state, epoch: e + 1, group: 0, epoch_loss: 0, epoch_count: 0, history: [...state.history, record], status: e + 1 === o.epochs ? 'done' : 'running' };
     saveCheckpoint(o.out, adapter, opt, state);
     onEvent?.({ type: 'epoch', ...record });

@@ -185,7 +185,7 @@ test('loop: a NaN loss stops with a clear message and keeps the last good adapte
   const nanCall = 6;
   expectError(
     () => trainLoop(quadratic(nanCall), null, small(), seqs, undefined, opts(bad)),
-    /the training loss is NaN at step \d+ of \d+ \(epoch \d\); stopped, and the adapter from step \d+ is kept in .*Try a lower --lr/,
+    /the training loss is NaN at step 4 of \d+ \(epoch \d\); stopped, and kept the adapter from step 2 \(the last whose loss was finite\) in .*Try a lower --lr/,
   );
   const st = readTrainerState(bad)!;
   assert.equal(st.status, 'stopped');
@@ -199,7 +199,11 @@ test('loop: a NaN loss stops with a clear message and keeps the last good adapte
     /enough/,
   );
   assert.ok(adapterBytes(ref).equals(adapterBytes(bad)));
-  assert.equal(st.global_step, 3);
+  assert.equal(st.global_step, 2);
+  // a NaN on the first step saves nothing
+  const none = path.join(root, 'none');
+  expectError(() => trainLoop(quadratic(0), null, small(), seqs, undefined, opts(none)), /NaN at step 1 of \d+, before any update worked; nothing was saved/);
+  assert.equal(readTrainerState(none), undefined);
   fs.rmSync(root, { recursive: true });
   fs.rmSync(ref, { recursive: true });
 });
