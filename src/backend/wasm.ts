@@ -35,6 +35,10 @@ const MIN_TYPES = new Set<DType>(['Q4_1', 'Q5_1']);
 // multiply-adds per row and head: the chunked one wins by running them as tiled products.
 export const DELTA_CHUNK_MIN = 16;
 
+// F16 / BF16 products of up to this many rows run small16 (each weight read once, every row's sum
+// that of the row alone); more run mm_rows (bench/smallbatch.ts).
+export const SMALL_ROWS = 16;
+
 let u8DotExact: boolean | undefined; // see Shard.u8DotExact
 
 export interface WasmBackendOptions {
@@ -54,6 +58,9 @@ export interface WasmBackendOptions {
   /** Q4_1, Q5_0 and Q5_1 products on int8 (Q8_0 / Q8_1-like) activations, src/kernels/q8.ts
    * (default true); false: rows decoded to f32 (mm_rows), kept as the tests' and bench's reference */
   legacyInt8?: boolean;
+  /** F16 / BF16 products of 2..SMALL_ROWS rows on small16 (default true); false: mm_rows, the way
+   * before, kept for the bench's comparison */
+  smallBatch?: boolean;
   /** fill every alloc() with NaN (tests: shows that no op reads a buffer before writing it) */
   poison?: boolean;
   /** scale of the least work worth a thread (default 1; tests use tiny values to split tiny ops) */
@@ -84,6 +91,8 @@ export class WasmBackend extends ShardRouter implements Backend {
   readonly kquant: boolean;
   /** Q4_1, Q5_0, Q5_1 products run on the int8 kernels (q8.ts) */
   readonly legacyInt8: boolean;
+  /** most rows of an F16 / BF16 product on the one-token and small-batch kernels */
+  readonly smallRows: number;
   private f16Checked = new WeakMap<Uint8Array, boolean>();
   private readonly grain: number;
   /** deltaNet: rows of one sequence from which it runs the chunked form (benchmarks change it) */
@@ -99,7 +108,8 @@ export class WasmBackend extends ShardRouter implements Backend {
     this.u8dot = this.relaxed && opts.u8dot !== false && (u8DotExact ??= this.cur.u8DotExact()); // the engine's, once per process
     this.kquant = opts.kquant !== false;
     this.legacyInt8 = opts.legacyInt8 !== false;
-    this.name = `wasm-${this.relaxed ? 'relaxed-simd' : 'simd'}${this.u8dot ? '-u8dot' : ''}${this.kquant ? '' : '-f32kquant'}${this.legacyInt8 ? '' : '-f32legacy'}-x${this.threads}`;
+    this.smallRows = opts.smallBatch === false ? 1 : SMALL_ROWS;
+    this.name = `wasm-${this.relaxed ? 'relaxed-simd' : 'simd'}${this.u8dot ? '-u8dot' : ''}${this.kquant ? '' : '-f32kquant'}${this.legacyInt8 ? '' : '-f32legacy'}${this.smallRows > 1 ? '' : '-nosmall'}-x${this.threads}`;
   }
 
   private parts(work: number, grain: number): number {
@@ -126,7 +136,7 @@ export class WasmBackend extends ShardRouter implements Backend {
    * Several products of one x (e.g. the q/k/v projections): legacy block weights (any mix of
    * Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) share one activation quantisation and one dispatch, K-quant
    * weights (any mix of Q4_K, Q5_K, Q6_K) another, F16
-   * weights for one token one prescale and one dispatch, BF16 weights for one token one dispatch. Every kernel sums a (token, row) the
+   * weights for up to SMALL_ROWS tokens one prescale and one dispatch, BF16 weights one dispatch. Every kernel sums a (token, row) the
    * same way whatever T is (see src/kernels/q8.ts, kq.ts and float.ts), so a request's logits do
    * not depend on the batch it shares.
    */
@@ -164,9 +174,10 @@ export class WasmBackend extends ShardRouter implements Backend {
       s = this.wshard(ws[0]!);
     const all = (f: (w: Weight) => boolean) => ws.every((w) => w.shape[1] === K && f(w));
     const q8 = all((w) => Q8_TYPES.has(w.dtype) && (this.legacyInt8 || w.dtype === 'Q8_0' || w.dtype === 'Q4_0')); // mixed legacy types share one call
-    const f16 = !q8 && T === 1 && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w));
+    // 16-bit float weights: one token, or a few (small16 in src/kernels/small.ts), converted in registers
+    const f16 = !q8 && T <= this.smallRows && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w));
     const kq = this.kquant && all((w) => KQ_TYPES.has(w.dtype)); // mixed K-quant types share one call
-    const bf16 = T === 1 && all((w) => w.dtype === 'BF16');
+    const bf16 = T <= this.smallRows && all((w) => w.dtype === 'BF16');
     const seg = typeof xsel === 'number' ? null : xsel,
       xgroup = typeof xsel === 'number' ? xsel : 0;
     if (seg) {
@@ -228,12 +239,12 @@ export class WasmBackend extends ShardRouter implements Backend {
         }
         this.run(s, K_MM_KQ, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xb, xw, T, K, sc, sstride, counter, sel]);
       } else if (f16) {
-        const xs = s.scratchBlock('xs', K * 4);
-        s.ex.scale_f32(xs, px, K, 2 ** 96); // see mv_f16
-        this.run(s, K_MV_F16, parts, [this.desc(s, outs, ws), ws.length, xs, K]);
+        const xs = s.scratchBlock('xs', T * K * 4);
+        s.ex.scale_f32(xs, px, T * K, 2 ** 96); // see mv_f16
+        this.run(s, K_MV_F16, parts, [this.desc(s, outs, ws), ws.length, xs, K, T]);
       } else if (bf16) {
         // a bf16 is the top half of an f32: converted in registers, no prescale (mv_bf16)
-        this.run(s, K_MV_BF16, parts, [this.desc(s, outs, ws), ws.length, px, K]);
+        this.run(s, K_MV_BF16, parts, [this.desc(s, outs, ws), ws.length, px, K, T]);
       } else {
         const w = ws[0]!,
           N = w.shape[0]!,

@@ -3,6 +3,7 @@
 // dotted with all T tokens, so the decode cost is shared by the tokens.
 import { dot4, hsum, madd, split } from './common';
 import { DT_F16, DT_F32, dequant_row, f16x8_hi, f16x8_lo, row_bytes } from './dequant';
+import { small16 } from './small';
 
 // Every (token, row) of mm_rows is summed the same way, whatever the tile: lanes over K & ~3 in
 // order, hsum, the scalar tail in order. So a row's result does not depend on how many tokens
@@ -74,7 +75,8 @@ export function mm_rows(part: i32, parts: i32, out: usize, w: usize, x: usize, T
 }
 
 /**
- * One token times F16 rows, converting in registers (no decode pass). xs is x * 2^96, so that the
+ * One token (T > 1: a few, small16 in small.ts) times F16 rows, converting in registers (no
+ * decode pass). xs is x * 2^96 (T rows), so that the
  * weights' bit patterns (values times 2^-112, see f16x8_lo) give products times 2^-16; the sum is
  * scaled back by 2^16. Scaling by a power of two commutes with rounding, so these are mm_rows's
  * sums on the exact weights (same order: lanes over K & ~3, hsum, scalar tail) and a row's result
@@ -86,17 +88,20 @@ export function mm_rows(part: i32, parts: i32, out: usize, w: usize, x: usize, T
  * used once and decode waits on memory. Infinite / NaN weights are not supported here (wasm.ts
  * routes such files to mm_rows). desc: per matrix three i32 (out, w, N), as mm_q8_0.
  */
-export function mv_f16(part: i32, parts: i32, desc: usize, count: i32, xs: usize, K: i32): void {
-  mv16<i16>(part, parts, desc, count, xs, K);
+export function mv_f16(part: i32, parts: i32, desc: usize, count: i32, xs: usize, K: i32, T: i32): void {
+  if (T > 1) small16<i16>(part, parts, desc, count, xs, T, K); // x [T, K] (src/kernels/small.ts)
+  else mv16<i16>(part, parts, desc, count, xs, K);
 }
 
 /**
- * One token times BF16 rows, converted in registers: a bf16 is the top half of an f32, so the
+ * One token (T > 1: a few, small16 in small.ts) times BF16 rows, converted in registers: a
+ * bf16 is the top half of an f32, so the
  * conversion is one byte shuffle, exact, with no prescale (x is passed as is). Same sums as
  * mm_rows on the decoded rows, so a row's result does not depend on the batch size.
  */
-export function mv_bf16(part: i32, parts: i32, desc: usize, count: i32, x: usize, K: i32): void {
-  mv16<u16>(part, parts, desc, count, x, K);
+export function mv_bf16(part: i32, parts: i32, desc: usize, count: i32, x: usize, K: i32, T: i32): void {
+  if (T > 1) small16<u16>(part, parts, desc, count, x, T, K);
+  else mv16<u16>(part, parts, desc, count, x, K);
 }
 
 // H = i16: F16 rows (x prescaled by 2^96, see mv_f16); H = u16: BF16 rows (x as is)
@@ -112,11 +117,11 @@ export function mv_bf16(part: i32, parts: i32, desc: usize, count: i32, x: usize
 /** Eight 16-bit weights -> f32x4 of the first (lo) or last four, as the row's format reads them. */
 // BF16: interleave with zero (punpcklwd / punpckhwd). A shuffle reading zero bytes twice means the
 // same, but V8 then misses the interleave and emits two pshufb: 1.8x slower on Node 20.
-@inline function lo16<H>(h: v128): v128 {
+@inline export function lo16<H>(h: v128): v128 {
   if (isSigned<H>()) return f16x8_lo(h);
   return i8x16.shuffle(i8x16.splat(0), h, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
 }
-@inline function hi16<H>(h: v128): v128 {
+@inline export function hi16<H>(h: v128): v128 {
   if (isSigned<H>()) return f16x8_hi(h);
   return i8x16.shuffle(i8x16.splat(0), h, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
 }
@@ -179,7 +184,7 @@ function mv16_rows<H>(out: usize, w: usize, xs: usize, N: i32, K: i32, n0: i32, 
 }
 
 /** A row's end: one more 4-column step if K & 7 >= 4, hsum, the scalar tail (F16: the 2^16 scale back). */
-@inline function row_end16<H>(a: v128, wr: usize, xs: usize, K8: i32, K: i32): f32 {
+@inline export function row_end16<H>(a: v128, wr: usize, xs: usize, K8: i32, K: i32): f32 {
   let k = K8;
   if (k + 4 <= K) {
     a = madd(lo16<H>(v128.load64_zero(wr + (<usize>k << 1))), v128.load(xs + (<usize>k << 2)), a);
