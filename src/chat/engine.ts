@@ -40,6 +40,8 @@ export interface ChatModel {
   scheduler: Engine;
   /** the model has no chat template: plain ChatML is used */
   templateFallback: boolean;
+  /** names of the LoRA adapters loaded with the model, in id order (id i + 1); a request picks one by name */
+  adapters?: readonly string[];
   /** how the chat template writes tool calls (toolCallFormat); the parser and forced tool calls follow it */
   toolFormat: ToolCallFormat;
   /** stop the engine thread, if there is one */
@@ -83,7 +85,7 @@ export function openChatModel(path: string, name: string, opts: LoadOptions & En
   const model = loadModel(path, opts);
   const spec = opts.spec && openSpeculation(opts.spec, { path, model, tokenizer }, opts);
   const scheduler = new Scheduler(model, undefined, opts.parallel, opts.cacheMem ?? DEFAULT_CACHE_BYTES, spec);
-  return { name, ...chatSide(path, tokenizer, model.config), model, scheduler };
+  return { name, ...chatSide(path, tokenizer, model.config), model, scheduler, adapters: model.lora?.names };
 }
 
 /**
@@ -96,7 +98,7 @@ export async function openChatModelThreaded(path: string, name: string, opts: En
   const tokenizer = loadTokenizer(path);
   const engine = await EngineClient.start(path, { ...opts, cacheMem: opts.cacheMem ?? DEFAULT_CACHE_BYTES });
   try {
-    return { name, ...chatSide(path, tokenizer, engine.config), scheduler: engine, close: () => engine.close() };
+    return { name, ...chatSide(path, tokenizer, engine.config), scheduler: engine, close: () => engine.close(), adapters: opts.lora?.map((s) => s.name ?? s.path) };
   } catch (e) {
     await engine.close();
     throw e;

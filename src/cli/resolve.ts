@@ -95,3 +95,19 @@ export async function loraFromArgs(values: { lora?: string; 'lora-scale'?: strin
   }
   return [{ path: await resolveAdapter(values.lora), scale: v === undefined ? 1 : Number(v), default: true }];
 }
+
+/** serve's --lora NAME=PATH (repeatable): named adapters, none the default; a name is unique and not the served model's. */
+export async function servedLoras(args: readonly string[] | undefined, modelName: string): Promise<LoraSpec[] | undefined> {
+  if (!args?.length) return undefined;
+  const specs: LoraSpec[] = [];
+  for (const a of args) {
+    const eq = a.indexOf('=');
+    const name = a.slice(0, eq).trim(),
+      p = a.slice(eq + 1).trim();
+    if (eq < 1 || !name || !p) fail(`--lora must be NAME=PATH (the name requests give as "model"), got ${quote(a)}`);
+    if (name === modelName) fail(`--lora name ${quote(name)} is the served model's own name; give the adapter another`);
+    if (specs.some((s) => s.name === name)) fail(`--lora name ${quote(name)} is given twice`);
+    specs.push({ name, path: await resolveAdapter(p) });
+  }
+  return specs;
+}

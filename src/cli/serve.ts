@@ -7,11 +7,16 @@ import { createServer } from '../server/app.js';
 import { originPolicy } from '../server/cors.js';
 import { ProgressBar } from './progress.js';
 import { SPEC_HELP, SPEC_OPTIONS, specFromArgs } from './spec_args.js';
-import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs } from './resolve.js';
+import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs, servedLoras } from './resolve.js';
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
        [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors]
        [--cache-mem 1G] [--no-prefix-cache] [--in-process] [--ctx-size N] [--cache-type f32|f16|q8_0] [--response-store N] [--no-access-log]
+       [--lora NAME=PATH ...]
+--lora NAME=PATH: load a LoRA adapter (PEFT folder or file, GGUF LoRA, or hub id) under NAME (repeat for
+        more): a request with "model": "NAME" runs with it, one naming the served model (or none)
+        without; other names are a 404. /v1/models lists them. Requests for different adapters and
+        the base model are batched together.
 --parallel: requests generating at once (batched together); more wait their turn.
 --cache-mem: memory for the prefix cache (K, M, G suffixes; a bare number is MiB; default 1G): a
         prompt that starts as an earlier one did (the same system prompt and tools, the previous
@@ -50,6 +55,7 @@ export async function run(argv: string[]): Promise<void> {
       'cache-mem': { type: 'string' },
       'no-prefix-cache': { type: 'boolean' },
       'in-process': { type: 'boolean' },
+      lora: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -74,8 +80,9 @@ export async function run(argv: string[]): Promise<void> {
   const arg = positionals[0]!;
   const path = await resolveModelArg(arg);
   const spec = await specFromArgs(values);
+  const lora = await servedLoras(values.lora, values.name ?? arg);
   const bar = new ProgressBar('loading');
-  const load = { quantize, ctxSize, cacheType, checkTensors: values['check-tensors'], parallel, cacheMem, spec, onProgress: (d: number, t: number) => bar.update(d, t) };
+  const load = { quantize, ctxSize, cacheType, checkTensors: values['check-tensors'], parallel, cacheMem, spec, lora, onProgress: (d: number, t: number) => bar.update(d, t) };
   const cm: ChatModel = values['in-process']
     ? openChatModel(path, values.name ?? arg, { ...load, backend: backendFromArgs(values) })
     : await openChatModelThreaded(path, values.name ?? arg, { ...load, backend: values.backend, threads: values.threads });

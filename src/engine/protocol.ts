@@ -7,6 +7,7 @@ import type { LoadQuantType } from '../models/weights.js';
 import type { KvType } from '../backend/backend.js';
 import type { SchedulerStats } from '../generate/scheduler.js';
 import type { SpecOptions } from '../generate/spec_open.js';
+import type { LoraSpec } from '../lora/load.js';
 import type { EmbedInput, EmbedOptions, EmbedResult } from '../embed/embed.js';
 import type { RerankOptions, RerankResult } from '../embed/rerank.js';
 
@@ -30,6 +31,8 @@ export interface EngineInit {
   cacheMem?: number;
   /** speculative decoding (the draft model is loaded on the engine thread, on its backend) */
   spec?: SpecOptions;
+  /** LoRA adapters loaded with the model (ids 1, 2, ... in order; requests pick one by id) */
+  lora?: LoraSpec[];
 }
 
 /** GenerateOptions as data: no signal (cancel is a message), the constraint as its spec. */

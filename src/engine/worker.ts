@@ -30,6 +30,7 @@ function start(): Scheduler {
     checkTensors: init.checkTensors,
     ctxSize: init.ctxSize,
     cacheType: init.cacheType,
+    lora: init.lora,
     onProgress: (done, total) => post({ type: 'progress', done, total }),
     onNote: (note) => post({ type: 'note', note }),
   });

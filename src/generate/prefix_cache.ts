@@ -75,10 +75,10 @@ export class PrefixCache {
     return { bytes: this.bytes, budget: this.budget, blocks: this.entries.size, checkpoints: this.checkpoints, evictions: this.evictions };
   }
 
-  /** The chain keys of the first `n` full blocks of `tokens`. */
-  private keys(tokens: readonly number[], n: number): string[] {
+  /** The chain keys of the first `n` full blocks of `tokens`; a LoRA adapter's chains have their own root (its keys and values differ). */
+  private keys(tokens: readonly number[], n: number, adapter = 0): string[] {
     const out: string[] = [];
-    for (let i = 0, parent = ''; i < n; i++) out.push((parent = blockKey(parent, tokens.slice(i * BLOCK, (i + 1) * BLOCK))));
+    for (let i = 0, parent = adapter ? `lora:${adapter}` : ''; i < n; i++) out.push((parent = blockKey(parent, tokens.slice(i * BLOCK, (i + 1) * BLOCK))));
     return out;
   }
 
@@ -86,8 +86,8 @@ export class PrefixCache {
    * Restore the longest cached prefix of `prompt` into the empty `cache`: whole blocks, short of the
    * prompt's last token (its logits are needed), and for a recurrent model ending at a checkpoint.
    */
-  restore(prompt: readonly number[], cache: KvCache): PrefixHit {
-    const keys = this.keys(prompt, Math.floor((prompt.length - 1) / BLOCK));
+  restore(prompt: readonly number[], cache: KvCache, adapter = 0): PrefixHit {
+    const keys = this.keys(prompt, Math.floor((prompt.length - 1) / BLOCK), adapter);
     let use = 0;
     for (let i = 0; i < keys.length; i++) {
       const e = this.entries.get(keys[i]!);
@@ -106,9 +106,9 @@ export class PrefixCache {
    * values) and, for a recurrent model, `checkpoint`: the state at position `checkpoint.pos` (a block
    * boundary). Blocks already cached are shared, not copied again.
    */
-  insert(tokens: readonly number[], cache: KvCache, checkpoint?: { pos: number; data: Float32Array }): void {
+  insert(tokens: readonly number[], cache: KvCache, checkpoint?: { pos: number; data: Float32Array }, adapter = 0): void {
     const n = Math.floor(Math.min(tokens.length, cache.length) / BLOCK);
-    const keys = this.keys(tokens, n);
+    const keys = this.keys(tokens, n, adapter);
     const chain = new Set(keys);
     let kept = 0;
     for (let i = 0; i < n; i++, kept++) {

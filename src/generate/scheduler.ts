@@ -200,7 +200,8 @@ export class Scheduler implements Engine {
       const batch: BatchEntry[] = [];
       const rowsOf: [Active, number][] = []; // each sequence's logits rows, in batch order
       const add = (a: Active, i: number, entries: ReturnType<Sequence['next']>) => {
-        for (const e of entries) batch.push({ ...e, seq: i });
+        const adapter = a.seq.o.adapter; // each row runs with its request's LoRA adapter
+        for (const e of entries) batch.push(adapter === undefined ? { ...e, seq: i } : { ...e, seq: i, adapter });
         const n = entries.filter((e) => e.logits).length;
         if (n) rowsOf.push([a, n]);
       };
@@ -244,7 +245,7 @@ export class Scheduler implements Engine {
       }
       this.active = this.active.filter((a) => {
         if (!a.seq.finish) return true;
-        if (this.prefix && a.seq.finish !== 'error') this.prefix.insert(a.seq.evaluated(), a.seq.cache, a.snap);
+        if (this.prefix && a.seq.finish !== 'error') this.prefix.insert(a.seq.evaluated(), a.seq.cache, a.snap, a.seq.o.adapter);
         this.release(a.seq);
         a.q.close(a.seq.finish, a.seq.error);
         return false;
@@ -271,7 +272,7 @@ export class Scheduler implements Engine {
     const p = a.seq.prompt,
       need = Math.max(BLOCK, p.length / 2);
     return this.active.some(({ seq: b }) => {
-      if (!b.prefilling || b.finish || b.prompt.length < need) return false;
+      if (!b.prefilling || b.finish || b.prompt.length < need || b.o.adapter !== a.seq.o.adapter) return false;
       let n = 0;
       while (n < p.length && n < b.prompt.length && p[n] === b.prompt[n]) n++;
       return n >= need;
@@ -307,12 +308,12 @@ export class Scheduler implements Engine {
       c = seq.cache;
     if (seq.finish === 'error' || c.length === 0) return;
     if (!c.recurrent) {
-      if (!seq.prefilling && !a.keptPrompt) prefix.insert(seq.evaluated(), c);
+      if (!seq.prefilling && !a.keptPrompt) prefix.insert(seq.evaluated(), c, undefined, seq.o.adapter);
       a.keptPrompt ||= !seq.prefilling;
       return;
     }
     if (c.length % BLOCK !== 0 || c.length === a.snap?.pos) return;
-    if (seq.stopAt.includes(c.length)) prefix.insert(seq.evaluated(), c, { pos: c.length, data: c.exportRecurrent() });
+    if (seq.stopAt.includes(c.length)) prefix.insert(seq.evaluated(), c, { pos: c.length, data: c.exportRecurrent() }, seq.o.adapter);
     else a.snap = { pos: c.length, data: c.exportRecurrent(a.snap?.data) }; // the latest one, kept when the sequence ends
   }
 }

@@ -34,6 +34,8 @@ export interface GenerateOptions extends SamplerParams {
   prefill_batch?: number;
   /** called once as the request starts: how many prompt tokens came from the prefix cache (0 without one) */
   onCached?: (tokens: number) => void;
+  /** the LoRA adapter to run with (its id on the model: serve's --lora NAME=PATH order, from 1); 0: the base model; absent: the model's default */
+  adapter?: number;
 }
 
 export interface Step {
@@ -104,7 +106,7 @@ export class Sequence {
 
   /** Start from the longest cached prefix of the prompt, if any (before the first next()). */
   resume(prefix: PrefixCache): number {
-    this.cached = this.fed = prefix.restore(this.prompt, this.cache).tokens;
+    this.cached = this.fed = prefix.restore(this.prompt, this.cache, this.o.adapter).tokens;
     return this.cached;
   }
 

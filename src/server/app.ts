@@ -88,7 +88,7 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
     const post = POSTS.get(path);
     if (req.method === 'POST' && post) {
       requireJson(req);
-      return post(ctx, await readBody(req, limit, cm.name), req, res);
+      return post(ctx, await readBody(req, limit, cm.name, cm.adapters), req, res);
     }
     if (path.startsWith('/v1/models/') && req.method === 'GET') return getModel(ctx, path.slice('/v1/models/'.length), res);
     const stored = /^\/v1\/responses\/([^/]+)$/.exec(path);

@@ -8,6 +8,7 @@ import { choiceSeed, runChoices, totalUsage, type Handler } from './context.js';
 import { abortOnClose, json, startSse, type Obj } from './http.js';
 import { checkMessagesBound, checkPromptBound } from './limits.js';
 import { messages, responseFormat, samplingParams, templateOptions, toolChoice } from './openai.js';
+import { requestAdapter, servedName } from './models.js';
 
 export function chatUsage(rs: readonly ChatResult[]) {
   const u = totalUsage(rs);
@@ -25,7 +26,7 @@ export const chatCompletions: Handler = async ({ cm, tokenBytes }, body, req, re
   checkMessagesBound(body.messages, ctx, tokenBytes);
   const msgs = messages(body);
   const { tools, choice } = toolChoice(body);
-  const sp = samplingParams(body, ctx, cm.tokenizer.vocabSize);
+  const sp = { ...samplingParams(body, ctx, cm.tokenizer.vocabSize), ...requestAdapter(cm, body) };
   const plan = planChat(cm, {
     messages: msgs,
     tools,
@@ -37,7 +38,7 @@ export const chatCompletions: Handler = async ({ cm, tokenBytes }, body, req, re
   });
   const signal = abortOnClose(req, res);
   const start = (i: number, signal: AbortSignal) => chat(cm, { ...plan.request, seed: choiceSeed(sp.seed, i), signal, constraint: plan.constraint }, plan.prepared);
-  const base = { id: `chatcmpl-${randomUUID().replace(/-/g, '')}`, created: Math.floor(Date.now() / 1000), model: cm.name, system_fingerprint: 'qwen-ts' };
+  const base = { id: `chatcmpl-${randomUUID().replace(/-/g, '')}`, created: Math.floor(Date.now() / 1000), model: servedName(cm, sp.adapter), system_fingerprint: 'qwen-ts' };
 
   if (!sp.stream) {
     const choices = await runChoices(sp.n, signal, async (index, signal) => {
@@ -93,12 +94,12 @@ export const completions: Handler = async ({ cm, tokenBytes }, body, req, res) =
   let prompt = body.prompt;
   if (Array.isArray(prompt) && prompt.length === 1) prompt = prompt[0];
   if (typeof prompt !== 'string' || prompt === '') throw badParam('prompt', "'prompt' must be a non-empty string");
-  const sp = samplingParams(body, ctx, cm.tokenizer.vocabSize, 'completions');
+  const sp = { ...samplingParams(body, ctx, cm.tokenizer.vocabSize, 'completions'), ...requestAdapter(cm, body) };
   checkPromptBound(prompt, ctx, tokenBytes);
   const n = cm.tokenizer.encode(prompt).length;
   if (n >= ctx) throw new ApiError(400, `the prompt has ${n} tokens; this model's context holds ${ctx}`, 'prompt', 'context_length_exceeded');
   const { n: _n, stream: _s, includeUsage: _u, ...sampling } = sp;
-  const base = { id: `cmpl-${randomUUID().replace(/-/g, '')}`, object: 'text_completion', created: Math.floor(Date.now() / 1000), model: cm.name };
+  const base = { id: `cmpl-${randomUUID().replace(/-/g, '')}`, object: 'text_completion', created: Math.floor(Date.now() / 1000), model: servedName(cm, sp.adapter) };
   const send = sp.stream ? startSse(res) : undefined;
   const choices = await runChoices(sp.n, abortOnClose(req, res), async (index, signal) => {
     const events = complete(cm, prompt, { ...sampling, seed: choiceSeed(sp.seed, index), signal });

@@ -8,7 +8,7 @@ import { isObj } from './openai.js';
 export type Obj = Record<string, unknown>;
 
 /** The request body as a JSON object of at most `limit` bytes, naming the served `model`. */
-export async function readBody(req: http.IncomingMessage, limit: number, model: string): Promise<Obj> {
+export async function readBody(req: http.IncomingMessage, limit: number, model: string, adapters: readonly string[] = []): Promise<Obj> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
@@ -24,7 +24,14 @@ export async function readBody(req: http.IncomingMessage, limit: number, model: 
   }
   if (!isObj(body)) throw new ApiError(400, 'request body must be a JSON object', null, 'invalid_json');
   if (typeof body.model !== 'string') throw badParam('model', "'model' is required", 'missing_required_parameter');
-  if (body.model !== model) throw new ApiError(404, `The model '${body.model}' does not exist; this server serves '${model}'`, 'model', 'model_not_found');
+  if (body.model !== model && !adapters.includes(body.model)) {
+    throw new ApiError(
+      404,
+      `The model '${body.model}' does not exist; this server serves '${model}'${adapters.length ? ` and its LoRA adapters ${adapters.map((a) => `'${a}'`).join(', ')}` : ''}`,
+      'model',
+      'model_not_found',
+    );
+  }
   return body;
 }
 

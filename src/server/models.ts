@@ -1,13 +1,17 @@
-// GET /v1/models and GET /v1/models/{id}: the one model this server serves.
+// GET /v1/models and GET /v1/models/{id}: the model this server serves, and its LoRA adapters (each
+// a model of its own name, as vLLM lists them: a request's "model" picks one).
 import type * as http from 'node:http';
+import type { ChatModel } from '../chat/engine.js';
 import type { ServerContext } from './context.js';
 import { ApiError } from './errors.js';
 import { json } from './http.js';
 
-const model = ({ cm, created }: ServerContext) => ({ id: cm.name, object: 'model', created, owned_by: 'qwen-ts' });
+const model = ({ cm, created }: ServerContext, id = cm.name) => ({ id, object: 'model', created, owned_by: 'qwen-ts', ...(id !== cm.name && { root: id, parent: cm.name }) });
+
+const notFound = (id: string) => new ApiError(404, `The model '${id}' does not exist`, 'model', 'model_not_found', 'invalid_request_error');
 
 export function listModels(ctx: ServerContext, res: http.ServerResponse): void {
-  json(res, 200, { object: 'list', data: [model(ctx)] });
+  json(res, 200, { object: 'list', data: [model(ctx), ...(ctx.cm.adapters ?? []).map((a) => model(ctx, a))] });
 }
 
 /** `id`: the path after /v1/models/, still percent-encoded (model names hold slashes: Qwen/Qwen3-8B). */
@@ -19,6 +23,18 @@ export function getModel(ctx: ServerContext, rawId: string, res: http.ServerResp
     /* not valid percent-encoding: compared as it is */
   }
   // OpenAI answers an unknown model with a 404 of type invalid_request_error
-  if (id !== ctx.cm.name) throw new ApiError(404, `The model '${id}' does not exist`, 'model', 'model_not_found', 'invalid_request_error');
-  json(res, 200, model(ctx));
+  if (id !== ctx.cm.name && !ctx.cm.adapters?.includes(id)) throw notFound(id);
+  json(res, 200, model(ctx, id));
 }
+
+/**
+ * The LoRA adapter a request's "model" names (vLLM's convention; readBody has checked it is the
+ * model's or an adapter's name): an adapter's name picks it, the model's name none (adapter 0).
+ */
+export function requestAdapter(cm: ChatModel, body: Record<string, unknown>): { adapter?: number } {
+  const i = cm.adapters?.indexOf(body.model as string) ?? -1;
+  return cm.adapters?.length ? { adapter: i + 1 } : {};
+}
+
+/** The model name a response reports: the adapter's when the request picked one. */
+export const servedName = (cm: ChatModel, adapter: number | undefined) => (adapter ? cm.adapters![adapter - 1]! : cm.name);

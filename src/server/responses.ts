@@ -10,6 +10,7 @@ import type { Handler, ServerContext } from './context.js';
 import { ApiError, badParam } from './errors.js';
 import { abortOnClose, json, startSse, toApiError, type Obj } from './http.js';
 import { checkMessagesBound } from './limits.js';
+import { requestAdapter, servedName } from './models.js';
 import { isObj, samplingParams, templateOptions, toolChoice, type ResponseFormat } from './openai.js';
 import { inputItems, itemsToMessages } from './response_input.js';
 import { newId, OutputBuilder } from './response_output.js';
@@ -37,7 +38,7 @@ export const createResponse: Handler = async ({ cm, tokenBytes, store }, body, r
   const tools = functionTools(body.tools);
   const { tools: chatTools, choice } = toolChoice({ tools: tools.chat, tool_choice: chatToolChoice(body.tool_choice) });
   const format = textFormat(body.text);
-  const sp = samplingParams(body, ctx, cm.tokenizer.vocabSize, 'responses');
+  const sp = { ...samplingParams(body, ctx, cm.tokenizer.vocabSize, 'responses'), ...requestAdapter(cm, body) };
   const effort = reasoningEffort(body.reasoning);
   const tpl = templateOptions(body);
   // Qwen's thinking is on or off: effort 'none' turns it off, any other effort on
@@ -63,7 +64,7 @@ export const createResponse: Handler = async ({ cm, tokenBytes, store }, body, r
     incomplete_details: null,
     instructions: instructions ?? null,
     max_output_tokens: body.max_output_tokens ?? null,
-    model: cm.name,
+    model: servedName(cm, sp.adapter),
     output: [],
     parallel_tool_calls: parallel,
     previous_response_id: prevId ?? null,
