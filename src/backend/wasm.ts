@@ -14,8 +14,8 @@ import { quantize } from '../formats/quant/index.js';
 import { matmulExpertsGrouped } from './experts.js';
 import { align, type Shard } from './shard.js';
 import { ShardRouter } from './shard_router.js';
-import { attentionBackRef, rmsNormBackRef, siluMulBackRef } from './reference_grad.js';
-import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_KQ, K_MM_Q8, K_MM_ROWS, K_MATMUL_T, K_MV_BF16, K_MV_F16, K_SIGMOID, K_SILU, relaxedModule, simdModule } from './wasm_module.js';
+import { attentionBackRef, rmsNormBackRef } from './reference_grad.js';
+import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_KQ, K_MM_Q8, K_MM_ROWS, K_ATTN_BACK, K_MATMUL_T, K_MV_BF16, K_MV_F16, K_SIGMOID, K_SILU, K_SILU_BACK, relaxedModule, simdModule } from './wasm_module.js';
 
 export { SHARD_BYTES } from './shard_router.js';
 
@@ -525,8 +525,51 @@ export class WasmBackend extends ShardRouter implements Backend {
   }
 
   rmsNormBack = rmsNormBackRef;
-  siluMulBack = siluMulBackRef;
-  attentionBack = attentionBackRef;
+
+  siluMulBack(dgate: Float32Array, dup: Float32Array, dout: Float32Array, gate: Float32Array, up: Float32Array, n: number): void {
+    const s = this.home(dgate);
+    try {
+      this.run(s, K_SILU_BACK, this.parts(n, 1 << 14), [dgate.byteOffset, this.at(s, dup, true), this.at(s, dout), this.at(s, gate), this.at(s, up), n]);
+    } finally {
+      this.unstage();
+    }
+  }
+
+  /** One part per (sequence, key/value head) at most (src/kernels/grad_ops.ts); head dims not a multiple of 4: the reference loops. */
+  attentionBack(
+    dq: Float32Array,
+    dk: Float32Array,
+    dv: Float32Array,
+    dout: Float32Array,
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    lens: Int32Array,
+    Hq: number,
+    Hkv: number,
+    Dh: number,
+    scale: number,
+  ): void {
+    if (Dh % 4 !== 0) return attentionBackRef(dq, dk, dv, dout, q, k, v, out, lens, Hq, Hkv, Dh, scale);
+    const s = this.home(q);
+    try {
+      let most = 0,
+        work = 0;
+      for (const n of lens) {
+        most = Math.max(most, n);
+        work += n * n * Hq * Dh;
+      }
+      const sstride = align(s.ex.attn_back_scratch_floats(most, Dh) * 4);
+      const sc = s.scratchBlock('attnback', sstride * this.threads);
+      const d = new Int32Array(13 + lens.length);
+      d.set([this.at(s, dq, true), this.at(s, dk, true), this.at(s, dv, true), this.at(s, dout), this.at(s, q), this.at(s, k), this.at(s, v), this.at(s, out), lens.length, Hq, Hkv, Dh, sstride]);
+      d.set(lens, 13);
+      this.run(s, K_ATTN_BACK, Math.min(this.parts(work, 1 << 13), lens.length * Hkv), [s.i32('attnbackdesc', d), scale, sc]);
+    } finally {
+      this.unstage();
+    }
+  }
 
   copy(dst: Float32Array, dstOff: number, src: Float32Array, srcOff: number, n: number): void {
     if (n <= 0) return;

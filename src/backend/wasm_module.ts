@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 
 // parallel kernels, by index (the worker looks them up by the same list)
-export const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add', 'sigmoid_mul', 'ssm_conv', 'delta_net', 'mm_kq', 'mv_bf16', 'matmul_t'] as const;
+export const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add', 'sigmoid_mul', 'ssm_conv', 'delta_net', 'mm_kq', 'mv_bf16', 'matmul_t', 'attention_back', 'silu_mul_back'] as const;
 export const K_MM_Q8 = 0,
   K_MM_ROWS = 1,
   K_MV_F16 = 2,
@@ -16,7 +16,9 @@ export const K_MM_Q8 = 0,
   K_DELTA = 8,
   K_MM_KQ = 9,
   K_MV_BF16 = 10,
-  K_MATMUL_T = 11;
+  K_MATMUL_T = 11,
+  K_ATTN_BACK = 12,
+  K_SILU_BACK = 13;
 
 export interface Exports {
   init_tables(): void;
@@ -41,6 +43,7 @@ export interface Exports {
   u8_dot_probe(a: number, b: number, c: number, out: number): void;
   mmt_chunks(dtype: number, K: number): number;
   mmt_scratch_bytes(dtype: number, K: number): number;
+  attn_back_scratch_floats(maxLen: number, Dh: number): number;
 }
 
 const modules: { simd?: WebAssembly.Module; relaxed?: WebAssembly.Module | null } = {};

@@ -213,3 +213,40 @@ test('attentionBack = finite differences of causal grouped-query attention, two 
     'dv',
   );
 });
+
+test('attentionBack and siluMulBack: WebAssembly = reference, the same bits for every thread count', () => {
+  for (const [lens, Hq, Hkv, Dh] of [
+    [[5, 1, 12], 4, 2, 8],
+    [[70], 2, 1, 64],
+    [[3, 4], 3, 3, 6], // head dim not a multiple of 4: the reference loops
+  ] as const) {
+    const T = lens.reduce((a, b) => a + b, 0),
+      L = Int32Array.from(lens);
+    const [q, out, dout] = [0, 1, 2].map(() => fill(T * Hq * Dh));
+    const [k, v] = [0, 1].map(() => fill(T * Hkv * Dh));
+    const want = [new Float32Array(T * Hq * Dh), new Float32Array(T * Hkv * Dh), new Float32Array(T * Hkv * Dh)] as const;
+    ref.attentionBack(...want, dout!, q!, k!, v!, out!, L, Hq, Hkv, Dh, 0.3);
+    let first: Float32Array[] | undefined;
+    for (const be of wasm) {
+      const got = [be.alloc(T * Hq * Dh), be.alloc(T * Hkv * Dh), be.alloc(T * Hkv * Dh)] as const;
+      const w = (a: Float32Array) => onWasm(be, a);
+      be.attentionBack(...got, w(dout!), w(q!), w(k!), w(v!), w(out!), L, Hq, Hkv, Dh, 0.3);
+      got.forEach((g, i) => assert.ok(relErr(g, want[i]!) <= 1e-5, `${be.name} [${lens}] ${Hq}/${Hkv}x${Dh}: gradient ${i}: ${relErr(g, want[i]!)}`));
+      if (first) got.forEach((g, i) => sameBits(g.slice(), first![i]!, `attentionBack threads, gradient ${i}`));
+      first = got.map((g) => g.slice());
+    }
+  }
+  const n = 37,
+    g = fill(n, 6),
+    u = fill(n),
+    d = fill(n);
+  const dg = new Float32Array(n),
+    du = new Float32Array(n);
+  ref.siluMulBack(dg, du, d, g, u, n);
+  for (const be of wasm) {
+    const bg = onWasm(be, g),
+      bu = onWasm(be, u);
+    be.siluMulBack(bg, bu, onWasm(be, d), bg, bu, n); // in place, as the trainer calls it
+    assert.ok(relErr(bg, dg) <= 1e-6 && relErr(bu, du) <= 1e-6, `${be.name}: siluMulBack`);
+  }
+});
