@@ -47,3 +47,5 @@ export { openSafetensors } from './formats/safetensors.js';
 export { writeSafetensors, writeShardedSafetensors } from './formats/safetensors_writer.js';
 export { dequantize, quantize } from './formats/quant/index.js';
 export { resolveModel, pullModel, listCached, removeCached, type PullOptions } from './hub/index.js';
+// LoRA fine-tuning
+export { finetune, type FinetuneOptions, type FinetuneResult, type FinetuneEvent, type EpochRecord } from './train/finetune.js';

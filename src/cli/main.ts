@@ -17,6 +17,7 @@ const COMMANDS: Record<string, Command> = {
   logits: { summary: 'print the logits of a token sequence as JSON', load: () => import('./logits.js') },
   embed: { summary: 'print the embedding of each input as JSON lines (embedding models)', load: () => import('./embed.js') },
   rerank: { summary: 'score documents against a query with a reranker model, best first', load: () => import('./rerank.js') },
+  finetune: { summary: 'train a LoRA adapter on a JSONL file of chats or prompt/completion pairs', load: () => import('./finetune.js') },
   quantize: { summary: 'convert an HF folder (or GGUF) to a GGUF file: --type q8_0|q4_0|f16|f32', load: () => import('./quantize.js') },
 };
 

@@ -16,15 +16,18 @@ export class ProgressBar {
     const now = Date.now();
     if (done < total && now - this.last < 100) return; // at most 10 redraws a second
     this.last = now;
-    const width = 30;
     const frac = total > 0 ? Math.min(1, done / total) : 1;
-    const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░');
-    this.stream.write(`\r${this.label} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${fmtBytes(done)}/${fmtBytes(total)}`);
+    this.stream.write(`\r${this.label} ${bar(frac)} ${(frac * 100).toFixed(0).padStart(3)}% ${fmtBytes(done)}/${fmtBytes(total)}`);
   }
 
   done(): void {
     if (this.tty) this.stream.write('\r\x1b[2K');
   }
+}
+
+/** A bar of `width` cells, `frac` (0..1) of them filled. */
+export function bar(frac: number, width = 30): string {
+  return '█'.repeat(Math.round(Math.min(1, Math.max(0, frac)) * width)).padEnd(width, '░');
 }
 
 export function fmtBytes(n: number): string {

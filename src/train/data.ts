@@ -9,12 +9,9 @@ import * as fs from 'node:fs';
 import { fail, quote } from '../errors.js';
 import { applyChatTemplate } from '../tokenizer/chat_template.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import type { TrainSeq } from './grad.js';
 
-/** One training sequence: the loss is on predicting tokens[t+1] from position t where mask[t+1] = 1. */
-export interface TrainSeq {
-  tokens: Int32Array;
-  mask: Uint8Array;
-}
+export type { TrainSeq } from './grad.js';
 
 /** A sequence with the data line it came from (1-based), for messages. */
 export interface DataSeq extends TrainSeq {

@@ -8,13 +8,11 @@ import { Rng } from '../generate/sampler.js';
 import type { LoraAdapter } from '../lora/adapter.js';
 import { AdamW, clipGradNorm, linearSchedule } from './adamw.js';
 import { type EpochRecord, loadCheckpoint, readTrainerState, saveCheckpoint, TRAINER_STATE, type TrainerState } from './checkpoint.js';
-import type { TrainSeq } from './data.js';
-
-type Grads = { get(name: string): { a: Float32Array; b: Float32Array } | undefined };
+import type { LoraGrads, TrainSeq } from './grad.js';
 
 /** lossAndGrad / lossOnly of the gradient core (grad.ts): summed losses, their target count, gradients of the sum. */
 export interface GradCore<M> {
-  lossAndGrad(model: M, adapter: LoraAdapter, seqs: TrainSeq[]): { loss: number; count: number; grads: Grads };
+  lossAndGrad(model: M, adapter: LoraAdapter, seqs: TrainSeq[]): { loss: number; count: number; grads: LoraGrads };
   lossOnly(model: M, adapter: LoraAdapter, seqs: TrainSeq[]): { loss: number; count: number };
 }
 
