@@ -19,6 +19,8 @@ const COMMANDS: Record<string, Command> = {
   rerank: { summary: 'score documents against a query with a reranker model, best first', load: () => import('./rerank.js') },
   finetune: { summary: 'train a LoRA adapter on a JSONL file of chats or prompt/completion pairs', load: () => import('./finetune.js') },
   quantize: { summary: 'convert an HF folder (or GGUF) to a GGUF file: --type q8_0|q4_0|f16|f32', load: () => import('./quantize.js') },
+  merge: { summary: 'add a LoRA adapter into a base model: a GGUF file or HF folder', load: () => import('./merge.js') },
+  'export-lora': { summary: 'write a LoRA adapter as a GGUF LoRA file llama.cpp loads', load: () => import('./export_lora.js') },
 };
 
 function usage(): string {

@@ -7,6 +7,8 @@ import { fail } from '../errors.js';
 import type { GgufFile, GgufKV } from '../formats/gguf.js';
 import { convertToGguf, OUT_TYPES, type OutType } from '../formats/to_gguf.js';
 import { openModelFiles } from '../models/load.js';
+import type { QwenConfig } from '../models/config.js';
+import type { TensorSource } from '../formats/file.js';
 import { ggufTokenizerMetadata } from '../tokenizer/gguf_vocab.js';
 
 const HELP = `usage: qwen-ts quantize <model folder | file.gguf> <out.gguf> --type TYPE [--pure] [--dry-run]
@@ -33,19 +35,7 @@ export async function run(argv: string[]): Promise<void> {
   if (path.resolve(input) === path.resolve(out)) fail('the output file must differ from the input');
   const { format, config, source } = openModelFiles(input);
   try {
-    let tokenizerKv: GgufKV[];
-    let modelKv: GgufKV[] | undefined;
-    if (format === 'gguf') {
-      const g = source as GgufFile;
-      const kv = (keep: (k: string) => boolean) => [...g.metadata].filter(([k]) => keep(k)).map(([key, value]) => ({ key, value, type: g.metadataTypes.get(key)! }));
-      tokenizerKv = kv((k) => k.startsWith('tokenizer.'));
-      modelKv = kv((k) => !k.startsWith('tokenizer.') && !k.startsWith('general.'));
-    } else if (fs.existsSync(path.join(input, 'tokenizer.json')) || fs.existsSync(path.join(input, 'vocab.json'))) {
-      tokenizerKv = ggufTokenizerMetadata(input, config.vocab_size);
-    } else {
-      tokenizerKv = [];
-      process.stderr.write(`note: ${input} has no tokenizer.json; the GGUF file will load in qwen.ts but not in llama.cpp\n`);
-    }
+    const { tokenizerKv, modelKv } = ggufSideKv(input, format, config, source);
     const name = path.basename(path.resolve(input)).replace(/\.gguf$/, '');
     const plan = convertToGguf(source, format, config, values['dry-run'] ? null : out, type, name, tokenizerKv, modelKv, values.pure);
     if (values['dry-run']) {
@@ -57,4 +47,19 @@ export async function run(argv: string[]): Promise<void> {
     source.close();
   }
   process.stderr.write(`wrote ${out} (${type}, ${(fs.statSync(out).size / 1e6).toFixed(1)} MB)\n`);
+}
+
+/**
+ * What a GGUF written from `input` carries besides its tensors: the tokenizer's keys (from a GGUF
+ * source, or tokenizer.json in a folder) and, from a GGUF source, its own hyper-parameter keys.
+ */
+export function ggufSideKv(input: string, format: 'hf' | 'gguf', config: QwenConfig, source: TensorSource): { tokenizerKv: GgufKV[]; modelKv?: GgufKV[] } {
+  if (format === 'gguf') {
+    const g = source as GgufFile;
+    const kv = (keep: (k: string) => boolean) => [...g.metadata].filter(([k]) => keep(k)).map(([key, value]) => ({ key, value, type: g.metadataTypes.get(key)! }));
+    return { tokenizerKv: kv((k) => k.startsWith('tokenizer.')), modelKv: kv((k) => !k.startsWith('tokenizer.') && !k.startsWith('general.')) };
+  }
+  if (fs.existsSync(path.join(input, 'tokenizer.json')) || fs.existsSync(path.join(input, 'vocab.json'))) return { tokenizerKv: ggufTokenizerMetadata(input, config.vocab_size) };
+  process.stderr.write(`note: ${input} has no tokenizer.json; the GGUF file will load in qwen.ts but not in llama.cpp\n`);
+  return { tokenizerKv: [] };
 }

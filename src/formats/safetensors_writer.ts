@@ -10,13 +10,16 @@ export interface StTensorOut {
   data: Uint8Array;
 }
 
-export function writeSafetensors(file: string, tensors: StTensorOut[], metadata: Record<string, string> = { format: 'pt' }): void {
+/** A tensor to write whose bytes may come from a function called as it is written (one tensor in memory at a time). */
+export type StTensorLazy = Omit<StTensorOut, 'data'> & { data: Uint8Array | (() => Uint8Array) };
+
+export function writeSafetensors(file: string, tensors: StTensorLazy[], metadata: Record<string, string> = { format: 'pt' }): void {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let off = 0;
   for (const t of tensors) {
     if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') throw new Error(`safetensors cannot store ${t.dtype} (${t.name})`);
     const n = tensorBytes(t.dtype, t.shape);
-    if (n !== t.data.length) throw new Error(`safetensors tensor ${t.name}: ${t.data.length} bytes given, ${n} needed`);
+    if (typeof t.data !== 'function' && n !== t.data.length) throw new Error(`safetensors tensor ${t.name}: ${t.data.length} bytes given, ${n} needed`);
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + n] };
     off += n;
   }
@@ -30,7 +33,11 @@ export function writeSafetensors(file: string, tensors: StTensorOut[], metadata:
   try {
     fs.writeSync(fd, len);
     fs.writeSync(fd, hb);
-    for (const t of tensors) fs.writeSync(fd, t.data);
+    for (const t of tensors) {
+      const d = typeof t.data === 'function' ? t.data() : t.data;
+      if (d.length !== tensorBytes(t.dtype, t.shape)) throw new Error(`safetensors tensor ${t.name}: ${d.length} bytes given, ${tensorBytes(t.dtype, t.shape)} needed`);
+      fs.writeSync(fd, d);
+    }
     fs.closeSync(fd);
     fs.renameSync(tmp, file);
   } catch (e) {
@@ -45,16 +52,17 @@ export function writeSafetensors(file: string, tensors: StTensorOut[], metadata:
 }
 
 /** Write tensors split into shards of about `maxShardBytes`, with the HF index file. */
-export function writeShardedSafetensors(dir: string, tensors: StTensorOut[], maxShardBytes: number): string[] {
-  const shards: StTensorOut[][] = [[]];
+export function writeShardedSafetensors(dir: string, tensors: StTensorLazy[], maxShardBytes: number): string[] {
+  const shards: StTensorLazy[][] = [[]];
   let size = 0;
   for (const t of tensors) {
-    if (size > 0 && size + t.data.length > maxShardBytes) {
+    const n = tensorBytes(t.dtype, t.shape);
+    if (size > 0 && size + n > maxShardBytes) {
       shards.push([]);
       size = 0;
     }
     shards[shards.length - 1]!.push(t);
-    size += t.data.length;
+    size += n;
   }
   const names = shards.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`);
   const weightMap: Record<string, string> = {};
@@ -62,7 +70,7 @@ export function writeShardedSafetensors(dir: string, tensors: StTensorOut[], max
     writeSafetensors(path.join(dir, names[i]!), s);
     for (const t of s) weightMap[t.name] = names[i]!;
   });
-  const total = tensors.reduce((a, t) => a + t.data.length, 0);
+  const total = tensors.reduce((a, t) => a + tensorBytes(t.dtype, t.shape), 0);
   fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
   return names;
 }
