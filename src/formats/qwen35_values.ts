@@ -4,7 +4,7 @@
 // A_log (GGUF: A = -exp(A_log)). Used by the loader (the model reads GGUF's convention from
 // either file) and by the HF -> GGUF conversion.
 
-const ZERO_CENTRED = /(^model\.norm|layernorm|\.q_norm|\.k_norm)\.weight$/;
+const ZERO_CENTRED = /(^model\.norm|^mtp\.norm|^mtp\.pre_fc_norm_\w+|layernorm|\.q_norm|\.k_norm)\.weight$/; // (mtp.*: the MTP block's)
 const A_LOG = /\.linear_attn\.A_log$/;
 
 /** Rewrite, in place, the values of HF tensor `name` (text-model name, `model.` prefix) to GGUF's. */

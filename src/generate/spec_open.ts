@@ -3,6 +3,7 @@
 // and its vocabulary compared with the target's, token by token.
 import { fail } from '../errors.js';
 import { loadModel, type LoadOptions } from '../models/load.js';
+import { loadMtp } from '../models/mtp.js';
 import type { CausalLM } from '../models/model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -34,16 +35,16 @@ export function checkSpecOptions(spec: SpecOptions): void {
 }
 
 /** Check `spec` against the target and load what it needs (a draft model, on the target's backend). */
-export function openSpeculation(spec: SpecOptions, target: { path: string; model: CausalLM; tokenizer?: Tokenizer }, load: Pick<LoadOptions, 'checkTensors' | 'onNote'> = {}): Speculation {
+export function openSpeculation(
+  spec: SpecOptions,
+  target: { path: string; model: CausalLM; tokenizer?: Tokenizer },
+  load: Pick<LoadOptions, 'checkTensors' | 'onNote' | 'quantize'> = {},
+): Speculation {
   checkSpecOptions(spec);
   const max = spec.max;
   if (spec.method === 'ngram') return { method: 'ngram', max };
-  if (spec.method === 'mtp') {
-    const why = target.model.config.mtp_num_hidden_layers
-      ? 'has MTP heads, but qwen.ts does not run them yet'
-      : 'has no MTP heads (multi-token-prediction layers: some Qwen3.5 and Qwen3-Next checkpoints carry them)';
-    fail(`--spec mtp: ${target.path} ${why}; use --spec ngram or --draft MODEL`);
-  }
+  // the MTP block's tensors, read from the target's files (its embeddings and LM head are shared)
+  if (spec.method === 'mtp') return { method: 'mtp', head: loadMtp(target.path, target.model, load), max };
   const draft = spec.draft!;
   checkDraftVocabulary(target.tokenizer ?? loadTokenizer(target.path), loadTokenizer(draft), target.path, draft);
   const model = loadModel(draft, { backend: target.model.backend, checkTensors: load.checkTensors, onNote: load.onNote });

@@ -2,16 +2,19 @@
 // pass (Scheduler, generate()): an n-gram lookup in each sequence's own text, or a draft model (a
 // smaller model with the same vocabulary) run on the same thread, with a KV cache per sequence.
 import type { CausalLM } from '../models/model.js';
+import type { MtpHead } from '../models/mtp.js';
 import type { BatchEntry, KvCache } from '../models/kv_cache.js';
 import { distribution, draw, Rng, type Choice } from './sampler.js';
 import type { Sequence } from './sequence.js';
 import { DEFAULT_DRAFT_MAX, DEFAULT_P_MIN, ngramProposal, SpecMark } from './spec.js';
+import { DEFAULT_MTP_MAX, MtpProposer } from './spec_mtp.js';
 
 /**
- * How an engine speculates: prompt lookup, or a loaded draft model; `max` tokens proposed per step;
- * `pMin`: a draft stops where its top token's probability (softmax of its logits) is below this.
+ * How an engine speculates: prompt lookup, a loaded draft model, or the target's MTP block
+ * (spec_mtp.ts); `max` tokens proposed per step; `pMin`: a draft stops where its top token's
+ * probability (softmax of its logits) is below this.
  */
-export type Speculation = { method: 'ngram'; max?: number } | { method: 'draft'; model: CausalLM; max?: number; pMin?: number };
+export type Speculation = { method: 'ngram'; max?: number } | { method: 'draft'; model: CausalLM; max?: number; pMin?: number } | { method: 'mtp'; head: MtpHead; max?: number };
 
 export interface Proposer {
   /** Give each decoding sequence its proposals for the coming pass (Sequence.propose). */
@@ -21,6 +24,7 @@ export interface Proposer {
 }
 
 export function proposerFor(spec: Speculation, target: CausalLM): Proposer {
+  if (spec.method === 'mtp') return new MtpProposer(spec.head, spec.max ?? DEFAULT_MTP_MAX);
   const max = spec.max ?? DEFAULT_DRAFT_MAX;
   return spec.method === 'ngram' ? new NgramProposer(max) : new DraftProposer(spec.model, target, max, spec.pMin ?? DEFAULT_P_MIN);
 }

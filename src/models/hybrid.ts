@@ -30,7 +30,7 @@ interface DeltaNet extends DeltaNetProjections {
   wout: Weight; // [D, nv*dv]
 }
 
-interface Attention {
+export interface Attention {
   kind: 'full';
   wq: Weight;
   wgate: Weight; // [Hq*Dh, D] each (one q_proj in the file, per-head [q | gate] rows)
@@ -41,13 +41,13 @@ interface Attention {
   wo: Weight; // [D, Hq*Dh]
 }
 
-interface Layer<F> {
+export interface Layer<F> {
   attnNorm: Float32Array; // [D]
   postNorm: Float32Array; // [D]
   mixer: DeltaNet | Attention;
   ffn: F;
 }
-interface Weights<F> {
+export interface Weights<F> {
   tokenEmbd: Weight;
   layers: Layer<F>[];
   outputNorm: Float32Array;
@@ -87,6 +87,25 @@ export function separateProjections(c: QwenConfig, w: WeightLoader, la: string, 
   };
 }
 
+/** A gated full-attention layer's tensors (prefix `...self_attn`; also the MTP block's: mtp.ts). */
+export function loadGatedAttention(c: QwenConfig, w: WeightLoader, sa: string, kind: string): Attention {
+  const D = c.hidden_size,
+    Hq = c.num_attention_heads,
+    Dh = c.head_dim,
+    kvDim = c.num_key_value_heads * Dh;
+  const [wq, wgate] = w.splitRows(`${sa}.q_proj.weight`, [2 * Hq * Dh, D], [Dh, Dh], `${kind}: 2*num_attention_heads*head_dim (query and output gate) x hidden_size`) as [Weight, Weight];
+  return {
+    kind: 'full',
+    wq,
+    wgate,
+    wk: w.matrix(`${sa}.k_proj.weight`, [kvDim, D], `${kind}: num_key_value_heads*head_dim x hidden_size`),
+    wv: w.matrix(`${sa}.v_proj.weight`, [kvDim, D], `${kind}: num_key_value_heads*head_dim x hidden_size`),
+    qNorm: w.vector(`${sa}.q_norm.weight`, Dh, 'head_dim'),
+    kNorm: w.vector(`${sa}.k_norm.weight`, Dh, 'head_dim'),
+    wo: w.matrix(`${sa}.o_proj.weight`, [D, Hq * Dh], `${kind}: hidden_size x num_attention_heads*head_dim`),
+  };
+}
+
 /**
  * Every tensor of a hybrid model: `ffn` loads layer i's FFN (prefix `model.layers.i`), `projections`
  * a DeltaNet layer's input projections (prefix `...linear_attn`).
@@ -95,9 +114,6 @@ export function loadHybrid<F>(c: QwenConfig, w: WeightLoader, ffn: (p: string, i
   const D = c.hidden_size,
     V = c.vocab_size;
   const { nv, dv, C, K } = hybridDims(c);
-  const Hq = c.num_attention_heads,
-    Dh = c.head_dim,
-    kvDim = c.num_key_value_heads * Dh;
   const layers: Layer<F>[] = [];
   for (let i = 0; i < c.num_hidden_layers; i++) {
     const p = `model.layers.${i}`,
@@ -117,26 +133,13 @@ export function loadHybrid<F>(c: QwenConfig, w: WeightLoader, ffn: (p: string, i
         ssmNorm: w.vector(`${la}.norm.weight`, dv, `${kind}: linear_value_head_dim`),
         wout: w.matrix(`${la}.out_proj.weight`, [D, nv * dv], `${kind}: hidden_size x linear_num_value_heads*linear_value_head_dim`),
       };
-    } else {
-      const sa = `${p}.self_attn`;
-      const [wq, wgate] = w.splitRows(`${sa}.q_proj.weight`, [2 * Hq * Dh, D], [Dh, Dh], `${kind}: 2*num_attention_heads*head_dim (query and output gate) x hidden_size`) as [Weight, Weight];
-      mixer = {
-        kind: 'full',
-        wq,
-        wgate,
-        wk: w.matrix(`${sa}.k_proj.weight`, [kvDim, D], `${kind}: num_key_value_heads*head_dim x hidden_size`),
-        wv: w.matrix(`${sa}.v_proj.weight`, [kvDim, D], `${kind}: num_key_value_heads*head_dim x hidden_size`),
-        qNorm: w.vector(`${sa}.q_norm.weight`, Dh, 'head_dim'),
-        kNorm: w.vector(`${sa}.k_norm.weight`, Dh, 'head_dim'),
-        wo: w.matrix(`${sa}.o_proj.weight`, [D, Hq * Dh], `${kind}: hidden_size x num_attention_heads*head_dim`),
-      };
-    }
+    } else mixer = loadGatedAttention(c, w, `${p}.self_attn`, kind);
     layers.push({ attnNorm, postNorm, mixer, ffn: f });
   }
   const tokenEmbd = w.matrix('model.embed_tokens.weight', [V, D], 'vocab_size x hidden_size');
   const outputNorm = w.vector('model.norm.weight', D, 'hidden_size');
   const output = loadOutputHead(c, w, tokenEmbd);
-  // The multi-token-prediction block (spec §8) only serves speculative decoding: not read yet.
+  // The multi-token-prediction block (spec §8) only serves speculative decoding: read by --spec mtp alone (mtp.ts).
   // (A Qwen3-Next config.json does not count its MTP block: transformers skips `mtp.*` by name.)
   const hfMtp = w.naming === 'hf' && c.model_type === 'qwen3_next';
   if (c.mtp_num_hidden_layers || hfMtp) {
@@ -152,13 +155,15 @@ export type HybridFfn<F> = (be: Backend, h: Float32Array, ffn: F, T: number, il:
 
 export class HybridModel<F> implements CausalLM {
   trace?: TraceHook;
+  /** called in each pass with the residual stream after the last layer, x [T, D] (MTP speculation reads the target's hidden states: mtp.ts) */
+  tap?: (batch: readonly BatchEntry[], caches: readonly KvCache[], x: Float32Array) => void;
   private readonly dn: DeltaNetDims;
   constructor(
     readonly config: QwenConfig,
     readonly backend: Backend,
-    private readonly w: Weights<F>,
+    readonly w: Weights<F>,
     tiled: boolean,
-    private readonly ffn: HybridFfn<F>,
+    readonly ffn: HybridFfn<F>,
   ) {
     const { nk, nv, dk, dv } = hybridDims(config);
     this.dn = { nk, nv, dk, dv, tiled };
@@ -168,7 +173,8 @@ export class HybridModel<F> implements CausalLM {
     return new KvCache(this.backend, this.config, capacity);
   }
 
-  forward(batch: readonly BatchEntry[], caches: readonly KvCache[], output: ForwardOutput = 'logits'): Float32Array {
+  /** `input`: fills the first layer's input x [T, D] in place of the token embeddings (the MTP block's fc output: mtp.ts) */
+  forward(batch: readonly BatchEntry[], caches: readonly KvCache[], output: ForwardOutput = 'logits', input?: (x: Float32Array) => void): Float32Array {
     const c = this.config,
       be = this.backend,
       w = this.w,
@@ -190,11 +196,13 @@ export class HybridModel<F> implements CausalLM {
     try {
       be.place?.(HEAD); // the memory holding the embedding and output head (backends of several memories)
       let x = be.alloc(T * D); // [T, D]
-      be.embed(
-        x,
-        w.tokenEmbd,
-        Int32Array.from(batch, (e) => e.token),
-      );
+      if (input) input(x);
+      else
+        be.embed(
+          x,
+          w.tokenEmbd,
+          Int32Array.from(batch, (e) => e.token),
+        );
       cb('inp_embd', -1, x, [T, D]);
       for (let il = 0; il < w.layers.length; il++) {
         const L = w.layers[il]!,
@@ -268,6 +276,7 @@ export class HybridModel<F> implements CausalLM {
       }
       commitBatch(batch, caches);
       be.place?.(HEAD);
+      this.tap?.(batch, caches, x);
       return outputHead(be, batch, x, w.outputNorm, w.output, D, V, eps, this.trace, output === 'hidden');
     } finally {
       be.endPass?.();

@@ -105,6 +105,26 @@ export function ggufToHf(name: string, arch: ModelType = 'qwen2'): string | unde
   return e ? `${e[0]}.${g![2]}` : undefined;
 }
 
+// The multi-token-prediction block's own tensors, HF `mtp.X` / GGUF `blk.L.nextn.Y` (L = num_hidden_layers;
+// llama.cpp's conversion/qwen.py _QwenMtpMixin); its decoder layer is HF `mtp.layers.0.*` / GGUF `blk.L.*`.
+const MTP_NAMES: [hf: string, gguf: string][] = [
+  ['fc', 'eh_proj'],
+  ['pre_fc_norm_embedding', 'enorm'],
+  ['pre_fc_norm_hidden', 'hnorm'],
+  ['norm', 'shared_head_norm'],
+];
+
+/** WeightLoader.rename for the MTP block: its layer asked for as `model.layers.L.*`, its own tensors as HF's `mtp.*`. */
+export function mtpRename(naming: 'hf' | 'gguf', L: number): (name: string) => string {
+  const layer = `model.layers.${L}.`;
+  if (naming === 'hf') return (n) => (n.startsWith(layer) ? `mtp.layers.0.${n.slice(layer.length)}` : n);
+  return (n) => {
+    const m = /^mtp\.(\w+)\.weight$/.exec(n);
+    const e = m && MTP_NAMES.find(([hf]) => hf === m[1]);
+    return e ? `blk.${L}.nextn.${e[1]}.weight` : n;
+  };
+}
+
 // Tensors some checkpoints carry that the forward pass derives itself.
 const IGNORABLE = [/\.rotary_emb\.inv_freq$/, /^rope_freqs\.weight$/];
 // a layer's tensors, by HF name (what the models ask for) and by stored name (HF or GGUF)
@@ -130,6 +150,8 @@ export class WeightLoader {
   readonly bare: boolean;
   /** one-line remarks for the user (e.g. a part of the checkpoint that is not loaded) */
   readonly notes: string[] = [];
+  /** maps a requested name before the lookup (the MTP block's: mtpRename) */
+  rename?: (hfName: string) => string;
   constructor(
     readonly source: TensorSource,
     readonly naming: 'hf' | 'gguf',
@@ -171,6 +193,7 @@ export class WeightLoader {
   }
 
   private stored(hfName: string): string {
+    if (this.rename) hfName = this.rename(hfName);
     if (this.naming === 'hf') return hfName.startsWith('model.') ? this.hfPrefix + hfName.slice(6) : hfName;
     return hfToGguf(hfName, this.arch) ?? hfName;
   }
