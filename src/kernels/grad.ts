@@ -73,16 +73,18 @@ export function matmul_t(part: i32, parts: i32, out: usize, d: usize, drs: i32, 
 @inline function tile4x8(o: usize, os: usize, d: usize, drs: i32, dcs: i32, w: usize, ws: usize, nn: i32, first: bool): void {
   let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
   let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-  const d1 = d + <usize>drs, d2 = d1 + <usize>drs, d3 = d2 + <usize>drs;
+  const r = <usize>drs;
   for (let n = 0; n < nn; n++) {
-    const wr = w + <usize>n * ws, dn = <usize>n * dcs;
+    const wr = w + <usize>n * ws, dn = d + <usize>n * dcs;
     const w0 = v128.load(wr), w1 = v128.load(wr, 16);
-    const g0 = f32x4.splat(load<f32>(d + dn)), g1 = f32x4.splat(load<f32>(d1 + dn));
-    a00 = madd(w0, g0, a00); a01 = madd(w1, g0, a01);
-    a10 = madd(w0, g1, a10); a11 = madd(w1, g1, a11);
-    const g2 = f32x4.splat(load<f32>(d2 + dn)), g3 = f32x4.splat(load<f32>(d3 + dn));
-    a20 = madd(w0, g2, a20); a21 = madd(w1, g2, a21);
-    a30 = madd(w0, g3, a30); a31 = madd(w1, g3, a31);
+    let g = v128.load32_splat(dn);
+    a00 = madd(w0, g, a00); a01 = madd(w1, g, a01);
+    g = v128.load32_splat(dn + r);
+    a10 = madd(w0, g, a10); a11 = madd(w1, g, a11);
+    g = v128.load32_splat(dn + 2 * r);
+    a20 = madd(w0, g, a20); a21 = madd(w1, g, a21);
+    g = v128.load32_splat(dn + 3 * r);
+    a30 = madd(w0, g, a30); a31 = madd(w1, g, a31);
   }
   put(o, a00, first); put(o + 16, a01, first);
   put(o + os, a10, first); put(o + os + 16, a11, first);
@@ -92,7 +94,7 @@ export function matmul_t(part: i32, parts: i32, out: usize, d: usize, drs: i32, 
 
 @inline function tile1x4(o: usize, d: usize, dcs: i32, w: usize, ws: usize, nn: i32, first: bool): void {
   let a = f32x4.splat(0);
-  for (let n = 0; n < nn; n++) a = madd(v128.load(w + <usize>n * ws), f32x4.splat(load<f32>(d + <usize>n * dcs)), a);
+  for (let n = 0; n < nn; n++) a = madd(v128.load(w + <usize>n * ws), v128.load32_splat(d + <usize>n * dcs), a);
   put(o, a, first);
 }
 
