@@ -161,7 +161,8 @@ function completeGguf(snapshot: string, rel: string): string | undefined {
 /**
  * The loadable path inside a snapshot: the folder when it holds config.json and every safetensors
  * shard, else its only GGUF model (or `file` when given): the file, or the first shard of a split
- * set with every shard present; undefined when the snapshot is incomplete.
+ * set with every shard present; or a LoRA adapter's folder (adapter_config.json +
+ * adapter_model.safetensors); undefined when the snapshot is incomplete.
  */
 export function loadablePath(snapshot: string, file?: string): string | undefined {
   if (file) {
@@ -181,6 +182,7 @@ export function loadablePath(snapshot: string, file?: string): string | undefine
       }
     } else if (exists(path.join(snapshot, 'model.safetensors'))) return snapshot;
   }
+  if (exists(path.join(snapshot, 'adapter_config.json')) && exists(path.join(snapshot, 'adapter_model.safetensors'))) return snapshot; // a LoRA adapter
   const g = ggufSets(ggufFiles(snapshot));
   return g.length === 1 && g[0]!.missing.length === 0 ? path.join(snapshot, ...g[0]!.files[0]!.split('/')) : undefined;
 }

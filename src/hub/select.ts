@@ -34,6 +34,9 @@ const SIDE_FILES = [
   'README.md',
 ];
 
+// a PEFT LoRA adapter (what --lora loads from a hub id): its config and weights
+const ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors'];
+
 // Quantisations the engine runs, best size/quality trade-off first (what `ollama pull` defaults to).
 const GGUF_PREFERENCE = ['q4_k_m', 'q8_0', 'q6_k', 'q4_0', 'f16', 'bf16', 'f32'];
 
@@ -65,6 +68,7 @@ export function selectFiles(all: RemoteFile[], repo: string, file?: string): Sel
     return { files: readme && !files.includes(readme) ? [...files, readme] : files, gguf: files[0]!.path };
   }
   const top = all.filter((f) => !f.path.includes('/'));
+  if (ADAPTER_FILES.every((n) => byPath.has(n)) && !byPath.has('config.json')) return { files: [...ADAPTER_FILES, 'README.md'].flatMap((n) => byPath.get(n) ?? []) };
   const shards = top.filter((f) => f.path.endsWith('.safetensors'));
   if (shards.length > 0) {
     if (!byPath.has('config.json')) fail(`'${repo}' has safetensors weights but no config.json: not a Hugging Face model folder qwen-ts can load`);

@@ -12,6 +12,7 @@ import { noteUsage } from './access_log.js';
 import type { ServerContext } from './context.js';
 import { ApiError, badParam } from './errors.js';
 import { abortOnClose, json, type Obj } from './http.js';
+import { baseModelOnly } from './models.js';
 import { isObj } from './openai.js';
 
 /** A QwenError from the engine as a 400 naming `param` (context overflows get OpenAI's code). */
@@ -71,6 +72,7 @@ function optString(body: Obj, key: string): string | undefined {
 export async function embeddings(ctx: ServerContext, body: Obj, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const cm = ctx.cm,
     run = runner(cm);
+  baseModelOnly(cm, body, 'embeddings');
   await as400('model', () => vectorPooling(cm)); // a chat model: say what it is, before reading the input
   const input = inputs(body);
   const format = body.encoding_format ?? 'float';
@@ -93,6 +95,7 @@ export async function embeddings(ctx: ServerContext, body: Obj, req: http.Incomi
 
 export async function reranking(ctx: ServerContext, body: Obj, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const run = runner(ctx.cm);
+  baseModelOnly(ctx.cm, body, 'rerank requests');
   const query = body.query;
   if (typeof query !== 'string' || query === '') throw badParam('query', "'query' must be a non-empty string");
   const docs = body.documents;

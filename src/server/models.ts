@@ -38,3 +38,8 @@ export function requestAdapter(cm: ChatModel, body: Record<string, unknown>): { 
 
 /** The model name a response reports: the adapter's when the request picked one. */
 export const servedName = (cm: ChatModel, adapter: number | undefined) => (adapter ? cm.adapters![adapter - 1]! : cm.name);
+
+/** Endpoints that run no generation (embeddings, rerank) take the base model only: an adapter's name is a 400, not silently the base. */
+export function baseModelOnly(cm: ChatModel, body: Record<string, unknown>, what: string): void {
+  if (requestAdapter(cm, body).adapter) throw new ApiError(400, `'${String(body.model)}' is a LoRA adapter; ${what} use the base model '${cm.name}'`, 'model', 'model_not_supported');
+}

@@ -53,6 +53,7 @@ test('/v1/models lists the adapters; an unknown model is a 404', async () => {
   );
   assert.equal((await client.models.retrieve('style-b')).id, 'style-b');
   await assert.rejects(ask('style-c', 'hi'), (e: Error) => e instanceof OpenAI.NotFoundError && /style-c/.test(e.message));
+  await assert.rejects(client.embeddings.create({ model: 'style-a', input: 'hi' }), (e: Error) => e instanceof OpenAI.BadRequestError && /is a LoRA adapter/.test(e.message));
 });
 
 test('mixed concurrent requests for two adapters and the base model answer exactly as each alone', async () => {
