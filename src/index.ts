@@ -49,3 +49,11 @@ export { dequantize, quantize } from './formats/quant/index.js';
 export { resolveModel, pullModel, listCached, removeCached, type PullOptions } from './hub/index.js';
 // LoRA fine-tuning
 export { finetune, type FinetuneOptions, type FinetuneResult, type FinetuneEvent, type EpochRecord } from './train/finetune.js';
+// LoRA adapters: read / write (PEFT, GGUF LoRA), apply per request (LoadOptions.lora, attachLora, BatchEntry.adapter), merge
+export { LORA_TARGETS, loraScale, type LoraAdapter, type LoraModule, type LoraConfig } from './lora/adapter.js';
+export { readPeftAdapter, writePeftAdapter } from './lora/peft.js';
+export { readGgufLora, exportGgufLora } from './lora/gguf_lora.js';
+export { readAdapter, resolveAdapter, attachLora, type LoraSpec, type AttachOptions } from './lora/load.js';
+export { LoraSet } from './lora/apply.js';
+export { mergedSource, type MergeOptions } from './lora/merge.js';
+export { checkAdapter } from './lora/targets.js';
