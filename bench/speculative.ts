@@ -4,14 +4,18 @@
 // plain decoding's tokens. Configurations alternate within each repetition; medians are reported.
 // By hand, not in the tests:
 //   node dist/bench/speculative.js --target BF16.gguf --draft Q4_0.gguf [--threads 2] [--prompt-tokens 64]
-//        [--gen-tokens 128] [--draft-max 2,4] [--p-min 0,0.75] [--reps 3] [--json]
-// (--p-min: the draft stops proposing where its top token's probability is below it; 0: never)
+//        [--gen-tokens 128] [--draft-max 2,4] [--p-min 0,0.75] [--reps 3] [--pass-rows 1,3,5] [--json]
+// (--p-min: the draft stops proposing where its top token's probability is below it; 0: never;
+// --pass-rows: also time the target's forward pass over that many rows, with and without the
+// small-batch kernels)
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { createBackend } from '../src/backend/index.js';
+import { WasmBackend } from '../src/backend/wasm.js';
 import { Scheduler } from '../src/generate/scheduler.js';
 import type { Speculation } from '../src/generate/spec_propose.js';
 import { loadModel } from '../src/models/load.js';
+import { loadMtp } from '../src/models/mtp.js';
 import type { CausalLM } from '../src/models/model.js';
 import { median } from './peer_common.js';
 
@@ -25,7 +29,9 @@ const { values } = parseArgs({
     'draft-max': { type: 'string', default: '2,4' },
     'p-min': { type: 'string', default: '0,0.75' },
     reps: { type: 'string', default: '3' },
+    'pass-rows': { type: 'string', default: '1,3,5' },
     json: { type: 'boolean' },
+    mtp: { type: 'boolean' }, // also --spec mtp (the target's MTP block) with k = each --draft-max
   },
 });
 if (!values.target) throw new Error('--target FILE is required (and --draft FILE for the draft-model runs)');
@@ -45,6 +51,7 @@ const configs: [string, Speculation | undefined][] = [
         .flatMap((k) => values['p-min'].split(',').map((p): [string, Speculation] => [`draft k=${k} p=${p}`, { method: 'draft', model: draft, max: Number(k), pMin: Number(p) }]))
     : []),
   ['ngram k=6', { method: 'ngram', max: 6 }],
+  ...(values.mtp ? values['draft-max'].split(',').map((k): [string, Speculation] => [`mtp k=${k}`, { method: 'mtp', head: loadMtp(values.target!, target), max: Number(k) }]) : []),
 ];
 
 interface Run {
@@ -68,6 +75,39 @@ async function run(model: CausalLM, spec: Speculation | undefined): Promise<Run>
 }
 
 await run(target, undefined); // warm-up: JIT and the kernels' first run
+
+/**
+ * The target's forward pass over T rows of one sequence after the prompt (a verify pass of T-1
+ * proposals: logits for every row), ms, median of 7, T values alternating; with the small-batch
+ * F16 / BF16 kernels (src/kernels/small.ts) and, alternating, without them (mm_rows, as before).
+ */
+function passCost(Ts: number[]): { rows: number; ms: number; msBefore: number | null }[] {
+  const wasm = backend instanceof WasmBackend ? backend : null,
+    on = wasm?.smallRows ?? 1;
+  const cache = target.newCache(prompt.length + 64);
+  target.forward(
+    prompt.map((token, pos) => ({ token, pos, seq: 0, logits: pos === prompt.length - 1 })),
+    [cache],
+  );
+  const ms = Ts.map(() => [[], []] as number[][]);
+  for (let r = 0; r < 8; r++)
+    for (const mode of r % 2 ? [1, 0] : [0, 1]) {
+      if (mode === 1 && (!wasm || on <= 1)) continue;
+      if (wasm) wasm.smallRows = mode ? 1 : on;
+      Ts.forEach((T, i) => {
+        const t0 = performance.now();
+        target.forward(
+          Array.from({ length: T }, (_, j) => ({ token: prompt[j]!, pos: prompt.length + j, seq: 0, logits: true })),
+          [cache],
+        );
+        if (r > 0) ms[i]![mode]!.push(performance.now() - t0); // round 0 warms up
+        cache.truncate(prompt.length);
+      });
+    }
+  if (wasm) wasm.smallRows = on;
+  return Ts.map((rows, i) => ({ rows, ms: +median(ms[i]![0]!).toFixed(1), msBefore: ms[i]![1]!.length ? +median(ms[i]![1]!).toFixed(1) : null }));
+}
+const pass = passCost(values['pass-rows'].split(',').map(Number));
 const results = new Map<string, Run[]>(configs.map(([n]) => [n, []]));
 for (let r = 0; r < Number(values.reps); r++) {
   const order = r % 2 ? [...configs].reverse() : configs;
@@ -89,9 +129,10 @@ const rows = configs.map(([name]) => {
   };
 });
 (backend as { dispose?(): void }).dispose?.();
-const out = { target: values.target, draft: values.draft, threads, node: process.version, promptTokens: prompt.length, genTokens: gen, reps: Number(values.reps), rows };
+const out = { target: values.target, draft: values.draft, threads, node: process.version, promptTokens: prompt.length, genTokens: gen, reps: Number(values.reps), rows, pass };
 if (values.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 else {
   process.stdout.write(`target ${values.target}, draft ${values.draft ?? '-'}, ${threads} threads, ${prompt.length}-token prompt, ${gen} tokens, median of ${values.reps}\n`);
   for (const r of rows) process.stdout.write(`${r.config.padEnd(18)} ${String(r.decodeTokS).padStart(7)} tok/s  x${r.speedup}  acceptance ${r.acceptance ?? '-'}  same tokens: ${r.sameTokens}\n`);
+  process.stdout.write(`target forward pass, rows of one sequence (ms, median of 7): ${pass.map((p) => `T=${p.rows} ${p.ms}${p.msBefore === null ? '' : ` (before: ${p.msBefore})`}`).join(', ')}\n`);
 }

@@ -36,8 +36,12 @@ const MIN_TYPES = new Set<DType>(['Q4_1', 'Q5_1']);
 export const DELTA_CHUNK_MIN = 16;
 
 // F16 / BF16 products of up to this many rows run small16 (each weight read once, every row's sum
-// that of the row alone); more run mm_rows (bench/smallbatch.ts).
-export const SMALL_ROWS = 16;
+// that of the row alone); more run mm_rows: bench/smallbatch.ts, 0.5B shapes, Node 20, 1 thread:
+// BF16 2 rows 0.5-0.65x mm_rows's time, 3 0.6-0.8x, 5 0.75-1.0x, 8 about even, 16 1.2-1.4x.
+export const SMALL_ROWS = 8;
+// legacy block weights (Q8_0, Q4_0, ...): up to this many rows on small_q8.ts, more on the tiles
+// (int16 tile, Node 20: 2-3 rows 0.3-0.55x the tile's time, 5 0.6-0.85x, 8 0.6-1.25x, 16 up to 1.6x)
+export const SMALL_Q8_ROWS = 8;
 
 let u8DotExact: boolean | undefined; // see Shard.u8DotExact
 
@@ -58,8 +62,8 @@ export interface WasmBackendOptions {
   /** Q4_1, Q5_0 and Q5_1 products on int8 (Q8_0 / Q8_1-like) activations, src/kernels/q8.ts
    * (default true); false: rows decoded to f32 (mm_rows), kept as the tests' and bench's reference */
   legacyInt8?: boolean;
-  /** F16 / BF16 products of 2..SMALL_ROWS rows on small16 (default true); false: mm_rows, the way
-   * before, kept for the bench's comparison */
+  /** products of a few rows on the small-batch kernels (default true: F16 / BF16 up to SMALL_ROWS,
+   * legacy blocks up to SMALL_Q8_ROWS); false: mm_rows / the tiles, the way before (bench, tests) */
   smallBatch?: boolean;
   /** fill every alloc() with NaN (tests: shows that no op reads a buffer before writing it) */
   poison?: boolean;
@@ -79,7 +83,8 @@ const KVT: Record<KvType, number> = { f32: 0, f16: 1, q8_0: 2 };
 // quant_q8 layouts (src/kernels/q8.ts)
 const Q8_I16 = 0,
   Q8_SIGN = 1,
-  Q8_U8 = 2;
+  Q8_U8 = 2,
+  Q8_SMALL = 3;
 
 export class WasmBackend extends ShardRouter implements Backend {
   readonly name: string;
@@ -91,8 +96,9 @@ export class WasmBackend extends ShardRouter implements Backend {
   readonly kquant: boolean;
   /** Q4_1, Q5_0, Q5_1 products run on the int8 kernels (q8.ts) */
   readonly legacyInt8: boolean;
-  /** most rows of an F16 / BF16 product on the one-token and small-batch kernels */
-  readonly smallRows: number;
+  /** most rows of a product on the one-token and small-batch kernels (1: mm_rows / the tiles for
+   * every product of more rows, the way before; bench/speculative.ts changes it) */
+  smallRows: number;
   private f16Checked = new WeakMap<Uint8Array, boolean>();
   private readonly grain: number;
   /** deltaNet: rows of one sequence from which it runs the chunked form (benchmarks change it) */
@@ -207,7 +213,9 @@ export class WasmBackend extends ShardRouter implements Backend {
         // loaded; Q4_1 / Q5_1 add min * the activation block's sum, ggml's Q8_1). One token: the
         // weights are read as stored (memory-bound); more: tiles of decoded rows (compute-bound),
         // on vpdpbusd where the engine has it exactly, else on int16 pmaddwd.
-        const mode = T === 1 ? (this.relaxed ? Q8_SIGN : Q8_I16) : this.u8dot ? Q8_U8 : Q8_I16;
+        // a few tokens (not segments): the one-token layout, on small_q8.ts (mode Q8_SMALL)
+        const small = T > 1 && !seg && T <= Math.min(this.smallRows, SMALL_Q8_ROWS);
+        const mode = T === 1 || small ? (this.relaxed ? Q8_SIGN : Q8_I16) : this.u8dot ? Q8_U8 : Q8_I16;
         const xq = s.scratchBlock('xq', 2 * R * K),
           xd = s.scratchBlock('xd', R * (K / 32) * 4);
         const xs = ws.some((w) => MIN_TYPES.has(w.dtype)) ? s.scratchBlock('xs8', R * (K / 32) * 4) : 0;
@@ -219,7 +227,7 @@ export class WasmBackend extends ShardRouter implements Backend {
           counter = s.scratchBlock('mvcounter', 4);
           new Int32Array(s.buf, counter, 1)[0] = 0;
         }
-        this.run(s, K_MM_Q8, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xs, T, K, sc, sstride, mode, counter, sel]);
+        this.run(s, K_MM_Q8, parts, [this.desc(s, outs, ws, true), ws.length, xq, xd, xs, T, K, sc, sstride, small ? Q8_SMALL : mode, counter, sel]);
       } else if (kq) {
         // ggml's way: Q8_K activations (per 256 one f32 scale, int8 values, sums of 16 and 32),
         // one canonical sum per (token, row) for every T (src/kernels/kq.ts). One token: the

@@ -30,8 +30,11 @@ import { DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1 } from './dequant';
 import { bsz, dscale, hasMin, IQ4_NL, lut, mscale, nibbles, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, udot2, woff, wvec } from './q8_fmt';
 import { DT_IQ4_NL } from './dequant_k';
 import { mm_tile, mstep, scatter4, step } from './q8_tile';
+import { mm_q8_small } from './small_q8';
 
 export const Q8_I16 = 0, Q8_SIGN = 1, Q8_U8 = 2;
+/** mm_q8_0's mode for a few tokens quantised in the one-token layout: small_q8.ts. */
+export const Q8_SMALL = 3;
 
 /**
  * x [T, K] f32 -> xq [T, 2K] bytes (layout `mode`), xd [T, K/32] f32 scales and, unless xs is 0,
@@ -86,17 +89,17 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
  * the offset (Q4_0: 8, Q5_0: 16) comes off the block's integer dot as woff * (sum of the block's
  * q), once per block for all rows: the same exact isum, so the same bits as every other kernel.
  */
-@inline function unsignedW<W>(): bool {
+@inline export function unsignedW<W>(): bool {
   return ASC_FEATURE_RELAXED_SIMD && nibbles<W>() && !lut<W>();
 }
 
 /** For unsignedW: the activation half at (|q| a, sign mask m) as signed q = (a ^ m) - m. */
-@inline function signed(a: v128, m: v128): v128 {
+@inline export function signed(a: v128, m: v128): v128 {
   return i8x16.sub(v128.xor(a, m), m);
 }
 
 /** For unsignedW with an offset: woff * (the sum of the block's q, from its signed halves s0, s1), splat. */
-@inline function offset<W>(s0: v128, s1: v128): v128 {
+@inline export function offset<W>(s0: v128, s1: v128): v128 {
   if (!unsignedW<W>() || woff<W>() == 0) return i32x4.splat(0);
   const p = i16x8.add(i16x8.extadd_pairwise_i8x16_s(s0), i16x8.extadd_pairwise_i8x16_s(s1));
   return i32x4.splat(woff<W>() * hsum_i32(i32x4.extadd_pairwise_i16x8_s(p)));
@@ -131,25 +134,25 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
 }
 
 /** The activation block at a (one-token layout) as bdot's four operands. */
-@inline function act0(a: usize): v128 { return v128.load(a); }
-@inline function act1(a: usize): v128 { return v128.load(a, 16); }
-@inline function act2(a: usize, K: i32): v128 {
+@inline export function act0(a: usize): v128 { return v128.load(a); }
+@inline export function act1(a: usize): v128 { return v128.load(a, 16); }
+@inline export function act2(a: usize, K: i32): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return v128.load(a + <usize>K);
   return v128.load(a, 32);
 }
-@inline function act3(a: usize, K: i32): v128 {
+@inline export function act3(a: usize, K: i32): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return v128.load(a + <usize>K, 16);
   return v128.load(a, 48);
 }
 
 /** Byte offset of activation block b within a quantised row of the one-token layout. */
-@inline function aoff(b: i32): usize {
+@inline export function aoff(b: i32): usize {
   if (ASC_FEATURE_RELAXED_SIMD) return <usize>b << 5;
   return <usize>b << 6;
 }
 
 /** [isum of the row at p] in lane 0 (see isum4). */
-@inline function isum1<W>(p: usize, a0: v128, a1: v128, a2: v128, a3: v128, off: v128): v128 {
+@inline export function isum1<W>(p: usize, a0: v128, a1: v128, a2: v128, a3: v128, off: v128): v128 {
   const s = i32x4.splat(hsum_i32(bdot<W>(p, a0, a1, a2, a3)));
   return unsignedW<W>() && woff<W>() != 0 ? i32x4.sub(s, off) : s;
 }
@@ -164,7 +167,7 @@ export function quant_q8(x: usize, T: i32, K: i32, xq: usize, xd: usize, mode: i
 
 /** [isum of rows w0..w3] for block offset bo, from the activation operands a0..a3 (see bdot)
  * and, for unsignedW, the block's offset (see offset). */
-@inline function isum4<W>(w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, a0: v128, a1: v128, a2: v128, a3: v128, off: v128): v128 {
+@inline export function isum4<W>(w0: usize, w1: usize, w2: usize, w3: usize, bo: usize, a0: v128, a1: v128, a2: v128, a3: v128, off: v128): v128 {
   const s = hadd4(bdot<W>(w0 + bo, a0, a1, a2, a3), bdot<W>(w1 + bo, a0, a1, a2, a3), bdot<W>(w2 + bo, a0, a1, a2, a3), bdot<W>(w3 + bo, a0, a1, a2, a3));
   return unsignedW<W>() && woff<W>() != 0 ? i32x4.sub(s, off) : s;
 }
@@ -278,9 +281,11 @@ function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, xs: usize, K: i32,
  * T rows; else a pointer to per matrix two i32 (first row, rows): matrix m reads those rows of
  * the quantised block and writes [rows, N_m] (a prefill's expert products, each expert on its
  * tokens, in one dispatch). Each (row, token) is summed as for its own call: the same bits.
+ * mode Q8_SMALL: a few tokens (T > 1, xgroup 0) in the one-token layout, small_q8.ts.
  */
 export function mm_q8_0(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xs: usize, T: i32, K: i32, scratch: usize, sstride: i32, mode: i32, counter: usize, xgroup: i32): void {
-  if (T == 1 && counter != 0) mv_shared(desc, count, xq, xd, xs, K, parts, counter, xgroup);
+  if (mode == Q8_SMALL) mm_q8_small(part, parts, desc, count, xq, xd, xs, T, K, counter);
+  else if (T == 1 && counter != 0) mv_shared(desc, count, xq, xd, xs, K, parts, counter, xgroup);
   else if (T > 1 && xgroup != 0) tile_segments(part, parts, desc, count, xq, xd, xs, K, scratch + <usize>part * sstride, mode, counter, <usize>xgroup);
   else if (counter != 0) tile_shared(part, parts, desc, count, xq, xd, xs, T, K, scratch + <usize>part * sstride, mode, counter);
   else mm_int8(part, parts, desc, count, xq, xd, xs, T, K, scratch, sstride, mode, xgroup);

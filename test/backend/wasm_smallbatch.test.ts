@@ -1,10 +1,11 @@
-// The small-batch F16 / BF16 kernel (src/kernels/small.ts: 2..SMALL_ROWS rows, e.g. a speculative
-// verify pass): every row must be bit-identical to the same row alone (the one-token kernel) and
-// to mm_rows (the many-row kernel, and the way before), whatever T, the thread count and the
-// token grouping; and the products must agree with the reference backend (a plain f64 loop).
+// The small-batch kernels (a few rows, e.g. a speculative verify pass): F16 / BF16 (src/kernels/
+// small.ts, up to SMALL_ROWS rows) and the legacy block types (small_q8.ts, up to SMALL_Q8_ROWS):
+// every row must be bit-identical to the same row alone (the one-token kernel) and to the kernel
+// before (mm_rows, the int8 tiles), whatever T, the thread count and the token grouping; and the
+// float products must agree with the reference backend (a plain f64 loop).
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { SMALL_ROWS, WasmBackend } from '../../src/backend/wasm.js';
+import { SMALL_Q8_ROWS, SMALL_ROWS, WasmBackend } from '../../src/backend/wasm.js';
 import { ReferenceBackend } from '../../src/backend/reference.js';
 import type { Weight } from '../../src/backend/backend.js';
 import type { DType } from '../../src/formats/dtype.js';
@@ -17,15 +18,26 @@ const backends = wasmVariants([1, 2, 3]);
 const before = [new WasmBackend({ threads: 2, smallBatch: false }), new WasmBackend({ threads: 1, relaxed: false, smallBatch: false })];
 after(() => [...backends, ...before].forEach((b) => b.dispose()));
 
-// K: a multiple of 8, one with a 4-column step left, one with a scalar tail too; N: ragged over
-// four streams and the parts, and one below a stream block
-const SHAPES: [number, number][] = [
+// K: float types, a multiple of 8, one with a 4-column step left, one with a scalar tail too;
+// block types, multiples of 32. N: ragged over four streams and the parts, and one below a stream block
+const FLOAT_SHAPES: [number, number][] = [
   [37, 64],
   [130, 84],
   [3, 93],
   [261, 200],
 ];
-const TS = [2, 3, 4, 5, 6, 7, 8, 11, 16, SMALL_ROWS + 1];
+const BLOCK_SHAPES: [number, number][] = [
+  [37, 64],
+  [130, 96],
+  [3, 32],
+  [261, 224],
+];
+const CASES: [DType, [number, number][], number][] = [
+  ['BF16', FLOAT_SHAPES, SMALL_ROWS],
+  ['F16', FLOAT_SHAPES, SMALL_ROWS],
+  ...(['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL'] as DType[]).map((d): [DType, [number, number][], number] => [d, BLOCK_SHAPES, SMALL_Q8_ROWS]),
+];
+const FLOAT = new Set<DType>(['BF16', 'F16']);
 
 function weight(be: WasmBackend, dtype: DType, bytes: Uint8Array, N: number, K: number): Weight {
   const w = be.weight(dtype, [N, K]);
@@ -37,22 +49,24 @@ function inputs(T: number, K: number): Float32Array {
   return Float32Array.from({ length: T * K }, (_, i) => rnd() * (i % 5 === 0 ? 3 : 1));
 }
 
-for (const dtype of ['BF16', 'F16'] as DType[]) {
-  for (const [N, K] of SHAPES) {
+for (const [dtype, shapes, most] of CASES) {
+  const TS = [...Array.from({ length: most - 1 }, (_, i) => i + 2), most + 1, 2 * most + 1]; // 2..most, then past it
+  const Tmax = 2 * most + 1;
+  for (const [N, K] of shapes) {
     const bytes = quantize(
       dtype,
       Float32Array.from({ length: N * K }, () => rnd() * 0.5),
       N * K,
     );
-    const xs = inputs(SMALL_ROWS + 1, K);
+    const xs = inputs(Tmax, K);
 
-    test(`${dtype} [${N}x${K}]: each row of T = 2..${SMALL_ROWS + 1} is the bits of that row alone, on every build and thread count`, () => {
+    test(`${dtype} [${N}x${K}]: each row of T = 2..${Tmax} is the bits of that row alone, on every build and thread count`, () => {
       for (const be of backends) {
         const w = weight(be, dtype, bytes, N, K);
         const x = be.alloc(xs.length),
-          alone = be.alloc((SMALL_ROWS + 1) * N);
+          alone = be.alloc(Tmax * N);
         x.set(xs);
-        for (let t = 0; t <= SMALL_ROWS; t++) be.matmul(alone.subarray(t * N, (t + 1) * N), x.subarray(t * K, (t + 1) * K), w, 1);
+        for (let t = 0; t < Tmax; t++) be.matmul(alone.subarray(t * N, (t + 1) * N), x.subarray(t * K, (t + 1) * K), w, 1);
         for (const T of TS) {
           const out = be.alloc(T * N);
           be.matmul(out, x, w, T);
@@ -61,7 +75,7 @@ for (const dtype of ['BF16', 'F16'] as DType[]) {
       }
     });
 
-    test(`${dtype} [${N}x${K}]: small-batch rows are mm_rows's bits (the kernel before), and agree with the reference backend`, () => {
+    test(`${dtype} [${N}x${K}]: small-batch rows are the bits of the kernel before (mm_rows, the tiles)${FLOAT.has(dtype) ? ', and agree with the reference backend' : ''}`, () => {
       const ref = new ReferenceBackend();
       const rw = ref.weight(dtype, [N, K]);
       rw.bytes.set(bytes);
@@ -73,6 +87,7 @@ for (const dtype of ['BF16', 'F16'] as DType[]) {
             old = before.find((b) => b.relaxed === relaxed)!;
           const got = Float32Array.from(run(be, dtype, bytes, N, K, xs, T));
           sameBits(got, run(old, dtype, bytes, N, K, xs, T), `${dtype} [${N}x${K}] T=${T}: ${be.name} vs ${old.name}`);
+          if (!FLOAT.has(dtype)) continue; // int8 activations: the tiles' own tests hold them to the reference
           const c = compare(got, want, 1e-4, 1e-5); // f32 sums against f64's: a few ulps of |sum| ~ 10
           assert.ok(c.ok, `${dtype} [${N}x${K}] T=${T} ${be.name}: ${c.maxAbs} from the reference at ${c.worst}`);
         }
