@@ -34,7 +34,7 @@ function start(): Scheduler {
     onProgress: (done, total) => post({ type: 'progress', done, total }),
     onNote: (note) => post({ type: 'note', note }),
   });
-  const spec = init.spec && openSpeculation(init.spec, { path: init.path, model }, { checkTensors: init.checkTensors, onNote: (note) => post({ type: 'note', note }) });
+  const spec = init.spec && openSpeculation(init.spec, { path: init.path, model }, { checkTensors: init.checkTensors, quantize: init.quantize, onNote: (note) => post({ type: 'note', note }) });
   const scheduler = new Scheduler(model, init.tokenBudget, init.parallel, init.cacheMem, spec); // a --cache-mem too small fails here
   post({ type: 'ready', config: model.config });
   return scheduler;
