@@ -12,7 +12,7 @@ import { readGgufLora } from './gguf_lora.js';
 import { readPeftAdapter } from './peft.js';
 
 /** Read an adapter from a local path: a GGUF LoRA file, or a PEFT folder / adapter file. */
-export function readAdapter(p: string, name?: string): LoraAdapter {
+export function readAdapter(p: string, name = hubRepoOf(p)): LoraAdapter {
   if (!fs.existsSync(p)) fail(`${p}: no such LoRA adapter file or folder`);
   if (/\.gguf$/i.test(p) && fs.statSync(p).isFile()) return readGgufLora(p, name);
   return readPeftAdapter(p, name);

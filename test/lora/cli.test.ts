@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { servedLoras } from '../../src/cli/resolve.js';
 import { readGgufLora } from '../../src/lora/gguf_lora.js';
 import { compare, FIXTURES, fixtureDir, PARITY_ATOL, PARITY_RTOL, readF32, ROOT, tmpDir } from '../helpers.js';
 import { LORA_PROMPT } from './cases.js';
@@ -72,4 +73,15 @@ test('bad adapters and flags are one-line errors', () => {
   userError(cli('export-lora', ADAPTER, path.join(work, 'x.bin')), /must be a \.gguf file/);
   userError(cli('export-lora', ADAPTER, path.join(work, 'x.gguf')), /cannot tell the base model's architecture/);
   userError(cli('merge', GGUF, ADAPTER, path.join(work, 'folder-from-gguf')), /merge it into a \.gguf output/);
+});
+
+test('serve --lora NAME=PATH: names checked before anything loads', async () => {
+  assert.deepEqual(await servedLoras([`style=${ADAPTER}`, `b=${ADAPTER}`], 'm'), [
+    { name: 'style', path: ADAPTER },
+    { name: 'b', path: ADAPTER },
+  ]);
+  assert.equal(await servedLoras(undefined, 'm'), undefined);
+  await assert.rejects(servedLoras([ADAPTER], 'm'), /--lora must be NAME=PATH/);
+  await assert.rejects(servedLoras([`a=${ADAPTER}`, `a=${ADAPTER}`], 'm'), /'a' is given twice/);
+  await assert.rejects(servedLoras([`m=${ADAPTER}`], 'm'), /is the served model's own name/);
 });

@@ -31,4 +31,5 @@ test('an adapter hub id is pulled on first use, then read from the cache', async
   assert.ok(!fs.existsSync(path.join(p, 'training_args.bin')));
   assert.equal(await resolveAdapter('someone/qwen3-style', { ...opts, offline: true }), p);
   assert.equal(readAdapter(p).modules.length, readAdapter(DIR).modules.length);
+  assert.equal(readAdapter(p).name, 'someone/qwen3-style', 'named by its repo, not its snapshot hash');
 });
