@@ -68,12 +68,16 @@ let x = 7;
 const tokens = Int32Array.from({ length: T }, () => (x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff) % model.config.vocab_size);
 const seq = { tokens, mask: new Uint8Array(T).fill(1) };
 const times: number[] = [];
-let loss = 0;
+let loss = 0,
+  cpuS = 0;
 for (let i = 0; i < steps; i++) {
   prof.times.clear(); // the last step's split is reported (the first warms the kernels up)
-  const s0 = performance.now();
+  const s0 = performance.now(),
+    c0 = process.cpuUsage();
   loss = lossAndGrad(model, adapter, [seq]).loss;
   times.push((performance.now() - s0) / 1000);
+  const c = process.cpuUsage(c0);
+  cpuS = (c.user + c.system) / 1e6; // all threads: on a busy machine, the work done whatever the wait
 }
 const last = times[times.length - 1]!;
 const ops = [...(prof.times.get('all') ?? new Map())].sort((a, b) => b[1].ms - a[1].ms);
@@ -88,6 +92,8 @@ const result = {
   loadS: +loadS.toFixed(2),
   stepS: times.map((t) => +t.toFixed(2)),
   tokensPerS: +(T / last).toFixed(1),
+  cpuS: +cpuS.toFixed(1),
+  tokensPerCpuS: +(T / cpuS).toFixed(2),
   loss: loss / (T - 1),
   rssMiB: Math.round(mem.rss / 2 ** 20),
   ops: Object.fromEntries(ops.map(([op, p]) => [op, { s: +(p.ms / 1000).toFixed(2), share: +(p.ms / 1000 / last).toFixed(3), calls: p.calls }])) as Record<
@@ -99,7 +105,7 @@ const result = {
 if (values.json) console.log(JSON.stringify(result));
 else {
   console.log(
-    `${result.backend}, rank ${r}, ${T} tokens: step ${result.stepS.join(' / ')} s -> ${result.tokensPerS} tokens/s (loss ${result.loss.toFixed(3)} per target, RSS ${result.rssMiB} MiB, load ${result.loadS} s)`,
+    `${result.backend}, rank ${r}, ${T} tokens: step ${result.stepS.join(' / ')} s -> ${result.tokensPerS} tokens/s; CPU ${result.cpuS} s -> ${result.tokensPerCpuS} tokens per CPU-second (loss ${result.loss.toFixed(3)} per target, RSS ${result.rssMiB} MiB, load ${result.loadS} s)`,
   );
   for (const [op, p] of Object.entries(result.ops)) console.log(`  ${op.padEnd(14)} ${p.s.toFixed(2).padStart(7)} s ${(100 * p.share).toFixed(1).padStart(5)}%  ${String(p.calls).padStart(6)} calls`);
   console.log(`  ${'outside ops'.padEnd(14)} ${result.outsideOpsS.toFixed(2).padStart(7)} s ${((100 * result.outsideOpsS) / last).toFixed(1).padStart(5)}%`);

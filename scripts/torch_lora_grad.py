@@ -20,6 +20,7 @@ or untied lm_head.
 
 A and B come from a small integer generator that the test repeats exactly (adapterValues in
 test/train/grad.test.ts): values are multiples of 2^-31 * amp, exact in float32.
+The untied case adds an lm_head.weight from the same generator (tie_word_embeddings false).
 The Q8_0 case quantises every 2-D weight as ggml's quantize_row_q8_0_ref does (and as qwen.ts's
 loader does with quantize: 'q8_0'), then computes on the dequantised weights.
 """
@@ -181,6 +182,12 @@ def run_case(model_dir, case):
     raw = read_safetensors(st if os.path.exists(st) else st + '.gz')
     if case.get('quantize') == 'q8_0':
         raw = {k: (q8_0_roundtrip(v) if v.ndim == 2 else v) for k, v in raw.items()}
+    if case.get('untied_head'):
+        # an untied copy: lm_head.weight from the generator (the test writes the same folder)
+        u = case['untied_head']
+        V, D = raw['model.embed_tokens.weight'].shape
+        raw['lm_head.weight'] = gen_values(u['seed'], 0, False, V * D, u['amp']).reshape(V, D)
+        cfg['tie_word_embeddings'] = False
     r, alpha, rslora = case['r'], case['alpha'], case['use_rslora']
     scaling = alpha / math.sqrt(r) if rslora else alpha / r
     mods = []
@@ -219,7 +226,7 @@ def seqs_for(vocab, seed):
 def main():
     out_dir = os.path.join(ROOT, 'test', 'fixtures', 'train')
     os.makedirs(out_dir, exist_ok=True)
-    models = [('qwen2-tiny-tied', [('plain', False, None), ('rslora', True, None)]),
+    models = [('qwen2-tiny-tied', [('plain', False, None), ('rslora', True, None), ('untied', False, 'untied')]),
               ('qwen3-tiny-tied', [('plain', False, None), ('rslora', True, None), ('q8_0', False, 'q8_0')]),
               ('qwen3-tiny-yarn', [('plain', False, None)])]
     for name, cases in models:
@@ -228,14 +235,16 @@ def main():
         res = []
         for i, (cname, rslora, quant) in enumerate(cases):
             case = {'case': cname, 'r': 4, 'alpha': 8, 'use_rslora': rslora, 'seed': 7 + i, 'amp_a': 0.125, 'amp_b': 0.0625, 'seqs': seqs_for(vocab, 100 + i)}
-            if quant:
+            if quant == 'untied':
+                case['untied_head'] = {'seed': 11, 'amp': 0.125}
+            elif quant:
                 case['quantize'] = quant
             r = run_case(d, case)
             print(f'{name} {cname}: loss {r["loss"]:.6f} over {r["count"]} targets, float32 vs float64 grads: rel {r["f32_rel_err"]:.2e}', file=sys.stderr)
             res.append(r)
         doc = {'model': f'test/fixtures/models/{name}', 'torch': torch.__version__, 'cases': res}
-        with gzip.open(os.path.join(out_dir, f'{name}.json.gz'), 'wt') as f:
-            json.dump(doc, f, separators=(',', ':'))
+        with open(os.path.join(out_dir, f'{name}.json.gz'), 'wb') as f:
+            f.write(gzip.compress(json.dumps(doc, separators=(',', ':')).encode(), mtime=0))
 
 
 if __name__ == '__main__':

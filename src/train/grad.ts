@@ -195,13 +195,16 @@ function headLoss(m: LoadedTrainModel, b: Batch, x: Float32Array, g?: Float32Arr
       const row = logits.subarray(i * V, (i + 1) * V);
       let max = -Infinity;
       for (let j = 0; j < V; j++) if (row[j]! > max) max = row[j]!;
+      const tgt = b.targets[r0 + i]!,
+        picked = row[tgt]!;
       let sum = 0;
-      for (let j = 0; j < V; j++) sum += Math.exp(row[j]! - max);
-      const lse = max + Math.log(sum),
-        tgt = b.targets[r0 + i]!;
-      loss += lse - row[tgt]!;
+      if (g)
+        for (let j = 0; j < V; j++) sum += row[j] = Math.exp(row[j]! - max); // kept for the softmax below
+      else for (let j = 0; j < V; j++) sum += Math.exp(row[j]! - max);
+      loss += max + Math.log(sum) - picked;
       if (!g) continue;
-      for (let j = 0; j < V; j++) row[j] = Math.exp(row[j]! - lse); // softmax - one-hot: d loss / d logits
+      const inv = 1 / sum;
+      for (let j = 0; j < V; j++) row[j]! *= inv; // softmax - one-hot: d loss / d logits
       row[tgt]! -= 1;
     }
     if (g) {

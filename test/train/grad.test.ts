@@ -1,8 +1,9 @@
 // LoRA loss and gradients (src/train/grad.ts) against PyTorch autograd (scripts/torch_lora_grad.py,
 // float64; fixtures in test/fixtures/train/): every module's dA and dB within 1e-4 relative error
 // (|ours - torch| / |torch| per tensor), the loss within 1e-5, on the reference backend and the
-// WebAssembly backend at 1 and 2 threads, for Qwen2 (q/k/v biases), Qwen3 (q/k norms), Qwen3 with
-// YaRN, a use_rslora adapter, and a Q8_0 base (PyTorch on the dequantised weights).
+// WebAssembly backend at 1 and 2 threads, for Qwen2 (q/k/v biases; tied and untied head), Qwen3
+// (q/k norms), Qwen3 with YaRN, a use_rslora adapter, and a Q8_0 base (PyTorch on the dequantised
+// weights). Also: determinism, and bad input as one-line errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -14,7 +15,9 @@ import type { Backend } from '../../src/backend/backend.js';
 import { LORA_TARGETS, loraScale, type LoraAdapter, type LoraModule } from '../../src/lora/adapter.js';
 import type { QwenConfig } from '../../src/models/config.js';
 import { loadTrainModel, lossAndGrad, lossOnly, type TrainModel, type TrainSeq } from '../../src/train/grad.js';
-import { FIXTURES, fixtureDir } from '../helpers.js';
+import { openSafetensors } from '../../src/formats/safetensors.js';
+import { writeSafetensors, type StTensorOut } from '../../src/formats/safetensors_writer.js';
+import { FIXTURES, fixtureDir, tmpDir } from '../helpers.js';
 
 interface Case {
   case: string;
@@ -25,6 +28,7 @@ interface Case {
   amp_a: number;
   amp_b: number;
   quantize?: 'q8_0';
+  untied_head?: { seed: number; amp: number };
   seqs: { tokens: number[]; mask: number[] }[];
   loss: number;
   count: number;
@@ -117,6 +121,27 @@ function check(m: TrainModel, k: Case, tol: number, what: string, lossTol = 1e-5
   return worst;
 }
 
+/** The fixture model untied: its tensors plus an F32 lm_head.weight from the generator (as the script builds it). */
+function untiedCopy(dir: string, u: { seed: number; amp: number }): string {
+  const out = tmpDir('qwen-ts-untied-'),
+    config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify({ ...config, tie_word_embeddings: false }));
+  const src = openSafetensors(path.join(dir, 'model.safetensors'));
+  try {
+    const tensors: StTensorOut[] = [...src.tensors.values()].map((t) => {
+      const data: Uint8Array = new Uint8Array(t.byteLength);
+      src.readInto(t.name, data);
+      return { name: t.name, dtype: t.dtype, shape: [...t.shape], data };
+    });
+    const head = adapterValues(u.seed, 0, false, config.vocab_size * config.hidden_size, u.amp);
+    tensors.push({ name: 'lm_head.weight', dtype: 'F32', shape: [config.vocab_size, config.hidden_size], data: new Uint8Array(head.buffer) });
+    writeSafetensors(path.join(out, 'model.safetensors'), tensors);
+  } finally {
+    src.close();
+  }
+  return out;
+}
+
 const MODELS = ['qwen2-tiny-tied', 'qwen3-tiny-tied', 'qwen3-tiny-yarn'];
 const backends: [string, () => Backend][] = [
   ['reference', () => new ReferenceBackend()],
@@ -142,6 +167,15 @@ for (const name of MODELS) {
             const ref = bname === 'reference';
             const worst = check(q8, k, ref ? 1e-4 : 1e-1, `${name} ${k.case} ${bname}`, ref ? 1e-5 : 5e-3);
             if (!ref) assert.ok(worst > 1e-6, 'the int8 activations should show');
+          } else if (k.untied_head) {
+            const udir = untiedCopy(dir, k.untied_head);
+            const untied = await loadTrainModel(udir, { backend: make() });
+            try {
+              check(untied, k, 1e-4, `${name} ${k.case} ${bname}`);
+            } finally {
+              untied.dispose();
+              fs.rmSync(udir, { recursive: true, force: true });
+            }
           } else check(plain, k, 1e-4, `${name} ${k.case} ${bname}`);
         }
       } finally {
@@ -161,6 +195,28 @@ test('lossAndGrad is deterministic for a thread count', async () => {
       b = lossAndGrad(m, adapter, seqsOf(k));
     assert.equal(a.loss, b.loss);
     for (const mod of adapter.modules) assert.deepEqual(a.grads.get(mod.name), b.grads.get(mod.name));
+  } finally {
+    m.dispose();
+  }
+});
+
+test('bad input: one-line errors naming the problem', async () => {
+  await assert.rejects(loadTrainModel(path.join(FIXTURES, 'models', 'qwen35-tiny-tied'), { backend: new ReferenceBackend() }), /supports dense qwen2 and qwen3 models; this one is 'qwen3_5_text'/);
+  const m = await loadTrainModel(path.join(FIXTURES, 'models', 'qwen2-tiny-tied'), { backend: new ReferenceBackend() });
+  try {
+    const k = fixture('qwen2-tiny-tied').cases[0]!,
+      adapter = caseAdapter(m.config, k);
+    const seq = (tokens: number[], mask: number[]) => [{ tokens: Int32Array.from(tokens), mask: Uint8Array.from(mask) }];
+    assert.throws(() => lossAndGrad(m, adapter, seq([1, 2, 999], [0, 1, 1])), /training sequence 0: token 2 is 999, outside the vocabulary \(0\.\.319\)/);
+    assert.throws(() => lossOnly(m, adapter, seq([1, 2], [0, 1, 1])), /training sequence 0 has 2 tokens but a mask of 3/);
+    assert.throws(() => lossOnly(m, adapter, seq([], [])), /training sequence 0 is empty/);
+    const bad = { ...adapter, modules: adapter.modules.map((x, i) => (i === 3 ? { ...x, inFeatures: 32, a: x.a.subarray(0, x.r * 32) } : x)) };
+    assert.throws(() => lossAndGrad(m, bad, seq([1, 2, 3], [0, 1, 1])), /module 'model\.layers\.0\.self_attn\.o_proj' is \[64, 32\] at rank 4, but the model's weight is \[64, 64\]/);
+    // no loss positions: zero loss, zero gradients
+    const none = lossAndGrad(m, adapter, seq([1, 2, 3], [1, 0, 0]));
+    assert.equal(none.count, 0);
+    assert.equal(none.loss, 0);
+    assert.ok(none.grads.get(adapter.modules[0]!.name)!.a.every((v) => v === 0));
   } finally {
     m.dispose();
   }
