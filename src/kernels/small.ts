@@ -1,6 +1,6 @@
 // Small-batch products with BF16 / F16 weights: a few rows of activations (a speculative
 // verify pass, a few sequences' decode steps). Each weight vector is loaded and converted once
-// and applied to a group of up to three tokens in registers, so the weights stream from memory
+// and applied to a group of up to GB tokens in registers, so the weights stream from memory
 // once (a group after the first finds its rows in cache) instead of being decoded to f32 scratch
 // as mm_rows does. Each (token, row) takes mv16's sum exactly (lanes over K & ~7 as lo then hi
 // half, row_end16): a row's bits are those of the same row alone (batch invariance).
@@ -21,10 +21,11 @@ export function small16<H>(part: i32, parts: i32, desc: usize, count: i32, xs: u
 }
 
 // rows per block (streams q rows apart, as mv16's eight) and most tokens per group: RB * GB
-// accumulators. Measured (bench/smallbatch.ts, BF16, 0.5B shapes) against 3 x 3 and 3 x 2 with
-// the lo and hi steps split: 4 x 3 was fastest at T = 2..5, though V8 spills a few of its
-// accumulators (x64 has 16 vector registers; V8 loads each step's operands up front)
-const RB = 4, GB = 3;
+// accumulators. bench/smallbatch.ts (BF16, 0.5B q/o and gate/up, 1 thread, CPU time, busy
+// machine): 4 x 2 and 4 x 3 within noise of each other, 3 x 2 and 2 x 3 10-25% slower, 3 x 3 and
+// 3 x 2 with the lo and hi steps apart no better. V8 (11.3) loads each step's operands up front
+// and spills some accumulators past 8 (x64 has 16 vector registers)
+const RB = 4, GB = 2;
 
 /** Rows n0..n1: RB streams q rows apart, then the rest one by one; per row block, the tokens in
  * groups of at most GB (a group after the first finds the rows in cache). */
