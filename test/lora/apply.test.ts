@@ -85,3 +85,18 @@ for (const fixture of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
     });
   }
 }
+
+test('LoRA on a quantised base (Q4_K_M GGUF): applied = merged into the dequantised weights (reference backend); WebAssembly close', () => {
+  const file = `${fixtureDir('models/qwen3-tiny-tied')}/model-q4_k_m.gguf`;
+  const m = loadOn(file, REFERENCE[1]);
+  const a = randomAdapter(m.config, { r: 4, alpha: 8, seed: 9 });
+  const got = logits(m, PROMPT, attachLora(m, a));
+  const merged = logits(loadMerged(file, a, REFERENCE[1]()), PROMPT);
+  const c = compare(got, merged, 1e-4, 1e-4);
+  assert.ok(c.ok, `max |diff| ${c.maxAbs}`);
+  // the WebAssembly kernels round activations to 8 bits for K-quant products (as llama.cpp does): close, not equal
+  const w = loadOn(file, WASM_X3[1]);
+  const wg = logits(w, PROMPT, attachLora(w, a));
+  const base = logits(w, PROMPT, 0);
+  assert.ok(compare(wg, got, 0).maxAbs < compare(base, got, 0).maxAbs / 4);
+});
