@@ -19,7 +19,7 @@ export async function* generate(model: CausalLM, prompt: readonly number[], o: G
       const entries = seq.next(o.prefill_batch ?? 256);
       if (!entries.length) break;
       const logits = model.forward(
-        entries.map((e) => ({ ...e, seq: 0 })),
+        entries.map((e) => ({ ...e, seq: 0, adapter: o.adapter })), // absent: the model's default adapter
         [seq.cache],
       );
       const n = entries.filter((e) => e.logits).length;

@@ -11,7 +11,8 @@ import { attachLora } from '../../src/lora/load.js';
 import { mergedSource } from '../../src/lora/merge.js';
 import type { LoraAdapter } from '../../src/lora/adapter.js';
 import type { Backend } from '../../src/backend/backend.js';
-import { compare, expectError, fixtureDir } from '../helpers.js';
+import { generate } from '../../src/generate/generate.js';
+import { argmax, compare, expectError, fixtureDir } from '../helpers.js';
 import { REFERENCE, WASM_X3, loadOn } from '../models/parity_backends.js';
 import { randomAdapter } from './util.js';
 
@@ -99,4 +100,15 @@ test('LoRA on a quantised base (Q4_K_M GGUF): applied = merged into the dequanti
   const wg = logits(w, PROMPT, attachLora(w, a));
   const base = logits(w, PROMPT, 0);
   assert.ok(compare(wg, got, 0).maxAbs < compare(base, got, 0).maxAbs / 4);
+});
+
+test('generate() runs a sequence with GenerateOptions.adapter', async () => {
+  const m = loadOn(fixtureDir('models/qwen3-tiny-tied'), REFERENCE[1]);
+  const id = attachLora(m, randomAdapter(m.config, { r: 4, alpha: 8, amp: 0.3, seed: 5 }));
+  const V = m.config.vocab_size;
+  const first = async (adapter: number) => {
+    for await (const s of generate(m, PROMPT, { max_tokens: 1, temperature: 0, adapter })) return s.token;
+  };
+  for (const adapter of [0, id]) assert.equal(await first(adapter), argmax(logits(m, PROMPT, adapter), (PROMPT.length - 1) * V, V));
+  assert.notEqual(await first(0), await first(id), 'the adapter changes the greedy token');
 });
