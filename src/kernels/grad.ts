@@ -73,18 +73,20 @@ export function matmul_t(part: i32, parts: i32, out: usize, d: usize, drs: i32, 
 @inline function tile4x8(o: usize, os: usize, d: usize, drs: i32, dcs: i32, w: usize, ws: usize, nn: i32, first: bool): void {
   let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
   let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-  const r = <usize>drs;
-  for (let n = 0; n < nn; n++) {
-    const wr = w + <usize>n * ws, dn = d + <usize>n * dcs;
+  const r = <usize>drs, c = <usize>dcs;
+  let d0 = d, d1 = d + r, d2 = d1 + r, d3 = d2 + r, wr = w;
+  const end = w + <usize>nn * ws;
+  while (wr < end) {
     const w0 = v128.load(wr), w1 = v128.load(wr, 16);
-    let g = v128.load32_splat(dn);
+    let g = v128.load32_splat(d0);
     a00 = madd(w0, g, a00); a01 = madd(w1, g, a01);
-    g = v128.load32_splat(dn + r);
+    g = v128.load32_splat(d1);
     a10 = madd(w0, g, a10); a11 = madd(w1, g, a11);
-    g = v128.load32_splat(dn + 2 * r);
+    g = v128.load32_splat(d2);
     a20 = madd(w0, g, a20); a21 = madd(w1, g, a21);
-    g = v128.load32_splat(dn + 3 * r);
+    g = v128.load32_splat(d3);
     a30 = madd(w0, g, a30); a31 = madd(w1, g, a31);
+    wr += ws; d0 += c; d1 += c; d2 += c; d3 += c;
   }
   put(o, a00, first); put(o + 16, a01, first);
   put(o + os, a10, first); put(o + os + 16, a11, first);
