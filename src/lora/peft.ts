@@ -16,6 +16,28 @@ const PREFIX = 'base_model.model.';
 // `model.layers.N.` (or a multimodal checkpoint's `model.language_model.layers.N.`)
 const LAYER = /^model\.(?:language_model\.)?layers\.(\d+)\.(.+)$/;
 
+// the linear modules of every Qwen architecture (dense, MoE, Qwen3.5 / Qwen3-Next DeltaNet): a target name outside these is a mistake
+const QWEN_LINEAR = new Set([
+  'q_proj',
+  'k_proj',
+  'v_proj',
+  'o_proj',
+  'gate_proj',
+  'up_proj',
+  'down_proj',
+  'gate',
+  'shared_expert_gate',
+  'in_proj_qkv',
+  'in_proj_z',
+  'in_proj_a',
+  'in_proj_b',
+  'in_proj_qkvz',
+  'in_proj_ba',
+  'out_proj',
+  'lm_head',
+  'embed_tokens',
+]);
+
 /** The parsed adapter_config.json: what decides which modules exist and their rank and alpha. */
 export interface PeftConfigJson {
   r: number;
@@ -211,6 +233,13 @@ export function readPeftAdapter(p: string, name = path.basename(path.resolve(fs.
       });
     }
     modules.sort((x, y) => x.layer - y.layer || x.name.localeCompare(y.name));
+    if (Array.isArray(c.target_modules)) {
+      // PEFT fails on a target_modules entry that matches nothing in the model; here: nothing in the file, and no Qwen module's name
+      for (const t of c.target_modules) {
+        const used = modules.some((m) => m.name === t || m.name.endsWith(`.${t}`));
+        if (!used && !QWEN_LINEAR.has(t.slice(t.lastIndexOf('.') + 1))) fail(`${files.config}: target_modules names ${quote(t)}, which no Qwen model has (and the adapter has no weights for)`);
+      }
+    }
     const config: LoraConfig = {
       r: c.r,
       lora_alpha: c.lora_alpha,

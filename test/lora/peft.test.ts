@@ -83,6 +83,7 @@ test('PEFT adapter: bad configs and files are one-line errors naming the problem
   withConfig({ peft_type: 'IA3' }, /peft_type is 'IA3'/);
   withConfig({ r: 8 }, /has rank 4, but .* gives it rank 8/);
   withConfig({ target_modules: ['k_proj'] }, /is not one that .*target_modules/);
+  withConfig({ target_modules: ['q_proj', 'qkv'] }, /target_modules names 'qkv', which no Qwen model has/);
   fs.writeFileSync(cfg, JSON.stringify(base));
   // shapes that do not fit the base model
   const other = randomAdapter({ ...c, hidden_size: c.hidden_size * 2 }, { targets: ['q_proj'] });
