@@ -22,10 +22,12 @@
 // in the block's own cache, so drafting x_{n} reads pairs 0..n-2 (vLLM EagleProposer: input ids
 // shifted left by one, target_positions unchanged). llama.cpp's common/speculative.cpp instead puts
 // the pair at position i+1 behind a zero-h entry for x_0; RoPE is relative, so only that extra entry
-// differs. Chaining k > 1 drafts (vLLM method "mtp"): the next step feeds g_i (the normed output, not
-// the target's h) with the drafted token at position i+1; those speculative entries are dropped
-// afterwards. vLLM drafts by argmax, llama.cpp by top-k 10 with p_min; we draw from the request's
-// sampler (its argmax when greedy), so the rejection sampling sees the proposal's distribution.
+// differs. Chaining k > 1 drafts (vLLM method "mtp"; llama.cpp reads graph_mtp's h_nextn the same
+// way): the next step feeds g_i (the normed output, not the target's h) with the drafted token at
+// position i+1; those speculative entries are dropped
+// afterwards. vLLM drafts by argmax, llama.cpp takes its top token (stopping below p_min); we draw
+// from the request's sampler (its argmax when greedy), so the rejection sampling sees the proposal's
+// distribution.
 import { fail } from '../errors.js';
 import type { Weight } from '../backend/backend.js';
 import { loadSwiglu } from './blocks.js';
