@@ -7,7 +7,8 @@
 //        [--gen-tokens 128] [--draft-max 2,4] [--p-min 0,0.75] [--reps 3] [--pass-rows 1,3,5] [--json]
 // (--p-min: the draft stops proposing where its top token's probability is below it; 0: never;
 // --pass-rows: also time the target's forward pass over that many rows, with and without the
-// small-batch kernels)
+// small-batch kernels, and the draft's one-row pass; with --threads 1 their CPU times give each
+// draft config's speed-up as a quiet machine would see it, printed as "projected")
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { createBackend } from '../src/backend/index.js';
@@ -78,39 +79,60 @@ async function run(model: CausalLM, spec: Speculation | undefined): Promise<Run>
 await run(target, undefined); // warm-up: JIT and the kernels' first run
 
 /**
- * The target's forward pass over T rows of one sequence after the prompt (a verify pass of T-1
- * proposals: logits for every row), ms, median of 7, T values alternating; with the small-batch
- * F16 / BF16 kernels (src/kernels/small.ts) and, alternating, without them (mm_rows, as before).
+ * A model's forward pass over T rows of one sequence after the prompt (a verify pass of T-1
+ * proposals: logits for every row), median of 7, T values alternating; with the small-batch
+ * kernels (src/kernels/small.ts, small_q8.ts) and, alternating, without them (as before). ms: wall
+ * time; cpu: the process's CPU time, which with one thread is the pass's own cost however often a
+ * busy host deschedules it.
  */
-function passCost(Ts: number[]): { rows: number; ms: number; msBefore: number | null }[] {
+interface PassCost {
+  rows: number;
+  ms: number;
+  cpu: number;
+  msBefore: number | null;
+  cpuBefore: number | null;
+}
+function passCost(model: CausalLM, Ts: number[]): PassCost[] {
   const wasm = backend instanceof WasmBackend ? backend : null,
     on = wasm?.smallRows ?? 1;
-  const cache = target.newCache(prompt.length + 64);
-  target.forward(
+  const cache = model.newCache(prompt.length + 64);
+  model.forward(
     prompt.map((token, pos) => ({ token, pos, seq: 0, logits: pos === prompt.length - 1 })),
     [cache],
   );
   const mark = new SpecMark();
   mark.mark(cache);
-  const ms = Ts.map(() => [[], []] as number[][]);
+  const ms = Ts.map(() => [[], []] as number[][]),
+    cpu = Ts.map(() => [[], []] as number[][]);
+  const cpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
   for (let r = 0; r < 8; r++)
     for (const mode of r % 2 ? [1, 0] : [0, 1]) {
       if (mode === 1 && (!wasm || on <= 1)) continue;
       if (wasm) wasm.smallRows = mode ? 1 : on;
       Ts.forEach((T, i) => {
-        const t0 = performance.now();
-        target.forward(
+        const t0 = performance.now(),
+          c0 = cpuMs();
+        model.forward(
           Array.from({ length: T }, (_, j) => ({ token: prompt[j]!, pos: prompt.length + j, seq: 0, logits: true })),
           [cache],
         );
-        if (r > 0) ms[i]![mode]!.push(performance.now() - t0); // round 0 warms up
+        if (r > 0) {
+          // round 0 warms up
+          ms[i]![mode]!.push(performance.now() - t0);
+          cpu[i]![mode]!.push(cpuMs() - c0);
+        }
         mark.rewind(cache, prompt.length); // (a Qwen3.5 cache: its recurrent state copied back)
       });
     }
   if (wasm) wasm.smallRows = on;
-  return Ts.map((rows, i) => ({ rows, ms: +median(ms[i]![0]!).toFixed(1), msBefore: ms[i]![1]!.length ? +median(ms[i]![1]!).toFixed(1) : null }));
+  const med = (a: number[]) => (a.length ? +median(a).toFixed(1) : null);
+  return Ts.map((rows, i) => ({ rows, ms: med(ms[i]![0]!)!, cpu: med(cpu[i]![0]!)!, msBefore: med(ms[i]![1]!), cpuBefore: med(cpu[i]![1]!) }));
 }
-const pass = passCost(values['pass-rows'].split(',').map(Number));
+const pass = passCost(target, values['pass-rows'].split(',').map(Number));
+const draftPass = draft ? passCost(draft, [1])[0] : undefined;
 const results = new Map<string, Run[]>(configs.map(([n]) => [n, []]));
 for (let r = 0; r < Number(values.reps); r++) {
   const order = r % 2 ? [...configs].reverse() : configs;
@@ -123,19 +145,32 @@ const rows = configs.map(([name]) => {
   const tokS = median(rs.map((x) => x.decodeTokS));
   const proposed = rs.reduce((a, x) => a + x.proposed, 0),
     accepted = rs.reduce((a, x) => a + x.accepted, 0);
+  // a draft config's speed-up projected from the one-thread CPU costs (a quiet machine's): k
+  // proposals accepted at this rate give 1 + k * rate tokens per round of k draft passes and one
+  // verify pass of k+1 rows, against one plain pass per token
+  const k = Number(/draft k=(\d+)/.exec(name)?.[1] ?? NaN),
+    verify = pass.find((p) => p.rows === k + 1),
+    one = pass.find((p) => p.rows === 1);
+  const projected = draftPass && verify && one && proposed ? +(((1 + (k * accepted) / proposed) * one.cpu) / (k * draftPass.cpu + verify.cpu)).toFixed(2) : null;
   return {
     config: name,
     decodeTokS: +tokS.toFixed(2),
     speedup: +(tokS / base).toFixed(2),
     acceptance: proposed ? +(accepted / proposed).toFixed(3) : null,
+    projected,
     sameTokens: rs.every((x) => x.tokens.join() === plain[0]!.tokens.join()),
   };
 });
 (backend as { dispose?(): void }).dispose?.();
-const out = { target: values.target, draft: values.draft, threads, node: process.version, promptTokens: prompt.length, genTokens: gen, reps: Number(values.reps), rows, pass };
+const out = { target: values.target, draft: values.draft, threads, node: process.version, promptTokens: prompt.length, genTokens: gen, reps: Number(values.reps), rows, pass, draftPass };
 if (values.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 else {
   process.stdout.write(`target ${values.target}, draft ${values.draft ?? '-'}, ${threads} threads, ${prompt.length}-token prompt, ${gen} tokens, median of ${values.reps}\n`);
-  for (const r of rows) process.stdout.write(`${r.config.padEnd(18)} ${String(r.decodeTokS).padStart(7)} tok/s  x${r.speedup}  acceptance ${r.acceptance ?? '-'}  same tokens: ${r.sameTokens}\n`);
-  process.stdout.write(`target forward pass, rows of one sequence (ms, median of 7): ${pass.map((p) => `T=${p.rows} ${p.ms}${p.msBefore === null ? '' : ` (before: ${p.msBefore})`}`).join(', ')}\n`);
+  for (const r of rows)
+    process.stdout.write(
+      `${r.config.padEnd(18)} ${String(r.decodeTokS).padStart(7)} tok/s  x${r.speedup}  acceptance ${r.acceptance ?? '-'}${r.projected === null ? '' : `  projected from CPU costs x${r.projected}`}  same tokens: ${r.sameTokens}\n`,
+    );
+  const fmt = (p: PassCost) => `T=${p.rows} ${p.ms} ms, CPU ${p.cpu} ms${p.msBefore === null ? '' : ` (before: ${p.msBefore} ms, CPU ${p.cpuBefore} ms)`}`;
+  process.stdout.write(`target forward pass, rows of one sequence (median of 7): ${pass.map(fmt).join('; ')}\n`);
+  if (draftPass) process.stdout.write(`draft forward pass: ${fmt(draftPass)}\n`);
 }
