@@ -62,7 +62,7 @@ for (const c of LORA_CASES) {
 }
 fs.writeFileSync(
   path.join(OUT, 'PROVENANCE.md'),
-  `# LoRA fixtures\n\nWritten by \`node scripts/lora-fixtures.mjs\` (after \`npm run build\`); random adapters from test/lora/util.ts's randomAdapter with the cases of test/lora/cases.ts.\n\n${provenance.join('\n')}\n`,
+  `# LoRA fixtures\n\nWritten by \`node scripts/lora-fixtures.mjs\` (after \`npm run build\`); random adapters from test/lora/util.ts's randomAdapter with the cases of test/lora/cases.ts; then \`python3 scripts/lora-peft-logits.py\` appends PEFT's own logits (*.peft.f32).\n\n${provenance.join('\n')}\n`,
 );
 fs.rmSync(tmp, { recursive: true, force: true });
 console.log(`wrote ${LORA_CASES.length} adapters and their llama.cpp logits to ${path.relative(ROOT, OUT)}`);

@@ -1,5 +1,6 @@
 // Logits with a PEFT LoRA adapter against llama.cpp applying the same adapter (exported to GGUF
-// LoRA by qwen.ts, loaded with node-llama-cpp's `lora` option: test/fixtures/lora/PROVENANCE.md);
+// LoRA by qwen.ts, loaded with node-llama-cpp's `lora` option) and against PEFT itself loading the
+// adapter files (transformers, float64): test/fixtures/lora/PROVENANCE.md;
 // then the GGUF LoRA path and the merged weights against the PEFT path.
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -27,7 +28,7 @@ function logits(m: CausalLM, adapter = 0): Float32Array {
 
 for (const c of LORA_CASES) {
   for (const [bname, make] of [REFERENCE, WASM_X3]) {
-    test(`LoRA ${c.name} on ${c.model} (${bname}): logits = llama.cpp's with the adapter exported to GGUF; GGUF LoRA and merged weights agree`, () => {
+    test(`LoRA ${c.name} on ${c.model} (${bname}): logits = llama.cpp's with the adapter exported to GGUF and PEFT's; GGUF LoRA and merged weights agree`, () => {
       const gguf = path.join(fixtureDir(`models/${c.model}`), 'model-f32.gguf');
       const m = loadOn(gguf, make);
       const base = logits(m);
@@ -37,6 +38,9 @@ for (const c of LORA_CASES) {
       const got = logits(m, attachLora(m, peft));
       const vsLlama = compare(got, want, PARITY_ATOL, PARITY_RTOL);
       assert.ok(vsLlama.ok, `vs llama.cpp: max |diff| ${vsLlama.maxAbs}`);
+      // PEFT itself (transformers, float64) loading the adapter files qwen.ts wrote
+      const vsPeft = compare(got, readF32(path.join(FIXTURES, 'lora', `${c.name}.peft.f32`)), PARITY_ATOL, PARITY_RTOL);
+      assert.ok(vsPeft.ok, `vs PEFT: max |diff| ${vsPeft.maxAbs}`);
       // the GGUF LoRA path: exported, read back, applied
       const file = path.join(tmpDir(), 'a.gguf');
       exportGgufLora(peft, file, m.config.model_type);
