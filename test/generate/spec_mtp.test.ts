@@ -18,7 +18,7 @@ import { distribution, type Choice } from '../../src/generate/sampler.js';
 import { Scheduler } from '../../src/generate/scheduler.js';
 import { Sequence } from '../../src/generate/sequence.js';
 import { openSpeculation } from '../../src/generate/spec_open.js';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel, type LoadOptions } from '../../src/models/load.js';
 import type { CausalLM } from '../../src/models/model.js';
 import { loadMtp, type MtpHead } from '../../src/models/mtp.js';
 import { argmax, expectError, fixtureDir, readF32, ROOT } from '../helpers.js';
@@ -215,6 +215,18 @@ test('the library, the engine thread and the CLI run --spec mtp; a checkpoint wi
     assert.ok(threaded.scheduler.stats.speculation!.proposed > 0);
   } finally {
     await threaded.close();
+  }
+  // a Q8_0 file (the block's matrices stored Q8_0 too), an HF folder quantised as it loads (the block too), an F16 KV cache (the block's follows)
+  const variants: [string, LoadOptions][] = [
+    [path.join(fixtureDir('models/qwen35-tiny'), 'model-q8_0.gguf'), {}],
+    [file('qwen35-tiny', true), { quantize: 'q8_0' }],
+    [gguf, { cacheType: 'f16' }],
+  ];
+  for (const [f, o] of variants) {
+    const model = loadModel(f, { ...quiet, backend: wasm, ...o });
+    const spec = openSpeculation({ method: 'mtp' }, { path: f, model }, o);
+    assert.equal(spec.method === 'mtp' && spec.head.newCache(8).type, model.config.kv_cache_type ?? 'f32');
+    assert.equal(await run(generate(model, p, GREEDY, spec)), await run(generate(model, p, GREEDY)), f);
   }
   const cli = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
   const cmd = (...extra: string[]) => spawnSync(process.execPath, [cli, 'run', gguf, 'Hi', '--max-tokens', '8', '--temperature', '0', ...extra], { encoding: 'utf8' });
