@@ -6,6 +6,7 @@
 //   python3 /work/shared/peer/make_gguf.py --preset qwen2.5-0.5b --type q8_0 --out /tmp/q05.gguf
 //   node dist/bench/train_step.js --model /tmp/q05.gguf [--rank 16] [--tokens 512] [--threads 2] [--steps 2] [--json]
 import { parseArgs } from 'node:util';
+import type { Weight } from '../src/backend/backend.js';
 import { createBackend } from '../src/backend/index.js';
 import { ProfiledBackend } from '../src/backend/profile.js';
 import { fail } from '../src/errors.js';
@@ -59,7 +60,8 @@ const threads = Number(values.threads),
   T = Number(values.tokens),
   r = Number(values.rank),
   steps = Math.max(1, Number(values.steps));
-const prof = new ProfiledBackend(createBackend(values.backend, threads));
+// products on F32 weights (the adapter's A and B) are timed apart from the base weights'
+const prof = new ProfiledBackend(createBackend(values.backend, threads), (op, a) => ((op === 'matmul' || op === 'matmulT') && (a[2] as Weight).dtype === 'F32' ? `${op} (LoRA)` : op));
 const t0 = performance.now();
 const model = await loadTrainModel(values.model, { backend: prof.backend, onNote: () => {} });
 const loadS = (performance.now() - t0) / 1000;

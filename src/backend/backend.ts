@@ -159,8 +159,8 @@ export interface Backend {
   storeRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, n: number, width: number, type: KvType): void;
 
   // Backward ops (LoRA training, src/train/): gradients through the frozen base weights.
-  /** dx[t,k] = sum_n dy[t,n] * w[n,k]: matmul's input gradient; dx [T, K], dy [T, N], w [N, K] in any stored type */
-  matmulT(dx: Float32Array, dy: Float32Array, w: Weight, T: number): void;
+  /** dx[t,k] = sum_n dy[t,n] * w[n,k] (added to dx with `accumulate`): matmul's input gradient; dx [T, K], dy [T, N], w [N, K] in any stored type */
+  matmulT(dx: Float32Array, dy: Float32Array, w: Weight, T: number, accumulate?: boolean): void;
   /** out[n,k] = sum_t a[t,n] * b[t,k]: a weight gradient; out [N, K], a [T, N], b [T, K] */
   matmulTN(out: Float32Array, a: Float32Array, b: Float32Array, T: number, N: number, K: number): void;
   /** dx = the gradient w.r.t. x of rmsNorm(x, w) given dy (w frozen); dx, dy, x [R, D]; dx may alias dy */

@@ -12,7 +12,8 @@ export class ProfiledBackend {
   /** phase -> op -> time */
   readonly times = new Map<string, Map<string, OpProfile>>();
   phase = 'all';
-  constructor(inner: Backend) {
+  /** `key` names the entry a call counts under (default: the op's name; e.g. split by weight type) */
+  constructor(inner: Backend, key: (op: string, args: unknown[]) => string = (op) => op) {
     const self = this;
     this.backend = new Proxy(inner, {
       get(target, prop, receiver) {
@@ -27,10 +28,11 @@ export class ProfiledBackend {
           } finally {
             let m = self.times.get(self.phase);
             if (!m) self.times.set(self.phase, (m = new Map()));
-            const p = m.get(prop) ?? { ms: 0, calls: 0 };
+            const k = key(prop, args),
+              p = m.get(k) ?? { ms: 0, calls: 0 };
             p.ms += performance.now() - t0;
             p.calls++;
-            m.set(prop, p);
+            m.set(k, p);
           }
         };
       },

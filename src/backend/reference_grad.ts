@@ -5,8 +5,8 @@ import { dequantize } from '../formats/quant/index.js';
 import { DTYPES } from '../formats/dtype.js';
 import type { Weight } from './backend.js';
 
-/** dx [T, K] = dy [T, N] w [N, K], w decoded row by row. */
-export function matmulTRef(dx: Float32Array, dy: Float32Array, w: Weight, T: number): void {
+/** dx [T, K] (+)= dy [T, N] w [N, K], w decoded row by row. */
+export function matmulTRef(dx: Float32Array, dy: Float32Array, w: Weight, T: number, accumulate = false): void {
   const [N, K] = w.shape as [number, number];
   const rowBytes = (K / DTYPES[w.dtype].blockSize) * DTYPES[w.dtype].blockBytes;
   const row = new Float32Array(K),
@@ -19,7 +19,7 @@ export function matmulTRef(dx: Float32Array, dy: Float32Array, w: Weight, T: num
       for (let k = 0; k < K; k++) acc[t * K + k]! += g * row[k]!;
     }
   }
-  dx.set(acc.subarray(0, T * K));
+  for (let i = 0; i < T * K; i++) dx[i] = accumulate ? dx[i]! + acc[i]! : acc[i]!;
 }
 
 /** out [N, K] = a [T, N]^T b [T, K]. */

@@ -509,24 +509,24 @@ export class WasmBackend extends ShardRouter implements Backend {
   // ---- backward ops (LoRA training): the products in src/kernels/grad.ts; the others are
   // reference_grad.ts's loops on these arrays (a small share of a training step's time)
 
-  matmulT(dx: Float32Array, dy: Float32Array, w: Weight, T: number): void {
+  matmulT(dx: Float32Array, dy: Float32Array, w: Weight, T: number, accumulate = false): void {
     const [N, K] = w.shape as [number, number];
-    this.productT(this.wshard(w), dx, dy, 4 * N, 4, this.own(w).bytes.byteOffset, DT_ID[w.dtype], T, N, K);
+    this.productT(this.wshard(w), dx, dy, 4 * N, 4, this.own(w).bytes.byteOffset, DT_ID[w.dtype], T, N, K, accumulate);
   }
 
   /** out = a^T b: b taken as an F32 weight [T, K], a^T read through strides (no transposed copy). */
   matmulTN(out: Float32Array, a: Float32Array, b: Float32Array, T: number, N: number, K: number): void {
     const s = this.home(b);
-    this.productT(s, out, a, 4, 4 * N, b.byteOffset, DT_ID.F32, N, T, K);
+    this.productT(s, out, a, 4, 4 * N, b.byteOffset, DT_ID.F32, N, T, K, false);
   }
 
-  /** out [rows, K] = d [rows, N] w [N, K] (d's element (t, n) at t*drs + n*dcs bytes), in w's memory s. */
-  private productT(s: Shard, out: Float32Array, d: Float32Array, drs: number, dcs: number, pw: number, dt: number, rows: number, N: number, K: number): void {
+  /** out [rows, K] (+)= d [rows, N] w [N, K] (d's element (t, n) at t*drs + n*dcs bytes), in w's memory s. */
+  private productT(s: Shard, out: Float32Array, d: Float32Array, drs: number, dcs: number, pw: number, dt: number, rows: number, N: number, K: number, acc: boolean): void {
     try {
       const sstride = align(s.ex.mmt_scratch_bytes(dt, K));
       const sc = s.scratchBlock('mmt', sstride * this.threads);
       const parts = Math.min(this.parts(rows * N * K, 1 << 16), s.ex.mmt_chunks(dt, K));
-      this.run(s, K_MATMUL_T, parts, [this.at(s, out, true), this.at(s, d), drs, dcs, pw, rows, N, K, dt, sc, sstride]);
+      this.run(s, K_MATMUL_T, parts, [this.at(s, out, true), this.at(s, d), drs, dcs, pw, rows, N, K, dt, sc, sstride, acc ? 1 : 0]);
     } finally {
       this.unstage();
     }

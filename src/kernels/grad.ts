@@ -33,11 +33,11 @@ export function mmt_chunks(dtype: i32, K: i32): i32 {
 }
 
 /**
- * out [T, K] = d w, w [N, K] of any stored type, d [T, N] read with strides: element (t, n) at
+ * out [T, K] = d w (acc: out += d w), w [N, K] of any stored type, d [T, N] read with strides: element (t, n) at
  * d + t*drs + n*dcs bytes (dy as stored: drs = 4N, dcs = 4; a^T of a [N', T']: drs = 4, dcs = 4T').
  * scratch + part*sstride: mmt_scratch_bytes.
  */
-export function matmul_t(part: i32, parts: i32, out: usize, d: usize, drs: i32, dcs: i32, w: usize, T: i32, N: i32, K: i32, dtype: i32, scratch: usize, sstride: i32): void {
+export function matmul_t(part: i32, parts: i32, out: usize, d: usize, drs: i32, dcs: i32, w: usize, T: i32, N: i32, K: i32, dtype: i32, scratch: usize, sstride: i32, acc: i32): void {
   scratch += <usize>part * sstride;
   const cw = chunk_of(dtype, K), chunks = (K + cw - 1) / cw;
   const c0 = split(chunks, part, parts, 1), c1 = split(chunks, part + 1, parts, 1);
@@ -51,7 +51,7 @@ export function matmul_t(part: i32, parts: i32, out: usize, d: usize, drs: i32, 
         tile = w + <usize>n0 * rb + kb;
         ts = rb;
       } else for (let i = 0; i < nn; i++) dequant_row(dtype, w + <usize>(n0 + i) * rb + kb, scratch + <usize>i * ts, kw);
-      const first = n0 == 0;
+      const first = n0 == 0 && acc == 0;
       const dn = d + <usize>n0 * dcs;
       for (let t = 0; t < T; t += 4) {
         const rows = min(4, T - t);

@@ -121,10 +121,12 @@ function dims(c: QwenConfig): Dims {
   return { D: c.hidden_size, F: c.intermediate_size, Hq: c.num_attention_heads, Hkv: c.num_key_value_heads, Dh: c.head_dim, eps: c.rms_norm_eps, rope: ropeBase(c) };
 }
 
-/** An f32 weight [rows, cols] in backend storage holding src * scale (and the array to free). */
-function f32Weight(be: Backend, src: Float32Array, shape: [number, number], scale: number): { w: Weight; buf: Float32Array } {
-  const buf = be.alloc(src.length);
-  for (let i = 0; i < src.length; i++) buf[i] = src[i]! * scale;
+/** An f32 weight [rows, cols] in backend storage holding src * scale, or with `transpose` (src [cols, rows])^T * scale; and the array to free. */
+function f32Weight(be: Backend, src: Float32Array, shape: [number, number], scale: number, transpose = false): { w: Weight; buf: Float32Array } {
+  const buf = be.alloc(src.length),
+    [R, C] = shape;
+  if (transpose) for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) buf[i * C + j] = src[j * R + i]! * scale;
+  else for (let i = 0; i < src.length; i++) buf[i] = src[i]! * scale;
   return { w: { dtype: 'F32', shape, bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) }, buf };
 }
 
@@ -146,9 +148,9 @@ function holdAdapter(m: LoadedTrainModel, adapter: LoraAdapter): { layers: Map<s
     if (byName.has(mod.name)) fail(`${where} appears twice`);
     be.place?.(mod.layer);
     const a = f32Weight(be, mod.a, [mod.r, K], 1),
-      b = f32Weight(be, mod.b, [N, mod.r], mod.scale);
+      b = f32Weight(be, mod.b, [mod.r, N], mod.scale, true);
     bufs.push(a.buf, b.buf);
-    const held: HeldLora = { r: mod.r, scale: mod.scale, a: a.w, b: b.w, da: new Float32Array(mod.r * K), db: new Float32Array(N * mod.r) };
+    const held: HeldLora = { r: mod.r, scale: mod.scale, a: a.w, bt: b.w, da: new Float32Array(mod.r * K), db: new Float32Array(N * mod.r) };
     layers[mod.layer]!.set(mod.target, held);
     byName.set(mod.name, held);
   }

@@ -15,8 +15,8 @@ export interface HeldLora {
   scale: number;
   /** [r, K] */
   a: Weight;
-  /** [N, r] times scale */
-  b: Weight;
+  /** [r, N]: (scale B)^T, so that both of B's products run as wide ones (matmulT forward, matmul backward) */
+  bt: Weight;
   /** dL/dA [r, K], dL/dB [N, r], accumulated */
   da: Float32Array;
   db: Float32Array;
@@ -73,13 +73,9 @@ function project(be: Backend, outs: Float32Array[], x: Float32Array, ws: Weight[
   targets.forEach((name, i) => {
     const m = lo.get(name);
     if (!m) return;
-    const N = ws[i]!.shape[0]!;
     const t = be.alloc(T * m.r); // [T, r]
     be.matmul(t, x, m.a, T);
-    const d = be.alloc(T * N); // [T, N]
-    be.matmul(d, t, m.b, T);
-    be.add(outs[i]!, outs[i]!, d, T * N);
-    be.free?.(d);
+    be.matmulT(outs[i]!, t, m.bt, T, true); // += t (s B)^T  [T, N]
     if (xa) xa.set(name, t);
     else be.free?.(t);
   });
@@ -91,18 +87,15 @@ function project(be: Backend, outs: Float32Array[], x: Float32Array, ws: Weight[
  */
 function projectBack(be: Backend, dx: Float32Array, dys: Float32Array[], ws: Weight[], targets: string[], lo: LayerLora, x: Float32Array, xa: Map<string, Float32Array>, T: number): void {
   const K = ws[0]!.shape[1]!;
-  const tmp = be.alloc(T * K); // [T, K]
   targets.forEach((name, i) => {
     const dy = dys[i]!,
       N = ws[i]!.shape[0]!;
-    be.matmulT(i === 0 ? dx : tmp, dy, ws[i]!, T);
-    if (i > 0) be.add(dx, dx, tmp, T * K);
+    be.matmulT(dx, dy, ws[i]!, T, i > 0); // [T, K], the first writes
     const m = lo.get(name);
     if (!m) return;
     const g = be.alloc(T * m.r); // [T, r]
-    be.matmulT(g, dy, m.b, T);
-    be.matmulT(tmp, g, m.a, T);
-    be.add(dx, dx, tmp, T * K);
+    be.matmul(g, dy, m.bt, T); // dy (s B)
+    be.matmulT(dx, g, m.a, T, true); // += g A
     const ga = be.alloc(m.r * K); // [r, K]
     be.matmulTN(ga, g, x, T, m.r, K);
     for (let j = 0; j < ga.length; j++) m.da[j]! += ga[j]!;
@@ -113,7 +106,6 @@ function projectBack(be: Backend, dx: Float32Array, dys: Float32Array[], ws: Wei
     be.free?.(gb);
     be.free?.(g);
   });
-  be.free?.(tmp);
 }
 
 /** Causal spans over this batch's k and v [T, Hkv*Dh]: row t sees its sequence's rows up to itself. */

@@ -1,4 +1,4 @@
-// The backward ops (Backend.matmulT, matmulTN, rmsNormBack, siluMulBack, attentionBack):
+// The backward ops (Backend.matmulT with and without accumulate, matmulTN, rmsNormBack, siluMulBack, attentionBack):
 // - the WebAssembly products against the reference backend on every stored weight type, odd
 //   sizes (ragged row and column tails, partial column chunks), 1 and 3 threads: |d| <= 1e-5 * S
 //   + 1e-6, S = sum over n of |dy[t,n] w[n,k]| (weights decoded exactly, f32 sums); the same bits
@@ -58,7 +58,16 @@ for (const dtype of Object.keys(DTYPES) as DType[]) {
         }
       if (first) sameBits(out.slice(), first, `${dtype}: threads`);
       first = out.slice();
+      // accumulate: dx += dy w (the same sums, added)
+      const base = fill(T * K),
+        acc = onWasm(be, base);
+      be.matmulT(acc, onWasm(be, dy), weightOn(be, dtype, bytes, [N, K]), T, true);
+      for (let i = 0; i < T * K; i++) assert.ok(Math.abs(acc[i]! - (base[i]! + out[i]!)) <= 1e-6 * (1 + Math.abs(base[i]!)), `${be.name} ${dtype} accumulate ${i}`);
     }
+    const racc = fill(T * K),
+      rbase = racc.slice();
+    ref.matmulT(racc, dy, weightOn(ref, dtype, bytes, [N, K]), T, true);
+    for (let i = 0; i < T * K; i++) assert.ok(Math.abs(racc[i]! - (rbase[i]! + want[i]!)) <= 1e-6 * (1 + Math.abs(rbase[i]!)), `reference ${dtype} accumulate ${i}`);
   });
 }
 
