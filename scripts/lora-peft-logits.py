@@ -29,3 +29,24 @@ for name, model in CASES:
     print(lines[-1])
 with open(os.path.join(ROOT, 'lora', 'PROVENANCE.md'), 'a') as f:
     f.write('\n' + '\n'.join(lines) + '\n')
+
+# An adapter made and saved by PEFT itself (what the reader must take as PEFT writes it): all seven modules
+# on layer 1 only, a rank_pattern and an alpha_pattern, B drawn at random (PEFT starts it at zero).
+torch.manual_seed(7)
+base = AutoModelForCausalLM.from_pretrained(os.path.join(ROOT, 'models', 'qwen3-tiny-tied'), torch_dtype=torch.float64)
+cfg = peft.LoraConfig(r=4, lora_alpha=8, target_modules=['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], layers_to_transform=[1], rank_pattern={'down_proj': 2}, alpha_pattern={'self_attn.q_proj': 3})
+m = peft.get_peft_model(base, cfg)
+with torch.no_grad():
+    for n, p in m.named_parameters():
+        if 'lora_' in n:
+            p.copy_((torch.rand_like(p) * 0.6 - 0.3).float().double())  # f32 values: saved as F32 below, exactly
+m.eval()
+with torch.no_grad():
+    m(torch.tensor([PROMPT])).logits[0].numpy().astype('<f4').tofile(os.path.join(ROOT, 'lora', 'peft-made-qwen3.peft.f32'))
+out = os.path.join(ROOT, 'lora', 'peft-made-qwen3')
+m.to(torch.float32).save_pretrained(out)
+os.remove(os.path.join(out, 'README.md'))  # PEFT's model card template
+line = f"- peft-made-qwen3/ and peft-made-qwen3.peft.f32: made and saved by PEFT {peft.__version__} (get_peft_model, {cfg.target_modules!r}, layers_to_transform [1], rank_pattern {{'down_proj': 2}}, alpha_pattern {{'self_attn.q_proj': 3}}, A and B uniform in [-0.3, 0.3), seed 7) on models/qwen3-tiny-tied, and its float64 logits"
+print(line)
+with open(os.path.join(ROOT, 'lora', 'PROVENANCE.md'), 'a') as f:
+    f.write(line + '\n')

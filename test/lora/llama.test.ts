@@ -62,3 +62,16 @@ for (const c of LORA_CASES) {
     });
   }
 }
+
+for (const [bname, make] of [REFERENCE, WASM_X3]) {
+  test(`an adapter made and saved by PEFT itself (layers_to_transform, rank_pattern, alpha_pattern) reads and gives PEFT's logits (${bname})`, () => {
+    const m = loadOn(fixtureDir('models/qwen3-tiny-tied'), make);
+    const a = readPeftAdapter(path.join(FIXTURES, 'lora', 'peft-made-qwen3'));
+    assert.equal(a.modules.length, 7);
+    assert.ok(a.modules.every((x) => x.layer === 1));
+    assert.equal(a.modules.find((x) => x.target === 'down_proj')!.r, 2);
+    assert.equal(a.modules.find((x) => x.target === 'q_proj')!.scale, 3 / 4);
+    const c = compare(logits(m, attachLora(m, a)), readF32(path.join(FIXTURES, 'lora', 'peft-made-qwen3.peft.f32')), PARITY_ATOL, PARITY_RTOL);
+    assert.ok(c.ok, `vs PEFT: max |diff| ${c.maxAbs}`);
+  });
+}
