@@ -14,7 +14,7 @@ import { readTrainData } from '../../src/train/data.js';
 import { type FinetuneOptions, finetune } from '../../src/train/finetune.js';
 import { loadTrainModel, lossOnly } from '../../src/train/grad.js';
 import { initAdapter } from '../../src/train/init.js';
-import { capture, FIXTURES, tmpDir } from '../helpers.js';
+import { capture, chatModelDir, FIXTURES, tmpDir } from '../helpers.js';
 
 const MODEL = path.join(FIXTURES, 'models/qwen3-tiny-tied');
 const COLORS = ['red', 'blue', 'green', 'gold'];
@@ -107,6 +107,21 @@ test('toy task: loss falls >= 5x, greedy answers match, the saved adapter reprod
   );
   await finetune(base('c', { saveSteps: 3, resume: true }));
   assert.ok(adapterBytes('a').equals(adapterBytes('c')), 'a resumed run differs from an unbroken one');
+});
+
+test('chat lines on the Qwen3 chat template: the validation loss falls each epoch', async () => {
+  const chats = Array.from({ length: 12 }, (_, i) => ({
+    messages: [
+      { role: 'system', content: 'Answer with a color.' },
+      { role: 'user', content: `Item ${i}?` },
+      { role: 'assistant', content: COLORS[i % 3] },
+    ],
+  }));
+  const file = path.join(root, 'chat.jsonl');
+  fs.writeFileSync(file, chats.map((c) => JSON.stringify(c)).join('\n'));
+  const r = await finetune({ model: chatModelDir('qwen3'), data: file, val: file, out: path.join(root, 'chat'), lr: 1e-2, epochs: 3, batchTokens: 256, threads: 2 });
+  const val = r.history.map((h) => h.val_loss!);
+  assert.ok(val[0]! > val[1]! && val[1]! > val[2]!, `validation losses ${val}`);
 });
 
 test('finetune CLI: --json lines per epoch, bad input in one line', async () => {
