@@ -98,9 +98,9 @@ export async function run(argv: string[]): Promise<void> {
     if (e.type === 'start') process.stderr.write(`${e.examples} training examples (${e.tokens} tokens)${e.valExamples ? `, ${e.valExamples} validation examples` : ''}\n`);
     else if (e.type === 'step' && tty && (Date.now() - last > 100 || e.step === e.totalSteps)) {
       last = Date.now();
-      const pct = `${Math.floor((100 * e.step) / e.totalSteps)}%`.padStart(4);
+      const pct = `${String(Math.floor((100 * e.step) / e.totalSteps)).padStart(3)}%`;
       process.stderr.write(
-        `\r\x1b[2Kepoch ${e.epoch} ${bar(e.step / e.totalSteps, 24)}${pct} step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)} ${e.tokensPerSecond.toFixed(0)} tok/s ETA ${clock(e.etaSeconds)}`,
+        `\r\x1b[2Kepoch ${e.epoch} ${bar(e.step / e.totalSteps, 24)} ${pct} step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)} ${e.tokensPerSecond.toFixed(0)} tok/s ETA ${clock(e.etaSeconds)}`,
       );
     } else if (e.type === 'epoch') {
       if (tty) process.stderr.write('\r\x1b[2K');
