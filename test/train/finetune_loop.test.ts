@@ -168,6 +168,11 @@ test('loop: deterministic for a seed, a resumed run ends with the same bytes as 
   assert.equal(readTrainerState(path.join(root, 'd'))!.global_step, 4);
   expectError(() => run('d', { saveSteps: 2 }), /already holds a fine-tuning run \(trainer_state\.json\); pass --resume/);
   expectError(() => run('d', { saveSteps: 2, resume: true, lr: 0.1 }), /cannot resume: lr was 0\.05 in this run, now 0\.1/);
+  const other = seqs.map((q, i) => (i === 3 ? { ...q, tokens: q.tokens.map((t) => t ^ 1) } : q));
+  expectError(
+    () => trainLoop(quadratic(), null, small(), other, seqs.slice(0, 3), { ...opts(path.join(root, 'd')), saveSteps: 2, resume: true }),
+    /cannot resume: the training data \(or the tokenizer\) differs/,
+  );
   const r2 = run('d', { saveSteps: 2, resume: true });
   assert.ok(adapterBytes(path.join(root, 'a')).equals(adapterBytes(path.join(root, 'd'))));
   assert.deepEqual(
