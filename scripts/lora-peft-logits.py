@@ -15,7 +15,7 @@ from peft import PeftModel
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures')
 PROMPT = [1, 17, 42, 99, 7, 250, 3, 64]  # test/lora/cases.ts LORA_PROMPT
-CASES = [('qwen2-all7', 'qwen2-tiny-tied'), ('qwen2-rslora', 'qwen2-tiny-tied'), ('qwen3-all7', 'qwen3-tiny-tied'), ('qwen3-rslora', 'qwen3-tiny-tied')]
+CASES = [('qwen2-all7', 'qwen2-tiny-tied'), ('qwen2-rslora', 'qwen2-tiny-tied'), ('qwen3-all7', 'qwen3-tiny-tied'), ('qwen3-rslora', 'qwen3-tiny-tied'), ('qwen35-all7', 'qwen35-tiny-tied')]
 lines = []
 for name, model in CASES:
     base = AutoModelForCausalLM.from_pretrained(os.path.join(ROOT, 'models', model), torch_dtype=torch.float64)

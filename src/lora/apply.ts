@@ -44,11 +44,28 @@ export class LoraSet {
       be.place?.(m.layer); // next to the layer's own weights (backends of several memories)
       const a = be.weight('F32', [m.r, m.inFeatures]);
       new Float32Array(a.bytes.buffer, a.bytes.byteOffset, m.a.length).set(m.a);
-      const b = be.weight('F32', [m.outFeatures, m.r]);
-      const bf = new Float32Array(b.bytes.buffer, b.bytes.byteOffset, m.b.length);
       const s = m.scale * scale;
-      for (let i = 0; i < bf.length; i++) bf[i] = m.b[i]! * s;
-      modules.set(`${m.layer}:${m.target}`, { r: m.r, n: m.outFeatures, a, b });
+      // B's rows, scaled, as held: one weight per output the model computes (Qwen3.5's q_proj: query and gate)
+      const held = (key: string, rows: number[]) => {
+        const b = be.weight('F32', [rows.length, m.r]);
+        const bf = new Float32Array(b.bytes.buffer, b.bytes.byteOffset, rows.length * m.r);
+        rows.forEach((row, i) => {
+          for (let j = 0; j < m.r; j++) bf[i * m.r + j] = m.b[row * m.r + j]! * s;
+        });
+        modules.set(`${m.layer}:${key}`, { r: m.r, n: rows.length, a, b });
+      };
+      const all = Array.from({ length: m.outFeatures }, (_, i) => i);
+      if (this.config.model_type === 'qwen3_5_text' && m.target === 'q_proj') {
+        const Dh = this.config.head_dim; // rows per head: Dh query rows, then Dh gate rows (as the loader's splitRows)
+        held(
+          'q_proj',
+          all.filter((i) => i % (2 * Dh) < Dh),
+        );
+        held(
+          'q_proj.gate',
+          all.filter((i) => i % (2 * Dh) >= Dh),
+        );
+      } else held(m.target, all);
     }
     this.slots.push({ name: adapter.name, adapter, modules });
     return this.slots.length;

@@ -12,7 +12,12 @@ import { ggufToHf, hfToGguf } from '../models/weights.js';
 import type { LoraAdapter, LoraModule } from './adapter.js';
 
 /** GGUF general.architecture values of the architectures LoRA applies to, and their model_type. */
-const ARCHS: Record<string, ModelType> = { qwen2: 'qwen2', qwen3: 'qwen3', qwen2moe: 'qwen2_moe', qwen3moe: 'qwen3_moe' };
+const ARCHS: Record<string, ModelType> = { qwen2: 'qwen2', qwen3: 'qwen3', qwen2moe: 'qwen2_moe', qwen3moe: 'qwen3_moe', qwen35: 'qwen3_5_text' };
+
+/** The model_type of a llama.cpp architecture name that LoRA applies to (qwen2, qwen3, qwen2moe, qwen3moe, qwen35). */
+export function loraModelType(arch: string): ModelType | undefined {
+  return Object.hasOwn(ARCHS, arch) ? ARCHS[arch] : undefined;
+}
 
 /** llama.cpp's architecture name for a model_type that LoRA applies to. */
 export function ggufArch(t: ModelType): string {

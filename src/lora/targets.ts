@@ -23,7 +23,7 @@ const PATHS: Record<string, string> = {
 };
 
 /** The architectures whose forward pass applies LoRA adapters. */
-export const LORA_MODEL_TYPES: readonly string[] = ['qwen2', 'qwen3', 'qwen2_moe', 'qwen3_moe'];
+export const LORA_MODEL_TYPES: readonly string[] = ['qwen2', 'qwen3', 'qwen2_moe', 'qwen3_moe', 'qwen3_5_text'];
 
 /** Whether layer i of a MoE model has a dense FFN (config_moe.ts's rule). */
 function denseFfn(c: QwenConfig, i: number): boolean {
@@ -42,7 +42,10 @@ export function targetShape(c: QwenConfig, layer: number, target: string): Targe
     kv = c.num_key_value_heads * c.head_dim;
   const path = PATHS[target]!;
   if (path.startsWith('mlp.') && !denseFfn(c, layer)) return undefined;
-  const nk: Record<string, [number, number]> = { q_proj: [q, D], k_proj: [kv, D], v_proj: [kv, D], o_proj: [D, q], gate_proj: [F, D], up_proj: [F, D], down_proj: [D, F] };
+  // Qwen3.5: self_attn only in its full-attention layers, where q_proj holds each head's query and output-gate rows
+  const gated = c.model_type === 'qwen3_5_text';
+  if (gated && path.startsWith('self_attn.') && c.layer_types?.[layer] !== 'full_attention') return undefined;
+  const nk: Record<string, [number, number]> = { q_proj: [gated ? 2 * q : q, D], k_proj: [kv, D], v_proj: [kv, D], o_proj: [D, q], gate_proj: [F, D], up_proj: [F, D], down_proj: [D, F] };
   const [n, k] = nk[target]!;
   return { path, n, k };
 }
@@ -60,7 +63,7 @@ export function checkAdapter(c: QwenConfig, a: LoraAdapter): void {
       if (!LORA_MODEL_TYPES.includes(c.model_type)) fail(`${where}: LoRA adapters apply to ${LORA_MODEL_TYPES.join(', ')} models, and this model is ${c.model_type}`);
       if (m.layer >= c.num_hidden_layers) fail(`${where} is in layer ${m.layer}, but the model has ${c.num_hidden_layers} layers`);
       fail(
-        `${where}: ${c.model_type} models have no ${quote(m.target)} module${Object.hasOwn(PATHS, m.target) ? ' in this layer' : ''} to adapt (LoRA applies to ${Object.keys(PATHS).join(', ')} of dense layers)`,
+        `${where}: ${c.model_type} models have no ${quote(m.target)} module${Object.hasOwn(PATHS, m.target) ? ' in this layer' : ''} to adapt (LoRA applies to ${Object.keys(PATHS).join(', ')} of dense layers; in Qwen3.5, self_attn is in the full-attention layers only)`,
       );
     }
     if (m.name !== `model.layers.${m.layer}.${s.path}`) fail(`${where}: ${c.model_type} models name this module model.layers.${m.layer}.${s.path}`);

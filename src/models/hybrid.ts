@@ -12,6 +12,7 @@ import { checkBatch, commitBatch, KvCache, recurrentSpans, sequenceRows, storeKv
 import type { CausalLM, ForwardOutput, TraceHook } from './model.js';
 import { ropeBase } from './rope.js';
 import type { WeightLoader } from './weights.js';
+import { linear, type LayerLora, type LoraSet } from '../lora/apply.js';
 
 /** A DeltaNet layer's input projections (one tensor each in Qwen3.5; Qwen3-Next fuses them). */
 export interface DeltaNetProjections {
@@ -151,10 +152,11 @@ export function loadHybrid<F>(c: QwenConfig, w: WeightLoader, ffn: (p: string, i
 }
 
 /** A layer's FFN: h [T, D] (the post-attention norm's output) -> a new [T, D] buffer. */
-export type HybridFfn<F> = (be: Backend, h: Float32Array, ffn: F, T: number, il: number, trace?: TraceHook) => Float32Array;
+export type HybridFfn<F> = (be: Backend, h: Float32Array, ffn: F, T: number, il: number, trace?: TraceHook, lora?: LayerLora) => Float32Array;
 
 export class HybridModel<F> implements CausalLM {
   trace?: TraceHook;
+  lora?: LoraSet;
   /** called in each pass with the residual stream after the last layer, x [T, D] (MTP speculation reads the target's hidden states: mtp.ts) */
   tap?: (batch: readonly BatchEntry[], caches: readonly KvCache[], x: Float32Array) => void;
   private readonly dn: DeltaNetDims;
@@ -191,6 +193,7 @@ export class HybridModel<F> implements CausalLM {
     checkBatch(batch, caches, V); // marks recurrent states dirty until commitBatch
     const positions = Int32Array.from(batch, (e) => e.pos);
     const seqRows = sequenceRows(batch); // each sequence's rows, for the DeltaNet layers
+    const lora = this.lora?.pass(batch); // which rows get which adapter's deltas
 
     be.beginPass?.(); // activations of this pass stay valid until the next pass begins
     try {
@@ -208,6 +211,7 @@ export class HybridModel<F> implements CausalLM {
         const L = w.layers[il]!,
           M = L.mixer;
         be.place?.(il); // this layer's memory: its activations go there, next to its weights
+        const ll = lora && { pass: lora, layer: il };
         const h = be.alloc(T * D); // [T, D]
         be.rmsNorm(h, x, L.attnNorm, T, D, eps);
         cb('attn_norm', il, h, [T, D]);
@@ -243,7 +247,7 @@ export class HybridModel<F> implements CausalLM {
             gate = tmp(T * Hq * Dh); // [T, Hq*Dh]
           const k = tmp(T * Hkv * Dh),
             v = tmp(T * Hkv * Dh); // [T, Hkv*Dh]
-          be.matmulMany([q, gate, k, v], h, [M.wq, M.wgate, M.wk, M.wv], T);
+          linear(be, [q, gate, k, v], h, [M.wq, M.wgate, M.wk, M.wv], T, ll, ['q_proj', 'q_proj.gate', 'k_proj', 'v_proj']);
           be.rmsNorm(q, q, M.qNorm, T * Hq, Dh, eps); // per head
           be.rmsNorm(k, k, M.kNorm, T * Hkv, Dh, eps);
           cb('Qcur_normed', il, q, [T, Hq * Dh]);
@@ -258,7 +262,7 @@ export class HybridModel<F> implements CausalLM {
           be.attention(attn, q, spans, Hq, Hkv, Dh, 1 / Math.sqrt(Dh));
           be.sigmoidMul(attn, gate, attn, T * Hq * Dh);
           cb('attn_gated', il, attn, [T, Hq * Dh]);
-          be.matmul(mix, attn, M.wo, T);
+          linear(be, [mix], attn, [M.wo], T, ll, ['o_proj']);
         }
         cb('attn_out', il, mix, [T, D]);
         const ffnInp = be.alloc(T * D); // [T, D]: residual
@@ -267,7 +271,7 @@ export class HybridModel<F> implements CausalLM {
         cb('ffn_inp', il, ffnInp, [T, D]);
         be.rmsNorm(h, ffnInp, L.postNorm, T, D, eps);
         cb('attn_post_norm', il, h, [T, D]);
-        const down = this.ffn(be, h, L.ffn, T, il, this.trace); // [T, D]
+        const down = this.ffn(be, h, L.ffn, T, il, this.trace, ll); // [T, D]
         cb('ffn_out', il, down, [T, D]);
         x = be.alloc(T * D); // [T, D]: residual
         be.add(x, ffnInp, down, T * D);

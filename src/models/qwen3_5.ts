@@ -20,6 +20,6 @@ export const qwen3_5: Architecture = {
     );
     w.finish();
     // SwiGLU: down(silu(gate h) * up h)
-    return new HybridModel(c, backend, weights, w.linearHeadsTiled, (be, h, f, T) => swiglu(be, h, f, T, D, F));
+    return new HybridModel(c, backend, weights, w.linearHeadsTiled, (be, h, f, T, _il, _trace, lora) => swiglu(be, h, f, T, D, F, lora));
   },
 };

@@ -18,4 +18,6 @@ export const LORA_CASES: LoraCase[] = [
   { name: 'qwen2-rslora', model: 'qwen2-tiny-tied', options: RSLORA },
   { name: 'qwen3-all7', model: 'qwen3-tiny-tied', options: { r: 4, alpha: 8, seed: 13 } },
   { name: 'qwen3-rslora', model: 'qwen3-tiny-tied', options: RSLORA },
+  // Qwen3.5: attention in its one full-attention layer (q_proj: query and gate rows), MLP in every layer
+  { name: 'qwen35-all7', model: 'qwen35-tiny-tied', options: { r: 4, alpha: 8, seed: 14 } },
 ];

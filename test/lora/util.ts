@@ -30,7 +30,10 @@ export function randomAdapter(c: QwenConfig, o: RandomAdapterOptions = {}): Lora
   for (let layer = 0; layer < c.num_hidden_layers; layer++) {
     for (const target of targets) {
       const shape = targetShape(c, layer, target);
-      if (!shape) throw new Error(`no module ${target} in ${c.model_type}`);
+      if (!shape) {
+        if (Array.from({ length: c.num_hidden_layers }, (_, l) => targetShape(c, l, target)).some((s) => s)) continue; // not in this layer (Qwen3.5's linear-attention layers)
+        throw new Error(`no module ${target} in ${c.model_type}`);
+      }
       const name = `model.layers.${layer}.${shape.path}`;
       const mr = o.ranks?.[name] ?? r;
       modules.push({ name, layer, target, r: mr, inFeatures: shape.k, outFeatures: shape.n, scale: loraScale(alpha, mr, rslora), a: fill(mr * shape.k), b: fill(shape.n * mr) });
