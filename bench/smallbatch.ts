@@ -64,7 +64,8 @@ function main(): void {
     process.stdout.write(`\n${bes.map((b) => b.name).join(' vs ')}\n${'type'.padEnd(5)} ${'shape'.padEnd(20)} ${Ts.map((t) => `T=${t} ms`.padStart(10)).join('')}  ratio to T=1\n`);
     for (const dtype of types) {
       const pass = bes.map(() => Ts.map(() => 0));
-      for (const [name, N, K, uses] of shapes) {
+      for (const [name, N, K0, uses] of shapes) {
+        const K = dtype.endsWith('_K') ? Math.ceil(K0 / 256) * 256 : K0; // K-quants: whole blocks of 256 (as bench/run.ts)
         let seed = 11;
         const src = Float32Array.from({ length: N * K }, () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.05);
         const bytes = quantize(dtype, src, N * K),

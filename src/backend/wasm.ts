@@ -42,6 +42,9 @@ export const SMALL_ROWS = 8;
 // legacy block weights (Q8_0, Q4_0, ...): up to this many rows on small_q8.ts, more on the tiles
 // (int16 tile, Node 20: 2-3 rows 0.3-0.55x the tile's time, 5 0.6-0.85x, 8 0.6-1.25x, 16 up to 1.6x)
 export const SMALL_Q8_ROWS = 8;
+// K-quants (Q3_K..Q6_K, IQ4_XS): up to this many rows on the one-token kernel, row group by row group
+// (small_kq in kq.ts); Node 20, 1 thread: 2-3 rows 0.4-0.75x the tile's time, 5 0.6-0.9x, 8 0.85-1.25x
+export const SMALL_KQ_ROWS = 6;
 
 let u8DotExact: boolean | undefined; // see Shard.u8DotExact
 
@@ -63,7 +66,8 @@ export interface WasmBackendOptions {
    * (default true); false: rows decoded to f32 (mm_rows), kept as the tests' and bench's reference */
   legacyInt8?: boolean;
   /** products of a few rows on the small-batch kernels (default true: F16 / BF16 up to SMALL_ROWS,
-   * legacy blocks up to SMALL_Q8_ROWS); false: mm_rows / the tiles, the way before (bench, tests) */
+   * legacy blocks up to SMALL_Q8_ROWS, K-quants up to SMALL_KQ_ROWS); false: mm_rows / the tiles,
+   * the way before (bench, tests) */
   smallBatch?: boolean;
   /** fill every alloc() with NaN (tests: shows that no op reads a buffer before writing it) */
   poison?: boolean;
@@ -236,7 +240,9 @@ export class WasmBackend extends ShardRouter implements Backend {
         const xq = s.scratchBlock('kxq', R * K),
           xd = s.scratchBlock('kxd', R * nb * 4),
           xb = s.scratchBlock('kxb', R * nb * 48);
-        const xw = T > 1 ? s.scratchBlock('kxw', 2 * T * K) : 0;
+        // a few tokens (not segments): no int16 copy, which tells mm_kq to run the one-token kernel per token (small_kq)
+        const smallK = T > 1 && !seg && T <= Math.min(this.smallRows, SMALL_KQ_ROWS);
+        const xw = T > 1 && !smallK ? s.scratchBlock('kxw', 2 * T * K) : 0;
         s.ex.quant_q8k(px, R, K, xq, xd, xb, xw);
         const sstride = align(s.ex.kq_scratch_bytes(K));
         const sc = T > 1 ? s.scratchBlock('kqtile', sstride * this.threads) : 0;

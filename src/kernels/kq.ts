@@ -391,6 +391,22 @@ function mv_kq<W>(out: usize, w: usize, xq: usize, xd: usize, xb: usize, K: i32,
   for (; n < n1; n += 8) rows8<W>(out + (<usize>n << 2), 1, w + <usize>n * rb, rb, min(8, n1 - n), xq, xd, xb, nb);
 }
 
+/**
+ * A few tokens (wasm.ts passes no int16 copy, xw = 0): mv_kq's eight-row groups, each group run
+ * for every token in turn while its rows are in L1, so the weights stream from memory once; each
+ * (token, row) is the one-token kernel's own sum, so its bits are the row alone's.
+ */
+function small_kq<W>(out: usize, w: usize, xq: usize, xd: usize, xb: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32): void {
+  const nb = K >> 8, rb = <usize>nb * bbytes<W>(), on = <usize>N << 2, xr = <usize>nb * 4, br = <usize>nb * 48;
+  const q = unaliased((n1 - n0) >> 3, rb);
+  let n = n0;
+  for (; n < n0 + q; n++)
+    for (let t = 0; t < T; t++) rows8<W>(out + <usize>t * on + (<usize>n << 2), q, w + <usize>n * rb, <usize>q * rb, 8, xq + <usize>t * K, xd + <usize>t * xr, xb + <usize>t * br, nb);
+  n += 7 * q;
+  for (; n < n1; n += 8)
+    for (let t = 0; t < T; t++) rows8<W>(out + <usize>t * on + (<usize>n << 2), 1, w + <usize>n * rb, rb, min(8, n1 - n), xq + <usize>t * K, xd + <usize>t * xr, xb + <usize>t * br, nb);
+}
+
 /** Rows n0..n1 of matrix (out, w, N) of type dt, for T tokens. */
 function kq_rows(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xb: usize, xw: usize, T: i32, N: i32, K: i32, n0: i32, n1: i32, dec: usize): void {
   if (T == 1) {
@@ -399,6 +415,12 @@ function kq_rows(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xb: usize,
     else if (dt == KQ_IQ4_XS) mv_kq<i16>(out, w, xq, xd, xb, K, n0, n1);
     else if (dt == KQ_Q5_K) mv_kq<u16>(out, w, xq, xd, xb, K, n0, n1);
     else mv_kq<u8>(out, w, xq, xd, xb, K, n0, n1);
+  } else if (xw == 0) {
+    if (dt == KQ_Q6_K) small_kq<i8>(out, w, xq, xd, xb, T, N, K, n0, n1);
+    else if (dt == KQ_Q3_K) small_kq<i32>(out, w, xq, xd, xb, T, N, K, n0, n1);
+    else if (dt == KQ_IQ4_XS) small_kq<i16>(out, w, xq, xd, xb, T, N, K, n0, n1);
+    else if (dt == KQ_Q5_K) small_kq<u16>(out, w, xq, xd, xb, T, N, K, n0, n1);
+    else small_kq<u8>(out, w, xq, xd, xb, T, N, K, n0, n1);
   } else {
     if (dt == KQ_Q6_K) kq_tile<i8>(out, w, xw, xd, xb, T, N, K, n0, n1, dec);
     else if (dt == KQ_Q3_K) kq_tile<i32>(out, w, xw, xd, xb, T, N, K, n0, n1, dec);
@@ -415,7 +437,8 @@ function kq_rows(dt: i32, out: usize, w: usize, xq: usize, xd: usize, xb: usize,
  * else each matrix split over the parts. T > 1: the tile (kq_tile.ts) in this part's scratch,
  * scratch + part * sstride (kq_scratch_bytes). xgroup as q8.ts's mm_q8_0: T == 1: 0, one shared
  * quantised row; g > 0, matrix m reads row m / g (K bytes xq, K/256 scales, K/256 * 48 bytes of
- * sums per row); T > 1: 0 or a pointer to per-matrix (first row, rows) pairs.
+ * sums per row); T > 1: 0 or a pointer to per-matrix (first row, rows) pairs. T > 1 with xw 0
+ * (xgroup 0): a few tokens on the one-token kernel (small_kq).
  */
 export function mm_kq(part: i32, parts: i32, desc: usize, count: i32, xq: usize, xd: usize, xb: usize, xw: usize, T: i32, K: i32, scratch: usize, sstride: i32, counter: usize, xgroup: i32): void {
   const nb = <usize>(K >> 8);
