@@ -39,6 +39,9 @@ export const DELTA_CHUNK_MIN = 16;
 // that of the row alone); more run mm_rows: bench/smallbatch.ts, 0.5B shapes, Node 20, 1 thread:
 // BF16 2 rows 0.5-0.65x mm_rows's time, 3 0.6-0.8x, 5 0.75-1.0x, 8 about even, 16 1.2-1.4x.
 export const SMALL_ROWS = 8;
+// F16: its conversion in registers (shifts, shuffles, a multiply) is redone per token group, while
+// mm_rows decodes a row once: the small path wins at 2 rows (0.65-0.75x), is even at 3, loses from 5
+export const SMALL_F16_ROWS = 3;
 // legacy block weights (Q8_0, Q4_0, ...): up to this many rows on small_q8.ts, more on the tiles
 // (int16 tile, Node 20: 2-3 rows 0.3-0.55x the tile's time, 5 0.6-0.85x, 8 0.6-1.25x, 16 up to 1.6x)
 export const SMALL_Q8_ROWS = 8;
@@ -65,7 +68,7 @@ export interface WasmBackendOptions {
   /** Q4_1, Q5_0 and Q5_1 products on int8 (Q8_0 / Q8_1-like) activations, src/kernels/q8.ts
    * (default true); false: rows decoded to f32 (mm_rows), kept as the tests' and bench's reference */
   legacyInt8?: boolean;
-  /** products of a few rows on the small-batch kernels (default true: F16 / BF16 up to SMALL_ROWS,
+  /** products of a few rows on the small-batch kernels (default true: BF16 up to SMALL_ROWS, F16 SMALL_F16_ROWS,
    * legacy blocks up to SMALL_Q8_ROWS, K-quants up to SMALL_KQ_ROWS); false: mm_rows / the tiles,
    * the way before (bench, tests) */
   smallBatch?: boolean;
@@ -185,7 +188,7 @@ export class WasmBackend extends ShardRouter implements Backend {
     const all = (f: (w: Weight) => boolean) => ws.every((w) => w.shape[1] === K && f(w));
     const q8 = all((w) => Q8_TYPES.has(w.dtype) && (this.legacyInt8 || w.dtype === 'Q8_0' || w.dtype === 'Q4_0')); // mixed legacy types share one call
     // 16-bit float weights: one token, or a few (small16 in src/kernels/small.ts), converted in registers
-    const f16 = !q8 && T <= this.smallRows && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w));
+    const f16 = !q8 && T <= Math.min(this.smallRows, SMALL_F16_ROWS) && all((w) => w.dtype === 'F16' && !this.hasF16Specials(w));
     const kq = this.kquant && all((w) => KQ_TYPES.has(w.dtype)); // mixed K-quant types share one call
     const bf16 = T <= this.smallRows && all((w) => w.dtype === 'BF16');
     const seg = typeof xsel === 'number' ? null : xsel,
