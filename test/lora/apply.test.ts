@@ -3,39 +3,16 @@
 // adapters and of the base model in one batch each get their own adapter.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { openModelFiles } from '../../src/models/load.js';
-import type { CausalLM } from '../../src/models/model.js';
-import { ARCHITECTURES } from '../../src/models/registry.js';
-import { WeightLoader } from '../../src/models/weights.js';
 import { attachLora } from '../../src/lora/load.js';
-import { mergedSource } from '../../src/lora/merge.js';
-import type { LoraAdapter } from '../../src/lora/adapter.js';
-import type { Backend } from '../../src/backend/backend.js';
 import { generate } from '../../src/generate/generate.js';
 import { argmax, compare, expectError, fixtureDir } from '../helpers.js';
 import { REFERENCE, WASM_X3, loadOn } from '../models/parity_backends.js';
-import { randomAdapter } from './util.js';
+import { LORA_PROMPT } from './cases.js';
+import { loadMerged, promptLogits, randomAdapter } from './util.js';
 
-const PROMPT = [1, 17, 42, 99, 7, 250, 3, 64];
+const PROMPT = LORA_PROMPT;
 
-function logits(m: CausalLM, ids: number[], adapter = 0): Float32Array {
-  return Float32Array.from(
-    m.forward(
-      ids.map((token, pos) => ({ token, pos, seq: 0, logits: true, adapter })),
-      [m.newCache(64)],
-    ),
-  );
-}
-
-function loadMerged(dir: string, adapter: LoraAdapter, backend: Backend): CausalLM {
-  const { format, config, source } = openModelFiles(dir);
-  try {
-    const w = new WeightLoader(mergedSource(source, format, config.model_type, adapter, { f32: true }), format, backend, undefined, config.model_type);
-    return ARCHITECTURES[config.model_type].load(config, w, backend);
-  } finally {
-    source.close();
-  }
-}
+const logits = promptLogits;
 
 for (const fixture of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
   for (const [bname, make] of [REFERENCE, WASM_X3]) {

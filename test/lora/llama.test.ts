@@ -7,24 +7,14 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { exportGgufLora, readGgufLora } from '../../src/lora/gguf_lora.js';
 import { attachLora } from '../../src/lora/load.js';
-import { mergedSource } from '../../src/lora/merge.js';
 import { readPeftAdapter } from '../../src/lora/peft.js';
-import { openModelFiles } from '../../src/models/load.js';
 import type { CausalLM } from '../../src/models/model.js';
-import { ARCHITECTURES } from '../../src/models/registry.js';
-import { WeightLoader } from '../../src/models/weights.js';
 import { compare, FIXTURES, fixtureDir, PARITY_ATOL, PARITY_RTOL, readF32, tmpDir } from '../helpers.js';
 import { REFERENCE, WASM_X3, loadOn } from '../models/parity_backends.js';
 import { LORA_CASES, LORA_PROMPT } from './cases.js';
+import { loadMerged, promptLogits } from './util.js';
 
-function logits(m: CausalLM, adapter = 0): Float32Array {
-  return Float32Array.from(
-    m.forward(
-      LORA_PROMPT.map((token, pos) => ({ token, pos, seq: 0, logits: true, adapter })),
-      [m.newCache(64)],
-    ),
-  );
-}
+const logits = (m: CausalLM, adapter = 0) => promptLogits(m, LORA_PROMPT, adapter);
 
 for (const c of LORA_CASES) {
   for (const [bname, make] of [REFERENCE, WASM_X3]) {
@@ -49,14 +39,7 @@ for (const c of LORA_CASES) {
       const viaGguf = compare(logits(m, attachLora(m, g)), got, 1e-5, 1e-5);
       assert.ok(viaGguf.ok, `GGUF LoRA vs PEFT: max |diff| ${viaGguf.maxAbs}`);
       // merged into the weights (f32, float64 sums)
-      const { format, config, source } = openModelFiles(gguf);
-      let merged: CausalLM;
-      try {
-        const be = make();
-        merged = ARCHITECTURES[config.model_type].load(config, new WeightLoader(mergedSource(source, format, config.model_type, peft, { f32: true }), format, be, undefined, config.model_type), be);
-      } finally {
-        source.close();
-      }
+      const merged = loadMerged(gguf, peft, make());
       const vsMerged = compare(logits(merged), got, 1e-4, 1e-4);
       assert.ok(vsMerged.ok, `merged vs applied: max |diff| ${vsMerged.maxAbs}`);
     });

@@ -1,5 +1,11 @@
 // Random LoRA adapters for a model's shapes (test fixtures: written as PEFT / GGUF by the code under test).
+import type { Backend } from '../../src/backend/backend.js';
 import type { LoraAdapter, LoraModule } from '../../src/lora/adapter.js';
+import { mergedSource } from '../../src/lora/merge.js';
+import { openModelFiles } from '../../src/models/load.js';
+import type { CausalLM } from '../../src/models/model.js';
+import { ARCHITECTURES } from '../../src/models/registry.js';
+import { WeightLoader } from '../../src/models/weights.js';
 import { LORA_TARGETS, loraScale } from '../../src/lora/adapter.js';
 import { targetShape } from '../../src/lora/targets.js';
 import type { QwenConfig } from '../../src/models/config.js';
@@ -40,4 +46,25 @@ export function randomAdapter(c: QwenConfig, o: RandomAdapterOptions = {}): Lora
     }
   }
   return { name: 'random', config: { r, lora_alpha: alpha, use_rslora: rslora, target_modules: [...targets] }, modules };
+}
+
+/** Logits at every position of `ids` (one sequence, one pass), rows run with `adapter` (0: the base model). */
+export function promptLogits(m: CausalLM, ids: readonly number[], adapter = 0): Float32Array {
+  return Float32Array.from(
+    m.forward(
+      ids.map((token, pos) => ({ token, pos, seq: 0, logits: true, adapter })),
+      [m.newCache(64)],
+    ),
+  );
+}
+
+/** The model at `file` with `adapter` merged into its weights in float64, held as F32 (mergedSource). */
+export function loadMerged(file: string, adapter: LoraAdapter, backend: Backend): CausalLM {
+  const { format, config, source } = openModelFiles(file);
+  try {
+    const w = new WeightLoader(mergedSource(source, format, config.model_type, adapter, { f32: true }), format, backend, undefined, config.model_type);
+    return ARCHITECTURES[config.model_type].load(config, w, backend);
+  } finally {
+    source.close();
+  }
 }
