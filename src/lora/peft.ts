@@ -205,7 +205,7 @@ export function readPeftAdapter(p: string, name = path.basename(path.resolve(fs.
     if (!found.size) fail(`${files.weights}: no LoRA tensors in this file`);
     const modules: LoraModule[] = [];
     for (const [raw, { a, b }] of found) {
-      const lm = LAYER.exec(raw);
+      const lm = LAYER.exec(raw); // raw: the module's name in the model PEFT adapted, which target_modules and the patterns match
       if (!lm) fail(`${files.weights}: module ${quote(raw)} is not in a decoder layer (model.layers.N...); only decoder layers' linear modules can be adapted`);
       const name = `model.layers.${lm[1]}.${lm[2]}`;
       if (!a || !b) fail(`${files.weights}: module ${quote(raw)} has lora_${a ? 'A' : 'B'} but no lora_${a ? 'B' : 'A'}`);
@@ -216,10 +216,10 @@ export function readPeftAdapter(p: string, name = path.basename(path.resolve(fs.
       }
       const r = ia.shape[0]!;
       if (r < 1) fail(`${files.weights}: module ${quote(raw)} has rank 0`);
-      if (!peftTargets(c, name)) fail(`${files.weights}: module ${quote(raw)} is not one that ${files.config}'s target_modules (${quote(c.target_modules)}) adapts`);
-      const want = patternValue(c.rank_pattern, name) ?? c.r;
+      if (!peftTargets(c, raw)) fail(`${files.weights}: module ${quote(raw)} is not one that ${files.config}'s target_modules (${quote(c.target_modules)}) adapts`);
+      const want = patternValue(c.rank_pattern, raw) ?? c.r;
       if (r !== want) fail(`${files.weights}: module ${quote(raw)} has rank ${r}, but ${files.config} gives it rank ${want} (r / rank_pattern)`);
-      const alpha = patternValue(c.alpha_pattern, name) ?? c.lora_alpha;
+      const alpha = patternValue(c.alpha_pattern, raw) ?? c.lora_alpha;
       modules.push({
         name,
         layer: Number(lm[1]),
