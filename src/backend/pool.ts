@@ -7,9 +7,24 @@
 // bumps the job counter (waking sleepers only if there are any), runs part 0 itself, and spins
 // until every worker has acknowledged. Workers are unref'd, so they never keep a process alive.
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { fail } from '../errors.js';
 import { WORKER_SOURCE } from './wasm_worker.js';
 
 const MAX_ARGS = 12;
+/** how long the first jobs wait for workers that have not started (neither up nor failed) */
+const START_MS = 20_000;
+
+/** Why worker threads cannot run here (a runtime without shared memory or Atomics.wait), or null. */
+export function threadsUnsupported(): string | null {
+  if (typeof SharedArrayBuffer !== 'function') return 'SharedArrayBuffer is not available';
+  if (typeof Atomics?.wait !== 'function') return 'Atomics.wait is not available';
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  } catch {
+    return 'shared WebAssembly memory is not supported';
+  }
+  return null;
+}
 
 export type Kernel = (part: number, parts: number, ...args: number[]) => void;
 
@@ -18,6 +33,9 @@ export class Pool {
   private readonly args: Float64Array;
   private readonly workers: Worker[] = [];
   private readonly ports: MessagePort[] = [];
+  private readonly errBytes: Uint8Array;
+  private readonly started = performance.now();
+  private broken: string | null = null;
   private disposed = false;
 
   /** threads counts the main thread: threads - 1 workers are started. */
@@ -29,10 +47,16 @@ export class Pool {
     spinMs = 2,
     private readonly waitAfterMs = 2,
   ) {
+    if (threads > 1) {
+      const why = threadsUnsupported();
+      if (why) fail(`WasmBackend: ${threads} threads need worker threads on shared memory, but in this runtime ${why}; use --threads 1`);
+    }
     const ctrlBuf = new SharedArrayBuffer(8 * 4),
-      argsBuf = new SharedArrayBuffer((3 + MAX_ARGS) * 8);
+      argsBuf = new SharedArrayBuffer((3 + MAX_ARGS) * 8),
+      errBuf = new SharedArrayBuffer(256);
     this.ctrl = new Int32Array(ctrlBuf);
     this.args = new Float64Array(argsBuf);
+    this.errBytes = new Uint8Array(errBuf);
     for (let i = 1; i < threads; i++) {
       const { port1, port2 } = new MessageChannel();
       port1.unref();
@@ -40,11 +64,14 @@ export class Pool {
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
         execArgv: [], // not the parent's (--input-type=module would make the source ESM, --import tsx is not needed)
-        workerData: { module, memory, ctrlBuf, argsBuf, index: i, names, spinMs, port: port2 },
+        workerData: { module, memory, ctrlBuf, argsBuf, errBuf, index: i, names, spinMs, port: port2 },
         transferList: [port2],
       });
       w.unref();
-      w.on('error', () => Atomics.store(this.ctrl, 3, 2));
+      w.on('error', (e) => {
+        this.broken ??= `WasmBackend: a worker thread failed: ${e instanceof Error ? e.message : String(e)}; use --threads 1`;
+        Atomics.store(this.ctrl, 3, 2);
+      });
       this.workers.push(w);
     }
   }
@@ -61,6 +88,7 @@ export class Pool {
    */
   run(shard: number, name: number, local: Kernel, parts: number, args: number[]): void {
     if (this.disposed) throw new Error('WasmBackend: used after dispose()');
+    if (this.broken) fail(this.broken);
     if (parts <= 1 || this.workers.length === 0) {
       local(0, 1, ...args);
       return;
@@ -88,16 +116,28 @@ export class Pool {
       else if (now - t0 > this.waitAfterMs) {
         Atomics.store(c, 5, 1);
         acks = Atomics.load(c, 1);
-        if (acks < want && Atomics.wait(c, 1, acks, 60_000) === 'timed-out') {
-          throw new Error('WasmBackend: a worker thread did not answer within 60 s');
+        // in slices, so that a worker failing to start (flag 3, which a notify may miss) ends the wait
+        if (acks < want && Atomics.wait(c, 1, acks, 50) === 'timed-out') {
+          const notUp = Atomics.load(c, 6) < want && performance.now() - this.started > START_MS;
+          if (notUp || now - t0 > 60_000) {
+            this.broken = notUp
+              ? `WasmBackend: ${want - Atomics.load(c, 6)} worker thread(s) did not start within ${START_MS / 1000} s; use --threads 1`
+              : 'WasmBackend: a worker thread did not answer within 60 s';
+            fail(this.broken);
+          }
         }
         Atomics.store(c, 5, 0);
       }
     }
     const err = Atomics.load(c, 3);
+    if (err === 2) {
+      const msg = new TextDecoder().decode(this.errBytes.slice()).replace(/\0+$/, '');
+      this.broken ??= `WasmBackend: a worker thread failed to start: ${msg || 'unknown error'}; use --threads 1`;
+      fail(this.broken);
+    }
     if (err) {
       Atomics.store(c, 3, 0);
-      throw new Error(err === 2 ? 'WasmBackend: a worker thread failed to start' : `WasmBackend: kernel ${this.names[name]} failed in a worker thread`);
+      throw new Error(`WasmBackend: kernel ${this.names[name]} failed in a worker thread`);
     }
   }
 

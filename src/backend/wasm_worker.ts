@@ -4,16 +4,21 @@
 // first names that shard), then loops: spin on the job counter for a while (a hand-off by
 // spinning costs well under a microsecond, one through a sleep 10-60 µs), then sleep on it.
 //
-// ctrl (Int32Array): [0] job counter, [1] acks of the current job, [2] exit flag, [3] error flag,
-//                    [4] sleeping workers, [5] main thread sleeping on [1].
+// ctrl (Int32Array): [0] job counter, [1] acks of the current job, [2] exit flag, [3] error flag
+//                    (1 a kernel threw, 2 a worker failed to start), [4] sleeping workers,
+//                    [5] main thread sleeping on [1], [6] workers started.
 // args (Float64Array): [0] kernel index, [1] parts, [2] shard, [3..] args.
-export const WORKER_SOURCE = `
-const { workerData, receiveMessageOnPort } = require('node:worker_threads');
-const { module, memory, ctrlBuf, argsBuf, index, names, spinMs, port } = workerData;
-const ctrl = new Int32Array(ctrlBuf), a = new Float64Array(argsBuf);
+// The body runs inside new Function under a bootstrap that cannot fail to parse: a runtime that
+// rejects the body (or a failed instantiation) is reported through ctrl[3] = 2 and the message in
+// errBuf at once, since the blocked main thread never sees the worker's 'error' event. The body's
+// names are function-local, as Bun and Deno wrap eval'd code in a CommonJS wrapper (module, exports).
+const BODY = `
+const { receiveMessageOnPort } = wt;
+const { module: mod, memory, argsBuf, index, names, spinMs, port } = wd;
+const a = new Float64Array(argsBuf);
 const shards = []; // per memory: the parallel kernels, by index
 function instantiate(mem) {
-  const inst = new WebAssembly.Instance(module, { env: { memory: mem, abort() { throw new Error('wasm abort'); } } });
+  const inst = new WebAssembly.Instance(mod, { env: { memory: mem, abort() { throw new Error('wasm abort'); } } });
   shards.push(names.map((n) => inst.exports[n]));
 }
 // the memories added after start, in order (posted before any job names them)
@@ -26,11 +31,8 @@ function kernels(s) {
   }
   return shards[s];
 }
-try {
-  instantiate(memory);
-} catch (e) {
-  Atomics.store(ctrl, 3, 2);
-}
+instantiate(memory);
+Atomics.add(ctrl, 6, 1);
 let seen = 0;
 for (;;) {
   let g, n = 0, since = 0;
@@ -58,4 +60,19 @@ for (;;) {
   Atomics.add(ctrl, 1, 1);
   if (Atomics.load(ctrl, 5)) Atomics.notify(ctrl, 1);
 }
+`;
+
+export const WORKER_SOURCE = `(function () {
+  const wt = require('node:worker_threads');
+  const wd = wt.workerData;
+  const ctrl = new Int32Array(wd.ctrlBuf);
+  try {
+    new Function('wt', 'wd', 'ctrl', ${JSON.stringify(BODY)})(wt, wd, ctrl);
+  } catch (e) {
+    const msg = new TextEncoder().encode(String((e && e.message) || e).slice(0, 200));
+    new Uint8Array(wd.errBuf).set(msg.subarray(0, wd.errBuf.byteLength));
+    Atomics.store(ctrl, 3, 2);
+    Atomics.notify(ctrl, 1);
+  }
+})();
 `;
