@@ -250,23 +250,27 @@ function mv_q8<W>(out: usize, w: usize, xq: usize, xd: usize, xs: usize, K: i32,
     scatter4(out + (<usize>(n + 4 * q) << 2), q, hi, 4);
   }
   n += 7 * q;
-  for (; n < n1; n++) {
-    const w0 = w + <usize>n * rowBytes;
-    let acc: f32 = 0;
-    for (let b = 0; b < nb; b++) {
-      const bo = <usize>b * bsz<W>();
-      const a = xq + aoff(b);
-      let a0 = act0(a), a1 = act1(a);
-      const a2 = act2(a, K), a3 = act3(a, K);
-      if (unsignedW<W>()) { a0 = signed(a0, a2); a1 = signed(a1, a3); }
-      const isum = i32x4.extract_lane(isum1<W>(w0 + bo, a0, a1, a2, a3, offset<W>(a0, a1)), 0);
-      // the vector steps on lane 0: fused exactly when the tiles' steps are (wasm has no scalar fma)
-      let c = step(f32x4.splat(acc), i32x4.splat(isum), f32x4.splat(dscale(w0 + bo)), f32x4.splat(load<f32>(xd + (<usize>b << 2))));
-      if (hasMin<W>()) c = mstep(c, f32x4.splat(mscale(w0 + bo)), f32x4.splat(load<f32>(xs + (<usize>b << 2))));
-      acc = f32x4.extract_lane(c, 0);
-    }
-    store<f32>(out + (<usize>n << 2), acc);
+  for (; n < n1; n++) store<f32>(out + (<usize>n << 2), row_q8<W>(w + <usize>n * rowBytes, xq, xd, xs, K));
+}
+
+/** One row (at w0) times one quantised token (xq, xd, xs: its row): the canonical sum block by
+ * block (mv_q8's last rows; small_q8.ts's too). */
+@inline export function row_q8<W>(w0: usize, xq: usize, xd: usize, xs: usize, K: i32): f32 {
+  const nb = K >> 5;
+  let acc: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const bo = <usize>b * bsz<W>();
+    const a = xq + aoff(b);
+    let a0 = act0(a), a1 = act1(a);
+    const a2 = act2(a, K), a3 = act3(a, K);
+    if (unsignedW<W>()) { a0 = signed(a0, a2); a1 = signed(a1, a3); }
+    const isum = i32x4.extract_lane(isum1<W>(w0 + bo, a0, a1, a2, a3, offset<W>(a0, a1)), 0);
+    // the vector steps on lane 0: fused exactly when the tiles' steps are (wasm has no scalar fma)
+    let c = step(f32x4.splat(acc), i32x4.splat(isum), f32x4.splat(dscale(w0 + bo)), f32x4.splat(load<f32>(xd + (<usize>b << 2))));
+    if (hasMin<W>()) c = mstep(c, f32x4.splat(mscale(w0 + bo)), f32x4.splat(load<f32>(xs + (<usize>b << 2))));
+    acc = f32x4.extract_lane(c, 0);
   }
+  return acc;
 }
 
 /**

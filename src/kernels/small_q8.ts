@@ -8,8 +8,8 @@
 import { chunkRows, claimChunk, f16x4, split } from './common';
 import { DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1 } from './dequant';
 import { DT_IQ4_NL } from './dequant_k';
-import { act0, act1, act2, act3, aoff, isum1, isum4, offset, signed, unsignedW } from './q8';
-import { bsz, dscale, hasMin, IQ4_NL, mscale, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 } from './q8_fmt';
+import { act0, act1, act2, act3, aoff, isum4, offset, row_q8, signed, unsignedW } from './q8';
+import { bsz, hasMin, IQ4_NL, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 } from './q8_fmt';
 import { mstep, scatter4, step } from './q8_tile';
 
 /** Rows of a claimed chunk (a multiple of 64: sixteen four-row streams). */
@@ -102,22 +102,8 @@ function small_rows<W>(out: usize, w: usize, xq: usize, xd: usize, xs: usize, T:
   if (G > 3) scatter4(o + 3 * on, q, c3, 4);
 }
 
-/** Row n (at w0) for token t alone: mv_q8's last rows, step for step. */
-function row1<W>(out: usize, w0: usize, xq: usize, xd: usize, xs: usize, N: i32, K: i32, n: i32, t: i32): void {
-  const nb = K >> 5, sb = <usize>nb << 2, x = xq + <usize>t * (<usize>K << 1), d = xd + <usize>t * sb, s = xs + <usize>t * sb;
-  let acc: f32 = 0;
-  for (let b = 0; b < nb; b++) {
-    const bo = <usize>b * bsz<W>(), a = x + aoff(b);
-    let a0 = act0(a), a1 = act1(a);
-    const a2 = act2(a, K), a3 = act3(a, K);
-    if (unsignedW<W>()) {
-      a0 = signed(a0, a2);
-      a1 = signed(a1, a3);
-    }
-    const isum = i32x4.extract_lane(isum1<W>(w0 + bo, a0, a1, a2, a3, offset<W>(a0, a1)), 0);
-    let c = step(f32x4.splat(acc), i32x4.splat(isum), f32x4.splat(dscale(w0 + bo)), f32x4.splat(load<f32>(d + (<usize>b << 2))));
-    if (hasMin<W>()) c = mstep(c, f32x4.splat(mscale(w0 + bo)), f32x4.splat(load<f32>(s + (<usize>b << 2))));
-    acc = f32x4.extract_lane(c, 0);
-  }
-  store<f32>(out + ((<usize>t * N + n) << 2), acc);
+/** Row n (at w0) for token t alone: mv_q8's last rows (row_q8). */
+@inline function row1<W>(out: usize, w0: usize, xq: usize, xd: usize, xs: usize, N: i32, K: i32, n: i32, t: i32): void {
+  const sb = <usize>(K >> 5) << 2;
+  store<f32>(out + ((<usize>t * N + n) << 2), row_q8<W>(w0, xq + <usize>t * (<usize>K << 1), xd + <usize>t * sb, xs + <usize>t * sb, K));
 }
