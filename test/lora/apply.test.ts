@@ -89,3 +89,14 @@ test('generate() runs a sequence with GenerateOptions.adapter', async () => {
   for (const adapter of [0, id]) assert.equal(await first(adapter), argmax(logits(m, PROMPT, adapter), (PROMPT.length - 1) * V, V));
   assert.notEqual(await first(0), await first(id), 'the adapter changes the greedy token');
 });
+
+test("a base_model_name_or_path hub id other than the model's is a note (the shapes fit, so it applies)", () => {
+  const m = loadOn(fixtureDir('models/qwen3-tiny-tied'), REFERENCE[1]);
+  const notes: string[] = [];
+  const a = randomAdapter(m.config, { targets: ['q_proj'] });
+  a.config.base_model_name_or_path = 'Qwen/Qwen3-8B';
+  attachLora(m, { ...a, name: 'x' }, { model: '/cache/models--Qwen--Qwen3-0.6B/snapshots/0123abcd', onNote: (n) => notes.push(n) });
+  attachLora(m, { ...a, name: 'y' }, { model: 'Qwen/Qwen3-8B', onNote: (n) => notes.push(n) });
+  attachLora(m, { ...a, name: 'z', config: { ...a.config, base_model_name_or_path: '/home/me/base' } }, { model: 'Qwen/Qwen3-8B', onNote: (n) => notes.push(n) });
+  assert.deepEqual(notes, ["LoRA adapter 'x' was trained on 'Qwen/Qwen3-8B'; this model is 'Qwen/Qwen3-0.6B' (the shapes fit, so it is applied)"]);
+});
