@@ -3,6 +3,8 @@
 
 Run with Debian's python3 (python3-torch; no transformers needed):
     /usr/bin/python3 scripts/torch_lora_grad.py            # writes test/fixtures/train/*.json.gz
+    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/torch_lora_grad.py --bench HF_DIR [tokens rank threads steps float32|bfloat16]
+        # PyTorch CPU's time for bench/train_step.ts's step (forward, loss everywhere, autograd)
 
 For each tiny fixture model (test/fixtures/models/*/model.safetensors + config.json) and adapter
 case, builds the model in plain torch ops, float64 (and float32 for the noise figure), with a
@@ -223,7 +225,44 @@ def seqs_for(vocab, seed):
     return [{'tokens': a, 'mask': [0, 0, 0, 1, 1, 1, 1, 1, 1]}, {'tokens': b, 'mask': [0, 1, 0, 1, 1, 1]}]
 
 
+def bench(model_dir, tokens, rank, threads, steps, dtype_name):
+    """One LoRA step (forward, summed loss over every position, autograd backward) on a model
+    folder, as bench/train_step.ts times qwen.ts: tokens/s and CPU seconds (all threads)."""
+    import resource
+    import time
+    torch.set_num_threads(threads)
+    dtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16}[dtype_name]
+    cfg = json.load(open(os.path.join(model_dir, 'config.json')))
+    cfg.setdefault('head_dim', cfg['hidden_size'] // cfg['num_attention_heads'])
+    W = {k: torch.from_numpy(v).to(dtype) for k, v in read_safetensors(os.path.join(model_dir, 'model.safetensors')).items()}
+    lora = {}
+    for l in range(cfg['num_hidden_layers']):
+        for i, tg in enumerate(TARGETS):
+            p = f'model.layers.{l}.' + ('self_attn.' if tg in TARGETS[:4] else 'mlp.') + tg
+            N, K = W[p + '.weight'].shape
+            g = torch.Generator().manual_seed(l * 7 + i)
+            lora[p] = {'A': ((torch.rand(rank, K, generator=g) * 2 - 1) / math.sqrt(K)).to(dtype).requires_grad_(),
+                       'B': ((torch.rand(N, rank, generator=g) * 2 - 1) * 0.01).to(dtype).requires_grad_(), 'scaling': 2.0}
+    rng = np.random.default_rng(7)
+    seqs = [{'tokens': [int(v) for v in rng.integers(0, cfg['vocab_size'], tokens)], 'mask': [1] * tokens}]
+    for step in range(steps):
+        for m in lora.values():
+            m['A'].grad = m['B'].grad = None
+        t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+        loss, count = forward_loss(cfg, W, lora, seqs, dtype)
+        loss.backward()
+        wall, c1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
+        print(json.dumps({'torch': torch.__version__, 'dtype': dtype_name, 'threads': threads, 'rank': rank, 'tokens': tokens, 'step': step,
+                          'stepS': round(wall, 2), 'tokensPerS': round(tokens / wall, 2), 'cpuS': round(cpu, 1), 'tokensPerCpuS': round(tokens / cpu, 2),
+                          'loss': loss.item() / count, 'maxRssMiB': c1.ru_maxrss // 1024}))
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == '--bench':
+        # --bench MODEL_DIR [tokens rank threads steps dtype]: OMP_WAIT_POLICY=PASSIVE keeps idle threads from spinning
+        a = sys.argv[2:] + [None] * 6
+        return bench(a[0], int(a[1] or 512), int(a[2] or 16), int(a[3] or 2), int(a[4] or 2), a[5] or 'float32')
     out_dir = os.path.join(ROOT, 'test', 'fixtures', 'train')
     os.makedirs(out_dir, exist_ok=True)
     models = [('qwen2-tiny-tied', [('plain', False, None), ('rslora', True, None), ('untied', False, 'untied')]),
