@@ -68,6 +68,17 @@ export function compare(a: ArrayLike<number>, b: ArrayLike<number>, atol: number
   return { maxAbs, ok, worst };
 }
 
+/** Relative error ||a - ref|| / ||ref|| (root of summed squares over ref's length). */
+export function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let d = 0,
+    n = 0;
+  for (let i = 0; i < ref.length; i++) {
+    d += (a[i]! - ref[i]!) ** 2;
+    n += ref[i]! ** 2;
+  }
+  return Math.sqrt(d / n);
+}
+
 export function argmax(a: ArrayLike<number>, off = 0, n = a.length): number {
   let best = 0;
   for (let i = 1; i < n; i++) if (a[off + i]! > a[off + best]!) best = i;

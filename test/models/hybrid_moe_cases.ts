@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CausalLM } from '../../src/models/model.js';
 import type { BatchEntry } from '../../src/models/kv_cache.js';
-import { argmax, compare, fixtureDir, readF32 } from '../helpers.js';
+import { argmax, compare, fixtureDir, readF32, relErr } from '../helpers.js';
 import { REFERENCE, WASM_X1, WASM_X3, loadOn } from './parity_backends.js';
 
 interface File {
@@ -37,20 +37,10 @@ export interface Bounds {
 // Bounds: the dense tests' per-value ones, and a relative RMS 16x the measured one.
 export const F32: Bounds = { atol: 1e-3, rtol: 1e-4, relRms: 1e-5 };
 
-const rms = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let d = 0,
-    n = 0;
-  for (let i = 0; i < b.length; i++) {
-    d += (a[i]! - b[i]!) ** 2;
-    n += b[i]! ** 2;
-  }
-  return Math.sqrt(d / n);
-};
-
 function check(got: Float32Array, want: Float32Array, b: Bounds, what: string, V: number): void {
   const r = compare(got, want, b.atol, b.rtol);
   assert.ok(r.ok, `${what}: max abs diff ${r.maxAbs} (row ${Math.floor(r.worst / V)})`);
-  assert.ok(rms(got, want) <= b.relRms, `${what}: relative RMS ${rms(got, want)}`);
+  assert.ok(relErr(got, want) <= b.relRms, `${what}: relative RMS ${relErr(got, want)}`);
   // the greedy choice agrees wherever llama.cpp's top two are further apart than the bound
   for (let p = 0; p < want.length / V; p++) {
     const row = want.subarray(p * V, (p + 1) * V),

@@ -12,7 +12,7 @@ import type { StTensorOut } from '../../src/formats/safetensors_writer.js';
 import type { BatchEntry } from '../../src/models/kv_cache.js';
 import { loadModel } from '../../src/models/load.js';
 import type { CausalLM } from '../../src/models/model.js';
-import { argmax, compare, fixtureDir, readF32, sameBits, tmpDir, type RefCase } from '../helpers.js';
+import { argmax, compare, fixtureDir, readF32, relErr, sameBits, tmpDir, type RefCase } from '../helpers.js';
 import { REFERENCE, WASM_X1, WASM_X3, loadOn } from './parity_backends.js';
 import { folderVariant } from './variants.js';
 
@@ -34,19 +34,10 @@ const cases = (dir: string): Case[] => JSON.parse(fs.readFileSync(path.join(dir,
 // at a near-tie of qwen2moe case C).
 const F32_TOL = { atol: 1e-3, rtol: 1e-4, rms: Infinity };
 const Q8_TOL = { atol: 0.05, rtol: 0, rms: 0.08 };
-const relRms = (a: Float32Array, b: Float32Array) => {
-  let d = 0,
-    n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i]! - b[i]!) ** 2;
-    n += b[i]! ** 2;
-  }
-  return Math.sqrt(d / n);
-};
 function near(got: Float32Array, want: Float32Array, tol: typeof F32_TOL, what: string): void {
   const r = compare(got, want, tol.atol, tol.rtol);
   assert.ok(r.ok, `${what}: max abs diff ${r.maxAbs}`);
-  if (tol.rms < Infinity) assert.ok(relRms(got, want) <= tol.rms, `${what}: relative RMS ${relRms(got, want)}`);
+  if (tol.rms < Infinity) assert.ok(relErr(got, want) <= tol.rms, `${what}: relative RMS ${relErr(got, want)}`);
 }
 
 /** The three ways of feeding a case: one batch, token by token, four sequences interleaved. */

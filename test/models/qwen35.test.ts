@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { loadModel } from '../../src/models/load.js';
 import { ReferenceBackend } from '../../src/backend/reference.js';
 import type { BatchEntry } from '../../src/models/kv_cache.js';
-import { argmax, compare, fixtureDir, PARITY_ATOL, PARITY_RTOL, readF32, type RefCase } from '../helpers.js';
+import { argmax, compare, fixtureDir, PARITY_ATOL, PARITY_RTOL, readF32, relErr, type RefCase } from '../helpers.js';
 import { REFERENCE, WASM_X3, loadOn } from './parity_backends.js';
 
 const ATOL = PARITY_ATOL,
@@ -63,15 +63,6 @@ for (const [bn, backend] of BACKENDS)
 // 0.020-0.026 (wasm, int8 activations rounded at other points than ggml's), max abs 0.046. Bounds:
 // F16 atol 3e-3; Q8_0 relative RMS 0.06 as for the other Q8_0 tests (test/cli/cli.test.ts) and
 // max abs 0.1. The greedy choice must agree wherever llama.cpp's top two are further apart.
-const rms = (a: Float32Array, b: Float32Array) => {
-  let d = 0,
-    n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i]! - b[i]!) ** 2;
-    n += b[i]! ** 2;
-  }
-  return Math.sqrt(d / n);
-};
 for (const [bn, backend] of BACKENDS)
   for (const [type, key, atol, relRms] of [
     ['f16', 'prefill_logits_f16_file', 3e-3, 0.01],
@@ -89,7 +80,7 @@ for (const [bn, backend] of BACKENDS)
         );
         const r = compare(l, want, atol, 0);
         assert.ok(r.ok, `case ${c.name}: max abs diff ${r.maxAbs}`);
-        assert.ok(rms(l, want) <= relRms, `case ${c.name}: relative RMS ${rms(l, want)}`);
+        assert.ok(relErr(l, want) <= relRms, `case ${c.name}: relative RMS ${relErr(l, want)}`);
         for (let p = 0; p < c.prompt_ids.length; p++) {
           const row = want.subarray(p * V, (p + 1) * V);
           const sorted = Float32Array.from(row).sort().reverse();
@@ -106,7 +97,7 @@ for (const [bn, backend] of BACKENDS)
           const chunk = c.prompt_ids.slice(s0, s0 + 5).map((token, i) => ({ token, pos: s0 + i, seq: 0, logits: true }));
           const r = m.forward(chunk, [five]);
           assert.ok(compare(r, want.subarray(s0 * V, (s0 + chunk.length) * V), atol, 0).ok, `case ${c.name} chunk at ${s0}`);
-          assert.ok(rms(r, want.subarray(s0 * V, (s0 + chunk.length) * V)) <= relRms, `case ${c.name} chunk at ${s0}: relative RMS`);
+          assert.ok(relErr(r, want.subarray(s0 * V, (s0 + chunk.length) * V)) <= relRms, `case ${c.name} chunk at ${s0}: relative RMS`);
         }
       }
     });

@@ -17,7 +17,7 @@ import type { QwenConfig } from '../../src/models/config.js';
 import { loadTrainModel, lossAndGrad, lossOnly, type TrainModel, type TrainSeq } from '../../src/train/grad.js';
 import { openSafetensors } from '../../src/formats/safetensors.js';
 import { writeSafetensors, type StTensorOut } from '../../src/formats/safetensors_writer.js';
-import { FIXTURES, fixtureDir, tmpDir } from '../helpers.js';
+import { FIXTURES, fixtureDir, relErr, tmpDir } from '../helpers.js';
 
 interface Case {
   case: string;
@@ -83,16 +83,6 @@ export function caseAdapter(c: QwenConfig, k: Case): LoraAdapter {
 }
 
 const seqsOf = (k: Case): TrainSeq[] => k.seqs.map((s) => ({ tokens: Int32Array.from(s.tokens), mask: Uint8Array.from(s.mask) }));
-
-function relErr(a: Float32Array, ref: number[]): number {
-  let d = 0,
-    n = 0;
-  for (let i = 0; i < ref.length; i++) {
-    d += (a[i]! - ref[i]!) ** 2;
-    n += ref[i]! ** 2;
-  }
-  return Math.sqrt(d / n);
-}
 
 /** Our loss and every gradient against the fixture's; returns the worst relative error. */
 function check(m: TrainModel, k: Case, tol: number, what: string, lossTol = 1e-5): number {

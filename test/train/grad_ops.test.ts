@@ -12,7 +12,7 @@ import { WasmBackend } from '../../src/backend/wasm.js';
 import type { Weight } from '../../src/backend/backend.js';
 import { DTYPES, type DType } from '../../src/formats/dtype.js';
 import { dequantize, quantize } from '../../src/formats/quant/index.js';
-import { rng, sameBits } from '../helpers.js';
+import { relErr, rng, sameBits } from '../helpers.js';
 
 const rnd = rng(2024);
 const fill = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * scale);
@@ -101,16 +101,6 @@ function numGrad(f: (x: Float64Array) => Float64Array, x: Float64Array, r: Float
     g[i] = (dot(f(xp)) - dot(f(xm))) / (2 * h);
   }
   return g;
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0,
-    n = 0;
-  for (let i = 0; i < b.length; i++) {
-    d += (a[i]! - b[i]!) ** 2;
-    n += b[i]! ** 2;
-  }
-  return Math.sqrt(d / n);
 }
 
 // the reference ops compute in f64 from f32 inputs: give them f32-exact values and compare in f64
