@@ -15,6 +15,11 @@ export interface BatchEntry {
   logits: boolean;
   /** the LoRA adapter this row runs with (its id in the model's LoraSet); absent or 0: the base model */
   adapter?: number;
+  /** a row [hidden_size] that replaces the token's embedding (an image row: src/vision/types.ts) */
+  embd?: Float32Array;
+  /** M-RoPE position (t, h, w) of this row; absent: (pos, pos, pos). Rows of an image and every
+   * token after one have their own (VISION.md section 6); `pos` stays the cache slot. */
+  mpos?: readonly [number, number, number];
 }
 
 /**
