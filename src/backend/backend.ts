@@ -85,6 +85,12 @@ export function ropeFreqs(theta: number | RopeFreqs, nRot: number): RopeFreqs {
   return f;
 }
 
+/** ropeMulti()'s section map must name a position column for each of the nRot/2 pairs. */
+export function checkSect(sect: Uint8Array, S: number, half: number): void {
+  if (sect.length !== half) throw new Error(`ropeMulti: a section map of ${sect.length} pairs for ${half} rotated pairs`);
+  for (const c of sect) if (c >= S) throw new Error(`ropeMulti: section column ${c} of ${S} positions per row`);
+}
+
 /** place()'s key for the tensors outside the layers: the embedding, the final norm, the output head. */
 export const HEAD = -1;
 
@@ -124,6 +130,12 @@ export interface Backend {
    * `theta` may instead give each pair's frequency and a magnitude (YaRN: models/rope.ts); pass the
    * same object every call, so that a backend can keep tables keyed by it */
   rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number | RopeFreqs, nRot?: number): void;
+  /**
+   * rope() with several positions per row (M-RoPE's t, h, w; the vision tower's y, x): pair i of
+   * row t turns by pos[t*S + sect[i]] times pair i's frequency. pos [T, S]; sect [nRot/2], each < S.
+   * With every column of a row equal it gives exactly what rope() gives.
+   */
+  ropeMulti(x: Float32Array, pos: Int32Array, S: number, sect: Uint8Array, T: number, H: number, Dh: number, theta: number | RopeFreqs, nRot?: number): void;
   /** out[t] = softmax(q[t] k^T * scale) v over spans[t] with grouped-query heads; q, out [T, Hq*Dh].
    * Keys and values are read as their span's type (every span of a call has the same one). */
   attention(out: Float32Array, q: Float32Array, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void;

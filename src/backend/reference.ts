@@ -2,7 +2,7 @@
 // every fast kernel is tested against, so it stays simple rather than fast.
 import { dequantize, quantize } from '../formats/quant/index.js';
 import { DTYPES, tensorBytes, type DType } from '../formats/dtype.js';
-import { kvHeadBytes, kvRowWords, ropeFreqs, type AttnSpan, type Backend, type DeltaNetDims, type KvType, type RecurrentSpan, type RopeFreqs, type Weight } from './backend.js';
+import { checkSect, kvHeadBytes, kvRowWords, ropeFreqs, type AttnSpan, type Backend, type DeltaNetDims, type KvType, type RecurrentSpan, type RopeFreqs, type Weight } from './backend.js';
 import { checkExperts } from './experts.js';
 import { attentionBackRef, matmulTNRef, matmulTRef, rmsNormBackRef, siluMulBackRef } from './reference_grad.js';
 
@@ -91,6 +91,25 @@ export class ReferenceBackend implements Backend {
       const inv = 1 / Math.sqrt(ss / D + eps);
       for (let i = 0; i < D; i++) out[r * D + i] = x[r * D + i]! * inv * w[i]!;
     }
+  }
+
+  ropeMulti(x: Float32Array, pos: Int32Array, S: number, sect: Uint8Array, T: number, H: number, Dh: number, theta: number | RopeFreqs, nRot = Dh): void {
+    const half = nRot / 2,
+      { inv, mscale } = ropeFreqs(theta, nRot);
+    checkSect(sect, S, half);
+    for (let t = 0; t < T; t++)
+      for (let h = 0; h < H; h++) {
+        const base = (t * H + h) * Dh;
+        for (let i = 0; i < half; i++) {
+          const angle = pos[t * S + sect[i]!]! * inv[i]!;
+          const c = Math.cos(angle) * mscale,
+            s = Math.sin(angle) * mscale;
+          const a = x[base + i]!,
+            b = x[base + i + half]!;
+          x[base + i] = a * c - b * s;
+          x[base + i + half] = b * c + a * s;
+        }
+      }
   }
 
   rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number | RopeFreqs, nRot = Dh): void {

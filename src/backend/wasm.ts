@@ -9,7 +9,7 @@
 // and Node 20 lacks it.
 import * as os from 'node:os';
 import { tensorBytes, type DType } from '../formats/dtype.js';
-import { kvRowWords, ropeFreqs, type AttnSpan, type Backend, type DeltaNetDims, type KvType, type RecurrentSpan, type RopeFreqs, type Weight } from './backend.js';
+import { checkSect, kvRowWords, ropeFreqs, type AttnSpan, type Backend, type DeltaNetDims, type KvType, type RecurrentSpan, type RopeFreqs, type Weight } from './backend.js';
 import { quantize } from '../formats/quant/index.js';
 import { matmulExpertsGrouped } from './experts.js';
 import { align, type Shard } from './shard.js';
@@ -350,6 +350,35 @@ export class WasmBackend extends ShardRouter implements Backend {
       s.ropeKey = { pos: Int32Array.from(pos), nRot, theta, tab };
     }
     s.ex.rope(x.byteOffset, T, H, Dh, nRot, s.ropeKey!.tab);
+  }
+
+  ropeMulti(x: Float32Array, pos: Int32Array, S: number, sect: Uint8Array, T: number, H: number, Dh: number, theta: number | RopeFreqs, nRot = Dh): void {
+    const s = this.home(x),
+      half = nRot / 2,
+      f = ropeFreqs(theta, nRot);
+    checkSect(sect, S, half);
+    // one rope_table per position column (the same kernel as rope(), so equal columns give rope()'s
+    // angles bit for bit), then each pair's cos and sin taken from its column's table
+    const cols = s.scratchBlock('mropecols', S * T * nRot * 4),
+      tab = s.scratchBlock('mropetab', T * nRot * 4),
+      inv = s.scratchBlock('mropeinv', f.inv.byteLength),
+      p = s.scratchBlock('mropepos', T * 4);
+    new Float64Array(s.buf, inv, f.inv.length).set(f.inv);
+    for (let c = 0; c < S; c++) {
+      const col = new Int32Array(s.buf, p, T);
+      for (let t = 0; t < T; t++) col[t] = pos[t * S + c]!;
+      s.ex.rope_table(p, T, nRot, inv, f.mscale, cols + c * T * nRot * 4);
+    }
+    const all = new Float32Array(s.buf, cols, S * T * nRot),
+      out = new Float32Array(s.buf, tab, T * nRot);
+    for (let t = 0; t < T; t++)
+      for (let i = 0; i < half; i++) {
+        const src = (sect[i]! * T + t) * nRot + i,
+          dst = t * nRot + i;
+        out[dst] = all[src]!; // cos
+        out[dst + half] = all[src + half]!; // sin
+      }
+    s.ex.rope(x.byteOffset, T, H, Dh, nRot, tab);
   }
 
   attention(out: Float32Array, q: Float32Array, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void {

@@ -45,3 +45,44 @@ export function ropeBase(c: QwenConfig, nRot = c.head_dim): number | RopeFreqs {
   if (!f) m.set(nRot, (f = yarnFreqs(y, c.rope_theta, nRot)));
   return f;
 }
+
+/**
+ * M-RoPE's section map for ropeMulti with positions (t, h, w): which column each of the nRot/2
+ * pairs turns by, as ggml's rope_multi picks it (pair i's sector is i mod the sections' sum).
+ * 'mrope' (Qwen2-VL / Qwen2.5-VL, `mrope_section` [16, 24, 24]): t for the first s0 sectors, then
+ * h, then w. 'imrope' (Qwen3.5, interleaved): sector % 3 == 1 -> h while < 3*s1, == 2 -> w while
+ * < 3*s2, == 0 -> t while < 3*s0. A pair left to the fourth section (e) is refused: Qwen's
+ * sections cover every pair, and llama.cpp's e position is always 0.
+ */
+export function mropeSect(sections: readonly number[], nRot: number, kind: 'mrope' | 'imrope'): Uint8Array {
+  const [s0 = 0, s1 = 0, s2 = 0] = sections;
+  const sum = sections.reduce((a, b) => a + b, 0);
+  if (!(sum > 0)) throw new Error(`M-RoPE sections ${JSON.stringify(sections)} add up to nothing`);
+  const sect = new Uint8Array(nRot / 2);
+  for (let i = 0; i < nRot / 2; i++) {
+    const k = i % sum;
+    let c = -1;
+    if (kind === 'mrope') c = k < s0 ? 0 : k < s0 + s1 ? 1 : k < s0 + s1 + s2 ? 2 : -1;
+    else c = k % 3 === 1 && k < 3 * s1 ? 1 : k % 3 === 2 && k < 3 * s2 ? 2 : k % 3 === 0 && k < 3 * s0 ? 0 : -1;
+    if (c < 0) throw new Error(`M-RoPE sections ${JSON.stringify(sections)} leave rotary pair ${i} of ${nRot / 2} to the fourth section, which qwen.ts does not implement`);
+    sect[i] = c;
+  }
+  return sect;
+}
+
+/**
+ * The vision towers' 2-D RoPE (ggml's GGML_ROPE_TYPE_VISION, HF's rotary over cat(h, w)) for
+ * ropeMulti with positions (y, x): NEOX pairs of a head of `headDim`; pair i < d/4 turns by
+ * y * theta^(-4i/d), pair d/4 <= i < d/2 by x * theta^(-4(i - d/4)/d).
+ */
+export function visionRope(headDim: number, theta = 10000): { sect: Uint8Array; freqs: RopeFreqs } {
+  if (headDim % 4 !== 0) throw new Error(`the vision RoPE needs a head size that is a multiple of 4, got ${headDim}`);
+  const q = headDim / 4;
+  const sect = new Uint8Array(2 * q),
+    inv = new Float64Array(2 * q);
+  for (let i = 0; i < 2 * q; i++) {
+    sect[i] = i < q ? 0 : 1;
+    inv[i] = Math.pow(theta, (-4 * (i % q)) / headDim);
+  }
+  return { sect, freqs: { inv, mscale: 1 } };
+}
