@@ -1,4 +1,7 @@
 // The chat page's browser script, kept as plain JavaScript text (it runs in the page, not in Node).
+// How a message is drawn (markdown, thinking, tool calls) is render.ts's, inlined as its source text.
+import { RENDER_SCRIPT } from './render.js';
+
 export const PAGE_SCRIPT = String.raw`
 const $ = (id) => document.getElementById(id);
 const log = $('log'), input = $('input'), send = $('send'), stop = $('stop');
@@ -10,43 +13,7 @@ const headers = () => ({ 'Content-Type': 'application/json', ...($('key').value 
 fetch('/v1/models', { headers: headers() }).then((r) => r.json()).then((j) => { model = j.data[0].id; $('model').textContent = model; })
   .catch(() => { $('model').textContent = '(model list unavailable: API key?)'; });
 
-function esc(s) { return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c])); }
-function inline(s) {
-  return esc(s)
-    .replace(/\x60([^\x60]+)\x60/g, '<code>$1</code>')
-    .replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>')
-    .replace(/(^|[^*])\*([^*\s][^*]*)\*/g, '$1<em>$2</em>')
-    .replace(/\[([^\]]+)\]\((https?:[^)\s]+)\)/g, '<a href="$2" target="_blank" rel="noopener">$1</a>');
-}
-// A small markdown renderer: fenced code, headings, lists, paragraphs, inline code/bold/italic/links.
-function markdown(src) {
-  const out = [], lines = src.split('\n');
-  let list = null, para = [];
-  const flush = () => { if (para.length) { out.push('<p>' + para.map(inline).join('<br>') + '</p>'); para = []; } if (list) { out.push('</' + list + '>'); list = null; } };
-  for (let i = 0; i < lines.length; i++) {
-    const l = lines[i];
-    const fence = /^\x60\x60\x60(\S*)/.exec(l);
-    if (fence) {
-      flush();
-      const code = [];
-      while (++i < lines.length && !/^\x60\x60\x60/.test(lines[i])) code.push(lines[i]);
-      out.push('<pre><code>' + esc(code.join('\n')) + '</code></pre>');
-      continue;
-    }
-    const h = /^(#{1,6})\s+(.*)/.exec(l);
-    const li = /^\s*(?:[-*+]|(\d+)[.)])\s+(.*)/.exec(l);
-    if (h) { flush(); out.push('<h' + h[1].length + '>' + inline(h[2]) + '</h' + h[1].length + '>'); }
-    else if (li) {
-      if (para.length) { const l2 = list; list = null; flush(); list = l2; }
-      const kind = li[1] ? 'ol' : 'ul';
-      if (list !== kind) { if (list) out.push('</' + list + '>'); out.push('<' + kind + '>'); list = kind; }
-      out.push('<li>' + inline(li[2]) + '</li>');
-    } else if (!l.trim()) flush();
-    else { if (list) { out.push('</' + list + '>'); list = null; } para.push(l); }
-  }
-  flush();
-  return out.join('');
-}
+${RENDER_SCRIPT}
 
 function bubble(role) {
   const d = document.createElement('div');
@@ -58,11 +25,7 @@ function bubble(role) {
 }
 
 function render(el, m) {
-  let html = '';
-  if (m.reasoning) html += '<details class="think"' + (m.content ? '' : ' open') + '><summary>Thinking</summary>' + esc(m.reasoning) + '</details>';
-  for (const t of m.tools) html += '<div class="tool">🔧 ' + esc(t.function.name) + '(' + esc(t.function.arguments) + ')</div>';
-  html += '<div class="content">' + markdown(m.content) + '</div>';
-  el.innerHTML = html;
+  el.innerHTML = messageHtml(m);
   log.scrollTop = log.scrollHeight;
 }
 
