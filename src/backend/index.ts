@@ -1,15 +1,15 @@
 // Choosing a backend by name: the WebAssembly kernels (default for the CLI and server), the same
 // without relaxed SIMD, or the plain TypeScript reference (the oracle, slow).
-import * as os from 'node:os';
 import { fail } from '../errors.js';
 import type { Backend } from './backend.js';
 import { ReferenceBackend } from './reference.js';
 import { WasmBackend } from './wasm.js';
+import { platform } from './platform.js';
 
 export const BACKENDS = ['wasm', 'wasm-simd', 'reference'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
-export function createBackend(name = 'wasm', threads = os.availableParallelism()): Backend {
+export function createBackend(name = 'wasm', threads = platform().cores()): Backend {
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) fail(`--threads must be an integer from 1 to 256, got '${threads}'`);
   switch (name) {
     case 'reference':

@@ -6,9 +6,8 @@
 // A job is one parallel kernel call: the main thread publishes the shard, kernel index and arguments,
 // bumps the job counter (waking sleepers only if there are any), runs part 0 itself, and spins
 // until every worker has acknowledged. Workers are unref'd, so they never keep a process alive.
-import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { fail } from '../errors.js';
-import { WORKER_SOURCE } from './wasm_worker.js';
+import { platform, type PoolWorker } from './platform.js';
 
 const MAX_ARGS = 12;
 /** how long the first jobs wait for workers that have not started (neither up nor failed) */
@@ -31,8 +30,7 @@ export type Kernel = (part: number, parts: number, ...args: number[]) => void;
 export class Pool {
   private readonly ctrl: Int32Array;
   private readonly args: Float64Array;
-  private readonly workers: Worker[] = [];
-  private readonly ports: MessagePort[] = [];
+  private readonly workers: PoolWorker[] = [];
   private readonly errBytes: Uint8Array;
   private readonly started = performance.now();
   private broken: string | null = null;
@@ -51,25 +49,18 @@ export class Pool {
       const why = threadsUnsupported();
       if (why) fail(`WasmBackend: ${threads} threads need worker threads on shared memory, but in this runtime ${why}; use --threads 1`);
     }
-    const ctrlBuf = new SharedArrayBuffer(8 * 4),
-      argsBuf = new SharedArrayBuffer((3 + MAX_ARGS) * 8),
-      errBuf = new SharedArrayBuffer(256);
+    // one thread needs no shared memory (a browser page that is not cross-origin isolated has none)
+    const Buf = threads > 1 ? SharedArrayBuffer : (ArrayBuffer as unknown as typeof SharedArrayBuffer);
+    const ctrlBuf = new Buf(8 * 4),
+      argsBuf = new Buf((3 + MAX_ARGS) * 8),
+      errBuf = new Buf(256);
     this.ctrl = new Int32Array(ctrlBuf);
     this.args = new Float64Array(argsBuf);
     this.errBytes = new Uint8Array(errBuf);
+    const p = threads > 1 ? platform() : undefined;
     for (let i = 1; i < threads; i++) {
-      const { port1, port2 } = new MessageChannel();
-      port1.unref();
-      this.ports.push(port1);
-      const w = new Worker(WORKER_SOURCE, {
-        eval: true,
-        execArgv: [], // not the parent's (--input-type=module would make the source ESM, --import tsx is not needed)
-        workerData: { module, memory, ctrlBuf, argsBuf, errBuf, index: i, names, spinMs, port: port2 },
-        transferList: [port2],
-      });
-      w.unref();
-      w.on('error', (e) => {
-        this.broken ??= `WasmBackend: a worker thread failed: ${e instanceof Error ? e.message : String(e)}; use --threads 1`;
+      const w = p!.startPoolWorker({ module, memory, ctrlBuf, argsBuf, errBuf, index: i, names, spinMs }, (message) => {
+        this.broken ??= `WasmBackend: a worker thread failed: ${message}; use --threads 1`;
         Atomics.store(this.ctrl, 3, 2);
       });
       this.workers.push(w);
@@ -79,7 +70,7 @@ export class Pool {
   /** Another memory (shard `index` = the number added before it + 1): workers instantiate the
    * kernels on it before their first job there. */
   addMemory(memory: WebAssembly.Memory): void {
-    for (const p of this.ports) p.postMessage(memory);
+    for (const w of this.workers) w.addMemory(memory);
   }
 
   /**
@@ -147,7 +138,6 @@ export class Pool {
     Atomics.store(this.ctrl, 2, 1);
     Atomics.add(this.ctrl, 0, 1);
     Atomics.notify(this.ctrl, 0);
-    for (const w of this.workers) void w.terminate();
-    for (const p of this.ports) p.close();
+    for (const w of this.workers) w.terminate();
   }
 }

@@ -7,13 +7,13 @@
 // layer, each op run in the memory of its weight, operands copied across); a model that fits one
 // runs in one memory with no copies. memory64 is not an option: AssemblyScript cannot target it
 // and Node 20 lacks it.
-import * as os from 'node:os';
 import { tensorBytes, type DType } from '../formats/dtype.js';
 import { checkSect, kvRowWords, ropeFreqs, type AttnSpan, type Backend, type DeltaNetDims, type KvType, type RecurrentSpan, type RopeFreqs, type Weight } from './backend.js';
 import { quantize } from '../formats/quant/index.js';
 import { matmulExpertsGrouped } from './experts.js';
 import { align, type Shard } from './shard.js';
 import { ShardRouter } from './shard_router.js';
+import { platform } from './platform.js';
 import { attentionBackRef, rmsNormBackRef } from './reference_grad.js';
 import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_KQ, K_MM_Q8, K_MM_ROWS, K_ATTN_BACK, K_MATMUL_T, K_MV_BF16, K_MV_F16, K_SIGMOID, K_SILU, K_SILU_BACK, relaxedModule, simdModule } from './wasm_module.js';
 
@@ -112,7 +112,7 @@ export class WasmBackend extends ShardRouter implements Backend {
   deltaChunkMin = DELTA_CHUNK_MIN;
 
   constructor(opts: WasmBackendOptions = {}) {
-    const threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
+    const threads = Math.max(1, Math.floor(opts.threads ?? platform().cores()));
     const rm = opts.relaxed === false ? null : relaxedModule();
     super(rm ?? simdModule(), { threads, spinMs: opts.spinMs ?? 2, poison: opts.poison ?? false, shardBytes: opts.shardBytes, memoryLimit: opts.memoryLimit });
     this.threads = threads;

@@ -1,7 +1,6 @@
 // The compiled kernel module (AssemblyScript, src/kernels/) and what the backend calls in it: the
 // serial exports, and the parallel kernels the worker threads look up by index.
-import * as fs from 'node:fs';
-import * as v8 from 'node:v8';
+import { platform } from './platform.js';
 
 // parallel kernels, by index (the worker looks them up by the same list)
 export const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add', 'sigmoid_mul', 'ssm_conv', 'delta_net', 'mm_kq', 'mv_bf16', 'matmul_t', 'attention_back', 'silu_mul_back'] as const;
@@ -48,26 +47,18 @@ export interface Exports {
 
 const modules: { simd?: WebAssembly.Module; relaxed?: WebAssembly.Module | null } = {};
 
-function wasmBytes(variant: string): Uint8Array<ArrayBuffer> {
-  const name = `kernels-${variant}.wasm`;
-  const candidates = [new URL(`../kernels/${name}`, import.meta.url), new URL(`../../dist/src/kernels/${name}`, import.meta.url)];
-  const dir = process.env.QWEN_TS_KERNELS_DIR; // development: A/B-test another kernel build
-  if (dir) candidates.unshift(new URL(`file://${dir}/${name}`));
-  for (const u of candidates) {
-    if (!fs.existsSync(u)) continue;
-    const b = fs.readFileSync(u);
-    return new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.length);
-  }
-  throw new Error(`WasmBackend: ${name} not found (run \`npm run build\` to compile src/kernels)`);
+function wasmBytes(variant: 'simd' | 'relaxed'): Uint8Array<ArrayBuffer> {
+  const b = platform().kernelBytes(variant);
+  if (!b) throw new Error(`WasmBackend: kernels-${variant}.wasm not found (run \`npm run build\` to compile src/kernels)`);
+  return b;
 }
 
-// The kernels are few and hot: compile them with the optimising tier straight away. With dynamic
-// tiering, long-running calls in worker threads stayed in the baseline tier (3-10x slower).
+// once, before the first compile (Node: the optimising tier up front; see platform_node.ts)
 let tieringSet = false;
 function optimiseUpFront(): void {
   if (tieringSet) return;
   tieringSet = true;
-  v8.setFlagsFromString('--no-liftoff');
+  platform().beforeCompile?.();
 }
 
 /** The relaxed-SIMD module if this engine can run it (Node 20 needs a V8 flag, set here), else null. */
@@ -75,7 +66,7 @@ export function relaxedModule(): WebAssembly.Module | null {
   optimiseUpFront();
   if (modules.relaxed !== undefined) return modules.relaxed;
   const bytes = wasmBytes('relaxed');
-  if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  if (!WebAssembly.validate(bytes)) platform().enableRelaxedSimd?.();
   modules.relaxed = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
   return modules.relaxed;
 }
