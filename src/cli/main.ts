@@ -21,6 +21,7 @@ const COMMANDS: Record<string, Command> = {
   quantize: { summary: 'convert an HF folder (or GGUF) to a GGUF file: --type q8_0|q4_0|f16|f32', load: () => import('./quantize.js') },
   merge: { summary: 'add a LoRA adapter into a base model: a GGUF file or HF folder', load: () => import('./merge.js') },
   'export-lora': { summary: 'write a LoRA adapter as a GGUF LoRA file llama.cpp loads', load: () => import('./export_lora.js') },
+  web: { summary: 'a chat page that runs the model in the browser (static files and the model, COOP/COEP)', load: () => import('./web.js') },
 };
 
 function usage(): string {

@@ -1,9 +1,10 @@
 // The chat page served at /: one self-contained HTML document (no CDN, no build step). It talks
 // to this server's /v1/chat/completions with streaming, renders markdown, folds the model's
 // thinking into a collapsible block, shows tool calls, and has a stop button.
+// STYLE is exported for qwen-ts web's page (src/web/html.ts), which looks the same.
 import { PAGE_SCRIPT } from './script.js';
 
-const STYLE = `
+export const STYLE = `
 :root { --bg: #f7f7f8; --fg: #1d1d1f; --muted: #6b6b70; --user: #dbeafe; --bot: #fff; --border: #e2e2e6; --accent: #5b5bd6; }
 @media (prefers-color-scheme: dark) { :root { --bg: #18181b; --fg: #ececf1; --muted: #a1a1aa; --user: #1e3a5f; --bot: #232327; --border: #333338; --accent: #8b8bf5; } }
 * { box-sizing: border-box; }

@@ -1,0 +1,87 @@
+// qwen-ts web <model> [--port P] [--host H] [--no-isolation] [--hub-url URL]: a chat page in which the
+// model runs in the browser. This process only serves files (src/web/server.ts): it never loads
+// the model, so a hub id is not pulled here: the page downloads it into the browser's cache.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fail } from '../errors.js';
+import { looksLikeModelRef, parseModelRef } from '../hub/ids.js';
+import { createWebServer, modelFilesOf, type WebConfig } from '../web/server.js';
+
+const HELP = `usage: qwen-ts web <file.gguf | model folder | owner/name/FILE.gguf> [--port 8080] [--host 127.0.0.1] [--no-isolation] [--hub-url URL]
+Serves a chat page at http://HOST:PORT/ that runs the model in the browser (WebAssembly, in a Web
+Worker); this process only serves the page, the browser build and the model's files (Range requests).
+  --no-isolation   leave out the Cross-Origin-Opener-Policy / -Embedder-Policy headers: the page is then
+                   not cross-origin isolated and runs the model on one thread (it says so)
+  --hub-url URL    the hub a hub id is downloaded from, by the page (default: HF_ENDPOINT or
+                   https://huggingface.co); the page keeps the file in the browser's cache
+A local GGUF file (or split set) or a folder holding one is served as it is; a hub id must name its
+GGUF file (owner/name/FILE.gguf[@revision]). The browser holds the whole model in one WebAssembly
+memory: at most 4 GiB of weights and cache (the page says so when a model is larger).`;
+
+export interface WebModel {
+  config: WebConfig;
+  files: Map<string, string>;
+}
+
+/** What the page loads: a local model's files (served here) or a hub file (fetched by the page). */
+export function resolveWebModel(arg: string, hubUrl: string | undefined): WebModel {
+  if (fs.existsSync(arg)) {
+    const { files, entry } = modelFilesOf(path.resolve(arg));
+    if (!entry) fail(`${arg}: no GGUF file in this folder; the browser engine loads a GGUF file (qwen-ts quantize FOLDER out.gguf --type q8_0 makes one)`);
+    return { config: { name: path.basename(path.resolve(arg)), source: { url: `/model/${entry}` } }, files };
+  }
+  if (!looksLikeModelRef(arg)) fail(`${arg}: no such model folder or file, and not a hub id (owner/name/FILE.gguf)`);
+  const ref = parseModelRef(arg);
+  if (ref.hub === 'modelscope') fail(`${arg}: the page downloads from Hugging Face only (--hub-url for a mirror); use an hf: id`);
+  if (!ref.file) fail(`${arg}: name the GGUF file the page should download, as owner/name/FILE.gguf`);
+  const base = (hubUrl ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
+  try {
+    if (!/^https?:$/.test(new URL(base).protocol)) throw new Error();
+  } catch {
+    fail(`--hub-url must be an http(s) URL, got '${base}'`);
+  }
+  return { config: { name: `${ref.repo}/${ref.file}`, source: { hub: ref.repo, file: ref.file, revision: ref.revision }, hubBaseUrl: base }, files: new Map() };
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8080' },
+      'no-isolation': { type: 'boolean' },
+      'hub-url': { type: 'string' },
+      'no-access-log': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return void process.stdout.write(`${HELP}\n`);
+  if (positionals.length !== 1) fail(`expected one model\n${HELP}`);
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0..65535, got '${values.port}'`);
+  const model = resolveWebModel(positionals[0]!, values['hub-url']);
+  const isolation = !values['no-isolation'];
+  const server = createWebServer({
+    config: model.config,
+    modelFiles: model.files,
+    isolation,
+    log: values['no-access-log'] ? undefined : (line) => process.stderr.write(`${line}\n`),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new Error(`port ${port} on ${values.host} is already in use`) : e));
+    server.listen(port, values.host, resolve);
+  }).catch((e: Error) => fail(e.message));
+  const addr = server.address();
+  const where = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
+  // the page is only cross-origin isolated on a secure context: https, or localhost / 127.0.0.1
+  process.stderr.write(`qwen-ts web: ${model.config.name} at ${where}/ (the model runs in the browser${isolation ? '' : '; --no-isolation: one thread'})\n`);
+  const stop = () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections(); // keep-alive connections from the page would hold close() open
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await new Promise<void>((r) => server.on('close', r));
+}

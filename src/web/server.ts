@@ -1,0 +1,136 @@
+// The HTTP side of `qwen-ts web`: static files only. The model runs in the browser (src/browser/),
+// so this process serves the chat page, the browser build (dist/src/**: the library's modules and
+// the kernels' .wasm) and the model's files (Range requests), and never loads the model itself.
+//
+// Cross-origin isolation: every answer carries `Cross-Origin-Opener-Policy: same-origin`,
+// `Cross-Origin-Embedder-Policy: require-corp` and `Cross-Origin-Resource-Policy: same-origin`,
+// which make the page cross-origin isolated: SharedArrayBuffer, so the engine's kernels can run on
+// several Web Workers sharing one WebAssembly memory. `isolation: false` leaves them out (the
+// page then runs one thread and says so).
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { webPage, type WebConfig } from './html.js';
+import { sendFile, sendText } from './static.js';
+
+export type { WebConfig } from './html.js';
+
+export interface WebServerOptions {
+  /** what the page loads, and where from (see resolveWebModel) */
+  config: WebConfig;
+  /** the model's files, served under /model/: name in the URL -> path on disk */
+  modelFiles: Map<string, string>;
+  /** COOP / COEP / CORP headers (default true) */
+  isolation?: boolean;
+  /** dist/src of this build (default: the folder above this module) */
+  distRoot?: string;
+  /** one line per request (default: none) */
+  log?: (line: string) => void;
+}
+
+export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+// Only what a browser runs or reads from the build: no .d.ts, no sources.
+const DIST_EXT = /\.(js|wasm|map|json)$/;
+
+/**
+ * Bare module names the browser build imports (the library's dependencies), mapped to a URL on
+ * this server by the page's import map: a browser resolves only URLs, and there is no bundler.
+ */
+export function vendorModules(): Map<string, { url: string; dir: string }> {
+  const out = new Map<string, { url: string; dir: string }>();
+  for (const name of ['@huggingface/jinja']) {
+    let file: string;
+    try {
+      file = fileURLToPath(import.meta.resolve(name));
+    } catch {
+      continue; // not installed: the page says what failed to load
+    }
+    out.set(name, { url: `/vendor/${name}/${path.basename(file)}`, dir: path.dirname(file) });
+  }
+  return out;
+}
+
+/** A path inside `root` named by URL segments, or undefined for anything that could step outside it. */
+export function safeJoin(root: string, rel: string): string | undefined {
+  let parts: string[];
+  try {
+    parts = rel.split('/').map(decodeURIComponent);
+  } catch {
+    return undefined;
+  }
+  if (parts.some((p) => p === '' || p.startsWith('.') || p.includes('\\') || p.includes('\0'))) return undefined;
+  const full = path.resolve(root, ...parts);
+  return full.startsWith(root + path.sep) ? full : undefined;
+}
+
+export function createWebServer(opts: WebServerOptions): http.Server {
+  const distRoot = path.resolve(opts.distRoot ?? fileURLToPath(new URL('..', import.meta.url)));
+  const headers: Record<string, string> = { 'X-Content-Type-Options': 'nosniff', ...(opts.isolation === false ? {} : ISOLATION_HEADERS) };
+  const vendor = vendorModules();
+  const html = webPage(opts.config, Object.fromEntries([...vendor].map(([k, v]) => [k, v.url])));
+  return http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const p = url.pathname;
+    if (opts.log) res.on('finish', () => opts.log?.(`${req.method} ${p} ${res.statusCode}`));
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      return sendText(res, 405, 'only GET and HEAD\n', headers);
+    }
+    if (p === '/' || p === '/index.html') return sendText(res, 200, html, headers, 'text/html; charset=utf-8');
+    if (p.startsWith('/model/')) {
+      const file = opts.modelFiles.get(p.slice('/model/'.length));
+      return file ? sendFile(req, res, file, headers) : sendText(res, 404, `no model file ${p}\n`, headers);
+    }
+    if (p.startsWith('/dist/src/')) {
+      const file = DIST_EXT.test(p) ? safeJoin(distRoot, p.slice('/dist/src/'.length)) : undefined;
+      return file ? sendFile(req, res, file, headers) : sendText(res, 404, 'not found\n', headers);
+    }
+    if (p.startsWith('/vendor/')) {
+      for (const [name, v] of vendor) {
+        const prefix = `/vendor/${name}/`;
+        if (!p.startsWith(prefix)) continue;
+        const file = DIST_EXT.test(p) ? safeJoin(v.dir, p.slice(prefix.length)) : undefined;
+        return file ? sendFile(req, res, file, headers) : sendText(res, 404, 'not found\n', headers);
+      }
+    }
+    if (p === '/favicon.ico') {
+      res.writeHead(204, headers);
+      return void res.end();
+    }
+    sendText(res, 404, 'not found\n', headers);
+  });
+}
+
+/** The files of a local model, by the name the page asks for: a GGUF (with the other shards of a split set) or a folder's files. */
+export function modelFilesOf(model: string): { files: Map<string, string>; entry: string } {
+  const files = new Map<string, string>();
+  const st = fs.statSync(model);
+  if (st.isFile()) {
+    const dir = path.dirname(model);
+    const base = path.basename(model);
+    files.set(encodeURIComponent(base), model);
+    const split = /^(.*)-\d{5}-of-(\d{5})\.gguf$/i.exec(base);
+    if (split) {
+      for (const f of fs.readdirSync(dir)) if (f.startsWith(`${split[1]}-`) && f.endsWith(`-of-${split[2]}.gguf`)) files.set(encodeURIComponent(f), path.join(dir, f));
+    }
+    return { files, entry: encodeURIComponent(base) };
+  }
+  const walk = (dir: string, rel: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (e.name.startsWith('.')) continue;
+      const name = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(path.join(dir, e.name), name);
+      else if (e.isFile()) files.set(name.split('/').map(encodeURIComponent).join('/'), path.join(dir, e.name));
+    }
+  };
+  walk(model, '');
+  // a folder holding one GGUF (or one split set) is that GGUF; otherwise the folder itself (HF files)
+  const ggufs = [...files.keys()].filter((f) => /\.gguf$/i.test(f) && !f.includes('/') && (/-(\d{5})-of-\d{5}\.gguf$/i.exec(f)?.[1] ?? '00001') === '00001');
+  return { files, entry: ggufs.length === 1 ? ggufs[0]! : '' };
+}
