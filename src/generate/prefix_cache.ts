@@ -10,9 +10,14 @@
 // end). Memory: plain JS arrays (outside the backend's heap), least recently used evicted first
 // within a byte budget; a prefix's root blocks are kept longer than its leaves. A block holds the
 // rows as the KV cache stores them (--cache-type f16 / q8_0: 2x / 3.8x smaller than f32).
+// Images: an image's rows sit on `<|image_pad|>` ids that say nothing of the image, so a block
+// that holds any of them is keyed by the image's content hash (ImageEmbedding.hash) and where the
+// image starts too; the chain carries that into every later block (whose M-RoPE positions follow
+// the image's grid). Two prompts with the same image share blocks; another image does not.
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
 import type { KvCache } from '../models/kv_cache.js';
+import type { PromptImage } from '../vision/types.js';
 
 /** tokens per cached block (vLLM's default) */
 export const BLOCK = 16;
@@ -39,8 +44,17 @@ export interface PrefixCacheStats {
   evictions: number;
 }
 
-function blockKey(parent: string, tokens: readonly number[]): string {
-  return createHash('sha256').update(parent).update(Int32Array.from(tokens)).digest('base64');
+function blockKey(parent: string, tokens: readonly number[], images: readonly string[] = []): string {
+  const h = createHash('sha256').update(parent).update(Int32Array.from(tokens));
+  for (const s of images) h.update(s);
+  return h.digest('base64');
+}
+
+/** The images whose rows fall in [from, to): their hash, start and grid, as key material. */
+function imagesIn(images: readonly PromptImage[] | undefined, from: number, to: number): string[] {
+  const out: string[] = [];
+  for (const { start, image } of images ?? []) if (start < to && start + image.nx * image.ny > from) out.push(`\0image:${image.hash}@${start}:${image.nx}x${image.ny}`);
+  return out;
 }
 
 export class PrefixCache {
@@ -75,19 +89,24 @@ export class PrefixCache {
     return { bytes: this.bytes, budget: this.budget, blocks: this.entries.size, checkpoints: this.checkpoints, evictions: this.evictions };
   }
 
-  /** The chain keys of the first `n` full blocks of `tokens`; a LoRA adapter's chains have their own root (its keys and values differ). */
-  private keys(tokens: readonly number[], n: number, adapter = 0): string[] {
+  /**
+   * The chain keys of the first `n` full blocks of `tokens`; a LoRA adapter's chains have their own
+   * root (its keys and values differ); a block holding image rows names the images.
+   */
+  private keys(tokens: readonly number[], n: number, adapter = 0, images?: readonly PromptImage[]): string[] {
     const out: string[] = [];
-    for (let i = 0, parent = adapter ? `lora:${adapter}` : ''; i < n; i++) out.push((parent = blockKey(parent, tokens.slice(i * BLOCK, (i + 1) * BLOCK))));
+    for (let i = 0, parent = adapter ? `lora:${adapter}` : ''; i < n; i++)
+      out.push((parent = blockKey(parent, tokens.slice(i * BLOCK, (i + 1) * BLOCK), imagesIn(images, i * BLOCK, (i + 1) * BLOCK))));
     return out;
   }
 
   /**
    * Restore the longest cached prefix of `prompt` into the empty `cache`: whole blocks, short of the
    * prompt's last token (its logits are needed), and for a recurrent model ending at a checkpoint.
+   * `images`: the prompt's images (GenerateOptions.images): blocks with their rows match only the same images.
    */
-  restore(prompt: readonly number[], cache: KvCache, adapter = 0): PrefixHit {
-    const keys = this.keys(prompt, Math.floor((prompt.length - 1) / BLOCK), adapter);
+  restore(prompt: readonly number[], cache: KvCache, adapter = 0, images?: readonly PromptImage[]): PrefixHit {
+    const keys = this.keys(prompt, Math.floor((prompt.length - 1) / BLOCK), adapter, images);
     let use = 0;
     for (let i = 0; i < keys.length; i++) {
       const e = this.entries.get(keys[i]!);
@@ -104,11 +123,11 @@ export class PrefixCache {
   /**
    * Keep the full blocks of `tokens` (the sequence's evaluated tokens: `cache` holds their keys and
    * values) and, for a recurrent model, `checkpoint`: the state at position `checkpoint.pos` (a block
-   * boundary). Blocks already cached are shared, not copied again.
+   * boundary). Blocks already cached are shared, not copied again. `images`: as for restore().
    */
-  insert(tokens: readonly number[], cache: KvCache, checkpoint?: { pos: number; data: Float32Array }, adapter = 0): void {
+  insert(tokens: readonly number[], cache: KvCache, checkpoint?: { pos: number; data: Float32Array }, adapter = 0, images?: readonly PromptImage[]): void {
     const n = Math.floor(Math.min(tokens.length, cache.length) / BLOCK);
-    const keys = this.keys(tokens, n, adapter);
+    const keys = this.keys(tokens, n, adapter, images);
     const chain = new Set(keys);
     let kept = 0;
     for (let i = 0; i < n; i++, kept++) {
