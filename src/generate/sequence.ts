@@ -2,12 +2,14 @@
 // far. generate() drives one Sequence; the scheduler drives many in one batch.
 import { fail } from '../errors.js';
 import type { CausalLM } from '../models/model.js';
-import type { KvCache } from '../models/kv_cache.js';
+import type { BatchEntry, KvCache } from '../models/kv_cache.js';
 import type { QwenConfig } from '../models/config.js';
 import type { ConstraintSpec } from './constrain/index.js';
 import { checkSamplerParams, distribution, draw, logprobs, Rng, type Choice, type SamplerParams } from './sampler.js';
 import type { PrefixCache } from './prefix_cache.js';
 import { SpecMark, verifyToken } from './spec.js';
+import { checkImages, mropePositions, type MropePlan } from '../vision/positions.js';
+import type { PromptImage } from '../vision/types.js';
 
 /** Restricts which tokens may come next (JSON schema, forced tool call); advanced on each token. */
 export interface Constraint {
@@ -36,6 +38,9 @@ export interface GenerateOptions extends SamplerParams {
   onCached?: (tokens: number) => void;
   /** the LoRA adapter to run with (its id on the model: serve's --lora NAME=PATH order, from 1); 0: the base model; absent: the model's default */
   adapter?: number;
+  /** images in the prompt (in order): each replaces the embeddings of its nx * ny `<|image_pad|>`
+   * tokens from `start`, and the positions from it on follow M-RoPE (src/vision/positions.ts) */
+  images?: PromptImage[];
 }
 
 export interface Step {
@@ -52,7 +57,11 @@ export type FinishReason = 'stop' | 'length' | 'abort' | 'error';
  * engine's client on the HTTP thread, so bad parameters throw there at once): returns the most
  * tokens it may generate (max_tokens, cut to what the context has left).
  */
-export function checkRequest(config: Pick<QwenConfig, 'vocab_size' | 'max_position_embeddings'>, prompt: readonly number[], o: GenerateOptions): number {
+export function checkRequest(
+  config: Pick<QwenConfig, 'vocab_size' | 'max_position_embeddings'> & Partial<Pick<QwenConfig, 'hidden_size' | 'mrope_section'>>,
+  prompt: readonly number[],
+  o: GenerateOptions,
+): number {
   const bad = checkSamplerParams(o, Math.min(o.vocab_limit ?? Infinity, config.vocab_size)); // logit_bias ids must exist
   if (bad) fail(bad);
   if (prompt.length === 0) fail('the prompt is empty: nothing to continue from');
@@ -62,6 +71,7 @@ export function checkRequest(config: Pick<QwenConfig, 'vocab_size' | 'max_positi
   const vocab = config.vocab_size;
   const badId = prompt.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
   if (badId !== undefined) fail(`prompt token id ${badId} is out of range (vocabulary: ${vocab})`);
+  if (o.images?.length) checkImages(o.images, prompt, config.hidden_size ?? 0, config.mrope_section !== undefined);
   return Math.min(o.max_tokens, ctx - prompt.length);
 }
 
@@ -86,6 +96,8 @@ export class Sequence {
   private draft: number[] = [];
   private draftQ: (Choice | undefined)[] = [];
   private readonly mark = new SpecMark();
+  /** with images: every prompt position's M-RoPE (t, h, w), and the shift of generated tokens' */
+  private readonly mrope?: MropePlan;
 
   constructor(
     model: CausalLM,
@@ -96,6 +108,14 @@ export class Sequence {
     this.cache = model.newCache(prompt.length + this.maxNew);
     this.rng = new Rng(o.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.stops = new Set(o.stop_tokens ?? []);
+    if (o.images?.length) this.mrope = mropePositions(prompt.length, o.images);
+  }
+
+  /** where the first image's rows start (the prompt's length without images): the prefix cache keys
+   * blocks by token ids only, and an image's pad ids say nothing of the image, so nothing from there
+   * on is restored from it or kept in it (TODO V4: key blocks by the image's hash instead) */
+  private get textPrefix(): number {
+    return this.o.images?.[0]?.start ?? Infinity;
   }
 
   /** End this sequence because the engine failed on it. */
@@ -106,13 +126,14 @@ export class Sequence {
 
   /** Start from the longest cached prefix of the prompt, if any (before the first next()). */
   resume(prefix: PrefixCache): number {
-    this.cached = this.fed = prefix.restore(this.prompt, this.cache, this.o.adapter).tokens;
+    const prompt = this.textPrefix < this.prompt.length ? this.prompt.slice(0, this.textPrefix + 1) : this.prompt; // blocks that end by the first image
+    this.cached = this.fed = prefix.restore(prompt, this.cache, this.o.adapter).tokens;
     return this.cached;
   }
 
   /** The tokens whose keys and values the cache holds, in order. */
   evaluated(): number[] {
-    return this.text().slice(0, this.cache.length);
+    return this.text().slice(0, Math.min(this.cache.length, this.textPrefix));
   }
 
   /** prompt + generated */
@@ -135,7 +156,9 @@ export class Sequence {
    * end with them in the state, or a rejection there would drop them again).
    */
   get specRoom(): number {
-    if (this.prefilling || this.finish || this.fed < this.prompt.length + this.generated.length - 1) return 0;
+    // speculation with images is not implemented: proposers see token ids only, and the MTP block
+    // has no M-RoPE
+    if (this.mrope || this.prefilling || this.finish || this.fed < this.prompt.length + this.generated.length - 1) return 0;
     return Math.max(0, this.maxNew - this.generated.length - 1);
   }
 
@@ -150,7 +173,7 @@ export class Sequence {
    * (the last sampled token, and tokens a recurrent rewind dropped) then the proposals, whose rows
    * verify them.
    */
-  next(budget: number): { token: number; pos: number; logits: boolean }[] {
+  next(budget: number): Pick<BatchEntry, 'token' | 'pos' | 'logits' | 'embd' | 'mpos'>[] {
     if (this.finish) return [];
     if (this.o.signal?.aborted) {
       this.finish = 'abort';
@@ -169,7 +192,20 @@ export class Sequence {
       this.draft.forEach((t, i) => out.push({ token: t, pos: end + i, logits: true }));
     }
     this.fed += out.length;
-    return out;
+    return this.mrope ? out.map((e) => this.imageRow(e)) : out;
+  }
+
+  /** An entry of a prompt with images: its M-RoPE position, and its embedding when it is an image's row. */
+  private imageRow(e: { token: number; pos: number; logits: boolean }): Pick<BatchEntry, 'token' | 'pos' | 'logits' | 'embd' | 'mpos'> {
+    const m = this.mrope!,
+      p = e.pos;
+    if (p >= this.prompt.length) return { ...e, mpos: [p + m.delta, p + m.delta, p + m.delta] };
+    const mpos = [m.pos[p * 3]!, m.pos[p * 3 + 1]!, m.pos[p * 3 + 2]!] as const;
+    for (const { start, image } of this.o.images!) {
+      const k = p - start;
+      if (k >= 0 && k < image.nx * image.ny) return { ...e, mpos, embd: image.rows.subarray(k * image.dim, (k + 1) * image.dim) };
+    }
+    return { ...e, mpos };
   }
 
   /** Sample from the logits of the last evaluated position; undefined once finished. */

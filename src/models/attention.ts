@@ -5,6 +5,7 @@ import type { Backend, Weight } from '../backend/backend.js';
 import { linear, type LayerLora } from '../lora/apply.js';
 import type { QwenConfig } from './config.js';
 import { storeKv, type BatchEntry, type KvCache } from './kv_cache.js';
+import { ropeRows } from './mrope.js';
 import { ropeBase } from './rope.js';
 import type { WeightLoader } from './weights.js';
 
@@ -48,7 +49,8 @@ export function loadAttention(c: QwenConfig, w: WeightLoader, i: number, kind: '
 
 /**
  * x [T, D] -> x + wo(attention(rope(q), rope(k), v)) as a new buffer (the layer's FFN input,
- * traced as 'ffn_inp'); x is freed. The rows' keys and values go into the caches first.
+ * traced as 'ffn_inp'); x is freed. The rows' keys and values go into the caches first. `mpos`
+ * [T, 3]: M-RoPE positions when the batch has image rows (mrope.ts batchMpos), else plain RoPE.
  */
 export function attentionBlock(
   be: Backend,
@@ -61,6 +63,7 @@ export function attentionBlock(
   c: QwenConfig,
   cb: (name: string, il: number, t: Float32Array, shape: number[]) => void,
   lora?: LayerLora,
+  mpos?: Int32Array,
 ): Float32Array {
   const D = c.hidden_size,
     Hq = c.num_attention_heads,
@@ -87,8 +90,8 @@ export function attentionBlock(
     cb('Kcur_normed', il, k, [T, Hkv * Dh]);
   }
   const rope = ropeBase(c); // rope_theta, or YaRN's frequencies
-  be.rope(q, positions, T, Hq, Dh, rope);
-  be.rope(k, positions, T, Hkv, Dh, rope);
+  ropeRows(be, c, q, positions, mpos, T, Hq, Dh, rope);
+  ropeRows(be, c, k, positions, mpos, T, Hkv, Dh, rope);
   cb('Qcur', il, q, [T, Hq * Dh]);
   cb('Kcur', il, k, [T, Hkv * Dh]);
   cb('Vcur', il, v, [T, Hkv * Dh]);

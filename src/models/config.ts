@@ -8,16 +8,18 @@ import { at, posInt, posNum } from './config_fields.js';
 import { moeFromGguf, moeFromHf } from './config_moe.js';
 import { parseQwen35Hf, qwen35FromGguf } from './config_qwen35.js';
 import { yarnContext, yarnFromGguf, yarnFromHf, type YarnScaling } from './config_rope.js';
+import { mropeFromGguf, parseVlHf, VL_HF_TYPES } from './config_vl.js';
 
 /** The architecture a config selects (one model file each); HF `qwen3_5` is read as its text model. */
-export type ModelType = 'qwen2' | 'qwen3' | 'qwen3_5_text' | 'qwen3_5_moe_text' | 'qwen3_next' | 'qwen2_moe' | 'qwen3_moe';
-export const MODEL_TYPES: readonly ModelType[] = ['qwen2', 'qwen3', 'qwen3_5_text', 'qwen3_5_moe_text', 'qwen3_next', 'qwen2_moe', 'qwen3_moe'];
+export type ModelType = 'qwen2' | 'qwen3' | 'qwen3_5_text' | 'qwen3_5_moe_text' | 'qwen3_next' | 'qwen2_moe' | 'qwen3_moe' | 'qwen2_5_vl' | 'qwen2_vl';
+export const MODEL_TYPES: readonly ModelType[] = ['qwen2', 'qwen3', 'qwen3_5_text', 'qwen3_5_moe_text', 'qwen3_next', 'qwen2_moe', 'qwen3_moe', 'qwen2_5_vl', 'qwen2_vl'];
 /** model_type values of config.json, and GGUF general.architecture values, that we read */
-const HF_TYPES = ['qwen2', 'qwen3', 'qwen3_5', 'qwen3_5_text', 'qwen3_5_moe', 'qwen3_5_moe_text', 'qwen3_next', 'qwen2_moe', 'qwen3_moe'];
-const GGUF_ARCHS = ['qwen2', 'qwen3', 'qwen35', 'qwen35moe', 'qwen3next', 'qwen2moe', 'qwen3moe'];
+const HF_TYPES = ['qwen2', 'qwen3', 'qwen3_5', 'qwen3_5_text', 'qwen3_5_moe', 'qwen3_5_moe_text', 'qwen3_next', 'qwen2_moe', 'qwen3_moe', ...VL_HF_TYPES];
+const GGUF_ARCHS = ['qwen2', 'qwen3', 'qwen35', 'qwen35moe', 'qwen3next', 'qwen2moe', 'qwen3moe', 'qwen2vl'];
 /** Qwen2-MoE / Qwen3-MoE (config_moe.ts), and GGUF arch -> model_type where the names differ */
 const MOE_TYPES: readonly string[] = ['qwen2_moe', 'qwen3_moe'];
-const GGUF_TYPE: Record<string, ModelType> = { qwen2moe: 'qwen2_moe', qwen3moe: 'qwen3_moe' };
+// (qwen2vl: llama.cpp's one arch for Qwen2-VL and Qwen2.5-VL, whose language models are the same)
+const GGUF_TYPE: Record<string, ModelType> = { qwen2moe: 'qwen2_moe', qwen3moe: 'qwen3_moe', qwen2vl: 'qwen2_5_vl' };
 /** the hybrid (Gated DeltaNet + gated attention) architectures: config_qwen35.ts */
 const HYBRID_HF = ['qwen3_5', 'qwen3_5_text', 'qwen3_5_moe', 'qwen3_5_moe_text', 'qwen3_next'];
 const HYBRID_GGUF = ['qwen35', 'qwen35moe', 'qwen3next'];
@@ -59,6 +61,12 @@ export interface QwenConfig {
   partial_rotary_factor?: number;
   /** multi-token-prediction blocks stored with the model (not used for plain decoding) */
   mtp_num_hidden_layers?: number;
+
+  /** M-RoPE (image rows, VISION.md section 6): how many rotary pairs turn by t, h and w (Qwen2.5-VL's
+   * mrope_section; Qwen3.5's, interleaved); absent: the model has no M-RoPE and takes no image rows */
+  mrope_section?: number[];
+  /** Qwen3.5's interleaved layout of the sections (llama.cpp's IMROPE) rather than consecutive ones */
+  mrope_interleaved?: boolean;
 
   // mixture-of-experts models only: routed experts (+ a shared expert)
   num_experts?: number;
@@ -166,6 +174,7 @@ export function parseHfConfig(raw: unknown, src: string): QwenConfig {
     fail(`${at(src, 'model_type')} is ${quote(mt)}, which qwen.ts does not implement (supported: ${HF_TYPES.join(', ')})`);
   }
   if (HYBRID_HF.includes(mt as string)) return parseQwen35Hf(o, src);
+  if (VL_HF_TYPES.includes(mt as string)) return parseVlHf(o, src, parseHfConfig);
   for (const k of Object.keys(o)) {
     if (!KNOWN.has(k) && !k.startsWith('_')) fail(`${at(src, k)} is not a ${String(mt)} config field qwen.ts knows; refusing rather than ignoring it`);
   }
@@ -298,5 +307,6 @@ export function configFromGguf(meta: Map<string, GgufValue>, src: string, vocabR
     bos_token_id: typeof bos === 'number' ? bos : undefined,
     eos_token_id: typeof eos === 'number' ? eos : undefined,
   };
+  if (arch === 'qwen2vl') c.mrope_section = mropeFromGguf(meta, src, arch, headDim, true, false);
   return moe ? { ...c, ...moeFromGguf(meta, src, arch as 'qwen2moe' | 'qwen3moe', typeof ff === 'number' ? ff : undefined) } : c;
 }

@@ -8,6 +8,7 @@ import type { GgufValue } from '../formats/gguf.js';
 import { at, posInt, posNum, type Obj } from './config_fields.js';
 import { contextLength, type LayerType, type ModelType, type QwenConfig } from './config.js';
 import { yarnContext, yarnFromGguf, yarnFromHf } from './config_rope.js';
+import { checkSections, mropeFromGguf } from './config_vl.js';
 
 // text_config fields read here or knowingly ignored (training, dtype, vision and MTP settings)
 const KNOWN_TEXT = new Set([
@@ -199,7 +200,20 @@ export function parseQwen35Hf(outer: Obj, src: string): QwenConfig {
     mtp_num_hidden_layers: o.mtp_num_hidden_layers === undefined || o.mtp_num_hidden_layers === 0 ? 0 : posInt(src, o, 'mtp_num_hidden_layers'),
     ...experts,
   };
-  return checkHybrid(c, src, (f) => `field ${quote(f)}`);
+  checkHybrid(c, src, (f) => `field ${quote(f)}`);
+  return { ...c, ...hfMrope(o, rp, src, ropeField, Math.round(c.head_dim * prf)) }; // after the rotary dims are known good
+}
+
+/**
+ * Qwen3.5's M-RoPE sections (used for image rows only): `mrope_section` of the rope dict (or the
+ * top level), interleaved as llama.cpp's IMROPE; none for Qwen3-Next (plain NEOX RoPE).
+ */
+function hfMrope(o: Obj, rp: Obj, src: string, field: string, nRot: number): Partial<QwenConfig> {
+  const ms = rp.mrope_section ?? o.mrope_section;
+  if (ms === undefined) return {};
+  const il = rp.mrope_interleaved ?? o.mrope_interleaved ?? true;
+  if (il !== true) fail(`${at(src, field)}: mrope_interleaved ${quote(il)}: Qwen3.5 with consecutive (not interleaved) M-RoPE sections is not implemented`);
+  return { mrope_section: checkSections(ms, nRot, `${at(src, field)}: mrope_section`, true), mrope_interleaved: true };
 }
 
 /** The expert fields of a qwen3_5_moe_text / qwen3_next config (spec §1, §7). */
@@ -311,8 +325,11 @@ export function qwen35FromGguf(meta: Map<string, GgufValue>, src: string, vocabR
     mtp_num_hidden_layers: mtp,
     ...experts,
   };
-  return checkHybrid(c, src, name);
+  checkHybrid(c, src, name);
+  return type === 'qwen3_next' ? c : { ...c, ...mropeSections(mropeFromGguf(meta, src, arch, rot, false, true)) }; // after the rotary dims are known good
 }
+
+const mropeSections = (s: number[] | undefined): Partial<QwenConfig> => (s ? { mrope_section: s, mrope_interleaved: true } : {});
 
 // GGUF keys of the fields checkHybrid names
 const HF_TO_GGUF: Record<string, string> = {

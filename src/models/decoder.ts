@@ -8,6 +8,7 @@ import { attentionBlock, loadAttention, type AttnWeights } from './attention.js'
 import { loadOutputHead, outputHead } from './blocks.js';
 import type { QwenConfig } from './config.js';
 import { checkBatch, commitBatch, KvCache, type BatchEntry } from './kv_cache.js';
+import { applyEmbd, batchMpos } from './mrope.js';
 import type { CausalLM, ForwardOutput, TraceHook } from './model.js';
 import type { WeightLoader } from './weights.js';
 
@@ -72,6 +73,7 @@ export class Decoder<F> implements CausalLM {
     checkBatch(batch, caches, V);
     const tokens = Int32Array.from(batch, (e) => e.token);
     const positions = Int32Array.from(batch, (e) => e.pos);
+    const mpos = batchMpos(batch); // image rows in the batch: M-RoPE positions [T, 3]
     const lora = this.lora?.pass(batch); // which rows get which adapter's deltas
 
     be.beginPass?.(); // activations of this pass stay valid until the next pass begins
@@ -79,12 +81,13 @@ export class Decoder<F> implements CausalLM {
       be.place?.(HEAD); // the memory holding the embedding and output head (backends of several memories)
       let x = be.alloc(T * D); // [T, D]
       be.embed(x, w.tokenEmbd, tokens);
+      if (mpos) applyEmbd(x, batch, D); // image rows bring their own
       cb('inp_embd', -1, x, [T, D]);
       for (let il = 0; il < w.layers.length; il++) {
         const L = w.layers[il]!;
         be.place?.(il); // this layer's memory: its activations go there, next to its weights
         const ll = lora && { pass: lora, layer: il };
-        const ffnInp = attentionBlock(be, x, L, batch, caches, positions, il, c, cb, ll); // [T, D]: x + attention; x freed
+        const ffnInp = attentionBlock(be, x, L, batch, caches, positions, il, c, cb, ll, mpos); // [T, D]: x + attention; x freed
         // MLP block
         const h = be.alloc(T * D); // [T, D]
         be.rmsNorm(h, ffnInp, L.ffnNorm, T, D, eps);

@@ -10,6 +10,7 @@ import { loadOutputHead, outputHead } from './blocks.js';
 import type { QwenConfig } from './config.js';
 import { checkBatch, commitBatch, KvCache, recurrentSpans, sequenceRows, storeKv, type BatchEntry } from './kv_cache.js';
 import type { CausalLM, ForwardOutput, TraceHook } from './model.js';
+import { applyEmbd, batchMpos, ropeRows } from './mrope.js';
 import { ropeBase } from './rope.js';
 import type { WeightLoader } from './weights.js';
 import { linear, type LayerLora, type LoraSet } from '../lora/apply.js';
@@ -192,6 +193,7 @@ export class HybridModel<F> implements CausalLM {
     const cb = (name: string, il: number, t: Float32Array, shape: number[]) => this.trace?.(name, il, t, shape);
     checkBatch(batch, caches, V); // marks recurrent states dirty until commitBatch
     const positions = Int32Array.from(batch, (e) => e.pos);
+    const mpos = batchMpos(batch); // image rows in the batch: M-RoPE positions [T, 3] (IMRoPE)
     const seqRows = sequenceRows(batch); // each sequence's rows, for the DeltaNet layers
     const lora = this.lora?.pass(batch); // which rows get which adapter's deltas
 
@@ -206,6 +208,7 @@ export class HybridModel<F> implements CausalLM {
           w.tokenEmbd,
           Int32Array.from(batch, (e) => e.token),
         );
+      if (mpos && !input) applyEmbd(x, batch, D); // image rows bring their own
       cb('inp_embd', -1, x, [T, D]);
       for (let il = 0; il < w.layers.length; il++) {
         const L = w.layers[il]!,
@@ -252,9 +255,10 @@ export class HybridModel<F> implements CausalLM {
           be.rmsNorm(k, k, M.kNorm, T * Hkv, Dh, eps);
           cb('Qcur_normed', il, q, [T, Hq * Dh]);
           cb('Kcur_normed', il, k, [T, Hkv * Dh]);
-          // text positions are equal on M-RoPE's three axes: plain partial NEOX RoPE (spec §4)
-          be.rope(q, positions, T, Hq, Dh, ropeBase(c, nRot), nRot); // rope_theta, or YaRN's frequencies
-          be.rope(k, positions, T, Hkv, Dh, ropeBase(c, nRot), nRot);
+          // text positions are equal on M-RoPE's three axes: plain partial NEOX RoPE (spec §4);
+          // with image rows, interleaved M-RoPE over (t, h, w) (VISION.md section 6)
+          ropeRows(be, c, q, positions, mpos, T, Hq, Dh, ropeBase(c, nRot), nRot); // rope_theta, or YaRN's frequencies
+          ropeRows(be, c, k, positions, mpos, T, Hkv, Dh, ropeBase(c, nRot), nRot);
           cb('Qcur', il, q, [T, Hq * Dh]);
           cb('Kcur', il, k, [T, Hkv * Dh]);
           const spans = storeKv(batch, caches, il, k, v, Hkv * Dh, be);
