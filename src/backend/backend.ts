@@ -139,6 +139,10 @@ export interface Backend {
   /** out[t] = softmax(q[t] k^T * scale) v over spans[t] with grouped-query heads; q, out [T, Hq*Dh].
    * Keys and values are read as their span's type (every span of a call has the same one). */
   attention(out: Float32Array, q: Float32Array, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void;
+  /** out[r,:] = (x[r,:] - mean) / sqrt(var + eps) * w + b (LayerNorm, biased variance); x, out [R, D] (may alias) */
+  layerNorm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, R: number, D: number, eps: number): void;
+  /** out = gelu(x) in its tanh form, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), elementwise over n (may alias) */
+  gelu(out: Float32Array, x: Float32Array, n: number): void;
   /** out = silu(gate) * up, elementwise over n */
   siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
   /** out = x * sigmoid(gate), elementwise over n (may alias) */

@@ -163,6 +163,26 @@ export class ReferenceBackend implements Backend {
     });
   }
 
+  layerNorm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, R: number, D: number, eps: number): void {
+    for (let r = 0; r < R; r++) {
+      let s = 0;
+      for (let i = 0; i < D; i++) s += x[r * D + i]!;
+      const mean = s / D;
+      let ss = 0;
+      for (let i = 0; i < D; i++) ss += (x[r * D + i]! - mean) ** 2;
+      const inv = 1 / Math.sqrt(ss / D + eps);
+      for (let i = 0; i < D; i++) out[r * D + i] = (x[r * D + i]! - mean) * inv * w[i]! + b[i]!;
+    }
+  }
+
+  gelu(out: Float32Array, x: Float32Array, n: number): void {
+    const c = Math.sqrt(2 / Math.PI);
+    for (let i = 0; i < n; i++) {
+      const v = x[i]!;
+      out[i] = 0.5 * v * (1 + Math.tanh(c * (v + 0.044715 * v * v * v)));
+    }
+  }
+
   siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void {
     for (let i = 0; i < n; i++) {
       const g = gate[i]!;

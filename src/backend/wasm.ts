@@ -15,7 +15,7 @@ import { align, type Shard } from './shard.js';
 import { ShardRouter } from './shard_router.js';
 import { platform } from './platform.js';
 import { attentionBackRef, rmsNormBackRef } from './reference_grad.js';
-import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_KQ, K_MM_Q8, K_MM_ROWS, K_ATTN_BACK, K_MATMUL_T, K_MV_BF16, K_MV_F16, K_SIGMOID, K_SILU, K_SILU_BACK, relaxedModule, simdModule } from './wasm_module.js';
+import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_KQ, K_MM_Q8, K_MM_ROWS, K_ATTN_BACK, K_MATMUL_T, K_MV_BF16, K_MV_F16, K_SIGMOID, K_SILU, K_SILU_BACK, K_LAYER_NORM, K_GELU, relaxedModule, simdModule } from './wasm_module.js';
 
 export { SHARD_BYTES } from './shard_router.js';
 
@@ -454,6 +454,19 @@ export class WasmBackend extends ShardRouter implements Backend {
         s.freeBytes(po);
       }
     }
+  }
+
+  layerNorm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, R: number, D: number, eps: number): void {
+    const s = this.home(w);
+    try {
+      this.run(s, K_LAYER_NORM, Math.min(R, this.parts(R * D, 1 << 14)), [this.at(s, out, true), this.at(s, x), w.byteOffset, this.at(s, b), R, D, eps]);
+    } finally {
+      this.unstage();
+    }
+  }
+
+  gelu(out: Float32Array, x: Float32Array, n: number): void {
+    this.elementwise(K_GELU, 1 << 12, out, x, x, n);
   }
 
   siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void {

@@ -3,7 +3,7 @@
 import { platform } from './platform.js';
 
 // parallel kernels, by index (the worker looks them up by the same list)
-export const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add', 'sigmoid_mul', 'ssm_conv', 'delta_net', 'mm_kq', 'mv_bf16', 'matmul_t', 'attention_back', 'silu_mul_back'] as const;
+export const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add', 'sigmoid_mul', 'ssm_conv', 'delta_net', 'mm_kq', 'mv_bf16', 'matmul_t', 'attention_back', 'silu_mul_back', 'layer_norm', 'gelu'] as const;
 export const K_MM_Q8 = 0,
   K_MM_ROWS = 1,
   K_MV_F16 = 2,
@@ -17,7 +17,9 @@ export const K_MM_Q8 = 0,
   K_MV_BF16 = 10,
   K_MATMUL_T = 11,
   K_ATTN_BACK = 12,
-  K_SILU_BACK = 13;
+  K_SILU_BACK = 13,
+  K_LAYER_NORM = 14,
+  K_GELU = 15;
 
 export interface Exports {
   init_tables(): void;

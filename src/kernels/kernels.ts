@@ -19,3 +19,4 @@ export function relaxed(): i32 {
 export { quant_weights } from './quant_w';
 export { matmul_t, mmt_chunks, mmt_scratch_bytes } from './grad';
 export { attention_back, attn_back_scratch_floats, silu_mul_back } from './grad_ops';
+export { gelu, layer_norm } from './vision';
