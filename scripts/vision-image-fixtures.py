@@ -143,6 +143,32 @@ def main():
     save("photo-422-progressive.jpg", ph, quality=85, subsampling=1, progressive=True)
     save("photo-grey.jpg", ph.convert("L"), quality=90)
     save("pattern-420.jpg", pattern(61, 45), quality=95, subsampling=2)
+    # libjpeg-turbo's cjpeg / jpegtran (Debian libjpeg-turbo-progs) for what Pillow does not
+    # write: restart markers, 4:4:0 and 4:1:1, non-interleaved scans, 16-bit quantisation tables
+    # (quality 2), RGB, optimised tables; ImageMagick for CMYK; odd sizes so that MCUs are partial
+    ppm = os.path.join(tmp, "photo.ppm")
+    photo(99, 67).save(ppm)
+    scans = os.path.join(tmp, "scans.txt")
+    with open(scans, "w") as fh:
+        fh.write("0;\n1;\n2;\n")
+    for name, args in [
+        ("cjpeg-420-restart.jpg", ["-sample", "2x2", "-restart", "2B", "-quality", "80"]),
+        ("cjpeg-440.jpg", ["-sample", "1x2", "-quality", "85"]),
+        ("cjpeg-411.jpg", ["-sample", "4x1", "-quality", "85"]),
+        ("cjpeg-420-progressive.jpg", ["-sample", "2x2", "-progressive", "-quality", "75"]),
+        ("cjpeg-q2-16bit-tables.jpg", ["-quality", "2"]),
+        ("cjpeg-rgb.jpg", ["-rgb", "-quality", "90"]),
+        ("cjpeg-optimized-noninterleaved.jpg", ["-optimize", "-scans", scans, "-quality", "90"]),
+    ]:
+        run("cjpeg", *args, "-outfile", os.path.join(OUT, name), ppm)
+        files[name] = {}
+    run("jpegtran", "-progressive", "-restart", "1", "-outfile", os.path.join(OUT, "jpegtran-progressive-restart.jpg"), os.path.join(OUT, "photo-420.jpg"))
+    files["jpegtran-progressive-restart.jpg"] = {}
+    run("convert", ppm, "-colorspace", "CMYK", "-quality", "90", os.path.join(OUT, "magick-cmyk.jpg"))
+    files["magick-cmyk.jpg"] = {}
+    for w, h in [(1, 1), (1, 17), (17, 1)]:
+        name = f"tiny-{w}x{h}-420.jpg"
+        save(name, photo(w, h), quality=90, subsampling=2)
     run("cwebp", "-quiet", "-lossless", src, "-o", os.path.join(OUT, "rgb8-lossless.webp"))
     run("cwebp", "-quiet", "-q", "80", src, "-o", os.path.join(OUT, "rgb8-lossy.webp"))
 
