@@ -75,8 +75,12 @@ export async function run(argv: string[]): Promise<void> {
   }).catch((e: Error) => fail(e.message));
   const addr = server.address();
   const where = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
-  // the page is only cross-origin isolated on a secure context: https, or localhost / 127.0.0.1
   process.stderr.write(`qwen-ts web: ${model.config.name} at ${where}/ (the model runs in the browser${isolation ? '' : '; --no-isolation: one thread'})\n`);
+  // browsers grant cross-origin isolation (and the Cache API) only to secure contexts: https, or loopback
+  if (!/^(127\.|::1$|localhost$)/.test(values.host ?? ''))
+    process.stderr.write(
+      'note: a page opened by another address than localhost is not a secure context over http: the browser runs it on one thread and without a cache; put it behind https for more\n',
+    );
   const stop = () => {
     server.close(() => process.exit(0));
     server.closeAllConnections(); // keep-alive connections from the page would hold close() open
