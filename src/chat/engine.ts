@@ -15,6 +15,9 @@ import { applyChatTemplate, chatTemplateFor } from '../tokenizer/chat_template.j
 import { loadTokenizer } from '../tokenizer/load.js';
 import { StreamDecoder, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { QwenOutputParser, type OutputEvent, type ToolCallFormat } from './qwen_output.js';
+import { ImageQueue, visionOf, type ChatVision } from '../vision/jobs.js';
+import { countImageParts, expandImagePads, renderWithImages } from '../vision/prompt.js';
+import type { ImageEmbedding, PromptImage } from '../vision/types.js';
 
 export type { ToolCallFormat } from './qwen_output.js';
 
@@ -44,6 +47,8 @@ export interface ChatModel {
   adapters?: readonly string[];
   /** how the chat template writes tool calls (toolCallFormat); the parser and forced tool calls follow it */
   toolFormat: ToolCallFormat;
+  /** the vision tower, where the model has one: images in messages are encoded by it (src/vision/jobs.ts) */
+  vision?: ChatVision;
   /** stop the engine thread, if there is one */
   close?(): Promise<void>;
 }
@@ -85,7 +90,8 @@ export function openChatModel(path: string, name: string, opts: LoadOptions & En
   const model = loadModel(path, opts);
   const spec = opts.spec && openSpeculation(opts.spec, { path, model, tokenizer }, opts);
   const scheduler = new Scheduler(model, undefined, opts.parallel, opts.cacheMem ?? DEFAULT_CACHE_BYTES, spec);
-  return { name, ...chatSide(path, tokenizer, model.config), model, scheduler, adapters: model.lora?.names };
+  const tower = visionOf(model);
+  return { name, ...chatSide(path, tokenizer, model.config), model, scheduler, adapters: model.lora?.names, ...(tower && { vision: new ImageQueue(tower) }) };
 }
 
 /**
@@ -98,7 +104,14 @@ export async function openChatModelThreaded(path: string, name: string, opts: En
   const tokenizer = loadTokenizer(path);
   const engine = await EngineClient.start(path, { ...opts, cacheMem: opts.cacheMem ?? DEFAULT_CACHE_BYTES });
   try {
-    return { name, ...chatSide(path, tokenizer, engine.config), scheduler: engine, close: () => engine.close(), adapters: opts.lora?.map((s) => s.name ?? s.path) };
+    return {
+      name,
+      ...chatSide(path, tokenizer, engine.config),
+      scheduler: engine,
+      close: () => engine.close(),
+      adapters: opts.lora?.map((s) => s.name ?? s.path),
+      ...(engine.vision && { vision: engine.vision }),
+    };
   } catch (e) {
     await engine.close();
     throw e;
@@ -168,10 +181,11 @@ export function renderPrompt(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 
 }
 
 /** Text generation from a token prompt: decoded pieces, stop strings applied. */
-async function* pieces(cm: ChatModel, ids: number[], req: SamplingRequest, constraint?: Constraint): AsyncGenerator<{ text: string } | ChatEvent, ChatResult> {
+async function* pieces(cm: ChatModel, ids: number[], req: SamplingRequest, constraint?: Constraint, images?: PromptImage[]): AsyncGenerator<{ text: string } | ChatEvent, ChatResult> {
   const tok = cm.tokenizer;
   let cachedTokens = 0;
-  const steps = cm.scheduler.submit(ids, { ...req, stop_tokens: tok.eosTokenIds, constraint, vocab_limit: tok.vocabSize, onCached: (n) => (cachedTokens = n) });
+  const o: GenerateOptions = { ...req, stop_tokens: tok.eosTokenIds, constraint, vocab_limit: tok.vocabSize, onCached: (n) => (cachedTokens = n), ...(images?.length && { images }) };
+  const steps = cm.scheduler.submit(ids, o);
   const result = (finish: FinishReason): ChatResult => ({ finish, promptTokens: ids.length, completionTokens: n, cachedTokens });
   const dec = new StreamDecoder(tok);
   const stops = new StopStrings(req.stop ?? []);
@@ -202,17 +216,44 @@ async function* pieces(cm: ChatModel, ids: number[], req: SamplingRequest, const
   }
 }
 
-/** The prompt text and ids of a chat request (template errors and bad messages throw here). */
-export function prepareChat(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 'tools' | 'enable_thinking' | 'template_kwargs'>): { prompt: string; ids: number[] } {
-  const prompt = renderPrompt(cm, req);
-  return { prompt, ids: cm.tokenizer.encode(prompt) };
+/** A chat request's prompt: its text, its ids, and where its images' rows go (template errors and bad messages throw here). */
+export interface PreparedChat {
+  prompt: string;
+  ids: number[];
+  images?: PromptImage[];
+}
+
+/**
+ * The prompt text and ids of a chat request. `images`: the rows of the messages' image parts
+ * ({type: 'image'}), in order: the template places each, its pad expands to the image's rows.
+ */
+export function prepareChat(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 'tools' | 'enable_thinking' | 'template_kwargs'>, images: readonly ImageEmbedding[] = []): PreparedChat {
+  const parts = Array.isArray(req.messages) ? countImageParts(req.messages as Record<string, unknown>[]) : 0;
+  if (!images.length && !parts) {
+    const prompt = renderPrompt(cm, req);
+    return { prompt, ids: cm.tokenizer.encode(prompt) };
+  }
+  if (parts !== images.length) fail(`the messages hold ${parts} image part${parts === 1 ? '' : 's'} but ${images.length} image${images.length === 1 ? ' was' : 's were'} encoded`);
+  const reserved = reservedTemplateVar(req.template_kwargs);
+  if (reserved !== undefined) fail(`template_kwargs may not set '${reserved}': the engine sets that template variable itself`);
+  const tok = cm.tokenizer;
+  const prompt = renderWithImages(chatTemplateFor(tok).template, {
+    messages: req.messages as Record<string, unknown>[],
+    tools: req.tools,
+    addGenerationPrompt: true,
+    enableThinking: req.enable_thinking,
+    extra: req.template_kwargs,
+    bosToken: tok.bosToken ?? null,
+    eosToken: tok.eosToken ?? null,
+  });
+  return { prompt, ...expandImagePads(tok, tok.encode(prompt), images) };
 }
 
 /** A chat turn: reasoning / content / tool-call events, then the result. */
-export async function* chat(cm: ChatModel, req: ChatRequest, prepared = prepareChat(cm, req)): AsyncGenerator<ChatEvent, ChatResult> {
+export async function* chat(cm: ChatModel, req: ChatRequest, prepared: PreparedChat = prepareChat(cm, req)): AsyncGenerator<ChatEvent, ChatResult> {
   const { prompt, ids } = prepared;
   const parser = new QwenOutputParser({ thinking: /<think>\s*$/.test(prompt), format: cm.toolFormat, tools: req.tools });
-  const it = pieces(cm, ids, req, req.constraint?.(cm.tokenizer));
+  const it = pieces(cm, ids, req, req.constraint?.(cm.tokenizer), prepared.images);
   for (;;) {
     const r = await it.next();
     if (r.done) {

@@ -12,7 +12,7 @@ import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg, SEQ_HELP, S
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
        [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors]
        [--cache-mem 1G] [--no-prefix-cache] [--in-process] [--ctx-size N] [--cache-type f32|f16|q8_0] [--response-store N] [--no-access-log]
-       [--lora NAME=PATH ...]
+       [--lora NAME=PATH ...] [--no-remote-images]
 --lora NAME=PATH: load a LoRA adapter (PEFT folder or file, GGUF LoRA, or hub id) under NAME (repeat for
         more): a request with "model": "NAME" runs with it, one naming the served model (or none)
         without; other names are a 404. /v1/models lists them. Requests for different adapters and
@@ -23,6 +23,9 @@ const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--ho
         turns) reuses its keys and values instead of computing them again. --no-prefix-cache: off.
 --in-process: run the model on the HTTP thread (debugging): by default it runs on an engine thread
         of its own, so /health and streams keep answering during a long prompt.
+--no-remote-images: image parts must be data: URLs; http(s) image URLs are refused (400) instead of
+        fetched (by default they are, at most 20 MiB, 10 s and 3 redirects each: a server that
+        can reach private addresses may not want clients to make it fetch from them).
 --response-store: /v1/responses kept for previous_response_id and GET (default 1000, least recently
         used dropped first; 0: none kept). --no-access-log: no line per request on stderr.
 --cors: web pages from these origins (e.g. https://app.example.com,http://192.168.1.5:3000) may use
@@ -46,6 +49,7 @@ export async function run(argv: string[]): Promise<void> {
       ...SEQ_OPTIONS,
       'response-store': { type: 'string' },
       'no-access-log': { type: 'boolean' },
+      'no-remote-images': { type: 'boolean' },
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '8080' },
       'api-key': { type: 'string' },
@@ -88,7 +92,13 @@ export async function run(argv: string[]): Promise<void> {
     : await openChatModelThreaded(path, values.name ?? arg, { ...load, backend: values.backend, threads: values.threads });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
-  const server = createServer(cm, { apiKey: values['api-key'] ?? process.env.QWEN_TS_API_KEY, cors, responseStoreSize: store, accessLog: !values['no-access-log'] });
+  const server = createServer(cm, {
+    apiKey: values['api-key'] ?? process.env.QWEN_TS_API_KEY,
+    cors,
+    responseStoreSize: store,
+    accessLog: !values['no-access-log'],
+    images: { remote: !values['no-remote-images'] },
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new Error(`port ${port} on ${values.host} is already in use`) : e));
     server.listen(port, values.host, resolve);

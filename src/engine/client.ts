@@ -10,6 +10,8 @@ import { checkRequest, type FinishReason, type GenerateOptions, type Step } from
 import type { QwenConfig } from '../models/config.js';
 import type { EmbedInput, EmbedOptions, EmbedResult } from '../embed/embed.js';
 import type { RerankOptions, RerankResult } from '../embed/rerank.js';
+import type { ImageEmbedding } from '../vision/types.js';
+import type { ChatVision } from '../vision/jobs.js';
 import type { EngineInit, EngineTask, FromEngine, TaskResult, ToEngine, WireError } from './protocol.js';
 
 export interface EngineClientOptions extends Omit<EngineInit, 'path'> {
@@ -21,7 +23,7 @@ export interface EngineClientOptions extends Omit<EngineInit, 'path'> {
 
 const fromWire = (e: WireError): Error => {
   const err = e.name === 'QwenError' ? new QwenError(e.message) : new Error(e.message);
-  if (e.name !== 'QwenError') err.name = e.name;
+  if (e.name !== 'QwenError') err.name = e.name; // ImageError, ImageQueueFull: the server maps them by name
   return err;
 };
 
@@ -42,13 +44,17 @@ export class EngineClient implements Engine {
   private nextId = 1;
   private dead?: Error;
   private closing = false;
+  /** the model's vision tower, run on the engine thread (absent: a text model) */
+  readonly vision?: ChatVision;
 
   private constructor(
     private readonly worker: Worker,
     readonly config: QwenConfig,
     opts: EngineClientOptions,
+    vision?: { kind: string },
   ) {
     this.maxActive = opts.parallel ?? DEFAULT_PARALLEL;
+    if (vision) this.vision = { kind: vision.kind, encode: (bytes, hash, signal) => this.encodeImage(bytes, hash, signal) };
     worker.on('message', (m: FromEngine) => this.receive(m));
     worker.on('error', (e) => this.fault(`the engine thread failed: ${e.message}`));
     worker.on('exit', (code) => {
@@ -70,7 +76,7 @@ export class EngineClient implements Engine {
         else if (m.type === 'note') (onNote ?? ((n) => process.stderr.write(`note: ${n}\n`)))(m.note);
         else if (m.type === 'ready') {
           done();
-          resolve(new EngineClient(worker, m.config, opts));
+          resolve(new EngineClient(worker, m.config, opts, m.vision));
         } else if (m.type === 'failed') {
           done();
           void worker.terminate();
@@ -128,6 +134,11 @@ export class EngineClient implements Engine {
   rerank(query: string, documents: readonly string[], opts: RerankOptions = {}): Promise<RerankResult> {
     const { signal, ...rest } = opts;
     return this.task({ kind: 'rerank', query, documents: [...documents], opts: rest }, signal);
+  }
+
+  /** An image decoded and encoded on the engine thread (one at a time there; ImageError for bad bytes). */
+  encodeImage(bytes: Uint8Array, hash: string, signal?: AbortSignal): Promise<ImageEmbedding> {
+    return this.task({ kind: 'image', bytes, hash }, signal);
   }
 
   private task<K extends EngineTask['kind']>(task: Extract<EngineTask, { kind: K }>, signal?: AbortSignal): Promise<TaskResult[K]> {

@@ -10,6 +10,7 @@ import type { SpecOptions } from '../generate/spec_open.js';
 import type { LoraSpec } from '../lora/load.js';
 import type { EmbedInput, EmbedOptions, EmbedResult } from '../embed/embed.js';
 import type { RerankOptions, RerankResult } from '../embed/rerank.js';
+import type { ImageEmbedding } from '../vision/types.js';
 
 /** What the engine thread is started with (workerData). */
 export interface EngineInit {
@@ -44,11 +45,16 @@ export interface WireError {
 }
 
 /** Work that is not a generation, run on the engine thread beside the scheduler's passes. */
-export type EngineTask = { kind: 'embed'; inputs: EmbedInput[]; opts: Omit<EmbedOptions, 'signal'> } | { kind: 'rerank'; query: string; documents: string[]; opts: Omit<RerankOptions, 'signal'> };
+export type EngineTask =
+  | { kind: 'embed'; inputs: EmbedInput[]; opts: Omit<EmbedOptions, 'signal'> }
+  | { kind: 'rerank'; query: string; documents: string[]; opts: Omit<RerankOptions, 'signal'> }
+  /** an image's bytes, decoded and encoded by the model's vision tower (its rows come back transferred) */
+  | { kind: 'image'; bytes: Uint8Array; hash: string };
 
 export interface TaskResult {
   embed: EmbedResult;
   rerank: RerankResult;
+  image: ImageEmbedding;
 }
 
 export type ToEngine = { type: 'submit'; id: number; prompt: number[]; opts: WireOptions } | { type: 'task'; id: number; task: EngineTask } | { type: 'cancel'; id: number };
@@ -56,7 +62,7 @@ export type ToEngine = { type: 'submit'; id: number; prompt: number[]; opts: Wir
 export type FromEngine =
   | { type: 'progress'; done: number; total: number }
   | { type: 'note'; note: string }
-  | { type: 'ready'; config: QwenConfig }
+  | { type: 'ready'; config: QwenConfig; vision?: { kind: string } }
   | { type: 'failed'; error: WireError }
   | { type: 'cached'; id: number; tokens: number }
   | { type: 'step'; id: number; step: Step }

@@ -14,6 +14,7 @@ import { embed } from '../embed/embed.js';
 import { rerank } from '../embed/rerank.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { ImageQueue, visionOf } from '../vision/jobs.js';
 import { toWire, type EngineInit, type FromEngine, type ToEngine } from './protocol.js';
 
 const port = parentPort!;
@@ -21,6 +22,8 @@ const init = workerData as EngineInit;
 const post = (m: FromEngine) => port.postMessage(m);
 
 let model: CausalLM | undefined;
+/** the vision tower's encodes, one image at a time (absent: a text model) */
+let images: ImageQueue | undefined;
 
 function start(): Scheduler {
   const backend = backendFromArgs({ backend: init.backend, threads: init.threads });
@@ -36,7 +39,9 @@ function start(): Scheduler {
   });
   const spec = init.spec && openSpeculation(init.spec, { path: init.path, model }, { checkTensors: init.checkTensors, quantize: init.quantize, onNote: (note) => post({ type: 'note', note }) });
   const scheduler = new Scheduler(model, init.tokenBudget, init.parallel, init.cacheMem, spec); // a --cache-mem too small fails here
-  post({ type: 'ready', config: model.config });
+  const vision = visionOf(model);
+  if (vision) images = new ImageQueue(vision);
+  post({ type: 'ready', config: model.config, ...(vision && { vision: { kind: vision.kind } }) });
   return scheduler;
 }
 
@@ -74,8 +79,14 @@ async function task(m: Extract<ToEngine, { type: 'task' }>): Promise<void> {
   const ac = new AbortController();
   cancels.set(m.id, ac);
   try {
-    const em = { model: model!, tokenizer: (tokenizer ??= loadTokenizer(init.path)), path: init.path };
     const t = m.task;
+    if (t.kind === 'image') {
+      if (!images) throw new Error('this model has no vision tower');
+      const e = await images.encode(t.bytes, t.hash, ac.signal);
+      const rows = e.rows.slice(); // its own buffer (the tower's may be a view): moved, not copied
+      return port.postMessage({ type: 'taskDone', id: m.id, value: { ...e, rows } } satisfies FromEngine, [rows.buffer]);
+    }
+    const em = { model: model!, tokenizer: (tokenizer ??= loadTokenizer(init.path)), path: init.path };
     const value = t.kind === 'embed' ? await embed(em, t.inputs, { ...t.opts, signal: ac.signal }) : await rerank(em, t.query, t.documents, { ...t.opts, signal: ac.signal });
     post({ type: 'taskDone', id: m.id, value });
   } catch (e) {

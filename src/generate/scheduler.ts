@@ -245,7 +245,7 @@ export class Scheduler implements Engine {
       }
       this.active = this.active.filter((a) => {
         if (!a.seq.finish) return true;
-        if (this.prefix && a.seq.finish !== 'error') this.prefix.insert(a.seq.evaluated(), a.seq.cache, a.snap, a.seq.o.adapter);
+        if (this.prefix && a.seq.finish !== 'error') this.prefix.insert(a.seq.evaluated(), a.seq.cache, a.snap, a.seq.o.adapter, a.seq.o.images);
         this.release(a.seq);
         a.q.close(a.seq.finish, a.seq.error);
         return false;
@@ -308,12 +308,12 @@ export class Scheduler implements Engine {
       c = seq.cache;
     if (seq.finish === 'error' || c.length === 0) return;
     if (!c.recurrent) {
-      if (!seq.prefilling && !a.keptPrompt) prefix.insert(seq.evaluated(), c, undefined, seq.o.adapter);
+      if (!seq.prefilling && !a.keptPrompt) prefix.insert(seq.evaluated(), c, undefined, seq.o.adapter, seq.o.images);
       a.keptPrompt ||= !seq.prefilling;
       return;
     }
     if (c.length % BLOCK !== 0 || c.length === a.snap?.pos) return;
-    if (seq.stopAt.includes(c.length)) prefix.insert(seq.evaluated(), c, { pos: c.length, data: c.exportRecurrent() }, seq.o.adapter);
+    if (seq.stopAt.includes(c.length)) prefix.insert(seq.evaluated(), c, { pos: c.length, data: c.exportRecurrent() }, seq.o.adapter, seq.o.images);
     else a.snap = { pos: c.length, data: c.exportRecurrent(a.snap?.data) }; // the latest one, kept when the sequence ends
   }
 }

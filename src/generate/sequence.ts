@@ -111,13 +111,6 @@ export class Sequence {
     if (o.images?.length) this.mrope = mropePositions(prompt.length, o.images);
   }
 
-  /** where the first image's rows start (the prompt's length without images): the prefix cache keys
-   * blocks by token ids only, and an image's pad ids say nothing of the image, so nothing from there
-   * on is restored from it or kept in it (TODO V4: key blocks by the image's hash instead) */
-  private get textPrefix(): number {
-    return this.o.images?.[0]?.start ?? Infinity;
-  }
-
   /** End this sequence because the engine failed on it. */
   fail(e: unknown): void {
     this.finish = 'error';
@@ -126,14 +119,14 @@ export class Sequence {
 
   /** Start from the longest cached prefix of the prompt, if any (before the first next()). */
   resume(prefix: PrefixCache): number {
-    const prompt = this.textPrefix < this.prompt.length ? this.prompt.slice(0, this.textPrefix + 1) : this.prompt; // blocks that end by the first image
-    this.cached = this.fed = prefix.restore(prompt, this.cache, this.o.adapter).tokens;
+    // blocks holding image rows are keyed by the images' hashes too (an image's pad ids say nothing of it)
+    this.cached = this.fed = prefix.restore(this.prompt, this.cache, this.o.adapter, this.o.images).tokens;
     return this.cached;
   }
 
   /** The tokens whose keys and values the cache holds, in order. */
   evaluated(): number[] {
-    return this.text().slice(0, Math.min(this.cache.length, this.textPrefix));
+    return this.text().slice(0, this.cache.length);
   }
 
   /** prompt + generated */

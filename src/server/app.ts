@@ -19,6 +19,7 @@ import { getModel, listModels } from './models.js';
 import { ResponseStore } from './response_store.js';
 import { createResponse, storedResponse } from './responses.js';
 import { PAGE_HTML } from './page/page.js';
+import type { ImageFetchOptions } from './images.js';
 
 export interface ServerOptions {
   apiKey?: string;
@@ -39,6 +40,8 @@ export interface ServerOptions {
   responseStoreSize?: number;
   /** and the most JSON they may take together (default 256 MiB) */
   responseStoreBytes?: number;
+  /** image parts' URLs: remote ones fetched or not (serve --no-remote-images), byte / time / redirect limits */
+  images?: ImageFetchOptions;
 }
 
 const POSTS = new Map<string, Handler>([
@@ -57,7 +60,7 @@ export function createServer(cm: ChatModel, opts: ServerOptions = {}): http.Serv
     bytes = opts.responseStoreBytes ?? 256 << 20;
   if (!Number.isInteger(size) || size < 0) throw new Error(`responseStoreSize must be a whole number >= 0, got ${size}`);
   if (!Number.isInteger(bytes) || bytes < 0) throw new Error(`responseStoreBytes must be a whole number >= 0, got ${bytes}`);
-  const ctx: ServerContext = { cm, tokenBytes: maxTokenBytes(cm.tokenizer), store: new ResponseStore(size, bytes), created: Math.floor(Date.now() / 1000) };
+  const ctx: ServerContext = { cm, tokenBytes: maxTokenBytes(cm.tokenizer), store: new ResponseStore(size, bytes), created: Math.floor(Date.now() / 1000), images: opts.images };
   const metrics = new Metrics();
   const log = opts.accessLog === false ? undefined : typeof opts.accessLog === 'function' ? opts.accessLog : (line: string) => void process.stderr.write(`${line}\n`);
   return http.createServer((req, res) => {

@@ -9,6 +9,7 @@ import { abortOnClose, json, startSse, type Obj } from './http.js';
 import { checkMessagesBound, checkPromptBound } from './limits.js';
 import { messages, responseFormat, samplingParams, templateOptions, toolChoice } from './openai.js';
 import { requestAdapter, servedName } from './models.js';
+import { encodeImages, imageRefs } from './images.js';
 
 export function chatUsage(rs: readonly ChatResult[]) {
   const u = totalUsage(rs);
@@ -21,13 +22,16 @@ export function logprobEntry(e: Extract<ChatEvent, { kind: 'logprobs' }>): Obj {
 
 const finishReason = (r: ChatResult, calls: number) => (calls > 0 ? 'tool_calls' : r.finish === 'length' ? 'length' : 'stop');
 
-export const chatCompletions: Handler = async ({ cm, tokenBytes }, body, req, res) => {
+export const chatCompletions: Handler = async ({ cm, tokenBytes, images: imageOpts }, body, req, res) => {
   const ctx = cm.config.max_position_embeddings;
   checkMessagesBound(body.messages, ctx, tokenBytes);
   const msgs = messages(body);
   const { tools, choice } = toolChoice(body);
   const sp = { ...samplingParams(body, ctx, cm.tokenizer.vocabSize), ...requestAdapter(cm, body) };
+  const signal = abortOnClose(req, res);
+  const images = await encodeImages(cm, imageRefs(msgs), imageOpts, signal); // fetched, checked, encoded: before any stream starts
   const plan = planChat(cm, {
+    images,
     messages: msgs,
     tools,
     choice,
@@ -36,7 +40,6 @@ export const chatCompletions: Handler = async ({ cm, tokenBytes }, body, req, re
     ...templateOptions(body),
     params: { messages: 'messages', schema: 'response_format.json_schema.schema' },
   });
-  const signal = abortOnClose(req, res);
   const start = (i: number, signal: AbortSignal) => chat(cm, { ...plan.request, seed: choiceSeed(sp.seed, i), signal, constraint: plan.constraint }, plan.prepared);
   const base = { id: `chatcmpl-${randomUUID().replace(/-/g, '')}`, created: Math.floor(Date.now() / 1000), model: servedName(cm, sp.adapter), system_fingerprint: 'qwen-ts' };
 

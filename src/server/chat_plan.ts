@@ -2,11 +2,12 @@
 // the context), the tools checked for a forced call, and the output constraint (a forced tool call,
 // or JSON by schema). /v1/chat/completions and /v1/responses both come through here; they differ
 // only in how their request bodies spell these pieces, and so in the parameter names errors give.
-import { prepareChat, type ChatModel, type ChatRequest } from '../chat/engine.js';
+import { prepareChat, type ChatModel, type ChatRequest, type PreparedChat } from '../chat/engine.js';
 import type { Constraint } from '../generate/sequence.js';
 import { jsonConstraint, toolCallConstraint, validateSchema, validateTools } from '../generate/constrain/index.js';
 import { ApiError, badParam } from './errors.js';
 import type { ResponseFormat, Sampling, ToolChoice } from './openai.js';
+import type { ImageEmbedding } from '../vision/types.js';
 
 type Obj = Record<string, unknown>;
 
@@ -20,11 +21,13 @@ export interface ChatPieces {
   template_kwargs?: Obj;
   /** request parameter names for errors: the conversation, and the output format's schema */
   params: { messages: string; schema: string };
+  /** the rows of the messages' image parts, in order (images.ts encodeImages) */
+  images?: ImageEmbedding[];
 }
 
 export interface ChatPlan {
   request: ChatRequest;
-  prepared: { prompt: string; ids: number[] };
+  prepared: PreparedChat;
   /** a fresh constraint for each generation (constraints are single use), or undefined */
   constraint?: () => Constraint;
 }
@@ -33,7 +36,7 @@ export function planChat(cm: ChatModel, p: ChatPieces): ChatPlan {
   const ctx = cm.config.max_position_embeddings;
   const { n: _n, stream: _s, includeUsage: _u, ...sampling } = p.sampling;
   const request: ChatRequest = { ...sampling, messages: p.messages, tools: p.tools, enable_thinking: p.enable_thinking, template_kwargs: p.template_kwargs };
-  const prepared = prepareChat(cm, request);
+  const prepared = prepareChat(cm, request, p.images);
   if (prepared.ids.length >= ctx) throw new ApiError(400, `the prompt has ${prepared.ids.length} tokens; this model's context holds ${ctx}`, p.params.messages, 'context_length_exceeded');
   const budget = { maxTokens: Math.min(sampling.max_tokens, ctx - prepared.ids.length) }; // what the constraint may spend
   if (p.tools) {

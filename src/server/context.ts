@@ -2,6 +2,7 @@
 import type * as http from 'node:http';
 import type { ChatModel, ChatResult } from '../chat/engine.js';
 import type { ResponseStore } from './response_store.js';
+import type { ImageFetchOptions } from './images.js';
 import type { Obj } from './http.js';
 
 export interface ServerContext {
@@ -12,6 +13,8 @@ export interface ServerContext {
   store: ResponseStore;
   /** when the server started (the models' `created`) */
   created: number;
+  /** how image URLs are fetched (ServerOptions.images) */
+  images?: ImageFetchOptions;
 }
 
 export type Handler = (ctx: ServerContext, body: Obj, req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;

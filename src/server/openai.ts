@@ -3,6 +3,7 @@
 import { RESERVED_TEMPLATE_VARS, type SamplingRequest } from '../chat/engine.js';
 import { checkSamplerParams } from '../generate/sampler.js';
 import { badParam } from './errors.js';
+import { chatPart } from './images.js';
 
 type Obj = Record<string, unknown>;
 export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -120,7 +121,7 @@ export function responseFormat(body: Obj): ResponseFormat {
   return { type: 'json_schema', schema: js.schema, name: typeof js.name === 'string' ? js.name : 'response' };
 }
 
-/** Messages: a non-empty array of {role, content}; content as a string or text parts. */
+/** Messages: a non-empty array of {role, content}; content as a string, or text and image parts (kept as parts when there is an image). */
 export function messages(body: Obj): Obj[] {
   const m = body.messages;
   if (!Array.isArray(m) || m.length === 0) throw badParam('messages', "'messages' must be a non-empty array", 'invalid_type');
@@ -130,15 +131,11 @@ export function messages(body: Obj): Obj[] {
       throw badParam(`messages[${i}].role`, `messages[${i}].role '${msg.role}' is not one of system, user, assistant, tool`);
     let content = msg.content;
     if (Array.isArray(content)) {
-      // text parts are joined; other parts (images) need a vision model
-      content = content
-        .map((p, j) => {
-          if (!isObj(p) || p.type !== 'text' || typeof p.text !== 'string') throw badParam(`messages[${i}].content[${j}]`, `messages[${i}].content[${j}]: only text parts are supported`);
-          return p.text;
-        })
-        .join('');
+      // text parts are joined; with an image, the parts stay for the template to place it
+      const parts = content.map((p, j) => chatPart(p, `messages[${i}].content[${j}]`));
+      content = parts.some((p) => p.type === 'image') ? parts : parts.map((p) => (p.type === 'text' ? p.text : '')).join('');
     }
-    if (content !== null && content !== undefined && typeof content !== 'string') throw badParam(`messages[${i}].content`, `messages[${i}].content must be a string`);
+    if (content !== null && content !== undefined && typeof content !== 'string' && !Array.isArray(content)) throw badParam(`messages[${i}].content`, `messages[${i}].content must be a string`);
     if ((content === null || content === undefined) && !(msg.role === 'assistant' && Array.isArray(msg.tool_calls))) throw badParam(`messages[${i}].content`, `messages[${i}] has no content`);
     const out: Obj = { ...msg, role: msg.role === 'developer' ? 'system' : msg.role, content: content ?? null };
     if (Array.isArray(msg.tool_calls)) {

@@ -31,7 +31,8 @@ function inputItem(it: unknown, at: string, store: ResponseStore): Obj {
     case 'message': {
       const role = it.role;
       if (typeof role !== 'string' || !ROLES.includes(role)) throw badParam(`${at}.role`, `${at}.role must be one of ${ROLES.join(', ')}, got ${JSON.stringify(role)}`);
-      return textMessage(role, messageText(it.content, `${at}.content`));
+      const content = messageContent(it.content, `${at}.content`);
+      return typeof content === 'string' ? textMessage(role, content) : { type: 'message', role, content };
     }
     case 'function_call': {
       const args = str('arguments', true);
@@ -66,19 +67,30 @@ function inputItem(it: unknown, at: string, store: ResponseStore): Obj {
   }
 }
 
-function messageText(content: unknown, at: string): string {
+/** A message's content: its text, or (when it holds an image) its input_text / input_image parts, normalised. */
+function messageContent(content: unknown, at: string): string | Obj[] {
   if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) throw badParam(at, `${at} must be a string or an array of text parts`, 'invalid_type');
-  return partsText(content, at);
+  if (!Array.isArray(content)) throw badParam(at, `${at} must be a string or an array of text and image parts`, 'invalid_type');
+  if (!content.some((p) => isObj(p) && p.type === 'input_image')) return partsText(content, at);
+  return content.map((p, j) => (isObj(p) && p.type === 'input_image' ? inputImage(p, `${at}[${j}]`) : { type: 'input_text', text: partsText([p], at, j) }));
 }
 
-// text parts are joined; images, files and audio need a model that reads them
-function partsText(parts: unknown[], at: string): string {
+/** {type: 'input_image', image_url}: a URL or data: URL; file_id names an uploaded file, which this server does not keep. */
+function inputImage(p: Obj, at: string): Obj {
+  if (typeof p.image_url === 'string' && p.image_url) return { type: 'input_image', image_url: p.image_url, detail: typeof p.detail === 'string' ? p.detail : 'auto' };
+  if (p.file_id !== undefined && p.file_id !== null)
+    throw badParam(`${at}.file_id`, `${at}.file_id: this server has no file storage; send the image as image_url (https://... or data:image/...;base64,...)`, 'unsupported_value');
+  throw badParam(`${at}.image_url`, `${at}.image_url must be a URL or a data:image/...;base64,... URL`, 'invalid_type');
+}
+
+// text parts are joined; files and audio need a model that reads them (images: messageContent)
+function partsText(parts: unknown[], at: string, first = 0): string {
   return parts
-    .map((p, j) => {
+    .map((p, k) => {
+      const j = first + k;
       if (isObj(p) && (p.type === 'input_text' || p.type === 'output_text' || p.type === 'text') && typeof p.text === 'string') return p.text;
       if (isObj(p) && p.type === 'refusal' && typeof p.refusal === 'string') return p.refusal;
-      throw badParam(`${at}[${j}]`, `${at}[${j}]: only text parts (input_text, output_text) are supported, got ${JSON.stringify(isObj(p) ? p.type : p)}`, 'unsupported_value');
+      throw badParam(`${at}[${j}]`, `${at}[${j}]: only text and image parts (input_text, output_text, input_image) are supported, got ${JSON.stringify(isObj(p) ? p.type : p)}`, 'unsupported_value');
     })
     .join('');
 }
@@ -98,6 +110,12 @@ export function reasoningItem(id: string | undefined, text: string): Obj {
 }
 
 const itemText = (it: Obj) => (it.content as Obj[]).map((p) => p.text as string).join('');
+
+/** A message item's content for the template: its text, or text and image parts (images.ts reads their url and param). */
+const itemContent = (it: Obj, at: string): string | Obj[] =>
+  (it.content as Obj[]).some((p) => p.type === 'input_image')
+    ? (it.content as Obj[]).map((p, j) => (p.type === 'input_image' ? { type: 'image', url: p.image_url, param: `${at}.content[${j}].image_url` } : { type: 'text', text: p.text }))
+    : itemText(it);
 
 /**
  * Normalised items as chat messages, `instructions` as the system prompt. Items before `firstNew`
@@ -119,7 +137,7 @@ export function itemsToMessages(items: readonly Obj[], instructions: string | un
     switch (it.type) {
       case 'message':
         if (it.role === 'assistant') assistant(itemText(it));
-        else out.push({ role: it.role === 'developer' ? 'system' : it.role, content: itemText(it) });
+        else out.push({ role: it.role === 'developer' ? 'system' : it.role, content: itemContent(it, k >= firstNew ? `input[${k - firstNew}]` : 'previous_response_id') });
         break;
       case 'reasoning':
         reasoning += itemText(it);

@@ -13,9 +13,10 @@ import { checkMessagesBound } from './limits.js';
 import { requestAdapter, servedName } from './models.js';
 import { isObj, samplingParams, templateOptions, toolChoice, type ResponseFormat } from './openai.js';
 import { inputItems, itemsToMessages } from './response_input.js';
+import { encodeImages, imageRefs } from './images.js';
 import { newId, OutputBuilder } from './response_output.js';
 
-export const createResponse: Handler = async ({ cm, tokenBytes, store }, body, req, res) => {
+export const createResponse: Handler = async ({ cm, tokenBytes, store, images: imageOpts }, body, req, res) => {
   const ctx = cm.config.max_position_embeddings;
   if (body.background === true) throw badParam('background', 'background responses are not supported', 'unsupported_value');
   if (body.conversation !== undefined && body.conversation !== null)
@@ -43,7 +44,10 @@ export const createResponse: Handler = async ({ cm, tokenBytes, store }, body, r
   const tpl = templateOptions(body);
   // Qwen's thinking is on or off: effort 'none' turns it off, any other effort on
   const enable_thinking = effort === undefined ? tpl.enable_thinking : effort !== 'none';
+  const signal = abortOnClose(req, res);
+  const images = await encodeImages(cm, imageRefs(msgs), imageOpts, signal); // fetched, checked, encoded: before any stream starts
   const plan = planChat(cm, {
+    images,
     messages: msgs,
     tools: chatTools,
     choice,
@@ -80,7 +84,6 @@ export const createResponse: Handler = async ({ cm, tokenBytes, store }, body, r
     user: null,
     metadata,
   };
-  const signal = abortOnClose(req, res);
   const events = chat(cm, { ...plan.request, signal, constraint: plan.constraint }, plan.prepared);
   let seq = 0;
   const sse = sp.stream ? startSse(res) : undefined;

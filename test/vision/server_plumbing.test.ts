@@ -1,0 +1,315 @@
+// Images through the server with the official openai client, on a model double: a scripted language
+// model with M-RoPE sections that answers with the number of <|image_pad|> tokens its prompt holds
+// (and records the image rows its forward passes receive), and a stand-in tower (rows derived from
+// the decoded pixels: the real towers are tested against llama.cpp in tower*.test.ts; here what is
+// checked is what the server does with images). Data URLs streamed and not, several images, remote
+// URLs from a local server (slow, huge, not an image, redirect loops), --no-remote-images, the
+// Responses API's input_image (file_id refused), a text model asked for an image, bad image bytes,
+// /health answering while images encode, and the prefix cache with the same and another image.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import { deflateSync } from 'node:zlib';
+import OpenAI from 'openai';
+import type { ChatModel } from '../../src/chat/engine.js';
+import { Scheduler } from '../../src/generate/scheduler.js';
+import type { CausalLM } from '../../src/models/model.js';
+import { createServer, type ServerOptions } from '../../src/server/app.js';
+import { loadTokenizer } from '../../src/tokenizer/load.js';
+import { ImageQueue } from '../../src/vision/jobs.js';
+import type { RgbImage, VisionEncoder } from '../../src/vision/types.js';
+import { chatModelDir, listen } from '../helpers.js';
+import { scriptedModel } from '../server/scripted_model.js';
+
+const tok = loadTokenizer(chatModelDir());
+const PAD = '<|image_pad|>';
+const base = scriptedModel(tok, (prompt) => `pads=${prompt.split(PAD).length - 1}`);
+const D = base.config.hidden_size;
+/** image rows the forward passes received (first value of each) */
+let seenRows: number[] = [];
+const vl: CausalLM = {
+  ...base,
+  config: { ...base.config, mrope_section: [2, 1, 1] },
+  forward: (b, c) => {
+    for (const e of b) if (e.embd) seenRows.push(e.embd[0]!);
+    return base.forward(b, c);
+  },
+};
+
+/** A stand-in tower: a 28-pixel merged-token grid, row k's values = the image's first red byte / 255 + k. */
+function fakeTower(delayMs = 0): VisionEncoder {
+  const grid = (w: number, h: number) => ({ nx: Math.max(1, Math.round(w / 28)), ny: Math.max(1, Math.round(h / 28)) });
+  return {
+    kind: 'qwen2_5_vl',
+    projectionDim: D,
+    grid,
+    preprocess: () => {
+      throw new Error('not used');
+    },
+    encode(img: RgbImage, hash: string) {
+      const until = Date.now() + delayMs;
+      while (Date.now() < until); // an encode holds its thread, as the real tower does
+      const { nx, ny } = grid(img.width, img.height);
+      const rows = new Float32Array(nx * ny * D);
+      for (let k = 0; k < nx * ny; k++) rows.fill(img.data[0]! / 255 + k, k * D, (k + 1) * D);
+      return { rows, nx, ny, dim: D, hash };
+    },
+  };
+}
+
+// PNG writer (RGB, 8 bits): enough to make test images of any size and colour
+const CRC = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function chunk(type: string, data: Buffer): Buffer {
+  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+  let c = 0xffffffff;
+  for (const b of td) c = CRC[(c ^ b) & 0xff]! ^ (c >>> 8);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE((c ^ 0xffffffff) >>> 0);
+  return Buffer.concat([len, td, crc]);
+}
+function png(w: number, h: number, red: number, headerOnly = false): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  if (headerOnly) return Buffer.concat([sig, chunk('IHDR', ihdr)]);
+  const raw = Buffer.alloc(h * (1 + 3 * w));
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) raw.set([red, x & 255, y & 255], y * (1 + 3 * w) + 1 + 3 * x);
+  return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+const dataUrl = (b: Buffer) => `data:image/png;base64,${b.toString('base64')}`;
+const A = png(56, 84, 51); // 2 x 3 merged tokens, rows 0.2 + k
+const B = png(56, 56, 102); // 2 x 2, rows 0.4 + k
+
+const servers: http.Server[] = [];
+after(() => {
+  for (const s of servers) s.closeAllConnections?.(), s.close();
+});
+
+async function start(cm: Partial<ChatModel> & { model?: CausalLM }, opts: ServerOptions = {}, cacheMem = 0): Promise<{ url: string; client: OpenAI; cm: ChatModel }> {
+  const model = cm.model ?? vl;
+  const full: ChatModel = {
+    name: 'vl',
+    path: '',
+    model,
+    config: model.config,
+    tokenizer: tok,
+    scheduler: new Scheduler(model, undefined, 8, cacheMem),
+    templateFallback: false,
+    toolFormat: 'json',
+    ...cm,
+  };
+  const server = createServer(full, { accessLog: false, ...opts });
+  servers.push(server);
+  const url = await listen(server);
+  return { url, cm: full, client: new OpenAI({ apiKey: 'x', baseURL: `${url}/v1`, maxRetries: 0, timeout: 30_000 }) };
+}
+
+const userWith = (...parts: OpenAI.Chat.ChatCompletionContentPart[]): OpenAI.Chat.ChatCompletionMessageParam[] => [{ role: 'user', content: parts }];
+const img = (url: string): OpenAI.Chat.ChatCompletionContentPart => ({ type: 'image_url', image_url: { url } });
+const text = (t: string): OpenAI.Chat.ChatCompletionContentPart => ({ type: 'text', text: t });
+
+async function apiError(p: Promise<unknown>): Promise<{ status: number; code: string; param: string; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    const err = e as { status: number; code: string; param: string; message: string };
+    return err;
+  }
+  assert.fail('expected an error');
+}
+
+test('a data URL image, not streamed and streamed: its rows reach the model as nx * ny pads', async () => {
+  const { client } = await start({ vision: new ImageQueue(fakeTower()) });
+  seenRows = [];
+  const r = await client.chat.completions.create({ model: 'vl', messages: userWith(text('What is this?'), img(dataUrl(A))), temperature: 0 });
+  assert.equal(r.choices[0]!.message.content, 'pads=6');
+  assert.deepEqual(
+    seenRows.map((v) => Math.round(v * 100) / 100),
+    [0.2, 1.2, 2.2, 3.2, 4.2, 5.2],
+  );
+  const s = await client.chat.completions.create({ model: 'vl', messages: userWith(img(dataUrl(A)), text('Describe it.')), stream: true, stream_options: { include_usage: true } });
+  let out = '';
+  let prompt = 0;
+  for await (const c of s) {
+    out += c.choices[0]?.delta.content ?? '';
+    if (c.usage) prompt = c.usage.prompt_tokens;
+  }
+  assert.equal(out, 'pads=6');
+  assert.ok(prompt > 6);
+});
+
+test('several images in one message, each its own pads, in order', async () => {
+  const { client } = await start({ vision: new ImageQueue(fakeTower()) });
+  seenRows = [];
+  const r = await client.chat.completions.create({ model: 'vl', messages: userWith(img(dataUrl(B)), text(' and '), img(dataUrl(A))), temperature: 0 });
+  assert.equal(r.choices[0]!.message.content, 'pads=10');
+  assert.deepEqual(
+    seenRows.map((v) => Math.round(v * 100) / 100),
+    [0.4, 1.4, 2.4, 3.4, 0.2, 1.2, 2.2, 3.2, 4.2, 5.2],
+  );
+});
+
+test('remote image URLs: fetched; too slow, too big, not an image, redirect loops: a 400 naming the part', async () => {
+  const files = http.createServer((req, res) => {
+    if (req.url === '/a.png') return void res.writeHead(200, { 'content-type': 'image/png' }).end(A);
+    if (req.url === '/moved') return void res.writeHead(302, { location: '/a.png' }).end();
+    if (req.url === '/loop') return void res.writeHead(302, { location: '/loop' }).end();
+    if (req.url === '/slow.png') return void res.writeHead(200, { 'content-type': 'image/png' }).write(A.subarray(0, 10)); // never ends
+    if (req.url === '/huge.png') {
+      res.writeHead(200, { 'content-type': 'image/png' }); // no length: counted as it arrives
+      for (let i = 0; i < 40; i++) res.write(Buffer.alloc(1024));
+      return void res.end();
+    }
+    if (req.url === '/page.html') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html></html>');
+    if (req.url === '/fake.png') return void res.writeHead(200, { 'content-type': 'image/png' }).end('<html>not a png</html>');
+    res.writeHead(404).end();
+  });
+  servers.push(files);
+  const at = await listen(files);
+  const { client } = await start({ vision: new ImageQueue(fakeTower()) }, { images: { timeoutMs: 500, maxBytes: 20_000 } });
+  const ask = (url: string) => client.chat.completions.create({ model: 'vl', messages: userWith(text('look'), img(url)), temperature: 0 });
+  assert.equal((await ask(`${at}/a.png`)).choices[0]!.message.content, 'pads=6');
+  assert.equal((await ask(`${at}/moved`)).choices[0]!.message.content, 'pads=6');
+  const t0 = Date.now();
+  let e = await apiError(ask(`${at}/slow.png`));
+  assert.equal(e.status, 400);
+  assert.equal(e.code, 'image_fetch_timeout');
+  assert.equal(e.param, 'messages[0].content[1].image_url');
+  assert.ok(Date.now() - t0 < 5000);
+  e = await apiError(ask(`${at}/huge.png`));
+  assert.equal(e.code, 'image_too_large');
+  assert.match(e.message, /larger than/);
+  e = await apiError(ask(`${at}/page.html`));
+  assert.equal(e.code, 'invalid_image_format');
+  assert.match(e.message, /text\/html/);
+  e = await apiError(ask(`${at}/fake.png`));
+  assert.equal(e.code, 'invalid_image');
+  assert.match(e.message, /HTML page/);
+  e = await apiError(ask(`${at}/loop`));
+  assert.match(e.message, /more than 3 redirects/);
+  e = await apiError(ask(`${at}/missing.png`));
+  assert.match(e.message, /HTTP 404/);
+  e = await apiError(ask('ftp://example.com/a.png'));
+  assert.match(e.message, /ftp: URLs are not supported/);
+});
+
+test('--no-remote-images: http(s) URLs refused by name, data URLs still read', async () => {
+  const { client } = await start({ vision: new ImageQueue(fakeTower()) }, { images: { remote: false } });
+  const e = await apiError(client.chat.completions.create({ model: 'vl', messages: userWith(img('http://127.0.0.1:1/a.png')) }));
+  assert.equal(e.status, 400);
+  assert.equal(e.code, 'remote_images_disabled');
+  assert.match(e.message, /--no-remote-images/);
+  const r = await client.chat.completions.create({ model: 'vl', messages: userWith(img(dataUrl(B))), temperature: 0 });
+  assert.equal(r.choices[0]!.message.content, 'pads=4');
+});
+
+test('Responses API: input_image read, file_id refused by name', async () => {
+  const { client } = await start({ vision: new ImageQueue(fakeTower()) });
+  const r = await client.responses.create({
+    model: 'vl',
+    input: [
+      {
+        role: 'user',
+        content: [
+          { type: 'input_text', text: 'What is it?' },
+          { type: 'input_image', image_url: dataUrl(A), detail: 'auto' },
+        ],
+      },
+    ],
+    temperature: 0,
+  });
+  assert.equal(r.output_text, 'pads=6');
+  const e = await apiError(client.responses.create({ model: 'vl', input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file-123', detail: 'auto' }] }] }));
+  assert.equal(e.status, 400);
+  assert.equal(e.param, 'input[0].content[0].file_id');
+  // a later turn through previous_response_id keeps the image in the conversation
+  const r2 = await client.responses.create({ model: 'vl', previous_response_id: r.id, input: 'And now?', temperature: 0 });
+  assert.equal(r2.output_text, 'pads=6');
+});
+
+test('a text model asked for an image: a 400 naming the model', async () => {
+  const { client } = await start({ name: 'plain', model: base }); // no vision
+  const e = await apiError(client.chat.completions.create({ model: 'plain', messages: userWith(text('hi'), img(dataUrl(A))) }));
+  assert.equal(e.status, 400);
+  assert.equal(e.code, 'model_not_multimodal');
+  assert.match(e.message, /'plain' has no vision tower/);
+  assert.equal(e.param, 'messages[0].content[1]');
+  const e2 = await apiError(client.responses.create({ model: 'plain', input: [{ role: 'user', content: [{ type: 'input_image', image_url: dataUrl(A), detail: 'auto' }] }] }));
+  assert.equal(e2.code, 'model_not_multimodal');
+});
+
+test('bad images: not an image, truncated, a huge header, bad base64: a 400 at once', async () => {
+  const { client } = await start({ vision: new ImageQueue(fakeTower()) });
+  const ask = (url: string) => client.chat.completions.create({ model: 'vl', messages: userWith(img(url)) });
+  const t0 = Date.now();
+  let e = await apiError(ask(`data:image/png;base64,${Buffer.from('GIF89a....').toString('base64')}`));
+  assert.equal(e.code, 'invalid_image');
+  assert.match(e.message, /GIF/);
+  e = await apiError(ask(dataUrl(A.subarray(0, A.length - 40))));
+  assert.equal(e.code, 'invalid_image');
+  assert.equal(e.param, 'messages[0].content[0].image_url');
+  e = await apiError(ask(dataUrl(png(50_000, 50_000, 0, true))));
+  assert.equal(e.code, 'invalid_image');
+  assert.match(e.message, /50000 x 50000/);
+  e = await apiError(ask('data:image/png;base64,@@@'));
+  assert.equal(e.code, 'invalid_image_url');
+  e = await apiError(ask('data:text/plain;base64,aGVsbG8='));
+  assert.equal(e.code, 'invalid_image_format');
+  assert.ok(Date.now() - t0 < 3000, `${Date.now() - t0} ms`);
+});
+
+test('/health answers while images wait to be encoded (one at a time, the event loop turns between them)', async () => {
+  const { client, url } = await start({ vision: new ImageQueue(fakeTower(300)) });
+  const asks = Promise.all([A, B, A, B].map((b) => client.chat.completions.create({ model: 'vl', messages: userWith(img(dataUrl(b))), temperature: 0 })));
+  let worst = 0;
+  let done = false;
+  void asks.finally(() => (done = true));
+  while (!done) {
+    const t = Date.now();
+    const h = await fetch(`${url}/health`);
+    assert.equal(h.status, 200);
+    worst = Math.max(worst, Date.now() - t);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const rs = await asks;
+  assert.deepEqual(
+    rs.map((r) => r.choices[0]!.message.content),
+    ['pads=6', 'pads=4', 'pads=6', 'pads=4'],
+  );
+  assert.ok(worst < 2000, `/health took ${worst} ms while images were encoded`); // one 300 ms encode at most, with room for a busy machine
+});
+
+test('prefix cache: the same image reuses the blocks past it, another image behind the same pads does not', async () => {
+  // a model that ends every answer at once (the scripted one reads its whole history back, which a restored cache does not replay)
+  const END = tok.tokenToId('<|im_end|>')!;
+  const ends: CausalLM = {
+    ...vl,
+    forward: (b, c) => {
+      for (const e of b) c[e.seq]!.length = e.pos + 1;
+      const out = new Float32Array(b.filter((e) => e.logits).length * vl.config.vocab_size);
+      for (let r = 0; r * vl.config.vocab_size < out.length; r++) out[r * vl.config.vocab_size + END] = 100;
+      return out;
+    },
+  };
+  const { client } = await start({ model: ends, vision: new ImageQueue(fakeTower()) }, {}, 1 << 24);
+  const long = 'Please describe this picture in careful detail, naming every object you can see. '.repeat(3);
+  const ask = async (b: Buffer) => {
+    const r = await client.chat.completions.create({ model: 'vl', messages: userWith(img(dataUrl(b)), text(long)), temperature: 0, max_tokens: 4 });
+    return { cached: r.usage!.prompt_tokens_details!.cached_tokens!, prompt: r.usage!.prompt_tokens };
+  };
+  const first = await ask(A);
+  assert.equal(first.cached, 0);
+  const same = await ask(A);
+  const other = await ask(png(56, 84, 200)); // same size and pads, other pixels
+  // the image's pads start after the system-less user turn's few tokens: block 0 holds them
+  assert.ok(same.cached >= first.prompt - 16, `same image: ${same.cached} of ${same.prompt} cached`);
+  assert.equal(other.cached, 0, `another image: ${other.cached} cached`);
+});
