@@ -159,6 +159,11 @@ export class ShardRouter {
     this.pool.dispose();
   }
 
+  /** Whether `b` is (a buffer of) one of this backend's memories: a view on it stays valid while the backend lives. */
+  ownsBuffer(b: ArrayBufferLike): boolean {
+    return this.owner.has(b);
+  }
+
   // ---- routing ----
 
   protected home(a: Float32Array): Shard {

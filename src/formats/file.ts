@@ -1,6 +1,6 @@
 // Lazy, bounds-checked access to a model file: headers are read on open, tensor bytes only
 // when asked for, straight into the caller's buffer (so weights are copied once, file -> memory).
-import * as fs from 'node:fs';
+import { nodeBuiltin } from '../node_builtin.js';
 import { fail, quote } from '../errors.js';
 import type { DType } from './dtype.js';
 
@@ -26,10 +26,22 @@ export interface TensorSource {
   close(): void;
 }
 
-export class FileReader {
+/** Bytes at an offset of a file, an HTTP resource or a Blob (the parsers read headers through it). */
+export interface ByteReader {
+  readonly path: string;
+  readonly size: number;
+  /** Read exactly dst.length bytes at `offset`, or fail naming what was being read. */
+  readAt<T extends Uint8Array>(offset: number, dst: T, what: string): T;
+  close(): void;
+}
+
+/** A file read by path (Node, Bun, Deno). */
+export class FileReader implements ByteReader {
   readonly fd: number;
   readonly size: number;
+  private readonly fs = nodeBuiltin<typeof import('node:fs')>('node:fs');
   constructor(readonly path: string) {
+    const fs = this.fs;
     this.fd = fs.openSync(path, 'r');
     this.size = fs.fstatSync(this.fd).size;
   }
@@ -41,25 +53,25 @@ export class FileReader {
     let done = 0;
     while (done < dst.length) {
       // readSync takes at most 2 GiB at a time
-      const n = fs.readSync(this.fd, dst, done, Math.min(dst.length - done, 1 << 30), offset + done);
+      const n = this.fs.readSync(this.fd, dst, done, Math.min(dst.length - done, 1 << 30), offset + done);
       if (n <= 0) fail(`${this.path}: unexpected end of file while reading ${what}`);
       done += n;
     }
     return dst;
   }
   close(): void {
-    fs.closeSync(this.fd);
+    this.fs.closeSync(this.fd);
   }
 }
 
-export function readTensorInto(reader: FileReader, info: TensorInfo, dst: Uint8Array): void {
+export function readTensorInto(reader: ByteReader, info: TensorInfo, dst: Uint8Array): void {
   if (dst.length !== info.byteLength) {
     throw new Error(`readTensorInto ${info.name}: destination has ${dst.length} bytes, tensor has ${info.byteLength}`);
   }
   reader.readAt(info.offset, dst, `tensor ${quote(info.name)}`);
 }
 
-export function readTensorRange(reader: FileReader, info: TensorInfo, start: number, dst: Uint8Array): void {
+export function readTensorRange(reader: ByteReader, info: TensorInfo, start: number, dst: Uint8Array): void {
   if (start < 0 || start + dst.length > info.byteLength) {
     throw new Error(`readTensorRange ${info.name}: bytes ${start}..${start + dst.length} are outside the tensor's ${info.byteLength}`);
   }

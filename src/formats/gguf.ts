@@ -4,7 +4,7 @@
 // before anything is allocated, so a corrupt header gives an error, never a huge allocation.
 import { fail, quote } from '../errors.js';
 import { DTYPES, GGML_TYPE_NAMES, dtypeFromGgml, tensorBytes } from './dtype.js';
-import { FileReader, readTensorInto, readTensorRange, type TensorInfo, type TensorSource } from './file.js';
+import { FileReader, readTensorInto, readTensorRange, type ByteReader, type TensorInfo, type TensorSource } from './file.js';
 
 export type GgufScalarType = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'bool' | 'str' | 'u64' | 'i64' | 'f64';
 export type GgufType = GgufScalarType | { array: GgufScalarType };
@@ -71,7 +71,7 @@ class Cursor {
   private view = new DataView(this.buf.buffer);
   private bufStart = 0;
   pos = 0;
-  constructor(private readonly r: FileReader) {}
+  constructor(private readonly r: ByteReader) {}
 
   private ensure(n: number, what: string): number {
     if (this.pos + n > this.r.size) {
@@ -167,14 +167,15 @@ function readValue(c: Cursor, path: string, key: string): [GgufType, GgufValue] 
 export function openGguf(path: string): GgufFile {
   const r = new FileReader(path);
   try {
-    return parse(r);
+    return parseGguf(r);
   } catch (e) {
     r.close();
     throw e;
   }
 }
 
-function parse(r: FileReader): GgufFile {
+/** A GGUF file's header read through `r` (a file, or a URL / Blob in a browser); tensors read through it too. */
+export function parseGguf(r: ByteReader): GgufFile {
   const path = r.path;
   const c = new Cursor(r);
   if (r.size < 24) fail(`${path}: too small to be a GGUF file (${r.size} bytes)`);

@@ -1,10 +1,11 @@
 // GGUF v3 writer. Tensor bytes may be produced lazily (one tensor in memory at a time), and the
 // file appears atomically (written to a temp name, then renamed).
-import * as fs from 'node:fs';
+import { nodeBuiltin } from '../node_builtin.js';
 import { DTYPES, tensorBytes, type DType } from './dtype.js';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_TYPE_IDS, type GgufKV, type GgufScalarType, type GgufValue } from './gguf.js';
 
 export type { GgufKV } from './gguf.js';
+const fs_ = () => nodeBuiltin<typeof import('node:fs')>('node:fs');
 export interface GgufTensorOut {
   name: string;
   dtype: DType;
@@ -115,11 +116,11 @@ export function writeGguf(path: string, opts: { metadata: GgufKV[]; tensors: Ggu
   }
   const header = h.concat();
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
+  const fd = fs_().openSync(tmp, 'w');
   try {
     let pos = 0;
     const write = (b: Uint8Array) => {
-      fs.writeSync(fd, b);
+      fs_().writeSync(fd, b);
       pos += b.length;
     };
     const pad = () => {
@@ -135,15 +136,15 @@ export function writeGguf(path: string, opts: { metadata: GgufKV[]; tensors: Ggu
       write(data);
       pad();
     }
-    fs.closeSync(fd);
-    fs.renameSync(tmp, path);
+    fs_().closeSync(fd);
+    fs_().renameSync(tmp, path);
   } catch (e) {
     try {
-      fs.closeSync(fd);
+      fs_().closeSync(fd);
     } catch {
       /* already closed */
     }
-    fs.rmSync(tmp, { force: true });
+    fs_().rmSync(tmp, { force: true });
     throw e;
   }
 }

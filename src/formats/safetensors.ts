@@ -1,10 +1,9 @@
 // safetensors reader: u64 header length, JSON header {name: {dtype, shape, data_offsets}}, data.
 // Single files and sharded sets (model.safetensors.index.json). Lazy: bytes read on demand.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { fail, quote } from '../errors.js';
 import { tensorBytes, type DType } from './dtype.js';
-import { FileReader, readTensorInto, readTensorRange, type TensorInfo, type TensorSource } from './file.js';
+import { FileReader, readTensorInto, readTensorRange, type ByteReader, type TensorInfo, type TensorSource } from './file.js';
+import { nodeBuiltin } from '../node_builtin.js';
 
 const ST_DTYPES: Record<string, DType> = { F32: 'F32', F16: 'F16', BF16: 'BF16' };
 // A header larger than this is not a model header (the format's own readers cap it at 100 MB).
@@ -17,9 +16,20 @@ export interface SafetensorsSource extends TensorSource {
   metadata: Record<string, string>;
 }
 
-function parseFile(file: string): { reader: FileReader; infos: TensorInfo[]; metadata: Record<string, string> } {
+function parseFile(file: string): { reader: ByteReader; infos: TensorInfo[]; metadata: Record<string, string> } {
   const reader = new FileReader(file);
   try {
+    return { reader, ...parseSafetensors(reader) };
+  } catch (e) {
+    reader.close();
+    throw e;
+  }
+}
+
+/** One safetensors file's header read through `r` (a file, or a URL / Blob in a browser). */
+export function parseSafetensors(reader: ByteReader): { infos: TensorInfo[]; metadata: Record<string, string> } {
+  const file = reader.path;
+  {
     if (reader.size < 8) fail(`${file}: too small to be a safetensors file (${reader.size} bytes)`);
     const lenBuf = reader.readAt(0, new Uint8Array(8), 'header length');
     const len64 = new DataView(lenBuf.buffer).getBigUint64(0, true);
@@ -72,15 +82,14 @@ function parseFile(file: string): { reader: FileReader; infos: TensorInfo[]; met
       infos.push({ name, dtype, shape, offset: base + off[0], byteLength, file });
     }
     checkTiling(file, infos, base, reader.size);
-    return { reader, infos, metadata };
-  } catch (e) {
-    reader.close();
-    throw e;
+    return { infos, metadata };
   }
 }
 
 /** Open one .safetensors file, or a folder / index.json describing a sharded set. */
 export function openSafetensors(p: string): SafetensorsSource {
+  const fs = nodeBuiltin<typeof import('node:fs')>('node:fs'),
+    path = nodeBuiltin<typeof import('node:path')>('node:path');
   let files: string[];
   let indexPath: string | undefined;
   if (fs.statSync(p).isDirectory()) {
@@ -108,7 +117,7 @@ export function openSafetensors(p: string): SafetensorsSource {
     for (const n of names) if (!fs.existsSync(path.join(dir, n))) fail(`${indexPath}: shard ${quote(n)} is missing from ${dir}`);
     files = names.map((n) => path.join(dir, n));
   }
-  const readers = new Map<string, FileReader>();
+  const readers = new Map<string, ByteReader>();
   const tensors = new Map<string, TensorInfo>();
   const metadata: Record<string, string> = {};
   try {

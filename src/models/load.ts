@@ -9,10 +9,9 @@ import type { TensorSource } from '../formats/file.js';
 import type { Backend, KvType } from '../backend/backend.js';
 import { ReferenceBackend } from '../backend/reference.js';
 import { configFromGguf, parseHfConfig, type QwenConfig } from './config.js';
-import { ARCHITECTURES } from './registry.js';
-import { withCacheType } from './kv_cache.js';
+import { loadFromSource } from './load_source.js';
 import type { CausalLM } from './model.js';
-import { WeightLoader, type LoadQuantType } from './weights.js';
+import type { LoadQuantType } from './weights.js';
 import { loadLoras, type LoraSpec } from '../lora/load.js';
 
 export interface LoadOptions {
@@ -107,10 +106,7 @@ export function loadModel(p: string, opts: LoadOptions = {}): CausalLM {
   const backend = opts.backend ?? new ReferenceBackend();
   const { format, config: full, source } = openModelFiles(p);
   try {
-    const config = withCacheType(withContext(full, opts.ctxSize), opts.cacheType);
-    const weights = new WeightLoader(source, format, backend, opts.onProgress, config.model_type, opts.quantize, opts.checkTensors);
-    const model = ARCHITECTURES[config.model_type].load(config, weights, backend);
-    for (const n of weights.notes) (opts.onNote ?? ((m) => process.stderr.write(`note: ${m}\n`)))(n);
+    const model = loadFromSource(format, full, source, { ...opts, backend, onNote: opts.onNote ?? ((m) => process.stderr.write(`note: ${m}\n`)) });
     if (opts.lora?.length) loadLoras(model, opts.lora, p, opts.onNote);
     return model;
   } finally {
@@ -118,10 +114,4 @@ export function loadModel(p: string, opts: LoadOptions = {}): CausalLM {
   }
 }
 
-/** `c` with its context capped at ctxSize (LoadOptions.ctxSize); an error when that exceeds it. */
-export function withContext(c: QwenConfig, ctxSize: number | undefined): QwenConfig {
-  if (ctxSize === undefined) return c;
-  if (!Number.isSafeInteger(ctxSize) || ctxSize < 1) fail(`--ctx-size must be a positive integer, got ${ctxSize}`);
-  if (ctxSize > c.max_position_embeddings) fail(`--ctx-size ${ctxSize} is larger than the model's context of ${c.max_position_embeddings} tokens`);
-  return { ...c, max_position_embeddings: ctxSize };
-}
+export { withContext } from './load_source.js';

@@ -2,13 +2,14 @@
 // vocab.json + merges.txt (slow layout), with tokenizer_config.json for added tokens, special
 // tokens and the chat template, and generation_config.json / config.json for the stop tokens.
 // Only what Qwen's byte-level BPE uses is accepted; anything else is a clear error, not a guess.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { nodeBuiltin } from '../node_builtin.js';
 import { fail } from '../errors.js';
 import type { AddedToken } from './added_tokens.js';
 import { GPT2_PATTERN, QWEN2_PATTERN } from './pretokenize.js';
 import type { Merge } from './bpe.js';
 import type { TokenizerSpec } from './tokenizer.js';
+const fs_ = () => nodeBuiltin<typeof import('node:fs')>('node:fs');
+const path_ = () => nodeBuiltin<typeof import('node:path')>('node:path');
 
 type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -17,7 +18,7 @@ const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && 
 export function readJson(file: string, what = 'an object'): Json | undefined {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = fs_().readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
@@ -106,25 +107,25 @@ function vocabMap(v: Json, file: string): Map<string, number> {
 
 /** Older layout: vocab.json + merges.txt, added tokens from tokenizer_config.json. */
 function loadSlow(dir: string, cfg: Json | undefined): Omit<TokenizerSpec, 'eosTokenIds' | 'source'> {
-  const vfile = path.join(dir, 'vocab.json'),
-    mfile = path.join(dir, 'merges.txt');
+  const vfile = path_().join(dir, 'vocab.json'),
+    mfile = path_().join(dir, 'merges.txt');
   const vocab = vocabMap(readJson(vfile, 'an object of token -> id')!, vfile);
-  if (!fs.existsSync(mfile)) fail(`${dir}: has vocab.json but no merges.txt`);
+  if (!fs_().existsSync(mfile)) fail(`${dir}: has vocab.json but no merges.txt`);
   const merges: string[] = [];
-  const lines = fs.readFileSync(mfile, 'utf8').split('\n');
+  const lines = fs_().readFileSync(mfile, 'utf8').split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.replace(/\r$/, '');
     // transformers skips the "#version" header and blank lines
     if (line === '' || (i === 0 && line.startsWith('#version'))) continue;
     merges.push(line);
   }
-  const cfile = path.join(dir, 'tokenizer_config.json');
+  const cfile = path_().join(dir, 'tokenizer_config.json');
   const addedTokens: AddedToken[] = [];
   const dec = cfg?.added_tokens_decoder;
   if (isObj(dec)) {
     for (const [id, t] of Object.entries(dec)) addedTokens.push(parseAdded({ ...(isObj(t) ? t : {}), id: Number(id) }, cfile, `added_tokens_decoder["${id}"]`));
   }
-  const atFile = path.join(dir, 'added_tokens.json');
+  const atFile = path_().join(dir, 'added_tokens.json');
   const extra = readJson(atFile);
   if (extra) {
     const specials = new Set<string>();
@@ -152,8 +153,8 @@ function loadSlow(dir: string, cfg: Json | undefined): Omit<TokenizerSpec, 'eosT
 
 /** The chat template of an HF folder: chat_template.jinja, tokenizer_config.json, or chat_template.json. */
 function chatTemplateOf(dir: string, cfg: Json | undefined): string | undefined {
-  const jinja = path.join(dir, 'chat_template.jinja');
-  if (fs.existsSync(jinja)) return fs.readFileSync(jinja, 'utf8');
+  const jinja = path_().join(dir, 'chat_template.jinja');
+  if (fs_().existsSync(jinja)) return fs_().readFileSync(jinja, 'utf8');
   const pick = (t: unknown, file: string): string | undefined => {
     if (t == null) return undefined;
     if (typeof t === 'string') return t;
@@ -164,9 +165,9 @@ function chatTemplateOf(dir: string, cfg: Json | undefined): string | undefined 
     }
     fail(`${file}: "chat_template" must be a string or a list of {name, template} with a "default"`);
   };
-  const fromCfg = pick(cfg?.chat_template, path.join(dir, 'tokenizer_config.json'));
+  const fromCfg = pick(cfg?.chat_template, path_().join(dir, 'tokenizer_config.json'));
   if (fromCfg !== undefined) return fromCfg;
-  const jfile = path.join(dir, 'chat_template.json');
+  const jfile = path_().join(dir, 'chat_template.json');
   return pick(readJson(jfile)?.chat_template, jfile);
 }
 
@@ -208,18 +209,18 @@ function mergeConfigAddedTokens(base: { vocab: Map<string, number>; addedTokens:
 }
 
 export function loadHfTokenizerSpec(dir: string): TokenizerSpec {
-  const tfile = path.join(dir, 'tokenizer.json');
-  const cfg = readJson(path.join(dir, 'tokenizer_config.json'));
+  const tfile = path_().join(dir, 'tokenizer.json');
+  const cfg = readJson(path_().join(dir, 'tokenizer_config.json'));
   let base: Omit<TokenizerSpec, 'eosTokenIds' | 'source'>;
-  if (fs.existsSync(tfile)) base = loadFast(dir, tfile);
-  else if (fs.existsSync(path.join(dir, 'vocab.json'))) base = loadSlow(dir, cfg);
+  if (fs_().existsSync(tfile)) base = loadFast(dir, tfile);
+  else if (fs_().existsSync(path_().join(dir, 'vocab.json'))) base = loadSlow(dir, cfg);
   else fail(`${dir}: no tokenizer.json (or vocab.json + merges.txt) in this folder`);
 
-  mergeConfigAddedTokens(base, cfg, path.join(dir, 'tokenizer_config.json'));
+  mergeConfigAddedTokens(base, cfg, path_().join(dir, 'tokenizer_config.json'));
   const byContent = new Map(base.addedTokens.map((t) => [t.content, t]));
   const idOf = (content: string | undefined) => (content === undefined ? undefined : (byContent.get(content)?.id ?? base.vocab.get(content)));
-  const gen = readJson(path.join(dir, 'generation_config.json'));
-  const confFile = readJson(path.join(dir, 'config.json'));
+  const gen = readJson(path_().join(dir, 'generation_config.json'));
+  const confFile = readJson(path_().join(dir, 'config.json'));
   // Qwen3.5 (Qwen3_5ForConditionalGeneration) keeps the text model's ids under text_config
   const conf = confFile && isObj(confFile.text_config) ? { ...confFile.text_config, ...confFile } : confFile;
   // Generation stops on generation_config's eos_token_id (Qwen lists <|im_end|> and <|endoftext|>);

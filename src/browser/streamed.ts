@@ -1,0 +1,181 @@
+// Loading a model whose bytes arrive asynchronously (remote.ts) through the synchronous loader
+// (models/load_source.ts) without holding the file in JS memory: the loader runs once against a
+// source that only records where each tensor goes when its destination is the backend's own
+// memory (a weight's storage), then every recorded tensor is streamed there from the file, in
+// file order, a few large Range requests in all. Tensors the loader needs at once (norms and
+// biases it widens to f32, matrices it splits or converts) are fetched before it runs; one it
+// asks for unexpectedly makes the load start again with that kind of tensor fetched first.
+import type { TensorInfo, TensorSource } from '../formats/file.js';
+import type { GgufFile } from '../formats/gguf.js';
+import { configFromGguf, type QwenConfig } from '../models/config.js';
+import { loadFromSource } from '../models/load_source.js';
+import type { CausalLM } from '../models/model.js';
+import type { Backend, KvType } from '../backend/backend.js';
+import { fail, quote } from '../errors.js';
+import type { RangeSource } from './remote.js';
+
+/** A tensor the loader wants now, not recorded for later: the load restarts with it fetched. */
+class NeedTensor extends Error {
+  constructor(readonly tensor: string) {
+    super(`tensor ${tensor} is needed while loading`);
+  }
+}
+
+/** Tensors fetched before the loader runs: vectors and anything up to this size. */
+const EAGER_BYTES = 1 << 20;
+/** Two tensors at most this far apart in the file are read by one request (the gap is skipped):
+ * large for the weights (few requests), small for the vectors fetched first (they sit between
+ * matrices that are streamed later). */
+const GAP_BYTES = 1 << 20,
+  EAGER_GAP_BYTES = 64 << 10;
+
+interface Pending {
+  info: TensorInfo;
+  dsts: Uint8Array[];
+}
+
+class RecordingSource implements TensorSource {
+  readonly pending = new Map<string, Pending>();
+  constructor(
+    readonly path: string,
+    readonly tensors: ReadonlyMap<string, TensorInfo>,
+    private readonly eager: ReadonlyMap<string, Uint8Array>,
+    private readonly stable: (b: ArrayBufferLike) => boolean,
+  ) {}
+  private info(name: string): TensorInfo {
+    const info = this.tensors.get(name);
+    if (!info) fail(`${this.path}: no tensor named ${quote(name)}`);
+    return info;
+  }
+  readInto(name: string, dst: Uint8Array): void {
+    const info = this.info(name);
+    if (dst.length !== info.byteLength) throw new Error(`readInto ${name}: destination has ${dst.length} bytes, tensor has ${info.byteLength}`);
+    const e = this.eager.get(name);
+    if (e) dst.set(e);
+    else if (this.stable(dst.buffer)) {
+      const p = this.pending.get(name);
+      if (p) p.dsts.push(dst);
+      else this.pending.set(name, { info, dsts: [dst] });
+    } else throw new NeedTensor(name);
+  }
+  readRange(name: string, start: number, dst: Uint8Array): void {
+    this.info(name);
+    const e = this.eager.get(name);
+    if (!e) throw new NeedTensor(name);
+    dst.set(e.subarray(start, start + dst.length));
+  }
+  close(): void {}
+}
+
+/**
+ * Stream the bytes of `items` (tensors of `src`) into their destinations: tensors sorted by
+ * offset, neighbours read by one request, each chunk copied where it belongs as it arrives.
+ */
+export async function streamTensors(src: RangeSource, items: Pending[], onBytes: (n: number) => void, signal?: AbortSignal, gap = GAP_BYTES): Promise<void> {
+  const sorted = [...items].sort((a, b) => a.info.offset - b.info.offset);
+  for (let i = 0; i < sorted.length; ) {
+    let j = i + 1,
+      end = sorted[i]!.info.offset + sorted[i]!.info.byteLength;
+    while (j < sorted.length && sorted[j]!.info.offset - end <= gap) end = Math.max(end, sorted[j]!.info.offset + sorted[j++]!.info.byteLength);
+    const run = sorted.slice(i, j),
+      start = run[0]!.info.offset;
+    const reader = (await src.stream(start, end - start, signal)).getReader();
+    let at = start,
+      k = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      let c = value;
+      while (c.length && k < run.length) {
+        const t = run[k]!.info;
+        if (at < t.offset) {
+          const skip = Math.min(t.offset - at, c.length); // a gap between tensors
+          c = c.subarray(skip);
+          at += skip;
+          continue;
+        }
+        const into = at - t.offset,
+          n = Math.min(t.byteLength - into, c.length);
+        for (const d of run[k]!.dsts) d.set(c.subarray(0, n), into);
+        onBytes(n);
+        c = c.subarray(n);
+        at += n;
+        if (into + n === t.byteLength) k++;
+      }
+    }
+    if (at !== end) fail(`${src.name}: the response ended at byte ${at}, before byte ${end}; the connection dropped or the file changed`);
+    i = j;
+  }
+}
+
+/** The tensor-name pattern a needed tensor stands for (blk.7.attn_q.weight -> every layer's attn_q.weight). */
+const kindOf = (name: string) => name.replace(/^blk\.\d+\./, 'blk.*.');
+
+export interface StreamedLoadOptions {
+  ctxSize?: number;
+  cacheType?: KvType;
+  /** bytes read into the backend so far, of the total */
+  onProgress?: (done: number, total: number) => void;
+  onNote?: (note: string) => void;
+  signal?: AbortSignal;
+  /** tensors up to this size are fetched before the loader runs (default 1 MiB; tests use 0) */
+  eagerBytes?: number;
+}
+
+/** The model config a GGUF header describes (as models/load.ts's openModelFiles). */
+export function ggufConfig(g: GgufFile): QwenConfig {
+  const embd = g.tensors.get('token_embd.weight');
+  if (!embd) fail(`${g.path}: tensor 'token_embd.weight' is missing`);
+  return configFromGguf(g.metadata, g.path, embd.shape[0]!, g.tensors.has('output.weight'));
+}
+
+/** How many times the last loadStreamed ran the loader (1 + restarts; tests read it). */
+export let lastAttempts = 0;
+
+/**
+ * Load the model of GGUF header `g` whose bytes are `src` onto a backend from `makeBackend`
+ * (called again if the load restarts; the backend must say which buffers are its memory).
+ */
+export async function loadStreamed(
+  g: GgufFile,
+  src: RangeSource,
+  makeBackend: () => Backend & { ownsBuffer(b: ArrayBufferLike): boolean },
+  opts: StreamedLoadOptions = {},
+): Promise<{ model: CausalLM; backend: Backend }> {
+  const config = ggufConfig(g);
+  const total = g.tensorList.reduce((n, t) => n + t.byteLength, 0);
+  let done = 0;
+  const onBytes = (n: number) => {
+    done += n;
+    opts.onProgress?.(done, total);
+  };
+  const eager = new Map<string, Uint8Array>();
+  const kinds = new Set<string>();
+  const wanted = (t: TensorInfo) => t.shape.length === 1 || t.byteLength <= (opts.eagerBytes ?? EAGER_BYTES) || kinds.has(kindOf(t.name));
+  for (let attempt = 0; ; attempt++) {
+    const fetch = g.tensorList.filter((t) => wanted(t) && !eager.has(t.name)).map((info) => ({ info, dsts: [new Uint8Array(info.byteLength)] }));
+    await streamTensors(src, fetch, attempt === 0 ? onBytes : () => {}, opts.signal, EAGER_GAP_BYTES);
+    for (const f of fetch) eager.set(f.info.name, f.dsts[0]!);
+    lastAttempts = attempt + 1;
+    const backend = makeBackend();
+    const source = new RecordingSource(src.name, g.tensors, eager, (b) => backend.ownsBuffer(b));
+    let model: CausalLM;
+    try {
+      model = loadFromSource('gguf', config, source, { backend, ctxSize: opts.ctxSize, cacheType: opts.cacheType, onNote: opts.onNote });
+    } catch (e) {
+      backend.dispose?.();
+      if (!(e instanceof NeedTensor) || attempt >= 8) throw e;
+      kinds.add(kindOf(e.tensor));
+      continue;
+    }
+    try {
+      // tensors fetched up front and also wanted in the backend's memory were copied by readInto
+      await streamTensors(src, [...source.pending.values()], onBytes, opts.signal);
+    } catch (e) {
+      backend.dispose?.();
+      throw e;
+    }
+    opts.onProgress?.(total, total);
+    return { model, backend };
+  }
+}

@@ -1,0 +1,29 @@
+// A model built from opened tensors (any TensorSource: files by path, or a URL / Blob in a browser)
+// and its config: the part of loading that reads no file by path (load.ts opens the files).
+import type { TensorSource } from '../formats/file.js';
+import { ReferenceBackend } from '../backend/reference.js';
+import type { QwenConfig } from './config.js';
+import { ARCHITECTURES } from './registry.js';
+import { withCacheType } from './kv_cache.js';
+import type { CausalLM } from './model.js';
+import { WeightLoader } from './weights.js';
+import { fail } from '../errors.js';
+import type { LoadOptions, ModelFormat } from './load.js';
+
+/** Build the model from `source` (which stays open: the caller closes it). */
+export function loadFromSource(format: ModelFormat, full: QwenConfig, source: TensorSource, opts: Omit<LoadOptions, 'lora'> = {}): CausalLM {
+  const backend = opts.backend ?? new ReferenceBackend();
+  const config = withCacheType(withContext(full, opts.ctxSize), opts.cacheType);
+  const weights = new WeightLoader(source, format, backend, opts.onProgress, config.model_type, opts.quantize, opts.checkTensors);
+  const model = ARCHITECTURES[config.model_type].load(config, weights, backend);
+  for (const n of weights.notes) (opts.onNote ?? ((m) => console.warn(`note: ${m}`)))(n);
+  return model;
+}
+
+/** `c` with its context capped at ctxSize (LoadOptions.ctxSize); an error when that exceeds it. */
+export function withContext(c: QwenConfig, ctxSize: number | undefined): QwenConfig {
+  if (ctxSize === undefined) return c;
+  if (!Number.isSafeInteger(ctxSize) || ctxSize < 1) fail(`--ctx-size must be a positive integer, got ${ctxSize}`);
+  if (ctxSize > c.max_position_embeddings) fail(`--ctx-size ${ctxSize} is larger than the model's context of ${c.max_position_embeddings} tokens`);
+  return { ...c, max_position_embeddings: ctxSize };
+}

@@ -1,0 +1,12 @@
+// A Node module (fs, path, crypto, ...) fetched when first needed, through process.getBuiltinModule
+// (Node >= 20.16, Bun, Deno), instead of a static `import 'node:...'`: the files that read models by
+// path stay loadable in a browser (qwen-ts/browser), where only these path-based calls fail, with
+// an error that says what to use there.
+type GetBuiltin = (id: string) => unknown;
+
+export function nodeBuiltin<T>(id: string): T {
+  const get = (globalThis as { process?: { getBuiltinModule?: GetBuiltin } }).process?.getBuiltinModule;
+  if (typeof get !== 'function')
+    throw new Error(`qwen.ts: reading files by path needs Node (>= 20.16), Bun or Deno (${id} is not available here); in a browser, load a model from a URL, File or hub id (qwen-ts/browser)`);
+  return get(id) as T;
+}
