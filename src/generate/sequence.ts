@@ -8,7 +8,7 @@ import type { ConstraintSpec } from './constrain/index.js';
 import { checkSamplerParams, distribution, draw, logprobs, Rng, type Choice, type SamplerParams } from './sampler.js';
 import type { PrefixCache } from './prefix_cache.js';
 import { SpecMark, verifyToken } from './spec.js';
-import { checkImages, mropePositions, type MropePlan } from '../vision/positions.js';
+import { checkImages, imageFields, mropePositions, type MropePlan } from '../vision/positions.js';
 import type { PromptImage } from '../vision/types.js';
 
 /** Restricts which tokens may come next (JSON schema, forced tool call); advanced on each token. */
@@ -185,20 +185,8 @@ export class Sequence {
       this.draft.forEach((t, i) => out.push({ token: t, pos: end + i, logits: true }));
     }
     this.fed += out.length;
-    return this.mrope ? out.map((e) => this.imageRow(e)) : out;
-  }
-
-  /** An entry of a prompt with images: its M-RoPE position, and its embedding when it is an image's row. */
-  private imageRow(e: { token: number; pos: number; logits: boolean }): Pick<BatchEntry, 'token' | 'pos' | 'logits' | 'embd' | 'mpos'> {
-    const m = this.mrope!,
-      p = e.pos;
-    if (p >= this.prompt.length) return { ...e, mpos: [p + m.delta, p + m.delta, p + m.delta] };
-    const mpos = [m.pos[p * 3]!, m.pos[p * 3 + 1]!, m.pos[p * 3 + 2]!] as const;
-    for (const { start, image } of this.o.images!) {
-      const k = p - start;
-      if (k >= 0 && k < image.nx * image.ny) return { ...e, mpos, embd: image.rows.subarray(k * image.dim, (k + 1) * image.dim) };
-    }
-    return { ...e, mpos };
+    const m = this.mrope;
+    return m ? out.map((e) => ({ ...e, ...imageFields(m, this.o.images!, e.pos) })) : out;
   }
 
   /** Sample from the logits of the last evaluated position; undefined once finished. */

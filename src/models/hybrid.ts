@@ -148,7 +148,7 @@ export function loadHybrid<F>(c: QwenConfig, w: WeightLoader, ffn: (p: string, i
     const L = c.num_hidden_layers;
     w.skipMatching(w.naming === 'hf' ? /^mtp\./ : new RegExp(`^blk\\.(${Array.from({ length: c.mtp_num_hidden_layers! }, (_, j) => L + j).join('|')})\\.`));
   }
-  if (w.skipMatching(/^model\.visual\./) > 0) w.notes.push('this checkpoint has a vision tower: images are not supported yet, so it is not loaded (text works)');
+  w.skipMatching(/^model\.visual\./); // the vision tower: src/vision/attach.ts loads it
   return { tokenEmbd, layers, outputNorm, output };
 }
 

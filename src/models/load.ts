@@ -13,6 +13,7 @@ import { loadFromSource } from './load_source.js';
 import type { CausalLM } from './model.js';
 import type { LoadQuantType } from './weights.js';
 import { loadLoras, type LoraSpec } from '../lora/load.js';
+import { attachVision } from '../vision/attach.js';
 
 export interface LoadOptions {
   backend?: Backend;
@@ -45,6 +46,12 @@ export interface LoadOptions {
    * q8_0 (head_dim a multiple of 32); attention reads them as stored. DeltaNet states stay f32.
    */
   cacheType?: KvType;
+  /**
+   * The vision tower: an mmproj GGUF (llama.cpp's --mmproj) or an HF folder holding one. Absent: a
+   * GGUF model with M-RoPE takes the one `mmproj*.gguf` beside it that fits, an HF folder its own
+   * `visual.*` tensors (src/vision/attach.ts). false: no tower (llama.cpp's --no-mmproj).
+   */
+  mmproj?: string | false;
 }
 
 export type ModelFormat = 'hf' | 'gguf';
@@ -108,6 +115,7 @@ export function loadModel(p: string, opts: LoadOptions = {}): CausalLM {
   try {
     const model = loadFromSource(format, full, source, { ...opts, backend, onNote: opts.onNote ?? ((m) => process.stderr.write(`note: ${m}\n`)) });
     if (opts.lora?.length) loadLoras(model, opts.lora, p, opts.onNote);
+    attachVision(model, p, format, backend, { mmproj: opts.mmproj, onNote: opts.onNote ?? ((m) => process.stderr.write(`note: ${m}\n`)) });
     return model;
   } finally {
     source.close(); // every weight has been read into backend storage

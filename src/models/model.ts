@@ -4,6 +4,7 @@ import type { LoraSet } from '../lora/apply.js';
 import type { QwenConfig } from './config.js';
 import type { BatchEntry, KvCache } from './kv_cache.js';
 import type { WeightLoader } from './weights.js';
+import type { VisionEncoder } from '../vision/types.js';
 
 /** Called with every named intermediate (llama.cpp's names: attn_norm, Qcur, ffn_out, ...). */
 export type TraceHook = (name: string, layer: number, data: Float32Array, shape: readonly number[]) => void;
@@ -18,6 +19,8 @@ export interface CausalLM {
   trace?: TraceHook;
   /** LoRA adapters loaded on this model (src/lora/apply.ts), which batch rows pick by BatchEntry.adapter */
   lora?: LoraSet;
+  /** the vision tower that makes image rows for this model (src/vision/attach.ts); absent: text only */
+  vision?: VisionEncoder;
   /**
    * Evaluate a batch; returns logits [R, vocab_size] for the R entries that asked for them, in order
    * (output 'hidden': their final-norm hidden states [R, hidden_size] instead; no LM head).

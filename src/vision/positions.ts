@@ -5,6 +5,7 @@
 // (p0, p0 + r, p0 + c); the token after it is at p0 + max(nx, ny), not p0 + nx * ny, so every
 // image shifts what follows by max(nx, ny) - nx * ny. The cache slot (BatchEntry.pos) stays p.
 import { fail } from '../errors.js';
+import type { BatchEntry } from '../models/kv_cache.js';
 import type { PromptImage } from './types.js';
 
 export interface MropePlan {
@@ -36,6 +37,18 @@ export function mropePositions(length: number, images: readonly PromptImage[]): 
   }
   text(length);
   return { pos, delta };
+}
+
+/** What an entry at sequence index `p` carries with images: its M-RoPE position, and its embedding
+ * when it is one of an image's rows. */
+export function imageFields(plan: MropePlan, images: readonly PromptImage[], p: number): Pick<BatchEntry, 'mpos' | 'embd'> {
+  if (p * 3 >= plan.pos.length) return { mpos: [p + plan.delta, p + plan.delta, p + plan.delta] };
+  const mpos = [plan.pos[p * 3]!, plan.pos[p * 3 + 1]!, plan.pos[p * 3 + 2]!] as const;
+  for (const { start, image } of images) {
+    const k = p - start;
+    if (k >= 0 && k < image.nx * image.ny) return { mpos, embd: image.rows.subarray(k * image.dim, (k + 1) * image.dim) };
+  }
+  return { mpos };
 }
 
 /**

@@ -1,0 +1,37 @@
+// `qwen-ts logits --image FILE`: the one `<|image_pad|>` id in --tokens becomes the image's nx * ny
+// pads (as the HF processor expands it), whose embeddings are the tower's rows, and every position
+// gets its M-RoPE (t, h, w) (src/vision/positions.ts): the batch entries of that prompt.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fail } from '../errors.js';
+import type { BatchEntry } from '../models/kv_cache.js';
+import type { CausalLM } from '../models/model.js';
+import { loadTokenizer } from '../tokenizer/load.js';
+import { decodeImage } from '../vision/image/decode.js';
+import { checkImages, imageFields, mropePositions } from '../vision/positions.js';
+import { expandImagePads, IMAGE_PAD } from '../vision/prompt.js';
+
+/** The prompt `ids` with the image at `file` in place of its one pad, as batch entries (logits where `wanted`). */
+export function imagePromptEntries(model: CausalLM, modelPath: string, file: string, ids: readonly number[], wanted: (pos: number, n: number) => boolean): BatchEntry[] {
+  const c = model.config;
+  if (!c.mrope_section) fail(`--image: this ${c.model_type} model is a text model (no M-RoPE sections), it takes no images`);
+  if (!model.vision) fail(`--image: no vision tower for this model; give its mmproj GGUF with --mmproj (none was found beside ${path.basename(modelPath)})`);
+  const tok = loadTokenizer(modelPath);
+  const pad = tok.tokenToId(IMAGE_PAD);
+  if (pad === undefined) fail(`--image: the model's tokenizer has no ${IMAGE_PAD} token to mark the image with`);
+  const n = ids.filter((t) => t === pad).length;
+  if (n !== 1) fail(`--tokens holds ${n === 0 ? 'no' : n} ${IMAGE_PAD} id${n === 1 ? '' : 's'} (${pad}); put exactly one where the image goes (--image takes one image)`);
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    fail(`--image ${file}: ${(e as Error).message}`);
+  }
+  const img = decodeImage(bytes, file);
+  const emb = model.vision.encode(img, createHash('sha256').update(bytes).digest('hex'));
+  const { ids: full, images } = expandImagePads(tok, ids, [emb]);
+  checkImages(images, full, c.hidden_size, true);
+  const plan = mropePositions(full.length, images);
+  return full.map((token, pos) => ({ token, pos, seq: 0, logits: wanted(pos, full.length), ...imageFields(plan, images, pos) }));
+}
