@@ -171,11 +171,48 @@ def main():
         save(name, photo(w, h), quality=90, subsampling=2)
     run("cwebp", "-quiet", "-lossless", src, "-o", os.path.join(OUT, "rgb8-lossless.webp"))
     run("cwebp", "-quiet", "-q", "80", src, "-o", os.path.join(OUT, "rgb8-lossy.webp"))
+    run("cwebp", "-quiet", "-q", "80", os.path.join(OUT, "rgba8.png"), "-o", os.path.join(OUT, "rgba8-lossy-alpha.webp"))
+    run("img2webp", "-lossless", src, os.path.join(OUT, "grey8.png"), "-o", os.path.join(OUT, "animated.webp"))
+    files.update({n: {} for n in ("rgb8-lossless.webp", "rgb8-lossy.webp", "rgba8-lossy-alpha.webp", "animated.webp")})
+    # lossless WebP of several kinds (cwebp picks the transforms: palette images get colour
+    # indexing with 1/2/4/8 pixels a byte, photos predictor + cross-colour + colour cache; the
+    # larger pattern gets meta prefix codes); dwebp's decode is the reference
+    bigger = os.path.join(tmp, "pattern.png")
+    pattern(203, 150).save(bigger)
+    photo_png = os.path.join(tmp, "photo.png")
+    photo(99, 67).save(photo_png)
+    for name, source, args in [
+        ("photo-lossless-z0.webp", photo_png, ["-lossless", "-z", "0"]),
+        ("photo-lossless-z9.webp", photo_png, ["-lossless", "-z", "9"]),
+        ("photo-near-lossless.webp", photo_png, ["-lossless", "-near_lossless", "40"]),
+        ("pattern-203x150-lossless.webp", bigger, ["-lossless", "-m", "6", "-q", "100"]),
+        ("rgba8-lossless-exact.webp", os.path.join(OUT, "rgba8.png"), ["-lossless", "-exact"]),
+        ("grey1-lossless.webp", os.path.join(OUT, "grey1.png"), ["-lossless"]),
+        ("palette4-lossless.webp", os.path.join(OUT, "palette4.png"), ["-lossless"]),
+        ("palette2-lossless.webp", os.path.join(OUT, "palette2-trns.png"), ["-lossless", "-exact"]),
+        ("palette8-lossless.webp", os.path.join(OUT, "palette8.png"), ["-lossless"]),
+    ]:
+        run("cwebp", "-quiet", *args, source, "-o", os.path.join(OUT, name))
+        files[name] = {}
+    # a VP8X container (metadata chunk) around a VP8L image
+    exif = os.path.join(tmp, "exif.bin")
+    with open(exif, "wb") as fh:
+        fh.write(b"Exif\0\0MM\0*\0\0\0\x08\0\0")
+    run("webpmux", "-set", "exif", exif, os.path.join(OUT, "rgb8-lossless.webp"), "-o", os.path.join(OUT, "rgb8-lossless-vp8x.webp"))
+    files["rgb8-lossless-vp8x.webp"] = {}
 
     for name in sorted(files):
         if name.endswith(".webp"):
+            # no llama.cpp reference (stb_image reads no WebP): libwebp's own decoder (dwebp, RGB PPM)
             img = Image.open(os.path.join(OUT, name))
-            files[name] = {"width": img.width, "height": img.height, "stb": "refused (stb_image reads no WebP)"}
+            if getattr(img, "n_frames", 1) > 1:
+                files[name] = {"width": img.width, "height": img.height, "animated": True}
+                continue
+            files[name] = {"width": img.width, "height": img.height, "lossless": "VP8L" in open(os.path.join(OUT, name), "rb").read(64).decode("latin1")}
+            if files[name]["lossless"]:
+                ppm = os.path.join(tmp, "out.ppm")
+                run("dwebp", "-quiet", os.path.join(OUT, name), "-ppm", "-o", ppm)
+                files[name]["sha256"] = sha(open(ppm, "rb").read()[-img.width * img.height * 3:])
             continue
         raw = os.path.join(tmp, "out.rgb")
         w, h = map(int, run(a.dump, "decode", os.path.join(OUT, name), raw).split())

@@ -136,10 +136,32 @@ test('a JPEG cut anywhere: an ImageError naming the file', () => {
   }
 });
 
+test('a lossless WebP cut anywhere: an ImageError naming the file', () => {
+  const full = read('pattern-203x150-lossless.webp');
+  for (let n = 0; n < full.length - 1; n += 5) {
+    assert.throws(
+      () => decodeImage(full.subarray(0, n), 'p.webp'),
+      (e: Error) => e instanceof ImageError && e.message.startsWith('p.webp'),
+      `cut at ${n}`,
+    );
+  }
+});
+
+test('a VP8X header that understates a lossless image is caught before allocation', () => {
+  const b = read('rgb8-lossless-vp8x.webp').slice();
+  const at = b.indexOf(0x2f, 20); // VP8L signature: 14 bits width - 1, 14 bits height - 1 follow
+  assert.equal(String.fromCharCode(...b.subarray(at - 8, at - 4)), 'VP8L');
+  b[at + 1] = 0xff;
+  b[at + 2] = 0xff;
+  b[at + 3] = 0xff;
+  b[at + 4] = (b[at + 4]! & 0xf0) | 0x0f;
+  rejects(b, /16384x16384 .*over the limit/, 'big.webp');
+});
+
 test('corrupted bytes (fixed pseudo-random flips) give an ImageError or an image, never another exception', () => {
   let seed = 12345;
   const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
-  for (const name of ['rgb8.png', 'palette4.png', 'rgba16-adam7.png', 'photo-420.jpg', 'photo-422-progressive.jpg']) {
+  for (const name of ['rgb8.png', 'palette4.png', 'rgba16-adam7.png', 'photo-420.jpg', 'photo-422-progressive.jpg', 'photo-lossless-z9.webp', 'palette2-lossless.webp']) {
     const src = read(name);
     for (let k = 0; k < 60; k++) {
       const b = src.slice();

@@ -1,11 +1,11 @@
 // Image bytes to RGB: the format is sniffed from the magic bytes (never from the file name), the
 // header is checked against the pixel limit before anything the size of the image is allocated,
-// and anything that is not PNG or JPEG gets an error that says what it looks like.
+// and anything that is not PNG, JPEG or WebP gets an error that says what it looks like.
 import type { RgbImage } from '../types.js';
 import { ascii, checkSize, DEFAULT_MAX_PIXELS, type DecodeOptions, ImageError, type ImageFormat, type ImageInfo, label } from './common.js';
 import { decodeJpeg, jpegHeader } from './jpeg.js';
 import { decodePng, PNG_MAGIC, pngHeader } from './png.js';
-import { webpHeader } from './webp.js';
+import { decodeWebp, webpHeader } from './webp.js';
 
 export { DEFAULT_MAX_PIXELS, type DecodeOptions, ImageError, type ImageFormat, type ImageInfo } from './common.js';
 
@@ -70,7 +70,7 @@ export function probeImage(bytes: Uint8Array, name?: string): ImageInfo {
 
 /**
  * Decodes PNG or JPEG bytes to RGB (alpha dropped, grey repeated), as llama.cpp's stb_image does
- * with 3 channels requested. Throws ImageError for anything it cannot decode, for truncated or
+ * with 3 channels requested, and lossless WebP (which llama.cpp does not read; lossy WebP is refused). Throws ImageError for anything it cannot decode, for truncated or
  * corrupt data, and for images over `maxPixels` (checked on the header, before decoding).
  */
 export function decodeImage(bytes: Uint8Array, name?: string, opts: DecodeOptions = {}): RgbImage {
@@ -80,5 +80,5 @@ export function decodeImage(bytes: Uint8Array, name?: string, opts: DecodeOption
   checkSize(info.width, info.height, maxPixels, what);
   if (info.format === 'png') return decodePng(bytes, what, maxPixels);
   if (info.format === 'jpeg') return decodeJpeg(bytes, what, maxPixels);
-  throw new ImageError(`${what}: ${info.width}x${info.height} WebP images are not supported yet (llama.cpp does not read WebP either); convert it to PNG or JPEG`);
+  return decodeWebp(bytes, what, maxPixels);
 }

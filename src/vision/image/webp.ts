@@ -1,6 +1,9 @@
-// WebP: the header only. Neither llama.cpp (stb_image) nor this package decodes WebP pixels yet,
-// so decodeImage refuses it by name; probeImage still reports its size (VP8, VP8L and VP8X).
+// WebP: the size from the header of every kind (VP8, VP8L, VP8X), pixels of lossless WebP
+// (webp_lossless.ts). llama.cpp's stb_image reads no WebP, so there is no llama.cpp reference to
+// match; lossy and animated WebP are refused by name.
+import type { RgbImage } from '../types.js';
 import { ascii, ImageError, type ImageInfo } from './common.js';
+import { decodeVp8l } from './webp_lossless.js';
 
 export function webpHeader(b: Uint8Array, what: string): ImageInfo {
   if (b.length < 30) throw new ImageError(`${what}: file is truncated (${b.length} bytes)`);
@@ -22,4 +25,28 @@ export function webpHeader(b: Uint8Array, what: string): ImageInfo {
     return { format: 'webp', width: w + 1, height: h + 1 };
   }
   throw new ImageError(`${what}: unknown first chunk '${chunk}'`);
+}
+
+/**
+ * Lossless WebP (a 'VP8L' chunk, alone or inside a VP8X container) to RGB, alpha dropped.
+ * Lossy (VP8) and animated WebP are refused by name.
+ */
+export function decodeWebp(b: Uint8Array, what: string, maxPixels: number): RgbImage {
+  const canvas = webpHeader(b, what);
+  const riffEnd = Math.min(b.length, 8 + ((b[4]! | (b[5]! << 8) | (b[6]! << 16) | (b[7]! << 24)) >>> 0 || 0));
+  for (let pos = 12; pos + 8 <= riffEnd; ) {
+    const type = ascii(b, pos, 4);
+    const size = (b[pos + 4]! | (b[pos + 5]! << 8) | (b[pos + 6]! << 16) | (b[pos + 7]! << 24)) >>> 0;
+    if (size > b.length - pos - 8) throw new ImageError(`${what}: file is truncated (chunk '${type}' says ${size} bytes, ${b.length - pos - 8} left)`);
+    const data = b.subarray(pos + 8, pos + 8 + size);
+    if (type === 'VP8X' && size >= 1 && data[0]! & 0x02) throw new ImageError(`${what}: animated WebP is not supported`);
+    if (type === 'VP8 ' || type === 'ALPH') throw new ImageError(`${what}: lossy WebP is not supported (lossless is; llama.cpp reads no WebP); convert it to PNG or JPEG`);
+    if (type === 'VP8L') {
+      const { width, height, rgb } = decodeVp8l(data, what, maxPixels);
+      if (width !== canvas.width || height !== canvas.height) throw new ImageError(`${what}: the VP8X header says ${canvas.width}x${canvas.height}, the image data ${width}x${height}`);
+      return { width, height, data: rgb };
+    }
+    pos += 8 + size + (size & 1);
+  }
+  throw new ImageError(`${what}: no image data (VP8L chunk)`);
 }
