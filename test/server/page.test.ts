@@ -1,5 +1,7 @@
 // The chat page in a real browser (playwright-core driving Debian's chromium): it loads, sends a
-// message, shows the streamed answer, and its stop button stops a long answer.
+// message, shows the streamed answer, and its stop button stops a long answer; with a vision model
+// (the model double of test/vision/vl_double.ts), an attached and a pasted image are shown as
+// thumbnails, sent as data: URLs, and answered.
 // Without /usr/bin/chromium the test is skipped with a note, unless QWEN_TS_REQUIRE_BROWSER=1
 // (CI installs chromium and sets it, so there it must run).
 import { after, before, test } from 'node:test';
@@ -11,7 +13,10 @@ import type { Server } from 'node:http';
 import { chromium, type Browser } from 'playwright-core';
 import { openChatModel, type ChatModel } from '../../src/chat/engine.js';
 import { createServer } from '../../src/server/app.js';
-import { chatModelDir, fixtureDir, tmpDir } from '../helpers.js';
+import { Scheduler } from '../../src/generate/scheduler.js';
+import { ImageQueue } from '../../src/vision/jobs.js';
+import { chatModelDir, fixtureDir, listen, tmpDir } from '../helpers.js';
+import { A, B, fakeTower, tok, vl } from '../vision/vl_double.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const have = fs.existsSync(CHROMIUM);
@@ -70,4 +75,51 @@ test('the stop button stops a long answer and the page can send again', { skip }
   assert.equal(cm.scheduler.load, 0, 'the server stopped generating');
   assert.equal(await page.isDisabled('#send'), false);
   await page.close();
+});
+
+test('images: attached with the file button and pasted, shown as thumbnails, sent and answered', { skip }, async () => {
+  const vcm: ChatModel = {
+    name: 'vl',
+    path: '',
+    model: vl,
+    config: vl.config,
+    tokenizer: tok,
+    scheduler: new Scheduler(vl),
+    templateFallback: false,
+    toolFormat: 'json',
+    vision: new ImageQueue(fakeTower()),
+  };
+  const vs = createServer(vcm, { accessLog: false });
+  const url = await listen(vs);
+  const page = await browser.newPage();
+  try {
+    await page.goto(url + '/');
+    await page.waitForFunction(() => document.getElementById('model')!.textContent === 'vl');
+    await page.fill('#temperature', '0');
+    await page.setInputFiles('#file', { name: 'a.png', mimeType: 'image/png', buffer: A });
+    await page.waitForSelector('#pending img');
+    await page.fill('#input', 'What is in this picture?');
+    await page.press('#input', 'Enter');
+    await page.waitForSelector('.msg.assistant[data-done="true"]', { timeout: 30_000 });
+    assert.equal((await page.textContent('.msg.assistant .content'))!.trim(), 'pads=6'); // the image's 2 x 3 rows reached the model
+    assert.equal(await page.locator('.msg.user img').count(), 1);
+    assert.match((await page.getAttribute('.msg.user img', 'src'))!, /^data:image\/png;base64,/);
+    assert.equal(await page.locator('#pending img').count(), 0);
+    // paste an image into the message box: the second turn holds both images
+    await page.evaluate((b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'b.png', { type: 'image/png' }));
+      document.getElementById('input')!.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+    }, B.toString('base64'));
+    await page.waitForSelector('#pending img');
+    await page.fill('#input', 'And this one?');
+    await page.press('#input', 'Enter');
+    await page.waitForSelector('.msg.assistant:nth-of-type(4)[data-done="true"]', { timeout: 30_000 });
+    assert.equal((await page.locator('.msg.assistant .content').nth(1).textContent())!.trim(), 'pads=10');
+    assert.equal(await page.locator('.msg.user img').count(), 2);
+  } finally {
+    await page.close();
+    await new Promise<void>((r) => vs.close(() => r()));
+  }
 });

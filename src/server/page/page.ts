@@ -1,6 +1,8 @@
 // The chat page served at /: one self-contained HTML document (no CDN, no build step). It talks
 // to this server's /v1/chat/completions with streaming, renders markdown, folds the model's
-// thinking into a collapsible block, shows tool calls, and has a stop button.
+// thinking into a collapsible block, shows tool calls, and has a stop button. Images (a vision
+// model) are attached with the file button or pasted into the message box, shown as thumbnails,
+// and sent as data: URLs in image_url parts.
 // STYLE is exported for qwen-ts web's page (src/web/html.ts), which looks the same.
 import { PAGE_SCRIPT } from './script.js';
 
@@ -26,6 +28,12 @@ textarea { flex: 1; resize: vertical; min-height: 44px; max-height: 40vh; font: 
 button { font: inherit; padding: 8px 16px; border-radius: 8px; border: 0; background: var(--accent); color: #fff; cursor: pointer; }
 button[disabled] { opacity: .5; cursor: default; }
 #stop { background: #d33; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 6px; }
+.thumbs img { max-height: 96px; max-width: 160px; border-radius: 6px; border: 1px solid var(--border); }
+#pending:empty { display: none; }
+#pending { max-width: 852px; width: 100%; margin: 0 auto; padding: 8px 16px 0; }
+#pending img { cursor: pointer; }
+#attach { background: transparent; color: var(--fg); border: 1px solid var(--border); padding: 8px 12px; }
 `;
 
 export const PAGE_HTML = `<!doctype html>
@@ -41,7 +49,10 @@ export const PAGE_HTML = `<!doctype html>
   <button id="clear" type="button">New chat</button>
 </header>
 <main id="log" aria-live="polite"></main>
+<div id="pending" class="thumbs" title="click an image to remove it"></div>
 <form id="form">
+  <button id="attach" type="button" title="attach an image (or paste one)">+</button>
+  <input id="file" type="file" accept="image/png,image/jpeg,image/webp" multiple hidden>
   <textarea id="input" placeholder="Message (Enter to send, Shift+Enter for a new line)" autofocus></textarea>
   <button id="send" type="submit">Send</button>
   <button id="stop" type="button" hidden>Stop</button>

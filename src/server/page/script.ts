@@ -5,7 +5,7 @@ import { RENDER_SCRIPT } from './render.js';
 export const PAGE_SCRIPT = String.raw`
 const $ = (id) => document.getElementById(id);
 const log = $('log'), input = $('input'), send = $('send'), stop = $('stop');
-let history = [], controller = null, model = '';
+let history = [], controller = null, model = '', pending = []; // pending: data: URLs of images for the next message
 $('key').value = localStorage.getItem('qwen-ts-key') || '';
 $('key').onchange = () => localStorage.setItem('qwen-ts-key', $('key').value);
 const headers = () => ({ 'Content-Type': 'application/json', ...($('key').value ? { Authorization: 'Bearer ' + $('key').value } : {}) });
@@ -29,9 +29,35 @@ function render(el, m) {
   log.scrollTop = log.scrollHeight;
 }
 
+function thumbs(urls) {
+  const d = document.createElement('div');
+  d.className = 'thumbs';
+  for (const u of urls) { const i = document.createElement('img'); i.src = u; i.alt = 'image'; d.appendChild(i); }
+  return d;
+}
+
+function showPending() {
+  const p = $('pending');
+  p.innerHTML = '';
+  pending.forEach((u, k) => { const i = document.createElement('img'); i.src = u; i.alt = 'attached image'; i.onclick = () => { pending.splice(k, 1); showPending(); }; p.appendChild(i); });
+}
+
+function attach(files) {
+  for (const f of files) {
+    if (!f.type.startsWith('image/')) continue;
+    const r = new FileReader();
+    r.onload = () => { pending.push(r.result); showPending(); };
+    r.readAsDataURL(f);
+  }
+}
+
 async function ask(text) {
-  history.push({ role: 'user', content: text });
-  bubble('user').textContent = text;
+  const images = pending; pending = []; showPending();
+  // with images: text and image_url parts, as the OpenAI API takes them
+  history.push({ role: 'user', content: images.length ? [{ type: 'text', text }, ...images.map((url) => ({ type: 'image_url', image_url: { url } }))] : text });
+  const ub = bubble('user');
+  ub.textContent = text;
+  if (images.length) ub.appendChild(thumbs(images));
   const el = bubble('assistant');
   const m = { content: '', reasoning: '', tools: [] };
   controller = new AbortController();
@@ -76,8 +102,11 @@ async function ask(text) {
   }
 }
 
-$('form').onsubmit = (e) => { e.preventDefault(); const t = input.value.trim(); if (t && !controller) { input.value = ''; ask(t); } };
+$('form').onsubmit = (e) => { e.preventDefault(); const t = input.value.trim(); if ((t || pending.length) && !controller) { input.value = ''; ask(t); } };
+$('attach').onclick = () => $('file').click();
+$('file').onchange = () => { attach($('file').files); $('file').value = ''; };
+input.onpaste = (e) => { const fs = [...(e.clipboardData ? e.clipboardData.files : [])].filter((f) => f.type.startsWith('image/')); if (fs.length) { e.preventDefault(); attach(fs); } };
 input.onkeydown = (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); $('form').requestSubmit(); } };
 stop.onclick = () => controller && controller.abort();
-$('clear').onclick = () => { history = []; log.innerHTML = ''; };
+$('clear').onclick = () => { history = []; log.innerHTML = ''; pending = []; showPending(); };
 `;
