@@ -113,23 +113,7 @@ export class ReferenceBackend implements Backend {
   }
 
   rope(x: Float32Array, positions: Int32Array, T: number, H: number, Dh: number, theta: number | RopeFreqs, nRot = Dh): void {
-    const half = nRot / 2,
-      { inv, mscale } = ropeFreqs(theta, nRot);
-    for (let t = 0; t < T; t++) {
-      const p = positions[t]!;
-      for (let h = 0; h < H; h++) {
-        const base = (t * H + h) * Dh;
-        for (let i = 0; i < half; i++) {
-          const angle = p * inv[i]!;
-          const c = Math.cos(angle) * mscale,
-            s = Math.sin(angle) * mscale;
-          const a = x[base + i]!,
-            b = x[base + i + half]!;
-          x[base + i] = a * c - b * s;
-          x[base + i + half] = b * c + a * s;
-        }
-      }
-    }
+    this.ropeMulti(x, positions, 1, new Uint8Array(nRot / 2), T, H, Dh, theta, nRot); // one position column for every pair
   }
 
   attention(out: Float32Array, q: Float32Array, spans: AttnSpan[], Hq: number, Hkv: number, Dh: number, scale: number): void {
