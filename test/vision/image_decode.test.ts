@@ -96,3 +96,33 @@ test('lossy and animated WebP are refused by name, with the file name', () => {
     );
   }
 });
+
+// The vision fixtures' own images (test/fixtures/vision/images, V0's PROVENANCE.md): what the
+// oracle runs were fed. PNG = make_png.py's pattern; JPEG = its stb_image decode; lossless WebP = the PNG.
+test('the oracle images decode to what llama.cpp saw', () => {
+  const dir = path.join(FIXTURES, 'vision', 'images');
+  const file = (n: string) => new Uint8Array(fs.readFileSync(path.join(dir, n)));
+  for (const [w, h] of [
+    [56, 84],
+    [168, 140],
+    [160, 96],
+    [130, 60],
+  ] as const) {
+    const img = decodeImage(file(`img-${w}x${h}.png`));
+    assert.deepEqual([img.width, img.height], [w, h]);
+    // make_png.py: R = round(255 x / (W - 1)), G = round(255 y / (H - 1)), B = checkerboard ^ ((x y) & 31)
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const o = (y * w + x) * 3;
+        const b = ((Math.floor(x / 8) + Math.floor(y / 8)) % 2 ? 224 : 32) ^ ((x * y) & 31);
+        assert.deepEqual([...img.data.subarray(o, o + 3)], [Math.round((255 * x) / (w - 1)), Math.round((255 * y) / (h - 1)), b], `img-${w}x${h}.png (${x}, ${y})`);
+      }
+    }
+  }
+  for (const s of ['168x140', '160x96']) {
+    const stb = zlib.gunzipSync(fs.readFileSync(path.join(dir, `img-${s}.jpg.stb.rgb.gz`)));
+    assert.equal(sha(decodeImage(file(`img-${s}.jpg`)).data), sha(stb), `img-${s}.jpg`);
+    assert.deepEqual(decodeImage(file(`img-${s}.webp`)).data, decodeImage(file(`img-${s}.png`)).data, `img-${s}.webp`);
+  }
+  assert.throws(() => decodeImage(file('img-160x96-lossy.webp'), 'img-160x96-lossy.webp'), /lossy WebP/);
+});

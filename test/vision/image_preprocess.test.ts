@@ -95,4 +95,8 @@ test('preprocess and smartSize refuse bad arguments with a clear error', () => {
   assert.throws(() => preprocess({ width: 4, height: 4, data: new Uint8Array(10) }, { patch: 14, merge: 2, mean: [0, 0, 0], std: [1, 1, 1] }), /48/);
   assert.throws(() => preprocess(img, { patch: 14, merge: 2, mean: [0, 0, 0], std: [1, 0, 1] }), /std/);
   assert.throws(() => resizeBicubic(img, 0, 3), /empty/);
+  // 1 x 40,000,000 pixels (header only: data is not read before the size check)
+  const thin = { width: 1, height: 40_000_000, data: new Uint8Array(0) };
+  assert.deepEqual(smartSize(1, 40_000_000, 28, 6272, 3211264), { width: 28, height: 11_333_588 }); // = llama.cpp's
+  assert.throws(() => preprocess(thin, { patch: 14, merge: 2, mean: [0, 0, 0], std: [1, 1, 1] }), /1x40000000 .* 28x11333588, over 65536 a side/);
 });

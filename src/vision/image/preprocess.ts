@@ -189,7 +189,12 @@ export function preprocess(img: RgbImage, o: PreprocessOptions): Pixels {
   const f = o.patch * o.merge;
   const minPixels = o.minPixels ?? 8 * f * f;
   const maxPixels = o.maxPixels ?? 4096 * f * f;
-  if (img.data.length !== img.width * img.height * 3) throw new ImageError(`preprocess: ${img.width}x${img.height} RGB image has ${img.data.length} bytes, expected ${img.width * img.height * 3}`);
   const t = smartSize(img.width, img.height, f, minPixels, maxPixels);
+  // a very thin image keeps its long side past maxPixels (the short side cannot go below f);
+  // mtmd refuses resize targets over 65536 a side, and so do we, before allocating
+  if (t.width > 65536 || t.height > 65536) {
+    throw new ImageError(`preprocess: a ${img.width}x${img.height} image would be resized to ${t.width}x${t.height}, over 65536 a side (aspect ratio too extreme)`);
+  }
+  if (img.data.length !== img.width * img.height * 3) throw new ImageError(`preprocess: ${img.width}x${img.height} RGB image has ${img.data.length} bytes, expected ${img.width * img.height * 3}`);
   return normalize(resizePad(img, t.width, t.height), o.mean, o.std);
 }
