@@ -17,14 +17,17 @@
 // 1.1-1.6e-2, WASM 1.5-2.1e-2).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { ReferenceBackend } from '../../src/backend/reference.js';
 import { WasmBackend } from '../../src/backend/wasm.js';
 import type { Backend } from '../../src/backend/backend.js';
 import { decodeImage } from '../../src/vision/image/decode.js';
 import { loadVisionTower } from '../../src/vision/tower.js';
-import { relErr } from '../helpers.js';
+import { FIXTURES, relErr, tmpDir } from '../helpers.js';
+import { writeQwen2vlMmproj } from './tower_qwen2vl_mmproj.js';
 import { VISION_FIXTURES, VISION_PRESETS, loadOracle, oracleEmbd, oracleImages, visionGguf, visionHfDir, visionImage, type VisionType } from './fixtures.js';
 
 const wasm = new WasmBackend({ threads: 2 });
@@ -84,3 +87,27 @@ for (const preset of VISION_PRESETS)
     assert.ok(err < 1e-6, `HF vs GGUF: ${err}`);
     assert.ok(maxRel(a, oracleEmbd(o)) < 2e-3);
   });
+
+// Qwen2-VL's tower (qwen2vl_merger: LayerNorm with biases, quick GELU MLP, no windows) on an mmproj
+// made from the 2.5 fixture's (tower_qwen2vl_mmproj.ts; SHA-256 checked), against mtmd_oracle's
+// embeddings for that file (test/fixtures/vision_tower/qwen2vl-oracle.json.gz, PROVENANCE.md).
+test('qwen2_vl tower (qwen2vl_merger) = llama.cpp to 2e-3 on the reference and WASM backends (an unresized and an upscaled + padded image)', () => {
+  const o = JSON.parse(zlib.gunzipSync(fs.readFileSync(path.join(FIXTURES, 'vision_tower', 'qwen2vl-oracle.json.gz'))).toString('utf8')) as {
+    mmproj_sha256: string;
+    images: { file: string; nx: number; ny: number; dim: number; embd_f32_base64: string }[];
+  };
+  const file = path.join(tmpDir('qwen-ts-qwen2vl-'), 'mmproj.gguf');
+  writeQwen2vlMmproj(file);
+  assert.equal(crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex'), o.mmproj_sha256);
+  for (const be of backends) {
+    const tower = loadVisionTower(file, be, 64);
+    assert.deepEqual([tower.kind, tower.config.hidden_act, tower.config.norm, tower.config.window_size], ['qwen2_vl', 'quick_gelu', 'layer', 0]);
+    for (const im of o.images) {
+      const e = tower.encode(decodeImage(new Uint8Array(fs.readFileSync(visionImage(im.file))), im.file), 'h');
+      assert.deepEqual([e.nx, e.ny, e.dim], [im.nx, im.ny, im.dim]);
+      const b = Buffer.from(im.embd_f32_base64, 'base64');
+      const err = maxRel(e.rows, new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)));
+      assert.ok(err < 2e-3, `${be.name} ${im.file}: ${err.toExponential(2)}`);
+    }
+  }
+});
