@@ -47,6 +47,6 @@ export function setPlatform(p: Platform): void {
 export function platform(): Platform {
   if (current) return current;
   const p = nodePlatform();
-  if (!p) throw new Error('qwen.ts: this runtime has neither Node modules (process.getBuiltinModule) nor a platform set; in a browser, import qwen-ts/browser');
+  if (!p) throw new Error('qwen.ts: this runtime has no Node modules and no platform was set; in a browser, import qwen-ts/browser');
   return (current = p);
 }

@@ -34,4 +34,17 @@ export async function* generate(model: CausalLM, prompt: readonly number[], o: G
 }
 
 // Let timers, sockets and abort signals run between tokens.
-export const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+// setImmediate where the runtime has it (Node, Bun, Deno); a browser has none, and its setTimeout(0)
+// waits 4 ms once nested: a message to itself lets queued messages (an abort) in with no delay
+export const yieldToEventLoop =
+  typeof setImmediate === 'function'
+    ? () => new Promise<void>((r) => setImmediate(r))
+    : () =>
+        new Promise<void>((r) => {
+          const c = new MessageChannel();
+          c.port1.onmessage = () => {
+            c.port1.close();
+            r();
+          };
+          c.port2.postMessage(0);
+        });

@@ -1,0 +1,97 @@
+// A model and its tokenizer from a browser source (URL, Blob, hub file), on the WebAssembly
+// backend: what the engine worker runs on `load`. Kept apart from worker.ts so that Node tests
+// can run it (with a fetch and a FileStore of their own).
+import { WasmBackend } from '../backend/wasm.js';
+import type { Backend } from '../backend/backend.js';
+import type { GgufFile } from '../formats/gguf.js';
+import type { QwenConfig } from '../models/config.js';
+import type { CausalLM } from '../models/model.js';
+import { tokenizerFromGgufMetadata } from '../tokenizer/gguf_vocab.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { fail } from '../errors.js';
+import { cachedFile, hubUrl, HF_BASE, type FileStore } from './cache.js';
+import type { LoadProgress, WireLoadOptions, WireSource } from './protocol.js';
+import { openBlob, openUrl, readGgufHeader, type FetchFn, type RangeSource } from './remote.js';
+import { ggufConfig, loadStreamed } from './streamed.js';
+
+/** One wasm32 memory: what the engine can address (4 GiB). */
+export const MEMORY_LIMIT = 4 * 2 ** 30;
+/** Activations, scratch, logits and the kernels' own memory, beyond weights and KV cache. */
+const HEADROOM = 384 * 2 ** 20;
+/** The context a browser load takes when none is asked for (the KV cache is allocated as it fills, but is budgeted for this). */
+export const DEFAULT_BROWSER_CTX = 4096;
+
+export interface LoadedModel {
+  model: CausalLM;
+  backend: Backend;
+  tokenizer: Tokenizer;
+  config: QwenConfig;
+  weightBytes: number;
+}
+
+const GiB = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+
+/** The bytes a model needs in WebAssembly memory: its weights, an f32 KV cache of `ctx` tokens, headroom. */
+export function memoryNeeded(g: GgufFile, config: QwenConfig, ctx: number): { weights: number; kv: number; total: number } {
+  const weights = g.tensorList.reduce((n, t) => n + t.byteLength, 0);
+  const attnLayers = config.layer_types ? config.layer_types.filter((t) => t === 'full_attention').length : config.num_hidden_layers;
+  const kv = ctx * attnLayers * 2 * config.num_key_value_heads * config.head_dim * 4;
+  return { weights, kv, total: weights + kv + HEADROOM };
+}
+
+/** A model too large for the engine's memory: an error before its weights are read. */
+export function checkFits(g: GgufFile, config: QwenConfig, ctx: number, limit = MEMORY_LIMIT): void {
+  const m = memoryNeeded(g, config, ctx);
+  if (m.total > limit) {
+    fail(
+      `${g.path}: this model needs about ${GiB(m.total)} of WebAssembly memory (weights ${GiB(m.weights)}, KV cache for ${ctx} tokens ${GiB(m.kv)}), more than the ${GiB(limit)} the browser engine can use (one wasm32 memory); choose a smaller model or quantisation, or a smaller ctxSize`,
+    );
+  }
+}
+
+export interface BrowserLoadDeps {
+  fetchFn?: FetchFn;
+  /** where hub files are kept (absent: they are read from the network each time) */
+  store?: FileStore;
+  threads: number;
+  onProgress?: (p: LoadProgress) => void;
+  onNote?: (note: string) => void;
+  signal?: AbortSignal;
+}
+
+/** Open the source, read its header, refuse a model too large, stream the weights in, build the tokenizer. */
+export async function loadBrowserModel(source: WireSource, opts: WireLoadOptions, deps: BrowserLoadDeps): Promise<LoadedModel> {
+  const fetchFn = deps.fetchFn ?? ((u, i) => fetch(u, i));
+  const limit = Math.min(MEMORY_LIMIT, opts.memoryLimit ?? MEMORY_LIMIT);
+  const progress = (file: string, phase: LoadProgress['phase']) => (done: number, total: number) => deps.onProgress?.({ file, phase, done, total });
+  let header: GgufFile | undefined;
+  const check = async (src: RangeSource) => {
+    header = await readGgufHeader(src, deps.signal);
+    const config = ggufConfig(header);
+    checkFits(header, config, opts.ctxSize ?? Math.min(config.max_position_embeddings, DEFAULT_BROWSER_CTX), limit);
+  };
+  let src: RangeSource;
+  if (source.kind === 'blob') src = openBlob(source.blob, source.name);
+  else if (source.kind === 'url') src = await openUrl(source.url, fetchFn, deps.signal);
+  else {
+    const url = hubUrl(source.id, source.file, source.revision, opts.hubBaseUrl ?? HF_BASE);
+    src = deps.store ? await cachedFile(url, deps.store, (u) => openUrl(u, fetchFn, deps.signal), check, progress(url, 'download'), fetchFn, deps.signal) : await openUrl(url, fetchFn, deps.signal);
+  }
+  await check(src); // (again for a cached copy: the header is small, and the copy is what loads)
+  const g = header!;
+  const config = ggufConfig(g);
+  const ctxSize = opts.ctxSize ?? Math.min(config.max_position_embeddings, DEFAULT_BROWSER_CTX);
+  const tokenizer = tokenizerFromGgufMetadata(g.metadata, src.name);
+  if (tokenizer.vocabSize > config.vocab_size) fail(`${src.name}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocab_size} embedding rows`);
+  const makeBackend = () => {
+    try {
+      return new WasmBackend({ threads: deps.threads, relaxed: opts.backend !== 'wasm-simd', memoryLimit: limit });
+    } catch (e) {
+      fail(
+        `the WebAssembly backend cannot start here (${(e as Error).message}); the kernels need shared WebAssembly memory, which some browsers give only to cross-origin isolated pages (COOP: same-origin, COEP: require-corp)`,
+      );
+    }
+  };
+  const { model, backend } = await loadStreamed(g, src, makeBackend, { ctxSize, onProgress: progress(src.name, 'load'), onNote: deps.onNote, signal: deps.signal });
+  return { model, backend, tokenizer, config: model.config, weightBytes: g.tensorList.reduce((n, t) => n + t.byteLength, 0) };
+}
