@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import * as zlib from 'node:zlib';
 import { zlibSync } from 'fflate';
 import { decodeImage, ImageError, probeImage } from '../../src/vision/image/decode.js';
 import { FIXTURES } from '../helpers.js';
@@ -18,7 +19,8 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
   const v = new DataView(out.buffer);
   v.setUint32(0, data.length);
   for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(data, 8); // CRC left 0: like stb_image, the decoder does not check it
+  out.set(data, 8);
+  v.setUint32(8 + data.length, zlib.crc32(out.subarray(4, 8 + data.length)));
   return out;
 }
 
@@ -106,6 +108,24 @@ test('malformed PNG structure: each error names the problem', () => {
   rejects(png(2, 2, 8, 2, row(0, 6)), /truncated \(7 of 14 bytes\)/);
   // a valid one of the same kind decodes (so the checks above fail for the stated reason)
   assert.deepEqual(decodeImage(png(2, 1, 8, 2, row(0, 6))).data, new Uint8Array(6).fill(7));
+});
+
+test('any one damaged byte of a PNG before IEND is an error (critical chunks are CRC-checked)', () => {
+  const src = read('rgb8.png');
+  const iend = src.length - 12;
+  for (let i = 0; i < iend; i++) {
+    const b = src.slice();
+    b[i] = b[i]! ^ 0x10;
+    assert.throws(
+      () => decodeImage(b, 'd.png'),
+      (e: Error) => e instanceof ImageError && e.message.startsWith('d.png'),
+      `byte ${i}`,
+    );
+  }
+  rejects(
+    png(2, 1, 8, 2, new Uint8Array(7)).map((v, i) => (i === 30 ? v ^ 1 : v)),
+    /corrupt 'IHDR' chunk at byte 8 \(CRC mismatch\)/,
+  );
 });
 
 test('a PNG cut anywhere: an ImageError, or the same pixels when only IEND is lost', () => {

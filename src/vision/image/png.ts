@@ -1,7 +1,8 @@
 // PNG to RGB bytes, giving what llama.cpp's stb_image gives with 3 channels requested: every colour
 // type and bit depth, palette, Adam7 interlacing; alpha dropped (not composited), grey repeated
 // into R, G, B, 16-bit samples cut to their high byte, 1/2/4-bit grey scaled to 0..255.
-// Like stb_image, chunk CRCs and ancillary chunks (gamma, colour profiles) are ignored.
+// Like stb_image, ancillary chunks (gamma, colour profiles) are ignored; unlike it, the CRCs of
+// the critical chunks are checked, so that damage shows as an error rather than as wrong pixels.
 import { unzlibSync } from 'fflate';
 import type { RgbImage } from '../types.js';
 import { ascii, checkSize, ImageError, type ImageInfo, u32be } from './common.js';
@@ -28,6 +29,23 @@ const ADAM7 = [
   [1, 0, 2, 2],
   [0, 1, 1, 2],
 ] as const;
+
+let CRC_TABLE: Uint32Array | undefined;
+
+/** CRC-32 (ISO 3309, as PNG uses) of b[at, at + n). */
+function crc32(b: Uint8Array, at: number, n: number): number {
+  if (!CRC_TABLE) {
+    CRC_TABLE = new Uint32Array(256);
+    for (let i = 0; i < 256; i++) {
+      let c = i;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      CRC_TABLE[i] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (let i = at; i < at + n; i++) c = CRC_TABLE[(c ^ b[i]!) & 255]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
 
 /** IHDR, checked; `what` prefixes errors ("photo.png: PNG"). */
 export function pngHeader(b: Uint8Array, what: string): Header {
@@ -62,6 +80,11 @@ export function decodePng(b: Uint8Array, what: string, maxPixels: number): RgbIm
     const type = ascii(b, pos + 4, 4);
     if (len > b.length - pos - 12) throw new ImageError(`${what}: file is truncated (chunk '${type}' at byte ${pos} says ${len} bytes, ${b.length - pos - 12} left)`);
     const data = b.subarray(pos + 8, pos + 8 + len);
+    // critical chunks must match their CRC (as libpng requires; stb_image does not look): a
+    // damaged file is an error, not an image with wrong pixels
+    if ((type === 'IHDR' || type === 'PLTE' || type === 'IDAT') && crc32(b, pos + 4, len + 4) !== u32be(b, pos + 8 + len)) {
+      throw new ImageError(`${what}: corrupt '${type}' chunk at byte ${pos} (CRC mismatch)`);
+    }
     pos += 12 + len;
     if (type === 'IEND') break;
     if (type === 'PLTE') {
