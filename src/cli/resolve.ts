@@ -78,6 +78,19 @@ export function seqFromArgs(values: { 'ctx-size'?: string; 'cache-type'?: string
   return { ctxSize: ctxSizeFromArgs(values), cacheType: cacheTypeFromArgs(values) };
 }
 
+/** --mmproj / --no-mmproj (LoadOptions.mmproj) for the commands that chat: run and serve. */
+export const VISION_OPTIONS = { mmproj: { type: 'string' }, 'no-mmproj': { type: 'boolean' } } as const;
+
+export const VISION_HELP = `  --mmproj FILE         the vision tower of a GGUF model (llama.cpp's mmproj GGUF). Default: the one
+                        mmproj*.gguf beside the model that fits it; an HF folder reads its own visual.*
+  --no-mmproj           load no vision tower (text only)`;
+
+export function mmprojFromArgs(values: { mmproj?: string; 'no-mmproj'?: boolean }): string | false | undefined {
+  if (values.mmproj !== undefined && values['no-mmproj']) fail('--mmproj and --no-mmproj contradict each other: give one');
+  if (values.mmproj !== undefined && !fs.existsSync(values.mmproj)) fail(`--mmproj ${quote(values.mmproj)}: no such file`);
+  return values['no-mmproj'] ? false : values.mmproj;
+}
+
 /** --lora / --lora-scale (LoadOptions.lora) for the commands that run one adapter on every sequence: run, logits, bench. */
 export const LORA_OPTIONS = { lora: { type: 'string' }, 'lora-scale': { type: 'string' } } as const;
 

@@ -1,12 +1,29 @@
 // qwen-ts run <model> [prompt]: one streamed answer, or an interactive chat when no prompt is given.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { chat, openChatModel, type ChatModel, type ChatRequest } from '../chat/engine.js';
+import { chat, openChatModel, prepareChat, type ChatModel, type ChatRequest } from '../chat/engine.js';
+import type { ImageEmbedding } from '../vision/types.js';
 import { fail } from '../errors.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
 import { ProgressBar } from './progress.js';
 import { SPEC_HELP, SPEC_OPTIONS, specFromArgs } from './spec_args.js';
-import { LOAD_HELP, LOAD_OPTIONS, LORA_HELP, LORA_OPTIONS, loraFromArgs, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs } from './resolve.js';
+import {
+  LOAD_HELP,
+  LOAD_OPTIONS,
+  LORA_HELP,
+  LORA_OPTIONS,
+  loraFromArgs,
+  mmprojFromArgs,
+  quantizeFromArgs,
+  resolveModelArg,
+  SEQ_HELP,
+  SEQ_OPTIONS,
+  seqFromArgs,
+  VISION_HELP,
+  VISION_OPTIONS,
+} from './resolve.js';
 
 const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt] [options]
   --system TEXT         system message
@@ -16,13 +33,17 @@ const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt
   --seed N              reproducible sampling
   --no-think            ask Qwen3 / Qwen3.5 not to think first
   --json                print the final message as JSON instead of streaming text
+  --image FILE          a PNG or JPEG the first message shows the model (repeat for more; a vision
+                        model: Qwen2.5-VL / Qwen3.5 with its tower)
+${VISION_HELP}
 ${LOAD_HELP}
 ${LORA_HELP}
 ${SPEC_HELP}
 ${SEQ_HELP}
-Interactive commands: /clear, /system TEXT, /think on|off, /bye. Ctrl-C stops an answer.`;
+Interactive commands: /clear, /system TEXT, /think on|off, /image FILE, /bye. Ctrl-C stops an answer.`;
 
-type Msg = { role: string; content: string };
+type Part = { type: 'text'; text: string } | { type: 'image' };
+type Msg = { role: string; content: string | Part[] };
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -34,6 +55,8 @@ export async function run(argv: string[]): Promise<void> {
       ...LOAD_OPTIONS,
       ...LORA_OPTIONS,
       ...SEQ_OPTIONS,
+      ...VISION_OPTIONS,
+      image: { type: 'string', multiple: true },
       system: { type: 'string' },
       temperature: { type: 'string' },
       'top-p': { type: 'string' },
@@ -74,11 +97,13 @@ export async function run(argv: string[]): Promise<void> {
     ctxSize,
     cacheType,
     spec,
+    mmproj: mmprojFromArgs(values),
     onProgress: (d, t) => bar.update(d, t),
   });
   bar.done();
   if (cm.templateFallback) process.stderr.write('note: the model has no chat template; using plain ChatML\n');
-  const state = { system: values.system, think: !values['no-think'], history: [] as Msg[] };
+  const state: State = { system: values.system, think: !values['no-think'], history: [], images: [], pending: [] };
+  for (const file of values.image ?? []) state.pending.push(await readImage(cm, file, '--image'));
   const prompt = positionals.slice(1).join(' ');
   if (prompt) {
     const r = await answer(cm, state, prompt, params, values.json ?? false, new AbortController().signal);
@@ -92,11 +117,37 @@ interface State {
   system?: string;
   think: boolean;
   history: Msg[];
+  /** the rows of the images in the history, in order */
+  images: ImageEmbedding[];
+  /** images for the next message (--image, /image) */
+  pending: ImageEmbedding[];
+}
+
+/** An image file through the model's vision tower (errors name the file). */
+async function readImage(cm: ChatModel, file: string, how: string): Promise<ImageEmbedding> {
+  if (!cm.vision) fail(`${how} ${file}: ${cm.name} has no vision tower; give a vision model (Qwen2.5-VL, Qwen3.5) with its mmproj GGUF (--mmproj)`);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    fail(`${how} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  try {
+    return await cm.vision.encode(new Uint8Array(bytes), createHash('sha256').update(bytes).digest('hex'));
+  } catch (e) {
+    if ((e as Error).name === 'ImageError') fail(`${how} ${file}: ${(e as Error).message}`);
+    throw e;
+  }
 }
 
 async function answer(cm: ChatModel, st: State, text: string, params: Partial<ChatRequest>, quiet: boolean, signal: AbortSignal) {
-  const messages: Msg[] = [...(st.system ? [{ role: 'system', content: st.system }] : []), ...st.history, { role: 'user', content: text }];
-  const it = chat(cm, { ...params, max_tokens: params.max_tokens!, messages, enable_thinking: st.think, signal });
+  // the pending images come first in the message, as a picture and its question are usually written
+  const user: Msg = st.pending.length ? { role: 'user', content: [...st.pending.map((): Part => ({ type: 'image' })), { type: 'text', text }] } : { role: 'user', content: text };
+  const images = [...st.images, ...st.pending];
+  const messages: Msg[] = [...(st.system ? [{ role: 'system', content: st.system }] : []), ...st.history, user];
+  const req = { ...params, max_tokens: params.max_tokens!, messages, enable_thinking: st.think, signal };
+  const it = chat(cm, req, prepareChat(cm, req, images));
+  st.pending = [];
   let content = '',
     reasoning = '';
   const dim = process.stdout.isTTY ? ['\x1b[2m', '\x1b[0m'] : ['', ''];
@@ -106,7 +157,8 @@ async function answer(cm: ChatModel, st: State, text: string, params: Partial<Ch
     if (r.done) {
       if (!quiet) process.stdout.write(inReasoning ? `${dim[1]}\n` : '\n');
       if (r.value.finish === 'abort' && !quiet) process.stdout.write('[stopped]\n');
-      st.history.push({ role: 'user', content: text }, { role: 'assistant', content });
+      st.history.push(user, { role: 'assistant', content });
+      st.images = images;
       return {
         role: 'assistant',
         content,
@@ -151,6 +203,17 @@ async function interactive(cm: ChatModel, st: State, params: Partial<ChatRequest
         continue;
       }
       if (text === '/bye' || text === '/exit') break;
+      if (text.startsWith('/image')) {
+        const file = text.slice('/image'.length).trim();
+        if (!file) process.stdout.write('Usage: /image FILE\n');
+        else
+          await readImage(cm, file, '/image').then(
+            (e) => (st.pending.push(e), process.stdout.write(`Image ${file} attached to your next message (${e.nx * e.ny} tokens).\n`)),
+            (e: Error) => process.stdout.write(`${e.message}\n`),
+          );
+        rl.prompt();
+        continue;
+      }
       if (text.startsWith('/')) {
         process.stdout.write(command(st, text) + '\n');
         rl.prompt();
@@ -175,6 +238,8 @@ function command(st: State, text: string): string {
   switch (cmd) {
     case '/clear':
       st.history = [];
+      st.images = [];
+      st.pending = [];
       return 'Cleared the conversation.';
     case '/system':
       st.system = arg || undefined;
@@ -185,7 +250,7 @@ function command(st: State, text: string): string {
       return `Thinking ${rest[0]}.`;
     case '/?':
     case '/help':
-      return '/clear  forget the conversation\n/system TEXT  set the system message\n/think on|off  Qwen3 / Qwen3.5 thinking\n/bye  exit';
+      return '/clear  forget the conversation\n/system TEXT  set the system message\n/think on|off  Qwen3 / Qwen3.5 thinking\n/image FILE  show the model an image with your next message\n/bye  exit';
     default:
       return `Unknown command ${cmd}; /? for help.`;
   }

@@ -7,7 +7,7 @@ import { createServer } from '../server/app.js';
 import { originPolicy } from '../server/cors.js';
 import { ProgressBar } from './progress.js';
 import { SPEC_HELP, SPEC_OPTIONS, specFromArgs } from './spec_args.js';
-import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs, servedLoras } from './resolve.js';
+import { LOAD_HELP, LOAD_OPTIONS, mmprojFromArgs, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs, servedLoras, VISION_HELP, VISION_OPTIONS } from './resolve.js';
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
        [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors]
@@ -34,6 +34,7 @@ const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--ho
 OpenAI-compatible API at http://HOST:PORT/v1 (chat/completions, completions, models), a chat page at /.
 Listens on 127.0.0.1 unless --host says otherwise. QWEN_TS_API_KEY sets the key too.
 POST bodies must be sent as Content-Type: application/json.
+${VISION_HELP}
 ${SEQ_HELP}
 ${LOAD_HELP}
 ${SPEC_HELP}`;
@@ -47,6 +48,7 @@ export async function run(argv: string[]): Promise<void> {
       ...BACKEND_OPTIONS,
       ...LOAD_OPTIONS,
       ...SEQ_OPTIONS,
+      ...VISION_OPTIONS,
       'response-store': { type: 'string' },
       'no-access-log': { type: 'boolean' },
       'no-remote-images': { type: 'boolean' },
@@ -86,7 +88,18 @@ export async function run(argv: string[]): Promise<void> {
   const spec = await specFromArgs(values);
   const lora = await servedLoras(values.lora, values.name ?? arg);
   const bar = new ProgressBar('loading');
-  const load = { quantize, ctxSize, cacheType, checkTensors: values['check-tensors'], parallel, cacheMem, spec, lora, onProgress: (d: number, t: number) => bar.update(d, t) };
+  const load = {
+    quantize,
+    ctxSize,
+    cacheType,
+    checkTensors: values['check-tensors'],
+    parallel,
+    cacheMem,
+    spec,
+    lora,
+    mmproj: mmprojFromArgs(values),
+    onProgress: (d: number, t: number) => bar.update(d, t),
+  };
   const cm: ChatModel = values['in-process']
     ? openChatModel(path, values.name ?? arg, { ...load, backend: backendFromArgs(values) })
     : await openChatModelThreaded(path, values.name ?? arg, { ...load, backend: values.backend, threads: values.threads });

@@ -34,6 +34,8 @@ export interface EngineInit {
   spec?: SpecOptions;
   /** LoRA adapters loaded with the model (ids 1, 2, ... in order; requests pick one by id) */
   lora?: LoraSpec[];
+  /** the vision tower (LoadOptions.mmproj: a file, false for none, absent: found beside the model) */
+  mmproj?: string | false;
 }
 
 /** GenerateOptions as data: no signal (cancel is a message), the constraint as its spec. */

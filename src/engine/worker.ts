@@ -34,6 +34,7 @@ function start(): Scheduler {
     ctxSize: init.ctxSize,
     cacheType: init.cacheType,
     lora: init.lora,
+    mmproj: init.mmproj,
     onProgress: (done, total) => post({ type: 'progress', done, total }),
     onNote: (note) => post({ type: 'note', note }),
   });
