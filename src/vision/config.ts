@@ -12,7 +12,7 @@ import type { Pixels, RgbImage } from './types.js';
 export type ProjectorType = 'qwen2vl_merger' | 'qwen2.5vl_merger' | 'qwen3vl_merger';
 
 export interface VisionConfig {
-  /** the HF model_type of the model the tower belongs to: qwen2_vl, qwen2_5_vl, qwen3_5, qwen3_5_moe (qwen3_vl from an mmproj) */
+  /** the HF model_type of the model the tower belongs to: qwen2_vl, qwen2_5_vl, qwen3_5, qwen3_5_moe (an mmproj: one of the first three) */
   model_type: string;
   projector_type: ProjectorType;
   /** the tower's width n (HF hidden_size; Qwen2-VL's embed_dim; GGUF clip.vision.embedding_length) */
@@ -46,7 +46,8 @@ export interface VisionConfig {
 const PROJECTORS: Record<ProjectorType, { model_type: string; hidden_act: VisionConfig['hidden_act']; norm: VisionConfig['norm'] }> = {
   qwen2vl_merger: { model_type: 'qwen2_vl', hidden_act: 'quick_gelu', norm: 'layer' },
   'qwen2.5vl_merger': { model_type: 'qwen2_5_vl', hidden_act: 'silu', norm: 'rms' },
-  qwen3vl_merger: { model_type: 'qwen3_vl', hidden_act: 'gelu_pytorch_tanh', norm: 'layer' },
+  // an mmproj cannot tell Qwen3.5's tower from Qwen3-VL's but by DeepStack, which is refused: so Qwen3.5's
+  qwen3vl_merger: { model_type: 'qwen3_5', hidden_act: 'gelu_pytorch_tanh', norm: 'layer' },
 };
 
 /** llama.cpp's fixed smart-resize limits for these projectors (mtmd set_limit_image_tokens(8, 4096)), in merged tokens. */

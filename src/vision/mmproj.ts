@@ -180,6 +180,8 @@ export function loadVisionWeights(p: string, be: Backend, lmHidden?: number): Vi
   try {
     const c = visionConfigFromGguf(g.metadata, p);
     checkProjection(c, lmHidden, p);
+    const deep = [...g.tensors.keys()].find((n) => n.startsWith('v.deepstack.'));
+    if (deep) fail(`${p}: tensor ${quote(deep)}: DeepStack layers (Qwen3-VL proper) are not supported; Qwen3.5's tower has none`);
     const r = new Reader(g, be);
     const w = loadTower(r, c, GGUF_NAMES, 'gguf');
     for (const name of g.tensors.keys()) if (!r.used.has(name)) fail(`${p}: tensor ${quote(name)} is not part of the ${c.projector_type} tower; refusing an mmproj qwen.ts does not understand`);

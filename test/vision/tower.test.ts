@@ -82,7 +82,7 @@ for (const preset of ['tiny-qwen25vl', 'tiny-qwen35vl'] as const)
         const file = mmproj(preset, type);
         assert.equal(sha256(fs.readFileSync(file)), refs[0]!.mmproj_sha256, `${file} is not the mmproj the references were computed from`);
         const tower = loadVisionTower(file, be, refs[0]!.dim);
-        assert.equal(tower.kind, preset === 'tiny-qwen25vl' ? 'qwen2_5_vl' : 'qwen3_vl');
+        assert.equal(tower.kind, preset === 'tiny-qwen25vl' ? 'qwen2_5_vl' : 'qwen3_5');
         for (const r of refs) {
           const img = pattern(r.width, r.height);
           assert.equal(sha256(img.data), r.rgb_sha256, `pattern ${r.image}`);
@@ -150,14 +150,9 @@ test('mmproj errors: another model (projection_dim), unknown projector, DeepStac
       ),
     /tensor 'mm\.2\.weight' has shape \[32, 256\], but the vision config implies \[64, 128\]/,
   );
-  assert.throws(
-    () =>
-      loadVisionTower(
-        edited(q25, (_, t) => t.push({ name: 'v.deepstack.0.fc1.weight', dtype: 'F32', shape: [4], data: new Uint8Array(16) })),
-        be,
-      ),
-    /tensor 'v\.deepstack\.0\.fc1\.weight' is not part of the qwen2\.5vl_merger tower/,
-  );
+  const extra = (name: string) => (_: GgufKV[], t: { name: string; dtype: string; shape: number[]; data: Uint8Array }[]) => t.push({ name, dtype: 'F32', shape: [4], data: new Uint8Array(16) });
+  assert.throws(() => loadVisionTower(edited(q25, extra('v.blk.0.extra.weight')), be), /tensor 'v\.blk\.0\.extra\.weight' is not part of the qwen2\.5vl_merger tower/);
+  assert.throws(() => loadVisionTower(edited(q35, extra('v.deepstack.0.fc1.weight')), be), /tensor 'v\.deepstack\.0\.fc1\.weight': DeepStack layers \(Qwen3-VL proper\) are not supported/);
 });
 
 test('HF vision_config errors: DeepStack and unknown model types refused by name', () => {
