@@ -1,4 +1,4 @@
-// Vision tower encode time (`npm run bench:vision -- --mmproj FILE`): one image through the tower
+// Vision tower encode time (`npm run bench:vision -- --mmproj FILE`; without the build: node dist/bench/vision.js): one image through the tower
 // and merger on the WASM backend, at a size the smart resize keeps (default 448x448: 1024
 // patches of 14 px = 256 rows for Qwen2.5-VL, 784 patches of 16 px = 196 rows for Qwen3.5), and
 // the time per backend op (--profile). Random pixels; any mmproj of the towers qwen.ts runs
