@@ -30,11 +30,10 @@ function scriptJson(v: unknown): string {
   return JSON.stringify(v).replace(/</g, '\\u003c');
 }
 
-export function webPage(config: WebConfig, imports: Record<string, string>): string {
+export function webPage(config: WebConfig): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>qwen.ts in the browser</title><style>${STYLE}${WEB_STYLE}</style>
-<script type="importmap">${scriptJson({ imports })}</script>
 <script type="application/json" id="qwen-web-config">${scriptJson(config)}</script>
 </head>
 <body>

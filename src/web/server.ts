@@ -12,7 +12,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { webPage, type WebConfig } from './html.js';
-import { sendFile, sendText } from './static.js';
+import { etagOf, sendFile, sendText } from './static.js';
 
 export type { WebConfig } from './html.js';
 
@@ -39,8 +39,10 @@ export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
 const DIST_EXT = /\.(js|wasm|map|json)$/;
 
 /**
- * Bare module names the browser build imports (the library's dependencies), mapped to a URL on
- * this server by the page's import map: a browser resolves only URLs, and there is no bundler.
+ * Bare module names the browser build imports (the library's dependencies), served from
+ * node_modules under /vendor/. A browser resolves only URLs and there is no bundler; an import map
+ * would do for the page but not for its Web Workers (Chromium applies none there), so the
+ * server rewrites these names in the modules it serves (rewriteImports).
  */
 export function vendorModules(): Map<string, { url: string; dir: string }> {
   const out = new Map<string, { url: string; dir: string }>();
@@ -54,6 +56,15 @@ export function vendorModules(): Map<string, { url: string; dir: string }> {
     out.set(name, { url: `/vendor/${name}/${path.basename(file)}`, dir: path.dirname(file) });
   }
   return out;
+}
+
+/** `from 'name'` and `import('name')` of the vendor modules as their URLs on this server. */
+export function rewriteImports(js: string, vendor: Map<string, { url: string }>): string {
+  for (const [name, v] of vendor) {
+    const q = name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    js = js.replace(new RegExp(`(\\bfrom\\s*|\\bimport\\s*\\(\\s*|^import\\s*)(['"])${q}\\2`, 'gm'), (_m, pre: string, quote: string) => `${pre}${quote}${v.url}${quote}`);
+  }
+  return js;
 }
 
 /** A path inside `root` named by URL segments, or undefined for anything that could step outside it. */
@@ -73,7 +84,32 @@ export function createWebServer(opts: WebServerOptions): http.Server {
   const distRoot = path.resolve(opts.distRoot ?? fileURLToPath(new URL('..', import.meta.url)));
   const headers: Record<string, string> = { 'X-Content-Type-Options': 'nosniff', ...(opts.isolation === false ? {} : ISOLATION_HEADERS) };
   const vendor = vendorModules();
-  const html = webPage(opts.config, Object.fromEntries([...vendor].map(([k, v]) => [k, v.url])));
+  const html = webPage(opts.config);
+  // a module with a vendor import, rewritten, is kept by its ETag (a rebuild changes it)
+  const rewritten = new Map<string, { etag: string; body: string }>();
+  const sendModule = (req: http.IncomingMessage, res: http.ServerResponse, file: string) => {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch {
+      return sendText(res, 404, 'not found\n', headers);
+    }
+    const etag = etagOf(st);
+    let m = rewritten.get(file);
+    if (m?.etag !== etag) {
+      const src = fs.readFileSync(file, 'utf8');
+      const body = rewriteImports(src, vendor);
+      if (body === src) return sendFile(req, res, file, headers);
+      m = { etag, body };
+      rewritten.set(file, m);
+    }
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, { ...headers, ETag: etag });
+      return void res.end();
+    }
+    res.setHeader('ETag', etag);
+    sendText(res, 200, m.body, headers, 'text/javascript; charset=utf-8');
+  };
   return http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const p = url.pathname;
@@ -89,6 +125,7 @@ export function createWebServer(opts: WebServerOptions): http.Server {
     }
     if (p.startsWith('/dist/src/')) {
       const file = DIST_EXT.test(p) ? safeJoin(distRoot, p.slice('/dist/src/'.length)) : undefined;
+      if (file?.endsWith('.js')) return sendModule(req, res, file);
       return file ? sendFile(req, res, file, headers) : sendText(res, 404, 'not found\n', headers);
     }
     if (p.startsWith('/vendor/')) {

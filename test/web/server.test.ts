@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { createWebServer, modelFilesOf } from '../../src/web/server.js';
+import { createWebServer, modelFilesOf, rewriteImports } from '../../src/web/server.js';
 import { parseRange } from '../../src/web/static.js';
 import { resolveWebModel } from '../../src/cli/web.js';
 import { fixtureDir, tmpDir } from '../helpers.js';
@@ -48,6 +48,15 @@ test('parseRange: forms of bytes= ranges', () => {
   assert.equal(parseRange('bytes=0-1,5-6', 100), undefined);
   assert.equal(parseRange('items=0-1', 100), undefined);
   assert.equal(parseRange(undefined, 100), undefined);
+});
+
+test('rewriteImports: the vendor names in import forms, nothing else', () => {
+  const v = new Map([['@huggingface/jinja', { url: '/vendor/@huggingface/jinja/index.js' }]]);
+  const js = `import { Template } from '@huggingface/jinja';\nimport "@huggingface/jinja";\nconst m = await import( '@huggingface/jinja' );\nexport { x } from "@huggingface/jinja";\nconst s = '@huggingface/jinja';\nimport { y } from '@huggingface/jinja-extra';`;
+  assert.equal(
+    rewriteImports(js, v),
+    `import { Template } from '/vendor/@huggingface/jinja/index.js';\nimport "/vendor/@huggingface/jinja/index.js";\nconst m = await import( '/vendor/@huggingface/jinja/index.js' );\nexport { x } from "/vendor/@huggingface/jinja/index.js";\nconst s = '@huggingface/jinja';\nimport { y } from '@huggingface/jinja-extra';`,
+  );
 });
 
 test('the page and the model file: isolation headers, Range, ETag', async () => {
@@ -116,6 +125,13 @@ test('the browser build is served with its types; nothing outside it, and no oth
   assert.equal(wasm.headers.get('content-type'), 'application/wasm');
   const jinja = await fetch(`${iso}/vendor/@huggingface/jinja/index.js`, { method: 'HEAD' });
   assert.equal(jinja.status, 200);
+  // a module importing the dependency gets its URL here (Web Workers have no import maps)
+  const tmpl = await fetch(`${iso}/dist/src/tokenizer/chat_template.js`);
+  const src = await tmpl.text();
+  assert.match(src, /from '\/vendor\/@huggingface\/jinja\/index\.js'/);
+  assert.doesNotMatch(src, /from '@huggingface\/jinja'/);
+  const again = await fetch(`${iso}/dist/src/tokenizer/chat_template.js`, { headers: { 'If-None-Match': tmpl.headers.get('etag')! } });
+  assert.equal(again.status, 304);
   for (const p of [
     '/dist/src/web/server.d.ts',
     '/dist/src/%2e%2e/%2e%2e/package.json',
