@@ -20,6 +20,8 @@ export interface ImageFetchOptions {
   maxRedirects?: number;
   /** largest image in pixels, checked on the header (default 50 megapixels) */
   maxPixels?: number;
+  /** most images in one request (default 16): each is fetched and encoded before the prompt's length is known */
+  maxImages?: number;
 }
 
 /** An image part of a request: its URL, and the request parameter that holds it (for errors). */
@@ -28,7 +30,7 @@ export interface ImageRef {
   param: string;
 }
 
-const DEFAULTS = { remote: true, maxBytes: 20 << 20, timeoutMs: 10_000, maxRedirects: 3, maxPixels: DEFAULT_MAX_PIXELS };
+const DEFAULTS = { remote: true, maxBytes: 20 << 20, timeoutMs: 10_000, maxRedirects: 3, maxPixels: DEFAULT_MAX_PIXELS, maxImages: 16 };
 
 const mib = (b: number) => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(b % 2 ** 20 ? 1 : 0)} MiB` : `${b} bytes`);
 
@@ -138,6 +140,8 @@ export async function encodeImages(cm: ChatModel, refs: readonly ImageRef[], opt
       `the model '${cm.name}' has no vision tower, so it cannot read images (a GGUF model needs its mmproj file: --mmproj)`,
       'model_not_multimodal',
     );
+  const most = opts.maxImages ?? DEFAULTS.maxImages;
+  if (refs.length > most) throw badParam(refs[most]!.param, `${refs.length} images in one request; this server takes at most ${most}`, 'too_many_images');
   const bytes = await Promise.all(refs.map((r) => imageBytes(r, opts, signal)));
   const out: ImageEmbedding[] = [];
   for (let i = 0; i < refs.length; i++) {

@@ -245,3 +245,33 @@ test('prefix cache: the same image reuses the blocks past it, another image behi
   assert.ok(same.cached >= first.prompt - 16, `same image: ${same.cached} of ${same.prompt} cached`);
   assert.equal(other.cached, 0, `another image: ${other.cached} cached`);
 });
+
+test('more images than a request may hold: a 400 before any is fetched or encoded', async () => {
+  let encodes = 0;
+  const tower = fakeTower();
+  const counting = { ...tower, encode: (i: Parameters<typeof tower.encode>[0], h: string) => (encodes++, tower.encode(i, h)) };
+  const { client } = await start({ vision: new ImageQueue(counting) }, { images: { maxImages: 2 } });
+  const e = await apiError(client.chat.completions.create({ model: 'vl', messages: userWith(img(dataUrl(B)), img(dataUrl(B)), img(dataUrl(B))) }));
+  assert.equal(e.status, 400);
+  assert.equal(e.code, 'too_many_images');
+  assert.equal(e.param, 'messages[0].content[2].image_url');
+  assert.equal(encodes, 0);
+});
+
+test('ImageQueue: one encode at a time in order, a full queue refused (a 503 for the server), a request gone while waiting not encoded', async () => {
+  const order: string[] = [];
+  const tower = fakeTower(30);
+  const q = new ImageQueue({ ...tower, encode: (i, h) => (order.push(h), tower.encode(i, h)) }, 3);
+  const gone = new AbortController();
+  const jobs = [q.encode(B, 'a'), q.encode(B, 'b', gone.signal), q.encode(B, 'c')];
+  await assert.rejects(q.encode(B, 'd'), { name: 'ImageQueueFull' });
+  gone.abort();
+  const settled = await Promise.allSettled(jobs);
+  assert.deepEqual(
+    settled.map((s) => s.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
+  assert.deepEqual(order, ['a', 'c']);
+  assert.equal(q.load, 0);
+  await assert.rejects(q.encode(Buffer.from('not an image'), 'e'), { name: 'ImageError' });
+});
