@@ -169,6 +169,31 @@ def main():
     for w, h in [(1, 1), (1, 17), (17, 1)]:
         name = f"tiny-{w}x{h}-420.jpg"
         save(name, photo(w, h), quality=90, subsampling=2)
+    # GIF (stb_image reads the first frame): Pillow's interlaced (its default) and plain files,
+    # a transparent index, two frames, and a 20x15 frame at (3, 2) on a 37x29 screen whose
+    # background index is 5 (stb_image paints uncovered pixels with that entry, red and blue swapped)
+    pal = base.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+    save("pattern-interlaced.gif", pal)
+    save("pattern.gif", pal, interlace=False)
+    save("transparent.gif", pal, transparency=3, interlace=False)
+    second = pattern(37, 29).transpose(Image.Transpose.FLIP_LEFT_RIGHT).convert("P", palette=Image.Palette.ADAPTIVE, colors=32)
+    save("animated.gif", pal, save_all=True, append_images=[second], duration=100, loop=0)
+    small = os.path.join(tmp, "small.gif")
+    pattern(20, 15).convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(small, interlace=False)
+    g = bytearray(open(small, "rb").read())
+    g[6:10] = struct.pack("<HH", 37, 29)
+    g[11] = 5
+    at = 13 + (3 << ((g[10] & 7) + 1) if g[10] & 0x80 else 0)
+    while g[at] == 0x21:  # skip extensions to the image descriptor
+        at += 2
+        while g[at]:
+            at += g[at] + 1
+        at += 1
+    assert g[at] == 0x2C
+    g[at + 1:at + 5] = struct.pack("<HH", 3, 2)
+    with open(os.path.join(OUT, "frame-on-background.gif"), "wb") as fh:
+        fh.write(g)
+    files["frame-on-background.gif"] = {}
     run("cwebp", "-quiet", "-lossless", src, "-o", os.path.join(OUT, "rgb8-lossless.webp"))
     run("cwebp", "-quiet", "-q", "80", src, "-o", os.path.join(OUT, "rgb8-lossy.webp"))
     run("cwebp", "-quiet", "-q", "80", os.path.join(OUT, "rgba8.png"), "-o", os.path.join(OUT, "rgba8-lossy-alpha.webp"))
@@ -218,7 +243,7 @@ def main():
         w, h = map(int, run(a.dump, "decode", os.path.join(OUT, name), raw).split())
         data = open(raw, "rb").read()
         files[name] = {"width": w, "height": h, "sha256": sha(data)}
-        if name.endswith(".jpg"):
+        if name.endswith(".jpg") or name.endswith(".gif"):
             files[name]["rgb_gz_base64"] = base64.b64encode(gzip.compress(data, 9, mtime=0)).decode()
 
     # mtmd's smart resize + padding of whole images (factor, min, max)

@@ -54,7 +54,8 @@ function rejects(bytes: Uint8Array, pattern: RegExp, name = 'x.img', opts?: { ma
 test('not an image: the error says what it looks like', () => {
   const enc = (s: string) => new TextEncoder().encode(s);
   rejects(new Uint8Array(0), /empty/);
-  rejects(enc('GIF89a\x01\x00\x01\x00'), /GIF/);
+  rejects(enc('GIF89a\x01\x00\x01\x00'), /GIF: file is truncated/);
+  rejects(enc('GIF88a\x01\x00\x01\x00\x00\x00\x00'), /starts like a GIF but its version is '88a'/);
   rejects(enc('BM6\x00\x00\x00\x00\x00'), /BMP/);
   rejects(enc('<!DOCTYPE html><html><body>404</body></html>'), /HTML/);
   rejects(enc('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>'), /SVG/);
@@ -167,6 +168,21 @@ test('a lossless WebP cut anywhere: an ImageError naming the file', () => {
   }
 });
 
+test('a GIF cut anywhere before its first frame ends: an ImageError naming the file', () => {
+  const full = read('pattern.gif');
+  for (let n = 0; n < full.length - 2; n += 3) {
+    assert.throws(
+      () => decodeImage(full.subarray(0, n), 'c.gif'),
+      (e: Error) => e instanceof ImageError && e.message.startsWith('c.gif'),
+      `cut at ${n}`,
+    );
+  }
+  // and the size limit holds for GIF too
+  const big = read('pattern.gif').slice();
+  big.set([0xff, 0xff, 0xff, 0xff], 6);
+  rejects(big, /65535x65535/, 'big.gif');
+});
+
 test('a VP8X header that understates a lossless image is caught before allocation', () => {
   const b = read('rgb8-lossless-vp8x.webp').slice();
   const at = b.indexOf(0x2f, 20); // VP8L signature: 14 bits width - 1, 14 bits height - 1 follow
@@ -181,7 +197,17 @@ test('a VP8X header that understates a lossless image is caught before allocatio
 test('corrupted bytes (fixed pseudo-random flips) give an ImageError or an image, never another exception', () => {
   let seed = 12345;
   const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
-  for (const name of ['rgb8.png', 'palette4.png', 'rgba16-adam7.png', 'photo-420.jpg', 'photo-422-progressive.jpg', 'photo-lossless-z9.webp', 'palette2-lossless.webp']) {
+  for (const name of [
+    'rgb8.png',
+    'palette4.png',
+    'rgba16-adam7.png',
+    'photo-420.jpg',
+    'photo-422-progressive.jpg',
+    'photo-lossless-z9.webp',
+    'palette2-lossless.webp',
+    'pattern-interlaced.gif',
+    'animated.gif',
+  ]) {
     const src = read(name);
     for (let k = 0; k < 60; k++) {
       const b = src.slice();

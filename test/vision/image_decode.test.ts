@@ -63,9 +63,26 @@ for (const name of jpegs) {
 test('probeImage reads format and size from the header of every fixture', () => {
   for (const [name, e] of Object.entries(expected.decode)) {
     const info = probeImage(read(name), name);
-    const format = name.endsWith('.png') ? 'png' : name.endsWith('.jpg') ? 'jpeg' : 'webp';
+    const format = name.endsWith('.png') ? 'png' : name.endsWith('.jpg') ? 'jpeg' : name.endsWith('.gif') ? 'gif' : 'webp';
     assert.deepEqual(info, { format, width: e.width, height: e.height }, name);
   }
+});
+
+// GIF: the first frame, as stb_image composes it (interlacing, transparency, a frame smaller than the screen)
+const gifs = Object.keys(expected.decode).filter((n) => n.endsWith('.gif'));
+for (const name of gifs) {
+  test(`GIF ${name}: the bytes stb_image gives`, () => {
+    const e = expected.decode[name]!;
+    const img = decodeImage(read(name), name);
+    assert.deepEqual([img.width, img.height], [e.width, e.height]);
+    assert.equal(sha(img.data), e.sha256);
+  });
+}
+
+test('GIF fixtures cover interlacing, transparency, animation and a background colour', () => {
+  assert.ok(gifs.length >= 5);
+  assert.notEqual(expected.decode['frame-on-background.gif']!.sha256, expected.decode['pattern.gif']!.sha256);
+  assert.notEqual(expected.decode['transparent.gif']!.sha256, expected.decode['pattern.gif']!.sha256);
 });
 
 // WebP: llama.cpp reads none, so libwebp's own decoder (dwebp) is the reference for lossless files

@@ -1,23 +1,25 @@
 // Image bytes to RGB: the format is sniffed from the magic bytes (never from the file name), the
 // header is checked against the pixel limit before anything the size of the image is allocated,
-// and anything that is not PNG, JPEG or WebP gets an error that says what it looks like.
+// and anything that is not PNG, JPEG, WebP or GIF gets an error that says what it looks like.
 import type { RgbImage } from '../types.js';
 import { ascii, checkSize, DEFAULT_MAX_PIXELS, type DecodeOptions, ImageError, type ImageFormat, type ImageInfo, label } from './common.js';
+import { decodeGif, gifHeader } from './gif.js';
 import { decodeJpeg, jpegHeader } from './jpeg.js';
 import { decodePng, PNG_MAGIC, pngHeader } from './png.js';
 import { decodeWebp, webpHeader } from './webp.js';
 
 export { DEFAULT_MAX_PIXELS, type DecodeOptions, ImageError, type ImageFormat, type ImageInfo } from './common.js';
 
-const NAMES: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP' };
+const NAMES: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP', gif: 'GIF' };
 
 /** The format by magic bytes, or an ImageError naming what the bytes look like. */
 export function sniffFormat(b: Uint8Array, name?: string): ImageFormat {
   if (b.length >= 8 && PNG_MAGIC.every((v, i) => b[i] === v)) return 'png';
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
   if (b.length >= 12 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 4) === 'WEBP') return 'webp';
+  if (b.length >= 6 && (ascii(b, 0, 6) === 'GIF87a' || ascii(b, 0, 6) === 'GIF89a')) return 'gif';
   const where = name ? `${name}: ` : '';
-  throw new ImageError(`${where}not a PNG, JPEG or WebP image (${lookalike(b)})`);
+  throw new ImageError(`${where}not a PNG, JPEG, WebP or GIF image (${lookalike(b)})`);
 }
 
 /** A guess at what some non-image bytes are, for the error message. */
@@ -26,7 +28,7 @@ function lookalike(b: Uint8Array): string {
   const head = ascii(b, 0, 16);
   if (b.length < 8 && '\x89PNG\r\n\x1a\n'.startsWith(head)) return `it starts like a PNG but is only ${b.length} bytes long`;
   if (b.length < 3 && '\xff\xd8\xff'.startsWith(head)) return `it starts like a JPEG but is only ${b.length} bytes long`;
-  if (head.startsWith('GIF8')) return 'it is a GIF image';
+  if (head.startsWith('GIF8')) return `it starts like a GIF but its version is '${head.slice(3, 6)}'`;
   if (head.startsWith('BM')) return 'it looks like a BMP image';
   if (head.startsWith('II*\0') || head.startsWith('MM\0*')) return 'it is a TIFF image';
   if (head.startsWith('8BPS')) return 'it is a Photoshop image';
@@ -65,12 +67,14 @@ export function probeImage(bytes: Uint8Array, name?: string): ImageInfo {
     const { width, height } = jpegHeader(bytes, what);
     return { format, width, height };
   }
+  if (format === 'gif') return gifHeader(bytes, what);
   return webpHeader(bytes, what);
 }
 
 /**
  * Decodes PNG or JPEG bytes to RGB (alpha dropped, grey repeated), as llama.cpp's stb_image does
- * with 3 channels requested, and lossless WebP (which llama.cpp does not read; lossy WebP is refused). Throws ImageError for anything it cannot decode, for truncated or
+ * with 3 channels requested (GIF: the first frame), and lossless WebP (which llama.cpp does not
+ * read; lossy WebP is refused). Throws ImageError for anything it cannot decode, for truncated or
  * corrupt data, and for images over `maxPixels` (checked on the header, before decoding).
  */
 export function decodeImage(bytes: Uint8Array, name?: string, opts: DecodeOptions = {}): RgbImage {
@@ -80,5 +84,6 @@ export function decodeImage(bytes: Uint8Array, name?: string, opts: DecodeOption
   checkSize(info.width, info.height, maxPixels, what);
   if (info.format === 'png') return decodePng(bytes, what, maxPixels);
   if (info.format === 'jpeg') return decodeJpeg(bytes, what, maxPixels);
+  if (info.format === 'gif') return decodeGif(bytes, what, maxPixels);
   return decodeWebp(bytes, what, maxPixels);
 }
