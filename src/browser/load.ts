@@ -13,6 +13,7 @@ import { cachedFile, hubUrl, HF_BASE, type FileStore } from './cache.js';
 import type { LoadProgress, WireLoadOptions, WireSource } from './protocol.js';
 import { openBlob, openUrl, readGgufHeader, type FetchFn, type RangeSource } from './remote.js';
 import { ggufConfig, loadStreamed } from './streamed.js';
+import { poolReady } from './platform.js';
 
 /** One wasm32 memory: what the engine can address (4 GiB). */
 export const MEMORY_LIMIT = 4 * 2 ** 30;
@@ -93,5 +94,6 @@ export async function loadBrowserModel(source: WireSource, opts: WireLoadOptions
     }
   };
   const { model, backend } = await loadStreamed(g, src, makeBackend, { ctxSize, onProgress: progress(src.name, 'load'), onNote: deps.onNote, signal: deps.signal });
+  await poolReady(); // the pool's Web Workers start while this worker's event loop runs
   return { model, backend, tokenizer, config: model.config, weightBytes: g.tensorList.reduce((n, t) => n + t.byteLength, 0) };
 }

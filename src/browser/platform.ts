@@ -60,6 +60,7 @@ onmessage = (e) => {
     return;
   }
   Atomics.add(ctrl, 6, 1);
+  postMessage('ready');
   loop();
 };
 `;
@@ -78,6 +79,15 @@ export function singleThreadReason(): string | null {
   return null;
 }
 
+// A nested worker starts only while its parent's event loop runs: a pool job blocks the parent
+// (it spins, then sleeps on Atomics.wait) and would wait forever for workers that cannot start.
+const starting: Promise<void>[] = [];
+
+/** Resolves when every pool worker started so far has started (await it before the first forward pass). */
+export async function poolReady(): Promise<void> {
+  await Promise.all(starting.splice(0));
+}
+
 /** Fetch the kernels and make them the platform (once per worker). */
 export async function useBrowserPlatform(o: BrowserPlatformOptions): Promise<Platform> {
   const get = o.fetchFn ?? ((u: string) => fetch(u));
@@ -89,6 +99,7 @@ export async function useBrowserPlatform(o: BrowserPlatformOptions): Promise<Pla
     bytes.set(v, new Uint8Array(await r.arrayBuffer()));
   }
   let workerUrl: string | undefined;
+  starting.length = 0;
   const p: Platform = {
     name: 'browser',
     cores: () => (singleThreadReason() ? 1 : Math.max(1, navigator.hardwareConcurrency || 1)),
@@ -96,7 +107,15 @@ export async function useBrowserPlatform(o: BrowserPlatformOptions): Promise<Pla
     startPoolWorker(data: PoolWorkerData, onError: (message: string) => void): PoolWorker {
       workerUrl ??= URL.createObjectURL(new Blob([WORKER], { type: 'text/javascript' }));
       const w = new Worker(workerUrl);
-      w.onerror = (e) => onError(e.message || 'the worker failed to start');
+      starting.push(
+        new Promise<void>((resolve) => {
+          w.onmessage = () => resolve();
+          w.onerror = (e) => {
+            onError(e.message || 'the worker failed to start');
+            resolve();
+          };
+        }),
+      );
       w.postMessage(data);
       return {
         addMemory: (m) => w.postMessage(m),
