@@ -151,7 +151,8 @@ class Reader {
  * are left alone). `lmHidden`: the language model's hidden size, which the tower's rows must have.
  */
 export function loadVisionWeights(p: string, be: Backend, lmHidden?: number): VisionWeights {
-  const dir = fs.existsSync(p) && fs.statSync(p).isDirectory();
+  if (!fs.existsSync(p)) fail(`${p}: no such mmproj file or model folder`);
+  const dir = fs.statSync(p).isDirectory();
   if (dir) {
     const read = (f: string, need: boolean): unknown => {
       const file = path.join(p, f);

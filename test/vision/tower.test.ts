@@ -121,6 +121,7 @@ test('mmproj errors: another model (projection_dim), unknown projector, DeepStac
   const be = new ReferenceBackend();
   const q25 = mmproj('tiny-qwen25vl', 'f32'),
     q35 = mmproj('tiny-qwen35vl', 'f32');
+  assert.throws(() => loadVisionTower(path.join(path.dirname(q25), 'nope.gguf'), be), /nope\.gguf: no such mmproj file or model folder/);
   assert.throws(() => loadVisionTower(q25, be, 896), /rows of 64 \(projection_dim\), but the language model's hidden size is 896: this mmproj belongs to another model/);
   const setKv = (key: string, type: GgufKV['type'], value: GgufKV['value']) => (kv: GgufKV[]) => {
     const e = kv.find((k) => k.key === key);
