@@ -6,8 +6,8 @@
 //
 // For automation: <body data-state="loading|ready|error">, #threads[data-threads], and on each
 // reply data-tokens (the generated token ids) and data-done (true | stopped | error) when it ends.
-// window.qwenWeb holds the engine (bench/browser.ts measures it).
-import { BrowserEngine, type ChatMessage, type GenerateStats, type LoadProgress, type ModelSource, type ThreadInfo } from '../browser/index.js';
+// window.qwenWeb holds the engine and the loaded model's info (bench/browser.ts measures it).
+import { BrowserEngine, type ChatMessage, type GenerateStats, type LoadProgress, type ModelInfo, type ModelSource, type ThreadInfo } from '../browser/index.js';
 import { QwenOutputParser, type OutputEvent } from '../chat/qwen_output.js';
 import { messageHtml, type RenderedMessage } from '../server/page/render.js';
 import type { WebConfig } from './html.js';
@@ -135,11 +135,13 @@ async function main(): Promise<void> {
   setState('loading');
   $('model').textContent = config.name;
   const engine = new BrowserEngine();
-  (globalThis as { qwenWeb?: unknown }).qwenWeb = { engine, config };
+  const web: { engine: BrowserEngine; config: WebConfig; info?: ModelInfo } = { engine, config };
+  (globalThis as { qwenWeb?: unknown }).qwenWeb = web;
   engine.onThreads = showThreads;
   const source: ModelSource = 'url' in config.source ? config.source.url : config.source;
   try {
     const info = await engine.load(source, { onProgress: showProgress, hubBaseUrl: config.hubBaseUrl });
+    web.info = info;
     showThreads(info.threads);
     $('status').hidden = true;
     if (info.templateFallback) $('model').title = 'the model has no chat template: plain ChatML';
