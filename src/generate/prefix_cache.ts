@@ -57,6 +57,20 @@ function imagesIn(images: readonly PromptImage[] | undefined, from: number, to: 
   return out;
 }
 
+/**
+ * How many of the first `n` positions two prompts with the same ids there also share as rows: `n`,
+ * or where the first image they place differently (another hash, start or grid) begins.
+ */
+export function sameRows(a: readonly PromptImage[] | undefined, b: readonly PromptImage[] | undefined, n: number): number {
+  const key = (p: PromptImage) => `${p.image.hash}@${p.start}:${p.image.nx}x${p.image.ny}`;
+  const bs = new Set((b ?? []).map(key));
+  const as = new Set((a ?? []).map(key));
+  let m = n;
+  for (const p of a ?? []) if (p.start < m && !bs.has(key(p))) m = p.start;
+  for (const p of b ?? []) if (p.start < m && !as.has(key(p))) m = p.start;
+  return m;
+}
+
 export class PrefixCache {
   private readonly entries = new Map<string, Entry>(); // least recently used first
   private bytes = 0;

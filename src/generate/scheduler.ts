@@ -6,7 +6,7 @@
 import type { CausalLM } from '../models/model.js';
 import type { BatchEntry } from '../models/kv_cache.js';
 import { yieldToEventLoop } from './generate.js';
-import { BLOCK, PrefixCache, type PrefixCacheStats } from './prefix_cache.js';
+import { BLOCK, PrefixCache, sameRows, type PrefixCacheStats } from './prefix_cache.js';
 import { Sequence, type FinishReason, type GenerateOptions, type Step } from './sequence.js';
 import { proposerFor, type Proposer, type Speculation } from './spec_propose.js';
 
@@ -275,7 +275,7 @@ export class Scheduler implements Engine {
       if (!b.prefilling || b.finish || b.prompt.length < need || b.o.adapter !== a.seq.o.adapter) return false;
       let n = 0;
       while (n < p.length && n < b.prompt.length && p[n] === b.prompt[n]) n++;
-      return n >= need;
+      return sameRows(a.seq.o.images, b.o.images, n) >= need; // the same pads behind other images share nothing
     });
   }
 

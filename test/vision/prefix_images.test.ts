@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { ReferenceBackend } from '../../src/backend/reference.js';
-import { BLOCK, PrefixCache } from '../../src/generate/prefix_cache.js';
+import { BLOCK, PrefixCache, sameRows } from '../../src/generate/prefix_cache.js';
 import { loadModel } from '../../src/models/load.js';
 import type { PromptImage } from '../../src/vision/types.js';
 import { FIXTURES, rng } from '../helpers.js';
@@ -54,4 +54,14 @@ test('a text-only prompt leaves blocks an image prompt with the same text start 
   pc.insert(tokens, src, undefined, 0, [image('aaaa', 20)]);
   assert.equal(pc.stats().blocks, 5); // the text block shared, two more for the image's chain
   assert.equal(pc.restore(tokens, model.newCache(64), 0, [image('aaaa', 20)]).tokens, 2 * BLOCK);
+});
+
+test('sameRows: the shared ids hold the same rows up to the first image placed differently', () => {
+  const a = [image('aaaa', 20)];
+  assert.equal(sameRows(a, [image('aaaa', 20)], 48), 48);
+  assert.equal(sameRows(a, [image('bbbb', 20)], 48), 20);
+  assert.equal(sameRows(a, undefined, 48), 20);
+  assert.equal(sameRows(undefined, undefined, 48), 48);
+  assert.equal(sameRows(a, [image('bbbb', 20)], 10), 10); // the images lie past the shared ids
+  assert.equal(sameRows([image('aaaa', 2), image('cccc', 30)], [image('aaaa', 2), image('dddd', 30)], 48), 30);
 });
