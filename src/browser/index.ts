@@ -16,7 +16,8 @@
 //   engine.dispose();                            // ends the worker
 //
 // generate() yields {token, text} per token (text: the decoded piece, '' while a UTF-8 character is
-// incomplete) and returns GenerateStats (finish, token counts, prefill / decode seconds). The
+// incomplete) and returns GenerateStats (finish, token counts, prefill / decode seconds, and `tail`:
+// text the decoder still held at the end, to append). The
 // chat template is the model's (GGUF tokenizer.chat_template), as `qwen-ts run` renders it, so a
 // greedy answer equals `qwen-ts run <model> "<prompt>" --temperature 0` token for token.
 //
@@ -33,6 +34,14 @@
 // The headers a page needs for threads: `Cross-Origin-Opener-Policy: same-origin` and
 // `Cross-Origin-Embedder-Policy: require-corp` (or credentialless); a model server needs
 // `Accept-Ranges: bytes` (and CORS if it is another origin).
+//
+// Serving the build without a bundler: dist/src/** as ES modules, dist/src/kernels/*.wasm next to
+// them (or kernelsUrl), and the one npm dependency on this path, @huggingface/jinja (chat
+// templates). A page's import map does not reach a module worker (Chromium), so the worker's
+// `import ... from '@huggingface/jinja'` must be rewritten by the server to the package's URL
+// (node_modules/@huggingface/jinja/dist/index.js), or the worker bundled. Checked in Chromium
+// (Debian's, Playwright): 2 threads cross-origin isolated, 1 with the notice otherwise; the greedy
+// answer equals `qwen-ts run --temperature 0`; hub files cached in the Cache API and OPFS.
 import type { ChatMessage, FromWorker, GenerateInput, GenerateStats, LoadProgress, ModelInfo, ThreadInfo, ToWorker, WireGenerateOptions, WireLoadOptions, WireSource } from './protocol.js';
 
 export type { ChatMessage, GenerateInput, GenerateStats, LoadProgress, ModelInfo, ThreadInfo, WireGenerateOptions as GenerateOptions } from './protocol.js';

@@ -78,6 +78,8 @@ export interface GenerateStats {
   /** seconds of the prompt's forward passes (to the first token) and of the rest */
   prefillSeconds: number;
   decodeSeconds: number;
+  /** text the decoder still held at the end (the bytes of an unfinished UTF-8 character, as U+FFFD): append it */
+  tail: string;
 }
 
 export type FromWorker =

@@ -76,7 +76,7 @@ async function run(id: number, input: GenerateInput, opts: WireGenerateOptions):
       const r = await it.next();
       if (r.done) {
         const end = performance.now();
-        return { finish: r.value, promptTokens: ids.length, completionTokens: n, prefillSeconds: ((first || end) - t0) / 1000, decodeSeconds: first ? (end - first) / 1000 : 0 };
+        return { finish: r.value, promptTokens: ids.length, completionTokens: n, prefillSeconds: ((first || end) - t0) / 1000, decodeSeconds: first ? (end - first) / 1000 : 0, tail: dec.flush() };
       }
       if (n++ === 0) first = performance.now();
       post({ type: 'token', id, token: r.value.token, text: dec.push(r.value.token) });
