@@ -33,7 +33,7 @@ const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt
   --seed N              reproducible sampling
   --no-think            ask Qwen3 / Qwen3.5 not to think first
   --json                print the final message as JSON instead of streaming text
-  --image FILE          a PNG or JPEG the first message shows the model (repeat for more; a vision
+  --image FILE          a PNG, JPEG or WebP the first message shows the model (repeat for more; a vision
                         model: Qwen2.5-VL / Qwen3.5 with its tower)
 ${VISION_HELP}
 ${LOAD_HELP}
