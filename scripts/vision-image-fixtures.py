@@ -194,6 +194,27 @@ def main():
     with open(os.path.join(OUT, "frame-on-background.gif"), "wb") as fh:
         fh.write(g)
     files["frame-on-background.gif"] = {}
+    # BMP: Pillow (24-bit, 8-bit palette, 1-bit), ImageMagick (4-bit palette, 16-bit 565 bit fields,
+    # 32-bit with alpha in a 124-byte header), and a top-down copy of the 24-bit file (height < 0)
+    save("rgb24.bmp", base)
+    save("palette8.bmp", base.convert("P", palette=Image.Palette.ADAPTIVE, colors=200))
+    save("mono1.bmp", base.convert("1"))
+    for name, args in [
+        ("palette4.bmp", ["-colors", "12", "-type", "palette", "BMP3:"]),
+        ("rgb565.bmp", ["-define", "bmp:subtype=RGB565", "BMP:"]),
+        ("rgba32-v5.bmp", ["-alpha", "set", "-channel", "A", "-evaluate", "set", "60%", "+channel", "BMP:"]),
+    ]:
+        run("convert", os.path.join(OUT, "rgb8.png" if "rgba" not in name else "rgba8.png"), *args[:-1], args[-1] + os.path.join(OUT, name))
+        files[name] = {}
+    bm = bytearray(open(os.path.join(OUT, "rgb24.bmp"), "rb").read())
+    off, w, h = struct.unpack_from("<I", bm, 10)[0], *struct.unpack_from("<ii", bm, 18)
+    stride = (w * 3 + 3) & ~3
+    rows = [bm[off + y * stride: off + (y + 1) * stride] for y in range(h)]
+    bm[off:] = b"".join(reversed(rows))
+    struct.pack_into("<i", bm, 22, -h)
+    with open(os.path.join(OUT, "rgb24-topdown.bmp"), "wb") as fh:
+        fh.write(bm)
+    files["rgb24-topdown.bmp"] = {}
     run("cwebp", "-quiet", "-lossless", src, "-o", os.path.join(OUT, "rgb8-lossless.webp"))
     run("cwebp", "-quiet", "-q", "80", src, "-o", os.path.join(OUT, "rgb8-lossy.webp"))
     run("cwebp", "-quiet", "-q", "80", os.path.join(OUT, "rgba8.png"), "-o", os.path.join(OUT, "rgba8-lossy-alpha.webp"))

@@ -56,7 +56,7 @@ test('not an image: the error says what it looks like', () => {
   rejects(new Uint8Array(0), /empty/);
   rejects(enc('GIF89a\x01\x00\x01\x00'), /GIF: file is truncated/);
   rejects(enc('GIF88a\x01\x00\x01\x00\x00\x00\x00'), /starts like a GIF but its version is '88a'/);
-  rejects(enc('BM6\x00\x00\x00\x00\x00'), /BMP/);
+  rejects(enc('BM6\x00\x00\x00\x00\x00'), /looks like a BMP/);
   rejects(enc('<!DOCTYPE html><html><body>404</body></html>'), /HTML/);
   rejects(enc('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>'), /SVG/);
   rejects(enc('{"error": "not found"}'), /JSON/);
@@ -181,6 +181,29 @@ test('a GIF cut anywhere before its first frame ends: an ImageError naming the f
   const big = read('pattern.gif').slice();
   big.set([0xff, 0xff, 0xff, 0xff], 6);
   rejects(big, /65535x65535/, 'big.gif');
+});
+
+test('BMP: truncated pixel data, RLE and a bad palette index are refused by name', () => {
+  const full = read('rgb24.bmp');
+  rejects(full.subarray(0, full.length - 40), /truncated \(pixel data\)/, 't.bmp');
+  const rle = read('palette8.bmp').slice();
+  rle[30] = 1;
+  rejects(rle, /RLE-compressed BMP/, 'r.bmp');
+  // 2x1, 8 bits a pixel, a 2-entry palette, pixels 1 and 5
+  const bmp = new Uint8Array(14 + 40 + 8 + 4);
+  const v = new DataView(bmp.buffer);
+  bmp.set([0x42, 0x4d]);
+  v.setUint32(2, bmp.length, true);
+  v.setUint32(10, 62, true);
+  v.setUint32(14, 40, true);
+  v.setInt32(18, 2, true);
+  v.setInt32(22, 1, true);
+  v.setUint16(26, 1, true);
+  v.setUint16(28, 8, true);
+  bmp.set([255, 0, 0, 0, 0, 255, 0, 0, 1, 5], 54);
+  rejects(bmp, /palette index 5 is past the 2-entry palette/, 'p.bmp');
+  bmp[63] = 0;
+  assert.deepEqual([...decodeImage(bmp).data], [0, 255, 0, 0, 0, 255]);
 });
 
 test('a VP8X header that understates a lossless image is caught before allocation', () => {

@@ -63,7 +63,7 @@ for (const name of jpegs) {
 test('probeImage reads format and size from the header of every fixture', () => {
   for (const [name, e] of Object.entries(expected.decode)) {
     const info = probeImage(read(name), name);
-    const format = name.endsWith('.png') ? 'png' : name.endsWith('.jpg') ? 'jpeg' : name.endsWith('.gif') ? 'gif' : 'webp';
+    const format = name.endsWith('.png') ? 'png' : name.endsWith('.jpg') ? 'jpeg' : name.endsWith('.gif') ? 'gif' : name.endsWith('.bmp') ? 'bmp' : 'webp';
     assert.deepEqual(info, { format, width: e.width, height: e.height }, name);
   }
 });
@@ -84,6 +84,17 @@ test('GIF fixtures cover interlacing, transparency, animation and a background c
   assert.notEqual(expected.decode['frame-on-background.gif']!.sha256, expected.decode['pattern.gif']!.sha256);
   assert.notEqual(expected.decode['transparent.gif']!.sha256, expected.decode['pattern.gif']!.sha256);
 });
+
+// BMP: palettes of 1/4/8 bits, 16-bit 565 bit fields, 24-bit both ways up, 32-bit in a 124-byte header
+const bmps = Object.keys(expected.decode).filter((n) => n.endsWith('.bmp'));
+for (const name of bmps) {
+  test(`BMP ${name}: the bytes stb_image gives`, () => {
+    const e = expected.decode[name]!;
+    const img = decodeImage(read(name), name);
+    assert.deepEqual([img.width, img.height], [e.width, e.height]);
+    assert.equal(sha(img.data), e.sha256);
+  });
+}
 
 // WebP: llama.cpp reads none, so libwebp's own decoder (dwebp) is the reference for lossless files
 const webps = Object.keys(expected.decode).filter((n) => n.endsWith('.webp'));

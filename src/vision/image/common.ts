@@ -10,7 +10,7 @@ export class ImageError extends Error {
   }
 }
 
-export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'gif';
+export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'gif' | 'bmp';
 
 /** What the header says, read without decoding pixels. */
 export interface ImageInfo {

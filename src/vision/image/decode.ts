@@ -1,8 +1,9 @@
 // Image bytes to RGB: the format is sniffed from the magic bytes (never from the file name), the
 // header is checked against the pixel limit before anything the size of the image is allocated,
-// and anything that is not PNG, JPEG, WebP or GIF gets an error that says what it looks like.
+// and anything that is not PNG, JPEG, WebP, GIF or BMP gets an error that says what it looks like.
 import type { RgbImage } from '../types.js';
 import { ascii, checkSize, DEFAULT_MAX_PIXELS, type DecodeOptions, ImageError, type ImageFormat, type ImageInfo, label } from './common.js';
+import { bmpHeader, decodeBmp } from './bmp.js';
 import { decodeGif, gifHeader } from './gif.js';
 import { decodeJpeg, jpegHeader } from './jpeg.js';
 import { decodePng, PNG_MAGIC, pngHeader } from './png.js';
@@ -10,7 +11,7 @@ import { decodeWebp, webpHeader } from './webp.js';
 
 export { DEFAULT_MAX_PIXELS, type DecodeOptions, ImageError, type ImageFormat, type ImageInfo } from './common.js';
 
-const NAMES: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP', gif: 'GIF' };
+const NAMES: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP', gif: 'GIF', bmp: 'BMP' };
 
 /** The format by magic bytes, or an ImageError naming what the bytes look like. */
 export function sniffFormat(b: Uint8Array, name?: string): ImageFormat {
@@ -18,8 +19,9 @@ export function sniffFormat(b: Uint8Array, name?: string): ImageFormat {
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
   if (b.length >= 12 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 4) === 'WEBP') return 'webp';
   if (b.length >= 6 && (ascii(b, 0, 6) === 'GIF87a' || ascii(b, 0, 6) === 'GIF89a')) return 'gif';
+  if (b.length >= 18 && ascii(b, 0, 2) === 'BM' && [12, 40, 56, 108, 124].includes(b[14]! | (b[15]! << 8)) && b[16] === 0 && b[17] === 0) return 'bmp';
   const where = name ? `${name}: ` : '';
-  throw new ImageError(`${where}not a PNG, JPEG, WebP or GIF image (${lookalike(b)})`);
+  throw new ImageError(`${where}not a PNG, JPEG, WebP, GIF or BMP image (${lookalike(b)})`);
 }
 
 /** A guess at what some non-image bytes are, for the error message. */
@@ -68,12 +70,16 @@ export function probeImage(bytes: Uint8Array, name?: string): ImageInfo {
     return { format, width, height };
   }
   if (format === 'gif') return gifHeader(bytes, what);
+  if (format === 'bmp') {
+    const { width, height } = bmpHeader(bytes, what);
+    return { format, width, height };
+  }
   return webpHeader(bytes, what);
 }
 
 /**
  * Decodes PNG or JPEG bytes to RGB (alpha dropped, grey repeated), as llama.cpp's stb_image does
- * with 3 channels requested (GIF: the first frame), and lossless WebP (which llama.cpp does not
+ * with 3 channels requested (also GIF, its first frame, and BMP), and lossless WebP (which llama.cpp does not
  * read; lossy WebP is refused). Throws ImageError for anything it cannot decode, for truncated or
  * corrupt data, and for images over `maxPixels` (checked on the header, before decoding).
  */
@@ -85,5 +91,6 @@ export function decodeImage(bytes: Uint8Array, name?: string, opts: DecodeOption
   if (info.format === 'png') return decodePng(bytes, what, maxPixels);
   if (info.format === 'jpeg') return decodeJpeg(bytes, what, maxPixels);
   if (info.format === 'gif') return decodeGif(bytes, what, maxPixels);
+  if (info.format === 'bmp') return decodeBmp(bytes, what, maxPixels);
   return decodeWebp(bytes, what, maxPixels);
 }
