@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { openChatModel, prepareChat } from '../../src/chat/engine.js';
+import { openGguf } from '../../src/formats/gguf.js';
 import { sendFile } from '../../src/web/static.js';
 import { ROOT, tmpDir } from '../helpers.js';
 
@@ -165,4 +166,41 @@ test('a hub id: the page downloads the file from the hub (a local stand-in, --hu
     requests.join('\n'),
   );
   await page.close();
+});
+
+/**
+ * The fixture with its last tensor (output_norm.weight, f32 [64]) claiming 2^30 elements: 4 GiB more
+ * of weights, as a sparse file (the header is real, the missing data reads as zeros, no disk used).
+ */
+function tooLargeGguf(): string {
+  const src = path.join(ROOT, GGUF);
+  const g = openGguf(src);
+  const last = [...g.tensorList].sort((a, b) => a.offset - b.offset).at(-1)!;
+  const dataOffset = g.dataOffset;
+  g.close();
+  const buf = fs.readFileSync(src);
+  const name = Buffer.from(last.name);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(name.length));
+  const dims = buf.indexOf(Buffer.concat([len, name])) + 8 + name.length; // n_dims u32, then ne u64[n_dims]
+  assert.equal(buf.readUInt32LE(dims), 1, `${last.name} is 1-D`);
+  buf.writeBigUInt64LE(BigInt(2 ** 30), dims + 4);
+  const out = path.join(ARTIFACTS, 'too-large.gguf');
+  fs.writeFileSync(out, buf.subarray(0, dataOffset + last.offset));
+  fs.truncateSync(out, dataOffset + last.offset + 4 * 2 ** 30);
+  return out;
+}
+
+test('a model too large for the browser: a clear error on the page, and no Send', { skip, timeout: 60_000 }, async () => {
+  const big = tooLargeGguf();
+  const base = await startWeb(big);
+  const page = await browser.newPage();
+  await page.goto(base);
+  await page.waitForFunction(() => document.body.dataset.state === 'error' || document.body.dataset.state === 'ready', null, { timeout: 30_000 });
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'error');
+  assert.ok(await page.isVisible('#error'));
+  assert.match((await page.textContent('#error')) ?? '', /^Could not load too-large\.gguf: .*more than the [\d.]+ GiB the browser engine can use/);
+  assert.equal(await page.isDisabled('#send'), true);
+  await page.close();
+  fs.rmSync(big);
 });
