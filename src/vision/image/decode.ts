@@ -7,7 +7,7 @@ import { bmpHeader, decodeBmp } from './bmp.js';
 import { decodeGif, gifHeader } from './gif.js';
 import { decodeJpeg, jpegHeader } from './jpeg.js';
 import { decodePng, PNG_MAGIC, pngHeader } from './png.js';
-import { decodeWebp, webpHeader } from './webp.js';
+import { decodeWebp, webpHeader, webpLossless } from './webp.js';
 
 export { DEFAULT_MAX_PIXELS, type DecodeOptions, ImageError, type ImageFormat, type ImageInfo } from './common.js';
 
@@ -57,7 +57,10 @@ function lookalike(b: Uint8Array): string {
   return `first bytes ${hex}`;
 }
 
-/** Format and size from the header alone (no pixel decoding, no allocation the size of the image). */
+/**
+ * Format and size from the header alone (no pixel decoding, no allocation the size of the image).
+ * Kinds decodeImage refuses whatever their size (lossy or animated WebP, an unknown format) throw here too.
+ */
 export function probeImage(bytes: Uint8Array, name?: string): ImageInfo {
   const format = sniffFormat(bytes, name);
   const what = label(name, NAMES[format]);
@@ -74,7 +77,9 @@ export function probeImage(bytes: Uint8Array, name?: string): ImageInfo {
     const { width, height } = bmpHeader(bytes, what);
     return { format, width, height };
   }
-  return webpHeader(bytes, what);
+  const info = webpHeader(bytes, what);
+  webpLossless(bytes, what); // lossy and animated WebP: refused here already, so a server can say so up front
+  return info;
 }
 
 /**

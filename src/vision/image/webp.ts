@@ -28,11 +28,10 @@ export function webpHeader(b: Uint8Array, what: string): ImageInfo {
 }
 
 /**
- * Lossless WebP (a 'VP8L' chunk, alone or inside a VP8X container) to RGB, alpha dropped.
- * Lossy (VP8) and animated WebP are refused by name.
+ * The lossless bitstream (a 'VP8L' chunk, alone or inside a VP8X container), or an ImageError
+ * naming what this package does not decode (lossy VP8, animation) or what is missing.
  */
-export function decodeWebp(b: Uint8Array, what: string, maxPixels: number): RgbImage {
-  const canvas = webpHeader(b, what);
+export function webpLossless(b: Uint8Array, what: string): Uint8Array {
   const riffEnd = Math.min(b.length, 8 + ((b[4]! | (b[5]! << 8) | (b[6]! << 16) | (b[7]! << 24)) >>> 0 || 0));
   for (let pos = 12; pos + 8 <= riffEnd; ) {
     const type = ascii(b, pos, 4);
@@ -41,12 +40,16 @@ export function decodeWebp(b: Uint8Array, what: string, maxPixels: number): RgbI
     const data = b.subarray(pos + 8, pos + 8 + size);
     if (type === 'VP8X' && size >= 1 && data[0]! & 0x02) throw new ImageError(`${what}: animated WebP is not supported`);
     if (type === 'VP8 ' || type === 'ALPH') throw new ImageError(`${what}: lossy WebP is not supported (lossless is; llama.cpp reads no WebP); convert it to PNG or JPEG`);
-    if (type === 'VP8L') {
-      const { width, height, rgb } = decodeVp8l(data, what, maxPixels);
-      if (width !== canvas.width || height !== canvas.height) throw new ImageError(`${what}: the VP8X header says ${canvas.width}x${canvas.height}, the image data ${width}x${height}`);
-      return { width, height, data: rgb };
-    }
+    if (type === 'VP8L') return data;
     pos += 8 + size + (size & 1);
   }
   throw new ImageError(`${what}: no image data (VP8L chunk)`);
+}
+
+/** Lossless WebP to RGB, alpha dropped. */
+export function decodeWebp(b: Uint8Array, what: string, maxPixels: number): RgbImage {
+  const canvas = webpHeader(b, what);
+  const { width, height, rgb } = decodeVp8l(webpLossless(b, what), what, maxPixels);
+  if (width !== canvas.width || height !== canvas.height) throw new ImageError(`${what}: the VP8X header says ${canvas.width}x${canvas.height}, the image data ${width}x${height}`);
+  return { width, height, data: rgb };
 }
