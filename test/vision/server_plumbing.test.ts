@@ -14,7 +14,7 @@ import type { ChatModel } from '../../src/chat/engine.js';
 import { Scheduler } from '../../src/generate/scheduler.js';
 import type { CausalLM } from '../../src/models/model.js';
 import { createServer, type ServerOptions } from '../../src/server/app.js';
-import { ImageQueue } from '../../src/vision/jobs.js';
+import { ImageQueue, ImageQueueFull } from '../../src/vision/jobs.js';
 import { listen } from '../helpers.js';
 import * as vlDouble from './vl_double.js';
 
@@ -274,4 +274,13 @@ test('ImageQueue: one encode at a time in order, a full queue refused (a 503 for
   assert.deepEqual(order, ['a', 'c']);
   assert.equal(q.load, 0);
   await assert.rejects(q.encode(Buffer.from('not an image'), 'e'), { name: 'ImageError' });
+});
+
+test('an image the encode queue has no room for: a 503 (server_busy)', async () => {
+  const full = { kind: 'qwen2_5_vl', encode: () => Promise.reject(new ImageQueueFull(64)) };
+  const { client } = await start({ vision: full });
+  const e = await apiError(client.chat.completions.create({ model: 'vl', messages: userWith(img(dataUrl(A))) }));
+  assert.equal(e.status, 503);
+  assert.equal(e.code, 'server_busy');
+  assert.match(e.message, /64 images are already waiting/);
 });
