@@ -1,4 +1,4 @@
-// node dist/bench/browser.js --model <file.gguf> [--prompt-tokens 128] [--gen-tokens 64] [--reps 3] [--chromium /usr/bin/chromium] [--node PATH]
+// node dist/bench/browser.js --model <file.gguf> [--prompt-tokens 128] [--gen-tokens 64] [--reps 3] [--threads N] [--chromium /usr/bin/chromium] [--node PATH]
 // In-browser prefill / decode tokens per second (qwen-ts web's page in headless Chromium, driven by
 // playwright-core) next to Node's (`qwen-ts bench` in a fresh process), alternating, on the same
 // GGUF file; prints both sides' medians and the ratios browser / Node as a table and JSON.
@@ -46,6 +46,7 @@ export async function run(argv: string[]): Promise<void> {
       reps: { type: 'string', default: '3' },
       chromium: { type: 'string', default: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium' },
       node: { type: 'string', default: process.execPath },
+      threads: { type: 'string' },
     },
   });
   if (!values.model || !fs.existsSync(values.model)) throw new Error('--model FILE.gguf is required');
@@ -67,7 +68,19 @@ export async function run(argv: string[]): Promise<void> {
   await page.waitForFunction(() => document.body.dataset.state === 'ready' || document.body.dataset.state === 'error', null, { timeout: 600_000 });
   if ((await page.evaluate(() => document.body.dataset.state)) !== 'ready') throw new Error(`the page did not load the model: ${await page.textContent('#error')}`);
   const browserLoad = (performance.now() - tl) / 1000;
-  const threads = Number(await page.getAttribute('#threads', 'data-threads'));
+  let threads = Number(await page.getAttribute('#threads', 'data-threads'));
+  if (values.threads !== undefined && Number(values.threads) !== threads) {
+    // the page loads with one thread per core; load again with the count asked for (both sides use it)
+    threads = await page.evaluate(
+      async ([url, n]) => {
+        const web = (globalThis as unknown as { qwenWeb: { engine: { load(s: string, o: unknown): Promise<{ threads: { threads: number } }> }; info?: unknown } }).qwenWeb;
+        const info = await web.engine.load(url, { threads: n });
+        web.info = info;
+        return info.threads.threads;
+      },
+      [`/model/${entry}`, Number(values.threads)] as const,
+    );
+  }
   const backendName = await page.evaluate(() => (globalThis as unknown as { qwenWeb: { info?: { backend: string } } }).qwenWeb.info?.backend ?? '?');
   const nodeVersion = spawnSync(values.node, ['--version'], { encoding: 'utf8' }).stdout.trim();
 
