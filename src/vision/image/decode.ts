@@ -1,6 +1,8 @@
 // Image bytes to RGB: the format is sniffed from the magic bytes (never from the file name), the
 // header is checked against the pixel limit before anything the size of the image is allocated,
 // and anything that is not PNG, JPEG, WebP, GIF or BMP gets an error that says what it looks like.
+// As in llama.cpp, EXIF orientation, gamma and colour profiles are not applied: the pixels are
+// used as stored.
 import type { RgbImage } from '../types.js';
 import { ascii, checkSize, DEFAULT_MAX_PIXELS, type DecodeOptions, ImageError, type ImageFormat, type ImageInfo, label } from './common.js';
 import { bmpHeader, decodeBmp } from './bmp.js';

@@ -126,14 +126,19 @@ export function resizeBicubic(img: RgbImage, width: number, height: number): Rgb
     const out = new Uint8Array(width * height * 3);
     const src = cur.data;
     const w3 = width * 3;
+    // whole input rows into an accumulator row (contiguous reads; integer sums, so the order does not matter)
+    const acc = new Int32Array(w3);
     for (let yy = 0; yy < height; yy++) {
       const ymin = bounds[yy * 2]!;
       const ycnt = bounds[yy * 2 + 1]!;
-      for (let c = 0; c < w3; c++) {
-        let s = 1 << (PRECISION_BITS - 1);
-        for (let y = 0; y < ycnt; y++) s += src[(ymin + y) * w3 + c]! * weights[yy * ksize + y]!;
-        out[yy * w3 + c] = clip8(s >> PRECISION_BITS);
+      acc.fill(1 << (PRECISION_BITS - 1));
+      for (let y = 0; y < ycnt; y++) {
+        const k = weights[yy * ksize + y]!;
+        const row = (ymin + y) * w3;
+        for (let c = 0; c < w3; c++) acc[c]! += src[row + c]! * k;
       }
+      const o = yy * w3;
+      for (let c = 0; c < w3; c++) out[o + c] = clip8(acc[c]! >> PRECISION_BITS);
     }
     cur = { width, height, data: out };
   }
