@@ -18,6 +18,9 @@ const VISION_FIELDS = ['vision_config', 'image_token_id', 'video_token_id', 'vis
 // outer fields a config with text_config may hold beside it (the rest must be text fields, equal
 // to text_config's where both give one)
 const OUTER_ONLY = new Set(['model_type', 'architectures', 'text_config', 'transformers_version', ...VISION_FIELDS]);
+// fields a wrapper may save at both levels with different spellings: merged, not compared
+const SAVED_TWICE = new Set(['tie_word_embeddings', 'rope_scaling', 'rope_parameters', 'torch_dtype', 'dtype']);
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * A qwen2_5_vl / qwen2_vl config.json -> the Qwen2 text config `parseText` validates (model_type
@@ -36,11 +39,13 @@ export function parseVlHf(outer: Obj, src: string, parseText: (o: Obj, src: stri
     const tc = t as Obj;
     if (tc.model_type !== undefined && tc.model_type !== `${mt}_text` && tc.model_type !== mt) fail(`${at(tsrc, 'model_type')} is ${quote(tc.model_type)}, expected ${quote(`${mt}_text`)}`);
     for (const [k, v] of Object.entries(tc)) {
-      if (k in o && JSON.stringify(o[k]) !== JSON.stringify(v) && k !== 'tie_word_embeddings')
+      if (k in o && JSON.stringify(o[k]) !== JSON.stringify(v) && !SAVED_TWICE.has(k))
         fail(`${at(tsrc, k)} is ${quote(v)} but the top level gives ${quote(o[k])}; which one the model means is unclear`);
     }
-    // the wrapper's tie_word_embeddings is the one transformers applies to lm_head
-    o = { ...o, ...tc, ...(outer.tie_word_embeddings !== undefined && { tie_word_embeddings: outer.tie_word_embeddings }) };
+    // the wrapper's tie_word_embeddings is the one transformers applies to lm_head; a rope dict saved
+    // at both levels (one spelling the type 'mrope', the other 'default') is read as one
+    const rope = (f: string) => (isObj(o[f]) || isObj(tc[f]) ? { [f]: { ...(isObj(o[f]) ? o[f] : {}), ...(isObj(tc[f]) ? tc[f] : {}) } } : {});
+    o = { ...o, ...tc, ...rope('rope_scaling'), ...rope('rope_parameters'), ...(outer.tie_word_embeddings !== undefined && { tie_word_embeddings: outer.tie_word_embeddings }) };
   }
   for (const f of VISION_FIELDS) delete o[f];
   o.model_type = 'qwen2';

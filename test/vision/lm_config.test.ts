@@ -97,6 +97,10 @@ test('Qwen2.5-VL config errors name the field', () => {
   bad({ ...n, text_config: 'x' }, /field 'text_config' must be an object/);
   bad({ ...n, text_config: { ...(n.text_config as object), model_type: 'qwen2' } }, /text_config: field 'model_type' is 'qwen2', expected 'qwen2_5_vl_text'/);
   bad({ ...n, text_config: { ...(n.text_config as object), wobble: 1 } }, /text_config: field 'wobble' is not a qwen2 config field/);
+  // the text fields at both levels, the rope dict spelled two ways (as some re-saved checkpoints have it): one config
+  const both = { ...flat, ...nested({ rope_scaling: { type: 'default', rope_type: 'default', mrope_section: [2, 3, 3] } }), rope_scaling: { type: 'mrope', mrope_section: [2, 3, 3] } };
+  const c = parseHfConfig(both, 'config.json');
+  assert.deepEqual([c.model_type, c.hidden_size, c.mrope_section, c.rope_theta], ['qwen2_5_vl', 64, [2, 3, 3], 1e6]);
   // Qwen2-VL: the same language model
   assert.equal(parseHfConfig({ ...flat, model_type: 'qwen2_vl' }, 'config.json').model_type, 'qwen2_vl');
 });
