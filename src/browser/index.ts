@@ -46,8 +46,8 @@ import type { ChatMessage, FromWorker, GenerateInput, GenerateStats, LoadProgres
 
 export type { ChatMessage, GenerateInput, GenerateStats, LoadProgress, ModelInfo, ThreadInfo, WireGenerateOptions as GenerateOptions } from './protocol.js';
 
-/** A model: a GGUF URL (absolute, or relative to the page), a File / Blob, or a hub file. */
-export type ModelSource = string | URL | Blob | { hub: string; file: string; revision?: string };
+/** A model: a GGUF URL (absolute, or relative to the page), a Hugging Face folder URL (ending in '/'), a File / Blob, or a hub file (no file: the hub folder). */
+export type ModelSource = string | URL | Blob | { hub: string; file?: string; revision?: string };
 
 export interface LoadOptions extends WireLoadOptions {
   onProgress?: (p: LoadProgress) => void;
@@ -71,7 +71,7 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; onMe
 
 export function wireSource(source: ModelSource, base = globalThis.location?.href): WireSource {
   if (typeof Blob !== 'undefined' && source instanceof Blob) return { kind: 'blob', blob: source, name: (source as { name?: string }).name ?? 'model.gguf' };
-  if (typeof source === 'object' && !(source instanceof URL) && 'hub' in source) return { kind: 'hub', id: source.hub, file: source.file, revision: source.revision ?? 'main' };
+  if (typeof source === 'object' && !(source instanceof URL) && 'hub' in source) return { kind: 'hub', id: source.hub, file: source.file ?? '', revision: source.revision ?? 'main' };
   return { kind: 'url', url: new URL(String(source), base).href };
 }
 

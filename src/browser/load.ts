@@ -4,6 +4,7 @@
 import { WasmBackend } from '../backend/wasm.js';
 import type { Backend } from '../backend/backend.js';
 import type { GgufFile } from '../formats/gguf.js';
+import type { TensorInfo } from '../formats/file.js';
 import type { QwenConfig } from '../models/config.js';
 import type { CausalLM } from '../models/model.js';
 import { tokenizerFromGgufMetadata } from '../tokenizer/gguf_vocab.js';
@@ -12,7 +13,8 @@ import { fail } from '../errors.js';
 import { cachedFile, hubUrl, HF_BASE, type FileStore } from './cache.js';
 import type { LoadProgress, WireLoadOptions, WireSource } from './protocol.js';
 import { openBlob, openUrl, readGgufHeader, type FetchFn, type RangeSource } from './remote.js';
-import { ggufConfig, loadStreamed } from './streamed.js';
+import { ggufConfig, loadStreamed, loadStreamedModel } from './streamed.js';
+import { openHfFolder } from './hf_folder.js';
 import { poolReady } from './platform.js';
 
 /** One wasm32 memory: what the engine can address (4 GiB). */
@@ -33,19 +35,20 @@ export interface LoadedModel {
 const GiB = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
 
 /** The bytes a model needs in WebAssembly memory: its weights, an f32 KV cache of `ctx` tokens, headroom. */
-export function memoryNeeded(g: GgufFile, config: QwenConfig, ctx: number): { weights: number; kv: number; total: number } {
-  const weights = g.tensorList.reduce((n, t) => n + t.byteLength, 0);
+export function memoryNeeded(tensors: Iterable<TensorInfo>, config: QwenConfig, ctx: number): { weights: number; kv: number; total: number } {
+  let weights = 0;
+  for (const t of tensors) weights += t.byteLength;
   const attnLayers = config.layer_types ? config.layer_types.filter((t) => t === 'full_attention').length : config.num_hidden_layers;
   const kv = ctx * attnLayers * 2 * config.num_key_value_heads * config.head_dim * 4;
   return { weights, kv, total: weights + kv + HEADROOM };
 }
 
 /** A model too large for the engine's memory: an error before its weights are read. */
-export function checkFits(g: GgufFile, config: QwenConfig, ctx: number, limit = MEMORY_LIMIT): void {
-  const m = memoryNeeded(g, config, ctx);
+export function checkFits(path: string, tensors: Iterable<TensorInfo>, config: QwenConfig, ctx: number, limit = MEMORY_LIMIT): void {
+  const m = memoryNeeded(tensors, config, ctx);
   if (m.total > limit) {
     fail(
-      `${g.path}: this model needs about ${GiB(m.total)} of WebAssembly memory (weights ${GiB(m.weights)}, KV cache for ${ctx} tokens ${GiB(m.kv)}), more than the ${GiB(limit)} the browser engine can use (one wasm32 memory); choose a smaller model or quantisation, or a smaller ctxSize`,
+      `${path}: this model needs about ${GiB(m.total)} of WebAssembly memory (weights ${GiB(m.weights)}, KV cache for ${ctx} tokens ${GiB(m.kv)}), more than the ${GiB(limit)} the browser engine can use (one wasm32 memory); choose a smaller model or quantisation, or a smaller ctxSize`,
     );
   }
 }
@@ -69,8 +72,33 @@ export async function loadBrowserModel(source: WireSource, opts: WireLoadOptions
   const check = async (src: RangeSource) => {
     header = await readGgufHeader(src, deps.signal);
     const config = ggufConfig(header);
-    checkFits(header, config, opts.ctxSize ?? Math.min(config.max_position_embeddings, DEFAULT_BROWSER_CTX), limit);
+    checkFits(header.path, header.tensorList, config, opts.ctxSize ?? Math.min(config.max_position_embeddings, DEFAULT_BROWSER_CTX), limit);
   };
+  const makeBackend = () => {
+    try {
+      return new WasmBackend({ threads: deps.threads, relaxed: opts.backend !== 'wasm-simd', memoryLimit: limit });
+    } catch (e) {
+      fail(
+        `the WebAssembly backend cannot start here (${(e as Error).message}); the kernels need shared WebAssembly memory, which some browsers give only to cross-origin isolated pages (COOP: same-origin, COEP: require-corp)`,
+      );
+    }
+  };
+  // a Hugging Face folder: a URL ending in '/', or a hub id with no file
+  const folder =
+    source.kind === 'url' && source.url.endsWith('/')
+      ? source.url
+      : source.kind === 'hub' && !source.file
+        ? hubUrl(source.id, 'config.json', source.revision, opts.hubBaseUrl ?? HF_BASE).slice(0, -'config.json'.length)
+        : undefined;
+  if (folder) {
+    const { model: m, tokenizer } = await openHfFolder(folder, (u) => openUrl(u, fetchFn, deps.signal), fetchFn, deps.signal);
+    const ctxSize = opts.ctxSize ?? Math.min(m.config.max_position_embeddings, DEFAULT_BROWSER_CTX);
+    checkFits(m.path, m.tensors.values(), m.config, ctxSize, limit);
+    if (tokenizer.vocabSize > m.config.vocab_size) fail(`${m.path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${m.config.vocab_size} embedding rows`);
+    const { model, backend } = await loadStreamedModel(m, makeBackend, { ctxSize, onProgress: progress(m.path, 'load'), onNote: deps.onNote, signal: deps.signal });
+    await poolReady();
+    return { model, backend, tokenizer, config: model.config, weightBytes: memoryNeeded(m.tensors.values(), m.config, 0).weights };
+  }
   let src: RangeSource;
   if (source.kind === 'blob') src = openBlob(source.blob, source.name);
   else if (source.kind === 'url') src = await openUrl(source.url, fetchFn, deps.signal);
@@ -84,15 +112,6 @@ export async function loadBrowserModel(source: WireSource, opts: WireLoadOptions
   const ctxSize = opts.ctxSize ?? Math.min(config.max_position_embeddings, DEFAULT_BROWSER_CTX);
   const tokenizer = tokenizerFromGgufMetadata(g.metadata, src.name);
   if (tokenizer.vocabSize > config.vocab_size) fail(`${src.name}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocab_size} embedding rows`);
-  const makeBackend = () => {
-    try {
-      return new WasmBackend({ threads: deps.threads, relaxed: opts.backend !== 'wasm-simd', memoryLimit: limit });
-    } catch (e) {
-      fail(
-        `the WebAssembly backend cannot start here (${(e as Error).message}); the kernels need shared WebAssembly memory, which some browsers give only to cross-origin isolated pages (COOP: same-origin, COEP: require-corp)`,
-      );
-    }
-  };
   const { model, backend } = await loadStreamed(g, src, makeBackend, { ctxSize, onProgress: progress(src.name, 'load'), onNote: deps.onNote, signal: deps.signal });
   await poolReady(); // the pool's Web Workers start while this worker's event loop runs
   return { model, backend, tokenizer, config: model.config, weightBytes: g.tensorList.reduce((n, t) => n + t.byteLength, 0) };

@@ -4,7 +4,8 @@
 // that holds its own tokenizer; here the worker holds the tokenizer too and sends decoded text.
 import type { GenerateOptions } from '../generate/sequence.js';
 
-/** Where a model's files come from (see ModelSource in index.ts). */
+/** Where a model's files come from (see ModelSource in index.ts): a URL ending in '/' and a hub
+ * file '' are Hugging Face folders (config.json, tokenizer files, safetensors). */
 export type WireSource = { kind: 'url'; url: string } | { kind: 'blob'; blob: Blob; name: string } | { kind: 'hub'; id: string; file: string; revision: string };
 
 export interface WireLoadOptions {

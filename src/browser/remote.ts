@@ -2,7 +2,8 @@
 // read by slice(). The GGUF header is fetched first (in growing pieces until it parses), then each
 // tensor's bytes are streamed from the response body straight into the backend's WebAssembly
 // memory (see streamed.ts): the file is never held whole in a JS ArrayBuffer.
-import type { ByteReader } from '../formats/file.js';
+import type { ByteReader, TensorInfo } from '../formats/file.js';
+import { parseSafetensors } from '../formats/safetensors.js';
 import { parseGguf, type GgufFile } from '../formats/gguf.js';
 import { fail } from '../errors.js';
 
@@ -122,11 +123,21 @@ class PrefixReader implements ByteReader {
 const FIRST_PIECE = 256 << 10;
 
 /** A GGUF file's header (metadata and tensor table), fetched in growing pieces from its start. */
-export async function readGgufHeader(src: RangeSource, signal?: AbortSignal): Promise<GgufFile> {
+export function readGgufHeader(src: RangeSource, signal?: AbortSignal): Promise<GgufFile> {
+  return readHeader(src, parseGguf, signal);
+}
+
+/** A safetensors file's header (tensor table), fetched the same way. */
+export function readSafetensorsHeader(src: RangeSource, signal?: AbortSignal): Promise<{ infos: TensorInfo[]; metadata: Record<string, string> }> {
+  return readHeader(src, parseSafetensors, signal);
+}
+
+/** What `parse` makes of a file's first bytes, fetched in growing pieces until it has what it reads. */
+async function readHeader<T>(src: RangeSource, parse: (r: ByteReader) => T, signal?: AbortSignal): Promise<T> {
   let bytes = await src.read(0, Math.min(src.size, FIRST_PIECE), signal);
   for (;;) {
     try {
-      return parseGguf(new PrefixReader(src.name, src.size, bytes));
+      return parse(new PrefixReader(src.name, src.size, bytes));
     } catch (e) {
       if (!(e instanceof NeedMore)) throw e;
       const want = Math.min(src.size, Math.max(e.end, bytes.length * 2));

@@ -108,8 +108,8 @@ export async function streamTensors(src: RangeSource, items: Pending[], onBytes:
   }
 }
 
-/** The tensor-name pattern a needed tensor stands for (blk.7.attn_q.weight -> every layer's attn_q.weight). */
-const kindOf = (name: string) => name.replace(/^blk\.\d+\./, 'blk.*.');
+/** The tensor-name pattern a needed tensor stands for (blk.7.attn_q.weight, model.layers.7.self_attn.q_proj.weight -> every layer's). */
+const kindOf = (name: string) => name.replace(/^blk\.\d+\./, 'blk.*.').replace(/\blayers\.\d+\./, 'layers.*.');
 
 export interface StreamedLoadOptions {
   ctxSize?: number;
@@ -132,18 +132,44 @@ export function ggufConfig(g: GgufFile): QwenConfig {
 /** How many times the last loadStreamed ran the loader (1 + restarts; tests read it). */
 export let lastAttempts = 0;
 
+/** A model's headers and config, and where each file's bytes come from (TensorInfo.file -> source). */
+export interface StreamedModel {
+  path: string;
+  format: 'gguf' | 'hf';
+  config: QwenConfig;
+  tensors: ReadonlyMap<string, TensorInfo>;
+  sources: ReadonlyMap<string, RangeSource>;
+}
+
+/** Stream `items` from the files they lie in. */
+async function streamAll(m: StreamedModel, items: Pending[], onBytes: (n: number) => void, signal?: AbortSignal, gap = GAP_BYTES): Promise<void> {
+  const byFile = new Map<string, Pending[]>();
+  for (const it of items) byFile.set(it.info.file, [...(byFile.get(it.info.file) ?? []), it]);
+  for (const [file, list] of byFile) await streamTensors(m.sources.get(file)!, list, onBytes, signal, gap);
+}
+
 /**
  * Load the model of GGUF header `g` whose bytes are `src` onto a backend from `makeBackend`
  * (called again if the load restarts; the backend must say which buffers are its memory).
  */
-export async function loadStreamed(
+export function loadStreamed(
   g: GgufFile,
   src: RangeSource,
   makeBackend: () => Backend & { ownsBuffer(b: ArrayBufferLike): boolean },
   opts: StreamedLoadOptions = {},
 ): Promise<{ model: CausalLM; backend: Backend }> {
-  const config = ggufConfig(g);
-  const total = g.tensorList.reduce((n, t) => n + t.byteLength, 0);
+  return loadStreamedModel({ path: src.name, format: 'gguf', config: ggufConfig(g), tensors: g.tensors, sources: new Map(g.tensorList.map((t) => [t.file, src])) }, makeBackend, opts);
+}
+
+/** loadStreamed for any format: the tensors of every file of `m`. */
+export async function loadStreamedModel(
+  m: StreamedModel,
+  makeBackend: () => Backend & { ownsBuffer(b: ArrayBufferLike): boolean },
+  opts: StreamedLoadOptions = {},
+): Promise<{ model: CausalLM; backend: Backend }> {
+  const config = m.config;
+  const list = [...m.tensors.values()];
+  const total = list.reduce((n, t) => n + t.byteLength, 0);
   let done = 0;
   const onBytes = (n: number) => {
     done += n;
@@ -153,15 +179,15 @@ export async function loadStreamed(
   const kinds = new Set<string>();
   const wanted = (t: TensorInfo) => t.shape.length === 1 || t.byteLength <= (opts.eagerBytes ?? EAGER_BYTES) || kinds.has(kindOf(t.name));
   for (let attempt = 0; ; attempt++) {
-    const fetch = g.tensorList.filter((t) => wanted(t) && !eager.has(t.name)).map((info) => ({ info, dsts: [new Uint8Array(info.byteLength)] }));
-    await streamTensors(src, fetch, attempt === 0 ? onBytes : () => {}, opts.signal, EAGER_GAP_BYTES);
+    const fetch = list.filter((t) => wanted(t) && !eager.has(t.name)).map((info) => ({ info, dsts: [new Uint8Array(info.byteLength)] }));
+    await streamAll(m, fetch, attempt === 0 ? onBytes : () => {}, opts.signal, EAGER_GAP_BYTES);
     for (const f of fetch) eager.set(f.info.name, f.dsts[0]!);
     lastAttempts = attempt + 1;
     const backend = makeBackend();
-    const source = new RecordingSource(src.name, g.tensors, eager, (b) => backend.ownsBuffer(b));
+    const source = new RecordingSource(m.path, m.tensors, eager, (b) => backend.ownsBuffer(b));
     let model: CausalLM;
     try {
-      model = loadFromSource('gguf', config, source, { backend, ctxSize: opts.ctxSize, cacheType: opts.cacheType, onNote: opts.onNote });
+      model = loadFromSource(m.format, config, source, { backend, ctxSize: opts.ctxSize, cacheType: opts.cacheType, onNote: opts.onNote });
     } catch (e) {
       backend.dispose?.();
       if (!(e instanceof NeedTensor) || attempt >= 8) throw e;
@@ -170,7 +196,7 @@ export async function loadStreamed(
     }
     try {
       // tensors fetched up front and also wanted in the backend's memory were copied by readInto
-      await streamTensors(src, [...source.pending.values()], onBytes, opts.signal);
+      await streamAll(m, [...source.pending.values()], onBytes, opts.signal);
     } catch (e) {
       backend.dispose?.();
       throw e;

@@ -12,13 +12,43 @@ const fs_ = () => nodeBuiltin<typeof import('node:fs')>('node:fs');
 const path_ = () => nodeBuiltin<typeof import('node:path')>('node:path');
 
 type Json = Record<string, unknown>;
+/** How the loader reads a model folder's files: the file system (Node, Bun, Deno), or files already
+ * in memory (a browser fetched them: hfTokenizerSpecFromFiles). */
+interface FolderIo {
+  join(dir: string, name: string): string;
+  exists(file: string): boolean;
+  /** the file's text; a missing file throws an error with code ENOENT */
+  text(file: string): string;
+}
+const nodeIo: FolderIo = { join: (d, n) => path_().join(d, n), exists: (f) => fs_().existsSync(f), text: (f) => fs_().readFileSync(f, 'utf8') };
+let io: FolderIo = nodeIo;
+
+/** loadHfTokenizerSpec on files in memory (name in the folder -> text); `dir` names the folder (a URL) in errors. */
+export function hfTokenizerSpecFromFiles(dir: string, files: ReadonlyMap<string, string>): TokenizerSpec {
+  const name = (f: string) => f.slice(dir.length + 1);
+  const prev = io;
+  io = {
+    join: (d, n) => `${d}/${n}`,
+    exists: (f) => files.has(name(f)),
+    text(f) {
+      const t = files.get(name(f));
+      if (t === undefined) throw Object.assign(new Error(`${f}: not found`), { code: 'ENOENT' });
+      return t;
+    },
+  };
+  try {
+    return loadHfTokenizerSpec(dir);
+  } finally {
+    io = prev;
+  }
+}
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Parse a JSON file; undefined when it does not exist, a clear error when it is malformed. */
 export function readJson(file: string, what = 'an object'): Json | undefined {
   let text: string;
   try {
-    text = fs_().readFileSync(file, 'utf8');
+    text = io.text(file);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
@@ -107,25 +137,25 @@ function vocabMap(v: Json, file: string): Map<string, number> {
 
 /** Older layout: vocab.json + merges.txt, added tokens from tokenizer_config.json. */
 function loadSlow(dir: string, cfg: Json | undefined): Omit<TokenizerSpec, 'eosTokenIds' | 'source'> {
-  const vfile = path_().join(dir, 'vocab.json'),
-    mfile = path_().join(dir, 'merges.txt');
+  const vfile = io.join(dir, 'vocab.json'),
+    mfile = io.join(dir, 'merges.txt');
   const vocab = vocabMap(readJson(vfile, 'an object of token -> id')!, vfile);
-  if (!fs_().existsSync(mfile)) fail(`${dir}: has vocab.json but no merges.txt`);
+  if (!io.exists(mfile)) fail(`${dir}: has vocab.json but no merges.txt`);
   const merges: string[] = [];
-  const lines = fs_().readFileSync(mfile, 'utf8').split('\n');
+  const lines = io.text(mfile).split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.replace(/\r$/, '');
     // transformers skips the "#version" header and blank lines
     if (line === '' || (i === 0 && line.startsWith('#version'))) continue;
     merges.push(line);
   }
-  const cfile = path_().join(dir, 'tokenizer_config.json');
+  const cfile = io.join(dir, 'tokenizer_config.json');
   const addedTokens: AddedToken[] = [];
   const dec = cfg?.added_tokens_decoder;
   if (isObj(dec)) {
     for (const [id, t] of Object.entries(dec)) addedTokens.push(parseAdded({ ...(isObj(t) ? t : {}), id: Number(id) }, cfile, `added_tokens_decoder["${id}"]`));
   }
-  const atFile = path_().join(dir, 'added_tokens.json');
+  const atFile = io.join(dir, 'added_tokens.json');
   const extra = readJson(atFile);
   if (extra) {
     const specials = new Set<string>();
@@ -153,8 +183,8 @@ function loadSlow(dir: string, cfg: Json | undefined): Omit<TokenizerSpec, 'eosT
 
 /** The chat template of an HF folder: chat_template.jinja, tokenizer_config.json, or chat_template.json. */
 function chatTemplateOf(dir: string, cfg: Json | undefined): string | undefined {
-  const jinja = path_().join(dir, 'chat_template.jinja');
-  if (fs_().existsSync(jinja)) return fs_().readFileSync(jinja, 'utf8');
+  const jinja = io.join(dir, 'chat_template.jinja');
+  if (io.exists(jinja)) return io.text(jinja);
   const pick = (t: unknown, file: string): string | undefined => {
     if (t == null) return undefined;
     if (typeof t === 'string') return t;
@@ -165,9 +195,9 @@ function chatTemplateOf(dir: string, cfg: Json | undefined): string | undefined 
     }
     fail(`${file}: "chat_template" must be a string or a list of {name, template} with a "default"`);
   };
-  const fromCfg = pick(cfg?.chat_template, path_().join(dir, 'tokenizer_config.json'));
+  const fromCfg = pick(cfg?.chat_template, io.join(dir, 'tokenizer_config.json'));
   if (fromCfg !== undefined) return fromCfg;
-  const jfile = path_().join(dir, 'chat_template.json');
+  const jfile = io.join(dir, 'chat_template.json');
   return pick(readJson(jfile)?.chat_template, jfile);
 }
 
@@ -209,18 +239,18 @@ function mergeConfigAddedTokens(base: { vocab: Map<string, number>; addedTokens:
 }
 
 export function loadHfTokenizerSpec(dir: string): TokenizerSpec {
-  const tfile = path_().join(dir, 'tokenizer.json');
-  const cfg = readJson(path_().join(dir, 'tokenizer_config.json'));
+  const tfile = io.join(dir, 'tokenizer.json');
+  const cfg = readJson(io.join(dir, 'tokenizer_config.json'));
   let base: Omit<TokenizerSpec, 'eosTokenIds' | 'source'>;
-  if (fs_().existsSync(tfile)) base = loadFast(dir, tfile);
-  else if (fs_().existsSync(path_().join(dir, 'vocab.json'))) base = loadSlow(dir, cfg);
+  if (io.exists(tfile)) base = loadFast(dir, tfile);
+  else if (io.exists(io.join(dir, 'vocab.json'))) base = loadSlow(dir, cfg);
   else fail(`${dir}: no tokenizer.json (or vocab.json + merges.txt) in this folder`);
 
-  mergeConfigAddedTokens(base, cfg, path_().join(dir, 'tokenizer_config.json'));
+  mergeConfigAddedTokens(base, cfg, io.join(dir, 'tokenizer_config.json'));
   const byContent = new Map(base.addedTokens.map((t) => [t.content, t]));
   const idOf = (content: string | undefined) => (content === undefined ? undefined : (byContent.get(content)?.id ?? base.vocab.get(content)));
-  const gen = readJson(path_().join(dir, 'generation_config.json'));
-  const confFile = readJson(path_().join(dir, 'config.json'));
+  const gen = readJson(io.join(dir, 'generation_config.json'));
+  const confFile = readJson(io.join(dir, 'config.json'));
   // Qwen3.5 (Qwen3_5ForConditionalGeneration) keeps the text model's ids under text_config
   const conf = confFile && isObj(confFile.text_config) ? { ...confFile.text_config, ...confFile } : confFile;
   // Generation stops on generation_config's eos_token_id (Qwen lists <|im_end|> and <|endoftext|>);

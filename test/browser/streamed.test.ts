@@ -15,6 +15,8 @@ import { generate } from '../../src/generate/generate.js';
 import { openBlob, openUrl, readGgufHeader } from '../../src/browser/remote.js';
 import { lastAttempts, loadStreamed } from '../../src/browser/streamed.js';
 import { fixtureDir } from '../helpers.js';
+import { loadBrowserModel } from '../../src/browser/load.js';
+import { loadTokenizer } from '../../src/tokenizer/load.js';
 
 const FILES = [
   ['qwen3-tiny-tied', 'model-q4_k_m.gguf'],
@@ -94,6 +96,19 @@ for (const [dir, file] of FILES) {
     assert.ok(served.requests < 40, `${served.requests} requests`);
   });
 }
+
+test("a Hugging Face folder by URL (config.json, tokenizer files, model.safetensors by Range requests): logits and tokenizer = Node's", async () => {
+  for (const dir of ['qwen2-tiny-tied', 'qwen3-tiny-tied']) {
+    const local = fixtureDir(`models/${dir}`);
+    const ref = loadModel(local, { backend: new WasmBackend({ threads: 1 }), onNote: () => {} });
+    const got = await loadBrowserModel({ kind: 'url', url: `${base}/${dir}/` }, {}, { threads: 1 });
+    assert.equal(got.config.model_type, ref.config.model_type);
+    assert.deepEqual(logits(got.model), logits(ref));
+    const text = 'Hello, world! <|im_start|>user\n你好';
+    assert.deepEqual(got.tokenizer.encode(text), loadTokenizer(local).encode(text));
+  }
+  await assert.rejects(loadBrowserModel({ kind: 'url', url: `${base}/qwen2-tiny-split/` }, {}, { threads: 1 }), /qwen2-tiny-split\/config\.json: not found; a Hugging Face model folder has one/);
+});
 
 test('a Blob (a File the user picked) loads the same model as the file, on 1 thread or 2', async () => {
   const local = path.join(fixtureDir('models/qwen3-tiny-tied'), 'model-q4_k_m.gguf');
