@@ -240,6 +240,18 @@ def main():
     ]:
         run("cwebp", "-quiet", *args, source, "-o", os.path.join(OUT, name))
         files[name] = {}
+    # lossy WebP of several kinds (VP8 is always 4:2:0; odd sizes leave partial macroblocks and
+    # chroma samples): default (strong) loop filter, the simple filter, no filter with one
+    # segment, and VP8X + ALPH with raw alpha and with quantised, filtered alpha
+    for name, source, args in [
+        ("photo-lossy.webp", photo_png, ["-q", "80"]),
+        ("photo-lossy-simple-filter.webp", photo_png, ["-q", "40", "-nostrong", "-sharpness", "3"]),
+        ("pattern-203x150-lossy-nofilter.webp", bigger, ["-q", "95", "-f", "0", "-segments", "1", "-m", "6"]),
+        ("rgba8-lossy-alpha-raw.webp", os.path.join(OUT, "rgba8.png"), ["-q", "80", "-alpha_method", "0"]),
+        ("rgba8-lossy-alpha-filtered.webp", os.path.join(OUT, "rgba8.png"), ["-q", "70", "-alpha_q", "50", "-alpha_filter", "best"]),
+    ]:
+        run("cwebp", "-quiet", *args, source, "-o", os.path.join(OUT, name))
+        files[name] = {}
     # a VP8X container (metadata chunk) around a VP8L image
     exif = os.path.join(tmp, "exif.bin")
     with open(exif, "wb") as fh:
@@ -255,10 +267,10 @@ def main():
                 files[name] = {"width": img.width, "height": img.height, "animated": True}
                 continue
             files[name] = {"width": img.width, "height": img.height, "lossless": "VP8L" in open(os.path.join(OUT, name), "rb").read(64).decode("latin1")}
-            if files[name]["lossless"]:
-                ppm = os.path.join(tmp, "out.ppm")
-                run("dwebp", "-quiet", os.path.join(OUT, name), "-ppm", "-o", ppm)
-                files[name]["sha256"] = sha(open(ppm, "rb").read()[-img.width * img.height * 3:])
+            # lossless and lossy alike: the RGB dwebp writes (alpha dropped)
+            ppm = os.path.join(tmp, "out.ppm")
+            run("dwebp", "-quiet", os.path.join(OUT, name), "-ppm", "-o", ppm)
+            files[name]["sha256"] = sha(open(ppm, "rb").read()[-img.width * img.height * 3:])
             continue
         raw = os.path.join(tmp, "out.rgb")
         w, h = map(int, run(a.dump, "decode", os.path.join(OUT, name), raw).split())

@@ -52,7 +52,7 @@ export async function run(argv: string[]): Promise<void> {
   const batch =
     values.image === undefined
       ? ids.map((token, pos) => ({ token, pos, seq: 0, logits: values.all || pos === ids.length - 1 }))
-      : imagePromptEntries(model, path, values.image, ids, (pos, n) => values.all || pos === n - 1);
+      : await imagePromptEntries(model, path, values.image, ids, (pos, n) => values.all || pos === n - 1);
   const ctx = model.config.max_position_embeddings;
   if (batch.length > ctx) fail(`--tokens has ${batch.length} tokens${values.image ? ' with the image' : ''}, more than the ${ctxSize ? '--ctx-size' : "model's"} context of ${ctx}`);
   const cache = model.newCache(batch.length);

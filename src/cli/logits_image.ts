@@ -8,12 +8,12 @@ import { fail } from '../errors.js';
 import type { BatchEntry } from '../models/kv_cache.js';
 import type { CausalLM } from '../models/model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
-import { decodeImage } from '../vision/image/decode.js';
+import { decodeImageAsync } from '../vision/image/decode.js';
 import { checkImages, imageFields, mropePositions } from '../vision/positions.js';
 import { expandImagePads, IMAGE_PAD } from '../vision/prompt.js';
 
 /** The prompt `ids` with the image at `file` in place of its one pad, as batch entries (logits where `wanted`). */
-export function imagePromptEntries(model: CausalLM, modelPath: string, file: string, ids: readonly number[], wanted: (pos: number, n: number) => boolean): BatchEntry[] {
+export async function imagePromptEntries(model: CausalLM, modelPath: string, file: string, ids: readonly number[], wanted: (pos: number, n: number) => boolean): Promise<BatchEntry[]> {
   const c = model.config;
   if (!c.mrope_section) fail(`--image: this ${c.model_type} model is a text model (no M-RoPE sections), it takes no images`);
   if (!model.vision) fail(`--image: no vision tower for this model; give its mmproj GGUF with --mmproj (none was found beside ${path.basename(modelPath)})`);
@@ -28,7 +28,7 @@ export function imagePromptEntries(model: CausalLM, modelPath: string, file: str
   } catch (e) {
     fail(`--image ${file}: ${(e as Error).message}`);
   }
-  const img = decodeImage(bytes, file);
+  const img = await decodeImageAsync(bytes, file);
   const emb = model.vision.encode(img, createHash('sha256').update(bytes).digest('hex'));
   const { ids: full, images } = expandImagePads(tok, ids, [emb]);
   checkImages(images, full, c.hidden_size, true);

@@ -4,7 +4,7 @@
 // each starts after a turn of the event loop: forward passes of running generations, and (in
 // process) other requests, get the thread between two images.
 import type { CausalLM } from '../models/model.js';
-import { decodeImage } from './image/decode.js';
+import { decodeImageAsync } from './image/decode.js';
 import type { ImageEmbedding, VisionEncoder } from './types.js';
 
 /** What a chat model offers for images (ChatModel.vision). */
@@ -54,8 +54,9 @@ export class ImageQueue implements ChatVision {
       .then(turn)
       .then(() => {
         signal?.throwIfAborted(); // the client left while it waited
-        return this.encoder.encode(decodeImage(bytes), hash);
+        return decodeImageAsync(bytes); // async for lossy WebP (libwebp in WebAssembly)
       })
+      .then((img) => this.encoder.encode(img, hash))
       .finally(() => this.waiting--);
     this.tail = job.catch(() => {});
     return job;

@@ -9,7 +9,8 @@ import { bmpHeader, decodeBmp } from './bmp.js';
 import { decodeGif, gifHeader } from './gif.js';
 import { decodeJpeg, jpegHeader } from './jpeg.js';
 import { decodePng, PNG_MAGIC, pngHeader } from './png.js';
-import { decodeWebp, webpHeader, webpLossless } from './webp.js';
+import { decodeWebp, webpData, webpHeader } from './webp.js';
+import { decodeWebpLossy } from './webp_lossy.js';
 
 export { DEFAULT_MAX_PIXELS, type DecodeOptions, ImageError, type ImageFormat, type ImageInfo } from './common.js';
 
@@ -61,7 +62,7 @@ function lookalike(b: Uint8Array): string {
 
 /**
  * Format and size from the header alone (no pixel decoding, no allocation the size of the image).
- * Kinds decodeImage refuses whatever their size (lossy or animated WebP, an unknown format) throw here too.
+ * Kinds decodeImage refuses whatever their size (animated WebP, an unknown format) throw here too.
  */
 export function probeImage(bytes: Uint8Array, name?: string): ImageInfo {
   const format = sniffFormat(bytes, name);
@@ -80,15 +81,16 @@ export function probeImage(bytes: Uint8Array, name?: string): ImageInfo {
     return { format, width, height };
   }
   const info = webpHeader(bytes, what);
-  webpLossless(bytes, what); // lossy and animated WebP: refused here already, so a server can say so up front
+  webpData(bytes, what); // animated WebP and missing chunks: refused here already, so a server can say so up front
   return info;
 }
 
 /**
  * Decodes PNG or JPEG bytes to RGB (alpha dropped, grey repeated), as llama.cpp's stb_image does
- * with 3 channels requested (also GIF, its first frame, and BMP), and lossless WebP (which llama.cpp does not
- * read; lossy WebP is refused). Throws ImageError for anything it cannot decode, for truncated or
- * corrupt data, and for images over `maxPixels` (checked on the header, before decoding).
+ * with 3 channels requested (also GIF, its first frame, and BMP), and lossless WebP (which llama.cpp
+ * does not read; lossy WebP needs decodeImageAsync and is an ImageError here). Throws ImageError for
+ * anything it cannot decode, for truncated or corrupt data, and for images over `maxPixels` (checked
+ * on the header, before decoding).
  */
 export function decodeImage(bytes: Uint8Array, name?: string, opts: DecodeOptions = {}): RgbImage {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
@@ -100,4 +102,16 @@ export function decodeImage(bytes: Uint8Array, name?: string, opts: DecodeOption
   if (info.format === 'gif') return decodeGif(bytes, what, maxPixels);
   if (info.format === 'bmp') return decodeBmp(bytes, what, maxPixels);
   return decodeWebp(bytes, what, maxPixels);
+}
+
+/**
+ * decodeImage, and lossy WebP too: libwebp compiled to WebAssembly (@jsquash/webp), which loads
+ * asynchronously on first use. Same checks and errors (as rejections) as decodeImage.
+ */
+export async function decodeImageAsync(bytes: Uint8Array, name?: string, opts: DecodeOptions = {}): Promise<RgbImage> {
+  const info = probeImage(bytes, name);
+  if (info.format !== 'webp' || webpData(bytes, label(name, 'WebP')) !== 'lossy') return decodeImage(bytes, name, opts);
+  const what = label(name, 'WebP');
+  checkSize(info.width, info.height, opts.maxPixels ?? DEFAULT_MAX_PIXELS, what);
+  return decodeWebpLossy(bytes, what, info.width, info.height);
 }

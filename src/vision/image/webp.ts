@@ -1,6 +1,6 @@
 // WebP: the size from the header of every kind (VP8, VP8L, VP8X), pixels of lossless WebP
-// (webp_lossless.ts). llama.cpp's stb_image reads no WebP, so there is no llama.cpp reference to
-// match; lossy and animated WebP are refused by name.
+// (webp_lossless.ts); lossy WebP goes to libwebp (webp_lossy.ts, async). llama.cpp's stb_image
+// reads no WebP, so libwebp's dwebp is the reference; animated WebP is refused by name.
 import type { RgbImage } from '../types.js';
 import { ascii, ImageError, type ImageInfo } from './common.js';
 import { decodeVp8l } from './webp_lossless.js';
@@ -28,10 +28,11 @@ export function webpHeader(b: Uint8Array, what: string): ImageInfo {
 }
 
 /**
- * The lossless bitstream (a 'VP8L' chunk, alone or inside a VP8X container), or an ImageError
- * naming what this package does not decode (lossy VP8, animation) or what is missing.
+ * The lossless bitstream (a 'VP8L' chunk, alone or inside a VP8X container) or 'lossy' (a 'VP8 '
+ * chunk, with or without ALPH), or an ImageError naming what this package does not decode
+ * (animation) or what is missing.
  */
-export function webpLossless(b: Uint8Array, what: string): Uint8Array {
+export function webpData(b: Uint8Array, what: string): Uint8Array | 'lossy' {
   const riffEnd = Math.min(b.length, 8 + ((b[4]! | (b[5]! << 8) | (b[6]! << 16) | (b[7]! << 24)) >>> 0 || 0));
   for (let pos = 12; pos + 8 <= riffEnd; ) {
     const type = ascii(b, pos, 4);
@@ -39,17 +40,19 @@ export function webpLossless(b: Uint8Array, what: string): Uint8Array {
     if (size > b.length - pos - 8) throw new ImageError(`${what}: file is truncated (chunk '${type}' says ${size} bytes, ${b.length - pos - 8} left)`);
     const data = b.subarray(pos + 8, pos + 8 + size);
     if (type === 'VP8X' && size >= 1 && data[0]! & 0x02) throw new ImageError(`${what}: animated WebP is not supported`);
-    if (type === 'VP8 ' || type === 'ALPH') throw new ImageError(`${what}: lossy WebP is not supported (lossless is; llama.cpp reads no WebP); convert it to PNG or JPEG`);
+    if (type === 'VP8 ') return 'lossy';
     if (type === 'VP8L') return data;
     pos += 8 + size + (size & 1);
   }
-  throw new ImageError(`${what}: no image data (VP8L chunk)`);
+  throw new ImageError(`${what}: no image data (VP8 or VP8L chunk)`);
 }
 
-/** Lossless WebP to RGB, alpha dropped. */
+/** Lossless WebP to RGB, alpha dropped; lossy WebP is an ImageError pointing to decodeImageAsync. */
 export function decodeWebp(b: Uint8Array, what: string, maxPixels: number): RgbImage {
   const canvas = webpHeader(b, what);
-  const { width, height, rgb } = decodeVp8l(webpLossless(b, what), what, maxPixels);
+  const data = webpData(b, what);
+  if (data === 'lossy') throw new ImageError(`${what}: lossy WebP is decoded by decodeImageAsync (libwebp in WebAssembly, loaded on first use), not by the synchronous decodeImage`);
+  const { width, height, rgb } = decodeVp8l(data, what, maxPixels);
   if (width !== canvas.width || height !== canvas.height) throw new ImageError(`${what}: the VP8X header says ${canvas.width}x${canvas.height}, the image data ${width}x${height}`);
   return { width, height, data: rgb };
 }
