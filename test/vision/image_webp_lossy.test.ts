@@ -8,6 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { decodeImage, decodeImageAsync, ImageError, probeImage } from '../../src/vision/image/decode.js';
+import { ImageQueue } from '../../src/vision/jobs.js';
+import type { ImageEmbedding, VisionEncoder } from '../../src/vision/types.js';
 import { FIXTURES } from '../helpers.js';
 import { referencePixels, visionImage } from './fixtures.js';
 
@@ -89,4 +91,20 @@ test('concurrent lossy decodes each get their own pixels', async () => {
   const names = [...lossy, ...lossy];
   const imgs = await Promise.all(names.map((n) => decodeImageAsync(read(n), n)));
   imgs.forEach((img, i) => assert.equal(sha(img.data), expected.decode[names[i]!]!.sha256, names[i]));
+});
+
+test("the server's ImageQueue hands the tower libwebp's pixels of a lossy WebP", async () => {
+  const seen: Uint8Array[] = [];
+  const tower = {
+    kind: 'qwen2_5_vl',
+    encode(img: { data: Uint8Array }, hash: string) {
+      seen.push(img.data);
+      return { hash } as unknown as ImageEmbedding;
+    },
+  } as unknown as VisionEncoder;
+  const q = new ImageQueue(tower);
+  await q.encode(new Uint8Array(fs.readFileSync(visionImage('img-160x96-lossy.webp'))), 'h');
+  assert.deepEqual(seen[0], referencePixels('img-160x96-lossy.webp'));
+  await assert.rejects(q.encode(cut(read('photo-lossy.webp'), 300), 'h2'), ImageError);
+  assert.equal(seen.length, 1);
 });
