@@ -8,15 +8,16 @@ import { fail } from '../errors.js';
 import { looksLikeModelRef, parseModelRef } from '../hub/ids.js';
 import { createWebServer, modelFilesOf, type WebConfig } from '../web/server.js';
 
-const HELP = `usage: qwen-ts web <file.gguf | model folder | owner/name/FILE.gguf> [--port 8080] [--host 127.0.0.1] [--no-isolation] [--hub-url URL]
+const HELP = `usage: qwen-ts web <file.gguf | model folder | owner/name[/FILE.gguf]> [--port 8080] [--host 127.0.0.1] [--no-isolation] [--hub-url URL]
 Serves a chat page at http://HOST:PORT/ that runs the model in the browser (WebAssembly, in a Web
 Worker); this process only serves the page, the browser build and the model's files (Range requests).
   --no-isolation   leave out the Cross-Origin-Opener-Policy / -Embedder-Policy headers: the page is then
                    not cross-origin isolated and runs the model on one thread (it says so)
   --hub-url URL    the hub a hub id is downloaded from, by the page (default: HF_ENDPOINT or
                    https://huggingface.co); the page keeps the file in the browser's cache
-A local GGUF file (or split set) or a folder holding one is served as it is; a hub id must name its
-GGUF file (owner/name/FILE.gguf[@revision]). The browser holds the whole model in one WebAssembly
+A local GGUF file (or split set), a folder holding one, or a Hugging Face folder (config.json,
+*.safetensors, tokenizer.json) is served as it is; a hub id (owner/name[/FILE.gguf][@revision]) is
+downloaded by the page. The browser holds the whole model in one WebAssembly
 memory: at most 4 GiB of weights and cache (the page says so when a model is larger).`;
 
 export interface WebModel {
@@ -28,20 +29,21 @@ export interface WebModel {
 export function resolveWebModel(arg: string, hubUrl: string | undefined): WebModel {
   if (fs.existsSync(arg)) {
     const { files, entry } = modelFilesOf(path.resolve(arg));
-    if (!entry) fail(`${arg}: no GGUF file in this folder; the browser engine loads a GGUF file (qwen-ts quantize FOLDER out.gguf --type q8_0 makes one)`);
+    // a folder with no GGUF is a Hugging Face folder: the page reads it by its URL (ending in '/')
+    if (!entry && !files.has('config.json')) fail(`${arg}: neither a GGUF file nor a Hugging Face folder (config.json + *.safetensors + tokenizer.json)`);
     return { config: { name: path.basename(path.resolve(arg)), source: { url: `/model/${entry}` } }, files };
   }
   if (!looksLikeModelRef(arg)) fail(`${arg}: no such model folder or file, and not a hub id (owner/name/FILE.gguf)`);
   const ref = parseModelRef(arg);
   if (ref.hub === 'modelscope') fail(`${arg}: the page downloads from Hugging Face only (--hub-url for a mirror); use an hf: id`);
-  if (!ref.file) fail(`${arg}: name the GGUF file the page should download, as owner/name/FILE.gguf`);
   const base = (hubUrl ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
   try {
     if (!/^https?:$/.test(new URL(base).protocol)) throw new Error();
   } catch {
     fail(`--hub-url must be an http(s) URL, got '${base}'`);
   }
-  return { config: { name: `${ref.repo}/${ref.file}`, source: { hub: ref.repo, file: ref.file, revision: ref.revision }, hubBaseUrl: base }, files: new Map() };
+  const name = ref.file ? `${ref.repo}/${ref.file}` : ref.repo;
+  return { config: { name, source: { hub: ref.repo, ...(ref.file && { file: ref.file }), revision: ref.revision }, hubBaseUrl: base }, files: new Map() };
 }
 
 export async function run(argv: string[]): Promise<void> {

@@ -9,7 +9,7 @@ export interface WebConfig {
   /** shown in the header */
   name: string;
   /** a URL on this server (/model/...), or a hub file the page downloads into its cache */
-  source: { url: string } | { hub: string; file: string; revision?: string };
+  source: { url: string } | { hub: string; file?: string; revision?: string };
   /** the hub's base URL (default https://huggingface.co) */
   hubBaseUrl?: string;
 }

@@ -151,7 +151,7 @@ test('the browser build is served with its types; nothing outside it, and no oth
   await post.arrayBuffer();
 });
 
-test('model files: a folder with one GGUF is that GGUF; a split set is served whole; a hub id names its file', () => {
+test('model files: a folder with one GGUF is that GGUF; a split set is served whole; a hub id with or without its file; a folder of neither kind refused', () => {
   const tied = modelFilesOf(fixtureDir('models/qwen2-tiny-tied'));
   assert.equal(tied.entry, 'model-f32.gguf');
   assert.ok(tied.files.has('config.json'));
@@ -159,9 +159,11 @@ test('model files: a folder with one GGUF is that GGUF; a split set is served wh
   assert.equal(split.entry, 'model-f32-00002-of-00003.gguf');
   assert.deepEqual([...split.files.keys()].sort(), ['model-f32-00001-of-00003.gguf', 'model-f32-00002-of-00003.gguf', 'model-f32-00003-of-00003.gguf']);
   const empty = tmpDir();
+  fs.writeFileSync(path.join(empty, 'notes.txt'), '');
+  assert.throws(() => resolveWebModel(empty, undefined), /neither a GGUF file nor a Hugging Face folder/);
   fs.writeFileSync(path.join(empty, 'config.json'), '{}');
-  assert.throws(() => resolveWebModel(empty, undefined), /no GGUF file in this folder/);
-  assert.throws(() => resolveWebModel('Qwen/Qwen2.5-0.5B-Instruct-GGUF', undefined), /name the GGUF file/);
+  assert.deepEqual(resolveWebModel(empty, undefined).config.source, { url: '/model/' });
+  assert.deepEqual(resolveWebModel('Qwen/Qwen2.5-0.5B-Instruct', 'http://127.0.0.1:9').config.source, { hub: 'Qwen/Qwen2.5-0.5B-Instruct', revision: undefined });
   assert.throws(() => resolveWebModel('Qwen/Qwen2.5-0.5B-Instruct-GGUF/a.gguf', 'ftp://x'), /--hub-url must be an http\(s\) URL/);
   assert.throws(() => resolveWebModel('./no/such/model.gguf', undefined), /no such model folder or file/);
   const hub = resolveWebModel('Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf@main', 'http://127.0.0.1:9/');

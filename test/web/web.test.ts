@@ -18,7 +18,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { openChatModel, prepareChat } from '../../src/chat/engine.js';
 import { openGguf } from '../../src/formats/gguf.js';
 import { sendFile } from '../../src/web/static.js';
-import { ROOT, tmpDir } from '../helpers.js';
+import { chatModelDir, ROOT, tmpDir } from '../helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const have = fs.existsSync(CHROMIUM);
@@ -203,4 +203,17 @@ test('a model too large for the browser: a clear error on the page, and no Send'
   assert.equal(await page.isDisabled('#send'), true);
   await page.close();
   fs.rmSync(big);
+});
+
+test('a Hugging Face folder (safetensors + tokenizer.json + chat template): the same greedy tokens as Node', { skip, timeout: 60_000 }, async () => {
+  const dir = chatModelDir(); // tiny Qwen3 weights with the real vocabulary, tokenizer and chat template
+  const cm = openChatModel(dir, 'ref');
+  const { ids: prompt } = prepareChat(cm, { messages: [{ role: 'user', content: PROMPT }], enable_thinking: true });
+  const ids: number[] = [];
+  for await (const s of cm.scheduler.submit(prompt, { temperature: 0, max_tokens: MAX_TOKENS, stop_tokens: cm.tokenizer.eosTokenIds, vocab_limit: cm.tokenizer.vocabSize })) ids.push(s.token);
+  const base = await startWeb(dir);
+  const page = await browser.newPage();
+  const got = await chat(page, base);
+  assert.deepEqual(got.tokens, ids, 'token ids: the page (HF folder) vs Node');
+  await page.close();
 });
