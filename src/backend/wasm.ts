@@ -15,7 +15,26 @@ import { align, type Shard } from './shard.js';
 import { ShardRouter } from './shard_router.js';
 import { platform } from './platform.js';
 import { attentionBackRef, rmsNormBackRef } from './reference_grad.js';
-import { K_ADD, K_ATTN, K_CONV, K_DELTA, K_MM_KQ, K_MM_Q8, K_MM_ROWS, K_ATTN_BACK, K_MATMUL_T, K_MV_BF16, K_MV_F16, K_SIGMOID, K_SILU, K_SILU_BACK, K_LAYER_NORM, K_GELU, relaxedModule, simdModule } from './wasm_module.js';
+import {
+  K_ADD,
+  K_ATTN,
+  K_CONV,
+  K_DELTA,
+  K_MM_KQ,
+  K_MM_Q8,
+  K_MM_ROWS,
+  K_ATTN_BACK,
+  K_MATMUL_T,
+  K_MV_BF16,
+  K_MV_F16,
+  K_SIGMOID,
+  K_SILU,
+  K_SILU_BACK,
+  K_LAYER_NORM,
+  K_GELU,
+  relaxedModule,
+  simdModule,
+} from './wasm_module.js';
 
 export { SHARD_BYTES } from './shard_router.js';
 

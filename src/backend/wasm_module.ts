@@ -3,7 +3,24 @@
 import { platform } from './platform.js';
 
 // parallel kernels, by index (the worker looks them up by the same list)
-export const PAR = ['mm_q8_0', 'mm_rows', 'mv_f16', 'attention', 'silu_mul', 'add', 'sigmoid_mul', 'ssm_conv', 'delta_net', 'mm_kq', 'mv_bf16', 'matmul_t', 'attention_back', 'silu_mul_back', 'layer_norm', 'gelu'] as const;
+export const PAR = [
+  'mm_q8_0',
+  'mm_rows',
+  'mv_f16',
+  'attention',
+  'silu_mul',
+  'add',
+  'sigmoid_mul',
+  'ssm_conv',
+  'delta_net',
+  'mm_kq',
+  'mv_bf16',
+  'matmul_t',
+  'attention_back',
+  'silu_mul_back',
+  'layer_norm',
+  'gelu',
+] as const;
 export const K_MM_Q8 = 0,
   K_MM_ROWS = 1,
   K_MV_F16 = 2,
