@@ -8,6 +8,7 @@ import { originPolicy } from '../server/cors.js';
 import { ProgressBar } from './progress.js';
 import { SPEC_HELP, SPEC_OPTIONS, specFromArgs } from './spec_args.js';
 import { LOAD_HELP, LOAD_OPTIONS, mmprojFromArgs, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs, servedLoras, VISION_HELP, VISION_OPTIONS } from './resolve.js';
+import { listenOn } from './listen.js';
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
        [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors]
@@ -112,12 +113,7 @@ export async function run(argv: string[]): Promise<void> {
     accessLog: !values['no-access-log'],
     images: { remote: !values['no-remote-images'] },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new Error(`port ${port} on ${values.host} is already in use`) : e));
-    server.listen(port, values.host, resolve);
-  }).catch((e: Error) => fail(e.message));
-  const addr = server.address();
-  const where = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
+  const where = await listenOn(server, port, values.host);
   process.stderr.write(`serving ${cm.name} at ${where}/v1 (chat page: ${where}/)\n`);
   const stop = () => server.close(() => void (cm.close?.() ?? Promise.resolve()).finally(() => process.exit(0)));
   process.once('SIGINT', stop);

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { fail } from '../errors.js';
 import { looksLikeModelRef, parseModelRef } from '../hub/ids.js';
 import { createWebServer, modelFilesOf, type WebConfig } from '../web/server.js';
+import { listenOn } from './listen.js';
 
 const HELP = `usage: qwen-ts web <file.gguf | model folder | owner/name[/FILE.gguf]> [--port 8080] [--host 127.0.0.1] [--no-isolation] [--hub-url URL]
 Serves a chat page at http://HOST:PORT/ that runs the model in the browser (WebAssembly, in a Web
@@ -71,12 +72,7 @@ export async function run(argv: string[]): Promise<void> {
     isolation,
     log: values['no-access-log'] ? undefined : (line) => process.stderr.write(`${line}\n`),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new Error(`port ${port} on ${values.host} is already in use`) : e));
-    server.listen(port, values.host, resolve);
-  }).catch((e: Error) => fail(e.message));
-  const addr = server.address();
-  const where = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
+  const where = await listenOn(server, port, values.host);
   process.stderr.write(`qwen-ts web: ${model.config.name} at ${where}/ (the model runs in the browser${isolation ? '' : '; --no-isolation: one thread'})\n`);
   // browsers grant cross-origin isolation (and the Cache API) only to secure contexts: https, or loopback
   if (!/^(127\.|::1$|localhost$)/.test(values.host ?? ''))
