@@ -1,3 +1,35 @@
+// The pieces of the job loop every pool worker runs (this file's Node worker and the browser's,
+// src/browser/platform.ts), as source text: the control block's protocol is written once.
+/** Spin on the job counter ctrl[0] for spinMs, then sleep on it; leaves the new counter in g. */
+export const WAIT_FOR_JOB = `
+  let g, n = 0, since = 0;
+  while ((g = Atomics.load(ctrl, 0)) === seen) {
+    if ((++n & 1023) !== 0) continue;
+    const now = performance.now();
+    if (since === 0) since = now;
+    else if (now - since > spinMs) {
+      Atomics.add(ctrl, 4, 1);
+      Atomics.wait(ctrl, 0, seen);
+      Atomics.sub(ctrl, 4, 1);
+      since = 0;
+    }
+  }`;
+/** This worker's part of the job in a[] with the kernels `kernels` (an expression); a throw sets ctrl[3] = 1. */
+export const runPart = (kernels: string) => `try {
+      ${kernels}[a[0]](index, parts, a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]);
+    } catch (e) {
+      Atomics.store(ctrl, 3, 1);
+    }`;
+/** Acknowledge the job (ctrl[1]) and wake the main thread if it sleeps on it (ctrl[5]). */
+export const ACK_JOB = `
+  Atomics.add(ctrl, 1, 1);
+  if (Atomics.load(ctrl, 5)) Atomics.notify(ctrl, 1);`;
+/** A failed start: the message into errBuf and ctrl[3] = 2, at once (the main thread is blocked). */
+export const reportStartError = (err: string, buf: string) => `const msg = new TextEncoder().encode(String((${err} && ${err}.message) || ${err}).slice(0, 200));
+    new Uint8Array(${buf}).set(msg.subarray(0, ${buf}.byteLength));
+    Atomics.store(ctrl, 3, 2);
+    Atomics.notify(ctrl, 1);`;
+
 // The source of one pool worker, evaluated with `new Worker(src, {eval: true})` so that it runs the
 // same way from dist/ and under tsx (no file to resolve). The worker instantiates the shared kernel
 // module on the shared memory (and on each memory added later, read from its port when a job
@@ -35,30 +67,14 @@ instantiate(memory);
 Atomics.add(ctrl, 6, 1);
 let seen = 0;
 for (;;) {
-  let g, n = 0, since = 0;
-  while ((g = Atomics.load(ctrl, 0)) === seen) {
-    if ((++n & 1023) !== 0) continue;
-    const now = performance.now();
-    if (since === 0) since = now;
-    else if (now - since > spinMs) {
-      Atomics.add(ctrl, 4, 1);
-      Atomics.wait(ctrl, 0, seen);
-      Atomics.sub(ctrl, 4, 1);
-      since = 0;
-    }
-  }
+${WAIT_FOR_JOB}
   seen = g;
   if (Atomics.load(ctrl, 2)) break;
   const parts = a[1];
   if (index < parts && shards.length) {
-    try {
-      kernels(a[2])[a[0]](index, parts, a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]);
-    } catch (e) {
-      Atomics.store(ctrl, 3, 1);
-    }
+    ${runPart('kernels(a[2])')}
   }
-  Atomics.add(ctrl, 1, 1);
-  if (Atomics.load(ctrl, 5)) Atomics.notify(ctrl, 1);
+${ACK_JOB}
 }
 `;
 
@@ -69,10 +85,7 @@ export const WORKER_SOURCE = `(function () {
   try {
     new Function('wt', 'wd', 'ctrl', ${JSON.stringify(BODY)})(wt, wd, ctrl);
   } catch (e) {
-    const msg = new TextEncoder().encode(String((e && e.message) || e).slice(0, 200));
-    new Uint8Array(wd.errBuf).set(msg.subarray(0, wd.errBuf.byteLength));
-    Atomics.store(ctrl, 3, 2);
-    Atomics.notify(ctrl, 1);
+    ${reportStartError('e', 'wd.errBuf')}
   }
 })();
 `;

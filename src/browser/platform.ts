@@ -4,6 +4,7 @@
 // cannot read a message synchronously: when a job names a memory it has not received yet, it
 // returns to its event loop (the memory was posted before the job), takes it, and goes on.
 import { setPlatform, type Platform, type PoolWorker, type PoolWorkerData } from '../backend/platform.js';
+import { ACK_JOB, reportStartError, runPart, WAIT_FOR_JOB } from '../backend/wasm_worker.js';
 
 const WORKER = `
 let mod, memory, ctrl, a, index, names, spinMs, seen = 0, waiting = false;
@@ -14,31 +15,15 @@ function instantiate(mem) {
 }
 function loop() {
   for (;;) {
-    let g, n = 0, since = 0;
-    while ((g = Atomics.load(ctrl, 0)) === seen) {
-      if ((++n & 1023) !== 0) continue;
-      const now = performance.now();
-      if (since === 0) since = now;
-      else if (now - since > spinMs) {
-        Atomics.add(ctrl, 4, 1);
-        Atomics.wait(ctrl, 0, seen);
-        Atomics.sub(ctrl, 4, 1);
-        since = 0;
-      }
-    }
+${WAIT_FOR_JOB}
     if (Atomics.load(ctrl, 2)) return close();
     const parts = a[1];
     if (index < parts) {
       if (shards.length <= a[2]) { waiting = true; return; } // its memory is in the message queue
-      try {
-        shards[a[2]][a[0]](index, parts, a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]);
-      } catch (e) {
-        Atomics.store(ctrl, 3, 1);
-      }
+      ${runPart('shards[a[2]]')}
     }
     seen = g;
-    Atomics.add(ctrl, 1, 1);
-    if (Atomics.load(ctrl, 5)) Atomics.notify(ctrl, 1);
+${ACK_JOB}
   }
 }
 onmessage = (e) => {
@@ -53,10 +38,7 @@ onmessage = (e) => {
     mod = d.module; index = d.index; names = d.names; spinMs = d.spinMs; a = new Float64Array(d.argsBuf);
     instantiate(d.memory);
   } catch (err) {
-    const msg = new TextEncoder().encode(String((err && err.message) || err).slice(0, 200));
-    new Uint8Array(d.errBuf).set(msg.subarray(0, d.errBuf.byteLength));
-    Atomics.store(ctrl, 3, 2);
-    Atomics.notify(ctrl, 1);
+    ${reportStartError('err', 'd.errBuf')}
     return;
   }
   Atomics.add(ctrl, 6, 1);
