@@ -37,6 +37,8 @@ export class Shard {
   private views = new Map<number, Float32Array>(); // alloc()'s views by offset, for reuse
   /** rope(): the cos/sin table of the last positions, in this memory */
   ropeKey: { pos: Int32Array; nRot: number; theta: number | RopeFreqs; tab: number } | null = null;
+  /** ropeMulti(): the same for the last M-RoPE positions [T, S] and section map */
+  mropeKey: { pos: Int32Array; S: number; sect: Uint8Array; nRot: number; theta: number | RopeFreqs; tab: number } | null = null;
 
   /** `owner` maps every buffer of every shard to its shard (the backend's routing table). */
   private readonly reserve: number;

@@ -376,10 +376,15 @@ export class WasmBackend extends ShardRouter implements Backend {
       half = nRot / 2,
       f = ropeFreqs(theta, nRot);
     checkSect(sect, S, half);
+    // the table is built once for the q and k of every layer of a pass (per memory), as rope()'s
+    const key = s.mropeKey,
+      at = pos.subarray(0, T * S);
+    if (key && key.S === S && key.nRot === nRot && key.theta === theta && key.pos.length === at.length && key.sect.every((v, i) => v === sect[i]) && key.pos.every((v, i) => v === at[i]))
+      return s.ex.rope(x.byteOffset, T, H, Dh, nRot, key.tab);
     // one rope_table per position column (the same kernel as rope(), so equal columns give rope()'s
     // angles bit for bit), then each pair's cos and sin taken from its column's table
     const cols = s.scratchBlock('mropecols', S * T * nRot * 4),
-      tab = s.scratchBlock('mropetab', T * nRot * 4),
+      tab = s.scratchBlock('mropetab', T * nRot * 4), // grows only here, with a new key
       inv = s.scratchBlock('mropeinv', f.inv.byteLength),
       p = s.scratchBlock('mropepos', T * 4);
     new Float64Array(s.buf, inv, f.inv.length).set(f.inv);
@@ -397,6 +402,7 @@ export class WasmBackend extends ShardRouter implements Backend {
         out[dst] = all[src]!; // cos
         out[dst + half] = all[src + half]!; // sin
       }
+    s.mropeKey = { pos: Int32Array.from(at), S, sect: Uint8Array.from(sect), nRot, theta, tab };
     s.ex.rope(x.byteOffset, T, H, Dh, nRot, tab);
   }
 

@@ -62,15 +62,20 @@ for (const be of [ref, ...backends]) {
 }
 
 for (const be of backends) {
-  test(`${be.name} ropeMulti with distinct columns agrees with the reference`, () => {
+  test(`${be.name} ropeMulti with distinct columns agrees with the reference, repeated and with moved positions`, () => {
     const T = 9,
       H = 3,
       Dh = 16;
     const pos = Int32Array.from({ length: 3 * T }, () => Math.floor((rnd() + 1) * 50));
-    for (const [S, sect, theta] of [
-      [3, mropeSect([2, 3, 3], 16, 'mrope'), 1e4],
-      [2, visionRope(16).sect, visionRope(16).freqs],
+    // twice over, the second time with one position moved: the backend's cached table must follow
+    for (const [S, sect, theta, moved] of [
+      [3, mropeSect([2, 3, 3], 16, 'mrope'), 1e4, false],
+      [3, mropeSect([2, 3, 3], 16, 'mrope'), 1e4, false],
+      [3, mropeSect([2, 3, 3], 16, 'mrope'), 1e4, true],
+      [2, visionRope(16).sect, visionRope(16).freqs, false],
+      [2, visionRope(16).sect, visionRope(16).freqs, true],
     ] as const) {
+      if (moved) pos[4]! += 7;
       const x = input(be, T * H * Dh),
         e = new Float32Array(x);
       be.ropeMulti(x, pos, S, sect, T, H, Dh, theta);
