@@ -13,7 +13,8 @@ import { fail } from '../errors.js';
 import { cachedFile, hubUrl, HF_BASE, type FileStore } from './cache.js';
 import type { LoadProgress, WireLoadOptions, WireSource } from './protocol.js';
 import { openBlob, openUrl, readGgufHeader, type FetchFn, type RangeSource } from './remote.js';
-import { ggufConfig, loadStreamed, loadStreamedModel } from './streamed.js';
+import { loadStreamed, loadStreamedModel } from './streamed.js';
+import { ggufConfig } from '../models/load_source.js';
 import { openHfFolder } from './hf_folder.js';
 import { poolReady } from './platform.js';
 

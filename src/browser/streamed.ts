@@ -7,8 +7,8 @@
 // asks for unexpectedly makes the load start again with that kind of tensor fetched first.
 import type { TensorInfo, TensorSource } from '../formats/file.js';
 import type { GgufFile } from '../formats/gguf.js';
-import { configFromGguf, type QwenConfig } from '../models/config.js';
-import { loadFromSource } from '../models/load_source.js';
+import type { QwenConfig } from '../models/config.js';
+import { ggufConfig, loadFromSource } from '../models/load_source.js';
 import type { CausalLM } from '../models/model.js';
 import type { Backend, KvType } from '../backend/backend.js';
 import { fail, quote } from '../errors.js';
@@ -120,13 +120,6 @@ export interface StreamedLoadOptions {
   signal?: AbortSignal;
   /** tensors up to this size are fetched before the loader runs (default 1 MiB; tests use 0) */
   eagerBytes?: number;
-}
-
-/** The model config a GGUF header describes (as models/load.ts's openModelFiles). */
-export function ggufConfig(g: GgufFile): QwenConfig {
-  const embd = g.tensors.get('token_embd.weight');
-  if (!embd) fail(`${g.path}: tensor 'token_embd.weight' is missing`);
-  return configFromGguf(g.metadata, g.path, embd.shape[0]!, g.tensors.has('output.weight'));
 }
 
 /** How many times the last loadStreamed ran the loader (1 + restarts; tests read it). */

@@ -8,8 +8,8 @@ import { openSafetensors } from '../formats/safetensors.js';
 import type { TensorSource } from '../formats/file.js';
 import type { Backend, KvType } from '../backend/backend.js';
 import { ReferenceBackend } from '../backend/reference.js';
-import { configFromGguf, parseHfConfig, type QwenConfig } from './config.js';
-import { loadFromSource } from './load_source.js';
+import { parseHfConfig, type QwenConfig } from './config.js';
+import { ggufConfig, loadFromSource } from './load_source.js';
 import type { CausalLM } from './model.js';
 import type { LoadQuantType } from './weights.js';
 import { loadLoras, type LoraSpec } from '../lora/load.js';
@@ -99,10 +99,7 @@ export function openModelFiles(p: string): { format: ModelFormat; config: QwenCo
   }
   const g = openGgufModel(fs.statSync(p).isDirectory() ? ggufInFolder(p)! : p);
   try {
-    const embd = g.tensors.get('token_embd.weight');
-    if (!embd) fail(`${g.path}: tensor 'token_embd.weight' is missing`);
-    const config = configFromGguf(g.metadata, g.path, embd.shape[0]!, g.tensors.has('output.weight'));
-    return { format, config, source: g };
+    return { format, config: ggufConfig(g), source: g };
   } catch (e) {
     g.close();
     throw e;

@@ -1,8 +1,9 @@
 // A model built from opened tensors (any TensorSource: files by path, or a URL / Blob in a browser)
 // and its config: the part of loading that reads no file by path (load.ts opens the files).
 import type { TensorSource } from '../formats/file.js';
+import type { GgufFile } from '../formats/gguf.js';
 import { ReferenceBackend } from '../backend/reference.js';
-import type { QwenConfig } from './config.js';
+import { configFromGguf, type QwenConfig } from './config.js';
 import { ARCHITECTURES } from './registry.js';
 import { withCacheType } from './kv_cache.js';
 import type { CausalLM } from './model.js';
@@ -26,4 +27,11 @@ export function withContext(c: QwenConfig, ctxSize: number | undefined): QwenCon
   if (!Number.isSafeInteger(ctxSize) || ctxSize < 1) fail(`--ctx-size must be a positive integer, got ${ctxSize}`);
   if (ctxSize > c.max_position_embeddings) fail(`--ctx-size ${ctxSize} is larger than the model's context of ${c.max_position_embeddings} tokens`);
   return { ...c, max_position_embeddings: ctxSize };
+}
+
+/** The model config a GGUF header describes (its metadata, and the embedding and output tensors). */
+export function ggufConfig(g: GgufFile): QwenConfig {
+  const embd = g.tensors.get('token_embd.weight');
+  if (!embd) fail(`${g.path}: tensor 'token_embd.weight' is missing`);
+  return configFromGguf(g.metadata, g.path, embd.shape[0]!, g.tensors.has('output.weight'));
 }

@@ -17,6 +17,7 @@ import { lastAttempts, loadStreamed } from '../../src/browser/streamed.js';
 import { fixtureDir } from '../helpers.js';
 import { loadBrowserModel } from '../../src/browser/load.js';
 import { loadTokenizer } from '../../src/tokenizer/load.js';
+import { ggufConfig } from '../../src/models/load_source.js';
 
 const FILES = [
   ['qwen3-tiny-tied', 'model-q4_k_m.gguf'],
@@ -134,4 +135,11 @@ test('errors: a server without Range support, a missing file, a file that is not
   const bytes = fs.readFileSync(path.join(fixtureDir('models/qwen3-tiny-tied'), 'model-q4_k_m.gguf'));
   const cut = openBlob(new Blob([bytes.subarray(0, bytes.length - 1000)]), 'cut.gguf');
   await assert.rejects(readGgufHeader(cut), /cut\.gguf: tensor '.*' .*lies past the end of the file/);
+});
+
+test('a GGUF header without token_embd.weight is refused naming the file and the tensor (ggufConfig, shared with Node)', async () => {
+  const bytes = fs.readFileSync(path.join(fixtureDir('models/qwen3-tiny-tied'), 'model-q4_k_m.gguf'));
+  const g = await readGgufHeader(openBlob(new Blob([bytes]), 'no-embd.gguf'));
+  const tensors = new Map([...g.tensors].filter(([n]) => n !== 'token_embd.weight'));
+  assert.throws(() => ggufConfig({ ...g, tensors }), /no-embd\.gguf: tensor 'token_embd\.weight' is missing/);
 });
