@@ -4,9 +4,14 @@
 // an error that says what to use there.
 type GetBuiltin = (id: string) => unknown;
 
-export function nodeBuiltin<T>(id: string): T {
+/** process.getBuiltinModule, or undefined in a runtime without Node modules (a browser). */
+export function builtinGetter(): GetBuiltin | undefined {
   const get = (globalThis as { process?: { getBuiltinModule?: GetBuiltin } }).process?.getBuiltinModule;
-  if (typeof get !== 'function')
-    throw new Error(`qwen.ts: reading files by path needs Node (>= 20.16), Bun or Deno (${id} is not available here); in a browser, load a model from a URL, File or hub id (qwen-ts/browser)`);
+  return typeof get === 'function' ? get : undefined;
+}
+
+export function nodeBuiltin<T>(id: string): T {
+  const get = builtinGetter();
+  if (!get) throw new Error(`qwen.ts: reading files by path needs Node (>= 20.16), Bun or Deno (${id} is not available here); in a browser, load a model from a URL, File or hub id (qwen-ts/browser)`);
   return get(id) as T;
 }

@@ -3,12 +3,11 @@
 // Node module and the same files load in a browser (which never calls this).
 import type { Platform, PoolWorker, PoolWorkerData } from './platform.js';
 import { WORKER_SOURCE } from './wasm_worker.js';
-
-type GetBuiltin = (id: string) => unknown;
+import { builtinGetter } from '../node_builtin.js';
 
 export function nodePlatform(): Platform | null {
-  const get = (globalThis as { process?: { getBuiltinModule?: GetBuiltin } }).process?.getBuiltinModule;
-  if (typeof get !== 'function') return null;
+  const get = builtinGetter();
+  if (!get) return null;
   const fs = get('node:fs') as typeof import('node:fs');
   const os = get('node:os') as typeof import('node:os');
   const v8 = get('node:v8') as typeof import('node:v8');
