@@ -2,10 +2,7 @@
 // or BI_BITFIELDS masks (channels widened the way stb_image does), 24-bit, bottom-up or top-down,
 // headers of 12, 40, 56, 108 or 124 bytes. RLE and embedded JPEG/PNG are refused, as there.
 import type { RgbImage } from '../types.js';
-import { checkSize, ImageError, type ImageInfo } from './common.js';
-
-const u32 = (b: Uint8Array, o: number) => ((b[o] ?? 0) | ((b[o + 1] ?? 0) << 8) | ((b[o + 2] ?? 0) << 16) | ((b[o + 3] ?? 0) << 24)) >>> 0;
-const u16 = (b: Uint8Array, o: number) => (b[o] ?? 0) | ((b[o + 1] ?? 0) << 8);
+import { checkSize, ImageError, type ImageInfo, u16le as u16, u32le as u32 } from './common.js';
 
 interface Header extends ImageInfo {
   topDown: boolean;

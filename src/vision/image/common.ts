@@ -49,6 +49,14 @@ export function u16be(b: Uint8Array, o: number): number {
   return (b[o]! << 8) | b[o + 1]!;
 }
 
+export function u32le(b: Uint8Array, o: number): number {
+  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+}
+
+export function u16le(b: Uint8Array, o: number): number {
+  return b[o]! | (b[o + 1]! << 8);
+}
+
 export function ascii(b: Uint8Array, o: number, n: number): string {
   let s = '';
   for (let i = 0; i < n && o + i < b.length; i++) s += String.fromCharCode(b[o + i]!);

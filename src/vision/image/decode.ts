@@ -4,7 +4,7 @@
 // As in llama.cpp, EXIF orientation, gamma and colour profiles are not applied: the pixels are
 // used as stored.
 import type { RgbImage } from '../types.js';
-import { ascii, checkSize, DEFAULT_MAX_PIXELS, type DecodeOptions, ImageError, type ImageFormat, type ImageInfo, label } from './common.js';
+import { ascii, checkSize, DEFAULT_MAX_PIXELS, type DecodeOptions, ImageError, type ImageFormat, type ImageInfo, label, u16le } from './common.js';
 import { bmpHeader, decodeBmp } from './bmp.js';
 import { decodeGif, gifHeader } from './gif.js';
 import { decodeJpeg, jpegHeader } from './jpeg.js';
@@ -22,7 +22,7 @@ export function sniffFormat(b: Uint8Array, name?: string): ImageFormat {
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
   if (b.length >= 12 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 4) === 'WEBP') return 'webp';
   if (b.length >= 6 && (ascii(b, 0, 6) === 'GIF87a' || ascii(b, 0, 6) === 'GIF89a')) return 'gif';
-  if (b.length >= 18 && ascii(b, 0, 2) === 'BM' && [12, 40, 56, 108, 124].includes(b[14]! | (b[15]! << 8)) && b[16] === 0 && b[17] === 0) return 'bmp';
+  if (b.length >= 18 && ascii(b, 0, 2) === 'BM' && [12, 40, 56, 108, 124].includes(u16le(b, 14)) && b[16] === 0 && b[17] === 0) return 'bmp';
   const where = name ? `${name}: ` : '';
   throw new ImageError(`${where}not a PNG, JPEG, WebP, GIF or BMP image (${lookalike(b)})`);
 }

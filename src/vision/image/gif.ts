@@ -4,11 +4,11 @@
 // above 0 uncovered pixels take that palette colour with red and blue swapped (stb_image copies
 // its BGRA palette entry as is). A file that ends early is an error here; stb_image keeps the part it read.
 import type { RgbImage } from '../types.js';
-import { checkSize, ImageError, type ImageInfo } from './common.js';
+import { checkSize, ImageError, type ImageInfo, u16le } from './common.js';
 
 export function gifHeader(b: Uint8Array, what: string): ImageInfo {
   if (b.length < 13) throw new ImageError(`${what}: file is truncated (${b.length} bytes)`);
-  return { format: 'gif', width: b[6]! | (b[7]! << 8), height: b[8]! | (b[9]! << 8) };
+  return { format: 'gif', width: u16le(b, 6), height: u16le(b, 8) };
 }
 
 export function decodeGif(b: Uint8Array, what: string, maxPixels: number): RgbImage {

@@ -2,7 +2,7 @@
 // (webp_lossless.ts); lossy WebP goes to libwebp (webp_lossy.ts, async). llama.cpp's stb_image
 // reads no WebP, so libwebp's dwebp is the reference; animated WebP is refused by name.
 import type { RgbImage } from '../types.js';
-import { ascii, ImageError, type ImageInfo } from './common.js';
+import { ascii, ImageError, type ImageInfo, u16le, u32le } from './common.js';
 import { decodeVp8l } from './webp_lossless.js';
 
 export function webpHeader(b: Uint8Array, what: string): ImageInfo {
@@ -12,16 +12,17 @@ export function webpHeader(b: Uint8Array, what: string): ImageInfo {
   if (chunk === 'VP8 ') {
     // frame tag (3 bytes), start code 9d 01 2a, then 14-bit width and height (2 bits of scale above)
     if (b[d + 3] !== 0x9d || b[d + 4] !== 0x01 || b[d + 5] !== 0x2a) throw new ImageError(`${what}: corrupt VP8 frame header`);
-    return { format: 'webp', width: (b[d + 6]! | (b[d + 7]! << 8)) & 0x3fff, height: (b[d + 8]! | (b[d + 9]! << 8)) & 0x3fff };
+    return { format: 'webp', width: u16le(b, d + 6) & 0x3fff, height: u16le(b, d + 8) & 0x3fff };
   }
   if (chunk === 'VP8L') {
     if (b[d] !== 0x2f) throw new ImageError(`${what}: corrupt VP8L header`);
-    const bits = (b[d + 1]! | (b[d + 2]! << 8) | (b[d + 3]! << 16) | (b[d + 4]! << 24)) >>> 0;
+    const bits = u32le(b, d + 1);
     return { format: 'webp', width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
   }
   if (chunk === 'VP8X') {
-    const w = b[d + 4]! | (b[d + 5]! << 8) | (b[d + 6]! << 16);
-    const h = b[d + 7]! | (b[d + 8]! << 8) | (b[d + 9]! << 16);
+    // 24-bit fields: the 32 bits from the byte before, that byte shifted out
+    const w = u32le(b, d + 3) >>> 8;
+    const h = u32le(b, d + 6) >>> 8;
     return { format: 'webp', width: w + 1, height: h + 1 };
   }
   throw new ImageError(`${what}: unknown first chunk '${chunk}'`);
@@ -33,10 +34,10 @@ export function webpHeader(b: Uint8Array, what: string): ImageInfo {
  * (animation) or what is missing.
  */
 export function webpData(b: Uint8Array, what: string): Uint8Array | 'lossy' {
-  const riffEnd = Math.min(b.length, 8 + ((b[4]! | (b[5]! << 8) | (b[6]! << 16) | (b[7]! << 24)) >>> 0 || 0));
+  const riffEnd = Math.min(b.length, 8 + u32le(b, 4));
   for (let pos = 12; pos + 8 <= riffEnd; ) {
     const type = ascii(b, pos, 4);
-    const size = (b[pos + 4]! | (b[pos + 5]! << 8) | (b[pos + 6]! << 16) | (b[pos + 7]! << 24)) >>> 0;
+    const size = u32le(b, pos + 4);
     if (size > b.length - pos - 8) throw new ImageError(`${what}: file is truncated (chunk '${type}' says ${size} bytes, ${b.length - pos - 8} left)`);
     const data = b.subarray(pos + 8, pos + 8 + size);
     if (type === 'VP8X' && size >= 1 && data[0]! & 0x02) throw new ImageError(`${what}: animated WebP is not supported`);
