@@ -77,11 +77,6 @@ export function visionConfigFromGguf(md: ReadonlyMap<string, GgufValue>, where: 
     if (typeof v !== 'number' || !Number.isFinite(v)) fail(`${where}: metadata ${k} is ${quote(v)}, expected a number`);
     return v;
   };
-  const rgb = (k: string): [number, number, number] => {
-    const v = md.get(k);
-    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) fail(`${where}: metadata ${k} is ${quote(v)}, expected 3 numbers`);
-    return v as [number, number, number];
-  };
   const depth = u32('clip.vision.block_count'),
     patch = u32('clip.vision.patch_size'),
     merge = u32('clip.vision.spatial_merge_size', 2);
@@ -107,8 +102,8 @@ export function visionConfigFromGguf(md: ReadonlyMap<string, GgufValue>, where: 
     window_size: nwa ? 112 : 0, // llama.cpp fixes 112 px (clip.cpp); HF's vision_config.window_size is 112 too
     fullatt_block_indexes: nwa ? Array.from({ length: depth }, (_, i) => i).filter((i) => (i + 1) % nwa === 0) : [],
     num_position_embeddings: 0,
-    image_mean: rgb('clip.vision.image_mean'),
-    image_std: rgb('clip.vision.image_std'),
+    image_mean: rgb(md.get('clip.vision.image_mean'), where, 'metadata clip.vision.image_mean'),
+    image_std: rgb(md.get('clip.vision.image_std'), where, 'metadata clip.vision.image_std'),
     min_pixels: LLAMA_MIN_TOKENS * f * f,
     max_pixels: LLAMA_MAX_TOKENS * f * f,
   };

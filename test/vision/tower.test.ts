@@ -132,6 +132,7 @@ test('mmproj errors: another model (projection_dim), unknown projector, DeepStac
   assert.throws(() => loadVisionTower(edited(q35, setKv('clip.vision.is_deepstack_layers', { array: 'bool' }, [true, false])), be), /DeepStack/);
   assert.throws(() => loadVisionTower(edited(q25, setKv('general.architecture', 'str', 'qwen2vl')), be), /general\.architecture is 'qwen2vl', not "clip": not an mmproj/);
   assert.throws(() => loadVisionTower(edited(q25, setKv('clip.vision.attention.head_count', 'u32', 3)), be), /head size/);
+  assert.throws(() => loadVisionTower(edited(q25, setKv('clip.vision.image_std', { array: 'f32' }, [0.5, 0.5])), be), /metadata clip\.vision\.image_std is '\[0\.5,0\.5\]', expected 3 numbers/);
   const drop = (name: string) => (_: GgufKV[], t: { name: string }[]) =>
     t.splice(
       t.findIndex((x) => x.name === name),
@@ -177,4 +178,5 @@ test('HF vision_config errors: DeepStack and unknown model types refused by name
     /vision_config\.hidden_act is 'relu'; the qwen3_5 tower uses gelu_pytorch_tanh/,
   );
   assert.throws(() => visionConfigFromHf({ model_type: 'qwen3_5', vision_config: { ...v, depth: 0 } }, undefined, 'x'), /vision_config\.depth is 0, expected a positive integer/);
+  assert.throws(() => visionConfigFromHf({ model_type: 'qwen3_5', vision_config: v }, { image_mean: [0.5] }, 'x'), /x: image_mean is '\[0\.5\]', expected 3 numbers/);
 });
