@@ -5,7 +5,7 @@
 // DeepStack); anything else is refused by name.
 import { fail, quote } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
-import { preprocess as preprocessImage, smartSize } from './image/preprocess.js';
+import { LLAMA_MAX_TOKENS, LLAMA_MIN_TOKENS, preprocess as preprocessImage, smartSize } from './image/preprocess.js';
 import type { Pixels, RgbImage } from './types.js';
 
 /** llama.cpp's projector names (clip.projector_type) for the towers qwen.ts runs. */
@@ -49,10 +49,6 @@ const PROJECTORS: Record<ProjectorType, { model_type: string; hidden_act: Vision
   // an mmproj cannot tell Qwen3.5's tower from Qwen3-VL's but by DeepStack, which is refused: so Qwen3.5's
   qwen3vl_merger: { model_type: 'qwen3_5', hidden_act: 'gelu_pytorch_tanh', norm: 'layer' },
 };
-
-/** llama.cpp's fixed smart-resize limits for these projectors (mtmd set_limit_image_tokens(8, 4096)), in merged tokens. */
-export const LLAMA_MIN_TOKENS = 8;
-export const LLAMA_MAX_TOKENS = 4096;
 
 // ---- from an mmproj GGUF ----
 

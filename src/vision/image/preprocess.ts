@@ -10,6 +10,10 @@ import { ImageError } from './common.js';
 
 const f32 = Math.fround;
 
+/** llama.cpp's fixed smart-resize limits for the Qwen projectors (mtmd set_limit_image_tokens(8, 4096)), in merged tokens. */
+export const LLAMA_MIN_TOKENS = 8;
+export const LLAMA_MAX_TOKENS = 4096;
+
 /** C's round(): half away from zero (Math.round rounds -2.5 to -2). */
 function cRound(x: number): number {
   return x < 0 ? -Math.round(-x) : Math.round(x);
@@ -192,8 +196,8 @@ export interface PreprocessOptions {
 /** The pixels the tower takes: smart size, aspect-preserving bicubic resize + black padding, normalisation. */
 export function preprocess(img: RgbImage, o: PreprocessOptions): Pixels {
   const f = o.patch * o.merge;
-  const minPixels = o.minPixels ?? 8 * f * f;
-  const maxPixels = o.maxPixels ?? 4096 * f * f;
+  const minPixels = o.minPixels ?? LLAMA_MIN_TOKENS * f * f;
+  const maxPixels = o.maxPixels ?? LLAMA_MAX_TOKENS * f * f;
   const t = smartSize(img.width, img.height, f, minPixels, maxPixels);
   // a very thin image keeps its long side past maxPixels (the short side cannot go below f);
   // mtmd refuses resize targets over 65536 a side, and so do we, before allocating
