@@ -297,5 +297,15 @@ export abstract class Tower implements VisionEncoder {
   }
   /** The tower on preprocessed pixels: [ny * nx, projectionDim] rows, raster order of merged tokens. */
   abstract encodePixels(px: Pixels): Float32Array;
+  /** The blocks' output x [N, n] (freed) through the merger, back in raster order: [ny * nx, projectionDim]. */
+  protected mergeRows(x: Float32Array, order: TokenOrder): Float32Array {
+    const N = order.pos.length / 2,
+      proj = this.projectionDim;
+    const rows = merger(this.backend, x, this.weights, N, this.cb); // [N/4, proj], tower order
+    this.cb('embeddings', -1, rows, [N / 4, proj]);
+    const out = rasterRows(rows, order, proj);
+    this.backend.free?.(rows);
+    return out;
+  }
   protected cb: TraceHook = (name, il, t, shape) => this.trace?.(name, il, t, shape);
 }

@@ -4,7 +4,7 @@
 // attention inside windows of 112 px (4x4 merged tokens at patch 14) except in the
 // fullatt_block_indexes layers (Qwen2-VL: every layer full), then the 2x2 merger.
 import type { Backend } from '../backend/backend.js';
-import { Tower, checkPixels, merger, patchEmbed, rasterRows, visionBlock } from './blocks.js';
+import { Tower, checkPixels, patchEmbed, visionBlock } from './blocks.js';
 import type { VisionWeights } from './mmproj.js';
 import type { Pixels } from './types.js';
 
@@ -29,10 +29,6 @@ export class Qwen25VisionTower extends Tower {
     W.layers.forEach((L, il) => {
       x = visionBlock(be, x, L, c, order, c.window_size > 0 && !full.has(il), il, cb); // [N, n]
     });
-    const rows = merger(be, x, W, N, cb); // [N/4, proj], window order
-    cb('embeddings', -1, rows, [N / 4, c.out_hidden_size]);
-    const out = rasterRows(rows, order, c.out_hidden_size); // [ny*nx, proj], raster order
-    be.free?.(rows);
-    return out;
+    return this.mergeRows(x, order); // [ny*nx, proj], raster order
   }
 }

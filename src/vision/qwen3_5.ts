@@ -4,7 +4,7 @@
 // blocks with LayerNorm, fused qkv (split at load), GELU-tanh MLP, 2-D RoPE attention over all
 // tokens; then the 2x2 merger with LayerNorm.
 import type { Backend } from '../backend/backend.js';
-import { Tower, addPositionGrid, checkPixels, merger, patchEmbed, rasterRows, visionBlock } from './blocks.js';
+import { Tower, addPositionGrid, checkPixels, patchEmbed, visionBlock } from './blocks.js';
 import type { VisionWeights } from './mmproj.js';
 import type { Pixels } from './types.js';
 
@@ -30,10 +30,6 @@ export class Qwen35VisionTower extends Tower {
     W.layers.forEach((L, il) => {
       x = visionBlock(be, x, L, c, order, false, il, cb); // [N, n]
     });
-    const rows = merger(be, x, W, N, cb); // [N/4, proj]
-    cb('embeddings', -1, rows, [N / 4, c.out_hidden_size]);
-    const out = rasterRows(rows, order, c.out_hidden_size); // [ny*nx, proj], raster order
-    be.free?.(rows);
-    return out;
+    return this.mergeRows(x, order); // [ny*nx, proj], raster order
   }
 }
