@@ -213,7 +213,7 @@ function hfMrope(o: Obj, rp: Obj, src: string, field: string, nRot: number): Par
   if (ms === undefined) return {};
   const il = rp.mrope_interleaved ?? o.mrope_interleaved ?? true;
   if (il !== true) fail(`${at(src, field)}: mrope_interleaved ${quote(il)}: Qwen3.5 with consecutive (not interleaved) M-RoPE sections is not implemented`);
-  return { mrope_section: checkSections(ms, nRot, `${at(src, field)}: mrope_section`, true), mrope_interleaved: true };
+  return mropeSections(checkSections(ms, nRot, `${at(src, field)}: mrope_section`, true));
 }
 
 /** The expert fields of a qwen3_5_moe_text / qwen3_next config (spec §1, §7). */
