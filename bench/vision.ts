@@ -6,6 +6,7 @@
 //   node dist/bench/vision.js --mmproj FILE [--size 448] [--threads 2] [--runs 3] [--json] [--profile]
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
+import type { Weight } from '../src/backend/backend.js';
 import { WasmBackend } from '../src/backend/wasm.js';
 import { ProfiledBackend } from '../src/backend/profile.js';
 import { loadVisionTower } from '../src/vision/tower.js';
@@ -27,11 +28,11 @@ function main(): void {
     const t0 = performance.now();
     // --profile: every op timed, matmuls split by weight type
     const prof = values.profile
-      ? new ProfiledBackend(be, (op, args) =>
-          op.startsWith('matmul')
-            ? `${op} ${(args[2] as { dtype?: string }[] | { dtype?: string })?.constructor === Array ? (args[2] as { dtype: string }[])[0]!.dtype : (args[2] as { dtype: string }).dtype}`
-            : op,
-        )
+      ? new ProfiledBackend(be, (op, args) => {
+          if (!op.startsWith('matmul')) return op;
+          const w = args[2] as Weight | Weight[]; // matmul's weight, matmulMany's weights
+          return `${op} ${(Array.isArray(w) ? w[0]! : w).dtype}`;
+        })
       : undefined;
     const tower = loadVisionTower(values.mmproj, prof?.backend ?? be);
     const loadMs = performance.now() - t0;
