@@ -50,10 +50,13 @@ function blockKey(parent: string, tokens: readonly number[], images: readonly st
   return h.digest('base64');
 }
 
-/** The images whose rows fall in [from, to): their hash, start and grid, as key material. */
+/** What tells a placed image from another: its content hash, where its rows start, its grid. */
+const imageKey = ({ start, image }: PromptImage) => `${image.hash}@${start}:${image.nx}x${image.ny}`;
+
+/** The images whose rows fall in [from, to), as key material. */
 function imagesIn(images: readonly PromptImage[] | undefined, from: number, to: number): string[] {
   const out: string[] = [];
-  for (const { start, image } of images ?? []) if (start < to && start + image.nx * image.ny > from) out.push(`\0image:${image.hash}@${start}:${image.nx}x${image.ny}`);
+  for (const p of images ?? []) if (p.start < to && p.start + p.image.nx * p.image.ny > from) out.push(`\0image:${imageKey(p)}`);
   return out;
 }
 
@@ -62,12 +65,11 @@ function imagesIn(images: readonly PromptImage[] | undefined, from: number, to: 
  * or where the first image they place differently (another hash, start or grid) begins.
  */
 export function sameRows(a: readonly PromptImage[] | undefined, b: readonly PromptImage[] | undefined, n: number): number {
-  const key = (p: PromptImage) => `${p.image.hash}@${p.start}:${p.image.nx}x${p.image.ny}`;
-  const bs = new Set((b ?? []).map(key));
-  const as = new Set((a ?? []).map(key));
+  const bs = new Set((b ?? []).map(imageKey));
+  const as = new Set((a ?? []).map(imageKey));
   let m = n;
-  for (const p of a ?? []) if (p.start < m && !bs.has(key(p))) m = p.start;
-  for (const p of b ?? []) if (p.start < m && !as.has(key(p))) m = p.start;
+  for (const p of a ?? []) if (p.start < m && !bs.has(imageKey(p))) m = p.start;
+  for (const p of b ?? []) if (p.start < m && !as.has(imageKey(p))) m = p.start;
   return m;
 }
 
