@@ -40,7 +40,7 @@ const typeTag = (f: string) => path.basename(f, path.extname(f)).split('-').pop(
  * `mmproj-f32.gguf` for `model-f32.gguf`); undefined when there is none; an error naming them when
  * several fit (then --mmproj says which).
  */
-export function findMmproj(modelPath: string, hidden: number): string | undefined {
+function findMmproj(modelPath: string, hidden: number): string | undefined {
   const dir = fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
   const fits = fs
     .readdirSync(dir)

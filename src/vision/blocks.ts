@@ -29,7 +29,7 @@ export interface TokenOrder {
   windows: Int32Array;
 }
 
-export function tokenOrder(c: VisionConfig, width: number, height: number): TokenOrder {
+function tokenOrder(c: VisionConfig, width: number, height: number): TokenOrder {
   const P = c.patch_size,
     ph = height / P,
     pw = width / P,
@@ -61,7 +61,7 @@ export function tokenOrder(c: VisionConfig, width: number, height: number): Toke
 }
 
 /** The pixels of each token's patch, as the patch kernel's (c, ky, kx) values: [N, 3*P*P]. */
-export function patches(be: Backend, px: Pixels, order: TokenOrder, P: number): Float32Array {
+function patches(be: Backend, px: Pixels, order: TokenOrder, P: number): Float32Array {
   const N = order.pos.length / 2,
     K = 3 * P * P,
     { width: W, height: H, data } = px;
@@ -122,7 +122,7 @@ export function addPositionGrid(x: Float32Array, pe: Float32Array, order: TokenO
 }
 
 /** RMSNorm (weight only) or LayerNorm (weight and bias) over rows of D. */
-export function norm(be: Backend, out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array | undefined, R: number, D: number, eps: number): void {
+function norm(be: Backend, out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array | undefined, R: number, D: number, eps: number): void {
   if (b) be.layerNorm(out, x, w, b, R, D, eps);
   else be.rmsNorm(out, x, w, R, D, eps);
 }
@@ -229,7 +229,7 @@ function ffn(be: Backend, h: Float32Array, L: VisionLayer, c: VisionConfig, N: n
  * Qwen2/2.5-VL merger the exact (erf) one; the difference is below ~1e-3 of a value (see
  * VISION.md, Verification) and qwen.ts follows llama.cpp. x [N, n] is freed; returns [N/4, proj].
  */
-export function merger(be: Backend, x: Float32Array, W: VisionWeights, N: number, cb: TraceHook): Float32Array {
+function merger(be: Backend, x: Float32Array, W: VisionWeights, N: number, cb: TraceHook): Float32Array {
   const c = W.config,
     n = c.hidden_size,
     M = N / 4,
@@ -249,7 +249,7 @@ export function merger(be: Backend, x: Float32Array, W: VisionWeights, N: number
 }
 
 /** The tower's output rows back in raster order of merged tokens (they are in tower order): a plain Float32Array [M, proj]. */
-export function rasterRows(rows: Float32Array, order: TokenOrder, proj: number): Float32Array {
+function rasterRows(rows: Float32Array, order: TokenOrder, proj: number): Float32Array {
   const out = new Float32Array(rows.length);
   order.block.forEach((b, j) => out.set(rows.subarray(j * proj, (j + 1) * proj), b * proj));
   return out;

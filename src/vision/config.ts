@@ -191,7 +191,7 @@ function rgb(x: unknown, where: string, what: string): [number, number, number] 
 }
 
 /** What the tower code relies on, whichever file the config came from. */
-export function checkVisionConfig(c: VisionConfig, where: string): VisionConfig {
+function checkVisionConfig(c: VisionConfig, where: string): VisionConfig {
   const d = c.hidden_size / c.num_heads;
   if (!Number.isInteger(d) || d % 4 !== 0) fail(`${where}: the vision tower's width ${c.hidden_size} over ${c.num_heads} heads gives head size ${d}: the vision RoPE needs a whole multiple of 4`);
   if (c.spatial_merge_size !== 2) fail(`${where}: spatial_merge_size ${c.spatial_merge_size}: the Qwen mergers qwen.ts runs join 2x2 patches`);
