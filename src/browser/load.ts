@@ -3,7 +3,6 @@
 // can run it (with a fetch and a FileStore of their own).
 import { WasmBackend } from '../backend/wasm.js';
 import type { Backend } from '../backend/backend.js';
-import type { GgufFile } from '../formats/gguf.js';
 import type { TensorInfo } from '../formats/file.js';
 import type { QwenConfig } from '../models/config.js';
 import type { CausalLM } from '../models/model.js';
@@ -13,8 +12,7 @@ import { fail } from '../errors.js';
 import { cachedFile, hubUrl, HF_BASE, type FileStore } from './cache.js';
 import type { LoadProgress, WireLoadOptions, WireSource } from './protocol.js';
 import { openBlob, openUrl, readGgufHeader, type FetchFn, type RangeSource } from './remote.js';
-import { loadStreamed, loadStreamedModel } from './streamed.js';
-import { ggufConfig } from '../models/load_source.js';
+import { ggufModel, loadStreamedModel, type StreamedModel } from './streamed.js';
 import { openHfFolder } from './hf_folder.js';
 import { poolReady } from './platform.js';
 
@@ -69,11 +67,15 @@ export async function loadBrowserModel(source: WireSource, opts: WireLoadOptions
   const fetchFn = deps.fetchFn ?? ((u, i) => fetch(u, i));
   const limit = Math.min(MEMORY_LIMIT, opts.memoryLimit ?? MEMORY_LIMIT);
   const progress = (file: string, phase: LoadProgress['phase']) => (done: number, total: number) => deps.onProgress?.({ file, phase, done, total });
-  let header: GgufFile | undefined;
-  const check = async (src: RangeSource) => {
-    header = await readGgufHeader(src, deps.signal);
-    const config = ggufConfig(header);
-    checkFits(header.path, header.tensorList, config, opts.ctxSize ?? Math.min(config.max_position_embeddings, DEFAULT_BROWSER_CTX), limit);
+  const ctxFor = (c: QwenConfig) => opts.ctxSize ?? Math.min(c.max_position_embeddings, DEFAULT_BROWSER_CTX);
+  const fits = (m: StreamedModel) => checkFits(m.path, m.tensors.values(), m.config, ctxFor(m.config), limit);
+  const open = (url: string) => openUrl(url, fetchFn, deps.signal);
+  /** a GGUF file's header, refused when the model would not fit */
+  const readGguf = async (src: RangeSource) => {
+    const g = await readGgufHeader(src, deps.signal);
+    const m = ggufModel(g, src);
+    fits(m);
+    return { g, m };
   };
   const makeBackend = () => {
     try {
@@ -91,29 +93,24 @@ export async function loadBrowserModel(source: WireSource, opts: WireLoadOptions
       : source.kind === 'hub' && !source.file
         ? hubUrl(source.id, 'config.json', source.revision, opts.hubBaseUrl ?? HF_BASE).slice(0, -'config.json'.length)
         : undefined;
+  let m: StreamedModel, tokenizer: Tokenizer;
   if (folder) {
-    const { model: m, tokenizer } = await openHfFolder(folder, (u) => openUrl(u, fetchFn, deps.signal), fetchFn, deps.signal);
-    const ctxSize = opts.ctxSize ?? Math.min(m.config.max_position_embeddings, DEFAULT_BROWSER_CTX);
-    checkFits(m.path, m.tensors.values(), m.config, ctxSize, limit);
-    if (tokenizer.vocabSize > m.config.vocab_size) fail(`${m.path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${m.config.vocab_size} embedding rows`);
-    const { model, backend } = await loadStreamedModel(m, makeBackend, { ctxSize, onProgress: progress(m.path, 'load'), onNote: deps.onNote, signal: deps.signal });
-    await poolReady();
-    return { model, backend, tokenizer, config: model.config, weightBytes: memoryNeeded(m.tensors.values(), m.config, 0).weights };
+    ({ model: m, tokenizer } = await openHfFolder(folder, open, fetchFn, deps.signal));
+    fits(m);
+  } else {
+    let src: RangeSource;
+    if (source.kind === 'blob') src = openBlob(source.blob, source.name);
+    else if (source.kind === 'url') src = await open(source.url);
+    else {
+      const url = hubUrl(source.id, source.file, source.revision, opts.hubBaseUrl ?? HF_BASE);
+      src = deps.store ? await cachedFile(url, deps.store, open, async (remote) => void (await readGguf(remote)), progress(url, 'download'), fetchFn, deps.signal) : await open(url);
+    }
+    const header = await readGguf(src); // (again for a cached copy: the header is small, and the copy is what loads)
+    m = header.m;
+    tokenizer = tokenizerFromGgufMetadata(header.g.metadata, src.name);
   }
-  let src: RangeSource;
-  if (source.kind === 'blob') src = openBlob(source.blob, source.name);
-  else if (source.kind === 'url') src = await openUrl(source.url, fetchFn, deps.signal);
-  else {
-    const url = hubUrl(source.id, source.file, source.revision, opts.hubBaseUrl ?? HF_BASE);
-    src = deps.store ? await cachedFile(url, deps.store, (u) => openUrl(u, fetchFn, deps.signal), check, progress(url, 'download'), fetchFn, deps.signal) : await openUrl(url, fetchFn, deps.signal);
-  }
-  await check(src); // (again for a cached copy: the header is small, and the copy is what loads)
-  const g = header!;
-  const config = ggufConfig(g);
-  const ctxSize = opts.ctxSize ?? Math.min(config.max_position_embeddings, DEFAULT_BROWSER_CTX);
-  const tokenizer = tokenizerFromGgufMetadata(g.metadata, src.name);
-  if (tokenizer.vocabSize > config.vocab_size) fail(`${src.name}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocab_size} embedding rows`);
-  const { model, backend } = await loadStreamed(g, src, makeBackend, { ctxSize, onProgress: progress(src.name, 'load'), onNote: deps.onNote, signal: deps.signal });
+  if (tokenizer.vocabSize > m.config.vocab_size) fail(`${m.path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${m.config.vocab_size} embedding rows`);
+  const { model, backend } = await loadStreamedModel(m, makeBackend, { ctxSize: ctxFor(m.config), onProgress: progress(m.path, 'load'), onNote: deps.onNote, signal: deps.signal });
   await poolReady(); // the pool's Web Workers start while this worker's event loop runs
-  return { model, backend, tokenizer, config: model.config, weightBytes: g.tensorList.reduce((n, t) => n + t.byteLength, 0) };
+  return { model, backend, tokenizer, config: model.config, weightBytes: memoryNeeded(m.tensors.values(), m.config, 0).weights };
 }

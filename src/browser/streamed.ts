@@ -151,7 +151,12 @@ export function loadStreamed(
   makeBackend: () => Backend & { ownsBuffer(b: ArrayBufferLike): boolean },
   opts: StreamedLoadOptions = {},
 ): Promise<{ model: CausalLM; backend: Backend }> {
-  return loadStreamedModel({ path: src.name, format: 'gguf', config: ggufConfig(g), tensors: g.tensors, sources: new Map(g.tensorList.map((t) => [t.file, src])) }, makeBackend, opts);
+  return loadStreamedModel(ggufModel(g, src), makeBackend, opts);
+}
+
+/** The StreamedModel of GGUF header `g` whose bytes are `src` (every tensor's file is that one source). */
+export function ggufModel(g: GgufFile, src: RangeSource): StreamedModel {
+  return { path: src.name, format: 'gguf', config: ggufConfig(g), tensors: g.tensors, sources: new Map(g.tensorList.map((t) => [t.file, src])) };
 }
 
 /** loadStreamed for any format: the tensors of every file of `m`. */
