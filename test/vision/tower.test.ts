@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { FIXTURES, relErr, tmpDir } from '../helpers.js';
+import { visionGguf } from './fixtures.js';
 import { ReferenceBackend } from '../../src/backend/reference.js';
 import { WasmBackend } from '../../src/backend/wasm.js';
 import type { Backend } from '../../src/backend/backend.js';
@@ -40,14 +41,8 @@ interface Ref {
 }
 const REFS = JSON.parse(zlib.gunzipSync(fs.readFileSync(path.join(FIXTURES, 'vision_tower', 'refs.json.gz'))).toString('utf8')) as Ref[];
 
-/** The preset's mmproj GGUF among the vision fixtures (gzip'd ones unpacked into a temp folder). */
-function mmproj(preset: string, type: string): string {
-  const p = path.join(FIXTURES, 'vision', preset, `mmproj-${type}.gguf`);
-  if (fs.existsSync(p)) return p;
-  const dst = path.join(tmpDir('qwen-ts-vision-tower-'), path.basename(p));
-  fs.writeFileSync(dst, zlib.gunzipSync(fs.readFileSync(`${p}.gz`)));
-  return dst;
-}
+/** The preset's mmproj GGUF among the vision fixtures (a gzip'd one unpacked once). */
+const mmproj = (preset: Ref['preset'], type: Ref['type']): string => visionGguf(preset, type).mmproj;
 
 /** make_png.py's test pattern (peer tools): R, G gradients (Python's round: half to even), B a checkerboard xor (x*y)&31. */
 function pattern(w: number, h: number): RgbImage {
