@@ -1,7 +1,6 @@
 // `qwen-ts logits --image FILE`: the one `<|image_pad|>` id in --tokens becomes the image's nx * ny
 // pads (as the HF processor expands it), whose embeddings are the tower's rows, and every position
 // gets its M-RoPE (t, h, w) (src/vision/positions.ts): the batch entries of that prompt.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fail } from '../errors.js';
@@ -9,6 +8,7 @@ import type { BatchEntry } from '../models/kv_cache.js';
 import type { CausalLM } from '../models/model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { decodeImageAsync } from '../vision/image/decode.js';
+import { imageHash } from '../vision/jobs.js';
 import { checkImages, imageFields, mropePositions } from '../vision/positions.js';
 import { expandImagePads, IMAGE_PAD } from '../vision/prompt.js';
 
@@ -29,7 +29,7 @@ export async function imagePromptEntries(model: CausalLM, modelPath: string, fil
     fail(`--image ${file}: ${(e as Error).message}`);
   }
   const img = await decodeImageAsync(bytes, file);
-  const emb = model.vision.encode(img, createHash('sha256').update(bytes).digest('hex'));
+  const emb = model.vision.encode(img, imageHash(bytes));
   const { ids: full, images } = expandImagePads(tok, ids, [emb]);
   checkImages(images, full, c.hidden_size, true);
   const plan = mropePositions(full.length, images);

@@ -1,9 +1,9 @@
 // qwen-ts run <model> [prompt]: one streamed answer, or an interactive chat when no prompt is given.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { chat, openChatModel, prepareChat, type ChatModel, type ChatRequest } from '../chat/engine.js';
+import { imageHash } from '../vision/jobs.js';
 import type { ImageEmbedding } from '../vision/types.js';
 import { fail } from '../errors.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
@@ -33,8 +33,8 @@ const HELP = `usage: qwen-ts run <model folder | file.gguf | owner/name> [prompt
   --seed N              reproducible sampling
   --no-think            ask Qwen3 / Qwen3.5 not to think first
   --json                print the final message as JSON instead of streaming text
-  --image FILE          a PNG, JPEG or WebP the first message shows the model (repeat for more; a vision
-                        model: Qwen2.5-VL / Qwen3.5 with its tower)
+  --image FILE          a PNG, JPEG, WebP, GIF or BMP the first message shows the model (repeat for
+                        more; a vision model: Qwen2.5-VL / Qwen3.5 with its tower)
 ${VISION_HELP}
 ${LOAD_HELP}
 ${LORA_HELP}
@@ -133,7 +133,7 @@ async function readImage(cm: ChatModel, file: string, how: string): Promise<Imag
     fail(`${how} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   try {
-    return await cm.vision.encode(new Uint8Array(bytes), createHash('sha256').update(bytes).digest('hex'));
+    return await cm.vision.encode(new Uint8Array(bytes), imageHash(bytes));
   } catch (e) {
     if ((e as Error).name === 'ImageError') fail(`${how} ${file}: ${(e as Error).message}`);
     throw e;

@@ -3,9 +3,9 @@
 // checked on this thread (a non-image or an oversized header is a 400 at once, before the engine
 // sees it), then decoded and encoded by the model's vision tower (ChatModel.vision), whose rows the
 // prompt carries. Every mistake is a 400 naming the request parameter that holds the image.
-import { createHash } from 'node:crypto';
 import type { ChatModel } from '../chat/engine.js';
 import { DEFAULT_MAX_PIXELS, probeImage } from '../vision/image/decode.js';
+import { imageHash } from '../vision/jobs.js';
 import type { ImageEmbedding } from '../vision/types.js';
 import { ApiError, badParam } from './errors.js';
 
@@ -123,9 +123,6 @@ export async function imageBytes(ref: ImageRef, opts: ImageFetchOptions = {}, si
   }
   return bytes;
 }
-
-/** hex SHA-256 of an image's bytes: ImageEmbedding.hash, the prefix cache's key for its rows. */
-export const imageHash = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /**
  * The request's images as the model's rows, in prompt order: fetched at once, encoded by the

@@ -3,6 +3,7 @@
 // synchronous job (the whole tower), so images wait their turn in a queue of bounded length, and
 // each starts after a turn of the event loop: forward passes of running generations, and (in
 // process) other requests, get the thread between two images.
+import { createHash } from 'node:crypto';
 import type { CausalLM } from '../models/model.js';
 import { decodeImageAsync } from './image/decode.js';
 import type { ImageEmbedding, VisionEncoder } from './types.js';
@@ -14,6 +15,9 @@ export interface ChatVision {
   /** decode image bytes and run the tower; `hash` becomes ImageEmbedding.hash. ImageError for bad bytes. */
   encode(bytes: Uint8Array, hash: string, signal?: AbortSignal): Promise<ImageEmbedding>;
 }
+
+/** hex SHA-256 of an image's bytes: ImageEmbedding.hash, the prefix cache's key for its rows. */
+export const imageHash = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** Too many images already wait: a 503 for the server. */
 export class ImageQueueFull extends Error {
