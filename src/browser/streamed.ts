@@ -137,8 +137,16 @@ export interface StreamedModel {
 /** Stream `items` from the files they lie in. */
 async function streamAll(m: StreamedModel, items: Pending[], onBytes: (n: number) => void, signal?: AbortSignal, gap = GAP_BYTES): Promise<void> {
   const byFile = new Map<string, Pending[]>();
-  for (const it of items) byFile.set(it.info.file, [...(byFile.get(it.info.file) ?? []), it]);
-  for (const [file, list] of byFile) await streamTensors(m.sources.get(file)!, list, onBytes, signal, gap);
+  for (const it of items) {
+    const list = byFile.get(it.info.file);
+    if (list) list.push(it);
+    else byFile.set(it.info.file, [it]);
+  }
+  for (const [file, list] of byFile) {
+    const src = m.sources.get(file);
+    if (!src) fail(`${m.path}: tensor ${quote(list[0]!.info.name)} lies in ${quote(file)}, which no source reads`);
+    await streamTensors(src, list, onBytes, signal, gap);
+  }
 }
 
 /**
