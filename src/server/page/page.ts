@@ -52,7 +52,7 @@ export const PAGE_HTML = `<!doctype html>
 <div id="pending" class="thumbs" title="click an image to remove it"></div>
 <form id="form">
   <button id="attach" type="button" title="attach an image (or paste one)">+</button>
-  <input id="file" type="file" accept="image/png,image/jpeg,image/webp" multiple hidden>
+  <input id="file" type="file" accept="image/png,image/jpeg,image/webp,image/gif,image/bmp" multiple hidden>
   <textarea id="input" placeholder="Message (Enter to send, Shift+Enter for a new line)" autofocus></textarea>
   <button id="send" type="submit">Send</button>
   <button id="stop" type="button" hidden>Stop</button>

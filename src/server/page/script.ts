@@ -29,17 +29,24 @@ function render(el, m) {
   log.scrollTop = log.scrollHeight;
 }
 
+function thumb(url, alt) {
+  const i = document.createElement('img');
+  i.src = url;
+  i.alt = alt;
+  return i;
+}
+
 function thumbs(urls) {
   const d = document.createElement('div');
   d.className = 'thumbs';
-  for (const u of urls) { const i = document.createElement('img'); i.src = u; i.alt = 'image'; d.appendChild(i); }
+  for (const u of urls) d.appendChild(thumb(u, 'image'));
   return d;
 }
 
 function showPending() {
   const p = $('pending');
   p.innerHTML = '';
-  pending.forEach((u, k) => { const i = document.createElement('img'); i.src = u; i.alt = 'attached image'; i.onclick = () => { pending.splice(k, 1); showPending(); }; p.appendChild(i); });
+  pending.forEach((u, k) => { const i = p.appendChild(thumb(u, 'attached image')); i.onclick = () => { pending.splice(k, 1); showPending(); }; });
 }
 
 function attach(files) {
