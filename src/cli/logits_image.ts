@@ -7,10 +7,12 @@ import { fail } from '../errors.js';
 import type { BatchEntry } from '../models/kv_cache.js';
 import type { CausalLM } from '../models/model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
+import { ImageError } from '../vision/image/common.js';
 import { decodeImageAsync } from '../vision/image/decode.js';
 import { imageHash } from '../vision/jobs.js';
 import { checkImages, imageFields, mropePositions } from '../vision/positions.js';
 import { expandImagePads, IMAGE_PAD } from '../vision/prompt.js';
+import type { RgbImage } from '../vision/types.js';
 
 /** The prompt `ids` with the image at `file` in place of its one pad, as batch entries (logits where `wanted`). */
 export async function imagePromptEntries(model: CausalLM, modelPath: string, file: string, ids: readonly number[], wanted: (pos: number, n: number) => boolean): Promise<BatchEntry[]> {
@@ -26,9 +28,16 @@ export async function imagePromptEntries(model: CausalLM, modelPath: string, fil
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
-    fail(`--image ${file}: ${(e as Error).message}`);
+    fail(`--image ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  const img = await decodeImageAsync(bytes, file);
+  let img: RgbImage;
+  try {
+    img = await decodeImageAsync(bytes);
+  } catch (e) {
+    // a file that is not an image, or a broken one: a one-line error, as run --image gives
+    if (e instanceof ImageError) fail(`--image ${file}: ${e.message}`);
+    throw e;
+  }
   const emb = model.vision.encode(img, imageHash(bytes));
   const { ids: full, images } = expandImagePads(tok, ids, [emb]);
   checkImages(images, full, c.hidden_size, true);

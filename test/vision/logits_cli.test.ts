@@ -71,7 +71,7 @@ test('logits --image without --all: the last position', async () => {
   assert.ok(relErr(last, o.logits.at(-1)!) < TOL);
 });
 
-test('logits --image: no pad, two pads, a text model, no tower, an mmproj of another model are one-line errors', async () => {
+test('logits --image: no pad, two pads, a text model, no tower, an mmproj of another model, a missing or non-image file are one-line errors', async () => {
   const g25 = visionGguf('tiny-qwen25vl', 'f32'),
     g35 = visionGguf('tiny-qwen35vl', 'f32');
   const img = visionImage('img-56x84.png');
@@ -89,6 +89,9 @@ test('logits --image: no pad, two pads, a text model, no tower, an mmproj of ano
   await fails(/no vision tower for this model; give its mmproj GGUF with --mmproj/, '--model', g35.model, '--image', img, '--tokens', '1,248056');
   await fails(/the vision tower makes rows of 128 .* hidden size is 64: this mmproj belongs to another model/, '--model', g25.model, '--mmproj', g35.mmproj, '--image', img, '--tokens', '273,284');
   await fails(/--mmproj is for --image/, '--model', g25.model, '--mmproj', g25.mmproj, '--tokens', '273,284');
+  // an --image that is missing, or not an image
+  await fails(/^--image \S*nope\.png: no such file$/, '--model', g25.model, '--image', path.join(path.dirname(img), 'nope.png'), '--tokens', '273,284');
+  await fails(/^--image \S*README\.md: not a PNG, JPEG, WebP, GIF or BMP image/, '--model', g25.model, '--image', path.join(ROOT, 'README.md'), '--tokens', '273,284');
   // and as a user sees it: one line on stderr, exit 1
   const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'logits', '--model', g25.model, '--image', img, '--tokens', '273'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 1);
