@@ -11,3 +11,10 @@ export async function listenOn(server: Server, port: number, host: string | unde
   const addr = server.address();
   return typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
 }
+
+/** The --port option of serve and web: an integer 0..65535 (0: any free port). */
+export function parsePort(value: string | undefined): number {
+  const port = Number(value);
+  if (!value?.trim() || !Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0..65535, got '${value}'`);
+  return port;
+}

@@ -8,7 +8,7 @@ import { originPolicy } from '../server/cors.js';
 import { ProgressBar } from './progress.js';
 import { SPEC_HELP, SPEC_OPTIONS, specFromArgs } from './spec_args.js';
 import { LOAD_HELP, LOAD_OPTIONS, mmprojFromArgs, quantizeFromArgs, resolveModelArg, SEQ_HELP, SEQ_OPTIONS, seqFromArgs, servedLoras, VISION_HELP, VISION_OPTIONS } from './resolve.js';
-import { listenOn } from './listen.js';
+import { listenOn, parsePort } from './listen.js';
 
 const HELP = `usage: qwen-ts serve <model folder | file.gguf | owner/name> [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--name NAME]
        [--cors ORIGIN,...] [--parallel 8] [--threads N] [--backend wasm|wasm-simd|reference] [--quantize TYPE] [--check-tensors]
@@ -68,8 +68,7 @@ export async function run(argv: string[]): Promise<void> {
   });
   if (values.help) return void process.stdout.write(HELP + '\n');
   if (positionals.length !== 1) fail('expected one model\n' + HELP);
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0..65535, got '${values.port}'`);
+  const port = parsePort(values.port);
   const parallel = Number(values.parallel);
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 256) fail(`--parallel must be an integer from 1 to 256, got '${values.parallel}'`);
   const cors = values.cors

@@ -5,9 +5,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fail } from '../errors.js';
+import { HF_DEFAULT_ENDPOINT } from '../hub/hf.js';
 import { looksLikeModelRef, parseModelRef } from '../hub/ids.js';
 import { createWebServer, modelFilesOf, type WebConfig } from '../web/server.js';
-import { listenOn } from './listen.js';
+import { listenOn, parsePort } from './listen.js';
 
 const HELP = `usage: qwen-ts web <file.gguf | model folder | owner/name[/FILE.gguf]> [--port 8080] [--host 127.0.0.1] [--no-isolation] [--hub-url URL]
 Serves a chat page at http://HOST:PORT/ that runs the model in the browser (WebAssembly, in a Web
@@ -37,7 +38,7 @@ export function resolveWebModel(arg: string, hubUrl: string | undefined): WebMod
   if (!looksLikeModelRef(arg)) fail(`${arg}: no such model folder or file, and not a hub id (owner/name/FILE.gguf)`);
   const ref = parseModelRef(arg);
   if (ref.hub === 'modelscope') fail(`${arg}: the page downloads from Hugging Face only (--hub-url for a mirror); use an hf: id`);
-  const base = (hubUrl ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
+  const base = (hubUrl ?? process.env.HF_ENDPOINT ?? HF_DEFAULT_ENDPOINT).replace(/\/+$/, '');
   try {
     if (!/^https?:$/.test(new URL(base).protocol)) throw new Error();
   } catch {
@@ -62,8 +63,7 @@ export async function run(argv: string[]): Promise<void> {
   });
   if (values.help) return void process.stdout.write(`${HELP}\n`);
   if (positionals.length !== 1) fail(`expected one model\n${HELP}`);
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0..65535, got '${values.port}'`);
+  const port = parsePort(values.port);
   const model = resolveWebModel(positionals[0]!, values['hub-url']);
   const isolation = !values['no-isolation'];
   const server = createWebServer({

@@ -5,22 +5,21 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createWebServer, modelFilesOf, rewriteImports } from '../../src/web/server.js';
 import { parseRange } from '../../src/web/static.js';
 import { resolveWebModel } from '../../src/cli/web.js';
-import { fixtureDir, tmpDir } from '../helpers.js';
+import { fixtureDir, listen as listenFree, tmpDir } from '../helpers.js';
+import { parsePort } from '../../src/cli/listen.js';
 
 const GGUF = path.join(fixtureDir('models/qwen2-tiny-tied'), 'model-f32.gguf');
 const bytes = fs.readFileSync(GGUF);
 let servers: Server[] = [];
 let iso: string, plain: string;
 
-async function listen(s: Server): Promise<string> {
+function listen(s: Server): Promise<string> {
   servers.push(s);
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  return listenFree(s);
 }
 
 before(async () => {
@@ -173,4 +172,10 @@ test('model files: a folder with one GGUF is that GGUF; a split set is served wh
     hubBaseUrl: 'http://127.0.0.1:9',
   });
   assert.equal(hub.files.size, 0);
+});
+
+test('--port (serve and web): 0..65535, anything else refused naming the option and the value', () => {
+  assert.equal(parsePort('8080'), 8080);
+  assert.equal(parsePort('0'), 0);
+  for (const bad of ['65536', '-1', '80.5', 'http', '', ' ']) assert.throws(() => parsePort(bad), new RegExp(`--port must be 0\\.\\.65535, got '${bad}'`));
 });
