@@ -10,7 +10,7 @@ import { visionRope } from '../models/rope.js';
 import type { VisionConfig } from './config.js';
 import type { VisionLayer, VisionWeights } from './mmproj.js';
 import type { ImageEmbedding, Pixels, RgbImage, VisionEncoder } from './types.js';
-import { grid, preprocess } from './config.js';
+import { preprocess, smartSize } from './image/preprocess.js';
 
 /**
  * Where each token of the tower comes from: the patches in 2x2 merge-block order (blocks
@@ -285,10 +285,15 @@ export abstract class Tower implements VisionEncoder {
     return this.weights.config.out_hidden_size;
   }
   grid(width: number, height: number): { nx: number; ny: number } {
-    return grid(this.config, width, height);
+    const c = this.config,
+      f = c.patch_size * c.spatial_merge_size,
+      t = smartSize(width, height, f, c.min_pixels, c.max_pixels);
+    return { nx: t.width / f, ny: t.height / f };
   }
+  /** smart size, aspect-preserving bicubic resize + black padding, normalisation (mtmd's dyn_size preprocessing) */
   preprocess(img: RgbImage): Pixels {
-    return preprocess(this.config, img);
+    const c = this.config;
+    return preprocess(img, { patch: c.patch_size, merge: c.spatial_merge_size, mean: c.image_mean, std: c.image_std, minPixels: c.min_pixels, maxPixels: c.max_pixels });
   }
   encode(img: RgbImage, hash: string): ImageEmbedding {
     const px = this.preprocess(img),

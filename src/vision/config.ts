@@ -5,8 +5,7 @@
 // DeepStack); anything else is refused by name.
 import { fail, quote } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
-import { LLAMA_MAX_TOKENS, LLAMA_MIN_TOKENS, preprocess as preprocessImage, smartSize } from './image/preprocess.js';
-import type { Pixels, RgbImage } from './types.js';
+import { LLAMA_MAX_TOKENS, LLAMA_MIN_TOKENS } from './image/preprocess.js';
 
 /** llama.cpp's projector names (clip.projector_type) for the towers qwen.ts runs. */
 export type ProjectorType = 'qwen2vl_merger' | 'qwen2.5vl_merger' | 'qwen3vl_merger';
@@ -203,16 +202,4 @@ function checkVisionConfig(c: VisionConfig, where: string): VisionConfig {
   if (c.image_std.some((s) => s === 0)) fail(`${where}: image_std ${quote(c.image_std)} has a zero`);
   if (!(c.min_pixels <= c.max_pixels)) fail(`${where}: min_pixels ${c.min_pixels} is above max_pixels ${c.max_pixels}`);
   return c;
-}
-
-/** The merged-token grid an image of this size becomes (after the smart resize, src/vision/image/preprocess.ts). */
-export function grid(c: VisionConfig, width: number, height: number): { nx: number; ny: number } {
-  const f = c.patch_size * c.spatial_merge_size,
-    t = smartSize(width, height, f, c.min_pixels, c.max_pixels);
-  return { nx: t.width / f, ny: t.height / f };
-}
-
-/** The tower's input for an image: smart size, aspect-preserving bicubic resize + black padding, normalisation (mtmd's dyn_size preprocessing). */
-export function preprocess(c: VisionConfig, img: RgbImage): Pixels {
-  return preprocessImage(img, { patch: c.patch_size, merge: c.spatial_merge_size, mean: c.image_mean, std: c.image_std, minPixels: c.min_pixels, maxPixels: c.max_pixels });
 }
