@@ -103,7 +103,7 @@ export async function run(argv: string[]): Promise<void> {
   };
   const inNode = (): Side & { load_s: number; backend: string } => {
     const r = spawnSync(
-      process.execPath,
+      values.node,
       [path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'bench', '--model', model, '--prompt-tokens', String(P), '--gen-tokens', String(G), '--threads', String(threads), '--json'],
       { encoding: 'utf8' },
     );
