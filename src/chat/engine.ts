@@ -173,11 +173,15 @@ export function reservedTemplateVar(kwargs: Record<string, unknown> | undefined)
   return kwargs ? Object.keys(kwargs).find((k) => RESERVED_TEMPLATE_VARS.has(k)) : undefined;
 }
 
-export function renderPrompt(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 'tools' | 'enable_thinking' | 'template_kwargs'>): string {
+/** The request's prompt text; `images`: the messages hold image parts, placed by renderWithImages. */
+export function renderPrompt(cm: ChatModel, req: Pick<ChatRequest, 'messages' | 'tools' | 'enable_thinking' | 'template_kwargs'>, images = false): string {
   const reserved = reservedTemplateVar(req.template_kwargs);
   if (reserved !== undefined)
     fail(`template_kwargs may not set '${reserved}': the engine sets that template variable itself${reserved === 'enable_thinking' ? ' (use the enable_thinking option)' : ''}`);
-  return applyChatTemplate(cm.tokenizer, { messages: req.messages, tools: req.tools, addGenerationPrompt: true, enableThinking: req.enable_thinking, extra: req.template_kwargs });
+  const opts = { messages: req.messages, tools: req.tools, addGenerationPrompt: true, enableThinking: req.enable_thinking, extra: req.template_kwargs };
+  if (!images) return applyChatTemplate(cm.tokenizer, opts);
+  const tok = cm.tokenizer;
+  return renderWithImages(chatTemplateFor(tok).template, { ...opts, messages: req.messages as Record<string, unknown>[], bosToken: tok.bosToken ?? null, eosToken: tok.eosToken ?? null });
 }
 
 /** Text generation from a token prompt: decoded pieces, stop strings applied. */
@@ -234,19 +238,8 @@ export function prepareChat(cm: ChatModel, req: Pick<ChatRequest, 'messages' | '
     return { prompt, ids: cm.tokenizer.encode(prompt) };
   }
   if (parts !== images.length) fail(`the messages hold ${parts} image part${parts === 1 ? '' : 's'} but ${images.length} image${images.length === 1 ? ' was' : 's were'} encoded`);
-  const reserved = reservedTemplateVar(req.template_kwargs);
-  if (reserved !== undefined) fail(`template_kwargs may not set '${reserved}': the engine sets that template variable itself`);
-  const tok = cm.tokenizer;
-  const prompt = renderWithImages(chatTemplateFor(tok).template, {
-    messages: req.messages as Record<string, unknown>[],
-    tools: req.tools,
-    addGenerationPrompt: true,
-    enableThinking: req.enable_thinking,
-    extra: req.template_kwargs,
-    bosToken: tok.bosToken ?? null,
-    eosToken: tok.eosToken ?? null,
-  });
-  return { prompt, ...expandImagePads(tok, tok.encode(prompt), images) };
+  const prompt = renderPrompt(cm, req, true);
+  return { prompt, ...expandImagePads(cm.tokenizer, cm.tokenizer.encode(prompt), images) };
 }
 
 /** A chat turn: reasoning / content / tool-call events, then the result. */

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { type ChatModel, prepareChat } from '../../src/chat/engine.js';
 import { QwenError } from '../../src/errors.js';
 import { CHATML_TEMPLATE } from '../../src/tokenizer/chat_template.js';
 import { countImageParts, expandImagePads, renderWithImages } from '../../src/vision/prompt.js';
@@ -79,4 +80,22 @@ test('pads written in the message text, or a count that does not match, are refu
   const ids = tok.encode('<|vision_start|><|image_pad|><|vision_end|>');
   assert.throws(() => expandImagePads(tok, ids, []), /1 <\|image_pad\|> tokens for 0 images/);
   assert.throws(() => expandImagePads(tok, ids, [img(1, 1), img(1, 1)]), /1 <\|image_pad\|> tokens for 2 images/);
+});
+
+test('prepareChat: image parts and encoded images must agree in number; template_kwargs reserved with images as without', () => {
+  const tok = fixtureTokenizer('qwen2.5');
+  const cm = { tokenizer: tok } as unknown as ChatModel;
+  const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'What is it?' }] }];
+  assert.throws(
+    () => prepareChat(cm, { messages }),
+    (e: Error) => e instanceof QwenError && /1 image part but 0 images were encoded/.test(e.message),
+  );
+  assert.throws(() => prepareChat(cm, { messages }, [img(1, 1), img(1, 1)]), /1 image part but 2 images were encoded/);
+  const ok = prepareChat(cm, { messages }, [img(3, 2)]);
+  const pad = tok.tokenToId('<|image_pad|>');
+  assert.equal(ok.ids.filter((id) => id === pad).length, 6);
+  assert.equal(ok.images?.length, 1);
+  const reserved = /may not set 'enable_thinking'.*use the enable_thinking option/;
+  assert.throws(() => prepareChat(cm, { messages: [{ role: 'user', content: 'hi' }], template_kwargs: { enable_thinking: true } }), reserved);
+  assert.throws(() => prepareChat(cm, { messages, template_kwargs: { enable_thinking: true } }, [img(3, 2)]), reserved);
 });
