@@ -51,9 +51,15 @@ export async function run(argv: string[]): Promise<void> {
   });
   if (!values.model || !fs.existsSync(values.model)) throw new Error('--model FILE.gguf is required');
   const model = path.resolve(values.model);
-  const P = Number(values['prompt-tokens']);
-  const G = Number(values['gen-tokens']);
-  const reps = Number(values.reps);
+  const count = (name: string, v: string | undefined) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got '${v}'`);
+    return n;
+  };
+  const P = count('prompt-tokens', values['prompt-tokens']);
+  const G = count('gen-tokens', values['gen-tokens']);
+  const reps = count('reps', values.reps);
+  if (values.threads !== undefined) count('threads', values.threads);
   const prompt = benchPrompt(P, vocabOf(model));
 
   const { files, entry } = modelFilesOf(model);
