@@ -1,6 +1,7 @@
 // The vision fixtures (test/fixtures/vision, see its PROVENANCE.md): tiny Qwen2.5-VL / Qwen3.5
 // language model + mmproj GGUF pairs, their HF copies, test images and llama.cpp's outputs for a
 // chat prompt with one image. Gzip'd files are unpacked once into a shared temp folder.
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -126,6 +127,24 @@ export function oracleEmbd(o: VisionOracle): Float32Array {
 export function visionImage(file: string): string {
   return path.join(VISION_IMAGES, file);
 }
+
+/** The image decoders' fixtures (test/fixtures/vision/images/decode) and their expected.json. */
+const DECODE_DIR = path.join(VISION_IMAGES, 'decode');
+
+/** expected.json's decodes: size, sha256 of the RGB stb_image (or dwebp) gives, and for WebP whether it is lossless. */
+export interface DecodeExpected {
+  decode: Record<string, { width: number; height: number; sha256?: string; rgb_gz_base64?: string; lossless?: boolean }>;
+}
+
+export const decodeExpected = (): DecodeExpected => JSON.parse(fs.readFileSync(path.join(DECODE_DIR, 'expected.json'), 'utf8'));
+
+/** A decoder fixture's bytes. */
+export const readDecodeFixture = (name: string): Uint8Array => new Uint8Array(fs.readFileSync(path.join(DECODE_DIR, name)));
+
+/** A test image's bytes (visionImage's file). */
+export const readVisionImage = (file: string): Uint8Array => new Uint8Array(fs.readFileSync(visionImage(file)));
+
+export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /**
  * Reference RGB pixels (row-major, 3 bytes a pixel) of a lossy image: `img-W x H.jpg` as stb_image

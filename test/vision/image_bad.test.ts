@@ -3,16 +3,13 @@
 // any pixel buffer exists; truncated and corrupted files fail or (when only trailing chunks are
 // lost) decode to the same pixels.
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { test } from 'node:test';
 import * as zlib from 'node:zlib';
 import { zlibSync } from 'fflate';
 import { decodeImage, ImageError, probeImage } from '../../src/vision/image/decode.js';
-import { FIXTURES } from '../helpers.js';
+import { readDecodeFixture } from './fixtures.js';
 
-const DIR = path.join(FIXTURES, 'vision', 'images', 'decode');
-const read = (name: string) => new Uint8Array(fs.readFileSync(path.join(DIR, name)));
+const read = readDecodeFixture;
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);

@@ -2,21 +2,14 @@
 // PROVENANCE.md): PNG of every colour type and bit depth must give stb_image's bytes exactly;
 // JPEG too (jpeg.ts follows stb_image's arithmetic).
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { test } from 'node:test';
 import * as zlib from 'node:zlib';
 import { decodeImage, ImageError, probeImage } from '../../src/vision/image/decode.js';
-import { FIXTURES } from '../helpers.js';
+import { decodeExpected, readDecodeFixture, readVisionImage, referencePixels, sha256 } from './fixtures.js';
 
-const DIR = path.join(FIXTURES, 'vision', 'images', 'decode');
-interface Expected {
-  decode: Record<string, { width: number; height: number; sha256?: string; rgb_gz_base64?: string; lossless?: boolean }>;
-}
-const expected: Expected = JSON.parse(fs.readFileSync(path.join(DIR, 'expected.json'), 'utf8'));
-const read = (name: string) => new Uint8Array(fs.readFileSync(path.join(DIR, name)));
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const expected = decodeExpected();
+const read = readDecodeFixture;
+const sha = sha256;
 
 const pngs = Object.keys(expected.decode).filter((n) => n.endsWith('.png'));
 const jpegs = Object.keys(expected.decode).filter((n) => n.endsWith('.jpg'));
@@ -136,8 +129,7 @@ test('lossy WebP (sync) and animated WebP are refused by name, with the file nam
 // The vision fixtures' own images (test/fixtures/vision/images, V0's PROVENANCE.md): what the
 // oracle runs were fed. PNG = make_png.py's pattern; JPEG = its stb_image decode; lossless WebP = the PNG.
 test('the oracle images decode to what llama.cpp saw', () => {
-  const dir = path.join(FIXTURES, 'vision', 'images');
-  const file = (n: string) => new Uint8Array(fs.readFileSync(path.join(dir, n)));
+  const file = readVisionImage;
   for (const [w, h] of [
     [56, 84],
     [168, 140],
@@ -156,8 +148,7 @@ test('the oracle images decode to what llama.cpp saw', () => {
     }
   }
   for (const s of ['168x140', '160x96']) {
-    const stb = zlib.gunzipSync(fs.readFileSync(path.join(dir, `img-${s}.jpg.stb.rgb.gz`)));
-    assert.equal(sha(decodeImage(file(`img-${s}.jpg`)).data), sha(stb), `img-${s}.jpg`);
+    assert.equal(sha(decodeImage(file(`img-${s}.jpg`)).data), sha(referencePixels(`img-${s}.jpg`)), `img-${s}.jpg`);
     assert.deepEqual(decodeImage(file(`img-${s}.webp`)).data, decodeImage(file(`img-${s}.png`)).data, `img-${s}.webp`);
   }
   assert.throws(() => decodeImage(file('img-160x96-lossy.webp'), 'img-160x96-lossy.webp'), /lossy WebP/);

@@ -3,23 +3,15 @@
 // test/fixtures/vision/images/decode (PROVENANCE.md: cwebp -q 80, the simple loop filter, no
 // filter, raw and filtered alpha, odd sizes) and for the vision oracle's img-160x96-lossy.webp.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { test } from 'node:test';
 import { decodeImage, decodeImageAsync, ImageError, probeImage } from '../../src/vision/image/decode.js';
 import { ImageQueue } from '../../src/vision/jobs.js';
 import type { ImageEmbedding, VisionEncoder } from '../../src/vision/types.js';
-import { FIXTURES } from '../helpers.js';
-import { referencePixels, visionImage } from './fixtures.js';
+import { decodeExpected, readDecodeFixture, readVisionImage, referencePixels, sha256 } from './fixtures.js';
 
-const DIR = path.join(FIXTURES, 'vision', 'images', 'decode');
-interface Expected {
-  decode: Record<string, { width: number; height: number; sha256?: string; lossless?: boolean }>;
-}
-const expected: Expected = JSON.parse(fs.readFileSync(path.join(DIR, 'expected.json'), 'utf8'));
-const read = (name: string) => new Uint8Array(fs.readFileSync(path.join(DIR, name)));
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const expected = decodeExpected();
+const read = readDecodeFixture;
+const sha = sha256;
 const lossy = Object.keys(expected.decode).filter((n) => n.endsWith('.webp') && expected.decode[n]!.lossless === false);
 
 test('lossy WebP fixtures: plain VP8 and VP8X + ALPH, odd sizes, three loop filter settings', () => {
@@ -39,7 +31,7 @@ for (const name of lossy) {
 }
 
 test("the vision oracle's img-160x96-lossy.webp decodes to its dwebp reference", async () => {
-  const img = await decodeImageAsync(new Uint8Array(fs.readFileSync(visionImage('img-160x96-lossy.webp'))));
+  const img = await decodeImageAsync(readVisionImage('img-160x96-lossy.webp'));
   assert.deepEqual([img.width, img.height], [160, 96]);
   assert.deepEqual(img.data, referencePixels('img-160x96-lossy.webp'));
 });
@@ -103,7 +95,7 @@ test("the server's ImageQueue hands the tower libwebp's pixels of a lossy WebP",
     },
   } as unknown as VisionEncoder;
   const q = new ImageQueue(tower);
-  await q.encode(new Uint8Array(fs.readFileSync(visionImage('img-160x96-lossy.webp'))), 'h');
+  await q.encode(readVisionImage('img-160x96-lossy.webp'), 'h');
   assert.deepEqual(seen[0], referencePixels('img-160x96-lossy.webp'));
   await assert.rejects(q.encode(cut(read('photo-lossy.webp'), 300), 'h2'), ImageError);
   assert.equal(seen.length, 1);
