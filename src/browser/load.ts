@@ -8,7 +8,7 @@ import type { QwenConfig } from '../models/config.js';
 import type { CausalLM } from '../models/model.js';
 import { tokenizerFromGgufMetadata } from '../tokenizer/gguf_vocab.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { fail } from '../errors.js';
+import { fail, quote } from '../errors.js';
 import { cachedFile, hubUrl, HF_BASE, type FileStore } from './cache.js';
 import type { LoadProgress, WireLoadOptions, WireSource } from './protocol.js';
 import { openBlob, openUrl, readGgufHeader, type FetchFn, type RangeSource } from './remote.js';
@@ -52,6 +52,16 @@ export function checkFits(path: string, tensors: Iterable<TensorInfo>, config: Q
   }
 }
 
+/** A page's load options, checked before anything is fetched: a bad one is an error naming it. */
+export function checkLoadOptions(opts: WireLoadOptions): void {
+  for (const name of ['threads', 'ctxSize', 'memoryLimit'] as const) {
+    const v = opts[name];
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) fail(`load option ${name} must be a positive integer, got ${v}`);
+  }
+  if (opts.backend !== undefined && opts.backend !== 'wasm' && opts.backend !== 'wasm-simd') fail(`load option backend must be 'wasm' or 'wasm-simd', got ${quote(String(opts.backend))}`);
+  if (opts.cache !== undefined && !['cache', 'opfs', 'none'].includes(opts.cache)) fail(`load option cache must be 'cache', 'opfs' or 'none', got ${quote(String(opts.cache))}`);
+}
+
 export interface BrowserLoadDeps {
   fetchFn?: FetchFn;
   /** where hub files are kept (absent: they are read from the network each time) */
@@ -64,6 +74,7 @@ export interface BrowserLoadDeps {
 
 /** Open the source, read its header, refuse a model too large, stream the weights in, build the tokenizer. */
 export async function loadBrowserModel(source: WireSource, opts: WireLoadOptions, deps: BrowserLoadDeps): Promise<LoadedModel> {
+  checkLoadOptions(opts);
   const fetchFn = deps.fetchFn ?? ((u, i) => fetch(u, i));
   const limit = Math.min(MEMORY_LIMIT, opts.memoryLimit ?? MEMORY_LIMIT);
   const progress = (file: string, phase: LoadProgress['phase']) => (done: number, total: number) => deps.onProgress?.({ file, phase, done, total });

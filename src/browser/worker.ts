@@ -6,7 +6,7 @@ import { generate } from '../generate/generate.js';
 import { applyChatTemplate, chatTemplateFor } from '../tokenizer/chat_template.js';
 import { StreamDecoder } from '../tokenizer/tokenizer.js';
 import { cacheApiStore, opfsStore, type FileStore } from './cache.js';
-import { loadBrowserModel, type LoadedModel } from './load.js';
+import { checkLoadOptions, loadBrowserModel, type LoadedModel } from './load.js';
 import { singleThreadReason, useBrowserPlatform } from './platform.js';
 import type { FromWorker, GenerateInput, GenerateStats, ModelInfo, ThreadInfo, ToWorker, WireGenerateOptions, WireLoadOptions, WireSource } from './protocol.js';
 
@@ -22,6 +22,7 @@ function store(kind: WireLoadOptions['cache']): FileStore | undefined {
 }
 
 async function load(id: number, source: WireSource, opts: WireLoadOptions): Promise<ModelInfo> {
+  checkLoadOptions(opts); // (before the thread count is taken from it)
   platformReady ??= useBrowserPlatform({ kernelsUrl: opts.kernelsUrl ?? new URL('../kernels/', import.meta.url) });
   await platformReady;
   const notice = singleThreadReason();

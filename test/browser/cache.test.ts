@@ -13,7 +13,7 @@ import { loadModel } from '../../src/models/load.js';
 import type { CausalLM } from '../../src/models/model.js';
 import { cacheApiStore, hubUrl } from '../../src/browser/cache.js';
 import { loadBrowserModel } from '../../src/browser/load.js';
-import type { LoadProgress } from '../../src/browser/protocol.js';
+import type { LoadProgress, WireLoadOptions } from '../../src/browser/protocol.js';
 import { fixtureDir } from '../helpers.js';
 
 const FILE = path.join(fixtureDir('models/qwen3-tiny-tied'), 'model-q4_k_m.gguf');
@@ -118,4 +118,19 @@ test('hub ids, files and revisions are checked before any request', () => {
   assert.throws(() => hubUrl('no-slash', 'x.gguf'), /hub id "no-slash" is not of the form owner\/name/);
   assert.throws(() => hubUrl('a/..', 'x.gguf'), /is not of the form owner\/name/);
   assert.throws(() => hubUrl('a/b', '../x.gguf'), /hub file "\.\.\/x\.gguf" is not a file path/);
+});
+
+test('load options: a thread count, context, memory limit, backend or cache out of range is refused naming it, before any request', async () => {
+  log.length = 0;
+  const src = { kind: 'hub', id: 'Org/tiny', file: 'model-q4_k_m.gguf', revision: 'main' } as const;
+  const bad: [WireLoadOptions, RegExp][] = [
+    [{ threads: 0 }, /load option threads must be a positive integer, got 0/],
+    [{ threads: Number.NaN }, /load option threads must be a positive integer, got NaN/],
+    [{ ctxSize: 1.5 }, /load option ctxSize must be a positive integer, got 1\.5/],
+    [{ memoryLimit: -1 }, /load option memoryLimit must be a positive integer, got -1/],
+    [{ backend: 'webgpu' as 'wasm' }, /load option backend must be 'wasm' or 'wasm-simd', got 'webgpu'/],
+    [{ cache: 'disk' as 'none' }, /load option cache must be 'cache', 'opfs' or 'none', got 'disk'/],
+  ];
+  for (const [opts, re] of bad) await assert.rejects(loadBrowserModel(src, { hubBaseUrl: base, ...opts }, { threads: 1 }), re);
+  assert.equal(log.length, 0);
 });
