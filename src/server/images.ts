@@ -98,7 +98,7 @@ async function fetchUrl(url: URL, param: string, o: typeof DEFAULTS, signal?: Ab
 }
 
 /** The bytes an image URL names, checked to be an image of at most maxPixels by its header. */
-export async function imageBytes(ref: ImageRef, opts: ImageFetchOptions = {}, signal?: AbortSignal): Promise<Uint8Array> {
+async function imageBytes(ref: ImageRef, opts: ImageFetchOptions = {}, signal?: AbortSignal): Promise<Uint8Array> {
   const o = { ...DEFAULTS, ...opts };
   const { url, param } = ref;
   let bytes: Uint8Array;

@@ -10,7 +10,7 @@ import type { ImageEmbedding, PromptImage } from './types.js';
 
 export const IMAGE_PAD = '<|image_pad|>';
 /** what Qwen-VL templates write for an image part */
-export const IMAGE_MARKER = `<|vision_start|>${IMAGE_PAD}<|vision_end|>`;
+const IMAGE_MARKER = `<|vision_start|>${IMAGE_PAD}<|vision_end|>`;
 
 type Msg = Record<string, unknown>;
 

@@ -17,7 +17,7 @@ export { DEFAULT_MAX_PIXELS, type DecodeOptions, ImageError, type ImageFormat, t
 const NAMES: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP', gif: 'GIF', bmp: 'BMP' };
 
 /** The format by magic bytes, or an ImageError naming what the bytes look like. */
-export function sniffFormat(b: Uint8Array, name?: string): ImageFormat {
+function sniffFormat(b: Uint8Array, name?: string): ImageFormat {
   if (b.length >= 8 && PNG_MAGIC.every((v, i) => b[i] === v)) return 'png';
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
   if (b.length >= 12 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 4) === 'WEBP') return 'webp';
