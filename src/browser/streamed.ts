@@ -122,8 +122,12 @@ export interface StreamedLoadOptions {
   eagerBytes?: number;
 }
 
-/** How many times the last loadStreamed ran the loader (1 + restarts; tests read it). */
-export let lastAttempts = 0;
+/** A loaded model, its backend, and how many times the loader ran (1 + restarts for tensors it needed at once). */
+export interface StreamedLoad {
+  model: CausalLM;
+  backend: Backend;
+  attempts: number;
+}
 
 /** A model's headers and config, and where each file's bytes come from (TensorInfo.file -> source). */
 export interface StreamedModel {
@@ -153,12 +157,7 @@ async function streamAll(m: StreamedModel, items: Pending[], onBytes: (n: number
  * Load the model of GGUF header `g` whose bytes are `src` onto a backend from `makeBackend`
  * (called again if the load restarts; the backend must say which buffers are its memory).
  */
-export function loadStreamed(
-  g: GgufFile,
-  src: RangeSource,
-  makeBackend: () => Backend & { ownsBuffer(b: ArrayBufferLike): boolean },
-  opts: StreamedLoadOptions = {},
-): Promise<{ model: CausalLM; backend: Backend }> {
+export function loadStreamed(g: GgufFile, src: RangeSource, makeBackend: () => Backend & { ownsBuffer(b: ArrayBufferLike): boolean }, opts: StreamedLoadOptions = {}): Promise<StreamedLoad> {
   return loadStreamedModel(ggufModel(g, src), makeBackend, opts);
 }
 
@@ -168,11 +167,7 @@ export function ggufModel(g: GgufFile, src: RangeSource): StreamedModel {
 }
 
 /** loadStreamed for any format: the tensors of every file of `m`. */
-export async function loadStreamedModel(
-  m: StreamedModel,
-  makeBackend: () => Backend & { ownsBuffer(b: ArrayBufferLike): boolean },
-  opts: StreamedLoadOptions = {},
-): Promise<{ model: CausalLM; backend: Backend }> {
+export async function loadStreamedModel(m: StreamedModel, makeBackend: () => Backend & { ownsBuffer(b: ArrayBufferLike): boolean }, opts: StreamedLoadOptions = {}): Promise<StreamedLoad> {
   const config = m.config;
   const list = [...m.tensors.values()];
   const total = list.reduce((n, t) => n + t.byteLength, 0);
@@ -188,7 +183,6 @@ export async function loadStreamedModel(
     const fetch = list.filter((t) => wanted(t) && !eager.has(t.name)).map((info) => ({ info, dsts: [new Uint8Array(info.byteLength)] }));
     await streamAll(m, fetch, attempt === 0 ? onBytes : () => {}, opts.signal, EAGER_GAP_BYTES);
     for (const f of fetch) eager.set(f.info.name, f.dsts[0]!);
-    lastAttempts = attempt + 1;
     const backend = makeBackend();
     const source = new RecordingSource(m.path, m.tensors, eager, (b) => backend.ownsBuffer(b));
     let model: CausalLM;
@@ -208,6 +202,6 @@ export async function loadStreamedModel(
       throw e;
     }
     opts.onProgress?.(total, total);
-    return { model, backend };
+    return { model, backend, attempts: attempt + 1 };
   }
 }
