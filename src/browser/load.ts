@@ -13,6 +13,7 @@ import { cachedFile, hubUrl, HF_BASE, type FileStore } from './cache.js';
 import type { LoadProgress, WireLoadOptions, WireSource } from './protocol.js';
 import { openBlob, openUrl, readGgufHeader, type FetchFn, type RangeSource } from './remote.js';
 import { ggufModel, loadStreamedModel, type StreamedModel } from './streamed.js';
+import { checkVocab } from '../models/load_source.js';
 import { openHfFolder } from './hf_folder.js';
 import { poolReady } from './platform.js';
 
@@ -120,7 +121,7 @@ export async function loadBrowserModel(source: WireSource, opts: WireLoadOptions
     m = header.m;
     tokenizer = tokenizerFromGgufMetadata(header.g.metadata, src.name);
   }
-  if (tokenizer.vocabSize > m.config.vocab_size) fail(`${m.path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${m.config.vocab_size} embedding rows`);
+  checkVocab(m.path, tokenizer, m.config);
   const { model, backend } = await loadStreamedModel(m, makeBackend, { ctxSize: ctxFor(m.config), onProgress: progress(m.path, 'load'), onNote: deps.onNote, signal: deps.signal });
   await poolReady(); // the pool's Web Workers start while this worker's event loop runs
   return { model, backend, tokenizer, config: model.config, weightBytes: memoryNeeded(m.tensors.values(), m.config, 0).weights };

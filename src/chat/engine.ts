@@ -9,6 +9,7 @@ import { EngineClient, type EngineClientOptions } from '../engine/client.js';
 import type { Constraint, FinishReason, GenerateOptions } from '../generate/sequence.js';
 import { StopStrings } from '../generate/stop.js';
 import { loadModel, detectFormat, type LoadOptions } from '../models/load.js';
+import { checkVocab } from '../models/load_source.js';
 import type { CausalLM } from '../models/model.js';
 import type { QwenConfig } from '../models/config.js';
 import { applyChatTemplate, chatTemplateFor } from '../tokenizer/chat_template.js';
@@ -67,9 +68,7 @@ export interface ThreadedChatModel extends ChatModel {
 
 /** The tokenizer and template half of a chat model (what the HTTP thread needs); `config` checks the vocabularies agree. */
 function chatSide(path: string, tokenizer: Tokenizer, config: QwenConfig) {
-  if (tokenizer.vocabSize > config.vocab_size) {
-    fail(`${path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocab_size} embedding rows`);
-  }
+  checkVocab(path, tokenizer, config);
   const tmpl = chatTemplateFor(tokenizer);
   return { path, config, tokenizer, templateFallback: tmpl.fallback, toolFormat: toolCallFormat(tmpl.template) };
 }

@@ -35,3 +35,8 @@ export function ggufConfig(g: GgufFile): QwenConfig {
   if (!embd) fail(`${g.path}: tensor 'token_embd.weight' is missing`);
   return configFromGguf(g.metadata, g.path, embd.shape[0]!, g.tensors.has('output.weight'));
 }
+
+/** A tokenizer with more tokens than the model has embedding rows is refused: its ids would read past the table. */
+export function checkVocab(path: string, tokenizer: { vocabSize: number }, config: QwenConfig): void {
+  if (tokenizer.vocabSize > config.vocab_size) fail(`${path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocab_size} embedding rows`);
+}

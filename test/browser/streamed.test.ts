@@ -17,7 +17,7 @@ import { loadStreamed } from '../../src/browser/streamed.js';
 import { fixtureDir } from '../helpers.js';
 import { loadBrowserModel } from '../../src/browser/load.js';
 import { loadTokenizer } from '../../src/tokenizer/load.js';
-import { ggufConfig } from '../../src/models/load_source.js';
+import { checkVocab, ggufConfig } from '../../src/models/load_source.js';
 
 const FILES = [
   ['qwen3-tiny-tied', 'model-q4_k_m.gguf'],
@@ -142,4 +142,14 @@ test('a GGUF header without token_embd.weight is refused naming the file and the
   const g = await readGgufHeader(openBlob(new Blob([bytes]), 'no-embd.gguf'));
   const tensors = new Map([...g.tensors].filter(([n]) => n !== 'token_embd.weight'));
   assert.throws(() => ggufConfig({ ...g, tensors }), /no-embd\.gguf: tensor 'token_embd\.weight' is missing/);
+});
+
+test('a tokenizer with more tokens than the model has embedding rows is refused (checkVocab: the page and the server)', async () => {
+  const bytes = fs.readFileSync(path.join(fixtureDir('models/qwen3-tiny-tied'), 'model-q4_k_m.gguf'));
+  const config = ggufConfig(await readGgufHeader(openBlob(new Blob([bytes]), 'm.gguf')));
+  checkVocab('m.gguf', { vocabSize: config.vocab_size }, config);
+  assert.throws(
+    () => checkVocab('m.gguf', { vocabSize: config.vocab_size + 1 }, config),
+    new RegExp(`m\\.gguf: the tokenizer has ${config.vocab_size + 1} tokens but the model only ${config.vocab_size} embedding rows`),
+  );
 });
