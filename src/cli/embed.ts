@@ -1,7 +1,6 @@
 // qwen-ts embed --model M [--text T ... | --file in.jsonl | stdin lines] [--dimensions N] [--instruction TEXT]
 // One JSON line {"embedding": [...]} per input, in input order. Also the input reading and model
 // opening `qwen-ts rerank` shares.
-import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fail } from '../errors.js';
 import { BACKEND_OPTIONS, backendFromArgs } from '../backend/index.js';
@@ -10,7 +9,7 @@ import { loadTokenizer } from '../tokenizer/load.js';
 import { readStdinText } from '../tokenizer/cli_util.js';
 import { embed, type EmbedModel } from '../embed/embed.js';
 import type { VectorPooling } from '../embed/pooling.js';
-import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, resolveModelArg } from './resolve.js';
+import { LOAD_HELP, LOAD_OPTIONS, quantizeFromArgs, readOptionFile, resolveModelArg } from './resolve.js';
 
 const HELP = `usage: qwen-ts embed --model <model> [--text T ...] [--file in.jsonl] [options]
 Prints {"embedding": [...]} (a unit vector) per input, one JSON line each, in input order.
@@ -37,12 +36,7 @@ export async function openFromArgs(values: { model?: string; backend?: string; t
 
 /** Texts from a JSONL file: each line a JSON string or an object with a "text" field. */
 export function readJsonl(file: string, option: string): string[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    fail(`${option} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  const text = readOptionFile(option, file).toString('utf8');
   const out: string[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;

@@ -1,7 +1,6 @@
 // `qwen-ts logits --image FILE`: the one `<|image_pad|>` id in --tokens becomes the image's nx * ny
 // pads (as the HF processor expands it), whose embeddings are the tower's rows, and every position
 // gets its M-RoPE (t, h, w) (src/vision/positions.ts): the batch entries of that prompt.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fail } from '../errors.js';
 import type { BatchEntry } from '../models/kv_cache.js';
@@ -10,6 +9,7 @@ import { loadTokenizer } from '../tokenizer/load.js';
 import { ImageError } from '../vision/image/common.js';
 import { decodeImageAsync } from '../vision/image/decode.js';
 import { imageHash } from '../vision/jobs.js';
+import { readOptionFile } from './resolve.js';
 import { checkImages, imageFields, mropePositions } from '../vision/positions.js';
 import { expandImagePads, IMAGE_PAD } from '../vision/prompt.js';
 import type { RgbImage } from '../vision/types.js';
@@ -24,12 +24,7 @@ export async function imagePromptEntries(model: CausalLM, modelPath: string, fil
   if (pad === undefined) fail(`--image: the model's tokenizer has no ${IMAGE_PAD} token to mark the image with`);
   const n = ids.filter((t) => t === pad).length;
   if (n !== 1) fail(`--tokens holds ${n === 0 ? 'no' : n} ${IMAGE_PAD} id${n === 1 ? '' : 's'} (${pad}); put exactly one where the image goes (--image takes one image)`);
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    fail(`--image ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  const bytes = readOptionFile('--image', file);
   let img: RgbImage;
   try {
     img = await decodeImageAsync(bytes);

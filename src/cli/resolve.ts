@@ -14,6 +14,15 @@ export async function resolveModelArg(arg: string): Promise<string> {
   fail(`${arg}: no such model folder or file, and not a hub id (owner/name)`);
 }
 
+/** The file an option names, read whole; a missing or unreadable one is a one-line error naming the option and the file. */
+export function readOptionFile(option: string, file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    fail(`${option} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}
+
 /** The options of run, serve, bench and logits that change how the weights load (node:util parseArgs). */
 export const LOAD_OPTIONS = {
   quantize: { type: 'string' },

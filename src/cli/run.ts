@@ -1,5 +1,4 @@
 // qwen-ts run <model> [prompt]: one streamed answer, or an interactive chat when no prompt is given.
-import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { chat, openChatModel, prepareChat, type ChatModel, type ChatRequest } from '../chat/engine.js';
@@ -17,6 +16,7 @@ import {
   loraFromArgs,
   mmprojFromArgs,
   quantizeFromArgs,
+  readOptionFile,
   resolveModelArg,
   SEQ_HELP,
   SEQ_OPTIONS,
@@ -126,12 +126,7 @@ interface State {
 /** An image file through the model's vision tower (errors name the file). */
 async function readImage(cm: ChatModel, file: string, how: string): Promise<ImageEmbedding> {
   if (!cm.vision) fail(`${how} ${file}: ${cm.name} has no vision tower; give a vision model (Qwen2.5-VL, Qwen3.5) with its mmproj GGUF (--mmproj)`);
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    fail(`${how} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  const bytes = readOptionFile(how, file);
   try {
     return await cm.vision.encode(new Uint8Array(bytes), imageHash(bytes));
   } catch (e) {
