@@ -14,7 +14,7 @@ export function gifHeader(b: Uint8Array, what: string): ImageInfo {
 export function decodeGif(b: Uint8Array, what: string, maxPixels: number): RgbImage {
   const { width: w, height: h } = gifHeader(b, what);
   checkSize(w, h, maxPixels, what);
-  let pos = 6;
+  let pos = 10; // after the signature and the screen size (gifHeader)
   const u8 = () => {
     if (pos >= b.length) throw new ImageError(`${what}: file is truncated (at byte ${pos})`);
     return b[pos++]!;
@@ -24,7 +24,6 @@ export function decodeGif(b: Uint8Array, what: string, maxPixels: number): RgbIm
     if (pos + n > b.length) throw new ImageError(`${what}: file is truncated (at byte ${pos})`);
     pos += n;
   };
-  pos = 10;
   const flags = u8();
   const bgindex = u8();
   u8(); // aspect ratio

@@ -65,7 +65,7 @@ export function pngHeader(b: Uint8Array, what: string): Header {
   return { format: 'png', width, height, depth, colour, interlace, channels };
 }
 
-/** Decodes a whole PNG; the caller has checked the size limit on pngHeader's answer. */
+/** Decodes a whole PNG (the size limit checked on the header first, as decodeImage also does). */
 export function decodePng(b: Uint8Array, what: string, maxPixels: number): RgbImage {
   const h = pngHeader(b, what);
   checkSize(h.width, h.height, maxPixels, what);
