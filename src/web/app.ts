@@ -113,6 +113,7 @@ async function ask(engine: BrowserEngine, text: string): Promise<void> {
       apply(m, parser.push(r.value.text));
       render(el, m);
     }
+    apply(m, parser.push(stats.tail)); // an unfinished UTF-8 character at the end, as the CLI prints it
     apply(m, parser.finish());
     el.dataset.tokens = tokens.join(',');
     el.dataset.done = stats.finish === 'abort' ? 'stopped' : 'true';
