@@ -15,3 +15,7 @@ export function nodeBuiltin<T>(id: string): T {
   if (!get) throw new Error(`qwen.ts: reading files by path needs Node (>= 20.16), Bun or Deno (${id} is not available here); in a browser, load a model from a URL, File or hub id (qwen-ts/browser)`);
   return get(id) as T;
 }
+
+/** node:fs and node:path, the modules the path-based readers and writers use. */
+export const nodeFs = () => nodeBuiltin<typeof import('node:fs')>('node:fs');
+export const nodePath = () => nodeBuiltin<typeof import('node:path')>('node:path');

@@ -1,6 +1,6 @@
 // Lazy, bounds-checked access to a model file: headers are read on open, tensor bytes only
 // when asked for, straight into the caller's buffer (so weights are copied once, file -> memory).
-import { nodeBuiltin } from '../node_builtin.js';
+import { nodeFs } from '../node_builtin.js';
 import { fail, quote } from '../errors.js';
 import type { DType } from './dtype.js';
 
@@ -39,7 +39,7 @@ export interface ByteReader {
 export class FileReader implements ByteReader {
   readonly fd: number;
   readonly size: number;
-  private readonly fs = nodeBuiltin<typeof import('node:fs')>('node:fs');
+  private readonly fs = nodeFs();
   constructor(readonly path: string) {
     const fs = this.fs;
     this.fd = fs.openSync(path, 'r');

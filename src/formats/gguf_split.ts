@@ -4,13 +4,11 @@
 // tensors of the whole set); the first also holds all the model's metadata; each tensor lies in
 // exactly one shard. (llama.cpp: tools/gguf-split/gguf-split.cpp, llama_split_path() in
 // src/llama.cpp, the shard checks in src/llama-model-loader.cpp.) A set opens as one GgufFile.
-import { nodeBuiltin } from '../node_builtin.js';
+import { nodeFs, nodePath } from '../node_builtin.js';
 import { fail, quote } from '../errors.js';
 import type { TensorInfo } from './file.js';
 import { openGguf, type GgufFile, type GgufKV } from './gguf.js';
 import { writeGguf, type GgufTensorOut } from './gguf_writer.js';
-const fs_ = () => nodeBuiltin<typeof import('node:fs')>('node:fs');
-const path_ = () => nodeBuiltin<typeof import('node:path')>('node:path');
 
 export const SPLIT_NO = 'split.no';
 export const SPLIT_COUNT = 'split.count';
@@ -70,7 +68,7 @@ export function openGgufModel(p: string): GgufFile {
   if (count === undefined || count <= 1) return g; // gguf-split's one-shard output is a plain file
   const shards: GgufFile[] = [g];
   try {
-    const base = path_().basename(p);
+    const base = nodePath().basename(p);
     if (no === undefined) fail(`${p}: split.count = ${count} but split.no is missing; the file is corrupt`);
     if (no >= count) fail(`${p}: split.no = ${no} is not below split.count = ${count}; the file is corrupt`);
     const name = parseSplitName(p);
@@ -82,9 +80,9 @@ export function openGgufModel(p: string): GgufFile {
       fail(`${p}: the name says shard ${name.no} of ${name.count}, but the file is shard ${no + 1} of ${count} (split.no = ${no}, split.count = ${count}); it belongs to another split set`);
     }
     const files = Array.from({ length: count }, (_, i) => splitPath(name.prefix, i + 1, count!));
-    const missing = files.filter((f) => f !== p && !fs_().existsSync(f));
+    const missing = files.filter((f) => f !== p && !nodeFs().existsSync(f));
     if (missing.length) {
-      const which = missing.length === 1 ? '' : ` (${missing.length} are missing: ${missing.map((f) => path_().basename(f)).join(', ')})`;
+      const which = missing.length === 1 ? '' : ` (${missing.length} are missing: ${missing.map((f) => nodePath().basename(f)).join(', ')})`;
       fail(`${missing[0]}: no such file: ${base} is shard ${no + 1} of a split GGUF of ${count} shards, and this one is not there${which}; download every shard`);
     }
     const byIndex: GgufFile[] = [];
@@ -117,11 +115,11 @@ function merge(shards: GgufFile[]): GgufFile {
   const tensorList: TensorInfo[] = [];
   for (const s of shards) {
     const n = splitInt(s, SPLIT_TENSORS_COUNT);
-    if (n !== want) fail(`${s.path}: split.tensors.count = ${n ?? '(missing)'}, but ${path_().basename(first.path)} says ${want ?? '(missing)'}; the files come from different split sets`);
+    if (n !== want) fail(`${s.path}: split.tensors.count = ${n ?? '(missing)'}, but ${nodePath().basename(first.path)} says ${want ?? '(missing)'}; the files come from different split sets`);
     for (const t of s.tensorList) {
       const other = tensors.get(t.name);
       if (other)
-        fail(`${s.path}: tensor ${quote(t.name)} is also in ${path_().basename(other.file)}; a tensor belongs to one shard only (the files come from different split sets, or one is corrupt)`);
+        fail(`${s.path}: tensor ${quote(t.name)} is also in ${nodePath().basename(other.file)}; a tensor belongs to one shard only (the files come from different split sets, or one is corrupt)`);
       tensors.set(t.name, t);
       owner.set(t.name, s);
       tensorList.push(t);
@@ -184,7 +182,7 @@ export function ggufSets(paths: readonly string[]): GgufSet[] {
  */
 export function ggufInFolder(dir: string): string | undefined {
   const sets = ggufSets(
-    fs_()
+    nodeFs()
       .readdirSync(dir)
       .filter((n) => n.endsWith('.gguf') && !/mmproj/i.test(n)),
   );
@@ -192,7 +190,7 @@ export function ggufInFolder(dir: string): string | undefined {
   if (sets.length > 1) fail(`${dir}: holds several GGUF models (${sets.map((s) => s.label).join(', ')}); name the file to load`);
   // a set opens from a shard that is there, so that a missing one is reported as missing
   const s = sets[0]!;
-  return path_().join(dir, s.files.find((f) => !s.missing.includes(f))!);
+  return nodePath().join(dir, s.files.find((f) => !s.missing.includes(f))!);
 }
 
 /**

@@ -1,11 +1,10 @@
 // GGUF v3 writer. Tensor bytes may be produced lazily (one tensor in memory at a time), and the
 // file appears atomically (written to a temp name, then renamed).
-import { nodeBuiltin } from '../node_builtin.js';
+import { nodeFs } from '../node_builtin.js';
 import { DTYPES, tensorBytes, type DType } from './dtype.js';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_TYPE_IDS, type GgufKV, type GgufScalarType, type GgufValue } from './gguf.js';
 
 export type { GgufKV } from './gguf.js';
-const fs_ = () => nodeBuiltin<typeof import('node:fs')>('node:fs');
 export interface GgufTensorOut {
   name: string;
   dtype: DType;
@@ -116,11 +115,11 @@ export function writeGguf(path: string, opts: { metadata: GgufKV[]; tensors: Ggu
   }
   const header = h.concat();
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = fs_().openSync(tmp, 'w');
+  const fd = nodeFs().openSync(tmp, 'w');
   try {
     let pos = 0;
     const write = (b: Uint8Array) => {
-      fs_().writeSync(fd, b);
+      nodeFs().writeSync(fd, b);
       pos += b.length;
     };
     const pad = () => {
@@ -136,15 +135,15 @@ export function writeGguf(path: string, opts: { metadata: GgufKV[]; tensors: Ggu
       write(data);
       pad();
     }
-    fs_().closeSync(fd);
-    fs_().renameSync(tmp, path);
+    nodeFs().closeSync(fd);
+    nodeFs().renameSync(tmp, path);
   } catch (e) {
     try {
-      fs_().closeSync(fd);
+      nodeFs().closeSync(fd);
     } catch {
       /* already closed */
     }
-    fs_().rmSync(tmp, { force: true });
+    nodeFs().rmSync(tmp, { force: true });
     throw e;
   }
 }

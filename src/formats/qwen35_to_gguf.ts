@@ -3,13 +3,11 @@
 // depthwise conv squeezed to [C, K], and every value-head-indexed tensor reordered from
 // transformers' grouped order to llama.cpp's tiled one (GGUF head m*nk + g = HF head g*r + m).
 // The vision tower and the MTP block are not written (a text-only GGUF without MTP layers).
-import { nodeBuiltin } from '../node_builtin.js';
+import { nodeFs, nodePath } from '../node_builtin.js';
 import type { QwenConfig } from '../models/config.js';
 import { hfToGguf } from '../models/weights.js';
 import type { GgufKV } from './gguf.js';
 import { qwen35HfToGgufValues } from './qwen35_values.js';
-const fs_ = () => nodeBuiltin<typeof import('node:fs')>('node:fs');
-const path_ = () => nodeBuiltin<typeof import('node:path')>('node:path');
 
 /** Tensors of an HF Qwen3.5 checkpoint that a text GGUF leaves out. */
 export const QWEN35_NOT_WRITTEN = /^(model\.visual\.|mtp\.)/;
@@ -70,9 +68,9 @@ export function qwen35GgufTensor(hf: string, shape: readonly number[], data: Flo
 export function qwen35GgufMetadata(c: QwenConfig, source: string): GgufKV[] {
   let sections = [11, 11, 10];
   try {
-    const folder = fs_().statSync(source).isDirectory() ? source : path_().dirname(source); // the folder, or a file in it
+    const folder = nodeFs().statSync(source).isDirectory() ? source : nodePath().dirname(source); // the folder, or a file in it
     // biome-ignore lint/suspicious/noExplicitAny: a config.json of any shape, read defensively below
-    const raw = JSON.parse(fs_().readFileSync(path_().join(folder, 'config.json'), 'utf8')) as Record<string, any>;
+    const raw = JSON.parse(nodeFs().readFileSync(nodePath().join(folder, 'config.json'), 'utf8')) as Record<string, any>;
     const t = raw.text_config ?? raw;
     const s = (t.rope_parameters ?? t.rope_scaling)?.mrope_section ?? t.mrope_section;
     if (Array.isArray(s) && s.length === 3 && s.every((x) => Number.isInteger(x))) sections = s;

@@ -3,7 +3,7 @@
 import { fail, quote } from '../errors.js';
 import { tensorBytes, type DType } from './dtype.js';
 import { FileReader, readTensorInto, readTensorRange, type ByteReader, type TensorInfo, type TensorSource } from './file.js';
-import { nodeBuiltin } from '../node_builtin.js';
+import { nodeFs, nodePath } from '../node_builtin.js';
 
 const ST_DTYPES: Record<string, DType> = { F32: 'F32', F16: 'F16', BF16: 'BF16' };
 // A header larger than this is not a model header (the format's own readers cap it at 100 MB).
@@ -88,8 +88,8 @@ export function parseSafetensors(reader: ByteReader): { infos: TensorInfo[]; met
 
 /** Open one .safetensors file, or a folder / index.json describing a sharded set. */
 export function openSafetensors(p: string): SafetensorsSource {
-  const fs = nodeBuiltin<typeof import('node:fs')>('node:fs'),
-    path = nodeBuiltin<typeof import('node:path')>('node:path');
+  const fs = nodeFs(),
+    path = nodePath();
   let files: string[];
   let indexPath: string | undefined;
   if (fs.statSync(p).isDirectory()) {

@@ -3,7 +3,7 @@
 //  - ggufTokenizerMetadata: the KV entries for an HF folder's tokenizer, written exactly as
 //    llama.cpp's convert_hf_to_gguf.py does for Qwen2/Qwen3/Qwen3.5 (get_vocab_base + _set_vocab_gpt2 +
 //    gguf-py SpecialVocab), so that llama.cpp loads our GGUF files with the right vocabulary.
-import { nodeBuiltin } from '../node_builtin.js';
+import { nodePath } from '../node_builtin.js';
 import { fail, quote } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
 import { openGgufModel } from '../formats/gguf_split.js';
@@ -13,7 +13,6 @@ import { mergeParts } from './bpe.js';
 import { loadHfTokenizerSpec, readJson } from './hf_loader.js';
 import { QWEN2_PATTERN, QWEN35_PATTERN } from './pretokenize.js';
 import { Tokenizer } from './tokenizer.js';
-const path_ = () => nodeBuiltin<typeof import('node:path')>('node:path');
 
 /** llama.cpp token types (gguf-py TokenType). */
 export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
@@ -133,8 +132,8 @@ export function ggufTokenizerMetadata(dir: string, vocabSize?: number): GgufKV[]
   // convert_hf_to_gguf.py recognises the pre-tokenizer by hashing its output; we compare the regex
   const pre = Object.keys(PRE_PATTERNS).find((k) => PRE_PATTERNS[k] === spec.pattern);
   if (pre === undefined || !spec.nfc) fail(`${dir}: only Qwen's pre-tokenizers (GGUF "qwen2", "qwen35") can be written to GGUF`);
-  const conf = readJson(path_().join(dir, 'config.json'));
-  const cfg = readJson(path_().join(dir, 'tokenizer_config.json'));
+  const conf = readJson(nodePath().join(dir, 'config.json'));
+  const cfg = readJson(nodePath().join(dir, 'tokenizer_config.json'));
   const added = new Map(spec.addedTokens.map((t) => [t.id, t]));
   let maxId = -1;
   for (const id of spec.vocab.values()) maxId = Math.max(maxId, id);

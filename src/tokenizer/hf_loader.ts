@@ -2,14 +2,12 @@
 // vocab.json + merges.txt (slow layout), with tokenizer_config.json for added tokens, special
 // tokens and the chat template, and generation_config.json / config.json for the stop tokens.
 // Only what Qwen's byte-level BPE uses is accepted; anything else is a clear error, not a guess.
-import { nodeBuiltin } from '../node_builtin.js';
+import { nodeFs, nodePath } from '../node_builtin.js';
 import { fail } from '../errors.js';
 import type { AddedToken } from './added_tokens.js';
 import { GPT2_PATTERN, QWEN2_PATTERN } from './pretokenize.js';
 import type { Merge } from './bpe.js';
 import type { TokenizerSpec } from './tokenizer.js';
-const fs_ = () => nodeBuiltin<typeof import('node:fs')>('node:fs');
-const path_ = () => nodeBuiltin<typeof import('node:path')>('node:path');
 
 type Json = Record<string, unknown>;
 /** How the loader reads a model folder's files: the file system (Node, Bun, Deno), or files already
@@ -20,7 +18,7 @@ interface FolderIo {
   /** the file's text; a missing file throws an error with code ENOENT */
   text(file: string): string;
 }
-const nodeIo: FolderIo = { join: (d, n) => path_().join(d, n), exists: (f) => fs_().existsSync(f), text: (f) => fs_().readFileSync(f, 'utf8') };
+const nodeIo: FolderIo = { join: (d, n) => nodePath().join(d, n), exists: (f) => nodeFs().existsSync(f), text: (f) => nodeFs().readFileSync(f, 'utf8') };
 let io: FolderIo = nodeIo;
 
 /** loadHfTokenizerSpec on files in memory (name in the folder -> text); `dir` names the folder (a URL) in errors. */
