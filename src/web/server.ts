@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ggufSets, splitSiblings } from '../formats/gguf_split.js';
 import { webPage, type WebConfig } from './html.js';
 import { etagOf, sendFile, sendText } from './static.js';
 
@@ -151,11 +152,8 @@ export function modelFilesOf(model: string): { files: Map<string, string>; entry
   if (st.isFile()) {
     const dir = path.dirname(model);
     const base = path.basename(model);
-    files.set(encodeURIComponent(base), model);
-    const split = /^(.*)-\d{5}-of-(\d{5})\.gguf$/i.exec(base);
-    if (split) {
-      for (const f of fs.readdirSync(dir)) if (f.startsWith(`${split[1]}-`) && f.endsWith(`-of-${split[2]}.gguf`)) files.set(encodeURIComponent(f), path.join(dir, f));
-    }
+    // the other shards of a split set (gguf_split.ts names them), those that are there
+    for (const f of splitSiblings(base)) if (f === base || fs.existsSync(path.join(dir, f))) files.set(encodeURIComponent(f), path.join(dir, f));
     return { files, entry: encodeURIComponent(base) };
   }
   const walk = (dir: string, rel: string) => {
@@ -167,7 +165,9 @@ export function modelFilesOf(model: string): { files: Map<string, string>; entry
     }
   };
   walk(model, '');
-  // a folder holding one GGUF (or one split set) is that GGUF; otherwise the folder itself (HF files)
-  const ggufs = [...files.keys()].filter((f) => /\.gguf$/i.test(f) && !f.includes('/') && (/-(\d{5})-of-\d{5}\.gguf$/i.exec(f)?.[1] ?? '00001') === '00001');
-  return { files, entry: ggufs.length === 1 ? ggufs[0]! : '' };
+  // a folder holding one GGUF model (one file or one split set, by its first shard; projectors aside, as
+  // ggufInFolder) is that GGUF; otherwise the folder itself (HF files)
+  const sets = ggufSets([...files.keys()].filter((f) => /\.gguf$/i.test(f) && !f.includes('/') && !/mmproj/i.test(f)));
+  const first = sets.length === 1 ? sets[0]!.files[0]! : '';
+  return { files, entry: files.has(first) ? first : '' };
 }

@@ -157,6 +157,12 @@ test('model files: a folder with one GGUF is that GGUF; a split set is served wh
   const split = modelFilesOf(path.join(fixtureDir('models/qwen2-tiny-split'), 'model-f32-00002-of-00003.gguf'));
   assert.equal(split.entry, 'model-f32-00002-of-00003.gguf');
   assert.deepEqual([...split.files.keys()].sort(), ['model-f32-00001-of-00003.gguf', 'model-f32-00002-of-00003.gguf', 'model-f32-00003-of-00003.gguf']);
+  // a vision model's folder: the model GGUF beside its projector is that GGUF
+  const vl = tmpDir();
+  fs.copyFileSync(GGUF, path.join(vl, 'model-f32.gguf'));
+  fs.copyFileSync(GGUF, path.join(vl, 'mmproj-model-f16.gguf'));
+  assert.equal(modelFilesOf(vl).entry, 'model-f32.gguf');
+  assert.deepEqual(resolveWebModel(vl, undefined).config.source, { url: '/model/model-f32.gguf' });
   const empty = tmpDir();
   fs.writeFileSync(path.join(empty, 'notes.txt'), '');
   assert.throws(() => resolveWebModel(empty, undefined), /neither a GGUF file nor a Hugging Face folder/);
