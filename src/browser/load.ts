@@ -85,6 +85,9 @@ export async function loadBrowserModel(source: WireSource, opts: WireLoadOptions
   /** a GGUF file's header, refused when the model would not fit */
   const readGguf = async (src: RangeSource) => {
     const g = await readGgufHeader(src, deps.signal);
+    const count = g.metadata.get('split.count');
+    if (typeof count === 'number' && count > 1)
+      fail(`${src.name}: one shard of a split GGUF (${count} files); the browser engine reads a model from one file: merge the set first (llama-gguf-split --merge)`);
     const m = ggufModel(g, src);
     fits(m);
     return { g, m };

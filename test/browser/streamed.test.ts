@@ -153,3 +153,11 @@ test('a tokenizer with more tokens than the model has embedding rows is refused 
     new RegExp(`m\\.gguf: the tokenizer has ${config.vocab_size + 1} tokens but the model only ${config.vocab_size} embedding rows`),
   );
 });
+
+test('a shard of a split GGUF is refused by name (the browser reads one file), not with a missing tensor', async () => {
+  const shard = path.join(fixtureDir('models/qwen2-tiny-split'), 'model-f32-00001-of-00003.gguf');
+  await assert.rejects(
+    loadBrowserModel({ kind: 'blob', blob: new Blob([fs.readFileSync(shard)]), name: 'model-f32-00001-of-00003.gguf' }, {}, { threads: 1 }),
+    /model-f32-00001-of-00003\.gguf: one shard of a split GGUF \(3 files\).*merge the set first/,
+  );
+});
