@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fail } from '../errors.js';
+import { parseSplitName } from '../formats/gguf_split.js';
 import { HF_DEFAULT_ENDPOINT } from '../hub/hf.js';
 import { looksLikeModelRef, parseModelRef } from '../hub/ids.js';
 import { createWebServer, modelFilesOf, type WebConfig } from '../web/server.js';
@@ -17,7 +18,7 @@ Worker); this process only serves the page, the browser build and the model's fi
                    not cross-origin isolated and runs the model on one thread (it says so)
   --hub-url URL    the hub a hub id is downloaded from, by the page (default: HF_ENDPOINT or
                    https://huggingface.co); the page keeps the file in the browser's cache
-A local GGUF file (or split set), a folder holding one, or a Hugging Face folder (config.json,
+A local GGUF file (one file: merge a split set first), a folder holding one, or a Hugging Face folder (config.json,
 *.safetensors, tokenizer.json) is served as it is; a hub id (owner/name[/FILE.gguf][@revision]) is
 downloaded by the page. The browser holds the whole model in one WebAssembly
 memory: at most 4 GiB of weights and cache (the page says so when a model is larger).`;
@@ -33,6 +34,9 @@ export function resolveWebModel(arg: string, hubUrl: string | undefined): WebMod
     const { files, entry } = modelFilesOf(path.resolve(arg));
     // a folder with no GGUF is a Hugging Face folder: the page reads it by its URL (ending in '/')
     if (!entry && !files.has('config.json')) fail(`${arg}: neither a GGUF file nor a Hugging Face folder (config.json + *.safetensors + tokenizer.json)`);
+    // the page's loader reads one GGUF file (browser/load.ts refuses a shard too, for other pages)
+    const split = parseSplitName(decodeURIComponent(entry));
+    if (split) fail(`${arg}: a split GGUF (${split.count} files); the page reads a model from one file: merge the set first (llama-gguf-split --merge)`);
     return { config: { name: path.basename(path.resolve(arg)), source: { url: `/model/${entry}` } }, files };
   }
   if (!looksLikeModelRef(arg)) fail(`${arg}: no such model folder or file, and not a hub id (owner/name/FILE.gguf)`);

@@ -163,6 +163,7 @@ test('model files: a folder with one GGUF is that GGUF; a split set is served wh
   fs.copyFileSync(GGUF, path.join(vl, 'mmproj-model-f16.gguf'));
   assert.equal(modelFilesOf(vl).entry, 'model-f32.gguf');
   assert.deepEqual(resolveWebModel(vl, undefined).config.source, { url: '/model/model-f32.gguf' });
+  assert.throws(() => resolveWebModel(path.join(fixtureDir('models/qwen2-tiny-split'), 'model-f32-00002-of-00003.gguf'), undefined), /a split GGUF \(3 files\).*merge the set first/);
   const empty = tmpDir();
   fs.writeFileSync(path.join(empty, 'notes.txt'), '');
   assert.throws(() => resolveWebModel(empty, undefined), /neither a GGUF file nor a Hugging Face folder/);
